@@ -1,0 +1,111 @@
+// Package apierr is fiberchat's one error type: every failure a client can
+// see is an *Error carrying the contract's error code and HTTP status. Code
+// anywhere in the module returns these (or wraps them with %w); the HTTP
+// layer turns them into the {"error","msg"} envelope in exactly one place.
+// Any error that is not an *Error is internal and is never shown to clients.
+package apierr
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Codes of the envelope's "error" field, as API.md §2 lists them.
+const (
+	CodeOK          = 0
+	CodeInvalid     = 1001
+	CodeAccessDeny  = 1002
+	CodeBadToken    = 1004
+	CodeBadLogin    = 1005
+	CodeNotFound    = 1006
+	CodeConflict    = 1007
+	CodeForbidden   = 1008
+	CodeTooLarge    = 1009
+	CodeRateLimited = 1010
+	CodeUnsupported = 1011
+	CodeInternal    = 1500
+	CodeUnavailable = 1503
+)
+
+// Error is a failure with a contract code, an HTTP status and a message that
+// is safe to show to the client.
+type Error struct {
+	Code   int
+	Status int
+	Msg    string
+	// Extra holds route-specific fields to add to the envelope, such as
+	// "reg":0 on a failed register. It is never mutated after creation.
+	Extra map[string]any
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("apierr %d: %s", e.Code, e.Msg) }
+
+// Is reports whether target is an *Error with the same code, so that
+// errors.Is(err, apierr.ErrNotFound) matches any 1006 whatever its message.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code
+}
+
+// With returns a copy of e with extra envelope fields; e is unchanged.
+func (e *Error) With(key string, value any) *Error {
+	c := *e
+	c.Extra = make(map[string]any, len(e.Extra)+1)
+	for k, v := range e.Extra {
+		c.Extra[k] = v
+	}
+	c.Extra[key] = value
+	return &c
+}
+
+// New returns an *Error with the given code, status and client-safe message.
+func New(code, status int, msg string) *Error {
+	return &Error{Code: code, Status: status, Msg: msg}
+}
+
+// The contract's failures. Use the helpers below for a custom message.
+var (
+	ErrAccessDeny  = New(CodeAccessDeny, http.StatusForbidden, "access deny")
+	ErrBadToken    = New(CodeBadToken, http.StatusUnauthorized, "invalid or expired access_token")
+	ErrBadLogin    = New(CodeBadLogin, http.StatusUnauthorized, "wrong uid or password")
+	ErrNotFound    = New(CodeNotFound, http.StatusNotFound, "not found")
+	ErrConflict    = New(CodeConflict, http.StatusConflict, "conflict")
+	ErrForbidden   = New(CodeForbidden, http.StatusForbidden, "not allowed")
+	ErrTooLarge    = New(CodeTooLarge, http.StatusRequestEntityTooLarge, "request too large")
+	ErrRateLimited = New(CodeRateLimited, http.StatusTooManyRequests, "too many requests")
+	ErrUnsupported = New(CodeUnsupported, http.StatusUnsupportedMediaType, "unsupported image")
+	ErrUnavailable = New(CodeUnavailable, http.StatusServiceUnavailable, "database unavailable, retry later")
+	ErrInternal    = New(CodeInternal, http.StatusInternalServerError, "internal error")
+)
+
+// Invalid is a 400/1001 for a malformed or failed field; msg names the field.
+func Invalid(format string, args ...any) *Error {
+	return New(CodeInvalid, http.StatusBadRequest, fmt.Sprintf(format, args...))
+}
+
+// NotFound is a 404/1006 with a message naming what is missing.
+func NotFound(msg string) *Error { return New(CodeNotFound, http.StatusNotFound, msg) }
+
+// Forbidden is a 403/1008 with a message saying what is not allowed.
+func Forbidden(msg string) *Error { return New(CodeForbidden, http.StatusForbidden, msg) }
+
+// Conflict is a 409/1007 with a message saying what conflicts.
+func Conflict(msg string) *Error { return New(CodeConflict, http.StatusConflict, msg) }
+
+// TooLarge is a 413/1009 with a message saying which limit was passed.
+func TooLarge(msg string) *Error { return New(CodeTooLarge, http.StatusRequestEntityTooLarge, msg) }
+
+// Unsupported is a 415/1011 with a message saying what was refused.
+func Unsupported(msg string) *Error {
+	return New(CodeUnsupported, http.StatusUnsupportedMediaType, msg)
+}
+
+// As returns the *Error in err's chain, if there is one.
+func As(err error) (*Error, bool) {
+	var e *Error
+	if errors.As(err, &e) {
+		return e, true
+	}
+	return nil, false
+}
