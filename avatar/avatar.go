@@ -1,0 +1,230 @@
+// Package avatar turns an untrusted uploaded file into a safe, re-encoded
+// image.
+//
+// It is its own package because handling untrusted images is
+// security-sensitive: the file's type is decided from its bytes alone, its
+// declared dimensions are checked before any pixel is decoded (so a
+// decompression bomb is never expanded), decoder panics are contained, and
+// the pixels are re-encoded so that metadata (EXIF, GPS, comments) and any
+// bytes smuggled after the image never reach storage. Keeping that apart
+// from HTTP lets it be tested in isolation, with hostile inputs built in
+// code, and keeps transport concerns from weakening it.
+package avatar
+
+import (
+	"bytes"
+	"fmt"
+	"image"
+	"image/gif"
+	"image/jpeg"
+	"image/png"
+	"io"
+	"math"
+
+	"golang.org/x/image/webp"
+
+	"github.com/fiberchat/fiberchat/apierr"
+)
+
+// Defaults for zero Limits fields. 4096 on a side caps a decoded RGBA
+// image at 64 MiB, which bounds the memory one upload can cost.
+const (
+	defaultMaxBytes  int64 = 2 << 20
+	defaultMaxWidth        = 4096
+	defaultMaxHeight       = 4096
+)
+
+// jpegQuality is high enough that re-encoding a photo is not visibly worse,
+// yet still drops the original encoder's tables and metadata.
+const jpegQuality = 90
+
+// Limits bounds what Sanitize accepts.
+type Limits struct {
+	MaxBytes  int64 // the file's size limit; default 2 MiB when zero
+	MaxWidth  int   // default 4096 when zero
+	MaxHeight int   // default 4096 when zero
+}
+
+// withDefaults also replaces negative values: a negative limit is a caller
+// bug, and failing open to "no limit" would be the worst reading of it.
+func (l Limits) withDefaults() Limits {
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = defaultMaxBytes
+	}
+	if l.MaxWidth <= 0 {
+		l.MaxWidth = defaultMaxWidth
+	}
+	if l.MaxHeight <= 0 {
+		l.MaxHeight = defaultMaxHeight
+	}
+	return l
+}
+
+// Image is a re-encoded image ready to store.
+type Image struct {
+	Data          []byte
+	Ext           string // "png", "jpg" or "gif" (without dot)
+	ContentType   string // "image/png", "image/jpeg", "image/gif"
+	Width, Height int
+}
+
+// format ties a magic number to explicit decoder and encoder calls. The
+// decoders are called directly rather than through image.Decode so that
+// the accepted set is exactly this list, whatever other packages in the
+// binary register with image.RegisterFormat.
+type format struct {
+	name         string
+	magic        func([]byte) bool
+	decodeConfig func(io.Reader) (image.Config, error)
+	decode       func(io.Reader) (image.Image, error)
+	// The output type, which differs from the input for WebP because Go
+	// has no WebP encoder.
+	ext, contentType string
+	encode           func(io.Writer, image.Image) error
+}
+
+func encodePNG(w io.Writer, m image.Image) error { return png.Encode(w, m) }
+
+func encodeJPEG(w io.Writer, m image.Image) error {
+	return jpeg.Encode(w, m, &jpeg.Options{Quality: jpegQuality})
+}
+
+// encodeGIF writes a single frame: animations are not needed for an avatar,
+// and each extra frame is more untrusted data to carry along.
+func encodeGIF(w io.Writer, m image.Image) error { return gif.Encode(w, m, nil) }
+
+// formats is the allow-list of input types.
+var formats = []format{
+	{
+		name:         "png",
+		magic:        func(b []byte) bool { return bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")) },
+		decodeConfig: png.DecodeConfig,
+		decode:       png.Decode,
+		ext:          "png", contentType: "image/png", encode: encodePNG,
+	},
+	{
+		name:         "jpeg",
+		magic:        func(b []byte) bool { return bytes.HasPrefix(b, []byte("\xff\xd8\xff")) },
+		decodeConfig: jpeg.DecodeConfig,
+		decode:       jpeg.Decode,
+		ext:          "jpg", contentType: "image/jpeg", encode: encodeJPEG,
+	},
+	{
+		name: "gif",
+		magic: func(b []byte) bool {
+			return bytes.HasPrefix(b, []byte("GIF87a")) || bytes.HasPrefix(b, []byte("GIF89a"))
+		},
+		decodeConfig: gif.DecodeConfig,
+		// gif.Decode stops after the first frame, so later frames are
+		// neither decoded nor kept.
+		decode: gif.Decode,
+		ext:    "gif", contentType: "image/gif", encode: encodeGIF,
+	},
+	{
+		name: "webp",
+		magic: func(b []byte) bool {
+			return len(b) >= 12 && string(b[0:4]) == "RIFF" && string(b[8:12]) == "WEBP"
+		},
+		decodeConfig: webp.DecodeConfig,
+		decode:       webp.Decode,
+		ext:          "png", contentType: "image/png", encode: encodePNG,
+	},
+}
+
+// sniff decides the type from the bytes alone: a file name or a
+// Content-Type header is chosen by the uploader and proves nothing.
+func sniff(data []byte, fs []format) *format {
+	for i := range fs {
+		if fs[i].magic(data) {
+			return &fs[i]
+		}
+	}
+	return nil
+}
+
+// Sanitize reads an uploaded file from r and returns it decoded and
+// re-encoded, or an *apierr.Error: 413 (code 1009) when the file or its
+// dimensions exceed lim, 415 (code 1011) when it is empty, not a PNG, JPEG,
+// GIF or WebP, or cannot be decoded. Any other error comes from reading r
+// and is internal. WebP input is returned as PNG.
+func Sanitize(r io.Reader, lim Limits) (*Image, error) {
+	return sanitize(r, lim, formats)
+}
+
+// sanitize takes the format list as a parameter so tests can exercise the
+// panic guard with a decoder that panics, without touching package state.
+func sanitize(r io.Reader, lim Limits, fs []format) (img *Image, err error) {
+	lim = lim.withDefaults()
+
+	// One byte past the limit is enough to tell "too large" from "exactly
+	// at the limit" without buffering an arbitrarily large body.
+	n := lim.MaxBytes
+	if n < math.MaxInt64 {
+		n++
+	}
+	data, err := io.ReadAll(io.LimitReader(r, n))
+	if err != nil {
+		return nil, fmt.Errorf("avatar: reading upload: %w", err)
+	}
+	if int64(len(data)) > lim.MaxBytes {
+		return nil, apierr.TooLarge("file too large")
+	}
+	if len(data) == 0 {
+		return nil, apierr.Unsupported("empty file")
+	}
+
+	f := sniff(data, fs)
+	if f == nil {
+		return nil, apierr.Unsupported("unsupported image type")
+	}
+
+	// The decoders parse attacker-controlled bytes; a bug in one must cost
+	// this upload, not the process.
+	defer func() {
+		if p := recover(); p != nil {
+			img, err = nil, apierr.Unsupported("invalid image")
+		}
+	}()
+
+	cfg, cerr := f.decodeConfig(bytes.NewReader(data))
+	if cerr != nil {
+		return nil, apierr.Unsupported("invalid image")
+	}
+	// Checked before decoding, because a few KiB of compressed input can
+	// declare enough pixels to exhaust memory once expanded.
+	if !fits(cfg.Width, cfg.Height, lim) {
+		return nil, apierr.TooLarge("image dimensions too large")
+	}
+
+	m, derr := f.decode(bytes.NewReader(data))
+	if derr != nil {
+		return nil, apierr.Unsupported("invalid image")
+	}
+	// The header has been trusted so far; the result is what gets stored,
+	// so it is checked too in case a decoder disagrees with its own config.
+	b := m.Bounds()
+	if b.Empty() {
+		return nil, apierr.Unsupported("invalid image")
+	}
+	if !fits(b.Dx(), b.Dy(), lim) {
+		return nil, apierr.TooLarge("image dimensions too large")
+	}
+
+	var out bytes.Buffer
+	if eerr := f.encode(&out, m); eerr != nil {
+		// The image decoded, so an encode failure is this program's
+		// fault rather than the client's.
+		return nil, fmt.Errorf("avatar: encoding %s as %s: %w", f.name, f.ext, eerr)
+	}
+	return &Image{
+		Data:        out.Bytes(),
+		Ext:         f.ext,
+		ContentType: f.contentType,
+		Width:       b.Dx(),
+		Height:      b.Dy(),
+	}, nil
+}
+
+func fits(w, h int, lim Limits) bool {
+	return w > 0 && h > 0 && w <= lim.MaxWidth && h <= lim.MaxHeight
+}

@@ -1,0 +1,99 @@
+// Package database opens the databases fiberchat runs on from the DSN form
+// the sample app, the tests and the benchmark share ("sqlite:<path>" or
+// "mysql:<go-sql-driver DSN>"), with the settings each needs to be safe
+// under concurrency. A host that opens its own *gorm.DB does not need it.
+package database
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"gorm.io/driver/mysql"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// ErrBadDSN is returned for a DSN of neither supported form.
+var ErrBadDSN = errors.New(`DSN must be "sqlite:<path>" or "mysql:<dsn>"`)
+
+// Open opens and pings the database a DSN names.
+//
+// SQLite gets WAL, synchronous=FULL (an acknowledged write survives a power
+// cut), foreign keys and a busy timeout, and one connection: SQLite admits
+// one writer at a time anyway, and a single connection turns lock
+// contention into orderly queueing instead of "database is locked" errors.
+func Open(ctx context.Context, dsn string) (*gorm.DB, error) {
+	cfg := &gorm.Config{Logger: logger.Discard}
+	var (
+		db  *gorm.DB
+		err error
+	)
+	switch {
+	case strings.HasPrefix(dsn, "sqlite:"):
+		path := strings.TrimPrefix(dsn, "sqlite:")
+		if path == "" {
+			return nil, ErrBadDSN
+		}
+		db, err = gorm.Open(sqlite.Open(sqliteDSN(path)), cfg)
+		if err == nil {
+			sqlDB, _ := db.DB()
+			sqlDB.SetMaxOpenConns(1)
+			sqlDB.SetMaxIdleConns(1)
+			sqlDB.SetConnMaxLifetime(0)
+			sqlDB.SetConnMaxIdleTime(0)
+		}
+	case strings.HasPrefix(dsn, "mysql:"):
+		raw := strings.TrimPrefix(dsn, "mysql:")
+		if raw == "" {
+			return nil, ErrBadDSN
+		}
+		db, err = gorm.Open(mysql.New(mysql.Config{DSN: raw}), cfg)
+		if err == nil {
+			sqlDB, _ := db.DB()
+			sqlDB.SetMaxOpenConns(64)
+			sqlDB.SetMaxIdleConns(64)
+			sqlDB.SetConnMaxLifetime(5 * time.Minute)
+		}
+	default:
+		return nil, ErrBadDSN
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := sqlDB.PingContext(pingCtx); err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("database does not answer: %w", err)
+	}
+	return db, nil
+}
+
+// Close closes the connection pool behind db.
+func Close(db *gorm.DB) error {
+	sqlDB, err := db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+func sqliteDSN(path string) string {
+	pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)"
+	if path == ":memory:" {
+		return "file::memory:?" + pragmas
+	}
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	return path + sep + pragmas
+}

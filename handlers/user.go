@@ -1,0 +1,370 @@
+package handlers
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/fiberchat/fiberchat/apierr"
+	"github.com/fiberchat/fiberchat/avatar"
+	"github.com/fiberchat/fiberchat/middleware"
+	"github.com/fiberchat/fiberchat/models"
+	"github.com/fiberchat/fiberchat/wire"
+	"github.com/gofiber/fiber/v2"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// UserStore is what the user group needs from the database.
+type UserStore interface {
+	CreateUser(ctx context.Context, u *models.User) error
+	UserByID(ctx context.Context, uid int64) (*models.User, error)
+	UpdateProfile(ctx context.Context, uid int64, fields map[string]any, now int64) error
+	ChangePassword(ctx context.Context, uid int64, hash string, keepToken int64, now int64) error
+	CreateToken(ctx context.Context, t *models.UserToken, maxSessions int) error
+	DeleteToken(ctx context.Context, id int64) error
+}
+
+// Users serves the user group of API.md §3.
+type Users struct {
+	store       UserStore
+	decoder     *wire.Decoder
+	now         func() time.Time
+	idle        time.Duration
+	maxSessions int
+	cost        int
+	uploadDir   string
+	avatar      avatar.Limits
+	avatarURL   func(c *fiber.Ctx, name string) string
+	// dummyHash is compared against when the uid does not exist, so a
+	// login takes as long for an unknown uid as for a wrong password.
+	dummyHash []byte
+}
+
+// UsersConfig carries the user group's dependencies and settings.
+type UsersConfig struct {
+	Store        UserStore
+	Decoder      *wire.Decoder
+	Now          func() time.Time
+	IdleLifetime time.Duration
+	MaxSessions  int
+	BcryptCost   int
+	UploadDir    string
+	Avatar       avatar.Limits
+	// AvatarURL turns a stored avatar's file name into the URL clients
+	// fetch it from.
+	AvatarURL func(c *fiber.Ctx, name string) string
+}
+
+// NewUsers prepares the user group's handlers.
+func NewUsers(cfg UsersConfig) (*Users, error) {
+	dummy, err := bcrypt.GenerateFromPassword([]byte("fiberchat-timing-equaliser"), cfg.BcryptCost)
+	if err != nil {
+		return nil, fmt.Errorf("prepare password hashing: %w", err)
+	}
+	return &Users{
+		store: cfg.Store, decoder: cfg.Decoder, now: cfg.Now, idle: cfg.IdleLifetime,
+		maxSessions: cfg.MaxSessions, cost: cfg.BcryptCost, uploadDir: cfg.UploadDir,
+		avatar: cfg.Avatar, avatarURL: cfg.AvatarURL, dummyHash: dummy,
+	}, nil
+}
+
+type registerRequest struct {
+	Name   string `json:"name" validate:"required,min=1,max=32,nocontrol"`
+	Passwd string `json:"passwd" validate:"required,passwd"`
+}
+
+type registerResponse struct {
+	Reg   int    `json:"reg"`
+	UID   int64  `json:"uid"`
+	Msg   string `json:"msg"`
+	Error int    `json:"error"`
+}
+
+// Register serves /user/reg/ajax_reg.
+func (u *Users) Register() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		var req registerRequest
+		if err := u.decoder.Decode(c, &req); err != nil {
+			return err
+		}
+		hash, err := bcrypt.GenerateFromPassword([]byte(req.Passwd), u.cost)
+		if err != nil {
+			return fmt.Errorf("hash password: %w", err)
+		}
+		now := u.now().Unix()
+		user := &models.User{Name: req.Name, PasswordHash: string(hash), CreatedAt: now, UpdatedAt: now}
+		if err := u.store.CreateUser(c.UserContext(), user); err != nil {
+			return err
+		}
+		return c.JSON(registerResponse{Reg: 1, UID: user.UID, Msg: "success"})
+	}
+}
+
+type loginRequest struct {
+	UID    wire.UID `json:"uid" validate:"required"`
+	Passwd string   `json:"passwd" validate:"required"`
+}
+
+type loginResponse struct {
+	Login       int    `json:"login"`
+	AccessToken string `json:"access_token"`
+	ExpireTime  int64  `json:"expire_time"`
+	Msg         string `json:"msg"`
+	Error       int    `json:"error"`
+}
+
+// Login serves /user/login: each login opens a new session.
+func (u *Users) Login() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		var req loginRequest
+		if err := u.decoder.Decode(c, &req); err != nil {
+			return err
+		}
+		ctx := c.UserContext()
+		user, err := u.store.UserByID(ctx, int64(req.UID))
+		switch {
+		case errors.Is(err, models.ErrNotFound):
+			_ = bcrypt.CompareHashAndPassword(u.dummyHash, []byte(req.Passwd))
+			return apierr.ErrBadLogin
+		case err != nil:
+			return err
+		}
+		if bcrypt.CompareHashAndPassword([]byte(user.PasswordHash), []byte(req.Passwd)) != nil {
+			return apierr.ErrBadLogin
+		}
+		token, err := models.NewToken()
+		if err != nil {
+			return fmt.Errorf("new token: %w", err)
+		}
+		now := u.now()
+		t := &models.UserToken{
+			UID:        user.UID,
+			TokenHash:  models.HashToken(token),
+			ExpireTime: now.Add(u.idle).Unix(),
+			CreatedAt:  now.Unix(),
+		}
+		if err := u.store.CreateToken(ctx, t, u.maxSessions); err != nil {
+			return err
+		}
+		return c.JSON(loginResponse{Login: 1, AccessToken: token, ExpireTime: t.ExpireTime, Msg: "Login successfully"})
+	}
+}
+
+type infoResponse struct {
+	UID     int64  `json:"uid"`
+	Name    string `json:"name"`
+	HeadImg string `json:"head_img"`
+	Time    int64  `json:"time"`
+	Error   int    `json:"error"`
+	Msg     string `json:"msg"`
+}
+
+// Info serves /user/info: the caller's own profile.
+func (u *Users) Info() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		s := middleware.SessionFrom(c)
+		user, err := u.store.UserByID(c.UserContext(), s.UID)
+		if errors.Is(err, models.ErrNotFound) {
+			// The session outlived its user (deleted by the host).
+			return apierr.ErrBadToken
+		}
+		if err != nil {
+			return err
+		}
+		return c.JSON(infoResponse{UID: user.UID, Name: user.Name, HeadImg: user.HeadImg, Time: user.CreatedAt, Msg: "success"})
+	}
+}
+
+type updateRequest struct {
+	Name    string `json:"name" validate:"omitempty,max=32,nocontrol"`
+	HeadImg string `json:"head_img" validate:"omitempty,max=512,nocontrol"`
+}
+
+type okResponse struct {
+	Error int    `json:"error"`
+	Msg   string `json:"msg"`
+}
+
+var success = okResponse{Msg: "success"}
+
+// Update serves /user/info/update: empty or absent fields stay unchanged.
+func (u *Users) Update() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		var req updateRequest
+		if err := u.decoder.Decode(c, &req); err != nil {
+			return err
+		}
+		fields := map[string]any{}
+		if req.Name != "" {
+			fields["name"] = req.Name
+		}
+		if req.HeadImg != "" {
+			if !safeImageURL(req.HeadImg) {
+				return apierr.Invalid("invalid head_img: must be an http(s) URL or an absolute path")
+			}
+			fields["head_img"] = req.HeadImg
+		}
+		s := middleware.SessionFrom(c)
+		if err := u.store.UpdateProfile(c.UserContext(), s.UID, fields, u.now().Unix()); err != nil {
+			return err
+		}
+		return c.JSON(success)
+	}
+}
+
+// safeImageURL keeps head_img to links a chat page can show without
+// running anything (no javascript: or data: URLs).
+func safeImageURL(s string) bool {
+	l := strings.ToLower(s)
+	return strings.HasPrefix(l, "https://") || strings.HasPrefix(l, "http://") ||
+		(strings.HasPrefix(s, "/") && !strings.HasPrefix(s, "//"))
+}
+
+// Logout serves /user/logout: the session's token is dead from then on.
+func (u *Users) Logout() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		s := middleware.SessionFrom(c)
+		if err := u.store.DeleteToken(c.UserContext(), s.TokenID); err != nil {
+			return err
+		}
+		return c.JSON(success)
+	}
+}
+
+type passwordRequest struct {
+	OldPasswd string `json:"old_passwd" validate:"required"`
+	NewPasswd string `json:"new_passwd" validate:"required,passwd"`
+}
+
+// Password serves /user/info/passwd: every other session of the user ends.
+func (u *Users) Password() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		var req passwordRequest
+		if err := u.decoder.Decode(c, &req); err != nil {
+			return err
+		}
+		s := middleware.SessionFrom(c)
+		ctx := c.UserContext()
+		user, err := u.store.UserByID(ctx, s.UID)
+		if errors.Is(err, models.ErrNotFound) {
+			return apierr.ErrBadToken
+		}
+		if err != nil {
+			return err
+		}
+		if bcrypt.CompareHashAndPassword([]byte(user.PasswordHash), []byte(req.OldPasswd)) != nil {
+			return apierr.New(apierr.CodeBadLogin, fiber.StatusUnauthorized, "wrong old_passwd")
+		}
+		hash, err := bcrypt.GenerateFromPassword([]byte(req.NewPasswd), u.cost)
+		if err != nil {
+			return fmt.Errorf("hash password: %w", err)
+		}
+		if err := u.store.ChangePassword(ctx, s.UID, string(hash), s.TokenID, u.now().Unix()); err != nil {
+			return err
+		}
+		return c.JSON(success)
+	}
+}
+
+type headImgResponse struct {
+	Error int    `json:"error"`
+	Image string `json:"image"`
+	Msg   string `json:"msg"`
+}
+
+// HeadImg serves /user/info/head_img: the upload is checked and
+// re-encoded, stored under a random name, and becomes the user's head_img.
+func (u *Users) HeadImg() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		fh, err := c.FormFile("file")
+		if err != nil {
+			return apierr.Invalid("invalid file: required (multipart field \"file\")")
+		}
+		if fh.Size > u.avatar.MaxBytes {
+			return apierr.TooLarge("file too large")
+		}
+		f, err := fh.Open()
+		if err != nil {
+			return fmt.Errorf("open upload: %w", err)
+		}
+		img, err := avatar.Sanitize(f, u.avatar)
+		_ = f.Close()
+		if err != nil {
+			return err
+		}
+		name, err := u.storeAvatar(img)
+		if err != nil {
+			return err
+		}
+		url := u.avatarURL(c, name)
+		s := middleware.SessionFrom(c)
+		if err := u.store.UpdateProfile(c.UserContext(), s.UID, map[string]any{"head_img": url}, u.now().Unix()); err != nil {
+			return err
+		}
+		return c.JSON(headImgResponse{Image: url})
+	}
+}
+
+func (u *Users) storeAvatar(img *avatar.Image) (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	name := hex.EncodeToString(b[:]) + "." + img.Ext
+	if err := os.MkdirAll(u.uploadDir, 0o755); err != nil {
+		return "", fmt.Errorf("create upload dir: %w", err)
+	}
+	// Written to a temporary name and renamed, so a reader never sees half a file.
+	tmp, err := os.CreateTemp(u.uploadDir, ".upload-*")
+	if err != nil {
+		return "", fmt.Errorf("store avatar: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(img.Data); err != nil {
+		_ = tmp.Close()
+		return "", fmt.Errorf("store avatar: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", fmt.Errorf("store avatar: %w", err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return "", fmt.Errorf("store avatar: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(u.uploadDir, name)); err != nil {
+		return "", fmt.Errorf("store avatar: %w", err)
+	}
+	return name, nil
+}
+
+var avatarName = regexp.MustCompile(`^[0-9a-f]{32}\.(png|jpg|gif)$`)
+
+var avatarTypes = map[string]string{"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif"}
+
+// ServeAvatar serves stored avatars (GET, no credentials). Only names the
+// module itself generates are served, so no path can escape the directory.
+func (u *Users) ServeAvatar() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		name := c.Params("name")
+		if !avatarName.MatchString(name) {
+			return apierr.NotFound("no such image")
+		}
+		data, err := os.ReadFile(filepath.Join(u.uploadDir, name))
+		if errors.Is(err, os.ErrNotExist) {
+			return apierr.NotFound("no such image")
+		}
+		if err != nil {
+			return fmt.Errorf("read avatar: %w", err)
+		}
+		c.Set(fiber.HeaderContentType, avatarTypes[filepath.Ext(name)[1:]])
+		c.Set(fiber.HeaderCacheControl, "public, max-age=31536000, immutable")
+		c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+		return c.Send(data)
+	}
+}

@@ -1,0 +1,149 @@
+package middleware
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/fiberchat/fiberchat/apierr"
+	"github.com/fiberchat/fiberchat/models"
+	"github.com/fiberchat/fiberchat/wire"
+	"github.com/gofiber/fiber/v2"
+)
+
+// TokenSource finds sessions by token hash and slides their expiry.
+type TokenSource interface {
+	TokenByHash(ctx context.Context, hash string) (*models.UserToken, error)
+	ExtendToken(ctx context.Context, id, expire int64) error
+}
+
+// AuthConfig configures the user_token check.
+type AuthConfig struct {
+	// Tokens is where sessions are looked up. Required.
+	Tokens TokenSource
+	// IdleLifetime is how long a session lives without use. Default: 7 days.
+	IdleLifetime time.Duration
+	// TouchInterval bounds how often a session's expiry is written: a
+	// request extends it only when the stored expiry is older than this
+	// would make it, so a busy client costs one write a minute, not one a
+	// request. Default: 1 minute.
+	TouchInterval time.Duration
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+}
+
+// Session is the authenticated caller of a request.
+type Session struct {
+	UID     int64
+	TokenID int64
+}
+
+type sessionKey struct{}
+
+// SessionFrom returns the session the auth gate stored on the request.
+func SessionFrom(c *fiber.Ctx) Session {
+	s, _ := c.Locals(sessionKey{}).(Session)
+	return s
+}
+
+// NewAuth returns the user_token gate.
+func NewAuth(cfg AuthConfig) fiber.Handler {
+	if cfg.IdleLifetime == 0 {
+		cfg.IdleLifetime = 7 * 24 * time.Hour
+	}
+	if cfg.TouchInterval == 0 {
+		cfg.TouchInterval = time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	idle := int64(cfg.IdleLifetime / time.Second)
+	touch := int64(cfg.TouchInterval / time.Second)
+	return func(c *fiber.Ctx) error {
+		uid, token, err := Credentials(c)
+		if err != nil {
+			return err
+		}
+		if uid == 0 || !validTokenShape(token) {
+			return apierr.ErrBadToken
+		}
+		ctx := c.UserContext()
+		t, err := cfg.Tokens.TokenByHash(ctx, models.HashToken(token))
+		if errors.Is(err, models.ErrNotFound) {
+			return apierr.ErrBadToken
+		}
+		if err != nil {
+			return err
+		}
+		now := cfg.Now().Unix()
+		// The uid check makes another user's token useless with my uid; the
+		// hash lookup itself is the constant-time part, as only a hash of a
+		// 165-bit secret is ever compared.
+		if t.UID != uid || t.ExpireTime <= now {
+			return apierr.ErrBadToken
+		}
+		if want := now + idle; t.ExpireTime < want-touch {
+			if err := cfg.Tokens.ExtendToken(ctx, t.ID, want); err != nil {
+				return err
+			}
+		}
+		c.Locals(sessionKey{}, Session{UID: uid, TokenID: t.ID})
+		return c.Next()
+	}
+}
+
+// Credentials finds uid and access_token in the first place that holds a
+// token: body fields uid/access_token, query user_id/user_token, headers
+// X-Uid/X-Access-Token. A uid that is present but malformed is a 400.
+func Credentials(c *fiber.Ctx) (uid int64, token string, err error) {
+	fields, err := wire.Fields(c)
+	if err != nil {
+		return 0, "", err
+	}
+	if raw, ok := fields["access_token"]; ok {
+		if err := jsonString(raw, &token); err != nil {
+			return 0, "", apierr.ErrBadToken
+		}
+		var u wire.UID
+		if rawUID, ok := fields["uid"]; ok {
+			if err := u.UnmarshalJSON(rawUID); err != nil {
+				return 0, "", apierr.Invalid("invalid uid")
+			}
+		}
+		return int64(u), token, nil
+	}
+	for _, place := range [...]struct{ uid, token string }{
+		{c.Query("user_id"), c.Query("user_token")},
+		{c.Get("X-Uid"), c.Get("X-Access-Token")},
+	} {
+		if place.token == "" {
+			continue
+		}
+		if place.uid == "" {
+			return 0, place.token, nil
+		}
+		id, ok := wire.ParseUID(place.uid)
+		if !ok {
+			return 0, "", apierr.Invalid("invalid uid")
+		}
+		return id, place.token, nil
+	}
+	return 0, "", apierr.ErrBadToken
+}
+
+func validTokenShape(t string) bool {
+	if len(t) != models.TokenLength {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		if !(t[i] >= 'a' && t[i] <= 'z' || t[i] >= '0' && t[i] <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func jsonString(raw []byte, dst *string) error {
+	return json.Unmarshal(raw, dst)
+}

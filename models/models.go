@@ -1,0 +1,49 @@
+// Package models holds fiberchat's GORM models and the queries on them.
+//
+// Table names come from the module's naming strategy (the configured
+// prefix, "chat_" by default, before GORM's snake-case plural), so the
+// structs carry no TableName methods. A host that adds its own columns to a
+// table embeds the model in its own struct and names the table itself.
+// Times are unix seconds in int64 columns: the same on every database, with
+// no time-zone conversion in drivers.
+package models
+
+// APIClient is an API client ("interface user" of seed 003): an app that may
+// call the API at all. Its secret is kept as given because the server must
+// recompute each day's api_token from it; it is never shown again after
+// creation.
+type APIClient struct {
+	ID        int64  `gorm:"primaryKey"`
+	ClientID  string `gorm:"column:client_id;size:20;not null;uniqueIndex"`
+	Secret    string `gorm:"column:client_secret;size:128;not null"`
+	Name      string `gorm:"size:64;not null"`
+	Disabled  bool   `gorm:"not null"`
+	CreatedAt int64  `gorm:"not null;autoCreateTime:false"`
+	UpdatedAt int64  `gorm:"not null;autoUpdateTime:false"`
+}
+
+// User is a chat user. UIDs are handed out from 10000001 upward (the
+// migrations set the auto-increment start).
+type User struct {
+	UID          int64  `gorm:"column:uid;primaryKey;autoIncrement"`
+	Name         string `gorm:"size:32;not null"`
+	PasswordHash string `gorm:"column:passwd_hash;size:100;not null"`
+	HeadImg      string `gorm:"column:head_img;size:512;not null"`
+	CreatedAt    int64  `gorm:"not null;autoCreateTime:false"`
+	UpdatedAt    int64  `gorm:"not null;autoUpdateTime:false"`
+}
+
+// UserToken is one login session. Only the SHA-256 of the access token is
+// stored, so a leaked table does not leak sessions.
+type UserToken struct {
+	ID         int64  `gorm:"primaryKey"`
+	UID        int64  `gorm:"column:uid;not null;index"`
+	TokenHash  string `gorm:"column:token_hash;size:64;not null;uniqueIndex"`
+	ExpireTime int64  `gorm:"column:expire_time;not null;index"`
+	CreatedAt  int64  `gorm:"not null;autoCreateTime:false"`
+}
+
+// All lists every model the migrations create, for schema checks.
+func All() []any {
+	return []any{&APIClient{}, &User{}, &UserToken{}}
+}

@@ -1,0 +1,243 @@
+package models
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+
+	"gorm.io/gorm"
+)
+
+// ErrNotFound is returned when the row asked for does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrDuplicate is returned when a unique key is already taken.
+var ErrDuplicate = errors.New("duplicate")
+
+// Store runs fiberchat's queries on the module's own *gorm.DB (the host's
+// connection pool with the module's table prefix).
+type Store struct {
+	db *gorm.DB
+}
+
+// NewStore returns a Store on db.
+func NewStore(db *gorm.DB) *Store { return &Store{db: db} }
+
+// DB returns the store's *gorm.DB, for hosts that query the module's tables.
+func (s *Store) DB() *gorm.DB { return s.db }
+
+func (s *Store) with(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }
+
+// notFound turns GORM's not-found into ErrNotFound.
+func notFound(err error) error {
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return ErrNotFound
+	}
+	return err
+}
+
+// isDuplicate recognises a unique-key violation on either database.
+func isDuplicate(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "Duplicate entry") || strings.Contains(msg, "UNIQUE constraint failed")
+}
+
+// ---- API clients ----
+
+// CreateClient stores a new API client; ErrDuplicate if the id is taken.
+func (s *Store) CreateClient(ctx context.Context, c *APIClient) error {
+	if err := s.with(ctx).Create(c).Error; err != nil {
+		if isDuplicate(err) {
+			return ErrDuplicate
+		}
+		return fmt.Errorf("create client: %w", err)
+	}
+	return nil
+}
+
+// ClientByID returns the client with that client_id.
+func (s *Store) ClientByID(ctx context.Context, clientID string) (*APIClient, error) {
+	var c APIClient
+	err := s.with(ctx).Where("client_id = ?", clientID).Take(&c).Error
+	if err != nil {
+		return nil, notFound(err)
+	}
+	return &c, nil
+}
+
+// ListClients returns every client ordered by client_id.
+func (s *Store) ListClients(ctx context.Context) ([]APIClient, error) {
+	var cs []APIClient
+	err := s.with(ctx).Order("client_id").Find(&cs).Error
+	return cs, err
+}
+
+// CountClients returns how many clients exist.
+func (s *Store) CountClients(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.with(ctx).Model(&APIClient{}).Count(&n).Error
+	return n, err
+}
+
+// SetClientDisabled disables or enables a client; ErrNotFound if none.
+func (s *Store) SetClientDisabled(ctx context.Context, clientID string, disabled bool, now int64) error {
+	res := s.with(ctx).Model(&APIClient{}).Where("client_id = ?", clientID).
+		Updates(map[string]any{"disabled": disabled, "updated_at": now})
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		// MySQL counts only changed rows; tell "already so" from "absent".
+		if _, err := s.ClientByID(ctx, clientID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ---- users ----
+
+// CreateUser stores u and fills in its uid.
+func (s *Store) CreateUser(ctx context.Context, u *User) error {
+	if err := s.with(ctx).Create(u).Error; err != nil {
+		return fmt.Errorf("create user: %w", err)
+	}
+	return nil
+}
+
+// UserByID returns the user with that uid.
+func (s *Store) UserByID(ctx context.Context, uid int64) (*User, error) {
+	var u User
+	if err := s.with(ctx).Where("uid = ?", uid).Take(&u).Error; err != nil {
+		return nil, notFound(err)
+	}
+	return &u, nil
+}
+
+// UpdateProfile sets the given profile columns (name, head_img) and nothing
+// else, so columns a host added to the table are never touched.
+func (s *Store) UpdateProfile(ctx context.Context, uid int64, fields map[string]any, now int64) error {
+	if len(fields) == 0 {
+		return nil
+	}
+	fields["updated_at"] = now
+	return s.with(ctx).Model(&User{}).Where("uid = ?", uid).Updates(fields).Error
+}
+
+// ChangePassword sets a new password hash and ends every session of the
+// user but keepToken, in one transaction.
+func (s *Store) ChangePassword(ctx context.Context, uid int64, hash string, keepToken int64, now int64) error {
+	return s.with(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Model(&User{}).Where("uid = ?", uid).
+			Updates(map[string]any{"passwd_hash": hash, "updated_at": now}).Error; err != nil {
+			return err
+		}
+		return tx.Where("uid = ? AND id <> ?", uid, keepToken).Delete(&UserToken{}).Error
+	})
+}
+
+// ---- tokens ----
+
+// TokenLength is the length of an access token: 32 characters of
+// [a-z0-9], about 165 bits.
+const TokenLength = 32
+
+const tokenAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+// NewToken returns a fresh random access token.
+func NewToken() (string, error) {
+	var b [TokenLength]byte
+	out := make([]byte, 0, TokenLength)
+	for len(out) < TokenLength {
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", err
+		}
+		for _, x := range b {
+			// 252 = 7*36: rejecting the top values keeps every character equally likely.
+			if x < 252 && len(out) < TokenLength {
+				out = append(out, tokenAlphabet[x%36])
+			}
+		}
+	}
+	return string(out), nil
+}
+
+// HashToken is what the token table stores and is searched by.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// CreateToken stores a new session and, past maxSessions for the user,
+// drops the oldest ones, in one transaction.
+func (s *Store) CreateToken(ctx context.Context, t *UserToken, maxSessions int) error {
+	return s.with(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(t).Error; err != nil {
+			return fmt.Errorf("create token: %w", err)
+		}
+		if maxSessions <= 0 {
+			return nil
+		}
+		var ids []int64
+		if err := tx.Model(&UserToken{}).Where("uid = ?", t.UID).
+			Order("id DESC").Offset(maxSessions).Limit(1000).Pluck("id", &ids).Error; err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		return tx.Where("id IN ?", ids).Delete(&UserToken{}).Error
+	})
+}
+
+// TokenByHash returns the session with that token hash.
+func (s *Store) TokenByHash(ctx context.Context, hash string) (*UserToken, error) {
+	var t UserToken
+	if err := s.with(ctx).Where("token_hash = ?", hash).Take(&t).Error; err != nil {
+		return nil, notFound(err)
+	}
+	return &t, nil
+}
+
+// ExtendToken moves a session's expiry forward (never back).
+func (s *Store) ExtendToken(ctx context.Context, id, expire int64) error {
+	return s.with(ctx).Model(&UserToken{}).
+		Where("id = ? AND expire_time < ?", id, expire).
+		Update("expire_time", expire).Error
+}
+
+// DeleteToken ends one session.
+func (s *Store) DeleteToken(ctx context.Context, id int64) error {
+	return s.with(ctx).Where("id = ?", id).Delete(&UserToken{}).Error
+}
+
+// DeleteExpiredTokens removes up to limit sessions expired at now and
+// reports how many went; small batches keep each statement's locks short.
+func (s *Store) DeleteExpiredTokens(ctx context.Context, now int64, limit int) (int64, error) {
+	var ids []int64
+	if err := s.with(ctx).Model(&UserToken{}).Where("expire_time <= ?", now).
+		Limit(limit).Pluck("id", &ids).Error; err != nil {
+		return 0, err
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	res := s.with(ctx).Where("id IN ?", ids).Delete(&UserToken{})
+	return res.RowsAffected, res.Error
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	return s.with(ctx).Raw("SELECT 1").Scan(&one).Error
+}

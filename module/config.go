@@ -1,0 +1,149 @@
+package module
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/fiberchat/fiberchat/migrations"
+	"gorm.io/gorm"
+)
+
+// Config configures the module. Zero fields take the defaults documented on
+// each; New refuses values it cannot use.
+type Config struct {
+	// DB is the host's database (MySQL/MariaDB or SQLite). Required. The
+	// module shares its connection pool but not its GORM settings: the
+	// host's naming strategy, logger and callbacks are left untouched.
+	DB *gorm.DB
+
+	// TablePrefix is put before every table the module creates, so they
+	// never collide with a host's own. Letters, digits and underscores, at
+	// most 32. Default: "chat_".
+	TablePrefix string
+
+	// Location is the time zone whose calendar day api_tokens are computed
+	// for. Default: UTC.
+	Location *time.Location
+	// SignatureSkew is how near midnight the neighbouring day's api_token
+	// is accepted too. Default: 5 minutes.
+	SignatureSkew time.Duration
+	// ClientCacheTTL bounds how long an API client row is served from
+	// memory: a client disabled by another process is refused within it.
+	// Default: 30 seconds.
+	ClientCacheTTL time.Duration
+
+	// TokenIdleLifetime is how long a session lives without use; each use
+	// slides it forward. Default: 7 days.
+	TokenIdleLifetime time.Duration
+	// TokenTouchInterval bounds how often a session's expiry is written.
+	// Default: 1 minute.
+	TokenTouchInterval time.Duration
+	// MaxSessions caps the sessions (devices) one user may hold; the oldest
+	// is dropped past it. Default: 10.
+	MaxSessions int
+	// BcryptCost is the password hashing cost. Default: 10 (bcrypt's
+	// default); tests may lower it to 4.
+	BcryptCost int
+
+	// UploadDir is where avatars are stored. Default: "./uploads".
+	UploadDir string
+	// AvatarMaxBytes is the largest avatar upload. Default: 2 MiB.
+	AvatarMaxBytes int64
+	// AvatarMaxWidth and AvatarMaxHeight bound an avatar's pixels.
+	// Default: 4096 each.
+	AvatarMaxWidth, AvatarMaxHeight int
+	// PublicURL, when set (e.g. "https://chat.example.com/chat"), is the
+	// base of avatar URLs. Default: derived from each upload request's
+	// scheme and host, plus the mount prefix.
+	PublicURL string
+
+	// LoginRateLimit and RegisterRateLimit are how many login and register
+	// requests one client IP may make per RateLimitWindow; -1 disables.
+	// Default: 100 each.
+	LoginRateLimit, RegisterRateLimit int
+	// RateLimitWindow is the rate limits' window. Default: 1 minute.
+	RateLimitWindow time.Duration
+
+	// BodyLimit is the largest request body of a JSON or form route; past
+	// it the answer is 413/1009. The avatar route allows AvatarMaxBytes
+	// plus room for the form. Default: 1 MiB.
+	BodyLimit int
+
+	// SweepInterval is how often expired sessions are deleted. Default: 1
+	// minute.
+	SweepInterval time.Duration
+
+	// Logger receives the module's logs; it never receives secrets.
+	// Default: slog.Default().
+	Logger *slog.Logger
+	// Now is the module's clock, settable by tests. Default: time.Now.
+	Now func() time.Time
+}
+
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.DB == nil {
+		return cfg, errors.New("fiberchat: Config.DB is required")
+	}
+	if cfg.TablePrefix == "" {
+		cfg.TablePrefix = "chat_"
+	}
+	if !migrations.ValidPrefix(cfg.TablePrefix) {
+		return cfg, fmt.Errorf("fiberchat: invalid TablePrefix %q: letters, digits and _ only, at most 32", cfg.TablePrefix)
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	setDuration(&cfg.SignatureSkew, 5*time.Minute)
+	setDuration(&cfg.ClientCacheTTL, 30*time.Second)
+	setDuration(&cfg.TokenIdleLifetime, 7*24*time.Hour)
+	setDuration(&cfg.TokenTouchInterval, time.Minute)
+	setDuration(&cfg.RateLimitWindow, time.Minute)
+	setDuration(&cfg.SweepInterval, time.Minute)
+	setInt(&cfg.MaxSessions, 10)
+	setInt(&cfg.BcryptCost, 10)
+	setInt(&cfg.AvatarMaxWidth, 4096)
+	setInt(&cfg.AvatarMaxHeight, 4096)
+	setInt(&cfg.LoginRateLimit, 100)
+	setInt(&cfg.RegisterRateLimit, 100)
+	setInt(&cfg.BodyLimit, 1<<20)
+	if cfg.AvatarMaxBytes == 0 {
+		cfg.AvatarMaxBytes = 2 << 20
+	}
+	if cfg.UploadDir == "" {
+		cfg.UploadDir = "./uploads"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	switch {
+	case cfg.SignatureSkew < 0 || cfg.SignatureSkew > 12*time.Hour:
+		return cfg, errors.New("fiberchat: SignatureSkew must be between 0 and 12h")
+	case cfg.ClientCacheTTL < 0, cfg.TokenIdleLifetime < time.Minute, cfg.TokenTouchInterval < 0,
+		cfg.RateLimitWindow < 0, cfg.SweepInterval < 0:
+		return cfg, errors.New("fiberchat: durations must be positive (TokenIdleLifetime at least a minute)")
+	case cfg.MaxSessions < 0:
+		return cfg, errors.New("fiberchat: MaxSessions must not be negative")
+	case cfg.BcryptCost < 4 || cfg.BcryptCost > 31:
+		return cfg, errors.New("fiberchat: BcryptCost must be between 4 and 31")
+	case cfg.AvatarMaxBytes < 0 || cfg.AvatarMaxWidth < 0 || cfg.AvatarMaxHeight < 0 || cfg.BodyLimit < 0:
+		return cfg, errors.New("fiberchat: size limits must not be negative")
+	}
+	return cfg, nil
+}
+
+func setDuration(d *time.Duration, def time.Duration) {
+	if *d == 0 {
+		*d = def
+	}
+}
+
+func setInt(n *int, def int) {
+	if *n == 0 {
+		*n = def
+	}
+}

@@ -1,0 +1,269 @@
+// Package module is what a host imports to add fiberchat to a Fiber site:
+// New builds the chat service on the host's database, Migrate applies its
+// schema, Mount puts its routes on any fiber.Router, and Close stops its
+// background work.
+//
+//	chat, err := module.New(module.Config{DB: gdb})
+//	err = chat.Migrate(ctx)
+//	chat.Mount(app.Group("/chat"))
+//	defer chat.Close()
+package module
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fiberchat/fiberchat/apierr"
+	"github.com/fiberchat/fiberchat/avatar"
+	"github.com/fiberchat/fiberchat/handlers"
+	"github.com/fiberchat/fiberchat/middleware"
+	"github.com/fiberchat/fiberchat/migrations"
+	"github.com/fiberchat/fiberchat/models"
+	"github.com/fiberchat/fiberchat/wire"
+	"github.com/glebarez/sqlite"
+	"gorm.io/driver/mysql"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+	"gorm.io/gorm/schema"
+)
+
+// Module is one fiberchat service. Its methods are safe for concurrent use.
+type Module struct {
+	cfg       Config
+	db        *gorm.DB
+	dialect   migrations.Dialect
+	store     *models.Store
+	decoder   *wire.Decoder
+	signature *middleware.Signature
+	users     *handlers.Users
+	// mountPrefix is the prefix of the router Mount was given, for the
+	// avatar URLs the module hands out.
+	mountPrefix atomic.Pointer[string]
+
+	stop      context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// New builds the module on cfg.DB. It does not touch the schema (see
+// Migrate) but starts the background sweep of expired sessions, which runs
+// until Close.
+func New(cfg Config) (*Module, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	db, dialect, err := ownDB(cfg.DB, cfg.TablePrefix)
+	if err != nil {
+		return nil, err
+	}
+	store := models.NewStore(db)
+	m := &Module{
+		cfg:     cfg,
+		db:      db,
+		dialect: dialect,
+		store:   store,
+		decoder: wire.NewDecoder(),
+		signature: middleware.NewSignature(middleware.SignatureConfig{
+			Clients:  store,
+			Location: cfg.Location,
+			Skew:     cfg.SignatureSkew,
+			CacheTTL: cfg.ClientCacheTTL,
+			Now:      cfg.Now,
+		}),
+	}
+	m.users, err = handlers.NewUsers(handlers.UsersConfig{
+		Store:        store,
+		Decoder:      m.decoder,
+		Now:          cfg.Now,
+		IdleLifetime: cfg.TokenIdleLifetime,
+		MaxSessions:  cfg.MaxSessions,
+		BcryptCost:   cfg.BcryptCost,
+		UploadDir:    cfg.UploadDir,
+		Avatar:       avatar.Limits{MaxBytes: cfg.AvatarMaxBytes, MaxWidth: cfg.AvatarMaxWidth, MaxHeight: cfg.AvatarMaxHeight},
+		AvatarURL:    m.avatarURL,
+	})
+	if err != nil {
+		return nil, err
+	}
+	empty := ""
+	m.mountPrefix.Store(&empty)
+	ctx, cancel := context.WithCancel(context.Background())
+	m.stop = cancel
+	m.wg.Add(1)
+	go m.sweep(ctx)
+	return m, nil
+}
+
+// ownDB gives the module a *gorm.DB of its own on the host's connection
+// pool: the table prefix lives in its naming strategy, and GORM's schema
+// cache is its own, so the host's models and settings are never affected.
+func ownDB(host *gorm.DB, prefix string) (*gorm.DB, migrations.Dialect, error) {
+	pool, err := host.DB()
+	if err != nil {
+		return nil, "", fmt.Errorf("fiberchat: Config.DB has no connection pool: %w", err)
+	}
+	var (
+		dialector gorm.Dialector
+		dialect   migrations.Dialect
+	)
+	switch host.Dialector.Name() {
+	case "mysql":
+		dialector, dialect = mysql.New(mysql.Config{Conn: pool}), migrations.MySQL
+	case "sqlite":
+		dialector, dialect = &sqlite.Dialector{Conn: pool}, migrations.SQLite
+	default:
+		return nil, "", fmt.Errorf("fiberchat: unsupported database %q (MySQL/MariaDB or SQLite)", host.Dialector.Name())
+	}
+	db, err := gorm.Open(dialector, &gorm.Config{
+		NamingStrategy:         schema.NamingStrategy{TablePrefix: prefix},
+		Logger:                 logger.Discard,
+		SkipDefaultTransaction: true,
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("fiberchat: prepare database: %w", err)
+	}
+	return db, dialect, nil
+}
+
+// Migrate applies the module's pending schema migrations.
+func (m *Module) Migrate(ctx context.Context) error {
+	pool, err := m.db.DB()
+	if err != nil {
+		return err
+	}
+	return migrations.Up(ctx, pool, m.dialect, m.cfg.TablePrefix, m.cfg.Logger)
+}
+
+// DB returns the module's *gorm.DB (the host's pool, the module's table
+// prefix), for hosts that read or join the module's tables.
+func (m *Module) DB() *gorm.DB { return m.db }
+
+// Ping reports whether the database answers.
+func (m *Module) Ping(ctx context.Context) error { return m.store.Ping(ctx) }
+
+// ErrClientExists is returned by CreateClient for a client_id in use.
+var ErrClientExists = errors.New("fiberchat: client id already exists")
+
+// CreateClient adds an API client. An empty secret is replaced by a random
+// one; the secret in use is returned.
+func (m *Module) CreateClient(ctx context.Context, clientID, secret, name string) (string, error) {
+	if clientID == "" || len(clientID) > 20 || !wire.NoControl(clientID) {
+		return "", errors.New("fiberchat: client id must be 1 to 20 characters")
+	}
+	if secret == "" {
+		var b [16]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", err
+		}
+		secret = hex.EncodeToString(b[:])
+	}
+	if len(secret) < 8 || len(secret) > 128 || !wire.NoControl(secret) {
+		return "", errors.New("fiberchat: client secret must be 8 to 128 characters")
+	}
+	now := m.cfg.Now().Unix()
+	err := m.store.CreateClient(ctx, &models.APIClient{ClientID: clientID, Secret: secret, Name: name, CreatedAt: now, UpdatedAt: now})
+	if errors.Is(err, models.ErrDuplicate) {
+		return "", ErrClientExists
+	}
+	if err != nil {
+		return "", err
+	}
+	m.signature.Forget(clientID)
+	return secret, nil
+}
+
+// Client is an API client as listed: never its secret.
+type Client struct {
+	ClientID  string `json:"client_id"`
+	Name      string `json:"name"`
+	Disabled  bool   `json:"disabled"`
+	CreatedAt int64  `json:"created_at"`
+}
+
+// ListClients lists the API clients, without their secrets.
+func (m *Module) ListClients(ctx context.Context) ([]Client, error) {
+	rows, err := m.store.ListClients(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Client, len(rows))
+	for i, r := range rows {
+		out[i] = Client{ClientID: r.ClientID, Name: r.Name, Disabled: r.Disabled, CreatedAt: r.CreatedAt}
+	}
+	return out, nil
+}
+
+// ErrNoSuchClient is returned for a client_id that does not exist.
+var ErrNoSuchClient = errors.New("fiberchat: no such client")
+
+// SetClientDisabled disables (or re-enables) an API client. This process
+// honours it at once; others within Config.ClientCacheTTL.
+func (m *Module) SetClientDisabled(ctx context.Context, clientID string, disabled bool) error {
+	err := m.store.SetClientDisabled(ctx, clientID, disabled, m.cfg.Now().Unix())
+	if errors.Is(err, models.ErrNotFound) {
+		return ErrNoSuchClient
+	}
+	if err != nil {
+		return err
+	}
+	m.signature.Forget(clientID)
+	return nil
+}
+
+// CountClients reports how many API clients exist.
+func (m *Module) CountClients(ctx context.Context) (int64, error) {
+	return m.store.CountClients(ctx)
+}
+
+// Close stops the module's background work and waits for it. The database
+// belongs to the host and stays open.
+func (m *Module) Close() error {
+	m.closeOnce.Do(func() {
+		m.stop()
+		m.wg.Wait()
+	})
+	return nil
+}
+
+// sweep deletes expired sessions every SweepInterval until ctx ends.
+func (m *Module) sweep(ctx context.Context) {
+	defer m.wg.Done()
+	t := time.NewTicker(m.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			m.sweepOnce(ctx)
+		}
+	}
+}
+
+const sweepBatch = 500
+
+func (m *Module) sweepOnce(ctx context.Context) {
+	now := m.cfg.Now().Unix()
+	for ctx.Err() == nil {
+		n, err := m.store.DeleteExpiredTokens(ctx, now, sweepBatch)
+		if err != nil {
+			if ctx.Err() == nil {
+				m.cfg.Logger.Warn("sweep expired sessions", "error", err.Error())
+			}
+			return
+		}
+		if n < sweepBatch {
+			return
+		}
+	}
+}
+
+// errNoRoute answers any path under the mount prefix that is no route.
+var errNoRoute = apierr.NotFound("no such route")

@@ -1,0 +1,102 @@
+package module
+
+import (
+	"strings"
+
+	"github.com/fiberchat/fiberchat/apierr"
+	"github.com/fiberchat/fiberchat/handlers"
+	"github.com/fiberchat/fiberchat/middleware"
+	"github.com/gofiber/fiber/v2"
+)
+
+// Mount puts the module's routes on r: the seeds' URLs relative to r's
+// prefix, GET /avatar/:name for uploaded avatars, and a JSON 404 for every
+// other path under the prefix (so register a host's own routes under the
+// same prefix before Mount). Each route carries its own error boundary and
+// body limit; nothing is added to r as a whole, so the host's routes,
+// middleware and error handler are untouched.
+func (m *Module) Mount(r fiber.Router) {
+	prefix := ""
+	if g, ok := r.(*fiber.Group); ok {
+		prefix = strings.TrimSuffix(g.Prefix, "/")
+	}
+	m.mountPrefix.Store(&prefix)
+
+	auth := middleware.NewAuth(middleware.AuthConfig{
+		Tokens:        m.store,
+		IdleLifetime:  m.cfg.TokenIdleLifetime,
+		TouchInterval: m.cfg.TokenTouchInterval,
+		Now:           m.cfg.Now,
+	})
+	loginLimit := middleware.NewRateLimit(middleware.RateLimitConfig{Max: m.cfg.LoginRateLimit, Window: m.cfg.RateLimitWindow, Now: m.cfg.Now})
+	registerLimit := middleware.NewRateLimit(middleware.RateLimitConfig{Max: m.cfg.RegisterRateLimit, Window: m.cfg.RateLimitWindow, Now: m.cfg.Now})
+	log := m.cfg.Logger
+	jsonLimit := bodyLimit(m.cfg.BodyLimit)
+	// The avatar form carries the file plus credentials and multipart framing.
+	uploadLimit := bodyLimit(int(m.cfg.AvatarMaxBytes) + 64<<10)
+
+	// post mounts one API route: boundary, body limit, then the given
+	// gates, the signature for this path, and the handler.
+	post := func(path string, failure map[string]any, limit fiber.Handler, before []fiber.Handler, authed bool, h fiber.Handler) {
+		chain := []fiber.Handler{handlers.Boundary(log, failure), limit}
+		chain = append(chain, before...)
+		chain = append(chain, m.signature.Require(middleware.RouteName(path)))
+		if authed {
+			chain = append(chain, auth)
+		}
+		r.Post(path, append(chain, h)...)
+	}
+	u := m.users
+	post("/user/reg/ajax_reg", map[string]any{"reg": 0}, jsonLimit, []fiber.Handler{registerLimit}, false, u.Register())
+	post("/user/login", map[string]any{"login": 0}, jsonLimit, []fiber.Handler{loginLimit}, false, u.Login())
+	post("/user/info", nil, jsonLimit, nil, true, u.Info())
+	post("/user/logout", nil, jsonLimit, nil, true, u.Logout())
+	post("/user/info/head_img", nil, uploadLimit, nil, true, u.HeadImg())
+	post("/user/info/update", nil, jsonLimit, nil, true, u.Update())
+	post("/user/info/passwd", nil, jsonLimit, nil, true, u.Password())
+
+	r.Get("/avatar/:name", handlers.Boundary(log, nil), u.ServeAvatar())
+	r.All("/*", handlers.Boundary(log, nil), func(*fiber.Ctx) error { return errNoRoute })
+}
+
+// bodyLimit refuses bodies past limit bytes with 413/1009, and compressed
+// bodies outright: decompressing them is how a small request becomes a
+// memory bomb.
+func bodyLimit(limit int) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if enc := c.Get(fiber.HeaderContentEncoding); enc != "" && !strings.EqualFold(enc, "identity") {
+			return apierr.Invalid("malformed body: Content-Encoding is not supported")
+		}
+		if c.Request().Header.ContentLength() > limit || len(c.Request().Body()) > limit {
+			return apierr.TooLarge("body too large")
+		}
+		return c.Next()
+	}
+}
+
+// avatarURL is where a stored avatar is served: PublicURL when set, else
+// the upload request's own scheme and host plus the mount prefix.
+func (m *Module) avatarURL(c *fiber.Ctx, name string) string {
+	base := m.cfg.PublicURL
+	if base == "" {
+		base = c.BaseURL() + *m.mountPrefix.Load()
+	}
+	return strings.TrimSuffix(base, "/") + "/avatar/" + name
+}
+
+// ErrorHandler answers errors with the API.md envelope. Give it to
+// fiber.Config.ErrorHandler only when the app serves fiberchat alone (as
+// the sample app does), so that failures before any route runs, such as a
+// body past the server's own limit, are answered in the envelope too.
+func (m *Module) ErrorHandler() fiber.ErrorHandler { return handlers.ErrorHandler(m.cfg.Logger) }
+
+// HealthHandler answers GET /healthz: 200 when the database answers, 503
+// otherwise.
+func (m *Module) HealthHandler() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if err := m.Ping(c.UserContext()); err != nil {
+			return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"error": apierr.CodeUnavailable, "msg": "database unavailable"})
+		}
+		return c.JSON(fiber.Map{"error": 0, "msg": "ok"})
+	}
+}

@@ -1,0 +1,39 @@
+package module_test
+
+import (
+	"testing"
+
+	"github.com/fiberchat/fiberchat/internal/chattest"
+)
+
+func TestRegisterLoginInfo(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		s := chattest.NewServer(t, db, chattest.Options{})
+		reg := s.Post(t, "/user/reg/ajax_reg", map[string]any{"name": "Xiao Wang", "passwd": "admin123"})
+		chattest.Expect(t, reg, 200, 0)
+		if reg.Int("uid") != 10000001 || reg.Int("reg") != 1 || reg.Str("msg") != "success" {
+			t.Fatalf("register: %s", reg)
+		}
+		reg2 := s.Post(t, "/user/reg/ajax_reg", map[string]any{"name": "Zhang", "passwd": "admin123"})
+		if reg2.Int("uid") != 10000002 {
+			t.Fatalf("second uid: %s", reg2)
+		}
+		login := s.Post(t, "/user/login", map[string]any{"uid": "10000001", "passwd": "admin123"})
+		chattest.Expect(t, login, 200, 0)
+		tok := login.Str("access_token")
+		if len(tok) != 32 || login.Int("login") != 1 || login.Str("msg") != "Login successfully" {
+			t.Fatalf("login: %s", login)
+		}
+		if want := s.Clock.Now().Unix() + 7*24*3600; login.Int("expire_time") != want {
+			t.Fatalf("expire_time %d, want %d", login.Int("expire_time"), want)
+		}
+		if n := s.Count(t, "user_tokens", "token_hash = ?", tok); n != 0 {
+			t.Fatal("the raw token is stored")
+		}
+		info := s.Post(t, "/user/info", map[string]any{"uid": 10000001, "access_token": tok})
+		chattest.Expect(t, info, 200, 0)
+		if info.Int("uid") != 10000001 || info.Str("name") != "Xiao Wang" || info.Int("time") != s.Clock.Now().Unix() {
+			t.Fatalf("info: %s", info)
+		}
+	})
+}

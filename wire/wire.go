@@ -1,0 +1,277 @@
+// Package wire decodes request bodies the way API.md defines them: JSON or
+// form-encoded, uids as JSON integers or strings of decimal digits, every
+// failure a 400/1001 naming the field. The credential middleware and the
+// handlers both read bodies through it, so the two can never disagree on
+// what a body says.
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/fiberchat/fiberchat/apierr"
+	"github.com/go-playground/validator/v10"
+	"github.com/gofiber/fiber/v2"
+)
+
+// MaxUID is the largest uid the wire accepts; larger numbers are a 400
+// rather than a silent overflow.
+const MaxUID = 1<<53 - 1
+
+// UID is a user id as the contract accepts it: a positive JSON integer or a
+// string of decimal digits. Anything else (negative, fractional, exponent,
+// object, too large) fails to decode.
+type UID int64
+
+// UnmarshalJSON accepts 123 or "123".
+func (u *UID) UnmarshalJSON(b []byte) error {
+	n, err := parseDigits(b)
+	if err != nil || n == 0 || n > MaxUID {
+		return errInvalidValue
+	}
+	*u = UID(n)
+	return nil
+}
+
+// Int is a small non-negative integer given as a JSON integer or a string of
+// decimal digits (form bodies carry every value as a string).
+type Int int64
+
+// UnmarshalJSON accepts 1 or "1".
+func (i *Int) UnmarshalJSON(b []byte) error {
+	n, err := parseDigits(b)
+	if err != nil {
+		return errInvalidValue
+	}
+	*i = Int(n)
+	return nil
+}
+
+var errInvalidValue = fmt.Errorf("invalid value")
+
+// parseDigits reads an unsigned decimal integer, bare or quoted; it refuses
+// signs, fractions, exponents and anything past int64.
+func parseDigits(b []byte) (int64, error) {
+	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
+		b = b[1 : len(b)-1]
+	}
+	if len(b) == 0 || len(b) > 19 {
+		return 0, errInvalidValue
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, errInvalidValue
+		}
+	}
+	return strconv.ParseInt(string(b), 10, 64)
+}
+
+// ParseUID parses a uid given as text (a query parameter or header).
+func ParseUID(s string) (int64, bool) {
+	var u UID
+	if err := u.UnmarshalJSON([]byte(s)); err != nil {
+		return 0, false
+	}
+	return int64(u), true
+}
+
+// Decoder decodes and validates request bodies into structs tagged with
+// `json` (the field's wire name) and `validate` (go-playground rules, plus
+// the project's own: nocontrol, passwd).
+type Decoder struct {
+	validate *validator.Validate
+}
+
+// NewDecoder prepares the validator once; decoding is then safe for
+// concurrent use.
+func NewDecoder() *Decoder {
+	v := validator.New(validator.WithRequiredStructEnabled())
+	v.RegisterTagNameFunc(func(f reflect.StructField) string {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			return ""
+		}
+		return name
+	})
+	// Registration only fails for an empty tag or nil func, never here.
+	_ = v.RegisterValidation("nocontrol", func(fl validator.FieldLevel) bool {
+		return NoControl(fl.Field().String())
+	})
+	_ = v.RegisterValidation("passwd", func(fl validator.FieldLevel) bool {
+		n := len(fl.Field().String()) // bcrypt's limit is in bytes, not characters
+		return n >= 6 && n <= 72
+	})
+	return &Decoder{validate: v}
+}
+
+// NoControl reports whether s is valid UTF-8 without control characters
+// (NUL, newlines, escapes), which have no place in names or tokens.
+func NoControl(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// Decode fills dst (a pointer to a struct) from the request body and
+// validates it. Every failure is a 400/1001 whose message names the field.
+func (d *Decoder) Decode(c *fiber.Ctx, dst any) error {
+	fields, err := Fields(c)
+	if err != nil {
+		return err
+	}
+	if err := assign(fields, dst); err != nil {
+		return err
+	}
+	return d.Validate(dst)
+}
+
+// Validate runs the struct's `validate` tags and turns the first failure
+// into a 400 naming the field.
+func (d *Decoder) Validate(dst any) error {
+	err := d.validate.Struct(dst)
+	if err == nil {
+		return nil
+	}
+	if verrs, ok := err.(validator.ValidationErrors); ok && len(verrs) > 0 {
+		fe := verrs[0]
+		return apierr.Invalid("invalid %s: %s", fe.Field(), describe(fe))
+	}
+	return apierr.Invalid("invalid body")
+}
+
+func describe(fe validator.FieldError) string {
+	switch fe.Tag() {
+	case "required":
+		return "required"
+	case "min", "max", "len":
+		if fe.Kind() == reflect.Slice {
+			return fmt.Sprintf("needs %s %s entries", fe.Tag(), fe.Param())
+		}
+		if fe.Kind() == reflect.String {
+			return fmt.Sprintf("%s length %s characters", fe.Tag(), fe.Param())
+		}
+		return fmt.Sprintf("%s %s", fe.Tag(), fe.Param())
+	case "nocontrol":
+		return "must be text without control characters"
+	case "passwd":
+		return "must be 6 to 72 bytes"
+	case "oneof":
+		return "must be one of " + fe.Param()
+	default:
+		return "failed " + fe.Tag()
+	}
+}
+
+// Fields returns the body's top-level fields as raw JSON values, whatever
+// the body's encoding: a JSON object as it is, a form (urlencoded or
+// multipart) with each value as a JSON string, or as raw JSON when it looks
+// like a list or object (so `data` lists can be sent in forms too).
+// The result is cached on the request, so the middleware and the handler
+// parse a body once between them.
+func Fields(c *fiber.Ctx) (map[string]json.RawMessage, error) {
+	if cached, ok := c.Locals(fieldsKey{}).(map[string]json.RawMessage); ok {
+		return cached, nil
+	}
+	fields, err := parseFields(c)
+	if err != nil {
+		return nil, err
+	}
+	c.Locals(fieldsKey{}, fields)
+	return fields, nil
+}
+
+type fieldsKey struct{}
+
+func parseFields(c *fiber.Ctx) (map[string]json.RawMessage, error) {
+	ctype := strings.ToLower(strings.TrimSpace(c.Get(fiber.HeaderContentType)))
+	body := c.Request().Body() // raw: never decompressed
+	switch {
+	case strings.HasPrefix(ctype, fiber.MIMEApplicationForm), strings.HasPrefix(ctype, fiber.MIMEMultipartForm):
+		return formFields(c, strings.HasPrefix(ctype, fiber.MIMEMultipartForm))
+	case ctype == "" || strings.HasPrefix(ctype, fiber.MIMEApplicationJSON) || strings.HasPrefix(ctype, "text/plain"):
+		// Seed-era clients often send JSON without a content type.
+		trimmed := bytes.TrimSpace(body)
+		if len(trimmed) == 0 {
+			return map[string]json.RawMessage{}, nil
+		}
+		if trimmed[0] != '{' {
+			return nil, apierr.Invalid("malformed body: expected a JSON object")
+		}
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(trimmed, &fields); err != nil {
+			return nil, apierr.Invalid("malformed body: invalid JSON")
+		}
+		if fields == nil {
+			fields = map[string]json.RawMessage{}
+		}
+		return fields, nil
+	default:
+		return nil, apierr.Invalid("malformed body: unsupported content type")
+	}
+}
+
+func formFields(c *fiber.Ctx, multipart bool) (map[string]json.RawMessage, error) {
+	fields := map[string]json.RawMessage{}
+	add := func(k, v string) {
+		t := strings.TrimSpace(v)
+		if len(t) > 0 && (t[0] == '[' || t[0] == '{') && json.Valid([]byte(t)) {
+			fields[k] = json.RawMessage(t)
+			return
+		}
+		q, _ := json.Marshal(v) // marshalling a string cannot fail
+		fields[k] = q
+	}
+	if multipart {
+		form, err := c.MultipartForm()
+		if err != nil {
+			return nil, apierr.Invalid("malformed body: invalid multipart form")
+		}
+		for k, vs := range form.Value {
+			if len(vs) > 0 {
+				add(k, vs[0])
+			}
+		}
+		return fields, nil
+	}
+	c.Request().PostArgs().VisitAll(func(k, v []byte) {
+		key := string(k)
+		if _, seen := fields[key]; !seen {
+			add(key, string(v))
+		}
+	})
+	return fields, nil
+}
+
+// assign decodes each json-tagged field of dst from its raw value, so a
+// failure can name the field (encoding/json does not for custom types).
+func assign(fields map[string]json.RawMessage, dst any) error {
+	rv := reflect.ValueOf(dst).Elem()
+	rt := rv.Type()
+	for i := 0; i < rt.NumField(); i++ {
+		f := rt.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		raw, ok := fields[name]
+		if !ok || string(raw) == "null" {
+			continue
+		}
+		if err := json.Unmarshal(raw, rv.Field(i).Addr().Interface()); err != nil {
+			return apierr.Invalid("invalid %s", name)
+		}
+	}
+	return nil
+}
