@@ -45,5 +45,5 @@ type UserToken struct {
 
 // All lists every model the migrations create, for schema checks.
 func All() []any {
-	return []any{&APIClient{}, &User{}, &UserToken{}}
+	return []any{&APIClient{}, &User{}, &UserToken{}, &Contact{}, &ContactRequest{}}
 }
