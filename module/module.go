@@ -267,3 +267,7 @@ func (m *Module) sweepOnce(ctx context.Context) {
 
 // errNoRoute answers any path under the mount prefix that is no route.
 var errNoRoute = apierr.NotFound("no such route")
+
+// SweepNow runs one sweep of expired sessions at once, as the background
+// sweep does every SweepInterval.
+func (m *Module) SweepNow(ctx context.Context) { m.sweepOnce(ctx) }

@@ -259,7 +259,8 @@ func (s *Server) Do(t testing.TB, r Req) *Response {
 	}
 	target := s.Prefix + r.Path
 	if !r.Unsigned {
-		q := url.Values{"client_id": {s.ClientID}, "api_token": {s.Sign(r.Path)}}
+		path, _, _ := strings.Cut(r.Path, "?")
+		q := url.Values{"client_id": {s.ClientID}, "api_token": {s.Sign(path)}}
 		sep := "?"
 		if strings.Contains(target, "?") {
 			sep = "&"

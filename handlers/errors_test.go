@@ -1,0 +1,63 @@
+package handlers_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/fiberchat/fiberchat/apierr"
+	"github.com/fiberchat/fiberchat/handlers"
+	"github.com/gofiber/fiber/v2"
+)
+
+func TestBoundary(t *testing.T) {
+	cases := []struct {
+		name    string
+		handler fiber.Handler
+		status  int
+		code    float64
+		logged  bool
+	}{
+		{"api error", func(*fiber.Ctx) error { return apierr.Invalid("invalid name") }, 400, 1001, false},
+		{"wrapped api error", func(*fiber.Ctx) error { return fmt.Errorf("ctx: %w", apierr.ErrNotFound) }, 404, 1006, false},
+		{"plain error", func(*fiber.Ctx) error { return errors.New("SELECT * FROM secret at /srv/x.go:12") }, 500, 1500, true},
+		{"panic", func(*fiber.Ctx) error { panic("boom at /srv/x.go:12") }, 500, 1500, true},
+		{"fiber 413", func(*fiber.Ctx) error { return fiber.ErrRequestEntityTooLarge }, 413, 1009, false},
+		{"db gone", func(*fiber.Ctx) error { return fmt.Errorf("query: %w", errors.New("sql: database is closed")) }, 503, 1503, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			app := fiber.New()
+			app.Post("/x", handlers.Boundary(slog.New(slog.NewTextHandler(&logs, nil)), map[string]any{"reg": 0}), tc.handler)
+			resp, err := app.Test(httptest.NewRequest("POST", "/x", nil), -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := io.ReadAll(resp.Body)
+			var body map[string]any
+			if err := json.Unmarshal(raw, &body); err != nil {
+				t.Fatalf("not JSON: %q", raw)
+			}
+			if resp.StatusCode != tc.status || body["error"] != tc.code || body["reg"] != float64(0) {
+				t.Fatalf("got %d %s, want %d error=%v with reg:0", resp.StatusCode, raw, tc.status, tc.code)
+			}
+			if strings.Contains(string(raw), ".go") || strings.Contains(string(raw), "SELECT") {
+				t.Fatalf("answer leaks internals: %s", raw)
+			}
+			id, _ := body["request_id"].(string)
+			if tc.logged != (id != "") || (tc.logged && !strings.Contains(logs.String(), id)) {
+				t.Fatalf("request id %q, logs %q", id, logs.String())
+			}
+			if tc.name == "panic" && !strings.Contains(logs.String(), "goroutine") {
+				t.Fatal("the panic's stack was not logged server-side")
+			}
+		})
+	}
+}

@@ -1,0 +1,280 @@
+package module_test
+
+import (
+	"context"
+	"net/url"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/fiberchat/fiberchat/internal/chattest"
+	"github.com/fiberchat/fiberchat/middleware"
+	"github.com/fiberchat/fiberchat/module"
+)
+
+func TestSignature(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		s := chattest.NewServer(t, db, chattest.Options{})
+		body := map[string]any{"name": "n", "passwd": "secret1"}
+		path := "/user/reg/ajax_reg"
+		day := func(d time.Time) string { return d.UTC().Format(time.DateOnly) }
+		tok := func(d time.Time) string {
+			return middleware.Token("userregajax_reg", day(d), s.Secret)
+		}
+		send := func(q url.Values, h map[string]string) *chattest.Response {
+			return s.Do(t, chattest.Req{Path: path + "?" + q.Encode(), JSON: body, Unsigned: true, Header: h})
+		}
+		now := s.Clock.Now()
+		cases := []struct {
+			name   string
+			q      url.Values
+			header map[string]string
+			status int
+		}{
+			{"query", url.Values{"client_id": {"test"}, "api_token": {tok(now)}}, nil, 200},
+			{"headers", nil, map[string]string{"X-Client-Id": "test", "X-Api-Token": tok(now)}, 200},
+			{"uppercase hex", url.Values{"client_id": {"test"}, "api_token": {upper(tok(now))}}, nil, 200},
+			{"missing", nil, nil, 403},
+			{"no token", url.Values{"client_id": {"test"}}, nil, 403},
+			{"unknown client", url.Values{"client_id": {"nosuch"}, "api_token": {tok(now)}}, nil, 403},
+			{"yesterday", url.Values{"client_id": {"test"}, "api_token": {tok(now.Add(-24 * time.Hour))}}, nil, 403},
+			{"other route", url.Values{"client_id": {"test"}, "api_token": {middleware.Token("userloginindex", day(now), s.Secret)}}, nil, 403},
+			{"wrong secret", url.Values{"client_id": {"test"}, "api_token": {middleware.Token("userregajax_reg", day(now), "nope")}}, nil, 403},
+			{"NUL in token", url.Values{"client_id": {"test"}, "api_token": {tok(now)[:31] + "\x00"}}, nil, 403},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				r := send(tc.q, tc.header)
+				if tc.status == 200 {
+					chattest.Expect(t, r, 200, 0)
+					return
+				}
+				chattest.Expect(t, r, 403, 1002)
+				if r.Str("msg") != "access deny" {
+					t.Fatalf("msg %q", r.Str("msg"))
+				}
+			})
+		}
+		if n := s.Count(t, "users", ""); n != 3 {
+			t.Fatalf("%d users written, want 3 (the accepted requests only)", n)
+		}
+	})
+}
+
+func upper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'a' && c <= 'z' {
+			b[i] = c - 32
+		}
+	}
+	return string(b)
+}
+
+func TestSignatureMidnightSkew(t *testing.T) {
+	s := chattest.NewServer(t, chattest.OpenSQLite(t), chattest.Options{})
+	path := "/user/reg/ajax_reg"
+	body := map[string]any{"name": "n", "passwd": "secret1"}
+	tokFor := func(day string) url.Values {
+		return url.Values{"client_id": {"test"}, "api_token": {middleware.Token("userregajax_reg", day, s.Secret)}}
+	}
+	post := func(q url.Values) int {
+		return s.Do(t, chattest.Req{Path: path + "?" + q.Encode(), JSON: body, Unsigned: true}).Status
+	}
+	// Two minutes after midnight: yesterday's token still works.
+	s.Clock.Set(time.Date(2026, 3, 15, 0, 2, 0, 0, time.UTC))
+	if got := post(tokFor("2026-03-14")); got != 200 {
+		t.Fatalf("yesterday's token 2 min after midnight: %d", got)
+	}
+	// Ten minutes after: no longer.
+	s.Clock.Set(time.Date(2026, 3, 15, 0, 10, 0, 0, time.UTC))
+	if got := post(tokFor("2026-03-14")); got != 403 {
+		t.Fatalf("yesterday's token 10 min after midnight: %d", got)
+	}
+	// Two minutes before midnight: tomorrow's token already works.
+	s.Clock.Set(time.Date(2026, 3, 15, 23, 58, 0, 0, time.UTC))
+	if got := post(tokFor("2026-03-16")); got != 200 {
+		t.Fatalf("tomorrow's token 2 min before midnight: %d", got)
+	}
+	if got := post(tokFor("2026-03-17")); got != 403 {
+		t.Fatalf("day after tomorrow: %d", got)
+	}
+}
+
+func TestSignatureTimeZone(t *testing.T) {
+	tz := time.FixedZone("UTC+8", 8*3600)
+	s := chattest.NewServer(t, chattest.OpenSQLite(t), chattest.Options{Config: func(c *module.Config) { c.Location = tz }})
+	// 20:00 UTC on the 14th is the 15th in UTC+8.
+	s.Clock.Set(time.Date(2026, 3, 14, 20, 0, 0, 0, time.UTC))
+	q := url.Values{"client_id": {"test"}, "api_token": {middleware.Token("userregajax_reg", "2026-03-15", s.Secret)}}
+	r := s.Do(t, chattest.Req{Path: "/user/reg/ajax_reg?" + q.Encode(), JSON: map[string]any{"name": "n", "passwd": "secret1"}, Unsigned: true})
+	chattest.Expect(t, r, 200, 0)
+}
+
+func TestDisabledClient(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		s := chattest.NewServer(t, db, chattest.Options{})
+		ctx := context.Background()
+		u := s.NewUser(t, "a")
+		chattest.Expect(t, s.Post(t, "/user/info", u.Creds(nil)), 200, 0)
+
+		// Disabled in this process: refused at once.
+		if err := s.Module.SetClientDisabled(ctx, "test", true); err != nil {
+			t.Fatal(err)
+		}
+		chattest.Expect(t, s.Post(t, "/user/info", u.Creds(nil)), 403, 1002)
+		if err := s.Module.SetClientDisabled(ctx, "test", false); err != nil {
+			t.Fatal(err)
+		}
+		chattest.Expect(t, s.Post(t, "/user/info", u.Creds(nil)), 200, 0)
+
+		// Disabled by another process (a direct write): refused once the
+		// cache entry is older than ClientCacheTTL.
+		if err := s.Module.DB().Table("chat_api_clients").Where("client_id = ?", "test").Update("disabled", true).Error; err != nil {
+			t.Fatal(err)
+		}
+		chattest.Expect(t, s.Post(t, "/user/info", u.Creds(nil)), 200, 0) // still cached
+		s.Clock.Advance(31 * time.Second)
+		chattest.Expect(t, s.Post(t, "/user/info", u.Creds(nil)), 403, 1002)
+
+		if err := s.Module.SetClientDisabled(ctx, "nosuch", true); err != module.ErrNoSuchClient {
+			t.Fatalf("disable unknown client: %v", err)
+		}
+	})
+}
+
+func TestUserTokenTransports(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		s := chattest.NewServer(t, db, chattest.Options{})
+		u := s.NewUser(t, "a")
+		other := s.NewUser(t, "b")
+		uid := itoa(u.UID)
+		cases := []struct {
+			name   string
+			req    chattest.Req
+			status int
+			code   int64
+		}{
+			{"json body", chattest.Req{JSON: u.Creds(nil)}, 200, 0},
+			{"uid as string", chattest.Req{JSON: map[string]any{"uid": uid, "access_token": u.Token}}, 200, 0},
+			{"form body", chattest.Req{Body: []byte("uid=" + uid + "&access_token=" + u.Token), ContentType: "application/x-www-form-urlencoded"}, 200, 0},
+			{"query", chattest.Req{Path: "/user/info?user_id=" + uid + "&user_token=" + u.Token}, 200, 0},
+			{"headers", chattest.Req{Header: map[string]string{"X-Uid": uid, "X-Access-Token": u.Token}}, 200, 0},
+			{"none", chattest.Req{}, 401, 1004},
+			{"wrong token", chattest.Req{JSON: map[string]any{"uid": u.UID, "access_token": "abcdefghijklmnopqrstuvwxyz012345"}}, 401, 1004},
+			{"another user's token", chattest.Req{JSON: map[string]any{"uid": u.UID, "access_token": other.Token}}, 401, 1004},
+			{"short token", chattest.Req{JSON: map[string]any{"uid": u.UID, "access_token": "abc"}}, 401, 1004},
+			{"NUL in token", chattest.Req{JSON: map[string]any{"uid": u.UID, "access_token": u.Token[:31] + "\x00"}}, 401, 1004},
+			{"token not a string", chattest.Req{JSON: map[string]any{"uid": u.UID, "access_token": 12}}, 401, 1004},
+			{"uid object", chattest.Req{JSON: map[string]any{"uid": map[string]any{"a": 1}, "access_token": u.Token}}, 400, 1001},
+			{"uid negative", chattest.Req{JSON: map[string]any{"uid": -10000001, "access_token": u.Token}}, 400, 1001},
+			{"uid fraction", chattest.Req{Body: []byte(`{"uid":10000001.5,"access_token":"` + u.Token + `"}`), ContentType: "application/json"}, 400, 1001},
+			{"uid huge", chattest.Req{Body: []byte(`{"uid":123456789012345678901234567890,"access_token":"` + u.Token + `"}`), ContentType: "application/json"}, 400, 1001},
+			{"uid missing", chattest.Req{JSON: map[string]any{"access_token": u.Token}}, 401, 1004},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				if tc.req.Path == "" {
+					tc.req.Path = "/user/info"
+				}
+				r := s.Do(t, tc.req)
+				chattest.Expect(t, r, tc.status, tc.code)
+				if tc.status == 200 && r.Int("uid") != u.UID {
+					t.Fatalf("info of %d, want %d", r.Int("uid"), u.UID)
+				}
+			})
+		}
+	})
+}
+
+func TestTokenSlidingExpiry(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		s := chattest.NewServer(t, db, chattest.Options{})
+		u := s.NewUser(t, "a")
+		expiry := func() int64 {
+			var e int64
+			if err := s.Module.DB().Table("chat_user_tokens").Where("uid = ?", u.UID).Pluck("expire_time", &e).Error; err != nil {
+				t.Fatal(err)
+			}
+			return e
+		}
+		first := expiry()
+		// Within the touch interval nothing is written.
+		s.Clock.Advance(30 * time.Second)
+		chattest.Expect(t, s.Post(t, "/user/info", u.Creds(nil)), 200, 0)
+		if expiry() != first {
+			t.Fatal("expiry written within the touch interval")
+		}
+		// Six days later the session is still alive and slides forward.
+		s.Clock.Advance(6 * 24 * time.Hour)
+		chattest.Expect(t, s.Post(t, "/user/info", u.Creds(nil)), 200, 0)
+		if want := s.Clock.Now().Unix() + 7*24*3600; expiry() != want {
+			t.Fatalf("expiry %d, want %d", expiry(), want)
+		}
+		// Idle past the lifetime: dead at once, then swept.
+		s.Clock.Advance(7*24*time.Hour + time.Second)
+		chattest.Expect(t, s.Post(t, "/user/info", u.Creds(nil)), 401, 1004)
+		if n := s.Count(t, "user_tokens", ""); n != 1 {
+			t.Fatalf("%d tokens before the sweep", n)
+		}
+		s.Module.SweepNow(context.Background())
+		if n := s.Count(t, "user_tokens", ""); n != 0 {
+			t.Fatalf("%d tokens after the sweep", n)
+		}
+	})
+}
+
+func TestLogoutAndSessions(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		s := chattest.NewServer(t, db, chattest.Options{Config: func(c *module.Config) { c.MaxSessions = 3 }})
+		u := s.NewUser(t, "a")
+		login := func() string {
+			r := s.Post(t, "/user/login", map[string]any{"uid": u.UID, "passwd": u.Password})
+			chattest.Expect(t, r, 200, 0)
+			return r.Str("access_token")
+		}
+		t2, t3 := login(), login()
+		chattest.Expect(t, s.Post(t, "/user/info", u.Creds(nil)), 200, 0)
+		t4 := login() // the fourth session drops the oldest (u.Token)
+		chattest.Expect(t, s.Post(t, "/user/info", u.Creds(nil)), 401, 1004)
+		if n := s.Count(t, "user_tokens", "uid = ?", u.UID); n != 3 {
+			t.Fatalf("%d sessions, want 3", n)
+		}
+		for _, tok := range []string{t2, t3, t4} {
+			chattest.Expect(t, s.Post(t, "/user/info", map[string]any{"uid": u.UID, "access_token": tok}), 200, 0)
+		}
+		// Logout kills that token only.
+		chattest.Expect(t, s.Post(t, "/user/logout", map[string]any{"uid": u.UID, "access_token": t2}), 200, 0)
+		chattest.Expect(t, s.Post(t, "/user/info", map[string]any{"uid": u.UID, "access_token": t2}), 401, 1004)
+		chattest.Expect(t, s.Post(t, "/user/logout", map[string]any{"uid": u.UID, "access_token": t2}), 401, 1004)
+		chattest.Expect(t, s.Post(t, "/user/info", map[string]any{"uid": u.UID, "access_token": t3}), 200, 0)
+	})
+}
+
+func TestRateLimit(t *testing.T) {
+	s := chattest.NewServer(t, chattest.OpenSQLite(t), chattest.Options{Config: func(c *module.Config) {
+		c.LoginRateLimit = 3
+		c.RegisterRateLimit = 2
+	}})
+	for i := 0; i < 2; i++ {
+		chattest.Expect(t, s.Post(t, "/user/reg/ajax_reg", map[string]any{"name": "n", "passwd": "secret1"}), 200, 0)
+	}
+	r := s.Post(t, "/user/reg/ajax_reg", map[string]any{"name": "n", "passwd": "secret1"})
+	chattest.Expect(t, r, 429, 1010)
+	if r.Header.Get("Retry-After") == "" || r.Int("reg") != 0 || r.Body["reg"] == nil {
+		t.Fatalf("429 without Retry-After or reg:0: %v %s", r.Header, r.Raw)
+	}
+	if n := s.Count(t, "users", ""); n != 2 {
+		t.Fatalf("%d users", n)
+	}
+	// Login has its own budget; a wrong password counts too.
+	for i := 0; i < 3; i++ {
+		chattest.Expect(t, s.Post(t, "/user/login", map[string]any{"uid": 10000001, "passwd": "wrong-pw"}), 401, 1005)
+	}
+	chattest.Expect(t, s.Post(t, "/user/login", map[string]any{"uid": 10000001, "passwd": "secret1"}), 429, 1010)
+	// A new window resets it.
+	s.Clock.Advance(time.Minute)
+	chattest.Expect(t, s.Post(t, "/user/login", map[string]any{"uid": 10000001, "passwd": "secret1"}), 200, 0)
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -1,0 +1,228 @@
+package module_test
+
+import (
+	"bytes"
+	"image"
+	"image/color"
+	"image/png"
+	"mime/multipart"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/fiberchat/fiberchat/database"
+	"github.com/fiberchat/fiberchat/internal/chattest"
+	"github.com/gofiber/fiber/v2"
+)
+
+func TestBadInputNeverWrites(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		s := chattest.NewServer(t, db, chattest.Options{})
+		u := s.NewUser(t, "a")
+		reg := "/user/reg/ajax_reg"
+		raw := func(path, ctype, body string) chattest.Req {
+			return chattest.Req{Path: path, Body: []byte(body), ContentType: ctype}
+		}
+		cases := []struct {
+			name   string
+			req    chattest.Req
+			status int
+			code   int64
+			field  string // the msg must name it
+		}{
+			{"malformed json", raw(reg, "application/json", `{"name":"x",`), 400, 1001, "JSON"},
+			{"json array", raw(reg, "application/json", `[{"name":"x","passwd":"secret1"}]`), 400, 1001, "object"},
+			{"xml", raw(reg, "application/xml", `<reg><name>x</name></reg>`), 400, 1001, "content type"},
+			{"xml without type", raw(reg, "", `<reg><name>x</name></reg>`), 400, 1001, "JSON"},
+			{"name missing", chattest.Req{Path: reg, JSON: map[string]any{"passwd": "secret1"}}, 400, 1001, "name"},
+			{"name empty", chattest.Req{Path: reg, JSON: map[string]any{"name": "", "passwd": "secret1"}}, 400, 1001, "name"},
+			{"name too long", chattest.Req{Path: reg, JSON: map[string]any{"name": strings.Repeat("x", 33), "passwd": "secret1"}}, 400, 1001, "name"},
+			{"name NUL", chattest.Req{Path: reg, JSON: map[string]any{"name": "a\x00b", "passwd": "secret1"}}, 400, 1001, "name"},
+			{"name newline", chattest.Req{Path: reg, JSON: map[string]any{"name": "a\nb", "passwd": "secret1"}}, 400, 1001, "name"},
+			{"name number", chattest.Req{Path: reg, JSON: map[string]any{"name": 12, "passwd": "secret1"}}, 400, 1001, "name"},
+			{"passwd short", chattest.Req{Path: reg, JSON: map[string]any{"name": "x", "passwd": "12345"}}, 400, 1001, "passwd"},
+			{"passwd 73 bytes", chattest.Req{Path: reg, JSON: map[string]any{"name": "x", "passwd": strings.Repeat("p", 73)}}, 400, 1001, "passwd"},
+			{"9 MiB body", raw(reg, "application/json", `{"name":"`+strings.Repeat("x", 9<<20)+`"}`), 413, 1009, ""},
+			{"gzip body", chattest.Req{Path: reg, Body: []byte("\x1f\x8b"), ContentType: "application/json", Header: map[string]string{"Content-Encoding": "gzip"}}, 400, 1001, "Content-Encoding"},
+			{"login uid object", chattest.Req{Path: "/user/login", JSON: map[string]any{"uid": map[string]any{}, "passwd": "secret1"}}, 400, 1001, "uid"},
+			{"login uid negative", chattest.Req{Path: "/user/login", JSON: map[string]any{"uid": -1, "passwd": "secret1"}}, 400, 1001, "uid"},
+			{"login uid zero", chattest.Req{Path: "/user/login", JSON: map[string]any{"uid": 0, "passwd": "secret1"}}, 400, 1001, "uid"},
+			{"login uid too large", raw("/user/login", "application/json", `{"uid":99999999999999999999,"passwd":"secret1"}`), 400, 1001, "uid"},
+			{"login uid exponent", raw("/user/login", "application/json", `{"uid":1e7,"passwd":"secret1"}`), 400, 1001, "uid"},
+			{"login wrong password", chattest.Req{Path: "/user/login", JSON: map[string]any{"uid": u.UID, "passwd": "wrong-pw"}}, 401, 1005, ""},
+			{"login unknown uid", chattest.Req{Path: "/user/login", JSON: map[string]any{"uid": 99999999, "passwd": "secret1"}}, 401, 1005, ""},
+			{"update name NUL", chattest.Req{Path: "/user/info/update", JSON: u.Creds(map[string]any{"name": "a\x00"})}, 400, 1001, "name"},
+			{"update head_img javascript", chattest.Req{Path: "/user/info/update", JSON: u.Creds(map[string]any{"head_img": "javascript:alert(1)"})}, 400, 1001, "head_img"},
+			{"passwd wrong old", chattest.Req{Path: "/user/info/passwd", JSON: u.Creds(map[string]any{"old_passwd": "nope-nope", "new_passwd": "newpass1"})}, 401, 1005, ""},
+			{"passwd new short", chattest.Req{Path: "/user/info/passwd", JSON: u.Creds(map[string]any{"old_passwd": u.Password, "new_passwd": "x"})}, 400, 1001, "new_passwd"},
+			{"unknown route", chattest.Req{Path: "/user/nosuch", JSON: map[string]any{}}, 404, 1006, ""},
+			{"GET on a POST route", chattest.Req{Path: "/user/login", Method: http.MethodGet}, 404, 1006, ""},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				r := s.Do(t, tc.req)
+				chattest.Expect(t, r, tc.status, tc.code)
+				if !strings.Contains(r.Str("msg"), tc.field) {
+					t.Fatalf("msg %q does not name %q", r.Str("msg"), tc.field)
+				}
+				if strings.Contains(string(r.Raw), ".go") || strings.Contains(string(r.Raw), "SELECT") {
+					t.Fatalf("answer leaks internals: %s", r.Raw)
+				}
+			})
+		}
+		if n := s.Count(t, "users", ""); n != 1 {
+			t.Fatalf("%d users, want only the fixture's", n)
+		}
+		// Register failures carry reg:0, login failures login:0.
+		r := s.Post(t, reg, map[string]any{"name": ""})
+		if v, ok := r.Body["reg"]; !ok || v.(float64) != 0 {
+			t.Fatalf("failed register without reg:0: %s", r.Raw)
+		}
+		r = s.Post(t, "/user/login", map[string]any{"uid": u.UID, "passwd": "wrong-pw"})
+		if v, ok := r.Body["login"]; !ok || v.(float64) != 0 {
+			t.Fatalf("failed login without login:0: %s", r.Raw)
+		}
+		// The server goes on serving.
+		chattest.Expect(t, s.Post(t, "/user/info", u.Creds(nil)), 200, 0)
+	})
+}
+
+func TestUpdateAndPassword(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		s := chattest.NewServer(t, db, chattest.Options{})
+		u := s.NewUser(t, "a")
+		chattest.Expect(t, s.Post(t, "/user/info/update", u.Creds(map[string]any{"name": "Zhang 张", "head_img": "https://example.com/a.png"})), 200, 0)
+		info := s.Post(t, "/user/info", u.Creds(nil))
+		if info.Str("name") != "Zhang 张" || info.Str("head_img") != "https://example.com/a.png" {
+			t.Fatalf("after update: %s", info)
+		}
+		// Empty or absent fields leave the profile as it is.
+		chattest.Expect(t, s.Post(t, "/user/info/update", u.Creds(map[string]any{"name": "", "head_img": ""})), 200, 0)
+		if info := s.Post(t, "/user/info", u.Creds(nil)); info.Str("name") != "Zhang 张" || info.Str("head_img") == "" {
+			t.Fatalf("empty update changed the profile: %s", info)
+		}
+		// A 32-character name (counted in characters, not bytes) fits.
+		chattest.Expect(t, s.Post(t, "/user/info/update", u.Creds(map[string]any{"name": strings.Repeat("张", 32)})), 200, 0)
+
+		// Password change ends the other sessions, keeps this one.
+		other := s.Post(t, "/user/login", map[string]any{"uid": u.UID, "passwd": u.Password}).Str("access_token")
+		chattest.Expect(t, s.Post(t, "/user/info/passwd", u.Creds(map[string]any{"old_passwd": u.Password, "new_passwd": "brand-new-pw"})), 200, 0)
+		chattest.Expect(t, s.Post(t, "/user/info", map[string]any{"uid": u.UID, "access_token": other}), 401, 1004)
+		chattest.Expect(t, s.Post(t, "/user/info", u.Creds(nil)), 200, 0)
+		chattest.Expect(t, s.Post(t, "/user/login", map[string]any{"uid": u.UID, "passwd": u.Password}), 401, 1005)
+		chattest.Expect(t, s.Post(t, "/user/login", map[string]any{"uid": u.UID, "passwd": "brand-new-pw"}), 200, 0)
+	})
+}
+
+func pngBytes(t *testing.T, w, h int) []byte {
+	t.Helper()
+	img := image.NewNRGBA(image.Rect(0, 0, w, h))
+	img.Set(0, 0, color.NRGBA{R: 255, A: 255})
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func upload(t *testing.T, s *chattest.Server, u chattest.User, filename string, data []byte) *chattest.Response {
+	t.Helper()
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	_ = mw.WriteField("uid", itoa(u.UID))
+	_ = mw.WriteField("access_token", u.Token)
+	fw, err := mw.CreateFormFile("file", filename)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = fw.Write(data)
+	_ = mw.Close()
+	return s.Do(t, chattest.Req{Path: "/user/info/head_img", Body: b.Bytes(), ContentType: mw.FormDataContentType()})
+}
+
+func TestAvatar(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		s := chattest.NewServer(t, db, chattest.Options{Prefix: "/chat"})
+		u := s.NewUser(t, "a")
+		img := append(pngBytes(t, 40, 30), []byte("<?php system($_GET['c']); ?>")...)
+		r := upload(t, s, u, "me.png", img)
+		chattest.Expect(t, r, 200, 0)
+		url := r.Str("image")
+		if !strings.Contains(url, "/chat/avatar/") || !strings.HasSuffix(url, ".png") || strings.Contains(url, "me.png") {
+			t.Fatalf("image url %q", url)
+		}
+		if info := s.Post(t, "/user/info", u.Creds(nil)); info.Str("head_img") != url {
+			t.Fatalf("head_img %q, want %q", info.Str("head_img"), url)
+		}
+		path := url[strings.Index(url, "/chat/"):]
+		got := s.Do(t, chattest.Req{Path: strings.TrimPrefix(path, "/chat"), Method: http.MethodGet, Unsigned: true})
+		if got.Status != 200 || got.Header.Get("Content-Type") != "image/png" {
+			t.Fatalf("GET avatar: %d %s", got.Status, got.Header.Get("Content-Type"))
+		}
+		if bytes.Contains(got.Raw, []byte("<?php")) {
+			t.Fatal("bytes smuggled behind the image survived")
+		}
+		if cfg, err := png.DecodeConfig(bytes.NewReader(got.Raw)); err != nil || cfg.Width != 40 || cfg.Height != 30 {
+			t.Fatalf("served avatar: %v %v", cfg, err)
+		}
+
+		// Refusals leave head_img as it was.
+		chattest.Expect(t, upload(t, s, u, "evil.png", []byte("#!/bin/sh\necho not an image\n")), 415, 1011)
+		chattest.Expect(t, upload(t, s, u, "wide.png", pngBytes(t, 5000, 1)), 413, 1009)
+		chattest.Expect(t, upload(t, s, u, "big.png", bytes.Repeat([]byte{0x89}, 3<<20)), 413, 1009)
+		chattest.Expect(t, s.Do(t, chattest.Req{Path: "/user/info/head_img", JSON: u.Creds(nil)}), 400, 1001)
+		if info := s.Post(t, "/user/info", u.Creds(nil)); info.Str("head_img") != url {
+			t.Fatalf("a refused upload changed head_img to %q", info.Str("head_img"))
+		}
+		// Only generated names are served.
+		for _, p := range []string{"/avatar/..%2f..%2fetc%2fpasswd", "/avatar/0123456789abcdef0123456789abcdef.png", "/avatar/x.png"} {
+			r := s.Do(t, chattest.Req{Path: p, Method: http.MethodGet, Unsigned: true})
+			chattest.Expect(t, r, 404, 1006)
+		}
+	})
+}
+
+func TestMountedBesideHostRoutes(t *testing.T) {
+	s := chattest.NewServer(t, chattest.OpenSQLite(t), chattest.Options{
+		Prefix: "/chat",
+		App: func(app *fiber.App) {
+			app.Get("/", func(c *fiber.Ctx) error { return c.SendString("host home") })
+			app.Post("/user/login", func(c *fiber.Ctx) error { return c.SendString("host login") })
+		},
+	})
+	u := s.NewUser(t, "a") // signed for /user/login, sent to /chat/user/login
+	chattest.Expect(t, s.Post(t, "/user/info", u.Creds(nil)), 200, 0)
+	// Outside the prefix, the host's routes and its own 404 (Fiber's plain
+	// text) stand.
+	s.Prefix = ""
+	host := s.Do(t, chattest.Req{Path: "/user/login", Unsigned: true})
+	if host.Status != 200 || string(host.Raw) != "host login" {
+		t.Fatalf("host route: %d %q", host.Status, host.Raw)
+	}
+	r := s.Do(t, chattest.Req{Path: "/nosuch", Unsigned: true, Method: http.MethodGet})
+	if r.Status != 404 || r.Body != nil {
+		t.Fatalf("host 404 changed: %d %s", r.Status, r.Raw)
+	}
+	s.Prefix = "/chat"
+	chattest.Expect(t, s.Do(t, chattest.Req{Path: "/nosuch", Unsigned: true}), 404, 1006)
+	// Paths match case-insensitively.
+	chattest.Expect(t, s.Do(t, chattest.Req{Path: "/USER/Info", JSON: u.Creds(nil)}), 200, 0)
+}
+
+func TestDatabaseDown(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		s := chattest.NewServer(t, db, chattest.Options{})
+		u := s.NewUser(t, "a")
+		if err := database.Close(db.Gorm); err != nil {
+			t.Fatal(err)
+		}
+		r := s.Post(t, "/user/info", u.Creds(nil))
+		chattest.Expect(t, r, 503, 1503)
+		if strings.Contains(string(r.Raw), "sql") {
+			t.Fatalf("answer leaks the cause: %s", r.Raw)
+		}
+		if !strings.Contains(s.Logs.String(), "request_id") {
+			t.Fatal("the failure was not logged with a request id")
+		}
+	})
+}
