@@ -1,0 +1,386 @@
+// Command sample is fiberchat's sample host: a Fiber app that serves the
+// module mounted at "/", and the commands to prepare its database.
+//
+// Usage:
+//
+//	sample serve [--dsn DSN] [--addr HOST:PORT] [--upload-dir DIR]
+//	sample migrate [--dsn DSN]
+//	sample client create [--dsn DSN] --id ID [--secret S] [--name N]
+//	sample client list [--dsn DSN]
+//	sample client disable [--dsn DSN] --id ID
+//
+// serve migrates the database and serves the chat API, plus GET /healthz,
+// until SIGINT or SIGTERM; on a database with no API client it first
+// creates one named "demo" and prints its secret once. migrate applies
+// pending migrations and exits. client create adds an API client (migrating
+// first, and generating a secret when none is given) and prints
+// {"client_id":"…","client_secret":"…"}; client list prints one JSON object
+// per client, never its secret; client disable disables one.
+//
+// A DSN is "sqlite:<path>" or "mysql:<go-sql-driver DSN>"; the defaults are
+// sqlite:fiberchat.db, 127.0.0.1:8080 and ./uploads. Every flag may also be
+// set in the environment as FIBERCHAT_<FLAG>, upper-cased with dashes as
+// underscores (FIBERCHAT_DSN, FIBERCHAT_UPLOAD_DIR); a flag on the command
+// line wins. Errors are one line on stderr and exit status 1; a misused
+// command line exits 2.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/fiberchat/fiberchat/database"
+	"github.com/fiberchat/fiberchat/module"
+	"github.com/gofiber/fiber/v2"
+	"gorm.io/gorm"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// After the first signal starts the graceful shutdown, a second one
+	// kills the process the default way.
+	context.AfterFunc(ctx, stop)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `usage:
+  sample serve [--dsn DSN] [--addr HOST:PORT] [--upload-dir DIR]
+  sample migrate [--dsn DSN]
+  sample client create [--dsn DSN] --id ID [--secret S] [--name N]
+  sample client list [--dsn DSN]
+  sample client disable [--dsn DSN] --id ID
+
+DSN is sqlite:<path> or mysql:<go-sql-driver DSN> (default sqlite:fiberchat.db).
+Every flag may also be set as FIBERCHAT_<FLAG> in the environment
+(FIBERCHAT_DSN, FIBERCHAT_ADDR, FIBERCHAT_UPLOAD_DIR, ...); the command line wins.
+`
+
+// Exit statuses.
+const (
+	exitOK    = 0
+	exitError = 1 // the command failed
+	exitUsage = 2 // the command line is wrong
+)
+
+// run is the whole program, with its environment passed in so tests can
+// drive it: args without the program name, getenv for FIBERCHAT_*
+// variables, and ctx ending the serve command.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], getenv, stdout, stderr)
+	case "migrate":
+		return migrate(ctx, args[1:], getenv, stderr)
+	case "client":
+		if len(args) < 2 {
+			break
+		}
+		switch args[1] {
+		case "create":
+			return clientCreate(ctx, args[2:], getenv, stdout, stderr)
+		case "list":
+			return clientList(ctx, args[2:], getenv, stdout, stderr)
+		case "disable":
+			return clientDisable(ctx, args[2:], getenv, stdout, stderr)
+		}
+	}
+	fmt.Fprint(stderr, usage)
+	return exitUsage
+}
+
+// newFlags starts the flag set of one command; every command takes --dsn.
+func newFlags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet("sample "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dsn := fs.String("dsn", "sqlite:fiberchat.db", "database: sqlite:<path> or mysql:<go-sql-driver DSN>")
+	return fs, dsn
+}
+
+// parseFlags parses args into fs, then fills every flag not given on the
+// command line from FIBERCHAT_<FLAG>. It returns an exit status when the
+// command should stop: 0 after -h, 2 for a bad command line.
+func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) (int, bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, false
+		}
+		return exitUsage, false // fs has printed the error and the usage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		fs.Usage()
+		return exitUsage, false
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var bad error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] || bad != nil {
+			return
+		}
+		key := envName(f.Name)
+		if v := getenv(key); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				bad = fmt.Errorf("%s: %w", key, err)
+			}
+		}
+	})
+	if bad != nil {
+		fmt.Fprintf(fs.Output(), "%s: %v\n", fs.Name(), bad)
+		return exitUsage, false
+	}
+	return exitOK, true
+}
+
+// envName is the environment variable for a flag: upload-dir →
+// FIBERCHAT_UPLOAD_DIR.
+func envName(flagName string) string {
+	return "FIBERCHAT_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// fail prints err as the one line `sample: <message>` and returns exit
+// status 1.
+func fail(stderr io.Writer, err error) int {
+	msg := strings.Join(strings.Fields(err.Error()), " ")
+	fmt.Fprintf(stderr, "sample: %s\n", msg)
+	return exitError
+}
+
+// withModule opens the database dsn names, builds the module on it and
+// hands both to fn, closing them afterwards.
+func withModule(ctx context.Context, dsn string, cfg module.Config, fn func(*module.Module, *gorm.DB) error) error {
+	gdb, err := database.Open(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer database.Close(gdb)
+	cfg.DB = gdb
+	chat, err := module.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer chat.Close()
+	return fn(chat, gdb)
+}
+
+// cliLogger keeps the one-shot commands quiet but for warnings.
+func cliLogger(stderr io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+func migrate(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
+	fs, dsn := newFlags("migrate", stderr)
+	if code, ok := parseFlags(fs, args, getenv); !ok {
+		return code
+	}
+	err := withModule(ctx, *dsn, module.Config{Logger: cliLogger(stderr)}, func(chat *module.Module, _ *gorm.DB) error {
+		return chat.Migrate(ctx)
+	})
+	if err != nil {
+		return fail(stderr, err)
+	}
+	fmt.Fprintln(stderr, "migrations applied")
+	return exitOK
+}
+
+func clientCreate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	fs, dsn := newFlags("client create", stderr)
+	id := fs.String("id", "", "client_id, 1 to 20 characters (required)")
+	secret := fs.String("secret", "", "client_secret, 8 to 128 characters (default: a random one)")
+	name := fs.String("name", "", "a description of the client")
+	if code, ok := parseFlags(fs, args, getenv); !ok {
+		return code
+	}
+	if *id == "" {
+		fmt.Fprintln(stderr, "sample client create: --id is required")
+		fs.Usage()
+		return exitUsage
+	}
+	var out []byte
+	err := withModule(ctx, *dsn, module.Config{Logger: cliLogger(stderr)}, func(chat *module.Module, _ *gorm.DB) error {
+		if err := chat.Migrate(ctx); err != nil {
+			return err
+		}
+		used, err := chat.CreateClient(ctx, *id, *secret, *name)
+		if errors.Is(err, module.ErrClientExists) {
+			return fmt.Errorf("client %q already exists", *id)
+		}
+		if err != nil {
+			return err
+		}
+		out, err = json.Marshal(struct {
+			ClientID     string `json:"client_id"`
+			ClientSecret string `json:"client_secret"`
+		}{*id, used})
+		return err
+	})
+	if err != nil {
+		return fail(stderr, err)
+	}
+	fmt.Fprintf(stdout, "%s\n", out)
+	return exitOK
+}
+
+func clientList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	fs, dsn := newFlags("client list", stderr)
+	if code, ok := parseFlags(fs, args, getenv); !ok {
+		return code
+	}
+	var clients []module.Client
+	err := withModule(ctx, *dsn, module.Config{Logger: cliLogger(stderr)}, func(chat *module.Module, _ *gorm.DB) error {
+		var err error
+		clients, err = chat.ListClients(ctx)
+		return err
+	})
+	if err != nil {
+		return fail(stderr, err)
+	}
+	// One JSON object a line: greppable, and jq reads it as a stream.
+	enc := json.NewEncoder(stdout)
+	for _, c := range clients {
+		if err := enc.Encode(c); err != nil {
+			return fail(stderr, err)
+		}
+	}
+	return exitOK
+}
+
+func clientDisable(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	fs, dsn := newFlags("client disable", stderr)
+	id := fs.String("id", "", "client_id to disable (required)")
+	if code, ok := parseFlags(fs, args, getenv); !ok {
+		return code
+	}
+	if *id == "" {
+		fmt.Fprintln(stderr, "sample client disable: --id is required")
+		fs.Usage()
+		return exitUsage
+	}
+	err := withModule(ctx, *dsn, module.Config{Logger: cliLogger(stderr)}, func(chat *module.Module, _ *gorm.DB) error {
+		err := chat.SetClientDisabled(ctx, *id, true)
+		if errors.Is(err, module.ErrNoSuchClient) {
+			return fmt.Errorf("no client %q", *id)
+		}
+		return err
+	})
+	if err != nil {
+		return fail(stderr, err)
+	}
+	fmt.Fprintf(stdout, "client %s disabled\n", *id)
+	return exitOK
+}
+
+// Server timeouts. A long poll holds a request for up to 30 s, so reads
+// and writes get 40; keep-alive connections idle for longer than a poll.
+const (
+	readTimeout     = 40 * time.Second
+	writeTimeout    = 40 * time.Second
+	idleTimeout     = 75 * time.Second
+	shutdownTimeout = 10 * time.Second
+)
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	fs, dsn := newFlags("serve", stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
+	uploadDir := fs.String("upload-dir", "./uploads", "directory for uploaded avatars")
+	if code, ok := parseFlags(fs, args, getenv); !ok {
+		return code
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+
+	gdb, err := database.Open(ctx, *dsn)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer database.Close(gdb)
+	chat, err := module.New(module.Config{DB: gdb, UploadDir: *uploadDir, Logger: log})
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer chat.Close()
+	if err := chat.Migrate(ctx); err != nil {
+		return fail(stderr, err)
+	}
+	if err := createDemoClient(ctx, chat, stdout); err != nil {
+		return fail(stderr, err)
+	}
+
+	app := fiber.New(fiber.Config{
+		AppName:               "fiberchat sample",
+		ErrorHandler:          chat.ErrorHandler(),
+		BodyLimit:             16 << 20,
+		ReadTimeout:           readTimeout,
+		WriteTimeout:          writeTimeout,
+		IdleTimeout:           idleTimeout,
+		DisableStartupMessage: true,
+	})
+	// Before Mount: Mount ends with a catch-all 404 under its prefix.
+	app.Get("/healthz", chat.HealthHandler())
+	chat.Mount(app)
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- app.Listener(ln) }()
+	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
+
+	select {
+	case err := <-served:
+		// The server stopped on its own: the listener failed.
+		return fail(stderr, fmt.Errorf("serve: %w", err))
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	// The module first, so held long polls are answered before the
+	// server waits for open requests to finish.
+	_ = chat.Close()
+	if err := app.ShutdownWithTimeout(shutdownTimeout); err != nil {
+		log.Warn("shutdown", "error", err.Error())
+	}
+	if err := <-served; err != nil {
+		log.Warn("serve", "error", err.Error())
+	}
+	return exitOK
+}
+
+// createDemoClient creates the "demo" API client on a database that has
+// none, and prints its credentials once: later runs find a client and
+// print nothing.
+func createDemoClient(ctx context.Context, chat *module.Module, stdout io.Writer) error {
+	n, err := chat.CountClients(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	secret, err := chat.CreateClient(ctx, "demo", "", "Demo client")
+	if errors.Is(err, module.ErrClientExists) {
+		return nil // another process created it first and printed it
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "demo API client created: client_id=demo client_secret=%s\n", secret)
+	fmt.Fprintln(stdout, `sign requests with ?client_id=demo&api_token=md5hex(module+controller+action+YYYY-MM-DD(UTC)+client_secret), e.g. md5("user"+"reg"+"ajax_reg"+date+secret) for /user/reg/ajax_reg`)
+	return nil
+}

@@ -1,0 +1,404 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fiberchat/fiberchat/internal/chattest"
+)
+
+// result is what one run of the program left behind.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// runSample runs the program with args and env as its whole environment.
+func runSample(t *testing.T, env map[string]string, args ...string) result {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), args, func(k string) string { return env[k] }, &stdout, &stderr)
+	return result{code, stdout.String(), stderr.String()}
+}
+
+// tempDSN names a fresh SQLite database in the test's temp dir.
+func tempDSN(t *testing.T) string {
+	t.Helper()
+	return "sqlite:" + filepath.Join(t.TempDir(), "x.db")
+}
+
+// wantOneLineError checks a failure: status 1 and a single `sample: …`
+// line on stderr.
+func wantOneLineError(t *testing.T, r result) {
+	t.Helper()
+	if r.code != exitError {
+		t.Fatalf("exit status = %d, want %d (stderr %q)", r.code, exitError, r.stderr)
+	}
+	if !strings.HasPrefix(r.stderr, "sample: ") || strings.Count(r.stderr, "\n") != 1 || !strings.HasSuffix(r.stderr, "\n") {
+		t.Fatalf("stderr = %q, want one line `sample: <message>`", r.stderr)
+	}
+}
+
+type created struct {
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+}
+
+// createClient runs `client create` and decodes what it prints.
+func createClient(t *testing.T, env map[string]string, args ...string) created {
+	t.Helper()
+	r := runSample(t, env, append([]string{"client", "create"}, args...)...)
+	if r.code != exitOK {
+		t.Fatalf("client create: exit status %d, stderr %q", r.code, r.stderr)
+	}
+	var c created
+	dec := json.NewDecoder(strings.NewReader(r.stdout))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		t.Fatalf("client create printed %q: %v", r.stdout, err)
+	}
+	if rest, _ := io.ReadAll(dec.Buffered()); strings.TrimSpace(string(rest)) != "" {
+		t.Fatalf("client create printed more than one JSON object: %q", r.stdout)
+	}
+	return c
+}
+
+type listed struct {
+	ClientID string `json:"client_id"`
+	Name     string `json:"name"`
+	Disabled bool   `json:"disabled"`
+}
+
+// listClients runs `client list` and decodes its lines by client_id.
+func listClients(t *testing.T, env map[string]string, args ...string) (map[string]listed, string) {
+	t.Helper()
+	r := runSample(t, env, append([]string{"client", "list"}, args...)...)
+	if r.code != exitOK {
+		t.Fatalf("client list: exit status %d, stderr %q", r.code, r.stderr)
+	}
+	out := map[string]listed{}
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		if line == "" {
+			continue
+		}
+		var c listed
+		if err := json.Unmarshal([]byte(line), &c); err != nil {
+			t.Fatalf("client list line %q: %v", line, err)
+		}
+		out[c.ClientID] = c
+	}
+	return out, r.stdout
+}
+
+func TestClientCommands(t *testing.T) {
+	t.Parallel()
+	dsn := tempDSN(t)
+
+	c := createClient(t, nil, "--dsn", dsn, "--id", "web", "--name", "Web client")
+	if c.ClientID != "web" {
+		t.Errorf("client_id = %q, want %q", c.ClientID, "web")
+	}
+	if len(c.ClientSecret) < 16 {
+		t.Errorf("generated client_secret %q is shorter than 16 characters", c.ClientSecret)
+	}
+
+	t.Run("same id again", func(t *testing.T) {
+		r := runSample(t, nil, "client", "create", "--dsn", dsn, "--id", "web")
+		wantOneLineError(t, r)
+		if r.stdout != "" {
+			t.Errorf("stdout = %q, want nothing", r.stdout)
+		}
+	})
+
+	given := createClient(t, nil, "--dsn", dsn, "--id", "app", "--secret", "s3cret-given")
+	if given.ClientSecret != "s3cret-given" {
+		t.Errorf("client_secret = %q, want the given one", given.ClientSecret)
+	}
+
+	clients, raw := listClients(t, nil, "--dsn", dsn)
+	if got, ok := clients["web"]; !ok || got.Name != "Web client" || got.Disabled {
+		t.Errorf("list: web = %+v (found %v), want enabled with its name", got, ok)
+	}
+	if _, ok := clients["app"]; !ok || len(clients) != 2 {
+		t.Errorf("list = %v, want web and app", clients)
+	}
+	for _, secret := range []string{c.ClientSecret, given.ClientSecret} {
+		if strings.Contains(raw, secret) {
+			t.Errorf("client list shows a secret: %q", raw)
+		}
+	}
+
+	r := runSample(t, nil, "client", "disable", "--dsn", dsn, "--id", "web")
+	if r.code != exitOK {
+		t.Fatalf("client disable: exit status %d, stderr %q", r.code, r.stderr)
+	}
+	clients, _ = listClients(t, nil, "--dsn", dsn)
+	if !clients["web"].Disabled || clients["app"].Disabled {
+		t.Errorf("after disabling web: %v, want only web disabled", clients)
+	}
+
+	t.Run("disable unknown id", func(t *testing.T) {
+		wantOneLineError(t, runSample(t, nil, "client", "disable", "--dsn", dsn, "--id", "nosuch"))
+	})
+}
+
+func TestEnvironment(t *testing.T) {
+	t.Parallel()
+	fromEnv, fromFlag := tempDSN(t), tempDSN(t)
+	env := map[string]string{"FIBERCHAT_DSN": fromEnv}
+
+	createClient(t, env, "--id", "envclient")
+	createClient(t, env, "--dsn", fromFlag, "--id", "flagclient")
+
+	if got, _ := listClients(t, env); len(got) != 1 || got["envclient"].ClientID == "" {
+		t.Errorf("FIBERCHAT_DSN database holds %v, want only envclient", got)
+	}
+	if got, _ := listClients(t, nil, "--dsn", fromFlag); len(got) != 1 || got["flagclient"].ClientID == "" {
+		t.Errorf("--dsn database holds %v, want only flagclient", got)
+	}
+
+	// Every flag reads its variable, not only --dsn.
+	c := createClient(t, map[string]string{"FIBERCHAT_DSN": fromEnv, "FIBERCHAT_ID": "byenv", "FIBERCHAT_SECRET": "secret-from-env"})
+	if c.ClientID != "byenv" || c.ClientSecret != "secret-from-env" {
+		t.Errorf("created %+v from FIBERCHAT_ID and FIBERCHAT_SECRET", c)
+	}
+}
+
+func TestFailures(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"bad dsn", []string{"client", "list", "--dsn", "nosuch:x"}, exitError},
+		{"unreachable mysql", []string{"client", "create", "--dsn", "mysql:u:p@tcp(127.0.0.1:1)/x", "--id", "web"}, exitError},
+		{"serve on bad dsn", []string{"serve", "--dsn", "nosuch:x", "--addr", "127.0.0.1:0"}, exitError},
+		{"migrate on bad dsn", []string{"migrate", "--dsn", "sqlite:"}, exitError},
+		{"no command", nil, exitUsage},
+		{"help", []string{"help"}, exitUsage},
+		{"unknown command", []string{"frobnicate"}, exitUsage},
+		{"client without subcommand", []string{"client"}, exitUsage},
+		{"unknown client subcommand", []string{"client", "delete"}, exitUsage},
+		{"unknown flag", []string{"migrate", "--nosuch"}, exitUsage},
+		{"stray argument", []string{"client", "list", "extra"}, exitUsage},
+		{"create without id", []string{"client", "create", "--dsn", "nosuch:x"}, exitUsage},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			start := time.Now()
+			r := runSample(t, nil, tt.args...)
+			if took := time.Since(start); took > 5*time.Second {
+				t.Errorf("took %v, want a quick failure", took)
+			}
+			if tt.want == exitError {
+				wantOneLineError(t, r)
+				return
+			}
+			if r.code != tt.want {
+				t.Fatalf("exit status = %d, want %d (stderr %q)", r.code, tt.want, r.stderr)
+			}
+			if !strings.Contains(r.stderr, "sample ") {
+				t.Errorf("stderr = %q, want the usage", r.stderr)
+			}
+		})
+	}
+}
+
+func TestMigrate(t *testing.T) {
+	t.Parallel()
+	dsn := tempDSN(t)
+	for i := range 2 { // the second run has nothing to do
+		if r := runSample(t, nil, "migrate", "--dsn", dsn); r.code != exitOK {
+			t.Fatalf("migrate run %d: exit status %d, stderr %q", i+1, r.code, r.stderr)
+		}
+	}
+}
+
+func TestClientCreateMySQL(t *testing.T) {
+	base := os.Getenv(chattest.MySQLEnv)
+	if base == "" {
+		t.Skip(chattest.MySQLEnv + " is not set: skipping client create on MariaDB")
+	}
+	db := chattest.OpenMySQL(t, base) // a fresh fiberchat_test_* database, dropped afterwards
+	c := createClient(t, nil, "--dsn", db.DSN, "--id", "web")
+	if c.ClientID != "web" || len(c.ClientSecret) < 16 {
+		t.Errorf("created %+v, want web with a generated secret", c)
+	}
+	wantOneLineError(t, runSample(t, nil, "client", "create", "--dsn", db.DSN, "--id", "web"))
+	if got, _ := listClients(t, nil, "--dsn", db.DSN); got["web"].ClientID != "web" {
+		t.Errorf("list = %v, want web", got)
+	}
+}
+
+// syncBuffer is a bytes.Buffer the server goroutine may write while the
+// test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// server is one `sample serve` running in the test.
+type server struct {
+	base   string // http://host:port
+	stdout *syncBuffer
+	stderr *syncBuffer
+	cancel context.CancelFunc
+	done   chan struct{} // closed when run returns
+	code   int           // run's exit status, once done is closed
+}
+
+var listeningRE = regexp.MustCompile(`listening on (http://\S+)`)
+
+// startServe runs `sample serve` on dsn and waits until it listens.
+func startServe(t *testing.T, dsn string) *server {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &server{stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel, done: make(chan struct{})}
+	args := []string{"serve", "--dsn", dsn, "--addr", "127.0.0.1:0", "--upload-dir", filepath.Join(t.TempDir(), "uploads")}
+	go func() {
+		defer close(s.done)
+		s.code = run(ctx, args, func(string) string { return "" }, s.stdout, s.stderr)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-s.done:
+		case <-time.After(15 * time.Second):
+		}
+	})
+
+	deadline := time.After(15 * time.Second)
+	for {
+		if m := listeningRE.FindStringSubmatch(s.stdout.String()); m != nil {
+			s.base = m[1]
+			return s
+		}
+		select {
+		case <-s.done:
+			t.Fatalf("serve exited with %d before listening; stderr %q", s.code, s.stderr.String())
+		case <-deadline:
+			t.Fatalf("serve did not report its address; stdout %q, stderr %q", s.stdout.String(), s.stderr.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// stop cancels the server's context and checks that it exits 0 promptly.
+func (s *server) stop(t *testing.T) {
+	t.Helper()
+	s.cancel()
+	select {
+	case <-s.done:
+		if s.code != exitOK {
+			t.Errorf("serve exited with %d, want 0; stderr %q", s.code, s.stderr.String())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("serve did not exit within 5s of cancel")
+	}
+}
+
+// envelope is the part of every response the tests read.
+type envelope struct {
+	Error int    `json:"error"`
+	Msg   string `json:"msg"`
+	UID   int64  `json:"uid"`
+}
+
+func do(t *testing.T, method, url, body string) (int, envelope) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env envelope
+	if err := json.Unmarshal(raw, &env); err != nil {
+		t.Fatalf("%s %s: body %q is not JSON: %v", method, url, raw, err)
+	}
+	return resp.StatusCode, env
+}
+
+// apiToken signs a request the way API.md §1a says.
+func apiToken(module, controller, action, secret string) string {
+	sum := md5.Sum([]byte(module + controller + action + time.Now().UTC().Format(time.DateOnly) + secret))
+	return hex.EncodeToString(sum[:])
+}
+
+var demoSecretRE = regexp.MustCompile(`client_id=demo client_secret=(\S+)`)
+
+func TestServe(t *testing.T) {
+	t.Parallel()
+	dsn := tempDSN(t)
+	s := startServe(t, dsn)
+
+	m := demoSecretRE.FindStringSubmatch(s.stdout.String())
+	if m == nil {
+		t.Fatalf("serve on an empty database printed no demo client: %q", s.stdout.String())
+	}
+	secret := m[1]
+
+	if status, env := do(t, "GET", s.base+"/healthz", ""); status != 200 || env.Error != 0 || env.Msg != "ok" {
+		t.Errorf("GET /healthz = %d %+v, want 200 {error:0 msg:ok}", status, env)
+	}
+
+	q := url.Values{"client_id": {"demo"}, "api_token": {apiToken("user", "reg", "ajax_reg", secret)}}
+	status, env := do(t, "POST", s.base+"/user/reg/ajax_reg?"+q.Encode(), `{"name":"alice","passwd":"secret1"}`)
+	if status != 200 || env.Error != 0 || env.UID != 10000001 {
+		t.Errorf("register = %d %+v, want 200 with uid 10000001", status, env)
+	}
+
+	if status, env := do(t, "GET", s.base+"/nosuch", ""); status != 404 || env.Error != 1006 {
+		t.Errorf("GET /nosuch = %d %+v, want 404 error 1006", status, env)
+	}
+
+	s.stop(t)
+
+	t.Run("second run prints no new secret", func(t *testing.T) {
+		s := startServe(t, dsn)
+		if out := s.stdout.String(); strings.Contains(out, "client_secret") {
+			t.Errorf("second serve printed a demo secret: %q", out)
+		}
+		if status, _ := do(t, "GET", s.base+"/healthz", ""); status != 200 {
+			t.Errorf("GET /healthz = %d, want 200", status)
+		}
+		s.stop(t)
+	})
+}
