@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -37,6 +39,12 @@ func Open(ctx context.Context, dsn string) (*gorm.DB, error) {
 		path := strings.TrimPrefix(dsn, "sqlite:")
 		if path == "" {
 			return nil, ErrBadDSN
+		}
+		if dir := filepath.Dir(path); path != ":memory:" && !strings.HasPrefix(path, "file:") {
+			// The driver reports a missing directory as "out of memory".
+			if _, serr := os.Stat(dir); serr != nil {
+				return nil, fmt.Errorf("open database: directory %s: %w", dir, serr)
+			}
 		}
 		db, err = gorm.Open(sqlite.Open(sqliteDSN(path)), cfg)
 		if err == nil {
