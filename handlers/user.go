@@ -42,6 +42,7 @@ type Users struct {
 	uploadDir   string
 	avatar      avatar.Limits
 	avatarURL   func(c *fiber.Ctx, name string) string
+	sessions    SessionCache
 	// dummyHash is compared against when the uid does not exist, so a
 	// login takes as long for an unknown uid as for a wrong password.
 	dummyHash []byte
@@ -60,10 +61,26 @@ type UsersConfig struct {
 	// AvatarURL turns a stored avatar's file name into the URL clients
 	// fetch it from.
 	AvatarURL func(c *fiber.Ctx, name string) string
+	// Sessions is told whenever a user's sessions end, so cached copies
+	// die with them. Optional.
+	Sessions SessionCache
 }
+
+// SessionCache is a cache of verified sessions that must forget a user's
+// sessions when any of them ends.
+type SessionCache interface {
+	ForgetUser(uid int64)
+}
+
+type noCache struct{}
+
+func (noCache) ForgetUser(int64) {}
 
 // NewUsers prepares the user group's handlers.
 func NewUsers(cfg UsersConfig) (*Users, error) {
+	if cfg.Sessions == nil {
+		cfg.Sessions = noCache{}
+	}
 	dummy, err := bcrypt.GenerateFromPassword([]byte("fiberchat-timing-equaliser"), cfg.BcryptCost)
 	if err != nil {
 		return nil, fmt.Errorf("prepare password hashing: %w", err)
@@ -71,7 +88,7 @@ func NewUsers(cfg UsersConfig) (*Users, error) {
 	return &Users{
 		store: cfg.Store, decoder: cfg.Decoder, now: cfg.Now, idle: cfg.IdleLifetime,
 		maxSessions: cfg.MaxSessions, cost: cfg.BcryptCost, uploadDir: cfg.UploadDir,
-		avatar: cfg.Avatar, avatarURL: cfg.AvatarURL, dummyHash: dummy,
+		avatar: cfg.Avatar, avatarURL: cfg.AvatarURL, sessions: cfg.Sessions, dummyHash: dummy,
 	}, nil
 }
 
@@ -153,6 +170,8 @@ func (u *Users) Login() fiber.Handler {
 		if err := u.store.CreateToken(ctx, t, u.maxSessions); err != nil {
 			return err
 		}
+		// The session cap may have ended the oldest session.
+		u.sessions.ForgetUser(user.UID)
 		return c.JSON(loginResponse{Login: 1, AccessToken: token, ExpireTime: t.ExpireTime, Msg: "Login successfully"})
 	}
 }
@@ -234,6 +253,7 @@ func (u *Users) Logout() fiber.Handler {
 		if err := u.store.DeleteToken(c.UserContext(), s.TokenID); err != nil {
 			return err
 		}
+		u.sessions.ForgetUser(s.UID)
 		return c.JSON(success)
 	}
 }
@@ -269,6 +289,7 @@ func (u *Users) Password() fiber.Handler {
 		if err := u.store.ChangePassword(ctx, s.UID, string(hash), s.TokenID, u.now().Unix()); err != nil {
 			return err
 		}
+		u.sessions.ForgetUser(s.UID)
 		return c.JSON(success)
 	}
 }

@@ -40,6 +40,14 @@ type Config struct {
 	// TokenTouchInterval bounds how often a session's expiry is written.
 	// Default: 1 minute.
 	TokenTouchInterval time.Duration
+	// TokenCacheTTL is how long a verified session is served from memory.
+	// Logout, password change and the session cap take effect in this
+	// process at once; other processes on the same database refuse an
+	// ended session within this time. -1 turns the cache off.
+	// Default: 5 seconds.
+	TokenCacheTTL time.Duration
+	// TokenCacheSize bounds how many sessions are cached. Default: 100000.
+	TokenCacheSize int
 	// MaxSessions caps the sessions (devices) one user may hold; the oldest
 	// is dropped past it. Default: 10.
 	MaxSessions int
@@ -99,6 +107,8 @@ func (cfg Config) withDefaults() (Config, error) {
 	setDuration(&cfg.ClientCacheTTL, 30*time.Second)
 	setDuration(&cfg.TokenIdleLifetime, 7*24*time.Hour)
 	setDuration(&cfg.TokenTouchInterval, time.Minute)
+	setDuration(&cfg.TokenCacheTTL, 5*time.Second)
+	setInt(&cfg.TokenCacheSize, 100000)
 	setDuration(&cfg.RateLimitWindow, time.Minute)
 	setDuration(&cfg.SweepInterval, time.Minute)
 	setInt(&cfg.MaxSessions, 10)

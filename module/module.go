@@ -42,6 +42,9 @@ type Module struct {
 	decoder   *wire.Decoder
 	signature *middleware.Signature
 	users     *handlers.Users
+	// tokens is where the auth gate looks sessions up: the store, behind
+	// a cache unless Config.TokenCacheTTL turned it off.
+	tokens middleware.TokenSource
 	// mountPrefix is the prefix of the router Mount was given, for the
 	// avatar URLs the module hands out.
 	mountPrefix atomic.Pointer[string]
@@ -78,6 +81,12 @@ func New(cfg Config) (*Module, error) {
 			Now:      cfg.Now,
 		}),
 	}
+	var sessions handlers.SessionCache
+	m.tokens = store
+	if cfg.TokenCacheTTL > 0 {
+		cache := middleware.NewTokenCache(store, cfg.TokenCacheTTL, cfg.TokenCacheSize, cfg.Now)
+		m.tokens, sessions = cache, cache
+	}
 	m.users, err = handlers.NewUsers(handlers.UsersConfig{
 		Store:        store,
 		Decoder:      m.decoder,
@@ -88,6 +97,7 @@ func New(cfg Config) (*Module, error) {
 		UploadDir:    cfg.UploadDir,
 		Avatar:       avatar.Limits{MaxBytes: cfg.AvatarMaxBytes, MaxWidth: cfg.AvatarMaxWidth, MaxHeight: cfg.AvatarMaxHeight},
 		AvatarURL:    m.avatarURL,
+		Sessions:     sessions,
 	})
 	if err != nil {
 		return nil, err

@@ -23,7 +23,7 @@ func (m *Module) Mount(r fiber.Router) {
 	m.mountPrefix.Store(&prefix)
 
 	auth := middleware.NewAuth(middleware.AuthConfig{
-		Tokens:        m.store,
+		Tokens:        m.tokens,
 		IdleLifetime:  m.cfg.TokenIdleLifetime,
 		TouchInterval: m.cfg.TokenTouchInterval,
 		Now:           m.cfg.Now,

@@ -1,0 +1,102 @@
+package middleware_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fiberchat/fiberchat/middleware"
+	"github.com/fiberchat/fiberchat/models"
+)
+
+type fakeTokens struct {
+	mu     sync.Mutex
+	rows   map[string]models.UserToken
+	reads  int
+	during func() // runs inside a read, to race an invalidation with it
+}
+
+func (f *fakeTokens) TokenByHash(_ context.Context, hash string) (*models.UserToken, error) {
+	f.mu.Lock()
+	f.reads++
+	t, ok := f.rows[hash]
+	during := f.during
+	f.mu.Unlock()
+	if during != nil {
+		during()
+	}
+	if !ok {
+		return nil, models.ErrNotFound
+	}
+	return &t, nil
+}
+
+func (f *fakeTokens) ExtendToken(_ context.Context, id, expire int64) error { return nil }
+
+func TestTokenCache(t *testing.T) {
+	now := time.Unix(1000, 0)
+	clock := func() time.Time { return now }
+	src := &fakeTokens{rows: map[string]models.UserToken{"h1": {ID: 1, UID: 7, TokenHash: "h1", ExpireTime: 5000}}}
+	c := middleware.NewTokenCache(src, 5*time.Second, 100, clock)
+	ctx := context.Background()
+
+	for i := 0; i < 3; i++ {
+		if _, err := c.TokenByHash(ctx, "h1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if src.reads != 1 {
+		t.Fatalf("%d reads for three lookups, want 1", src.reads)
+	}
+	// Unknown tokens are never cached.
+	for i := 0; i < 2; i++ {
+		if _, err := c.TokenByHash(ctx, "nope"); err != models.ErrNotFound {
+			t.Fatal(err)
+		}
+	}
+	if src.reads != 3 {
+		t.Fatalf("%d reads, want misses to reach the source", src.reads)
+	}
+	// Ended elsewhere: seen once the TTL has passed.
+	delete(src.rows, "h1")
+	if _, err := c.TokenByHash(ctx, "h1"); err != nil {
+		t.Fatal("within the TTL the cached session still answers")
+	}
+	now = now.Add(6 * time.Second)
+	if _, err := c.TokenByHash(ctx, "h1"); err != models.ErrNotFound {
+		t.Fatalf("after the TTL: %v", err)
+	}
+	// Ended here: forgotten at once.
+	src.rows["h2"] = models.UserToken{ID: 2, UID: 8, TokenHash: "h2", ExpireTime: 5000}
+	_, _ = c.TokenByHash(ctx, "h2")
+	delete(src.rows, "h2")
+	c.ForgetUser(8)
+	if _, err := c.TokenByHash(ctx, "h2"); err != models.ErrNotFound {
+		t.Fatalf("after ForgetUser: %v", err)
+	}
+	// A session ended while its row was being read is not remembered.
+	src.rows["h3"] = models.UserToken{ID: 3, UID: 9, TokenHash: "h3", ExpireTime: 5000}
+	src.during = func() { c.ForgetUser(9) }
+	_, _ = c.TokenByHash(ctx, "h3")
+	src.during = nil
+	delete(src.rows, "h3")
+	if _, err := c.TokenByHash(ctx, "h3"); err != models.ErrNotFound {
+		t.Fatalf("a read that raced ForgetUser was cached: %v", err)
+	}
+}
+
+func TestTokenCacheBounded(t *testing.T) {
+	src := &fakeTokens{rows: map[string]models.UserToken{}}
+	c := middleware.NewTokenCache(src, time.Minute, 50, nil)
+	for i := 0; i < 1000; i++ {
+		h := string(rune('a'+i%26)) + string(rune(i))
+		src.rows[h] = models.UserToken{ID: int64(i), UID: int64(i % 10), TokenHash: h, ExpireTime: 1 << 40}
+		if _, err := c.TokenByHash(context.Background(), h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := c.Len(); n > 50 {
+		t.Fatalf("%d entries cached, bound is 50", n)
+	}
+}
