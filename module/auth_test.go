@@ -278,3 +278,21 @@ func TestRateLimit(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// A session ended by another process (a direct delete) is refused once
+// the cached copy is older than TokenCacheTTL; with the cache off, at once.
+func TestSessionEndedElsewhere(t *testing.T) {
+	for _, ttl := range []time.Duration{0, -1} {
+		s := chattest.NewServer(t, chattest.OpenSQLite(t), chattest.Options{Config: func(c *module.Config) { c.TokenCacheTTL = ttl }})
+		u := s.NewUser(t, "a")
+		chattest.Expect(t, s.Post(t, "/user/info", u.Creds(nil)), 200, 0)
+		if err := s.Module.DB().Exec("DELETE FROM chat_user_tokens").Error; err != nil {
+			t.Fatal(err)
+		}
+		if ttl == 0 { // the default, 5 s
+			chattest.Expect(t, s.Post(t, "/user/info", u.Creds(nil)), 200, 0)
+			s.Clock.Advance(6 * time.Second)
+		}
+		chattest.Expect(t, s.Post(t, "/user/info", u.Creds(nil)), 401, 1004)
+	}
+}
