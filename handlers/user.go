@@ -27,7 +27,7 @@ type UserStore interface {
 	UserByID(ctx context.Context, uid int64) (*models.User, error)
 	UpdateProfile(ctx context.Context, uid int64, fields map[string]any, now int64) error
 	ChangePassword(ctx context.Context, uid int64, hash string, keepToken int64, now int64) error
-	CreateToken(ctx context.Context, t *models.UserToken, maxSessions int) error
+	OpenSession(ctx context.Context, uid int64, now time.Time, idle time.Duration, maxSessions int) (string, int64, error)
 	DeleteToken(ctx context.Context, id int64) error
 }
 
@@ -156,23 +156,13 @@ func (u *Users) Login() fiber.Handler {
 		if bcrypt.CompareHashAndPassword([]byte(user.PasswordHash), []byte(req.Passwd)) != nil {
 			return apierr.ErrBadLogin
 		}
-		token, err := models.NewToken()
+		token, expire, err := u.store.OpenSession(ctx, user.UID, u.now(), u.idle, u.maxSessions)
 		if err != nil {
-			return fmt.Errorf("new token: %w", err)
-		}
-		now := u.now()
-		t := &models.UserToken{
-			UID:        user.UID,
-			TokenHash:  models.HashToken(token),
-			ExpireTime: now.Add(u.idle).Unix(),
-			CreatedAt:  now.Unix(),
-		}
-		if err := u.store.CreateToken(ctx, t, u.maxSessions); err != nil {
 			return err
 		}
 		// The session cap may have ended the oldest session.
 		u.sessions.ForgetUser(user.UID)
-		return c.JSON(loginResponse{Login: 1, AccessToken: token, ExpireTime: t.ExpireTime, Msg: "Login successfully"})
+		return c.JSON(loginResponse{Login: 1, AccessToken: token, ExpireTime: expire, Msg: "Login successfully"})
 	}
 }
 

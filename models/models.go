@@ -29,6 +29,10 @@ type User struct {
 	Name         string `gorm:"size:32;not null"`
 	PasswordHash string `gorm:"column:passwd_hash;size:100;not null"`
 	HeadImg      string `gorm:"column:head_img;size:512;not null"`
+	// HostRef is the host site's own id for the account this chat user
+	// belongs to, when the host provisioned it; nil for users who
+	// registered through the API.
+	HostRef *string `gorm:"column:host_ref;size:64;uniqueIndex"`
 	CreatedAt    int64  `gorm:"not null;autoCreateTime:false"`
 	UpdatedAt    int64  `gorm:"not null;autoUpdateTime:false"`
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"gorm.io/gorm"
 )
@@ -124,6 +125,32 @@ func (s *Store) UserByID(ctx context.Context, uid int64) (*User, error) {
 	return &u, nil
 }
 
+// ProvisionUser returns the user tied to hostRef, creating it with name
+// if there is none. Two concurrent calls for one hostRef end with one
+// user: the loser of the unique index reads the winner's row.
+func (s *Store) ProvisionUser(ctx context.Context, hostRef, name string, now int64) (*User, bool, error) {
+	var u User
+	err := s.with(ctx).Where("host_ref = ?", hostRef).Take(&u).Error
+	if err == nil {
+		return &u, false, nil
+	}
+	if !errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, false, err
+	}
+	// No password: a provisioned user signs in through the host only.
+	u = User{Name: name, HostRef: &hostRef, CreatedAt: now, UpdatedAt: now}
+	if err := s.with(ctx).Create(&u).Error; err != nil {
+		if !isDuplicate(err) {
+			return nil, false, fmt.Errorf("provision user: %w", err)
+		}
+		if err := s.with(ctx).Where("host_ref = ?", hostRef).Take(&u).Error; err != nil {
+			return nil, false, notFound(err)
+		}
+		return &u, false, nil
+	}
+	return &u, true, nil
+}
+
 // UpdateProfile sets the given profile columns (name, head_img) and nothing
 // else, so columns a host added to the table are never touched.
 func (s *Store) UpdateProfile(ctx context.Context, uid int64, fields map[string]any, now int64) error {
@@ -198,6 +225,21 @@ func (s *Store) CreateToken(ctx context.Context, t *UserToken, maxSessions int) 
 		}
 		return tx.Where("id IN ?", ids).Delete(&UserToken{}).Error
 	})
+}
+
+// OpenSession starts a session for uid: a fresh access token, of which
+// only the hash is stored, living idle past now. It returns the token and
+// its expiry.
+func (s *Store) OpenSession(ctx context.Context, uid int64, now time.Time, idle time.Duration, maxSessions int) (string, int64, error) {
+	token, err := NewToken()
+	if err != nil {
+		return "", 0, fmt.Errorf("new token: %w", err)
+	}
+	t := &UserToken{UID: uid, TokenHash: HashToken(token), ExpireTime: now.Add(idle).Unix(), CreatedAt: now.Unix()}
+	if err := s.CreateToken(ctx, t, maxSessions); err != nil {
+		return "", 0, err
+	}
+	return token, t.ExpireTime, nil
 }
 
 // TokenByHash returns the session with that token hash.

@@ -45,6 +45,8 @@ type Module struct {
 	// tokens is where the auth gate looks sessions up: the store, behind
 	// a cache unless Config.TokenCacheTTL turned it off.
 	tokens middleware.TokenSource
+	// sessions forgets cached sessions when they end; nil without a cache.
+	sessions handlers.SessionCache
 	// mountPrefix is the prefix of the router Mount was given, for the
 	// avatar URLs the module hands out.
 	mountPrefix atomic.Pointer[string]
@@ -81,11 +83,10 @@ func New(cfg Config) (*Module, error) {
 			Now:      cfg.Now,
 		}),
 	}
-	var sessions handlers.SessionCache
 	m.tokens = store
 	if cfg.TokenCacheTTL > 0 {
 		cache := middleware.NewTokenCache(store, cfg.TokenCacheTTL, cfg.TokenCacheSize, cfg.Now)
-		m.tokens, sessions = cache, cache
+		m.tokens, m.sessions = cache, cache
 	}
 	m.users, err = handlers.NewUsers(handlers.UsersConfig{
 		Store:        store,
@@ -97,7 +98,7 @@ func New(cfg Config) (*Module, error) {
 		UploadDir:    cfg.UploadDir,
 		Avatar:       avatar.Limits{MaxBytes: cfg.AvatarMaxBytes, MaxWidth: cfg.AvatarMaxWidth, MaxHeight: cfg.AvatarMaxHeight},
 		AvatarURL:    m.avatarURL,
-		Sessions:     sessions,
+		Sessions:     m.sessions,
 	})
 	if err != nil {
 		return nil, err

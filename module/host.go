@@ -1,0 +1,66 @@
+package module
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/fiberchat/fiberchat/models"
+	"github.com/fiberchat/fiberchat/wire"
+)
+
+// ErrInvalidArgument is returned by the host API for an argument outside
+// the contract's limits (an empty host ref, a name too long).
+var ErrInvalidArgument = errors.New("fiberchat: invalid argument")
+
+// ErrNoSuchUser is returned for a uid that does not exist.
+var ErrNoSuchUser = errors.New("fiberchat: no such user")
+
+// ProvisionUser returns the chat uid tied to the host's own account id
+// hostRef (1 to 64 characters), creating that chat user with name (1 to
+// 32 characters) on the first call. It is idempotent: later calls, also
+// concurrent ones, return the same uid and leave the profile as it is.
+// A provisioned user has no chat password; the host opens its sessions
+// with IssueToken.
+func (m *Module) ProvisionUser(ctx context.Context, hostRef, name string) (int64, error) {
+	if hostRef == "" || len(hostRef) > 64 || !wire.NoControl(hostRef) {
+		return 0, fmt.Errorf("%w: host ref must be 1 to 64 characters", ErrInvalidArgument)
+	}
+	if n := utf8.RuneCountInString(name); n == 0 || n > 32 || !wire.NoControl(name) {
+		return 0, fmt.Errorf("%w: name must be 1 to 32 characters", ErrInvalidArgument)
+	}
+	u, _, err := m.store.ProvisionUser(ctx, hostRef, name, m.cfg.Now().Unix())
+	if err != nil {
+		return 0, err
+	}
+	return u.UID, nil
+}
+
+// Session is a chat session issued to a host's signed-in user: the
+// credentials a client sends as uid and access_token.
+type Session struct {
+	UID         int64  `json:"uid"`
+	AccessToken string `json:"access_token"`
+	ExpireTime  int64  `json:"expire_time"`
+}
+
+// IssueToken opens a chat session for uid without a password, as
+// /user/login would: for a host whose own login has already vouched for
+// the user. The session cap and idle lifetime apply as for any login.
+func (m *Module) IssueToken(ctx context.Context, uid int64) (Session, error) {
+	if _, err := m.store.UserByID(ctx, uid); err != nil {
+		if errors.Is(err, models.ErrNotFound) {
+			return Session{}, ErrNoSuchUser
+		}
+		return Session{}, err
+	}
+	token, expire, err := m.store.OpenSession(ctx, uid, m.cfg.Now(), m.cfg.TokenIdleLifetime, m.cfg.MaxSessions)
+	if err != nil {
+		return Session{}, err
+	}
+	if m.sessions != nil {
+		m.sessions.ForgetUser(uid) // the session cap may have ended the oldest session
+	}
+	return Session{UID: uid, AccessToken: token, ExpireTime: expire}, nil
+}

@@ -1,0 +1,71 @@
+package module_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/fiberchat/fiberchat/internal/chattest"
+	"github.com/fiberchat/fiberchat/module"
+)
+
+func TestProvisionAndIssueToken(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		s := chattest.NewServer(t, db, chattest.Options{})
+		ctx := context.Background()
+		uid, err := s.Module.ProvisionUser(ctx, "acct-42", "Alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := s.Module.ProvisionUser(ctx, "acct-42", "Another name")
+		if err != nil || again != uid {
+			t.Fatalf("second provision: %d %v, want %d", again, err, uid)
+		}
+		sess, err := s.Module.IssueToken(ctx, uid)
+		if err != nil || len(sess.AccessToken) != 32 || sess.UID != uid {
+			t.Fatalf("IssueToken: %+v %v", sess, err)
+		}
+		info := s.Post(t, "/user/info", map[string]any{"uid": uid, "access_token": sess.AccessToken})
+		chattest.Expect(t, info, 200, 0)
+		if info.Str("name") != "Alice" {
+			t.Fatalf("provisioned profile: %s", info)
+		}
+		// No chat password: the user signs in through the host only.
+		for _, pw := range []string{"", "secret1", "anything"} {
+			r := s.Post(t, "/user/login", map[string]any{"uid": uid, "passwd": pw})
+			if r.Status == 200 {
+				t.Fatalf("password login of a provisioned user with %q succeeded", pw)
+			}
+		}
+		if _, err := s.Module.IssueToken(ctx, 99999999); !errors.Is(err, module.ErrNoSuchUser) {
+			t.Fatalf("IssueToken for no user: %v", err)
+		}
+		for _, bad := range [][2]string{{"", "n"}, {strings.Repeat("r", 65), "n"}, {"r", ""}, {"r", strings.Repeat("n", 33)}, {"r\x00", "n"}} {
+			if _, err := s.Module.ProvisionUser(ctx, bad[0], bad[1]); !errors.Is(err, module.ErrInvalidArgument) {
+				t.Fatalf("ProvisionUser(%q, %q): %v", bad[0], bad[1], err)
+			}
+		}
+
+		// Concurrent first calls for one account make one user.
+		var wg sync.WaitGroup
+		uids := make([]int64, 8)
+		for i := range uids {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				uids[i], _ = s.Module.ProvisionUser(ctx, "acct-race", "Bob")
+			}()
+		}
+		wg.Wait()
+		for _, u := range uids {
+			if u == 0 || u != uids[0] {
+				t.Fatalf("concurrent provisions gave %v", uids)
+			}
+		}
+		if n := s.Count(t, "users", "host_ref = ?", "acct-race"); n != 1 {
+			t.Fatalf("%d users for one host account", n)
+		}
+	})
+}
