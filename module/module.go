@@ -42,6 +42,7 @@ type Module struct {
 	decoder   *wire.Decoder
 	signature *middleware.Signature
 	users     *handlers.Users
+	contacts  *handlers.Contacts
 	// mountPrefix is the prefix of the router Mount was given, for the
 	// avatar URLs the module hands out.
 	mountPrefix atomic.Pointer[string]
@@ -92,6 +93,11 @@ func New(cfg Config) (*Module, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.contacts = handlers.NewContacts(handlers.ContactsConfig{
+		Store:   store,
+		Decoder: m.decoder,
+		Now:     cfg.Now,
+	})
 	empty := ""
 	m.mountPrefix.Store(&empty)
 	ctx, cancel := context.WithCancel(context.Background())
