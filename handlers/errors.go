@@ -104,7 +104,9 @@ func Unavailable(err error) bool {
 	}
 	msg := err.Error()
 	for _, s := range []string{"database is closed", "database is locked", "connection refused",
-		"invalid connection", "bad connection", "driver: bad connection", "Lock wait timeout", "Too many connections"} {
+		"invalid connection", "bad connection", "driver: bad connection", "Lock wait timeout", "Too many connections",
+		// A deadlock victim whose retries ran out was rolled back whole.
+		"Deadlock found"} {
 		if strings.Contains(msg, s) {
 			return true
 		}

@@ -1,6 +1,18 @@
 package models
 
-import "context"
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	gomysql "github.com/go-sql-driver/mysql"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
 
 // Contact is one direction of a mutual contact: both (a,b) and (b,a) are
 // stored, so each user's list is one primary-key range.
@@ -18,9 +30,356 @@ type ContactRequest struct {
 	CreatedAt int64 `gorm:"not null;autoCreateTime:false"`
 }
 
+// Profile is the public part of a user, as the contacts group shows it.
+type Profile struct {
+	UID     int64  `gorm:"column:uid"`
+	Name    string `gorm:"column:name"`
+	HeadImg string `gorm:"column:head_img"`
+}
+
+// IncomingRequest is a pending request to a user, with its sender's
+// profile and the time it was made.
+type IncomingRequest struct {
+	Profile
+	CreatedAt int64 `gorm:"column:created_at"`
+}
+
+// AddStatus is what addContacts did about one uid (API.md §4).
+type AddStatus string
+
+// The addContacts statuses.
+const (
+	AddRequested      AddStatus = "requested"       // a new pending request was made
+	AddPending        AddStatus = "pending"         // my request was already waiting
+	AddAccepted       AddStatus = "accepted"        // they had asked me: now contacts
+	AddAlreadyContact AddStatus = "already_contact" // nothing to do
+	AddNotFound       AddStatus = "not_found"       // no such user
+	AddSelf           AddStatus = "self"            // my own uid
+)
+
+// AddResult is the outcome of addContacts for one requested uid.
+type AddResult struct {
+	UID    int64
+	Status AddStatus
+}
+
 // AreContacts reports whether a and b are contacts.
 func (s *Store) AreContacts(ctx context.Context, a, b int64) (bool, error) {
 	var n int64
 	err := s.with(ctx).Model(&Contact{}).Where("uid = ? AND peer_uid = ?", a, b).Limit(1).Count(&n).Error
 	return n > 0, err
+}
+
+// Contacts returns the profiles of uid's contacts ordered by uid, in one
+// join along the contacts primary key.
+func (s *Store) Contacts(ctx context.Context, uid int64) ([]Profile, error) {
+	contacts, users, err := s.tables(&Contact{}, &User{})
+	if err != nil {
+		return nil, err
+	}
+	var out []Profile
+	err = s.with(ctx).Table(contacts+" AS c").
+		Select("u.uid, u.name, u.head_img").
+		Joins("JOIN "+users+" AS u ON u.uid = c.peer_uid").
+		Where("c.uid = ?", uid).
+		Order("c.peer_uid").
+		Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("list contacts: %w", err)
+	}
+	return out, nil
+}
+
+// Profiles returns the profiles of those uids that exist, in the order of
+// uids, each user once (at its first place): a list showing the same user
+// twice serves no client.
+func (s *Store) Profiles(ctx context.Context, uids []int64) ([]Profile, error) {
+	var rows []Profile
+	err := s.with(ctx).Model(&User{}).Select("uid, name, head_img").
+		Where("uid IN ?", uids).Find(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("load profiles: %w", err)
+	}
+	byUID := make(map[int64]Profile, len(rows))
+	for _, p := range rows {
+		byUID[p.UID] = p
+	}
+	out := make([]Profile, 0, len(rows))
+	for _, uid := range uids {
+		if p, ok := byUID[uid]; ok {
+			out = append(out, p)
+			delete(byUID, uid)
+		}
+	}
+	return out, nil
+}
+
+// IncomingRequests returns the pending requests to uid, oldest first (ties
+// by sender uid), with each sender's profile, in one join along the
+// (to_uid, created_at) index.
+func (s *Store) IncomingRequests(ctx context.Context, uid int64) ([]IncomingRequest, error) {
+	requests, users, err := s.tables(&ContactRequest{}, &User{})
+	if err != nil {
+		return nil, err
+	}
+	var out []IncomingRequest
+	err = s.with(ctx).Table(requests+" AS r").
+		Select("u.uid, u.name, u.head_img, r.created_at").
+		Joins("JOIN "+users+" AS u ON u.uid = r.from_uid").
+		Where("r.to_uid = ?", uid).
+		Order("r.created_at, r.from_uid").
+		Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("list contact requests: %w", err)
+	}
+	return out, nil
+}
+
+// AddContacts asks each of peers to become me's contact and reports, in
+// the order of peers, what happened (see AddStatus). A uid given twice is
+// answered as if sent in two requests one after the other: the second
+// occurrence of a uid that was just requested reports pending, of one just
+// accepted already_contact, anything else the same status again.
+//
+// However many peers there are, it costs a fixed number of statements: one
+// lock, two reads, and at most three batched writes.
+func (s *Store) AddContacts(ctx context.Context, me int64, peers []int64, now int64) ([]AddResult, error) {
+	var results []AddResult
+	err := s.contactTx(ctx, func(tx *gorm.DB) error {
+		locked, err := lockUsers(tx, me, peers)
+		if err != nil {
+			return err
+		}
+		others := make([]int64, 0, len(locked))
+		for _, uid := range locked {
+			if uid != me {
+				others = append(others, uid)
+			}
+		}
+		isContact := map[int64]bool{}
+		incoming := map[int64]bool{} // they asked me
+		outgoing := map[int64]bool{} // I asked them
+		if len(others) > 0 {
+			var contactPeers []int64
+			if err := tx.Model(&Contact{}).Where("uid = ? AND peer_uid IN ?", me, others).
+				Pluck("peer_uid", &contactPeers).Error; err != nil {
+				return fmt.Errorf("read contacts: %w", err)
+			}
+			for _, p := range contactPeers {
+				isContact[p] = true
+			}
+			var reqs []ContactRequest
+			if err := tx.Where("(from_uid = ? AND to_uid IN ?) OR (from_uid IN ? AND to_uid = ?)", me, others, others, me).
+				Find(&reqs).Error; err != nil {
+				return fmt.Errorf("read contact requests: %w", err)
+			}
+			for _, r := range reqs {
+				if r.FromUID == me {
+					outgoing[r.ToUID] = true
+				} else {
+					incoming[r.FromUID] = true
+				}
+			}
+		}
+
+		exists := make(map[int64]bool, len(locked))
+		for _, uid := range locked {
+			exists[uid] = true
+		}
+		// Results are rebuilt on every attempt: a retried transaction must
+		// not keep what a rolled-back one decided.
+		results = make([]AddResult, 0, len(peers))
+		seen := map[int64]AddStatus{}
+		var newRequests []ContactRequest
+		var accepted []int64
+		for _, uid := range peers {
+			var st AddStatus
+			prev, again := seen[uid]
+			switch {
+			case uid == me:
+				st = AddSelf
+			case !exists[uid]:
+				st = AddNotFound
+			case again && prev == AddRequested:
+				st = AddPending
+			case again && prev == AddAccepted:
+				st = AddAlreadyContact
+			case again:
+				st = prev
+			case isContact[uid]:
+				st = AddAlreadyContact
+			case incoming[uid]:
+				st = AddAccepted
+				accepted = append(accepted, uid)
+			case outgoing[uid]:
+				st = AddPending
+			default:
+				st = AddRequested
+				newRequests = append(newRequests, ContactRequest{FromUID: me, ToUID: uid, CreatedAt: now})
+			}
+			seen[uid] = st
+			results = append(results, AddResult{UID: uid, Status: st})
+		}
+
+		if len(newRequests) > 0 {
+			// The locks make a duplicate impossible; DoNothing is the
+			// primary key's second line of defence, not the first.
+			if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&newRequests).Error; err != nil {
+				return fmt.Errorf("create contact requests: %w", err)
+			}
+		}
+		if len(accepted) > 0 {
+			return connect(tx, me, accepted, now)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// AnswerRequest accepts (making the two contacts) or refuses the pending
+// request from `from` to me, deleting it either way, so a refused
+// requester may ask again. ErrNotFound if no such request is pending,
+// which is also what the loser of two concurrent answers gets.
+func (s *Store) AnswerRequest(ctx context.Context, me, from int64, accept bool, now int64) error {
+	return s.contactTx(ctx, func(tx *gorm.DB) error {
+		if _, err := lockUsers(tx, me, []int64{from}); err != nil {
+			return err
+		}
+		res := tx.Where("from_uid = ? AND to_uid = ?", from, me).Delete(&ContactRequest{})
+		if res.Error != nil {
+			return fmt.Errorf("delete contact request: %w", res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		if !accept {
+			return nil
+		}
+		return connect(tx, me, []int64{from}, now)
+	})
+}
+
+// DeleteContacts ends me's contact with each of peers, both directions,
+// and reports how many contacts ended. Uids that are not contacts (or not
+// users) are passed over. Pending requests are left alone: none can exist
+// between contacts, since addContacts never makes one for a contact and
+// accepting deletes them in the same transaction.
+func (s *Store) DeleteContacts(ctx context.Context, me int64, peers []int64) (int64, error) {
+	var n int64
+	err := s.contactTx(ctx, func(tx *gorm.DB) error {
+		if _, err := lockUsers(tx, me, peers); err != nil {
+			return err
+		}
+		res := tx.Where("uid = ? AND peer_uid IN ?", me, peers).Delete(&Contact{})
+		if res.Error != nil {
+			return fmt.Errorf("delete contacts: %w", res.Error)
+		}
+		n = res.RowsAffected
+		if err := tx.Where("uid IN ? AND peer_uid = ?", peers, me).Delete(&Contact{}).Error; err != nil {
+			return fmt.Errorf("delete contacts: %w", err)
+		}
+		return nil
+	})
+	return n, err
+}
+
+// connect makes me and each of peers contacts, both directions, and
+// deletes the pending requests between them (both ways, should an old
+// one linger), all in the caller's transaction.
+func connect(tx *gorm.DB, me int64, peers []int64, now int64) error {
+	if err := tx.Where("(from_uid IN ? AND to_uid = ?) OR (from_uid = ? AND to_uid IN ?)", peers, me, me, peers).
+		Delete(&ContactRequest{}).Error; err != nil {
+		return fmt.Errorf("delete contact requests: %w", err)
+	}
+	rows := make([]Contact, 0, 2*len(peers))
+	for _, p := range peers {
+		rows = append(rows, Contact{UID: me, PeerUID: p, CreatedAt: now}, Contact{UID: p, PeerUID: me, CreatedAt: now})
+	}
+	if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&rows).Error; err != nil {
+		return fmt.Errorf("create contacts: %w", err)
+	}
+	return nil
+}
+
+// lockUsers locks the rows of me and of those peers that exist, in uid
+// order, in one statement, and returns their uids. Every transaction that
+// changes contacts or requests starts here, so two of them touching the
+// same pair of users run one after the other (A adding B while B adds A
+// ends as one mutual contact, not two crossed requests), and taking the
+// locks in one global order means they cannot deadlock on them. ErrNotFound
+// if me itself is gone (the host deleted the user mid-session).
+//
+// SQLite ignores FOR UPDATE; it needs no row locks, as it admits one
+// writer at a time.
+func lockUsers(tx *gorm.DB, me int64, peers []int64) ([]int64, error) {
+	ids := append([]int64{me}, peers...)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	var locked []int64
+	if err := tx.Model(&User{}).Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).
+		Where("uid IN ?", ids).Order("uid").Pluck("uid", &locked).Error; err != nil {
+		return nil, fmt.Errorf("lock users: %w", err)
+	}
+	if _, ok := slices.BinarySearch(locked, me); !ok {
+		return nil, ErrNotFound
+	}
+	return locked, nil
+}
+
+// contactTxAttempts bounds the retries of a contacts transaction that the
+// database chose as a deadlock victim.
+const contactTxAttempts = 4
+
+// contactTx runs fn in a transaction, retrying it when MySQL/MariaDB
+// breaks a deadlock by rolling it back (nothing of it was written, so
+// running it again is safe; fn must not keep state from a failed attempt).
+//
+// On MySQL/MariaDB it runs at READ COMMITTED: after lockUsers has waited
+// for another transaction on the same users, fn's plain reads must see
+// what that one committed, and searches for absent keys take no gap
+// locks, which under REPEATABLE READ would block unrelated users' inserts
+// and could deadlock transactions on disjoint pairs.
+func (s *Store) contactTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	var opts []*sql.TxOptions
+	if s.db.Dialector.Name() == "mysql" {
+		opts = append(opts, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	}
+	for attempt := 1; ; attempt++ {
+		err := s.with(ctx).Transaction(fn, opts...)
+		if err == nil || !isDeadlock(err) || attempt == contactTxAttempts {
+			return err
+		}
+		// A short random pause keeps the two victims of one deadlock from
+		// meeting again at once.
+		pause := time.Duration(attempt)*5*time.Millisecond + rand.N(10*time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
+		}
+	}
+}
+
+// isDeadlock recognises MySQL/MariaDB's "Deadlock found when trying to get
+// lock" (error 1213), after which the transaction was rolled back.
+func isDeadlock(err error) bool {
+	var me *gomysql.MySQLError
+	return errors.As(err, &me) && me.Number == 1213
+}
+
+// tables returns the table names (prefix included) of two models, for
+// queries that join them in SQL text.
+func (s *Store) tables(a, b any) (string, string, error) {
+	var names [2]string
+	for i, model := range []any{a, b} {
+		stmt := &gorm.Statement{DB: s.db}
+		if err := stmt.Parse(model); err != nil {
+			return "", "", fmt.Errorf("table of %T: %w", model, err)
+		}
+		names[i] = stmt.Schema.Table
+	}
+	return names[0], names[1], nil
 }

@@ -32,9 +32,9 @@ type User struct {
 	// HostRef is the host site's own id for the account this chat user
 	// belongs to, when the host provisioned it; nil for users who
 	// registered through the API.
-	HostRef *string `gorm:"column:host_ref;size:64;uniqueIndex"`
-	CreatedAt    int64  `gorm:"not null;autoCreateTime:false"`
-	UpdatedAt    int64  `gorm:"not null;autoUpdateTime:false"`
+	HostRef   *string `gorm:"column:host_ref;size:64;uniqueIndex"`
+	CreatedAt int64   `gorm:"not null;autoCreateTime:false"`
+	UpdatedAt int64   `gorm:"not null;autoUpdateTime:false"`
 }
 
 // UserToken is one login session. Only the SHA-256 of the access token is

@@ -42,6 +42,7 @@ type Module struct {
 	decoder   *wire.Decoder
 	signature *middleware.Signature
 	users     *handlers.Users
+	contacts  *handlers.Contacts
 	// tokens is where the auth gate looks sessions up: the store, behind
 	// a cache unless Config.TokenCacheTTL turned it off.
 	tokens middleware.TokenSource
@@ -103,6 +104,11 @@ func New(cfg Config) (*Module, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.contacts = handlers.NewContacts(handlers.ContactsConfig{
+		Store:   store,
+		Decoder: m.decoder,
+		Now:     cfg.Now,
+	})
 	empty := ""
 	m.mountPrefix.Store(&empty)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -55,6 +55,14 @@ func (m *Module) Mount(r fiber.Router) {
 	post("/user/info/update", nil, jsonLimit, nil, true, u.Update())
 	post("/user/info/passwd", nil, jsonLimit, nil, true, u.Password())
 
+	ct := m.contacts
+	post("/Contacts/list", nil, jsonLimit, nil, true, ct.List())
+	post("/Contacts/Info", nil, jsonLimit, nil, true, ct.Info())
+	post("/Contacts/IO/addContacts", nil, jsonLimit, nil, true, ct.Add())
+	post("/Contacts/IO/delContacts", nil, jsonLimit, nil, true, ct.Delete())
+	post("/Contacts/list/add", nil, jsonLimit, nil, true, ct.Requests())
+	post("/Contacts/IO/acceptContacts", nil, jsonLimit, nil, true, ct.Answer())
+
 	r.Get("/avatar/:name", handlers.Boundary(log, nil), u.ServeAvatar())
 	r.All("/*", handlers.Boundary(log, nil), func(*fiber.Ctx) error { return errNoRoute })
 }

@@ -1,0 +1,241 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/fiberchat/fiberchat/apierr"
+	"github.com/fiberchat/fiberchat/middleware"
+	"github.com/fiberchat/fiberchat/models"
+	"github.com/fiberchat/fiberchat/wire"
+	"github.com/gofiber/fiber/v2"
+)
+
+// ContactStore is what the contacts group needs from the database.
+type ContactStore interface {
+	Contacts(ctx context.Context, uid int64) ([]models.Profile, error)
+	Profiles(ctx context.Context, uids []int64) ([]models.Profile, error)
+	IncomingRequests(ctx context.Context, uid int64) ([]models.IncomingRequest, error)
+	AddContacts(ctx context.Context, me int64, peers []int64, now int64) ([]models.AddResult, error)
+	AnswerRequest(ctx context.Context, me, from int64, accept bool, now int64) error
+	DeleteContacts(ctx context.Context, me int64, peers []int64) (int64, error)
+}
+
+// Contacts serves the contacts group of API.md §4.
+type Contacts struct {
+	store   ContactStore
+	decoder *wire.Decoder
+	now     func() time.Time
+}
+
+// ContactsConfig carries the contacts group's dependencies.
+type ContactsConfig struct {
+	Store   ContactStore
+	Decoder *wire.Decoder
+	Now     func() time.Time
+}
+
+// NewContacts prepares the contacts group's handlers.
+func NewContacts(cfg ContactsConfig) *Contacts {
+	return &Contacts{store: cfg.Store, decoder: cfg.Decoder, now: cfg.Now}
+}
+
+// uidEntry is one {"uid":…} of a data list.
+type uidEntry struct {
+	UID wire.UID `json:"uid"`
+}
+
+// uidListRequest is the body of the routes taking data:[{"uid":…},…]. The
+// 1–100 bound (API.md §4) bounds the IN lists and the row locks one
+// request can take.
+type uidListRequest struct {
+	Data []uidEntry `json:"data" validate:"required,min=1,max=100"`
+}
+
+// decodeUIDs reads a data list. An entry without a uid (`{}`, `null`) is
+// named by its index; anything else malformed already failed in decoding
+// as "invalid data".
+func (h *Contacts) decodeUIDs(c *fiber.Ctx) ([]int64, error) {
+	var req uidListRequest
+	if err := h.decoder.Decode(c, &req); err != nil {
+		return nil, err
+	}
+	uids := make([]int64, len(req.Data))
+	for i, e := range req.Data {
+		if e.UID == 0 {
+			return nil, apierr.Invalid("invalid data[%d].uid: required", i)
+		}
+		uids[i] = int64(e.UID)
+	}
+	return uids, nil
+}
+
+type profileEntry struct {
+	UID     int64  `json:"uid"`
+	Name    string `json:"name"`
+	HeadImg string `json:"head_img"`
+}
+
+type profilesResponse struct {
+	Num   int            `json:"num"`
+	Msg   string         `json:"msg"`
+	Error int            `json:"error"`
+	Data  []profileEntry `json:"data"`
+}
+
+func profilesOf(ps []models.Profile) profilesResponse {
+	data := make([]profileEntry, len(ps))
+	for i, p := range ps {
+		data[i] = profileEntry{UID: p.UID, Name: p.Name, HeadImg: p.HeadImg}
+	}
+	return profilesResponse{Num: len(data), Msg: "success", Data: data}
+}
+
+// List serves /Contacts/list: my contacts ordered by uid.
+func (h *Contacts) List() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		ps, err := h.store.Contacts(c.UserContext(), middleware.SessionFrom(c).UID)
+		if err != nil {
+			return err
+		}
+		return c.JSON(profilesOf(ps))
+	}
+}
+
+// Info serves /Contacts/Info: the profiles of the given uids that exist,
+// in request order, each user once.
+func (h *Contacts) Info() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		uids, err := h.decodeUIDs(c)
+		if err != nil {
+			return err
+		}
+		ps, err := h.store.Profiles(c.UserContext(), uids)
+		if err != nil {
+			return err
+		}
+		return c.JSON(profilesOf(ps))
+	}
+}
+
+type requestEntry struct {
+	UID     int64  `json:"uid"`
+	Name    string `json:"name"`
+	HeadImg string `json:"head_img"`
+	Time    int64  `json:"time"`
+}
+
+type requestsResponse struct {
+	Num   int            `json:"num"`
+	Msg   string         `json:"msg"`
+	Error int            `json:"error"`
+	Data  []requestEntry `json:"data"`
+}
+
+// Requests serves /Contacts/list/add: the pending requests to me, oldest
+// first, with the time each was made.
+func (h *Contacts) Requests() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		rs, err := h.store.IncomingRequests(c.UserContext(), middleware.SessionFrom(c).UID)
+		if err != nil {
+			return err
+		}
+		data := make([]requestEntry, len(rs))
+		for i, r := range rs {
+			data[i] = requestEntry{UID: r.UID, Name: r.Name, HeadImg: r.HeadImg, Time: r.CreatedAt}
+		}
+		return c.JSON(requestsResponse{Num: len(data), Msg: "success", Data: data})
+	}
+}
+
+type addEntry struct {
+	UID    int64  `json:"uid"`
+	Status string `json:"status"`
+}
+
+type addResponse struct {
+	Num   int        `json:"num"`
+	Msg   string     `json:"msg"`
+	Error int        `json:"error"`
+	Data  []addEntry `json:"data"`
+}
+
+// Add serves /Contacts/IO/addContacts: one status per given uid, in
+// request order; num counts the requests made and accepted.
+func (h *Contacts) Add() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		uids, err := h.decodeUIDs(c)
+		if err != nil {
+			return err
+		}
+		me := middleware.SessionFrom(c).UID
+		results, err := h.store.AddContacts(c.UserContext(), me, uids, h.now().Unix())
+		if errors.Is(err, models.ErrNotFound) {
+			// The session outlived its user (deleted by the host).
+			return apierr.ErrBadToken
+		}
+		if err != nil {
+			return err
+		}
+		resp := addResponse{Msg: "success", Data: make([]addEntry, len(results))}
+		for i, r := range results {
+			resp.Data[i] = addEntry{UID: r.UID, Status: string(r.Status)}
+			if r.Status == models.AddRequested || r.Status == models.AddAccepted {
+				resp.Num++
+			}
+		}
+		return c.JSON(resp)
+	}
+}
+
+type numResponse struct {
+	Num   int64  `json:"num"`
+	Msg   string `json:"msg"`
+	Error int    `json:"error"`
+}
+
+// Delete serves /Contacts/IO/delContacts: num is how many contacts ended.
+func (h *Contacts) Delete() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		uids, err := h.decodeUIDs(c)
+		if err != nil {
+			return err
+		}
+		n, err := h.store.DeleteContacts(c.UserContext(), middleware.SessionFrom(c).UID, uids)
+		if errors.Is(err, models.ErrNotFound) {
+			return apierr.ErrBadToken
+		}
+		if err != nil {
+			return err
+		}
+		return c.JSON(numResponse{Num: n, Msg: "success"})
+	}
+}
+
+// answerRequest is acceptContacts' body. Type is a pointer so that a
+// missing type is told from 0 (refuse).
+type answerRequest struct {
+	UIDFrom wire.UID  `json:"uid_from" validate:"required"`
+	Type    *wire.Int `json:"type" validate:"required,oneof=0 1"`
+}
+
+// Answer serves /Contacts/IO/acceptContacts: type 1 accepts the pending
+// request from uid_from, type 0 refuses it; 404 if none is pending.
+func (h *Contacts) Answer() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		var req answerRequest
+		if err := h.decoder.Decode(c, &req); err != nil {
+			return err
+		}
+		me := middleware.SessionFrom(c).UID
+		err := h.store.AnswerRequest(c.UserContext(), me, int64(req.UIDFrom), *req.Type == 1, h.now().Unix())
+		if errors.Is(err, models.ErrNotFound) {
+			return apierr.NotFound("no pending request from uid_from")
+		}
+		if err != nil {
+			return err
+		}
+		return c.JSON(success)
+	}
+}

@@ -1,0 +1,53 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/glebarez/sqlite"
+	gomysql "github.com/go-sql-driver/mysql"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// TestContactTxRetriesDeadlocks checks the retry that MariaDB's deadlock
+// victims rely on, which the race tests cannot force: a transaction rolled
+// back as a deadlock victim runs again, up to contactTxAttempts times, and
+// any other failure is returned at once.
+func TestContactTxRetriesDeadlocks(t *testing.T) {
+	db, err := gorm.Open(sqlite.Open(filepath.Join(t.TempDir(), "tx.db")), &gorm.Config{Logger: logger.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewStore(db)
+	deadlock := &gomysql.MySQLError{Number: 1213, Message: "Deadlock found when trying to get lock"}
+	other := errors.New("something else")
+	for _, tc := range []struct {
+		name      string
+		failures  int   // attempts that fail before one succeeds
+		err       error // what the failing attempts return
+		wantCalls int
+		wantErr   error
+	}{
+		{"no failure", 0, deadlock, 1, nil},
+		{"deadlock then success", 2, deadlock, 3, nil},
+		{"deadlock every time", 99, deadlock, contactTxAttempts, deadlock},
+		{"other error", 99, other, 1, other},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := 0
+			err := s.contactTx(context.Background(), func(*gorm.DB) error {
+				calls++
+				if calls <= tc.failures {
+					return tc.err
+				}
+				return nil
+			})
+			if calls != tc.wantCalls || !errors.Is(err, tc.wantErr) {
+				t.Fatalf("%d calls, error %v; want %d calls, error %v", calls, err, tc.wantCalls, tc.wantErr)
+			}
+		})
+	}
+}
