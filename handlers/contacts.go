@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fiberchat/fiberchat/apierr"
+	"github.com/fiberchat/fiberchat/events"
 	"github.com/fiberchat/fiberchat/middleware"
 	"github.com/fiberchat/fiberchat/models"
 	"github.com/fiberchat/fiberchat/wire"
@@ -19,7 +20,7 @@ type ContactStore interface {
 	IncomingRequests(ctx context.Context, uid int64) ([]models.IncomingRequest, error)
 	AddContacts(ctx context.Context, me int64, peers []int64, now int64) ([]models.AddResult, error)
 	AnswerRequest(ctx context.Context, me, from int64, accept bool, now int64) error
-	DeleteContacts(ctx context.Context, me int64, peers []int64) (int64, error)
+	DeleteContacts(ctx context.Context, me int64, peers []int64) ([]int64, error)
 }
 
 // Contacts serves the contacts group of API.md §4.
@@ -27,6 +28,7 @@ type Contacts struct {
 	store   ContactStore
 	decoder *wire.Decoder
 	now     func() time.Time
+	events  *events.Emitter
 }
 
 // ContactsConfig carries the contacts group's dependencies.
@@ -34,11 +36,13 @@ type ContactsConfig struct {
 	Store   ContactStore
 	Decoder *wire.Decoder
 	Now     func() time.Time
+	// Events receives ContactAdded and ContactRemoved after commit.
+	Events *events.Emitter
 }
 
 // NewContacts prepares the contacts group's handlers.
 func NewContacts(cfg ContactsConfig) *Contacts {
-	return &Contacts{store: cfg.Store, decoder: cfg.Decoder, now: cfg.Now}
+	return &Contacts{store: cfg.Store, decoder: cfg.Decoder, now: cfg.Now, events: cfg.Events}
 }
 
 // uidEntry is one {"uid":…} of a data list.
@@ -170,7 +174,8 @@ func (h *Contacts) Add() fiber.Handler {
 			return err
 		}
 		me := middleware.SessionFrom(c).UID
-		results, err := h.store.AddContacts(c.UserContext(), me, uids, h.now().Unix())
+		now := h.now().Unix()
+		results, err := h.store.AddContacts(c.UserContext(), me, uids, now)
 		if errors.Is(err, models.ErrNotFound) {
 			// The session outlived its user (deleted by the host).
 			return apierr.ErrBadToken
@@ -183,6 +188,9 @@ func (h *Contacts) Add() fiber.Handler {
 			resp.Data[i] = addEntry{UID: r.UID, Status: string(r.Status)}
 			if r.Status == models.AddRequested || r.Status == models.AddAccepted {
 				resp.Num++
+			}
+			if r.Status == models.AddAccepted {
+				h.events.Emit(c.UserContext(), events.ContactAdded{UID: me, PeerUID: r.UID, Time: now})
 			}
 		}
 		return c.JSON(resp)
@@ -202,14 +210,19 @@ func (h *Contacts) Delete() fiber.Handler {
 		if err != nil {
 			return err
 		}
-		n, err := h.store.DeleteContacts(c.UserContext(), middleware.SessionFrom(c).UID, uids)
+		me := middleware.SessionFrom(c).UID
+		removed, err := h.store.DeleteContacts(c.UserContext(), me, uids)
 		if errors.Is(err, models.ErrNotFound) {
 			return apierr.ErrBadToken
 		}
 		if err != nil {
 			return err
 		}
-		return c.JSON(numResponse{Num: n, Msg: "success"})
+		now := h.now().Unix()
+		for _, peer := range removed {
+			h.events.Emit(c.UserContext(), events.ContactRemoved{UID: me, PeerUID: peer, Time: now})
+		}
+		return c.JSON(numResponse{Num: int64(len(removed)), Msg: "success"})
 	}
 }
 
@@ -229,12 +242,17 @@ func (h *Contacts) Answer() fiber.Handler {
 			return err
 		}
 		me := middleware.SessionFrom(c).UID
-		err := h.store.AnswerRequest(c.UserContext(), me, int64(req.UIDFrom), *req.Type == 1, h.now().Unix())
+		now := h.now().Unix()
+		accept := *req.Type == 1
+		err := h.store.AnswerRequest(c.UserContext(), me, int64(req.UIDFrom), accept, now)
 		if errors.Is(err, models.ErrNotFound) {
 			return apierr.NotFound("no pending request from uid_from")
 		}
 		if err != nil {
 			return err
+		}
+		if accept {
+			h.events.Emit(c.UserContext(), events.ContactAdded{UID: me, PeerUID: int64(req.UIDFrom), Time: now})
 		}
 		return c.JSON(success)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fiberchat/fiberchat/apierr"
 	"github.com/fiberchat/fiberchat/avatar"
+	"github.com/fiberchat/fiberchat/events"
 	"github.com/fiberchat/fiberchat/middleware"
 	"github.com/fiberchat/fiberchat/models"
 	"github.com/fiberchat/fiberchat/wire"
@@ -43,6 +44,7 @@ type Users struct {
 	avatar      avatar.Limits
 	avatarURL   func(c *fiber.Ctx, name string) string
 	sessions    SessionCache
+	events      *events.Emitter
 	// dummyHash is compared against when the uid does not exist, so a
 	// login takes as long for an unknown uid as for a wrong password.
 	dummyHash []byte
@@ -64,6 +66,8 @@ type UsersConfig struct {
 	// Sessions is told whenever a user's sessions end, so cached copies
 	// die with them. Optional.
 	Sessions SessionCache
+	// Events receives UserRegistered and LoggedIn after commit.
+	Events *events.Emitter
 }
 
 // SessionCache is a cache of verified sessions that must forget a user's
@@ -88,7 +92,7 @@ func NewUsers(cfg UsersConfig) (*Users, error) {
 	return &Users{
 		store: cfg.Store, decoder: cfg.Decoder, now: cfg.Now, idle: cfg.IdleLifetime,
 		maxSessions: cfg.MaxSessions, cost: cfg.BcryptCost, uploadDir: cfg.UploadDir,
-		avatar: cfg.Avatar, avatarURL: cfg.AvatarURL, sessions: cfg.Sessions, dummyHash: dummy,
+		avatar: cfg.Avatar, avatarURL: cfg.AvatarURL, sessions: cfg.Sessions, events: cfg.Events, dummyHash: dummy,
 	}, nil
 }
 
@@ -120,6 +124,7 @@ func (u *Users) Register() fiber.Handler {
 		if err := u.store.CreateUser(c.UserContext(), user); err != nil {
 			return err
 		}
+		u.events.Emit(c.UserContext(), events.UserRegistered{UID: user.UID, Name: user.Name, Time: now})
 		return c.JSON(registerResponse{Reg: 1, UID: user.UID, Msg: "success"})
 	}
 }
@@ -156,12 +161,14 @@ func (u *Users) Login() fiber.Handler {
 		if bcrypt.CompareHashAndPassword([]byte(user.PasswordHash), []byte(req.Passwd)) != nil {
 			return apierr.ErrBadLogin
 		}
-		token, expire, err := u.store.OpenSession(ctx, user.UID, u.now(), u.idle, u.maxSessions)
+		now := u.now()
+		token, expire, err := u.store.OpenSession(ctx, user.UID, now, u.idle, u.maxSessions)
 		if err != nil {
 			return err
 		}
 		// The session cap may have ended the oldest session.
 		u.sessions.ForgetUser(user.UID)
+		u.events.Emit(ctx, events.LoggedIn{UID: user.UID, Time: now.Unix()})
 		return c.JSON(loginResponse{Login: 1, AccessToken: token, ExpireTime: expire, Msg: "Login successfully"})
 	}
 }

@@ -263,27 +263,34 @@ func (s *Store) AnswerRequest(ctx context.Context, me, from int64, accept bool, 
 }
 
 // DeleteContacts ends me's contact with each of peers, both directions,
-// and reports how many contacts ended. Uids that are not contacts (or not
-// users) are passed over. Pending requests are left alone: none can exist
-// between contacts, since addContacts never makes one for a contact and
-// accepting deletes them in the same transaction.
-func (s *Store) DeleteContacts(ctx context.Context, me int64, peers []int64) (int64, error) {
-	var n int64
+// and returns the peers whose contact ended. Uids that are not contacts
+// (or not users) are passed over. Pending requests are left alone: none
+// can exist between contacts, since addContacts never makes one for a
+// contact and accepting deletes them in the same transaction.
+func (s *Store) DeleteContacts(ctx context.Context, me int64, peers []int64) ([]int64, error) {
+	var removed []int64
 	err := s.contactTx(ctx, func(tx *gorm.DB) error {
 		if _, err := lockUsers(tx, me, peers); err != nil {
 			return err
 		}
-		res := tx.Where("uid = ? AND peer_uid IN ?", me, peers).Delete(&Contact{})
-		if res.Error != nil {
-			return fmt.Errorf("delete contacts: %w", res.Error)
+		removed = removed[:0]
+		if err := tx.Model(&Contact{}).Where("uid = ? AND peer_uid IN ?", me, peers).
+			Order("peer_uid").Pluck("peer_uid", &removed).Error; err != nil {
+			return fmt.Errorf("read contacts: %w", err)
 		}
-		n = res.RowsAffected
-		if err := tx.Where("uid IN ? AND peer_uid = ?", peers, me).Delete(&Contact{}).Error; err != nil {
+		if len(removed) == 0 {
+			return nil
+		}
+		if err := tx.Where("(uid = ? AND peer_uid IN ?) OR (uid IN ? AND peer_uid = ?)", me, removed, removed, me).
+			Delete(&Contact{}).Error; err != nil {
 			return fmt.Errorf("delete contacts: %w", err)
 		}
 		return nil
 	})
-	return n, err
+	if err != nil {
+		return nil, err
+	}
+	return removed, nil
 }
 
 // connect makes me and each of peers contacts, both directions, and

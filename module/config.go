@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/fiberchat/fiberchat/events"
 	"github.com/fiberchat/fiberchat/migrations"
 	"gorm.io/gorm"
 )
@@ -82,6 +83,13 @@ type Config struct {
 	// SweepInterval is how often expired sessions are deleted. Default: 1
 	// minute.
 	SweepInterval time.Duration
+
+	// OnEvent, when set, is called after each change commits (a user
+	// registered, a session opened, a contact added or removed, a message
+	// stored), with the request's context, before the response is sent;
+	// see package events. Its errors and panics are logged, never shown
+	// to the client, and never undo the change. Default: nil.
+	OnEvent events.Handler
 
 	// Logger receives the module's logs; it never receives secrets.
 	// Default: slog.Default().

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"unicode/utf8"
 
+	"github.com/fiberchat/fiberchat/events"
 	"github.com/fiberchat/fiberchat/models"
 	"github.com/fiberchat/fiberchat/wire"
 )
@@ -30,9 +31,13 @@ func (m *Module) ProvisionUser(ctx context.Context, hostRef, name string) (int64
 	if n := utf8.RuneCountInString(name); n == 0 || n > 32 || !wire.NoControl(name) {
 		return 0, fmt.Errorf("%w: name must be 1 to 32 characters", ErrInvalidArgument)
 	}
-	u, _, err := m.store.ProvisionUser(ctx, hostRef, name, m.cfg.Now().Unix())
+	now := m.cfg.Now().Unix()
+	u, created, err := m.store.ProvisionUser(ctx, hostRef, name, now)
 	if err != nil {
 		return 0, err
+	}
+	if created {
+		m.events.Emit(ctx, events.UserRegistered{UID: u.UID, Name: u.Name, Provisioned: true, Time: now})
 	}
 	return u.UID, nil
 }
@@ -55,10 +60,12 @@ func (m *Module) IssueToken(ctx context.Context, uid int64) (Session, error) {
 		}
 		return Session{}, err
 	}
-	token, expire, err := m.store.OpenSession(ctx, uid, m.cfg.Now(), m.cfg.TokenIdleLifetime, m.cfg.MaxSessions)
+	now := m.cfg.Now()
+	token, expire, err := m.store.OpenSession(ctx, uid, now, m.cfg.TokenIdleLifetime, m.cfg.MaxSessions)
 	if err != nil {
 		return Session{}, err
 	}
+	m.events.Emit(ctx, events.LoggedIn{UID: uid, ByHost: true, Time: now.Unix()})
 	if m.sessions != nil {
 		m.sessions.ForgetUser(uid) // the session cap may have ended the oldest session
 	}

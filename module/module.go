@@ -21,6 +21,7 @@ import (
 
 	"github.com/fiberchat/fiberchat/apierr"
 	"github.com/fiberchat/fiberchat/avatar"
+	"github.com/fiberchat/fiberchat/events"
 	"github.com/fiberchat/fiberchat/handlers"
 	"github.com/fiberchat/fiberchat/middleware"
 	"github.com/fiberchat/fiberchat/migrations"
@@ -46,6 +47,7 @@ type Module struct {
 	// tokens is where the auth gate looks sessions up: the store, behind
 	// a cache unless Config.TokenCacheTTL turned it off.
 	tokens middleware.TokenSource
+	events *events.Emitter
 	// sessions forgets cached sessions when they end; nil without a cache.
 	sessions handlers.SessionCache
 	// mountPrefix is the prefix of the router Mount was given, for the
@@ -84,6 +86,7 @@ func New(cfg Config) (*Module, error) {
 			Now:      cfg.Now,
 		}),
 	}
+	m.events = events.NewEmitter(cfg.OnEvent, cfg.Logger)
 	m.tokens = store
 	if cfg.TokenCacheTTL > 0 {
 		cache := middleware.NewTokenCache(store, cfg.TokenCacheTTL, cfg.TokenCacheSize, cfg.Now)
@@ -100,6 +103,7 @@ func New(cfg Config) (*Module, error) {
 		Avatar:       avatar.Limits{MaxBytes: cfg.AvatarMaxBytes, MaxWidth: cfg.AvatarMaxWidth, MaxHeight: cfg.AvatarMaxHeight},
 		AvatarURL:    m.avatarURL,
 		Sessions:     m.sessions,
+		Events:       m.events,
 	})
 	if err != nil {
 		return nil, err
@@ -108,6 +112,7 @@ func New(cfg Config) (*Module, error) {
 		Store:   store,
 		Decoder: m.decoder,
 		Now:     cfg.Now,
+		Events:  m.events,
 	})
 	empty := ""
 	m.mountPrefix.Store(&empty)

@@ -1,0 +1,117 @@
+// Package events defines what fiberchat tells a host about: after-commit
+// events (a user registered, a session opened, a contact added or removed,
+// a message stored) and the message a before-send hook may refuse. It is a
+// package of its own so that handlers can emit events and hosts can
+// receive them without either importing the other.
+package events
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+)
+
+// Event is one of the event types below; switch on its concrete type.
+type Event interface {
+	// Kind is a short stable name of the event type, for logs and audits.
+	Kind() string
+}
+
+// UserRegistered: a user registered through /user/reg/ajax_reg, or a host
+// provisioned one (Provisioned is then true).
+type UserRegistered struct {
+	UID         int64
+	Name        string
+	Provisioned bool
+	Time        int64
+}
+
+// LoggedIn: a session was opened, by /user/login or by the host's
+// IssueToken (ByHost is then true).
+type LoggedIn struct {
+	UID    int64
+	ByHost bool
+	Time   int64
+}
+
+// ContactAdded: UID and PeerUID became contacts (PeerUID's request was
+// accepted by UID).
+type ContactAdded struct {
+	UID, PeerUID int64
+	Time         int64
+}
+
+// ContactRemoved: UID ended its contact with PeerUID.
+type ContactRemoved struct {
+	UID, PeerUID int64
+	Time         int64
+}
+
+// MessageStored: a message was committed. A retried Send that stored
+// nothing new emits nothing.
+type MessageStored struct {
+	ID, From, To int64
+	Body         string
+	Time         int64
+}
+
+// Kind implements Event.
+func (UserRegistered) Kind() string { return "user.registered" }
+
+// Kind implements Event.
+func (LoggedIn) Kind() string { return "user.logged_in" }
+
+// Kind implements Event.
+func (ContactAdded) Kind() string { return "contact.added" }
+
+// Kind implements Event.
+func (ContactRemoved) Kind() string { return "contact.removed" }
+
+// Kind implements Event.
+func (MessageStored) Kind() string { return "message.stored" }
+
+// Outgoing is a message about to be stored, as a before-send hook sees it.
+type Outgoing struct {
+	From, To    int64
+	Body        string
+	ClientMsgID string
+}
+
+// Handler receives after-commit events, with the request's context. Its
+// error is logged; the request has already succeeded.
+type Handler func(ctx context.Context, e Event) error
+
+// BeforeSend may refuse a message before it is stored by returning an
+// error: an *apierr.Error (say apierr.Forbidden("…") for 403/1008) is
+// answered as it is; any other error is a 500.
+type BeforeSend func(ctx context.Context, m Outgoing) error
+
+// Emitter delivers events to a host's Handler so that no handler failure
+// can break a request: errors and panics are logged and swallowed.
+type Emitter struct {
+	handler Handler
+	logger  *slog.Logger
+}
+
+// NewEmitter returns an Emitter for h (nil: events go nowhere).
+func NewEmitter(h Handler, logger *slog.Logger) *Emitter {
+	return &Emitter{handler: h, logger: logger}
+}
+
+// Emit hands e to the host's handler. Call it only after the change e
+// describes has committed.
+func (em *Emitter) Emit(ctx context.Context, e Event) {
+	if em == nil || em.handler == nil {
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			em.logger.ErrorContext(ctx, "event handler panicked", "event", e.Kind(),
+				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		}
+	}()
+	if err := em.handler(ctx, e); err != nil {
+		em.logger.WarnContext(ctx, "event handler failed", "event", e.Kind(), "error", err.Error())
+	}
+}
