@@ -55,6 +55,10 @@ func (m *Module) Mount(r fiber.Router) {
 	post("/user/info/update", nil, jsonLimit, nil, true, u.Update())
 	post("/user/info/passwd", nil, jsonLimit, nil, true, u.Password())
 
+	ms := m.messages
+	post("/Message/Send", nil, jsonLimit, nil, true, ms.Send())
+	post("/Message/Recv", nil, jsonLimit, nil, true, ms.Recv())
+
 	r.Get("/avatar/:name", handlers.Boundary(log, nil), u.ServeAvatar())
 	r.All("/*", handlers.Boundary(log, nil), func(*fiber.Ctx) error { return errNoRoute })
 }
