@@ -3,13 +3,11 @@ package models
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"time"
 
-	gomysql "github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
@@ -368,13 +366,6 @@ func (s *Store) contactTx(ctx context.Context, fn func(tx *gorm.DB) error) error
 		case <-time.After(pause):
 		}
 	}
-}
-
-// isDeadlock recognises MySQL/MariaDB's "Deadlock found when trying to get
-// lock" (error 1213), after which the transaction was rolled back.
-func isDeadlock(err error) bool {
-	var me *gomysql.MySQLError
-	return errors.As(err, &me) && me.Number == 1213
 }
 
 // tables returns the table names (prefix included) of two models, for

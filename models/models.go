@@ -45,9 +45,12 @@ type UserToken struct {
 	TokenHash  string `gorm:"column:token_hash;size:64;not null;uniqueIndex"`
 	ExpireTime int64  `gorm:"column:expire_time;not null;index"`
 	CreatedAt  int64  `gorm:"not null;autoCreateTime:false"`
+	// RecvCursor is the id of the last message Recv handed to this session
+	// when the client keeps no cursor of its own (API.md §5).
+	RecvCursor int64 `gorm:"column:recv_cursor;not null;default:0"`
 }
 
 // All lists every model the migrations create, for schema checks.
 func All() []any {
-	return []any{&APIClient{}, &User{}, &UserToken{}, &Contact{}, &ContactRequest{}}
+	return []any{&APIClient{}, &User{}, &UserToken{}, &Contact{}, &ContactRequest{}, &Message{}}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	gomysql "github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
 )
 
@@ -51,6 +52,14 @@ func isDuplicate(err error) bool {
 	}
 	msg := err.Error()
 	return strings.Contains(msg, "Duplicate entry") || strings.Contains(msg, "UNIQUE constraint failed")
+}
+
+// isDeadlock recognises MySQL/MariaDB's "Deadlock found when trying to get
+// lock" (error 1213), after which the transaction was rolled back and may
+// simply be run again.
+func isDeadlock(err error) bool {
+	var me *gomysql.MySQLError
+	return errors.As(err, &me) && me.Number == 1213
 }
 
 // ---- API clients ----

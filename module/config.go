@@ -8,6 +8,7 @@ import (
 
 	"github.com/fiberchat/fiberchat/events"
 	"github.com/fiberchat/fiberchat/migrations"
+	"github.com/fiberchat/fiberchat/notify"
 	"gorm.io/gorm"
 )
 
@@ -80,8 +81,34 @@ type Config struct {
 	// plus room for the form. Default: 1 MiB.
 	BodyLimit int
 
-	// SweepInterval is how often expired sessions are deleted. Default: 1
-	// minute.
+	// MessageMaxChars is the longest message, counted in characters
+	// (Unicode code points), not bytes. At most 16000, what a MySQL TEXT
+	// column holds when every character takes four bytes. Default: 4000.
+	MessageMaxChars int
+	// AllowStrangers lets any user message any other. Default: false: only
+	// contacts may message each other, and a Send to anyone else is
+	// 403/1008.
+	AllowStrangers bool
+	// MessageRetention is how long messages are kept; the background sweep
+	// purges older ones. A negative value keeps them forever (zero, as for
+	// every field here, means the default). Default: 30 days.
+	MessageRetention time.Duration
+	// MaxWait caps how long a Recv long poll is held: clients may ask for
+	// up to 30 seconds, and a longer wait is cut to MaxWait. Keep it below
+	// the server's write timeout and any proxy's idle timeout. A negative
+	// value disables holding (Recv answers at once). Default: 30 seconds,
+	// which is also the most allowed.
+	MaxWait time.Duration
+	// Notifier wakes held long polls when a message for their user is
+	// stored. When several processes serve one database, give them a
+	// shared implementation (over Redis, say), so that a Send on one wakes
+	// polls on all; with the default, polls elsewhere see the message only
+	// when their wait runs out. The module closes only a notifier it made
+	// itself. Default: notify.NewLocal(), reaching this process only.
+	Notifier notify.Notifier
+
+	// SweepInterval is how often expired sessions and messages past
+	// MessageRetention are deleted. Default: 1 minute.
 	SweepInterval time.Duration
 
 	// OnEvent, when set, is called after each change commits (a user
@@ -119,6 +146,8 @@ func (cfg Config) withDefaults() (Config, error) {
 	setInt(&cfg.TokenCacheSize, 100000)
 	setDuration(&cfg.RateLimitWindow, time.Minute)
 	setDuration(&cfg.SweepInterval, time.Minute)
+	setDuration(&cfg.MessageRetention, 30*24*time.Hour)
+	setDuration(&cfg.MaxWait, maxWait)
 	setInt(&cfg.MaxSessions, 10)
 	setInt(&cfg.BcryptCost, 10)
 	setInt(&cfg.AvatarMaxWidth, 4096)
@@ -126,6 +155,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	setInt(&cfg.LoginRateLimit, 100)
 	setInt(&cfg.RegisterRateLimit, 100)
 	setInt(&cfg.BodyLimit, 1<<20)
+	setInt(&cfg.MessageMaxChars, 4000)
 	if cfg.AvatarMaxBytes == 0 {
 		cfg.AvatarMaxBytes = 2 << 20
 	}
@@ -150,9 +180,21 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, errors.New("fiberchat: BcryptCost must be between 4 and 31")
 	case cfg.AvatarMaxBytes < 0 || cfg.AvatarMaxWidth < 0 || cfg.AvatarMaxHeight < 0 || cfg.BodyLimit < 0:
 		return cfg, errors.New("fiberchat: size limits must not be negative")
+	case cfg.MessageMaxChars < 0 || cfg.MessageMaxChars > maxMessageChars:
+		return cfg, fmt.Errorf("fiberchat: MessageMaxChars must be between 1 and %d", maxMessageChars)
+	case cfg.MaxWait > maxWait:
+		return cfg, errors.New("fiberchat: MaxWait must be at most 30s (API.md's longest wait)")
 	}
 	return cfg, nil
 }
+
+const (
+	// maxMessageChars is what a MySQL TEXT column (65535 bytes) holds at
+	// four bytes a character.
+	maxMessageChars = 16000
+	// maxWait is the longest wait API.md lets a client ask for.
+	maxWait = 30 * time.Second
+)
 
 func setDuration(d *time.Duration, def time.Duration) {
 	if *d == 0 {

@@ -26,6 +26,7 @@ import (
 	"github.com/fiberchat/fiberchat/middleware"
 	"github.com/fiberchat/fiberchat/migrations"
 	"github.com/fiberchat/fiberchat/models"
+	"github.com/fiberchat/fiberchat/notify"
 	"github.com/fiberchat/fiberchat/wire"
 	"github.com/glebarez/sqlite"
 	"gorm.io/driver/mysql"
@@ -44,6 +45,10 @@ type Module struct {
 	signature *middleware.Signature
 	users     *handlers.Users
 	contacts  *handlers.Contacts
+	messages  *handlers.Messages
+	notifier  notify.Notifier
+	// ownNotifier is set when the module made its notifier and so closes it.
+	ownNotifier bool
 	// tokens is where the auth gate looks sessions up: the store, behind
 	// a cache unless Config.TokenCacheTTL turned it off.
 	tokens middleware.TokenSource
@@ -54,14 +59,18 @@ type Module struct {
 	// avatar URLs the module hands out.
 	mountPrefix atomic.Pointer[string]
 
+	// closing is closed by Close; held long polls wait on it, so that they
+	// answer at once rather than hold up the host's shutdown.
+	closing   chan struct{}
 	stop      context.CancelFunc
 	wg        sync.WaitGroup
 	closeOnce sync.Once
+	closeErr  error
 }
 
 // New builds the module on cfg.DB. It does not touch the schema (see
-// Migrate) but starts the background sweep of expired sessions, which runs
-// until Close.
+// Migrate) but starts the background sweep of expired sessions and old
+// messages, which runs until Close.
 func New(cfg Config) (*Module, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -78,6 +87,7 @@ func New(cfg Config) (*Module, error) {
 		dialect: dialect,
 		store:   store,
 		decoder: wire.NewDecoder(),
+		closing: make(chan struct{}),
 		signature: middleware.NewSignature(middleware.SignatureConfig{
 			Clients:  store,
 			Location: cfg.Location,
@@ -113,6 +123,21 @@ func New(cfg Config) (*Module, error) {
 		Decoder: m.decoder,
 		Now:     cfg.Now,
 		Events:  m.events,
+	})
+	m.notifier = cfg.Notifier
+	if m.notifier == nil {
+		m.notifier, m.ownNotifier = notify.NewLocal(), true
+	}
+	m.messages = handlers.NewMessages(handlers.MessagesConfig{
+		Store:          store,
+		Decoder:        m.decoder,
+		Notifier:       m.notifier,
+		Now:            cfg.Now,
+		Logger:         cfg.Logger,
+		MaxChars:       cfg.MessageMaxChars,
+		AllowStrangers: cfg.AllowStrangers,
+		MaxWait:        cfg.MaxWait,
+		Closing:        m.closing,
 	})
 	empty := ""
 	m.mountPrefix.Store(&empty)
@@ -244,17 +269,26 @@ func (m *Module) CountClients(ctx context.Context) (int64, error) {
 	return m.store.CountClients(ctx)
 }
 
-// Close stops the module's background work and waits for it. The database
-// belongs to the host and stays open.
+// Close answers every held Recv long poll at once (with what it has:
+// nothing), stops the module's background work and waits for it. Call it
+// before shutting the server down, or a graceful shutdown waits for held
+// polls to run out. A Recv after Close is answered without waiting; the
+// other routes keep working. The database belongs to the host and stays
+// open.
 func (m *Module) Close() error {
 	m.closeOnce.Do(func() {
+		close(m.closing)
 		m.stop()
 		m.wg.Wait()
+		if m.ownNotifier {
+			m.closeErr = m.notifier.Close()
+		}
 	})
-	return nil
+	return m.closeErr
 }
 
-// sweep deletes expired sessions every SweepInterval until ctx ends.
+// sweep deletes expired sessions and messages past retention every
+// SweepInterval until ctx ends.
 func (m *Module) sweep(ctx context.Context) {
 	defer m.wg.Done()
 	t := time.NewTicker(m.cfg.SweepInterval)
@@ -272,12 +306,27 @@ func (m *Module) sweep(ctx context.Context) {
 const sweepBatch = 500
 
 func (m *Module) sweepOnce(ctx context.Context) {
-	now := m.cfg.Now().Unix()
+	now := m.cfg.Now()
+	m.sweepBatches(ctx, "sweep expired sessions", func() (int64, error) {
+		return m.store.DeleteExpiredTokens(ctx, now.Unix(), sweepBatch)
+	})
+	if m.cfg.MessageRetention > 0 {
+		cutoff := now.Add(-m.cfg.MessageRetention).Unix()
+		m.sweepBatches(ctx, "purge old messages", func() (int64, error) {
+			return m.store.DeleteMessagesBefore(ctx, cutoff, sweepBatch)
+		})
+	}
+}
+
+// sweepBatches runs one batched delete until a batch comes back short.
+// Each batch is its own statement, so no lock is held for long and Sends
+// and logins go on between batches.
+func (m *Module) sweepBatches(ctx context.Context, what string, batch func() (int64, error)) {
 	for ctx.Err() == nil {
-		n, err := m.store.DeleteExpiredTokens(ctx, now, sweepBatch)
+		n, err := batch()
 		if err != nil {
 			if ctx.Err() == nil {
-				m.cfg.Logger.Warn("sweep expired sessions", "error", err.Error())
+				m.cfg.Logger.Warn(what, "error", err.Error())
 			}
 			return
 		}

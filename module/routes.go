@@ -62,6 +62,9 @@ func (m *Module) Mount(r fiber.Router) {
 	post("/Contacts/IO/delContacts", nil, jsonLimit, nil, true, ct.Delete())
 	post("/Contacts/list/add", nil, jsonLimit, nil, true, ct.Requests())
 	post("/Contacts/IO/acceptContacts", nil, jsonLimit, nil, true, ct.Answer())
+	ms := m.messages
+	post("/Message/Send", nil, jsonLimit, nil, true, ms.Send())
+	post("/Message/Recv", nil, jsonLimit, nil, true, ms.Recv())
 
 	r.Get("/avatar/:name", handlers.Boundary(log, nil), u.ServeAvatar())
 	r.All("/*", handlers.Boundary(log, nil), func(*fiber.Ctx) error { return errNoRoute })

@@ -1,0 +1,301 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+	"unicode/utf8"
+
+	"github.com/fiberchat/fiberchat/apierr"
+	"github.com/fiberchat/fiberchat/middleware"
+	"github.com/fiberchat/fiberchat/models"
+	"github.com/fiberchat/fiberchat/notify"
+	"github.com/fiberchat/fiberchat/wire"
+	"github.com/gofiber/fiber/v2"
+)
+
+// MessageStore is what the message group needs from the database.
+type MessageStore interface {
+	UserByID(ctx context.Context, uid int64) (*models.User, error)
+	AreContacts(ctx context.Context, a, b int64) (bool, error)
+	MessageByClientID(ctx context.Context, fromUID int64, clientMsgID string) (*models.Message, error)
+	CreateMessage(ctx context.Context, m *models.Message) (replayed bool, err error)
+	MessagesFor(ctx context.Context, uid, afterID int64, limit int) ([]models.Message, error)
+	RecvCursor(ctx context.Context, tokenID int64) (int64, error)
+	AdvanceRecvCursor(ctx context.Context, tokenID, from, to int64) (bool, error)
+}
+
+// Messages serves the message group of API.md §5.
+type Messages struct {
+	store          MessageStore
+	decoder        *wire.Decoder
+	notifier       notify.Notifier
+	now            func() time.Time
+	logger         *slog.Logger
+	maxChars       int
+	allowStrangers bool
+	maxWait        time.Duration
+	closing        <-chan struct{}
+}
+
+// MessagesConfig carries the message group's dependencies and settings.
+type MessagesConfig struct {
+	Store    MessageStore
+	Decoder  *wire.Decoder
+	Notifier notify.Notifier
+	Now      func() time.Time
+	Logger   *slog.Logger
+	// MaxChars is the longest message in characters.
+	MaxChars int
+	// AllowStrangers lets users who are not contacts message each other.
+	AllowStrangers bool
+	// MaxWait caps a long poll; zero or less answers every Recv at once.
+	MaxWait time.Duration
+	// Closing is closed when the module shuts down: held polls then
+	// answer at once instead of being cut off with the connection.
+	Closing <-chan struct{}
+}
+
+// NewMessages prepares the message group's handlers.
+func NewMessages(cfg MessagesConfig) *Messages {
+	return &Messages{
+		store: cfg.Store, decoder: cfg.Decoder, notifier: cfg.Notifier, now: cfg.Now,
+		logger: cfg.Logger, maxChars: cfg.MaxChars, allowStrangers: cfg.AllowStrangers,
+		maxWait: cfg.MaxWait, closing: cfg.Closing,
+	}
+}
+
+type sendRequest struct {
+	UIDTo       wire.UID `json:"uid_to" validate:"required"`
+	Data        string   `json:"data" validate:"required"`
+	ClientMsgID string   `json:"client_msg_id" validate:"omitempty,max=64,nocontrol"`
+}
+
+type sendResponse struct {
+	Num   int    `json:"num"`
+	Msg   string `json:"msg"`
+	Error int    `json:"error"`
+	ID    int64  `json:"id"`
+	Time  int64  `json:"time"`
+}
+
+// Send serves /Message/Send. A client_msg_id the sender has used before
+// answers with the first message's id and time and stores nothing, even if
+// uid_to or data differ this time: the key names the message, and a client
+// reusing it for another has a bug that storing a second copy would hide
+// no better.
+func (h *Messages) Send() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		var req sendRequest
+		if err := h.decoder.Decode(c, &req); err != nil {
+			return err
+		}
+		if utf8.RuneCountInString(req.Data) > h.maxChars {
+			return apierr.Invalid("invalid data: max length %d characters", h.maxChars)
+		}
+		s := middleware.SessionFrom(c)
+		to := int64(req.UIDTo)
+		if to == s.UID {
+			return apierr.Invalid("invalid uid_to: cannot message yourself")
+		}
+		ctx := c.UserContext()
+		msg := &models.Message{FromUID: s.UID, ToUID: to, Body: req.Data, CreatedAt: h.now().Unix()}
+		if req.ClientMsgID != "" {
+			// A retry is answered before any other check, so that it gets
+			// the first try's answer even if, say, the contact ended since.
+			first, err := h.store.MessageByClientID(ctx, s.UID, req.ClientMsgID)
+			if err == nil {
+				return c.JSON(sendResponse{Num: 1, Msg: "success", ID: first.ID, Time: first.CreatedAt})
+			}
+			if !errors.Is(err, models.ErrNotFound) {
+				return err
+			}
+			msg.ClientMsgID = &req.ClientMsgID
+		}
+		if err := h.mayMessage(ctx, s.UID, to); err != nil {
+			return err
+		}
+		replayed, err := h.store.CreateMessage(ctx, msg)
+		if errors.Is(err, models.ErrNotFound) {
+			return apierr.NotFound("no such user: uid_to")
+		}
+		if err != nil {
+			return err
+		}
+		if !replayed {
+			// After the commit, so a woken poll finds the message. A lost
+			// wake-up delays delivery to the next poll but loses nothing,
+			// so it does not fail a send that is already stored.
+			if err := h.notifier.Publish(ctx, to); err != nil {
+				h.logger.WarnContext(ctx, "wake long polls", "uid", to, "error", err.Error())
+			}
+		}
+		return c.JSON(sendResponse{Num: 1, Msg: "success", ID: msg.ID, Time: msg.CreatedAt})
+	}
+}
+
+// mayMessage enforces contacts-only messaging unless strangers are
+// allowed. An unknown recipient is a 404 either way; telling it apart from
+// a stranger costs a query only on the refusal path.
+func (h *Messages) mayMessage(ctx context.Context, from, to int64) error {
+	if h.allowStrangers {
+		return nil // CreateMessage reports an unknown recipient
+	}
+	ok, err := h.store.AreContacts(ctx, from, to)
+	if err != nil || ok {
+		return err
+	}
+	if _, err := h.store.UserByID(ctx, to); errors.Is(err, models.ErrNotFound) {
+		return apierr.NotFound("no such user: uid_to")
+	} else if err != nil {
+		return err
+	}
+	return apierr.Forbidden("not allowed: uid_to is not a contact")
+}
+
+type recvRequest struct {
+	// LastID is a pointer because 0 ("everything") and absent ("use the
+	// session's cursor") mean different things.
+	LastID *wire.Int `json:"last_id"`
+	Wait   wire.Int  `json:"wait" validate:"max=30"`
+	Limit  *wire.Int `json:"limit" validate:"omitempty,min=1,max=500"`
+}
+
+type recvMessage struct {
+	ID      int64  `json:"id"`
+	UIDFrom int64  `json:"uid_from"`
+	Message string `json:"message"`
+	Time    int64  `json:"time"`
+}
+
+type recvResponse struct {
+	Num    int           `json:"num"`
+	Msg    string        `json:"msg"`
+	Error  int           `json:"error"`
+	Data   []recvMessage `json:"data"`
+	LastID int64         `json:"last_id"`
+	More   bool          `json:"more"`
+}
+
+const defaultRecvLimit = 100
+
+// Recv serves /Message/Recv: the caller's messages past a cursor, in id
+// order. The cursor is last_id when the client sends one, else the
+// session's own, which Recv moves on past what it hands out.
+//
+// With wait > 0 and nothing pending, the request is held: it subscribes
+// to wake-ups for the caller before its first read (so a message stored
+// between the read and the wait still wakes it), then waits on the
+// wake-up, the deadline, the module's shutdown or the request's end, in
+// this goroutine. While it waits it costs no query and no goroutine; each
+// wake-up costs one read, and a wake-up that finds nothing (a spurious
+// one, or a message another request of the session took) goes back to
+// waiting until the deadline.
+func (h *Messages) Recv() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		var req recvRequest
+		if err := h.decoder.Decode(c, &req); err != nil {
+			return err
+		}
+		limit := defaultRecvLimit
+		if req.Limit != nil {
+			limit = int(*req.Limit)
+		}
+		wait := min(time.Duration(req.Wait)*time.Second, h.maxWait)
+		s := middleware.SessionFrom(c)
+		ctx := c.UserContext()
+
+		var wake <-chan struct{}
+		if wait > 0 {
+			var cancel func()
+			wake, cancel = h.notifier.Subscribe(s.UID)
+			defer cancel()
+		}
+		ms, cursor, err := h.next(ctx, s, req.LastID, limit)
+		if err != nil {
+			return err
+		}
+		if len(ms) > 0 || wait <= 0 {
+			return c.JSON(recvReply(ms, cursor, limit))
+		}
+		deadline := time.NewTimer(wait)
+		defer deadline.Stop()
+		for {
+			select {
+			case <-wake:
+				ms, cursor, err = h.next(ctx, s, req.LastID, limit)
+				if err != nil {
+					return err
+				}
+				if len(ms) > 0 {
+					return c.JSON(recvReply(ms, cursor, limit))
+				}
+			case <-deadline.C:
+				return c.JSON(recvReply(nil, cursor, limit))
+			case <-h.closing:
+				return c.JSON(recvReply(nil, cursor, limit))
+			case <-ctx.Done():
+				return c.JSON(recvReply(nil, cursor, limit))
+			}
+		}
+	}
+}
+
+// cursorAttempts bounds how often one Recv re-reads after other requests
+// of the same session moved its cursor first.
+const cursorAttempts = 10
+
+// next reads up to limit+1 messages past the cursor (the extra one tells
+// whether there are more) and returns them with the cursor they follow.
+// Without last_id it moves the session's cursor past the first limit of
+// them by compare-and-set, so two requests of one session racing each
+// other never hand out the same message twice.
+func (h *Messages) next(ctx context.Context, s middleware.Session, lastID *wire.Int, limit int) ([]models.Message, int64, error) {
+	if lastID != nil {
+		ms, err := h.store.MessagesFor(ctx, s.UID, int64(*lastID), limit+1)
+		return ms, int64(*lastID), err
+	}
+	var cursor int64
+	for range cursorAttempts {
+		var err error
+		cursor, err = h.store.RecvCursor(ctx, s.TokenID)
+		if errors.Is(err, models.ErrNotFound) {
+			return nil, 0, apierr.ErrBadToken // logged out meanwhile
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		ms, err := h.store.MessagesFor(ctx, s.UID, cursor, limit+1)
+		if err != nil || len(ms) == 0 {
+			return nil, cursor, err
+		}
+		moved, err := h.store.AdvanceRecvCursor(ctx, s.TokenID, cursor, ms[min(len(ms), limit)-1].ID)
+		if err != nil {
+			return nil, 0, err
+		}
+		if moved {
+			return ms, cursor, nil
+		}
+	}
+	// Other requests of this session kept winning. Handing out nothing is
+	// safe: what they took is theirs, and the rest waits for the next call.
+	return nil, cursor, nil
+}
+
+// recvReply builds the answer from up to limit+1 messages: last_id is the
+// last one handed out, or the cursor they followed when there are none.
+func recvReply(ms []models.Message, cursor int64, limit int) recvResponse {
+	more := len(ms) > limit
+	if more {
+		ms = ms[:limit]
+	}
+	out := recvResponse{Num: len(ms), Msg: "success", Data: make([]recvMessage, len(ms)), LastID: cursor, More: more}
+	for i, m := range ms {
+		out.Data[i] = recvMessage{ID: m.ID, UIDFrom: m.FromUID, Message: m.Body, Time: m.CreatedAt}
+	}
+	if len(ms) > 0 {
+		out.LastID = ms[len(ms)-1].ID
+	}
+	return out
+}

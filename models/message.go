@@ -1,0 +1,151 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// Message is one message from FromUID to ToUID. ClientMsgID is the
+// sender's optional idempotency key, unique per sender.
+//
+// The table is meant to grow read state (API.md §9, /Message/Read) as a
+// column of its own; nothing here assumes it never will.
+type Message struct {
+	ID          int64   `gorm:"primaryKey"`
+	FromUID     int64   `gorm:"column:from_uid;not null"`
+	ToUID       int64   `gorm:"column:to_uid;not null"`
+	Body        string  `gorm:"column:body;not null"`
+	CreatedAt   int64   `gorm:"not null;autoCreateTime:false"`
+	ClientMsgID *string `gorm:"column:client_msg_id;size:256"`
+}
+
+// sendAttempts bounds how often a send is run again after InnoDB chose it
+// as a deadlock victim. Sends lock one user row each, so that is rare; it
+// can happen between racing retries of one client_msg_id, whose
+// duplicate-key checks take gap locks.
+const sendAttempts = 3
+
+// CreateMessage stores m and fills in its id. When m carries a
+// ClientMsgID the sender has used before, nothing is stored: m takes the
+// first message's id and time (and keeps its own recipient and body, which
+// are not compared), and replayed is true. ErrNotFound means the recipient
+// does not exist.
+//
+// Why a recipient's lock: auto-increment ids are handed out at INSERT, not
+// at COMMIT, so without it a reader could see message 11 committed while 10
+// is still in flight, move its cursor past 10 and never see it. Each send
+// therefore locks the recipient's user row (SELECT … FOR UPDATE) before it
+// inserts, and holds the lock until it commits. Sends to one recipient thus
+// take their ids one after another, each after the one before has
+// committed, so the messages to any one user become visible in id order,
+// and Recv, which only ever reads to_uid = me, cannot see a later id of
+// mine before an earlier one. Sends to different users do not wait for each
+// other. SQLite needs no lock: the module's SQLite has one connection, so
+// its transactions run one at a time anyway (and it has no FOR UPDATE; the
+// dialect drops the clause).
+//
+// A retry racing its first try is settled by the unique key on
+// (from_uid, client_msg_id): InnoDB makes the second INSERT wait for the
+// first to commit and then fail as a duplicate, and the first row is read
+// back.
+func (s *Store) CreateMessage(ctx context.Context, m *Message) (replayed bool, err error) {
+	for attempt := 1; ; attempt++ {
+		err := s.with(ctx).Transaction(func(tx *gorm.DB) error {
+			var u User
+			err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Select("uid").
+				Where("uid = ?", m.ToUID).Take(&u).Error
+			if err != nil {
+				return notFound(err)
+			}
+			return tx.Create(m).Error
+		})
+		switch {
+		case err == nil:
+			return false, nil
+		case errors.Is(err, ErrNotFound):
+			return false, err
+		case isDuplicate(err) && m.ClientMsgID != nil:
+			first, ferr := s.MessageByClientID(ctx, m.FromUID, *m.ClientMsgID)
+			if ferr == nil {
+				m.ID, m.CreatedAt = first.ID, first.CreatedAt
+				return true, nil
+			}
+			if !errors.Is(ferr, ErrNotFound) || attempt >= sendAttempts {
+				return false, fmt.Errorf("read replayed message: %w", ferr)
+			}
+			// The first try's row went between our INSERT and this
+			// read (purged); storing ours is then right.
+		case isDeadlock(err) && attempt < sendAttempts:
+		default:
+			return false, fmt.Errorf("create message: %w", err)
+		}
+		m.ID = 0 // a failed Create may have set it
+	}
+}
+
+// MessageByClientID returns the message the sender stored under that
+// client_msg_id.
+func (s *Store) MessageByClientID(ctx context.Context, fromUID int64, clientMsgID string) (*Message, error) {
+	var m Message
+	err := s.with(ctx).Where("from_uid = ? AND client_msg_id = ?", fromUID, clientMsgID).Take(&m).Error
+	if err != nil {
+		return nil, notFound(err)
+	}
+	return &m, nil
+}
+
+// MessagesFor returns up to limit messages to uid with ids above afterID,
+// in id order.
+func (s *Store) MessagesFor(ctx context.Context, uid, afterID int64, limit int) ([]Message, error) {
+	var ms []Message
+	err := s.with(ctx).Select("id", "from_uid", "to_uid", "body", "created_at").
+		Where("to_uid = ? AND id > ?", uid, afterID).Order("id").Limit(limit).Find(&ms).Error
+	if err != nil {
+		return nil, fmt.Errorf("read messages: %w", err)
+	}
+	return ms, nil
+}
+
+// RecvCursor returns a session's server-side Recv cursor; ErrNotFound
+// when the session has ended.
+func (s *Store) RecvCursor(ctx context.Context, tokenID int64) (int64, error) {
+	var t UserToken
+	if err := s.with(ctx).Select("id", "recv_cursor").Where("id = ?", tokenID).Take(&t).Error; err != nil {
+		return 0, notFound(err)
+	}
+	return t.RecvCursor, nil
+}
+
+// AdvanceRecvCursor moves a session's cursor from one id to a later one,
+// and only if it still stands at from (compare-and-set): false means
+// another request of the session moved it first, and the caller must read
+// again rather than hand out messages twice. to must be above from.
+func (s *Store) AdvanceRecvCursor(ctx context.Context, tokenID, from, to int64) (bool, error) {
+	res := s.with(ctx).Model(&UserToken{}).Where("id = ? AND recv_cursor = ?", tokenID, from).
+		Update("recv_cursor", to)
+	if res.Error != nil {
+		return false, fmt.Errorf("advance recv cursor: %w", res.Error)
+	}
+	return res.RowsAffected == 1, nil
+}
+
+// DeleteMessagesBefore removes up to limit messages created before cutoff
+// (unix seconds) and reports how many went. The ids are read first and
+// deleted by primary key, so each statement locks at most limit rows and no
+// index range, and Sends are never held up for long.
+func (s *Store) DeleteMessagesBefore(ctx context.Context, cutoff int64, limit int) (int64, error) {
+	var ids []int64
+	if err := s.with(ctx).Model(&Message{}).Where("created_at < ?", cutoff).
+		Order("created_at").Limit(limit).Pluck("id", &ids).Error; err != nil {
+		return 0, err
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	res := s.with(ctx).Where("id IN ?", ids).Delete(&Message{})
+	return res.RowsAffected, res.Error
+}
