@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/fiberchat/fiberchat/apierr"
+	"github.com/fiberchat/fiberchat/events"
 	"github.com/fiberchat/fiberchat/middleware"
 	"github.com/fiberchat/fiberchat/models"
 	"github.com/fiberchat/fiberchat/notify"
@@ -37,6 +38,8 @@ type Messages struct {
 	allowStrangers bool
 	maxWait        time.Duration
 	closing        <-chan struct{}
+	beforeSend     events.BeforeSend
+	events         *events.Emitter
 }
 
 // MessagesConfig carries the message group's dependencies and settings.
@@ -55,6 +58,10 @@ type MessagesConfig struct {
 	// Closing is closed when the module shuts down: held polls then
 	// answer at once instead of being cut off with the connection.
 	Closing <-chan struct{}
+	// BeforeSend, when set, may refuse a message before it is stored.
+	BeforeSend events.BeforeSend
+	// Events receives MessageStored after commit.
+	Events *events.Emitter
 }
 
 // NewMessages prepares the message group's handlers.
@@ -62,7 +69,7 @@ func NewMessages(cfg MessagesConfig) *Messages {
 	return &Messages{
 		store: cfg.Store, decoder: cfg.Decoder, notifier: cfg.Notifier, now: cfg.Now,
 		logger: cfg.Logger, maxChars: cfg.MaxChars, allowStrangers: cfg.AllowStrangers,
-		maxWait: cfg.MaxWait, closing: cfg.Closing,
+		maxWait: cfg.MaxWait, closing: cfg.Closing, beforeSend: cfg.BeforeSend, events: cfg.Events,
 	}
 }
 
@@ -116,6 +123,11 @@ func (h *Messages) Send() fiber.Handler {
 		if err := h.mayMessage(ctx, s.UID, to); err != nil {
 			return err
 		}
+		if h.beforeSend != nil {
+			if err := h.beforeSend(ctx, events.Outgoing{From: s.UID, To: to, Body: req.Data, ClientMsgID: req.ClientMsgID}); err != nil {
+				return err
+			}
+		}
 		replayed, err := h.store.CreateMessage(ctx, msg)
 		if errors.Is(err, models.ErrNotFound) {
 			return apierr.NotFound("no such user: uid_to")
@@ -130,6 +142,7 @@ func (h *Messages) Send() fiber.Handler {
 			if err := h.notifier.Publish(ctx, to); err != nil {
 				h.logger.WarnContext(ctx, "wake long polls", "uid", to, "error", err.Error())
 			}
+			h.events.Emit(ctx, events.MessageStored{ID: msg.ID, From: msg.FromUID, To: msg.ToUID, Body: msg.Body, Time: msg.CreatedAt})
 		}
 		return c.JSON(sendResponse{Num: 1, Msg: "success", ID: msg.ID, Time: msg.CreatedAt})
 	}

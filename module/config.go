@@ -117,6 +117,13 @@ type Config struct {
 	// see package events. Its errors and panics are logged, never shown
 	// to the client, and never undo the change. Default: nil.
 	OnEvent events.Handler
+	// BeforeSend, when set, sees every new message after the contract's
+	// checks and before it is stored, with the request's context, and may
+	// refuse it: an *apierr.Error (apierr.Forbidden for 403/1008,
+	// apierr.Invalid for 400/1001) is answered as it is; any other error
+	// is a 500. A retried client_msg_id is answered from the first message
+	// without calling it. Default: nil.
+	BeforeSend events.BeforeSend
 
 	// Logger receives the module's logs; it never receives secrets.
 	// Default: slog.Default().

@@ -138,6 +138,8 @@ func New(cfg Config) (*Module, error) {
 		AllowStrangers: cfg.AllowStrangers,
 		MaxWait:        cfg.MaxWait,
 		Closing:        m.closing,
+		BeforeSend:     cfg.BeforeSend,
+		Events:         m.events,
 	})
 	empty := ""
 	m.mountPrefix.Store(&empty)

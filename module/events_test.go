@@ -1,0 +1,115 @@
+package module_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/fiberchat/fiberchat/apierr"
+	"github.com/fiberchat/fiberchat/events"
+	"github.com/fiberchat/fiberchat/internal/chattest"
+	"github.com/fiberchat/fiberchat/module"
+)
+
+type recorder struct {
+	mu     sync.Mutex
+	events []events.Event
+	ctxOK  bool
+}
+
+func (r *recorder) handle(ctx context.Context, e events.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+	r.ctxOK = ctx != nil && ctx.Err() == nil
+	if m, ok := e.(events.MessageStored); ok && strings.HasPrefix(m.Body, "panic") {
+		panic("host hook bug")
+	}
+	if m, ok := e.(events.MessageStored); ok && strings.HasPrefix(m.Body, "fail") {
+		return errors.New("audit log down")
+	}
+	return nil
+}
+
+func (r *recorder) kinds() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, e := range r.events {
+		out = append(out, e.Kind())
+	}
+	return out
+}
+
+func TestEventsAndBeforeSend(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		rec := &recorder{}
+		s := chattest.NewServer(t, db, chattest.Options{Config: func(c *module.Config) {
+			c.OnEvent = rec.handle
+			c.BeforeSend = func(ctx context.Context, m events.Outgoing) error {
+				switch {
+				case strings.Contains(m.Body, "spam"):
+					return apierr.Forbidden("not allowed: looks like spam")
+				case strings.Contains(m.Body, "shout"):
+					return apierr.Invalid("invalid data: no shouting")
+				}
+				return nil
+			}
+		}})
+		a, b := s.NewUser(t, "a"), s.NewUser(t, "b")
+		chattest.Expect(t, s.Post(t, "/Contacts/IO/addContacts", a.Creds(map[string]any{"data": []map[string]any{{"uid": b.UID}}})), 200, 0)
+		chattest.Expect(t, s.Post(t, "/Contacts/IO/acceptContacts", b.Creds(map[string]any{"uid_from": a.UID, "type": 1})), 200, 0)
+
+		send := func(body string) *chattest.Response {
+			return s.Post(t, "/Message/Send", a.Creds(map[string]any{"uid_to": b.UID, "data": body}))
+		}
+		chattest.Expect(t, send("hello"), 200, 0)
+		chattest.Expect(t, send("buy spam now"), 403, 1008)
+		chattest.Expect(t, send("shout"), 400, 1001)
+		// A failing or panicking event handler neither breaks the request
+		// nor loses the message.
+		chattest.Expect(t, send("fail this"), 200, 0)
+		chattest.Expect(t, send("panic now"), 200, 0)
+		if n := s.Count(t, "messages", ""); n != 3 {
+			t.Fatalf("%d messages stored, want 3 (the refused two are not)", n)
+		}
+		chattest.Expect(t, s.Post(t, "/Contacts/IO/delContacts", a.Creds(map[string]any{"data": []map[string]any{{"uid": b.UID}}})), 200, 0)
+
+		want := []string{
+			"user.registered", "user.logged_in", "user.registered", "user.logged_in",
+			"contact.added",
+			"message.stored", "message.stored", "message.stored",
+			"contact.removed",
+		}
+		if got := rec.kinds(); strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Fatalf("events\n got %v\nwant %v", got, want)
+		}
+		if !rec.ctxOK {
+			t.Fatal("hook did not get the request's live context")
+		}
+		if added := rec.events[4].(events.ContactAdded); added.UID != b.UID || added.PeerUID != a.UID {
+			t.Fatalf("contact.added %+v", added)
+		}
+		if !strings.Contains(s.Logs.String(), "audit log down") || !strings.Contains(s.Logs.String(), "host hook bug") {
+			t.Fatalf("hook failures not logged: %s", s.Logs.String())
+		}
+
+		// Host-side provisioning and sessions emit too.
+		uid, err := s.Module.ProvisionUser(context.Background(), "acct-1", "Carol")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Module.ProvisionUser(context.Background(), "acct-1", "Carol"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Module.IssueToken(context.Background(), uid); err != nil {
+			t.Fatal(err)
+		}
+		got := rec.kinds()
+		if tail := strings.Join(got[len(got)-2:], " "); tail != "user.registered user.logged_in" || len(got) != len(want)+2 {
+			t.Fatalf("host events: %v", got)
+		}
+	})
+}
