@@ -21,15 +21,21 @@ type MessageStore interface {
 	UserByID(ctx context.Context, uid int64) (*models.User, error)
 	AreContacts(ctx context.Context, a, b int64) (bool, error)
 	MessageByClientID(ctx context.Context, fromUID int64, clientMsgID string) (*models.Message, error)
-	CreateMessage(ctx context.Context, m *models.Message) (replayed bool, err error)
 	MessagesFor(ctx context.Context, uid, afterID int64, limit int) ([]models.Message, error)
 	RecvCursor(ctx context.Context, tokenID int64) (int64, error)
 	AdvanceRecvCursor(ctx context.Context, tokenID, from, to int64) (bool, error)
 }
 
+// MessageWriter stores a new message: see models.Store.CreateMessage,
+// which models.MessageWriter batches.
+type MessageWriter interface {
+	CreateMessage(ctx context.Context, m *models.Message) (replayed bool, err error)
+}
+
 // Messages serves the message group of API.md §5.
 type Messages struct {
 	store          MessageStore
+	writer         MessageWriter
 	decoder        *wire.Decoder
 	notifier       notify.Notifier
 	now            func() time.Time
@@ -44,7 +50,10 @@ type Messages struct {
 
 // MessagesConfig carries the message group's dependencies and settings.
 type MessagesConfig struct {
-	Store    MessageStore
+	Store MessageStore
+	// Writer stores new messages (a group-committing models.MessageWriter,
+	// say).
+	Writer   MessageWriter
 	Decoder  *wire.Decoder
 	Notifier notify.Notifier
 	Now      func() time.Time
@@ -67,7 +76,7 @@ type MessagesConfig struct {
 // NewMessages prepares the message group's handlers.
 func NewMessages(cfg MessagesConfig) *Messages {
 	return &Messages{
-		store: cfg.Store, decoder: cfg.Decoder, notifier: cfg.Notifier, now: cfg.Now,
+		store: cfg.Store, writer: cfg.Writer, decoder: cfg.Decoder, notifier: cfg.Notifier, now: cfg.Now,
 		logger: cfg.Logger, maxChars: cfg.MaxChars, allowStrangers: cfg.AllowStrangers,
 		maxWait: cfg.MaxWait, closing: cfg.Closing, beforeSend: cfg.BeforeSend, events: cfg.Events,
 	}
@@ -128,7 +137,7 @@ func (h *Messages) Send() fiber.Handler {
 				return err
 			}
 		}
-		replayed, err := h.store.CreateMessage(ctx, msg)
+		replayed, err := h.writer.CreateMessage(ctx, msg)
 		if errors.Is(err, models.ErrNotFound) {
 			return apierr.NotFound("no such user: uid_to")
 		}

@@ -111,6 +111,12 @@ type Config struct {
 	// MessageRetention are deleted. Default: 1 minute.
 	SweepInterval time.Duration
 
+	// SendBatchSize is how many concurrent Sends may share one commit
+	// (group commit): each Send is answered only after its own commit, so
+	// durability is unchanged, while one fsync serves many. 1 gives each
+	// Send a transaction of its own. Default: 128.
+	SendBatchSize int
+
 	// OnEvent, when set, is called after each change commits (a user
 	// registered, a session opened, a contact added or removed, a message
 	// stored), with the request's context, before the response is sent;
@@ -162,6 +168,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	setInt(&cfg.LoginRateLimit, 100)
 	setInt(&cfg.RegisterRateLimit, 100)
 	setInt(&cfg.BodyLimit, 1<<20)
+	setInt(&cfg.SendBatchSize, 128)
 	setInt(&cfg.MessageMaxChars, 4000)
 	if cfg.AvatarMaxBytes == 0 {
 		cfg.AvatarMaxBytes = 2 << 20
@@ -181,6 +188,8 @@ func (cfg Config) withDefaults() (Config, error) {
 	case cfg.ClientCacheTTL < 0, cfg.TokenIdleLifetime < time.Minute, cfg.TokenTouchInterval < 0,
 		cfg.RateLimitWindow < 0, cfg.SweepInterval < 0:
 		return cfg, errors.New("fiberchat: durations must be positive (TokenIdleLifetime at least a minute)")
+	case cfg.SendBatchSize < 1 || cfg.SendBatchSize > 1000:
+		return cfg, errors.New("fiberchat: SendBatchSize must be between 1 and 1000")
 	case cfg.MaxSessions < 0:
 		return cfg, errors.New("fiberchat: MaxSessions must not be negative")
 	case cfg.BcryptCost < 4 || cfg.BcryptCost > 31:

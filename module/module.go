@@ -47,6 +47,8 @@ type Module struct {
 	contacts  *handlers.Contacts
 	messages  *handlers.Messages
 	notifier  notify.Notifier
+	// writer group-commits Sends; nil when SendBatchSize is 1.
+	writer *models.MessageWriter
 	// ownNotifier is set when the module made its notifier and so closes it.
 	ownNotifier bool
 	// tokens is where the auth gate looks sessions up: the store, behind
@@ -128,8 +130,19 @@ func New(cfg Config) (*Module, error) {
 	if m.notifier == nil {
 		m.notifier, m.ownNotifier = notify.NewLocal(), true
 	}
+	var writer handlers.MessageWriter = store
+	if cfg.SendBatchSize > 1 {
+		m.writer = models.NewMessageWriter(store, cfg.SendBatchSize)
+		writer = m.writer
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.writer.Run()
+		}()
+	}
 	m.messages = handlers.NewMessages(handlers.MessagesConfig{
 		Store:          store,
+		Writer:         writer,
 		Decoder:        m.decoder,
 		Notifier:       m.notifier,
 		Now:            cfg.Now,
@@ -281,6 +294,9 @@ func (m *Module) Close() error {
 	m.closeOnce.Do(func() {
 		close(m.closing)
 		m.stop()
+		if m.writer != nil {
+			m.writer.Stop()
+		}
 		m.wg.Wait()
 		if m.ownNotifier {
 			m.closeErr = m.notifier.Close()

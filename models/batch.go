@@ -1,0 +1,252 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// MessageWriter stores messages by group commit: Sends that arrive while
+// a transaction is committing wait for the next one, which stores them
+// all, so one commit (one fsync) serves many Sends. Each caller returns
+// only after its own message has committed: an acknowledged Send is
+// durable exactly as with a transaction of its own.
+//
+// The batch keeps every promise CreateMessage makes. Recipients are
+// locked in uid order before the INSERT, so ids per recipient still
+// commit in order and a reader's cursor never skips one; messages of one
+// batch get ids in arrival order, so a sender's messages keep their
+// order; a client_msg_id seen before, in the table or earlier in the
+// batch, stores nothing and answers with the first message's id.
+//
+// One writer goroutine runs per MessageWriter, so one process commits one
+// batch at a time; batches grow by themselves under load (what queues
+// during a commit forms the next batch), and a lone Send waits for no
+// timer.
+type MessageWriter struct {
+	store    *Store
+	maxBatch int
+	timeout  time.Duration
+	reqs     chan *writeReq
+	done     chan struct{}
+	stopped  chan struct{}
+
+	batches, written atomic.Int64
+}
+
+type writeReq struct {
+	m        *Message
+	replayed bool
+	err      error
+	ready    chan struct{}
+}
+
+// NewMessageWriter returns a writer storing up to maxBatch messages per
+// transaction. Run must be running for Write to use batches.
+func NewMessageWriter(store *Store, maxBatch int) *MessageWriter {
+	if maxBatch < 1 {
+		maxBatch = 1
+	}
+	return &MessageWriter{
+		store:    store,
+		maxBatch: maxBatch,
+		timeout:  30 * time.Second,
+		reqs:     make(chan *writeReq),
+		done:     make(chan struct{}),
+		stopped:  make(chan struct{}),
+	}
+}
+
+// CreateMessage stores m (see Store.CreateMessage for what it returns),
+// in the next batch. After Stop it stores m in a transaction of its own.
+func (w *MessageWriter) CreateMessage(ctx context.Context, m *Message) (bool, error) {
+	r := &writeReq{m: m, ready: make(chan struct{})}
+	select {
+	case w.reqs <- r:
+	case <-w.done:
+		return w.store.CreateMessage(ctx, m)
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	// Once handed over, the message may commit whatever the caller does,
+	// so the answer is awaited even if the client has gone.
+	<-r.ready
+	return r.replayed, r.err
+}
+
+// Run commits batches until Stop. The channel is unbuffered: every
+// request it takes, it answers.
+func (w *MessageWriter) Run() {
+	defer close(w.stopped)
+	batch := make([]*writeReq, 0, w.maxBatch)
+	for {
+		select {
+		case r := <-w.reqs:
+			batch = append(batch[:0], r)
+		case <-w.done:
+			return
+		}
+	collect:
+		for len(batch) < w.maxBatch {
+			select {
+			case r := <-w.reqs:
+				batch = append(batch, r)
+			default:
+				break collect
+			}
+		}
+		w.commit(batch)
+	}
+}
+
+// Stop ends Run after the batch in hand and waits for it; later writes
+// take the one-by-one path.
+func (w *MessageWriter) Stop() {
+	select {
+	case <-w.done:
+	default:
+		close(w.done)
+	}
+	<-w.stopped
+}
+
+// commit stores a batch, falling back to one transaction per message
+// when the batch as a whole fails (a duplicate key raced in from another
+// process, or deadlocks outlasting the retries), so one message's trouble
+// never fails the others.
+func (w *MessageWriter) commit(batch []*writeReq) {
+	ctx, cancel := context.WithTimeout(context.Background(), w.timeout)
+	defer cancel()
+	var err error
+	for attempt := 1; attempt <= sendAttempts; attempt++ {
+		if err = w.store.createBatch(ctx, batch); err == nil || !isDeadlock(err) {
+			break
+		}
+	}
+	if err == nil {
+		w.batches.Add(1)
+		w.written.Add(int64(len(batch)))
+		for _, r := range batch {
+			close(r.ready)
+		}
+		return
+	}
+	for _, r := range batch {
+		r.m.ID = 0
+		r.replayed, r.err = w.store.CreateMessage(ctx, r.m)
+		close(r.ready)
+	}
+}
+
+// createBatch is the batch transaction. On success every request holds its
+// outcome; on error nothing was stored and the requests are untouched but
+// for fields the caller resets.
+func (s *Store) createBatch(ctx context.Context, batch []*writeReq) error {
+	type key struct {
+		from int64
+		id   string
+	}
+	outcome := make([]struct {
+		replayed bool
+		err      error
+		firstOf  int // for an in-batch repeat: the index of the first
+	}, len(batch))
+	var rows []*Message
+	err := s.with(ctx).Transaction(func(tx *gorm.DB) error {
+		for i := range outcome {
+			outcome[i].replayed, outcome[i].err, outcome[i].firstOf = false, nil, -1
+		}
+		rows = rows[:0]
+
+		// Lock every recipient, in uid order so that batches in several
+		// processes cannot deadlock on them.
+		to := make([]int64, 0, len(batch))
+		for _, r := range batch {
+			to = append(to, r.m.ToUID)
+		}
+		slices.Sort(to)
+		to = slices.Compact(to)
+		var present []int64
+		if err := tx.Model(&User{}).Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).
+			Where("uid IN ?", to).Order("uid").Pluck("uid", &present).Error; err != nil {
+			return fmt.Errorf("lock recipients: %w", err)
+		}
+
+		// Keys used before, in one query.
+		var pairs [][]any
+		for _, r := range batch {
+			if r.m.ClientMsgID != nil {
+				pairs = append(pairs, []any{r.m.FromUID, *r.m.ClientMsgID})
+			}
+		}
+		earlier := map[key]Message{}
+		if len(pairs) > 0 {
+			var found []Message
+			if err := tx.Where("(from_uid, client_msg_id) IN ?", pairs).Find(&found).Error; err != nil {
+				return fmt.Errorf("read client_msg_ids: %w", err)
+			}
+			for _, m := range found {
+				earlier[key{m.FromUID, *m.ClientMsgID}] = m
+			}
+		}
+
+		firstInBatch := map[key]int{}
+		for i, r := range batch {
+			m := r.m
+			if m.ClientMsgID != nil {
+				k := key{m.FromUID, *m.ClientMsgID}
+				if first, ok := earlier[k]; ok {
+					m.ID, m.CreatedAt = first.ID, first.CreatedAt
+					outcome[i].replayed = true
+					continue
+				}
+				if j, ok := firstInBatch[k]; ok {
+					outcome[i].replayed, outcome[i].firstOf = true, j
+					continue
+				}
+				firstInBatch[k] = i
+			}
+			if _, ok := slices.BinarySearch(present, m.ToUID); !ok {
+				outcome[i].err = ErrNotFound
+				continue
+			}
+			m.ID = 0
+			rows = append(rows, m)
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		// One multi-row INSERT; ids come back in row order.
+		if err := tx.Create(rows).Error; err != nil {
+			return fmt.Errorf("create messages: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i, r := range batch {
+		o := outcome[i]
+		if j := o.firstOf; j >= 0 {
+			// A repeat within the batch shares its first's fate.
+			if outcome[j].err != nil {
+				o.replayed, o.err = false, outcome[j].err
+			} else {
+				r.m.ID, r.m.CreatedAt = batch[j].m.ID, batch[j].m.CreatedAt
+			}
+		}
+		r.replayed, r.err = o.replayed, o.err
+	}
+	return nil
+}
+
+// Stats reports how many batches have committed and how many Sends they
+// answered: written/batches is the mean batch size.
+func (w *MessageWriter) Stats() (batches, written int64) {
+	return w.batches.Load(), w.written.Load()
+}

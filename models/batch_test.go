@@ -1,0 +1,90 @@
+package models_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fiberchat/fiberchat/internal/chattest"
+	"github.com/fiberchat/fiberchat/models"
+)
+
+// TestMessageWriterBatch queues Sends before the writer runs, so they are
+// all waiting when it starts and must share one commit, then checks each
+// got the answer a transaction of its own would have given.
+func TestMessageWriterBatch(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		s := chattest.NewServer(t, db, chattest.Options{})
+		a, b, c := s.NewUser(t, "a"), s.NewUser(t, "b"), s.NewUser(t, "c")
+		store := models.NewStore(s.Module.DB())
+		ctx := context.Background()
+		key := func(k string) *string { return &k }
+		// An earlier message whose key the batch reuses.
+		first := &models.Message{FromUID: a.UID, ToUID: b.UID, Body: "earlier", CreatedAt: 1, ClientMsgID: key("k0")}
+		if _, err := store.CreateMessage(ctx, first); err != nil {
+			t.Fatal(err)
+		}
+
+		msgs := []*models.Message{
+			{FromUID: a.UID, ToUID: b.UID, Body: "m1", CreatedAt: 2},
+			{FromUID: a.UID, ToUID: b.UID, Body: "retry of earlier", CreatedAt: 2, ClientMsgID: key("k0")},
+			{FromUID: c.UID, ToUID: b.UID, Body: "m3", CreatedAt: 2, ClientMsgID: key("k1")},
+			{FromUID: c.UID, ToUID: b.UID, Body: "m3 again", CreatedAt: 2, ClientMsgID: key("k1")},
+			{FromUID: a.UID, ToUID: 99999999, Body: "nobody", CreatedAt: 2},
+			{FromUID: b.UID, ToUID: a.UID, Body: "m6", CreatedAt: 2},
+		}
+		w := models.NewMessageWriter(store, 64)
+		replayed := make([]bool, len(msgs))
+		errs := make([]error, len(msgs))
+		var wg sync.WaitGroup
+		for i, m := range msgs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				replayed[i], errs[i] = w.CreateMessage(ctx, m)
+			}()
+			// Queue them in order: ids must follow arrival.
+			time.Sleep(20 * time.Millisecond)
+		}
+		go w.Run()
+		wg.Wait()
+		w.Stop()
+
+		if batches, written := w.Stats(); batches != 1 || written != int64(len(msgs)) {
+			t.Fatalf("%d batches for %d sends, want one batch", batches, written)
+		}
+		got := func(i int) string { return fmt.Sprintf("id=%d replayed=%v err=%v", msgs[i].ID, replayed[i], errs[i]) }
+		if errs[0] != nil || replayed[0] || msgs[0].ID <= first.ID {
+			t.Fatalf("m1: %s", got(0))
+		}
+		if !replayed[1] || msgs[1].ID != first.ID || msgs[1].CreatedAt != 1 {
+			t.Fatalf("retry of an earlier key: %s, want id %d", got(1), first.ID)
+		}
+		if replayed[2] || !replayed[3] || msgs[3].ID != msgs[2].ID {
+			t.Fatalf("repeat within the batch: %s / %s", got(2), got(3))
+		}
+		if !errors.Is(errs[4], models.ErrNotFound) {
+			t.Fatalf("unknown recipient: %s", got(4))
+		}
+		if !(msgs[0].ID < msgs[2].ID && msgs[2].ID < msgs[5].ID) {
+			t.Fatalf("ids out of arrival order: %d %d %d", msgs[0].ID, msgs[2].ID, msgs[5].ID)
+		}
+		for _, i := range []int{0, 2, 5} {
+			var row models.Message
+			if err := s.Module.DB().First(&row, msgs[i].ID).Error; err != nil || row.Body != msgs[i].Body {
+				t.Fatalf("row %d: %q %v, want %q", msgs[i].ID, row.Body, err, msgs[i].Body)
+			}
+		}
+		if n := s.Count(t, "messages", ""); n != 4 {
+			t.Fatalf("%d rows, want 4 (earlier, m1, m3, m6)", n)
+		}
+		// After Stop, writes still work, one transaction each.
+		late := &models.Message{FromUID: a.UID, ToUID: b.UID, Body: "late", CreatedAt: 3}
+		if _, err := w.CreateMessage(ctx, late); err != nil || late.ID == 0 {
+			t.Fatalf("write after Stop: %v", err)
+		}
+	})
+}
