@@ -197,29 +197,40 @@ type fieldsKey struct{}
 func parseFields(c *fiber.Ctx) (map[string]json.RawMessage, error) {
 	ctype := strings.ToLower(strings.TrimSpace(c.Get(fiber.HeaderContentType)))
 	body := c.Request().Body() // raw: never decompressed
+	trimmed := bytes.TrimSpace(body)
 	switch {
-	case strings.HasPrefix(ctype, fiber.MIMEApplicationForm), strings.HasPrefix(ctype, fiber.MIMEMultipartForm):
-		return formFields(c, strings.HasPrefix(ctype, fiber.MIMEMultipartForm))
+	case strings.HasPrefix(ctype, fiber.MIMEMultipartForm):
+		return formFields(c, true)
+	case strings.HasPrefix(ctype, fiber.MIMEApplicationForm):
+		// curl -d and many HTTP libraries label any body a form; a form
+		// never starts with "{", so such a body is JSON sent mislabelled.
+		if len(trimmed) > 0 && trimmed[0] == '{' {
+			return jsonFields(trimmed)
+		}
+		return formFields(c, false)
 	case ctype == "" || strings.HasPrefix(ctype, fiber.MIMEApplicationJSON) || strings.HasPrefix(ctype, "text/plain"):
 		// Seed-era clients often send JSON without a content type.
-		trimmed := bytes.TrimSpace(body)
-		if len(trimmed) == 0 {
-			return map[string]json.RawMessage{}, nil
-		}
-		if trimmed[0] != '{' {
-			return nil, apierr.Invalid("malformed body: expected a JSON object")
-		}
-		var fields map[string]json.RawMessage
-		if err := json.Unmarshal(trimmed, &fields); err != nil {
-			return nil, apierr.Invalid("malformed body: invalid JSON")
-		}
-		if fields == nil {
-			fields = map[string]json.RawMessage{}
-		}
-		return fields, nil
+		return jsonFields(trimmed)
 	default:
 		return nil, apierr.Invalid("malformed body: unsupported content type")
 	}
+}
+
+func jsonFields(body []byte) (map[string]json.RawMessage, error) {
+	if len(body) == 0 {
+		return map[string]json.RawMessage{}, nil
+	}
+	if body[0] != '{' {
+		return nil, apierr.Invalid("malformed body: expected a JSON object")
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return nil, apierr.Invalid("malformed body: invalid JSON")
+	}
+	if fields == nil {
+		fields = map[string]json.RawMessage{}
+	}
+	return fields, nil
 }
 
 func formFields(c *fiber.Ctx, multipart bool) (map[string]json.RawMessage, error) {

@@ -83,6 +83,8 @@ func TestDecode(t *testing.T) {
 		{"json no content type", "", `{"uid":"7","name":"ab"}`, ""},
 		{"form", form, `uid=7&name=ab&type=1&data=[{"uid":8}]`, ""},
 		{"form bad uid", form, `uid=x7&name=ab`, "uid"},
+		{"json labelled as a form (curl -d)", form, `{"uid":7,"name":"ab"}`, ""},
+		{"malformed json labelled as a form", form, `{"uid":7,`, "JSON"},
 		{"name too long (runes)", "application/json", `{"uid":7,"name":"ábcdé"}`, "name"},
 		{"name NUL", "application/json", `{"uid":7,"name":"a\u0000"}`, "name"},
 		{"type 2", "application/json", `{"uid":7,"name":"a","type":2}`, "type"},
