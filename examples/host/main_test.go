@@ -1,0 +1,360 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fiberchat/fiberchat/internal/chattest"
+	"github.com/fiberchat/fiberchat/module"
+	"github.com/gofiber/fiber/v2"
+	"golang.org/x/crypto/bcrypt"
+	"gorm.io/gorm"
+)
+
+const testSecret = "host-test-secret-0123"
+
+// testHost is the example host built on a test database, with a chattest
+// client that signs chat requests as the host's web page does.
+type testHost struct {
+	app   *fiber.App
+	chat  *module.Module
+	gdb   *gorm.DB
+	api   *chattest.Server
+	clock *chattest.Clock
+	logs  *lockedBuffer
+}
+
+func newTestHost(t *testing.T, db *chattest.DB, secret string) *testHost {
+	t.Helper()
+	logs := &lockedBuffer{}
+	clock := chattest.NewClock(time.Now())
+	app, chat, err := newApp(context.Background(), db.Gorm, hostConfig{
+		SessionKey:       bytes.Repeat([]byte("k"), 32),
+		ChatClientSecret: secret,
+		UploadDir:        t.TempDir(),
+		Logger:           slog.New(slog.NewTextHandler(logs, nil)),
+		Now:              clock.Now,
+	})
+	if err != nil {
+		t.Fatalf("newApp: %v", err)
+	}
+	t.Cleanup(func() { _ = chat.Close() })
+	// The chat routes run on the real clock; the signer's clock is frozen
+	// at the test's start, which the module's midnight skew covers.
+	api := &chattest.Server{App: app, Module: chat, DB: db, Clock: chattest.NewClock(time.Now()),
+		Prefix: "/chat", ClientID: "web", Secret: testSecret}
+	return &testHost{app: app, chat: chat, gdb: db.Gorm, api: api, clock: clock, logs: logs}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// page is an answer of a host route.
+type page struct {
+	status   int
+	ctype    string
+	body     string
+	location string
+	cookie   string // the session cookie set, as "name=value"
+}
+
+// do sends a request to the host app, with a session cookie when given
+// and a form body when form is not nil.
+func (h *testHost) do(t *testing.T, method, path, cookie string, form url.Values) page {
+	t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req := httptest.NewRequest(method, path, body)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if cookie != "" {
+		req.Header.Set("Cookie", cookie)
+	}
+	resp, err := h.app.Test(req, -1)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	p := page{status: resp.StatusCode, ctype: resp.Header.Get("Content-Type"), body: string(raw), location: resp.Header.Get("Location")}
+	for _, c := range resp.Cookies() {
+		if c.Name == sessionCookie {
+			p.cookie = c.Name + "=" + c.Value
+		}
+	}
+	return p
+}
+
+// login signs in through the host's form and returns the session cookie.
+func (h *testHost) login(t *testing.T, email, password string) string {
+	t.Helper()
+	p := h.do(t, "POST", "/login", "", url.Values{"email": {email}, "password": {password}})
+	if p.status != http.StatusSeeOther || p.location != "/" || p.cookie == "" {
+		t.Fatalf("login %s: %d location=%q cookie=%q %s", email, p.status, p.location, p.cookie, p.body)
+	}
+	return p.cookie
+}
+
+// chatToken asks the host for a chat session.
+func (h *testHost) chatToken(t *testing.T, cookie string) chatTokenResponse {
+	t.Helper()
+	p := h.do(t, "GET", "/chat-token", cookie, nil)
+	if p.status != 200 || !strings.HasPrefix(p.ctype, "application/json") {
+		t.Fatalf("/chat-token: %d %s", p.status, p.body)
+	}
+	var out chatTokenResponse
+	if err := json.Unmarshal([]byte(p.body), &out); err != nil {
+		t.Fatalf("/chat-token: %v: %s", err, p.body)
+	}
+	if out.UID == 0 || len(out.AccessToken) != 32 || out.ClientID != "web" {
+		t.Fatalf("/chat-token: %+v", out)
+	}
+	return out
+}
+
+// expectHostPage fails unless p is the host's own HTML error page with
+// that status, not the chat's JSON envelope.
+func expectHostPage(t *testing.T, what string, p page, status int) {
+	t.Helper()
+	if p.status != status || !strings.HasPrefix(p.ctype, "text/html") ||
+		!strings.Contains(p.body, `class="host-error"`) || strings.Contains(p.body, `"error"`) {
+		t.Fatalf("%s: got %d %q %s, want the host's %d page", what, p.status, p.ctype, p.body, status)
+	}
+}
+
+func seed(t *testing.T, gdb *gorm.DB, email, name string, level int) *User {
+	t.Helper()
+	u, err := upsertUser(context.Background(), gdb, email, name, "pw-"+name, level, bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func creds(s chatTokenResponse, fields map[string]any) map[string]any {
+	return chattest.User{UID: s.UID, Token: s.AccessToken}.Creds(fields)
+}
+
+// TestHostChat is the issue's acceptance path: host login, chat token,
+// a message from one host user to another, the hooks, and the host's
+// columns on the chat user.
+func TestHostChat(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		h := newTestHost(t, db, testSecret)
+		alice := seed(t, h.gdb, "alice@example.com", "Alice", 2)
+		bob := seed(t, h.gdb, "bob@example.com", "Bob", 1)
+
+		// Host login; the host's own /me.
+		if p := h.do(t, "POST", "/login", "", url.Values{"email": {"alice@example.com"}, "password": {"wrong"}}); p.status != 401 || !strings.Contains(p.body, "Wrong email or password") {
+			t.Fatalf("wrong password: %d %s", p.status, p.body)
+		}
+		ca := h.login(t, "alice@example.com", "pw-Alice")
+		if p := h.do(t, "GET", "/me", ca, nil); p.status != 200 || !strings.Contains(p.body, `"email":"alice@example.com"`) {
+			t.Fatalf("/me: %d %s", p.status, p.body)
+		}
+
+		// The host session gives a chat session, for the same chat user
+		// every time: no second registration.
+		ta := h.chatToken(t, ca)
+		again := h.chatToken(t, ca)
+		if again.UID != ta.UID || again.AccessToken == ta.AccessToken {
+			t.Fatalf("second /chat-token: uid %d token same=%v, want uid %d and a new session", again.UID, again.AccessToken == ta.AccessToken, ta.UID)
+		}
+		// The browser signs with the day's tokens from the hint, never
+		// holding the secret; they are the tokens the secret gives.
+		if want := h.api.Sign("/user/info"); ta.APITokenHint.Tokens["/user/info"] != want {
+			t.Fatalf("hint token %q, want %q", ta.APITokenHint.Tokens["/user/info"], want)
+		}
+		q := url.Values{"client_id": {ta.ClientID}, "api_token": {ta.APITokenHint.Tokens["/user/info"]}}
+		info := h.api.Do(t, chattest.Req{Path: "/user/info?" + q.Encode(), Unsigned: true, JSON: creds(ta, nil)})
+		chattest.Expect(t, info, 200, 0)
+		if info.Int("uid") != ta.UID || info.Str("name") != "Alice" {
+			t.Fatalf("/chat/user/info: %s", info)
+		}
+
+		cb := h.login(t, "bob@example.com", "pw-Bob")
+		tb := h.chatToken(t, cb)
+		if tb.UID == ta.UID {
+			t.Fatalf("alice and bob share chat uid %d", tb.UID)
+		}
+
+		// Contacts, then a message from alice to bob.
+		add := h.api.Post(t, "/Contacts/IO/addContacts", creds(ta, map[string]any{"data": []map[string]any{{"uid": tb.UID}}}))
+		chattest.Expect(t, add, 200, 0)
+		chattest.Expect(t, h.api.Post(t, "/Contacts/IO/acceptContacts", creds(tb, map[string]any{"uid_from": ta.UID, "type": 1})), 200, 0)
+		chattest.Expect(t, h.api.Post(t, "/Message/Send", creds(ta, map[string]any{"uid_to": tb.UID, "data": "hello bob"})), 200, 0)
+		recv := h.api.Post(t, "/Message/Recv", creds(tb, map[string]any{"last_id": 0}))
+		chattest.Expect(t, recv, 200, 0)
+		data, _ := recv.Body["data"].([]any)
+		if len(data) != 1 {
+			t.Fatalf("bob received %s, want one message", recv)
+		}
+		if m := data[0].(map[string]any); m["message"] != "hello bob" || int64(m["uid_from"].(float64)) != ta.UID {
+			t.Fatalf("bob received %v", m)
+		}
+
+		// BeforeSend: the host's spam filter refuses, and nothing is stored.
+		chattest.Expect(t, h.api.Post(t, "/Message/Send", creds(ta, map[string]any{"uid_to": tb.UID, "data": "FREE money, click"})), 403, 1008)
+		if n := h.api.Count(t, "messages", ""); n != 1 {
+			t.Fatalf("%d messages stored, want 1", n)
+		}
+
+		// OnEvent: the host's audit log has the one stored message, and
+		// the home page shows the count.
+		var audit []AuditEntry
+		if err := h.gdb.Where("kind = ?", "message.stored").Find(&audit).Error; err != nil {
+			t.Fatal(err)
+		}
+		if len(audit) != 1 || audit[0].UID != ta.UID || audit[0].Peer != tb.UID {
+			t.Fatalf("audit of message.stored: %+v", audit)
+		}
+		if p := h.do(t, "GET", "/", ca, nil); p.status != 200 || !strings.Contains(p.body, `<span id="messages">1</span>`) || !strings.Contains(p.body, "Signed in as Alice") {
+			t.Fatalf("home: %d %s", p.status, p.body)
+		}
+
+		// The host's columns on the chat user: set by /chat-token, read
+		// with ordinary GORM, and untouched by the chat's profile update.
+		chattest.Expect(t, h.api.Post(t, "/user/info/update", creds(tb, map[string]any{"name": "Bobby"})), 200, 0)
+		var cu ChatUser
+		if err := h.gdb.First(&cu, tb.UID).Error; err != nil {
+			t.Fatal(err)
+		}
+		if cu.Name != "Bobby" || cu.Email != "bob@example.com" || cu.Level != 1 || cu.HostRef == nil || *cu.HostRef != hostRef(bob) {
+			t.Fatalf("chat user after update: %+v host_ref=%v", cu, cu.HostRef)
+		}
+		var cols struct {
+			Email string
+			Level int
+		}
+		if err := h.gdb.Model(&ChatUser{}).Select("email", "level").Where("uid = ?", ta.UID).Scan(&cols).Error; err != nil {
+			t.Fatal(err)
+		}
+		if cols.Email != alice.Email || cols.Level != 2 {
+			t.Fatalf("alice's host columns: %+v", cols)
+		}
+		// A later /chat-token copies the host's current values and leaves
+		// the chat profile (the name bob chose) alone.
+		if err := h.gdb.Model(bob).Update("level", 3).Error; err != nil {
+			t.Fatal(err)
+		}
+		h.chatToken(t, cb)
+		cu = ChatUser{}
+		if err := h.gdb.First(&cu, tb.UID).Error; err != nil {
+			t.Fatal(err)
+		}
+		if cu.Name != "Bobby" || cu.Level != 3 {
+			t.Fatalf("chat user after a new token: %+v", cu)
+		}
+
+		// Nothing collided: the host's users table holds the host's two
+		// accounts, the chat's its two users.
+		var hostUsers int64
+		if err := h.gdb.Model(&User{}).Count(&hostUsers).Error; err != nil {
+			t.Fatal(err)
+		}
+		if hostUsers != 2 || h.api.Count(t, "users", "") != 2 {
+			t.Fatalf("host users %d, chat users %d; want 2 and 2", hostUsers, h.api.Count(t, "users", ""))
+		}
+	})
+}
+
+// TestHostPages checks that the host's routes and error pages stay the
+// host's with the chat mounted, and that the chat answers its own paths.
+func TestHostPages(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		h := newTestHost(t, db, testSecret)
+		carol := seed(t, h.gdb, "carol@example.com", "Carol", 0)
+		eve := seed(t, h.gdb, "eve@example.com", "Eve", 0)
+
+		if p := h.do(t, "GET", "/", "", nil); p.status != 200 || !strings.Contains(p.body, `action="/login"`) {
+			t.Fatalf("home: %d %s", p.status, p.body)
+		}
+		expectHostPage(t, "GET /nosuch", h.do(t, "GET", "/nosuch", "", nil), 404)
+		expectHostPage(t, "POST /chatty", h.do(t, "POST", "/chatty", "", nil), 404)
+		boom := h.do(t, "GET", "/boom", "", nil)
+		expectHostPage(t, "GET /boom", boom, 500)
+		if strings.Contains(boom.body, "bug") {
+			t.Fatalf("the 500 page shows the panic: %s", boom.body)
+		}
+		if !strings.Contains(h.logs.String(), "a bug in the host") {
+			t.Fatalf("the panic was not logged: %s", h.logs.String())
+		}
+
+		// Without a valid host session there is no chat session.
+		expectHostPage(t, "/chat-token without session", h.do(t, "GET", "/chat-token", "", nil), 401)
+		c := h.login(t, "carol@example.com", "pw-Carol")
+		// Carol's signed cookie with Eve's id in it.
+		forged := strings.Replace(c, fmt.Sprintf("=%d.", carol.ID), fmt.Sprintf("=%d.", eve.ID), 1)
+		if forged == c {
+			t.Fatalf("cookie %q has no user id to forge", c)
+		}
+		expectHostPage(t, "/chat-token with a forged cookie", h.do(t, "GET", "/chat-token", forged, nil), 401)
+		expectHostPage(t, "/me after sign-out", h.do(t, "GET", "/me", h.do(t, "POST", "/logout", c, nil).cookie, nil), 401)
+		h.clock.Advance(25 * time.Hour)
+		expectHostPage(t, "/me with an expired session", h.do(t, "GET", "/me", c, nil), 401)
+
+		// Under /chat the module answers in its own JSON.
+		chattest.Expect(t, h.api.Do(t, chattest.Req{Path: "/nosuch", Method: "GET"}), 404, 1006)
+		chattest.Expect(t, h.api.Post(t, "/user/info", map[string]any{"uid": 1, "access_token": "x"}), 401, 1004)
+		chattest.Expect(t, h.api.Do(t, chattest.Req{Path: "/user/info", Unsigned: true, JSON: map[string]any{}}), 403, 1002)
+	})
+}
+
+// TestHostRestart starts the host twice on one database, as a restart
+// does: the migrations, the host's columns and the API client are each
+// applied once, and the module's second Migrate keeps the host's values.
+func TestHostRestart(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		first := newTestHost(t, db, testSecret)
+		seed(t, first.gdb, "dave@example.com", "Dave", 7)
+		tok := first.chatToken(t, first.login(t, "dave@example.com", "pw-Dave"))
+		_ = first.chat.Close()
+
+		second := newTestHost(t, db, testSecret)
+		var cu ChatUser
+		if err := second.gdb.First(&cu, tok.UID).Error; err != nil {
+			t.Fatal(err)
+		}
+		if cu.Email != "dave@example.com" || cu.Level != 7 {
+			t.Fatalf("host columns after restart: %+v", cu)
+		}
+		// A restart without a configured secret finds the stored one.
+		got, err := ensureClient(context.Background(), second.chat, "web", "")
+		if err != nil || got != testSecret {
+			t.Fatalf("ensureClient without a secret: %q %v", got, err)
+		}
+		// A configured secret that is not the stored one is an error, not
+		// a site whose chat signatures silently fail.
+		if _, _, err := newApp(context.Background(), db.Gorm, hostConfig{SessionKey: bytes.Repeat([]byte("k"), 32), ChatClientSecret: "another-secret-99", UploadDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)}); err == nil || !strings.Contains(err.Error(), "another secret") {
+			t.Fatalf("newApp with another secret: %v", err)
+		}
+	})
+}
