@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 	"unicode/utf8"
 
 	"github.com/fiberchat/fiberchat/events"
+	"github.com/fiberchat/fiberchat/middleware"
 	"github.com/fiberchat/fiberchat/models"
 	"github.com/fiberchat/fiberchat/wire"
 )
@@ -71,3 +73,30 @@ func (m *Module) IssueToken(ctx context.Context, uid int64) (Session, error) {
 	}
 	return Session{UID: uid, AccessToken: token, ExpireTime: expire}, nil
 }
+
+// ClientSecret returns the secret of an API client, for a host that signs
+// chat requests on its own server (see APIToken) and created its client
+// with a generated secret on an earlier start. ErrNoSuchClient if none.
+func (m *Module) ClientSecret(ctx context.Context, clientID string) (string, error) {
+	c, err := m.store.ClientByID(ctx, clientID)
+	if errors.Is(err, models.ErrNotFound) {
+		return "", ErrNoSuchClient
+	}
+	if err != nil {
+		return "", err
+	}
+	return c.Secret, nil
+}
+
+// APIToken computes the api_token a client signs a request for path
+// (relative to the mount prefix, e.g. "/Message/Send") with at time t, in
+// the module's configured Location, so a host can hand a web page the
+// day's tokens without handing it the secret.
+func (m *Module) APIToken(path, secret string, t time.Time) string {
+	return middleware.Token(middleware.RouteName(path), t.In(m.cfg.Location).Format(time.DateOnly), secret)
+}
+
+// TableName is the name of one of the module's tables given its base name
+// ("users" → "chat_users" with the default prefix), for a host struct that
+// extends a module model and must name its table.
+func (m *Module) TableName(base string) string { return m.cfg.TablePrefix + base }

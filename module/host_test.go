@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"time"
 	"testing"
 
 	"github.com/fiberchat/fiberchat/internal/chattest"
@@ -68,4 +69,29 @@ func TestProvisionAndIssueToken(t *testing.T) {
 			t.Fatalf("%d users for one host account", n)
 		}
 	})
+}
+
+func TestHostSigningHelpers(t *testing.T) {
+	tz := time.FixedZone("UTC+8", 8*3600)
+	s := chattest.NewServer(t, chattest.OpenSQLite(t), chattest.Options{Prefix: "/chat", Config: func(c *module.Config) {
+		c.Location = tz
+		c.TablePrefix = "im_"
+	}})
+	ctx := context.Background()
+	secret, err := s.Module.ClientSecret(ctx, s.ClientID)
+	if err != nil || secret != s.Secret {
+		t.Fatalf("ClientSecret: %q %v", secret, err)
+	}
+	if _, err := s.Module.ClientSecret(ctx, "nosuch"); !errors.Is(err, module.ErrNoSuchClient) {
+		t.Fatalf("ClientSecret of no client: %v", err)
+	}
+	if got := s.Module.TableName("users"); got != "im_users" {
+		t.Fatalf("TableName: %q", got)
+	}
+	// 20:00 UTC is already the next day in UTC+8: APIToken follows Location.
+	s.Clock.Set(time.Date(2026, 3, 14, 20, 0, 0, 0, time.UTC))
+	tok := s.Module.APIToken("/user/reg/ajax_reg", secret, s.Clock.Now())
+	r := s.Do(t, chattest.Req{Path: "/user/reg/ajax_reg?client_id=test&api_token=" + tok, Unsigned: true,
+		JSON: map[string]any{"name": "n", "passwd": "secret1"}})
+	chattest.Expect(t, r, 200, 0)
 }

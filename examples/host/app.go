@@ -142,6 +142,11 @@ func prepareChat(ctx context.Context, gdb *gorm.DB, chat *module.Module, cfg hos
 	if err := chat.Migrate(ctx); err != nil {
 		return "", fmt.Errorf("migrate chat: %w", err)
 	}
+	// ChatUser names its table statically; catch a changed TablePrefix here
+	// rather than in the first query.
+	if want := chat.TableName("users"); (ChatUser{}).TableName() != want {
+		return "", fmt.Errorf("ChatUser.TableName is %q, the module's table is %q", ChatUser{}.TableName(), want)
+	}
 	if err := migrateChatUserColumns(ctx, gdb); err != nil {
 		return "", err
 	}

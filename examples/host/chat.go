@@ -12,8 +12,6 @@ import (
 
 	"github.com/fiberchat/fiberchat/apierr"
 	"github.com/fiberchat/fiberchat/events"
-	"github.com/fiberchat/fiberchat/middleware"
-	"github.com/fiberchat/fiberchat/models"
 	"github.com/fiberchat/fiberchat/module"
 	"github.com/gofiber/fiber/v2"
 	"gorm.io/gorm"
@@ -71,10 +69,8 @@ func spamFilter(words []string) events.BeforeSend {
 
 // ensureClient creates the API client of the host's web page on first
 // start and returns the secret in use. On later starts the client exists
-// (module.ErrClientExists); the module has no call that reads a secret
-// back, so it is read from the module's own table through chat.DB(). A
-// configured secret that differs from the stored one is refused rather
-// than silently ignored.
+// and its stored secret is read back. A configured secret that differs
+// from the stored one is refused rather than silently ignored.
 func ensureClient(ctx context.Context, chat *module.Module, clientID, secret string) (string, error) {
 	got, err := chat.CreateClient(ctx, clientID, secret, "Host web page")
 	if err == nil {
@@ -83,14 +79,14 @@ func ensureClient(ctx context.Context, chat *module.Module, clientID, secret str
 	if !errors.Is(err, module.ErrClientExists) {
 		return "", fmt.Errorf("create chat client: %w", err)
 	}
-	var c models.APIClient
-	if err := chat.DB().WithContext(ctx).Where("client_id = ?", clientID).Take(&c).Error; err != nil {
+	stored, err := chat.ClientSecret(ctx, clientID)
+	if err != nil {
 		return "", fmt.Errorf("read chat client: %w", err)
 	}
-	if secret != "" && c.Secret != secret {
+	if secret != "" && stored != secret {
 		return "", fmt.Errorf("chat client %q exists with another secret", clientID)
 	}
-	return c.Secret, nil
+	return stored, nil
 }
 
 // hostRef is the chat's key for a host account: stable and never reused,
@@ -119,19 +115,18 @@ var webRoutes = []string{
 }
 
 // tokenHint is what a browser needs to sign chat requests without holding
-// the client secret: each route's api_token for one day (UTC, the
-// module's default Location). The page fetches /chat-token again when the
+// the client secret: each route's api_token for one day (in the module's
+// Location, UTC by default). The page fetches /chat-token again when the
 // day changes or a request is refused with 1002.
 type tokenHint struct {
 	Day    string            `json:"day"`
 	Tokens map[string]string `json:"tokens"`
 }
 
-func newTokenHint(secret string, now time.Time) tokenHint {
-	day := now.UTC().Format(time.DateOnly)
-	h := tokenHint{Day: day, Tokens: make(map[string]string, len(webRoutes))}
+func newTokenHint(chat *module.Module, secret string, now time.Time) tokenHint {
+	h := tokenHint{Day: now.UTC().Format(time.DateOnly), Tokens: make(map[string]string, len(webRoutes))}
 	for _, r := range webRoutes {
-		h.Tokens[r] = middleware.Token(middleware.RouteName(r), day, secret)
+		h.Tokens[r] = chat.APIToken(r, secret, now)
 	}
 	return h
 }
@@ -177,7 +172,7 @@ func chatToken(chat *module.Module, gdb *gorm.DB, clientID, secret string, now f
 			AccessToken:  sess.AccessToken,
 			ExpireTime:   sess.ExpireTime,
 			ClientID:     clientID,
-			APITokenHint: newTokenHint(secret, now()),
+			APITokenHint: newTokenHint(chat, secret, now()),
 		})
 	}
 }

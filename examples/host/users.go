@@ -41,7 +41,8 @@ type ChatUser struct {
 	Level int    `gorm:"column:level;not null;default:0"`
 }
 
-// chatTablePrefix must equal module.Config.TablePrefix (the default here).
+// chatTablePrefix must equal module.Config.TablePrefix (the default here);
+// prepareChat checks it against chat.TableName("users") at start.
 const chatTablePrefix = "chat_"
 
 // TableName is the module's users table.
