@@ -388,6 +388,14 @@ func TestServe(t *testing.T) {
 	if status, env := do(t, "GET", s.base+"/nosuch", ""); status != 404 || env.Error != 1006 {
 		t.Errorf("GET /nosuch = %d %+v, want 404 error 1006", status, env)
 	}
+	// Past the module's own limit, and past the server's: both are the
+	// envelope's 413, not fasthttp's plain text.
+	for _, size := range []int{9 << 20, 20 << 20} {
+		big := `{"name":"` + strings.Repeat("x", size) + `"}`
+		if status, env := do(t, "POST", s.base+"/user/reg/ajax_reg?"+q.Encode(), big); status != 413 || env.Error != 1009 {
+			t.Errorf("%d MiB body = %d %+v, want 413 error 1009", size>>20, status, env)
+		}
+	}
 
 	s.stop(t)
 
