@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
@@ -38,6 +40,10 @@ func (r rate) PerSec() float64 {
 // measured window.
 type phase struct {
 	warmup, duration time.Duration
+	// profile, when set, is where a CPU profile of the measured window is
+	// written: the client's and the server's work together, as they share
+	// this process.
+	profile string
 }
 
 // tally is one worker's count; each worker has its own, padded, so the
@@ -101,13 +107,20 @@ func closedLoop(ctx context.Context, workers int, p phase, newOp func(i int) fun
 	if err := wait(p.warmup); err != nil {
 		return rate{}, err
 	}
-	measuring.Store(true)
-	start := time.Now()
-	if err := wait(p.duration); err != nil {
+	stopProfile, err := startCPUProfile(p.profile)
+	if err != nil {
+		finish()
 		return rate{}, err
 	}
+	measuring.Store(true)
+	start := time.Now()
+	err = wait(p.duration)
 	measuring.Store(false)
 	r := rate{Elapsed: time.Since(start)}
+	stopProfile()
+	if err != nil {
+		return rate{}, err
+	}
 	finish()
 
 	var lat []time.Duration
@@ -122,6 +135,26 @@ func closedLoop(ctx context.Context, workers int, p phase, newOp func(i int) fun
 	slices.Sort(lat)
 	r.P50, r.P99 = percentile(lat, 0.50), percentile(lat, 0.99)
 	return r, nil
+}
+
+// startCPUProfile starts a CPU profile into path, if set, and returns
+// what stops it.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
 }
 
 // percentile of sorted durations, nearest-rank.

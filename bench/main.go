@@ -78,6 +78,7 @@ type options struct {
 	hold     int
 	wake     int
 	timeout  time.Duration
+	profile  string
 }
 
 // holdSlack is how many descriptors besides the held polls' sockets each
@@ -99,6 +100,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.hold, "hold", 10000, "long polls held at once by the hold workload")
 	fs.IntVar(&o.wake, "wake", 1000, "long polls woken by the wake workload")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "abort the whole run after this long")
+	fs.StringVar(&o.profile, "profile", "", "directory to write a CPU profile of each throughput workload and a heap profile of the hold server to")
 	quick := fs.Bool("quick", false, "a short smoke run: 300ms warm-up, 1s per workload, 500 held polls, 100 woken (flags given explicitly win)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -191,8 +193,12 @@ func benchmark(ctx context.Context, o options, stderr io.Writer) (*report, error
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
+	if o.profile != "" {
+		if err := os.MkdirAll(o.profile, 0o755); err != nil {
+			return nil, err
+		}
+	}
 	rep := &report{opts: o}
-	p := phase{warmup: o.warmup, duration: o.duration}
 
 	// Client i is user i; in send, user i messages user clients+i.
 	pairs := make([][2]int, o.clients)
@@ -202,7 +208,7 @@ func benchmark(ctx context.Context, o options, stderr io.Writer) (*report, error
 
 	logf("SQLite: preparing %s", dir)
 	sqliteDSN := "sqlite:" + filepath.Join(dir, "chat.db")
-	if err := rep.throughput(ctx, "sqlite", sqliteDSN, "sqlite:"+filepath.Join(dir, "insert.db"), pairs, p, dir, log, logf); err != nil {
+	if err := rep.throughput(ctx, "sqlite", sqliteDSN, "sqlite:"+filepath.Join(dir, "insert.db"), pairs, dir, log, logf); err != nil {
 		return nil, err
 	}
 
@@ -221,7 +227,7 @@ func benchmark(ctx context.Context, o options, stderr io.Writer) (*report, error
 				return err
 			}
 			logf("MariaDB/MySQL: fresh databases %s", ms.made)
-			return rep.throughput(ctx, "mysql", sendDSN, insertDSN, pairs, p, dir, log, logf)
+			return rep.throughput(ctx, "mysql", sendDSN, insertDSN, pairs, dir, log, logf)
 		}()
 		if cerr := ms.close(); err == nil {
 			err = cerr
@@ -241,7 +247,7 @@ func benchmark(ctx context.Context, o options, stderr io.Writer) (*report, error
 // SQLite only: info reads one row, and the ratio the issue asks for is
 // one), then insert on a fresh database of its own and send on the
 // module's.
-func (rep *report) throughput(ctx context.Context, kind, dsn, insertDSN string, pairs [][2]int, p phase, dir string, log *slog.Logger, logf func(string, ...any)) error {
+func (rep *report) throughput(ctx context.Context, kind, dsn, insertDSN string, pairs [][2]int, dir string, log *slog.Logger, logf func(string, ...any)) error {
 	clients := rep.opts.clients
 	fx, err := prepare(ctx, dsn, 2*clients, pairs, log)
 	if err != nil {
@@ -262,19 +268,19 @@ func (rep *report) throughput(ctx context.Context, kind, dsn, insertDSN string, 
 			return err
 		}
 		logf("ceiling: bare Fiber JSON handler, %d clients", clients)
-		rep.ceiling, err = httpLoad{addr: addr, path: infoPath, clients: clients, body: infoBody}.run(ctx, p)
+		rep.ceiling, err = httpLoad{addr: addr, path: infoPath, clients: clients, body: infoBody}.run(ctx, rep.phase("ceiling"))
 		stop()
 		if err != nil {
 			return err
 		}
 		logf("info: /user/info, %d clients", clients)
-		if rep.info, err = (httpLoad{addr: srv.addr, path: infoPath, clients: clients, body: infoBody}).run(ctx, p); err != nil {
+		if rep.info, err = (httpLoad{addr: srv.addr, path: infoPath, clients: clients, body: infoBody}).run(ctx, rep.phase("info")); err != nil {
 			return err
 		}
 	}
 
 	logf("insert (%s): raw INSERTs, %d goroutines", kind, clients)
-	ins, pool, err := rawInserts(ctx, insertDSN, pairs, p, log)
+	ins, pool, err := rawInserts(ctx, insertDSN, pairs, rep.phase("insert-"+kind), log)
 	if err != nil {
 		return fmt.Errorf("%s: insert: %w", kind, err)
 	}
@@ -290,7 +296,7 @@ func (rep *report) throughput(ctx context.Context, kind, dsn, insertDSN string, 
 			dst = messageText(dst, i, seq)
 			return append(dst, `"}`...)
 		},
-	}.run(ctx, p)
+	}.run(ctx, rep.phase("send-"+kind))
 	if err != nil {
 		return err
 	}
@@ -300,6 +306,16 @@ func (rep *report) throughput(ctx context.Context, kind, dsn, insertDSN string, 
 		rep.insertMySQL, rep.sendMySQL, rep.mysqlPool = &ins, &send, pool
 	}
 	return nil
+}
+
+// phase is the timing of a throughput workload, with the path of its CPU
+// profile when --profile asks for one.
+func (rep *report) phase(workload string) phase {
+	p := phase{warmup: rep.opts.warmup, duration: rep.opts.duration}
+	if rep.opts.profile != "" {
+		p.profile = filepath.Join(rep.opts.profile, workload+".cpu.pprof")
+	}
+	return p
 }
 
 // rawInserts prepares a database of its own, migrated and filled like the
@@ -350,7 +366,11 @@ func (rep *report) polls(ctx context.Context, path, dir string, stderr io.Writer
 	sender := fx.users[total-1]
 
 	logf("hold: %d idle long polls on a server process", o.hold)
-	srv, err := startChild(ctx, dsn, dir, stderr)
+	heapProfile := ""
+	if o.profile != "" {
+		heapProfile = filepath.Join(o.profile, "hold.heap.pprof")
+	}
+	srv, err := startChild(ctx, dsn, dir, heapProfile, stderr)
 	if err != nil {
 		return err
 	}
@@ -361,7 +381,7 @@ func (rep *report) polls(ctx context.Context, path, dir string, stderr io.Writer
 	}
 
 	logf("wake: %d held long polls, a message to each", o.wake)
-	srv, err = startChild(ctx, dsn, dir, stderr)
+	srv, err = startChild(ctx, dsn, dir, "", stderr)
 	if err != nil {
 		return err
 	}
@@ -392,7 +412,7 @@ func (rep *report) print(w io.Writer) {
 	fmt.Fprintf(w, "throughput: %d clients, keep-alive, closed loop; %s warm-up, then %s measured per workload\n\n", o.clients, o.warmup, o.duration)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "workload\tdb\tmeasured\treference\tratio\tlatency p50 / p99\tfailed")
+	fmt.Fprintln(tw, "workload\tdb\tmeasured\treference\tratio\tp50 / p99 ms\tfailed")
 	row := func(name, db string, r rate, unit, ref string, ratio string) {
 		fmt.Fprintf(tw, "%s\t%s\t%.0f %s\t%s\t%s\t%s / %s\t%d\n", name, db, r.PerSec(), unit, ref, ratio, ms(r.P50), ms(r.P99), r.Failed)
 	}
@@ -410,7 +430,7 @@ func (rep *report) print(w io.Writer) {
 	fmt.Fprintf(tw, "hold\tsqlite\t%d polls held\tserver RSS %.1f -> %.1f MiB\t%.2f KiB/poll\t\t\n",
 		h.Polls, float64(h.RSSBefore)/1024, float64(h.RSSAfter)/1024, h.KiBPerPoll)
 	wk := rep.wake
-	fmt.Fprintf(tw, "wake\tsqlite\t%d polls woken\tfrom the Send's answer\tmax %s ms\t%s / %s\t\n", wk.Polls, ms(wk.Max), ms(wk.P50), ms(wk.P99))
+	fmt.Fprintf(tw, "wake\tsqlite\t%d polls woken\tfrom each Send's answer\t-\t%s / %s\t\n", wk.Polls, ms(wk.P50), ms(wk.P99))
 	_ = tw.Flush()
 
 	fmt.Fprintln(w)
@@ -420,7 +440,7 @@ func (rep *report) print(w io.Writer) {
 	}
 	fmt.Fprintln(w, ", as database.Open makes it (SQLite: WAL, synchronous=FULL)")
 	fmt.Fprintf(w, "hold: each poll its own connection to a server process; %d woken afterwards to prove they were held; opened and settled in %s\n", h.Woken, h.Open.Round(time.Millisecond))
-	fmt.Fprintf(w, "wake: Sends one at a time (their own p50 %s ms); %d polls answered before their Send was, counted as 0\n", ms(wk.SendP50), wk.Early)
+	fmt.Fprintf(w, "wake: Sends one at a time (their own p50 %s ms); slowest wake-up %s ms; %d polls answered before their Send was, counted as 0\n", ms(wk.SendP50), ms(wk.Max), wk.Early)
 	for _, f := range []struct {
 		name string
 		r    *rate

@@ -205,6 +205,9 @@ func hold(ctx context.Context, srv *child, fx *fixture, users []user, sender use
 		return r, err
 	}
 	r.KiBPerPoll = float64(r.RSSAfter-r.RSSBefore) / float64(len(conns))
+	if err := srv.profileHeap(ctx); err != nil {
+		return r, err
+	}
 	if err := checkHeld(conns); err != nil {
 		return r, err
 	}

@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -161,6 +163,7 @@ func serveMain(args []string, stdout, stderr io.Writer) int {
 	dsn := fs.String("dsn", "", "database: sqlite:<path> or mysql:<go-sql-driver DSN> (required)")
 	addr := fs.String("addr", "127.0.0.1:0", "address to listen on")
 	uploadDir := fs.String("upload-dir", os.TempDir(), "directory for avatars (none are uploaded)")
+	heapProfile := fs.String("heap-profile", "", "on SIGUSR1, write a heap profile here and Go's memory figures to stderr")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -182,6 +185,17 @@ func serveMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench serve: %v\n", err)
 		return 1
 	}
+	if *heapProfile != "" {
+		usr1 := make(chan os.Signal, 1)
+		signal.Notify(usr1, syscall.SIGUSR1)
+		go func() {
+			for range usr1 {
+				if err := writeHeapProfile(*heapProfile, stderr); err != nil {
+					fmt.Fprintf(stderr, "bench serve: heap profile: %v\n", err)
+				}
+			}
+		}()
+	}
 	fmt.Fprintf(stdout, "listening on %s\n", s.addr)
 	select {
 	case <-ctx.Done():
@@ -193,22 +207,71 @@ func serveMain(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// writeHeapProfile writes the heap profile as of a fresh GC to path (via
+// a temporary file, so that the path appears complete), and prints where
+// the process's memory is, for reading beside its RSS.
+func writeHeapProfile(path string, stderr io.Writer) error {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	mib := func(b uint64) float64 { return float64(b) / (1 << 20) }
+	fmt.Fprintf(stderr, "bench serve: %d goroutines; heap in use %.1f MiB, stacks %.1f MiB, runtime metadata %.1f MiB, obtained from the OS %.1f MiB, released %.1f MiB\n",
+		runtime.NumGoroutine(), mib(ms.HeapInuse), mib(ms.StackInuse), mib(ms.MSpanInuse+ms.MCacheInuse+ms.GCSys+ms.OtherSys+ms.BuckHashSys),
+		mib(ms.Sys), mib(ms.HeapReleased))
+	f, err := os.Create(path + ".tmp")
+	if err != nil {
+		return err
+	}
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(path+".tmp", path)
+}
+
 // child is a "bench serve" process.
 type child struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	addr  string
-	pid   int
+	cmd         *exec.Cmd
+	stdin       io.WriteCloser
+	addr        string
+	pid         int
+	heapProfile string
+}
+
+// profileHeap has the server write its heap profile, if it was given a
+// path, and waits until it has.
+func (c *child) profileHeap(ctx context.Context) error {
+	if c.heapProfile == "" {
+		return nil
+	}
+	_ = os.Remove(c.heapProfile)
+	if err := c.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		return err
+	}
+	for range 100 {
+		if _, err := os.Stat(c.heapProfile); err == nil {
+			return nil
+		}
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return errors.New("the server wrote no heap profile within 10s")
 }
 
 // startChild runs this program's serve subcommand on dsn and waits until
 // it listens.
-func startChild(ctx context.Context, dsn, uploadDir string, stderr io.Writer) (*child, error) {
+func startChild(ctx context.Context, dsn, uploadDir, heapProfile string, stderr io.Writer) (*child, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find own executable: %w", err)
 	}
-	cmd := exec.Command(exe, "serve", "--dsn", dsn, "--addr", "127.0.0.1:0", "--upload-dir", uploadDir)
+	cmd := exec.Command(exe, "serve", "--dsn", dsn, "--addr", "127.0.0.1:0", "--upload-dir", uploadDir, "--heap-profile", heapProfile)
 	cmd.Stderr = stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -221,7 +284,7 @@ func startChild(ctx context.Context, dsn, uploadDir string, stderr io.Writer) (*
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start server process: %w", err)
 	}
-	c := &child{cmd: cmd, stdin: stdin, pid: cmd.Process.Pid}
+	c := &child{cmd: cmd, stdin: stdin, pid: cmd.Process.Pid, heapProfile: heapProfile}
 	line := make(chan string, 1)
 	go func() {
 		br := bufio.NewReader(stdout)
