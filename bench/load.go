@@ -25,6 +25,8 @@ type rate struct {
 	P50, P99   time.Duration
 	// FirstFailure describes the first failed operation, if any.
 	FirstFailure string
+	// lat holds each success's latency until done sums them up.
+	lat []time.Duration
 }
 
 // PerSec is successful operations per second of the measured window.
@@ -35,9 +37,27 @@ func (r rate) PerSec() float64 {
 	return float64(r.OK) / r.Elapsed.Seconds()
 }
 
-// phase times a closed-loop workload: a warm-up that is not counted (so
-// connections, pools, caches and the Go runtime settle), then the
-// measured window.
+// add counts another round's outcome in.
+func (r *rate) add(o rate) {
+	r.OK += o.OK
+	r.Failed += o.Failed
+	r.Elapsed += o.Elapsed
+	r.lat = append(r.lat, o.lat...)
+	if r.FirstFailure == "" {
+		r.FirstFailure = o.FirstFailure
+	}
+}
+
+// done computes the percentiles and lets the latencies go.
+func (r *rate) done() {
+	slices.Sort(r.lat)
+	r.P50, r.P99 = percentile(r.lat, 0.50), percentile(r.lat, 0.99)
+	r.lat = nil
+}
+
+// phase times one round of a closed-loop workload: a warm-up that is not
+// counted (so connections, pools, caches and the Go runtime settle), then
+// the measured window.
 type phase struct {
 	warmup, duration time.Duration
 	// profile, when set, is where a CPU profile of the measured window is
@@ -123,17 +143,14 @@ func closedLoop(ctx context.Context, workers int, p phase, newOp func(i int) fun
 	}
 	finish()
 
-	var lat []time.Duration
 	for _, t := range tallies {
 		r.OK += t.ok
 		r.Failed += t.failed
-		lat = append(lat, t.lat...)
+		r.lat = append(r.lat, t.lat...)
 		if r.FirstFailure == "" {
 			r.FirstFailure = t.first
 		}
 	}
-	slices.Sort(lat)
-	r.P50, r.P99 = percentile(lat, 0.50), percentile(lat, 0.99)
 	return r, nil
 }
 
@@ -166,39 +183,95 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 	return sorted[max(i, 0)]
 }
 
+// workload is a throughput workload that runs in rounds and keeps its
+// connections open between them.
+type workload interface {
+	round(ctx context.Context, p phase) (rate, error)
+}
+
+// compare measures a workload and its reference in alternating rounds,
+// p.duration in all for each, so that both see the same machine: on a
+// shared host the rate a machine gives drifts from one second to the
+// next, and a ratio of rates measured far apart would carry that drift.
+// The first round of each has p's warm-up; later ones only a short one,
+// their connections being open already. Which runs first alternates.
+// The CPU profiles, when asked for, cover the first measured round.
+func compare(ctx context.Context, rounds int, p phase, a, ref workload, aProfile, refProfile string) (ra, rref rate, err error) {
+	for k := range rounds {
+		pa := phase{warmup: 100 * time.Millisecond, duration: p.duration / time.Duration(rounds)}
+		pref := pa
+		if k == 0 {
+			pa.warmup, pref.warmup = p.warmup, p.warmup
+			pa.profile, pref.profile = aProfile, refProfile
+		}
+		order := []struct {
+			w   workload
+			p   phase
+			out *rate
+		}{{a, pa, &ra}, {ref, pref, &rref}}
+		if k%2 == 1 {
+			order[0], order[1] = order[1], order[0]
+		}
+		for _, o := range order {
+			r, err := o.w.round(ctx, o.p)
+			if err != nil {
+				return ra, rref, err
+			}
+			o.out.add(r)
+		}
+	}
+	ra.done()
+	rref.done()
+	return ra, rref, nil
+}
+
 // httpLoad is a throughput workload over HTTP: clients keep-alive
 // connections (fasthttp's client: one connection per worker, reused),
 // each worker POSTing one JSON body after another to one signed URL.
 type httpLoad struct {
-	addr    string // host:port
-	path    string // path and query, signed
+	hc      *fasthttp.HostClient
+	uri     string
 	clients int
 	// body appends worker i's seq-th request body to dst.
 	body func(dst []byte, i, seq int) []byte
+	// seq counts each worker's requests over all rounds, so that bodies
+	// stay distinct from one round to the next. Worker i alone touches
+	// seq[i], and rounds run one after another.
+	seq []int
 }
 
-func (l httpLoad) run(ctx context.Context, p phase) (rate, error) {
-	hc := &fasthttp.HostClient{
-		Addr:                l.addr,
-		Name:                "fiberchat-bench",
-		MaxConns:            l.clients,
-		MaxConnWaitTimeout:  10 * time.Second,
-		ReadTimeout:         30 * time.Second,
-		WriteTimeout:        30 * time.Second,
-		MaxIdleConnDuration: time.Minute,
+// newHTTPLoad prepares the workload on addr; path is signed already.
+func newHTTPLoad(addr, path string, clients int, body func(dst []byte, i, seq int) []byte) *httpLoad {
+	return &httpLoad{
+		hc: &fasthttp.HostClient{
+			Addr:                addr,
+			Name:                "fiberchat-bench",
+			MaxConns:            clients,
+			MaxConnWaitTimeout:  10 * time.Second,
+			ReadTimeout:         30 * time.Second,
+			WriteTimeout:        30 * time.Second,
+			MaxIdleConnDuration: time.Minute,
+		},
+		uri:     "http://" + addr + path,
+		clients: clients,
+		body:    body,
+		seq:     make([]int, clients),
 	}
-	defer hc.CloseIdleConnections()
-	uri := "http://" + l.addr + l.path
+}
+
+func (l *httpLoad) round(ctx context.Context, p phase) (rate, error) {
 	return closedLoop(ctx, l.clients, p, func(i int) func(int) string {
 		req, resp := new(fasthttp.Request), new(fasthttp.Response)
 		req.Header.SetMethod(fasthttp.MethodPost)
-		req.SetRequestURI(uri)
+		req.SetRequestURI(l.uri)
 		req.Header.SetContentType("application/json")
 		var buf []byte
-		return func(seq int) string {
+		return func(int) string {
+			seq := l.seq[i]
+			l.seq[i]++
 			buf = l.body(buf[:0], i, seq)
 			req.SetBodyRaw(buf)
-			if err := hc.Do(req, resp); err != nil {
+			if err := l.hc.Do(req, resp); err != nil {
 				return err.Error()
 			}
 			// Every answer's status and envelope code are checked; one in
@@ -208,6 +281,8 @@ func (l httpLoad) run(ctx context.Context, p phase) (rate, error) {
 		}
 	})
 }
+
+func (l *httpLoad) close() { l.hc.CloseIdleConnections() }
 
 var okCode = []byte(`"error":0`)
 
@@ -253,26 +328,39 @@ func credentials(dst []byte, u user) []byte {
 // message-shaped row, as its own autocommitted statement.
 const insertSQL = "INSERT INTO chat_messages (from_uid, to_uid, body, created_at) VALUES (?, ?, ?, ?)"
 
-// insertLoad runs insertSQL from workers goroutines against db, a
-// prepared statement on the pool database.Open configured (so the same
-// connections and pragmas as the module's), pair i's sender to its
-// recipient. The statement is prepared once: on MySQL that makes each
-// insert one round trip, the best a naive client gets.
-func insertLoad(ctx context.Context, db *sql.DB, workers int, pairs [][2]int64, p phase) (rate, error) {
+// insertLoad runs insertSQL from workers goroutines, pair i's sender to
+// its recipient, on the pool database.Open configured (so the same
+// connections and pragmas as the module's). The statement is prepared
+// once: on MySQL that makes each insert one round trip, the best a naive
+// client gets.
+type insertLoad struct {
+	stmt    *sql.Stmt
+	workers int
+	pairs   [][2]int64
+	seq     []int // as in httpLoad
+}
+
+func newInsertLoad(ctx context.Context, db *sql.DB, workers int, pairs [][2]int64) (*insertLoad, error) {
 	stmt, err := db.PrepareContext(ctx, insertSQL)
 	if err != nil {
-		return rate{}, fmt.Errorf("prepare insert: %w", err)
+		return nil, fmt.Errorf("prepare insert: %w", err)
 	}
-	defer stmt.Close()
-	return closedLoop(ctx, workers, p, func(i int) func(int) string {
-		pair := pairs[i%len(pairs)]
+	return &insertLoad{stmt: stmt, workers: workers, pairs: pairs, seq: make([]int, workers)}, nil
+}
+
+func (l *insertLoad) round(ctx context.Context, p phase) (rate, error) {
+	return closedLoop(ctx, l.workers, p, func(i int) func(int) string {
+		pair := l.pairs[i%len(l.pairs)]
 		var buf []byte
-		return func(seq int) string {
-			buf = messageText(buf[:0], i, seq)
-			if _, err := stmt.ExecContext(ctx, pair[0], pair[1], string(buf), time.Now().Unix()); err != nil {
+		return func(int) string {
+			buf = messageText(buf[:0], i, l.seq[i])
+			l.seq[i]++
+			if _, err := l.stmt.ExecContext(ctx, pair[0], pair[1], string(buf), time.Now().Unix()); err != nil {
 				return err.Error()
 			}
 			return ""
 		}
 	})
 }
+
+func (l *insertLoad) close() { _ = l.stmt.Close() }

@@ -1,6 +1,7 @@
 // Command bench is fiberchat's own benchmark. It starts everything it
 // needs on loopback, runs six workloads, each against a reference measured
-// in the same run on the same machine, and prints a table and, as its last
+// in the same run on the same machine (a throughput workload and its
+// reference alternate in rounds), and prints a table and, as its last
 // line, one JSON object:
 //
 //  1. ceiling: a bare Fiber handler that parses the info request's JSON
@@ -22,7 +23,8 @@
 //
 // Usage:
 //
-//	go run ./bench [--mysql-dsn DSN] [--duration 5s] [--clients 64] [--hold 10000] [--wake 1000] [--quick]
+//	go run ./bench [--mysql-dsn DSN] [--duration 5s] [--rounds 5] [--clients 64]
+//	               [--hold 10000] [--wake 1000] [--quick] [--profile DIR]
 //
 // The module runs with its defaults (durability included) on a fresh
 // SQLite file in a temporary directory and, when --mysql-dsn (or
@@ -49,6 +51,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -77,6 +80,7 @@ type options struct {
 	clients  int
 	hold     int
 	wake     int
+	rounds   int
 	timeout  time.Duration
 	profile  string
 }
@@ -96,12 +100,13 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.mysqlDSN, "mysql-dsn", os.Getenv(mysqlEnv), "MariaDB/MySQL go-sql-driver DSN whose user may create databases fiberchat_bench_* (env "+mysqlEnv+"); empty: SQLite only")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "uncounted warm-up before each throughput workload")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "measured time of each throughput workload")
+	fs.IntVar(&o.rounds, "rounds", 5, "rounds each workload and its reference alternate in, sharing --duration")
 	fs.IntVar(&o.clients, "clients", 64, "concurrent clients (and insert goroutines)")
 	fs.IntVar(&o.hold, "hold", 10000, "long polls held at once by the hold workload")
 	fs.IntVar(&o.wake, "wake", 1000, "long polls woken by the wake workload")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "abort the whole run after this long")
-	fs.StringVar(&o.profile, "profile", "", "directory to write a CPU profile of each throughput workload and a heap profile of the hold server to")
-	quick := fs.Bool("quick", false, "a short smoke run: 300ms warm-up, 1s per workload, 500 held polls, 100 woken (flags given explicitly win)")
+	fs.StringVar(&o.profile, "profile", "", "directory for CPU profiles (the first measured round of each throughput workload) and the hold server's heap profile")
+	quick := fs.Bool("quick", false, "a short smoke run: 300ms warm-up, 1s per workload in 2 rounds, 500 held polls, 100 woken (flags given explicitly win)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -119,12 +124,13 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		}
 		set("warmup", func() { o.warmup = 300 * time.Millisecond })
 		set("duration", func() { o.duration = time.Second })
+		set("rounds", func() { o.rounds = 2 })
 		set("hold", func() { o.hold = 500 })
 		set("wake", func() { o.wake = 100 })
 	}
 	switch {
-	case o.clients < 1, o.hold < 1, o.wake < 1:
-		fmt.Fprintln(stderr, "bench: --clients, --hold and --wake must be at least 1")
+	case o.clients < 1, o.hold < 1, o.wake < 1, o.rounds < 1:
+		fmt.Fprintln(stderr, "bench: --clients, --hold, --wake and --rounds must be at least 1")
 		return o, errors.New("usage")
 	case o.duration <= 0 || o.warmup < 0 || o.timeout <= 0:
 		fmt.Fprintln(stderr, "bench: --duration and --timeout must be positive, --warmup not negative")
@@ -243,12 +249,14 @@ func benchmark(ctx context.Context, o options, stderr io.Writer) (*report, error
 	return rep, nil
 }
 
-// throughput runs, on one kind of database, the ceiling and info (on
+// throughput runs, on one kind of database, info against the ceiling (on
 // SQLite only: info reads one row, and the ratio the issue asks for is
-// one), then insert on a fresh database of its own and send on the
-// module's.
+// one), then send on the module's database against insert on a fresh
+// database of its own.
 func (rep *report) throughput(ctx context.Context, kind, dsn, insertDSN string, pairs [][2]int, dir string, log *slog.Logger, logf func(string, ...any)) error {
-	clients := rep.opts.clients
+	o := rep.opts
+	clients := o.clients
+	p := phase{warmup: o.warmup, duration: o.duration}
 	fx, err := prepare(ctx, dsn, 2*clients, pairs, log)
 	if err != nil {
 		return fmt.Errorf("%s: prepare: %w", kind, err)
@@ -260,87 +268,91 @@ func (rep *report) throughput(ctx context.Context, kind, dsn, insertDSN string, 
 	defer srv.close()
 
 	if kind == "sqlite" {
-		infoPath := fx.signedPath("/user/info")
-		infoBody := func(dst []byte, i, _ int) []byte { return append(credentials(dst, fx.users[i]), '}') }
-
 		addr, stop, err := startCeiling()
 		if err != nil {
 			return err
 		}
-		logf("ceiling: bare Fiber JSON handler, %d clients", clients)
-		rep.ceiling, err = httpLoad{addr: addr, path: infoPath, clients: clients, body: infoBody}.run(ctx, rep.phase("ceiling"))
-		stop()
+		defer stop()
+		infoPath := fx.signedPath("/user/info")
+		infoBody := func(dst []byte, i, _ int) []byte { return append(credentials(dst, fx.users[i]), '}') }
+		ceiling := newHTTPLoad(addr, infoPath, clients, infoBody)
+		defer ceiling.close()
+		info := newHTTPLoad(srv.addr, infoPath, clients, infoBody)
+		defer info.close()
+		logf("info: /user/info against the ceiling (a bare Fiber JSON handler), %d clients, %d rounds", clients, o.rounds)
+		rep.info, rep.ceiling, err = compare(ctx, o.rounds, p, info, ceiling, rep.profile("info"), rep.profile("ceiling"))
 		if err != nil {
 			return err
 		}
-		logf("info: /user/info, %d clients", clients)
-		if rep.info, err = (httpLoad{addr: srv.addr, path: infoPath, clients: clients, body: infoBody}).run(ctx, rep.phase("info")); err != nil {
-			return err
-		}
 	}
 
-	logf("insert (%s): raw INSERTs, %d goroutines", kind, clients)
-	ins, pool, err := rawInserts(ctx, insertDSN, pairs, rep.phase("insert-"+kind), log)
+	ins, pool, closeIns, err := rawInserts(ctx, insertDSN, pairs, log)
 	if err != nil {
 		return fmt.Errorf("%s: insert: %w", kind, err)
 	}
-
-	logf("send (%s): /Message/Send, %d clients", kind, clients)
-	send, err := httpLoad{
-		addr: srv.addr, path: fx.signedPath("/Message/Send"), clients: clients,
-		body: func(dst []byte, i, seq int) []byte {
-			dst = credentials(dst, fx.users[i])
-			dst = append(dst, `,"uid_to":`...)
-			dst = appendInt(dst, fx.users[clients+i].UID)
-			dst = append(dst, `,"data":"`...)
-			dst = messageText(dst, i, seq)
-			return append(dst, `"}`...)
-		},
-	}.run(ctx, rep.phase("send-"+kind))
+	defer closeIns()
+	send := newHTTPLoad(srv.addr, fx.signedPath("/Message/Send"), clients, func(dst []byte, i, seq int) []byte {
+		dst = credentials(dst, fx.users[i])
+		dst = append(dst, `,"uid_to":`...)
+		dst = strconv.AppendInt(dst, fx.users[clients+i].UID, 10)
+		dst = append(dst, `,"data":"`...)
+		dst = messageText(dst, i, seq)
+		return append(dst, `"}`...)
+	})
+	defer send.close()
+	logf("send (%s): /Message/Send against raw INSERTs, %d clients, %d rounds", kind, clients, o.rounds)
+	sendRate, insRate, err := compare(ctx, o.rounds, p, send, ins, rep.profile("send-"+kind), rep.profile("insert-"+kind))
 	if err != nil {
 		return err
 	}
 	if kind == "sqlite" {
-		rep.insertSQLite, rep.sendSQLite, rep.sqlitePool = ins, send, pool
+		rep.insertSQLite, rep.sendSQLite, rep.sqlitePool = insRate, sendRate, pool
 	} else {
-		rep.insertMySQL, rep.sendMySQL, rep.mysqlPool = &ins, &send, pool
+		rep.insertMySQL, rep.sendMySQL, rep.mysqlPool = &insRate, &sendRate, pool
 	}
 	return nil
 }
 
-// phase is the timing of a throughput workload, with the path of its CPU
-// profile when --profile asks for one.
-func (rep *report) phase(workload string) phase {
-	p := phase{warmup: rep.opts.warmup, duration: rep.opts.duration}
-	if rep.opts.profile != "" {
-		p.profile = filepath.Join(rep.opts.profile, workload+".cpu.pprof")
+// profile is where a workload's CPU profile goes when --profile asks for
+// one.
+func (rep *report) profile(workload string) string {
+	if rep.opts.profile == "" {
+		return ""
 	}
-	return p
+	return filepath.Join(rep.opts.profile, workload+".cpu.pprof")
 }
 
 // rawInserts prepares a database of its own, migrated and filled like the
-// module's (so the same indexes and foreign key), and runs insertLoad on
-// it through the pool database.Open makes. It returns the pool's size.
-func rawInserts(ctx context.Context, dsn string, pairs [][2]int, p phase, log *slog.Logger) (rate, int, error) {
+// module's (so the same indexes and foreign key), and readies the insert
+// workload on it through the pool database.Open makes. It returns the
+// workload, the pool's size, and what closes both.
+func rawInserts(ctx context.Context, dsn string, pairs [][2]int, log *slog.Logger) (*insertLoad, int, func(), error) {
 	fx, err := prepare(ctx, dsn, 2*len(pairs), pairs, log)
 	if err != nil {
-		return rate{}, 0, err
+		return nil, 0, nil, err
 	}
 	gdb, err := database.Open(ctx, dsn)
 	if err != nil {
-		return rate{}, 0, err
+		return nil, 0, nil, err
 	}
-	defer database.Close(gdb)
 	db, err := gdb.DB()
 	if err != nil {
-		return rate{}, 0, err
+		_ = database.Close(gdb)
+		return nil, 0, nil, err
 	}
 	uids := make([][2]int64, len(pairs))
 	for i, pr := range pairs {
 		uids[i] = [2]int64{fx.users[pr[0]].UID, fx.users[pr[1]].UID}
 	}
-	r, err := insertLoad(ctx, db, len(pairs), uids, p)
-	return r, db.Stats().MaxOpenConnections, err
+	ins, err := newInsertLoad(ctx, db, len(pairs), uids)
+	if err != nil {
+		_ = database.Close(gdb)
+		return nil, 0, nil, err
+	}
+	return ins, db.Stats().MaxOpenConnections, func() {
+		ins.close()
+		_ = database.Close(gdb)
+	}, nil
 }
 
 // polls runs hold and then wake, each on a fresh server process over one
@@ -393,8 +405,6 @@ func (rep *report) polls(ctx context.Context, path, dir string, stderr io.Writer
 	return nil
 }
 
-func appendInt(dst []byte, n int64) []byte { return fmt.Appendf(dst, "%d", n) }
-
 // failed counts the failed requests of every throughput workload.
 func (rep *report) failed() int64 {
 	n := rep.ceiling.Failed + rep.info.Failed + rep.insertSQLite.Failed + rep.sendSQLite.Failed
@@ -409,7 +419,8 @@ func (rep *report) print(w io.Writer) {
 	o := rep.opts
 	fmt.Fprintf(w, "fiberchat bench: %s %s/%s, %d CPUs (GOMAXPROCS %d), open-file limit %d\n",
 		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), rep.fileLimit)
-	fmt.Fprintf(w, "throughput: %d clients, keep-alive, closed loop; %s warm-up, then %s measured per workload\n\n", o.clients, o.warmup, o.duration)
+	fmt.Fprintf(w, "throughput: %d clients, keep-alive, closed loop; each workload and its reference alternate in %d rounds, %s measured each in all (first warm-up %s)\n\n",
+		o.clients, o.rounds, o.duration, o.warmup)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "workload\tdb\tmeasured\treference\tratio\tp50 / p99 ms\tfailed")
@@ -439,7 +450,8 @@ func (rep *report) print(w io.Writer) {
 		fmt.Fprintf(w, ", %d on MySQL", rep.mysqlPool)
 	}
 	fmt.Fprintln(w, ", as database.Open makes it (SQLite: WAL, synchronous=FULL)")
-	fmt.Fprintf(w, "hold: each poll its own connection to a server process; %d woken afterwards to prove they were held; opened and settled in %s\n", h.Woken, h.Open.Round(time.Millisecond))
+	fmt.Fprintf(w, "hold: each poll its own connection to a server process; opened and settled in %s; %d woken afterwards to prove they were held\n", h.Open.Round(time.Millisecond), h.Woken)
+	fmt.Fprintf(w, "hold: after a forced GC that returned free memory to the OS, RSS %.1f MiB: %.2f KiB/poll live (the rest is the collector's headroom)\n", float64(h.RSSLive)/1024, h.LiveKiBPerPoll)
 	fmt.Fprintf(w, "wake: Sends one at a time (their own p50 %s ms); slowest wake-up %s ms; %d polls answered before their Send was, counted as 0\n", ms(wk.SendP50), ms(wk.Max), wk.Early)
 	for _, f := range []struct {
 		name string
@@ -474,6 +486,7 @@ type summary struct {
 	HoldPolls        int     `json:"hold_polls"`
 	HoldRSSBeforeKiB int64   `json:"hold_rss_before_kib"`
 	HoldRSSAfterKiB  int64   `json:"hold_rss_after_kib"`
+	HoldLiveKiB      float64 `json:"hold_live_kib_per_poll"`
 	WakePolls        int     `json:"wake_polls"`
 	WakeMaxMs        float64 `json:"wake_max_ms"`
 	WakeEarly        int     `json:"wake_early"`
@@ -499,6 +512,7 @@ func (rep *report) summary() summary {
 		HoldPolls:          rep.hold.Polls,
 		HoldRSSBeforeKiB:   rep.hold.RSSBefore,
 		HoldRSSAfterKiB:    rep.hold.RSSAfter,
+		HoldLiveKiB:        round(rep.hold.LiveKiBPerPoll, 2),
 		WakePolls:          rep.wake.Polls,
 		WakeMaxMs:          round(msf(rep.wake.Max), 3),
 		WakeEarly:          rep.wake.Early,

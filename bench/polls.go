@@ -158,7 +158,13 @@ type holdResult struct {
 	Polls               int
 	RSSBefore, RSSAfter int64 // KiB
 	KiBPerPoll          float64
-	Open                time.Duration // opening and settling the polls
+	// RSSLive is the RSS with the polls held after the server collected
+	// garbage and returned free memory to the OS, and LiveKiBPerPoll the
+	// growth per poll by it: what the polls themselves keep, without the
+	// collector's headroom, which RSSAfter includes.
+	RSSLive        int64
+	LiveKiBPerPoll float64
+	Open           time.Duration // opening and settling the polls
 	// Woken of the held polls were then woken by a message, which
 	// proves the server held them.
 	Woken int
@@ -178,7 +184,12 @@ func hold(ctx context.Context, srv *child, fx *fixture, users []user, sender use
 	if err := warm(ctx, srv.addr, fx, sender); err != nil {
 		return r, err
 	}
-	time.Sleep(time.Second)
+	// The baseline is taken with the garbage of start-up and warm-up
+	// collected and returned, so that neither figure bills the polls for
+	// it nor credits them with it.
+	if err := srv.freeMemory(ctx); err != nil {
+		return r, err
+	}
 	var err error
 	if r.RSSBefore, err = rssKiB(srv.pid); err != nil {
 		return r, err
@@ -205,6 +216,13 @@ func hold(ctx context.Context, srv *child, fx *fixture, users []user, sender use
 		return r, err
 	}
 	r.KiBPerPoll = float64(r.RSSAfter-r.RSSBefore) / float64(len(conns))
+	if err := srv.freeMemory(ctx); err != nil {
+		return r, err
+	}
+	if r.RSSLive, err = rssKiB(srv.pid); err != nil {
+		return r, err
+	}
+	r.LiveKiBPerPoll = float64(r.RSSLive-r.RSSBefore) / float64(len(conns))
 	if err := srv.profileHeap(ctx); err != nil {
 		return r, err
 	}

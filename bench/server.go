@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -196,7 +197,19 @@ func serveMain(args []string, stdout, stderr io.Writer) int {
 			}
 		}()
 	}
+	// On SIGUSR2 the server collects garbage and returns what is free to
+	// the OS, then says "freed": the parent reads its RSS then to tell
+	// live memory from the collector's headroom. Only this goroutine
+	// writes to stdout after the first line.
+	usr2 := make(chan os.Signal, 1)
+	signal.Notify(usr2, syscall.SIGUSR2)
 	fmt.Fprintf(stdout, "listening on %s\n", s.addr)
+	go func() {
+		for range usr2 {
+			debug.FreeOSMemory()
+			fmt.Fprintln(stdout, "freed")
+		}
+	}()
 	select {
 	case <-ctx.Done():
 	case err := <-s.served:
@@ -239,6 +252,31 @@ type child struct {
 	addr        string
 	pid         int
 	heapProfile string
+	// lines are what the server prints on stdout.
+	lines chan string
+}
+
+// freeMemory has the server collect garbage and return free memory to
+// the OS, and waits until it has.
+func (c *child) freeMemory(ctx context.Context) error {
+	if err := c.cmd.Process.Signal(syscall.SIGUSR2); err != nil {
+		return err
+	}
+	for {
+		select {
+		case l, ok := <-c.lines:
+			if !ok {
+				return errors.New("the server process ended")
+			}
+			if strings.TrimSpace(l) == "freed" {
+				return nil
+			}
+		case <-time.After(30 * time.Second):
+			return errors.New("the server did not free memory within 30s")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // profileHeap has the server write its heap profile, if it was given a
@@ -284,16 +322,19 @@ func startChild(ctx context.Context, dsn, uploadDir, heapProfile string, stderr 
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start server process: %w", err)
 	}
-	c := &child{cmd: cmd, stdin: stdin, pid: cmd.Process.Pid, heapProfile: heapProfile}
-	line := make(chan string, 1)
+	c := &child{cmd: cmd, stdin: stdin, pid: cmd.Process.Pid, heapProfile: heapProfile, lines: make(chan string, 16)}
 	go func() {
-		br := bufio.NewReader(stdout)
-		s, _ := br.ReadString('\n')
-		line <- s
-		_, _ = io.Copy(io.Discard, br)
+		defer close(c.lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			select {
+			case c.lines <- sc.Text():
+			default: // nobody is waiting for it
+			}
+		}
 	}()
 	select {
-	case s := <-line:
+	case s := <-c.lines:
 		addr, ok := strings.CutPrefix(strings.TrimSpace(s), "listening on ")
 		if !ok {
 			c.stop()
