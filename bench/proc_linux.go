@@ -14,6 +14,13 @@ import (
 	"syscall"
 )
 
+// The signals the parent sends the server process: write a heap profile
+// (--profile), and collect garbage and return free memory to the OS.
+var (
+	heapProfileSignal os.Signal = syscall.SIGUSR1
+	freeMemorySignal  os.Signal = syscall.SIGUSR2
+)
+
 // raiseFileLimit lifts the soft RLIMIT_NOFILE to the hard one: the hold
 // workload keeps one socket per poll open on each side. It returns the
 // limit in force afterwards.

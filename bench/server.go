@@ -164,7 +164,7 @@ func serveMain(args []string, stdout, stderr io.Writer) int {
 	dsn := fs.String("dsn", "", "database: sqlite:<path> or mysql:<go-sql-driver DSN> (required)")
 	addr := fs.String("addr", "127.0.0.1:0", "address to listen on")
 	uploadDir := fs.String("upload-dir", os.TempDir(), "directory for avatars (none are uploaded)")
-	heapProfile := fs.String("heap-profile", "", "on SIGUSR1, write a heap profile here and Go's memory figures to stderr")
+	heapProfile := fs.String("heap-profile", "", "on SIGUSR1, write a heap profile here and Go's memory figures to stderr (Linux)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -186,9 +186,9 @@ func serveMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench serve: %v\n", err)
 		return 1
 	}
-	if *heapProfile != "" {
+	if *heapProfile != "" && heapProfileSignal != nil {
 		usr1 := make(chan os.Signal, 1)
-		signal.Notify(usr1, syscall.SIGUSR1)
+		signal.Notify(usr1, heapProfileSignal)
 		go func() {
 			for range usr1 {
 				if err := writeHeapProfile(*heapProfile, stderr); err != nil {
@@ -197,12 +197,14 @@ func serveMain(args []string, stdout, stderr io.Writer) int {
 			}
 		}()
 	}
-	// On SIGUSR2 the server collects garbage and returns what is free to
+	// On freeMemorySignal (SIGUSR2) the server collects garbage and returns what is free to
 	// the OS, then says "freed": the parent reads its RSS then to tell
 	// live memory from the collector's headroom. Only this goroutine
 	// writes to stdout after the first line.
 	usr2 := make(chan os.Signal, 1)
-	signal.Notify(usr2, syscall.SIGUSR2)
+	if freeMemorySignal != nil {
+		signal.Notify(usr2, freeMemorySignal)
+	}
 	fmt.Fprintf(stdout, "listening on %s\n", s.addr)
 	go func() {
 		for range usr2 {
@@ -259,7 +261,7 @@ type child struct {
 // freeMemory has the server collect garbage and return free memory to
 // the OS, and waits until it has.
 func (c *child) freeMemory(ctx context.Context) error {
-	if err := c.cmd.Process.Signal(syscall.SIGUSR2); err != nil {
+	if err := c.cmd.Process.Signal(freeMemorySignal); err != nil {
 		return err
 	}
 	for {
@@ -286,7 +288,7 @@ func (c *child) profileHeap(ctx context.Context) error {
 		return nil
 	}
 	_ = os.Remove(c.heapProfile)
-	if err := c.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+	if err := c.cmd.Process.Signal(heapProfileSignal); err != nil {
 		return err
 	}
 	for range 100 {
