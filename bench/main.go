@@ -1,0 +1,546 @@
+// Command bench is fiberchat's own benchmark. It starts everything it
+// needs on loopback, runs six workloads, each against a reference measured
+// in the same run on the same machine (a throughput workload and its
+// reference alternate in rounds), and prints a table and, as its last
+// line, one JSON object:
+//
+//  1. ceiling: a bare Fiber handler that parses the info request's JSON
+//     body and answers a small JSON object: what this machine's HTTP and
+//     JSON cost, with nothing of fiberchat's.
+//  2. info: /user/info, signed and with a valid session, by --clients
+//     clients; reported as a ratio to the ceiling.
+//  3. insert: single-row INSERTs of a message-shaped row through
+//     database/sql by --clients goroutines, each its own autocommitted
+//     statement: the database's own naive write rate.
+//  4. send: /Message/Send by --clients clients, each its own sender and
+//     recipient (contacts); reported as a ratio to insert, on SQLite and,
+//     with --mysql-dsn, on MariaDB/MySQL.
+//  5. hold: --hold idle long polls (wait 30) held at once; reported as the
+//     server's RSS growth per held poll.
+//  6. wake: --wake held long polls, then a message to each of their users;
+//     reported as the time from the Send's answer to the poll's answer,
+//     p50 and p99.
+//
+// Usage:
+//
+//	go run ./bench [--mysql-dsn DSN] [--duration 5s] [--rounds 5] [--clients 64]
+//	               [--hold 10000] [--wake 1000] [--quick] [--profile DIR]
+//
+// The module runs with its defaults (durability included) on a fresh
+// SQLite file in a temporary directory and, when --mysql-dsn (or
+// FIBERCHAT_BENCH_MYSQL_DSN) names a MariaDB/MySQL server, on fresh
+// databases named fiberchat_bench_* beside the DSN's, dropped at the end.
+// The throughput workloads run the server in this process, sharing the
+// CPUs with the load generator and the database as a small host would;
+// hold and wake run it as a child process (this program's hidden serve
+// subcommand), so that its memory is measured alone.
+//
+// Any failed request makes the exit status 1, after the table. Linux only.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/fiberchat/fiberchat/database"
+)
+
+// mysqlEnv is the environment's default for --mysql-dsn.
+const mysqlEnv = "FIBERCHAT_BENCH_MYSQL_DSN"
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		os.Exit(serveMain(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// options are the command line's.
+type options struct {
+	mysqlDSN string
+	warmup   time.Duration
+	duration time.Duration
+	clients  int
+	hold     int
+	wake     int
+	rounds   int
+	timeout  time.Duration
+	profile  string
+}
+
+// holdSlack is how many descriptors besides the held polls' sockets each
+// process keeps for itself (database, listeners, the runtime).
+const holdSlack = 256
+
+// proofWakes is how many of the held polls the hold workload wakes after
+// measuring, to prove that the server held them.
+const proofWakes = 16
+
+func parseOptions(args []string, stderr io.Writer) (options, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	fs.StringVar(&o.mysqlDSN, "mysql-dsn", os.Getenv(mysqlEnv), "MariaDB/MySQL go-sql-driver DSN whose user may create databases fiberchat_bench_* (env "+mysqlEnv+"); empty: SQLite only")
+	fs.DurationVar(&o.warmup, "warmup", time.Second, "uncounted warm-up before each throughput workload")
+	fs.DurationVar(&o.duration, "duration", 5*time.Second, "measured time of each throughput workload")
+	fs.IntVar(&o.rounds, "rounds", 5, "rounds each workload and its reference alternate in, sharing --duration")
+	fs.IntVar(&o.clients, "clients", 64, "concurrent clients (and insert goroutines)")
+	fs.IntVar(&o.hold, "hold", 10000, "long polls held at once by the hold workload")
+	fs.IntVar(&o.wake, "wake", 1000, "long polls woken by the wake workload")
+	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "abort the whole run after this long")
+	fs.StringVar(&o.profile, "profile", "", "directory for CPU profiles (the first measured round of each throughput workload) and the hold server's heap profile")
+	quick := fs.Bool("quick", false, "a short smoke run: 300ms warm-up, 1s per workload in 2 rounds, 500 held polls, 100 woken (flags given explicitly win)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "bench: unexpected argument %q\n", fs.Arg(0))
+		return o, errors.New("usage")
+	}
+	if *quick {
+		given := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		set := func(name string, apply func()) {
+			if !given[name] {
+				apply()
+			}
+		}
+		set("warmup", func() { o.warmup = 300 * time.Millisecond })
+		set("duration", func() { o.duration = time.Second })
+		set("rounds", func() { o.rounds = 2 })
+		set("hold", func() { o.hold = 500 })
+		set("wake", func() { o.wake = 100 })
+	}
+	switch {
+	case o.clients < 1, o.hold < 1, o.wake < 1, o.rounds < 1:
+		fmt.Fprintln(stderr, "bench: --clients, --hold, --wake and --rounds must be at least 1")
+		return o, errors.New("usage")
+	case o.duration <= 0 || o.warmup < 0 || o.timeout <= 0:
+		fmt.Fprintln(stderr, "bench: --duration and --timeout must be positive, --warmup not negative")
+		return o, errors.New("usage")
+	}
+	return o, nil
+}
+
+// run is the whole command, its output passed in so a test can drive it.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o, err := parseOptions(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		return 2
+	}
+	limit, err := raiseFileLimit()
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 1
+	}
+	// Each side of a held poll is a socket in its own process (this one
+	// and the server child), so each needs hold descriptors plus its own.
+	if need := uint64(o.hold + holdSlack); limit < need {
+		o.hold = int(limit) - holdSlack
+		if o.hold < 1 {
+			fmt.Fprintf(stderr, "bench: open-file limit %d is too low\n", limit)
+			return 1
+		}
+		fmt.Fprintf(stderr, "bench: open-file limit %d: holding %d polls instead\n", limit, o.hold)
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	rep, err := benchmark(ctx, o, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 1
+	}
+	rep.fileLimit = limit
+	rep.print(stdout)
+	if n := rep.failed(); n > 0 {
+		fmt.Fprintf(stderr, "bench: %d requests failed (see the table); the rates count successes only\n", n)
+		return 1
+	}
+	return 0
+}
+
+// report is one run's results.
+type report struct {
+	opts                                    options
+	fileLimit                               uint64
+	ceiling, info, insertSQLite, sendSQLite rate
+	insertMySQL, sendMySQL                  *rate
+	sqlitePool, mysqlPool                   int
+	hold                                    holdResult
+	wake                                    wakeResult
+}
+
+// benchmark runs every workload in turn.
+func benchmark(ctx context.Context, o options, stderr io.Writer) (*report, error) {
+	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", a...) }
+	log := warnLogger(stderr)
+	dir, err := os.MkdirTemp("", "fiberchat-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	if o.profile != "" {
+		if err := os.MkdirAll(o.profile, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	rep := &report{opts: o}
+
+	// Client i is user i; in send, user i messages user clients+i.
+	pairs := make([][2]int, o.clients)
+	for i := range pairs {
+		pairs[i] = [2]int{i, o.clients + i}
+	}
+
+	logf("SQLite: preparing %s", dir)
+	sqliteDSN := "sqlite:" + filepath.Join(dir, "chat.db")
+	if err := rep.throughput(ctx, "sqlite", sqliteDSN, "sqlite:"+filepath.Join(dir, "insert.db"), pairs, dir, log, logf); err != nil {
+		return nil, err
+	}
+
+	if o.mysqlDSN != "" {
+		ms, err := newMySQLServer(ctx, o.mysqlDSN)
+		if err != nil {
+			return nil, err
+		}
+		err = func() error {
+			sendDSN, err := ms.fresh(ctx, "send")
+			if err != nil {
+				return err
+			}
+			insertDSN, err := ms.fresh(ctx, "insert")
+			if err != nil {
+				return err
+			}
+			logf("MariaDB/MySQL: fresh databases %s", ms.made)
+			return rep.throughput(ctx, "mysql", sendDSN, insertDSN, pairs, dir, log, logf)
+		}()
+		if cerr := ms.close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	if err := rep.polls(ctx, filepath.Join(dir, "polls.db"), dir, stderr, log, logf); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// throughput runs, on one kind of database, info against the ceiling (on
+// SQLite only: info reads one row, and the ratio the issue asks for is
+// one), then send on the module's database against insert on a fresh
+// database of its own.
+func (rep *report) throughput(ctx context.Context, kind, dsn, insertDSN string, pairs [][2]int, dir string, log *slog.Logger, logf func(string, ...any)) error {
+	o := rep.opts
+	clients := o.clients
+	p := phase{warmup: o.warmup, duration: o.duration}
+	fx, err := prepare(ctx, dsn, 2*clients, pairs, log)
+	if err != nil {
+		return fmt.Errorf("%s: prepare: %w", kind, err)
+	}
+	srv, err := startChat(ctx, dsn, "127.0.0.1:0", dir, log)
+	if err != nil {
+		return fmt.Errorf("%s: start server: %w", kind, err)
+	}
+	defer srv.close()
+
+	if kind == "sqlite" {
+		addr, stop, err := startCeiling()
+		if err != nil {
+			return err
+		}
+		defer stop()
+		infoPath := fx.signedPath("/user/info")
+		infoBody := func(dst []byte, i, _ int) []byte { return append(credentials(dst, fx.users[i]), '}') }
+		ceiling := newHTTPLoad(addr, infoPath, clients, infoBody)
+		defer ceiling.close()
+		info := newHTTPLoad(srv.addr, infoPath, clients, infoBody)
+		defer info.close()
+		logf("info: /user/info against the ceiling (a bare Fiber JSON handler), %d clients, %d rounds", clients, o.rounds)
+		rep.info, rep.ceiling, err = compare(ctx, o.rounds, p, info, ceiling, rep.profile("info"), rep.profile("ceiling"))
+		if err != nil {
+			return err
+		}
+	}
+
+	ins, pool, closeIns, err := rawInserts(ctx, insertDSN, pairs, log)
+	if err != nil {
+		return fmt.Errorf("%s: insert: %w", kind, err)
+	}
+	defer closeIns()
+	send := newHTTPLoad(srv.addr, fx.signedPath("/Message/Send"), clients, func(dst []byte, i, seq int) []byte {
+		dst = credentials(dst, fx.users[i])
+		dst = append(dst, `,"uid_to":`...)
+		dst = strconv.AppendInt(dst, fx.users[clients+i].UID, 10)
+		dst = append(dst, `,"data":"`...)
+		dst = messageText(dst, i, seq)
+		return append(dst, `"}`...)
+	})
+	defer send.close()
+	logf("send (%s): /Message/Send against raw INSERTs, %d clients, %d rounds", kind, clients, o.rounds)
+	sendRate, insRate, err := compare(ctx, o.rounds, p, send, ins, rep.profile("send-"+kind), rep.profile("insert-"+kind))
+	if err != nil {
+		return err
+	}
+	if kind == "sqlite" {
+		rep.insertSQLite, rep.sendSQLite, rep.sqlitePool = insRate, sendRate, pool
+	} else {
+		rep.insertMySQL, rep.sendMySQL, rep.mysqlPool = &insRate, &sendRate, pool
+	}
+	return nil
+}
+
+// profile is where a workload's CPU profile goes when --profile asks for
+// one.
+func (rep *report) profile(workload string) string {
+	if rep.opts.profile == "" {
+		return ""
+	}
+	return filepath.Join(rep.opts.profile, workload+".cpu.pprof")
+}
+
+// rawInserts prepares a database of its own, migrated and filled like the
+// module's (so the same indexes and foreign key), and readies the insert
+// workload on it through the pool database.Open makes. It returns the
+// workload, the pool's size, and what closes both.
+func rawInserts(ctx context.Context, dsn string, pairs [][2]int, log *slog.Logger) (*insertLoad, int, func(), error) {
+	fx, err := prepare(ctx, dsn, 2*len(pairs), pairs, log)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	gdb, err := database.Open(ctx, dsn)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	db, err := gdb.DB()
+	if err != nil {
+		_ = database.Close(gdb)
+		return nil, 0, nil, err
+	}
+	uids := make([][2]int64, len(pairs))
+	for i, pr := range pairs {
+		uids[i] = [2]int64{fx.users[pr[0]].UID, fx.users[pr[1]].UID}
+	}
+	ins, err := newInsertLoad(ctx, db, len(pairs), uids)
+	if err != nil {
+		_ = database.Close(gdb)
+		return nil, 0, nil, err
+	}
+	return ins, db.Stats().MaxOpenConnections, func() {
+		ins.close()
+		_ = database.Close(gdb)
+	}, nil
+}
+
+// polls runs hold and then wake, each on a fresh server process over one
+// SQLite file. Its users: the first wake are woken by the wake workload,
+// the next hold are held by the hold workload, and the last is the sender
+// of every message, a contact of the wake users and of the first few held
+// ones (which hold wakes to prove they were held). No user polls in both,
+// so neither finds a message the other left.
+func (rep *report) polls(ctx context.Context, path, dir string, stderr io.Writer, log *slog.Logger, logf func(string, ...any)) error {
+	o := rep.opts
+	dsn := "sqlite:" + path
+	total := o.wake + o.hold + 1
+	proof := min(proofWakes, o.hold)
+	contacts := make([][2]int, 0, o.wake+proof)
+	for i := range o.wake + proof {
+		contacts = append(contacts, [2]int{total - 1, i})
+	}
+	logf("hold/wake: preparing %d users", total)
+	fx, err := prepare(ctx, dsn, total, contacts, log)
+	if err != nil {
+		return fmt.Errorf("hold: prepare: %w", err)
+	}
+	sender := fx.users[total-1]
+
+	logf("hold: %d idle long polls on a server process", o.hold)
+	heapProfile := ""
+	if o.profile != "" {
+		heapProfile = filepath.Join(o.profile, "hold.heap.pprof")
+	}
+	srv, err := startChild(ctx, dsn, dir, heapProfile, stderr)
+	if err != nil {
+		return err
+	}
+	rep.hold, err = hold(ctx, srv, fx, fx.users[o.wake:o.wake+o.hold], sender, proof)
+	srv.stop()
+	if err != nil {
+		return fmt.Errorf("hold: %w", err)
+	}
+
+	logf("wake: %d held long polls, a message to each", o.wake)
+	srv, err = startChild(ctx, dsn, dir, "", stderr)
+	if err != nil {
+		return err
+	}
+	rep.wake, err = wake(ctx, srv, fx, fx.users[:o.wake], sender)
+	srv.stop()
+	if err != nil {
+		return fmt.Errorf("wake: %w", err)
+	}
+	return nil
+}
+
+// failed counts the failed requests of every throughput workload.
+func (rep *report) failed() int64 {
+	n := rep.ceiling.Failed + rep.info.Failed + rep.insertSQLite.Failed + rep.sendSQLite.Failed
+	if rep.sendMySQL != nil {
+		n += rep.insertMySQL.Failed + rep.sendMySQL.Failed
+	}
+	return n
+}
+
+// print writes the table and then, as the last line, the JSON summary.
+func (rep *report) print(w io.Writer) {
+	o := rep.opts
+	fmt.Fprintf(w, "fiberchat bench: %s %s/%s, %d CPUs (GOMAXPROCS %d), open-file limit %d\n",
+		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), rep.fileLimit)
+	fmt.Fprintf(w, "throughput: %d clients, keep-alive, closed loop; each workload and its reference alternate in %d rounds, %s measured each in all (first warm-up %s)\n\n",
+		o.clients, o.rounds, o.duration, o.warmup)
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "workload\tdb\tmeasured\treference\tratio\tp50 / p99 ms\tfailed")
+	row := func(name, db string, r rate, unit, ref string, ratio string) {
+		fmt.Fprintf(tw, "%s\t%s\t%.0f %s\t%s\t%s\t%s / %s\t%d\n", name, db, r.PerSec(), unit, ref, ratio, ms(r.P50), ms(r.P99), r.Failed)
+	}
+	row("ceiling", "-", rep.ceiling, "req/s", "-", "-")
+	row("info", "sqlite", rep.info, "req/s", fmt.Sprintf("ceiling %.0f req/s", rep.ceiling.PerSec()), fmt.Sprintf("%.3f", ratio(rep.info, rep.ceiling)))
+	row("insert", "sqlite", rep.insertSQLite, "rows/s", "-", "-")
+	row("send", "sqlite", rep.sendSQLite, "req/s", fmt.Sprintf("insert %.0f rows/s", rep.insertSQLite.PerSec()), fmt.Sprintf("%.3f", ratio(rep.sendSQLite, rep.insertSQLite)))
+	if rep.sendMySQL != nil {
+		row("insert", "mysql", *rep.insertMySQL, "rows/s", "-", "-")
+		row("send", "mysql", *rep.sendMySQL, "req/s", fmt.Sprintf("insert %.0f rows/s", rep.insertMySQL.PerSec()), fmt.Sprintf("%.3f", ratio(*rep.sendMySQL, *rep.insertMySQL)))
+	} else {
+		fmt.Fprintln(tw, "send\tmysql\tskipped: no --mysql-dsn\t\t\t\t")
+	}
+	h := rep.hold
+	fmt.Fprintf(tw, "hold\tsqlite\t%d polls held\tserver RSS %.1f -> %.1f MiB\t%.2f KiB/poll\t\t\n",
+		h.Polls, float64(h.RSSBefore)/1024, float64(h.RSSAfter)/1024, h.KiBPerPoll)
+	wk := rep.wake
+	fmt.Fprintf(tw, "wake\tsqlite\t%d polls woken\tfrom each Send's answer\t-\t%s / %s\t\n", wk.Polls, ms(wk.P50), ms(wk.P99))
+	_ = tw.Flush()
+
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "insert: one prepared INSERT per row through database/sql, autocommit; pool of %d connection(s) on SQLite", rep.sqlitePool)
+	if rep.sendMySQL != nil {
+		fmt.Fprintf(w, ", %d on MySQL", rep.mysqlPool)
+	}
+	fmt.Fprintln(w, ", as database.Open makes it (SQLite: WAL, synchronous=FULL)")
+	fmt.Fprintf(w, "hold: each poll its own connection to a server process; opened and settled in %s; %d woken afterwards to prove they were held\n", h.Open.Round(time.Millisecond), h.Woken)
+	fmt.Fprintf(w, "hold: after a forced GC that returned free memory to the OS, RSS %.1f MiB: %.2f KiB/poll live (the rest is the collector's headroom)\n", float64(h.RSSLive)/1024, h.LiveKiBPerPoll)
+	fmt.Fprintf(w, "wake: Sends one at a time (their own p50 %s ms); slowest wake-up %s ms; %d polls answered before their Send was, counted as 0\n", ms(wk.SendP50), ms(wk.Max), wk.Early)
+	for _, f := range []struct {
+		name string
+		r    *rate
+	}{{"ceiling", &rep.ceiling}, {"info", &rep.info}, {"insert sqlite", &rep.insertSQLite}, {"send sqlite", &rep.sendSQLite}, {"insert mysql", rep.insertMySQL}, {"send mysql", rep.sendMySQL}} {
+		if f.r != nil && f.r.Failed > 0 {
+			fmt.Fprintf(w, "%s: first failure: %s\n", f.name, f.r.FirstFailure)
+		}
+	}
+
+	b, _ := json.Marshal(rep.summary())
+	fmt.Fprintf(w, "%s\n", b)
+}
+
+// summary is the last line: the issue's keys first, then the raw figures.
+type summary struct {
+	InfoVsCeiling      float64  `json:"info_vs_ceiling"`
+	SendVsInsertSQLite float64  `json:"send_vs_insert_sqlite"`
+	SendVsInsertMySQL  *float64 `json:"send_vs_insert_mysql"`
+	HoldKiBPerPoll     float64  `json:"hold_kib_per_poll"`
+	WakeP50Ms          float64  `json:"wake_p50_ms"`
+	WakeP99Ms          float64  `json:"wake_p99_ms"`
+
+	CeilingRPS      float64  `json:"ceiling_rps"`
+	InfoRPS         float64  `json:"info_rps"`
+	InsertSQLiteRPS float64  `json:"insert_sqlite_rps"`
+	SendSQLiteRPS   float64  `json:"send_sqlite_rps"`
+	InsertMySQLRPS  *float64 `json:"insert_mysql_rps"`
+	SendMySQLRPS    *float64 `json:"send_mysql_rps"`
+	Failed          int64    `json:"failed"`
+
+	HoldPolls        int     `json:"hold_polls"`
+	HoldRSSBeforeKiB int64   `json:"hold_rss_before_kib"`
+	HoldRSSAfterKiB  int64   `json:"hold_rss_after_kib"`
+	HoldLiveKiB      float64 `json:"hold_live_kib_per_poll"`
+	WakePolls        int     `json:"wake_polls"`
+	WakeMaxMs        float64 `json:"wake_max_ms"`
+	WakeEarly        int     `json:"wake_early"`
+
+	Clients   int     `json:"clients"`
+	DurationS float64 `json:"duration_s"`
+	CPUs      int     `json:"cpus"`
+	Go        string  `json:"go"`
+}
+
+func (rep *report) summary() summary {
+	s := summary{
+		InfoVsCeiling:      round(ratio(rep.info, rep.ceiling), 3),
+		SendVsInsertSQLite: round(ratio(rep.sendSQLite, rep.insertSQLite), 3),
+		HoldKiBPerPoll:     round(rep.hold.KiBPerPoll, 2),
+		WakeP50Ms:          round(msf(rep.wake.P50), 3),
+		WakeP99Ms:          round(msf(rep.wake.P99), 3),
+		CeilingRPS:         round(rep.ceiling.PerSec(), 0),
+		InfoRPS:            round(rep.info.PerSec(), 0),
+		InsertSQLiteRPS:    round(rep.insertSQLite.PerSec(), 0),
+		SendSQLiteRPS:      round(rep.sendSQLite.PerSec(), 0),
+		Failed:             rep.failed(),
+		HoldPolls:          rep.hold.Polls,
+		HoldRSSBeforeKiB:   rep.hold.RSSBefore,
+		HoldRSSAfterKiB:    rep.hold.RSSAfter,
+		HoldLiveKiB:        round(rep.hold.LiveKiBPerPoll, 2),
+		WakePolls:          rep.wake.Polls,
+		WakeMaxMs:          round(msf(rep.wake.Max), 3),
+		WakeEarly:          rep.wake.Early,
+		Clients:            rep.opts.clients,
+		DurationS:          rep.opts.duration.Seconds(),
+		CPUs:               runtime.NumCPU(),
+		Go:                 runtime.Version(),
+	}
+	if rep.sendMySQL != nil {
+		r := round(ratio(*rep.sendMySQL, *rep.insertMySQL), 3)
+		ins, send := round(rep.insertMySQL.PerSec(), 0), round(rep.sendMySQL.PerSec(), 0)
+		s.SendVsInsertMySQL, s.InsertMySQLRPS, s.SendMySQLRPS = &r, &ins, &send
+	}
+	return s
+}
+
+func ratio(r, ref rate) float64 {
+	if ref.PerSec() == 0 {
+		return 0
+	}
+	return r.PerSec() / ref.PerSec()
+}
+
+func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f", msf(d)) }
+
+func round(x float64, places int) float64 {
+	p := math.Pow(10, float64(places))
+	return math.Round(x*p) / p
+}

@@ -1,0 +1,407 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// pollWait is the long poll every held Recv asks for: the most API.md
+// allows, so nothing runs out while the workload measures.
+const pollWait = 30
+
+// recvRequest is the raw HTTP request of a long poll for u. last_id 0
+// (the client keeps its own cursor, as API.md recommends) makes the poll
+// one read of the user's messages, with no cursor write, before it waits.
+func recvRequest(host, path string, u user) []byte {
+	body := credentials(nil, u)
+	body = append(body, `,"wait":`+strconv.Itoa(pollWait)+`,"last_id":0}`...)
+	return fmt.Appendf(nil, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+		path, host, len(body), body)
+}
+
+// openPolls opens one connection per request and writes it; nothing is
+// read. A raw connection is the cheapest client there is: no goroutine,
+// no buffer, no HTTP state on this side. A few dialers at a time keep the
+// server's accept queue from overflowing, which would add SYN retries of
+// a second or more.
+func openPolls(ctx context.Context, addr string, reqs [][]byte) ([]net.Conn, error) {
+	conns := make([]net.Conn, len(reqs))
+	next := make(chan int)
+	errs := make(chan error, 1)
+	var wg sync.WaitGroup
+	d := net.Dialer{Timeout: 10 * time.Second}
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				c, err := d.DialContext(ctx, "tcp", addr)
+				if err == nil {
+					conns[i] = c
+					_, err = c.Write(reqs[i])
+				}
+				if err != nil {
+					select {
+					case errs <- fmt.Errorf("open poll %d: %w", i, err):
+					default:
+					}
+				}
+			}
+		}()
+	}
+feed:
+	for i := range reqs {
+		select {
+		case next <- i:
+		case err := <-errs:
+			errs <- err
+			break feed
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		closeAll(conns)
+		return nil, err
+	default:
+	}
+	if err := ctx.Err(); err != nil {
+		closeAll(conns)
+		return nil, err
+	}
+	return conns, nil
+}
+
+func closeAll(conns []net.Conn) {
+	for _, c := range conns {
+		if c != nil {
+			_ = c.Close()
+		}
+	}
+}
+
+// settle waits until the server holds at least conns sockets and has used
+// (almost) no CPU for half a second: by then it has read every poll and
+// taken each to its wait.
+func settle(ctx context.Context, pid, conns int) error {
+	deadline := time.Now().Add(60 * time.Second)
+	last, quiet := int64(-1), 0
+	for time.Now().Before(deadline) {
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		fds, err := openFiles(pid)
+		if err != nil {
+			return err
+		}
+		ticks, err := cpuTicks(pid)
+		if err != nil {
+			return err
+		}
+		// One tick (10 ms at the usual 100 Hz) in 100 ms is the runtime's
+		// own background work; a server reading polls uses far more.
+		if fds >= conns && last >= 0 && ticks-last <= 1 {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		last = ticks
+		if quiet >= 5 {
+			return nil
+		}
+	}
+	return errors.New("the server did not settle within 60s")
+}
+
+// checkHeld fails unless every connection is still open and unanswered.
+func checkHeld(conns []net.Conn) error {
+	n, first := 0, -1
+	for i, c := range conns {
+		got, err := answered(c)
+		if err != nil && !got {
+			return err
+		}
+		if got {
+			n++
+			if first < 0 {
+				first = i
+			}
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	_ = conns[first].SetReadDeadline(time.Now().Add(time.Second))
+	head, _ := io.ReadAll(io.LimitReader(conns[first], 300))
+	return fmt.Errorf("%d of %d long polls were answered instead of held; the first got %q", n, len(conns), head)
+}
+
+// holdResult is what the hold workload measured.
+type holdResult struct {
+	Polls               int
+	RSSBefore, RSSAfter int64 // KiB
+	KiBPerPoll          float64
+	// RSSLive is the RSS with the polls held after the server collected
+	// garbage and returned free memory to the OS, and LiveKiBPerPoll the
+	// growth per poll by it: what the polls themselves keep, without the
+	// collector's headroom, which RSSAfter includes.
+	RSSLive        int64
+	LiveKiBPerPoll float64
+	Open           time.Duration // opening and settling the polls
+	// Woken of the held polls were then woken by a message, which
+	// proves the server held them.
+	Woken int
+}
+
+// hold measures the server's memory per held long poll: its RSS before
+// and after users (each on a connection of its own) are all waiting in
+// Recv. The first woken of them are contacts of sender; after measuring,
+// a message to each of those checks that the server really held their
+// polls, and not only that their requests sat unread.
+func hold(ctx context.Context, srv *child, fx *fixture, users []user, sender user, woken int) (holdResult, error) {
+	r := holdResult{Polls: len(users)}
+	recvPath := fx.signedPath("/Message/Recv")
+	// Warm the server first: the first requests initialise pools, caches
+	// and the database connection, which the polls should not be billed
+	// for.
+	if err := warm(ctx, srv.addr, fx, sender); err != nil {
+		return r, err
+	}
+	// The baseline is taken with the garbage of start-up and warm-up
+	// collected and returned, so that neither figure bills the polls for
+	// it nor credits them with it.
+	if err := srv.freeMemory(ctx); err != nil {
+		return r, err
+	}
+	var err error
+	if r.RSSBefore, err = rssKiB(srv.pid); err != nil {
+		return r, err
+	}
+
+	start := time.Now()
+	reqs := make([][]byte, len(users))
+	for i, u := range users {
+		reqs[i] = recvRequest(srv.addr, recvPath, u)
+	}
+	conns, err := openPolls(ctx, srv.addr, reqs)
+	if err != nil {
+		return r, err
+	}
+	defer closeAll(conns)
+	if err := settle(ctx, srv.pid, len(conns)); err != nil {
+		return r, err
+	}
+	r.Open = time.Since(start)
+	if err := checkHeld(conns); err != nil {
+		return r, err
+	}
+	if r.RSSAfter, err = rssKiB(srv.pid); err != nil {
+		return r, err
+	}
+	r.KiBPerPoll = float64(r.RSSAfter-r.RSSBefore) / float64(len(conns))
+	if err := srv.freeMemory(ctx); err != nil {
+		return r, err
+	}
+	if r.RSSLive, err = rssKiB(srv.pid); err != nil {
+		return r, err
+	}
+	r.LiveKiBPerPoll = float64(r.RSSLive-r.RSSBefore) / float64(len(conns))
+	if err := srv.profileHeap(ctx); err != nil {
+		return r, err
+	}
+	if err := checkHeld(conns); err != nil {
+		return r, err
+	}
+
+	// The proof that they were held: woken polls answer with the message.
+	n := min(woken, len(conns))
+	w, err := wakeEach(ctx, srv.addr, fx, sender, users[:n], conns[:n])
+	if err != nil {
+		return r, fmt.Errorf("waking held polls: %w", err)
+	}
+	r.Woken = len(w.latencies)
+	return r, nil
+}
+
+// warm sends a few requests of each kind the workloads use.
+func warm(ctx context.Context, addr string, fx *fixture, u user) error {
+	hc := &fasthttp.HostClient{Addr: addr, MaxConns: 1, ReadTimeout: 10 * time.Second}
+	defer hc.CloseIdleConnections()
+	for _, path := range []string{"/user/info", "/Message/Recv"} {
+		for range 10 {
+			body := append(credentials(nil, u), '}')
+			status, resp, err := post(ctx, hc, addr, fx.signedPath(path), body)
+			if err != nil {
+				return fmt.Errorf("warm-up %s: %w", path, err)
+			}
+			if fail := checkEnvelope(status, resp, true); fail != "" {
+				return fmt.Errorf("warm-up %s: %s", path, fail)
+			}
+		}
+	}
+	return nil
+}
+
+// post sends one request and returns a copy of the answer's body.
+func post(ctx context.Context, hc *fasthttp.HostClient, addr, path string, body []byte) (int, []byte, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, nil, err
+	}
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.Header.SetMethod(fasthttp.MethodPost)
+	req.SetRequestURI("http://" + addr + path)
+	req.Header.SetContentType("application/json")
+	req.SetBodyRaw(body)
+	if err := hc.Do(req, resp); err != nil {
+		return 0, nil, err
+	}
+	return resp.StatusCode(), bytes.Clone(resp.Body()), nil
+}
+
+// wakeResult is what the wake workload measured.
+type wakeResult struct {
+	Polls int
+	// latencies run from each Send's answer to its poll's answer; a poll
+	// answered before the Send's own answer counts 0 (and in Early).
+	latencies []time.Duration
+	Early     int
+	P50, P99  time.Duration
+	Max       time.Duration
+	// SendP50 is the Sends' own latency, for scale.
+	SendP50 time.Duration
+}
+
+// wake measures how soon a held poll answers once a message for its user
+// is stored: users' polls are opened and held, then sender messages each
+// of them in turn.
+func wake(ctx context.Context, srv *child, fx *fixture, users []user, sender user) (wakeResult, error) {
+	if err := warm(ctx, srv.addr, fx, sender); err != nil {
+		return wakeResult{}, err
+	}
+	recvPath := fx.signedPath("/Message/Recv")
+	reqs := make([][]byte, len(users))
+	for i, u := range users {
+		reqs[i] = recvRequest(srv.addr, recvPath, u)
+	}
+	conns, err := openPolls(ctx, srv.addr, reqs)
+	if err != nil {
+		return wakeResult{}, err
+	}
+	defer closeAll(conns)
+	if err := settle(ctx, srv.pid, len(conns)); err != nil {
+		return wakeResult{}, err
+	}
+	if err := checkHeld(conns); err != nil {
+		return wakeResult{}, err
+	}
+	return wakeEach(ctx, srv.addr, fx, sender, users, conns)
+}
+
+// wakeEach reads each held poll on a goroutine of its own, which notes
+// when the answer's first byte arrives, and sends one message to each
+// user in turn, noting when each Send is answered.
+func wakeEach(ctx context.Context, addr string, fx *fixture, sender user, users []user, conns []net.Conn) (wakeResult, error) {
+	r := wakeResult{Polls: len(users)}
+	// An ended run must not wait out the polls' read deadlines.
+	defer context.AfterFunc(ctx, func() { closeAll(conns) })()
+	arrived := make([]time.Time, len(conns))
+	failed := make([]error, len(conns))
+	var wg sync.WaitGroup
+	want := []byte(`"uid_from":` + strconv.FormatInt(sender.UID, 10) + `,`)
+	for i, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = c.SetReadDeadline(time.Now().Add((pollWait + 10) * time.Second))
+			br := bufio.NewReader(c)
+			if _, err := br.Peek(1); err != nil {
+				failed[i] = err
+				return
+			}
+			arrived[i] = time.Now()
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				failed[i] = err
+				return
+			}
+			body, err := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			if err != nil {
+				failed[i] = err
+				return
+			}
+			if fail := checkEnvelope(resp.StatusCode, body, true); fail != "" {
+				failed[i] = errors.New(fail)
+			} else if !bytes.Contains(body, []byte(`"num":1,`)) || !bytes.Contains(body, want) {
+				failed[i] = fmt.Errorf("woken poll did not carry the message: %.200s", body)
+			}
+		}()
+	}
+	// Sends one at a time: each wake-up is then timed on a quiet server,
+	// not behind 63 other writes.
+	hc := &fasthttp.HostClient{Addr: addr, MaxConns: 1, ReadTimeout: 10 * time.Second}
+	defer hc.CloseIdleConnections()
+	sendPath := fx.signedPath("/Message/Send")
+	sent := make([]time.Time, len(users))
+	sendLat := make([]time.Duration, len(users))
+	var body []byte
+	for i, u := range users {
+		body = credentials(body[:0], sender)
+		body = append(body, `,"uid_to":`...)
+		body = strconv.AppendInt(body, u.UID, 10)
+		body = append(body, `,"data":"`...)
+		body = messageText(body, 0, i)
+		body = append(body, `"}`...)
+		start := time.Now()
+		status, resp, err := post(ctx, hc, addr, sendPath, body)
+		sent[i] = time.Now()
+		sendLat[i] = sent[i].Sub(start)
+		if err != nil {
+			closeAll(conns)
+			wg.Wait()
+			return r, fmt.Errorf("send %d: %w", i, err)
+		}
+		if fail := checkEnvelope(status, resp, true); fail != "" {
+			closeAll(conns)
+			wg.Wait()
+			return r, fmt.Errorf("send %d: %s", i, fail)
+		}
+	}
+	wg.Wait()
+	for i := range conns {
+		if failed[i] != nil {
+			return r, fmt.Errorf("poll %d: %w", i, failed[i])
+		}
+		d := arrived[i].Sub(sent[i])
+		if d < 0 {
+			r.Early++
+			d = 0
+		}
+		r.latencies = append(r.latencies, d)
+	}
+	lat := slices.Clone(r.latencies)
+	slices.Sort(lat)
+	slices.Sort(sendLat)
+	r.P50, r.P99, r.Max = percentile(lat, 0.5), percentile(lat, 0.99), lat[len(lat)-1]
+	r.SendP50 = percentile(sendLat, 0.5)
+	return r, nil
+}
