@@ -59,7 +59,7 @@ func Open(ctx context.Context, dsn string) (*gorm.DB, error) {
 		if raw == "" {
 			return nil, ErrBadDSN
 		}
-		db, err = gorm.Open(mysql.New(mysql.Config{DSN: raw}), cfg)
+		db, err = gorm.Open(mysql.New(mysql.Config{DSN: withInterpolation(raw)}), cfg)
 		if err == nil {
 			sqlDB, _ := db.DB()
 			sqlDB.SetMaxOpenConns(64)
@@ -104,4 +104,19 @@ func sqliteDSN(path string) string {
 		sep = "&"
 	}
 	return path + sep + pragmas
+}
+
+// withInterpolation adds interpolateParams=true to a MySQL DSN that does
+// not choose: the driver then sends each statement with its arguments in
+// one round trip instead of a prepare and an execute. It is safe with the
+// utf8/utf8mb4 character sets the module uses (the driver refuses to
+// interpolate for the multibyte sets where escaping is unsafe).
+func withInterpolation(dsn string) string {
+	if strings.Contains(dsn, "interpolateParams=") {
+		return dsn
+	}
+	if strings.Contains(dsn, "?") {
+		return dsn + "&interpolateParams=true"
+	}
+	return dsn + "?interpolateParams=true"
 }

@@ -187,6 +187,9 @@ func ownDB(host *gorm.DB, prefix string) (*gorm.DB, migrations.Dialect, error) {
 		NamingStrategy:         schema.NamingStrategy{TablePrefix: prefix},
 		Logger:                 logger.Discard,
 		SkipDefaultTransaction: true,
+		// No PrepareStmt: GORM prepares a statement inside a transaction
+		// on the pool, not on the transaction's connection, which with
+		// SQLite's single connection waits forever.
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("fiberchat: prepare database: %w", err)
