@@ -26,6 +26,7 @@ import (
 type UserStore interface {
 	CreateUser(ctx context.Context, u *models.User) error
 	UserByID(ctx context.Context, uid int64) (*models.User, error)
+	UserProfile(ctx context.Context, uid int64) (models.UserProfile, error)
 	UpdateProfile(ctx context.Context, uid int64, fields map[string]any, now int64) error
 	ChangePassword(ctx context.Context, uid int64, hash string, keepToken int64, now int64) error
 	OpenSession(ctx context.Context, uid int64, now time.Time, idle time.Duration, maxSessions int) (string, int64, error)
@@ -44,6 +45,7 @@ type Users struct {
 	avatar      avatar.Limits
 	avatarURL   func(c *fiber.Ctx, name string) string
 	sessions    SessionCache
+	profiles    ProfileSource
 	events      *events.Emitter
 	// dummyHash is compared against when the uid does not exist, so a
 	// login takes as long for an unknown uid as for a wrong password.
@@ -68,6 +70,16 @@ type UsersConfig struct {
 	Sessions SessionCache
 	// Events receives UserRegistered and LoggedIn after commit.
 	Events *events.Emitter
+	// Profiles serves /user/info (a models.ProfileCache, say); it is
+	// told of every profile change the group makes.
+	Profiles ProfileSource
+}
+
+// ProfileSource reads users' public profiles and forgets any copy of one
+// when it changes.
+type ProfileSource interface {
+	UserProfile(ctx context.Context, uid int64) (models.UserProfile, error)
+	Forget(uid int64)
 }
 
 // SessionCache is a cache of verified sessions that must forget a user's
@@ -80,10 +92,18 @@ type noCache struct{}
 
 func (noCache) ForgetUser(int64) {}
 
+// uncachedProfiles reads every profile from the store.
+type uncachedProfiles struct{ UserStore }
+
+func (uncachedProfiles) Forget(int64) {}
+
 // NewUsers prepares the user group's handlers.
 func NewUsers(cfg UsersConfig) (*Users, error) {
 	if cfg.Sessions == nil {
 		cfg.Sessions = noCache{}
+	}
+	if cfg.Profiles == nil {
+		cfg.Profiles = uncachedProfiles{cfg.Store}
 	}
 	dummy, err := bcrypt.GenerateFromPassword([]byte("fiberchat-timing-equaliser"), cfg.BcryptCost)
 	if err != nil {
@@ -92,7 +112,7 @@ func NewUsers(cfg UsersConfig) (*Users, error) {
 	return &Users{
 		store: cfg.Store, decoder: cfg.Decoder, now: cfg.Now, idle: cfg.IdleLifetime,
 		maxSessions: cfg.MaxSessions, cost: cfg.BcryptCost, uploadDir: cfg.UploadDir,
-		avatar: cfg.Avatar, avatarURL: cfg.AvatarURL, sessions: cfg.Sessions, events: cfg.Events, dummyHash: dummy,
+		avatar: cfg.Avatar, avatarURL: cfg.AvatarURL, sessions: cfg.Sessions, profiles: cfg.Profiles, events: cfg.Events, dummyHash: dummy,
 	}, nil
 }
 
@@ -186,7 +206,7 @@ type infoResponse struct {
 func (u *Users) Info() fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		s := middleware.SessionFrom(c)
-		user, err := u.store.UserByID(c.UserContext(), s.UID)
+		p, err := u.profiles.UserProfile(c.UserContext(), s.UID)
 		if errors.Is(err, models.ErrNotFound) {
 			// The session outlived its user (deleted by the host).
 			return apierr.ErrBadToken
@@ -194,7 +214,7 @@ func (u *Users) Info() fiber.Handler {
 		if err != nil {
 			return err
 		}
-		return c.JSON(infoResponse{UID: user.UID, Name: user.Name, HeadImg: user.HeadImg, Time: user.CreatedAt, Msg: "success"})
+		return c.JSON(infoResponse{UID: p.UID, Name: p.Name, HeadImg: p.HeadImg, Time: p.CreatedAt, Msg: "success"})
 	}
 }
 
@@ -231,6 +251,7 @@ func (u *Users) Update() fiber.Handler {
 		if err := u.store.UpdateProfile(c.UserContext(), s.UID, fields, u.now().Unix()); err != nil {
 			return err
 		}
+		u.profiles.Forget(s.UID)
 		return c.JSON(success)
 	}
 }
@@ -326,6 +347,7 @@ func (u *Users) HeadImg() fiber.Handler {
 		if err := u.store.UpdateProfile(c.UserContext(), s.UID, map[string]any{"head_img": url}, u.now().Unix()); err != nil {
 			return err
 		}
+		u.profiles.Forget(s.UID)
 		return c.JSON(headImgResponse{Image: url})
 	}
 }

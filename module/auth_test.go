@@ -296,3 +296,37 @@ func TestSessionEndedElsewhere(t *testing.T) {
 		chattest.Expect(t, s.Post(t, "/user/info", u.Creds(nil)), 401, 1004)
 	}
 }
+
+// A profile changed by another process (a direct write) shows in
+// /user/info once the cached copy is older than ProfileCacheTTL; with the
+// cache off, at once. Changes through the module show at once either way.
+func TestProfileChangedElsewhere(t *testing.T) {
+	for _, ttl := range []time.Duration{0, -1} {
+		s := chattest.NewServer(t, chattest.OpenSQLite(t), chattest.Options{Config: func(c *module.Config) { c.ProfileCacheTTL = ttl }})
+		u := s.NewUser(t, "a")
+		name := func() string {
+			r := s.Post(t, "/user/info", u.Creds(nil))
+			chattest.Expect(t, r, 200, 0)
+			return r.Str("name")
+		}
+		if got := name(); got != "a" {
+			t.Fatalf("name %q", got)
+		}
+		chattest.Expect(t, s.Post(t, "/user/info/update", u.Creds(map[string]any{"name": "b"})), 200, 0)
+		if got := name(); got != "b" {
+			t.Fatalf("after an update through the module: %q", got)
+		}
+		if err := s.Module.DB().Exec("UPDATE chat_users SET name = 'c'").Error; err != nil {
+			t.Fatal(err)
+		}
+		if ttl == 0 { // the default, 5 s
+			if got := name(); got != "b" {
+				t.Fatalf("within the TTL: %q", got)
+			}
+			s.Clock.Advance(6 * time.Second)
+		}
+		if got := name(); got != "c" {
+			t.Fatalf("ttl %v: a change made elsewhere not shown: %q", ttl, got)
+		}
+	}
+}

@@ -48,8 +48,15 @@ type Config struct {
 	// ended session within this time. -1 turns the cache off.
 	// Default: 5 seconds.
 	TokenCacheTTL time.Duration
-	// TokenCacheSize bounds how many sessions are cached. Default: 100000.
+	// TokenCacheSize bounds how many sessions are cached, and how many
+	// profiles. Default: 100000.
 	TokenCacheSize int
+	// ProfileCacheTTL is how long a user's public profile (name, head_img)
+	// is served to /user/info from memory. Changes through the module show
+	// in this process at once; changes from other processes, or written
+	// by the host into the table, within this time. -1 turns the cache
+	// off. Default: 5 seconds.
+	ProfileCacheTTL time.Duration
 	// MaxSessions caps the sessions (devices) one user may hold; the oldest
 	// is dropped past it. Default: 10.
 	MaxSessions int
@@ -156,6 +163,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	setDuration(&cfg.TokenIdleLifetime, 7*24*time.Hour)
 	setDuration(&cfg.TokenTouchInterval, time.Minute)
 	setDuration(&cfg.TokenCacheTTL, 5*time.Second)
+	setDuration(&cfg.ProfileCacheTTL, 5*time.Second)
 	setInt(&cfg.TokenCacheSize, 100000)
 	setDuration(&cfg.RateLimitWindow, time.Minute)
 	setDuration(&cfg.SweepInterval, time.Minute)

@@ -104,6 +104,10 @@ func New(cfg Config) (*Module, error) {
 		cache := middleware.NewTokenCache(store, cfg.TokenCacheTTL, cfg.TokenCacheSize, cfg.Now)
 		m.tokens, m.sessions = cache, cache
 	}
+	var profiles handlers.ProfileSource // nil: read from the store
+	if cfg.ProfileCacheTTL > 0 {
+		profiles = models.NewProfileCache(store, cfg.ProfileCacheTTL, cfg.TokenCacheSize, cfg.Now)
+	}
 	m.users, err = handlers.NewUsers(handlers.UsersConfig{
 		Store:        store,
 		Decoder:      m.decoder,
@@ -115,6 +119,7 @@ func New(cfg Config) (*Module, error) {
 		Avatar:       avatar.Limits{MaxBytes: cfg.AvatarMaxBytes, MaxWidth: cfg.AvatarMaxWidth, MaxHeight: cfg.AvatarMaxHeight},
 		AvatarURL:    m.avatarURL,
 		Sessions:     m.sessions,
+		Profiles:     profiles,
 		Events:       m.events,
 	})
 	if err != nil {
