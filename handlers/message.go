@@ -19,7 +19,6 @@ import (
 // MessageStore is what the message group needs from the database.
 type MessageStore interface {
 	UserByID(ctx context.Context, uid int64) (*models.User, error)
-	AreContacts(ctx context.Context, a, b int64) (bool, error)
 	MessageByClientID(ctx context.Context, fromUID int64, clientMsgID string) (*models.Message, error)
 	MessagesFor(ctx context.Context, uid, afterID int64, limit int) ([]models.Message, error)
 	RecvCursor(ctx context.Context, tokenID int64) (int64, error)
@@ -29,7 +28,7 @@ type MessageStore interface {
 // MessageWriter stores a new message: see models.Store.CreateMessage,
 // which models.MessageWriter batches.
 type MessageWriter interface {
-	CreateMessage(ctx context.Context, m *models.Message) (replayed bool, err error)
+	CreateMessage(ctx context.Context, m *models.Message, contactsOnly bool) (replayed bool, err error)
 }
 
 // Messages serves the message group of API.md §5.
@@ -129,19 +128,21 @@ func (h *Messages) Send() fiber.Handler {
 			}
 			msg.ClientMsgID = &req.ClientMsgID
 		}
-		if err := h.mayMessage(ctx, s.UID, to); err != nil {
-			return err
-		}
 		if h.beforeSend != nil {
 			if err := h.beforeSend(ctx, events.Outgoing{From: s.UID, To: to, Body: req.Data, ClientMsgID: req.ClientMsgID}); err != nil {
 				return err
 			}
 		}
-		replayed, err := h.writer.CreateMessage(ctx, msg)
-		if errors.Is(err, models.ErrNotFound) {
+		// The recipient and the contact are checked in the write's
+		// transaction, under the recipient's lock: no extra query, and no
+		// window for a contact ending in between.
+		replayed, err := h.writer.CreateMessage(ctx, msg, !h.allowStrangers)
+		switch {
+		case errors.Is(err, models.ErrNotFound):
 			return apierr.NotFound("no such user: uid_to")
-		}
-		if err != nil {
+		case errors.Is(err, models.ErrNotContact):
+			return apierr.Forbidden("not allowed: uid_to is not a contact")
+		case err != nil:
 			return err
 		}
 		if !replayed {
@@ -155,25 +156,6 @@ func (h *Messages) Send() fiber.Handler {
 		}
 		return c.JSON(sendResponse{Num: 1, Msg: "success", ID: msg.ID, Time: msg.CreatedAt})
 	}
-}
-
-// mayMessage enforces contacts-only messaging unless strangers are
-// allowed. An unknown recipient is a 404 either way; telling it apart from
-// a stranger costs a query only on the refusal path.
-func (h *Messages) mayMessage(ctx context.Context, from, to int64) error {
-	if h.allowStrangers {
-		return nil // CreateMessage reports an unknown recipient
-	}
-	ok, err := h.store.AreContacts(ctx, from, to)
-	if err != nil || ok {
-		return err
-	}
-	if _, err := h.store.UserByID(ctx, to); errors.Is(err, models.ErrNotFound) {
-		return apierr.NotFound("no such user: uid_to")
-	} else if err != nil {
-		return err
-	}
-	return apierr.Forbidden("not allowed: uid_to is not a contact")
 }
 
 type recvRequest struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,37 +18,42 @@ import (
 // only after its own message has committed: an acknowledged Send is
 // durable exactly as with a transaction of its own.
 //
-// The batch keeps every promise CreateMessage makes. Recipients are
+// The batch keeps every promise CreateMessage makes, contacts-only
+// included: one query checks every pair of the batch under the locks. Recipients are
 // locked in uid order before the INSERT, so ids per recipient still
 // commit in order and a reader's cursor never skips one; messages of one
 // batch get ids in arrival order, so a sender's messages keep their
 // order; a client_msg_id seen before, in the table or earlier in the
 // batch, stores nothing and answers with the first message's id.
 //
-// One writer goroutine runs per MessageWriter, so one process commits one
+// Start runs a fixed number of writer goroutines, each committing one
 // batch at a time; batches grow by themselves under load (what queues
 // during a commit forms the next batch), and a lone Send waits for no
-// timer.
+// timer. Several writers overlap one batch's round trips and fsync with
+// the next batch's, which pays on a networked database; batches of
+// different writers that share a recipient still run one after the other,
+// on the recipient's lock.
 type MessageWriter struct {
 	store    *Store
 	maxBatch int
 	timeout  time.Duration
 	reqs     chan *writeReq
 	done     chan struct{}
-	stopped  chan struct{}
+	running  sync.WaitGroup
 
 	batches, written atomic.Int64
 }
 
 type writeReq struct {
-	m        *Message
-	replayed bool
-	err      error
-	ready    chan struct{}
+	m            *Message
+	contactsOnly bool
+	replayed     bool
+	err          error
+	ready        chan struct{}
 }
 
 // NewMessageWriter returns a writer storing up to maxBatch messages per
-// transaction. Run must be running for Write to use batches.
+// transaction. Start must have been called for writes to be batched.
 func NewMessageWriter(store *Store, maxBatch int) *MessageWriter {
 	if maxBatch < 1 {
 		maxBatch = 1
@@ -58,18 +64,17 @@ func NewMessageWriter(store *Store, maxBatch int) *MessageWriter {
 		timeout:  30 * time.Second,
 		reqs:     make(chan *writeReq),
 		done:     make(chan struct{}),
-		stopped:  make(chan struct{}),
 	}
 }
 
 // CreateMessage stores m (see Store.CreateMessage for what it returns),
 // in the next batch. After Stop it stores m in a transaction of its own.
-func (w *MessageWriter) CreateMessage(ctx context.Context, m *Message) (bool, error) {
-	r := &writeReq{m: m, ready: make(chan struct{})}
+func (w *MessageWriter) CreateMessage(ctx context.Context, m *Message, contactsOnly bool) (bool, error) {
+	r := &writeReq{m: m, contactsOnly: contactsOnly, ready: make(chan struct{})}
 	select {
 	case w.reqs <- r:
 	case <-w.done:
-		return w.store.CreateMessage(ctx, m)
+		return w.store.CreateMessage(ctx, m, contactsOnly)
 	case <-ctx.Done():
 		return false, ctx.Err()
 	}
@@ -79,10 +84,18 @@ func (w *MessageWriter) CreateMessage(ctx context.Context, m *Message) (bool, er
 	return r.replayed, r.err
 }
 
-// Run commits batches until Stop. The channel is unbuffered: every
-// request it takes, it answers.
-func (w *MessageWriter) Run() {
-	defer close(w.stopped)
+// Start runs n writer goroutines until Stop; Write needs them to batch.
+func (w *MessageWriter) Start(n int) {
+	for range max(n, 1) {
+		w.running.Add(1)
+		go w.run()
+	}
+}
+
+// run commits batches until Stop. The channel is unbuffered: every
+// request a writer takes, it answers.
+func (w *MessageWriter) run() {
+	defer w.running.Done()
 	batch := make([]*writeReq, 0, w.maxBatch)
 	for {
 		select {
@@ -104,15 +117,15 @@ func (w *MessageWriter) Run() {
 	}
 }
 
-// Stop ends Run after the batch in hand and waits for it; later writes
-// take the one-by-one path.
+// Stop ends the writers after the batches in hand and waits for them;
+// later writes take the one-by-one path.
 func (w *MessageWriter) Stop() {
 	select {
 	case <-w.done:
 	default:
 		close(w.done)
 	}
-	<-w.stopped
+	w.running.Wait()
 }
 
 // commit stores a batch, falling back to one transaction per message
@@ -138,7 +151,7 @@ func (w *MessageWriter) commit(batch []*writeReq) {
 	}
 	for _, r := range batch {
 		r.m.ID = 0
-		r.replayed, r.err = w.store.CreateMessage(ctx, r.m)
+		r.replayed, r.err = w.store.CreateMessage(ctx, r.m, r.contactsOnly)
 		close(r.ready)
 	}
 }
@@ -195,6 +208,25 @@ func (s *Store) createBatch(ctx context.Context, batch []*writeReq) error {
 			}
 		}
 
+		// Contact checks, in one query, under the recipients' locks.
+		type pair struct{ from, to int64 }
+		var asked [][]any
+		for _, r := range batch {
+			if r.contactsOnly {
+				asked = append(asked, []any{r.m.FromUID, r.m.ToUID})
+			}
+		}
+		contacts := map[pair]bool{}
+		if len(asked) > 0 {
+			var found []Contact
+			if err := tx.Where("(uid, peer_uid) IN ?", asked).Find(&found).Error; err != nil {
+				return fmt.Errorf("read contacts: %w", err)
+			}
+			for _, c := range found {
+				contacts[pair{c.UID, c.PeerUID}] = true
+			}
+		}
+
 		firstInBatch := map[key]int{}
 		for i, r := range batch {
 			m := r.m
@@ -213,6 +245,10 @@ func (s *Store) createBatch(ctx context.Context, batch []*writeReq) error {
 			}
 			if _, ok := slices.BinarySearch(present, m.ToUID); !ok {
 				outcome[i].err = ErrNotFound
+				continue
+			}
+			if r.contactsOnly && !contacts[pair{m.FromUID, m.ToUID}] {
+				outcome[i].err = ErrNotContact
 				continue
 			}
 			m.ID = 0

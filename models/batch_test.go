@@ -19,12 +19,13 @@ func TestMessageWriterBatch(t *testing.T) {
 	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
 		s := chattest.NewServer(t, db, chattest.Options{})
 		a, b, c := s.NewUser(t, "a"), s.NewUser(t, "b"), s.NewUser(t, "c")
+		s.Befriend(t, a, b)
 		store := models.NewStore(s.Module.DB())
 		ctx := context.Background()
 		key := func(k string) *string { return &k }
 		// An earlier message whose key the batch reuses.
 		first := &models.Message{FromUID: a.UID, ToUID: b.UID, Body: "earlier", CreatedAt: 1, ClientMsgID: key("k0")}
-		if _, err := store.CreateMessage(ctx, first); err != nil {
+		if _, err := store.CreateMessage(ctx, first, true); err != nil {
 			t.Fatal(err)
 		}
 
@@ -35,7 +36,11 @@ func TestMessageWriterBatch(t *testing.T) {
 			{FromUID: c.UID, ToUID: b.UID, Body: "m3 again", CreatedAt: 2, ClientMsgID: key("k1")},
 			{FromUID: a.UID, ToUID: 99999999, Body: "nobody", CreatedAt: 2},
 			{FromUID: b.UID, ToUID: a.UID, Body: "m6", CreatedAt: 2},
+			{FromUID: c.UID, ToUID: a.UID, Body: "stranger", CreatedAt: 2},
 		}
+		// c and b are no contacts: c's messages to b are sent as by a host
+		// allowing strangers, its message to a as contacts-only.
+		contactsOnly := []bool{true, true, false, false, true, true, true}
 		w := models.NewMessageWriter(store, 64)
 		replayed := make([]bool, len(msgs))
 		errs := make([]error, len(msgs))
@@ -44,12 +49,12 @@ func TestMessageWriterBatch(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				replayed[i], errs[i] = w.CreateMessage(ctx, m)
+				replayed[i], errs[i] = w.CreateMessage(ctx, m, contactsOnly[i])
 			}()
 			// Queue them in order: ids must follow arrival.
 			time.Sleep(20 * time.Millisecond)
 		}
-		go w.Run()
+		w.Start(1)
 		wg.Wait()
 		w.Stop()
 
@@ -69,6 +74,9 @@ func TestMessageWriterBatch(t *testing.T) {
 		if !errors.Is(errs[4], models.ErrNotFound) {
 			t.Fatalf("unknown recipient: %s", got(4))
 		}
+		if !errors.Is(errs[6], models.ErrNotContact) {
+			t.Fatalf("stranger, contacts only: %s", got(6))
+		}
 		if !(msgs[0].ID < msgs[2].ID && msgs[2].ID < msgs[5].ID) {
 			t.Fatalf("ids out of arrival order: %d %d %d", msgs[0].ID, msgs[2].ID, msgs[5].ID)
 		}
@@ -83,7 +91,7 @@ func TestMessageWriterBatch(t *testing.T) {
 		}
 		// After Stop, writes still work, one transaction each.
 		late := &models.Message{FromUID: a.UID, ToUID: b.UID, Body: "late", CreatedAt: 3}
-		if _, err := w.CreateMessage(ctx, late); err != nil || late.ID == 0 {
+		if _, err := w.CreateMessage(ctx, late, true); err != nil || late.ID == 0 {
 			t.Fatalf("write after Stop: %v", err)
 		}
 	})

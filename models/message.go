@@ -29,11 +29,16 @@ type Message struct {
 // duplicate-key checks take gap locks.
 const sendAttempts = 3
 
+// ErrNotContact is returned for a message between users who are not
+// contacts when only contacts may message each other.
+var ErrNotContact = errors.New("not a contact")
+
 // CreateMessage stores m and fills in its id. When m carries a
 // ClientMsgID the sender has used before, nothing is stored: m takes the
 // first message's id and time (and keeps its own recipient and body, which
 // are not compared), and replayed is true. ErrNotFound means the recipient
-// does not exist.
+// does not exist; with contactsOnly, ErrNotContact that the two are not
+// contacts.
 //
 // Why a recipient's lock: auto-increment ids are handed out at INSERT, not
 // at COMMIT, so without it a reader could see message 11 committed while 10
@@ -52,7 +57,7 @@ const sendAttempts = 3
 // (from_uid, client_msg_id): InnoDB makes the second INSERT wait for the
 // first to commit and then fail as a duplicate, and the first row is read
 // back.
-func (s *Store) CreateMessage(ctx context.Context, m *Message) (replayed bool, err error) {
+func (s *Store) CreateMessage(ctx context.Context, m *Message, contactsOnly bool) (replayed bool, err error) {
 	for attempt := 1; ; attempt++ {
 		err := s.with(ctx).Transaction(func(tx *gorm.DB) error {
 			var u User
@@ -61,12 +66,24 @@ func (s *Store) CreateMessage(ctx context.Context, m *Message) (replayed bool, e
 			if err != nil {
 				return notFound(err)
 			}
+			if contactsOnly {
+				// Checked under the recipient's lock, so a contact ended by
+				// a concurrent delContacts cannot slip a message through.
+				var n int64
+				if err := tx.Model(&Contact{}).Where("uid = ? AND peer_uid = ?", m.FromUID, m.ToUID).
+					Limit(1).Count(&n).Error; err != nil {
+					return err
+				}
+				if n == 0 {
+					return ErrNotContact
+				}
+			}
 			return tx.Create(m).Error
 		})
 		switch {
 		case err == nil:
 			return false, nil
-		case errors.Is(err, ErrNotFound):
+		case errors.Is(err, ErrNotFound), errors.Is(err, ErrNotContact):
 			return false, err
 		case isDuplicate(err) && m.ClientMsgID != nil:
 			first, ferr := s.MessageByClientID(ctx, m.FromUID, *m.ClientMsgID)

@@ -123,6 +123,10 @@ type Config struct {
 	// durability is unchanged, while one fsync serves many. 1 gives each
 	// Send a transaction of its own. Default: 128.
 	SendBatchSize int
+	// SendWriters is how many batches may commit at once. Default: 1 on
+	// SQLite (one connection writes anyway), 4 on MySQL/MariaDB, where
+	// batches overlap their round trips and fsyncs.
+	SendWriters int
 
 	// OnEvent, when set, is called after each change commits (a user
 	// registered, a session opened, a contact added or removed, a message
@@ -130,9 +134,10 @@ type Config struct {
 	// see package events. Its errors and panics are logged, never shown
 	// to the client, and never undo the change. Default: nil.
 	OnEvent events.Handler
-	// BeforeSend, when set, sees every new message after the contract's
-	// checks and before it is stored, with the request's context, and may
-	// refuse it: an *apierr.Error (apierr.Forbidden for 403/1008,
+	// BeforeSend, when set, sees every new message once its fields are
+	// valid and before it is stored (the recipient and contact checks come
+	// after it, in the write's transaction), with the request's context,
+	// and may refuse it: an *apierr.Error (apierr.Forbidden for 403/1008,
 	// apierr.Invalid for 400/1001) is answered as it is; any other error
 	// is a 500. A retried client_msg_id is answered from the first message
 	// without calling it. Default: nil.
@@ -196,6 +201,8 @@ func (cfg Config) withDefaults() (Config, error) {
 	case cfg.ClientCacheTTL < 0, cfg.TokenIdleLifetime < time.Minute, cfg.TokenTouchInterval < 0,
 		cfg.RateLimitWindow < 0, cfg.SweepInterval < 0:
 		return cfg, errors.New("fiberchat: durations must be positive (TokenIdleLifetime at least a minute)")
+	case cfg.SendWriters < 0 || cfg.SendWriters > 64:
+		return cfg, errors.New("fiberchat: SendWriters must be between 1 and 64")
 	case cfg.SendBatchSize < 1 || cfg.SendBatchSize > 1000:
 		return cfg, errors.New("fiberchat: SendBatchSize must be between 1 and 1000")
 	case cfg.MaxSessions < 0:

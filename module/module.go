@@ -82,6 +82,12 @@ func New(cfg Config) (*Module, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.SendWriters == 0 {
+		cfg.SendWriters = 1
+		if dialect == migrations.MySQL {
+			cfg.SendWriters = 4
+		}
+	}
 	store := models.NewStore(db)
 	m := &Module{
 		cfg:     cfg,
@@ -138,12 +144,8 @@ func New(cfg Config) (*Module, error) {
 	var writer handlers.MessageWriter = store
 	if cfg.SendBatchSize > 1 {
 		m.writer = models.NewMessageWriter(store, cfg.SendBatchSize)
+		m.writer.Start(cfg.SendWriters)
 		writer = m.writer
-		m.wg.Add(1)
-		go func() {
-			defer m.wg.Done()
-			m.writer.Run()
-		}()
 	}
 	m.messages = handlers.NewMessages(handlers.MessagesConfig{
 		Store:          store,
