@@ -124,7 +124,7 @@ type Config struct {
 	// Send a transaction of its own. Default: 128.
 	SendBatchSize int
 	// SendWriters is how many batches may commit at once. Default: 1 on
-	// SQLite (one connection writes anyway), 4 on MySQL/MariaDB, where
+	// SQLite (one connection writes anyway), 2 on MySQL/MariaDB, where
 	// batches overlap their round trips and fsyncs.
 	SendWriters int
 

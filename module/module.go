@@ -85,7 +85,7 @@ func New(cfg Config) (*Module, error) {
 	if cfg.SendWriters == 0 {
 		cfg.SendWriters = 1
 		if dialect == migrations.MySQL {
-			cfg.SendWriters = 4
+			cfg.SendWriters = 2
 		}
 	}
 	store := models.NewStore(db)
