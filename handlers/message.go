@@ -231,7 +231,7 @@ func (h *Messages) Recv() fiber.Handler {
 		var wake <-chan struct{}
 		if wait > 0 {
 			var cancel func()
-			wake, cancel = h.notifier.Subscribe(s.UID)
+			wake, cancel = notify.SubscribeChan(h.notifier, s.UID)
 			defer cancel()
 		}
 		ms, cursor, err := h.next(ctx, s, req.LastID, limit)
