@@ -220,8 +220,8 @@ const defaultRecvLimit = 100
 // one, or a message another request of the session took) goes back to
 // waiting until the deadline.
 //
-// Where the request may park (see recvParked), the wait does not even
-// keep the request's own goroutine.
+// Where the request may park (see recvParked), neither the reads nor the
+// wait keep the request's own goroutine.
 func (h *Messages) Recv() fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		var req recvRequest
@@ -275,33 +275,33 @@ func (h *Messages) Recv() fiber.Handler {
 	}
 }
 
-// recvParked is Recv's long poll when it parks: the same subscription
-// before the first read and the same reads, but with nothing pending the
-// request gives its connection up (park.Poll.Park) and returns, and the
-// poll waits as a small struct with no goroutine. A wake-up starts a
-// goroutine that reads again, and answers or parks the poll again; the
-// deadline and Close answer it empty, as they answer a held poll.
+// recvParked is Recv's long poll when it parks: the same subscription and
+// the same reads, but the request gives its connection up (park.Poll.Park)
+// and returns at once, and the poll waits as a small struct with no
+// goroutine. Its first read runs right after on one of the Parker's few
+// checkers, which answers it if something is pending; so does each
+// wake-up, while one that finds nothing parks it again. The deadline and
+// Close answer it empty, as they answer a held poll.
 func (h *Messages) recvParked(c *fiber.Ctx, s middleware.Session, lastID *wire.Int, limit int, wait time.Duration) error {
 	poll := h.parker.NewPoll()
 	cancel := h.notifier.Subscribe(s.UID, poll.Wake)
-	ms, cursor, err := h.next(c.UserContext(), s, lastID, limit)
-	if err != nil || len(ms) > 0 {
-		cancel()
-		if err != nil {
-			return err
-		}
-		return c.JSON(recvReply(ms, cursor, limit))
-	}
+	var (
+		read   bool
+		cursor int64
+	)
 	poll.Park(c, wait, cancel, func(final bool) fiber.Handler {
 		var ms []models.Message
-		if !final {
+		// A final answer before the first read still needs the cursor
+		// (last_id), and may as well carry what that read finds.
+		if !final || !read {
 			var err error
 			// The request is over as far as fasthttp knows, and so is its
 			// context: this read belongs to the module.
 			if ms, cursor, err = h.next(context.Background(), s, lastID, limit); err != nil {
 				return func(out *fiber.Ctx) error { return WriteError(out, h.logger, err, nil) }
 			}
-			if len(ms) == 0 {
+			read = true
+			if len(ms) == 0 && !final {
 				return nil
 			}
 		}

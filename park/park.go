@@ -1,10 +1,12 @@
-// Package park keeps idle long polls without a goroutine. A poll with
-// nothing to answer yet takes its connection from fasthttp (a hijack with
-// no response) and waits as a Poll: a small struct in a registry, its
-// notifier subscription and a timer, holding no goroutine, no fasthttp
-// RequestCtx and no read buffer. A wake-up, the deadline or Close starts
-// the goroutine that checks it and, when it has an answer, writes it and
-// hands the connection back to the server for the client's next request.
+// Package park keeps long polls without a goroutine each. A poll takes its
+// connection from fasthttp (a hijack with no response) and waits as a
+// Poll: a small struct in a registry, its notifier subscription and a
+// timer, holding no goroutine, no fasthttp RequestCtx and no read buffer.
+// Checks (is there an answer yet?) run on a few checker goroutines: the
+// first one right after parking, then one after each wake-up; the deadline
+// and Close ask for the final answer. An answer is written on a goroutine
+// of its own, which then hands the connection back to the server for the
+// client's next request.
 //
 // Parking needs the host's fasthttp server to leave hijacked connections
 // open (Server.KeepHijackedConns); see Parker.Parkable for when a request
@@ -13,6 +15,7 @@ package park
 
 import (
 	"crypto/tls"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -32,9 +35,16 @@ import (
 // (status, headers, body) on a Fiber ctx of its own, as the route would
 // have on the request's; its error, if any, closes the connection.
 //
-// A Poll never runs its Check on two goroutines at once, so the Check may
-// keep state (a cursor) between calls without a lock.
+// The first call comes right after the poll is parked, and may be final
+// already. A Poll never runs its Check on two goroutines at once, so the
+// Check may keep state (a cursor) between calls without a lock.
 type Check func(final bool) fiber.Handler
+
+// maxCheckers bounds the goroutines running Checks. A Check usually waits
+// for the database, whose pool bounds the work anyway; a burst of polls
+// (every client reconnecting after a restart) or of wake-ups then queues
+// as Polls, not as goroutines with the stacks of database calls.
+const maxCheckers = 16
 
 // Parker is the registry of parked polls. Its methods are safe for
 // concurrent use; a nil *Parker parks nothing.
@@ -52,6 +62,12 @@ type Parker struct {
 	idle map[net.Conn]struct{}
 	// drained is signalled when the last poll leaves polls after Close.
 	drained *sync.Cond
+
+	qmu sync.Mutex
+	// queue holds the polls due a check, oldest first; checkers is how
+	// many goroutines work through it.
+	queue    []*Poll
+	checkers int
 }
 
 // New returns an empty Parker that logs to logger.
@@ -92,10 +108,9 @@ func (p *Parker) Parkable(c *fiber.Ctx) bool {
 	return false
 }
 
-// NewPoll starts a poll. Subscribe its Wake to the wake-ups it waits for
-// before the first look for an answer, so that nothing arriving between
-// that look and Park is missed; then either answer the request as usual
-// (the poll is dropped) or Park it.
+// NewPoll starts a poll. Subscribe its Wake to the wake-ups it waits for,
+// then Park it: its first check comes after the subscription, so nothing
+// arriving in between is missed.
 func (p *Parker) NewPoll() *Poll { return &Poll{p: p} }
 
 // Close answers every parked poll at once (Check with final true), with
@@ -141,13 +156,14 @@ func (p *Parker) remove(q *Poll) {
 	}
 }
 
-// A Poll's state. Only the goroutine that moved it to running may run its
-// Check or answer it, which is what makes an answer happen once however
-// the wake-up, the deadline and Close race.
+// A Poll's state. Whoever moves it from parked to owned (kick) queues it,
+// and only the checker that takes it from the queue may run its Check or
+// answer it, which is what makes an answer happen once however the
+// wake-up, the deadline and Close race.
 const (
 	starting int32 = iota // from NewPoll until the hijack handler has parked it
 	parked                // waiting, with no goroutine
-	running               // a goroutine is checking or answering it
+	owned                 // queued for a check, being checked, or answered
 )
 
 // Poll is one long poll, parked or about to be.
@@ -175,9 +191,9 @@ type Poll struct {
 	method, path, requestID string
 }
 
-// Wake tells the poll that something may have arrived: a parked poll
-// starts a goroutine to check; one being checked checks again. It does
-// not block, so it suits notify.Notifier.Subscribe.
+// Wake tells the poll that something may have arrived: a parked poll is
+// queued for a check; one being checked checks again. It does not block,
+// so it suits notify.Notifier.Subscribe.
 func (q *Poll) Wake() {
 	q.woken.Store(true)
 	q.kick()
@@ -188,11 +204,45 @@ func (q *Poll) expire() {
 	q.kick()
 }
 
-// kick starts a goroutine for a parked poll; any other state has one, or
-// will look at its flags before it parks.
+// kick queues a parked poll for a check; in any other state its owner
+// looks at its flags before it parks it again.
 func (q *Poll) kick() {
-	if q.state.CompareAndSwap(parked, running) {
-		go q.run()
+	if q.state.CompareAndSwap(parked, owned) {
+		q.p.enqueue(q)
+	}
+}
+
+// enqueue adds q to the check queue, starting a checker if fewer than
+// maxCheckers run.
+func (p *Parker) enqueue(q *Poll) {
+	p.qmu.Lock()
+	p.queue = append(p.queue, q)
+	start := p.checkers < maxCheckers
+	if start {
+		p.checkers++
+	}
+	p.qmu.Unlock()
+	if start {
+		go p.checker()
+	}
+}
+
+// checker checks queued polls until the queue is empty, then ends: an idle
+// Parker has no goroutine.
+func (p *Parker) checker() {
+	for {
+		p.qmu.Lock()
+		if len(p.queue) == 0 {
+			p.queue = nil // let a burst's backing array go
+			p.checkers--
+			p.qmu.Unlock()
+			return
+		}
+		q := p.queue[0]
+		p.queue[0] = nil
+		p.queue = p.queue[1:]
+		p.qmu.Unlock()
+		q.step()
 	}
 }
 
@@ -201,12 +251,17 @@ func (q *Poll) due() bool {
 	return q.woken.Load() || q.expired.Load() || q.p.closed.Load()
 }
 
-// Park hijacks c's connection and parks the poll on it for up to wait.
-// Call it last in the handler, which must then return nil and write
-// nothing: the answer will come from check. cancel ends the poll's
-// notifier subscription once it is answered.
+// Park hijacks c's connection and parks the poll on it for up to wait,
+// with its first check due at once. Call it last in the handler, which
+// must then return nil and write nothing: the answer will come from
+// check. cancel ends the poll's notifier subscription once it is
+// answered.
 func (q *Poll) Park(c *fiber.Ctx, wait time.Duration, cancel func(), check Check) {
 	q.check, q.cancel = check, cancel
+	// The first check runs on a checker rather than here, so that a burst
+	// of polls waits for the database as Polls, not as fasthttp workers
+	// holding a request context, a read buffer and a grown stack each.
+	q.woken.Store(true)
 	q.deadline = time.Now().Add(wait)
 	q.app = c.App()
 	srv := q.app.Server()
@@ -256,8 +311,8 @@ func (q *Poll) hijacked(hc net.Conn) {
 	q.conn, q.pending = conn, pending
 	if !q.p.add(q) {
 		// Closed between the handler and here: answer at once.
-		q.state.Store(running)
-		q.run()
+		q.state.Store(owned)
+		q.answer(q.check(true))
 		return
 	}
 	q.timer = time.AfterFunc(time.Until(q.deadline), q.expire)
@@ -293,30 +348,33 @@ func drain(hc, conn net.Conn) (pending []byte, ok bool) {
 	return pending, os.IsTimeout(err)
 }
 
-// run checks the poll until it has an answer or has nothing to wait for,
-// parking it again when a check finds nothing and no wake-up came since.
-func (q *Poll) run() {
-	defer func() {
-		if r := recover(); r != nil {
-			q.p.logger.Error("parked long poll failed", "path", q.path, "panic", r)
-			q.stopWaiting()
-			q.p.remove(q)
-			_ = q.conn.Close()
-		}
-	}()
-	for {
-		final := q.expired.Load() || q.p.closed.Load()
-		q.woken.Store(false)
-		if h := q.check(final); h != nil {
-			q.answer(h)
-			return
-		}
-		q.state.Store(parked)
-		// A wake-up that came during the check found the poll running and
-		// left it to this goroutine.
-		if !q.due() || !q.state.CompareAndSwap(parked, running) {
-			return
-		}
+// step runs one check of q on a checker. With an answer, it writes it on
+// a goroutine of its own: the write may wait on a slow client and the
+// hand-back waits for the next request, and neither may hold a checker.
+// Without one, it parks q again, or queues it again when a wake-up came
+// during the check (that wake-up found q owned and left it to its owner).
+func (q *Poll) step() {
+	defer q.recoverFrom()
+	final := q.expired.Load() || q.p.closed.Load()
+	q.woken.Store(false)
+	if h := q.check(final); h != nil {
+		go q.answer(h)
+		return
+	}
+	q.state.Store(parked)
+	if q.due() {
+		q.kick()
+	}
+}
+
+// recoverFrom ends a poll whose Check or answer panicked: logged, and its
+// connection closed, as the request's goroutine would have been ended.
+func (q *Poll) recoverFrom() {
+	if r := recover(); r != nil {
+		q.p.logger.Error("parked long poll failed", "path", q.path, "panic", fmt.Sprint(r))
+		q.stopWaiting()
+		q.p.remove(q)
+		_ = q.conn.Close()
 	}
 }
 
@@ -338,9 +396,19 @@ const defaultWriteTimeout = 30 * time.Second
 // answer writes the answer h makes, then hands the connection back to the
 // server, or closes it.
 func (q *Poll) answer(h fiber.Handler) {
+	if q.respond(h) {
+		q.p.handBack(q.conn, q.pending, q.app.Server())
+	}
+}
+
+// respond writes the answer h makes and reports whether the connection
+// may serve another request. (The hand-back is outside its recover: a
+// panic in a later request's handler is the server's business.)
+func (q *Poll) respond(h fiber.Handler) (keepAlive bool) {
+	defer q.recoverFrom()
 	q.stopWaiting()
 	srv := q.app.Server()
-	keepAlive := q.keepAlive && !q.p.closed.Load()
+	keepAlive = q.keepAlive && !q.p.closed.Load()
 
 	// The answer is made the way the route makes it, on a Fiber ctx over a
 	// request context of its own: the same JSON encoder, content type and
@@ -377,9 +445,9 @@ func (q *Poll) answer(h fiber.Handler) {
 	if err != nil || !keepAlive {
 		// A failed write means the client is gone: nothing to keep.
 		_ = q.conn.Close()
-		return
+		return false
 	}
-	q.p.handBack(q.conn, q.pending, srv)
+	return true
 }
 
 // handBack gives an answered connection back to srv for the client's next

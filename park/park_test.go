@@ -42,6 +42,8 @@ type fixture struct {
 	msg     atomic.Pointer[string]
 	answers atomic.Int64 // answers made, across all polls
 	cancels atomic.Int64
+	// gate, when set, holds every non-final check until it is closed.
+	gate atomic.Pointer[chan struct{}]
 }
 
 type fixtureOptions struct {
@@ -70,9 +72,12 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 		f.polls = append(f.polls, q)
 		f.mu.Unlock()
 		if c.Query("wake") != "" {
-			q.Wake() // as a wake-up between the first look and Park
+			q.Wake() // as a wake-up between Subscribe and Park
 		}
 		q.Park(c, time.Duration(c.QueryInt("wait_ms"))*time.Millisecond, func() { f.cancels.Add(1) }, func(final bool) fiber.Handler {
+			if g := f.gate.Load(); g != nil && !final {
+				<-*g
+			}
 			m := f.msg.Load()
 			if m == nil && !final {
 				return nil
@@ -293,17 +298,62 @@ func TestDeadlineAnswersEmpty(t *testing.T) {
 	}
 }
 
-func TestWakeWhileParking(t *testing.T) {
-	// A wake-up that comes after the handler's first look but before the
-	// poll is parked is not lost.
+func TestFirstCheckAnswersAtOnce(t *testing.T) {
+	// Something to answer already: the first check, right after parking,
+	// answers without waiting for a wake-up; so it does with one that came
+	// before Park.
 	f := newFixture(t, fixtureOptions{})
 	msg := "early"
 	f.msg.Store(&msg)
-	c := f.dial(t)
-	start := time.Now()
-	c.write(t, pollRequest("wait_ms=10000&wake=1"))
-	if _, body := c.read(t); body != `{"msg":"early"}` || time.Since(start) > 5*time.Second {
-		t.Fatalf("answer %s after %v", body, time.Since(start))
+	for _, query := range []string{"wait_ms=10000", "wait_ms=10000&wake=1"} {
+		c := f.dial(t)
+		start := time.Now()
+		c.write(t, pollRequest(query))
+		if _, body := c.read(t); body != `{"msg":"early"}` || time.Since(start) > 5*time.Second {
+			t.Fatalf("%s: answer %s after %v", query, body, time.Since(start))
+		}
+	}
+}
+
+func TestChecksAreBounded(t *testing.T) {
+	// A burst of polls whose checks wait (for the database, say) queues as
+	// Polls: at most maxCheckers goroutines check at once.
+	f := newFixture(t, fixtureOptions{idleWorkers: 20 * time.Millisecond})
+	gate := make(chan struct{})
+	f.gate.Store(&gate)
+	const n = 100
+	before := runtime.NumGoroutine()
+	for range n {
+		f.dial(t).write(t, pollRequest("wait_ms=30000"))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for f.registered() < n || runtime.NumGoroutine()-before > maxCheckers+10 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d polls registered; %d goroutines more than before, want at most %d checkers (and a few others)",
+				f.registered(), runtime.NumGoroutine()-before, maxCheckers)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	f.p.qmu.Lock()
+	checkers := f.p.checkers
+	f.p.qmu.Unlock()
+	if checkers != maxCheckers {
+		t.Fatalf("%d checkers with %d polls queued, want %d", checkers, n, maxCheckers)
+	}
+	close(gate)
+	f.parked(t, n)
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		f.p.qmu.Lock()
+		checkers = f.p.checkers
+		f.p.qmu.Unlock()
+		if checkers == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d checkers left with nothing queued", checkers)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
