@@ -14,6 +14,7 @@ package notify
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 )
 
@@ -63,12 +64,15 @@ func SubscribeChan(n Notifier, uid int64) (wake <-chan struct{}, cancel func()) 
 	})
 }
 
-// Local is the in-process Notifier: a set of callbacks per uid under one
+// Local is the in-process Notifier: the callbacks of each uid under one
 // mutex. Publish calls them with the mutex held, which is what makes
 // "not called after cancel returns" hold.
 type Local struct {
-	mu     sync.Mutex
-	subs   map[int64]map[*subscription]struct{}
+	mu sync.Mutex
+	// subs holds a slice, not a set, per uid: a user has a few devices
+	// polling, and with a poll parked for each of 10 000 users a map per
+	// user would cost several times the subscription itself.
+	subs   map[int64][]*subscription
 	closed bool
 }
 
@@ -78,7 +82,7 @@ type subscription struct{ wake func() }
 
 // NewLocal returns an in-process Notifier.
 func NewLocal() *Local {
-	return &Local{subs: make(map[int64]map[*subscription]struct{})}
+	return &Local{subs: make(map[int64][]*subscription)}
 }
 
 // Subscribe implements Notifier.
@@ -89,12 +93,7 @@ func (l *Local) Subscribe(uid int64, wake func()) func() {
 		return func() {}
 	}
 	sub := &subscription{wake: wake}
-	set := l.subs[uid]
-	if set == nil {
-		set = make(map[*subscription]struct{})
-		l.subs[uid] = set
-	}
-	set[sub] = struct{}{}
+	l.subs[uid] = append(l.subs[uid], sub)
 	var once sync.Once
 	return func() { once.Do(func() { l.unsubscribe(uid, sub) }) }
 }
@@ -102,12 +101,16 @@ func (l *Local) Subscribe(uid int64, wake func()) func() {
 func (l *Local) unsubscribe(uid int64, sub *subscription) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	set := l.subs[uid]
-	delete(set, sub)
-	if len(set) == 0 {
-		// An empty set per user ever seen would grow without bound.
-		delete(l.subs, uid)
+	subs := l.subs[uid]
+	if i := slices.Index(subs, sub); i >= 0 {
+		subs = slices.Delete(subs, i, i+1)
 	}
+	if len(subs) == 0 {
+		// An entry per user ever seen would grow without bound.
+		delete(l.subs, uid)
+		return
+	}
+	l.subs[uid] = subs
 }
 
 // Publish implements Notifier.
@@ -117,7 +120,7 @@ func (l *Local) Publish(_ context.Context, uid int64) error {
 	if l.closed {
 		return ErrClosed
 	}
-	for sub := range l.subs[uid] {
+	for _, sub := range l.subs[uid] {
 		sub.wake()
 	}
 	return nil
