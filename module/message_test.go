@@ -562,6 +562,12 @@ func testLongPoll(t *testing.T, s *chattest.Server, polls poster) {
 		if res.ans.Num != 0 || time.Since(start) > 5*time.Second {
 			t.Fatalf("poll after Close: %+v, %v after Close", res.ans, time.Since(start))
 		}
+		// Close also closed the idle keep-alive connections that parked
+		// polls had handed back; a client that reused one would find it
+		// closed, as after any server closing idle connections.
+		if c, ok := polls.(interface{ CloseIdleConnections() }); ok {
+			c.CloseIdleConnections()
+		}
 		// A poll arriving after Close is not held either; Send still works.
 		if res := awaitPoll(t, poll(polls, b, map[string]any{"wait": 20})); res.took > 5*time.Second {
 			t.Fatalf("poll after Close held for %v", res.took)

@@ -292,9 +292,11 @@ func (m *Module) CountClients(ctx context.Context) (int64, error) {
 }
 
 // Close answers every held or parked Recv long poll at once (with what it
-// has: nothing; a parked one with "Connection: close"), stops the
-// module's background work and waits for it. Call it before shutting the
-// server down, or a graceful shutdown waits for held polls to run out. A Recv after Close is answered without waiting; the
+// has: nothing; a parked one with "Connection: close"), closes the idle
+// keep-alive connections that parked polls handed back (the server closes
+// its own idle ones when it shuts down), stops the module's background
+// work and waits for it. Call it before shutting the server down, or a
+// graceful shutdown waits for held polls to run out. A Recv after Close is answered without waiting; the
 // other routes keep working. The database belongs to the host and stays
 // open.
 func (m *Module) Close() error {

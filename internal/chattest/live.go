@@ -81,6 +81,9 @@ func NewLive(t testing.TB, db *DB, opts Options) *Live {
 	return &Live{Server: s, Addr: ln.Addr().String(), Client: &http.Client{Transport: tr, Timeout: 60 * time.Second}, Hijacked: hijacked}
 }
 
+// CloseIdleConnections closes the client's idle keep-alive connections.
+func (l *Live) CloseIdleConnections() { l.Client.CloseIdleConnections() }
+
 // URL is the signed URL of path (relative to the mount prefix).
 func (l *Live) URL(path string) string {
 	q := url.Values{"client_id": {l.ClientID}, "api_token": {l.Sign(path)}}
