@@ -38,6 +38,8 @@ const (
 // durability included, but for a cheap bcrypt (only set-up would pay for
 // it) and no login or register rate limits (set-up makes no such calls
 // either, but a host tuning the benchmark should not trip over them).
+// Long polls park, as the sample app has them (startChat sets the
+// server's KeepHijackedConns to match).
 func moduleConfig(gdb *gorm.DB, uploadDir string, log *slog.Logger) module.Config {
 	return module.Config{
 		DB:                gdb,
@@ -46,6 +48,7 @@ func moduleConfig(gdb *gorm.DB, uploadDir string, log *slog.Logger) module.Confi
 		RegisterRateLimit: -1,
 		UploadDir:         uploadDir,
 		Logger:            log,
+		ParkLongPolls:     true,
 	}
 }
 
@@ -91,6 +94,8 @@ func startChat(ctx context.Context, dsn, addr, uploadDir string, log *slog.Logge
 		IdleTimeout:           idleTimeout,
 		DisableStartupMessage: true,
 	})
+	// As the sample app: parked long polls need their connections kept.
+	app.Server().KeepHijackedConns = true
 	app.Get("/healthz", chat.HealthHandler())
 	chat.Mount(app)
 	ln, err := net.Listen("tcp", addr)

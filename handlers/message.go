@@ -12,6 +12,7 @@ import (
 	"github.com/fiberchat/fiberchat/middleware"
 	"github.com/fiberchat/fiberchat/models"
 	"github.com/fiberchat/fiberchat/notify"
+	"github.com/fiberchat/fiberchat/park"
 	"github.com/fiberchat/fiberchat/wire"
 	"github.com/gofiber/fiber/v2"
 )
@@ -43,6 +44,7 @@ type Messages struct {
 	allowStrangers bool
 	maxWait        time.Duration
 	closing        <-chan struct{}
+	parker         *park.Parker
 	beforeSend     events.BeforeSend
 	events         *events.Emitter
 }
@@ -66,6 +68,9 @@ type MessagesConfig struct {
 	// Closing is closed when the module shuts down: held polls then
 	// answer at once instead of being cut off with the connection.
 	Closing <-chan struct{}
+	// Parker, when set, parks idle long polls instead of holding them
+	// where the request allows it (see park.Parker.Parkable).
+	Parker *park.Parker
 	// BeforeSend, when set, may refuse a message before it is stored.
 	BeforeSend events.BeforeSend
 	// Events receives MessageStored after commit.
@@ -77,7 +82,7 @@ func NewMessages(cfg MessagesConfig) *Messages {
 	return &Messages{
 		store: cfg.Store, writer: cfg.Writer, decoder: cfg.Decoder, notifier: cfg.Notifier, now: cfg.Now,
 		logger: cfg.Logger, maxChars: cfg.MaxChars, allowStrangers: cfg.AllowStrangers,
-		maxWait: cfg.MaxWait, closing: cfg.Closing, beforeSend: cfg.BeforeSend, events: cfg.Events,
+		maxWait: cfg.MaxWait, closing: cfg.Closing, parker: cfg.Parker, beforeSend: cfg.BeforeSend, events: cfg.Events,
 	}
 }
 
@@ -196,6 +201,9 @@ const defaultRecvLimit = 100
 // wake-up costs one read, and a wake-up that finds nothing (a spurious
 // one, or a message another request of the session took) goes back to
 // waiting until the deadline.
+//
+// Where the request may park (see recvParked), neither the reads nor the
+// wait keep the request's own goroutine.
 func (h *Messages) Recv() fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		var req recvRequest
@@ -208,12 +216,15 @@ func (h *Messages) Recv() fiber.Handler {
 		}
 		wait := min(time.Duration(req.Wait)*time.Second, h.maxWait)
 		s := middleware.SessionFrom(c)
+		if wait > 0 && h.parker.Parkable(c) {
+			return h.recvParked(c, s, req.LastID, limit, wait)
+		}
 		ctx := c.UserContext()
 
 		var wake <-chan struct{}
 		if wait > 0 {
 			var cancel func()
-			wake, cancel = h.notifier.Subscribe(s.UID)
+			wake, cancel = notify.SubscribeChan(h.notifier, s.UID)
 			defer cancel()
 		}
 		ms, cursor, err := h.next(ctx, s, req.LastID, limit)
@@ -244,6 +255,42 @@ func (h *Messages) Recv() fiber.Handler {
 			}
 		}
 	}
+}
+
+// recvParked is Recv's long poll when it parks: the same subscription and
+// the same reads, but the request gives its connection up (park.Poll.Park)
+// and returns at once, and the poll waits as a small struct with no
+// goroutine. Its first read runs right after on one of the Parker's few
+// checkers, which answers it if something is pending; so does each
+// wake-up, while one that finds nothing parks it again. The deadline and
+// Close answer it empty, as they answer a held poll.
+func (h *Messages) recvParked(c *fiber.Ctx, s middleware.Session, lastID *wire.Int, limit int, wait time.Duration) error {
+	poll := h.parker.NewPoll()
+	cancel := h.notifier.Subscribe(s.UID, poll.Wake)
+	var (
+		read   bool
+		cursor int64
+	)
+	poll.Park(c, wait, cancel, func(final bool) fiber.Handler {
+		var ms []models.Message
+		// A final answer before the first read still needs the cursor
+		// (last_id), and may as well carry what that read finds.
+		if !final || !read {
+			var err error
+			// The request is over as far as fasthttp knows, and so is its
+			// context: this read belongs to the module.
+			if ms, cursor, err = h.next(context.Background(), s, lastID, limit); err != nil {
+				return func(out *fiber.Ctx) error { return WriteError(out, h.logger, err, nil) }
+			}
+			read = true
+			if len(ms) == 0 && !final {
+				return nil
+			}
+		}
+		reply := recvReply(ms, cursor, limit)
+		return func(out *fiber.Ctx) error { return out.JSON(reply) }
+	})
+	return nil
 }
 
 // cursorAttempts bounds how often one Recv re-reads after other requests

@@ -414,7 +414,13 @@ type pollResult struct {
 	took time.Duration
 }
 
-func poll(s *chattest.Server, u chattest.User, fields map[string]any) <-chan pollResult {
+// poster sends a signed request: through app.Test (*chattest.Server) or
+// over a live listener (*chattest.Live), where long polls park.
+type poster interface {
+	TryPost(path string, body any) (*chattest.Response, error)
+}
+
+func poll(s poster, u chattest.User, fields map[string]any) <-chan pollResult {
 	out := make(chan pollResult, 1)
 	go func() {
 		start := time.Now()
@@ -466,95 +472,107 @@ func countQueries(t *testing.T, db *gorm.DB) *atomic.Int64 {
 func TestLongPoll(t *testing.T) {
 	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
 		s := chattest.NewServer(t, db, chattest.Options{})
-		a, b, c := s.NewUser(t, "a"), s.NewUser(t, "b"), s.NewUser(t, "c")
-		s.Befriend(t, a, b)
-		s.Befriend(t, a, c)
-		queries := countQueries(t, s.Module.DB())
+		testLongPoll(t, s, s)
+	})
+}
 
-		t.Run("wakes on a message", func(t *testing.T) {
-			for _, mode := range []map[string]any{{"wait": 10}, {"wait": "10", "last_id": 0}} {
-				cursor := recv(t, s, b, map[string]any{"last_id": 0, "limit": 500}).LastID
-				if _, ok := mode["last_id"]; ok {
-					mode["last_id"] = cursor
-				}
-				held := poll(s, b, mode)
-				other := poll(s, c, map[string]any{"wait": 10})
-				time.Sleep(200 * time.Millisecond)
-				before := queries.Load()
-				time.Sleep(300 * time.Millisecond)
-				if after := queries.Load(); after != before {
-					t.Fatalf("held polls ran %d queries while waiting", after-before)
-				}
-				id := mustSend(t, s, a, b, "wake up")
-				res := awaitPoll(t, held)
-				if res.ans.Num != 1 || res.ans.Data[0].ID != id || res.ans.LastID != id {
-					t.Fatalf("woken poll: %+v", res.ans)
-				}
-				if res.took > 5*time.Second {
-					t.Fatalf("woken poll took %v, want well under its 10s wait", res.took)
-				}
-				// c's poll is not answered by b's message.
-				select {
-				case res := <-other:
-					t.Fatalf("c's poll answered by a message to b: %+v", res)
-				case <-time.After(200 * time.Millisecond):
-				}
-				mustSend(t, s, a, c, "for c")
-				if res := awaitPoll(t, other); res.ans.Num != 1 || res.ans.Data[0].Message != "for c" {
-					t.Fatalf("c's poll: %+v", res.ans)
-				}
-			}
-		})
+// testLongPoll runs the long-poll checks on s, sending the polls through
+// polls (s itself, or a live listener where they park).
+func testLongPoll(t *testing.T, s *chattest.Server, polls poster) {
+	a, b, c := s.NewUser(t, "a"), s.NewUser(t, "b"), s.NewUser(t, "c")
+	s.Befriend(t, a, b)
+	s.Befriend(t, a, c)
+	queries := countQueries(t, s.Module.DB())
 
-		t.Run("answers pending messages at once", func(t *testing.T) {
-			recv(t, s, b, map[string]any{"limit": 500}) // catch the session up
-			mustSend(t, s, a, b, "waiting already")
-			res := awaitPoll(t, poll(s, b, map[string]any{"wait": 10}))
-			if res.ans.Num != 1 || res.took > 5*time.Second {
-				t.Fatalf("poll with a pending message: %+v after %v", res.ans, res.took)
+	t.Run("wakes on a message", func(t *testing.T) {
+		for _, mode := range []map[string]any{{"wait": 10}, {"wait": "10", "last_id": 0}} {
+			cursor := recv(t, s, b, map[string]any{"last_id": 0, "limit": 500}).LastID
+			if _, ok := mode["last_id"]; ok {
+				mode["last_id"] = cursor
 			}
-		})
-
-		t.Run("times out empty", func(t *testing.T) {
-			res := awaitPoll(t, poll(s, b, map[string]any{"wait": 1}))
-			if res.ans.Num != 0 || res.ans.More {
-				t.Fatalf("timed-out poll: %+v", res.ans)
-			}
-			if res.took < 900*time.Millisecond {
-				t.Fatalf("wait=1 answered after %v", res.took)
-			}
-		})
-
-		t.Run("two devices both woken", func(t *testing.T) {
-			laptop := login(t, s, b)
-			recv(t, s, laptop, map[string]any{"limit": 500}) // catch up
-			p1, p2 := poll(s, b, map[string]any{"wait": 10}), poll(s, laptop, map[string]any{"wait": 10})
+			held := poll(polls, b, mode)
+			other := poll(polls, c, map[string]any{"wait": 10})
 			time.Sleep(200 * time.Millisecond)
-			id := mustSend(t, s, a, b, "both")
-			for _, p := range []<-chan pollResult{p1, p2} {
-				if res := awaitPoll(t, p); res.ans.Num != 1 || res.ans.Data[0].ID != id {
-					t.Fatalf("device poll: %+v", res.ans)
-				}
+			before := queries.Load()
+			time.Sleep(300 * time.Millisecond)
+			if after := queries.Load(); after != before {
+				t.Fatalf("held polls ran %d queries while waiting", after-before)
 			}
-		})
-
-		t.Run("Close answers held polls", func(t *testing.T) {
-			held := poll(s, b, map[string]any{"wait": 20})
-			time.Sleep(200 * time.Millisecond)
-			start := time.Now()
-			if err := s.Module.Close(); err != nil {
-				t.Fatal(err)
-			}
+			id := mustSend(t, s, a, b, "wake up")
 			res := awaitPoll(t, held)
-			if res.ans.Num != 0 || time.Since(start) > 5*time.Second {
-				t.Fatalf("poll after Close: %+v, %v after Close", res.ans, time.Since(start))
+			if res.ans.Num != 1 || res.ans.Data[0].ID != id || res.ans.LastID != id {
+				t.Fatalf("woken poll: %+v", res.ans)
 			}
-			// A poll arriving after Close is not held either; Send still works.
-			if res := awaitPoll(t, poll(s, b, map[string]any{"wait": 20})); res.took > 5*time.Second {
-				t.Fatalf("poll after Close held for %v", res.took)
+			if res.took > 5*time.Second {
+				t.Fatalf("woken poll took %v, want well under its 10s wait", res.took)
 			}
-			mustSend(t, s, a, b, "after close")
-		})
+			// c's poll is not answered by b's message.
+			select {
+			case res := <-other:
+				t.Fatalf("c's poll answered by a message to b: %+v", res)
+			case <-time.After(200 * time.Millisecond):
+			}
+			mustSend(t, s, a, c, "for c")
+			if res := awaitPoll(t, other); res.ans.Num != 1 || res.ans.Data[0].Message != "for c" {
+				t.Fatalf("c's poll: %+v", res.ans)
+			}
+		}
+	})
+
+	t.Run("answers pending messages at once", func(t *testing.T) {
+		recv(t, s, b, map[string]any{"limit": 500}) // catch the session up
+		mustSend(t, s, a, b, "waiting already")
+		res := awaitPoll(t, poll(polls, b, map[string]any{"wait": 10}))
+		if res.ans.Num != 1 || res.took > 5*time.Second {
+			t.Fatalf("poll with a pending message: %+v after %v", res.ans, res.took)
+		}
+	})
+
+	t.Run("times out empty", func(t *testing.T) {
+		res := awaitPoll(t, poll(polls, b, map[string]any{"wait": 1}))
+		if res.ans.Num != 0 || res.ans.More {
+			t.Fatalf("timed-out poll: %+v", res.ans)
+		}
+		if res.took < 900*time.Millisecond {
+			t.Fatalf("wait=1 answered after %v", res.took)
+		}
+	})
+
+	t.Run("two devices both woken", func(t *testing.T) {
+		laptop := login(t, s, b)
+		recv(t, s, laptop, map[string]any{"limit": 500}) // catch up
+		p1, p2 := poll(polls, b, map[string]any{"wait": 10}), poll(polls, laptop, map[string]any{"wait": 10})
+		time.Sleep(200 * time.Millisecond)
+		id := mustSend(t, s, a, b, "both")
+		for _, p := range []<-chan pollResult{p1, p2} {
+			if res := awaitPoll(t, p); res.ans.Num != 1 || res.ans.Data[0].ID != id {
+				t.Fatalf("device poll: %+v", res.ans)
+			}
+		}
+	})
+
+	t.Run("Close answers held polls", func(t *testing.T) {
+		held := poll(polls, b, map[string]any{"wait": 20})
+		time.Sleep(200 * time.Millisecond)
+		start := time.Now()
+		if err := s.Module.Close(); err != nil {
+			t.Fatal(err)
+		}
+		res := awaitPoll(t, held)
+		if res.ans.Num != 0 || time.Since(start) > 5*time.Second {
+			t.Fatalf("poll after Close: %+v, %v after Close", res.ans, time.Since(start))
+		}
+		// Close also closed the idle keep-alive connections that parked
+		// polls had handed back; a client that reused one would find it
+		// closed, as after any server closing idle connections.
+		if c, ok := polls.(interface{ CloseIdleConnections() }); ok {
+			c.CloseIdleConnections()
+		}
+		// A poll arriving after Close is not held either; Send still works.
+		if res := awaitPoll(t, poll(polls, b, map[string]any{"wait": 20})); res.took > 5*time.Second {
+			t.Fatalf("poll after Close held for %v", res.took)
+		}
+		mustSend(t, s, a, b, "after close")
 	})
 }
 
@@ -725,123 +743,136 @@ func TestConcurrentSendsDeliveredOnce(t *testing.T) {
 func TestConcurrentReadersMissNothing(t *testing.T) {
 	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
 		s := chattest.NewServer(t, db, chattest.Options{})
-		b := s.NewUser(t, "b")
-		const senders, each = 10, 30
-		const total = senders * each
-		senderUsers := makeSenders(t, s, b, senders)
-		shared := login(t, s, b) // one session, two readers racing on its cursor
-
-		type reader struct {
-			name   string
-			fields func(d *delivery) map[string]any
-			user   chattest.User
-		}
-		readers := []reader{
-			{"last_id", func(d *delivery) map[string]any { return map[string]any{"last_id": d.lastID, "limit": 5} }, b},
-			{"last_id 2", func(d *delivery) map[string]any { return map[string]any{"last_id": d.lastID, "limit": 50} }, b},
-			{"last_id long poll", func(d *delivery) map[string]any {
-				return map[string]any{"last_id": d.lastID, "limit": 7, "wait": 2}
-			}, b},
-			{"session", func(*delivery) map[string]any { return map[string]any{"limit": 5} }, b},
-		}
-
-		var (
-			done    = make(chan struct{})
-			wg      sync.WaitGroup
-			results = make([]error, len(readers))
-			mu      sync.Mutex
-			sharedD = map[string]bool{} // the two readers of one session, together
-		)
-		read := func(i int, r reader, d *delivery, until func() bool) {
-			defer wg.Done()
-			deadline := time.Now().Add(90 * time.Second)
-			drained := false
-			for !until() {
-				if time.Now().After(deadline) {
-					results[i] = fmt.Errorf("%s: timed out with %d of %d", r.name, len(d.seen), total)
-					return
-				}
-				finished := false
-				select {
-				case <-done:
-					finished = true
-				default:
-				}
-				resp, err := s.TryPost("/Message/Recv", r.user.Creds(r.fields(d)))
-				var got recvAnswer
-				if err == nil {
-					got, err = decodeRecv(resp)
-				}
-				if err == nil {
-					err = d.add(got)
-				}
-				if err != nil {
-					results[i] = fmt.Errorf("%s: %v", r.name, err)
-					return
-				}
-				if r.user.Token == shared.Token {
-					mu.Lock()
-					for _, m := range got.Data {
-						if sharedD[m.Message] {
-							err = fmt.Errorf("%s: %q handed to both readers of one session", r.name, m.Message)
-						}
-						sharedD[m.Message] = true
-					}
-					mu.Unlock()
-					if err != nil {
-						results[i] = err
-						return
-					}
-				}
-				// Once every send has been answered, one more empty read
-				// means the reader has passed a message it never got. (For
-				// the two readers of one session, the other may have got
-				// it: their union is checked at the end.)
-				if finished && got.Num == 0 {
-					if drained && d.partial {
-						return
-					}
-					if drained {
-						results[i] = fmt.Errorf("%s: ended with %d of %d messages: some were skipped", r.name, len(d.seen), total)
-						return
-					}
-					drained = true
-				}
-			}
-		}
-		for i, r := range readers {
-			wg.Add(1)
-			d := newDelivery()
-			go read(i, r, d, func() bool { return len(d.seen) == total })
-		}
-		sharedReaders := 2
-		for j := range sharedReaders {
-			i := len(results)
-			results = append(results, nil)
-			r := reader{"shared session " + strconv.Itoa(j), func(*delivery) map[string]any { return map[string]any{"limit": 3} }, shared}
-			wg.Add(1)
-			// Each of the two sees only part of the stream, in order; the
-			// union is checked through sharedD.
-			d := &delivery{seen: map[string]bool{}, nextSeq: map[int64]int{}, partial: true}
-			go read(i, r, d, func() bool { mu.Lock(); defer mu.Unlock(); return len(sharedD) == total })
-		}
-
-		var sendErr error
-		for err := range sendAll(s, senderUsers, b, each) {
-			sendErr = err
-		}
-		close(done)
-		wg.Wait()
-		if sendErr != nil {
-			t.Fatal(sendErr)
-		}
-		for _, err := range results {
-			if err != nil {
-				t.Error(err)
-			}
-		}
-		if len(sharedD) != total {
-			t.Errorf("the two readers of one session got %d of %d messages between them", len(sharedD), total)
-		}
+		testConcurrentReaders(t, s, nil)
 	})
+}
+
+// testConcurrentReaders runs the no-skip proof on s. With live set, the
+// long-polling reader polls through it (where its polls park), and so do
+// the two readers of one session, long-polling too, so that parked polls
+// race each other on the session's cursor.
+func testConcurrentReaders(t *testing.T, s *chattest.Server, live poster) {
+	b := s.NewUser(t, "b")
+	const senders, each = 10, 30
+	const total = senders * each
+	senderUsers := makeSenders(t, s, b, senders)
+	shared := login(t, s, b) // one session, two readers racing on its cursor
+
+	type reader struct {
+		name   string
+		fields func(d *delivery) map[string]any
+		user   chattest.User
+		via    poster
+	}
+	polls, sharedFields := poster(s), map[string]any{"limit": 3}
+	if live != nil {
+		polls, sharedFields = live, map[string]any{"limit": 3, "wait": 2}
+	}
+	readers := []reader{
+		{"last_id", func(d *delivery) map[string]any { return map[string]any{"last_id": d.lastID, "limit": 5} }, b, s},
+		{"last_id 2", func(d *delivery) map[string]any { return map[string]any{"last_id": d.lastID, "limit": 50} }, b, s},
+		{"last_id long poll", func(d *delivery) map[string]any {
+			return map[string]any{"last_id": d.lastID, "limit": 7, "wait": 2}
+		}, b, polls},
+		{"session", func(*delivery) map[string]any { return map[string]any{"limit": 5} }, b, s},
+	}
+
+	var (
+		done    = make(chan struct{})
+		wg      sync.WaitGroup
+		results = make([]error, len(readers))
+		mu      sync.Mutex
+		sharedD = map[string]bool{} // the two readers of one session, together
+	)
+	read := func(i int, r reader, d *delivery, until func() bool) {
+		defer wg.Done()
+		deadline := time.Now().Add(90 * time.Second)
+		drained := false
+		for !until() {
+			if time.Now().After(deadline) {
+				results[i] = fmt.Errorf("%s: timed out with %d of %d", r.name, len(d.seen), total)
+				return
+			}
+			finished := false
+			select {
+			case <-done:
+				finished = true
+			default:
+			}
+			resp, err := r.via.TryPost("/Message/Recv", r.user.Creds(r.fields(d)))
+			var got recvAnswer
+			if err == nil {
+				got, err = decodeRecv(resp)
+			}
+			if err == nil {
+				err = d.add(got)
+			}
+			if err != nil {
+				results[i] = fmt.Errorf("%s: %v", r.name, err)
+				return
+			}
+			if r.user.Token == shared.Token {
+				mu.Lock()
+				for _, m := range got.Data {
+					if sharedD[m.Message] {
+						err = fmt.Errorf("%s: %q handed to both readers of one session", r.name, m.Message)
+					}
+					sharedD[m.Message] = true
+				}
+				mu.Unlock()
+				if err != nil {
+					results[i] = err
+					return
+				}
+			}
+			// Once every send has been answered, one more empty read
+			// means the reader has passed a message it never got. (For
+			// the two readers of one session, the other may have got
+			// it: their union is checked at the end.)
+			if finished && got.Num == 0 {
+				if drained && d.partial {
+					return
+				}
+				if drained {
+					results[i] = fmt.Errorf("%s: ended with %d of %d messages: some were skipped", r.name, len(d.seen), total)
+					return
+				}
+				drained = true
+			}
+		}
+	}
+	for i, r := range readers {
+		wg.Add(1)
+		d := newDelivery()
+		go read(i, r, d, func() bool { return len(d.seen) == total })
+	}
+	sharedReaders := 2
+	for j := range sharedReaders {
+		i := len(results)
+		results = append(results, nil)
+		r := reader{"shared session " + strconv.Itoa(j), func(*delivery) map[string]any { return sharedFields }, shared, polls}
+		wg.Add(1)
+		// Each of the two sees only part of the stream, in order; the
+		// union is checked through sharedD.
+		d := &delivery{seen: map[string]bool{}, nextSeq: map[int64]int{}, partial: true}
+		go read(i, r, d, func() bool { mu.Lock(); defer mu.Unlock(); return len(sharedD) == total })
+	}
+
+	var sendErr error
+	for err := range sendAll(s, senderUsers, b, each) {
+		sendErr = err
+	}
+	close(done)
+	wg.Wait()
+	if sendErr != nil {
+		t.Fatal(sendErr)
+	}
+	for _, err := range results {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if len(sharedD) != total {
+		t.Errorf("the two readers of one session got %d of %d messages between them", len(sharedD), total)
+	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/fiberchat/fiberchat/migrations"
 	"github.com/fiberchat/fiberchat/models"
 	"github.com/fiberchat/fiberchat/notify"
+	"github.com/fiberchat/fiberchat/park"
 	"github.com/fiberchat/fiberchat/wire"
 	"github.com/glebarez/sqlite"
 	"gorm.io/driver/mysql"
@@ -51,6 +52,8 @@ type Module struct {
 	writer *models.MessageWriter
 	// ownNotifier is set when the module made its notifier and so closes it.
 	ownNotifier bool
+	// parker parks idle long polls; nil unless Config.ParkLongPolls.
+	parker *park.Parker
 	// tokens is where the auth gate looks sessions up: the store, behind
 	// a cache unless Config.TokenCacheTTL turned it off.
 	tokens middleware.TokenSource
@@ -141,6 +144,9 @@ func New(cfg Config) (*Module, error) {
 	if m.notifier == nil {
 		m.notifier, m.ownNotifier = notify.NewLocal(), true
 	}
+	if cfg.ParkLongPolls {
+		m.parker = park.New(cfg.Logger)
+	}
 	var writer handlers.MessageWriter = store
 	if cfg.SendBatchSize > 1 {
 		m.writer = models.NewMessageWriter(store, cfg.SendBatchSize)
@@ -158,6 +164,7 @@ func New(cfg Config) (*Module, error) {
 		AllowStrangers: cfg.AllowStrangers,
 		MaxWait:        cfg.MaxWait,
 		Closing:        m.closing,
+		Parker:         m.parker,
 		BeforeSend:     cfg.BeforeSend,
 		Events:         m.events,
 	})
@@ -294,15 +301,20 @@ func (m *Module) CountClients(ctx context.Context) (int64, error) {
 	return m.store.CountClients(ctx)
 }
 
-// Close answers every held Recv long poll at once (with what it has:
-// nothing), stops the module's background work and waits for it. Call it
-// before shutting the server down, or a graceful shutdown waits for held
-// polls to run out. A Recv after Close is answered without waiting; the
+// Close answers every held or parked Recv long poll at once (with what it
+// has: nothing; a parked one with "Connection: close"), closes the idle
+// keep-alive connections that parked polls handed back (the server closes
+// its own idle ones when it shuts down), stops the module's background
+// work and waits for it. Call it before shutting the server down, or a
+// graceful shutdown waits for held polls to run out. A Recv after Close is answered without waiting; the
 // other routes keep working. The database belongs to the host and stays
 // open.
 func (m *Module) Close() error {
 	m.closeOnce.Do(func() {
 		close(m.closing)
+		// Parked polls are not the server's to wait for in a graceful
+		// shutdown: this writes their answers before returning.
+		m.parker.Close()
 		m.stop()
 		if m.writer != nil {
 			m.writer.Stop()

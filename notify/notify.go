@@ -14,72 +14,103 @@ package notify
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 )
 
 // Notifier wakes the long polls of a user when a message for them has been
 // stored. Implementations must be safe for concurrent use.
+//
+// A wake-up is a callback rather than a channel so that a poll can wait
+// without a goroutine of its own: a parked poll (see package park) is only
+// a small struct until its callback starts the goroutine that answers it.
 type Notifier interface {
-	// Subscribe registers interest in uid's messages until cancel is called
-	// (cancel is idempotent and must be called). wake receives a value
-	// after Publish(uid); it is never closed. Wake-ups coalesce and may be
-	// spurious, so a receiver re-reads the database after each one. A
-	// subscriber that subscribes before it reads the database misses
-	// nothing: a Publish after the subscription is remembered in wake.
-	Subscribe(uid int64) (wake <-chan struct{}, cancel func())
+	// Subscribe registers wake to be called after each Publish(uid) until
+	// cancel is called (cancel is idempotent and must be called). Wake-ups
+	// may coalesce and may be spurious, so the subscriber re-reads the
+	// database after each one. A subscriber that subscribes before it
+	// reads the database misses nothing: a Publish after the subscription
+	// calls wake.
+	//
+	// wake runs on the publisher's goroutine, possibly while the
+	// notifier's lock is held: it must return quickly, must not block and
+	// must not call the Notifier. Once cancel has returned, wake is not
+	// called again.
+	Subscribe(uid int64, wake func()) (cancel func())
 	// Publish wakes every subscriber of uid, in this process or (for a
 	// shared implementation) in others. It must not block on slow
 	// subscribers.
 	Publish(ctx context.Context, uid int64) error
 	// Close releases the notifier's resources. Publish then fails with
-	// ErrClosed; a later Subscribe gets a channel that never fires.
+	// ErrClosed; a later Subscribe registers nothing.
 	Close() error
 }
 
 // ErrClosed is returned by Publish after Close.
 var ErrClosed = errors.New("notify: closed")
 
-// Local is the in-process Notifier: a set of channels per uid under one
-// mutex. Each channel has room for one value and Publish never blocks, so a
-// subscriber that has not yet read its last wake-up simply keeps it.
+// SubscribeChan subscribes to uid's wake-ups through a channel, for a
+// subscriber that waits on a goroutine of its own: the channel has room
+// for one value and a wake-up finding it full is dropped, so a subscriber
+// that has not yet read its last wake-up simply keeps it (one is as good
+// as two). The channel is never closed.
+func SubscribeChan(n Notifier, uid int64) (wake <-chan struct{}, cancel func()) {
+	ch := make(chan struct{}, 1)
+	return ch, n.Subscribe(uid, func() {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	})
+}
+
+// Local is the in-process Notifier: the callbacks of each uid under one
+// mutex. Publish calls them with the mutex held, which is what makes
+// "not called after cancel returns" hold.
 type Local struct {
-	mu     sync.Mutex
-	subs   map[int64]map[chan struct{}]struct{}
+	mu sync.Mutex
+	// subs holds a slice, not a set, per uid: a user has a few devices
+	// polling, and with a poll parked for each of 10 000 users a map per
+	// user would cost several times the subscription itself.
+	subs   map[int64][]*subscription
 	closed bool
 }
 
+// subscription is one Subscribe; a pointer, so that two subscriptions
+// with the same callback stay two.
+type subscription struct{ wake func() }
+
 // NewLocal returns an in-process Notifier.
 func NewLocal() *Local {
-	return &Local{subs: make(map[int64]map[chan struct{}]struct{})}
+	return &Local{subs: make(map[int64][]*subscription)}
 }
 
 // Subscribe implements Notifier.
-func (l *Local) Subscribe(uid int64) (<-chan struct{}, func()) {
-	ch := make(chan struct{}, 1)
+func (l *Local) Subscribe(uid int64, wake func()) func() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return ch, func() {}
+		return func() {}
 	}
-	set := l.subs[uid]
-	if set == nil {
-		set = make(map[chan struct{}]struct{})
-		l.subs[uid] = set
-	}
-	set[ch] = struct{}{}
+	sub := &subscription{wake: wake}
+	l.subs[uid] = append(l.subs[uid], sub)
 	var once sync.Once
-	return ch, func() { once.Do(func() { l.unsubscribe(uid, ch) }) }
+	return func() { once.Do(func() { l.unsubscribe(uid, sub) }) }
 }
 
-func (l *Local) unsubscribe(uid int64, ch chan struct{}) {
+func (l *Local) unsubscribe(uid int64, sub *subscription) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	set := l.subs[uid]
-	delete(set, ch)
-	if len(set) == 0 {
-		// An empty set per user ever seen would grow without bound.
-		delete(l.subs, uid)
+	subs := l.subs[uid]
+	if i := slices.Index(subs, sub); i >= 0 {
+		subs = slices.Delete(subs, i, i+1)
 	}
+	if len(subs) == 0 {
+		// An entry per user ever seen would grow without bound.
+		delete(l.subs, uid)
+		return
+	}
+	l.subs[uid] = subs
 }
 
 // Publish implements Notifier.
@@ -89,11 +120,8 @@ func (l *Local) Publish(_ context.Context, uid int64) error {
 	if l.closed {
 		return ErrClosed
 	}
-	for ch := range l.subs[uid] {
-		select {
-		case ch <- struct{}{}:
-		default: // a wake-up is pending already; one is as good as two
-		}
+	for _, sub := range l.subs[uid] {
+		sub.wake()
 	}
 	return nil
 }

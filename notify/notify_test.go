@@ -20,11 +20,11 @@ func received(ch <-chan struct{}) bool {
 func TestLocalWakesOnlyThatUser(t *testing.T) {
 	n := NewLocal()
 	defer n.Close()
-	a1, cancelA1 := n.Subscribe(1)
+	a1, cancelA1 := SubscribeChan(n, 1)
 	defer cancelA1()
-	a2, cancelA2 := n.Subscribe(1)
+	a2, cancelA2 := SubscribeChan(n, 1)
 	defer cancelA2()
-	b, cancelB := n.Subscribe(2)
+	b, cancelB := SubscribeChan(n, 2)
 	defer cancelB()
 
 	if err := n.Publish(context.Background(), 1); err != nil {
@@ -41,7 +41,7 @@ func TestLocalWakesOnlyThatUser(t *testing.T) {
 func TestLocalCoalescesAndNeverBlocks(t *testing.T) {
 	n := NewLocal()
 	defer n.Close()
-	wake, cancel := n.Subscribe(7)
+	wake, cancel := SubscribeChan(n, 7)
 	defer cancel()
 	for i := 0; i < 100; i++ { // nobody reads: Publish must not block
 		if err := n.Publish(context.Background(), 7); err != nil {
@@ -61,7 +61,7 @@ func TestLocalRemembersPublishBeforeReceive(t *testing.T) {
 	// what lets Recv subscribe before it reads the database.
 	n := NewLocal()
 	defer n.Close()
-	wake, cancel := n.Subscribe(3)
+	wake, cancel := SubscribeChan(n, 3)
 	defer cancel()
 	_ = n.Publish(context.Background(), 3)
 	select {
@@ -74,7 +74,7 @@ func TestLocalRemembersPublishBeforeReceive(t *testing.T) {
 func TestLocalCancel(t *testing.T) {
 	n := NewLocal()
 	defer n.Close()
-	wake, cancel := n.Subscribe(5)
+	wake, cancel := SubscribeChan(n, 5)
 	cancel()
 	cancel() // idempotent
 	_ = n.Publish(context.Background(), 5)
@@ -91,7 +91,7 @@ func TestLocalCancel(t *testing.T) {
 
 func TestLocalClose(t *testing.T) {
 	n := NewLocal()
-	wake, cancel := n.Subscribe(9)
+	wake, cancel := SubscribeChan(n, 9)
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -102,10 +102,11 @@ func TestLocalClose(t *testing.T) {
 	if received(wake) {
 		t.Fatal("woken after Close")
 	}
-	late, lateCancel := n.Subscribe(9)
+	late, lateCancel := SubscribeChan(n, 9)
 	defer lateCancel()
+	_ = n.Publish(context.Background(), 9)
 	if late == nil || received(late) {
-		t.Fatal("a Subscribe after Close must give a channel that never fires")
+		t.Fatal("a Subscribe after Close must register nothing")
 	}
 }
 
@@ -118,7 +119,7 @@ func TestLocalConcurrent(t *testing.T) {
 		go func(uid int64) {
 			defer wg.Done()
 			for j := 0; j < 200; j++ {
-				wake, cancel := n.Subscribe(uid % 4)
+				wake, cancel := SubscribeChan(n, uid%4)
 				_ = n.Publish(context.Background(), uid%4)
 				<-wake // its own publish came after the subscription
 				cancel()
@@ -136,6 +137,36 @@ func TestLocalConcurrent(t *testing.T) {
 		if got := n.subscribers(uid); got != 0 {
 			t.Fatalf("uid %d: %d subscriptions left", uid, got)
 		}
+	}
+}
+
+func TestLocalCallback(t *testing.T) {
+	// The callback form is what a parked poll uses: wake runs on the
+	// publisher's goroutine, once per Publish, and never after cancel
+	// has returned.
+	n := NewLocal()
+	defer n.Close()
+	var calls int
+	cancel := n.Subscribe(4, func() { calls++ }) // no lock: Publish is on this goroutine
+	for range 3 {
+		_ = n.Publish(context.Background(), 4)
+	}
+	if calls != 3 {
+		t.Fatalf("wake called %d times for 3 publishes, want 3", calls)
+	}
+	cancel()
+	_ = n.Publish(context.Background(), 4)
+	if calls != 3 {
+		t.Fatal("wake called after cancel returned")
+	}
+	// The same callback subscribed twice is two subscriptions.
+	wake := func() { calls++ }
+	c1, c2 := n.Subscribe(4, wake), n.Subscribe(4, wake)
+	defer c2()
+	c1()
+	_ = n.Publish(context.Background(), 4)
+	if calls != 4 {
+		t.Fatalf("after cancelling one of two: %d calls, want 4", calls)
 	}
 }
 

@@ -313,7 +313,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fail(stderr, err)
 	}
 	defer database.Close(gdb)
-	chat, err := module.New(module.Config{DB: gdb, UploadDir: *uploadDir, Logger: log})
+	// Idle long polls park (see module.Config.ParkLongPolls): the server
+	// below keeps hijacked connections open for them.
+	chat, err := module.New(module.Config{DB: gdb, UploadDir: *uploadDir, Logger: log, ParkLongPolls: true})
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -334,6 +336,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		IdleTimeout:           idleTimeout,
 		DisableStartupMessage: true,
 	})
+	// A parked long poll takes its connection from fasthttp and gives it
+	// back once answered, so fasthttp must not close it meanwhile.
+	app.Server().KeepHijackedConns = true
 	// Before Mount: Mount ends with a catch-all 404 under its prefix.
 	app.Get("/healthz", chat.HealthHandler())
 	chat.Mount(app)
@@ -353,8 +358,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
-	// The module first, so held long polls are answered before the
-	// server waits for open requests to finish.
+	// The module first, so held and parked long polls are answered before
+	// the server waits for open requests to finish (parked ones it would
+	// not even see).
 	_ = chat.Close()
 	if err := app.ShutdownWithTimeout(shutdownTimeout); err != nil {
 		log.Warn("shutdown", "error", err.Error())
