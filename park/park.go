@@ -310,15 +310,15 @@ func (q *Poll) hijacked(hc net.Conn) {
 	}
 	q.conn, q.pending = conn, pending
 	if !q.p.add(q) {
-		// Closed between the handler and here: answer at once.
+		// Closed between the handler and here: a final check, at once.
 		q.state.Store(owned)
-		q.answer(q.check(true))
+		q.step()
 		return
 	}
 	q.timer = time.AfterFunc(time.Until(q.deadline), q.expire)
 	q.state.Store(parked)
 	if q.due() {
-		q.kick() // a wake-up came while it was being parked
+		q.kick() // its first check, which covers wake-ups that came meanwhile
 	}
 }
 
