@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 	"unicode/utf8"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/fiberchat/fiberchat/middleware"
 	"github.com/fiberchat/fiberchat/models"
 	"github.com/fiberchat/fiberchat/wire"
+	"github.com/gofiber/fiber/v2"
 )
 
 // ErrInvalidArgument is returned by the host API for an argument outside
@@ -100,3 +102,28 @@ func (m *Module) APIToken(path, secret string, t time.Time) string {
 // ("users" → "chat_users" with the default prefix), for a host struct that
 // extends a module model and must name its table.
 func (m *Module) TableName(base string) string { return m.cfg.TablePrefix + base }
+
+// Serve serves app on ln until ctx ends, then shuts down in the order the
+// chat needs: the module first, so held and parked long polls are answered
+// at once (a parked poll is invisible to the server's own shutdown), then
+// the server, which waits up to timeout for open requests. It returns the
+// listener's error if the server stopped by itself; trouble during the
+// shutdown is logged.
+func (m *Module) Serve(ctx context.Context, app *fiber.App, ln net.Listener, timeout time.Duration) error {
+	served := make(chan error, 1)
+	go func() { served <- app.Listener(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	m.cfg.Logger.Info("shutting down")
+	_ = m.Close()
+	if err := app.ShutdownWithTimeout(timeout); err != nil {
+		m.cfg.Logger.Warn("shutdown", "error", err.Error())
+	}
+	if err := <-served; err != nil {
+		m.cfg.Logger.Warn("serve", "error", err.Error())
+	}
+	return nil
+}

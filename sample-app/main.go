@@ -347,26 +347,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fail(stderr, err)
 	}
-	served := make(chan error, 1)
-	go func() { served <- app.Listener(ln) }()
 	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
-
-	select {
-	case err := <-served:
-		// The server stopped on its own: the listener failed.
-		return fail(stderr, fmt.Errorf("serve: %w", err))
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	// The module first, so held and parked long polls are answered before
-	// the server waits for open requests to finish (parked ones it would
-	// not even see).
-	_ = chat.Close()
-	if err := app.ShutdownWithTimeout(shutdownTimeout); err != nil {
-		log.Warn("shutdown", "error", err.Error())
-	}
-	if err := <-served; err != nil {
-		log.Warn("serve", "error", err.Error())
+	// Until SIGINT/SIGTERM; then the module first, so held and parked long
+	// polls are answered before the server waits for open requests.
+	if err := chat.Serve(ctx, app, ln, shutdownTimeout); err != nil {
+		return fail(stderr, err)
 	}
 	return exitOK
 }

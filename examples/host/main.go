@@ -100,26 +100,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	served := make(chan error, 1)
-	go func() { served <- app.Listener(ln) }()
 	log.Info("listening", "url", "http://"+ln.Addr().String())
-
-	select {
-	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	// The chat first: it answers held long polls at once, so the server's
-	// graceful shutdown does not wait for them to run out.
-	_ = chat.Close()
-	if err := app.ShutdownWithTimeout(shutdownTimeout); err != nil {
-		log.Warn("shutdown", "error", err.Error())
-	}
-	if err := <-served; err != nil {
-		log.Warn("serve", "error", err.Error())
-	}
-	return nil
+	// Until SIGINT/SIGTERM; then the chat first: it answers held long polls
+	// at once, so the server's graceful shutdown does not wait for them.
+	return chat.Serve(ctx, app, ln, shutdownTimeout)
 }
 
 func envOr(getenv func(string) string, name, def string) string {
