@@ -26,8 +26,8 @@ import (
 	"gorm.io/gorm"
 )
 
-// Server timeouts, as the sample app has them: a long poll holds a
-// request for up to 30 s, so reads and writes get 40.
+// The ceiling server's timeouts, as module.AppConfig gives the chat's: a
+// long poll holds a request for up to 30 s, so reads and writes get 40.
 const (
 	readTimeout  = 40 * time.Second
 	writeTimeout = 40 * time.Second
@@ -85,15 +85,7 @@ func startChat(ctx context.Context, dsn, addr, uploadDir string, log *slog.Logge
 		_ = database.Close(gdb)
 		return nil, err
 	}
-	app := fiber.New(fiber.Config{
-		AppName:               "fiberchat bench",
-		ErrorHandler:          chat.ErrorHandler(),
-		BodyLimit:             16 << 20,
-		ReadTimeout:           readTimeout,
-		WriteTimeout:          writeTimeout,
-		IdleTimeout:           idleTimeout,
-		DisableStartupMessage: true,
-	})
+	app := fiber.New(chat.AppConfig("fiberchat bench"))
 	// As the sample app: parked long polls need their connections kept.
 	app.Server().KeepHijackedConns = true
 	app.Get("/healthz", chat.HealthHandler())

@@ -2,6 +2,7 @@ package module
 
 import (
 	"strings"
+	"time"
 
 	"github.com/fiberchat/fiberchat/apierr"
 	"github.com/fiberchat/fiberchat/handlers"
@@ -100,6 +101,25 @@ func (m *Module) avatarURL(c *fiber.Ctx, name string) string {
 // the sample app does), so that failures before any route runs, such as a
 // body past the server's own limit, are answered in the envelope too.
 func (m *Module) ErrorHandler() fiber.ErrorHandler { return handlers.ErrorHandler(m.cfg.Logger) }
+
+// AppConfig is a fiber.Config for an app that serves the chat alone, as
+// the sample app does: the envelope's error handler for failures before
+// any route runs, a server body limit above the module's own (so the
+// module answers an oversized body itself), read and write timeouts that
+// outlast the longest long poll by 10 s, and keep-alive connections that
+// may idle longer than a poll. name is the app's name.
+func (m *Module) AppConfig(name string) fiber.Config {
+	hold := max(m.cfg.MaxWait, 30*time.Second) + 10*time.Second
+	return fiber.Config{
+		AppName:               name,
+		ErrorHandler:          m.ErrorHandler(),
+		BodyLimit:             max(16<<20, m.cfg.BodyLimit, int(m.cfg.AvatarMaxBytes)+1<<20),
+		ReadTimeout:           hold,
+		WriteTimeout:          hold,
+		IdleTimeout:           75 * time.Second,
+		DisableStartupMessage: true,
+	}
+}
 
 // HealthHandler answers GET /healthz: 200 when the database answers, 503
 // otherwise.

@@ -290,14 +290,9 @@ func clientDisable(ctx context.Context, args []string, getenv func(string) strin
 	return exitOK
 }
 
-// Server timeouts. A long poll holds a request for up to 30 s, so reads
-// and writes get 40; keep-alive connections idle for longer than a poll.
-const (
-	readTimeout     = 40 * time.Second
-	writeTimeout    = 40 * time.Second
-	idleTimeout     = 75 * time.Second
-	shutdownTimeout = 10 * time.Second
-)
+// shutdownTimeout bounds how long a graceful shutdown waits for open
+// requests (held long polls are answered before it starts).
+const shutdownTimeout = 10 * time.Second
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	fs, dsn := newFlags("serve", stderr)
@@ -327,15 +322,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fail(stderr, err)
 	}
 
-	app := fiber.New(fiber.Config{
-		AppName:               "fiberchat sample",
-		ErrorHandler:          chat.ErrorHandler(),
-		BodyLimit:             16 << 20,
-		ReadTimeout:           readTimeout,
-		WriteTimeout:          writeTimeout,
-		IdleTimeout:           idleTimeout,
-		DisableStartupMessage: true,
-	})
+	// The envelope's error handler, a body limit above the module's, and
+	// timeouts that outlast a 30-second long poll.
+	app := fiber.New(chat.AppConfig("fiberchat sample"))
 	// A parked long poll takes its connection from fasthttp and gives it
 	// back once answered, so fasthttp must not close it meanwhile.
 	app.Server().KeepHijackedConns = true
