@@ -7,9 +7,9 @@ import (
 
 	"github.com/fiberchat/fiberchat/apierr"
 	"github.com/fiberchat/fiberchat/events"
+	"github.com/fiberchat/fiberchat/internal/wire"
 	"github.com/fiberchat/fiberchat/middleware"
 	"github.com/fiberchat/fiberchat/models"
-	"github.com/fiberchat/fiberchat/wire"
 	"github.com/gofiber/fiber/v2"
 )
 

@@ -9,11 +9,11 @@ import (
 
 	"github.com/fiberchat/fiberchat/apierr"
 	"github.com/fiberchat/fiberchat/events"
+	"github.com/fiberchat/fiberchat/internal/park"
+	"github.com/fiberchat/fiberchat/internal/wire"
 	"github.com/fiberchat/fiberchat/middleware"
 	"github.com/fiberchat/fiberchat/models"
 	"github.com/fiberchat/fiberchat/notify"
-	"github.com/fiberchat/fiberchat/park"
-	"github.com/fiberchat/fiberchat/wire"
 	"github.com/gofiber/fiber/v2"
 )
 

@@ -13,11 +13,11 @@ import (
 	"time"
 
 	"github.com/fiberchat/fiberchat/apierr"
-	"github.com/fiberchat/fiberchat/avatar"
 	"github.com/fiberchat/fiberchat/events"
+	"github.com/fiberchat/fiberchat/internal/avatar"
+	"github.com/fiberchat/fiberchat/internal/wire"
 	"github.com/fiberchat/fiberchat/middleware"
 	"github.com/fiberchat/fiberchat/models"
-	"github.com/fiberchat/fiberchat/wire"
 	"github.com/gofiber/fiber/v2"
 	"golang.org/x/crypto/bcrypt"
 )

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/fiberchat/fiberchat/apierr"
+	"github.com/fiberchat/fiberchat/internal/wire"
 	"github.com/fiberchat/fiberchat/models"
-	"github.com/fiberchat/fiberchat/wire"
 	"github.com/gofiber/fiber/v2"
 )
 

@@ -9,9 +9,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/fiberchat/fiberchat/events"
+	"github.com/fiberchat/fiberchat/internal/wire"
 	"github.com/fiberchat/fiberchat/middleware"
 	"github.com/fiberchat/fiberchat/models"
-	"github.com/fiberchat/fiberchat/wire"
 	"github.com/gofiber/fiber/v2"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/fiberchat/fiberchat/apierr"
-	"github.com/fiberchat/fiberchat/wire"
+	"github.com/fiberchat/fiberchat/internal/wire"
 	"github.com/gofiber/fiber/v2"
 )
 
