@@ -251,10 +251,15 @@ func TestLogoutAndSessions(t *testing.T) {
 	})
 }
 
+// The limits run on Fiber's limiter, whose clock is its own (wall time,
+// ticking once a second) and not Config.Now: so the window here is short
+// and real, and the test waits it out.
 func TestRateLimit(t *testing.T) {
+	const window = 3 * time.Second
 	s := chattest.NewServer(t, chattest.OpenSQLite(t), chattest.Options{Config: func(c *module.Config) {
 		c.LoginRateLimit = 3
 		c.RegisterRateLimit = 2
+		c.RateLimitWindow = window
 	}})
 	for i := 0; i < 2; i++ {
 		chattest.Expect(t, s.Post(t, "/user/reg/ajax_reg", map[string]any{"name": "n", "passwd": "secret1"}), 200, 0)
@@ -271,10 +276,25 @@ func TestRateLimit(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		chattest.Expect(t, s.Post(t, "/user/login", map[string]any{"uid": 10000001, "passwd": "wrong-pw"}), 401, 1005)
 	}
-	chattest.Expect(t, s.Post(t, "/user/login", map[string]any{"uid": 10000001, "passwd": "secret1"}), 429, 1010)
-	// A new window resets it.
-	s.Clock.Advance(time.Minute)
-	chattest.Expect(t, s.Post(t, "/user/login", map[string]any{"uid": 10000001, "passwd": "secret1"}), 200, 0)
+	r = s.Post(t, "/user/login", map[string]any{"uid": 10000001, "passwd": "secret1"})
+	chattest.Expect(t, r, 429, 1010)
+	wait, err := strconv.Atoi(r.Header.Get("Retry-After"))
+	if err != nil || wait < 1 || wait > int(window/time.Second) {
+		t.Fatalf("Retry-After %q, want whole seconds between 1 and %d", r.Header.Get("Retry-After"), int(window/time.Second))
+	}
+	// A new window resets it: once Retry-After has passed, and the
+	// limiter's clock has ticked past it (it may lag a second, more on a
+	// loaded machine), the right password gets in.
+	time.Sleep(time.Duration(wait) * time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r = s.Post(t, "/user/login", map[string]any{"uid": 10000001, "passwd": "secret1"})
+		if r.Status != 429 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	chattest.Expect(t, r, 200, 0)
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

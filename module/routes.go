@@ -29,8 +29,8 @@ func (m *Module) Mount(r fiber.Router) {
 		TouchInterval: m.cfg.TokenTouchInterval,
 		Now:           m.cfg.Now,
 	})
-	loginLimit := middleware.NewRateLimit(middleware.RateLimitConfig{Max: m.cfg.LoginRateLimit, Window: m.cfg.RateLimitWindow, Now: m.cfg.Now})
-	registerLimit := middleware.NewRateLimit(middleware.RateLimitConfig{Max: m.cfg.RegisterRateLimit, Window: m.cfg.RateLimitWindow, Now: m.cfg.Now})
+	loginLimit := middleware.NewRateLimit(middleware.RateLimitConfig{Name: "login", Max: m.cfg.LoginRateLimit, Window: m.cfg.RateLimitWindow})
+	registerLimit := middleware.NewRateLimit(middleware.RateLimitConfig{Name: "register", Max: m.cfg.RegisterRateLimit, Window: m.cfg.RateLimitWindow})
 	log := m.cfg.Logger
 	jsonLimit := bodyLimit(m.cfg.BodyLimit)
 	// The avatar form carries the file plus credentials and multipart framing.
