@@ -77,7 +77,7 @@ type Module struct {
 // Migrate) but starts the background sweep of expired sessions and old
 // messages, which runs until Close.
 func New(cfg Config) (*Module, error) {
-	cfg, err := cfg.withDefaults()
+	cfg, err := configDefault(cfg)
 	if err != nil {
 		return nil, err
 	}
