@@ -24,7 +24,6 @@ import (
 	"time"
 
 	"github.com/fiberchat/fiberchat/database"
-	"github.com/fiberchat/fiberchat/middleware"
 	"github.com/fiberchat/fiberchat/module"
 	gomysql "github.com/go-sql-driver/mysql"
 	"github.com/gofiber/fiber/v2"
@@ -202,9 +201,10 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 }
 
 // Sign returns the api_token for path (relative to the mount prefix) on
-// the server clock's day.
+// the server clock's day, as a client signs it: through the module's
+// public API.
 func (s *Server) Sign(path string) string {
-	return middleware.Token(middleware.RouteName(path), s.Clock.Now().UTC().Format(time.DateOnly), s.Secret)
+	return s.Module.APIToken(path, s.Secret, s.Clock.Now())
 }
 
 // Response is a decoded answer.
