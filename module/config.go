@@ -116,8 +116,8 @@ type Config struct {
 	// ParkLongPolls parks Recv long polls instead of holding them: a poll
 	// gives its connection up and waits as a small struct, without the
 	// goroutine, fasthttp request context and read buffer a held poll
-	// keeps (in the project's benchmark, live memory per waiting poll fell
-	// from about 23 KiB to 6–8.5). Its reads run on a few checker
+	// keeps (docs/performance.md gives the memory a waiting poll costs
+	// either way, as measured by the project's benchmark). Its reads run on a few checker
 	// goroutines, the first right after it parks and one after each
 	// wake-up; an answer is written on a goroutine started then, and the
 	// connection goes back to the server for its next request. It needs
