@@ -1,7 +1,8 @@
 // Package database opens the databases fiberchat runs on from the DSN form
-// the sample app, the tests and the benchmark share ("sqlite:<path>" or
-// "mysql:<go-sql-driver DSN>"), with the settings each needs to be safe
-// under concurrency. A host that opens its own *gorm.DB does not need it.
+// the sample app, examples/host, the tests and the benchmark share
+// ("sqlite:<path>" or "mysql:<go-sql-driver DSN>"), with the settings each
+// needs to be safe under concurrency. A host that opens its own *gorm.DB
+// does not need it.
 package database
 
 import (

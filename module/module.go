@@ -1,7 +1,9 @@
 // Package module is what a host imports to add fiberchat to a Fiber site:
 // New builds the chat service on the host's database, Migrate applies its
 // schema, Mount puts its routes on any fiber.Router, and Close stops its
-// background work.
+// background work. Hosts, the sample app, examples/host and the benchmark
+// import it; no package of the module itself does (see
+// docs/architecture.md).
 //
 //	chat, err := module.New(module.Config{DB: gdb})
 //	err = chat.Migrate(ctx)

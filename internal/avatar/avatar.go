@@ -1,5 +1,6 @@
 // Package avatar turns an untrusted uploaded file into a safe, re-encoded
-// image.
+// image, for the head_img upload handler; its limits come from module's
+// Config.
 //
 // It is its own package because handling untrusted images is
 // security-sensitive: the file's type is decided from its bytes alone, its

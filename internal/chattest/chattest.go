@@ -1,7 +1,8 @@
-// Package chattest is the test harness shared by fiberchat's tests: a fresh
-// database per test on SQLite and, when FIBERCHAT_TEST_MYSQL_DSN is set, on
-// MariaDB/MySQL too; a module mounted in a Fiber app; and a client that
-// signs requests the way API.md says.
+// Package chattest is the test harness shared by fiberchat's tests (module,
+// models, migrations, sample-app, examples/host): a fresh database per test
+// on SQLite and, when FIBERCHAT_TEST_MYSQL_DSN is set, on MariaDB/MySQL
+// too; a module mounted in a Fiber app; and a client that signs requests
+// through module.APIToken, as any client would.
 package chattest
 
 import (
