@@ -1,8 +1,9 @@
 // Package apierr is fiberchat's one error type: every failure a client can
 // see is an *Error carrying the contract's error code and HTTP status. Code
-// anywhere in the module returns these (or wraps them with %w); the HTTP
-// layer turns them into the {"error","msg"} envelope in exactly one place.
-// Any error that is not an *Error is internal and is never shown to clients.
+// anywhere in the module returns these (or wraps them with %w), as may a
+// host's BeforeSend hook; the HTTP layer (package handlers) turns them into
+// the {"error","msg"} envelope in exactly one place. Any error that is not
+// an *Error is internal and is never shown to clients.
 package apierr
 
 import (

@@ -1,7 +1,8 @@
 // Package handlers holds fiberchat's route handlers, one file per route
 // group, as maker funcs that take their dependencies and return a
-// fiber.Handler. Handlers return errors; the Boundary in this file is the
-// one place that turns any error into the API.md envelope.
+// fiber.Handler; module builds them and maps them to URLs in its routes.go.
+// Handlers return errors; the Boundary in this file is the one place that
+// turns any error into the API.md envelope.
 package handlers
 
 import (

@@ -1,8 +1,8 @@
 // Package middleware holds fiberchat's request gates: the api_token
 // signature of every route (seed 003's interface token), the user_token
-// session check, and per-IP rate limits. Each gate returns an
-// *apierr.Error and leaves writing the envelope to the module's one error
-// boundary.
+// session check, and per-IP rate limits. module puts them on each route in
+// its routes.go. Each gate returns an *apierr.Error and leaves writing the
+// envelope to the module's one error boundary.
 package middleware
 
 import (

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/fiberchat/fiberchat/internal/chattest"
-	"github.com/fiberchat/fiberchat/middleware"
 	"github.com/fiberchat/fiberchat/module"
 )
 
@@ -17,10 +16,7 @@ func TestSignature(t *testing.T) {
 		s := chattest.NewServer(t, db, chattest.Options{})
 		body := map[string]any{"name": "n", "passwd": "secret1"}
 		path := "/user/reg/ajax_reg"
-		day := func(d time.Time) string { return d.UTC().Format(time.DateOnly) }
-		tok := func(d time.Time) string {
-			return middleware.Token("userregajax_reg", day(d), s.Secret)
-		}
+		tok := func(d time.Time) string { return module.APIToken(path, s.Secret, d.UTC()) }
 		send := func(q url.Values, h map[string]string) *chattest.Response {
 			return s.Do(t, chattest.Req{Path: path + "?" + q.Encode(), JSON: body, Unsigned: true, Header: h})
 		}
@@ -38,8 +34,8 @@ func TestSignature(t *testing.T) {
 			{"no token", url.Values{"client_id": {"test"}}, nil, 403},
 			{"unknown client", url.Values{"client_id": {"nosuch"}, "api_token": {tok(now)}}, nil, 403},
 			{"yesterday", url.Values{"client_id": {"test"}, "api_token": {tok(now.Add(-24 * time.Hour))}}, nil, 403},
-			{"other route", url.Values{"client_id": {"test"}, "api_token": {middleware.Token("userloginindex", day(now), s.Secret)}}, nil, 403},
-			{"wrong secret", url.Values{"client_id": {"test"}, "api_token": {middleware.Token("userregajax_reg", day(now), "nope")}}, nil, 403},
+			{"other route", url.Values{"client_id": {"test"}, "api_token": {module.APIToken("/user/login", s.Secret, now.UTC())}}, nil, 403},
+			{"wrong secret", url.Values{"client_id": {"test"}, "api_token": {module.APIToken(path, "nope", now.UTC())}}, nil, 403},
 			{"NUL in token", url.Values{"client_id": {"test"}, "api_token": {tok(now)[:31] + "\x00"}}, nil, 403},
 		}
 		for _, tc := range cases {
@@ -75,8 +71,13 @@ func TestSignatureMidnightSkew(t *testing.T) {
 	s := chattest.NewServer(t, chattest.OpenSQLite(t), chattest.Options{})
 	path := "/user/reg/ajax_reg"
 	body := map[string]any{"name": "n", "passwd": "secret1"}
+	// tokFor signs for the calendar day of "2026-03-DD" (UTC).
 	tokFor := func(day string) url.Values {
-		return url.Values{"client_id": {"test"}, "api_token": {middleware.Token("userregajax_reg", day, s.Secret)}}
+		d, err := time.Parse(time.DateOnly, day)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return url.Values{"client_id": {"test"}, "api_token": {module.APIToken(path, s.Secret, d)}}
 	}
 	post := func(q url.Values) int {
 		return s.Do(t, chattest.Req{Path: path + "?" + q.Encode(), JSON: body, Unsigned: true}).Status
@@ -106,7 +107,7 @@ func TestSignatureTimeZone(t *testing.T) {
 	s := chattest.NewServer(t, chattest.OpenSQLite(t), chattest.Options{Config: func(c *module.Config) { c.Location = tz }})
 	// 20:00 UTC on the 14th is the 15th in UTC+8.
 	s.Clock.Set(time.Date(2026, 3, 14, 20, 0, 0, 0, time.UTC))
-	q := url.Values{"client_id": {"test"}, "api_token": {middleware.Token("userregajax_reg", "2026-03-15", s.Secret)}}
+	q := url.Values{"client_id": {"test"}, "api_token": {module.APIToken("/user/reg/ajax_reg", s.Secret, time.Date(2026, 3, 15, 12, 0, 0, 0, tz))}}
 	r := s.Do(t, chattest.Req{Path: "/user/reg/ajax_reg?" + q.Encode(), JSON: map[string]any{"name": "n", "passwd": "secret1"}, Unsigned: true})
 	chattest.Expect(t, r, 200, 0)
 }
