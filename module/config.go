@@ -35,6 +35,10 @@ type Config struct {
 	// memory: a client disabled by another process is refused within it.
 	// Default: 30 seconds.
 	ClientCacheTTL time.Duration
+	// ClientCacheSize bounds how many client ids are remembered, unknown
+	// ones included, so a flood of made-up ids cannot grow memory.
+	// Default: 10000.
+	ClientCacheSize int
 
 	// TokenIdleLifetime is how long a session lives without use; each use
 	// slides it forward. Default: 7 days.
@@ -179,6 +183,7 @@ var ConfigDefault = Config{
 	Location:           time.UTC,
 	SignatureSkew:      5 * time.Minute,
 	ClientCacheTTL:     30 * time.Second,
+	ClientCacheSize:    10000,
 	TokenIdleLifetime:  7 * 24 * time.Hour,
 	TokenTouchInterval: time.Minute,
 	TokenCacheTTL:      5 * time.Second,
@@ -221,6 +226,7 @@ func configDefault(config ...Config) (Config, error) {
 	}
 	setZero(&cfg.SignatureSkew, def.SignatureSkew)
 	setZero(&cfg.ClientCacheTTL, def.ClientCacheTTL)
+	setZero(&cfg.ClientCacheSize, def.ClientCacheSize)
 	setZero(&cfg.TokenIdleLifetime, def.TokenIdleLifetime)
 	setZero(&cfg.TokenTouchInterval, def.TokenTouchInterval)
 	setZero(&cfg.TokenCacheTTL, def.TokenCacheTTL)
@@ -268,7 +274,7 @@ func (cfg Config) validate() error {
 		return errors.New("fiberchat: MaxSessions must not be negative")
 	case cfg.BcryptCost < 4 || cfg.BcryptCost > 31:
 		return errors.New("fiberchat: BcryptCost must be between 4 and 31")
-	case cfg.AvatarMaxBytes < 0 || cfg.AvatarMaxWidth < 0 || cfg.AvatarMaxHeight < 0 || cfg.BodyLimit < 0:
+	case cfg.AvatarMaxBytes < 0 || cfg.AvatarMaxWidth < 0 || cfg.AvatarMaxHeight < 0 || cfg.BodyLimit < 0 || cfg.ClientCacheSize < 0:
 		return errors.New("fiberchat: size limits must not be negative")
 	case cfg.MessageMaxChars < 0 || cfg.MessageMaxChars > maxMessageChars:
 		return fmt.Errorf("fiberchat: MessageMaxChars must be between 1 and %d", maxMessageChars)

@@ -102,7 +102,7 @@ func New(cfg Config) (*Module, error) {
 			Location:  cfg.Location,
 			Skew:      cfg.SignatureSkew,
 			CacheTTL:  cfg.ClientCacheTTL,
-			CacheSize: clientCacheSize,
+			CacheSize: cfg.ClientCacheSize,
 			Now:       cfg.Now,
 		}),
 	}
@@ -441,9 +441,3 @@ var errNoRoute = apierr.NotFound("no such route")
 // SweepNow runs one sweep of expired sessions at once, as the background
 // sweep does every SweepInterval.
 func (m *Module) SweepNow(ctx context.Context) { m.sweepOnce(ctx) }
-
-// clientCacheSize bounds the API clients the signature gate remembers,
-// unknown ids included, so a flood of made-up ids cannot grow memory. It
-// is no Config field: a site has a handful of clients, and no host has
-// needed to change it.
-const clientCacheSize = 10000
