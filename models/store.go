@@ -7,10 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
-	gomysql "github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
 )
 
@@ -40,26 +38,6 @@ func notFound(err error) error {
 		return ErrNotFound
 	}
 	return err
-}
-
-// isDuplicate recognises a unique-key violation on either database.
-func isDuplicate(err error) bool {
-	if err == nil {
-		return false
-	}
-	if errors.Is(err, gorm.ErrDuplicatedKey) {
-		return true
-	}
-	msg := err.Error()
-	return strings.Contains(msg, "Duplicate entry") || strings.Contains(msg, "UNIQUE constraint failed")
-}
-
-// isDeadlock recognises MySQL/MariaDB's "Deadlock found when trying to get
-// lock" (error 1213), after which the transaction was rolled back and may
-// simply be run again.
-func isDeadlock(err error) bool {
-	var me *gomysql.MySQLError
-	return errors.As(err, &me) && me.Number == 1213
 }
 
 // ---- API clients ----
