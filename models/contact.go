@@ -240,7 +240,8 @@ func (s *Store) AddContacts(ctx context.Context, me int64, peers []int64, now in
 // AnswerRequest accepts (making the two contacts) or refuses the pending
 // request from `from` to me, deleting it either way, so a refused
 // requester may ask again. ErrNotFound if no such request is pending,
-// which is also what the loser of two concurrent answers gets.
+// which is also what the loser of two concurrent answers gets; ErrUserGone
+// if me no longer exists.
 func (s *Store) AnswerRequest(ctx context.Context, me, from int64, accept bool, now int64) error {
 	return s.contactTx(ctx, func(tx *gorm.DB) error {
 		if _, err := lockUsers(tx, me, []int64{from}); err != nil {
@@ -314,7 +315,7 @@ func connect(tx *gorm.DB, me int64, peers []int64, now int64) error {
 // changes contacts or requests starts here, so two of them touching the
 // same pair of users run one after the other (A adding B while B adds A
 // ends as one mutual contact, not two crossed requests), and taking the
-// locks in one global order means they cannot deadlock on them. ErrNotFound
+// locks in one global order means they cannot deadlock on them. ErrUserGone
 // if me itself is gone (the host deleted the user mid-session).
 //
 // SQLite ignores FOR UPDATE; it needs no row locks, as it admits one
@@ -329,7 +330,7 @@ func lockUsers(tx *gorm.DB, me int64, peers []int64) ([]int64, error) {
 		return nil, fmt.Errorf("lock users: %w", err)
 	}
 	if _, ok := slices.BinarySearch(locked, me); !ok {
-		return nil, ErrNotFound
+		return nil, ErrUserGone
 	}
 	return locked, nil
 }

@@ -15,6 +15,11 @@ import (
 // ErrNotFound is returned when the row asked for does not exist.
 var ErrNotFound = errors.New("not found")
 
+// ErrUserGone is returned when the caller's own user, the one its session
+// belongs to, no longer exists (the host deleted it mid-session), as
+// opposed to ErrNotFound for anything else missing, such as a recipient.
+var ErrUserGone = errors.New("the session's user no longer exists")
+
 // ErrDuplicate is returned when a unique key is already taken.
 var ErrDuplicate = errors.New("duplicate")
 
@@ -103,13 +108,23 @@ func (s *Store) CreateUser(ctx context.Context, u *User) error {
 	return nil
 }
 
-// UserByID returns the user with that uid.
+// UserByID returns the user with that uid; ErrNotFound if there is none.
 func (s *Store) UserByID(ctx context.Context, uid int64) (*User, error) {
 	var u User
 	if err := s.with(ctx).Where("uid = ?", uid).Take(&u).Error; err != nil {
 		return nil, notFound(err)
 	}
 	return &u, nil
+}
+
+// SessionUser returns the user a session belongs to; ErrUserGone if it no
+// longer exists.
+func (s *Store) SessionUser(ctx context.Context, uid int64) (*User, error) {
+	u, err := s.UserByID(ctx, uid)
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrUserGone
+	}
+	return u, err
 }
 
 // ProvisionUser returns the user tied to hostRef, creating it with name
