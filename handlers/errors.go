@@ -94,11 +94,8 @@ func classify(err error) *apierr.Error {
 }
 
 func write(c *fiber.Ctx, e *apierr.Error, failure map[string]any, requestID string) error {
-	body := make(map[string]any, 2+len(failure)+len(e.Extra))
+	body := make(map[string]any, 2+len(failure))
 	for k, v := range failure {
-		body[k] = v
-	}
-	for k, v := range e.Extra {
 		body[k] = v
 	}
 	body["error"] = e.Code

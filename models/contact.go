@@ -61,13 +61,6 @@ type AddResult struct {
 	Status AddStatus
 }
 
-// AreContacts reports whether a and b are contacts.
-func (s *Store) AreContacts(ctx context.Context, a, b int64) (bool, error) {
-	var n int64
-	err := s.with(ctx).Model(&Contact{}).Where("uid = ? AND peer_uid = ?", a, b).Limit(1).Count(&n).Error
-	return n > 0, err
-}
-
 // Contacts returns the profiles of uid's contacts ordered by uid, in one
 // join along the contacts primary key.
 func (s *Store) Contacts(ctx context.Context, uid int64) ([]Profile, error) {

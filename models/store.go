@@ -32,9 +32,6 @@ type Store struct {
 // NewStore returns a Store on db.
 func NewStore(db *gorm.DB) *Store { return &Store{db: db} }
 
-// DB returns the store's *gorm.DB, for hosts that query the module's tables.
-func (s *Store) DB() *gorm.DB { return s.db }
-
 func (s *Store) with(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }
 
 // notFound turns GORM's not-found into ErrNotFound.
