@@ -208,11 +208,6 @@ func (u *Users) Info() fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		s := middleware.SessionFrom(c)
 		p, err := u.profiles.UserProfile(c.UserContext(), s.UID)
-		if errors.Is(err, models.ErrNotFound) {
-			// A profile source answers for any uid; this one is the
-			// session's own.
-			err = models.ErrUserGone
-		}
 		if err != nil {
 			return err
 		}

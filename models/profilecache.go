@@ -2,9 +2,11 @@ package models
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/fiberchat/fiberchat/internal/cache"
+	"gorm.io/gorm"
 )
 
 // UserProfile is what /user/info shows of a user.
@@ -15,12 +17,16 @@ type UserProfile struct {
 	CreatedAt int64  `gorm:"column:created_at"`
 }
 
-// UserProfile reads one user's profile; ErrNotFound if there is none.
+// UserProfile reads the profile of a session's own user; ErrUserGone if
+// the user no longer exists (deleted by the host).
 func (s *Store) UserProfile(ctx context.Context, uid int64) (UserProfile, error) {
 	var p UserProfile
 	err := s.with(ctx).Model(&User{}).Select("uid", "name", "head_img", "created_at").
 		Where("uid = ?", uid).Take(&p).Error
-	return p, notFound(err)
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return p, ErrUserGone
+	}
+	return p, err
 }
 
 // ProfileCache serves profiles from memory, so /user/info costs no
