@@ -47,7 +47,9 @@ type Module struct {
 	users     *handlers.Users
 	contacts  *handlers.Contacts
 	messages  *handlers.Messages
-	notifier  notify.Notifier
+	// conversations serves history, read receipts and unread counts.
+	conversations *handlers.Conversations
+	notifier      notify.Notifier
 	// writer group-commits Sends; nil when SendBatchSize is 1.
 	writer *models.MessageWriter
 	// ownNotifier is set when the module made its notifier and so closes it.
@@ -135,6 +137,12 @@ func New(cfg Config) (*Module, error) {
 		return nil, err
 	}
 	m.contacts = handlers.NewContacts(handlers.ContactsConfig{
+		Store:   store,
+		Decoder: m.decoder,
+		Now:     cfg.Now,
+		Events:  m.events,
+	})
+	m.conversations = handlers.NewConversations(handlers.ConversationsConfig{
 		Store:   store,
 		Decoder: m.decoder,
 		Now:     cfg.Now,
