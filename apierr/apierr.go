@@ -1,8 +1,9 @@
 // Package apierr is fiberchat's one error type: every failure a client can
 // see is an *Error carrying the contract's error code and HTTP status. Code
-// anywhere in the module returns these (or wraps them with %w); the HTTP
-// layer turns them into the {"error","msg"} envelope in exactly one place.
-// Any error that is not an *Error is internal and is never shown to clients.
+// anywhere in the module returns these (or wraps them with %w), as may a
+// host's BeforeSend hook; the HTTP layer (package handlers) turns them into
+// the {"error","msg"} envelope in exactly one place. Any error that is not
+// an *Error is internal and is never shown to clients.
 package apierr
 
 import (
@@ -11,15 +12,15 @@ import (
 	"net/http"
 )
 
-// Codes of the envelope's "error" field, as API.md §2 lists them.
+// Codes of the envelope's "error" field, as API.md §2 lists them; 0
+// (success) is written by the handlers' own responses, and 1007 (conflict)
+// is one the module has no occasion to answer.
 const (
-	CodeOK          = 0
 	CodeInvalid     = 1001
 	CodeAccessDeny  = 1002
 	CodeBadToken    = 1004
 	CodeBadLogin    = 1005
 	CodeNotFound    = 1006
-	CodeConflict    = 1007
 	CodeForbidden   = 1008
 	CodeTooLarge    = 1009
 	CodeRateLimited = 1010
@@ -34,11 +35,9 @@ type Error struct {
 	Code   int
 	Status int
 	Msg    string
-	// Extra holds route-specific fields to add to the envelope, such as
-	// "reg":0 on a failed register. It is never mutated after creation.
-	Extra map[string]any
 }
 
+// Error returns the code and message, for logs.
 func (e *Error) Error() string { return fmt.Sprintf("apierr %d: %s", e.Code, e.Msg) }
 
 // Is reports whether target is an *Error with the same code, so that
@@ -46,17 +45,6 @@ func (e *Error) Error() string { return fmt.Sprintf("apierr %d: %s", e.Code, e.M
 func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)
 	return ok && t.Code == e.Code
-}
-
-// With returns a copy of e with extra envelope fields; e is unchanged.
-func (e *Error) With(key string, value any) *Error {
-	c := *e
-	c.Extra = make(map[string]any, len(e.Extra)+1)
-	for k, v := range e.Extra {
-		c.Extra[k] = v
-	}
-	c.Extra[key] = value
-	return &c
 }
 
 // New returns an *Error with the given code, status and client-safe message.
@@ -70,11 +58,8 @@ var (
 	ErrBadToken    = New(CodeBadToken, http.StatusUnauthorized, "invalid or expired access_token")
 	ErrBadLogin    = New(CodeBadLogin, http.StatusUnauthorized, "wrong uid or password")
 	ErrNotFound    = New(CodeNotFound, http.StatusNotFound, "not found")
-	ErrConflict    = New(CodeConflict, http.StatusConflict, "conflict")
-	ErrForbidden   = New(CodeForbidden, http.StatusForbidden, "not allowed")
 	ErrTooLarge    = New(CodeTooLarge, http.StatusRequestEntityTooLarge, "request too large")
 	ErrRateLimited = New(CodeRateLimited, http.StatusTooManyRequests, "too many requests")
-	ErrUnsupported = New(CodeUnsupported, http.StatusUnsupportedMediaType, "unsupported image")
 	ErrUnavailable = New(CodeUnavailable, http.StatusServiceUnavailable, "database unavailable, retry later")
 	ErrInternal    = New(CodeInternal, http.StatusInternalServerError, "internal error")
 )
@@ -89,9 +74,6 @@ func NotFound(msg string) *Error { return New(CodeNotFound, http.StatusNotFound,
 
 // Forbidden is a 403/1008 with a message saying what is not allowed.
 func Forbidden(msg string) *Error { return New(CodeForbidden, http.StatusForbidden, msg) }
-
-// Conflict is a 409/1007 with a message saying what conflicts.
-func Conflict(msg string) *Error { return New(CodeConflict, http.StatusConflict, msg) }
 
 // TooLarge is a 413/1009 with a message saying which limit was passed.
 func TooLarge(msg string) *Error { return New(CodeTooLarge, http.StatusRequestEntityTooLarge, msg) }

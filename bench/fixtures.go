@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/fiberchat/fiberchat/database"
-	"github.com/fiberchat/fiberchat/middleware"
 	"github.com/fiberchat/fiberchat/models"
 	"github.com/fiberchat/fiberchat/module"
 	gomysql "github.com/go-sql-driver/mysql"
@@ -40,8 +39,7 @@ type fixture struct {
 // than the five minutes around midnight in which the server also accepts
 // the neighbouring day's token, so signing once per workload is enough.
 func (f *fixture) signedPath(path string) string {
-	day := time.Now().UTC().Format(time.DateOnly)
-	return path + "?client_id=" + benchClientID + "&api_token=" + middleware.Token(middleware.RouteName(path), day, f.secret)
+	return path + "?client_id=" + benchClientID + "&api_token=" + module.APIToken(path, f.secret, time.Now().UTC())
 }
 
 // prepare migrates the database dsn names and fills it through the

@@ -1,4 +1,6 @@
-// Command bench is fiberchat's own benchmark. It starts everything it
+// Command bench is fiberchat's own benchmark, run by maintainers
+// (go run ./bench) to check a change against the targets and figures in
+// docs/performance.md. It starts everything it
 // needs on loopback, runs six workloads, each against a reference measured
 // in the same run on the same machine (a throughput workload and its
 // reference alternate in rounds), and prints a table and, as its last

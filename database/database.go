@@ -1,7 +1,8 @@
 // Package database opens the databases fiberchat runs on from the DSN form
-// the sample app, the tests and the benchmark share ("sqlite:<path>" or
-// "mysql:<go-sql-driver DSN>"), with the settings each needs to be safe
-// under concurrency. A host that opens its own *gorm.DB does not need it.
+// the sample app, examples/host, the tests and the benchmark share
+// ("sqlite:<path>" or "mysql:<go-sql-driver DSN>"), with the settings each
+// needs to be safe under concurrency. A host that opens its own *gorm.DB
+// does not need it.
 package database
 
 import (
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/glebarez/sqlite"
+	gomysql "github.com/go-sql-driver/mysql"
 	"gorm.io/driver/mysql"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -59,7 +61,11 @@ func Open(ctx context.Context, dsn string) (*gorm.DB, error) {
 		if raw == "" {
 			return nil, ErrBadDSN
 		}
-		db, err = gorm.Open(mysql.New(mysql.Config{DSN: withInterpolation(raw)}), cfg)
+		raw, err = withInterpolation(raw)
+		if err != nil {
+			return nil, fmt.Errorf("open database: %w", err)
+		}
+		db, err = gorm.Open(mysql.New(mysql.Config{DSN: raw}), cfg)
 		if err == nil {
 			sqlDB, _ := db.DB()
 			sqlDB.SetMaxOpenConns(64)
@@ -106,17 +112,52 @@ func sqliteDSN(path string) string {
 	return path + sep + pragmas
 }
 
-// withInterpolation adds interpolateParams=true to a MySQL DSN that does
+// withInterpolation turns on interpolateParams in a MySQL DSN that does
 // not choose: the driver then sends each statement with its arguments in
 // one round trip instead of a prepare and an execute. It is safe with the
 // utf8/utf8mb4 character sets the module uses (the driver refuses to
 // interpolate for the multibyte sets where escaping is unsafe).
-func withInterpolation(dsn string) string {
-	if strings.Contains(dsn, "interpolateParams=") {
-		return dsn
+//
+// The DSN goes through the driver's own ParseDSN and FormatDSN, so a
+// malformed one is refused here with the driver's reason. ParseDSN alone
+// cannot say whether the DSN chose, though: interpolateParams absent and
+// interpolateParams=false both parse to InterpolateParams false, and the
+// driver's own keys never reach Config.Params. So the DSN's query is
+// read for the key itself (explicitParam), and a DSN that names it is
+// returned as it came.
+func withInterpolation(dsn string) (string, error) {
+	cfg, err := gomysql.ParseDSN(dsn)
+	if err != nil {
+		// The driver's reasons never quote the DSN, so no password leaks.
+		return "", fmt.Errorf("invalid MySQL DSN: %w", err)
 	}
-	if strings.Contains(dsn, "?") {
-		return dsn + "&interpolateParams=true"
+	if explicitParam(dsn, "interpolateParams") {
+		return dsn, nil
 	}
-	return dsn + "?interpolateParams=true"
+	cfg.InterpolateParams = true
+	out := cfg.FormatDSN()
+	// The driver refuses interpolateParams with a collation whose escaping
+	// is unsafe (its list is unexported); such a DSN keeps the driver's
+	// default, off, rather than failing to open.
+	if _, err := gomysql.ParseDSN(out); err != nil {
+		return dsn, nil
+	}
+	return out, nil
+}
+
+// explicitParam reports whether dsn's query sets key. The query is found
+// as ParseDSN finds it: after the first '?' that follows the last '/' (a
+// password may contain either character), as '&'-separated key=value
+// pairs, a pair without '=' being ignored.
+func explicitParam(dsn, key string) bool {
+	_, query, ok := strings.Cut(dsn[strings.LastIndexByte(dsn, '/')+1:], "?")
+	if !ok {
+		return false
+	}
+	for pair := range strings.SplitSeq(query, "&") {
+		if k, _, found := strings.Cut(pair, "="); found && k == key {
+			return true
+		}
+	}
+	return false
 }

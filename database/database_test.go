@@ -17,6 +17,10 @@ func TestOpen(t *testing.T) {
 			t.Errorf("%q: %v, want ErrBadDSN", dsn, err)
 		}
 	}
+	// A malformed MySQL DSN is refused before any connection is tried.
+	if _, err := database.Open(ctx, "mysql:u:p@tcp(127.0.0.1:1"); err == nil || !strings.Contains(err.Error(), "invalid MySQL DSN") {
+		t.Errorf("malformed MySQL DSN: %v, want invalid MySQL DSN", err)
+	}
 	_, err := database.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "no", "such", "x.db"))
 	if err == nil || !strings.Contains(err.Error(), "directory") {
 		t.Errorf("missing directory: %v", err)

@@ -1,8 +1,9 @@
 // Package events defines what fiberchat tells a host about: after-commit
 // events (a user registered, a session opened, a contact added or removed,
-// a message stored) and the message a before-send hook may refuse. It is a
-// package of its own so that handlers can emit events and hosts can
-// receive them without either importing the other.
+// a message stored) and the message a before-send hook may refuse. Hosts
+// implement its Handler and BeforeSend for module.Config; handlers emit
+// through its Emitter. It is a package of its own so that neither imports
+// the other.
 package events
 
 import (

@@ -177,10 +177,6 @@ func (h *Contacts) Add() fiber.Handler {
 		me := middleware.SessionFrom(c).UID
 		now := h.now().Unix()
 		results, err := h.store.AddContacts(c.UserContext(), me, uids, now)
-		if errors.Is(err, models.ErrNotFound) {
-			// The session outlived its user (deleted by the host).
-			return apierr.ErrBadToken
-		}
 		if err != nil {
 			return err
 		}
@@ -213,9 +209,6 @@ func (h *Contacts) Delete() fiber.Handler {
 		}
 		me := middleware.SessionFrom(c).UID
 		removed, err := h.store.DeleteContacts(c.UserContext(), me, uids)
-		if errors.Is(err, models.ErrNotFound) {
-			return apierr.ErrBadToken
-		}
 		if err != nil {
 			return err
 		}

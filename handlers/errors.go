@@ -1,24 +1,21 @@
 // Package handlers holds fiberchat's route handlers, one file per route
 // group, as maker funcs that take their dependencies and return a
-// fiber.Handler. Handlers return errors; the Boundary in this file is the
-// one place that turns any error into the API.md envelope.
+// fiber.Handler; module builds them and maps them to URLs in its routes.go.
+// Handlers return errors; the Boundary in this file is the one place that
+// turns any error into the API.md envelope.
 package handlers
 
 import (
-	"context"
 	"crypto/rand"
-	"database/sql"
-	"database/sql/driver"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"runtime/debug"
 	"strings"
-	"syscall"
 
 	"github.com/fiberchat/fiberchat/apierr"
+	"github.com/fiberchat/fiberchat/models"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -55,8 +52,9 @@ func ErrorHandler(logger *slog.Logger) fiber.ErrorHandler {
 }
 
 // WriteError answers err as the envelope: an *apierr.Error as it says,
-// Fiber's own errors by their status, an unreachable database as 503/1503,
-// and anything else as 500/1500, logged with a request id and never shown.
+// Fiber's own errors by their status, a session whose user is gone
+// (models.ErrUserGone) as 401/1004, an unreachable database
+// (models.Unavailable) as 503/1503, and anything else as 500/1500, logged with a request id and never shown.
 func WriteError(c *fiber.Ctx, logger *slog.Logger, err error, failure map[string]any) error {
 	e := classify(err)
 	id := ""
@@ -86,40 +84,19 @@ func classify(err error) *apierr.Error {
 		}
 		return apierr.ErrInternal
 	}
-	if Unavailable(err) {
+	switch {
+	case errors.Is(err, models.ErrUserGone):
+		// The session outlived its user (deleted by the host).
+		return apierr.ErrBadToken
+	case models.Unavailable(err):
 		return apierr.ErrUnavailable
 	}
 	return apierr.ErrInternal
 }
 
-// Unavailable reports whether err means the database could not be reached
-// or is too busy to answer, as opposed to a bug: the client may retry.
-func Unavailable(err error) bool {
-	var netErr net.Error
-	switch {
-	case errors.Is(err, driver.ErrBadConn), errors.Is(err, sql.ErrConnDone),
-		errors.Is(err, context.DeadlineExceeded), errors.Is(err, syscall.ECONNREFUSED),
-		errors.Is(err, syscall.ECONNRESET), errors.As(err, &netErr):
-		return true
-	}
-	msg := err.Error()
-	for _, s := range []string{"database is closed", "database is locked", "connection refused",
-		"invalid connection", "bad connection", "driver: bad connection", "Lock wait timeout", "Too many connections",
-		// A deadlock victim whose retries ran out was rolled back whole.
-		"Deadlock found"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	return false
-}
-
 func write(c *fiber.Ctx, e *apierr.Error, failure map[string]any, requestID string) error {
-	body := make(map[string]any, 2+len(failure)+len(e.Extra))
+	body := make(map[string]any, 2+len(failure))
 	for k, v := range failure {
-		body[k] = v
-	}
-	for k, v := range e.Extra {
 		body[k] = v
 	}
 	body["error"] = e.Code

@@ -13,6 +13,8 @@ import (
 
 	"github.com/fiberchat/fiberchat/apierr"
 	"github.com/fiberchat/fiberchat/handlers"
+	"github.com/fiberchat/fiberchat/models"
+	gomysql "github.com/go-sql-driver/mysql"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -30,6 +32,10 @@ func TestBoundary(t *testing.T) {
 		{"panic", func(*fiber.Ctx) error { panic("boom at /srv/x.go:12") }, 500, 1500, true},
 		{"fiber 413", func(*fiber.Ctx) error { return fiber.ErrRequestEntityTooLarge }, 413, 1009, false},
 		{"db gone", func(*fiber.Ctx) error { return fmt.Errorf("query: %w", errors.New("sql: database is closed")) }, 503, 1503, true},
+		{"session user gone", func(*fiber.Ctx) error { return fmt.Errorf("add contacts: %w", models.ErrUserGone) }, 401, 1004, false},
+		{"db busy", func(*fiber.Ctx) error {
+			return fmt.Errorf("query: %w", &gomysql.MySQLError{Number: 1040, Message: "Too many connections"})
+		}, 503, 1503, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -19,7 +19,6 @@ import (
 
 // MessageStore is what the message group needs from the database.
 type MessageStore interface {
-	UserByID(ctx context.Context, uid int64) (*models.User, error)
 	MessageByClientID(ctx context.Context, fromUID int64, clientMsgID string) (*models.Message, error)
 	MessagesFor(ctx context.Context, uid, afterID int64, limit int) ([]models.Message, error)
 	RecvCursor(ctx context.Context, tokenID int64) (int64, error)

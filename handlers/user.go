@@ -26,6 +26,7 @@ import (
 type UserStore interface {
 	CreateUser(ctx context.Context, u *models.User) error
 	UserByID(ctx context.Context, uid int64) (*models.User, error)
+	SessionUser(ctx context.Context, uid int64) (*models.User, error)
 	UserProfile(ctx context.Context, uid int64) (models.UserProfile, error)
 	UpdateProfile(ctx context.Context, uid int64, fields map[string]any, now int64) error
 	ChangePassword(ctx context.Context, uid int64, hash string, keepToken int64, now int64) error
@@ -208,8 +209,9 @@ func (u *Users) Info() fiber.Handler {
 		s := middleware.SessionFrom(c)
 		p, err := u.profiles.UserProfile(c.UserContext(), s.UID)
 		if errors.Is(err, models.ErrNotFound) {
-			// The session outlived its user (deleted by the host).
-			return apierr.ErrBadToken
+			// A profile source answers for any uid; this one is the
+			// session's own.
+			err = models.ErrUserGone
 		}
 		if err != nil {
 			return err
@@ -290,10 +292,7 @@ func (u *Users) Password() fiber.Handler {
 		}
 		s := middleware.SessionFrom(c)
 		ctx := c.UserContext()
-		user, err := u.store.UserByID(ctx, s.UID)
-		if errors.Is(err, models.ErrNotFound) {
-			return apierr.ErrBadToken
-		}
+		user, err := u.store.SessionUser(ctx, s.UID)
 		if err != nil {
 			return err
 		}

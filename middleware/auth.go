@@ -18,18 +18,20 @@ type TokenSource interface {
 	ExtendToken(ctx context.Context, id, expire int64) error
 }
 
-// AuthConfig configures the user_token check.
+// AuthConfig configures the user_token check. The module fills every
+// field from its Config, which owns the defaults.
 type AuthConfig struct {
 	// Tokens is where sessions are looked up. Required.
 	Tokens TokenSource
-	// IdleLifetime is how long a session lives without use. Default: 7 days.
+	// IdleLifetime is how long a session lives without use: each use
+	// slides its expiry to this far ahead.
 	IdleLifetime time.Duration
 	// TouchInterval bounds how often a session's expiry is written: a
 	// request extends it only when the stored expiry is older than this
-	// would make it, so a busy client costs one write a minute, not one a
-	// request. Default: 1 minute.
+	// would make it, so a busy client costs one write per interval, not
+	// one a request. 0 writes on every request.
 	TouchInterval time.Duration
-	// Now is the clock. Default: time.Now.
+	// Now is the clock. Required.
 	Now func() time.Time
 }
 
@@ -47,16 +49,15 @@ func SessionFrom(c *fiber.Ctx) Session {
 	return s
 }
 
-// NewAuth returns the user_token gate.
+// NewAuth returns the user_token gate. A config without Tokens or Now is
+// a caller's mistake: the gate then refuses every request with an internal
+// error naming the field, rather than panicking on each.
 func NewAuth(cfg AuthConfig) fiber.Handler {
-	if cfg.IdleLifetime == 0 {
-		cfg.IdleLifetime = 7 * 24 * time.Hour
-	}
-	if cfg.TouchInterval == 0 {
-		cfg.TouchInterval = time.Minute
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	switch {
+	case cfg.Tokens == nil:
+		return failed(errMissing("AuthConfig.Tokens"))
+	case cfg.Now == nil:
+		return failed(errMissing("AuthConfig.Now"))
 	}
 	idle := int64(cfg.IdleLifetime / time.Second)
 	touch := int64(cfg.TouchInterval / time.Second)

@@ -69,8 +69,11 @@ func ok(c *fiber.Ctx) error { return c.SendStatus(fiber.StatusOK) }
 func BenchmarkSignature(b *testing.B) {
 	const secret = "benchmark-client-secret"
 	sig := middleware.NewSignature(middleware.SignatureConfig{
-		Clients: benchClients{"bench": secret},
-		Now:     func() time.Time { return benchNow },
+		Clients:   benchClients{"bench": secret},
+		Location:  time.UTC,
+		CacheTTL:  time.Hour,
+		CacheSize: 1000,
+		Now:       func() time.Time { return benchNow },
 	})
 	route := middleware.RouteName("/user/info")
 	app := fiber.New()
@@ -93,8 +96,10 @@ func BenchmarkAuth(b *testing.B) {
 	src := benchTokens{models.UserToken{ID: 1, UID: 10000001, TokenHash: models.HashToken(token), ExpireTime: benchNow.Add(30 * 24 * time.Hour).Unix()}}
 	clock := func() time.Time { return benchNow }
 	auth := middleware.NewAuth(middleware.AuthConfig{
-		Tokens: middleware.NewTokenCache(src, time.Hour, 1000, clock),
-		Now:    clock,
+		Tokens:        middleware.NewTokenCache(src, time.Hour, 1000, clock),
+		IdleLifetime:  7 * 24 * time.Hour,
+		TouchInterval: time.Minute,
+		Now:           clock,
 	})
 	app := fiber.New()
 	app.Post("/user/info", auth, ok)

@@ -1,64 +1,54 @@
 package middleware
 
 import (
-	"strconv"
-	"strings"
-	"sync"
+	"errors"
 	"time"
 
 	"github.com/fiberchat/fiberchat/apierr"
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/limiter"
 )
 
-// RateLimitConfig configures a per-IP request limit.
+// RateLimitConfig configures a per-IP request limit. The module fills
+// every field but Storage from its Config, which owns the defaults.
 type RateLimitConfig struct {
-	// Max is how many requests one IP may make in a window; 0 disables the
-	// limit.
+	// Name tells limits apart when they share one Storage: a client's
+	// counter is kept under Name + ":" + its IP.
+	Name string
+	// Max is how many requests one IP may make in a window; not positive
+	// disables the limit.
 	Max int
-	// Window is the length of a window. Default: 1 minute.
+	// Window is the length of a window, counted in whole seconds (rounded
+	// up) on Fiber's own clock, which ticks once a second and cannot be
+	// set: it starts at an IP's first request. Required when Max is
+	// positive.
 	Window time.Duration
-	// Now is the clock. Default: time.Now.
-	Now func() time.Time
+	// Storage keeps the counters; give processes that serve one site a
+	// shared one (Redis, say) so the limit is theirs together. Optional:
+	// nil keeps them in this process, each for one window, so memory is
+	// bounded by the IPs seen in a window.
+	Storage fiber.Storage
 }
 
-// NewRateLimit returns a fixed-window per-IP limit. Past it the request is
-// a 429/1010 with a Retry-After header. Counters live for one window only,
-// so memory is bounded by the IPs seen in one window.
+// NewRateLimit returns a fixed-window per-IP limit, Fiber's limiter. Past
+// it the request is refused with apierr.ErrRateLimited, which the module's
+// boundary answers as 429/1010; the limiter has set Retry-After by then,
+// to the seconds left in the window, at least 1.
 func NewRateLimit(cfg RateLimitConfig) fiber.Handler {
 	if cfg.Max <= 0 {
 		return func(c *fiber.Ctx) error { return c.Next() }
 	}
-	if cfg.Window == 0 {
-		cfg.Window = time.Minute
+	if cfg.Window <= 0 {
+		// The limiter would take its own default; the module owns ours.
+		return failed(errors.New("fiberchat middleware: RateLimitConfig.Window must be positive"))
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	var (
-		mu     sync.Mutex
-		start  time.Time
-		counts = map[string]int{}
-	)
-	return func(c *fiber.Ctx) error {
-		now := cfg.Now()
-		ip := strings.Clone(c.IP()) // kept past the request; fasthttp reuses buffers
-		mu.Lock()
-		if now.Sub(start) >= cfg.Window || now.Before(start) {
-			start = now.Truncate(cfg.Window)
-			clear(counts)
-		}
-		counts[ip]++
-		n := counts[ip]
-		reset := start.Add(cfg.Window)
-		mu.Unlock()
-		if n > cfg.Max {
-			wait := int(reset.Sub(now).Round(time.Second) / time.Second)
-			if wait < 1 {
-				wait = 1
-			}
-			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(wait))
-			return apierr.ErrRateLimited
-		}
-		return c.Next()
-	}
+	prefix := cfg.Name + ":"
+	return limiter.New(limiter.Config{
+		Max:        cfg.Max,
+		Expiration: cfg.Window,
+		// A fresh string: safe to keep past the request.
+		KeyGenerator: func(c *fiber.Ctx) string { return prefix + c.IP() },
+		LimitReached: func(*fiber.Ctx) error { return apierr.ErrRateLimited },
+		Storage:      cfg.Storage,
+	})
 }

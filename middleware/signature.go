@@ -1,8 +1,8 @@
 // Package middleware holds fiberchat's request gates: the api_token
 // signature of every route (seed 003's interface token), the user_token
-// session check, and per-IP rate limits. Each gate returns an
-// *apierr.Error and leaves writing the envelope to the module's one error
-// boundary.
+// session check, and per-IP rate limits. module puts them on each route in
+// its routes.go. Each gate returns an *apierr.Error and leaves writing the
+// envelope to the module's one error boundary.
 package middleware
 
 import (
@@ -12,10 +12,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/fiberchat/fiberchat/apierr"
+	"github.com/fiberchat/fiberchat/internal/cache"
 	"github.com/fiberchat/fiberchat/models"
 	"github.com/gofiber/fiber/v2"
 )
@@ -26,22 +26,24 @@ type ClientSource interface {
 	ClientByID(ctx context.Context, clientID string) (*models.APIClient, error)
 }
 
-// SignatureConfig configures the api_token check.
+// SignatureConfig configures the api_token check. The module fills every
+// field from its Config, which owns the defaults.
 type SignatureConfig struct {
 	// Clients is where API clients are looked up. Required.
 	Clients ClientSource
-	// Location decides which calendar day the token is for. Default: UTC.
+	// Location decides which calendar day the token is for. Required.
 	Location *time.Location
 	// Skew is how close to midnight the neighbouring day's token is still
-	// (or already) accepted. Default: 5 minutes.
+	// (or already) accepted; 0 accepts only the current day's.
 	Skew time.Duration
 	// CacheTTL is how long a client row is trusted before it is read again,
 	// so that a client disabled by another process is refused within it.
-	// Default: 30 seconds.
+	// Not positive: every request reads its client.
 	CacheTTL time.Duration
-	// CacheSize bounds how many client ids are remembered. Default: 10000.
+	// CacheSize bounds how many client ids are remembered, unknown ones
+	// included. Not positive: nothing is remembered.
 	CacheSize int
-	// Now is the clock. Default: time.Now.
+	// Now is the clock. Required.
 	Now func() time.Time
 }
 
@@ -49,34 +51,31 @@ type SignatureConfig struct {
 // request costs no database read for its client.
 type Signature struct {
 	cfg SignatureConfig
-
-	mu    sync.RWMutex
-	cache map[string]cachedClient
+	// err is why cfg cannot be used; every request is then refused with it.
+	err error
+	// clients holds each client's secret, "" for an unknown or disabled
+	// client, so a flood of made-up ids costs one read each per TTL and
+	// cannot grow memory past CacheSize.
+	clients *cache.Cache[string, struct{}, string]
 }
 
-type cachedClient struct {
-	secret  string // empty for an unknown or disabled client
-	fetched time.Time
-}
-
-// NewSignature prepares the api_token check.
+// NewSignature prepares the api_token check. A config without Clients,
+// Location or Now is a caller's mistake: every request through it is then
+// refused with an internal error naming the field, rather than a panic.
 func NewSignature(cfg SignatureConfig) *Signature {
-	if cfg.Location == nil {
-		cfg.Location = time.UTC
+	s := &Signature{
+		cfg:     cfg,
+		clients: cache.New[string, string](cache.Config{TTL: cfg.CacheTTL, Size: cfg.CacheSize, Now: cfg.Now}),
 	}
-	if cfg.Skew == 0 {
-		cfg.Skew = 5 * time.Minute
+	switch {
+	case cfg.Clients == nil:
+		s.err = errMissing("SignatureConfig.Clients")
+	case cfg.Location == nil:
+		s.err = errMissing("SignatureConfig.Location")
+	case cfg.Now == nil:
+		s.err = errMissing("SignatureConfig.Now")
 	}
-	if cfg.CacheTTL == 0 {
-		cfg.CacheTTL = 30 * time.Second
-	}
-	if cfg.CacheSize == 0 {
-		cfg.CacheSize = 10000
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	return &Signature{cfg: cfg, cache: make(map[string]cachedClient)}
+	return s
 }
 
 // RouteName is the module+controller+action string a route's api_token is
@@ -93,6 +92,9 @@ func RouteName(path string) string {
 // Require returns the gate for one route; route is RouteName of its path,
 // computed once when the route is mounted.
 func (s *Signature) Require(route string) fiber.Handler {
+	if s.err != nil {
+		return failed(s.err)
+	}
 	return func(c *fiber.Ctx) error {
 		clientID := c.Query("client_id")
 		if clientID == "" {
@@ -141,37 +143,25 @@ func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []by
 // secret returns the client's secret, or "" when the client is unknown or
 // disabled.
 func (s *Signature) secret(ctx context.Context, clientID string) (string, error) {
-	now := s.cfg.Now()
-	s.mu.RLock()
-	e, ok := s.cache[clientID]
-	s.mu.RUnlock()
-	if ok && now.Sub(e.fetched) < s.cfg.CacheTTL && !now.Before(e.fetched) {
-		return e.secret, nil
+	if secret, ok := s.clients.Get(clientID); ok {
+		return secret, nil
 	}
-	c, err := s.cfg.Clients.ClientByID(ctx, clientID)
-	secret := ""
-	switch {
-	case errors.Is(err, models.ErrNotFound):
-	case err != nil:
-		return "", err
-	case !c.Disabled:
-		secret = c.Secret
-	}
-	s.mu.Lock()
-	if len(s.cache) >= s.cfg.CacheSize {
-		// A flood of made-up client ids must not grow memory without bound;
-		// dropping everything is crude but the cache refills in one read each.
-		clear(s.cache)
-	}
-	s.cache[strings.Clone(clientID)] = cachedClient{secret: secret, fetched: now}
-	s.mu.Unlock()
-	return secret, nil
+	// The id outlives the request in the cache; fasthttp reuses its buffer.
+	clientID = strings.Clone(clientID)
+	return s.clients.Load(ctx, clientID, func(ctx context.Context) (string, error) {
+		c, err := s.cfg.Clients.ClientByID(ctx, clientID)
+		switch {
+		case errors.Is(err, models.ErrNotFound):
+			return "", nil
+		case err != nil:
+			return "", err
+		case c.Disabled:
+			return "", nil
+		}
+		return c.Secret, nil
+	})
 }
 
 // Forget drops a client from the cache, so a change made in this process
-// (create, disable) takes effect at once.
-func (s *Signature) Forget(clientID string) {
-	s.mu.Lock()
-	delete(s.cache, clientID)
-	s.mu.Unlock()
-}
+// (create, disable) takes effect at once, even over a read under way.
+func (s *Signature) Forget(clientID string) { s.clients.Forget(clientID) }

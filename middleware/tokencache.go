@@ -2,9 +2,10 @@ package middleware
 
 import (
 	"context"
-	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/fiberchat/fiberchat/internal/cache"
 	"github.com/fiberchat/fiberchat/models"
 )
 
@@ -12,37 +13,33 @@ import (
 // request costs no database read. It wraps the real TokenSource; every
 // change that ends sessions (logout, password change, the session cap)
 // must call ForgetUser, which takes effect in this process at once. Other
-// processes sharing the database see the change within TTL.
+// processes sharing the database see the change within the TTL.
 type TokenCache struct {
 	src TokenSource
-	ttl time.Duration
-	max int
-	now func() time.Time
-
-	mu sync.Mutex
-	// epoch counts invalidations; a read that raced one is not cached, so
-	// a session ended while its row was being read is never remembered.
-	epoch   uint64
-	entries map[string]cachedToken        // by token hash
-	byID    map[int64]string              // token id → hash
-	byUID   map[int64]map[string]struct{} // the hashes cached for each user
+	// byHash serves lookups; its groups are users, for ForgetUser.
+	byHash *cache.Cache[string, int64, *cachedSession]
+	// byID finds a cached session for ExtendToken, which knows only the
+	// id. A session is served only while both hold the same copy, so one
+	// that byID evicted, and so could not be kept in step, is read again.
+	byID *cache.Cache[int64, struct{}, *cachedSession]
 }
 
-type cachedToken struct {
-	token   models.UserToken
-	fetched time.Time
+// cachedSession is one session shared by both indexes; its expiry moves
+// when ExtendToken slides it.
+type cachedSession struct {
+	token  models.UserToken // ExpireTime is in expire
+	expire atomic.Int64
 }
 
-// NewTokenCache caches up to max sessions of src for ttl each.
+// NewTokenCache caches up to max sessions of src for ttl each, on the
+// clock now. A ttl or max that is not positive, or a nil now, caches
+// nothing.
 func NewTokenCache(src TokenSource, ttl time.Duration, max int, now func() time.Time) *TokenCache {
-	if now == nil {
-		now = time.Now
-	}
+	cfg := cache.Config{TTL: ttl, Size: max, Now: now}
 	return &TokenCache{
-		src: src, ttl: ttl, max: max, now: now,
-		entries: make(map[string]cachedToken),
-		byID:    make(map[int64]string),
-		byUID:   make(map[int64]map[string]struct{}),
+		src:    src,
+		byHash: cache.NewGrouped[string](cfg, func(s *cachedSession) int64 { return s.token.UID }),
+		byID:   cache.New[int64, *cachedSession](cfg),
 	}
 }
 
@@ -50,35 +47,22 @@ func NewTokenCache(src TokenSource, ttl time.Duration, max int, now func() time.
 // Unknown tokens are not cached: a miss always asks the database, so a
 // session created elsewhere is seen at once.
 func (c *TokenCache) TokenByHash(ctx context.Context, hash string) (*models.UserToken, error) {
-	now := c.now()
-	c.mu.Lock()
-	e, ok := c.entries[hash]
-	epoch := c.epoch
-	c.mu.Unlock()
-	if ok && now.Sub(e.fetched) < c.ttl && !now.Before(e.fetched) {
-		t := e.token
-		return &t, nil
+	if s, ok := c.byHash.Get(hash); ok {
+		if same, ok := c.byID.Get(s.token.ID); ok && same == s {
+			t := s.token
+			t.ExpireTime = s.expire.Load()
+			return &t, nil
+		}
 	}
+	byHash, byID := c.byHash.Stamp(), c.byID.Stamp()
 	t, err := c.src.TokenByHash(ctx, hash)
 	if err != nil {
 		return nil, err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.epoch != epoch {
-		return t, nil
-	}
-	if len(c.entries) >= c.max {
-		c.evictLocked()
-	}
-	c.entries[hash] = cachedToken{token: *t, fetched: now}
-	c.byID[t.ID] = hash
-	set := c.byUID[t.UID]
-	if set == nil {
-		set = make(map[string]struct{}, 1)
-		c.byUID[t.UID] = set
-	}
-	set[hash] = struct{}{}
+	s := &cachedSession{token: *t}
+	s.expire.Store(t.ExpireTime)
+	c.byID.Put(byID, t.ID, s)
+	c.byHash.Put(byHash, hash, s)
 	return t, nil
 }
 
@@ -87,50 +71,22 @@ func (c *TokenCache) ExtendToken(ctx context.Context, id, expire int64) error {
 	if err := c.src.ExtendToken(ctx, id, expire); err != nil {
 		return err
 	}
-	c.mu.Lock()
-	if e, ok := c.entries[c.byID[id]]; ok {
-		e.token.ExpireTime = expire
-		c.entries[c.byID[id]] = e
+	if s, ok := c.byID.Get(id); ok {
+		// Never back, as in the store: a slower extension that lost the
+		// race must not undo a newer one.
+		for {
+			old := s.expire.Load()
+			if old >= expire || s.expire.CompareAndSwap(old, expire) {
+				break
+			}
+		}
 	}
-	c.mu.Unlock()
 	return nil
 }
 
 // ForgetUser drops every cached session of uid, so the next request of
 // each is checked against the database.
-func (c *TokenCache) ForgetUser(uid int64) {
-	c.mu.Lock()
-	c.epoch++
-	for hash := range c.byUID[uid] {
-		delete(c.byID, c.entries[hash].token.ID)
-		delete(c.entries, hash)
-	}
-	delete(c.byUID, uid)
-	c.mu.Unlock()
-}
-
-// evictLocked drops about an eighth of the entries, chosen by Go's random
-// map order: cheaper than LRU bookkeeping on every hit, and fair enough.
-func (c *TokenCache) evictLocked() {
-	n := c.max/8 + 1
-	for hash, e := range c.entries {
-		delete(c.entries, hash)
-		delete(c.byID, e.token.ID)
-		if set := c.byUID[e.token.UID]; set != nil {
-			delete(set, hash)
-			if len(set) == 0 {
-				delete(c.byUID, e.token.UID)
-			}
-		}
-		if n--; n <= 0 {
-			return
-		}
-	}
-}
+func (c *TokenCache) ForgetUser(uid int64) { c.byHash.ForgetGroup(uid) }
 
 // Len reports how many sessions are cached.
-func (c *TokenCache) Len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.entries)
-}
+func (c *TokenCache) Len() int { return c.byHash.Len() }

@@ -32,7 +32,17 @@ func (f *fakeTokens) TokenByHash(_ context.Context, hash string) (*models.UserTo
 	return &t, nil
 }
 
-func (f *fakeTokens) ExtendToken(_ context.Context, id, expire int64) error { return nil }
+func (f *fakeTokens) ExtendToken(_ context.Context, id, expire int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for h, t := range f.rows {
+		if t.ID == id && t.ExpireTime < expire {
+			t.ExpireTime = expire
+			f.rows[h] = t
+		}
+	}
+	return nil
+}
 
 func TestTokenCache(t *testing.T) {
 	now := time.Unix(1000, 0)
@@ -88,7 +98,7 @@ func TestTokenCache(t *testing.T) {
 
 func TestTokenCacheBounded(t *testing.T) {
 	src := &fakeTokens{rows: map[string]models.UserToken{}}
-	c := middleware.NewTokenCache(src, time.Minute, 50, nil)
+	c := middleware.NewTokenCache(src, time.Minute, 50, time.Now)
 	for i := 0; i < 1000; i++ {
 		h := string(rune('a'+i%26)) + string(rune(i))
 		src.rows[h] = models.UserToken{ID: int64(i), UID: int64(i % 10), TokenHash: h, ExpireTime: 1 << 40}
@@ -98,5 +108,50 @@ func TestTokenCacheBounded(t *testing.T) {
 	}
 	if n := c.Len(); n > 50 {
 		t.Fatalf("%d entries cached, bound is 50", n)
+	}
+}
+
+// An extended session is served with its new expiry, without a read.
+func TestTokenCacheExtend(t *testing.T) {
+	now := time.Unix(1000, 0)
+	src := &fakeTokens{rows: map[string]models.UserToken{"h1": {ID: 1, UID: 7, TokenHash: "h1", ExpireTime: 2000}}}
+	c := middleware.NewTokenCache(src, 5*time.Second, 100, func() time.Time { return now })
+	ctx := context.Background()
+	if _, err := c.TokenByHash(ctx, "h1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ExtendToken(ctx, 1, 9000); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ExtendToken(ctx, 1, 8000); err != nil { // a slower, older extension
+		t.Fatal(err)
+	}
+	got, err := c.TokenByHash(ctx, "h1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ExpireTime != 9000 || src.reads != 1 {
+		t.Fatalf("expiry %d after %d reads, want 9000 from the cache after 1", got.ExpireTime, src.reads)
+	}
+}
+
+// Without a clock, or with no room, nothing is cached and every lookup
+// reads the source: a caller's mistake costs reads, never a stale session.
+func TestTokenCacheDisabled(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		max  int
+		now  func() time.Time
+	}{{"no clock", 10, nil}, {"no room", 0, time.Now}} {
+		src := &fakeTokens{rows: map[string]models.UserToken{"h1": {ID: 1, UID: 7, TokenHash: "h1", ExpireTime: 1 << 40}}}
+		c := middleware.NewTokenCache(src, time.Minute, tc.max, tc.now)
+		for i := 0; i < 2; i++ {
+			if _, err := c.TokenByHash(context.Background(), "h1"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if src.reads != 2 || c.Len() != 0 {
+			t.Fatalf("%s: %d reads, %d cached; want 2 and 0", tc.name, src.reads, c.Len())
+		}
 	}
 }

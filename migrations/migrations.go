@@ -1,5 +1,6 @@
 // Package migrations holds fiberchat's versioned schema, one SQL file per
-// version and dialect, embedded in the binary and applied by goose. Table
+// version and dialect, embedded in the binary and applied by goose when a
+// host calls module's Migrate. Table
 // names in the files are written {{prefix}}name; Up substitutes the
 // configured prefix, so one set of files serves any prefix, and goose's own
 // version table carries the prefix too, leaving a host's goose table alone.

@@ -156,116 +156,195 @@ func (w *MessageWriter) commit(batch []*writeReq) {
 	}
 }
 
+// msgKey is a client_msg_id with its sender, unique in the table.
+type msgKey struct {
+	from int64
+	id   string
+}
+
+// fromTo is an ordered pair of users: a sender and a recipient.
+type fromTo struct{ from, to int64 }
+
+// batchOutcome is what the batch transaction decided for one request.
+type batchOutcome struct {
+	replayed bool
+	err      error
+	firstOf  int // for an in-batch repeat: the index of the first; else -1
+}
+
 // createBatch is the batch transaction. On success every request holds its
 // outcome; on error nothing was stored and the requests are untouched but
 // for fields the caller resets.
 func (s *Store) createBatch(ctx context.Context, batch []*writeReq) error {
-	type key struct {
-		from int64
-		id   string
-	}
-	outcome := make([]struct {
-		replayed bool
-		err      error
-		firstOf  int // for an in-batch repeat: the index of the first
-	}, len(batch))
-	var rows []*Message
+	var outcome []batchOutcome
 	err := s.with(ctx).Transaction(func(tx *gorm.DB) error {
-		for i := range outcome {
-			outcome[i].replayed, outcome[i].err, outcome[i].firstOf = false, nil, -1
+		// Decided afresh on every attempt: a retried transaction must not
+		// keep what a rolled-back one decided.
+		present, err := lockRecipients(tx, batch)
+		if err != nil {
+			return err
 		}
-		rows = rows[:0]
-
-		// Lock every recipient, in uid order so that batches in several
-		// processes cannot deadlock on them.
-		to := make([]int64, 0, len(batch))
-		for _, r := range batch {
-			to = append(to, r.m.ToUID)
+		earlier, err := readEarlierKeys(tx, batch)
+		if err != nil {
+			return err
 		}
-		slices.Sort(to)
-		to = slices.Compact(to)
-		var present []int64
-		if err := tx.Model(&User{}).Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).
-			Where("uid IN ?", to).Order("uid").Pluck("uid", &present).Error; err != nil {
-			return fmt.Errorf("lock recipients: %w", err)
+		contacts, err := readBatchContacts(tx, batch)
+		if err != nil {
+			return err
 		}
-
-		// Keys used before, in one query.
-		var pairs [][]any
-		for _, r := range batch {
-			if r.m.ClientMsgID != nil {
-				pairs = append(pairs, []any{r.m.FromUID, *r.m.ClientMsgID})
-			}
+		blocked, err := readBatchBlocks(tx, batch)
+		if err != nil {
+			return err
 		}
-		earlier := map[key]Message{}
-		if len(pairs) > 0 {
-			var found []Message
-			if err := tx.Where("(from_uid, client_msg_id) IN ?", pairs).Find(&found).Error; err != nil {
-				return fmt.Errorf("read client_msg_ids: %w", err)
-			}
-			for _, m := range found {
-				earlier[key{m.FromUID, *m.ClientMsgID}] = m
-			}
+		var rows []*Message
+		outcome, rows = decideBatch(batch, present, earlier, contacts, blocked)
+		if err := insertMessages(tx, rows); err != nil {
+			return err
 		}
-
-		// Contact checks, in one query, under the recipients' locks.
-		type pair struct{ from, to int64 }
-		var asked [][]any
-		for _, r := range batch {
-			if r.contactsOnly {
-				asked = append(asked, []any{r.m.FromUID, r.m.ToUID})
-			}
-		}
-		contacts := map[pair]bool{}
-		if len(asked) > 0 {
-			var found []Contact
-			if err := tx.Where("(uid, peer_uid) IN ?", asked).Find(&found).Error; err != nil {
-				return fmt.Errorf("read contacts: %w", err)
-			}
-			for _, c := range found {
-				contacts[pair{c.UID, c.PeerUID}] = true
-			}
-		}
-
-		firstInBatch := map[key]int{}
-		for i, r := range batch {
-			m := r.m
-			if m.ClientMsgID != nil {
-				k := key{m.FromUID, *m.ClientMsgID}
-				if first, ok := earlier[k]; ok {
-					m.ID, m.CreatedAt = first.ID, first.CreatedAt
-					outcome[i].replayed = true
-					continue
-				}
-				if j, ok := firstInBatch[k]; ok {
-					outcome[i].replayed, outcome[i].firstOf = true, j
-					continue
-				}
-				firstInBatch[k] = i
-			}
-			if _, ok := slices.BinarySearch(present, m.ToUID); !ok {
-				outcome[i].err = ErrNotFound
-				continue
-			}
-			if r.contactsOnly && !contacts[pair{m.FromUID, m.ToUID}] {
-				outcome[i].err = ErrNotContact
-				continue
-			}
-			m.ID = 0
-			rows = append(rows, m)
-		}
-		if len(rows) == 0 {
-			return nil
-		}
-		// One multi-row INSERT; ids come back in row order.
-		if err := tx.Create(rows).Error; err != nil {
-			return fmt.Errorf("create messages: %w", err)
-		}
-		return nil
+		return s.countStored(tx, rows)
 	})
 	if err != nil {
 		return err
 	}
+	settleBatch(batch, outcome)
+	return nil
+}
+
+// lockRecipients locks every recipient of the batch, in uid order so that
+// batches in several processes cannot deadlock on them, and returns the
+// sorted uids of those that exist.
+func lockRecipients(tx *gorm.DB, batch []*writeReq) ([]int64, error) {
+	to := make([]int64, 0, len(batch))
+	for _, r := range batch {
+		to = append(to, r.m.ToUID)
+	}
+	slices.Sort(to)
+	to = slices.Compact(to)
+	var present []int64
+	if err := tx.Model(&User{}).Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).
+		Where("uid IN ?", to).Order("uid").Pluck("uid", &present).Error; err != nil {
+		return nil, fmt.Errorf("lock recipients: %w", err)
+	}
+	return present, nil
+}
+
+// readEarlierKeys returns the stored messages whose client_msg_ids the
+// batch uses again, in one query.
+func readEarlierKeys(tx *gorm.DB, batch []*writeReq) (map[msgKey]Message, error) {
+	var pairs [][]any
+	for _, r := range batch {
+		if r.m.ClientMsgID != nil {
+			pairs = append(pairs, []any{r.m.FromUID, *r.m.ClientMsgID})
+		}
+	}
+	earlier := map[msgKey]Message{}
+	if len(pairs) == 0 {
+		return earlier, nil
+	}
+	var found []Message
+	if err := tx.Where("(from_uid, client_msg_id) IN ?", pairs).Find(&found).Error; err != nil {
+		return nil, fmt.Errorf("read client_msg_ids: %w", err)
+	}
+	for _, m := range found {
+		earlier[msgKey{m.FromUID, *m.ClientMsgID}] = m
+	}
+	return earlier, nil
+}
+
+// readBatchContacts returns which of the contacts-only requests' pairs
+// are contacts, in one query, under the recipients' locks.
+func readBatchContacts(tx *gorm.DB, batch []*writeReq) (map[fromTo]bool, error) {
+	var asked [][]any
+	for _, r := range batch {
+		if r.contactsOnly {
+			asked = append(asked, []any{r.m.FromUID, r.m.ToUID})
+		}
+	}
+	contacts := map[fromTo]bool{}
+	if len(asked) == 0 {
+		return contacts, nil
+	}
+	var found []Contact
+	if err := tx.Where("(uid, peer_uid) IN ?", asked).Find(&found).Error; err != nil {
+		return nil, fmt.Errorf("read contacts: %w", err)
+	}
+	for _, c := range found {
+		contacts[fromTo{c.UID, c.PeerUID}] = true
+	}
+	return contacts, nil
+}
+
+// readBatchBlocks returns which pairs of the requests that may message
+// strangers are blocked either way, in one query, under the recipients'
+// locks. A contacts-only request needs no such check: a block ends the
+// contact, and no contact can be made across one.
+func readBatchBlocks(tx *gorm.DB, batch []*writeReq) (map[fromTo]bool, error) {
+	var pairs []fromTo
+	for _, r := range batch {
+		if !r.contactsOnly {
+			pairs = append(pairs, fromTo{r.m.FromUID, r.m.ToUID})
+		}
+	}
+	return blockedPairs(tx, pairs)
+}
+
+// decideBatch settles each request from what was read: a replay of an
+// earlier message takes that message's id and time, a repeat within the
+// batch points at its first, a missing recipient, a stranger or a block
+// fails, and everything else becomes a row to insert, in arrival order.
+func decideBatch(batch []*writeReq, present []int64, earlier map[msgKey]Message, contacts, blocked map[fromTo]bool) ([]batchOutcome, []*Message) {
+	outcome := make([]batchOutcome, len(batch))
+	var rows []*Message
+	firstInBatch := map[msgKey]int{}
+	for i, r := range batch {
+		outcome[i].firstOf = -1
+		m := r.m
+		if m.ClientMsgID != nil {
+			k := msgKey{m.FromUID, *m.ClientMsgID}
+			if first, ok := earlier[k]; ok {
+				m.ID, m.CreatedAt = first.ID, first.CreatedAt
+				outcome[i].replayed = true
+				continue
+			}
+			if j, ok := firstInBatch[k]; ok {
+				outcome[i].replayed, outcome[i].firstOf = true, j
+				continue
+			}
+			firstInBatch[k] = i
+		}
+		if _, ok := slices.BinarySearch(present, m.ToUID); !ok {
+			outcome[i].err = ErrNotFound
+			continue
+		}
+		if r.contactsOnly && !contacts[fromTo{m.FromUID, m.ToUID}] {
+			outcome[i].err = ErrNotContact
+			continue
+		}
+		if blocked[fromTo{m.FromUID, m.ToUID}] {
+			outcome[i].err = ErrBlocked
+			continue
+		}
+		m.ID = 0
+		m.setPair()
+		rows = append(rows, m)
+	}
+	return outcome, rows
+}
+
+// insertMessages stores rows in one multi-row INSERT; ids come back in
+// row order.
+func insertMessages(tx *gorm.DB, rows []*Message) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	if err := tx.Create(rows).Error; err != nil {
+		return fmt.Errorf("create messages: %w", err)
+	}
+	return nil
+}
+
+// settleBatch hands each request its outcome once the batch committed.
+func settleBatch(batch []*writeReq, outcome []batchOutcome) {
 	for i, r := range batch {
 		o := outcome[i]
 		if j := o.firstOf; j >= 0 {
@@ -278,7 +357,6 @@ func (s *Store) createBatch(ctx context.Context, batch []*writeReq) error {
 		}
 		r.replayed, r.err = o.replayed, o.err
 	}
-	return nil
 }
 
 // Stats reports how many batches have committed and how many Sends they

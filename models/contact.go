@@ -61,13 +61,6 @@ type AddResult struct {
 	Status AddStatus
 }
 
-// AreContacts reports whether a and b are contacts.
-func (s *Store) AreContacts(ctx context.Context, a, b int64) (bool, error) {
-	var n int64
-	err := s.with(ctx).Model(&Contact{}).Where("uid = ? AND peer_uid = ?", a, b).Limit(1).Count(&n).Error
-	return n > 0, err
-}
-
 // Contacts returns the profiles of uid's contacts ordered by uid, in one
 // join along the contacts primary key.
 func (s *Store) Contacts(ctx context.Context, uid int64) ([]Profile, error) {
@@ -148,88 +141,15 @@ func (s *Store) AddContacts(ctx context.Context, me int64, peers []int64, now in
 		if err != nil {
 			return err
 		}
-		others := make([]int64, 0, len(locked))
-		for _, uid := range locked {
-			if uid != me {
-				others = append(others, uid)
-			}
-		}
-		isContact := map[int64]bool{}
-		incoming := map[int64]bool{} // they asked me
-		outgoing := map[int64]bool{} // I asked them
-		if len(others) > 0 {
-			var contactPeers []int64
-			if err := tx.Model(&Contact{}).Where("uid = ? AND peer_uid IN ?", me, others).
-				Pluck("peer_uid", &contactPeers).Error; err != nil {
-				return fmt.Errorf("read contacts: %w", err)
-			}
-			for _, p := range contactPeers {
-				isContact[p] = true
-			}
-			var reqs []ContactRequest
-			if err := tx.Where("(from_uid = ? AND to_uid IN ?) OR (from_uid IN ? AND to_uid = ?)", me, others, others, me).
-				Find(&reqs).Error; err != nil {
-				return fmt.Errorf("read contact requests: %w", err)
-			}
-			for _, r := range reqs {
-				if r.FromUID == me {
-					outgoing[r.ToUID] = true
-				} else {
-					incoming[r.FromUID] = true
-				}
-			}
-		}
-
-		exists := make(map[int64]bool, len(locked))
-		for _, uid := range locked {
-			exists[uid] = true
+		rel, err := readRelations(tx, me, locked)
+		if err != nil {
+			return err
 		}
 		// Results are rebuilt on every attempt: a retried transaction must
 		// not keep what a rolled-back one decided.
-		results = make([]AddResult, 0, len(peers))
-		seen := map[int64]AddStatus{}
-		var newRequests []ContactRequest
-		var accepted []int64
-		for _, uid := range peers {
-			var st AddStatus
-			prev, again := seen[uid]
-			switch {
-			case uid == me:
-				st = AddSelf
-			case !exists[uid]:
-				st = AddNotFound
-			case again && prev == AddRequested:
-				st = AddPending
-			case again && prev == AddAccepted:
-				st = AddAlreadyContact
-			case again:
-				st = prev
-			case isContact[uid]:
-				st = AddAlreadyContact
-			case incoming[uid]:
-				st = AddAccepted
-				accepted = append(accepted, uid)
-			case outgoing[uid]:
-				st = AddPending
-			default:
-				st = AddRequested
-				newRequests = append(newRequests, ContactRequest{FromUID: me, ToUID: uid, CreatedAt: now})
-			}
-			seen[uid] = st
-			results = append(results, AddResult{UID: uid, Status: st})
-		}
-
-		if len(newRequests) > 0 {
-			// The locks make a duplicate impossible; DoNothing is the
-			// primary key's second line of defence, not the first.
-			if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&newRequests).Error; err != nil {
-				return fmt.Errorf("create contact requests: %w", err)
-			}
-		}
-		if len(accepted) > 0 {
-			return connect(tx, me, accepted, now)
-		}
-		return nil
+		var plan addPlan
+		results, plan = decideAdds(me, peers, rel, now)
+		return applyAdds(tx, me, plan, now)
 	})
 	if err != nil {
 		return nil, err
@@ -237,10 +157,129 @@ func (s *Store) AddContacts(ctx context.Context, me int64, peers []int64, now in
 	return results, nil
 }
 
+// relations is what stands between me and the locked users.
+type relations struct {
+	exists    map[int64]bool // the uid is a user (me included)
+	isContact map[int64]bool
+	incoming  map[int64]bool // they asked me
+	outgoing  map[int64]bool // I asked them
+}
+
+// readRelations reads, in three queries, how me stands with each of the
+// locked users. A user who blocks me, or whom I block, is as good as
+// absent: addContacts answers not_found for them (API.md §9).
+func readRelations(tx *gorm.DB, me int64, locked []int64) (relations, error) {
+	rel := relations{
+		exists:    make(map[int64]bool, len(locked)),
+		isContact: map[int64]bool{},
+		incoming:  map[int64]bool{},
+		outgoing:  map[int64]bool{},
+	}
+	others := make([]int64, 0, len(locked))
+	for _, uid := range locked {
+		rel.exists[uid] = true
+		if uid != me {
+			others = append(others, uid)
+		}
+	}
+	if len(others) == 0 {
+		return rel, nil
+	}
+	blocked, err := blockedAmong(tx, me, others)
+	if err != nil {
+		return rel, err
+	}
+	for uid := range blocked {
+		delete(rel.exists, uid)
+	}
+	var contactPeers []int64
+	if err := tx.Model(&Contact{}).Where("uid = ? AND peer_uid IN ?", me, others).
+		Pluck("peer_uid", &contactPeers).Error; err != nil {
+		return rel, fmt.Errorf("read contacts: %w", err)
+	}
+	for _, p := range contactPeers {
+		rel.isContact[p] = true
+	}
+	var reqs []ContactRequest
+	if err := tx.Where("(from_uid = ? AND to_uid IN ?) OR (from_uid IN ? AND to_uid = ?)", me, others, others, me).
+		Find(&reqs).Error; err != nil {
+		return rel, fmt.Errorf("read contact requests: %w", err)
+	}
+	for _, r := range reqs {
+		if r.FromUID == me {
+			rel.outgoing[r.ToUID] = true
+		} else {
+			rel.incoming[r.FromUID] = true
+		}
+	}
+	return rel, nil
+}
+
+// addPlan is the writes AddContacts decided on.
+type addPlan struct {
+	newRequests []ContactRequest
+	accepted    []int64 // peers whose request to me becomes a contact
+}
+
+// decideAdds gives each of peers, in order, its status, and collects the
+// writes that follow; a uid given again is answered as by a second request
+// after the first.
+func decideAdds(me int64, peers []int64, rel relations, now int64) ([]AddResult, addPlan) {
+	results := make([]AddResult, 0, len(peers))
+	var plan addPlan
+	seen := map[int64]AddStatus{}
+	for _, uid := range peers {
+		var st AddStatus
+		prev, again := seen[uid]
+		switch {
+		case uid == me:
+			st = AddSelf
+		case !rel.exists[uid]:
+			st = AddNotFound
+		case again && prev == AddRequested:
+			st = AddPending
+		case again && prev == AddAccepted:
+			st = AddAlreadyContact
+		case again:
+			st = prev
+		case rel.isContact[uid]:
+			st = AddAlreadyContact
+		case rel.incoming[uid]:
+			st = AddAccepted
+			plan.accepted = append(plan.accepted, uid)
+		case rel.outgoing[uid]:
+			st = AddPending
+		default:
+			st = AddRequested
+			plan.newRequests = append(plan.newRequests, ContactRequest{FromUID: me, ToUID: uid, CreatedAt: now})
+		}
+		seen[uid] = st
+		results = append(results, AddResult{UID: uid, Status: st})
+	}
+	return results, plan
+}
+
+// applyAdds makes the new requests and the accepted contacts, in at most
+// three batched statements.
+func applyAdds(tx *gorm.DB, me int64, plan addPlan, now int64) error {
+	if len(plan.newRequests) > 0 {
+		// The locks make a duplicate impossible; DoNothing is the
+		// primary key's second line of defence, not the first.
+		if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&plan.newRequests).Error; err != nil {
+			return fmt.Errorf("create contact requests: %w", err)
+		}
+	}
+	if len(plan.accepted) > 0 {
+		return connect(tx, me, plan.accepted, now)
+	}
+	return nil
+}
+
 // AnswerRequest accepts (making the two contacts) or refuses the pending
 // request from `from` to me, deleting it either way, so a refused
 // requester may ask again. ErrNotFound if no such request is pending,
-// which is also what the loser of two concurrent answers gets.
+// which is also what the loser of two concurrent answers gets; ErrUserGone
+// if me no longer exists.
 func (s *Store) AnswerRequest(ctx context.Context, me, from int64, accept bool, now int64) error {
 	return s.contactTx(ctx, func(tx *gorm.DB) error {
 		if _, err := lockUsers(tx, me, []int64{from}); err != nil {
@@ -314,7 +353,7 @@ func connect(tx *gorm.DB, me int64, peers []int64, now int64) error {
 // changes contacts or requests starts here, so two of them touching the
 // same pair of users run one after the other (A adding B while B adds A
 // ends as one mutual contact, not two crossed requests), and taking the
-// locks in one global order means they cannot deadlock on them. ErrNotFound
+// locks in one global order means they cannot deadlock on them. ErrUserGone
 // if me itself is gone (the host deleted the user mid-session).
 //
 // SQLite ignores FOR UPDATE; it needs no row locks, as it admits one
@@ -329,7 +368,7 @@ func lockUsers(tx *gorm.DB, me int64, peers []int64) ([]int64, error) {
 		return nil, fmt.Errorf("lock users: %w", err)
 	}
 	if _, ok := slices.BinarySearch(locked, me); !ok {
-		return nil, ErrNotFound
+		return nil, ErrUserGone
 	}
 	return locked, nil
 }

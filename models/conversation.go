@@ -1,6 +1,7 @@
 package models
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -42,9 +43,6 @@ func (m *Message) setPair() {
 	m.PairLo, m.PairHi = min(m.FromUID, m.ToUID), max(m.FromUID, m.ToUID)
 }
 
-// convKey names one Conversation row: recipient, sender.
-type convKey struct{ to, from int64 }
-
 // countStored adds the messages just stored in tx to their recipients'
 // conversations: per (recipient, sender), one more unread per message and
 // the newest id, in one upsert for the whole batch. It runs in the
@@ -55,10 +53,10 @@ func (s *Store) countStored(tx *gorm.DB, msgs []*Message) error {
 		return nil
 	}
 	type counts struct{ n, last int64 }
-	per := make(map[convKey]*counts, len(msgs))
-	order := make([]convKey, 0, len(msgs))
+	per := make(map[fromTo]*counts, len(msgs))
+	order := make([]fromTo, 0, len(msgs))
 	for _, m := range msgs {
-		k := convKey{m.ToUID, m.FromUID}
+		k := fromTo{m.FromUID, m.ToUID}
 		c := per[k]
 		if c == nil {
 			c = &counts{}
@@ -70,12 +68,7 @@ func (s *Store) countStored(tx *gorm.DB, msgs []*Message) error {
 	}
 	// Rows in key order, so that two batches upserting the same rows take
 	// their locks in the same order.
-	slices.SortFunc(order, func(a, b convKey) int {
-		if a.to != b.to {
-			return cmpInt(a.to, b.to)
-		}
-		return cmpInt(a.from, b.from)
-	})
+	slices.SortFunc(order, byRecipient)
 	var sqlText strings.Builder
 	args := make([]any, 0, 4*len(order))
 	sqlText.WriteString("INSERT INTO " + s.table(&Conversation{}) + " (uid, peer_uid, last_id, read_id, unread) VALUES ")
@@ -98,14 +91,13 @@ func (s *Store) countStored(tx *gorm.DB, msgs []*Message) error {
 	return nil
 }
 
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
+// byRecipient orders pairs as the conversations' primary key does:
+// recipient, then sender.
+func byRecipient(a, b fromTo) int {
+	if c := cmp.Compare(a.to, b.to); c != 0 {
+		return c
 	}
-	return 0
+	return cmp.Compare(a.from, b.from)
 }
 
 // HistoryPage is one page of a conversation, newest first, with what
@@ -341,7 +333,7 @@ func blockedAmong(tx *gorm.DB, me int64, others []int64) (map[int64]bool, error)
 
 // blockedPairs returns which of the (from, to) pairs are blocked either
 // way, in one query in the caller's transaction.
-func blockedPairs(tx *gorm.DB, pairs []convKey) (map[convKey]bool, error) {
+func blockedPairs(tx *gorm.DB, pairs []fromTo) (map[fromTo]bool, error) {
 	if len(pairs) == 0 {
 		return nil, nil
 	}
@@ -353,10 +345,10 @@ func blockedPairs(tx *gorm.DB, pairs []convKey) (map[convKey]bool, error) {
 	if err := tx.Select("uid", "blocked_uid").Where("(uid, blocked_uid) IN ?", asked).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("read blocks: %w", err)
 	}
-	out := make(map[convKey]bool, len(rows))
+	out := make(map[fromTo]bool, len(rows))
 	for _, b := range rows {
-		out[convKey{b.UID, b.BlockedUID}] = true
-		out[convKey{b.BlockedUID, b.UID}] = true
+		out[fromTo{b.UID, b.BlockedUID}] = true
+		out[fromTo{b.BlockedUID, b.UID}] = true
 	}
 	return out, nil
 }
@@ -365,10 +357,10 @@ func blockedPairs(tx *gorm.DB, pairs []convKey) (map[convKey]bool, error) {
 // off their conversations' counters, in the caller's transaction, which
 // holds their recipients' locks.
 func (s *Store) purgeUncount(tx *gorm.DB, msgs []Message) error {
-	keys := map[convKey]bool{}
+	keys := map[fromTo]bool{}
 	var pairs [][]any
 	for _, m := range msgs {
-		k := convKey{m.ToUID, m.FromUID}
+		k := fromTo{m.FromUID, m.ToUID}
 		if !keys[k] {
 			keys[k] = true
 			pairs = append(pairs, []any{m.ToUID, m.FromUID})
@@ -379,27 +371,22 @@ func (s *Store) purgeUncount(tx *gorm.DB, msgs []Message) error {
 		Find(&convs).Error; err != nil {
 		return fmt.Errorf("read conversations: %w", err)
 	}
-	readID := make(map[convKey]int64, len(convs))
+	readID := make(map[fromTo]int64, len(convs))
 	for _, c := range convs {
-		readID[convKey{c.UID, c.PeerUID}] = c.ReadID
+		readID[fromTo{c.PeerUID, c.UID}] = c.ReadID
 	}
-	gone := map[convKey]int64{}
+	gone := map[fromTo]int64{}
 	for _, m := range msgs {
-		k := convKey{m.ToUID, m.FromUID}
+		k := fromTo{m.FromUID, m.ToUID}
 		if m.ID > readID[k] {
 			gone[k]++
 		}
 	}
-	keysSorted := make([]convKey, 0, len(gone))
+	keysSorted := make([]fromTo, 0, len(gone))
 	for k := range gone {
 		keysSorted = append(keysSorted, k)
 	}
-	slices.SortFunc(keysSorted, func(a, b convKey) int {
-		if a.to != b.to {
-			return cmpInt(a.to, b.to)
-		}
-		return cmpInt(a.from, b.from)
-	})
+	slices.SortFunc(keysSorted, byRecipient)
 	for _, k := range keysSorted {
 		if err := tx.Model(&Conversation{}).Where("uid = ? AND peer_uid = ?", k.to, k.from).
 			Update("unread", gorm.Expr("unread - ?", gone[k])).Error; err != nil {

@@ -84,7 +84,7 @@ func (s *Store) CreateMessage(ctx context.Context, m *Message, contactsOnly bool
 					return ErrNotContact
 				}
 			} else {
-				blocked, err := blockedPairs(tx, []convKey{{m.ToUID, m.FromUID}})
+				blocked, err := blockedPairs(tx, []fromTo{{m.FromUID, m.ToUID}})
 				if err != nil {
 					return err
 				}

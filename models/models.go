@@ -1,4 +1,7 @@
 // Package models holds fiberchat's GORM models and the queries on them.
+// The handlers and middleware reach it through narrow interfaces that
+// module wires up; a host imports it only to extend a model (such as User)
+// with columns of its own.
 //
 // Table names come from the module's naming strategy (the configured
 // prefix, "chat_" by default, before GORM's snake-case plural), so the

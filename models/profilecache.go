@@ -2,8 +2,9 @@ package models
 
 import (
 	"context"
-	"sync"
 	"time"
+
+	"github.com/fiberchat/fiberchat/internal/cache"
 )
 
 // UserProfile is what /user/info shows of a user.
@@ -28,68 +29,25 @@ func (s *Store) UserProfile(ctx context.Context, uid int64) (UserProfile, error)
 // call Forget and show at once in this process; changes made elsewhere
 // (another process, the host writing the table) show within the TTL.
 type ProfileCache struct {
-	src interface {
-		UserProfile(ctx context.Context, uid int64) (UserProfile, error)
-	}
-	ttl time.Duration
-	max int
-	now func() time.Time
-
-	mu sync.Mutex
-	// epoch counts Forgets; a read that raced one is not cached, so a
-	// profile changed while it was being read is never remembered stale.
-	epoch   uint64
-	entries map[int64]cachedProfile
+	store *Store
+	cache *cache.Cache[int64, struct{}, UserProfile]
 }
 
-type cachedProfile struct {
-	p       UserProfile
-	fetched time.Time
-}
-
-// NewProfileCache caches up to max profiles of store for ttl each.
+// NewProfileCache caches up to max profiles of store for ttl each, on the
+// clock now. A ttl or max that is not positive, or a nil now, caches
+// nothing.
 func NewProfileCache(store *Store, ttl time.Duration, max int, now func() time.Time) *ProfileCache {
-	return &ProfileCache{src: store, ttl: ttl, max: max, now: now, entries: make(map[int64]cachedProfile)}
+	return &ProfileCache{store: store, cache: cache.New[int64, UserProfile](cache.Config{TTL: ttl, Size: max, Now: now})}
 }
 
 // UserProfile serves a fresh cached profile or reads it. Missing users are
 // not cached.
 func (c *ProfileCache) UserProfile(ctx context.Context, uid int64) (UserProfile, error) {
-	now := c.now()
-	c.mu.Lock()
-	e, ok := c.entries[uid]
-	epoch := c.epoch
-	c.mu.Unlock()
-	if ok && now.Sub(e.fetched) < c.ttl && !now.Before(e.fetched) {
-		return e.p, nil
-	}
-	p, err := c.src.UserProfile(ctx, uid)
-	if err != nil {
-		return p, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.epoch != epoch {
-		return p, nil
-	}
-	if len(c.entries) >= c.max {
-		// Drop about an eighth, in Go's random map order.
-		n := c.max/8 + 1
-		for k := range c.entries {
-			delete(c.entries, k)
-			if n--; n <= 0 {
-				break
-			}
-		}
-	}
-	c.entries[uid] = cachedProfile{p: p, fetched: now}
-	return p, nil
+	return c.cache.Load(ctx, uid, func(ctx context.Context) (UserProfile, error) {
+		return c.store.UserProfile(ctx, uid)
+	})
 }
 
-// Forget drops uid's cached profile after a change.
-func (c *ProfileCache) Forget(uid int64) {
-	c.mu.Lock()
-	c.epoch++
-	delete(c.entries, uid)
-	c.mu.Unlock()
-}
+// Forget drops uid's cached profile after a change; a read already under
+// way is not cached, so the change is never hidden behind it.
+func (c *ProfileCache) Forget(uid int64) { c.cache.Forget(uid) }

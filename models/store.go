@@ -7,15 +7,18 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
-	gomysql "github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
 )
 
 // ErrNotFound is returned when the row asked for does not exist.
 var ErrNotFound = errors.New("not found")
+
+// ErrUserGone is returned when the caller's own user, the one its session
+// belongs to, no longer exists (the host deleted it mid-session), as
+// opposed to ErrNotFound for anything else missing, such as a recipient.
+var ErrUserGone = errors.New("the session's user no longer exists")
 
 // ErrDuplicate is returned when a unique key is already taken.
 var ErrDuplicate = errors.New("duplicate")
@@ -29,9 +32,6 @@ type Store struct {
 // NewStore returns a Store on db.
 func NewStore(db *gorm.DB) *Store { return &Store{db: db} }
 
-// DB returns the store's *gorm.DB, for hosts that query the module's tables.
-func (s *Store) DB() *gorm.DB { return s.db }
-
 func (s *Store) with(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }
 
 // notFound turns GORM's not-found into ErrNotFound.
@@ -40,26 +40,6 @@ func notFound(err error) error {
 		return ErrNotFound
 	}
 	return err
-}
-
-// isDuplicate recognises a unique-key violation on either database.
-func isDuplicate(err error) bool {
-	if err == nil {
-		return false
-	}
-	if errors.Is(err, gorm.ErrDuplicatedKey) {
-		return true
-	}
-	msg := err.Error()
-	return strings.Contains(msg, "Duplicate entry") || strings.Contains(msg, "UNIQUE constraint failed")
-}
-
-// isDeadlock recognises MySQL/MariaDB's "Deadlock found when trying to get
-// lock" (error 1213), after which the transaction was rolled back and may
-// simply be run again.
-func isDeadlock(err error) bool {
-	var me *gomysql.MySQLError
-	return errors.As(err, &me) && me.Number == 1213
 }
 
 // ---- API clients ----
@@ -125,13 +105,23 @@ func (s *Store) CreateUser(ctx context.Context, u *User) error {
 	return nil
 }
 
-// UserByID returns the user with that uid.
+// UserByID returns the user with that uid; ErrNotFound if there is none.
 func (s *Store) UserByID(ctx context.Context, uid int64) (*User, error) {
 	var u User
 	if err := s.with(ctx).Where("uid = ?", uid).Take(&u).Error; err != nil {
 		return nil, notFound(err)
 	}
 	return &u, nil
+}
+
+// SessionUser returns the user a session belongs to; ErrUserGone if it no
+// longer exists.
+func (s *Store) SessionUser(ctx context.Context, uid int64) (*User, error) {
+	u, err := s.UserByID(ctx, uid)
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrUserGone
+	}
+	return u, err
 }
 
 // ProvisionUser returns the user tied to hostRef, creating it with name

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/fiberchat/fiberchat/internal/chattest"
-	"github.com/fiberchat/fiberchat/middleware"
 	"github.com/fiberchat/fiberchat/module"
 )
 
@@ -17,10 +16,7 @@ func TestSignature(t *testing.T) {
 		s := chattest.NewServer(t, db, chattest.Options{})
 		body := map[string]any{"name": "n", "passwd": "secret1"}
 		path := "/user/reg/ajax_reg"
-		day := func(d time.Time) string { return d.UTC().Format(time.DateOnly) }
-		tok := func(d time.Time) string {
-			return middleware.Token("userregajax_reg", day(d), s.Secret)
-		}
+		tok := func(d time.Time) string { return module.APIToken(path, s.Secret, d.UTC()) }
 		send := func(q url.Values, h map[string]string) *chattest.Response {
 			return s.Do(t, chattest.Req{Path: path + "?" + q.Encode(), JSON: body, Unsigned: true, Header: h})
 		}
@@ -38,8 +34,8 @@ func TestSignature(t *testing.T) {
 			{"no token", url.Values{"client_id": {"test"}}, nil, 403},
 			{"unknown client", url.Values{"client_id": {"nosuch"}, "api_token": {tok(now)}}, nil, 403},
 			{"yesterday", url.Values{"client_id": {"test"}, "api_token": {tok(now.Add(-24 * time.Hour))}}, nil, 403},
-			{"other route", url.Values{"client_id": {"test"}, "api_token": {middleware.Token("userloginindex", day(now), s.Secret)}}, nil, 403},
-			{"wrong secret", url.Values{"client_id": {"test"}, "api_token": {middleware.Token("userregajax_reg", day(now), "nope")}}, nil, 403},
+			{"other route", url.Values{"client_id": {"test"}, "api_token": {module.APIToken("/user/login", s.Secret, now.UTC())}}, nil, 403},
+			{"wrong secret", url.Values{"client_id": {"test"}, "api_token": {module.APIToken(path, "nope", now.UTC())}}, nil, 403},
 			{"NUL in token", url.Values{"client_id": {"test"}, "api_token": {tok(now)[:31] + "\x00"}}, nil, 403},
 		}
 		for _, tc := range cases {
@@ -75,8 +71,13 @@ func TestSignatureMidnightSkew(t *testing.T) {
 	s := chattest.NewServer(t, chattest.OpenSQLite(t), chattest.Options{})
 	path := "/user/reg/ajax_reg"
 	body := map[string]any{"name": "n", "passwd": "secret1"}
+	// tokFor signs for the calendar day of "2026-03-DD" (UTC).
 	tokFor := func(day string) url.Values {
-		return url.Values{"client_id": {"test"}, "api_token": {middleware.Token("userregajax_reg", day, s.Secret)}}
+		d, err := time.Parse(time.DateOnly, day)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return url.Values{"client_id": {"test"}, "api_token": {module.APIToken(path, s.Secret, d)}}
 	}
 	post := func(q url.Values) int {
 		return s.Do(t, chattest.Req{Path: path + "?" + q.Encode(), JSON: body, Unsigned: true}).Status
@@ -106,7 +107,7 @@ func TestSignatureTimeZone(t *testing.T) {
 	s := chattest.NewServer(t, chattest.OpenSQLite(t), chattest.Options{Config: func(c *module.Config) { c.Location = tz }})
 	// 20:00 UTC on the 14th is the 15th in UTC+8.
 	s.Clock.Set(time.Date(2026, 3, 14, 20, 0, 0, 0, time.UTC))
-	q := url.Values{"client_id": {"test"}, "api_token": {middleware.Token("userregajax_reg", "2026-03-15", s.Secret)}}
+	q := url.Values{"client_id": {"test"}, "api_token": {module.APIToken("/user/reg/ajax_reg", s.Secret, time.Date(2026, 3, 15, 12, 0, 0, 0, tz))}}
 	r := s.Do(t, chattest.Req{Path: "/user/reg/ajax_reg?" + q.Encode(), JSON: map[string]any{"name": "n", "passwd": "secret1"}, Unsigned: true})
 	chattest.Expect(t, r, 200, 0)
 }
@@ -251,10 +252,15 @@ func TestLogoutAndSessions(t *testing.T) {
 	})
 }
 
+// The limits run on Fiber's limiter, whose clock is its own (wall time,
+// ticking once a second) and not Config.Now: so the window here is short
+// and real, and the test waits it out.
 func TestRateLimit(t *testing.T) {
+	const window = 3 * time.Second
 	s := chattest.NewServer(t, chattest.OpenSQLite(t), chattest.Options{Config: func(c *module.Config) {
 		c.LoginRateLimit = 3
 		c.RegisterRateLimit = 2
+		c.RateLimitWindow = window
 	}})
 	for i := 0; i < 2; i++ {
 		chattest.Expect(t, s.Post(t, "/user/reg/ajax_reg", map[string]any{"name": "n", "passwd": "secret1"}), 200, 0)
@@ -271,10 +277,25 @@ func TestRateLimit(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		chattest.Expect(t, s.Post(t, "/user/login", map[string]any{"uid": 10000001, "passwd": "wrong-pw"}), 401, 1005)
 	}
-	chattest.Expect(t, s.Post(t, "/user/login", map[string]any{"uid": 10000001, "passwd": "secret1"}), 429, 1010)
-	// A new window resets it.
-	s.Clock.Advance(time.Minute)
-	chattest.Expect(t, s.Post(t, "/user/login", map[string]any{"uid": 10000001, "passwd": "secret1"}), 200, 0)
+	r = s.Post(t, "/user/login", map[string]any{"uid": 10000001, "passwd": "secret1"})
+	chattest.Expect(t, r, 429, 1010)
+	wait, err := strconv.Atoi(r.Header.Get("Retry-After"))
+	if err != nil || wait < 1 || wait > int(window/time.Second) {
+		t.Fatalf("Retry-After %q, want whole seconds between 1 and %d", r.Header.Get("Retry-After"), int(window/time.Second))
+	}
+	// A new window resets it: once Retry-After has passed, and the
+	// limiter's clock has ticked past it (it may lag a second, more on a
+	// loaded machine), the right password gets in.
+	time.Sleep(time.Duration(wait) * time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r = s.Post(t, "/user/login", map[string]any{"uid": 10000001, "passwd": "secret1"})
+		if r.Status != 429 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	chattest.Expect(t, r, 200, 0)
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

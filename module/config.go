@@ -35,6 +35,10 @@ type Config struct {
 	// memory: a client disabled by another process is refused within it.
 	// Default: 30 seconds.
 	ClientCacheTTL time.Duration
+	// ClientCacheSize bounds how many client ids are remembered, unknown
+	// ones included, so a flood of made-up ids cannot grow memory.
+	// Default: 10000.
+	ClientCacheSize int
 
 	// TokenIdleLifetime is how long a session lives without use; each use
 	// slides it forward. Default: 7 days.
@@ -116,8 +120,8 @@ type Config struct {
 	// ParkLongPolls parks Recv long polls instead of holding them: a poll
 	// gives its connection up and waits as a small struct, without the
 	// goroutine, fasthttp request context and read buffer a held poll
-	// keeps (in the project's benchmark, live memory per waiting poll fell
-	// from about 23 KiB to 6–8.5). Its reads run on a few checker
+	// keeps (docs/performance.md gives the memory a waiting poll costs
+	// either way, as measured by the project's benchmark). Its reads run on a few checker
 	// goroutines, the first right after it parks and one after each
 	// wake-up; an answer is written on a goroutine started then, and the
 	// connection goes back to the server for its next request. It needs
@@ -168,73 +172,116 @@ type Config struct {
 	Now func() time.Time
 }
 
-func (cfg Config) withDefaults() (Config, error) {
+// ConfigDefault holds the defaults New fills a Config's zero fields from;
+// it is the only place a default value is written. Three defaults are rules
+// rather than values and so are applied by New: a nil Logger becomes
+// slog.Default() as it is when New runs, a nil Notifier a notify.NewLocal()
+// of the module's own, and a zero SendWriters depends on the database (see
+// the field). Fields left out here default to their zero value.
+var ConfigDefault = Config{
+	TablePrefix:        "chat_",
+	Location:           time.UTC,
+	SignatureSkew:      5 * time.Minute,
+	ClientCacheTTL:     30 * time.Second,
+	ClientCacheSize:    10000,
+	TokenIdleLifetime:  7 * 24 * time.Hour,
+	TokenTouchInterval: time.Minute,
+	TokenCacheTTL:      5 * time.Second,
+	TokenCacheSize:     100000,
+	ProfileCacheTTL:    5 * time.Second,
+	MaxSessions:        10,
+	BcryptCost:         10,
+	UploadDir:          "./uploads",
+	AvatarMaxBytes:     2 << 20,
+	// 4096 on a side caps a decoded RGBA avatar at 64 MiB, which bounds
+	// the memory one upload can cost.
+	AvatarMaxWidth:    4096,
+	AvatarMaxHeight:   4096,
+	LoginRateLimit:    100,
+	RegisterRateLimit: 100,
+	RateLimitWindow:   time.Minute,
+	BodyLimit:         1 << 20,
+	MessageMaxChars:   4000,
+	MessageRetention:  30 * 24 * time.Hour,
+	MaxWait:           maxWait,
+	SweepInterval:     time.Minute,
+	SendBatchSize:     128,
+	Now:               time.Now,
+}
+
+// configDefault fills the zero fields of config (the first, if any) from
+// ConfigDefault, then refuses values the module cannot use.
+func configDefault(config ...Config) (Config, error) {
+	if len(config) < 1 {
+		return Config{}, errors.New("fiberchat: Config.DB is required")
+	}
+	cfg := config[0]
 	if cfg.DB == nil {
 		return cfg, errors.New("fiberchat: Config.DB is required")
 	}
-	if cfg.TablePrefix == "" {
-		cfg.TablePrefix = "chat_"
-	}
-	if !migrations.ValidPrefix(cfg.TablePrefix) {
-		return cfg, fmt.Errorf("fiberchat: invalid TablePrefix %q: letters, digits and _ only, at most 32", cfg.TablePrefix)
-	}
+	def := ConfigDefault
+	setZero(&cfg.TablePrefix, def.TablePrefix)
 	if cfg.Location == nil {
-		cfg.Location = time.UTC
+		cfg.Location = def.Location
 	}
-	setDuration(&cfg.SignatureSkew, 5*time.Minute)
-	setDuration(&cfg.ClientCacheTTL, 30*time.Second)
-	setDuration(&cfg.TokenIdleLifetime, 7*24*time.Hour)
-	setDuration(&cfg.TokenTouchInterval, time.Minute)
-	setDuration(&cfg.TokenCacheTTL, 5*time.Second)
-	setDuration(&cfg.ProfileCacheTTL, 5*time.Second)
-	setInt(&cfg.TokenCacheSize, 100000)
-	setDuration(&cfg.RateLimitWindow, time.Minute)
-	setDuration(&cfg.SweepInterval, time.Minute)
-	setDuration(&cfg.MessageRetention, 30*24*time.Hour)
-	setDuration(&cfg.MaxWait, maxWait)
-	setInt(&cfg.MaxSessions, 10)
-	setInt(&cfg.BcryptCost, 10)
-	setInt(&cfg.AvatarMaxWidth, 4096)
-	setInt(&cfg.AvatarMaxHeight, 4096)
-	setInt(&cfg.LoginRateLimit, 100)
-	setInt(&cfg.RegisterRateLimit, 100)
-	setInt(&cfg.BodyLimit, 1<<20)
-	setInt(&cfg.SendBatchSize, 128)
-	setInt(&cfg.MessageMaxChars, 4000)
-	if cfg.AvatarMaxBytes == 0 {
-		cfg.AvatarMaxBytes = 2 << 20
-	}
-	if cfg.UploadDir == "" {
-		cfg.UploadDir = "./uploads"
-	}
+	setZero(&cfg.SignatureSkew, def.SignatureSkew)
+	setZero(&cfg.ClientCacheTTL, def.ClientCacheTTL)
+	setZero(&cfg.ClientCacheSize, def.ClientCacheSize)
+	setZero(&cfg.TokenIdleLifetime, def.TokenIdleLifetime)
+	setZero(&cfg.TokenTouchInterval, def.TokenTouchInterval)
+	setZero(&cfg.TokenCacheTTL, def.TokenCacheTTL)
+	setZero(&cfg.TokenCacheSize, def.TokenCacheSize)
+	setZero(&cfg.ProfileCacheTTL, def.ProfileCacheTTL)
+	setZero(&cfg.MaxSessions, def.MaxSessions)
+	setZero(&cfg.BcryptCost, def.BcryptCost)
+	setZero(&cfg.UploadDir, def.UploadDir)
+	setZero(&cfg.AvatarMaxBytes, def.AvatarMaxBytes)
+	setZero(&cfg.AvatarMaxWidth, def.AvatarMaxWidth)
+	setZero(&cfg.AvatarMaxHeight, def.AvatarMaxHeight)
+	setZero(&cfg.LoginRateLimit, def.LoginRateLimit)
+	setZero(&cfg.RegisterRateLimit, def.RegisterRateLimit)
+	setZero(&cfg.RateLimitWindow, def.RateLimitWindow)
+	setZero(&cfg.BodyLimit, def.BodyLimit)
+	setZero(&cfg.MessageMaxChars, def.MessageMaxChars)
+	setZero(&cfg.MessageRetention, def.MessageRetention)
+	setZero(&cfg.MaxWait, def.MaxWait)
+	setZero(&cfg.SweepInterval, def.SweepInterval)
+	setZero(&cfg.SendBatchSize, def.SendBatchSize)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Now == nil {
-		cfg.Now = time.Now
+		cfg.Now = def.Now
 	}
+	return cfg, cfg.validate()
+}
+
+// validate refuses a filled Config the module cannot use.
+func (cfg Config) validate() error {
 	switch {
+	case !migrations.ValidPrefix(cfg.TablePrefix):
+		return fmt.Errorf("fiberchat: invalid TablePrefix %q: letters, digits and _ only, at most 32", cfg.TablePrefix)
 	case cfg.SignatureSkew < 0 || cfg.SignatureSkew > 12*time.Hour:
-		return cfg, errors.New("fiberchat: SignatureSkew must be between 0 and 12h")
+		return errors.New("fiberchat: SignatureSkew must be between 0 and 12h")
 	case cfg.ClientCacheTTL < 0, cfg.TokenIdleLifetime < time.Minute, cfg.TokenTouchInterval < 0,
 		cfg.RateLimitWindow < 0, cfg.SweepInterval < 0:
-		return cfg, errors.New("fiberchat: durations must be positive (TokenIdleLifetime at least a minute)")
+		return errors.New("fiberchat: durations must be positive (TokenIdleLifetime at least a minute)")
 	case cfg.SendWriters < 0 || cfg.SendWriters > 64:
-		return cfg, errors.New("fiberchat: SendWriters must be between 1 and 64")
+		return errors.New("fiberchat: SendWriters must be between 1 and 64")
 	case cfg.SendBatchSize < 1 || cfg.SendBatchSize > 1000:
-		return cfg, errors.New("fiberchat: SendBatchSize must be between 1 and 1000")
+		return errors.New("fiberchat: SendBatchSize must be between 1 and 1000")
 	case cfg.MaxSessions < 0:
-		return cfg, errors.New("fiberchat: MaxSessions must not be negative")
+		return errors.New("fiberchat: MaxSessions must not be negative")
 	case cfg.BcryptCost < 4 || cfg.BcryptCost > 31:
-		return cfg, errors.New("fiberchat: BcryptCost must be between 4 and 31")
-	case cfg.AvatarMaxBytes < 0 || cfg.AvatarMaxWidth < 0 || cfg.AvatarMaxHeight < 0 || cfg.BodyLimit < 0:
-		return cfg, errors.New("fiberchat: size limits must not be negative")
+		return errors.New("fiberchat: BcryptCost must be between 4 and 31")
+	case cfg.AvatarMaxBytes < 0 || cfg.AvatarMaxWidth < 0 || cfg.AvatarMaxHeight < 0 || cfg.BodyLimit < 0 || cfg.ClientCacheSize < 0:
+		return errors.New("fiberchat: size limits must not be negative")
 	case cfg.MessageMaxChars < 0 || cfg.MessageMaxChars > maxMessageChars:
-		return cfg, fmt.Errorf("fiberchat: MessageMaxChars must be between 1 and %d", maxMessageChars)
+		return fmt.Errorf("fiberchat: MessageMaxChars must be between 1 and %d", maxMessageChars)
 	case cfg.MaxWait > maxWait:
-		return cfg, errors.New("fiberchat: MaxWait must be at most 30s (API.md's longest wait)")
+		return errors.New("fiberchat: MaxWait must be at most 30s (API.md's longest wait)")
 	}
-	return cfg, nil
+	return nil
 }
 
 const (
@@ -245,14 +292,10 @@ const (
 	maxWait = 30 * time.Second
 )
 
-func setDuration(d *time.Duration, def time.Duration) {
-	if *d == 0 {
-		*d = def
-	}
-}
-
-func setInt(n *int, def int) {
-	if *n == 0 {
-		*n = def
+// setZero sets *v to def when it is the zero value.
+func setZero[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/fiberchat/fiberchat/database"
-	"github.com/fiberchat/fiberchat/middleware"
 	"github.com/fiberchat/fiberchat/module"
 	"github.com/gofiber/fiber/v2"
 )
@@ -61,9 +60,10 @@ func ExampleNew() {
 	_, err = chat.CreateClient(ctx, "web", "", "Web client")
 	fmt.Println("again:", errors.Is(err, module.ErrClientExists))
 
-	// api_token signs the path after the mount prefix, for today (UTC).
+	// api_token signs the path after the mount prefix, for today in the
+	// module's Location (UTC unless Config.Location says otherwise).
 	path := "/user/reg/ajax_reg"
-	token := middleware.Token(middleware.RouteName(path), time.Now().UTC().Format(time.DateOnly), secret)
+	token := chat.APIToken(path, secret, time.Now())
 	q := url.Values{"client_id": {"web"}, "api_token": {token}}
 	req := httptest.NewRequest("POST", "/chat"+path+"?"+q.Encode(), strings.NewReader(`{"name":"Alice","passwd":"secret1"}`))
 	req.Header.Set("Content-Type", "application/json")
@@ -180,4 +180,17 @@ func ExampleModule_ProvisionUser() {
 	// token length: 32
 	// expires later: true
 	// unknown uid: true
+}
+
+// A client holding no *Module (a load generator, another service) signs
+// with the package's APIToken, giving the time in the server's
+// Config.Location: here the default, UTC.
+func ExampleAPIToken() {
+	at := time.Date(2026, 3, 15, 23, 30, 0, 0, time.UTC)
+	fmt.Println(module.APIToken("/Message/Send", "s3cret-key", at))
+	// The same instant is already the 16th in UTC+8: another day's token.
+	fmt.Println(module.APIToken("/Message/Send", "s3cret-key", at.In(time.FixedZone("UTC+8", 8*3600))))
+	// Output:
+	// 5799fd7292888711230dc1504306788e
+	// 0b2edd24ceaefdb9e71da4ba048ef8f4
 }

@@ -93,9 +93,20 @@ func (m *Module) ClientSecret(ctx context.Context, clientID string) (string, err
 // APIToken computes the api_token a client signs a request for path
 // (relative to the mount prefix, e.g. "/Message/Send") with at time t, in
 // the module's configured Location, so a host can hand a web page the
-// day's tokens without handing it the secret.
+// day's tokens without handing it the secret. It is the package's
+// APIToken with t moved into that Location.
 func (m *Module) APIToken(path, secret string, t time.Time) string {
-	return middleware.Token(middleware.RouteName(path), t.In(m.cfg.Location).Format(time.DateOnly), secret)
+	return APIToken(path, secret, t.In(m.cfg.Location))
+}
+
+// APIToken computes the api_token (API.md §1a) for a request to path
+// (relative to the mount prefix, e.g. "/Message/Send") on t's calendar day
+// in t's own location. It is for a client that holds no *Module, such as a
+// load generator or a test: give it t in the server's Config.Location
+// (time.Now().UTC() for the default). With a *Module at hand, its
+// APIToken method does that conversion.
+func APIToken(path, secret string, t time.Time) string {
+	return middleware.Token(middleware.RouteName(path), t.Format(time.DateOnly), secret)
 }
 
 // TableName is the name of one of the module's tables given its base name

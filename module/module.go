@@ -1,7 +1,9 @@
 // Package module is what a host imports to add fiberchat to a Fiber site:
 // New builds the chat service on the host's database, Migrate applies its
 // schema, Mount puts its routes on any fiber.Router, and Close stops its
-// background work.
+// background work. Hosts, the sample app, examples/host and the benchmark
+// import it; no package of the module itself does (see
+// docs/architecture.md).
 //
 //	chat, err := module.New(module.Config{DB: gdb})
 //	err = chat.Migrate(ctx)
@@ -79,7 +81,7 @@ type Module struct {
 // Migrate) but starts the background sweep of expired sessions and old
 // messages, which runs until Close.
 func New(cfg Config) (*Module, error) {
-	cfg, err := cfg.withDefaults()
+	cfg, err := configDefault(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -87,12 +89,7 @@ func New(cfg Config) (*Module, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.SendWriters == 0 {
-		cfg.SendWriters = 1
-		if dialect == migrations.MySQL {
-			cfg.SendWriters = 2
-		}
-	}
+	cfg.SendWriters = sendWriters(cfg.SendWriters, dialect)
 	store := models.NewStore(db)
 	m := &Module{
 		cfg:     cfg,
@@ -101,26 +98,95 @@ func New(cfg Config) (*Module, error) {
 		store:   store,
 		decoder: wire.NewDecoder(),
 		closing: make(chan struct{}),
+		events:  events.NewEmitter(cfg.OnEvent, cfg.Logger),
 		signature: middleware.NewSignature(middleware.SignatureConfig{
-			Clients:  store,
-			Location: cfg.Location,
-			Skew:     cfg.SignatureSkew,
-			CacheTTL: cfg.ClientCacheTTL,
-			Now:      cfg.Now,
+			Clients:   store,
+			Location:  cfg.Location,
+			Skew:      cfg.SignatureSkew,
+			CacheTTL:  cfg.ClientCacheTTL,
+			CacheSize: cfg.ClientCacheSize,
+			Now:       cfg.Now,
 		}),
 	}
-	m.events = events.NewEmitter(cfg.OnEvent, cfg.Logger)
-	m.tokens = store
+	empty := ""
+	m.mountPrefix.Store(&empty)
+	profiles := m.newCaches()
+	m.newMessaging()
+	if err := m.newHandlers(profiles); err != nil {
+		m.stopMessaging()
+		return nil, err
+	}
+	m.startBackground()
+	return m, nil
+}
+
+// sendWriters applies SendWriters' default, a rule rather than a value
+// (see Config.SendWriters): one writer on SQLite, where one connection
+// writes anyway, two on MySQL/MariaDB, where batches overlap their round
+// trips and fsyncs.
+func sendWriters(n int, dialect migrations.Dialect) int {
+	switch {
+	case n != 0:
+		return n
+	case dialect == migrations.MySQL:
+		return 2
+	default:
+		return 1
+	}
+}
+
+// newCaches puts the session cache in front of the store for the auth
+// gate, and returns the profile cache /user/info reads through; each is
+// left out when its TTL turned it off (a nil ProfileSource reads the
+// store).
+func (m *Module) newCaches() handlers.ProfileSource {
+	cfg := m.cfg
+	m.tokens = m.store
 	if cfg.TokenCacheTTL > 0 {
-		cache := middleware.NewTokenCache(store, cfg.TokenCacheTTL, cfg.TokenCacheSize, cfg.Now)
+		cache := middleware.NewTokenCache(m.store, cfg.TokenCacheTTL, cfg.TokenCacheSize, cfg.Now)
 		m.tokens, m.sessions = cache, cache
 	}
-	var profiles handlers.ProfileSource // nil: read from the store
 	if cfg.ProfileCacheTTL > 0 {
-		profiles = models.NewProfileCache(store, cfg.ProfileCacheTTL, cfg.TokenCacheSize, cfg.Now)
+		return models.NewProfileCache(m.store, cfg.ProfileCacheTTL, cfg.TokenCacheSize, cfg.Now)
 	}
+	return nil
+}
+
+// newMessaging sets up what Sends and Recvs share: the notifier that wakes
+// polls (the module's own unless Config gave one), the parker, and the
+// group-commit writer, whose commit goroutines start here.
+func (m *Module) newMessaging() {
+	cfg := m.cfg
+	m.notifier = cfg.Notifier
+	if m.notifier == nil {
+		m.notifier, m.ownNotifier = notify.NewLocal(), true
+	}
+	if cfg.ParkLongPolls {
+		m.parker = park.New(cfg.Logger)
+	}
+	if cfg.SendBatchSize > 1 {
+		m.writer = models.NewMessageWriter(m.store, cfg.SendBatchSize)
+		m.writer.Start(cfg.SendWriters)
+	}
+}
+
+// stopMessaging undoes newMessaging for a New that fails after it.
+func (m *Module) stopMessaging() {
+	if m.writer != nil {
+		m.writer.Stop()
+	}
+	if m.ownNotifier {
+		_ = m.notifier.Close()
+	}
+}
+
+// newHandlers makes the route groups' handlers from the filled Config and
+// what New has built so far.
+func (m *Module) newHandlers(profiles handlers.ProfileSource) error {
+	cfg := m.cfg
+	var err error
 	m.users, err = handlers.NewUsers(handlers.UsersConfig{
-		Store:        store,
+		Store:        m.store,
 		Decoder:      m.decoder,
 		Now:          cfg.Now,
 		IdleLifetime: cfg.TokenIdleLifetime,
@@ -134,35 +200,26 @@ func New(cfg Config) (*Module, error) {
 		Events:       m.events,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	m.contacts = handlers.NewContacts(handlers.ContactsConfig{
-		Store:   store,
+		Store:   m.store,
 		Decoder: m.decoder,
 		Now:     cfg.Now,
 		Events:  m.events,
 	})
 	m.conversations = handlers.NewConversations(handlers.ConversationsConfig{
-		Store:   store,
+		Store:   m.store,
 		Decoder: m.decoder,
 		Now:     cfg.Now,
 		Events:  m.events,
 	})
-	m.notifier = cfg.Notifier
-	if m.notifier == nil {
-		m.notifier, m.ownNotifier = notify.NewLocal(), true
-	}
-	if cfg.ParkLongPolls {
-		m.parker = park.New(cfg.Logger)
-	}
-	var writer handlers.MessageWriter = store
-	if cfg.SendBatchSize > 1 {
-		m.writer = models.NewMessageWriter(store, cfg.SendBatchSize)
-		m.writer.Start(cfg.SendWriters)
+	var writer handlers.MessageWriter = m.store
+	if m.writer != nil {
 		writer = m.writer
 	}
 	m.messages = handlers.NewMessages(handlers.MessagesConfig{
-		Store:          store,
+		Store:          m.store,
 		Writer:         writer,
 		Decoder:        m.decoder,
 		Notifier:       m.notifier,
@@ -176,13 +233,15 @@ func New(cfg Config) (*Module, error) {
 		BeforeSend:     cfg.BeforeSend,
 		Events:         m.events,
 	})
-	empty := ""
-	m.mountPrefix.Store(&empty)
+	return nil
+}
+
+// startBackground starts the sweep, which runs until Close.
+func (m *Module) startBackground() {
 	ctx, cancel := context.WithCancel(context.Background())
 	m.stop = cancel
 	m.wg.Add(1)
 	go m.sweep(ctx)
-	return m, nil
 }
 
 // ownDB gives the module a *gorm.DB of its own on the host's connection

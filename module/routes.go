@@ -1,6 +1,8 @@
 package module
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -29,8 +31,8 @@ func (m *Module) Mount(r fiber.Router) {
 		TouchInterval: m.cfg.TokenTouchInterval,
 		Now:           m.cfg.Now,
 	})
-	loginLimit := middleware.NewRateLimit(middleware.RateLimitConfig{Max: m.cfg.LoginRateLimit, Window: m.cfg.RateLimitWindow, Now: m.cfg.Now})
-	registerLimit := middleware.NewRateLimit(middleware.RateLimitConfig{Max: m.cfg.RegisterRateLimit, Window: m.cfg.RateLimitWindow, Now: m.cfg.Now})
+	loginLimit := middleware.NewRateLimit(middleware.RateLimitConfig{Name: "login", Max: m.cfg.LoginRateLimit, Window: m.cfg.RateLimitWindow})
+	registerLimit := middleware.NewRateLimit(middleware.RateLimitConfig{Name: "register", Max: m.cfg.RegisterRateLimit, Window: m.cfg.RateLimitWindow})
 	log := m.cfg.Logger
 	jsonLimit := bodyLimit(m.cfg.BodyLimit)
 	// The avatar form carries the file plus credentials and multipart framing.
@@ -128,13 +130,22 @@ func (m *Module) AppConfig(name string) fiber.Config {
 	}
 }
 
-// HealthHandler answers GET /healthz: 200 when the database answers, 503
-// otherwise.
+// HealthHandler answers GET /healthz: 200 {"error":0,"msg":"ok"} when the
+// database answers within healthTimeout, otherwise 503/1503 in the
+// envelope every route answers with (through handlers.WriteError, which
+// also logs the cause with a request id).
 func (m *Module) HealthHandler() fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		if err := m.Ping(c.UserContext()); err != nil {
-			return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"error": apierr.CodeUnavailable, "msg": "database unavailable"})
+		ctx, cancel := context.WithTimeout(c.UserContext(), healthTimeout)
+		defer cancel()
+		if err := m.Ping(ctx); err != nil {
+			return handlers.WriteError(c, m.cfg.Logger, fmt.Errorf("health check: %w: %w", apierr.ErrUnavailable, err), nil)
 		}
 		return c.JSON(fiber.Map{"error": 0, "msg": "ok"})
 	}
 }
+
+// healthTimeout bounds the health check's ping: a database that hangs is
+// as unavailable as one that refuses, and a load balancer's probe should
+// learn it before its own timeout.
+const healthTimeout = 2 * time.Second

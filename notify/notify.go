@@ -1,5 +1,6 @@
 // Package notify is the wake-up seam between storing a message and the long
-// polls waiting for it. It is a package of its own, with nothing of the
+// polls waiting for it: the Send handler wakes, the Recv handler waits. It
+// is a package of its own, with nothing of the
 // module's in it, so that the wake-up can cross processes later: the
 // in-process Local serves one server; a host running several servers plugs
 // in an implementation over Redis pub/sub (or the like) through

@@ -1,5 +1,6 @@
 // Command sample is fiberchat's sample host: a Fiber app that serves the
-// module mounted at "/", and the commands to prepare its database.
+// module mounted at "/", and the commands to prepare its database. It is
+// what README's set-up runs, and a server to point a client at.
 //
 // Usage:
 //

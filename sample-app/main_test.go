@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/md5"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,6 +19,7 @@ import (
 	"time"
 
 	"github.com/fiberchat/fiberchat/internal/chattest"
+	"github.com/fiberchat/fiberchat/module"
 )
 
 // result is what one run of the program left behind.
@@ -391,10 +390,11 @@ func declareBody(t *testing.T, base, path string, size int) (int, envelope) {
 	return resp.StatusCode, env
 }
 
-// apiToken signs a request the way API.md §1a says.
-func apiToken(module, controller, action, secret string) string {
-	sum := md5.Sum([]byte(module + controller + action + time.Now().UTC().Format(time.DateOnly) + secret))
-	return hex.EncodeToString(sum[:])
+// apiToken signs a request for path as a client of the sample server
+// does, through the module's public API; the server runs in UTC, the
+// default Location.
+func apiToken(path, secret string) string {
+	return module.APIToken(path, secret, time.Now().UTC())
 }
 
 var demoSecretRE = regexp.MustCompile(`client_id=demo client_secret=(\S+)`)
@@ -414,7 +414,7 @@ func TestServe(t *testing.T) {
 		t.Errorf("GET /healthz = %d %+v, want 200 {error:0 msg:ok}", status, env)
 	}
 
-	q := url.Values{"client_id": {"demo"}, "api_token": {apiToken("user", "reg", "ajax_reg", secret)}}
+	q := url.Values{"client_id": {"demo"}, "api_token": {apiToken("/user/reg/ajax_reg", secret)}}
 	status, env := do(t, "POST", s.base+"/user/reg/ajax_reg?"+q.Encode(), `{"name":"alice","passwd":"secret1"}`)
 	if status != 200 || env.Error != 0 || env.UID != 10000001 {
 		t.Errorf("register = %d %+v, want 200 with uid 10000001", status, env)

@@ -24,8 +24,8 @@ func TestServeLongPolls(t *testing.T) {
 		t.Fatalf("no demo client: %q", s.stdout.String())
 	}
 	secret := m[1]
-	signed := func(module, controller, action string) string {
-		q := url.Values{"client_id": {"demo"}, "api_token": {apiToken(module, controller, action, secret)}}
+	signed := func(path string) string {
+		q := url.Values{"client_id": {"demo"}, "api_token": {apiToken(path, secret)}}
 		return "?" + q.Encode()
 	}
 	client := &http.Client{Transport: &http.Transport{}}
@@ -57,14 +57,14 @@ func TestServeLongPolls(t *testing.T) {
 		return resp.StatusCode, out
 	}
 
-	_, reg := post("/user/reg/ajax_reg"+signed("user", "reg", "ajax_reg"), `{"name":"bob","passwd":"secret1"}`, nil)
+	_, reg := post("/user/reg/ajax_reg"+signed("/user/reg/ajax_reg"), `{"name":"bob","passwd":"secret1"}`, nil)
 	uid, _ := reg["uid"].(float64)
-	_, login := post("/user/login"+signed("user", "login", "index"), `{"uid":`+strconv.FormatInt(int64(uid), 10)+`,"passwd":"secret1"}`, nil)
+	_, login := post("/user/login"+signed("/user/login"), `{"uid":`+strconv.FormatInt(int64(uid), 10)+`,"passwd":"secret1"}`, nil)
 	token, _ := login["access_token"].(string)
 	if token == "" {
 		t.Fatalf("login: %v", login)
 	}
-	recv := "/Message/Recv" + signed("message", "recv", "index")
+	recv := "/Message/Recv" + signed("/Message/Recv")
 	creds := `"uid":` + strconv.FormatInt(int64(uid), 10) + `,"access_token":"` + token + `"`
 
 	start := time.Now()

@@ -1,5 +1,6 @@
 // Command host is an example of adding fiberchat to a Fiber site that
-// already has its own users, login, tables and error handler.
+// already has its own users, login, tables and error handler: for a host's
+// developers to read and copy, its tests the proof that it works.
 //
 // The site keeps its users table, its session cookie, its HTML error pages
 // and its routes; fiberchat is mounted at /chat, keeps its tables under the

@@ -1,5 +1,6 @@
 // Package avatar turns an untrusted uploaded file into a safe, re-encoded
-// image.
+// image, for the head_img upload handler; its limits come from module's
+// Config.
 //
 // It is its own package because handling untrusted images is
 // security-sensitive: the file's type is decided from its bytes alone, its
@@ -13,6 +14,7 @@ package avatar
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"image"
 	"image/gif"
@@ -26,39 +28,24 @@ import (
 	"github.com/fiberchat/fiberchat/apierr"
 )
 
-// Defaults for zero Limits fields. 4096 on a side caps a decoded RGBA
-// image at 64 MiB, which bounds the memory one upload can cost.
-const (
-	defaultMaxBytes  int64 = 2 << 20
-	defaultMaxWidth        = 4096
-	defaultMaxHeight       = 4096
-)
-
 // jpegQuality is high enough that re-encoding a photo is not visibly worse,
 // yet still drops the original encoder's tables and metadata.
 const jpegQuality = 90
 
-// Limits bounds what Sanitize accepts.
+// Limits bounds what Sanitize accepts. Every field must be positive: the
+// module fills them from its Config (module.ConfigDefault), and this
+// package keeps no defaults of its own, so that a limit has one home.
 type Limits struct {
-	MaxBytes  int64 // the file's size limit; default 2 MiB when zero
-	MaxWidth  int   // default 4096 when zero
-	MaxHeight int   // default 4096 when zero
+	MaxBytes  int64 // the file's size limit
+	MaxWidth  int
+	MaxHeight int
 }
 
-// withDefaults also replaces negative values: a negative limit is a caller
-// bug, and failing open to "no limit" would be the worst reading of it.
-func (l Limits) withDefaults() Limits {
-	if l.MaxBytes <= 0 {
-		l.MaxBytes = defaultMaxBytes
-	}
-	if l.MaxWidth <= 0 {
-		l.MaxWidth = defaultMaxWidth
-	}
-	if l.MaxHeight <= 0 {
-		l.MaxHeight = defaultMaxHeight
-	}
-	return l
-}
+// errLimits is a caller's bug, so it is internal (500) rather than blamed
+// on the upload; failing open to "no limit" would be the worst reading.
+var errLimits = errors.New("avatar: Limits must all be positive")
+
+func (l Limits) valid() bool { return l.MaxBytes > 0 && l.MaxWidth > 0 && l.MaxHeight > 0 }
 
 // Image is a re-encoded image ready to store.
 type Image struct {
@@ -154,7 +141,9 @@ func Sanitize(r io.Reader, lim Limits) (*Image, error) {
 // sanitize takes the format list as a parameter so tests can exercise the
 // panic guard with a decoder that panics, without touching package state.
 func sanitize(r io.Reader, lim Limits, fs []format) (img *Image, err error) {
-	lim = lim.withDefaults()
+	if !lim.valid() {
+		return nil, errLimits
+	}
 
 	// One byte past the limit is enough to tell "too large" from "exactly
 	// at the limit" without buffering an arbitrarily large body.

@@ -151,7 +151,7 @@ func TestSanitizeAccepts(t *testing.T) {
 					t.Fatalf("fixture lacks %q, so the test would prove nothing", s)
 				}
 			}
-			got, err := Sanitize(bytes.NewReader(tc.in), tc.lim)
+			got, err := Sanitize(bytes.NewReader(tc.in), filled(tc.lim))
 			if err != nil {
 				t.Fatalf("Sanitize: %v", err)
 			}
@@ -185,7 +185,7 @@ func TestSanitizePNGPixels(t *testing.T) {
 	if err := png.Encode(&b, want); err != nil {
 		t.Fatal(err)
 	}
-	got, err := Sanitize(&b, Limits{})
+	got, err := Sanitize(&b, filled(Limits{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func TestSanitizeRejects(t *testing.T) {
 		{name: "html", in: []byte("<html><script>alert(1)</script></html>"), code: apierr.CodeUnsupported, status: http.StatusUnsupportedMediaType},
 		{name: "svg", in: []byte(`<svg xmlns="http://www.w3.org/2000/svg"/>`), code: apierr.CodeUnsupported, status: http.StatusUnsupportedMediaType},
 		{name: "one byte past MaxBytes", in: p, lim: Limits{MaxBytes: int64(len(p)) - 1}, code: apierr.CodeTooLarge, status: http.StatusRequestEntityTooLarge},
-		{name: "far past default MaxBytes", in: append(pngBytes(t, 8, 8), make([]byte, 3<<20)...), code: apierr.CodeTooLarge, status: http.StatusRequestEntityTooLarge},
+		{name: "far past the module's default MaxBytes", in: append(pngBytes(t, 8, 8), make([]byte, 3<<20)...), code: apierr.CodeTooLarge, status: http.StatusRequestEntityTooLarge},
 		{name: "real 5000x1 png", in: wide, code: apierr.CodeTooLarge, status: http.StatusRequestEntityTooLarge},
 		{name: "header claims 5000x10, no pixels", in: pngHeaderOnly(5000, 10), code: apierr.CodeTooLarge, status: http.StatusRequestEntityTooLarge},
 		// The control for the case above: the same fixture within limits
@@ -237,7 +237,7 @@ func TestSanitizeRejects(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := Sanitize(bytes.NewReader(tc.in), tc.lim)
+			got, err := Sanitize(bytes.NewReader(tc.in), filled(tc.lim))
 			if got != nil {
 				t.Errorf("got an image, want none")
 			}
@@ -255,13 +255,12 @@ func TestSanitizeStopsReading(t *testing.T) {
 		want int64
 	}{
 		{name: "custom", lim: Limits{MaxBytes: 1000}, want: 1001},
-		{name: "default", lim: Limits{}, want: defaultMaxBytes + 1},
-		{name: "negative means default", lim: Limits{MaxBytes: -5}, want: defaultMaxBytes + 1},
+		{name: "module default", lim: filled(Limits{}), want: moduleLimits.MaxBytes + 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &countingReader{prefix: pngBytes(t, 4, 4)}
-			_, err := Sanitize(r, tc.lim)
+			_, err := Sanitize(r, filled(tc.lim))
 			assertAPIErr(t, err, apierr.CodeTooLarge, http.StatusRequestEntityTooLarge)
 			if r.n > tc.want {
 				t.Errorf("read %d bytes, want at most %d", r.n, tc.want)
@@ -286,7 +285,7 @@ func TestSanitizeRecoversPanic(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := sanitize(bytes.NewReader([]byte("BOOM!")), Limits{}, []format{tc.f})
+			got, err := sanitize(bytes.NewReader([]byte("BOOM!")), filled(Limits{}), []format{tc.f})
 			if got != nil {
 				t.Errorf("got an image, want none")
 			}
@@ -299,7 +298,7 @@ func TestSanitizeRecoversPanic(t *testing.T) {
 // internal error, not blamed on the client as a bad image.
 func TestSanitizeReadError(t *testing.T) {
 	errRead := errors.New("connection reset")
-	_, err := Sanitize(io.MultiReader(bytes.NewReader(pngBytes(t, 2, 2)), errReader{errRead}), Limits{})
+	_, err := Sanitize(io.MultiReader(bytes.NewReader(pngBytes(t, 2, 2)), errReader{errRead}), filled(Limits{}))
 	if !errors.Is(err, errRead) {
 		t.Fatalf("err = %v, want it to wrap %v", err, errRead)
 	}
@@ -344,3 +343,37 @@ func (r *countingReader) Read(p []byte) (int, error) {
 type errReader struct{ err error }
 
 func (r errReader) Read([]byte) (int, error) { return 0, r.err }
+
+// moduleLimits are the limits module.ConfigDefault gives Sanitize.
+var moduleLimits = Limits{MaxBytes: 2 << 20, MaxWidth: 4096, MaxHeight: 4096}
+
+// filled sets l's zero fields from moduleLimits, as the module does for
+// a Config that leaves them zero.
+func filled(l Limits) Limits {
+	if l.MaxBytes == 0 {
+		l.MaxBytes = moduleLimits.MaxBytes
+	}
+	if l.MaxWidth == 0 {
+		l.MaxWidth = moduleLimits.MaxWidth
+	}
+	if l.MaxHeight == 0 {
+		l.MaxHeight = moduleLimits.MaxHeight
+	}
+	return l
+}
+
+// TestSanitizeRefusesUnsetLimits checks that a zero or negative limit is
+// refused as the caller's bug, before a byte is read, rather than read as
+// "no limit" or replaced by a default of this package's own.
+func TestSanitizeRefusesUnsetLimits(t *testing.T) {
+	for _, lim := range []Limits{{}, {MaxBytes: -5, MaxWidth: 10, MaxHeight: 10}, {MaxBytes: 10, MaxHeight: 10}, {MaxBytes: 10, MaxWidth: 10, MaxHeight: -1}} {
+		r := &countingReader{prefix: pngBytes(t, 4, 4)}
+		img, err := Sanitize(r, lim)
+		if img != nil || !errors.Is(err, errLimits) {
+			t.Errorf("%+v: %v, %v; want errLimits", lim, img, err)
+		}
+		if r.n != 0 {
+			t.Errorf("%+v: read %d bytes, want none", lim, r.n)
+		}
+	}
+}

@@ -1,7 +1,8 @@
-// Package chattest is the test harness shared by fiberchat's tests: a fresh
-// database per test on SQLite and, when FIBERCHAT_TEST_MYSQL_DSN is set, on
-// MariaDB/MySQL too; a module mounted in a Fiber app; and a client that
-// signs requests the way API.md says.
+// Package chattest is the test harness shared by fiberchat's tests (module,
+// models, migrations, sample-app, examples/host): a fresh database per test
+// on SQLite and, when FIBERCHAT_TEST_MYSQL_DSN is set, on MariaDB/MySQL
+// too; a module mounted in a Fiber app; and a client that signs requests
+// through module.APIToken, as any client would.
 package chattest
 
 import (
@@ -24,7 +25,6 @@ import (
 	"time"
 
 	"github.com/fiberchat/fiberchat/database"
-	"github.com/fiberchat/fiberchat/middleware"
 	"github.com/fiberchat/fiberchat/module"
 	gomysql "github.com/go-sql-driver/mysql"
 	"github.com/gofiber/fiber/v2"
@@ -202,9 +202,10 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 }
 
 // Sign returns the api_token for path (relative to the mount prefix) on
-// the server clock's day.
+// the server clock's day, as a client signs it: through the module's
+// public API.
 func (s *Server) Sign(path string) string {
-	return middleware.Token(middleware.RouteName(path), s.Clock.Now().UTC().Format(time.DateOnly), s.Secret)
+	return s.Module.APIToken(path, s.Secret, s.Clock.Now())
 }
 
 // Response is a decoded answer.

@@ -1,4 +1,7 @@
-// Package park keeps long polls without a goroutine each. A poll takes its
+// Package park keeps long polls without a goroutine each, for the Recv
+// handler when module.Config.ParkLongPolls is set. It is hand-written
+// because neither Fiber nor fasthttp can hold a request without its
+// goroutine and buffers. A poll takes its
 // connection from fasthttp (a hijack with no response) and waits as a
 // Poll: a small struct in a registry, its notifier subscription and a
 // timer, holding no goroutine, no fasthttp RequestCtx and no read buffer.
