@@ -57,6 +57,29 @@ type MessageStored struct {
 	Time         int64
 }
 
+// MessagesRead: UID read PeerUID's messages to it up to LastID; Num of
+// them had not been read before. Marking what was read already emits
+// nothing.
+type MessagesRead struct {
+	UID, PeerUID int64
+	LastID       int64
+	Num          int64
+	Time         int64
+}
+
+// UserBlocked: UID blocked PeerUID (any contact between them ended, and
+// is reported as ContactRemoved too).
+type UserBlocked struct {
+	UID, PeerUID int64
+	Time         int64
+}
+
+// UserUnblocked: UID lifted its block of PeerUID.
+type UserUnblocked struct {
+	UID, PeerUID int64
+	Time         int64
+}
+
 // Kind implements Event.
 func (UserRegistered) Kind() string { return "user.registered" }
 
@@ -71,6 +94,15 @@ func (ContactRemoved) Kind() string { return "contact.removed" }
 
 // Kind implements Event.
 func (MessageStored) Kind() string { return "message.stored" }
+
+// Kind implements Event.
+func (MessagesRead) Kind() string { return "message.read" }
+
+// Kind implements Event.
+func (UserBlocked) Kind() string { return "user.blocked" }
+
+// Kind implements Event.
+func (UserUnblocked) Kind() string { return "user.unblocked" }
 
 // Outgoing is a message about to be stored, as a before-send hook sees it.
 type Outgoing struct {

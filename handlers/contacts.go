@@ -21,6 +21,7 @@ type ContactStore interface {
 	AddContacts(ctx context.Context, me int64, peers []int64, now int64) ([]models.AddResult, error)
 	AnswerRequest(ctx context.Context, me, from int64, accept bool, now int64) error
 	DeleteContacts(ctx context.Context, me int64, peers []int64) ([]int64, error)
+	BlockStore
 }
 
 // Contacts serves the contacts group of API.md §4.

@@ -146,6 +146,8 @@ func (h *Messages) Send() fiber.Handler {
 			return apierr.NotFound("no such user: uid_to")
 		case errors.Is(err, models.ErrNotContact):
 			return apierr.Forbidden("not allowed: uid_to is not a contact")
+		case errors.Is(err, models.ErrBlocked):
+			return apierr.Forbidden("not allowed: uid_to is blocked, or blocks you")
 		case err != nil:
 			return err
 		}

@@ -192,9 +192,16 @@ func (s *Store) createBatch(ctx context.Context, batch []*writeReq) error {
 		if err != nil {
 			return err
 		}
+		blocked, err := readBatchBlocks(tx, batch)
+		if err != nil {
+			return err
+		}
 		var rows []*Message
-		outcome, rows = decideBatch(batch, present, earlier, contacts)
-		return insertMessages(tx, rows)
+		outcome, rows = decideBatch(batch, present, earlier, contacts, blocked)
+		if err := insertMessages(tx, rows); err != nil {
+			return err
+		}
+		return s.countStored(tx, rows)
 	})
 	if err != nil {
 		return err
@@ -267,11 +274,25 @@ func readBatchContacts(tx *gorm.DB, batch []*writeReq) (map[fromTo]bool, error) 
 	return contacts, nil
 }
 
+// readBatchBlocks returns which pairs of the requests that may message
+// strangers are blocked either way, in one query, under the recipients'
+// locks. A contacts-only request needs no such check: a block ends the
+// contact, and no contact can be made across one.
+func readBatchBlocks(tx *gorm.DB, batch []*writeReq) (map[fromTo]bool, error) {
+	var pairs []fromTo
+	for _, r := range batch {
+		if !r.contactsOnly {
+			pairs = append(pairs, fromTo{r.m.FromUID, r.m.ToUID})
+		}
+	}
+	return blockedPairs(tx, pairs)
+}
+
 // decideBatch settles each request from what was read: a replay of an
 // earlier message takes that message's id and time, a repeat within the
-// batch points at its first, a missing recipient or a stranger fails, and
-// everything else becomes a row to insert, in arrival order.
-func decideBatch(batch []*writeReq, present []int64, earlier map[msgKey]Message, contacts map[fromTo]bool) ([]batchOutcome, []*Message) {
+// batch points at its first, a missing recipient, a stranger or a block
+// fails, and everything else becomes a row to insert, in arrival order.
+func decideBatch(batch []*writeReq, present []int64, earlier map[msgKey]Message, contacts, blocked map[fromTo]bool) ([]batchOutcome, []*Message) {
 	outcome := make([]batchOutcome, len(batch))
 	var rows []*Message
 	firstInBatch := map[msgKey]int{}
@@ -299,7 +320,12 @@ func decideBatch(batch []*writeReq, present []int64, earlier map[msgKey]Message,
 			outcome[i].err = ErrNotContact
 			continue
 		}
+		if blocked[fromTo{m.FromUID, m.ToUID}] {
+			outcome[i].err = ErrBlocked
+			continue
+		}
 		m.ID = 0
+		m.setPair()
 		rows = append(rows, m)
 	}
 	return outcome, rows

@@ -165,8 +165,9 @@ type relations struct {
 	outgoing  map[int64]bool // I asked them
 }
 
-// readRelations reads, in two queries, how me stands with each of the
-// locked users.
+// readRelations reads, in three queries, how me stands with each of the
+// locked users. A user who blocks me, or whom I block, is as good as
+// absent: addContacts answers not_found for them (API.md §9).
 func readRelations(tx *gorm.DB, me int64, locked []int64) (relations, error) {
 	rel := relations{
 		exists:    make(map[int64]bool, len(locked)),
@@ -183,6 +184,13 @@ func readRelations(tx *gorm.DB, me int64, locked []int64) (relations, error) {
 	}
 	if len(others) == 0 {
 		return rel, nil
+	}
+	blocked, err := blockedAmong(tx, me, others)
+	if err != nil {
+		return rel, err
+	}
+	for uid := range blocked {
+		delete(rel.exists, uid)
 	}
 	var contactPeers []int64
 	if err := tx.Model(&Contact{}).Where("uid = ? AND peer_uid IN ?", me, others).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -12,8 +13,8 @@ import (
 // Message is one message from FromUID to ToUID. ClientMsgID is the
 // sender's optional idempotency key, unique per sender.
 //
-// The table is meant to grow read state (API.md §9, /Message/Read) as a
-// column of its own; nothing here assumes it never will.
+// Read state lives beside it, per recipient and sender (Conversation):
+// a watermark, not a column per message.
 type Message struct {
 	ID          int64   `gorm:"primaryKey"`
 	FromUID     int64   `gorm:"column:from_uid;not null"`
@@ -21,6 +22,11 @@ type Message struct {
 	Body        string  `gorm:"column:body;not null"`
 	CreatedAt   int64   `gorm:"not null;autoCreateTime:false"`
 	ClientMsgID *string `gorm:"column:client_msg_id;size:256"`
+	// PairLo and PairHi are FromUID and ToUID, the smaller first, so that
+	// one index range holds a conversation in both directions (History).
+	// The store sets them.
+	PairLo int64 `gorm:"column:pair_lo;not null;default:0"`
+	PairHi int64 `gorm:"column:pair_hi;not null;default:0"`
 }
 
 // sendAttempts bounds how often a send is run again after InnoDB chose it
@@ -77,13 +83,25 @@ func (s *Store) CreateMessage(ctx context.Context, m *Message, contactsOnly bool
 				if n == 0 {
 					return ErrNotContact
 				}
+			} else {
+				blocked, err := blockedPairs(tx, []fromTo{{m.FromUID, m.ToUID}})
+				if err != nil {
+					return err
+				}
+				if len(blocked) > 0 {
+					return ErrBlocked
+				}
 			}
-			return tx.Create(m).Error
+			m.setPair()
+			if err := tx.Create(m).Error; err != nil {
+				return err
+			}
+			return s.countStored(tx, []*Message{m})
 		})
 		switch {
 		case err == nil:
 			return false, nil
-		case errors.Is(err, ErrNotFound), errors.Is(err, ErrNotContact):
+		case errors.Is(err, ErrNotFound), errors.Is(err, ErrNotContact), errors.Is(err, ErrBlocked):
 			return false, err
 		case isDuplicate(err) && m.ClientMsgID != nil:
 			first, ferr := s.MessageByClientID(ctx, m.FromUID, *m.ClientMsgID)
@@ -151,18 +169,41 @@ func (s *Store) AdvanceRecvCursor(ctx context.Context, tokenID, from, to int64) 
 }
 
 // DeleteMessagesBefore removes up to limit messages created before cutoff
-// (unix seconds) and reports how many went. The ids are read first and
-// deleted by primary key, so each statement locks at most limit rows and no
-// index range, and Sends are never held up for long.
+// (unix seconds) and reports how many went, taking the unread ones off
+// their conversations' counters in the same transaction. The transaction
+// locks the recipients' rows, as Send and Read do, so the counters stay
+// exact; the rows are deleted by primary key, so it locks at most limit
+// messages and no index range, and Sends are never held up for long.
 func (s *Store) DeleteMessagesBefore(ctx context.Context, cutoff int64, limit int) (int64, error) {
-	var ids []int64
-	if err := s.with(ctx).Model(&Message{}).Where("created_at < ?", cutoff).
-		Order("created_at").Limit(limit).Pluck("id", &ids).Error; err != nil {
-		return 0, err
-	}
-	if len(ids) == 0 {
-		return 0, nil
-	}
-	res := s.with(ctx).Where("id IN ?", ids).Delete(&Message{})
-	return res.RowsAffected, res.Error
+	var deleted int64
+	err := s.contactTx(ctx, func(tx *gorm.DB) error {
+		deleted = 0
+		var msgs []Message
+		if err := tx.Select("id", "from_uid", "to_uid").Where("created_at < ?", cutoff).
+			Order("created_at").Limit(limit).Find(&msgs).Error; err != nil {
+			return fmt.Errorf("read old messages: %w", err)
+		}
+		if len(msgs) == 0 {
+			return nil
+		}
+		recipients := make([]int64, 0, len(msgs))
+		ids := make([]int64, len(msgs))
+		for i, m := range msgs {
+			recipients = append(recipients, m.ToUID)
+			ids[i] = m.ID
+		}
+		slices.Sort(recipients)
+		recipients = slices.Compact(recipients)
+		if err := tx.Model(&User{}).Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).
+			Where("uid IN ?", recipients).Order("uid").Pluck("uid", &[]int64{}).Error; err != nil {
+			return fmt.Errorf("lock recipients: %w", err)
+		}
+		if err := s.purgeUncount(tx, msgs); err != nil {
+			return err
+		}
+		res := tx.Where("id IN ?", ids).Delete(&Message{})
+		deleted = res.RowsAffected
+		return res.Error
+	})
+	return deleted, err
 }

@@ -49,7 +49,9 @@ type Module struct {
 	users     *handlers.Users
 	contacts  *handlers.Contacts
 	messages  *handlers.Messages
-	notifier  notify.Notifier
+	// conversations serves history, read receipts and unread counts.
+	conversations *handlers.Conversations
+	notifier      notify.Notifier
 	// writer group-commits Sends; nil when SendBatchSize is 1.
 	writer *models.MessageWriter
 	// ownNotifier is set when the module made its notifier and so closes it.
@@ -201,6 +203,12 @@ func (m *Module) newHandlers(profiles handlers.ProfileSource) error {
 		return err
 	}
 	m.contacts = handlers.NewContacts(handlers.ContactsConfig{
+		Store:   m.store,
+		Decoder: m.decoder,
+		Now:     cfg.Now,
+		Events:  m.events,
+	})
+	m.conversations = handlers.NewConversations(handlers.ConversationsConfig{
 		Store:   m.store,
 		Decoder: m.decoder,
 		Now:     cfg.Now,

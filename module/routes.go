@@ -65,9 +65,16 @@ func (m *Module) Mount(r fiber.Router) {
 	post("/Contacts/IO/delContacts", nil, jsonLimit, nil, true, ct.Delete())
 	post("/Contacts/list/add", nil, jsonLimit, nil, true, ct.Requests())
 	post("/Contacts/IO/acceptContacts", nil, jsonLimit, nil, true, ct.Answer())
+	post("/Contacts/IO/block", nil, jsonLimit, nil, true, ct.Block())
+	post("/Contacts/IO/unblock", nil, jsonLimit, nil, true, ct.Unblock())
+	post("/Contacts/blocked", nil, jsonLimit, nil, true, ct.Blocked())
 	ms := m.messages
 	post("/Message/Send", nil, jsonLimit, nil, true, ms.Send())
 	post("/Message/Recv", nil, jsonLimit, nil, true, ms.Recv())
+	cv := m.conversations
+	post("/Message/History", nil, jsonLimit, nil, true, cv.History())
+	post("/Message/Read", nil, jsonLimit, nil, true, cv.Read())
+	post("/Message/Unread", nil, jsonLimit, nil, true, cv.Unread())
 
 	r.Get("/avatar/:name", handlers.Boundary(log, nil), u.ServeAvatar())
 	r.All("/*", handlers.Boundary(log, nil), func(*fiber.Ctx) error { return errNoRoute })

@@ -1,0 +1,169 @@
+package handlers
+
+import (
+	"context"
+	"time"
+
+	"github.com/fiberchat/fiberchat/apierr"
+	"github.com/fiberchat/fiberchat/events"
+	"github.com/fiberchat/fiberchat/internal/wire"
+	"github.com/fiberchat/fiberchat/middleware"
+	"github.com/fiberchat/fiberchat/models"
+	"github.com/gofiber/fiber/v2"
+)
+
+// ConversationStore is what the conversation routes need from the
+// database.
+type ConversationStore interface {
+	History(ctx context.Context, me, with, beforeID int64, limit int) (models.HistoryPage, error)
+	MarkRead(ctx context.Context, me, from, lastID int64) (newlyRead, readID int64, err error)
+	Unread(ctx context.Context, uid int64) ([]models.UnreadFrom, error)
+}
+
+// Conversations serves the conversation routes of API.md §9: history,
+// read receipts and unread counts.
+type Conversations struct {
+	store   ConversationStore
+	decoder *wire.Decoder
+	now     func() time.Time
+	events  *events.Emitter
+}
+
+// ConversationsConfig carries the conversation routes' dependencies.
+type ConversationsConfig struct {
+	Store   ConversationStore
+	Decoder *wire.Decoder
+	Now     func() time.Time
+	// Events receives MessagesRead after commit.
+	Events *events.Emitter
+}
+
+// NewConversations prepares the conversation routes' handlers.
+func NewConversations(cfg ConversationsConfig) *Conversations {
+	return &Conversations{store: cfg.Store, decoder: cfg.Decoder, now: cfg.Now, events: cfg.Events}
+}
+
+// historyRequest is /Message/History's body; before_id 0 or absent is the
+// newest page.
+type historyRequest struct {
+	UIDWith  wire.UID  `json:"uid_with" validate:"required"`
+	BeforeID wire.Int  `json:"before_id"`
+	Limit    *wire.Int `json:"limit" validate:"omitempty,min=1,max=100"`
+}
+
+type historyMessage struct {
+	ID      int64  `json:"id"`
+	UIDFrom int64  `json:"uid_from"`
+	UIDTo   int64  `json:"uid_to"`
+	Message string `json:"message"`
+	Time    int64  `json:"time"`
+	Read    bool   `json:"read"`
+}
+
+type historyResponse struct {
+	Num   int              `json:"num"`
+	Msg   string           `json:"msg"`
+	Error int              `json:"error"`
+	Data  []historyMessage `json:"data"`
+	More  bool             `json:"more"`
+}
+
+const defaultHistoryLimit = 50
+
+// History serves /Message/History: the messages between me and uid_with,
+// both directions, newest first, below before_id. Any uid may be asked
+// for: with a stranger the page is empty, as there are no messages
+// between us to show.
+func (h *Conversations) History() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		var req historyRequest
+		if err := h.decoder.Decode(c, &req); err != nil {
+			return err
+		}
+		me := middleware.SessionFrom(c).UID
+		with := int64(req.UIDWith)
+		if with == me {
+			return apierr.Invalid("invalid uid_with: cannot be yourself")
+		}
+		limit := defaultHistoryLimit
+		if req.Limit != nil {
+			limit = int(*req.Limit)
+		}
+		// One more than asked for tells whether there are more.
+		page, err := h.store.History(c.UserContext(), me, with, int64(req.BeforeID), limit+1)
+		if err != nil {
+			return err
+		}
+		ms := page.Messages
+		more := len(ms) > limit
+		if more {
+			ms = ms[:limit]
+		}
+		resp := historyResponse{Num: len(ms), Msg: "success", Data: make([]historyMessage, len(ms)), More: more}
+		for i, m := range ms {
+			resp.Data[i] = historyMessage{ID: m.ID, UIDFrom: m.FromUID, UIDTo: m.ToUID, Message: m.Body, Time: m.CreatedAt, Read: page.Read(me, m)}
+		}
+		return c.JSON(resp)
+	}
+}
+
+// readRequest is /Message/Read's body. LastID is a pointer so that a
+// missing last_id is told from 0.
+type readRequest struct {
+	UIDFrom wire.UID  `json:"uid_from" validate:"required"`
+	LastID  *wire.Int `json:"last_id" validate:"required"`
+}
+
+// Read serves /Message/Read: every message from uid_from to me up to
+// last_id becomes read; num is how many were not before.
+func (h *Conversations) Read() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		var req readRequest
+		if err := h.decoder.Decode(c, &req); err != nil {
+			return err
+		}
+		me := middleware.SessionFrom(c).UID
+		from := int64(req.UIDFrom)
+		if from == me {
+			return apierr.Invalid("invalid uid_from: cannot be yourself")
+		}
+		ctx := c.UserContext()
+		n, readID, err := h.store.MarkRead(ctx, me, from, int64(*req.LastID))
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			h.events.Emit(ctx, events.MessagesRead{UID: me, PeerUID: from, LastID: readID, Num: n, Time: h.now().Unix()})
+		}
+		return c.JSON(numResponse{Num: n, Msg: "success"})
+	}
+}
+
+type unreadEntry struct {
+	UIDFrom int64 `json:"uid_from"`
+	Count   int64 `json:"count"`
+	LastID  int64 `json:"last_id"`
+}
+
+type unreadResponse struct {
+	Num   int           `json:"num"`
+	Msg   string        `json:"msg"`
+	Error int           `json:"error"`
+	Data  []unreadEntry `json:"data"`
+}
+
+// Unread serves /Message/Unread: per sender, my unread count and the
+// newest unread id, the most recent sender first.
+func (h *Conversations) Unread() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		rows, err := h.store.Unread(c.UserContext(), middleware.SessionFrom(c).UID)
+		if err != nil {
+			return err
+		}
+		resp := unreadResponse{Num: len(rows), Msg: "success", Data: make([]unreadEntry, len(rows))}
+		for i, r := range rows {
+			resp.Data[i] = unreadEntry{UIDFrom: r.PeerUID, Count: r.Count, LastID: r.LastID}
+		}
+		return c.JSON(resp)
+	}
+}

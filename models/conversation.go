@@ -1,0 +1,410 @@
+package models
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// Conversation holds one recipient's read state and unread count for one
+// sender: UID's messages from PeerUID. LastID is the newest of them,
+// ReadID how far UID has read (every one with id <= ReadID is read), and
+// Unread how many stored ones lie past ReadID. Send keeps the row in the
+// transaction that stores the message, under the recipient's row lock,
+// so an unread count is one row read, never a count of messages.
+type Conversation struct {
+	UID     int64 `gorm:"column:uid;primaryKey;autoIncrement:false"`
+	PeerUID int64 `gorm:"column:peer_uid;primaryKey;autoIncrement:false"`
+	LastID  int64 `gorm:"column:last_id;not null;default:0"`
+	ReadID  int64 `gorm:"column:read_id;not null;default:0"`
+	Unread  int64 `gorm:"column:unread;not null;default:0"`
+}
+
+// Block is UID blocking BlockedUID: no contact, no request and no message
+// between the two, either way, until UID unblocks.
+type Block struct {
+	UID        int64 `gorm:"column:uid;primaryKey;autoIncrement:false"`
+	BlockedUID int64 `gorm:"column:blocked_uid;primaryKey;autoIncrement:false;index"`
+	CreatedAt  int64 `gorm:"not null;autoCreateTime:false"`
+}
+
+// ErrBlocked is returned for a message between two users one of whom
+// blocks the other.
+var ErrBlocked = errors.New("blocked")
+
+// setPair fills the message's pair columns from its two uids.
+func (m *Message) setPair() {
+	m.PairLo, m.PairHi = min(m.FromUID, m.ToUID), max(m.FromUID, m.ToUID)
+}
+
+// countStored adds the messages just stored in tx to their recipients'
+// conversations: per (recipient, sender), one more unread per message and
+// the newest id, in one upsert for the whole batch. It runs in the
+// transaction that stored them, so the counters commit, or not, with the
+// messages.
+func (s *Store) countStored(tx *gorm.DB, msgs []*Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	type counts struct{ n, last int64 }
+	per := make(map[fromTo]*counts, len(msgs))
+	order := make([]fromTo, 0, len(msgs))
+	for _, m := range msgs {
+		k := fromTo{m.FromUID, m.ToUID}
+		c := per[k]
+		if c == nil {
+			c = &counts{}
+			per[k] = c
+			order = append(order, k)
+		}
+		c.n++
+		c.last = max(c.last, m.ID)
+	}
+	// Rows in key order, so that two batches upserting the same rows take
+	// their locks in the same order.
+	slices.SortFunc(order, byRecipient)
+	var sqlText strings.Builder
+	args := make([]any, 0, 4*len(order))
+	sqlText.WriteString("INSERT INTO " + s.table(&Conversation{}) + " (uid, peer_uid, last_id, read_id, unread) VALUES ")
+	for i, k := range order {
+		if i > 0 {
+			sqlText.WriteString(", ")
+		}
+		sqlText.WriteString("(?, ?, ?, 0, ?)")
+		c := per[k]
+		args = append(args, k.to, k.from, c.last, c.n)
+	}
+	if s.mysql() {
+		sqlText.WriteString(" ON DUPLICATE KEY UPDATE unread = unread + VALUES(unread), last_id = GREATEST(last_id, VALUES(last_id))")
+	} else {
+		sqlText.WriteString(" ON CONFLICT (uid, peer_uid) DO UPDATE SET unread = unread + excluded.unread, last_id = max(last_id, excluded.last_id)")
+	}
+	if err := tx.Exec(sqlText.String(), args...).Error; err != nil {
+		return fmt.Errorf("count stored messages: %w", err)
+	}
+	return nil
+}
+
+// byRecipient orders pairs as the conversations' primary key does:
+// recipient, then sender.
+func byRecipient(a, b fromTo) int {
+	if c := cmp.Compare(a.to, b.to); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.from, b.from)
+}
+
+// HistoryPage is one page of a conversation, newest first, with what
+// tells which of its messages were read: a message to Me is read when its
+// id is at most MyReadID, one from Me when at most TheirReadID.
+type HistoryPage struct {
+	Messages    []Message
+	MyReadID    int64
+	TheirReadID int64
+}
+
+// Read reports whether m, a message of the page, was read by its
+// recipient.
+func (p HistoryPage) Read(me int64, m Message) bool {
+	if m.ToUID == me {
+		return m.ID <= p.MyReadID
+	}
+	return m.ID <= p.TheirReadID
+}
+
+// History returns up to limit messages between me and with, both
+// directions, newest first, with ids below beforeID (all when beforeID is
+// 0): one range of the (pair_lo, pair_hi, id) index, however long either
+// user's mailbox is, and never an OFFSET.
+func (s *Store) History(ctx context.Context, me, with, beforeID int64, limit int) (HistoryPage, error) {
+	var page HistoryPage
+	lo, hi := min(me, with), max(me, with)
+	q := s.with(ctx).Select("id", "from_uid", "to_uid", "body", "created_at").
+		Where("pair_lo = ? AND pair_hi = ?", lo, hi)
+	if beforeID > 0 {
+		q = q.Where("id < ?", beforeID)
+	}
+	if err := q.Order("id DESC").Limit(limit).Find(&page.Messages).Error; err != nil {
+		return page, fmt.Errorf("read history: %w", err)
+	}
+	if len(page.Messages) == 0 {
+		return page, nil
+	}
+	var convs []Conversation
+	if err := s.with(ctx).Select("uid", "read_id").
+		Where("(uid = ? AND peer_uid = ?) OR (uid = ? AND peer_uid = ?)", me, with, with, me).
+		Find(&convs).Error; err != nil {
+		return page, fmt.Errorf("read read state: %w", err)
+	}
+	for _, c := range convs {
+		if c.UID == me {
+			page.MyReadID = c.ReadID
+		} else {
+			page.TheirReadID = c.ReadID
+		}
+	}
+	return page, nil
+}
+
+// MarkRead marks every message from `from` to me with id <= lastID as
+// read and returns how many were newly read and the read watermark that
+// now stands. Marking is idempotent and never moves backwards; a lastID
+// past the newest stored message marks what is stored, not messages yet
+// to come.
+//
+// It locks me's user row, as every Send to me does, so the count it takes
+// off the unread counter is exact against Sends racing it.
+func (s *Store) MarkRead(ctx context.Context, me, from, lastID int64) (newlyRead, readID int64, err error) {
+	err = s.contactTx(ctx, func(tx *gorm.DB) error {
+		newlyRead, readID = 0, 0
+		if _, err := lockUsers(tx, me, nil); err != nil {
+			return err
+		}
+		var c Conversation
+		err := tx.Where("uid = ? AND peer_uid = ?", me, from).Take(&c).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return nil // nothing was ever sent: nothing to read
+		}
+		if err != nil {
+			return fmt.Errorf("read conversation: %w", err)
+		}
+		readID = c.ReadID
+		upto := min(lastID, c.LastID)
+		if upto <= c.ReadID {
+			return nil
+		}
+		n := c.Unread // marking up to the newest reads them all
+		if upto < c.LastID {
+			lo, hi := min(me, from), max(me, from)
+			if err := tx.Model(&Message{}).
+				Where("pair_lo = ? AND pair_hi = ? AND id > ? AND id <= ? AND to_uid = ?", lo, hi, c.ReadID, upto, me).
+				Count(&n).Error; err != nil {
+				return fmt.Errorf("count read messages: %w", err)
+			}
+		}
+		if err := tx.Model(&Conversation{}).Where("uid = ? AND peer_uid = ?", me, from).
+			Updates(map[string]any{"read_id": upto, "unread": gorm.Expr("unread - ?", n)}).Error; err != nil {
+			return fmt.Errorf("mark read: %w", err)
+		}
+		newlyRead, readID = n, upto
+		return nil
+	})
+	return newlyRead, readID, err
+}
+
+// UnreadFrom is one sender's unread messages to a user: how many, and
+// the newest one's id.
+type UnreadFrom struct {
+	PeerUID int64 `gorm:"column:peer_uid"`
+	Count   int64 `gorm:"column:unread"`
+	LastID  int64 `gorm:"column:last_id"`
+}
+
+// Unread returns, per sender with unread messages to uid, the count and
+// newest id, newest first: one read of the primary key range of uid, at
+// most a row per sender, whatever the number of messages.
+func (s *Store) Unread(ctx context.Context, uid int64) ([]UnreadFrom, error) {
+	var out []UnreadFrom
+	err := s.with(ctx).Model(&Conversation{}).Select("peer_uid", "unread", "last_id").
+		Where("uid = ? AND unread > 0", uid).Order("last_id DESC").Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("read unread counts: %w", err)
+	}
+	return out, nil
+}
+
+// BlockUsers makes me block each of peers that exists and is not me,
+// ending any contact and pending request between them both ways, in one
+// transaction; it returns the peers newly blocked, in uid order, and those
+// whose contact with me ended.
+func (s *Store) BlockUsers(ctx context.Context, me int64, peers []int64, now int64) (blocked, unfriended []int64, err error) {
+	err = s.contactTx(ctx, func(tx *gorm.DB) error {
+		blocked, unfriended = nil, nil
+		locked, err := lockUsers(tx, me, peers)
+		if err != nil {
+			return err
+		}
+		others := slices.DeleteFunc(locked, func(uid int64) bool { return uid == me })
+		if len(others) == 0 {
+			return nil
+		}
+		var already []int64
+		if err := tx.Model(&Block{}).Where("uid = ? AND blocked_uid IN ?", me, others).
+			Pluck("blocked_uid", &already).Error; err != nil {
+			return fmt.Errorf("read blocks: %w", err)
+		}
+		for _, uid := range others {
+			if !slices.Contains(already, uid) {
+				blocked = append(blocked, uid)
+			}
+		}
+		if err := tx.Model(&Contact{}).Where("uid = ? AND peer_uid IN ?", me, others).
+			Order("peer_uid").Pluck("peer_uid", &unfriended).Error; err != nil {
+			return fmt.Errorf("read contacts: %w", err)
+		}
+		if err := tx.Where("(uid = ? AND peer_uid IN ?) OR (uid IN ? AND peer_uid = ?)", me, others, others, me).
+			Delete(&Contact{}).Error; err != nil {
+			return fmt.Errorf("delete contacts: %w", err)
+		}
+		if err := tx.Where("(from_uid = ? AND to_uid IN ?) OR (from_uid IN ? AND to_uid = ?)", me, others, others, me).
+			Delete(&ContactRequest{}).Error; err != nil {
+			return fmt.Errorf("delete contact requests: %w", err)
+		}
+		if len(blocked) == 0 {
+			return nil
+		}
+		rows := make([]Block, len(blocked))
+		for i, uid := range blocked {
+			rows[i] = Block{UID: me, BlockedUID: uid, CreatedAt: now}
+		}
+		if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&rows).Error; err != nil {
+			return fmt.Errorf("create blocks: %w", err)
+		}
+		return nil
+	})
+	return blocked, unfriended, err
+}
+
+// UnblockUsers lifts me's blocks of peers and returns the peers that were
+// blocked, in uid order. Nothing the block ended comes back.
+func (s *Store) UnblockUsers(ctx context.Context, me int64, peers []int64) ([]int64, error) {
+	var unblocked []int64
+	err := s.contactTx(ctx, func(tx *gorm.DB) error {
+		unblocked = nil
+		if _, err := lockUsers(tx, me, peers); err != nil {
+			return err
+		}
+		if err := tx.Model(&Block{}).Where("uid = ? AND blocked_uid IN ?", me, peers).
+			Order("blocked_uid").Pluck("blocked_uid", &unblocked).Error; err != nil {
+			return fmt.Errorf("read blocks: %w", err)
+		}
+		if len(unblocked) == 0 {
+			return nil
+		}
+		if err := tx.Where("uid = ? AND blocked_uid IN ?", me, unblocked).Delete(&Block{}).Error; err != nil {
+			return fmt.Errorf("delete blocks: %w", err)
+		}
+		return nil
+	})
+	return unblocked, err
+}
+
+// Blocked returns the profiles of the users uid blocks, ordered by uid.
+func (s *Store) Blocked(ctx context.Context, uid int64) ([]Profile, error) {
+	blocks, users := s.table(&Block{}), s.table(&User{})
+	var out []Profile
+	err := s.with(ctx).Table(blocks+" AS b").
+		Select("u.uid, u.name, u.head_img").
+		Joins("JOIN "+users+" AS u ON u.uid = b.blocked_uid").
+		Where("b.uid = ?", uid).
+		Order("b.blocked_uid").
+		Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("list blocked users: %w", err)
+	}
+	return out, nil
+}
+
+// blockedAmong returns those of others who block me or whom me blocks, in
+// the caller's transaction.
+func blockedAmong(tx *gorm.DB, me int64, others []int64) (map[int64]bool, error) {
+	var rows []Block
+	if err := tx.Select("uid", "blocked_uid").
+		Where("(uid = ? AND blocked_uid IN ?) OR (uid IN ? AND blocked_uid = ?)", me, others, others, me).
+		Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("read blocks: %w", err)
+	}
+	out := make(map[int64]bool, len(rows))
+	for _, b := range rows {
+		if b.UID == me {
+			out[b.BlockedUID] = true
+		} else {
+			out[b.UID] = true
+		}
+	}
+	return out, nil
+}
+
+// blockedPairs returns which of the (from, to) pairs are blocked either
+// way, in one query in the caller's transaction.
+func blockedPairs(tx *gorm.DB, pairs []fromTo) (map[fromTo]bool, error) {
+	if len(pairs) == 0 {
+		return nil, nil
+	}
+	asked := make([][]any, 0, 2*len(pairs))
+	for _, p := range pairs {
+		asked = append(asked, []any{p.to, p.from}, []any{p.from, p.to})
+	}
+	var rows []Block
+	if err := tx.Select("uid", "blocked_uid").Where("(uid, blocked_uid) IN ?", asked).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("read blocks: %w", err)
+	}
+	out := make(map[fromTo]bool, len(rows))
+	for _, b := range rows {
+		out[fromTo{b.UID, b.BlockedUID}] = true
+		out[fromTo{b.BlockedUID, b.UID}] = true
+	}
+	return out, nil
+}
+
+// purgeUncount takes the unread messages among ids, about to be purged,
+// off their conversations' counters, in the caller's transaction, which
+// holds their recipients' locks.
+func (s *Store) purgeUncount(tx *gorm.DB, msgs []Message) error {
+	keys := map[fromTo]bool{}
+	var pairs [][]any
+	for _, m := range msgs {
+		k := fromTo{m.FromUID, m.ToUID}
+		if !keys[k] {
+			keys[k] = true
+			pairs = append(pairs, []any{m.ToUID, m.FromUID})
+		}
+	}
+	var convs []Conversation
+	if err := tx.Select("uid", "peer_uid", "read_id").Where("(uid, peer_uid) IN ?", pairs).
+		Find(&convs).Error; err != nil {
+		return fmt.Errorf("read conversations: %w", err)
+	}
+	readID := make(map[fromTo]int64, len(convs))
+	for _, c := range convs {
+		readID[fromTo{c.PeerUID, c.UID}] = c.ReadID
+	}
+	gone := map[fromTo]int64{}
+	for _, m := range msgs {
+		k := fromTo{m.FromUID, m.ToUID}
+		if m.ID > readID[k] {
+			gone[k]++
+		}
+	}
+	keysSorted := make([]fromTo, 0, len(gone))
+	for k := range gone {
+		keysSorted = append(keysSorted, k)
+	}
+	slices.SortFunc(keysSorted, byRecipient)
+	for _, k := range keysSorted {
+		if err := tx.Model(&Conversation{}).Where("uid = ? AND peer_uid = ?", k.to, k.from).
+			Update("unread", gorm.Expr("unread - ?", gone[k])).Error; err != nil {
+			return fmt.Errorf("uncount purged messages: %w", err)
+		}
+	}
+	return nil
+}
+
+// table returns a model's table name, prefix included, for SQL text.
+func (s *Store) table(model any) string {
+	stmt := &gorm.Statement{DB: s.db}
+	if err := stmt.Parse(model); err != nil {
+		// Only the module's own models are passed here; they always parse.
+		panic(fmt.Sprintf("table of %T: %v", model, err))
+	}
+	return stmt.Schema.Table
+}
+
+// mysql reports whether the store runs on MySQL/MariaDB.
+func (s *Store) mysql() bool { return s.db.Dialector.Name() == "mysql" }
