@@ -36,7 +36,8 @@ func (e handlerError) Error() string { return e.err.Error() }
 // last_id, waiting 30 s) when the server has no stream (404) or the
 // stream keeps failing to open. Whatever fails on the way (the network, a
 // restarting server, a 5xx) is retried with exponential backoff, with
-// jitter, capped at 30 s and reset after a success, from the last id
+// jitter, capped at 30 s, reset after a success and never shorter than a
+// retry the stream asked for, from the last id
 // handle accepted: nothing is skipped, and a message at or below that id
 // is never handed out again. An error the server will answer again the
 // same way (a bad api_token, a malformed request) ends Listen.
@@ -93,7 +94,7 @@ func (c *Client) Listen(ctx context.Context, fromID int64, handle func(Message) 
 		}
 		// Full jitter over the upper half: clients that lost the same
 		// server do not come back in step.
-		wait := delay/2 + rand.N(delay/2+1)
+		wait := max(delay/2+rand.N(delay/2+1), l.retry)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -125,6 +126,9 @@ type listener struct {
 	c      *Client
 	cursor int64
 	handle func(Message) error
+	// retry is the least delay before reconnecting that the stream's
+	// server asked for (its retry field).
+	retry time.Duration
 }
 
 // deliver hands m to handle unless it is at or below the cursor.
@@ -150,6 +154,7 @@ func (l *listener) stream(ctx context.Context) (progressed bool, err error) {
 	defer st.Close()
 	for {
 		ev, err := st.Next()
+		l.retry = min(st.Retry(), backoffMax)
 		if err != nil {
 			return true, err
 		}

@@ -106,18 +106,6 @@ func (s *server) stop() error {
 	return err
 }
 
-// restart stops the server and serves a new module and app on the same
-// database and address.
-func (s *server) restart() error {
-	if err := s.stop(); err != nil {
-		return err
-	}
-	if err := s.build(); err != nil {
-		return err
-	}
-	return s.start()
-}
-
 // appTransport sends requests straight to a Fiber app, without a socket:
 // a client on it reaches a server that is not listening.
 type appTransport struct{ app *fiber.App }
