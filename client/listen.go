@@ -37,10 +37,10 @@ func (e handlerError) Error() string { return e.err.Error() }
 // stream keeps failing to open. Whatever fails on the way (the network, a
 // restarting server, a 5xx) is retried with exponential backoff, with
 // jitter, capped at 30 s, reset after a success and never shorter than a
-// retry the stream asked for, from the last id
-// handle accepted: nothing is skipped, and a message at or below that id
-// is never handed out again. An error the server will answer again the
-// same way (a bad api_token, a malformed request) ends Listen.
+// retry the stream asked for, from the last id handle accepted: nothing
+// is skipped, and a message at or below that id is never handed out
+// again. An error the server will answer again the same way (a bad
+// api_token, a malformed request) ends Listen.
 func (c *Client) Listen(ctx context.Context, fromID int64, handle func(Message) error) error {
 	l := &listener{c: c, cursor: fromID, handle: handle}
 	delay := backoffMin
