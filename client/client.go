@@ -1,0 +1,307 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// requestTimeout bounds a call whose context has no deadline, on top of
+// the time a long poll asks the server to hold it: every request that
+// leaves the process ends.
+const requestTimeout = 30 * time.Second
+
+// maxAnswer bounds how much of an answer is read: the largest contract
+// answer (500 messages of 4000 characters) is far below it.
+const maxAnswer = 64 << 20
+
+// Client talks to one fiberchat server as one API client, for at most one
+// user session at a time. Its methods are safe for concurrent use.
+type Client struct {
+	base     *url.URL
+	clientID string
+	secret   string
+	hc       *http.Client
+	loc      *time.Location
+	now      func() time.Time
+	tokens   func(path string) string
+
+	mu   sync.RWMutex
+	sess Session
+}
+
+// Session is a logged-in user: what Login returns and what every route but
+// register and login sends back.
+type Session struct {
+	// UID is the user's id.
+	UID int64
+	// AccessToken is the user token (API.md §1b).
+	AccessToken string
+	// ExpireTime is when the token expires if left idle (unix seconds);
+	// each request moves it on. 0 when unknown.
+	ExpireTime int64
+}
+
+// Option adjusts New.
+type Option func(*Client)
+
+// WithHTTPClient sends requests with hc instead of a client of the
+// package's own. Leave hc.Timeout 0: it would cut long polls and streams;
+// calls are bounded by their context instead.
+func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc } }
+
+// WithLocation sets the time zone whose date enters the api_token; it
+// must be the server's (module.Config.Location). Default: UTC.
+func WithLocation(loc *time.Location) Option { return func(c *Client) { c.loc = loc } }
+
+// WithClock sets the clock whose date enters the api_token. Default:
+// time.Now.
+func WithClock(now func() time.Time) Option { return func(c *Client) { c.now = now } }
+
+// WithTokenSource makes the client ask tokens for the api_token of each
+// request instead of computing it from the secret: for a client that was
+// handed the day's per-route tokens (module.APIToken) and not the secret,
+// as a web page is. path is the route relative to the base URL, as
+// "/Message/Send".
+func WithTokenSource(tokens func(path string) string) Option {
+	return func(c *Client) { c.tokens = tokens }
+}
+
+// WithSession starts the client with a session it did not log in itself,
+// such as one a host issued with module.IssueToken.
+func WithSession(s Session) Option { return func(c *Client) { c.sess = s } }
+
+// New returns a client for the server whose module is mounted at baseURL
+// (as "https://example.com/chat"), signing as clientID with secret. The
+// secret may be empty only WithTokenSource.
+func New(baseURL, clientID, secret string, opts ...Option) (*Client, error) {
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		return nil, fmt.Errorf("fiberchat: base URL: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("fiberchat: base URL %q: want http(s)://host[/prefix]", baseURL)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	u.RawPath, u.RawQuery, u.Fragment = "", "", ""
+	if clientID == "" {
+		return nil, errors.New("fiberchat: empty client_id")
+	}
+	c := &Client{base: u, clientID: clientID, secret: secret, loc: time.UTC, now: time.Now}
+	for _, opt := range opts {
+		opt(c)
+	}
+	if c.secret == "" && c.tokens == nil {
+		return nil, errors.New("fiberchat: empty secret and no token source")
+	}
+	if c.hc == nil {
+		c.hc = &http.Client{}
+	}
+	if c.loc == nil {
+		c.loc = time.UTC
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	return c, nil
+}
+
+// Session returns the session the client holds (zero if none).
+func (c *Client) Session() Session {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.sess
+}
+
+// SetSession replaces the session the client holds; the zero Session
+// leaves it with none.
+func (c *Client) SetSession(s Session) {
+	c.mu.Lock()
+	c.sess = s
+	c.mu.Unlock()
+}
+
+// session returns the session, or ErrNoSession.
+func (c *Client) session() (Session, error) {
+	s := c.Session()
+	if s.UID == 0 || s.AccessToken == "" {
+		return s, ErrNoSession
+	}
+	return s, nil
+}
+
+// APIToken returns the api_token of path (relative to the base URL, as
+// "/Message/Send") for now: lowercase hex MD5 of module, controller and
+// action (the first three segments of path, lower-cased, "index" where
+// missing), the date in the client's location, and the secret.
+func (c *Client) APIToken(path string) string {
+	if c.tokens != nil {
+		return c.tokens(path)
+	}
+	return Sign(path, c.now().In(c.loc).Format(time.DateOnly), c.secret)
+}
+
+// Sign computes an api_token (API.md §1a) for path on day (YYYY-MM-DD)
+// with secret, for a program that hands tokens to others.
+func Sign(path, day, secret string) string {
+	segs := strings.FieldsFunc(strings.ToLower(path), func(r rune) bool { return r == '/' })
+	for len(segs) < 3 {
+		segs = append(segs, "index")
+	}
+	sum := md5.Sum([]byte(segs[0] + segs[1] + segs[2] + day + secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// url is the signed URL of path with extra query parameters.
+func (c *Client) url(path string, query url.Values) string {
+	u := *c.base
+	u.Path += path
+	q := url.Values{}
+	for k, v := range query {
+		q[k] = v
+	}
+	q.Set("client_id", c.clientID)
+	q.Set("api_token", c.APIToken(path))
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// credentials is the user half of an authenticated JSON body (§1b).
+type credentials struct {
+	UID         int64  `json:"uid"`
+	AccessToken string `json:"access_token"`
+}
+
+// call posts body (a struct marshalled to a JSON object, or nil) to path,
+// with the session's credentials when authed, and decodes a successful
+// answer into out (when not nil).
+func (c *Client) call(ctx context.Context, path string, authed bool, body, out any) error {
+	if !authed {
+		return c.send(ctx, path, nil, body, 0, out)
+	}
+	s, err := c.session()
+	if err != nil {
+		return err
+	}
+	return c.send(ctx, path, &s, body, 0, out)
+}
+
+// send is call with the session given (nil for none) and the time the
+// server may hold the request.
+func (c *Client) send(ctx context.Context, path string, s *Session, body any, hold time.Duration, out any) error {
+	payload := []byte("{}")
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("fiberchat %s: %w", path, err)
+		}
+		payload = b
+	}
+	if s != nil {
+		creds, _ := json.Marshal(credentials{UID: s.UID, AccessToken: s.AccessToken})
+		payload = mergeObjects(creds, payload)
+	}
+	return c.post(ctx, path, "application/json", payload, hold, out)
+}
+
+// mergeObjects joins two JSON objects' members; b's keys never repeat
+// a's, as request structs never carry credentials.
+func mergeObjects(a, b []byte) []byte {
+	if len(bytes.TrimSpace(b)) <= 2 {
+		return a
+	}
+	out := append([]byte{}, a[:len(a)-1]...)
+	out = append(out, ',')
+	return append(out, bytes.TrimSpace(b)[1:]...)
+}
+
+// post sends one signed POST. hold is how long the server may hold it
+// (a long poll's wait) on top of requestTimeout.
+func (c *Client) post(ctx context.Context, path, ctype string, body []byte, hold time.Duration, out any) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, requestTimeout+hold)
+		defer cancel()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url(path, nil), bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("fiberchat %s: %w", path, err)
+	}
+	req.Header.Set("Content-Type", ctype)
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return transportError(path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	if err != nil {
+		return transportError(path, err)
+	}
+	if err := envelopeError(resp.StatusCode, raw); err != nil {
+		return fmt.Errorf("fiberchat %s: %w", path, err)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return fmt.Errorf("fiberchat %s: decode answer: %w", path, err)
+		}
+	}
+	return nil
+}
+
+// transportError wraps a failure to reach the server with the route, and
+// strips the query (api_token, and a stream's user_token) from the URL
+// the transport put in it, which would otherwise end up in logs.
+func transportError(path string, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			u.RawQuery = ""
+			ue.URL = u.String()
+		}
+	}
+	return fmt.Errorf("fiberchat %s: %w", path, err)
+}
+
+// envelope is the part of every answer that says whether it failed.
+type envelope struct {
+	Error *int   `json:"error"`
+	Msg   string `json:"msg"`
+}
+
+// envelopeError returns the *Error an answer carries, or nil for success.
+func envelopeError(status int, raw []byte) error {
+	var env envelope
+	jsonErr := json.Unmarshal(raw, &env)
+	ok2xx := status >= 200 && status < 300
+	switch {
+	case jsonErr == nil && env.Error != nil:
+		if ok2xx && *env.Error == 0 {
+			return nil
+		}
+		return &Error{Status: status, Code: *env.Error, Msg: env.Msg}
+	case ok2xx:
+		return &Error{Status: status, Msg: "answer is not an envelope: " + snippet(raw)}
+	default:
+		return &Error{Status: status, Msg: snippet(raw)}
+	}
+}
+
+// snippet is the start of a body that was not an envelope, for an error.
+func snippet(raw []byte) string {
+	s := strings.TrimSpace(string(raw))
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}

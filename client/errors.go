@@ -1,0 +1,55 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Codes of the envelope's "error" field, as API.md §2 lists them.
+const (
+	CodeInvalid     = 1001 // malformed body or failed validation (400)
+	CodeAccessDeny  = 1002 // api_token missing or wrong, client unknown or disabled (403)
+	CodeBadToken    = 1004 // access_token missing, wrong or expired (401)
+	CodeBadLogin    = 1005 // wrong uid or password at login (401)
+	CodeNotFound    = 1006 // no such user, pending request or route (404)
+	CodeConflict    = 1007 // conflict (409)
+	CodeForbidden   = 1008 // not allowed, e.g. messaging a stranger (403)
+	CodeTooLarge    = 1009 // body or upload too large (413)
+	CodeRateLimited = 1010 // rate limited (429)
+	CodeUnsupported = 1011 // upload is not a supported image (415)
+	CodeInternal    = 1500 // anything else, logged by the server (500)
+	CodeUnavailable = 1503 // database unavailable, nothing half-written (503)
+)
+
+// Error is a failure the server answered: a status other than 2xx, or an
+// envelope whose error is not 0. Code is 0 when the answer was not an
+// envelope at all (a proxy's error page, say).
+type Error struct {
+	// Status is the HTTP status.
+	Status int
+	// Code is the envelope's "error" field (see the Code constants).
+	Code int
+	// Msg is the envelope's "msg", or the start of a body that was not one.
+	Msg string
+}
+
+// Error reports status, code and message.
+func (e *Error) Error() string {
+	return fmt.Sprintf("fiberchat: HTTP %d, error %d: %s", e.Status, e.Code, e.Msg)
+}
+
+// IsCode tells whether err is, or wraps, an *Error with the given code.
+func IsCode(err error, code int) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == code
+}
+
+// ErrSessionEnded is what Listen returns, wrapped with the reason, when
+// the server ended the session it listens with (a logout, a password
+// change elsewhere, an expired access_token): listening again needs a new
+// Login.
+var ErrSessionEnded = errors.New("fiberchat: session ended")
+
+// ErrNoSession is returned by a method that needs a logged-in user when
+// the Client holds no session.
+var ErrNoSession = errors.New("fiberchat: no session: Login or SetSession first")

@@ -1,0 +1,195 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"time"
+)
+
+// Reconnection policy of Listen.
+const (
+	backoffMin = 250 * time.Millisecond
+	backoffMax = 30 * time.Second
+	// streamTries is how many times in a row the stream may fail to open
+	// before Listen long-polls instead for a while (streamPause).
+	streamTries = 3
+	streamPause = 5 * time.Minute
+	// pollWait is how long each long poll asks the server to hold it.
+	pollWait = 30 * time.Second
+)
+
+// handlerError carries an error of Listen's handler out of the loop.
+type handlerError struct{ err error }
+
+func (e handlerError) Error() string { return e.err.Error() }
+
+// Listen hands my messages with an id above fromID to handle, each once,
+// in id order, until ctx ends (it returns ctx's error), handle returns an
+// error (it returns that error, and the message handle failed on counts
+// as not delivered), or the session ends (an error wrapping
+// ErrSessionEnded).
+//
+// It listens on the push stream and falls back to long polls (Recv with a
+// last_id, waiting 30 s) when the server has no stream (404) or the
+// stream keeps failing to open. Whatever fails on the way (the network, a
+// restarting server, a 5xx) is retried with exponential backoff, with
+// jitter, capped at 30 s, reset after a success and never shorter than a
+// retry the stream asked for, from the last id handle accepted: nothing
+// is skipped, and a message at or below that id is never handed out
+// again. An error the server will answer again the same way (a bad
+// api_token, a malformed request) ends Listen.
+func (c *Client) Listen(ctx context.Context, fromID int64, handle func(Message) error) error {
+	l := &listener{c: c, cursor: fromID, handle: handle}
+	delay := backoffMin
+	streamFailures := 0
+	var noStreamUntil time.Time
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var (
+			progressed bool
+			err        error
+		)
+		if time.Now().After(noStreamUntil) {
+			progressed, err = l.stream(ctx)
+			switch {
+			case err == nil, progressed:
+				streamFailures = 0
+			case isStatus(err, http.StatusNotFound):
+				// A server without the stream route: it will not grow one
+				// while this Listen runs, short of a restart we cannot see.
+				noStreamUntil = time.Now().Add(24 * time.Hour)
+				continue
+			default:
+				if streamFailures++; streamFailures >= streamTries {
+					noStreamUntil = time.Now().Add(streamPause)
+					streamFailures = 0
+				}
+			}
+		} else {
+			progressed, err = l.poll(ctx)
+		}
+		if progressed {
+			delay = backoffMin
+		}
+		if err == nil {
+			continue
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var he handlerError
+		if errors.As(err, &he) {
+			return he.err
+		}
+		if IsCode(err, CodeBadToken) {
+			return fmt.Errorf("%w: %w", ErrSessionEnded, err)
+		}
+		if errors.Is(err, ErrSessionEnded) || errors.Is(err, ErrNoSession) || permanent(err) {
+			return err
+		}
+		// Full jitter over the upper half: clients that lost the same
+		// server do not come back in step.
+		wait := max(delay/2+rand.N(delay/2+1), l.retry)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		delay = min(delay*2, backoffMax)
+	}
+}
+
+// isStatus tells whether err is an *Error with the given HTTP status.
+func isStatus(err error, status int) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Status == status
+}
+
+// permanent tells whether err is an answer that asking again would only
+// repeat: a 4xx other than a timeout or a rate limit.
+func permanent(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	return e.Status >= 400 && e.Status < 500 && e.Status != http.StatusRequestTimeout && e.Status != http.StatusTooManyRequests
+}
+
+// listener is the state of one Listen: the cursor is the last id handle
+// accepted.
+type listener struct {
+	c      *Client
+	cursor int64
+	handle func(Message) error
+	// retry is the least delay before reconnecting that the stream's
+	// server asked for (its retry field).
+	retry time.Duration
+}
+
+// deliver hands m to handle unless it is at or below the cursor.
+func (l *listener) deliver(m Message) error {
+	if m.ID <= l.cursor {
+		return nil
+	}
+	if err := l.handle(m); err != nil {
+		return handlerError{err}
+	}
+	l.cursor = m.ID
+	return nil
+}
+
+// stream reads one push stream until it ends. progressed tells that it
+// opened; a nil error means it ended in a way worth reopening at once.
+func (l *listener) stream(ctx context.Context) (progressed bool, err error) {
+	cursor := l.cursor
+	st, err := l.c.Stream(ctx, &cursor)
+	if err != nil {
+		return false, err
+	}
+	defer st.Close()
+	for {
+		ev, err := st.Next()
+		l.retry = min(st.Retry(), backoffMax)
+		if err != nil {
+			return true, err
+		}
+		switch ev := ev.(type) {
+		case Message:
+			if err := l.deliver(ev); err != nil {
+				return true, err
+			}
+		case Bye:
+			switch ev.Reason {
+			case "logout", "password":
+				return true, fmt.Errorf("%w: %s", ErrSessionEnded, ev.Reason)
+			}
+			// A shutdown or the like: come back after a pause, which the
+			// caller's backoff gives.
+			return true, fmt.Errorf("fiberchat stream: server said bye: %s", ev.Reason)
+		}
+	}
+}
+
+// poll runs one long poll and hands out what it brought.
+func (l *listener) poll(ctx context.Context) (progressed bool, err error) {
+	for {
+		cursor := l.cursor
+		r, err := l.c.Recv(ctx, RecvRequest{LastID: &cursor, Wait: pollWait})
+		if err != nil {
+			return false, err
+		}
+		for _, m := range r.Messages {
+			if err := l.deliver(m); err != nil {
+				return true, err
+			}
+		}
+		if !r.More {
+			return true, nil
+		}
+	}
+}

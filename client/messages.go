@@ -1,0 +1,166 @@
+package client
+
+import (
+	"context"
+	"time"
+)
+
+// Message is one chat message, as Recv, History and the stream hand it
+// out.
+type Message struct {
+	ID      int64  `json:"id"`
+	UIDFrom int64  `json:"uid_from"`
+	UIDTo   int64  `json:"uid_to"`
+	Message string `json:"message"`
+	Time    int64  `json:"time"` // when it was stored (unix seconds)
+}
+
+// Sent is what Send stored.
+type Sent struct {
+	ID   int64 `json:"id"`
+	Time int64 `json:"time"`
+}
+
+// SendOption adjusts one Send.
+type SendOption func(*sendBody)
+
+// ClientMsgID makes a Send idempotent: a Send retried with the same id
+// (at most 64 characters) stores nothing new and returns the first
+// message's id.
+func ClientMsgID(id string) SendOption { return func(b *sendBody) { b.ClientMsgID = id } }
+
+type sendBody struct {
+	UIDTo       int64  `json:"uid_to"`
+	Data        string `json:"data"`
+	ClientMsgID string `json:"client_msg_id,omitempty"`
+}
+
+// Send sends text to the user to (/Message/Send). Messaging a user who is
+// not a contact, or who blocks me, is an *Error with CodeForbidden.
+func (c *Client) Send(ctx context.Context, to int64, text string, opts ...SendOption) (Sent, error) {
+	body := sendBody{UIDTo: to, Data: text}
+	for _, opt := range opts {
+		opt(&body)
+	}
+	var out Sent
+	err := c.call(ctx, "/Message/Send", true, body, &out)
+	return out, err
+}
+
+// RecvRequest asks Recv for messages.
+type RecvRequest struct {
+	// LastID asks for my messages with a larger id. Nil uses the
+	// session's cursor on the server, which Recv moves on.
+	LastID *int64
+	// Wait makes Recv a long poll: with nothing pending the server holds
+	// the request until a message arrives or Wait runs out. Whole
+	// seconds, rounded up; at most 30 s.
+	Wait time.Duration
+	// Limit is the most messages to return, 1–500; 0 is the server's
+	// default (100).
+	Limit int
+}
+
+// RecvResult is a batch of my messages, in id order.
+type RecvResult struct {
+	Messages []Message
+	// LastID is the cursor to send as RecvRequest.LastID next time.
+	LastID int64
+	// More tells that Limit cut the batch: ask again at once.
+	More bool
+}
+
+// Recv returns my messages past a cursor (/Message/Recv).
+func (c *Client) Recv(ctx context.Context, r RecvRequest) (RecvResult, error) {
+	s, err := c.session()
+	if err != nil {
+		return RecvResult{}, err
+	}
+	wait := (r.Wait + time.Second - 1) / time.Second
+	body := struct {
+		LastID *int64 `json:"last_id,omitempty"`
+		Wait   int64  `json:"wait,omitempty"`
+		Limit  int    `json:"limit,omitempty"`
+	}{r.LastID, int64(wait), r.Limit}
+	var out struct {
+		Data   []Message `json:"data"`
+		LastID int64     `json:"last_id"`
+		More   bool      `json:"more"`
+	}
+	if err := c.send(ctx, "/Message/Recv", &s, body, time.Duration(wait)*time.Second, &out); err != nil {
+		return RecvResult{}, err
+	}
+	for i := range out.Data {
+		out.Data[i].UIDTo = s.UID // Recv's answer leaves out what is always me
+	}
+	return RecvResult{Messages: out.Data, LastID: out.LastID, More: out.More}, nil
+}
+
+// HistoryRequest asks History for one page of a conversation.
+type HistoryRequest struct {
+	// With is the other user: a contact or a former contact.
+	With int64
+	// BeforeID asks for messages older than this id; 0 starts at the
+	// newest.
+	BeforeID int64
+	// Limit is the page size, 1–100; 0 is the server's default (50).
+	Limit int
+}
+
+// HistoryMessage is a message of a conversation and whether its
+// recipient has read it.
+type HistoryMessage struct {
+	Message
+	Read bool `json:"read"`
+}
+
+// HistoryPage is one page of a conversation, newest first.
+type HistoryPage struct {
+	Messages []HistoryMessage
+	// More tells that older messages remain: ask again with BeforeID set
+	// to the last message's id.
+	More bool
+}
+
+// History pages through the messages between me and r.With, both ways,
+// newest first (/Message/History).
+func (c *Client) History(ctx context.Context, r HistoryRequest) (HistoryPage, error) {
+	var out struct {
+		Data []HistoryMessage `json:"data"`
+		More bool             `json:"more"`
+	}
+	err := c.call(ctx, "/Message/History", true, struct {
+		With     int64 `json:"uid_with"`
+		BeforeID int64 `json:"before_id,omitempty"`
+		Limit    int   `json:"limit,omitempty"`
+	}{r.With, r.BeforeID, r.Limit}, &out)
+	return HistoryPage{Messages: out.Data, More: out.More}, err
+}
+
+// Read marks every message from uidFrom to me with an id up to lastID as
+// read (/Message/Read) and returns how many were newly marked.
+func (c *Client) Read(ctx context.Context, uidFrom, lastID int64) (int, error) {
+	var out numAnswer
+	err := c.call(ctx, "/Message/Read", true, struct {
+		UIDFrom int64 `json:"uid_from"`
+		LastID  int64 `json:"last_id"`
+	}{uidFrom, lastID}, &out)
+	return out.Num, err
+}
+
+// UnreadCount is how many unread messages one sender left me.
+type UnreadCount struct {
+	UIDFrom int64 `json:"uid_from"`
+	Count   int64 `json:"count"`
+	// LastID is the newest unread message's id.
+	LastID int64 `json:"last_id"`
+}
+
+// Unread returns my unread counts per sender (/Message/Unread).
+func (c *Client) Unread(ctx context.Context) ([]UnreadCount, error) {
+	var out struct {
+		Data []UnreadCount `json:"data"`
+	}
+	err := c.call(ctx, "/Message/Unread", true, nil, &out)
+	return out.Data, err
+}

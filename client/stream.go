@@ -1,0 +1,227 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// streamIdle is how long a stream may stay silent before it is taken for
+// dead: the server sends a comment at least every 25 s (API.md §10), so
+// three missed ones mean a connection nobody will close for us.
+const streamIdle = 75 * time.Second
+
+// Event is one event of a Stream: a Message, a ReadReceipt, a
+// ContactEvent or a Bye.
+type Event interface{ isEvent() }
+
+// ReadReceipt tells that UID read what I sent them, up to LastID.
+type ReadReceipt struct {
+	UID    int64 `json:"uid"`
+	LastID int64 `json:"last_id"`
+}
+
+// ContactEvent tells that something happened between me and UID: What is
+// one of "request", "accept", "refuse", "delete", "block".
+type ContactEvent struct {
+	UID  int64  `json:"uid"`
+	What string `json:"what"`
+}
+
+// Bye is the server ending the stream: Reason says why (a shutdown, a
+// logout, a password change, an expired token).
+type Bye struct {
+	Reason string `json:"reason"`
+}
+
+func (Message) isEvent()      {}
+func (ReadReceipt) isEvent()  {}
+func (ContactEvent) isEvent() {}
+func (Bye) isEvent()          {}
+
+// Stream is an open push stream (/Message/Stream). Next returns its
+// events; Close ends it. It is meant for one reading goroutine; Close may
+// be called from any.
+type Stream struct {
+	body   io.ReadCloser
+	sse    *sseReader
+	cancel context.CancelFunc
+	idle   *time.Timer
+	uid    int64
+
+	mu     sync.Mutex
+	lastID int64
+	idled  bool
+}
+
+// Stream opens the push stream of my messages (API.md §10) with a GET, as
+// a browser's EventSource would: credentials in the query, and lastID, if
+// given, both as last_id and as the Last-Event-ID header. The stream then
+// carries my messages with a larger id, in id order; without lastID it
+// starts after the newest message when it opens. A failure before the
+// stream starts is an *Error (404 with CodeNotFound from a server that
+// has no stream).
+func (c *Client) Stream(ctx context.Context, lastID *int64) (*Stream, error) {
+	const path = "/Message/Stream"
+	s, err := c.session()
+	if err != nil {
+		return nil, err
+	}
+	q := url.Values{"user_id": {strconv.FormatInt(s.UID, 10)}, "user_token": {s.AccessToken}}
+	if lastID != nil {
+		q.Set("last_id", strconv.FormatInt(*lastID, 10))
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url(path, q), nil)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("fiberchat %s: %w", path, err)
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Cache-Control", "no-cache")
+	if lastID != nil {
+		req.Header.Set("Last-Event-ID", strconv.FormatInt(*lastID, 10))
+	}
+	// Until the answer's headers arrive, the call is bounded like any
+	// other; after that, by the idle timer.
+	opened := time.AfterFunc(requestTimeout, cancel)
+	resp, err := c.hc.Do(req)
+	if !opened.Stop() && err == nil {
+		err = context.DeadlineExceeded
+	}
+	if err != nil {
+		if resp != nil {
+			resp.Body.Close()
+		}
+		cancel()
+		return nil, transportError(path, err)
+	}
+	ctype, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if resp.StatusCode != http.StatusOK || ctype != "text/event-stream" {
+		defer cancel()
+		defer resp.Body.Close()
+		raw, rerr := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+		if rerr != nil {
+			return nil, transportError(path, rerr)
+		}
+		err := envelopeError(resp.StatusCode, raw)
+		if err == nil {
+			err = &Error{Status: resp.StatusCode, Msg: "answer is not an event stream: " + snippet(raw)}
+		}
+		return nil, fmt.Errorf("fiberchat %s: %w", path, err)
+	}
+	st := &Stream{body: resp.Body, cancel: cancel, uid: s.UID}
+	if lastID != nil {
+		st.lastID = *lastID
+	}
+	st.idle = time.AfterFunc(streamIdle, func() {
+		st.mu.Lock()
+		st.idled = true
+		st.mu.Unlock()
+		cancel()
+	})
+	st.sse = newSSEReader(&idleReader{r: resp.Body, t: st.idle})
+	return st, nil
+}
+
+// idleReader restarts the stream's idle timer whenever bytes arrive.
+type idleReader struct {
+	r io.Reader
+	t *time.Timer
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if n > 0 {
+		r.t.Reset(streamIdle)
+	}
+	return n, err
+}
+
+// errStreamIdle is why a stream that went silent ended.
+var errStreamIdle = errors.New("fiberchat: stream silent for too long")
+
+// Next returns the next event. Events of types it does not know are
+// skipped, so a newer server's additions do not break an older client. It
+// returns io.EOF when the server closed the stream without a Bye, and
+// the context's error once the stream's context ends or Close was called.
+func (s *Stream) Next() (Event, error) {
+	for {
+		ev, err := s.sse.next()
+		if err != nil {
+			s.mu.Lock()
+			idled := s.idled
+			s.mu.Unlock()
+			if idled {
+				return nil, errStreamIdle
+			}
+			return nil, err
+		}
+		var out Event
+		switch ev.Type {
+		case "message":
+			var m Message
+			if err := json.Unmarshal([]byte(ev.Data), &m); err != nil {
+				return nil, fmt.Errorf("fiberchat stream: message event: %w", err)
+			}
+			if m.ID == 0 {
+				m.ID, _ = strconv.ParseInt(ev.ID, 10, 64)
+			}
+			if m.UIDTo == 0 {
+				m.UIDTo = s.uid
+			}
+			s.mu.Lock()
+			s.lastID = max(s.lastID, m.ID)
+			s.mu.Unlock()
+			out = m
+		case "read":
+			var r ReadReceipt
+			if err := json.Unmarshal([]byte(ev.Data), &r); err != nil {
+				return nil, fmt.Errorf("fiberchat stream: read event: %w", err)
+			}
+			out = r
+		case "contact":
+			var c ContactEvent
+			if err := json.Unmarshal([]byte(ev.Data), &c); err != nil {
+				return nil, fmt.Errorf("fiberchat stream: contact event: %w", err)
+			}
+			out = c
+		case "bye":
+			var b Bye
+			if err := json.Unmarshal([]byte(ev.Data), &b); err != nil {
+				return nil, fmt.Errorf("fiberchat stream: bye event: %w", err)
+			}
+			out = b
+		default:
+			continue
+		}
+		return out, nil
+	}
+}
+
+// LastID is the id of the newest message the stream handed out (or the
+// id it was opened after): what to reopen it with.
+func (s *Stream) LastID() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastID
+}
+
+// Retry is the reconnection delay the server asked for in a retry field,
+// or 0 if it asked for none.
+func (s *Stream) Retry() time.Duration { return s.sse.retry }
+
+// Close ends the stream.
+func (s *Stream) Close() error {
+	s.idle.Stop()
+	s.cancel()
+	return s.body.Close()
+}
