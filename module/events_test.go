@@ -113,3 +113,40 @@ func TestEventsAndBeforeSend(t *testing.T) {
 		}
 	})
 }
+
+// TestConversationEvents: reading, blocking and unblocking tell the host,
+// after commit, with what changed; marking what was read already, or
+// blocking someone blocked already, tells nothing.
+func TestConversationEvents(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		rec := &recorder{}
+		s := chattest.NewServer(t, db, chattest.Options{Config: func(c *module.Config) { c.OnEvent = rec.handle }})
+		a, b := s.NewUser(t, "a"), s.NewUser(t, "b")
+		s.Befriend(t, a, b)
+		mustSend(t, s, a, b, "one")
+		last := mustSend(t, s, a, b, "two")
+		before := len(rec.kinds())
+		markRead(t, s, b, a.UID, last)
+		markRead(t, s, b, a.UID, last) // nothing new
+		blk := func(path string) {
+			chattest.Expect(t, s.Post(t, path, a.Creds(map[string]any{"data": []map[string]any{{"uid": b.UID}}})), 200, 0)
+		}
+		blk(pathBlock)
+		blk(pathBlock) // already blocked
+		blk(pathUnblock)
+		got := rec.kinds()[before:]
+		want := []string{"message.read", "contact.removed", "user.blocked", "user.unblocked"}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Fatalf("events\n got %v\nwant %v", got, want)
+		}
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		read := rec.events[before].(events.MessagesRead)
+		if read.UID != b.UID || read.PeerUID != a.UID || read.LastID != last || read.Num != 2 {
+			t.Fatalf("message.read %+v", read)
+		}
+		if bl := rec.events[before+2].(events.UserBlocked); bl.UID != a.UID || bl.PeerUID != b.UID {
+			t.Fatalf("user.blocked %+v", bl)
+		}
+	})
+}
