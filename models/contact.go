@@ -410,13 +410,19 @@ func (s *Store) contactTx(ctx context.Context, fn func(tx *gorm.DB) error) error
 // tables returns the table names (prefix included) of two models, for
 // queries that join them in SQL text.
 func (s *Store) tables(a, b any) (string, string, error) {
-	var names [2]string
-	for i, model := range []any{a, b} {
-		stmt := &gorm.Statement{DB: s.db}
-		if err := stmt.Parse(model); err != nil {
-			return "", "", fmt.Errorf("table of %T: %w", model, err)
-		}
-		names[i] = stmt.Schema.Table
+	ta, err := s.table(a)
+	if err != nil {
+		return "", "", err
 	}
-	return names[0], names[1], nil
+	tb, err := s.table(b)
+	return ta, tb, err
+}
+
+// table returns a model's table name, prefix included, for SQL text.
+func (s *Store) table(model any) (string, error) {
+	stmt := &gorm.Statement{DB: s.db}
+	if err := stmt.Parse(model); err != nil {
+		return "", fmt.Errorf("table of %T: %w", model, err)
+	}
+	return stmt.Schema.Table, nil
 }

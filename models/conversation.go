@@ -69,9 +69,13 @@ func (s *Store) countStored(tx *gorm.DB, msgs []*Message) error {
 	// Rows in key order, so that two batches upserting the same rows take
 	// their locks in the same order.
 	slices.SortFunc(order, byRecipient)
+	table, err := s.table(&Conversation{})
+	if err != nil {
+		return err
+	}
 	var sqlText strings.Builder
 	args := make([]any, 0, 4*len(order))
-	sqlText.WriteString("INSERT INTO " + s.table(&Conversation{}) + " (uid, peer_uid, last_id, read_id, unread) VALUES ")
+	sqlText.WriteString("INSERT INTO " + table + " (uid, peer_uid, last_id, read_id, unread) VALUES ")
 	for i, k := range order {
 		if i > 0 {
 			sqlText.WriteString(", ")
@@ -297,9 +301,12 @@ func (s *Store) UnblockUsers(ctx context.Context, me int64, peers []int64) ([]in
 
 // Blocked returns the profiles of the users uid blocks, ordered by uid.
 func (s *Store) Blocked(ctx context.Context, uid int64) ([]Profile, error) {
-	blocks, users := s.table(&Block{}), s.table(&User{})
+	blocks, users, err := s.tables(&Block{}, &User{})
+	if err != nil {
+		return nil, err
+	}
 	var out []Profile
-	err := s.with(ctx).Table(blocks+" AS b").
+	err = s.with(ctx).Table(blocks+" AS b").
 		Select("u.uid, u.name, u.head_img").
 		Joins("JOIN "+users+" AS u ON u.uid = b.blocked_uid").
 		Where("b.uid = ?", uid).
@@ -394,16 +401,6 @@ func (s *Store) purgeUncount(tx *gorm.DB, msgs []Message) error {
 		}
 	}
 	return nil
-}
-
-// table returns a model's table name, prefix included, for SQL text.
-func (s *Store) table(model any) string {
-	stmt := &gorm.Statement{DB: s.db}
-	if err := stmt.Parse(model); err != nil {
-		// Only the module's own models are passed here; they always parse.
-		panic(fmt.Sprintf("table of %T: %v", model, err))
-	}
-	return stmt.Schema.Table
 }
 
 // mysql reports whether the store runs on MySQL/MariaDB.
