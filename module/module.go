@@ -376,7 +376,8 @@ func (m *Module) CountClients(ctx context.Context) (int64, error) {
 }
 
 // Close answers every held or parked Recv long poll at once (with what it
-// has: nothing; a parked one with "Connection: close"), closes the idle
+// has: nothing; a parked one with "Connection: close"), ends every open
+// /Message/Stream with "event: bye" (reason shutdown), closes the idle
 // keep-alive connections that parked polls handed back (the server closes
 // its own idle ones when it shuts down), stops the module's background
 // work and waits for it. Call it before shutting the server down, or a
