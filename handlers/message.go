@@ -23,6 +23,7 @@ type MessageStore interface {
 	MessagesFor(ctx context.Context, uid, afterID int64, limit int) ([]models.Message, error)
 	RecvCursor(ctx context.Context, tokenID int64) (int64, error)
 	AdvanceRecvCursor(ctx context.Context, tokenID, from, to int64) (bool, error)
+	LatestMessageID(ctx context.Context, uid int64) (int64, error)
 }
 
 // MessageWriter stores a new message: see models.Store.CreateMessage,
@@ -46,6 +47,9 @@ type Messages struct {
 	parker         *park.Parker
 	beforeSend     events.BeforeSend
 	events         *events.Emitter
+	streams        *StreamHub
+	tokens         middleware.TokenSource
+	pingInterval   time.Duration
 }
 
 // MessagesConfig carries the message group's dependencies and settings.
@@ -74,6 +78,15 @@ type MessagesConfig struct {
 	BeforeSend events.BeforeSend
 	// Events receives MessageStored after commit.
 	Events *events.Emitter
+	// Streams routes live notices to open /Message/Stream responses;
+	// Stream needs it.
+	Streams *StreamHub
+	// Tokens is where an open stream checks that its session still
+	// exists and has not expired; Stream needs it.
+	Tokens middleware.TokenSource
+	// PingInterval is how often an open stream sends a comment line to
+	// keep proxies from closing it, and checks its session.
+	PingInterval time.Duration
 }
 
 // NewMessages prepares the message group's handlers.
@@ -82,6 +95,7 @@ func NewMessages(cfg MessagesConfig) *Messages {
 		store: cfg.Store, writer: cfg.Writer, decoder: cfg.Decoder, notifier: cfg.Notifier, now: cfg.Now,
 		logger: cfg.Logger, maxChars: cfg.MaxChars, allowStrangers: cfg.AllowStrangers,
 		maxWait: cfg.MaxWait, closing: cfg.Closing, parker: cfg.Parker, beforeSend: cfg.BeforeSend, events: cfg.Events,
+		streams: cfg.Streams, tokens: cfg.Tokens, pingInterval: cfg.PingInterval,
 	}
 }
 

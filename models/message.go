@@ -145,6 +145,17 @@ func (s *Store) MessagesFor(ctx context.Context, uid, afterID int64, limit int) 
 	return ms, nil
 }
 
+// LatestMessageID returns the id of the newest message to uid, 0 when
+// there is none: one lookup at the end of the (to_uid, id) index.
+func (s *Store) LatestMessageID(ctx context.Context, uid int64) (int64, error) {
+	var id int64
+	err := s.with(ctx).Model(&Message{}).Select("COALESCE(MAX(id), 0)").Where("to_uid = ?", uid).Scan(&id).Error
+	if err != nil {
+		return 0, fmt.Errorf("read latest message id: %w", err)
+	}
+	return id, nil
+}
+
 // RecvCursor returns a session's server-side Recv cursor; ErrNotFound
 // when the session has ended.
 func (s *Store) RecvCursor(ctx context.Context, tokenID int64) (int64, error) {

@@ -136,6 +136,12 @@ type Config struct {
 	// not the server's to answer. Default: false.
 	ParkLongPolls bool
 
+	// StreamPingInterval is how often an open /Message/Stream sends a
+	// comment line (": ping"), so that proxies do not close an idle
+	// stream, and checks that its session has not ended or expired.
+	// Default: 25 seconds.
+	StreamPingInterval time.Duration
+
 	// SweepInterval is how often expired sessions and messages past
 	// MessageRetention are deleted. Default: 1 minute.
 	SweepInterval time.Duration
@@ -207,6 +213,8 @@ var ConfigDefault = Config{
 	SweepInterval:     time.Minute,
 	SendBatchSize:     128,
 	Now:               time.Now,
+	// Below the 30 s many proxies allow an idle connection.
+	StreamPingInterval: 25 * time.Second,
 }
 
 // configDefault fills the zero fields of config (the first, if any) from
@@ -247,6 +255,7 @@ func configDefault(config ...Config) (Config, error) {
 	setZero(&cfg.MaxWait, def.MaxWait)
 	setZero(&cfg.SweepInterval, def.SweepInterval)
 	setZero(&cfg.SendBatchSize, def.SendBatchSize)
+	setZero(&cfg.StreamPingInterval, def.StreamPingInterval)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -280,6 +289,8 @@ func (cfg Config) validate() error {
 		return fmt.Errorf("fiberchat: MessageMaxChars must be between 1 and %d", maxMessageChars)
 	case cfg.MaxWait > maxWait:
 		return errors.New("fiberchat: MaxWait must be at most 30s (API.md's longest wait)")
+	case cfg.StreamPingInterval < 0:
+		return errors.New("fiberchat: StreamPingInterval must be positive")
 	}
 	return nil
 }

@@ -49,6 +49,7 @@ func TestConfigDefault(t *testing.T) {
 		{DB: db, BcryptCost: 3},
 		{DB: db, AvatarMaxBytes: -1},
 		{DB: db, MaxWait: time.Minute},
+		{DB: db, StreamPingInterval: -time.Second},
 	} {
 		if _, err := configDefault(bad); err == nil {
 			t.Errorf("configDefault(%+v): no error", bad)

@@ -62,6 +62,8 @@ type Module struct {
 	// a cache unless Config.TokenCacheTTL turned it off.
 	tokens middleware.TokenSource
 	events *events.Emitter
+	// streams routes live notices to open /Message/Stream responses.
+	streams *handlers.StreamHub
 	// sessions forgets cached sessions when they end; nil without a cache.
 	sessions handlers.SessionCache
 	// mountPrefix is the prefix of the router Mount was given, for the
@@ -91,6 +93,7 @@ func New(cfg Config) (*Module, error) {
 	}
 	cfg.SendWriters = sendWriters(cfg.SendWriters, dialect)
 	store := models.NewStore(db)
+	streams := handlers.NewStreamHub()
 	m := &Module{
 		cfg:     cfg,
 		db:      db,
@@ -98,7 +101,8 @@ func New(cfg Config) (*Module, error) {
 		store:   store,
 		decoder: wire.NewDecoder(),
 		closing: make(chan struct{}),
-		events:  events.NewEmitter(cfg.OnEvent, cfg.Logger),
+		events:  events.NewEmitter(streamEvents(streams, cfg.OnEvent), cfg.Logger),
+		streams: streams,
 		signature: middleware.NewSignature(middleware.SignatureConfig{
 			Clients:   store,
 			Location:  cfg.Location,
@@ -232,6 +236,9 @@ func (m *Module) newHandlers(profiles handlers.ProfileSource) error {
 		Parker:         m.parker,
 		BeforeSend:     cfg.BeforeSend,
 		Events:         m.events,
+		Streams:        m.streams,
+		Tokens:         m.tokens,
+		PingInterval:   cfg.StreamPingInterval,
 	})
 	return nil
 }
@@ -369,7 +376,8 @@ func (m *Module) CountClients(ctx context.Context) (int64, error) {
 }
 
 // Close answers every held or parked Recv long poll at once (with what it
-// has: nothing; a parked one with "Connection: close"), closes the idle
+// has: nothing; a parked one with "Connection: close"), ends every open
+// /Message/Stream with "event: bye" (reason shutdown), closes the idle
 // keep-alive connections that parked polls handed back (the server closes
 // its own idle ones when it shuts down), stops the module's background
 // work and waits for it. Call it before shutting the server down, or a

@@ -38,25 +38,28 @@ func (m *Module) Mount(r fiber.Router) {
 	// The avatar form carries the file plus credentials and multipart framing.
 	uploadLimit := bodyLimit(int(m.cfg.AvatarMaxBytes) + 64<<10)
 
-	// post mounts one API route: boundary, body limit, then the given
+	// route mounts one API route: boundary, body limit, then the given
 	// gates, the signature for this path, and the handler.
-	post := func(path string, failure map[string]any, limit fiber.Handler, before []fiber.Handler, authed bool, h fiber.Handler) {
+	route := func(method, path string, failure map[string]any, limit fiber.Handler, before []fiber.Handler, authed bool, h fiber.Handler) {
 		chain := []fiber.Handler{handlers.Boundary(log, failure), limit}
 		chain = append(chain, before...)
 		chain = append(chain, m.signature.Require(middleware.RouteName(path)))
 		if authed {
 			chain = append(chain, auth)
 		}
-		r.Post(path, append(chain, h)...)
+		r.Add(method, path, append(chain, h)...)
+	}
+	post := func(path string, failure map[string]any, limit fiber.Handler, before []fiber.Handler, authed bool, h fiber.Handler) {
+		route(fiber.MethodPost, path, failure, limit, before, authed, h)
 	}
 	u := m.users
 	post("/user/reg/ajax_reg", map[string]any{"reg": 0}, jsonLimit, []fiber.Handler{registerLimit}, false, u.Register())
 	post("/user/login", map[string]any{"login": 0}, jsonLimit, []fiber.Handler{loginLimit}, false, u.Login())
 	post("/user/info", nil, jsonLimit, nil, true, u.Info())
-	post("/user/logout", nil, jsonLimit, nil, true, u.Logout())
+	post("/user/logout", nil, jsonLimit, nil, true, m.endsSessions(handlers.ByeLogout, u.Logout()))
 	post("/user/info/head_img", nil, uploadLimit, nil, true, u.HeadImg())
 	post("/user/info/update", nil, jsonLimit, nil, true, u.Update())
-	post("/user/info/passwd", nil, jsonLimit, nil, true, u.Password())
+	post("/user/info/passwd", nil, jsonLimit, nil, true, m.endsSessions(handlers.ByePassword, u.Password()))
 
 	ct := m.contacts
 	post("/Contacts/list", nil, jsonLimit, nil, true, ct.List())
@@ -71,6 +74,9 @@ func (m *Module) Mount(r fiber.Router) {
 	ms := m.messages
 	post("/Message/Send", nil, jsonLimit, nil, true, ms.Send())
 	post("/Message/Recv", nil, jsonLimit, nil, true, ms.Recv())
+	// GET too, with everything in the query, for a browser's EventSource.
+	post("/Message/Stream", nil, jsonLimit, nil, true, ms.Stream())
+	route(fiber.MethodGet, "/Message/Stream", nil, jsonLimit, nil, true, ms.Stream())
 	cv := m.conversations
 	post("/Message/History", nil, jsonLimit, nil, true, cv.History())
 	post("/Message/Read", nil, jsonLimit, nil, true, cv.Read())

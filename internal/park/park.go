@@ -60,22 +60,29 @@ type Parker struct {
 	// polls are the parked (and answering) polls, for Close. Wake-ups find
 	// their poll through the notifier's subscription, not through here.
 	polls map[*Poll]struct{}
+	// streams are the open streams, for Close.
+	streams map[*Stream]struct{}
 	// idle are connections answered and waiting for the client's next
 	// request before they go back to the server, for Close.
 	idle map[net.Conn]struct{}
-	// drained is signalled when the last poll leaves polls after Close.
+	// drained is signalled when the last poll or stream leaves polls and
+	// streams after Close.
 	drained *sync.Cond
 
 	qmu sync.Mutex
-	// queue holds the polls due a check, oldest first; checkers is how
-	// many goroutines work through it.
-	queue    []*Poll
+	// queue holds the polls and streams due a check, oldest first;
+	// checkers is how many goroutines work through it.
+	queue    []task
 	checkers int
 }
 
+// task is what the check queue holds: a Poll or a Stream, owned by the
+// queue until its step has run.
+type task interface{ step() }
+
 // New returns an empty Parker that logs to logger.
 func New(logger *slog.Logger) *Parker {
-	p := &Parker{logger: logger, polls: make(map[*Poll]struct{}), idle: make(map[net.Conn]struct{})}
+	p := &Parker{logger: logger, polls: make(map[*Poll]struct{}), streams: make(map[*Stream]struct{}), idle: make(map[net.Conn]struct{})}
 	p.drained = sync.NewCond(&p.mu)
 	return p
 }
@@ -117,9 +124,10 @@ func (p *Parker) Parkable(c *fiber.Ctx) bool {
 func (p *Parker) NewPoll() *Poll { return &Poll{p: p} }
 
 // Close answers every parked poll at once (Check with final true), with
-// "Connection: close", closes the connections waiting for their next
-// request, and returns once the answers are written. Later polls are not
-// parked. Close is idempotent.
+// "Connection: close", gives every open stream its last check (with
+// Tick.Closing) and closes it, closes the connections waiting for their
+// next request, and returns once the answers are written. Later polls and
+// streams are not parked. Close is idempotent.
 func (p *Parker) Close() {
 	if p == nil {
 		return
@@ -130,11 +138,14 @@ func (p *Parker) Close() {
 	for q := range p.polls {
 		q.kick()
 	}
+	for s := range p.streams {
+		s.kick()
+	}
 	for c := range p.idle {
 		_ = c.Close()
 	}
 	clear(p.idle)
-	for len(p.polls) > 0 {
+	for len(p.polls)+len(p.streams) > 0 {
 		p.drained.Wait()
 	}
 }
@@ -154,7 +165,7 @@ func (p *Parker) remove(q *Poll) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.polls, q)
-	if len(p.polls) == 0 {
+	if len(p.polls)+len(p.streams) == 0 {
 		p.drained.Broadcast()
 	}
 }
@@ -217,7 +228,7 @@ func (q *Poll) kick() {
 
 // enqueue adds q to the check queue, starting a checker if fewer than
 // maxCheckers run.
-func (p *Parker) enqueue(q *Poll) {
+func (p *Parker) enqueue(q task) {
 	p.qmu.Lock()
 	p.queue = append(p.queue, q)
 	start := p.checkers < maxCheckers

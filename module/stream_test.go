@@ -1,0 +1,483 @@
+package module_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fiberchat/fiberchat/internal/chattest"
+	"github.com/fiberchat/fiberchat/module"
+	"github.com/gofiber/fiber/v2"
+)
+
+// The tests in this file read /Message/Stream as a raw Server-Sent Events
+// stream over net/http, as a browser's EventSource would.
+
+const pathStream = "/Message/Stream"
+
+type sseEvent struct {
+	id, event, data string
+}
+
+// sseStream is one open stream; its events arrive on events (a ping
+// comment as event "ping"), which is closed when the body ends.
+type sseStream struct {
+	resp   *http.Response
+	events chan sseEvent
+}
+
+// streamGET builds a GET with everything in the query, as EventSource
+// sends it.
+func streamGET(t *testing.T, l *chattest.Live, u chattest.User, extra url.Values) *http.Request {
+	t.Helper()
+	q := url.Values{"user_id": {strconv.FormatInt(u.UID, 10)}, "user_token": {u.Token}}
+	for k, v := range extra {
+		q[k] = v
+	}
+	req, err := http.NewRequest(http.MethodGet, l.URL(pathStream)+"&"+q.Encode(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	return req
+}
+
+// streamPOST builds a POST with credentials and fields in a JSON body.
+func streamPOST(t *testing.T, l *chattest.Live, u chattest.User, fields map[string]any) *http.Request {
+	t.Helper()
+	b, _ := json.Marshal(u.Creds(fields))
+	req, err := http.NewRequest(http.MethodPost, l.URL(pathStream), bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return req
+}
+
+// openSSE sends req and checks the stream started.
+func openSSE(t *testing.T, req *http.Request) *sseStream {
+	t.Helper()
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = resp.Body.Close() })
+	if resp.StatusCode != 200 {
+		body, _ := io.ReadAll(resp.Body)
+		t.Fatalf("stream answered %d %s", resp.StatusCode, body)
+	}
+	if ct, cc := resp.Header.Get("Content-Type"), resp.Header.Get("Cache-Control"); ct != "text/event-stream" || cc != "no-cache" {
+		t.Fatalf("stream headers: Content-Type %q, Cache-Control %q", ct, cc)
+	}
+	s := &sseStream{resp: resp, events: make(chan sseEvent, 10000)}
+	go s.read(resp.Body)
+	return s
+}
+
+func (s *sseStream) read(body io.Reader) {
+	defer close(s.events)
+	sc := bufio.NewScanner(body)
+	var ev sseEvent
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if ev.event != "" || ev.data != "" {
+				s.events <- ev
+			}
+			ev = sseEvent{}
+		case strings.HasPrefix(line, ":"):
+			if strings.TrimSpace(line[1:]) == "ping" {
+				s.events <- sseEvent{event: "ping"}
+			}
+		default:
+			k, v, _ := strings.Cut(line, ":")
+			v = strings.TrimPrefix(v, " ")
+			switch k {
+			case "id":
+				ev.id = v
+			case "event":
+				ev.event = v
+			case "data":
+				ev.data = v
+			}
+		}
+	}
+}
+
+// next returns the next event other than a ping.
+func (s *sseStream) next(t *testing.T) sseEvent {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case ev, ok := <-s.events:
+			if !ok {
+				t.Fatal("stream ended")
+			}
+			if ev.event != "ping" {
+				return ev
+			}
+		case <-timeout:
+			t.Fatal("no event in 10s")
+		}
+	}
+}
+
+// expectBye reads the next event, which must be bye with reason, and then
+// the end of the stream.
+func (s *sseStream) expectBye(t *testing.T, reason string) {
+	t.Helper()
+	ev := s.next(t)
+	if ev.event != "bye" || ev.data != fmt.Sprintf(`{"reason":%q}`, reason) {
+		t.Fatalf("got %+v, want bye %s", ev, reason)
+	}
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case ev, ok := <-s.events:
+			if !ok {
+				return
+			}
+			t.Fatalf("event after bye: %+v", ev)
+		case <-timeout:
+			t.Fatal("stream still open 5s after bye")
+		}
+	}
+}
+
+type streamMsg struct {
+	ID      int64  `json:"id"`
+	UIDFrom int64  `json:"uid_from"`
+	UIDTo   int64  `json:"uid_to"`
+	Message string `json:"message"`
+	Time    int64  `json:"time"`
+}
+
+// nextMessage reads the next event, which must be a message.
+func (s *sseStream) nextMessage(t *testing.T) streamMsg {
+	t.Helper()
+	ev := s.next(t)
+	var m streamMsg
+	if ev.event != "message" || json.Unmarshal([]byte(ev.data), &m) != nil || ev.id != strconv.FormatInt(m.ID, 10) {
+		t.Fatalf("want a message event, got %+v", ev)
+	}
+	return m
+}
+
+func expectMessage(t *testing.T, s *sseStream, id int64, from, to chattest.User, text string) {
+	t.Helper()
+	m := s.nextMessage(t)
+	if m.ID != id || m.UIDFrom != from.UID || m.UIDTo != to.UID || m.Message != text || m.Time == 0 {
+		t.Fatalf("got %+v, want message %d %q from %d to %d", m, id, text, from.UID, to.UID)
+	}
+}
+
+func TestStream(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		l := chattest.NewLive(t, db, chattest.Options{})
+		a, b := l.NewUser(t, "a"), l.NewUser(t, "b")
+		l.Befriend(t, a, b)
+		old := mustSend(t, l.Server, a, b, "before the stream")
+
+		t.Run("POST and GET start after the newest message", func(t *testing.T) {
+			parked := l.Hijacked.Load()
+			post := openSSE(t, streamPOST(t, l, b, nil))
+			get := openSSE(t, streamGET(t, l, b, nil))
+			awaitHijacked(t, l, parked+2)
+			id := mustSend(t, l.Server, a, b, "hello\nworld \"quoted\"")
+			if id <= old {
+				t.Fatalf("id %d after %d", id, old)
+			}
+			for _, s := range []*sseStream{post, get} {
+				expectMessage(t, s, id, a, b, "hello\nworld \"quoted\"")
+			}
+			// Messages I send are not mine to receive.
+			mustSend(t, l.Server, b, a, "from b")
+			id = mustSend(t, l.Server, a, b, "second")
+			for _, s := range []*sseStream{post, get} {
+				expectMessage(t, s, id, a, b, "second")
+			}
+		})
+
+		t.Run("last_id in the body or query", func(t *testing.T) {
+			post := openSSE(t, streamPOST(t, l, b, map[string]any{"last_id": old - 1}))
+			get := openSSE(t, streamGET(t, l, b, url.Values{"last_id": {strconv.FormatInt(old-1, 10)}}))
+			for _, s := range []*sseStream{post, get} {
+				expectMessage(t, s, old, a, b, "before the stream")
+			}
+		})
+
+		t.Run("Last-Event-ID resumes after a dropped connection", func(t *testing.T) {
+			s := openSSE(t, streamGET(t, l, b, url.Values{"last_id": {"0"}}))
+			var last int64 // b has three messages so far
+			for range 3 {
+				last = s.nextMessage(t).ID
+			}
+			_ = s.resp.Body.Close()
+			var sent []int64
+			for i := range 3 {
+				sent = append(sent, mustSend(t, l.Server, a, b, fmt.Sprintf("while away %d", i)))
+			}
+			// The header wins over last_id.
+			req := streamGET(t, l, b, url.Values{"last_id": {"0"}})
+			req.Header.Set("Last-Event-ID", strconv.FormatInt(last, 10))
+			s = openSSE(t, req)
+			for i, id := range sent {
+				expectMessage(t, s, id, a, b, fmt.Sprintf("while away %d", i))
+			}
+			id := mustSend(t, l.Server, a, b, "back")
+			expectMessage(t, s, id, a, b, "back")
+		})
+
+		t.Run("failures before the stream are the envelope", func(t *testing.T) {
+			bad := b
+			bad.Token = strings.Repeat("x", len(b.Token))
+			for _, req := range []*http.Request{streamPOST(t, l, bad, nil), streamGET(t, l, bad, nil)} {
+				r, err := l.Send(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				chattest.Expect(t, r, 401, 1004)
+			}
+			req := streamGET(t, l, b, nil)
+			req.URL.RawQuery = strings.Replace(req.URL.RawQuery, "api_token=", "api_token=0", 1)
+			r, err := l.Send(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			chattest.Expect(t, r, 403, 1002)
+			req = streamGET(t, l, b, nil)
+			req.Header.Set("Last-Event-ID", "-1")
+			if r, err = l.Send(req); err != nil {
+				t.Fatal(err)
+			}
+			chattest.Expect(t, r, 400, 1001)
+		})
+
+		t.Run("read and contact notices", func(t *testing.T) {
+			c := l.NewUser(t, "c")
+			l.Befriend(t, a, c)
+			// Once the head has come, the stream is registered for notices.
+			s := openSSE(t, streamPOST(t, l, a, nil))
+			id := mustSend(t, l.Server, a, b, "read me")
+			markRead(t, l.Server, b, a.UID, id)
+			if ev := s.next(t); ev.event != "read" || ev.data != fmt.Sprintf(`{"uid":%d,"last_id":%d}`, b.UID, id) {
+				t.Fatalf("read notice: %+v", ev)
+			}
+			d := l.NewUser(t, "d")
+			addContacts(t, l.Server, a, d.UID)
+			chattest.Expect(t, answer(t, l.Server, d, a.UID, 1), 200, 0)
+			if ev := s.next(t); ev.event != "contact" || ev.data != fmt.Sprintf(`{"uid":%d,"what":"accept"}`, d.UID) {
+				t.Fatalf("accept notice: %+v", ev)
+			}
+			chattest.Expect(t, call(t, l.Server, d, "/Contacts/IO/delContacts", map[string]any{"data": uidList(a.UID)}), 200, 0)
+			if ev := s.next(t); ev.event != "contact" || ev.data != fmt.Sprintf(`{"uid":%d,"what":"delete"}`, d.UID) {
+				t.Fatalf("delete notice: %+v", ev)
+			}
+			chattest.Expect(t, call(t, l.Server, c, "/Contacts/IO/block", map[string]any{"data": uidList(a.UID)}), 200, 0)
+			for _, what := range []string{"delete", "block"} {
+				if ev := s.next(t); ev.event != "contact" || ev.data != fmt.Sprintf(`{"uid":%d,"what":%q}`, c.UID, what) {
+					t.Fatalf("%s notice: %+v", what, ev)
+				}
+			}
+		})
+
+		t.Run("logout and password change end the session's streams", func(t *testing.T) {
+			phone, laptop := login(t, l.Server, b), login(t, l.Server, b)
+			main := openSSE(t, streamPOST(t, l, b, nil))
+			onPhone := openSSE(t, streamGET(t, l, phone, nil))
+			onLaptop := openSSE(t, streamGET(t, l, laptop, nil))
+			chattest.Expect(t, l.Post(t, "/user/logout", phone.Creds(nil)), 200, 0)
+			onPhone.expectBye(t, "logout")
+			id := mustSend(t, l.Server, a, b, "still here")
+			expectMessage(t, main, id, a, b, "still here")
+			expectMessage(t, onLaptop, id, a, b, "still here")
+			r := l.Post(t, "/user/info/passwd", b.Creds(map[string]any{"old_passwd": b.Password, "new_passwd": "another-secret"}))
+			chattest.Expect(t, r, 200, 0)
+			onLaptop.expectBye(t, "password")
+			id = mustSend(t, l.Server, a, b, "the session that changed it")
+			expectMessage(t, main, id, a, b, "the session that changed it")
+		})
+	})
+}
+
+func TestStreamConcurrentSenders(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		l := chattest.NewLive(t, db, chattest.Options{})
+		to := l.NewUser(t, "to")
+		senders := makeSenders(t, l.Server, to, 4)
+		s := openSSE(t, streamGET(t, l, to, nil))
+		awaitHijacked(t, l, 1)
+		errs := sendAll(l.Server, senders, to, 50)
+		next := map[int64]int{}
+		var last int64
+		for range 4 * 50 {
+			m := s.nextMessage(t)
+			var from int64
+			var seq int
+			if _, err := fmt.Sscanf(m.Message, "%d/%d", &from, &seq); err != nil || from != m.UIDFrom {
+				t.Fatalf("message %+v", m)
+			}
+			if m.ID <= last || seq != next[from] {
+				t.Fatalf("message %+v after id %d, want seq %d of %d", m, last, next[from], from)
+			}
+			last, next[from] = m.ID, seq+1
+		}
+		for err := range errs {
+			t.Fatal(err)
+		}
+		select {
+		case ev := <-s.events:
+			if ev.event != "ping" {
+				t.Fatalf("extra event %+v", ev)
+			}
+		case <-time.After(200 * time.Millisecond):
+		}
+		if l.Hijacked.Load() != 1 {
+			t.Fatalf("%d connections hijacked, want the stream's one", l.Hijacked.Load())
+		}
+	})
+}
+
+func TestStreamPingAndExpiry(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		l := chattest.NewLive(t, db, chattest.Options{Config: func(c *module.Config) {
+			c.StreamPingInterval = 100 * time.Millisecond
+			c.TokenCacheTTL = -1
+		}})
+		u := l.NewUser(t, "u")
+		s := openSSE(t, streamGET(t, l, u, nil))
+		for range 2 {
+			select {
+			case ev := <-s.events:
+				if ev.event != "ping" {
+					t.Fatalf("got %+v, want a ping", ev)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("no ping")
+			}
+		}
+		l.Clock.Advance(8 * 24 * time.Hour)
+		s.expectBye(t, "expired")
+	})
+}
+
+func TestStreamClose(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		l := chattest.NewLive(t, db, chattest.Options{})
+		u, v := l.NewUser(t, "u"), l.NewUser(t, "v")
+		streams := []*sseStream{
+			openSSE(t, streamGET(t, l, u, nil)), openSSE(t, streamPOST(t, l, u, nil)), openSSE(t, streamGET(t, l, v, nil)),
+		}
+		awaitHijacked(t, l, 3)
+		start := time.Now()
+		if err := l.Module.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); took > 2*time.Second {
+			t.Fatalf("Close took %v", took)
+		}
+		for _, s := range streams {
+			s.expectBye(t, "shutdown")
+		}
+	})
+}
+
+func TestStreamCapPerSession(t *testing.T) {
+	l := chattest.NewLive(t, chattest.OpenSQLite(t), chattest.Options{})
+	a, b := l.NewUser(t, "a"), l.NewUser(t, "b")
+	l.Befriend(t, a, b)
+	var streams []*sseStream
+	for i := range 5 {
+		streams = append(streams, openSSE(t, streamGET(t, l, b, nil)))
+		awaitHijacked(t, l, int64(i+1))
+	}
+	streams[0].expectBye(t, "replaced")
+	id := mustSend(t, l.Server, a, b, "to the four")
+	for _, s := range streams[1:] {
+		expectMessage(t, s, id, a, b, "to the four")
+	}
+}
+
+func TestStreamHeld(t *testing.T) {
+	// Without KeepHijackedConns a stream cannot park: it runs on a
+	// goroutine, with the same events.
+	l := chattest.NewLive(t, chattest.OpenSQLite(t), chattest.Options{
+		Config: func(c *module.Config) { c.StreamPingInterval = 200 * time.Millisecond },
+		App:    func(app *fiber.App) { app.Server().KeepHijackedConns = false },
+	})
+	a, b := l.NewUser(t, "a"), l.NewUser(t, "b")
+	l.Befriend(t, a, b)
+	s := openSSE(t, streamPOST(t, l, b, nil))
+	time.Sleep(100 * time.Millisecond)
+	id := mustSend(t, l.Server, a, b, "held")
+	expectMessage(t, s, id, a, b, "held")
+	s2 := openSSE(t, streamGET(t, l, a, nil))
+	markRead(t, l.Server, b, a.UID, id)
+	if ev := s2.next(t); ev.event != "read" || ev.data != fmt.Sprintf(`{"uid":%d,"last_id":%d}`, b.UID, id) {
+		t.Fatalf("read notice: %+v", ev)
+	}
+	select {
+	case ev := <-s2.events:
+		if ev.event != "ping" {
+			t.Fatalf("got %+v, want a ping", ev)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no ping")
+	}
+	if err := l.Module.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s.expectBye(t, "shutdown")
+	if n := l.Hijacked.Load(); n != 0 {
+		t.Fatalf("%d streams parked without KeepHijackedConns", n)
+	}
+}
+
+func TestStreamOnAppTest(t *testing.T) {
+	// app.Test's in-memory connection: the stream runs until the module
+	// closes, and its whole body is then read.
+	s := chattest.NewServer(t, chattest.OpenSQLite(t), chattest.Options{})
+	a, b := s.NewUser(t, "a"), s.NewUser(t, "b")
+	s.Befriend(t, a, b)
+	q := url.Values{"client_id": {s.ClientID}, "api_token": {s.Sign(pathStream)},
+		"user_id": {strconv.FormatInt(b.UID, 10)}, "user_token": {b.Token}}
+	done := make(chan []byte, 1)
+	go func() {
+		resp, err := s.App.Test(httptest.NewRequest(http.MethodGet, pathStream+"?"+q.Encode(), nil), -1)
+		if err != nil {
+			done <- []byte(err.Error())
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		done <- body
+	}()
+	time.Sleep(200 * time.Millisecond)
+	id := mustSend(t, s, a, b, "in memory")
+	time.Sleep(200 * time.Millisecond)
+	if err := s.Module.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case body := <-done:
+		want := fmt.Sprintf("id: %d\nevent: message\ndata: {\"id\":%d,\"uid_from\":%d,\"uid_to\":%d,\"message\":\"in memory\",\"time\":%d}\n\nevent: bye\ndata: {\"reason\":\"shutdown\"}\n\n",
+			id, id, a.UID, b.UID, s.Clock.Now().Unix())
+		if string(body) != want {
+			t.Fatalf("body %q, want %q", body, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("stream still open after Close")
+	}
+}
