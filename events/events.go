@@ -43,6 +43,19 @@ type ContactAdded struct {
 	Time         int64
 }
 
+// ContactRequested: UID asked PeerUID to become contacts (a new pending
+// request; asking again while one waits emits nothing).
+type ContactRequested struct {
+	UID, PeerUID int64
+	Time         int64
+}
+
+// RequestRefused: UID refused the pending request of PeerUID.
+type RequestRefused struct {
+	UID, PeerUID int64
+	Time         int64
+}
+
 // ContactRemoved: UID ended its contact with PeerUID.
 type ContactRemoved struct {
 	UID, PeerUID int64
@@ -88,6 +101,12 @@ func (LoggedIn) Kind() string { return "user.logged_in" }
 
 // Kind implements Event.
 func (ContactAdded) Kind() string { return "contact.added" }
+
+// Kind implements Event.
+func (ContactRequested) Kind() string { return "contact.requested" }
+
+// Kind implements Event.
+func (RequestRefused) Kind() string { return "contact.refused" }
 
 // Kind implements Event.
 func (ContactRemoved) Kind() string { return "contact.removed" }

@@ -37,7 +37,8 @@ type ContactsConfig struct {
 	Store   ContactStore
 	Decoder *wire.Decoder
 	Now     func() time.Time
-	// Events receives ContactAdded and ContactRemoved after commit.
+	// Events receives ContactRequested, ContactAdded, RequestRefused and
+	// ContactRemoved after commit.
 	Events *events.Emitter
 }
 
@@ -186,8 +187,11 @@ func (h *Contacts) Add() fiber.Handler {
 			if r.Status == models.AddRequested || r.Status == models.AddAccepted {
 				resp.Num++
 			}
-			if r.Status == models.AddAccepted {
+			switch r.Status {
+			case models.AddAccepted:
 				h.events.Emit(c.UserContext(), events.ContactAdded{UID: me, PeerUID: r.UID, Time: now})
+			case models.AddRequested:
+				h.events.Emit(c.UserContext(), events.ContactRequested{UID: me, PeerUID: r.UID, Time: now})
 			}
 		}
 		return c.JSON(resp)
@@ -247,6 +251,8 @@ func (h *Contacts) Answer() fiber.Handler {
 		}
 		if accept {
 			h.events.Emit(c.UserContext(), events.ContactAdded{UID: me, PeerUID: int64(req.UIDFrom), Time: now})
+		} else {
+			h.events.Emit(c.UserContext(), events.RequestRefused{UID: me, PeerUID: int64(req.UIDFrom), Time: now})
 		}
 		return c.JSON(success)
 	}

@@ -84,6 +84,10 @@ func (h *StreamHub) Event(e events.Event) {
 	switch e := e.(type) {
 	case events.MessagesRead:
 		h.notice(e.PeerUID, "read", readNotice{UID: e.UID, LastID: e.LastID})
+	case events.ContactRequested:
+		h.notice(e.PeerUID, "contact", contactNotice{UID: e.UID, What: "request"})
+	case events.RequestRefused:
+		h.notice(e.PeerUID, "contact", contactNotice{UID: e.UID, What: "refuse"})
 	case events.ContactAdded:
 		h.notice(e.PeerUID, "contact", contactNotice{UID: e.UID, What: "accept"})
 	case events.ContactRemoved:

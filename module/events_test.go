@@ -79,7 +79,7 @@ func TestEventsAndBeforeSend(t *testing.T) {
 
 		want := []string{
 			"user.registered", "user.logged_in", "user.registered", "user.logged_in",
-			"contact.added",
+			"contact.requested", "contact.added",
 			"message.stored", "message.stored", "message.stored",
 			"contact.removed",
 		}
@@ -89,7 +89,7 @@ func TestEventsAndBeforeSend(t *testing.T) {
 		if !rec.ctxOK {
 			t.Fatal("hook did not get the request's live context")
 		}
-		if added := rec.events[4].(events.ContactAdded); added.UID != b.UID || added.PeerUID != a.UID {
+		if added := rec.events[5].(events.ContactAdded); added.UID != b.UID || added.PeerUID != a.UID {
 			t.Fatalf("contact.added %+v", added)
 		}
 		if !strings.Contains(s.Logs.String(), "audit log down") || !strings.Contains(s.Logs.String(), "host hook bug") {

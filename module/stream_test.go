@@ -292,6 +292,16 @@ func TestStream(t *testing.T) {
 					t.Fatalf("%s notice: %+v", what, ev)
 				}
 			}
+			e := l.NewUser(t, "e")
+			addContacts(t, l.Server, e, a.UID)
+			if ev := s.next(t); ev.event != "contact" || ev.data != fmt.Sprintf(`{"uid":%d,"what":"request"}`, e.UID) {
+				t.Fatalf("request notice: %+v", ev)
+			}
+			addContacts(t, l.Server, a, d.UID) // a asks d again; d refuses
+			chattest.Expect(t, answer(t, l.Server, d, a.UID, 0), 200, 0)
+			if ev := s.next(t); ev.event != "contact" || ev.data != fmt.Sprintf(`{"uid":%d,"what":"refuse"}`, d.UID) {
+				t.Fatalf("refuse notice: %+v", ev)
+			}
 		})
 
 		t.Run("logout and password change end the session's streams", func(t *testing.T) {
