@@ -10,7 +10,9 @@ import (
 	"image/png"
 	"net/http"
 	"reflect"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/fiberchat/fiberchat/client"
 	"github.com/fiberchat/fiberchat/internal/chattest"
 	"github.com/fiberchat/fiberchat/module"
+	"github.com/gofiber/fiber/v2"
 )
 
 // live starts a live server on db and returns it with a maker of
@@ -235,7 +238,7 @@ func TestErrors(t *testing.T) {
 			{"token source", func() error { _, err := tokens.Contacts(ctx); return err }, 403, client.CodeAccessDeny},
 			{"no pending request", func() error { return alice.AnswerRequest(ctx, b, true) }, 404, client.CodeNotFound},
 			{"self send", func() error { _, err := alice.Send(ctx, a, "me"); return err }, 400, client.CodeInvalid},
-			{"no stream route yet", func() error { _, err := alice.Stream(ctx, nil); return err }, 404, client.CodeNotFound},
+			{"stream with a bad token", func() error { _, err := stale.Stream(ctx, nil); return err }, 401, client.CodeBadToken},
 			{"short password", func() error { _, err := alice.Register(ctx, "x", "123"); return err }, 400, client.CodeInvalid},
 		}
 		for _, tt := range tests {
@@ -367,9 +370,32 @@ func checkOnceInOrder(t *testing.T, got []client.Message, want map[int64][]strin
 	}
 }
 
-func TestListenFallsBackToPolls(t *testing.T) {
+// TestListen delivers 4 senders × 50 messages exactly once, in order,
+// over the stream, and over long polls from a server without the stream
+// route (an older server), to which Listen falls back.
+func TestListen(t *testing.T) {
+	for _, mode := range []string{"stream", "polls"} {
+		t.Run(mode, func(t *testing.T) { testListen(t, mode) })
+	}
+}
+
+func testListen(t *testing.T, mode string) {
 	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
-		l, newClient := live(t, db, chattest.Options{})
+		var polls atomic.Int64
+		opts := chattest.Options{App: func(app *fiber.App) {
+			app.Use(func(c *fiber.Ctx) error {
+				if strings.EqualFold(c.Path(), "/Message/Recv") {
+					polls.Add(1)
+				}
+				return c.Next()
+			})
+			if mode == "polls" {
+				app.All("/Message/Stream", func(c *fiber.Ctx) error {
+					return c.Status(fiber.StatusNotFound).JSON(fiber.Map{"error": client.CodeNotFound, "msg": "no such route"})
+				})
+			}
+		}}
+		l, newClient := live(t, db, opts)
 		const senders, each = 4, 50
 		rcv := newClient()
 		me := user(t, rcv, "receiver")
@@ -416,7 +442,10 @@ func TestListenFallsBackToPolls(t *testing.T) {
 			}
 		}
 		if l.Hijacked.Load() == 0 {
-			t.Errorf("no long poll was parked: Listen did not poll")
+			t.Errorf("no stream or long poll was parked")
+		}
+		if n := polls.Load(); (mode == "polls") != (n > 0) {
+			t.Errorf("%s: Listen made %d long polls", mode, n)
 		}
 		cancel()
 		if err := <-listened; !errors.Is(err, context.Canceled) {
@@ -473,12 +502,12 @@ func TestListenHandlerErrorAndSessionEnd(t *testing.T) {
 		if err := bob.Logout(ctx); err != nil {
 			t.Fatal(err)
 		}
-		// The poll parked before the logout runs out its wait; the next one
-		// finds the session gone.
+		// The stream says bye with reason logout (over long polls, the next
+		// poll would find the session gone: 1004).
 		select {
 		case err := <-done:
-			if !errors.Is(err, client.ErrSessionEnded) || !client.IsCode(err, client.CodeBadToken) {
-				t.Fatalf("Listen after logout = %v, want ErrSessionEnded with code %d", err, client.CodeBadToken)
+			if !errors.Is(err, client.ErrSessionEnded) {
+				t.Fatalf("Listen after logout = %v, want ErrSessionEnded", err)
 			}
 		case <-time.After(20 * time.Second):
 			t.Fatal("Listen did not return after logout")

@@ -174,7 +174,7 @@ func NewServer(t testing.TB, db *DB, opts Options) *Server {
 	if err := m.Migrate(context.Background()); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
-	app := fiber.New(fiber.Config{BodyLimit: 16 << 20})
+	app := fiber.New(fiber.Config{BodyLimit: 16 << 20, DisableStartupMessage: true})
 	if opts.App != nil {
 		opts.App(app)
 	}
