@@ -33,9 +33,9 @@ any other line is sent to the open conversation
 // pageSize is how many messages /open and /history show at a time.
 const pageSize = 20
 
-// callTimeout bounds each call the chat makes for a command; the client
-// bounds calls without a deadline too, but a person waits less.
-const callTimeout = 15 * time.Second
+// callTimeout bounds what the chat does for one command, or one message
+// that arrives, however many calls it takes.
+const callTimeout = 30 * time.Second
 
 // chatCmd is `sample chat`: it logs in (registering first with
 // --register), then runs commands read from stdin, one a line, and prints

@@ -13,8 +13,10 @@ import (
 	"github.com/fiberchat/fiberchat/client"
 )
 
-// expectWait bounds how long a chat test waits for a line to appear.
-const expectWait = 10 * time.Second
+// expectWait bounds how long a chat test waits for a line to appear:
+// generous, as a login's bcrypt under -race on a busy machine takes
+// seconds, and only a failing test waits it out.
+const expectWait = 30 * time.Second
 
 // chatRun is one `sample chat` running in the test, fed through a pipe.
 type chatRun struct {
@@ -32,7 +34,7 @@ type chatRun struct {
 func startChat(t *testing.T, name string, env map[string]string, args ...string) *chatRun {
 	t.Helper()
 	pr, pw := io.Pipe()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	c := &chatRun{t: t, name: name, in: pw, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
 	go func() {
 		defer close(c.done)
