@@ -296,7 +296,10 @@ func startServe(t *testing.T, dsn string) *server {
 		}
 	})
 
-	deadline := time.After(15 * time.Second)
+	// Generous: migrating and hashing (bcrypt, under -race) on a machine
+	// busy with other packages' tests takes tens of seconds; only a
+	// failing start waits it out.
+	deadline := time.After(time.Minute)
 	for {
 		if m := listeningRE.FindStringSubmatch(s.stdout.String()); m != nil {
 			s.base = m[1]
