@@ -1,6 +1,7 @@
 // Command sample is fiberchat's sample host: a Fiber app that serves the
-// module mounted at "/", and the commands to prepare its database. It is
-// what README's set-up runs, and a server to point a client at.
+// module mounted at "/", the commands to prepare its database, and a
+// terminal chat to try it with. It is what README's set-up runs, and a
+// server to point a client at.
 //
 // Usage:
 //
@@ -9,6 +10,7 @@
 //	sample client create [--dsn DSN] --id ID [--secret S] [--name N]
 //	sample client list [--dsn DSN]
 //	sample client disable [--dsn DSN] --id ID
+//	sample chat [--url URL] [--client-id ID] --secret S (--uid UID | --register NAME) --password P
 //
 // serve migrates the database and serves the chat API, plus GET /healthz,
 // until SIGINT or SIGTERM; on a database with no API client it first
@@ -17,6 +19,14 @@
 // first, and generating a secret when none is given) and prints
 // {"client_id":"…","client_secret":"…"}; client list prints one JSON object
 // per client, never its secret; client disable disables one.
+//
+// chat is a chat session at the terminal, through package client: it logs
+// in as --uid (or registers --register NAME first and prints the new uid),
+// prints messages as they arrive, and reads commands from stdin, one a
+// line (/help lists them; any other line is sent to the open
+// conversation). Its defaults are http://127.0.0.1:8080 and the "demo"
+// client, whose secret serve prints on first start; a wrong password
+// exits 1.
 //
 // A DSN is "sqlite:<path>" or "mysql:<go-sql-driver DSN>"; the defaults are
 // sqlite:fiberchat.db, 127.0.0.1:8080 and ./uploads. Every flag may also be
@@ -52,7 +62,7 @@ func main() {
 	// After the first signal starts the graceful shutdown, a second one
 	// kills the process the default way.
 	context.AfterFunc(ctx, stop)
-	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
@@ -63,10 +73,12 @@ const usage = `usage:
   sample client create [--dsn DSN] --id ID [--secret S] [--name N]
   sample client list [--dsn DSN]
   sample client disable [--dsn DSN] --id ID
+  sample chat [--url URL] [--client-id ID] --secret S (--uid UID | --register NAME) --password P
 
 DSN is sqlite:<path> or mysql:<go-sql-driver DSN> (default sqlite:fiberchat.db).
 Every flag may also be set as FIBERCHAT_<FLAG> in the environment
 (FIBERCHAT_DSN, FIBERCHAT_ADDR, FIBERCHAT_UPLOAD_DIR, ...); the command line wins.
+chat's defaults are --url http://127.0.0.1:8080 and --client-id demo; type /help in it.
 `
 
 // Exit statuses.
@@ -78,8 +90,8 @@ const (
 
 // run is the whole program, with its environment passed in so tests can
 // drive it: args without the program name, getenv for FIBERCHAT_*
-// variables, and ctx ending the serve command.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+// variables, stdin for chat's commands, and ctx ending serve and chat.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
@@ -92,6 +104,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, args[1:], getenv, stdout, stderr)
 	case "migrate":
 		return migrate(ctx, args[1:], getenv, stderr)
+	case "chat":
+		return chatCmd(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "client":
 		if len(args) < 2 {
 			break

@@ -32,7 +32,7 @@ type result struct {
 func runSample(t *testing.T, env map[string]string, args ...string) result {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), args, func(k string) string { return env[k] }, &stdout, &stderr)
+	code := run(context.Background(), args, func(k string) string { return env[k] }, strings.NewReader(""), &stdout, &stderr)
 	return result{code, stdout.String(), stderr.String()}
 }
 
@@ -286,7 +286,7 @@ func startServe(t *testing.T, dsn string) *server {
 	args := []string{"serve", "--dsn", dsn, "--addr", "127.0.0.1:0", "--upload-dir", filepath.Join(t.TempDir(), "uploads")}
 	go func() {
 		defer close(s.done)
-		s.code = run(ctx, args, func(string) string { return "" }, s.stdout, s.stderr)
+		s.code = run(ctx, args, func(string) string { return "" }, nil, s.stdout, s.stderr)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -296,7 +296,10 @@ func startServe(t *testing.T, dsn string) *server {
 		}
 	})
 
-	deadline := time.After(15 * time.Second)
+	// Generous: migrating and hashing (bcrypt, under -race) on a machine
+	// busy with other packages' tests takes tens of seconds; only a
+	// failing start waits it out.
+	deadline := time.After(time.Minute)
 	for {
 		if m := listeningRE.FindStringSubmatch(s.stdout.String()); m != nil {
 			s.base = m[1]

@@ -1,0 +1,560 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fiberchat/fiberchat/client"
+)
+
+// chatHelp is what /help prints.
+const chatHelp = `commands:
+  /contacts      your contacts, with unread counts
+  /requests      pending contact requests to you
+  /add UID       ask UID to be your contact
+  /accept UID    accept UID's request      /refuse UID   refuse it
+  /block UID     block UID                 /unblock UID  lift the block
+  /open UID      open the conversation with UID: its last messages, marked read
+  /history       older messages of the open conversation
+  /quit          log out and leave (so does end of input)
+any other line is sent to the open conversation
+`
+
+// pageSize is how many messages /open and /history show at a time.
+const pageSize = 20
+
+// callTimeout bounds what the chat does for one command, or one message
+// that arrives, however many calls it takes.
+const callTimeout = 30 * time.Second
+
+// chatCmd is `sample chat`: it logs in (registering first with
+// --register), then runs commands read from stdin, one a line, and prints
+// incoming messages as they arrive, until /quit, the end of stdin or ctx.
+func chatCmd(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sample chat", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	base := fs.String("url", "http://127.0.0.1:8080", "base URL the chat module is mounted at")
+	clientID := fs.String("client-id", "demo", "API client_id")
+	secret := fs.String("secret", "", "the API client's secret (required; serve prints the demo client's)")
+	uid := fs.Int64("uid", 0, "log in as this uid")
+	register := fs.String("register", "", "register a new user with this name, then log in")
+	password := fs.String("password", "", "the user's password (required)")
+	if code, ok := parseFlags(fs, args, getenv); !ok {
+		return code
+	}
+	var bad string
+	switch {
+	case *secret == "":
+		bad = "--secret is required"
+	case *password == "":
+		bad = "--password is required"
+	case (*uid == 0) == (*register == ""):
+		bad = "give either --uid or --register"
+	}
+	if bad != "" {
+		fmt.Fprintf(stderr, "sample chat: %s\n", bad)
+		fs.Usage()
+		return exitUsage
+	}
+
+	c, err := client.New(*base, *clientID, *secret)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	out := &lineWriter{w: stdout}
+	if *register != "" {
+		cctx, cancel := context.WithTimeout(ctx, callTimeout)
+		*uid, err = c.Register(cctx, *register, *password)
+		cancel()
+		if err != nil {
+			return fail(stderr, fmt.Errorf("register: %s", describe(err)))
+		}
+		out.printf("registered %s: your uid is %d (next time: --uid %d)\n", *register, *uid, *uid)
+	}
+	cctx, cancel := context.WithTimeout(ctx, callTimeout)
+	_, err = c.Login(cctx, *uid, *password)
+	cancel()
+	if err != nil {
+		return fail(stderr, fmt.Errorf("login as %d: %s", *uid, describe(err)))
+	}
+	s := &chatSession{c: c, out: out, me: *uid, names: map[int64]string{}}
+	defer s.logout()
+	return s.run(ctx, stdin, stderr)
+}
+
+// lineWriter serialises the writes of the command loop and of the
+// listener, so that a message arriving mid-command never splits a line.
+type lineWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lineWriter) printf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(l.w, format, args...)
+}
+
+// chatSession is one logged-in user at the terminal.
+type chatSession struct {
+	c   *client.Client
+	out *lineWriter
+	me  int64
+
+	mu    sync.Mutex
+	names map[int64]string // profile names, filled as uids show up
+	open  int64            // the open conversation's other user; 0 for none
+	// oldest is the id of the oldest message of the open conversation
+	// shown so far, where /history goes on; more tells there are older.
+	oldest int64
+	more   bool
+}
+
+// run starts the listener and reads commands until the session ends; it
+// returns the exit status.
+func (s *chatSession) run(ctx context.Context, stdin io.Reader, stderr io.Writer) int {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	from, fresh, err := s.start(ctx)
+	if err != nil {
+		return fail(stderr, fmt.Errorf("start: %s", describe(err)))
+	}
+	s.out.printf("logged in as %s (uid %d); /help lists the commands\n", s.name(ctx, s.me), s.me)
+	for _, m := range fresh {
+		s.incoming(ctx, m)
+	}
+
+	// The listener is waited for, so that nothing is printed after the
+	// command returns.
+	listened := make(chan error, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		listened <- s.c.Listen(ctx, from, func(m client.Message) error {
+			s.incoming(ctx, m)
+			return nil
+		})
+	}()
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+
+	// Lines come through a channel so that the loop also sees the
+	// listener end; the reader stays blocked on stdin at exit, which
+	// ends with the process (or with the pipe a test closes).
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdin)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return exitOK
+		case err := <-listened:
+			if ctx.Err() != nil {
+				return exitOK
+			}
+			return fail(stderr, fmt.Errorf("receiving messages: %s", describe(err)))
+		case line, ok := <-lines:
+			if !ok {
+				return exitOK
+			}
+			if quit := s.command(ctx, strings.TrimSpace(line)); quit {
+				return exitOK
+			}
+		}
+	}
+}
+
+// start finds where live messages begin: past every message already
+// there, so that only new ones are printed (the backlog is what /contacts'
+// unread counts and /open are for). The newest message of each
+// conversation with a contact and the newest unread one bound it; the
+// messages above that bound (read ones from former contacts, or new ones
+// that came meanwhile) are then walked past with Recv, keeping only those
+// from contacts, which are new: start returns them to be printed.
+func (s *chatSession) start(ctx context.Context) (from int64, fresh []client.Message, err error) {
+	cctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	contacts, err := s.c.Contacts(cctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	unread, err := s.c.Unread(cctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	for _, u := range unread {
+		from = max(from, u.LastID)
+	}
+	isContact := map[int64]bool{}
+	for _, p := range contacts {
+		s.remember(p)
+		isContact[p.UID] = true
+		page, err := s.c.History(cctx, client.HistoryRequest{With: p.UID, Limit: 1})
+		if err != nil {
+			return 0, nil, err
+		}
+		if len(page.Messages) > 0 {
+			from = max(from, page.Messages[0].ID)
+		}
+	}
+	for {
+		r, err := s.c.Recv(cctx, client.RecvRequest{LastID: &from, Limit: 500})
+		if err != nil {
+			return 0, nil, err
+		}
+		for _, m := range r.Messages {
+			if isContact[m.UIDFrom] {
+				fresh = append(fresh, m)
+			}
+			from = max(from, m.ID)
+		}
+		from = max(from, r.LastID)
+		if !r.More {
+			break
+		}
+	}
+	return from, fresh, nil
+}
+
+// incoming prints a message that arrived, and marks it read when its
+// conversation is open. A failed mark is only printed: the message stays
+// unread, for /contacts to count.
+func (s *chatSession) incoming(ctx context.Context, m client.Message) {
+	s.out.printf("[%s] %s\n", s.name(ctx, m.UIDFrom), m.Message)
+	s.mu.Lock()
+	open := s.open == m.UIDFrom
+	s.mu.Unlock()
+	if open {
+		cctx, cancel := context.WithTimeout(ctx, callTimeout)
+		defer cancel()
+		if _, err := s.c.Read(cctx, m.UIDFrom, m.ID); err != nil && ctx.Err() == nil {
+			s.out.printf("could not mark it read: %s\n", describe(err))
+		}
+	}
+}
+
+// command runs one line and tells whether the session should end.
+func (s *chatSession) command(ctx context.Context, line string) (quit bool) {
+	if line == "" {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	if !strings.HasPrefix(line, "/") {
+		s.send(ctx, line)
+		return false
+	}
+	name, arg, _ := strings.Cut(line, " ")
+	arg = strings.TrimSpace(arg)
+	withUID := func(do func(uid int64) error) {
+		uid, err := strconv.ParseInt(arg, 10, 64)
+		if err != nil || uid <= 0 {
+			s.out.printf("%s wants a uid: %s UID\n", name, name)
+			return
+		}
+		if err := do(uid); err != nil {
+			s.out.printf("%s\n", describe(err))
+		}
+	}
+	switch name {
+	case "/quit", "/exit":
+		return true
+	case "/help":
+		s.out.printf("%s", chatHelp)
+	case "/contacts":
+		s.report(s.contacts(ctx))
+	case "/requests":
+		s.report(s.requests(ctx))
+	case "/add":
+		withUID(func(uid int64) error { return s.add(ctx, uid) })
+	case "/accept", "/refuse":
+		withUID(func(uid int64) error {
+			accept := name == "/accept"
+			if err := s.c.AnswerRequest(ctx, uid, accept); err != nil {
+				return err
+			}
+			if accept {
+				s.out.printf("you and %s are contacts now\n", s.label(ctx, uid))
+			} else {
+				s.out.printf("refused %s's request\n", s.label(ctx, uid))
+			}
+			return nil
+		})
+	case "/block", "/unblock":
+		withUID(func(uid int64) error {
+			block := s.c.Block
+			if name == "/unblock" {
+				block = s.c.Unblock
+			}
+			if _, err := block(ctx, uid); err != nil {
+				return err
+			}
+			s.out.printf("%sed %s\n", name[1:], s.label(ctx, uid))
+			return nil
+		})
+	case "/open":
+		withUID(func(uid int64) error { return s.openConversation(ctx, uid) })
+	case "/history":
+		s.report(s.history(ctx))
+	default:
+		s.out.printf("unknown command %s; /help lists them\n", name)
+	}
+	return false
+}
+
+// report prints err, if any, in words.
+func (s *chatSession) report(err error) {
+	if err != nil {
+		s.out.printf("%s\n", describe(err))
+	}
+}
+
+func (s *chatSession) send(ctx context.Context, text string) {
+	s.mu.Lock()
+	to := s.open
+	s.mu.Unlock()
+	if to == 0 {
+		s.out.printf("no conversation open: /open UID first (/help lists the commands)\n")
+		return
+	}
+	if _, err := s.c.Send(ctx, to, text); err != nil {
+		s.out.printf("not sent: %s\n", describe(err))
+	}
+}
+
+func (s *chatSession) contacts(ctx context.Context) error {
+	contacts, err := s.c.Contacts(ctx)
+	if err != nil {
+		return err
+	}
+	unread, err := s.c.Unread(ctx)
+	if err != nil {
+		return err
+	}
+	counts := map[int64]int64{}
+	for _, u := range unread {
+		counts[u.UIDFrom] = u.Count
+	}
+	if len(contacts) == 0 {
+		s.out.printf("no contacts yet: /add UID asks someone\n")
+	}
+	for _, p := range contacts {
+		s.remember(p)
+		line := fmt.Sprintf("  %d  %s", p.UID, p.Name)
+		if n := counts[p.UID]; n > 0 {
+			line += fmt.Sprintf("  (%d unread)", n)
+		}
+		s.out.printf("%s\n", line)
+	}
+	return nil
+}
+
+func (s *chatSession) requests(ctx context.Context) error {
+	reqs, err := s.c.ContactRequests(ctx)
+	if err != nil {
+		return err
+	}
+	if len(reqs) == 0 {
+		s.out.printf("no pending requests\n")
+	}
+	for _, r := range reqs {
+		s.remember(r.Profile)
+		s.out.printf("  %d  %s asks to be your contact: /accept %d or /refuse %d\n", r.UID, r.Name, r.UID, r.UID)
+	}
+	return nil
+}
+
+func (s *chatSession) add(ctx context.Context, uid int64) error {
+	res, err := s.c.AddContacts(ctx, uid)
+	if err != nil {
+		return err
+	}
+	if len(res) == 0 {
+		return fmt.Errorf("the server said nothing about %d", uid)
+	}
+	switch res[0].Status {
+	case client.StatusRequested:
+		s.out.printf("request sent to %s\n", s.label(ctx, uid))
+	case client.StatusPending:
+		s.out.printf("a request to %s is already waiting\n", s.label(ctx, uid))
+	case client.StatusAccepted:
+		s.out.printf("%s had asked you: you are contacts now\n", s.label(ctx, uid))
+	case client.StatusAlreadyContact:
+		s.out.printf("%s is already a contact\n", s.label(ctx, uid))
+	case client.StatusNotFound:
+		s.out.printf("no such user: %d\n", uid)
+	case client.StatusSelf:
+		s.out.printf("that is you\n")
+	default:
+		s.out.printf("%d: %s\n", uid, res[0].Status)
+	}
+	return nil
+}
+
+// openConversation makes uid's conversation the open one, prints its last
+// page and marks it read.
+func (s *chatSession) openConversation(ctx context.Context, uid int64) error {
+	if uid == s.me {
+		return errors.New("that is you: /open the uid of someone else")
+	}
+	profiles, err := s.c.ContactsInfo(ctx, uid)
+	if err != nil {
+		return err
+	}
+	if len(profiles) == 0 {
+		return fmt.Errorf("no such user: %d", uid)
+	}
+	s.remember(profiles[0])
+	page, err := s.c.History(ctx, client.HistoryRequest{With: uid, Limit: pageSize})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.open, s.oldest, s.more = uid, 0, page.More
+	if n := len(page.Messages); n > 0 {
+		s.oldest = page.Messages[n-1].ID
+	}
+	s.mu.Unlock()
+	s.out.printf("-- conversation with %s --\n", s.label(ctx, uid))
+	if len(page.Messages) == 0 {
+		s.out.printf("no messages yet\n")
+		return nil
+	}
+	s.printPage(ctx, page)
+	// Marking up to the newest id covers every message from uid shown,
+	// whichever way the newest went.
+	if _, err := s.c.Read(ctx, uid, page.Messages[0].ID); err != nil {
+		return fmt.Errorf("could not mark them read: %s", describe(err))
+	}
+	return nil
+}
+
+// history prints the page before the oldest message shown.
+func (s *chatSession) history(ctx context.Context) error {
+	s.mu.Lock()
+	with, before, more := s.open, s.oldest, s.more
+	s.mu.Unlock()
+	switch {
+	case with == 0:
+		return errors.New("no conversation open: /open UID first")
+	case !more:
+		s.out.printf("no older messages\n")
+		return nil
+	}
+	page, err := s.c.History(ctx, client.HistoryRequest{With: with, BeforeID: before, Limit: pageSize})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.open == with && s.oldest == before { // not moved on meanwhile
+		s.more = page.More
+		if n := len(page.Messages); n > 0 {
+			s.oldest = page.Messages[n-1].ID
+		}
+	}
+	s.mu.Unlock()
+	s.out.printf("-- older messages with %s --\n", s.label(ctx, with))
+	s.printPage(ctx, page)
+	return nil
+}
+
+// printPage prints a History page oldest first, as a conversation reads.
+func (s *chatSession) printPage(ctx context.Context, page client.HistoryPage) {
+	for _, m := range slices.Backward(page.Messages) {
+		s.out.printf("[%s] %s\n", s.name(ctx, m.UIDFrom), m.Message.Message)
+	}
+}
+
+// remember caches a profile's name.
+func (s *chatSession) remember(p client.Profile) {
+	s.mu.Lock()
+	s.names[p.UID] = p.Name
+	s.mu.Unlock()
+}
+
+// name is uid's profile name, asked once and then cached; the uid itself
+// when the server cannot say.
+func (s *chatSession) name(ctx context.Context, uid int64) string {
+	s.mu.Lock()
+	n, ok := s.names[uid]
+	s.mu.Unlock()
+	if ok {
+		return n
+	}
+	cctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	profiles, err := s.c.ContactsInfo(cctx, uid)
+	if err != nil || len(profiles) == 0 {
+		return strconv.FormatInt(uid, 10) // not cached: the next message asks again
+	}
+	s.remember(profiles[0])
+	return profiles[0].Name
+}
+
+// label is a user as a sentence names them: "bob (10000002)".
+func (s *chatSession) label(ctx context.Context, uid int64) string {
+	n := s.name(ctx, uid)
+	if n == strconv.FormatInt(uid, 10) {
+		return n
+	}
+	return fmt.Sprintf("%s (%d)", n, uid)
+}
+
+// logout ends the session on the server, so that its token does not
+// linger until it expires; a failure changes nothing for the person.
+func (s *chatSession) logout() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = s.c.Logout(ctx)
+}
+
+// describe says what went wrong in words: the server's message, with a
+// hint where the code calls for one, and never a bare code.
+func describe(err error) string {
+	var e *client.Error
+	switch {
+	case errors.As(err, &e):
+		switch e.Code {
+		case 0:
+			return fmt.Sprintf("unexpected answer from the server (HTTP %d): %s", e.Status, e.Msg)
+		case client.CodeAccessDeny:
+			return "the server refused the API client: check --client-id and --secret (" + e.Msg + ")"
+		case client.CodeBadToken:
+			return "the session ended (" + e.Msg + "): log in again"
+		}
+		if e.Msg == "" {
+			return fmt.Sprintf("the server answered HTTP %d", e.Status)
+		}
+		return e.Msg
+	case errors.Is(err, client.ErrSessionEnded):
+		return "the session ended (logged out or password changed): log in again"
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Sprintf("cannot reach the server at %s: %v", ue.URL, ue.Err)
+	}
+	return err.Error()
+}
