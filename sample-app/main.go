@@ -331,6 +331,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	app.Server().KeepHijackedConns = true
 	// Before Mount: Mount ends with a catch-all 404 under its prefix.
 	app.Get("/healthz", chat.HealthHandler())
+	mountWebApp(app, chat, webClientID) // the chat page at /app/
 	chat.Mount(app)
 
 	ln, err := net.Listen("tcp", *addr)

@@ -9,7 +9,21 @@
 // host that signs its users in itself: the page then takes its chat
 // session from session_url (provisioned and issued by the host) instead
 // of asking for a password.
-import { configure, ChatError } from "./fiberchat.js";
+//
+// fiberchat.js is loaded from the module itself (GET <base>/static/fiberchat.js),
+// so the page always speaks the server's own version of the client.
+
+// ChatError and configure come from fiberchat.js once config.json named
+// the mount; until then a failure is a PageError.
+let ChatError = class PageError extends Error {
+  constructor(status, code, msg) {
+    super(msg);
+    this.status = status;
+    this.code = code;
+    this.msg = msg;
+  }
+};
+let configure;
 
 const $ = (id) => document.getElementById(id);
 
@@ -33,7 +47,7 @@ const sentences = {
 
 // describe turns any error into words for a person.
 function describe(err) {
-  if (!(err instanceof ChatError)) return "Something went wrong in this page: " + (err && err.message ? err.message : err);
+  if (!err || typeof err.code !== "number" || typeof err.status !== "number") return "Something went wrong in this page: " + (err && err.message ? err.message : err);
   let text = sentences[err.code] || sentences[err.status >= 500 ? 1500 : 0];
   if (err.code === 0 && err.status > 0) text = `The server answered ${err.status}.`;
   if (err.code === 1010 && err.retryAfter) text = `Too many attempts. Try again in ${err.retryAfter} seconds.`;
@@ -126,6 +140,12 @@ async function start() {
     $("loading").textContent = "This chat cannot start: " + describe(e);
     return;
   }
+  try {
+    ({ configure, ChatError } = await import(`${cfg.base || ""}/static/fiberchat.js`));
+  } catch (e) {
+    $("loading").textContent = "This chat cannot start: its client script did not load (" + e.message + ").";
+    return;
+  }
   keyPrefix = `fiberchat:${cfg.client_id}:${cfg.base || ""}:`;
   chat = configure({
     base: cfg.base || "",
@@ -187,8 +207,8 @@ function showAuth(note) {
   peer = null;
   $("chat").hidden = true;
   $("auth").hidden = false;
+  tab("login");
   show($("auth-error"), note || "");
-  show($("auth-note"), "");
   $("login-uid").value = $("login-uid").value || (store.get("last_uid") || "");
 }
 
@@ -218,7 +238,7 @@ async function guard(el, fn) {
   try {
     return await fn();
   } catch (e) {
-    if (e instanceof ChatError && e.code === 1004) {
+    if (e && e.code === 1004) {
       sessionEnded(e);
       return undefined;
     }
@@ -484,7 +504,7 @@ async function syncNewest() {
   try {
     r = await chat.history(uid, { limit: 30 });
   } catch (e) {
-    if (e instanceof ChatError && e.code === 1004) sessionEnded(e);
+    if (e && e.code === 1004) sessionEnded(e);
     return;
   }
   if (!peer || peer.uid !== uid) return;
@@ -521,7 +541,7 @@ async function markRead() {
     await chat.markRead(peer.uid, last);
     peer.readUpTo = last;
   } catch (e) {
-    if (e instanceof ChatError && e.code === 1004) sessionEnded(e);
+    if (e && e.code === 1004) sessionEnded(e);
   } finally {
     readBusy = false;
   }
@@ -563,7 +583,7 @@ async function deliver(li, m, to, clientMsgId) {
     else li.replaceWith(done);
     if (!oldestId) oldestId = r.id;
   } catch (err) {
-    if (err instanceof ChatError && err.code === 1004) return sessionEnded(err);
+    if (err && err.code === 1004) return sessionEnded(err);
     li.classList.remove("pending");
     li.classList.add("failed");
     const why = document.createElement("span");
@@ -653,9 +673,11 @@ function listen() {
   stopListening();
   listener = chat.listen(null, onMessage, { onState, onEvent });
   // Without the stream nothing tells of requests and read ticks: look
-  // every 15 s. With it, a slow look catches anything missed.
+  // every 15 s. With it, a look every minute catches anything missed.
+  let ticks = 0;
   syncTimer = setInterval(() => {
-    if (mode === "poll" || Date.now() % 4 === 0) resync();
+    ticks++;
+    if (mode === "poll" || ticks % 4 === 0) resync();
   }, 15000);
 }
 
