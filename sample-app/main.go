@@ -10,7 +10,8 @@
 //	sample client list [--dsn DSN]
 //	sample client disable [--dsn DSN] --id ID
 //
-// serve migrates the database and serves the chat API, plus GET /healthz,
+// serve migrates the database and serves the chat API, plus GET /healthz
+// and the web chat page at /app/ (see webapp.go),
 // until SIGINT or SIGTERM; on a database with no API client it first
 // creates one named "demo" and prints its secret once. migrate applies
 // pending migrations and exits. client create adds an API client (migrating
