@@ -485,6 +485,10 @@ export class Client {
             refreshed = refreshNext = true;
             return openStream();
           }
+          // No token of ours opens the stream (a page handed tokens for
+          // some routes only): long polls still deliver everything.
+          mode = "poll";
+          return poll();
         }
         failures++;
         setState("reconnecting", { error: err });
