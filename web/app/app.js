@@ -522,7 +522,8 @@ async function syncNewest() {
 // in id order, so that is the end but for a rare race with a send).
 function appendMessage(m) {
   const list = $("messages");
-  if (list.querySelector(`[data-id="${m.id}"]`)) return;
+  // Older than the loaded page: "Older messages" will bring it in place.
+  if (list.querySelector(`[data-id="${m.id}"]`) || (oldestId && m.id < oldestId)) return;
   const li = messageItem(m);
   const later = [...list.children].find((x) => x.dataset.id && Number(x.dataset.id) > m.id);
   list.insertBefore(li, later || null);
