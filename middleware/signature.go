@@ -11,7 +11,9 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fiberchat/fiberchat/apierr"
@@ -57,6 +59,12 @@ type Signature struct {
 	// client, so a flood of made-up ids costs one read each per TTL and
 	// cannot grow memory past CacheSize.
 	clients *cache.Cache[string, struct{}, string]
+
+	// routes are the route names Require was asked for: the module's
+	// mounted routes, which Tokens hands out tokens for, so that the list
+	// a browser gets cannot drift from the routes that check it.
+	routesMu sync.Mutex
+	routes   []string
 }
 
 // NewSignature prepares the api_token check. A config without Clients,
@@ -95,6 +103,11 @@ func (s *Signature) Require(route string) fiber.Handler {
 	if s.err != nil {
 		return failed(s.err)
 	}
+	s.routesMu.Lock()
+	if !slices.Contains(s.routes, route) {
+		s.routes = append(s.routes, route)
+	}
+	s.routesMu.Unlock()
 	return func(c *fiber.Ctx) error {
 		clientID := c.Query("client_id")
 		if clientID == "" {
@@ -125,17 +138,49 @@ func Token(route, day, secret string) string {
 }
 
 func (s *Signature) valid(route, secret, token string) bool {
-	now := s.cfg.Now().In(s.cfg.Location)
-	ok := equal(Token(route, now.Format(time.DateOnly), secret), token)
-	// The neighbouring day's token is accepted near midnight; every
-	// candidate is compared, so timing does not tell which day matched.
-	if prev := now.Add(-s.cfg.Skew); prev.Day() != now.Day() {
-		ok = equal(Token(route, prev.Format(time.DateOnly), secret), token) || ok
-	}
-	if next := now.Add(s.cfg.Skew); next.Day() != now.Day() {
-		ok = equal(Token(route, next.Format(time.DateOnly), secret), token) || ok
+	// Every accepted day's candidate is compared, so timing does not tell
+	// which day matched.
+	ok := false
+	for _, day := range s.days() {
+		ok = equal(Token(route, day, secret), token) || ok
 	}
 	return ok
+}
+
+// days are the dates (YYYY-MM-DD) whose tokens are accepted now: today in
+// Location, and the neighbouring day within Skew of midnight.
+func (s *Signature) days() []string {
+	now := s.cfg.Now().In(s.cfg.Location)
+	days := []string{now.Format(time.DateOnly)}
+	if prev := now.Add(-s.cfg.Skew); prev.Day() != now.Day() {
+		days = append(days, prev.Format(time.DateOnly))
+	}
+	if next := now.Add(s.cfg.Skew); next.Day() != now.Day() {
+		days = append(days, next.Format(time.DateOnly))
+	}
+	return days
+}
+
+// Tokens computes, for a client's secret, the api_token of every route
+// Require has been asked for, for each day accepted now: day → route name
+// → token. It is what a server hands a web page so that the page signs
+// its requests without holding the secret.
+func (s *Signature) Tokens(secret string) map[string]map[string]string {
+	if s.err != nil {
+		return map[string]map[string]string{}
+	}
+	s.routesMu.Lock()
+	routes := slices.Clone(s.routes)
+	s.routesMu.Unlock()
+	out := map[string]map[string]string{}
+	for _, day := range s.days() {
+		byRoute := make(map[string]string, len(routes))
+		for _, r := range routes {
+			byRoute[r] = Token(r, day, secret)
+		}
+		out[day] = byRoute
+	}
+	return out
 }
 
 func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }

@@ -13,7 +13,8 @@ import (
 )
 
 // Mount puts the module's routes on r: the seeds' URLs relative to r's
-// prefix, GET /avatar/:name for uploaded avatars, and a JSON 404 for every
+// prefix, GET /avatar/:name for uploaded avatars, GET /static/fiberchat.js
+// (the browser client, web.ClientJS), and a JSON 404 for every
 // other path under the prefix (so register a host's own routes under the
 // same prefix before Mount). Each route carries its own error boundary and
 // body limit; nothing is added to r as a whole, so the host's routes,
@@ -83,6 +84,7 @@ func (m *Module) Mount(r fiber.Router) {
 	post("/Message/Unread", nil, jsonLimit, nil, true, cv.Unread())
 
 	r.Get("/avatar/:name", handlers.Boundary(log, nil), u.ServeAvatar())
+	r.Get("/static/fiberchat.js", serveClientScript) // web.ClientJS, for host pages
 	r.All("/*", handlers.Boundary(log, nil), func(*fiber.Ctx) error { return errNoRoute })
 }
 

@@ -12,7 +12,8 @@
 //	sample client disable [--dsn DSN] --id ID
 //	sample chat [--url URL] [--client-id ID] --secret S (--uid UID | --register NAME) --password P
 //
-// serve migrates the database and serves the chat API, plus GET /healthz,
+// serve migrates the database and serves the chat API, plus GET /healthz
+// and the web chat page at /app/ (see webapp.go),
 // until SIGINT or SIGTERM; on a database with no API client it first
 // creates one named "demo" and prints its secret once. migrate applies
 // pending migrations and exits. client create adds an API client (migrating
@@ -345,6 +346,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	app.Server().KeepHijackedConns = true
 	// Before Mount: Mount ends with a catch-all 404 under its prefix.
 	app.Get("/healthz", chat.HealthHandler())
+	mountWebApp(app, chat, webClientID) // the chat page at /app/
 	chat.Mount(app)
 
 	ln, err := net.Listen("tcp", *addr)

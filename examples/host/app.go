@@ -128,6 +128,7 @@ func newApp(ctx context.Context, gdb *gorm.DB, cfg hostConfig) (*fiber.App, *mod
 	app.Get("/me", user, requireUser, me)
 	app.Get("/chat-token", user, requireUser, chatToken(chat, gdb, cfg.ChatClientID, secret, cfg.Now, log))
 	app.Get("/boom", func(*fiber.Ctx) error { panic("a bug in the host's own code") })
+	mountChatPage(app, user, chat, cfg.ChatClientID) // fiberchat's web chat page at /app/
 
 	// 4. The chat API, last: it ends with a JSON 404 for any other path
 	// under /chat, so host routes under /chat must come before it.
@@ -186,7 +187,7 @@ var homePage = template.Must(template.New("home").Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><title>Host site</title></head><body>
 <h1>Host site</h1>
 {{if .User}}<p>Signed in as {{.User.DisplayName}} ({{.User.Email}}).</p>
-<p><a href="/chat-token">Open a chat session</a> (JSON for the chat client at /chat)</p>
+<p><a href="/app/">Open the chat</a> · <a href="/chat-token">a chat session as JSON</a> (for a client of its own)</p>
 <form method="post" action="/logout"><button>Sign out</button></form>
 {{else}}<form method="post" action="/login">
 <label>Email <input name="email" type="email"></label>

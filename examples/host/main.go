@@ -5,7 +5,8 @@
 // The site keeps its users table, its session cookie, its HTML error pages
 // and its routes; fiberchat is mounted at /chat, keeps its tables under the
 // chat_ prefix, and gives the site's signed-in users a chat session from
-// GET /chat-token without a second registration. The site adds its own
+// GET /chat-token without a second registration, and serves them
+// fiberchat's web chat page at /app/ on that session. The site adds its own
 // columns (email, level) to the chat users table, audits chat events into
 // its own table, and refuses spam before it is stored.
 //

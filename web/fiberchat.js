@@ -1,0 +1,548 @@
+// fiberchat.js: a dependency-free ES module for fiberchat's HTTP contract
+// (docs/API.md). It signs every request with the api_token the server
+// handed the page (the client secret never reaches the browser), keeps the
+// user's session, exposes every route as an async function, and listens
+// for messages over the push stream (/Message/Stream, Server-Sent Events)
+// with a fallback to long polls.
+//
+//   import { configure } from "/chat/static/fiberchat.js";
+//   const chat = configure({
+//     base: "/chat",                 // the module's mount prefix
+//     clientId: "web",
+//     tokens: () => fetch("/chat-tokens").then((r) => r.json()),
+//   });
+//   await chat.login(10000001, "secret");
+//   const stop = chat.listen(null, (m) => console.log(m.uid_from, m.message));
+//
+// tokens is { "YYYY-MM-DD": { routeName: api_token } } (what the Go
+// module's BrowserTokens returns), or a function returning it (or a promise
+// of it), which is called again when the day changes or a token is refused.
+// A route's name is module+controller+action of its path (routeName below).
+//
+// Every route function resolves to the parsed response body, or rejects
+// with a ChatError carrying the HTTP status, the contract's error code and
+// its msg.
+
+/** ChatError is a failed request: status is the HTTP status (0 when the
+ * server could not be reached), code the contract's error code (0 when
+ * there was none), msg the server's msg. */
+export class ChatError extends Error {
+  constructor(status, code, msg, body = null) {
+    super(msg || `HTTP ${status}`);
+    this.name = "ChatError";
+    this.status = status;
+    this.code = code;
+    this.msg = msg || "";
+    this.body = body;
+    this.retryAfter = 0;
+  }
+}
+
+/** routeName is the module+controller+action string an api_token is
+ * computed from: the first three path segments, lower-cased, a missing
+ * one being "index" (API.md §1a). */
+export function routeName(path) {
+  const segs = path.toLowerCase().split("/").filter((s) => s !== "");
+  while (segs.length < 3) segs.push("index");
+  return segs.slice(0, 3).join("");
+}
+
+/** configure returns a Client; see Client's constructor for the options. */
+export function configure(options) {
+  return new Client(options);
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// utcDay is the browser's idea of today (YYYY-MM-DD, UTC, the module's
+// default Location); a wrong guess costs one refused request.
+const utcDay = () => new Date().toISOString().slice(0, 10);
+
+// backoff is the wait before reconnect attempt n (1, 2, …): 1 s doubling
+// up to 15 s, with jitter so that a restarted server is not hit by every
+// page at once.
+const backoff = (n) => Math.min(15000, 1000 * 2 ** Math.max(0, n - 1)) * (0.75 + Math.random() / 2);
+
+/** Client talks to one fiberchat mount. */
+export class Client {
+  #base;
+  #clientId;
+  #tokens;
+  #tokenSet = null;
+  #tokenSetDay = "";
+  #goodDay = "";
+  #session;
+  #onSession;
+  #fetch;
+
+  /**
+   * @param {object} o
+   * @param {string} [o.base] the mount prefix ("" or "/chat"), or an absolute URL
+   * @param {string} o.clientId the API client's client_id
+   * @param {object|function} o.tokens day → route name → api_token, or a
+   *   function returning it (or a promise of it)
+   * @param {{uid:number, access_token:string}} [o.session] a session to resume
+   * @param {function} [o.onSession] called with the session after login and
+   *   with null after logout or when the server ends it (1004)
+   */
+  constructor({ base = "", clientId, tokens, session = null, onSession = () => {}, fetch: f } = {}) {
+    if (!clientId) throw new TypeError("fiberchat: clientId is required");
+    this.#base = base.replace(/\/+$/, "");
+    this.#clientId = clientId;
+    this.#tokens = tokens || {};
+    this.#session = session;
+    this.#onSession = onSession;
+    this.#fetch = f || globalThis.fetch.bind(globalThis);
+  }
+
+  /** session is {uid, access_token, expire_time}, or null when logged out. */
+  get session() {
+    return this.#session;
+  }
+
+  /** setSession resumes a session kept elsewhere (null forgets it). */
+  setSession(session) {
+    this.#session = session;
+  }
+
+  /** url is the absolute-or-relative URL of path under the mount. */
+  url(path) {
+    return this.#base + path;
+  }
+
+  // #tokenMap returns the token map, fetching it when tokens is a function
+  // and the day changed, or when refresh is asked for.
+  async #tokenMap(refresh) {
+    if (typeof this.#tokens !== "function") return this.#tokens;
+    if (refresh || !this.#tokenSet || this.#tokenSetDay !== utcDay()) {
+      this.#tokenSet = (await this.#tokens()) || {};
+      this.#tokenSetDay = utcDay();
+      this.#goodDay = "";
+    }
+    return this.#tokenSet;
+  }
+
+  // #candidates lists the days to try, best first: the day that last
+  // worked, the browser's today, then the others in the map.
+  #candidates(map) {
+    const days = Object.keys(map);
+    const first = [this.#goodDay, utcDay()].filter((d) => d && days.includes(d));
+    return [...new Set([...first, ...days.sort().reverse()])];
+  }
+
+  // #signed runs attempt(query) with the api_token of route for each
+  // candidate day until one is not refused with 1002, fetching a fresh
+  // token map once when every day was refused.
+  async #signed(path, attempt) {
+    const route = routeName(path);
+    let lastErr = null;
+    for (const refresh of [false, true]) {
+      if (refresh && typeof this.#tokens !== "function") break;
+      const map = await this.#tokenMap(refresh);
+      for (const day of this.#candidates(map)) {
+        const token = map[day] && map[day][route];
+        if (!token) continue;
+        try {
+          const out = await attempt(new URLSearchParams({ client_id: this.#clientId, api_token: token }));
+          this.#goodDay = day;
+          return out;
+        } catch (e) {
+          if (!(e instanceof ChatError) || e.code !== 1002) throw e;
+          lastErr = e;
+        }
+      }
+    }
+    throw lastErr || new ChatError(403, 1002, `no api_token for ${route}: reload the page`);
+  }
+
+  /**
+   * call posts body to path (relative to the mount) with the credentials
+   * and returns the parsed body. body may be a plain object (sent as JSON)
+   * or a FormData (sent as multipart, credentials as form fields).
+   */
+  async call(path, body = {}, { signal, auth = true } = {}) {
+    const s = this.#session;
+    const isForm = typeof FormData !== "undefined" && body instanceof FormData;
+    if (auth && s) {
+      if (isForm) {
+        body.set("uid", String(s.uid));
+        body.set("access_token", s.access_token);
+      } else {
+        body = { ...body, uid: s.uid, access_token: s.access_token };
+      }
+    }
+    return this.#signed(path, async (q) => {
+      let res;
+      try {
+        res = await this.#fetch(`${this.url(path)}?${q}`, {
+          method: "POST",
+          headers: isForm ? {} : { "Content-Type": "application/json" },
+          body: isForm ? body : JSON.stringify(body),
+          signal,
+          credentials: "same-origin",
+        });
+      } catch (e) {
+        if (e && e.name === "AbortError") throw e;
+        throw new ChatError(0, 0, "network error: " + (e && e.message ? e.message : e));
+      }
+      const text = await res.text();
+      let parsed = null;
+      try {
+        parsed = text ? JSON.parse(text) : null;
+      } catch {
+        parsed = null;
+      }
+      const code = parsed && typeof parsed.error === "number" ? parsed.error : res.ok ? 0 : -1;
+      if (!res.ok || code !== 0) {
+        const err = new ChatError(res.status, code < 0 ? 0 : code, parsed && parsed.msg ? parsed.msg : res.statusText, parsed);
+        err.retryAfter = Number(res.headers.get("Retry-After")) || 0;
+        if (err.code === 1004 && auth && this.#session === s) {
+          this.#session = null;
+          this.#onSession(null);
+        }
+        throw err;
+      }
+      return parsed;
+    });
+  }
+
+  // User group (API.md §3).
+
+  /** register creates an account; resolves to {reg, uid, …}. */
+  register(name, passwd) {
+    return this.call("/user/reg/ajax_reg", { name, passwd }, { auth: false });
+  }
+
+  /** login opens a session and keeps it; resolves to {access_token, expire_time, …}. */
+  async login(uid, passwd) {
+    const r = await this.call("/user/login", { uid: String(uid), passwd }, { auth: false });
+    this.#session = { uid: Number(uid), access_token: r.access_token, expire_time: r.expire_time };
+    this.#onSession(this.#session);
+    return r;
+  }
+
+  /** logout ends the session on the server and forgets it here, whatever the server said. */
+  async logout() {
+    try {
+      return await this.call("/user/logout");
+    } finally {
+      this.#session = null;
+      this.#onSession(null);
+    }
+  }
+
+  info() {
+    return this.call("/user/info");
+  }
+
+  /** uploadAvatar sends a File or Blob; resolves to {image}. */
+  uploadAvatar(file) {
+    const form = new FormData();
+    form.set("file", file);
+    return this.call("/user/info/head_img", form);
+  }
+
+  /** updateProfile changes name and/or head_img (empty = unchanged). */
+  updateProfile({ name = "", head_img = "" } = {}) {
+    return this.call("/user/info/update", { name, head_img });
+  }
+
+  changePassword(oldPasswd, newPasswd) {
+    return this.call("/user/info/passwd", { old_passwd: oldPasswd, new_passwd: newPasswd });
+  }
+
+  // Contacts group (API.md §4, §9).
+
+  contacts() {
+    return this.call("/Contacts/list");
+  }
+
+  contactsInfo(uids) {
+    return this.call("/Contacts/Info", { data: uidList(uids) });
+  }
+
+  addContacts(uids) {
+    return this.call("/Contacts/IO/addContacts", { data: uidList(uids) });
+  }
+
+  deleteContacts(uids) {
+    return this.call("/Contacts/IO/delContacts", { data: uidList(uids) });
+  }
+
+  /** requests lists the pending contact requests to me. */
+  requests() {
+    return this.call("/Contacts/list/add");
+  }
+
+  /** answerRequest accepts (true) or refuses (false) uidFrom's request. */
+  answerRequest(uidFrom, accept) {
+    return this.call("/Contacts/IO/acceptContacts", { uid_from: Number(uidFrom), type: accept ? 1 : 0 });
+  }
+
+  block(uids) {
+    return this.call("/Contacts/IO/block", { data: uidList(uids) });
+  }
+
+  unblock(uids) {
+    return this.call("/Contacts/IO/unblock", { data: uidList(uids) });
+  }
+
+  blocked() {
+    return this.call("/Contacts/blocked");
+  }
+
+  // Message group (API.md §5, §9).
+
+  /** send resolves to {id, time}; clientMsgId makes a retry safe. */
+  send(uidTo, data, clientMsgId) {
+    const body = { uid_to: Number(uidTo), data };
+    if (clientMsgId) body.client_msg_id = clientMsgId;
+    return this.call("/Message/Send", body);
+  }
+
+  /** recv is one Recv: {last_id, wait, limit} all optional. */
+  recv(options = {}, signal) {
+    return this.call("/Message/Recv", options, { signal });
+  }
+
+  /** history pages back through the conversation with uidWith, newest first. */
+  history(uidWith, { before_id, limit } = {}) {
+    const body = { uid_with: Number(uidWith) };
+    if (before_id) body.before_id = before_id;
+    if (limit) body.limit = limit;
+    return this.call("/Message/History", body);
+  }
+
+  /** markRead marks uidFrom's messages to me up to lastId as read. */
+  markRead(uidFrom, lastId) {
+    return this.call("/Message/Read", { uid_from: Number(uidFrom), last_id: lastId });
+  }
+
+  unread() {
+    return this.call("/Message/Unread");
+  }
+
+  /**
+   * listen delivers my messages with id > fromId (or, with fromId null,
+   * those stored from now on) to onMessage, each once and in id order,
+   * until the returned handle's close(). It uses the push stream
+   * (/Message/Stream) and resumes it from the last id it delivered; when
+   * the server has no stream (404) it falls back to long polls.
+   *
+   * opts.onState(state, info) is told "connecting", "live",
+   * "reconnecting" (info.error says why) and "ended" (the session is
+   * over: log in again); info.mode is "stream" or "poll".
+   * opts.onEvent(type, data) receives the stream's other events: "read",
+   * "contact" and "bye".
+   */
+  listen(fromId, onMessage, { onState = () => {}, onEvent = () => {} } = {}) {
+    let lastId = fromId == null ? null : Number(fromId);
+    let closed = false;
+    let es = null;
+    let abort = null;
+    let failures = 0;
+    let mode = "stream";
+    let state = "";
+    const setState = (s, extra = {}) => {
+      if (s === state && s !== "reconnecting") return;
+      state = s;
+      onState(s, { mode, ...extra });
+    };
+    const deliver = (m) => {
+      if (lastId != null && m.id <= lastId) return;
+      lastId = m.id;
+      onMessage(m);
+    };
+    const end = (error) => {
+      closed = true;
+      setState("ended", { error });
+    };
+    const me = () => this.#session;
+
+    // streamURL signs the GET for EventSource; every credential goes in
+    // the query (API.md §10). attempt picks a day when one was refused.
+    const streamURL = async (dayIndex, refresh) => {
+      const map = await this.#tokenMap(refresh);
+      const days = this.#candidates(map);
+      const day = days[dayIndex % Math.max(1, days.length)];
+      const s = me();
+      if (!s) throw new ChatError(401, 1004, "not logged in");
+      const q = new URLSearchParams({
+        client_id: this.#clientId,
+        api_token: (map[day] && map[day][routeName("/Message/Stream")]) || "",
+        user_id: String(s.uid),
+        user_token: s.access_token,
+      });
+      if (lastId != null) q.set("last_id", String(lastId));
+      return { url: `${this.url("/Message/Stream")}?${q}`, day, days: days.length };
+    };
+
+    // probe learns why an EventSource failed, which EventSource does not
+    // tell: the same GET through fetch, dropped once its status is known.
+    const probe = async (url) => {
+      const ctl = new AbortController();
+      try {
+        const res = await this.#fetch(url, { signal: ctl.signal, credentials: "same-origin", headers: { Accept: "text/event-stream" } });
+        if (res.ok) {
+          ctl.abort();
+          return { status: res.status, code: 0, msg: "" };
+        }
+        let body = null;
+        try {
+          body = await res.json();
+        } catch {
+          body = null;
+        }
+        return { status: res.status, code: body && body.error ? body.error : 0, msg: body && body.msg ? body.msg : res.statusText };
+      } catch (e) {
+        return { status: 0, code: 0, msg: "network error: " + (e && e.message ? e.message : e) };
+      }
+    };
+
+    // A refused api_token (1002) tries the next day's, then a fresh token
+    // map once, before backing off like any other failure.
+    let dayIndex = 0;
+    let refreshed = false;
+    let refreshNext = false;
+    const openStream = async () => {
+      if (closed) return;
+      let target;
+      try {
+        target = await streamURL(dayIndex, refreshNext);
+        refreshNext = false;
+      } catch (e) {
+        if (e instanceof ChatError && e.code === 1004) return end(e);
+        failures++;
+        setState("reconnecting", { error: e });
+        await sleep(backoff(failures));
+        return openStream();
+      }
+      if (closed) return;
+      const source = new EventSource(target.url);
+      es = source;
+      let opened = false;
+      source.onopen = () => {
+        opened = true;
+        failures = 0;
+        dayIndex = 0;
+        refreshed = false;
+        this.#goodDay = target.day;
+        setState("live");
+      };
+      const json = (e) => {
+        try {
+          return JSON.parse(e.data);
+        } catch {
+          return null;
+        }
+      };
+      source.addEventListener("message", (e) => {
+        const m = json(e);
+        if (m && typeof m.id === "number") deliver(m);
+      });
+      for (const type of ["read", "contact"]) {
+        source.addEventListener(type, (e) => onEvent(type, json(e)));
+      }
+      source.addEventListener("bye", (e) => {
+        source.close();
+        if (es === source) es = null;
+        onEvent("bye", json(e));
+        if (closed) return;
+        // Logout, a password change or expiry end the session (the
+        // reconnect below then finds 401); shutdown comes back.
+        failures++;
+        setState("reconnecting", { error: new ChatError(0, 0, "the server closed the stream") });
+        sleep(backoff(failures)).then(openStream);
+      });
+      source.onerror = async () => {
+        if (closed || es !== source) return;
+        if (source.readyState === EventSource.CONNECTING) {
+          // The browser reconnects by itself, sending Last-Event-ID.
+          setState("reconnecting", { error: new ChatError(0, 0, "connection lost") });
+          return;
+        }
+        source.close();
+        es = null;
+        const why = await probe(target.url);
+        if (closed) return;
+        if (why.status === 404 && !opened) {
+          mode = "poll";
+          return poll();
+        }
+        if (why.status === 401 || why.code === 1004) {
+          if (this.#session === me()) {
+            this.#session = null;
+            this.#onSession(null);
+          }
+          return end(new ChatError(why.status, why.code, why.msg));
+        }
+        const err = new ChatError(why.status, why.code, why.msg);
+        if (why.code === 1002) {
+          dayIndex++;
+          if (dayIndex < target.days) return openStream();
+          dayIndex = 0;
+          if (!refreshed && typeof this.#tokens === "function") {
+            refreshed = refreshNext = true;
+            return openStream();
+          }
+          // No token of ours opens the stream (a page handed tokens for
+          // some routes only): long polls still deliver everything.
+          mode = "poll";
+          return poll();
+        }
+        failures++;
+        setState("reconnecting", { error: err });
+        await sleep(backoff(failures));
+        openStream();
+      };
+    };
+
+    const poll = async () => {
+      setState("connecting");
+      while (!closed) {
+        abort = new AbortController();
+        try {
+          const body = { wait: 25, limit: 100 };
+          if (lastId != null) body.last_id = lastId;
+          const r = await this.recv(body, abort.signal);
+          failures = 0;
+          setState("live");
+          const uid = me() ? me().uid : 0;
+          for (const m of r.data || []) deliver({ uid_to: uid, ...m });
+          if (typeof r.last_id === "number" && (lastId == null || r.last_id > lastId)) lastId = r.last_id;
+        } catch (e) {
+          if (closed) return;
+          if (e instanceof ChatError && e.code === 1004) return end(e);
+          failures++;
+          setState("reconnecting", { error: e });
+          await sleep(e instanceof ChatError && e.retryAfter ? e.retryAfter * 1000 : backoff(failures));
+        }
+      }
+    };
+
+    setState("connecting");
+    if (typeof EventSource === "undefined") {
+      mode = "poll";
+      poll();
+    } else {
+      openStream();
+    }
+    return {
+      close() {
+        closed = true;
+        if (es) es.close();
+        if (abort) abort.abort();
+      },
+      get lastId() {
+        return lastId;
+      },
+      get mode() {
+        return mode;
+      },
+    };
+  }
+}
+
+function uidList(uids) {
+  return (Array.isArray(uids) ? uids : [uids]).map((uid) => ({ uid: Number(uid) }));
+}
