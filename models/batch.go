@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -36,7 +35,6 @@ import (
 type MessageWriter struct {
 	store    *Store
 	maxBatch int
-	timeout  time.Duration
 	reqs     chan *writeReq
 	done     chan struct{}
 	running  sync.WaitGroup
@@ -61,7 +59,6 @@ func NewMessageWriter(store *Store, maxBatch int) *MessageWriter {
 	return &MessageWriter{
 		store:    store,
 		maxBatch: maxBatch,
-		timeout:  30 * time.Second,
 		reqs:     make(chan *writeReq),
 		done:     make(chan struct{}),
 	}
@@ -133,7 +130,7 @@ func (w *MessageWriter) Stop() {
 // process, or deadlocks outlasting the retries), so one message's trouble
 // never fails the others.
 func (w *MessageWriter) commit(batch []*writeReq) {
-	ctx, cancel := context.WithTimeout(context.Background(), w.timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), w.store.timeout)
 	defer cancel()
 	var err error
 	for attempt := 1; attempt <= sendAttempts; attempt++ {
@@ -177,7 +174,9 @@ type batchOutcome struct {
 // for fields the caller resets.
 func (s *Store) createBatch(ctx context.Context, batch []*writeReq) error {
 	var outcome []batchOutcome
-	err := s.with(ctx).Transaction(func(tx *gorm.DB) error {
+	db, done := s.with(ctx)
+	defer done()
+	err := db.Transaction(func(tx *gorm.DB) error {
 		// Decided afresh on every attempt: a retried transaction must not
 		// keep what a rolled-back one decided.
 		present, err := lockRecipients(tx, batch)
