@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -84,28 +85,47 @@ func NewMessageWriter(store *Store, maxBatch int) *MessageWriter {
 
 // CreateMessage stores m (see Store.CreateMessage for what it returns),
 // in the next batch. After Stop it stores m in a transaction of its own.
+//
+// It waits at most twice the query timeout (for a writer, then for its
+// batch) and then fails as the database being unavailable: database/sql
+// sends COMMIT without a context, so a database that stops answering
+// mid-COMMIT would hold a writer, and every Send queued behind it, for as
+// long as the connection lives. Such a message may still commit later,
+// once; its sender was told to retry.
 func (w *MessageWriter) CreateMessage(ctx context.Context, m *Message, contactsOnly bool) (bool, error) {
-	if m.ClientMsgID == nil {
+	// The writer works on a copy, so a Send that stopped waiting shares
+	// nothing with it; the copy carries the idempotency key, which is the
+	// store's business and never reaches the caller.
+	mc := *m
+	if mc.ClientMsgID == nil {
 		key, err := serverKey()
 		if err != nil {
 			return false, err
 		}
-		// The key is the store's business: the caller gets m back as it
-		// gave it, and nothing reads the column back out to a client.
-		m.ClientMsgID = &key
-		defer func() { m.ClientMsgID = nil }()
+		mc.ClientMsgID = &key
 	}
-	r := &writeReq{m: m, contactsOnly: contactsOnly, ready: make(chan struct{})}
+	r := &writeReq{m: &mc, contactsOnly: contactsOnly, ready: make(chan struct{})}
+	wait := time.NewTimer(2 * w.store.timeout)
+	defer wait.Stop()
 	select {
 	case w.reqs <- r:
 	case <-w.done:
 		return w.store.CreateMessage(ctx, m, contactsOnly)
 	case <-ctx.Done():
 		return false, ctx.Err()
+	case <-wait.C:
+		return false, fmt.Errorf("wait for a message writer: %w", context.DeadlineExceeded)
 	}
 	// Once handed over, the message may commit whatever the caller does,
 	// so the answer is awaited even if the client has gone.
-	<-r.ready
+	select {
+	case <-r.ready:
+	case <-wait.C:
+		return false, fmt.Errorf("wait for the group commit: %w", context.DeadlineExceeded)
+	}
+	key := m.ClientMsgID
+	*m = mc
+	m.ClientMsgID = key
 	return r.replayed, r.err
 }
 

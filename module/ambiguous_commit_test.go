@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/fiberchat/fiberchat/events"
 	"github.com/fiberchat/fiberchat/internal/chattest"
@@ -28,6 +29,9 @@ type lossyConnector struct {
 	driver.Connector
 	armed atomic.Bool
 	lost  atomic.Int64
+	// stall, when set, makes the armed COMMIT wait for it to close before
+	// it is sent, as on a database that stopped answering.
+	stall chan struct{}
 }
 
 func (c *lossyConnector) Connect(ctx context.Context) (driver.Conn, error) {
@@ -94,6 +98,9 @@ type lossyTx struct {
 }
 
 func (t *lossyTx) Commit() error {
+	if c := t.l.c; c.stall != nil && t.l.inserted && c.armed.CompareAndSwap(true, false) {
+		<-c.stall
+	}
 	if err := t.Tx.Commit(); err != nil {
 		return err
 	}
@@ -104,42 +111,86 @@ func (t *lossyTx) Commit() error {
 	return nil
 }
 
-// TestAmbiguousCommitStoresOnce loses the answer to a group commit's
-// COMMIT after the server committed. The batch is then run again message
-// by message; messages without a client_msg_id must not be stored twice,
-// and every Send is answered 200 (or 503), once.
-func TestAmbiguousCommitStoresOnce(t *testing.T) {
+// lossyServer serves the module on a MariaDB pool whose connections are
+// wrapped by a lossyConnector.
+func lossyServer(t *testing.T, lossy *lossyConnector, cfg func(*module.Config)) *chattest.Server {
+	t.Helper()
 	base := os.Getenv(chattest.MySQLEnv)
 	if base == "" {
-		t.Skip(chattest.MySQLEnv + " is not set: losing a COMMIT's answer needs MariaDB (.ci/run sets it)")
+		t.Skip(chattest.MySQLEnv + " is not set: faults in COMMIT need MariaDB (.ci/run sets it)")
 	}
 	plain := chattest.OpenMySQL(t, base)
-	cfg, err := gomysql.ParseDSN(strings.TrimPrefix(plain.DSN, "mysql:"))
+	dsn, err := gomysql.ParseDSN(strings.TrimPrefix(plain.DSN, "mysql:"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	inner, err := gomysql.NewConnector(cfg)
-	if err != nil {
+	if lossy.Connector, err = gomysql.NewConnector(dsn); err != nil {
 		t.Fatal(err)
 	}
-	lossy := &lossyConnector{Connector: inner}
-	var stored atomic.Int64 // MessageStored events
 	pool := sql.OpenDB(lossy)
 	t.Cleanup(func() { _ = pool.Close() })
 	gdb, err := gorm.Open(mysql.New(mysql.Config{Conn: pool}), &gorm.Config{Logger: logger.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := chattest.NewServer(t, &chattest.DB{Name: "mysql", DSN: plain.DSN, Gorm: gdb}, chattest.Options{
-		Config: func(c *module.Config) {
-			c.AllowStrangers = true
-			c.OnEvent = func(_ context.Context, e events.Event) error {
-				if _, ok := e.(events.MessageStored); ok {
-					stored.Add(1)
-				}
-				return nil
+	return chattest.NewServer(t, &chattest.DB{Name: "mysql", DSN: plain.DSN, Gorm: gdb}, chattest.Options{Config: cfg})
+}
+
+// TestStuckCommitAnswers503 holds a group commit's COMMIT, as a database
+// that stops answering mid-COMMIT does (database/sql cannot cancel it):
+// the Send still answers 503/1503 within twice QueryTimeout, the message
+// is stored at most once when the database answers again, and Sends work
+// again.
+func TestStuckCommitAnswers503(t *testing.T) {
+	lossy := &lossyConnector{stall: make(chan struct{})}
+	s := lossyServer(t, lossy, func(c *module.Config) {
+		c.AllowStrangers = true
+		c.QueryTimeout = time.Second
+	})
+	a, b := s.NewUser(t, "a"), s.NewUser(t, "b")
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(lossy.stall)
+		}
+	}
+	t.Cleanup(release)
+	lossy.armed.Store(true)
+	r := within(t, 3*time.Second, "Send with its COMMIT stuck", func() *chattest.Response {
+		r, err := s.TryPost("/Message/Send", a.Creds(map[string]any{"uid_to": b.UID, "data": "stuck"}))
+		if err != nil {
+			return &chattest.Response{Status: -1, Raw: []byte(err.Error())}
+		}
+		return r
+	})
+	chattest.Expect(t, r, 503, 1503)
+	release()
+	after := within(t, 3*time.Second, "Send after the database answers again", func() *chattest.Response {
+		r, _ := s.TryPost("/Message/Send", a.Creds(map[string]any{"uid_to": b.UID, "data": "after"}))
+		return r
+	})
+	chattest.Expect(t, after, 200, 0)
+	if n := s.Count(t, "messages", "body = ?", "stuck"); n > 1 {
+		t.Fatalf("the stuck message is stored %d times", n)
+	}
+}
+
+// TestAmbiguousCommitStoresOnce loses the answer to a group commit's
+// COMMIT after the server committed. The batch is then run again message
+// by message; messages without a client_msg_id must not be stored twice,
+// and every Send is answered 200 (or 503), once.
+func TestAmbiguousCommitStoresOnce(t *testing.T) {
+	lossy := &lossyConnector{}
+	var stored atomic.Int64 // MessageStored events
+	s := lossyServer(t, lossy, func(c *module.Config) {
+		c.AllowStrangers = true
+		c.OnEvent = func(_ context.Context, e events.Event) error {
+			if _, ok := e.(events.MessageStored); ok {
+				stored.Add(1)
 			}
-		},
+			return nil
+		}
 	})
 	const senders = 24
 	var users []chattest.User
