@@ -154,7 +154,8 @@ type Config struct {
 	// makes (a transaction and its retries count as one call; a Send's
 	// group commit and its fallback share one). A database that stops
 	// answering without refusing connections then fails requests with
-	// 503/1503 within it instead of holding them. Keep it above the
+	// 503/1503 within it (a Send, which may first wait for a busy group
+	// commit, within twice it) instead of holding them. Keep it above the
 	// slowest query under load. Default: 10 seconds.
 	QueryTimeout time.Duration
 	// ShutdownTimeout bounds Close: past it, Close returns
