@@ -2,8 +2,11 @@ package models
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,10 +36,20 @@ import (
 // the next batch's, which pays on a networked database; batches of
 // different writers that share a recipient still run one after the other,
 // on the recipient's lock.
+//
+// A batch that fails as a whole is run again message by message, and its
+// COMMIT may have failed after the server committed (the connection went
+// between the two). So every message carries an idempotency key: the
+// client's client_msg_id or, when it sent none, one of the server's own
+// (see serverKey), and the retry of a message already stored stores
+// nothing and answers with its id. A server key costs each message 23
+// bytes in its row and in the (from_uid, client_msg_id) unique index
+// (which otherwise holds a NULL), and no query: a fresh key cannot have
+// been used, so the batch looks up only clients' keys. The batch stays one
+// multi-row INSERT.
 type MessageWriter struct {
 	store    *Store
 	maxBatch int
-	timeout  time.Duration
 	reqs     chan *writeReq
 	done     chan struct{}
 	running  sync.WaitGroup
@@ -50,6 +63,10 @@ type writeReq struct {
 	replayed     bool
 	err          error
 	ready        chan struct{}
+	// triedID is the id the last batch attempt inserted the message
+	// under, 0 if it inserted none: a retry that finds the message stored
+	// under that id finds the batch's own row, not an earlier Send's.
+	triedID int64
 }
 
 // NewMessageWriter returns a writer storing up to maxBatch messages per
@@ -61,7 +78,6 @@ func NewMessageWriter(store *Store, maxBatch int) *MessageWriter {
 	return &MessageWriter{
 		store:    store,
 		maxBatch: maxBatch,
-		timeout:  30 * time.Second,
 		reqs:     make(chan *writeReq),
 		done:     make(chan struct{}),
 	}
@@ -69,18 +85,47 @@ func NewMessageWriter(store *Store, maxBatch int) *MessageWriter {
 
 // CreateMessage stores m (see Store.CreateMessage for what it returns),
 // in the next batch. After Stop it stores m in a transaction of its own.
+//
+// It waits at most twice the query timeout (for a writer, then for its
+// batch) and then fails as the database being unavailable: database/sql
+// sends COMMIT without a context, so a database that stops answering
+// mid-COMMIT would hold a writer, and every Send queued behind it, for as
+// long as the connection lives. Such a message may still commit later,
+// once; its sender was told to retry.
 func (w *MessageWriter) CreateMessage(ctx context.Context, m *Message, contactsOnly bool) (bool, error) {
-	r := &writeReq{m: m, contactsOnly: contactsOnly, ready: make(chan struct{})}
+	// The writer works on a copy, so a Send that stopped waiting shares
+	// nothing with it; the copy carries the idempotency key, which is the
+	// store's business and never reaches the caller.
+	mc := *m
+	if mc.ClientMsgID == nil {
+		key, err := serverKey()
+		if err != nil {
+			return false, err
+		}
+		mc.ClientMsgID = &key
+	}
+	r := &writeReq{m: &mc, contactsOnly: contactsOnly, ready: make(chan struct{})}
+	wait := time.NewTimer(2 * w.store.timeout)
+	defer wait.Stop()
 	select {
 	case w.reqs <- r:
 	case <-w.done:
 		return w.store.CreateMessage(ctx, m, contactsOnly)
 	case <-ctx.Done():
 		return false, ctx.Err()
+	case <-wait.C:
+		return false, fmt.Errorf("wait for a message writer: %w", context.DeadlineExceeded)
 	}
 	// Once handed over, the message may commit whatever the caller does,
 	// so the answer is awaited even if the client has gone.
-	<-r.ready
+	select {
+	case <-r.ready:
+	case <-wait.C:
+		return false, fmt.Errorf("wait for the group commit: %w", context.DeadlineExceeded)
+	}
+	key := m.ClientMsgID
+	*m = mc
+	m.ClientMsgID = key
 	return r.replayed, r.err
 }
 
@@ -130,10 +175,18 @@ func (w *MessageWriter) Stop() {
 
 // commit stores a batch, falling back to one transaction per message
 // when the batch as a whole fails (a duplicate key raced in from another
-// process, or deadlocks outlasting the retries), so one message's trouble
-// never fails the others.
+// process, deadlocks outlasting the retries, or a COMMIT whose answer was
+// lost), so one message's trouble never fails the others. The idempotency
+// keys make the fallback safe after a COMMIT that did commit: it finds the
+// batch's rows and stores nothing again.
+//
+// The batch and its fallback share one query timeout, so a Send waits at
+// most that long once its batch starts. Past the deadline nothing is run
+// again: database/sql commits only before the deadline, so what failed
+// by it was rolled back, and a stuck database would make each message wait
+// its own timeout in turn.
 func (w *MessageWriter) commit(batch []*writeReq) {
-	ctx, cancel := context.WithTimeout(context.Background(), w.timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), w.store.timeout)
 	defer cancel()
 	var err error
 	for attempt := 1; attempt <= sendAttempts; attempt++ {
@@ -150,10 +203,35 @@ func (w *MessageWriter) commit(batch []*writeReq) {
 		return
 	}
 	for _, r := range batch {
+		if ctx.Err() != nil {
+			r.err = fmt.Errorf("create messages: %w", err)
+			close(r.ready)
+			continue
+		}
 		r.m.ID = 0
 		r.replayed, r.err = w.store.CreateMessage(ctx, r.m, r.contactsOnly)
+		if r.replayed && r.triedID != 0 && r.m.ID == r.triedID {
+			// The batch did commit: this is the message's first answer.
+			r.replayed = false
+		}
 		close(r.ready)
 	}
+}
+
+// serverKeyPrefix starts every idempotency key the server makes. It is a
+// control character, which a client's client_msg_id may not contain
+// (API.md), so a server key never collides with a client's, and Send's
+// lookup of a client's key never finds one.
+const serverKeyPrefix = "\x01"
+
+// serverKey returns a fresh idempotency key for a message sent without a
+// client_msg_id: the prefix and 128 random bits, 23 bytes in all.
+func serverKey() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("idempotency key: %w", err)
+	}
+	return serverKeyPrefix + base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
 
 // msgKey is a client_msg_id with its sender, unique in the table.
@@ -176,10 +254,15 @@ type batchOutcome struct {
 // outcome; on error nothing was stored and the requests are untouched but
 // for fields the caller resets.
 func (s *Store) createBatch(ctx context.Context, batch []*writeReq) error {
+	db, done := s.with(ctx)
+	defer done()
 	var outcome []batchOutcome
-	err := s.with(ctx).Transaction(func(tx *gorm.DB) error {
+	err := db.Transaction(func(tx *gorm.DB) error {
 		// Decided afresh on every attempt: a retried transaction must not
 		// keep what a rolled-back one decided.
+		for _, r := range batch {
+			r.triedID = 0
+		}
 		present, err := lockRecipients(tx, batch)
 		if err != nil {
 			return err
@@ -200,6 +283,11 @@ func (s *Store) createBatch(ctx context.Context, batch []*writeReq) error {
 		outcome, rows = decideBatch(batch, present, earlier, contacts, blocked)
 		if err := insertMessages(tx, rows); err != nil {
 			return err
+		}
+		for i, r := range batch {
+			if o := outcome[i]; o.err == nil && !o.replayed {
+				r.triedID = r.m.ID
+			}
 		}
 		return s.countStored(tx, rows)
 	})
@@ -233,8 +321,9 @@ func lockRecipients(tx *gorm.DB, batch []*writeReq) ([]int64, error) {
 func readEarlierKeys(tx *gorm.DB, batch []*writeReq) (map[msgKey]Message, error) {
 	var pairs [][]any
 	for _, r := range batch {
-		if r.m.ClientMsgID != nil {
-			pairs = append(pairs, []any{r.m.FromUID, *r.m.ClientMsgID})
+		// A server key is fresh: no earlier message can have it.
+		if k := r.m.ClientMsgID; k != nil && !strings.HasPrefix(*k, serverKeyPrefix) {
+			pairs = append(pairs, []any{r.m.FromUID, *k})
 		}
 	}
 	earlier := map[msgKey]Message{}

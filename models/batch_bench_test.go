@@ -21,7 +21,7 @@ func BenchmarkCreateMessage(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			s := chattest.NewServer(b, chattest.OpenSQLite(b), chattest.Options{})
 			from, to := s.NewUser(b, "a"), s.NewUser(b, "b")
-			store := models.NewStore(s.Module.DB())
+			store := models.NewStore(s.Module.DB(), 0)
 			var create func(context.Context, *models.Message) error
 			if tc.batch {
 				w := models.NewMessageWriter(store, 128)

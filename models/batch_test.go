@@ -20,7 +20,7 @@ func TestMessageWriterBatch(t *testing.T) {
 		s := chattest.NewServer(t, db, chattest.Options{})
 		a, b, c := s.NewUser(t, "a"), s.NewUser(t, "b"), s.NewUser(t, "c")
 		s.Befriend(t, a, b)
-		store := models.NewStore(s.Module.DB())
+		store := models.NewStore(s.Module.DB(), 0)
 		ctx := context.Background()
 		key := func(k string) *string { return &k }
 		// An earlier message whose key the batch reuses.

@@ -64,12 +64,14 @@ type AddResult struct {
 // Contacts returns the profiles of uid's contacts ordered by uid, in one
 // join along the contacts primary key.
 func (s *Store) Contacts(ctx context.Context, uid int64) ([]Profile, error) {
+	db, done := s.with(ctx)
+	defer done()
 	contacts, users, err := s.tables(&Contact{}, &User{})
 	if err != nil {
 		return nil, err
 	}
 	var out []Profile
-	err = s.with(ctx).Table(contacts+" AS c").
+	err = db.Table(contacts+" AS c").
 		Select("u.uid, u.name, u.head_img").
 		Joins("JOIN "+users+" AS u ON u.uid = c.peer_uid").
 		Where("c.uid = ?", uid).
@@ -85,8 +87,10 @@ func (s *Store) Contacts(ctx context.Context, uid int64) ([]Profile, error) {
 // uids, each user once (at its first place): a list showing the same user
 // twice serves no client.
 func (s *Store) Profiles(ctx context.Context, uids []int64) ([]Profile, error) {
+	db, done := s.with(ctx)
+	defer done()
 	var rows []Profile
-	err := s.with(ctx).Model(&User{}).Select("uid, name, head_img").
+	err := db.Model(&User{}).Select("uid, name, head_img").
 		Where("uid IN ?", uids).Find(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("load profiles: %w", err)
@@ -109,12 +113,14 @@ func (s *Store) Profiles(ctx context.Context, uids []int64) ([]Profile, error) {
 // by sender uid), with each sender's profile, in one join along the
 // (to_uid, created_at) index.
 func (s *Store) IncomingRequests(ctx context.Context, uid int64) ([]IncomingRequest, error) {
+	db, done := s.with(ctx)
+	defer done()
 	requests, users, err := s.tables(&ContactRequest{}, &User{})
 	if err != nil {
 		return nil, err
 	}
 	var out []IncomingRequest
-	err = s.with(ctx).Table(requests+" AS r").
+	err = db.Table(requests+" AS r").
 		Select("u.uid, u.name, u.head_img, r.created_at").
 		Joins("JOIN "+users+" AS u ON u.uid = r.from_uid").
 		Where("r.to_uid = ?", uid).
@@ -387,12 +393,14 @@ const contactTxAttempts = 4
 // locks, which under REPEATABLE READ would block unrelated users' inserts
 // and could deadlock transactions on disjoint pairs.
 func (s *Store) contactTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	db, done := s.with(ctx)
+	defer done()
 	var opts []*sql.TxOptions
 	if s.db.Dialector.Name() == "mysql" {
 		opts = append(opts, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	}
 	for attempt := 1; ; attempt++ {
-		err := s.with(ctx).Transaction(fn, opts...)
+		err := db.Transaction(fn, opts...)
 		if err == nil || !isDeadlock(err) || attempt == contactTxAttempts {
 			return err
 		}
@@ -400,8 +408,8 @@ func (s *Store) contactTx(ctx context.Context, fn func(tx *gorm.DB) error) error
 		// meeting again at once.
 		pause := time.Duration(attempt)*5*time.Millisecond + rand.N(10*time.Millisecond)
 		select {
-		case <-ctx.Done():
-			return ctx.Err()
+		case <-db.Statement.Context.Done():
+			return db.Statement.Context.Err()
 		case <-time.After(pause):
 		}
 	}

@@ -21,7 +21,7 @@ func TestContactTxRetriesDeadlocks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewStore(db)
+	s := NewStore(db, 0)
 	deadlock := &gomysql.MySQLError{Number: 1213, Message: "Deadlock found when trying to get lock"}
 	other := errors.New("something else")
 	for _, tc := range []struct {

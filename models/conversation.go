@@ -127,9 +127,11 @@ func (p HistoryPage) Read(me int64, m Message) bool {
 // 0): one range of the (pair_lo, pair_hi, id) index, however long either
 // user's mailbox is, and never an OFFSET.
 func (s *Store) History(ctx context.Context, me, with, beforeID int64, limit int) (HistoryPage, error) {
+	db, done := s.with(ctx)
+	defer done()
 	var page HistoryPage
 	lo, hi := min(me, with), max(me, with)
-	q := s.with(ctx).Select("id", "from_uid", "to_uid", "body", "created_at").
+	q := db.Select("id", "from_uid", "to_uid", "body", "created_at").
 		Where("pair_lo = ? AND pair_hi = ?", lo, hi)
 	if beforeID > 0 {
 		q = q.Where("id < ?", beforeID)
@@ -141,7 +143,7 @@ func (s *Store) History(ctx context.Context, me, with, beforeID int64, limit int
 		return page, nil
 	}
 	var convs []Conversation
-	if err := s.with(ctx).Select("uid", "read_id").
+	if err := db.Select("uid", "read_id").
 		Where("(uid = ? AND peer_uid = ?) OR (uid = ? AND peer_uid = ?)", me, with, with, me).
 		Find(&convs).Error; err != nil {
 		return page, fmt.Errorf("read read state: %w", err)
@@ -214,8 +216,10 @@ type UnreadFrom struct {
 // newest id, newest first: one read of the primary key range of uid, at
 // most a row per sender, whatever the number of messages.
 func (s *Store) Unread(ctx context.Context, uid int64) ([]UnreadFrom, error) {
+	db, done := s.with(ctx)
+	defer done()
 	var out []UnreadFrom
-	err := s.with(ctx).Model(&Conversation{}).Select("peer_uid", "unread", "last_id").
+	err := db.Model(&Conversation{}).Select("peer_uid", "unread", "last_id").
 		Where("uid = ? AND unread > 0", uid).Order("last_id DESC").Find(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("read unread counts: %w", err)
@@ -305,8 +309,10 @@ func (s *Store) Blocked(ctx context.Context, uid int64) ([]Profile, error) {
 	if err != nil {
 		return nil, err
 	}
+	db, done := s.with(ctx)
+	defer done()
 	var out []Profile
-	err = s.with(ctx).Table(blocks+" AS b").
+	err = db.Table(blocks+" AS b").
 		Select("u.uid, u.name, u.head_img").
 		Joins("JOIN "+users+" AS u ON u.uid = b.blocked_uid").
 		Where("b.uid = ?", uid).

@@ -11,7 +11,10 @@ import (
 )
 
 // Message is one message from FromUID to ToUID. ClientMsgID is the
-// sender's optional idempotency key, unique per sender.
+// sender's optional idempotency key, unique per sender. A message written
+// through the MessageWriter without one gets a key of the server's own in
+// the column (see serverKey; m itself comes back without it), which
+// nothing hands to clients.
 //
 // Read state lives beside it, per recipient and sender (Conversation):
 // a watermark, not a column per message.
@@ -64,8 +67,10 @@ var ErrNotContact = errors.New("not a contact")
 // first to commit and then fail as a duplicate, and the first row is read
 // back.
 func (s *Store) CreateMessage(ctx context.Context, m *Message, contactsOnly bool) (replayed bool, err error) {
+	db, done := s.with(ctx)
+	defer done()
 	for attempt := 1; ; attempt++ {
-		err := s.with(ctx).Transaction(func(tx *gorm.DB) error {
+		err := db.Transaction(func(tx *gorm.DB) error {
 			var u User
 			err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Select("uid").
 				Where("uid = ?", m.ToUID).Take(&u).Error
@@ -104,7 +109,7 @@ func (s *Store) CreateMessage(ctx context.Context, m *Message, contactsOnly bool
 		case errors.Is(err, ErrNotFound), errors.Is(err, ErrNotContact), errors.Is(err, ErrBlocked):
 			return false, err
 		case isDuplicate(err) && m.ClientMsgID != nil:
-			first, ferr := s.MessageByClientID(ctx, m.FromUID, *m.ClientMsgID)
+			first, ferr := s.MessageByClientID(db.Statement.Context, m.FromUID, *m.ClientMsgID)
 			if ferr == nil {
 				m.ID, m.CreatedAt = first.ID, first.CreatedAt
 				return true, nil
@@ -125,8 +130,10 @@ func (s *Store) CreateMessage(ctx context.Context, m *Message, contactsOnly bool
 // MessageByClientID returns the message the sender stored under that
 // client_msg_id.
 func (s *Store) MessageByClientID(ctx context.Context, fromUID int64, clientMsgID string) (*Message, error) {
+	db, done := s.with(ctx)
+	defer done()
 	var m Message
-	err := s.with(ctx).Where("from_uid = ? AND client_msg_id = ?", fromUID, clientMsgID).Take(&m).Error
+	err := db.Where("from_uid = ? AND client_msg_id = ?", fromUID, clientMsgID).Take(&m).Error
 	if err != nil {
 		return nil, notFound(err)
 	}
@@ -136,8 +143,10 @@ func (s *Store) MessageByClientID(ctx context.Context, fromUID int64, clientMsgI
 // MessagesFor returns up to limit messages to uid with ids above afterID,
 // in id order.
 func (s *Store) MessagesFor(ctx context.Context, uid, afterID int64, limit int) ([]Message, error) {
+	db, done := s.with(ctx)
+	defer done()
 	var ms []Message
-	err := s.with(ctx).Select("id", "from_uid", "to_uid", "body", "created_at").
+	err := db.Select("id", "from_uid", "to_uid", "body", "created_at").
 		Where("to_uid = ? AND id > ?", uid, afterID).Order("id").Limit(limit).Find(&ms).Error
 	if err != nil {
 		return nil, fmt.Errorf("read messages: %w", err)
@@ -148,8 +157,10 @@ func (s *Store) MessagesFor(ctx context.Context, uid, afterID int64, limit int) 
 // LatestMessageID returns the id of the newest message to uid, 0 when
 // there is none: one lookup at the end of the (to_uid, id) index.
 func (s *Store) LatestMessageID(ctx context.Context, uid int64) (int64, error) {
+	db, done := s.with(ctx)
+	defer done()
 	var id int64
-	err := s.with(ctx).Model(&Message{}).Select("COALESCE(MAX(id), 0)").Where("to_uid = ?", uid).Scan(&id).Error
+	err := db.Model(&Message{}).Select("COALESCE(MAX(id), 0)").Where("to_uid = ?", uid).Scan(&id).Error
 	if err != nil {
 		return 0, fmt.Errorf("read latest message id: %w", err)
 	}
@@ -159,8 +170,10 @@ func (s *Store) LatestMessageID(ctx context.Context, uid int64) (int64, error) {
 // RecvCursor returns a session's server-side Recv cursor; ErrNotFound
 // when the session has ended.
 func (s *Store) RecvCursor(ctx context.Context, tokenID int64) (int64, error) {
+	db, done := s.with(ctx)
+	defer done()
 	var t UserToken
-	if err := s.with(ctx).Select("id", "recv_cursor").Where("id = ?", tokenID).Take(&t).Error; err != nil {
+	if err := db.Select("id", "recv_cursor").Where("id = ?", tokenID).Take(&t).Error; err != nil {
 		return 0, notFound(err)
 	}
 	return t.RecvCursor, nil
@@ -171,7 +184,9 @@ func (s *Store) RecvCursor(ctx context.Context, tokenID int64) (int64, error) {
 // another request of the session moved it first, and the caller must read
 // again rather than hand out messages twice. to must be above from.
 func (s *Store) AdvanceRecvCursor(ctx context.Context, tokenID, from, to int64) (bool, error) {
-	res := s.with(ctx).Model(&UserToken{}).Where("id = ? AND recv_cursor = ?", tokenID, from).
+	db, done := s.with(ctx)
+	defer done()
+	res := db.Model(&UserToken{}).Where("id = ? AND recv_cursor = ?", tokenID, from).
 		Update("recv_cursor", to)
 	if res.Error != nil {
 		return false, fmt.Errorf("advance recv cursor: %w", res.Error)

@@ -20,8 +20,10 @@ type UserProfile struct {
 // UserProfile reads the profile of a session's own user; ErrUserGone if
 // the user no longer exists (deleted by the host).
 func (s *Store) UserProfile(ctx context.Context, uid int64) (UserProfile, error) {
+	db, done := s.with(ctx)
+	defer done()
 	var p UserProfile
-	err := s.with(ctx).Model(&User{}).Select("uid", "name", "head_img", "created_at").
+	err := db.Model(&User{}).Select("uid", "name", "head_img", "created_at").
 		Where("uid = ?", uid).Take(&p).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return p, ErrUserGone

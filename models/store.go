@@ -23,16 +23,43 @@ var ErrUserGone = errors.New("the session's user no longer exists")
 // ErrDuplicate is returned when a unique key is already taken.
 var ErrDuplicate = errors.New("duplicate")
 
+// DefaultQueryTimeout is how long a store call may take when NewStore is
+// given no timeout of its own (module.Config.QueryTimeout's default).
+const DefaultQueryTimeout = 10 * time.Second
+
 // Store runs fiberchat's queries on the module's own *gorm.DB (the host's
-// connection pool with the module's table prefix).
+// connection pool with the module's table prefix). Every call has a
+// deadline, so a database that stops answering without refusing
+// connections fails calls with context.DeadlineExceeded (Unavailable)
+// instead of holding them, and their callers, for minutes.
 type Store struct {
-	db *gorm.DB
+	db      *gorm.DB
+	timeout time.Duration
 }
 
-// NewStore returns a Store on db.
-func NewStore(db *gorm.DB) *Store { return &Store{db: db} }
+// NewStore returns a Store on db whose every call ends within
+// queryTimeout (DefaultQueryTimeout when it is zero or less).
+func NewStore(db *gorm.DB, queryTimeout time.Duration) *Store {
+	if queryTimeout <= 0 {
+		queryTimeout = DefaultQueryTimeout
+	}
+	return &Store{db: db, timeout: queryTimeout}
+}
 
-func (s *Store) with(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }
+// QueryTimeout is the deadline of each store call.
+func (s *Store) QueryTimeout() time.Duration { return s.timeout }
+
+// with is the one way to the database: the module's *gorm.DB bound to ctx
+// limited to the query timeout, and the cancel to defer. GORM keeps the
+// context in the *gorm.DB it returns, so the deadline cannot be cancelled
+// inside with; each store method takes one for its whole call (a
+// transaction and its retries included: the deadline bounds what the
+// caller waits) and releases its timer on return. A store method calling
+// another gives it the bounded context, so the inner call ends no later.
+func (s *Store) with(ctx context.Context) (*gorm.DB, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	return s.db.WithContext(ctx), cancel
+}
 
 // notFound turns GORM's not-found into ErrNotFound.
 func notFound(err error) error {
@@ -46,7 +73,9 @@ func notFound(err error) error {
 
 // CreateClient stores a new API client; ErrDuplicate if the id is taken.
 func (s *Store) CreateClient(ctx context.Context, c *APIClient) error {
-	if err := s.with(ctx).Create(c).Error; err != nil {
+	db, done := s.with(ctx)
+	defer done()
+	if err := db.Create(c).Error; err != nil {
 		if isDuplicate(err) {
 			return ErrDuplicate
 		}
@@ -57,8 +86,10 @@ func (s *Store) CreateClient(ctx context.Context, c *APIClient) error {
 
 // ClientByID returns the client with that client_id.
 func (s *Store) ClientByID(ctx context.Context, clientID string) (*APIClient, error) {
+	db, done := s.with(ctx)
+	defer done()
 	var c APIClient
-	err := s.with(ctx).Where("client_id = ?", clientID).Take(&c).Error
+	err := db.Where("client_id = ?", clientID).Take(&c).Error
 	if err != nil {
 		return nil, notFound(err)
 	}
@@ -67,28 +98,34 @@ func (s *Store) ClientByID(ctx context.Context, clientID string) (*APIClient, er
 
 // ListClients returns every client ordered by client_id.
 func (s *Store) ListClients(ctx context.Context) ([]APIClient, error) {
+	db, done := s.with(ctx)
+	defer done()
 	var cs []APIClient
-	err := s.with(ctx).Order("client_id").Find(&cs).Error
+	err := db.Order("client_id").Find(&cs).Error
 	return cs, err
 }
 
 // CountClients returns how many clients exist.
 func (s *Store) CountClients(ctx context.Context) (int64, error) {
+	db, done := s.with(ctx)
+	defer done()
 	var n int64
-	err := s.with(ctx).Model(&APIClient{}).Count(&n).Error
+	err := db.Model(&APIClient{}).Count(&n).Error
 	return n, err
 }
 
 // SetClientDisabled disables or enables a client; ErrNotFound if none.
 func (s *Store) SetClientDisabled(ctx context.Context, clientID string, disabled bool, now int64) error {
-	res := s.with(ctx).Model(&APIClient{}).Where("client_id = ?", clientID).
+	db, done := s.with(ctx)
+	defer done()
+	res := db.Model(&APIClient{}).Where("client_id = ?", clientID).
 		Updates(map[string]any{"disabled": disabled, "updated_at": now})
 	if res.Error != nil {
 		return res.Error
 	}
 	if res.RowsAffected == 0 {
 		// MySQL counts only changed rows; tell "already so" from "absent".
-		if _, err := s.ClientByID(ctx, clientID); err != nil {
+		if _, err := s.ClientByID(db.Statement.Context, clientID); err != nil {
 			return err
 		}
 	}
@@ -99,7 +136,9 @@ func (s *Store) SetClientDisabled(ctx context.Context, clientID string, disabled
 
 // CreateUser stores u and fills in its uid.
 func (s *Store) CreateUser(ctx context.Context, u *User) error {
-	if err := s.with(ctx).Create(u).Error; err != nil {
+	db, done := s.with(ctx)
+	defer done()
+	if err := db.Create(u).Error; err != nil {
 		return fmt.Errorf("create user: %w", err)
 	}
 	return nil
@@ -107,8 +146,10 @@ func (s *Store) CreateUser(ctx context.Context, u *User) error {
 
 // UserByID returns the user with that uid; ErrNotFound if there is none.
 func (s *Store) UserByID(ctx context.Context, uid int64) (*User, error) {
+	db, done := s.with(ctx)
+	defer done()
 	var u User
-	if err := s.with(ctx).Where("uid = ?", uid).Take(&u).Error; err != nil {
+	if err := db.Where("uid = ?", uid).Take(&u).Error; err != nil {
 		return nil, notFound(err)
 	}
 	return &u, nil
@@ -128,8 +169,10 @@ func (s *Store) SessionUser(ctx context.Context, uid int64) (*User, error) {
 // if there is none. Two concurrent calls for one hostRef end with one
 // user: the loser of the unique index reads the winner's row.
 func (s *Store) ProvisionUser(ctx context.Context, hostRef, name string, now int64) (*User, bool, error) {
+	db, done := s.with(ctx)
+	defer done()
 	var u User
-	err := s.with(ctx).Where("host_ref = ?", hostRef).Take(&u).Error
+	err := db.Where("host_ref = ?", hostRef).Take(&u).Error
 	if err == nil {
 		return &u, false, nil
 	}
@@ -138,11 +181,11 @@ func (s *Store) ProvisionUser(ctx context.Context, hostRef, name string, now int
 	}
 	// No password: a provisioned user signs in through the host only.
 	u = User{Name: name, HostRef: &hostRef, CreatedAt: now, UpdatedAt: now}
-	if err := s.with(ctx).Create(&u).Error; err != nil {
+	if err := db.Create(&u).Error; err != nil {
 		if !isDuplicate(err) {
 			return nil, false, fmt.Errorf("provision user: %w", err)
 		}
-		if err := s.with(ctx).Where("host_ref = ?", hostRef).Take(&u).Error; err != nil {
+		if err := db.Where("host_ref = ?", hostRef).Take(&u).Error; err != nil {
 			return nil, false, notFound(err)
 		}
 		return &u, false, nil
@@ -153,17 +196,21 @@ func (s *Store) ProvisionUser(ctx context.Context, hostRef, name string, now int
 // UpdateProfile sets the given profile columns (name, head_img) and nothing
 // else, so columns a host added to the table are never touched.
 func (s *Store) UpdateProfile(ctx context.Context, uid int64, fields map[string]any, now int64) error {
+	db, done := s.with(ctx)
+	defer done()
 	if len(fields) == 0 {
 		return nil
 	}
 	fields["updated_at"] = now
-	return s.with(ctx).Model(&User{}).Where("uid = ?", uid).Updates(fields).Error
+	return db.Model(&User{}).Where("uid = ?", uid).Updates(fields).Error
 }
 
 // ChangePassword sets a new password hash and ends every session of the
 // user but keepToken, in one transaction.
 func (s *Store) ChangePassword(ctx context.Context, uid int64, hash string, keepToken int64, now int64) error {
-	return s.with(ctx).Transaction(func(tx *gorm.DB) error {
+	db, done := s.with(ctx)
+	defer done()
+	return db.Transaction(func(tx *gorm.DB) error {
 		if err := tx.Model(&User{}).Where("uid = ?", uid).
 			Updates(map[string]any{"passwd_hash": hash, "updated_at": now}).Error; err != nil {
 			return err
@@ -207,7 +254,9 @@ func HashToken(token string) string {
 // CreateToken stores a new session and, past maxSessions for the user,
 // drops the oldest ones, in one transaction.
 func (s *Store) CreateToken(ctx context.Context, t *UserToken, maxSessions int) error {
-	return s.with(ctx).Transaction(func(tx *gorm.DB) error {
+	db, done := s.with(ctx)
+	defer done()
+	return db.Transaction(func(tx *gorm.DB) error {
 		if err := tx.Create(t).Error; err != nil {
 			return fmt.Errorf("create token: %w", err)
 		}
@@ -243,8 +292,10 @@ func (s *Store) OpenSession(ctx context.Context, uid int64, now time.Time, idle 
 
 // TokenByHash returns the session with that token hash.
 func (s *Store) TokenByHash(ctx context.Context, hash string) (*UserToken, error) {
+	db, done := s.with(ctx)
+	defer done()
 	var t UserToken
-	if err := s.with(ctx).Where("token_hash = ?", hash).Take(&t).Error; err != nil {
+	if err := db.Where("token_hash = ?", hash).Take(&t).Error; err != nil {
 		return nil, notFound(err)
 	}
 	return &t, nil
@@ -252,33 +303,41 @@ func (s *Store) TokenByHash(ctx context.Context, hash string) (*UserToken, error
 
 // ExtendToken moves a session's expiry forward (never back).
 func (s *Store) ExtendToken(ctx context.Context, id, expire int64) error {
-	return s.with(ctx).Model(&UserToken{}).
+	db, done := s.with(ctx)
+	defer done()
+	return db.Model(&UserToken{}).
 		Where("id = ? AND expire_time < ?", id, expire).
 		Update("expire_time", expire).Error
 }
 
 // DeleteToken ends one session.
 func (s *Store) DeleteToken(ctx context.Context, id int64) error {
-	return s.with(ctx).Where("id = ?", id).Delete(&UserToken{}).Error
+	db, done := s.with(ctx)
+	defer done()
+	return db.Where("id = ?", id).Delete(&UserToken{}).Error
 }
 
 // DeleteExpiredTokens removes up to limit sessions expired at now and
 // reports how many went; small batches keep each statement's locks short.
 func (s *Store) DeleteExpiredTokens(ctx context.Context, now int64, limit int) (int64, error) {
+	db, done := s.with(ctx)
+	defer done()
 	var ids []int64
-	if err := s.with(ctx).Model(&UserToken{}).Where("expire_time <= ?", now).
+	if err := db.Model(&UserToken{}).Where("expire_time <= ?", now).
 		Limit(limit).Pluck("id", &ids).Error; err != nil {
 		return 0, err
 	}
 	if len(ids) == 0 {
 		return 0, nil
 	}
-	res := s.with(ctx).Where("id IN ?", ids).Delete(&UserToken{})
+	res := db.Where("id IN ?", ids).Delete(&UserToken{})
 	return res.RowsAffected, res.Error
 }
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
+	db, done := s.with(ctx)
+	defer done()
 	var one int
-	return s.with(ctx).Raw("SELECT 1").Scan(&one).Error
+	return db.Raw("SELECT 1").Scan(&one).Error
 }

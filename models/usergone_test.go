@@ -16,7 +16,7 @@ func TestSessionUserGone(t *testing.T) {
 	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
 		s := chattest.NewServer(t, db, chattest.Options{})
 		a, b := s.NewUser(t, "a"), s.NewUser(t, "b")
-		store := models.NewStore(s.Module.DB())
+		store := models.NewStore(s.Module.DB(), 0)
 		ctx := context.Background()
 		if err := store.AnswerRequest(ctx, a.UID, b.UID, true, 1); !errors.Is(err, models.ErrNotFound) {
 			t.Fatalf("answering no request: got %v, want ErrNotFound", err)

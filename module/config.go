@@ -8,6 +8,7 @@ import (
 
 	"github.com/fiberchat/fiberchat/events"
 	"github.com/fiberchat/fiberchat/migrations"
+	"github.com/fiberchat/fiberchat/models"
 	"github.com/fiberchat/fiberchat/notify"
 	"gorm.io/gorm"
 )
@@ -155,6 +156,20 @@ type Config struct {
 	// SQLite (one connection writes anyway), 2 on MySQL/MariaDB, where
 	// batches overlap their round trips and fsyncs.
 	SendWriters int
+	// QueryTimeout is the deadline of every database call the module
+	// makes (a transaction and its retries count as one call; a Send's
+	// group commit and its fallback share one). A database that stops
+	// answering without refusing connections then fails requests with
+	// 503/1503 within it (a Send, which may first wait for a busy group
+	// commit, within twice it) instead of holding them. Keep it above the
+	// slowest query under load. Default: 10 seconds.
+	QueryTimeout time.Duration
+	// ShutdownTimeout bounds Close: past it, Close returns
+	// ErrShutdownTimeout and leaves what still runs (a batch stuck on the
+	// database, at most QueryTimeout more) to end by itself. Serve uses it
+	// for the server's shutdown too when given no timeout. Default: 10
+	// seconds.
+	ShutdownTimeout time.Duration
 
 	// OnEvent, when set, is called after each change commits (a user
 	// registered, a session opened, a contact added or removed, a message
@@ -212,6 +227,8 @@ var ConfigDefault = Config{
 	MaxWait:           maxWait,
 	SweepInterval:     time.Minute,
 	SendBatchSize:     128,
+	QueryTimeout:      models.DefaultQueryTimeout,
+	ShutdownTimeout:   10 * time.Second,
 	Now:               time.Now,
 	// Below the 30 s many proxies allow an idle connection.
 	StreamPingInterval: 25 * time.Second,
@@ -256,6 +273,8 @@ func configDefault(config ...Config) (Config, error) {
 	setZero(&cfg.SweepInterval, def.SweepInterval)
 	setZero(&cfg.SendBatchSize, def.SendBatchSize)
 	setZero(&cfg.StreamPingInterval, def.StreamPingInterval)
+	setZero(&cfg.QueryTimeout, def.QueryTimeout)
+	setZero(&cfg.ShutdownTimeout, def.ShutdownTimeout)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -291,6 +310,8 @@ func (cfg Config) validate() error {
 		return errors.New("fiberchat: MaxWait must be at most 30s (API.md's longest wait)")
 	case cfg.StreamPingInterval < 0:
 		return errors.New("fiberchat: StreamPingInterval must be positive")
+	case cfg.QueryTimeout < 0, cfg.ShutdownTimeout < 0:
+		return errors.New("fiberchat: QueryTimeout and ShutdownTimeout must be positive")
 	}
 	return nil
 }

@@ -117,10 +117,15 @@ func (m *Module) TableName(base string) string { return m.cfg.TablePrefix + base
 // Serve serves app on ln until ctx ends, then shuts down in the order the
 // chat needs: the module first, so held and parked long polls are answered
 // at once (a parked poll is invisible to the server's own shutdown), then
-// the server, which waits up to timeout for open requests. It returns the
-// listener's error if the server stopped by itself; trouble during the
-// shutdown is logged.
+// the server, which waits up to timeout for open requests
+// (Config.ShutdownTimeout when timeout is zero or less). It returns within
+// ShutdownTimeout plus timeout of ctx ending, a stuck database or not. It
+// returns the listener's error if the server stopped by itself; trouble
+// during the shutdown is logged.
 func (m *Module) Serve(ctx context.Context, app *fiber.App, ln net.Listener, timeout time.Duration) error {
+	if timeout <= 0 {
+		timeout = m.cfg.ShutdownTimeout
+	}
 	served := make(chan error, 1)
 	go func() { served <- app.Listener(ln) }()
 	select {

@@ -92,7 +92,7 @@ func New(cfg Config) (*Module, error) {
 		return nil, err
 	}
 	cfg.SendWriters = sendWriters(cfg.SendWriters, dialect)
-	store := models.NewStore(db)
+	store := models.NewStore(db, cfg.QueryTimeout)
 	streams := handlers.NewStreamHub()
 	m := &Module{
 		cfg:     cfg,
@@ -375,31 +375,53 @@ func (m *Module) CountClients(ctx context.Context) (int64, error) {
 	return m.store.CountClients(ctx)
 }
 
+// ErrShutdownTimeout is returned by Close when the module's background
+// work had not stopped within Config.ShutdownTimeout.
+var ErrShutdownTimeout = errors.New("fiberchat: background work still running after ShutdownTimeout")
+
 // Close answers every held or parked Recv long poll at once (with what it
 // has: nothing; a parked one with "Connection: close"), ends every open
 // /Message/Stream with "event: bye" (reason shutdown), closes the idle
 // keep-alive connections that parked polls handed back (the server closes
 // its own idle ones when it shuts down), stops the module's background
-// work and waits for it. Call it before shutting the server down, or a
-// graceful shutdown waits for held polls to run out. A Recv after Close is answered without waiting; the
-// other routes keep working. The database belongs to the host and stays
-// open.
+// work and waits for it, at most Config.ShutdownTimeout: a stuck database
+// cannot hold a shutdown up (ErrShutdownTimeout; what still runs ends
+// within QueryTimeout). Call it before shutting the server down, or a
+// graceful shutdown waits for held polls to run out. A Recv after Close is
+// answered without waiting; the other routes keep working. The database
+// belongs to the host and stays open.
 func (m *Module) Close() error {
 	m.closeOnce.Do(func() {
-		close(m.closing)
-		// Parked polls are not the server's to wait for in a graceful
-		// shutdown: this writes their answers before returning.
-		m.parker.Close()
-		m.stop()
-		if m.writer != nil {
-			m.writer.Stop()
-		}
-		m.wg.Wait()
-		if m.ownNotifier {
-			m.closeErr = m.notifier.Close()
+		stopped := make(chan error, 1)
+		go func() { stopped <- m.shutdown() }()
+		timer := time.NewTimer(m.cfg.ShutdownTimeout)
+		defer timer.Stop()
+		select {
+		case m.closeErr = <-stopped:
+		case <-timer.C:
+			m.closeErr = ErrShutdownTimeout
+			m.cfg.Logger.Warn("close", "error", m.closeErr.Error())
 		}
 	})
 	return m.closeErr
+}
+
+// shutdown is Close's work, run on a goroutine of its own so that Close
+// can stop waiting for it.
+func (m *Module) shutdown() error {
+	close(m.closing)
+	// Parked polls are not the server's to wait for in a graceful
+	// shutdown: this writes their answers before returning.
+	m.parker.Close()
+	m.stop()
+	if m.writer != nil {
+		m.writer.Stop()
+	}
+	m.wg.Wait()
+	if m.ownNotifier {
+		return m.notifier.Close()
+	}
+	return nil
 }
 
 // sweep deletes expired sessions and messages past retention every

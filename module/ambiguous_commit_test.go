@@ -1,0 +1,267 @@
+package module_test
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fiberchat/fiberchat/events"
+	"github.com/fiberchat/fiberchat/internal/chattest"
+	"github.com/fiberchat/fiberchat/module"
+	gomysql "github.com/go-sql-driver/mysql"
+	"gorm.io/driver/mysql"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// lossyConnector wraps the MySQL driver so that a test can lose the
+// answer to a COMMIT: while armed, the next transaction that inserted
+// messages commits for real and then reports driver.ErrBadConn, as when
+// the connection dies between the server committing and its reply.
+type lossyConnector struct {
+	driver.Connector
+	armed atomic.Bool
+	lost  atomic.Int64
+	// stall, when set, makes the armed COMMIT wait for it to close before
+	// it is sent, as on a database that stopped answering.
+	stall chan struct{}
+}
+
+func (c *lossyConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &lossyConn{Conn: conn, c: c}, nil
+}
+
+// lossyConn passes everything to the driver's connection, noting whether
+// the open transaction inserted messages.
+type lossyConn struct {
+	driver.Conn
+	c        *lossyConnector
+	inserted bool
+}
+
+func (l *lossyConn) note(query string) {
+	if strings.HasPrefix(query, "INSERT INTO `chat_messages`") {
+		l.inserted = true
+	}
+}
+
+func (l *lossyConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	tx, err := l.Conn.(driver.ConnBeginTx).BeginTx(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	l.inserted = false
+	return &lossyTx{Tx: tx, l: l}, nil
+}
+
+func (l *lossyConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	l.note(query)
+	return l.Conn.(driver.ConnPrepareContext).PrepareContext(ctx, query)
+}
+
+func (l *lossyConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	l.note(query)
+	return l.Conn.(driver.ExecerContext).ExecContext(ctx, query, args)
+}
+
+func (l *lossyConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	l.note(query)
+	return l.Conn.(driver.QueryerContext).QueryContext(ctx, query, args)
+}
+
+func (l *lossyConn) Ping(ctx context.Context) error { return l.Conn.(driver.Pinger).Ping(ctx) }
+
+func (l *lossyConn) ResetSession(ctx context.Context) error {
+	return l.Conn.(driver.SessionResetter).ResetSession(ctx)
+}
+
+func (l *lossyConn) IsValid() bool { return l.Conn.(driver.Validator).IsValid() }
+
+func (l *lossyConn) CheckNamedValue(nv *driver.NamedValue) error {
+	return l.Conn.(driver.NamedValueChecker).CheckNamedValue(nv)
+}
+
+type lossyTx struct {
+	driver.Tx
+	l *lossyConn
+}
+
+func (t *lossyTx) Commit() error {
+	if c := t.l.c; c.stall != nil && t.l.inserted && c.armed.CompareAndSwap(true, false) {
+		<-c.stall
+	}
+	if err := t.Tx.Commit(); err != nil {
+		return err
+	}
+	if t.l.inserted && t.l.c.armed.CompareAndSwap(true, false) {
+		t.l.c.lost.Add(1)
+		return driver.ErrBadConn
+	}
+	return nil
+}
+
+// lossyServer serves the module on a MariaDB pool whose connections are
+// wrapped by a lossyConnector.
+func lossyServer(t *testing.T, lossy *lossyConnector, cfg func(*module.Config)) *chattest.Server {
+	t.Helper()
+	base := os.Getenv(chattest.MySQLEnv)
+	if base == "" {
+		t.Skip(chattest.MySQLEnv + " is not set: faults in COMMIT need MariaDB (.ci/run sets it)")
+	}
+	plain := chattest.OpenMySQL(t, base)
+	dsn, err := gomysql.ParseDSN(strings.TrimPrefix(plain.DSN, "mysql:"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lossy.Connector, err = gomysql.NewConnector(dsn); err != nil {
+		t.Fatal(err)
+	}
+	pool := sql.OpenDB(lossy)
+	t.Cleanup(func() { _ = pool.Close() })
+	gdb, err := gorm.Open(mysql.New(mysql.Config{Conn: pool}), &gorm.Config{Logger: logger.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return chattest.NewServer(t, &chattest.DB{Name: "mysql", DSN: plain.DSN, Gorm: gdb}, chattest.Options{Config: cfg})
+}
+
+// TestStuckCommitAnswers503 holds a group commit's COMMIT, as a database
+// that stops answering mid-COMMIT does (database/sql cannot cancel it):
+// the Send still answers 503/1503 within twice QueryTimeout, the message
+// is stored at most once when the database answers again, and Sends work
+// again.
+func TestStuckCommitAnswers503(t *testing.T) {
+	lossy := &lossyConnector{stall: make(chan struct{})}
+	s := lossyServer(t, lossy, func(c *module.Config) {
+		c.AllowStrangers = true
+		c.QueryTimeout = time.Second
+	})
+	a, b := s.NewUser(t, "a"), s.NewUser(t, "b")
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(lossy.stall)
+		}
+	}
+	t.Cleanup(release)
+	lossy.armed.Store(true)
+	r := within(t, 3*time.Second, "Send with its COMMIT stuck", func() *chattest.Response {
+		r, err := s.TryPost("/Message/Send", a.Creds(map[string]any{"uid_to": b.UID, "data": "stuck"}))
+		if err != nil {
+			return &chattest.Response{Status: -1, Raw: []byte(err.Error())}
+		}
+		return r
+	})
+	chattest.Expect(t, r, 503, 1503)
+	release()
+	after := within(t, 3*time.Second, "Send after the database answers again", func() *chattest.Response {
+		r, _ := s.TryPost("/Message/Send", a.Creds(map[string]any{"uid_to": b.UID, "data": "after"}))
+		return r
+	})
+	chattest.Expect(t, after, 200, 0)
+	if n := s.Count(t, "messages", "body = ?", "stuck"); n > 1 {
+		t.Fatalf("the stuck message is stored %d times", n)
+	}
+}
+
+// TestAmbiguousCommitStoresOnce loses the answer to a group commit's
+// COMMIT after the server committed. The batch is then run again message
+// by message; messages without a client_msg_id must not be stored twice,
+// and every Send is answered 200 (or 503), once.
+func TestAmbiguousCommitStoresOnce(t *testing.T) {
+	lossy := &lossyConnector{}
+	var stored atomic.Int64 // MessageStored events
+	s := lossyServer(t, lossy, func(c *module.Config) {
+		c.AllowStrangers = true
+		c.OnEvent = func(_ context.Context, e events.Event) error {
+			if _, ok := e.(events.MessageStored); ok {
+				stored.Add(1)
+			}
+			return nil
+		}
+	})
+	const senders = 24
+	var users []chattest.User
+	for i := range senders + 1 {
+		users = append(users, s.NewUser(t, fmt.Sprintf("u%d", i)))
+	}
+	to := users[senders]
+
+	for round := range 3 {
+		lossy.armed.Store(true)
+		answers := make([]*chattest.Response, senders)
+		errs := make([]error, senders)
+		var wg sync.WaitGroup
+		for i := range senders {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				body := map[string]any{"uid_to": to.UID, "data": fmt.Sprintf("round %d from %d", round, i)}
+				if i%3 == 0 {
+					body["client_msg_id"] = fmt.Sprintf("r%d-%d", round, i)
+				}
+				answers[i], errs[i] = s.TryPost("/Message/Send", users[i].Creds(body))
+			}()
+		}
+		wg.Wait()
+		if lossy.armed.Load() {
+			t.Fatalf("round %d: no group commit lost its answer", round)
+		}
+		ids := map[int64]int{}
+		for i, r := range answers {
+			if errs[i] != nil {
+				t.Fatalf("round %d, sender %d: %v", round, i, errs[i])
+			}
+			body := fmt.Sprintf("round %d from %d", round, i)
+			n := s.Count(t, "messages", "body = ?", body)
+			switch {
+			case r.Status == 200 && r.Code() == 0:
+				if n != 1 {
+					t.Fatalf("round %d: %q answered 200 but stored %d times", round, body, n)
+				}
+				if j, dup := ids[r.Int("id")]; dup {
+					t.Fatalf("round %d: senders %d and %d both answered id %d", round, j, i, r.Int("id"))
+				}
+				ids[r.Int("id")] = i
+				var id int64
+				if err := s.Module.DB().Table("chat_messages").Select("id").Where("body = ?", body).Scan(&id).Error; err != nil || id != r.Int("id") {
+					t.Fatalf("round %d: %q answered id %d, stored as %d (%v)", round, body, r.Int("id"), id, err)
+				}
+			case r.Status == 503 && r.Code() == 1503:
+				if n > 1 {
+					t.Fatalf("round %d: %q answered 503 and stored %d times", round, body, n)
+				}
+			default:
+				t.Fatalf("round %d, sender %d: %s, want 200 or 503", round, i, r)
+			}
+		}
+	}
+	if lossy.lost.Load() != 3 {
+		t.Fatalf("%d commits lost their answer, want 3", lossy.lost.Load())
+	}
+	// The messages the lost COMMIT stored are announced once, as any other:
+	// their senders' retries are the module's, not the clients'.
+	if n := stored.Load(); n != 3*senders {
+		t.Fatalf("%d MessageStored events, want %d", n, 3*senders)
+	}
+	// Recv hands out the messages without any idempotency key of the server's.
+	recv := s.Post(t, "/Message/Recv", to.Creds(map[string]any{"last_id": 0, "limit": 500}))
+	if strings.Contains(string(recv.Raw), "client_msg_id") || strings.Contains(string(recv.Raw), `\u0001`) {
+		t.Fatalf("Recv shows idempotency keys: %s", recv.Raw)
+	}
+	if got := len(recv.Body["data"].([]any)); got != 3*senders {
+		t.Fatalf("Recv: %d messages, want %d", got, 3*senders)
+	}
+}

@@ -1,0 +1,135 @@
+package module_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/fiberchat/fiberchat/internal/chattest"
+	"github.com/fiberchat/fiberchat/module"
+)
+
+// stuckServer starts a server on a fresh MariaDB database and returns it
+// with a function that makes the database stop answering the module
+// without refusing anything: another session takes the users table with
+// LOCK TABLES … WRITE, so every query reading it waits (for a year, by
+// MariaDB's default lock_wait_timeout) until the test ends.
+func stuckServer(t *testing.T, cfg func(*module.Config)) (*chattest.Server, func()) {
+	t.Helper()
+	base := os.Getenv(chattest.MySQLEnv)
+	if base == "" {
+		t.Skip(chattest.MySQLEnv + " is not set: a stuck database needs MariaDB (.ci/run sets it)")
+	}
+	db := chattest.OpenMySQL(t, base)
+	s := chattest.NewServer(t, db, chattest.Options{Config: cfg})
+	pool, err := db.Gorm.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conn *sql.Conn
+	lock := func() {
+		t.Helper()
+		var err error
+		if conn, err = pool.Conn(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.ExecContext(context.Background(), "LOCK TABLES chat_users WRITE"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Registered after the server's cleanups, so it runs before them:
+	// Close and DROP DATABASE must not wait on the lock.
+	t.Cleanup(func() {
+		if conn != nil {
+			_, _ = conn.ExecContext(context.Background(), "UNLOCK TABLES")
+			_ = conn.Close()
+		}
+	})
+	return s, lock
+}
+
+// within runs f and fails the test unless it returns within limit; a
+// request that hangs fails the test instead of stalling it.
+func within[T any](t *testing.T, limit time.Duration, what string, f func() T) T {
+	t.Helper()
+	done := make(chan T, 1)
+	start := time.Now()
+	go func() { done <- f() }()
+	select {
+	case v := <-done:
+		if took := time.Since(start); took > limit {
+			t.Fatalf("%s took %v, want at most %v", what, took, limit)
+		}
+		return v
+	case <-time.After(limit + 5*time.Second):
+		t.Fatalf("%s still waiting after %v, want an answer within %v", what, limit+5*time.Second, limit)
+	}
+	panic("unreachable")
+}
+
+// TestStuckDatabaseAnswers503 checks that a database that takes queries
+// but never answers them costs a request QueryTimeout, not minutes: a
+// login, a Send (through the group commit) and a Send's fallback each
+// answer 503/1503 within it.
+func TestStuckDatabaseAnswers503(t *testing.T) {
+	s, lock := stuckServer(t, func(c *module.Config) {
+		c.QueryTimeout = time.Second
+		c.AllowStrangers = true
+	})
+	a, b := s.NewUser(t, "a"), s.NewUser(t, "b")
+	lock()
+	post := func(path string, body map[string]any) func() *chattest.Response {
+		return func() *chattest.Response {
+			r, err := s.TryPost(path, body)
+			if err != nil {
+				return &chattest.Response{Status: -1, Raw: []byte(err.Error())}
+			}
+			return r
+		}
+	}
+	cases := []struct {
+		name, path string
+		body       map[string]any
+	}{
+		{"login", "/user/login", map[string]any{"uid": a.UID, "passwd": a.Password}},
+		{"send", "/Message/Send", a.Creds(map[string]any{"uid_to": b.UID, "data": "hello"})},
+		{"profile", "/user/info", b.Creds(nil)},
+	}
+	for _, c := range cases {
+		r := within(t, 3*time.Second, c.name, post(c.path, c.body))
+		if r.Status != 503 || r.Code() != 1503 {
+			t.Fatalf("%s on a stuck database: %s, want 503/1503", c.name, r)
+		}
+	}
+}
+
+// TestCloseBoundedOnStuckDatabase checks that Close returns within
+// ShutdownTimeout while a group commit waits on a stuck database, however
+// long its QueryTimeout.
+func TestCloseBoundedOnStuckDatabase(t *testing.T) {
+	s, lock := stuckServer(t, func(c *module.Config) {
+		c.QueryTimeout = time.Minute
+		c.ShutdownTimeout = 500 * time.Millisecond
+		c.AllowStrangers = true
+	})
+	a, b := s.NewUser(t, "a"), s.NewUser(t, "b")
+	lock()
+	sent := make(chan *chattest.Response, 1)
+	go func() {
+		r, _ := s.TryPost("/Message/Send", a.Creds(map[string]any{"uid_to": b.UID, "data": "stuck"}))
+		sent <- r
+	}()
+	time.Sleep(300 * time.Millisecond) // the Send's batch is now waiting on the lock
+	err := within(t, 2*time.Second, "Close", s.Module.Close)
+	if !errors.Is(err, module.ErrShutdownTimeout) {
+		t.Fatalf("Close with a batch stuck on the database: %v, want ErrShutdownTimeout", err)
+	}
+	select {
+	case r := <-sent:
+		t.Fatalf("the stuck Send answered before the database did: %v", r)
+	default:
+	}
+}
