@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fiberchat/fiberchat/database"
 )
 
 // TestMain lets the test binary stand in for the command: the hold and
@@ -32,8 +35,12 @@ func TestQuickRun(t *testing.T) {
 		t.Skip("set " + smokeEnv + "=1 (and leave out -short) to run the benchmark command in --quick mode")
 	}
 	var stdout, stderr bytes.Buffer
-	args := []string{"--quick", "--hold", "200", "--wake", "50", "--mysql-dsn", os.Getenv("FIBERCHAT_TEST_MYSQL_DSN")}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	// A smaller seed than --quick's: under -race on a shared host, seeding
+	// and indexing 50 000 messages alone can take a minute.
+	args := []string{"--quick", "--hold", "200", "--wake", "50", "--messages", "10000", "--mysql-dsn", os.Getenv("FIBERCHAT_TEST_MYSQL_DSN")}
+	// The deadline only stops a hung run; how long a run takes is not
+	// asserted, and with -race on a busy host it is several times --quick's.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if code := run(ctx, args, &stdout, io.MultiWriter(&stderr, testWriter{t})); code != 0 {
 		t.Fatalf("exit status %d\nstdout:\n%s", code, stdout.String())
@@ -43,7 +50,8 @@ func TestQuickRun(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &got); err != nil {
 		t.Fatalf("last line is not a JSON object: %v\n%s", err, stdout.String())
 	}
-	for _, key := range []string{"info_vs_ceiling", "send_vs_insert_sqlite", "send_vs_insert_mysql", "hold_kib_per_poll", "wake_p50_ms", "wake_p99_ms"} {
+	for _, key := range []string{"info_vs_ceiling", "send_vs_insert_sqlite", "send_vs_insert_mysql", "history_vs_select", "unread_vs_select",
+		"history_rps", "select_history_rps", "unread_rps", "select_unread_rps", "seed_messages", "hold_kib_per_poll", "wake_p50_ms", "wake_p99_ms"} {
 		v, ok := got[key]
 		if !ok {
 			t.Errorf("summary has no %s", key)
@@ -111,7 +119,88 @@ func TestQuickDefaultsYieldToFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.hold != 42 || o.wake != 100 || o.duration != time.Second {
-		t.Fatalf("--quick --hold 42 gave hold %d, wake %d, duration %s; want 42, 100, 1s", o.hold, o.wake, o.duration)
+	if o.hold != 42 || o.wake != 100 || o.duration != time.Second || o.messages != 50_000 {
+		t.Fatalf("--quick --hold 42 gave hold %d, wake %d, duration %s, messages %d; want 42, 100, 1s, 50000", o.hold, o.wake, o.duration, o.messages)
+	}
+}
+
+// TestSenderOf checks the seed's shape: every user hears from its partner
+// seedPartner times and from seedOthers others, each equally often, none
+// of them itself, and writes to the same others (so each conversation
+// has both directions).
+func TestSenderOf(t *testing.T) {
+	for _, n := range []int{minMessages / seedPerUser, 500, 10_000} {
+		for _, to := range []int{0, 1, n / 2, n - 1} {
+			from := map[int]int{}
+			for r := range seedPerUser {
+				f := senderOf(to, r, n)
+				if f == to || f < 0 || f >= n {
+					t.Fatalf("n %d: user %d hears from %d in round %d", n, to, f, r)
+				}
+				from[f]++
+			}
+			if from[to^1] != seedPartner {
+				t.Errorf("n %d: user %d hears %d times from its partner, want %d", n, to, from[to^1], seedPartner)
+			}
+			if len(from) != 1+seedOthers {
+				t.Errorf("n %d: user %d has %d senders, want %d", n, to, len(from), 1+seedOthers)
+			}
+			for f, c := range from {
+				if f != to^1 && c != (seedPerUser-seedPartner)/seedOthers {
+					t.Errorf("n %d: user %d hears %d times from %d, want %d", n, to, c, f, (seedPerUser-seedPartner)/seedOthers)
+				}
+				wrote := false
+				for r := range seedPerUser {
+					wrote = wrote || senderOf(f, r, n) == to
+				}
+				if !wrote {
+					t.Errorf("n %d: user %d hears from %d but never writes to it", n, to, f)
+				}
+			}
+		}
+	}
+}
+
+// TestSeedConversations seeds a small database and checks what the
+// workloads rely on: the pages asked for are full, and the counters
+// agree with the messages.
+func TestSeedConversations(t *testing.T) {
+	ctx := context.Background()
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "h.db")
+	cf, err := seedConversations(ctx, dsn, minMessages, warnLogger(io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gdb, err := database.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer database.Close(gdb)
+	db, _ := gdb.DB()
+	var total, unread, senders int64
+	if err := db.QueryRow("SELECT COUNT(*) FROM chat_messages").Scan(&total); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRow("SELECT SUM(unread), COUNT(*) FROM chat_conversations").Scan(&unread, &senders); err != nil {
+		t.Fatal(err)
+	}
+	if total != int64(cf.messages) || unread != total || senders != int64(len(cf.users)*(1+seedOthers)) {
+		t.Fatalf("%d messages, %d unread over %d conversations; want %d, %d, %d", total, unread, senders, cf.messages, cf.messages, len(cf.users)*(1+seedOthers))
+	}
+	for seq := range 20 {
+		me, with, before := cf.historyPick(3, seq)
+		var n int
+		if err := db.QueryRow("SELECT COUNT(*) FROM ("+historySQL+")", min(me.UID, with.UID), max(me.UID, with.UID), before).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != historyPage {
+			t.Errorf("history of %d with %d below %d: %d rows, want %d", me.UID, with.UID, before, n, historyPage)
+		}
+	}
+	for _, index := range []string{"idx_chat_messages_pair", "idx_chat_messages_to", "uq_chat_messages_client", "idx_chat_messages_created"} {
+		var n int
+		if err := db.QueryRow("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = ?", index).Scan(&n); err != nil || n != 1 {
+			t.Errorf("index %s: %d, %v; want it rebuilt", index, n, err)
+		}
 	}
 }

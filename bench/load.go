@@ -325,8 +325,10 @@ func credentials(dst []byte, u user) []byte {
 }
 
 // insertSQL is the naive write the send workload is compared with: one
-// message-shaped row, as its own autocommitted statement.
-const insertSQL = "INSERT INTO chat_messages (from_uid, to_uid, body, created_at) VALUES (?, ?, ?, ?)"
+// message-shaped row, as its own autocommitted statement. A message
+// carries its pair columns (the smaller uid first), which History's index
+// needs, so the row does too.
+const insertSQL = "INSERT INTO chat_messages (from_uid, to_uid, body, created_at, pair_lo, pair_hi) VALUES (?, ?, ?, ?, ?, ?)"
 
 // insertLoad runs insertSQL from workers goroutines, pair i's sender to
 // its recipient, on the pool database.Open configured (so the same
@@ -355,7 +357,7 @@ func (l *insertLoad) round(ctx context.Context, p phase) (rate, error) {
 		return func(int) string {
 			buf = messageText(buf[:0], i, l.seq[i])
 			l.seq[i]++
-			if _, err := l.stmt.ExecContext(ctx, pair[0], pair[1], string(buf), time.Now().Unix()); err != nil {
+			if _, err := l.stmt.ExecContext(ctx, pair[0], pair[1], string(buf), time.Now().Unix(), min(pair[0], pair[1]), max(pair[0], pair[1])); err != nil {
 				return err.Error()
 			}
 			return ""

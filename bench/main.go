@@ -1,7 +1,7 @@
 // Command bench is fiberchat's own benchmark, run by maintainers
 // (go run ./bench) to check a change against the targets and figures in
 // docs/performance.md. It starts everything it
-// needs on loopback, runs six workloads, each against a reference measured
+// needs on loopback, runs eight workloads, each against a reference measured
 // in the same run on the same machine (a throughput workload and its
 // reference alternate in rounds), and prints a table and, as its last
 // line, one JSON object:
@@ -17,16 +17,23 @@
 //  4. send: /Message/Send by --clients clients, each its own sender and
 //     recipient (contacts); reported as a ratio to insert, on SQLite and,
 //     with --mysql-dsn, on MariaDB/MySQL.
-//  5. hold: --hold idle long polls (wait 30) held at once; reported as the
+//  5. history: /Message/History, a 50-message page below a before_id, for
+//     random partners on a SQLite database seeded with --messages messages
+//     (100 received by each user from 21 senders); reported as a ratio to
+//     the bare keyset SELECT of the same page through database/sql.
+//  6. unread: /Message/Unread for random users of that database, 21
+//     senders with unread each; reported as a ratio to the bare SELECT of
+//     their counters.
+//  7. hold: --hold idle long polls (wait 30) held at once; reported as the
 //     server's RSS growth per held poll.
-//  6. wake: --wake held long polls, then a message to each of their users;
+//  8. wake: --wake held long polls, then a message to each of their users;
 //     reported as the time from the Send's answer to the poll's answer,
 //     p50 and p99.
 //
 // Usage:
 //
 //	go run ./bench [--mysql-dsn DSN] [--duration 5s] [--rounds 5] [--clients 64]
-//	               [--hold 10000] [--wake 1000] [--quick] [--profile DIR]
+//	               [--hold 10000] [--wake 1000] [--messages 1000000] [--quick] [--profile DIR]
 //
 // The module runs with its defaults (durability included) on a fresh
 // SQLite file in a temporary directory and, when --mysql-dsn (or
@@ -85,6 +92,7 @@ type options struct {
 	rounds   int
 	timeout  time.Duration
 	profile  string
+	messages int
 }
 
 // holdSlack is how many descriptors besides the held polls' sockets each
@@ -107,8 +115,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.hold, "hold", 10000, "long polls held at once by the hold workload")
 	fs.IntVar(&o.wake, "wake", 1000, "long polls woken by the wake workload")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "abort the whole run after this long")
+	fs.IntVar(&o.messages, "messages", 1_000_000, "messages seeded for the history and unread workloads (100 per user)")
 	fs.StringVar(&o.profile, "profile", "", "directory for CPU profiles (the first measured round of each throughput workload) and the hold server's heap profile")
-	quick := fs.Bool("quick", false, "a short smoke run: 300ms warm-up, 1s per workload in 2 rounds, 500 held polls, 100 woken (flags given explicitly win)")
+	quick := fs.Bool("quick", false, "a short smoke run: 300ms warm-up, 1s per workload in 2 rounds, 500 held polls, 100 woken, 50 000 messages seeded (flags given explicitly win)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -129,10 +138,14 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		set("rounds", func() { o.rounds = 2 })
 		set("hold", func() { o.hold = 500 })
 		set("wake", func() { o.wake = 100 })
+		set("messages", func() { o.messages = 50_000 })
 	}
 	switch {
 	case o.clients < 1, o.hold < 1, o.wake < 1, o.rounds < 1:
 		fmt.Fprintln(stderr, "bench: --clients, --hold, --wake and --rounds must be at least 1")
+		return o, errors.New("usage")
+	case o.messages < minMessages:
+		fmt.Fprintf(stderr, "bench: --messages must be at least %d\n", minMessages)
 		return o, errors.New("usage")
 	case o.duration <= 0 || o.warmup < 0 || o.timeout <= 0:
 		fmt.Fprintln(stderr, "bench: --duration and --timeout must be positive, --warmup not negative")
@@ -188,6 +201,10 @@ type report struct {
 	ceiling, info, insertSQLite, sendSQLite rate
 	insertMySQL, sendMySQL                  *rate
 	sqlitePool, mysqlPool                   int
+	history, selectHistory                  rate
+	unread, selectUnread                    rate
+	seedMessages, seedUsers                 int
+	seedTime                                time.Duration
 	hold                                    holdResult
 	wake                                    wakeResult
 }
@@ -217,6 +234,9 @@ func benchmark(ctx context.Context, o options, stderr io.Writer) (*report, error
 	logf("SQLite: preparing %s", dir)
 	sqliteDSN := "sqlite:" + filepath.Join(dir, "chat.db")
 	if err := rep.throughput(ctx, "sqlite", sqliteDSN, "sqlite:"+filepath.Join(dir, "insert.db"), pairs, dir, log, logf); err != nil {
+		return nil, err
+	}
+	if err := rep.conversations(ctx, filepath.Join(dir, "history.db"), dir, log, logf); err != nil {
 		return nil, err
 	}
 
@@ -409,7 +429,8 @@ func (rep *report) polls(ctx context.Context, path, dir string, stderr io.Writer
 
 // failed counts the failed requests of every throughput workload.
 func (rep *report) failed() int64 {
-	n := rep.ceiling.Failed + rep.info.Failed + rep.insertSQLite.Failed + rep.sendSQLite.Failed
+	n := rep.ceiling.Failed + rep.info.Failed + rep.insertSQLite.Failed + rep.sendSQLite.Failed +
+		rep.history.Failed + rep.selectHistory.Failed + rep.unread.Failed + rep.selectUnread.Failed
 	if rep.sendMySQL != nil {
 		n += rep.insertMySQL.Failed + rep.sendMySQL.Failed
 	}
@@ -439,6 +460,10 @@ func (rep *report) print(w io.Writer) {
 	} else {
 		fmt.Fprintln(tw, "send\tmysql\tskipped: no --mysql-dsn\t\t\t\t")
 	}
+	row("select history", "sqlite", rep.selectHistory, "pages/s", "-", "-")
+	row("history", "sqlite", rep.history, "req/s", fmt.Sprintf("select %.0f pages/s", rep.selectHistory.PerSec()), fmt.Sprintf("%.3f", ratio(rep.history, rep.selectHistory)))
+	row("select unread", "sqlite", rep.selectUnread, "reads/s", "-", "-")
+	row("unread", "sqlite", rep.unread, "req/s", fmt.Sprintf("select %.0f reads/s", rep.selectUnread.PerSec()), fmt.Sprintf("%.3f", ratio(rep.unread, rep.selectUnread)))
 	h := rep.hold
 	fmt.Fprintf(tw, "hold\tsqlite\t%d polls held\tserver RSS %.1f -> %.1f MiB\t%.2f KiB/poll\t\t\n",
 		h.Polls, float64(h.RSSBefore)/1024, float64(h.RSSAfter)/1024, h.KiBPerPoll)
@@ -452,13 +477,16 @@ func (rep *report) print(w io.Writer) {
 		fmt.Fprintf(w, ", %d on MySQL", rep.mysqlPool)
 	}
 	fmt.Fprintln(w, ", as database.Open makes it (SQLite: WAL, synchronous=FULL)")
+	fmt.Fprintf(w, "history, unread: %d messages among %d users (each receives %d from %d senders), seeded in %s; select: the bare query on its own pool as database.Open makes it\n",
+		rep.seedMessages, rep.seedUsers, seedPerUser, 1+seedOthers, rep.seedTime.Round(time.Millisecond))
 	fmt.Fprintf(w, "hold: each poll its own connection to a server process; opened and settled in %s; %d woken afterwards to prove they were held\n", h.Open.Round(time.Millisecond), h.Woken)
 	fmt.Fprintf(w, "hold: after a forced GC that returned free memory to the OS, RSS %.1f MiB: %.2f KiB/poll live (the rest is the collector's headroom)\n", float64(h.RSSLive)/1024, h.LiveKiBPerPoll)
 	fmt.Fprintf(w, "wake: Sends one at a time (their own p50 %s ms); slowest wake-up %s ms; %d polls answered before their Send was, counted as 0\n", ms(wk.SendP50), ms(wk.Max), wk.Early)
 	for _, f := range []struct {
 		name string
 		r    *rate
-	}{{"ceiling", &rep.ceiling}, {"info", &rep.info}, {"insert sqlite", &rep.insertSQLite}, {"send sqlite", &rep.sendSQLite}, {"insert mysql", rep.insertMySQL}, {"send mysql", rep.sendMySQL}} {
+	}{{"ceiling", &rep.ceiling}, {"info", &rep.info}, {"insert sqlite", &rep.insertSQLite}, {"send sqlite", &rep.sendSQLite}, {"insert mysql", rep.insertMySQL}, {"send mysql", rep.sendMySQL},
+		{"history", &rep.history}, {"select history", &rep.selectHistory}, {"unread", &rep.unread}, {"select unread", &rep.selectUnread}} {
 		if f.r != nil && f.r.Failed > 0 {
 			fmt.Fprintf(w, "%s: first failure: %s\n", f.name, f.r.FirstFailure)
 		}
@@ -473,17 +501,25 @@ type summary struct {
 	InfoVsCeiling      float64  `json:"info_vs_ceiling"`
 	SendVsInsertSQLite float64  `json:"send_vs_insert_sqlite"`
 	SendVsInsertMySQL  *float64 `json:"send_vs_insert_mysql"`
+	HistoryVsSelect    float64  `json:"history_vs_select"`
+	UnreadVsSelect     float64  `json:"unread_vs_select"`
 	HoldKiBPerPoll     float64  `json:"hold_kib_per_poll"`
 	WakeP50Ms          float64  `json:"wake_p50_ms"`
 	WakeP99Ms          float64  `json:"wake_p99_ms"`
 
-	CeilingRPS      float64  `json:"ceiling_rps"`
-	InfoRPS         float64  `json:"info_rps"`
-	InsertSQLiteRPS float64  `json:"insert_sqlite_rps"`
-	SendSQLiteRPS   float64  `json:"send_sqlite_rps"`
-	InsertMySQLRPS  *float64 `json:"insert_mysql_rps"`
-	SendMySQLRPS    *float64 `json:"send_mysql_rps"`
-	Failed          int64    `json:"failed"`
+	CeilingRPS       float64  `json:"ceiling_rps"`
+	InfoRPS          float64  `json:"info_rps"`
+	InsertSQLiteRPS  float64  `json:"insert_sqlite_rps"`
+	SendSQLiteRPS    float64  `json:"send_sqlite_rps"`
+	InsertMySQLRPS   *float64 `json:"insert_mysql_rps"`
+	SendMySQLRPS     *float64 `json:"send_mysql_rps"`
+	HistoryRPS       float64  `json:"history_rps"`
+	SelectHistoryRPS float64  `json:"select_history_rps"`
+	UnreadRPS        float64  `json:"unread_rps"`
+	SelectUnreadRPS  float64  `json:"select_unread_rps"`
+	SeedMessages     int      `json:"seed_messages"`
+	SeedS            float64  `json:"seed_s"`
+	Failed           int64    `json:"failed"`
 
 	HoldPolls        int     `json:"hold_polls"`
 	HoldRSSBeforeKiB int64   `json:"hold_rss_before_kib"`
@@ -510,6 +546,14 @@ func (rep *report) summary() summary {
 		InfoRPS:            round(rep.info.PerSec(), 0),
 		InsertSQLiteRPS:    round(rep.insertSQLite.PerSec(), 0),
 		SendSQLiteRPS:      round(rep.sendSQLite.PerSec(), 0),
+		HistoryVsSelect:    round(ratio(rep.history, rep.selectHistory), 3),
+		UnreadVsSelect:     round(ratio(rep.unread, rep.selectUnread), 3),
+		HistoryRPS:         round(rep.history.PerSec(), 0),
+		SelectHistoryRPS:   round(rep.selectHistory.PerSec(), 0),
+		UnreadRPS:          round(rep.unread.PerSec(), 0),
+		SelectUnreadRPS:    round(rep.selectUnread.PerSec(), 0),
+		SeedMessages:       rep.seedMessages,
+		SeedS:              round(rep.seedTime.Seconds(), 1),
 		Failed:             rep.failed(),
 		HoldPolls:          rep.hold.Polls,
 		HoldRSSBeforeKiB:   rep.hold.RSSBefore,
