@@ -239,18 +239,29 @@ func mix(i, seq int) uint64 {
 	return z ^ z>>31
 }
 
-// historyPick is worker i's seq-th history request: a user, its partner,
-// and a before_id with at least a page of older messages below it.
+// historyPick is worker i's seq-th history request: worker i is one
+// logged-in user, as each client of the other workloads is, scrolling
+// back through its conversation with its partner: a random before_id with
+// at least a page of older messages below it. (A user per request picked
+// at random among 10 000 would mostly measure session reads on cache
+// misses, which no client polling with its own session causes.)
 func (cf *convFixture) historyPick(i, seq int) (me, with user, beforeID int64) {
 	h := mix(i, seq)
-	u := int(h % uint64(len(cf.users)))
+	u := cf.workerUser(i)
 	k := historyPage + int(h>>32%uint64(partnerConv-historyPage))
 	return cf.users[u], cf.users[u^1], cf.partnerIDs[u/2*partnerConv+k]
 }
 
-// unreadPick is worker i's seq-th unread request's user.
-func (cf *convFixture) unreadPick(i, seq int) user {
-	return cf.users[mix(i, seq)%uint64(len(cf.users))]
+// unreadPick is worker i's seq-th unread request's user: worker i's own,
+// as for history.
+func (cf *convFixture) unreadPick(i, _ int) user {
+	return cf.users[cf.workerUser(i)]
+}
+
+// workerUser is the index of worker i's user, spread over the seeded
+// users.
+func (cf *convFixture) workerUser(i int) int {
+	return int(mix(i, 0) % uint64(len(cf.users)))
 }
 
 // queryLoad runs a prepared SELECT from workers goroutines and reads
