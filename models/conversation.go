@@ -127,33 +127,42 @@ func (p HistoryPage) Read(me int64, m Message) bool {
 // 0): one range of the (pair_lo, pair_hi, id) index, however long either
 // user's mailbox is, and never an OFFSET.
 func (s *Store) History(ctx context.Context, me, with, beforeID int64, limit int) (HistoryPage, error) {
+	var page HistoryPage
+	messages, convs, err := s.tables(&Message{}, &Conversation{})
+	if err != nil {
+		return page, err
+	}
+	// One statement: the two read watermarks ride along as uncorrelated
+	// subqueries, which both databases evaluate once. Its rows are scanned
+	// by hand, as this is the one read a scrolling client repeats.
+	q := "SELECT id, from_uid, to_uid, body, created_at, " +
+		"COALESCE((SELECT read_id FROM " + convs + " WHERE uid = ? AND peer_uid = ?), 0), " +
+		"COALESCE((SELECT read_id FROM " + convs + " WHERE uid = ? AND peer_uid = ?), 0) " +
+		"FROM " + messages + " WHERE pair_lo = ? AND pair_hi = ?"
+	args := []any{me, with, with, me, min(me, with), max(me, with)}
+	if beforeID > 0 {
+		q += " AND id < ?"
+		args = append(args, beforeID)
+	}
+	q += " ORDER BY id DESC LIMIT ?"
+	args = append(args, limit)
 	db, done := s.with(ctx)
 	defer done()
-	var page HistoryPage
-	lo, hi := min(me, with), max(me, with)
-	q := db.Select("id", "from_uid", "to_uid", "body", "created_at").
-		Where("pair_lo = ? AND pair_hi = ?", lo, hi)
-	if beforeID > 0 {
-		q = q.Where("id < ?", beforeID)
-	}
-	if err := q.Order("id DESC").Limit(limit).Find(&page.Messages).Error; err != nil {
+	rows, err := db.Raw(q, args...).Rows()
+	if err != nil {
 		return page, fmt.Errorf("read history: %w", err)
 	}
-	if len(page.Messages) == 0 {
-		return page, nil
-	}
-	var convs []Conversation
-	if err := db.Select("uid", "read_id").
-		Where("(uid = ? AND peer_uid = ?) OR (uid = ? AND peer_uid = ?)", me, with, with, me).
-		Find(&convs).Error; err != nil {
-		return page, fmt.Errorf("read read state: %w", err)
-	}
-	for _, c := range convs {
-		if c.UID == me {
-			page.MyReadID = c.ReadID
-		} else {
-			page.TheirReadID = c.ReadID
+	defer rows.Close()
+	page.Messages = make([]Message, 0, limit)
+	for rows.Next() {
+		var m Message
+		if err := rows.Scan(&m.ID, &m.FromUID, &m.ToUID, &m.Body, &m.CreatedAt, &page.MyReadID, &page.TheirReadID); err != nil {
+			return page, fmt.Errorf("read history: %w", err)
 		}
+		page.Messages = append(page.Messages, m)
+	}
+	if err := rows.Err(); err != nil {
+		return page, fmt.Errorf("read history: %w", err)
 	}
 	return page, nil
 }
@@ -216,12 +225,27 @@ type UnreadFrom struct {
 // newest id, newest first: one read of the primary key range of uid, at
 // most a row per sender, whatever the number of messages.
 func (s *Store) Unread(ctx context.Context, uid int64) ([]UnreadFrom, error) {
+	convs, err := s.table(&Conversation{})
+	if err != nil {
+		return nil, err
+	}
 	db, done := s.with(ctx)
 	defer done()
-	var out []UnreadFrom
-	err := db.Model(&Conversation{}).Select("peer_uid", "unread", "last_id").
-		Where("uid = ? AND unread > 0", uid).Order("last_id DESC").Find(&out).Error
+	rows, err := db.Raw("SELECT peer_uid, unread, last_id FROM "+convs+
+		" WHERE uid = ? AND unread > 0 ORDER BY last_id DESC", uid).Rows()
 	if err != nil {
+		return nil, fmt.Errorf("read unread counts: %w", err)
+	}
+	defer rows.Close()
+	out := []UnreadFrom{}
+	for rows.Next() {
+		var u UnreadFrom
+		if err := rows.Scan(&u.PeerUID, &u.Count, &u.LastID); err != nil {
+			return nil, fmt.Errorf("read unread counts: %w", err)
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read unread counts: %w", err)
 	}
 	return out, nil
