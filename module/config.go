@@ -9,6 +9,7 @@ import (
 	"github.com/fiberchat/fiberchat/events"
 	"github.com/fiberchat/fiberchat/migrations"
 	"github.com/fiberchat/fiberchat/notify"
+	"github.com/redis/go-redis/v9"
 	"gorm.io/gorm"
 )
 
@@ -136,6 +137,18 @@ type Config struct {
 	// not the server's to answer. Default: false.
 	ParkLongPolls bool
 
+	// Redis, when set, makes this process one of several serving the same
+	// database as one site (API.md §11, docs/scaling.md): wake-ups (unless
+	// Notifier is set), cache invalidations and rate-limit counters go
+	// through it, and while it is unreachable the module falls back to the
+	// database and to caches of at most 1 s. A single node, Sentinel or
+	// Cluster client; the host's, which the module does not close.
+	// Default: nil, one process.
+	Redis redis.UniversalClient
+	// RedisPrefix starts every Redis key and channel the module uses, so
+	// that sites can share a Redis. Default: "fiberchat:".
+	RedisPrefix string
+
 	// SweepInterval is how often expired sessions and messages past
 	// MessageRetention are deleted. Default: 1 minute.
 	SweepInterval time.Duration
@@ -206,6 +219,7 @@ var ConfigDefault = Config{
 	MaxWait:           maxWait,
 	SweepInterval:     time.Minute,
 	SendBatchSize:     128,
+	RedisPrefix:       "fiberchat:",
 	Now:               time.Now,
 }
 
@@ -247,6 +261,7 @@ func configDefault(config ...Config) (Config, error) {
 	setZero(&cfg.MaxWait, def.MaxWait)
 	setZero(&cfg.SweepInterval, def.SweepInterval)
 	setZero(&cfg.SendBatchSize, def.SendBatchSize)
+	setZero(&cfg.RedisPrefix, def.RedisPrefix)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
