@@ -281,3 +281,32 @@ func TestRedisHealth(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestRedisDownCachesShort checks API.md §11's bound while Redis is
+// unreachable: a session ended on A is refused on B within a second,
+// though B cached it for 5 and no note can reach it.
+func TestRedisDownCachesShort(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		rs, a, b := redisPair(t, db, nil)
+		u := a.NewUser(t, "heidi")
+		rs.Kill(t)
+		deadline := time.Now().Add(5 * time.Second)
+		for a.Module.RedisUp() || b.Module.RedisUp() {
+			if time.Now().After(deadline) {
+				t.Fatal("RedisUp 5 s after redis-server was killed")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		chattest.Expect(t, b.Post(t, "/user/info", u.Creds(nil)), 200, 0)
+		chattest.Expect(t, a.Post(t, "/user/logout", u.Creds(nil)), 200, 0)
+		a.Clock.Advance(500 * time.Millisecond)
+		// Within the second B may still serve its copy; past it, not.
+		a.Clock.Advance(600 * time.Millisecond)
+		chattest.Expect(t, b.Post(t, "/user/info", u.Creds(nil)), 401, 1004)
+
+		// Back up: the caps lift and what was cached meanwhile is dropped.
+		rs.Start(t)
+		chattest.AwaitRedis(t, a, b)
+		chattest.Expect(t, b.Post(t, "/user/info", u.Creds(nil)), 401, 1004)
+	})
+}
