@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fiberchat/fiberchat/events"
+	"github.com/fiberchat/fiberchat/handlers"
 	"github.com/fiberchat/fiberchat/migrations"
 	"github.com/fiberchat/fiberchat/notify"
 	"github.com/redis/go-redis/v9"
@@ -69,8 +70,13 @@ type Config struct {
 	// default); tests may lower it to 4.
 	BcryptCost int
 
-	// UploadDir is where avatars are stored. Default: "./uploads".
+	// UploadDir is where avatars are stored when they are stored as files
+	// (see Avatars). Default: "./uploads".
 	UploadDir string
+	// Avatars stores the avatars users upload. Default: the database when
+	// Redis is set, so that every instance serves every avatar (API.md
+	// §11); files in UploadDir otherwise.
+	Avatars AvatarStore
 	// AvatarMaxBytes is the largest avatar upload. Default: 2 MiB.
 	AvatarMaxBytes int64
 	// AvatarMaxWidth and AvatarMaxHeight bound an avatar's pixels.
@@ -184,6 +190,10 @@ type Config struct {
 	// Now is the module's clock, settable by tests. Default: time.Now.
 	Now func() time.Time
 }
+
+// AvatarStore keeps uploaded avatars; handlers.FileAvatars and
+// handlers.DBAvatars are the module's own.
+type AvatarStore = handlers.AvatarStore
 
 // ConfigDefault holds the defaults New fills a Config's zero fields from;
 // it is the only place a default value is written. Three defaults are rules

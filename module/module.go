@@ -202,6 +202,7 @@ func (m *Module) newHandlers(profiles handlers.ProfileSource) error {
 		MaxSessions:  cfg.MaxSessions,
 		BcryptCost:   cfg.BcryptCost,
 		UploadDir:    cfg.UploadDir,
+		Avatars:      m.avatarStore(),
 		Avatar:       avatar.Limits{MaxBytes: cfg.AvatarMaxBytes, MaxWidth: cfg.AvatarMaxWidth, MaxHeight: cfg.AvatarMaxHeight},
 		AvatarURL:    m.avatarURL,
 		Sessions:     m.sessions,

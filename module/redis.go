@@ -201,6 +201,25 @@ func (m *Module) RedisUp() bool {
 	return m.cluster.up()
 }
 
+// avatarStore is Config.Avatars, or its default: the database when Redis
+// joins several instances, which must all serve every avatar; files in
+// UploadDir (nil, the handlers' default) otherwise.
+func (m *Module) avatarStore() handlers.AvatarStore {
+	switch {
+	case m.cfg.Avatars != nil:
+		return m.cfg.Avatars
+	case m.cfg.Redis != nil:
+		return handlers.DBAvatars{
+			Store: m.store,
+			Now:   func() int64 { return m.cfg.Now().Unix() },
+			// Re-encoding may grow an upload; twice its limit, within
+			// the 16 MiB a MEDIUMBLOB holds.
+			MaxBytes: int(min(2*m.cfg.AvatarMaxBytes, 16<<20-1)),
+		}
+	}
+	return nil
+}
+
 // redisHealth adds Redis's state to a health answer, when Redis is set.
 func (m *Module) redisHealth(body fiber.Map) fiber.Map {
 	if m.cfg.Redis == nil {

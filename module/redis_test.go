@@ -1,10 +1,14 @@
 package module_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"image/png"
 	"io"
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -308,5 +312,30 @@ func TestRedisDownCachesShort(t *testing.T) {
 		rs.Start(t)
 		chattest.AwaitRedis(t, a, b)
 		chattest.Expect(t, b.Post(t, "/user/info", u.Creds(nil)), 401, 1004)
+	})
+}
+
+// TestRedisAvatarAcrossInstances uploads an avatar through A and fetches
+// it from B, which shares no disk with A: with Redis set, avatars live in
+// the database.
+func TestRedisAvatarAcrossInstances(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		_, a, b := redisPair(t, db, nil)
+		u := a.NewUser(t, "ivan")
+		r := upload(t, a, u, "me.png", pngBytes(t, 40, 30))
+		chattest.Expect(t, r, 200, 0)
+		url := r.Str("image")
+		path := url[strings.Index(url, "/avatar/"):]
+		got := b.Do(t, chattest.Req{Path: path, Method: http.MethodGet, Unsigned: true})
+		if got.Status != 200 || got.Header.Get("Content-Type") != "image/png" {
+			t.Fatalf("GET avatar from B: %d %s", got.Status, got.Header.Get("Content-Type"))
+		}
+		if cfg, err := png.DecodeConfig(bytes.NewReader(got.Raw)); err != nil || cfg.Width != 40 || cfg.Height != 30 {
+			t.Fatalf("avatar served by B: %v %v", cfg, err)
+		}
+		if n := a.Count(t, "avatars", ""); n != 1 {
+			t.Fatalf("%d avatar rows, want 1", n)
+		}
+		chattest.Expect(t, b.Do(t, chattest.Req{Path: "/avatar/0123456789abcdef0123456789abcdef.png", Method: http.MethodGet, Unsigned: true}), 404, 1006)
 	})
 }
