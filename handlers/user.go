@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -42,7 +40,7 @@ type Users struct {
 	idle        time.Duration
 	maxSessions int
 	cost        int
-	uploadDir   string
+	avatars     AvatarStore
 	avatar      avatar.Limits
 	avatarURL   func(c *fiber.Ctx, name string) string
 	sessions    SessionCache
@@ -61,8 +59,11 @@ type UsersConfig struct {
 	IdleLifetime time.Duration
 	MaxSessions  int
 	BcryptCost   int
-	UploadDir    string
-	Avatar       avatar.Limits
+	// UploadDir is where avatars are stored when Avatars is nil.
+	UploadDir string
+	// Avatars stores avatars. Optional: FileAvatars{UploadDir}.
+	Avatars AvatarStore
+	Avatar  avatar.Limits
 	// AvatarURL turns a stored avatar's file name into the URL clients
 	// fetch it from.
 	AvatarURL func(c *fiber.Ctx, name string) string
@@ -103,6 +104,9 @@ func NewUsers(cfg UsersConfig) (*Users, error) {
 	if cfg.Sessions == nil {
 		cfg.Sessions = noCache{}
 	}
+	if cfg.Avatars == nil {
+		cfg.Avatars = FileAvatars{Dir: cfg.UploadDir}
+	}
 	if cfg.Profiles == nil {
 		cfg.Profiles = uncachedProfiles{cfg.Store}
 	}
@@ -112,7 +116,7 @@ func NewUsers(cfg UsersConfig) (*Users, error) {
 	}
 	return &Users{
 		store: cfg.Store, decoder: cfg.Decoder, now: cfg.Now, idle: cfg.IdleLifetime,
-		maxSessions: cfg.MaxSessions, cost: cfg.BcryptCost, uploadDir: cfg.UploadDir,
+		maxSessions: cfg.MaxSessions, cost: cfg.BcryptCost, avatars: cfg.Avatars,
 		avatar: cfg.Avatar, avatarURL: cfg.AvatarURL, sessions: cfg.Sessions, profiles: cfg.Profiles, events: cfg.Events, dummyHash: dummy,
 	}, nil
 }
@@ -332,7 +336,7 @@ func (u *Users) HeadImg() fiber.Handler {
 		if err != nil {
 			return err
 		}
-		name, err := u.storeAvatar(img)
+		name, err := u.storeAvatar(c.UserContext(), img)
 		if err != nil {
 			return err
 		}
@@ -346,35 +350,13 @@ func (u *Users) HeadImg() fiber.Handler {
 	}
 }
 
-func (u *Users) storeAvatar(img *avatar.Image) (string, error) {
+func (u *Users) storeAvatar(ctx context.Context, img *avatar.Image) (string, error) {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", err
 	}
 	name := hex.EncodeToString(b[:]) + "." + img.Ext
-	if err := os.MkdirAll(u.uploadDir, 0o755); err != nil {
-		return "", fmt.Errorf("create upload dir: %w", err)
-	}
-	// Written to a temporary name and renamed, so a reader never sees half a file.
-	tmp, err := os.CreateTemp(u.uploadDir, ".upload-*")
-	if err != nil {
-		return "", fmt.Errorf("store avatar: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(img.Data); err != nil {
-		_ = tmp.Close()
-		return "", fmt.Errorf("store avatar: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("store avatar: %w", err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return "", fmt.Errorf("store avatar: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(u.uploadDir, name)); err != nil {
-		return "", fmt.Errorf("store avatar: %w", err)
-	}
-	return name, nil
+	return name, u.avatars.PutAvatar(ctx, name, img.ContentType, img.Data)
 }
 
 var avatarName = regexp.MustCompile(`^[0-9a-f]{32}\.(png|jpg|gif)$`)
@@ -382,21 +364,21 @@ var avatarName = regexp.MustCompile(`^[0-9a-f]{32}\.(png|jpg|gif)$`)
 var avatarTypes = map[string]string{"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif"}
 
 // ServeAvatar serves stored avatars (GET, no credentials). Only names the
-// module itself generates are served, so no path can escape the directory.
+// module itself generates are served, so no path can escape a directory.
 func (u *Users) ServeAvatar() fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		name := c.Params("name")
 		if !avatarName.MatchString(name) {
 			return apierr.NotFound("no such image")
 		}
-		data, err := os.ReadFile(filepath.Join(u.uploadDir, name))
-		if errors.Is(err, os.ErrNotExist) {
+		data, ctype, err := u.avatars.GetAvatar(c.UserContext(), name)
+		if errors.Is(err, models.ErrNotFound) {
 			return apierr.NotFound("no such image")
 		}
 		if err != nil {
-			return fmt.Errorf("read avatar: %w", err)
+			return err
 		}
-		c.Set(fiber.HeaderContentType, avatarTypes[filepath.Ext(name)[1:]])
+		c.Set(fiber.HeaderContentType, ctype)
 		c.Set(fiber.HeaderCacheControl, "public, max-age=31536000, immutable")
 		c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
 		return c.Send(data)

@@ -210,3 +210,7 @@ func (s *Signature) secret(ctx context.Context, clientID string) (string, error)
 // Forget drops a client from the cache, so a change made in this process
 // (create, disable) takes effect at once, even over a read under way.
 func (s *Signature) Forget(clientID string) { s.clients.Forget(clientID) }
+
+// CapTTL serves client rows for at most d until CapTTL(0), which lifts
+// the cap and drops every cached client (see cache.Cache.CapTTL).
+func (s *Signature) CapTTL(d time.Duration) { s.clients.CapTTL(d) }

@@ -90,3 +90,11 @@ func (c *TokenCache) ForgetUser(uid int64) { c.byHash.ForgetGroup(uid) }
 
 // Len reports how many sessions are cached.
 func (c *TokenCache) Len() int { return c.byHash.Len() }
+
+// CapTTL serves sessions for at most d until CapTTL(0), which lifts the
+// cap and drops every cached session (see cache.Cache.CapTTL): the module
+// caps while it cannot hear of sessions ended by other processes.
+func (c *TokenCache) CapTTL(d time.Duration) {
+	c.byHash.CapTTL(d)
+	c.byID.CapTTL(d)
+}

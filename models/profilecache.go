@@ -59,3 +59,7 @@ func (c *ProfileCache) UserProfile(ctx context.Context, uid int64) (UserProfile,
 // Forget drops uid's cached profile after a change; a read already under
 // way is not cached, so the change is never hidden behind it.
 func (c *ProfileCache) Forget(uid int64) { c.cache.Forget(uid) }
+
+// CapTTL serves profiles for at most d until CapTTL(0), which lifts the
+// cap and drops every cached profile (see cache.Cache.CapTTL).
+func (c *ProfileCache) CapTTL(d time.Duration) { c.cache.CapTTL(d) }

@@ -7,9 +7,11 @@ import (
 	"time"
 
 	"github.com/fiberchat/fiberchat/events"
+	"github.com/fiberchat/fiberchat/handlers"
 	"github.com/fiberchat/fiberchat/migrations"
 	"github.com/fiberchat/fiberchat/models"
 	"github.com/fiberchat/fiberchat/notify"
+	"github.com/redis/go-redis/v9"
 	"gorm.io/gorm"
 )
 
@@ -69,8 +71,13 @@ type Config struct {
 	// default); tests may lower it to 4.
 	BcryptCost int
 
-	// UploadDir is where avatars are stored. Default: "./uploads".
+	// UploadDir is where avatars are stored when they are stored as files
+	// (see Avatars). Default: "./uploads".
 	UploadDir string
+	// Avatars stores the avatars users upload. Default: the database when
+	// Redis is set, so that every instance serves every avatar (API.md
+	// §11); files in UploadDir otherwise.
+	Avatars AvatarStore
 	// AvatarMaxBytes is the largest avatar upload. Default: 2 MiB.
 	AvatarMaxBytes int64
 	// AvatarMaxWidth and AvatarMaxHeight bound an avatar's pixels.
@@ -143,6 +150,18 @@ type Config struct {
 	// Default: 25 seconds.
 	StreamPingInterval time.Duration
 
+	// Redis, when set, makes this process one of several serving the same
+	// database as one site (API.md §11, docs/scaling.md): wake-ups (unless
+	// Notifier is set), cache invalidations and rate-limit counters go
+	// through it, and while it is unreachable the module falls back to the
+	// database and to caches of at most 1 s. A single node, Sentinel or
+	// Cluster client; the host's, which the module does not close.
+	// Default: nil, one process.
+	Redis redis.UniversalClient
+	// RedisPrefix starts every Redis key and channel the module uses, so
+	// that sites can share a Redis. Default: "fiberchat:".
+	RedisPrefix string
+
 	// SweepInterval is how often expired sessions and messages past
 	// MessageRetention are deleted. Default: 1 minute.
 	SweepInterval time.Duration
@@ -193,6 +212,10 @@ type Config struct {
 	Now func() time.Time
 }
 
+// AvatarStore keeps uploaded avatars; handlers.FileAvatars and
+// handlers.DBAvatars are the module's own.
+type AvatarStore = handlers.AvatarStore
+
 // ConfigDefault holds the defaults New fills a Config's zero fields from;
 // it is the only place a default value is written. Three defaults are rules
 // rather than values and so are applied by New: a nil Logger becomes
@@ -229,6 +252,7 @@ var ConfigDefault = Config{
 	SendBatchSize:     128,
 	QueryTimeout:      models.DefaultQueryTimeout,
 	ShutdownTimeout:   10 * time.Second,
+	RedisPrefix:       "fiberchat:",
 	Now:               time.Now,
 	// Below the 30 s many proxies allow an idle connection.
 	StreamPingInterval: 25 * time.Second,
@@ -275,6 +299,7 @@ func configDefault(config ...Config) (Config, error) {
 	setZero(&cfg.StreamPingInterval, def.StreamPingInterval)
 	setZero(&cfg.QueryTimeout, def.QueryTimeout)
 	setZero(&cfg.ShutdownTimeout, def.ShutdownTimeout)
+	setZero(&cfg.RedisPrefix, def.RedisPrefix)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}

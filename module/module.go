@@ -26,6 +26,7 @@ import (
 	"github.com/fiberchat/fiberchat/handlers"
 	"github.com/fiberchat/fiberchat/internal/avatar"
 	"github.com/fiberchat/fiberchat/internal/park"
+	"github.com/fiberchat/fiberchat/internal/redisstore"
 	"github.com/fiberchat/fiberchat/internal/wire"
 	"github.com/fiberchat/fiberchat/middleware"
 	"github.com/fiberchat/fiberchat/migrations"
@@ -66,6 +67,10 @@ type Module struct {
 	streams *handlers.StreamHub
 	// sessions forgets cached sessions when they end; nil without a cache.
 	sessions handlers.SessionCache
+	// cluster keeps the caches coherent across processes; nil without
+	// Config.Redis. limits is then the rate limits' shared Storage.
+	cluster *cluster
+	limits  *redisstore.Storage
 	// mountPrefix is the prefix of the router Mount was given, for the
 	// avatar URLs the module hands out.
 	mountPrefix atomic.Pointer[string]
@@ -114,7 +119,10 @@ func New(cfg Config) (*Module, error) {
 	}
 	empty := ""
 	m.mountPrefix.Store(&empty)
-	profiles := m.newCaches()
+	profiles, err := m.joinCluster(m.newCaches())
+	if err != nil {
+		return nil, err
+	}
 	m.newMessaging()
 	if err := m.newHandlers(profiles); err != nil {
 		m.stopMessaging()
@@ -163,7 +171,7 @@ func (m *Module) newMessaging() {
 	cfg := m.cfg
 	m.notifier = cfg.Notifier
 	if m.notifier == nil {
-		m.notifier, m.ownNotifier = notify.NewLocal(), true
+		m.notifier, m.ownNotifier = m.defaultNotifier(), true
 	}
 	if cfg.ParkLongPolls {
 		m.parker = park.New(cfg.Logger)
@@ -182,6 +190,7 @@ func (m *Module) stopMessaging() {
 	if m.ownNotifier {
 		_ = m.notifier.Close()
 	}
+	m.cluster.close()
 }
 
 // newHandlers makes the route groups' handlers from the filled Config and
@@ -197,6 +206,7 @@ func (m *Module) newHandlers(profiles handlers.ProfileSource) error {
 		MaxSessions:  cfg.MaxSessions,
 		BcryptCost:   cfg.BcryptCost,
 		UploadDir:    cfg.UploadDir,
+		Avatars:      m.avatarStore(),
 		Avatar:       avatar.Limits{MaxBytes: cfg.AvatarMaxBytes, MaxWidth: cfg.AvatarMaxWidth, MaxHeight: cfg.AvatarMaxHeight},
 		AvatarURL:    m.avatarURL,
 		Sessions:     m.sessions,
@@ -328,7 +338,7 @@ func (m *Module) CreateClient(ctx context.Context, clientID, secret, name string
 	if err != nil {
 		return "", err
 	}
-	m.signature.Forget(clientID)
+	m.forgetClient(clientID)
 	return secret, nil
 }
 
@@ -357,7 +367,8 @@ func (m *Module) ListClients(ctx context.Context) ([]Client, error) {
 var ErrNoSuchClient = errors.New("fiberchat: no such client")
 
 // SetClientDisabled disables (or re-enables) an API client. This process
-// honours it at once; others within Config.ClientCacheTTL.
+// honours it at once, and so do the others with Config.Redis; without it,
+// others within Config.ClientCacheTTL.
 func (m *Module) SetClientDisabled(ctx context.Context, clientID string, disabled bool) error {
 	err := m.store.SetClientDisabled(ctx, clientID, disabled, m.cfg.Now().Unix())
 	if errors.Is(err, models.ErrNotFound) {
@@ -366,7 +377,7 @@ func (m *Module) SetClientDisabled(ctx context.Context, clientID string, disable
 	if err != nil {
 		return err
 	}
-	m.signature.Forget(clientID)
+	m.forgetClient(clientID)
 	return nil
 }
 
@@ -402,6 +413,7 @@ func (m *Module) Close() error {
 			m.closeErr = ErrShutdownTimeout
 			m.cfg.Logger.Warn("close", "error", m.closeErr.Error())
 		}
+		m.cluster.close()
 	})
 	return m.closeErr
 }

@@ -32,8 +32,8 @@ func (m *Module) Mount(r fiber.Router) {
 		TouchInterval: m.cfg.TokenTouchInterval,
 		Now:           m.cfg.Now,
 	})
-	loginLimit := middleware.NewRateLimit(middleware.RateLimitConfig{Name: "login", Max: m.cfg.LoginRateLimit, Window: m.cfg.RateLimitWindow})
-	registerLimit := middleware.NewRateLimit(middleware.RateLimitConfig{Name: "register", Max: m.cfg.RegisterRateLimit, Window: m.cfg.RateLimitWindow})
+	loginLimit := middleware.NewRateLimit(middleware.RateLimitConfig{Name: "login", Max: m.cfg.LoginRateLimit, Window: m.cfg.RateLimitWindow, Storage: m.limitStorage()})
+	registerLimit := middleware.NewRateLimit(middleware.RateLimitConfig{Name: "register", Max: m.cfg.RegisterRateLimit, Window: m.cfg.RateLimitWindow, Storage: m.limitStorage()})
 	log := m.cfg.Logger
 	jsonLimit := bodyLimit(m.cfg.BodyLimit)
 	// The avatar form carries the file plus credentials and multipart framing.
@@ -139,7 +139,9 @@ func (m *Module) AppConfig(name string) fiber.Config {
 }
 
 // HealthHandler answers GET /healthz: 200 {"error":0,"msg":"ok"} when the
-// database answers within healthTimeout, otherwise 503/1503 in the
+// database answers within healthTimeout (with Config.Redis, plus "redis":
+// "up" or "down": without Redis the instance still serves, so that is not
+// a failure), otherwise 503/1503 in the
 // envelope every route answers with (through handlers.WriteError, which
 // also logs the cause with a request id).
 func (m *Module) HealthHandler() fiber.Handler {
@@ -149,7 +151,7 @@ func (m *Module) HealthHandler() fiber.Handler {
 		if err := m.Ping(ctx); err != nil {
 			return handlers.WriteError(c, m.cfg.Logger, fmt.Errorf("health check: %w: %w", apierr.ErrUnavailable, err), nil)
 		}
-		return c.JSON(fiber.Map{"error": 0, "msg": "ok"})
+		return c.JSON(m.redisHealth(fiber.Map{"error": 0, "msg": "ok"}))
 	}
 }
 

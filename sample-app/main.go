@@ -5,11 +5,11 @@
 //
 // Usage:
 //
-//	sample serve [--dsn DSN] [--addr HOST:PORT] [--upload-dir DIR]
+//	sample serve [--dsn DSN] [--addr HOST:PORT] [--upload-dir DIR] [--redis URL]
 //	sample migrate [--dsn DSN]
 //	sample client create [--dsn DSN] --id ID [--secret S] [--name N]
 //	sample client list [--dsn DSN]
-//	sample client disable [--dsn DSN] --id ID
+//	sample client disable [--dsn DSN] --id ID [--redis URL]
 //	sample chat [--url URL] [--client-id ID] --secret S (--uid UID | --register NAME) --password P
 //
 // serve migrates the database and serves the chat API, plus GET /healthz
@@ -69,14 +69,15 @@ func main() {
 }
 
 const usage = `usage:
-  sample serve [--dsn DSN] [--addr HOST:PORT] [--upload-dir DIR]
+  sample serve [--dsn DSN] [--addr HOST:PORT] [--upload-dir DIR] [--redis URL]
   sample migrate [--dsn DSN]
   sample client create [--dsn DSN] --id ID [--secret S] [--name N]
   sample client list [--dsn DSN]
-  sample client disable [--dsn DSN] --id ID
+  sample client disable [--dsn DSN] --id ID [--redis URL]
   sample chat [--url URL] [--client-id ID] --secret S (--uid UID | --register NAME) --password P
 
 DSN is sqlite:<path> or mysql:<go-sql-driver DSN> (default sqlite:fiberchat.db).
+--redis redis://HOST:PORT/DB joins the instances serving one database.
 Every flag may also be set as FIBERCHAT_<FLAG> in the environment
 (FIBERCHAT_DSN, FIBERCHAT_ADDR, FIBERCHAT_UPLOAD_DIR, ...); the command line wins.
 chat's defaults are --url http://127.0.0.1:8080 and --client-id demo; type /help in it.
@@ -284,6 +285,7 @@ func clientList(ctx context.Context, args []string, getenv func(string) string, 
 func clientDisable(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	fs, dsn := newFlags("client disable", stderr)
 	id := fs.String("id", "", "client_id to disable (required)")
+	redisURL := redisFlag(fs)
 	if code, ok := parseFlags(fs, args, getenv); !ok {
 		return code
 	}
@@ -292,7 +294,13 @@ func clientDisable(ctx context.Context, args []string, getenv func(string) strin
 		fs.Usage()
 		return exitUsage
 	}
-	err := withModule(ctx, *dsn, module.Config{Logger: cliLogger(stderr)}, func(chat *module.Module, _ *gorm.DB) error {
+	// With --redis the running instances drop the client at once.
+	rdb, closeRedis, err := openRedis(*redisURL)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer closeRedis()
+	err = withModule(ctx, *dsn, module.Config{Logger: cliLogger(stderr), Redis: rdb}, func(chat *module.Module, _ *gorm.DB) error {
 		err := chat.SetClientDisabled(ctx, *id, true)
 		if errors.Is(err, module.ErrNoSuchClient) {
 			return fmt.Errorf("no client %q", *id)
@@ -314,6 +322,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs, dsn := newFlags("serve", stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	uploadDir := fs.String("upload-dir", "./uploads", "directory for uploaded avatars")
+	redisURL := redisFlag(fs)
 	if code, ok := parseFlags(fs, args, getenv); !ok {
 		return code
 	}
@@ -326,7 +335,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer database.Close(gdb)
 	// Idle long polls park (see module.Config.ParkLongPolls): the server
 	// below keeps hijacked connections open for them.
-	chat, err := module.New(module.Config{DB: gdb, UploadDir: *uploadDir, Logger: log, ParkLongPolls: true})
+	rdb, closeRedis, err := openRedis(*redisURL)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer closeRedis()
+	chat, err := module.New(module.Config{DB: gdb, UploadDir: *uploadDir, Logger: log, ParkLongPolls: true, Redis: rdb})
 	if err != nil {
 		return fail(stderr, err)
 	}

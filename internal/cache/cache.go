@@ -12,7 +12,10 @@
 //     (all of a user's sessions, say);
 //   - no stale refill: a value read from the source while an invalidation
 //     ran is returned but not stored, so a change made during the read is
-//     never hidden behind a cached copy.
+//     never hidden behind a cached copy;
+//   - a cap: CapTTL shortens the TTL while invalidations from other
+//     processes cannot arrive (Redis down), and lifting it drops every
+//     entry, since invalidations may have been missed meanwhile.
 //
 // It is hand-written rather than built on golang-lru's expirable cache
 // because that has neither groups nor the last guarantee, and wrapping it
@@ -22,6 +25,7 @@ package cache
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -42,6 +46,9 @@ type Config struct {
 type Cache[K, G comparable, V any] struct {
 	cfg   Config
 	group func(V) G // nil: no group index
+
+	// capTTL, when positive, shortens cfg.TTL (see CapTTL).
+	capTTL atomic.Int64
 
 	mu sync.Mutex
 	// epoch counts invalidations; a Put stamped before one is refused.
@@ -83,10 +90,40 @@ func (c *Cache[K, G, V]) Get(key K) (V, bool) {
 	c.mu.Unlock()
 	// A read time in the future means the clock went back: the entry's age
 	// is unknown, so it is not trusted.
-	if !ok || now.Before(e.fetched) || now.Sub(e.fetched) >= c.cfg.TTL {
+	if !ok || now.Before(e.fetched) || now.Sub(e.fetched) >= c.ttl() {
 		return zero, false
 	}
 	return e.v, true
+}
+
+// ttl is cfg.TTL, or the cap when shorter.
+func (c *Cache[K, G, V]) ttl() time.Duration {
+	if d := time.Duration(c.capTTL.Load()); d > 0 && d < c.cfg.TTL {
+		return d
+	}
+	return c.cfg.TTL
+}
+
+// CapTTL serves entries for at most d, however long the TTL, until
+// CapTTL(0) lifts the cap. Lifting it drops every entry (and keeps reads
+// under way from storing theirs): the cap is set while changes made
+// elsewhere cannot be heard of, so an entry read before or during it may
+// hide one, and must not live on at the full TTL.
+func (c *Cache[K, G, V]) CapTTL(d time.Duration) {
+	if d > 0 {
+		c.capTTL.Store(int64(d))
+		return
+	}
+	if c.capTTL.Swap(0) == 0 {
+		return
+	}
+	c.mu.Lock()
+	c.epoch++
+	clear(c.entries)
+	if c.groups != nil {
+		clear(c.groups)
+	}
+	c.mu.Unlock()
 }
 
 // A Stamp is taken before a value is read from the source and handed to

@@ -235,3 +235,45 @@ func TestConcurrent(t *testing.T) {
 		t.Fatalf("%d entries, bound is 64", n)
 	}
 }
+
+func TestCapTTL(t *testing.T) {
+	clk := newClock()
+	c := cache.New[int, string](clk.config(time.Minute, 10))
+	put := func(key int, v string) {
+		t.Helper()
+		if !c.Put(c.Stamp(), key, v) {
+			t.Fatalf("Put(%d) refused", key)
+		}
+	}
+	put(1, "before")
+	c.CapTTL(time.Second)
+	if _, ok := c.Get(1); !ok {
+		t.Fatal("an entry younger than the cap is gone")
+	}
+	clk.Advance(1500 * time.Millisecond)
+	if v, ok := c.Get(1); ok {
+		t.Fatalf("Get(1) = %q past the cap, want a miss", v)
+	}
+	put(2, "during")
+	s := c.Stamp()
+	c.CapTTL(0)
+	if _, ok := c.Get(2); ok {
+		t.Fatal("an entry read under the cap outlived the cap's lifting")
+	}
+	if c.Len() != 0 {
+		t.Fatalf("Len = %d after the cap was lifted, want 0", c.Len())
+	}
+	if c.Put(s, 3, "read during") {
+		t.Fatal("a read under way when the cap was lifted was stored")
+	}
+	put(4, "after")
+	clk.Advance(30 * time.Second)
+	if _, ok := c.Get(4); !ok {
+		t.Fatal("with the cap lifted an entry died before the full TTL")
+	}
+	// Lifting a cap that is not set drops nothing.
+	c.CapTTL(0)
+	if _, ok := c.Get(4); !ok {
+		t.Fatal("CapTTL(0) without a cap dropped an entry")
+	}
+}

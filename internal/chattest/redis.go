@@ -1,0 +1,148 @@
+package chattest
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"os/exec"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fiberchat/fiberchat/module"
+	"github.com/gofiber/fiber/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisServer is a redis-server child process of the test, on a port of
+// its own, without persistence: tests of several instances start one
+// each, kill it and start it again.
+type RedisServer struct {
+	// Addr is host:port; it stays the same across Kill and Start.
+	Addr string
+
+	mu  sync.Mutex
+	cmd *exec.Cmd
+}
+
+// StartRedis starts a redis-server for the test and stops it when the
+// test ends; it skips the test when redis-server is not installed (.ci/run
+// installs it).
+func StartRedis(t testing.TB) *RedisServer {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("redis-server is not installed: skipping (apt-get install redis-server; .ci/run does)")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	r := &RedisServer{Addr: addr}
+	r.Start(t)
+	t.Cleanup(func() { r.Kill(t) })
+	return r
+}
+
+// Start starts the server (again) and waits until it answers.
+func (r *RedisServer) Start(t testing.TB) {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(r.Addr)
+	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--protected-mode", "no")
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start redis-server: %v", err)
+	}
+	r.mu.Lock()
+	r.cmd = cmd
+	r.mu.Unlock()
+	c := redis.NewClient(&redis.Options{Addr: r.Addr, MaxRetries: -1})
+	defer c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := c.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redis-server on %s did not answer: %v", r.Addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Kill stops the server with SIGKILL, as a crash would, and waits for it
+// to exit; it does nothing if the server is not running.
+func (r *RedisServer) Kill(t testing.TB) {
+	t.Helper()
+	r.mu.Lock()
+	cmd := r.cmd
+	r.cmd = nil
+	r.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+}
+
+// Client returns a new client of the server, closed when the test ends:
+// give each instance its own, as separate processes would have.
+func (r *RedisServer) Client(t testing.TB) redis.UniversalClient {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: r.Addr, DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// Twin builds another instance of s's module on s's database, as a
+// second process of the same site would be: its own module and app, the
+// same API client and clock. opts as for NewServer (Prefix is s's).
+func (s *Server) Twin(t testing.TB, opts Options) *Server {
+	t.Helper()
+	logs := &bytes.Buffer{}
+	cfg := module.Config{
+		DB:         s.DB.Gorm,
+		Now:        s.Clock.Now,
+		Logger:     slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, nil)),
+		UploadDir:  t.TempDir(),
+		BcryptCost: 4,
+	}
+	if opts.Config != nil {
+		opts.Config(&cfg)
+	}
+	m, err := module.New(cfg)
+	if err != nil {
+		t.Fatalf("module.New: %v", err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	app := fiber.New(fiber.Config{BodyLimit: 16 << 20})
+	if opts.App != nil {
+		opts.App(app)
+	}
+	if s.Prefix == "" {
+		m.Mount(app)
+	} else {
+		m.Mount(app.Group(s.Prefix))
+	}
+	return &Server{App: app, Module: m, DB: s.DB, Clock: s.Clock, Prefix: s.Prefix, ClientID: s.ClientID, Secret: s.Secret, Logs: logs}
+}
+
+// AwaitRedis waits until every server's module hears the others over
+// Redis (module.Module.RedisUp).
+func AwaitRedis(t testing.TB, servers ...*Server) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for _, s := range servers {
+		for !s.Module.RedisUp() {
+			if time.Now().After(deadline) {
+				t.Fatal("redis subscriptions not up after 15 s")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}

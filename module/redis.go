@@ -1,0 +1,242 @@
+package module
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fiberchat/fiberchat/handlers"
+	"github.com/fiberchat/fiberchat/internal/redisbus"
+	"github.com/fiberchat/fiberchat/internal/redisstore"
+	"github.com/fiberchat/fiberchat/middleware"
+	"github.com/fiberchat/fiberchat/models"
+	"github.com/fiberchat/fiberchat/notify"
+	"github.com/gofiber/fiber/v2"
+)
+
+// What several processes on one database tell each other over
+// Config.Redis (API.md §11). Each process holds two subscriptions, one
+// for wake-ups (notify.Redis) and one for cache invalidations (cluster),
+// whatever the number of polls and cache entries behind them.
+
+// degradedTTL is how long the caches serve an entry while invalidations
+// from other processes cannot arrive: API.md §11's "within 1 s".
+const degradedTTL = time.Second
+
+// wakeFallbackInterval is how often a process asks the database for new
+// messages while wake-ups from the others cannot reach it: one query per
+// process per interval, for all its polls together.
+const wakeFallbackInterval = time.Second
+
+// ttlCapper is a cache whose TTL can be capped while Redis is down.
+type ttlCapper interface{ CapTTL(time.Duration) }
+
+// cluster keeps this process's caches coherent with the other processes':
+// every change that must end cached copies (see handlers.SessionCache and
+// handlers.ProfileSource, and the API client changes) is published as a
+// note, "user:<uid>" or "client:<id>", and each note from another process
+// drops the local copies at once.
+type cluster struct {
+	bus       *redisbus.Bus
+	sessions  *middleware.TokenCache // nil without a session cache
+	profiles  *models.ProfileCache   // nil without a profile cache
+	signature *middleware.Signature
+	caches    []ttlCapper
+}
+
+// joinCluster connects the caches newCaches made to the other processes
+// when Config.Redis is set, and gives the rate limits a shared Storage.
+// It returns what /user/info should read through in place of profiles
+// (nil: the store).
+func (m *Module) joinCluster(profiles handlers.ProfileSource) (handlers.ProfileSource, error) {
+	if m.cfg.Redis == nil {
+		return profiles, nil
+	}
+	c := &cluster{signature: m.signature, caches: []ttlCapper{m.signature}}
+	if tc, ok := m.sessions.(*middleware.TokenCache); ok {
+		c.sessions = tc
+		c.caches = append(c.caches, tc)
+	}
+	if pc, ok := profiles.(*models.ProfileCache); ok {
+		c.profiles = pc
+		c.caches = append(c.caches, pc)
+	}
+	// Until the subscription is confirmed nothing from the others arrives.
+	c.state(false)
+	bus, err := redisbus.New(redisbus.Config{
+		Client:  m.cfg.Redis,
+		Channel: m.cfg.RedisPrefix + "invalidate",
+		Handle:  c.apply,
+		State:   c.state,
+		Logger:  m.cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.bus = bus
+	m.cluster = c
+	m.limits = redisstore.New(m.cfg.Redis, m.cfg.RedisPrefix+"limit:", m.cfg.Logger)
+	m.sessions = clusterSessions{c}
+	if profiles == nil {
+		profiles = storeProfiles{m.store}
+	}
+	return clusterProfiles{ProfileSource: profiles, c: c}, nil
+}
+
+// state caps the caches' TTL while the subscription is down and lifts the
+// cap, dropping what they hold, once it is back.
+func (c *cluster) state(up bool) {
+	d := degradedTTL
+	if up {
+		d = 0
+	}
+	for _, cache := range c.caches {
+		cache.CapTTL(d)
+	}
+}
+
+// apply drops the local copies a note from another process names.
+func (c *cluster) apply(note string) {
+	kind, key, _ := strings.Cut(note, ":")
+	switch kind {
+	case "user":
+		uid, err := strconv.ParseInt(key, 10, 64)
+		if err != nil {
+			return
+		}
+		if c.sessions != nil {
+			c.sessions.ForgetUser(uid)
+		}
+		if c.profiles != nil {
+			c.profiles.Forget(uid)
+		}
+	case "client":
+		c.signature.Forget(key)
+	}
+}
+
+func (c *cluster) forgetUser(uid int64) { c.bus.Publish("user:" + strconv.FormatInt(uid, 10)) }
+
+// close stops the subscription; nil-safe, for a module without Redis.
+func (c *cluster) close() {
+	if c != nil {
+		_ = c.bus.Close()
+	}
+}
+
+// up reports the subscription's state; true without Redis.
+func (c *cluster) up() bool { return c == nil || c.bus.Up() }
+
+// clusterSessions forgets a user's sessions here and on every process.
+type clusterSessions struct{ c *cluster }
+
+func (s clusterSessions) ForgetUser(uid int64) {
+	if s.c.sessions != nil {
+		s.c.sessions.ForgetUser(uid)
+	}
+	s.c.forgetUser(uid)
+}
+
+// clusterProfiles forgets a user's profile here and on every process.
+type clusterProfiles struct {
+	handlers.ProfileSource
+	c *cluster
+}
+
+func (p clusterProfiles) Forget(uid int64) {
+	p.ProfileSource.Forget(uid)
+	p.c.forgetUser(uid)
+}
+
+// storeProfiles reads every profile from the store: there is no copy to
+// forget here, but the other processes may hold some.
+type storeProfiles struct{ *models.Store }
+
+func (storeProfiles) Forget(int64) {}
+
+// forgetClient drops a client's cached row here and on every process,
+// after a change to it.
+func (m *Module) forgetClient(clientID string) {
+	m.signature.Forget(clientID)
+	if m.cluster != nil {
+		m.cluster.bus.Publish("client:" + clientID)
+	}
+}
+
+// defaultNotifier is the notifier the module makes when Config.Notifier
+// is nil: over Redis when Config.Redis is set, else in this process.
+func (m *Module) defaultNotifier() notify.Notifier {
+	if m.cfg.Redis == nil {
+		return notify.NewLocal()
+	}
+	n, err := notify.NewRedis(notify.RedisConfig{
+		Client:           m.cfg.Redis,
+		Channel:          m.cfg.RedisPrefix + "wake",
+		Missed:           m.missed,
+		FallbackInterval: wakeFallbackInterval,
+		Logger:           m.cfg.Logger,
+		Now:              m.cfg.Now,
+	})
+	if err != nil {
+		// Only a nil client fails, which was checked above.
+		m.cfg.Logger.Error("redis notifier; wake-ups stay in this process", "error", err.Error())
+		return notify.NewLocal()
+	}
+	return n
+}
+
+// missed is notify.Redis's database check: the recipients of messages
+// stored since the subscription last worked.
+func (m *Module) missed(ctx context.Context, since time.Time, cursor int64) ([]int64, int64, error) {
+	return m.store.WakeScan(ctx, since.Unix(), cursor)
+}
+
+// RedisUp reports whether this process hears the others over
+// Config.Redis: both its subscriptions work. Without Redis it is true.
+func (m *Module) RedisUp() bool {
+	if r, ok := m.notifier.(*notify.Redis); ok && !r.Up() {
+		return false
+	}
+	return m.cluster.up()
+}
+
+// avatarStore is Config.Avatars, or its default: the database when Redis
+// joins several instances, which must all serve every avatar; files in
+// UploadDir (nil, the handlers' default) otherwise.
+func (m *Module) avatarStore() handlers.AvatarStore {
+	switch {
+	case m.cfg.Avatars != nil:
+		return m.cfg.Avatars
+	case m.cfg.Redis != nil:
+		return handlers.DBAvatars{
+			Store: m.store,
+			Now:   func() int64 { return m.cfg.Now().Unix() },
+			// Re-encoding may grow an upload; twice its limit, within
+			// the 16 MiB a MEDIUMBLOB holds.
+			MaxBytes: int(min(2*m.cfg.AvatarMaxBytes, 16<<20-1)),
+		}
+	}
+	return nil
+}
+
+// redisHealth adds Redis's state to a health answer, when Redis is set.
+func (m *Module) redisHealth(body fiber.Map) fiber.Map {
+	if m.cfg.Redis == nil {
+		return body
+	}
+	body["redis"] = "down"
+	if m.RedisUp() {
+		body["redis"] = "up"
+	}
+	return body
+}
+
+// limitStorage is the rate limits' Storage: Redis's when set, so that
+// processes count together; nil keeps counters in this process.
+func (m *Module) limitStorage() fiber.Storage {
+	if m.limits == nil {
+		return nil
+	}
+	return m.limits
+}
