@@ -1,0 +1,234 @@
+package faulttest
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fiberchat/fiberchat/client"
+)
+
+var sampleBinary struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// buildSample builds the sample app once per test binary.
+func buildSample(t testing.TB) string {
+	t.Helper()
+	sampleBinary.once.Do(func() {
+		path := filepath.Join(workDir, "sample")
+		cmd := exec.Command("go", "build", "-o", path, "./sample-app")
+		cmd.Dir = filepath.Join("..", "..") // the module's root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			sampleBinary.err = fmt.Errorf("go build ./sample-app: %v\n%s", err, out)
+			return
+		}
+		sampleBinary.path = path
+	})
+	if sampleBinary.err != nil {
+		t.Fatal(sampleBinary.err)
+	}
+	return sampleBinary.path
+}
+
+// sampleServer is the sample app serving as a child process, which the
+// test may signal and start again on the same address and database.
+type sampleServer struct {
+	t         testing.TB
+	bin, dsn  string
+	addr      string
+	uploadDir string
+	// secret is the "demo" client's, printed by the first start.
+	secret string
+
+	cmd            *exec.Cmd
+	exited         chan struct{}
+	stdout, stderr *lockedBuffer
+}
+
+var demoSecret = regexp.MustCompile(`client_id=demo client_secret=(\S+)`)
+
+// startSample starts the sample app on db's "fiberchat" database and
+// kills it when the test ends.
+func startSample(t testing.TB, db *mariaDB) *sampleServer {
+	t.Helper()
+	s := &sampleServer{
+		t:         t,
+		bin:       buildSample(t),
+		dsn:       "mysql:" + db.dsn("fiberchat"),
+		addr:      net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t))),
+		uploadDir: filepath.Join(t.TempDir(), "uploads"),
+	}
+	t.Cleanup(func() {
+		s.kill()
+		if t.Failed() && s.stderr != nil {
+			t.Logf("sample app's log (last run):\n%s", tail(s.stderr.String(), 8000))
+		}
+	})
+	s.start()
+	m := demoSecret.FindStringSubmatch(s.stdout.String())
+	if m == nil {
+		t.Fatalf("the sample app printed no demo secret:\n%s", s.stdout.String())
+	}
+	s.secret = m[1]
+	return s
+}
+
+// url is the server's base URL.
+func (s *sampleServer) url() string { return "http://" + s.addr }
+
+// start runs `sample serve` and waits until /healthz answers.
+func (s *sampleServer) start() {
+	s.t.Helper()
+	cmd := exec.Command(s.bin, "serve", "--dsn", s.dsn, "--addr", s.addr, "--upload-dir", s.uploadDir)
+	cmd.Env = append(os.Environ(), "FIBERCHAT_DSN=", "FIBERCHAT_ADDR=")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	s.stdout, s.stderr = &lockedBuffer{}, &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = s.stdout, s.stderr
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("start the sample app: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	s.cmd, s.exited = cmd, exited
+
+	hc := &http.Client{Timeout: time.Second}
+	defer hc.CloseIdleConnections()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := hc.Get(s.url() + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+			err = errors.New(resp.Status)
+		}
+		select {
+		case <-exited:
+			s.t.Fatalf("the sample app exited at start: %v\n%s", cmd.ProcessState, s.stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("the sample app is not healthy after 60 s: %v\n%s", err, s.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// signal sends sig to the sample app's process.
+func (s *sampleServer) signal(sig syscall.Signal) {
+	s.t.Helper()
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		s.t.Fatalf("signal the sample app: %v", err)
+	}
+}
+
+// wait waits for the sample app to exit, at most limit, and returns how it
+// exited.
+func (s *sampleServer) wait(limit time.Duration) (*os.ProcessState, error) {
+	select {
+	case <-s.exited:
+		return s.cmd.ProcessState, nil
+	case <-time.After(limit):
+		return nil, fmt.Errorf("the sample app still runs after %v", limit)
+	}
+}
+
+// kill ends the sample app if it runs.
+func (s *sampleServer) kill() {
+	if s.cmd == nil {
+		return
+	}
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	select {
+	case <-s.exited:
+	case <-time.After(10 * time.Second):
+	}
+}
+
+// tail is the end of a log, for a failure message.
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// TestServerKilled SIGKILLs the sample app while four senders send, and
+// starts it again on the same address and database. Two senders send a
+// client_msg_id and retry each message with it until answered 200, as a
+// careful client does; two send none and never retry. Every Send answered
+// 200 is stored exactly once, retries created no duplicate, and no
+// message was half written.
+func TestServerKilled(t *testing.T) {
+	db := startMariaDB(t)
+	srv := startSample(t, db)
+	hc := newHTTPClient(t)
+	to := newUser(t, srv.url(), "demo", srv.secret, "recipient", hc)
+	clients := newContacts(t, srv, to, hc, 4)
+
+	l := startLoad(clients, to.Session().UID, loadOptions{
+		withID:  func(i int) bool { return i%2 == 0 },
+		backoff: 50 * time.Millisecond,
+	})
+	l.waitAcked(t, len(clients), time.Now(), 30*time.Second)
+	time.Sleep(500 * time.Millisecond)
+
+	srv.signal(syscall.SIGKILL)
+	if _, err := srv.wait(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	up := time.Now()
+	srv.start()
+	l.waitAcked(t, len(clients), up, 60*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	messages, attempts := l.stop()
+
+	failed, retried := 0, 0
+	for _, a := range attempts {
+		if a.err != nil {
+			failed++
+		}
+	}
+	for _, m := range messages {
+		if m.msgID != "" && m.acked == 0 {
+			t.Errorf("%q was retried with its client_msg_id and never answered 200", m.body)
+		}
+	}
+	retried = len(attempts) - len(messages)
+	if failed == 0 {
+		t.Errorf("no Send failed: the kill missed the load")
+	}
+	check := db.open("fiberchat")
+	defer check.Close()
+	got := checkStored(t, check, messages)
+	t.Logf("%d messages, %d attempts (%d failed, %d retries), %d answered 200, %d rows",
+		len(messages), len(attempts), failed, retried, got.acked, got.rows)
+}
+
+// newContacts registers n senders, each a contact of to, through the
+// sample app (which allows messages between contacts only).
+func newContacts(t *testing.T, srv *sampleServer, to *client.Client, hc *http.Client, n int) []*client.Client {
+	t.Helper()
+	var senders []*client.Client
+	for i := range n {
+		c := newUser(t, srv.url(), "demo", srv.secret, fmt.Sprintf("sender %d", i), hc)
+		befriend(t, c, to)
+		senders = append(senders, c)
+	}
+	return senders
+}
