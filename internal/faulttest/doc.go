@@ -13,6 +13,8 @@
 // server told to stop answers every parked poll and every Send in flight
 // and exits within its shutdown bound.
 //
-// The tests skip when mariadbd or mariadb-install-db is not installed.
-// The package holds tests only.
+// The tests run on Linux (they signal process groups and raise the
+// open-file limit) and skip when mariadbd or mariadb-install-db is not
+// installed. The package holds tests only; the whole of it runs in well
+// under a minute.
 package faulttest

@@ -1,10 +1,14 @@
+//go:build linux
+
 package faulttest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -231,4 +235,117 @@ func newContacts(t *testing.T, srv *sampleServer, to *client.Client, hc *http.Cl
 		senders = append(senders, c)
 	}
 	return senders
+}
+
+// Parked polls in TestShutdown, spread over users as clients would be.
+const (
+	pollUsers    = 20
+	pollsPerUser = 50
+)
+
+// shutdownBound is how long the sample app may take to exit after
+// SIGTERM: the module's Close is bounded by its ShutdownTimeout (the
+// default, 10 s), after which nothing here holds the server's own
+// shutdown; plus room for a loaded machine.
+const shutdownBound = 10*time.Second + 5*time.Second
+
+// TestShutdown sends the sample app SIGTERM while 1 000 long polls are
+// parked and four senders send: every poll is answered (empty or with
+// data), every Send that had started is answered, the process exits
+// within its shutdown bound, and every Send answered 200 is stored once.
+func TestShutdown(t *testing.T) {
+	if _, err := raiseFileLimit(); err != nil {
+		t.Logf("open-file limit: %v", err) // 1 000 polls fit the default too
+	}
+	db := startMariaDB(t)
+	srv := startSample(t, db)
+	hc := newHTTPClient(t)
+	sink := newUser(t, srv.url(), "demo", srv.secret, "recipient", hc)
+	senders := newContacts(t, srv, sink, hc, 4)
+	var pollers []*client.Client
+	for i := range pollUsers {
+		pollers = append(pollers, newUser(t, srv.url(), "demo", srv.secret, fmt.Sprintf("poller %d", i), hc))
+	}
+
+	l := startLoad(senders, sink.Session().UID, loadOptions{})
+	l.waitAcked(t, len(senders), time.Now(), 30*time.Second)
+
+	// The polls: each is written, then waits for nothing (no one messages
+	// the pollers) until the shutdown answers it.
+	type poll struct {
+		end time.Time
+		err error
+	}
+	polls := make(chan poll, pollUsers*pollsPerUser)
+	var written sync.WaitGroup
+	written.Add(pollUsers * pollsPerUser)
+	for _, c := range pollers {
+		for range pollsPerUser {
+			var once sync.Once
+			trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { once.Do(written.Done) }}
+			ctx := httptrace.WithClientTrace(context.Background(), trace)
+			go func() {
+				_, err := c.Recv(ctx, client.RecvRequest{Wait: 30 * time.Second})
+				once.Do(written.Done) // a poll that never got written is answered below
+				polls <- poll{time.Now(), err}
+			}()
+		}
+	}
+	allWritten := make(chan struct{})
+	go func() { written.Wait(); close(allWritten) }()
+	select {
+	case <-allWritten:
+	case <-time.After(30 * time.Second):
+		t.Fatal("1 000 polls not written after 30 s")
+	}
+	time.Sleep(time.Second) // for the last of them to park
+	early := len(polls)
+	if early > pollUsers*pollsPerUser/2 {
+		t.Fatalf("%d of %d polls were answered before the shutdown: they did not park", early, pollUsers*pollsPerUser)
+	}
+
+	term := time.Now()
+	srv.signal(syscall.SIGTERM)
+	state, err := srv.wait(shutdownBound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exited := time.Now()
+	if !state.Success() {
+		t.Errorf("the sample app exited with %v after SIGTERM, want status 0", state)
+	}
+	messages, attempts := l.stop()
+
+	// Every poll was answered by the server before it exited: what is
+	// left to arrive is on its way through the loopback.
+	for range pollUsers * pollsPerUser {
+		select {
+		case p := <-polls:
+			if !isAnswer(p.err) {
+				t.Errorf("a parked poll got no answer: %v", p.err)
+			} else if p.end.After(exited.Add(2 * time.Second)) {
+				t.Errorf("a parked poll answered %v after the server exited", p.end.Sub(exited))
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("a poll still waits 5 s after the server exited")
+		}
+	}
+
+	inFlight := 0
+	for _, a := range attempts {
+		if !a.start.Before(term) {
+			continue // sent after the signal: refusing it is fine
+		}
+		if a.end.After(term) {
+			inFlight++
+		}
+		if !isAnswer(a.err) {
+			t.Errorf("a Send started %v before SIGTERM got no answer: %v", term.Sub(a.start), a.err)
+		}
+	}
+	check := db.open("fiberchat")
+	defer check.Close()
+	got := checkStored(t, check, messages)
+	t.Logf("exit %v after SIGTERM; %d polls parked at it; %d Sends in flight; %d messages, %d answered 200, %d rows",
+		exited.Sub(term).Round(time.Millisecond), pollUsers*pollsPerUser-early, inFlight, len(messages), got.acked, got.rows)
 }
