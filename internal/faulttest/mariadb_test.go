@@ -176,7 +176,9 @@ func (m *mariaDB) start() {
 		args = append(args, "--user=root")
 	}
 	cmd := exec.Command(bin, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Killed with the test binary too, should it die before its
+	// cleanups run (a -timeout panic, say): no server is left behind.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		m.t.Fatalf("start mariadbd: %v", err)
 	}

@@ -98,7 +98,7 @@ func (s *sampleServer) start() {
 	s.t.Helper()
 	cmd := exec.Command(s.bin, "serve", "--dsn", s.dsn, "--addr", s.addr, "--upload-dir", s.uploadDir)
 	cmd.Env = append(os.Environ(), "FIBERCHAT_DSN=", "FIBERCHAT_ADDR=")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	s.stdout, s.stderr = &lockedBuffer{}, &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = s.stdout, s.stderr
 	if err := cmd.Start(); err != nil {
@@ -202,7 +202,7 @@ func TestServerKilled(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	messages, attempts := l.stop()
 
-	failed, retried := 0, 0
+	failed := 0
 	for _, a := range attempts {
 		if a.err != nil {
 			failed++
@@ -213,7 +213,7 @@ func TestServerKilled(t *testing.T) {
 			t.Errorf("%q was retried with its client_msg_id and never answered 200", m.body)
 		}
 	}
-	retried = len(attempts) - len(messages)
+	retried := len(attempts) - len(messages)
 	if failed == 0 {
 		t.Errorf("no Send failed: the kill missed the load")
 	}
