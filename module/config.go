@@ -36,8 +36,9 @@ type Config struct {
 	// memory: a client disabled by another process is refused within it.
 	// Default: 30 seconds.
 	ClientCacheTTL time.Duration
-	// ClientCacheSize bounds how many client ids are remembered, unknown
-	// ones included, so a flood of made-up ids cannot grow memory.
+	// ClientCacheSize bounds how many API clients are remembered, and,
+	// apart, how many unknown or disabled client ids, so that a flood of
+	// made-up ids can neither grow memory nor evict a real client.
 	// Default: 10000.
 	ClientCacheSize int
 
