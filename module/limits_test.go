@@ -139,3 +139,101 @@ func TestMaxBodySize(t *testing.T) {
 		t.Fatalf("answer %d %s, want 413 with error 1009", resp.StatusCode, body)
 	}
 }
+
+// pollRunner starts Recv long polls and waits until the n-th started is
+// waiting.
+type pollRunner struct {
+	post  func(path string, body any) (*chattest.Response, error)
+	await func(t *testing.T, n int)
+}
+
+// start sends a 30-second Recv for u and returns where its answer comes.
+func (p pollRunner) start(u chattest.User) <-chan *chattest.Response {
+	out := make(chan *chattest.Response, 1)
+	go func() {
+		r, err := p.post("/Message/Recv", u.Creds(map[string]any{"wait": 30}))
+		if err != nil {
+			r = &chattest.Response{Status: -1, Raw: []byte(err.Error())}
+		}
+		out <- r
+	}()
+	return out
+}
+
+// Waiting long polls are capped per session and per user, parked or held:
+// past a cap the oldest is answered at once, empty, and the others wait on.
+func TestPollCap(t *testing.T) {
+	for _, mode := range []string{"parked", "held"} {
+		t.Run(mode, func(t *testing.T) {
+			var (
+				s *chattest.Server
+				p pollRunner
+			)
+			if mode == "parked" {
+				l := chattest.NewLive(t, chattest.OpenSQLite(t), chattest.Options{})
+				s = l.Server
+				p = pollRunner{post: l.TryPost, await: func(t *testing.T, n int) { awaitHijacked(t, l, int64(n)) }}
+			} else {
+				s = chattest.NewServer(t, chattest.OpenSQLite(t), chattest.Options{})
+				// A held poll shows no sign of waiting: give it time to.
+				p = pollRunner{post: s.TryPost, await: func(*testing.T, int) { time.Sleep(150 * time.Millisecond) }}
+			}
+			u := s.NewUser(t, "u")
+			sessions := []chattest.User{u}
+			for range 4 {
+				r := s.Post(t, "/user/login", map[string]any{"uid": u.UID, "passwd": u.Password})
+				chattest.Expect(t, r, 200, 0)
+				v := u
+				v.Token = r.Str("access_token")
+				sessions = append(sessions, v)
+			}
+			var polls []<-chan *chattest.Response
+			waiting := 0
+			startOn := func(v chattest.User) {
+				polls = append(polls, p.start(v))
+				waiting++
+				p.await(t, waiting)
+			}
+			expectAnswered := func(i int) {
+				t.Helper()
+				select {
+				case r := <-polls[i]:
+					chattest.Expect(t, r, 200, 0)
+					if r.Int("num") != 0 {
+						t.Fatalf("poll %d answered %s, want empty", i, r.Raw)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatalf("poll %d not answered past the cap", i)
+				}
+			}
+			expectWaiting := func(from int) {
+				t.Helper()
+				time.Sleep(100 * time.Millisecond)
+				for i := from; i < len(polls); i++ {
+					select {
+					case r := <-polls[i]:
+						t.Fatalf("poll %d answered while within the caps: %s", i, r.Raw)
+					default:
+					}
+				}
+			}
+			// A fifth poll of one session ends its first.
+			for range 5 {
+				startOn(sessions[0])
+			}
+			expectAnswered(0)
+			expectWaiting(1)
+			// Four sessions of four make the user's sixteen; the
+			// seventeenth, on a fifth session, ends the user's oldest.
+			for _, v := range sessions[1:4] {
+				for range 4 {
+					startOn(v)
+				}
+			}
+			expectWaiting(1)
+			startOn(sessions[4])
+			expectAnswered(1)
+			expectWaiting(2)
+		})
+	}
+}
