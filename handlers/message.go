@@ -50,6 +50,8 @@ type Messages struct {
 	streams        *StreamHub
 	tokens         middleware.TokenSource
 	pingInterval   time.Duration
+	// polls caps the waiting polls per session and per user.
+	polls *pollCap
 }
 
 // MessagesConfig carries the message group's dependencies and settings.
@@ -96,6 +98,7 @@ func NewMessages(cfg MessagesConfig) *Messages {
 		logger: cfg.Logger, maxChars: cfg.MaxChars, allowStrangers: cfg.AllowStrangers,
 		maxWait: cfg.MaxWait, closing: cfg.Closing, parker: cfg.Parker, beforeSend: cfg.BeforeSend, events: cfg.Events,
 		streams: cfg.Streams, tokens: cfg.Tokens, pingInterval: cfg.PingInterval,
+		polls: newPollCap(),
 	}
 }
 
@@ -208,7 +211,9 @@ const defaultRecvLimit = 100
 // order. The cursor is last_id when the client sends one, else the
 // session's own, which Recv moves on past what it hands out.
 //
-// With wait > 0 and nothing pending, the request is held: it subscribes
+// With wait > 0 and nothing pending, the request is held (at most
+// maxPollsPerSession per session and maxPollsPerUser per user; past them
+// the oldest is answered at once, empty): it subscribes
 // to wake-ups for the caller before its first read (so a message stored
 // between the read and the wait still wakes it), then waits on the
 // wake-up, the deadline, the module's shutdown or the request's end, in
@@ -249,6 +254,10 @@ func (h *Messages) Recv() fiber.Handler {
 		if len(ms) > 0 || wait <= 0 {
 			return c.JSON(recvReply(ms, cursor, limit))
 		}
+		// Past the caps, the oldest polls of the session (or user) are
+		// answered as if their wait had run out.
+		ended := make(chan struct{})
+		defer h.polls.remove(h.polls.add(s.UID, s.TokenID, func() { close(ended) }))
 		deadline := time.NewTimer(wait)
 		defer deadline.Stop()
 		for {
@@ -262,6 +271,8 @@ func (h *Messages) Recv() fiber.Handler {
 					return c.JSON(recvReply(ms, cursor, limit))
 				}
 			case <-deadline.C:
+				return c.JSON(recvReply(nil, cursor, limit))
+			case <-ended:
 				return c.JSON(recvReply(nil, cursor, limit))
 			case <-h.closing:
 				return c.JSON(recvReply(nil, cursor, limit))
@@ -286,7 +297,15 @@ func (h *Messages) recvParked(c *fiber.Ctx, s middleware.Session, lastID *wire.I
 		read   bool
 		cursor int64
 	)
-	poll.Park(c, wait, cancel, func(final bool) fiber.Handler {
+	// Past the caps, the oldest polls of the session (or user) get their
+	// final answer at once.
+	waiting := h.polls.add(s.UID, s.TokenID, poll.Finish)
+	poll.Park(c, wait, cancel, func(final bool) (answer fiber.Handler) {
+		defer func() {
+			if answer != nil {
+				h.polls.remove(waiting)
+			}
+		}()
 		var ms []models.Message
 		// A final answer before the first read still needs the cursor
 		// (last_id), and may as well carry what that read finds.

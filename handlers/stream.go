@@ -39,6 +39,9 @@ const (
 	// maxStreamsPerSession caps the open streams of one session (a browser
 	// opening one per tab, say); the oldest ends, with bye "replaced".
 	maxStreamsPerSession = 4
+	// maxStreamsPerUser caps them for all of a user's sessions together,
+	// so that logging in again for fresh sessions does not lift the cap.
+	maxStreamsPerUser = 16
 	// maxPendingNotices bounds the bytes of notices waiting for one
 	// stream's next step; past it notices are dropped (they are
 	// best-effort anyway).
@@ -129,8 +132,8 @@ func (h *StreamHub) notice(uid int64, event string, data any) {
 	}
 }
 
-// add registers s, and ends the oldest stream of its session past the
-// cap.
+// add registers s, and ends the oldest stream of its session, or of its
+// user, past the caps.
 func (h *StreamHub) add(s *openStream) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -147,14 +150,23 @@ func (h *StreamHub) add(s *openStream) {
 			i++
 			continue
 		}
-		o.mu.Lock()
-		o.bye = ByeReplaced
-		o.mu.Unlock()
-		o.wake()
+		o.replace()
 		list = append(list[:i], list[i+1:]...)
 		n--
 	}
+	for len(list) >= maxStreamsPerUser {
+		list[0].replace()
+		list = list[1:]
+	}
 	h.byUID[s.uid] = append(list, s)
+}
+
+// replace ends s with bye "replaced".
+func (s *openStream) replace() {
+	s.mu.Lock()
+	s.bye = ByeReplaced
+	s.mu.Unlock()
+	s.wake()
 }
 
 // remove forgets s; it may have gone already (replaced).

@@ -93,6 +93,37 @@ func TestSignatureCachesClients(t *testing.T) {
 	}
 }
 
+// Made-up client ids are remembered apart from real clients: a flood of
+// them, more than the cache holds, evicts no real client, and each costs
+// one read per TTL.
+func TestSignatureUnknownClientsEvictNoClient(t *testing.T) {
+	now := time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC)
+	src := &countingClients{rows: map[string]models.APIClient{"good": {ClientID: "good", Secret: "s1"}}}
+	sig := middleware.NewSignature(middleware.SignatureConfig{
+		Clients: src, Location: time.UTC, CacheTTL: 30 * time.Second, CacheSize: 8,
+		Now: func() time.Time { return now },
+	})
+	route := middleware.RouteName("/user/info")
+	app := newApp()
+	app.Post("/user/info", sig.Require(route), ok)
+	target := func(id, secret string) string {
+		return "/user/info?client_id=" + id + "&api_token=" + middleware.Token(route, now.Format(time.DateOnly), secret)
+	}
+	if got, _ := status(t, app, target("good", "s1")); got != 200 {
+		t.Fatalf("good client: %d", got)
+	}
+	for i := 0; i < 100; i++ {
+		for range 2 {
+			if got, _ := status(t, app, target("made-up"+strconv.Itoa(i), "x")); got != 403 {
+				t.Fatalf("unknown client: %d, want 403", got)
+			}
+		}
+	}
+	if got, _ := status(t, app, target("good", "s1")); got != 200 || src.reads != 101 {
+		t.Fatalf("good client after the flood: %d after %d reads, want 200 after 101 (no read again)", got, src.reads)
+	}
+}
+
 // A gate given a config it cannot use refuses every request with an
 // internal error instead of panicking or letting requests through.
 func TestMisconfiguredGates(t *testing.T) {

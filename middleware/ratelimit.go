@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/fiberchat/fiberchat/apierr"
@@ -9,12 +10,16 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/limiter"
 )
 
-// RateLimitConfig configures a per-IP request limit. The module fills
+// RateLimitConfig configures a per-IP (or per-user) request limit. The module fills
 // every field but Storage from its Config, which owns the defaults.
 type RateLimitConfig struct {
 	// Name tells limits apart when they share one Storage: a client's
-	// counter is kept under Name + ":" + its IP.
+	// counter is kept under Name + ":" + its key.
 	Name string
+	// Key is what a counter is kept for. Optional. Default: the client's
+	// IP (c.IP(), which honours the app's trusted proxies; see
+	// docs/security.md). KeyUser keys by the authenticated user.
+	Key func(*fiber.Ctx) string
 	// Max is how many requests one IP may make in a window; not positive
 	// disables the limit.
 	Max int
@@ -43,12 +48,21 @@ func NewRateLimit(cfg RateLimitConfig) fiber.Handler {
 		return failed(errors.New("fiberchat middleware: RateLimitConfig.Window must be positive"))
 	}
 	prefix := cfg.Name + ":"
+	key := cfg.Key
+	if key == nil {
+		key = (*fiber.Ctx).IP
+	}
 	return limiter.New(limiter.Config{
 		Max:        cfg.Max,
 		Expiration: cfg.Window,
 		// A fresh string: safe to keep past the request.
-		KeyGenerator: func(c *fiber.Ctx) string { return prefix + c.IP() },
+		KeyGenerator: func(c *fiber.Ctx) string { return prefix + key(c) },
 		LimitReached: func(*fiber.Ctx) error { return apierr.ErrRateLimited },
 		Storage:      cfg.Storage,
 	})
 }
+
+// KeyUser keys a RateLimitConfig by the session's user, for routes behind
+// the auth gate (mount the limit after it): one user's requests share a
+// budget whatever addresses and sessions they come from.
+func KeyUser(c *fiber.Ctx) string { return strconv.FormatInt(SessionFrom(c).UID, 10) }

@@ -42,8 +42,8 @@ type SignatureConfig struct {
 	// so that a client disabled by another process is refused within it.
 	// Not positive: every request reads its client.
 	CacheTTL time.Duration
-	// CacheSize bounds how many client ids are remembered, unknown ones
-	// included. Not positive: nothing is remembered.
+	// CacheSize bounds how many clients are remembered, and, apart, how
+	// many unknown or disabled ids. Not positive: nothing is remembered.
 	CacheSize int
 	// Now is the clock. Required.
 	Now func() time.Time
@@ -55,10 +55,12 @@ type Signature struct {
 	cfg SignatureConfig
 	// err is why cfg cannot be used; every request is then refused with it.
 	err error
-	// clients holds each client's secret, "" for an unknown or disabled
-	// client, so a flood of made-up ids costs one read each per TTL and
-	// cannot grow memory past CacheSize.
+	// clients holds each known client's secret; unknown holds the ids of
+	// unknown and disabled clients. A flood of made-up ids so costs one
+	// read each per TTL, cannot grow memory past CacheSize, and, kept
+	// apart, evicts only other unknown ids, never a real client.
 	clients *cache.Cache[string, struct{}, string]
+	unknown *cache.Cache[string, struct{}, struct{}]
 
 	// routes are the route names Require was asked for: the module's
 	// mounted routes, which Tokens hands out tokens for, so that the list
@@ -71,9 +73,11 @@ type Signature struct {
 // Location or Now is a caller's mistake: every request through it is then
 // refused with an internal error naming the field, rather than a panic.
 func NewSignature(cfg SignatureConfig) *Signature {
+	cc := cache.Config{TTL: cfg.CacheTTL, Size: cfg.CacheSize, Now: cfg.Now}
 	s := &Signature{
 		cfg:     cfg,
-		clients: cache.New[string, string](cache.Config{TTL: cfg.CacheTTL, Size: cfg.CacheSize, Now: cfg.Now}),
+		clients: cache.New[string, string](cc),
+		unknown: cache.New[string, struct{}](cc),
 	}
 	switch {
 	case cfg.Clients == nil:
@@ -191,26 +195,34 @@ func (s *Signature) secret(ctx context.Context, clientID string) (string, error)
 	if secret, ok := s.clients.Get(clientID); ok {
 		return secret, nil
 	}
+	if _, ok := s.unknown.Get(clientID); ok {
+		return "", nil
+	}
 	// The id outlives the request in the cache; fasthttp reuses its buffer.
 	clientID = strings.Clone(clientID)
-	return s.clients.Load(ctx, clientID, func(ctx context.Context) (string, error) {
-		c, err := s.cfg.Clients.ClientByID(ctx, clientID)
-		switch {
-		case errors.Is(err, models.ErrNotFound):
-			return "", nil
-		case err != nil:
-			return "", err
-		case c.Disabled:
-			return "", nil
-		}
-		return c.Secret, nil
-	})
+	known, unknown := s.clients.Stamp(), s.unknown.Stamp()
+	c, err := s.cfg.Clients.ClientByID(ctx, clientID)
+	switch {
+	case errors.Is(err, models.ErrNotFound) || err == nil && c.Disabled:
+		s.unknown.Put(unknown, clientID, struct{}{})
+		return "", nil
+	case err != nil:
+		return "", err
+	}
+	s.clients.Put(known, clientID, c.Secret)
+	return c.Secret, nil
 }
 
 // Forget drops a client from the cache, so a change made in this process
 // (create, disable) takes effect at once, even over a read under way.
-func (s *Signature) Forget(clientID string) { s.clients.Forget(clientID) }
+func (s *Signature) Forget(clientID string) {
+	s.clients.Forget(clientID)
+	s.unknown.Forget(clientID)
+}
 
 // CapTTL serves client rows for at most d until CapTTL(0), which lifts
 // the cap and drops every cached client (see cache.Cache.CapTTL).
-func (s *Signature) CapTTL(d time.Duration) { s.clients.CapTTL(d) }
+func (s *Signature) CapTTL(d time.Duration) {
+	s.clients.CapTTL(d)
+	s.unknown.CapTTL(d)
+}

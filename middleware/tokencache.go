@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +23,11 @@ type TokenCache struct {
 	// id. A session is served only while both hold the same copy, so one
 	// that byID evicted, and so could not be kept in step, is read again.
 	byID *cache.Cache[int64, struct{}, *cachedSession]
+	// unknown remembers hashes the source did not find, so a client
+	// repeating a wrong token costs no read each. It is a cache of its
+	// own, so that a flood of made-up tokens evicts only other misses,
+	// never a good session.
+	unknown *cache.Cache[string, struct{}, struct{}]
 }
 
 // cachedSession is one session shared by both indexes; its expiry moves
@@ -37,15 +43,22 @@ type cachedSession struct {
 func NewTokenCache(src TokenSource, ttl time.Duration, max int, now func() time.Time) *TokenCache {
 	cfg := cache.Config{TTL: ttl, Size: max, Now: now}
 	return &TokenCache{
-		src:    src,
-		byHash: cache.NewGrouped[string](cfg, func(s *cachedSession) int64 { return s.token.UID }),
-		byID:   cache.New[int64, *cachedSession](cfg),
+		src:     src,
+		byHash:  cache.NewGrouped[string](cfg, func(s *cachedSession) int64 { return s.token.UID }),
+		byID:    cache.New[int64, *cachedSession](cfg),
+		unknown: cache.New[string, struct{}](cache.Config{TTL: min(ttl, maxUnknownTTL), Size: max, Now: now}),
 	}
 }
 
+// maxUnknownTTL bounds how long an unknown token is remembered. A
+// token's hash can be unknown and later exist only if someone asked for
+// it before it was made, which a 165-bit random token rules out; the
+// bound is there so that even then it is seen soon.
+const maxUnknownTTL = time.Second
+
 // TokenByHash serves a fresh cached session or reads it from the source.
-// Unknown tokens are not cached: a miss always asks the database, so a
-// session created elsewhere is seen at once.
+// A hash the source did not find is answered models.ErrNotFound without a
+// read for a short while (at most a second).
 func (c *TokenCache) TokenByHash(ctx context.Context, hash string) (*models.UserToken, error) {
 	if s, ok := c.byHash.Get(hash); ok {
 		if same, ok := c.byID.Get(s.token.ID); ok && same == s {
@@ -54,8 +67,14 @@ func (c *TokenCache) TokenByHash(ctx context.Context, hash string) (*models.User
 			return &t, nil
 		}
 	}
-	byHash, byID := c.byHash.Stamp(), c.byID.Stamp()
+	if _, ok := c.unknown.Get(hash); ok {
+		return nil, models.ErrNotFound
+	}
+	byHash, byID, unknown := c.byHash.Stamp(), c.byID.Stamp(), c.unknown.Stamp()
 	t, err := c.src.TokenByHash(ctx, hash)
+	if errors.Is(err, models.ErrNotFound) {
+		c.unknown.Put(unknown, hash, struct{}{})
+	}
 	if err != nil {
 		return nil, err
 	}

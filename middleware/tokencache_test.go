@@ -2,6 +2,7 @@ package middleware_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -59,14 +60,22 @@ func TestTokenCache(t *testing.T) {
 	if src.reads != 1 {
 		t.Fatalf("%d reads for three lookups, want 1", src.reads)
 	}
-	// Unknown tokens are never cached.
+	// An unknown token is remembered for a second at most: repeating it
+	// costs no read, and a second later it is read again.
 	for i := 0; i < 2; i++ {
 		if _, err := c.TokenByHash(ctx, "nope"); err != models.ErrNotFound {
 			t.Fatal(err)
 		}
 	}
+	if src.reads != 2 {
+		t.Fatalf("%d reads, want one for the repeated miss", src.reads)
+	}
+	now = now.Add(time.Second)
+	if _, err := c.TokenByHash(ctx, "nope"); err != models.ErrNotFound {
+		t.Fatal(err)
+	}
 	if src.reads != 3 {
-		t.Fatalf("%d reads, want misses to reach the source", src.reads)
+		t.Fatalf("%d reads, want a miss read again after a second", src.reads)
 	}
 	// Ended elsewhere: seen once the TTL has passed.
 	delete(src.rows, "h1")
@@ -108,6 +117,31 @@ func TestTokenCacheBounded(t *testing.T) {
 	}
 	if n := c.Len(); n > 50 {
 		t.Fatalf("%d entries cached, bound is 50", n)
+	}
+}
+
+// Wrong tokens are remembered apart from sessions: a flood of them, more
+// than the cache holds, evicts no session, and each costs one read.
+func TestTokenCacheMissesEvictNoSession(t *testing.T) {
+	now := time.Unix(1000, 0)
+	src := &fakeTokens{rows: map[string]models.UserToken{"good": {ID: 1, UID: 7, TokenHash: "good", ExpireTime: 5000}}}
+	c := middleware.NewTokenCache(src, 5*time.Second, 8, func() time.Time { return now })
+	ctx := context.Background()
+	if _, err := c.TokenByHash(ctx, "good"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 200; i++ {
+		for range 2 {
+			if _, err := c.TokenByHash(ctx, fmt.Sprintf("wrong%d", i)); err != models.ErrNotFound {
+				t.Fatal(err)
+			}
+		}
+	}
+	if src.reads != 201 {
+		t.Fatalf("%d reads, want 1 for the session and 1 per wrong token", src.reads)
+	}
+	if _, err := c.TokenByHash(ctx, "good"); err != nil || src.reads != 201 || c.Len() != 1 {
+		t.Fatalf("the session was evicted by misses: %v, %d reads, %d cached", err, src.reads, c.Len())
 	}
 }
 

@@ -38,8 +38,9 @@ type Config struct {
 	// memory: a client disabled by another process is refused within it.
 	// Default: 30 seconds.
 	ClientCacheTTL time.Duration
-	// ClientCacheSize bounds how many client ids are remembered, unknown
-	// ones included, so a flood of made-up ids cannot grow memory.
+	// ClientCacheSize bounds how many API clients are remembered, and,
+	// apart, how many unknown or disabled client ids, so that a flood of
+	// made-up ids can neither grow memory nor evict a real client.
 	// Default: 10000.
 	ClientCacheSize int
 
@@ -55,8 +56,10 @@ type Config struct {
 	// ended session within this time. -1 turns the cache off.
 	// Default: 5 seconds.
 	TokenCacheTTL time.Duration
-	// TokenCacheSize bounds how many sessions are cached, and how many
-	// profiles. Default: 100000.
+	// TokenCacheSize bounds how many sessions are cached, how many
+	// unknown tokens are remembered (apart, so they cannot evict
+	// sessions), how many profiles, and how many uids' failed logins.
+	// Default: 100000.
 	TokenCacheSize int
 	// ProfileCacheTTL is how long a user's public profile (name, head_img)
 	// is served to /user/info from memory. Changes through the module show
@@ -94,6 +97,22 @@ type Config struct {
 	LoginRateLimit, RegisterRateLimit int
 	// RateLimitWindow is the rate limits' window. Default: 1 minute.
 	RateLimitWindow time.Duration
+	// AccountRateLimit is how many password changes, and how many avatar
+	// uploads, one user may make per RateLimitWindow (each route its own
+	// budget), whatever addresses and sessions they come from; -1
+	// disables. Default: 10.
+	AccountRateLimit int
+	// LoginFailures is how many failed logins in a row one uid may have
+	// before its further attempts must wait, from one second doubling on
+	// each further failure up to LoginBackoffMax (429/1010 with
+	// Retry-After); a successful login clears it. It is kept per uid, so
+	// that guesses spread over many addresses still count, in this
+	// process, for at most TokenCacheSize uids. -1 disables. Default: 5.
+	LoginFailures int
+	// LoginBackoffMax caps LoginFailures' wait: an attacker who keeps
+	// guessing holds one account to a login attempt per LoginBackoffMax,
+	// and cannot lock its owner out for longer. Default: 15 minutes.
+	LoginBackoffMax time.Duration
 
 	// BodyLimit is the largest request body of a JSON or form route; past
 	// it the answer is 413/1009. The avatar route allows AvatarMaxBytes
@@ -244,6 +263,9 @@ var ConfigDefault = Config{
 	LoginRateLimit:    100,
 	RegisterRateLimit: 100,
 	RateLimitWindow:   time.Minute,
+	AccountRateLimit:  10,
+	LoginFailures:     5,
+	LoginBackoffMax:   15 * time.Minute,
 	BodyLimit:         1 << 20,
 	MessageMaxChars:   4000,
 	MessageRetention:  30 * 24 * time.Hour,
@@ -290,6 +312,9 @@ func configDefault(config ...Config) (Config, error) {
 	setZero(&cfg.LoginRateLimit, def.LoginRateLimit)
 	setZero(&cfg.RegisterRateLimit, def.RegisterRateLimit)
 	setZero(&cfg.RateLimitWindow, def.RateLimitWindow)
+	setZero(&cfg.AccountRateLimit, def.AccountRateLimit)
+	setZero(&cfg.LoginFailures, def.LoginFailures)
+	setZero(&cfg.LoginBackoffMax, def.LoginBackoffMax)
 	setZero(&cfg.BodyLimit, def.BodyLimit)
 	setZero(&cfg.MessageMaxChars, def.MessageMaxChars)
 	setZero(&cfg.MessageRetention, def.MessageRetention)
@@ -317,7 +342,7 @@ func (cfg Config) validate() error {
 	case cfg.SignatureSkew < 0 || cfg.SignatureSkew > 12*time.Hour:
 		return errors.New("fiberchat: SignatureSkew must be between 0 and 12h")
 	case cfg.ClientCacheTTL < 0, cfg.TokenIdleLifetime < time.Minute, cfg.TokenTouchInterval < 0,
-		cfg.RateLimitWindow < 0, cfg.SweepInterval < 0:
+		cfg.RateLimitWindow < 0, cfg.SweepInterval < 0, cfg.LoginBackoffMax < 0:
 		return errors.New("fiberchat: durations must be positive (TokenIdleLifetime at least a minute)")
 	case cfg.SendWriters < 0 || cfg.SendWriters > 64:
 		return errors.New("fiberchat: SendWriters must be between 1 and 64")

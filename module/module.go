@@ -86,7 +86,9 @@ type Module struct {
 
 // New builds the module on cfg.DB. It does not touch the schema (see
 // Migrate) but starts the background sweep of expired sessions and old
-// messages, which runs until Close.
+// messages, which runs until Close. On SQLite it warns through
+// Config.Logger when the handle is not in WAL mode or syncs less than
+// synchronous=FULL, as database.Open sets it (docs/security.md).
 func New(cfg Config) (*Module, error) {
 	cfg, err := configDefault(cfg)
 	if err != nil {
@@ -97,6 +99,10 @@ func New(cfg Config) (*Module, error) {
 		return nil, err
 	}
 	cfg.SendWriters = sendWriters(cfg.SendWriters, dialect)
+	if dialect == migrations.SQLite {
+		pool, _ := db.DB() // ownDB has checked it
+		checkSQLite(context.Background(), pool, cfg.QueryTimeout, cfg.Logger)
+	}
 	store := models.NewStore(db, cfg.QueryTimeout)
 	streams := handlers.NewStreamHub()
 	m := &Module{

@@ -34,33 +34,44 @@ func (m *Module) Mount(r fiber.Router) {
 	})
 	loginLimit := middleware.NewRateLimit(middleware.RateLimitConfig{Name: "login", Max: m.cfg.LoginRateLimit, Window: m.cfg.RateLimitWindow, Storage: m.limitStorage()})
 	registerLimit := middleware.NewRateLimit(middleware.RateLimitConfig{Name: "register", Max: m.cfg.RegisterRateLimit, Window: m.cfg.RateLimitWindow, Storage: m.limitStorage()})
+	loginThrottle := middleware.NewLoginThrottle(middleware.LoginThrottleConfig{
+		Failures:   m.cfg.LoginFailures,
+		MaxBackoff: m.cfg.LoginBackoffMax,
+		Size:       m.cfg.TokenCacheSize,
+		Now:        m.cfg.Now,
+	})
+	passwdLimit := middleware.NewRateLimit(middleware.RateLimitConfig{Name: "passwd", Max: m.cfg.AccountRateLimit, Window: m.cfg.RateLimitWindow, Key: middleware.KeyUser, Storage: m.limitStorage()})
+	avatarLimit := middleware.NewRateLimit(middleware.RateLimitConfig{Name: "head_img", Max: m.cfg.AccountRateLimit, Window: m.cfg.RateLimitWindow, Key: middleware.KeyUser, Storage: m.limitStorage()})
 	log := m.cfg.Logger
 	jsonLimit := bodyLimit(m.cfg.BodyLimit)
-	// The avatar form carries the file plus credentials and multipart framing.
-	uploadLimit := bodyLimit(int(m.cfg.AvatarMaxBytes) + 64<<10)
+	uploadLimit := bodyLimit(m.uploadLimit())
 
-	// route mounts one API route: boundary, body limit, then the given
-	// gates, the signature for this path, and the handler.
-	route := func(method, path string, failure map[string]any, limit fiber.Handler, before []fiber.Handler, authed bool, h fiber.Handler) {
-		chain := []fiber.Handler{handlers.Boundary(log, failure), limit}
+	// route mounts one API route: boundary, body limit, the signature for
+	// this path, then the given gates, the session check if authed, and
+	// the handler. The signature comes before every limit, so that
+	// requests without a valid api_token, which cost nothing to send,
+	// never count against a real client's budget; gates keyed by user
+	// (KeyUser) go in after, which run after the session check.
+	route := func(method, path string, failure map[string]any, limit fiber.Handler, before []fiber.Handler, authed bool, h fiber.Handler, after ...fiber.Handler) {
+		chain := []fiber.Handler{handlers.Boundary(log, failure), limit, m.signature.Require(middleware.RouteName(path))}
 		chain = append(chain, before...)
-		chain = append(chain, m.signature.Require(middleware.RouteName(path)))
 		if authed {
 			chain = append(chain, auth)
 		}
+		chain = append(chain, after...)
 		r.Add(method, path, append(chain, h)...)
 	}
-	post := func(path string, failure map[string]any, limit fiber.Handler, before []fiber.Handler, authed bool, h fiber.Handler) {
-		route(fiber.MethodPost, path, failure, limit, before, authed, h)
+	post := func(path string, failure map[string]any, limit fiber.Handler, before []fiber.Handler, authed bool, h fiber.Handler, after ...fiber.Handler) {
+		route(fiber.MethodPost, path, failure, limit, before, authed, h, after...)
 	}
 	u := m.users
 	post("/user/reg/ajax_reg", map[string]any{"reg": 0}, jsonLimit, []fiber.Handler{registerLimit}, false, u.Register())
-	post("/user/login", map[string]any{"login": 0}, jsonLimit, []fiber.Handler{loginLimit}, false, u.Login())
+	post("/user/login", map[string]any{"login": 0}, jsonLimit, []fiber.Handler{loginLimit, loginThrottle}, false, u.Login())
 	post("/user/info", nil, jsonLimit, nil, true, u.Info())
 	post("/user/logout", nil, jsonLimit, nil, true, m.endsSessions(handlers.ByeLogout, u.Logout()))
-	post("/user/info/head_img", nil, uploadLimit, nil, true, u.HeadImg())
+	post("/user/info/head_img", nil, uploadLimit, nil, true, u.HeadImg(), avatarLimit)
 	post("/user/info/update", nil, jsonLimit, nil, true, u.Update())
-	post("/user/info/passwd", nil, jsonLimit, nil, true, m.endsSessions(handlers.ByePassword, u.Password()))
+	post("/user/info/passwd", nil, jsonLimit, nil, true, m.endsSessions(handlers.ByePassword, u.Password()), passwdLimit)
 
 	ct := m.contacts
 	post("/Contacts/list", nil, jsonLimit, nil, true, ct.List())
@@ -119,10 +130,24 @@ func (m *Module) avatarURL(c *fiber.Ctx, name string) string {
 // body past the server's own limit, are answered in the envelope too.
 func (m *Module) ErrorHandler() fiber.ErrorHandler { return handlers.ErrorHandler(m.cfg.Logger) }
 
+// uploadLimit is the avatar route's body limit: the file plus room for
+// the credentials and the multipart framing.
+func (m *Module) uploadLimit() int { return int(m.cfg.AvatarMaxBytes) + 64<<10 }
+
+// MaxBodySize is the largest request body any of the module's routes
+// accepts. Give it to the host app's fiber.Config.BodyLimit (or the
+// largest of it and the host's own routes' needs): fasthttp enforces that
+// limit while it reads a body, and refuses one whose Content-Length is
+// past it before reading any, whereas the module's per-route limits run
+// once the body has been buffered. With Fiber's default (4 MiB), or
+// anything larger, a client can make the server buffer that much before
+// the module refuses it.
+func (m *Module) MaxBodySize() int { return max(m.cfg.BodyLimit, m.uploadLimit()) }
+
 // AppConfig is a fiber.Config for an app that serves the chat alone, as
 // the sample app does: the envelope's error handler for failures before
-// any route runs, a server body limit above the module's own (so the
-// module answers an oversized body itself), read and write timeouts that
+// any route runs, the module's largest body limit as the server's (see
+// MaxBodySize), so that no larger body is ever read, read and write timeouts that
 // outlast the longest long poll by 10 s, and keep-alive connections that
 // may idle longer than a poll. name is the app's name.
 func (m *Module) AppConfig(name string) fiber.Config {
@@ -130,7 +155,7 @@ func (m *Module) AppConfig(name string) fiber.Config {
 	return fiber.Config{
 		AppName:               name,
 		ErrorHandler:          m.ErrorHandler(),
-		BodyLimit:             max(16<<20, m.cfg.BodyLimit, int(m.cfg.AvatarMaxBytes)+1<<20),
+		BodyLimit:             m.MaxBodySize(),
 		ReadTimeout:           hold,
 		WriteTimeout:          hold,
 		IdleTimeout:           75 * time.Second,

@@ -421,6 +421,26 @@ func TestStreamCapPerSession(t *testing.T) {
 	}
 }
 
+// The user's cap counts every session: sixteen streams on four sessions,
+// then one on a fifth, end the user's oldest.
+func TestStreamCapPerUser(t *testing.T) {
+	l := chattest.NewLive(t, chattest.OpenSQLite(t), chattest.Options{})
+	b := l.NewUser(t, "b")
+	var streams []*sseStream
+	for i := range 17 {
+		v := b
+		if i%4 == 0 {
+			r := l.Post(t, "/user/login", map[string]any{"uid": b.UID, "passwd": b.Password})
+			chattest.Expect(t, r, 200, 0)
+			b.Token = r.Str("access_token")
+			v = b
+		}
+		streams = append(streams, openSSE(t, streamGET(t, l, v, nil)))
+		awaitHijacked(t, l, int64(i+1))
+	}
+	streams[0].expectBye(t, "replaced")
+}
+
 func TestStreamHeld(t *testing.T) {
 	// Without KeepHijackedConns a stream cannot park: it runs on a
 	// goroutine, with the same events.

@@ -323,6 +323,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	uploadDir := fs.String("upload-dir", "./uploads", "directory for uploaded avatars")
 	redisURL := redisFlag(fs)
+	proxyHeader := fs.String("proxy-header", "", "header holding the client IP set by a proxy in front (e.g. X-Forwarded-For); honoured only from --trusted-proxies")
+	trustedProxies := fs.String("trusted-proxies", "", "comma-separated IPs or CIDRs of the proxies in front, whose --proxy-header is believed")
 	if code, ok := parseFlags(fs, args, getenv); !ok {
 		return code
 	}
@@ -352,9 +354,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fail(stderr, err)
 	}
 
-	// The envelope's error handler, a body limit above the module's, and
-	// timeouts that outlast a 30-second long poll.
-	app := fiber.New(chat.AppConfig("fiberchat sample"))
+	// The envelope's error handler, the module's body limit, timeouts
+	// that outlast a 30-second long poll, and the proxies to believe.
+	app := fiber.New(appConfig(chat, *proxyHeader, *trustedProxies))
 	// A parked long poll takes its connection from fasthttp and gives it
 	// back once answered, so fasthttp must not close it meanwhile.
 	app.Server().KeepHijackedConns = true
@@ -374,6 +376,25 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fail(stderr, err)
 	}
 	return exitOK
+}
+
+// appConfig is the module's AppConfig, taking the client IP (which rate
+// limits key on) from proxyHeader only on connections from one of
+// trustedProxies (comma-separated): with a header but no proxy to trust,
+// any client could pick its own IP, so the header is then ignored.
+func appConfig(chat *module.Module, proxyHeader, trustedProxies string) fiber.Config {
+	cfg := chat.AppConfig("fiberchat sample")
+	if proxyHeader == "" {
+		return cfg
+	}
+	cfg.ProxyHeader = proxyHeader
+	cfg.EnableTrustedProxyCheck = true
+	for _, p := range strings.Split(trustedProxies, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			cfg.TrustedProxies = append(cfg.TrustedProxies, p)
+		}
+	}
+	return cfg
 }
 
 // createDemoClient creates the "demo" API client on a database that has

@@ -426,11 +426,12 @@ func TestServe(t *testing.T) {
 	if status, env := do(t, "GET", s.base+"/nosuch", ""); status != 404 || env.Error != 1006 {
 		t.Errorf("GET /nosuch = %d %+v, want 404 error 1006", status, env)
 	}
-	// Past the module's own limit, and past the server's: both are the
-	// envelope's 413, not fasthttp's plain text.
-	big := `{"name":"` + strings.Repeat("x", 9<<20) + `"}`
+	// Past the route's own limit (1 MiB) but within the server's (the
+	// module's largest, the avatar route's), and past the server's: both
+	// are the envelope's 413, not fasthttp's plain text.
+	big := `{"name":"` + strings.Repeat("x", 3<<19) + `"}`
 	if status, env := do(t, "POST", s.base+"/user/reg/ajax_reg?"+q.Encode(), big); status != 413 || env.Error != 1009 {
-		t.Errorf("9 MiB body = %d %+v, want 413 error 1009", status, env)
+		t.Errorf("1.5 MiB body = %d %+v, want 413 error 1009", status, env)
 	}
 	if status, env := declareBody(t, s.base, "/user/reg/ajax_reg?"+q.Encode(), 20<<20); status != 413 || env.Error != 1009 {
 		t.Errorf("20 MiB body = %d %+v, want 413 error 1009", status, env)

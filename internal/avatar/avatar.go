@@ -23,10 +23,16 @@ import (
 	"io"
 	"math"
 
+	"golang.org/x/image/draw"
 	"golang.org/x/image/webp"
 
 	"github.com/fiberchat/fiberchat/apierr"
 )
+
+// MaxSide is the longest side of a stored avatar: a larger image is
+// scaled down to it, keeping its aspect ratio. An avatar is shown small,
+// and the bound keeps what is stored and served small too.
+const MaxSide = 512
 
 // jpegQuality is high enough that re-encoding a photo is not visibly worse,
 // yet still drops the original encoder's tables and metadata.
@@ -129,11 +135,14 @@ func sniff(data []byte, fs []format) *format {
 	return nil
 }
 
-// Sanitize reads an uploaded file from r and returns it decoded and
-// re-encoded, or an *apierr.Error: 413 (code 1009) when the file or its
-// dimensions exceed lim, 415 (code 1011) when it is empty, not a PNG, JPEG,
-// GIF or WebP, or cannot be decoded. Any other error comes from reading r
-// and is internal. WebP input is returned as PNG.
+// Sanitize reads an uploaded file from r and returns it decoded, scaled
+// down to at most MaxSide on its longer side, and re-encoded, or an
+// *apierr.Error: 413 (code 1009) when the file or its dimensions exceed
+// lim, 415 (code 1011) when it is empty, not a PNG, JPEG, GIF or WebP, or
+// cannot be decoded. Any other error comes from reading r and is
+// internal. WebP input is returned as PNG. The output is never larger than
+// lim.MaxBytes: one that would be is re-encoded as JPEG (which drops
+// transparency), and refused with 413 if even that is too large.
 func Sanitize(r io.Reader, lim Limits) (*Image, error) {
 	return sanitize(r, lim, formats)
 }
@@ -199,19 +208,69 @@ func sanitize(r io.Reader, lim Limits, fs []format) (img *Image, err error) {
 		return nil, apierr.TooLarge("image dimensions too large")
 	}
 
-	var out bytes.Buffer
-	if eerr := f.encode(&out, m); eerr != nil {
-		// The image decoded, so an encode failure is this program's
-		// fault rather than the client's.
-		return nil, fmt.Errorf("avatar: encoding %s as %s: %w", f.name, f.ext, eerr)
+	m = shrink(m)
+	b = m.Bounds()
+	out, eerr := encodeWithin(m, f, lim.MaxBytes)
+	if eerr != nil {
+		return nil, eerr
 	}
 	return &Image{
-		Data:        out.Bytes(),
-		Ext:         f.ext,
-		ContentType: f.contentType,
+		Data:        out.data,
+		Ext:         out.ext,
+		ContentType: out.contentType,
 		Width:       b.Dx(),
 		Height:      b.Dy(),
 	}, nil
+}
+
+// shrink scales m down to at most MaxSide on its longer side, keeping its
+// aspect ratio; a smaller image is returned as it is.
+func shrink(m image.Image) image.Image {
+	b := m.Bounds()
+	w, h := b.Dx(), b.Dy()
+	if w <= MaxSide && h <= MaxSide {
+		return m
+	}
+	if w >= h {
+		w, h = MaxSide, max(1, h*MaxSide/w)
+	} else {
+		w, h = max(1, w*MaxSide/h), MaxSide
+	}
+	dst := image.NewNRGBA(image.Rect(0, 0, w, h))
+	// ApproxBiLinear: its cost is per output pixel, so a 4096-pixel
+	// upload costs no more to scale than a 600-pixel one.
+	draw.ApproxBiLinear.Scale(dst, dst.Bounds(), m, b, draw.Src, nil)
+	return dst
+}
+
+// encoded is an image's bytes and type.
+type encoded struct {
+	data             []byte
+	ext, contentType string
+}
+
+// encodeWithin encodes m in f's output format, or as JPEG when that is
+// larger than limit, and refuses it with 413 when both are.
+func encodeWithin(m image.Image, f *format, limit int64) (encoded, error) {
+	var out bytes.Buffer
+	if err := f.encode(&out, m); err != nil {
+		// The image decoded, so an encode failure is this program's
+		// fault rather than the client's.
+		return encoded{}, fmt.Errorf("avatar: encoding %s as %s: %w", f.name, f.ext, err)
+	}
+	if int64(out.Len()) <= limit {
+		return encoded{out.Bytes(), f.ext, f.contentType}, nil
+	}
+	if f.ext != "jpg" {
+		out.Reset()
+		if err := encodeJPEG(&out, m); err != nil {
+			return encoded{}, fmt.Errorf("avatar: encoding %s as jpg: %w", f.name, err)
+		}
+		if int64(out.Len()) <= limit {
+			return encoded{out.Bytes(), "jpg", "image/jpeg"}, nil
+		}
+	}
+	return encoded{}, apierr.TooLarge("image too large once re-encoded")
 }
 
 func fits(w, h int, lim Limits) bool {

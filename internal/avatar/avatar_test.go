@@ -11,6 +11,7 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"testing"
 
@@ -376,4 +377,67 @@ func TestSanitizeRefusesUnsetLimits(t *testing.T) {
 			t.Errorf("%+v: read %d bytes, want none", lim, r.n)
 		}
 	}
+}
+
+// A larger image is scaled down to MaxSide on its longer side, keeping its
+// aspect ratio; a smaller one keeps its size.
+func TestSanitizeShrinks(t *testing.T) {
+	for _, tc := range []struct {
+		w, h, wantW, wantH int
+	}{
+		{2000, 1000, 512, 256},
+		{300, 1200, 128, 512},
+		{4096, 3, 512, 1},
+		{512, 512, 512, 512},
+		{40, 30, 40, 30},
+	} {
+		got, err := Sanitize(bytes.NewReader(pngBytes(t, tc.w, tc.h)), filled(Limits{}))
+		if err != nil {
+			t.Fatalf("%dx%d: %v", tc.w, tc.h, err)
+		}
+		m, err := png.Decode(bytes.NewReader(got.Data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b := m.Bounds(); b.Dx() != tc.wantW || b.Dy() != tc.wantH || got.Width != tc.wantW || got.Height != tc.wantH {
+			t.Errorf("%dx%d: stored %v (said %dx%d), want %dx%d", tc.w, tc.h, b, got.Width, got.Height, tc.wantW, tc.wantH)
+		}
+	}
+}
+
+// noise is an image that compresses badly.
+func noise(w, h int) *image.NRGBA {
+	m := image.NewNRGBA(image.Rect(0, 0, w, h))
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range m.Pix {
+		m.Pix[i] = byte(r.Uint32())
+	}
+	return m
+}
+
+// The output is never larger than MaxBytes: a PNG that would be is stored
+// as JPEG, and an image too large even so is refused.
+func TestEncodeWithinBound(t *testing.T) {
+	m := noise(64, 64)
+	var p, j bytes.Buffer
+	if err := encodePNG(&p, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := encodeJPEG(&j, m); err != nil {
+		t.Fatal(err)
+	}
+	if j.Len() >= p.Len() {
+		t.Fatalf("noise: jpeg %d bytes, png %d; the test needs jpeg smaller", j.Len(), p.Len())
+	}
+	pngFormat := sniff(p.Bytes(), formats)
+	got, err := encodeWithin(m, pngFormat, int64(p.Len()))
+	if err != nil || got.ext != "png" || len(got.data) != p.Len() {
+		t.Fatalf("within the limit: %s, %d bytes, %v; want the png", got.ext, len(got.data), err)
+	}
+	got, err = encodeWithin(m, pngFormat, int64(j.Len()))
+	if err != nil || got.ext != "jpg" || got.contentType != "image/jpeg" || len(got.data) > j.Len() {
+		t.Fatalf("png past the limit: %s, %d bytes, %v; want a jpeg of at most %d", got.ext, len(got.data), err, j.Len())
+	}
+	_, err = encodeWithin(m, pngFormat, int64(j.Len()-1))
+	assertAPIErr(t, err, apierr.CodeTooLarge, http.StatusRequestEntityTooLarge)
 }

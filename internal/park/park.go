@@ -213,6 +213,12 @@ func (q *Poll) Wake() {
 	q.kick()
 }
 
+// Finish asks for the poll's final answer now, as if its wait had run
+// out: the module answers the oldest polls of a session past its cap so.
+// It does not block, and may be called before Park (the first check is
+// then final) or after the poll was answered (it does nothing).
+func (q *Poll) Finish() { q.expire() }
+
 func (q *Poll) expire() {
 	q.expired.Store(true)
 	q.kick()
