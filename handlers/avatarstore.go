@@ -21,6 +21,9 @@ type AvatarStore interface {
 	// GetAvatar returns what PutAvatar stored under name, or
 	// models.ErrNotFound.
 	GetAvatar(ctx context.Context, name string) (data []byte, contentType string, err error)
+	// DeleteAvatar removes what PutAvatar stored under name, once a new
+	// avatar replaced it; a name that is gone already is no error.
+	DeleteAvatar(ctx context.Context, name string) error
 }
 
 // FileAvatars stores avatars as files in Dir, created when first needed.
@@ -66,6 +69,15 @@ func (f FileAvatars) GetAvatar(_ context.Context, name string) ([]byte, string, 
 	return data, avatarTypes[filepath.Ext(name)[1:]], nil
 }
 
+// DeleteAvatar implements AvatarStore.
+func (f FileAvatars) DeleteAvatar(_ context.Context, name string) error {
+	err := os.Remove(filepath.Join(f.Dir, name))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("delete avatar: %w", err)
+	}
+	return nil
+}
+
 // DBAvatars stores avatars in the module's database, so that every
 // instance on it serves every avatar.
 type DBAvatars struct {
@@ -96,4 +108,9 @@ func (d DBAvatars) GetAvatar(ctx context.Context, name string) ([]byte, string, 
 		return nil, "", err
 	}
 	return a.Data, a.ContentType, nil
+}
+
+// DeleteAvatar implements AvatarStore.
+func (d DBAvatars) DeleteAvatar(ctx context.Context, name string) error {
+	return d.Store.DeleteAvatar(ctx, name)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"strings"
 	"time"
@@ -46,6 +47,7 @@ type Users struct {
 	sessions    SessionCache
 	profiles    ProfileSource
 	events      *events.Emitter
+	logger      *slog.Logger
 	// dummyHash is compared against when the uid does not exist, so a
 	// login takes as long for an unknown uid as for a wrong password.
 	dummyHash []byte
@@ -72,6 +74,9 @@ type UsersConfig struct {
 	Sessions SessionCache
 	// Events receives UserRegistered and LoggedIn after commit.
 	Events *events.Emitter
+	// Logger receives what goes wrong after an answer is settled, such as
+	// a replaced avatar that could not be removed.
+	Logger *slog.Logger
 	// Profiles serves /user/info (a models.ProfileCache, say); it is
 	// told of every profile change the group makes.
 	Profiles ProfileSource
@@ -336,16 +341,28 @@ func (u *Users) HeadImg() fiber.Handler {
 		if err != nil {
 			return err
 		}
-		name, err := u.storeAvatar(c.UserContext(), img)
+		ctx := c.UserContext()
+		s := middleware.SessionFrom(c)
+		old, err := u.store.UserProfile(ctx, s.UID)
+		if err != nil {
+			return err
+		}
+		name, err := u.storeAvatar(ctx, img)
 		if err != nil {
 			return err
 		}
 		url := u.avatarURL(c, name)
-		s := middleware.SessionFrom(c)
-		if err := u.store.UpdateProfile(c.UserContext(), s.UID, map[string]any{"head_img": url}, u.now().Unix()); err != nil {
+		if err := u.store.UpdateProfile(ctx, s.UID, map[string]any{"head_img": url}, u.now().Unix()); err != nil {
 			return err
 		}
 		u.profiles.Forget(s.UID)
+		// The avatar this one replaced is nobody's now. Removing it is
+		// housekeeping: failing it leaves an orphan, not a wrong answer.
+		if prev := storedAvatarName(old.HeadImg); prev != "" && prev != name {
+			if err := u.avatars.DeleteAvatar(ctx, prev); err != nil {
+				u.logger.WarnContext(ctx, "remove replaced avatar", "error", err.Error())
+			}
+		}
 		return c.JSON(headImgResponse{Image: url})
 	}
 }
@@ -361,6 +378,20 @@ func (u *Users) storeAvatar(ctx context.Context, img *avatar.Image) (string, err
 
 var avatarName = regexp.MustCompile(`^[0-9a-f]{32}\.(png|jpg|gif)$`)
 
+// storedAvatarName returns the name of the module's own avatar a head_img
+// URL points at, or "" for any other URL (one a user set by
+// /user/info/update, or a host's).
+func storedAvatarName(headImg string) string {
+	i := strings.LastIndex(headImg, "/avatar/")
+	if i < 0 {
+		return ""
+	}
+	if name := headImg[i+len("/avatar/"):]; avatarName.MatchString(name) {
+		return name
+	}
+	return ""
+}
+
 var avatarTypes = map[string]string{"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif"}
 
 // ServeAvatar serves stored avatars (GET, no credentials). Only names the
@@ -371,6 +402,14 @@ func (u *Users) ServeAvatar() fiber.Handler {
 		if !avatarName.MatchString(name) {
 			return apierr.NotFound("no such image")
 		}
+		// A name is never reused for other bytes, so it is the ETag, and a
+		// client revalidating one it holds is answered without a read.
+		etag := `"` + name + `"`
+		if c.Get(fiber.HeaderIfNoneMatch) == etag {
+			c.Set(fiber.HeaderETag, etag)
+			c.Set(fiber.HeaderCacheControl, "public, max-age=31536000, immutable")
+			return c.SendStatus(fiber.StatusNotModified)
+		}
 		data, ctype, err := u.avatars.GetAvatar(c.UserContext(), name)
 		if errors.Is(err, models.ErrNotFound) {
 			return apierr.NotFound("no such image")
@@ -379,6 +418,7 @@ func (u *Users) ServeAvatar() fiber.Handler {
 			return err
 		}
 		c.Set(fiber.HeaderContentType, ctype)
+		c.Set(fiber.HeaderETag, etag)
 		c.Set(fiber.HeaderCacheControl, "public, max-age=31536000, immutable")
 		c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
 		return c.Send(data)

@@ -33,3 +33,10 @@ func (s *Store) GetAvatar(ctx context.Context, name string) (*Avatar, error) {
 	}
 	return &a, err
 }
+
+// DeleteAvatar removes an avatar by name; one already gone is no error.
+func (s *Store) DeleteAvatar(ctx context.Context, name string) error {
+	db, done := s.with(ctx)
+	defer done()
+	return db.Where("name = ?", name).Delete(&Avatar{}).Error
+}

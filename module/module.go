@@ -218,6 +218,7 @@ func (m *Module) newHandlers(profiles handlers.ProfileSource) error {
 		Sessions:     m.sessions,
 		Profiles:     profiles,
 		Events:       m.events,
+		Logger:       cfg.Logger,
 	})
 	if err != nil {
 		return err

@@ -174,6 +174,26 @@ func TestAvatar(t *testing.T) {
 		if info := s.Post(t, "/user/info", u.Creds(nil)); info.Str("head_img") != url {
 			t.Fatalf("a refused upload changed head_img to %q", info.Str("head_img"))
 		}
+		// The name is the ETag: a revalidation is answered 304, unread.
+		etag := got.Header.Get("ETag")
+		if etag == "" || !strings.Contains(etag, path[strings.LastIndex(path, "/")+1:]) {
+			t.Fatalf("ETag %q", etag)
+		}
+		again := s.Do(t, chattest.Req{Path: strings.TrimPrefix(path, "/chat"), Method: http.MethodGet, Unsigned: true, Header: map[string]string{"If-None-Match": etag}})
+		if again.Status != 304 || len(again.Raw) != 0 {
+			t.Fatalf("revalidation: %d %d bytes", again.Status, len(again.Raw))
+		}
+
+		// A new avatar replaces the old, whose file goes.
+		r = upload(t, s, u, "next.png", pngBytes(t, 20, 20))
+		chattest.Expect(t, r, 200, 0)
+		gone := s.Do(t, chattest.Req{Path: strings.TrimPrefix(path, "/chat"), Method: http.MethodGet, Unsigned: true})
+		chattest.Expect(t, gone, 404, 1006)
+		next := r.Str("image")
+		if n := s.Do(t, chattest.Req{Path: strings.TrimPrefix(next[strings.Index(next, "/chat/"):], "/chat"), Method: http.MethodGet, Unsigned: true}); n.Status != 200 {
+			t.Fatalf("new avatar: %d", n.Status)
+		}
+
 		// Only generated names are served.
 		for _, p := range []string{"/avatar/..%2f..%2fetc%2fpasswd", "/avatar/0123456789abcdef0123456789abcdef.png", "/avatar/x.png"} {
 			r := s.Do(t, chattest.Req{Path: p, Method: http.MethodGet, Unsigned: true})
