@@ -57,7 +57,9 @@ func (k *streamKind) opened(conns []net.Conn) error {
 			return fmt.Errorf("stream %d: status %d, Content-Type %q; want 200, text/event-stream", i, resp.StatusCode, resp.Header.Get("Content-Type"))
 		}
 		// The body is what follows the head on br, to the connection's
-		// end; resp.Body would read the same.
+		// end; resp.Body would read the same. answered, in idle, obeys
+		// the read deadline too, so none is left behind.
+		_ = c.SetReadDeadline(time.Time{})
 		k.readers = append(k.readers, br)
 	}
 	return nil
@@ -80,6 +82,7 @@ func (k *streamKind) idle(conns []net.Conn) error {
 			}
 			_ = c.SetReadDeadline(time.Now().Add(time.Second))
 			line, err := br.ReadSlice('\n')
+			_ = c.SetReadDeadline(time.Time{})
 			if err != nil {
 				return fmt.Errorf("stream %d ended before any message was sent: %w", i, err)
 			}
