@@ -37,7 +37,7 @@ func TestQuickRun(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	// A smaller seed than --quick's: under -race on a shared host, seeding
 	// and indexing 50 000 messages alone can take a minute.
-	args := []string{"--quick", "--hold", "200", "--wake", "50", "--messages", "10000", "--mysql-dsn", os.Getenv("FIBERCHAT_TEST_MYSQL_DSN")}
+	args := []string{"--quick", "--hold", "200", "--wake", "50", "--stream-hold", "200", "--stream-wake", "50", "--messages", "10000", "--mysql-dsn", os.Getenv("FIBERCHAT_TEST_MYSQL_DSN")}
 	// The deadline only stops a hung run; how long a run takes is not
 	// asserted, and with -race on a busy host it is several times --quick's.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -51,7 +51,8 @@ func TestQuickRun(t *testing.T) {
 		t.Fatalf("last line is not a JSON object: %v\n%s", err, stdout.String())
 	}
 	for _, key := range []string{"info_vs_ceiling", "send_vs_insert_sqlite", "send_vs_insert_mysql", "history_vs_select", "unread_vs_select",
-		"history_rps", "select_history_rps", "unread_rps", "select_unread_rps", "seed_messages", "hold_kib_per_poll", "wake_p50_ms", "wake_p99_ms"} {
+		"history_rps", "select_history_rps", "unread_rps", "select_unread_rps", "seed_messages", "hold_kib_per_poll", "wake_p50_ms", "wake_p99_ms",
+		"stream_kib_per_conn", "stream_live_kib_per_conn", "stream_wake_p50_ms", "stream_wake_p99_ms", "stream_conns", "stream_wake_conns"} {
 		v, ok := got[key]
 		if !ok {
 			t.Errorf("summary has no %s", key)
@@ -121,6 +122,9 @@ func TestQuickDefaultsYieldToFlags(t *testing.T) {
 	}
 	if o.hold != 42 || o.wake != 100 || o.duration != time.Second || o.messages != 50_000 {
 		t.Fatalf("--quick --hold 42 gave hold %d, wake %d, duration %s, messages %d; want 42, 100, 1s, 50000", o.hold, o.wake, o.duration, o.messages)
+	}
+	if o.streamHold != 500 || o.streamWake != 100 {
+		t.Fatalf("--quick gave stream-hold %d, stream-wake %d; want 500, 100", o.streamHold, o.streamWake)
 	}
 }
 

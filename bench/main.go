@@ -1,7 +1,7 @@
 // Command bench is fiberchat's own benchmark, run by maintainers
 // (go run ./bench) to check a change against the targets and figures in
 // docs/performance.md. It starts everything it
-// needs on loopback, runs eight workloads, each against a reference measured
+// needs on loopback, runs ten workloads, each against a reference measured
 // in the same run on the same machine (a throughput workload and its
 // reference alternate in rounds), and prints a table and, as its last
 // line, one JSON object:
@@ -29,11 +29,17 @@
 //  8. wake: --wake held long polls, then a message to each of their users;
 //     reported as the time from the Send's answer to the poll's answer,
 //     p50 and p99.
+//  9. stream: --stream-hold idle streams (/Message/Stream, API.md §10)
+//     held at once; reported as the server's RSS growth per stream.
+//  10. stream wake: --stream-wake open streams, then a message to each of
+//     their users; reported as the time from the Send's answer to the
+//     stream's message event, p50 and p99.
 //
 // Usage:
 //
 //	go run ./bench [--mysql-dsn DSN] [--duration 5s] [--rounds 5] [--clients 64]
-//	               [--hold 10000] [--wake 1000] [--messages 1000000] [--quick] [--profile DIR]
+//	               [--hold 10000] [--wake 1000] [--stream-hold 10000] [--stream-wake 1000]
+//	               [--messages 1000000] [--quick] [--profile DIR]
 //
 // The module runs with its defaults (durability included) on a fresh
 // SQLite file in a temporary directory and, when --mysql-dsn (or
@@ -41,7 +47,7 @@
 // databases named fiberchat_bench_* beside the DSN's, dropped at the end.
 // The throughput workloads run the server in this process, sharing the
 // CPUs with the load generator and the database as a small host would;
-// hold and wake run it as a child process (this program's hidden serve
+// hold, wake and the stream workloads run it as a child process (this program's hidden serve
 // subcommand), so that its memory is measured alone.
 //
 // Any failed request makes the exit status 1, after the table. Linux only.
@@ -89,18 +95,22 @@ type options struct {
 	clients  int
 	hold     int
 	wake     int
-	rounds   int
-	timeout  time.Duration
-	profile  string
-	messages int
+	// streamHold and streamWake are the stream workloads' hold and wake.
+	streamHold int
+	streamWake int
+	rounds     int
+	timeout    time.Duration
+	profile    string
+	messages   int
 }
 
-// holdSlack is how many descriptors besides the held polls' sockets each
+// holdSlack is how many descriptors besides the held sockets each
 // process keeps for itself (database, listeners, the runtime).
 const holdSlack = 256
 
-// proofWakes is how many of the held polls the hold workload wakes after
-// measuring, to prove that the server held them.
+// proofWakes is how many of the held polls (or streams) the hold workload
+// (or the stream one) wakes after measuring, to prove that the server
+// held them.
 const proofWakes = 16
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -114,10 +124,12 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.clients, "clients", 64, "concurrent clients (and insert goroutines)")
 	fs.IntVar(&o.hold, "hold", 10000, "long polls held at once by the hold workload")
 	fs.IntVar(&o.wake, "wake", 1000, "long polls woken by the wake workload")
-	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "abort the whole run after this long")
+	fs.IntVar(&o.streamHold, "stream-hold", 10000, "streams held at once by the stream workload")
+	fs.IntVar(&o.streamWake, "stream-wake", 1000, "streams woken by the stream wake workload")
+	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "abort the whole run after this long")
 	fs.IntVar(&o.messages, "messages", 1_000_000, "messages seeded for the history and unread workloads (100 per user)")
-	fs.StringVar(&o.profile, "profile", "", "directory for CPU profiles (the first measured round of each throughput workload) and the hold server's heap profile")
-	quick := fs.Bool("quick", false, "a short smoke run: 300ms warm-up, 1s per workload in 2 rounds, 500 held polls, 100 woken, 50 000 messages seeded (flags given explicitly win)")
+	fs.StringVar(&o.profile, "profile", "", "directory for CPU profiles (the first measured round of each throughput workload) and the hold and stream servers' heap profiles")
+	quick := fs.Bool("quick", false, "a short smoke run: 300ms warm-up, 1s per workload in 2 rounds, 500 held polls and streams, 100 of each woken, 50 000 messages seeded (flags given explicitly win)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -138,11 +150,13 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		set("rounds", func() { o.rounds = 2 })
 		set("hold", func() { o.hold = 500 })
 		set("wake", func() { o.wake = 100 })
+		set("stream-hold", func() { o.streamHold = 500 })
+		set("stream-wake", func() { o.streamWake = 100 })
 		set("messages", func() { o.messages = 50_000 })
 	}
 	switch {
-	case o.clients < 1, o.hold < 1, o.wake < 1, o.rounds < 1:
-		fmt.Fprintln(stderr, "bench: --clients, --hold, --wake and --rounds must be at least 1")
+	case o.clients < 1, o.hold < 1, o.wake < 1, o.streamHold < 1, o.streamWake < 1, o.rounds < 1:
+		fmt.Fprintln(stderr, "bench: --clients, --hold, --wake, --stream-hold, --stream-wake and --rounds must be at least 1")
 		return o, errors.New("usage")
 	case o.messages < minMessages:
 		fmt.Fprintf(stderr, "bench: --messages must be at least %d\n", minMessages)
@@ -168,15 +182,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 1
 	}
-	// Each side of a held poll is a socket in its own process (this one
-	// and the server child), so each needs hold descriptors plus its own.
-	if need := uint64(o.hold + holdSlack); limit < need {
-		o.hold = int(limit) - holdSlack
-		if o.hold < 1 {
-			fmt.Fprintf(stderr, "bench: open-file limit %d is too low\n", limit)
-			return 1
+	// Each side of a held poll or stream is a socket in its own process
+	// (this one and the server child), so each needs hold (or
+	// stream-hold) descriptors plus its own; the two workloads run one
+	// after the other.
+	for _, n := range []*int{&o.hold, &o.streamHold} {
+		if need := uint64(*n + holdSlack); limit < need {
+			*n = int(limit) - holdSlack
+			if *n < 1 {
+				fmt.Fprintf(stderr, "bench: open-file limit %d is too low\n", limit)
+				return 1
+			}
+			fmt.Fprintf(stderr, "bench: open-file limit %d: holding %d instead\n", limit, *n)
 		}
-		fmt.Fprintf(stderr, "bench: open-file limit %d: holding %d polls instead\n", limit, o.hold)
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
@@ -205,8 +223,8 @@ type report struct {
 	unread, selectUnread                    rate
 	seedMessages, seedUsers                 int
 	seedTime                                time.Duration
-	hold                                    holdResult
-	wake                                    wakeResult
+	hold, streamHold                        holdResult
+	wake, streamWake                        wakeResult
 }
 
 // benchmark runs every workload in turn.
@@ -377,22 +395,27 @@ func rawInserts(ctx context.Context, dsn string, pairs [][2]int, log *slog.Logge
 	}, nil
 }
 
-// polls runs hold and then wake, each on a fresh server process over one
-// SQLite file. Its users: the first wake are woken by the wake workload,
-// the next hold are held by the hold workload, and the last is the sender
-// of every message, a contact of the wake users and of the first few held
-// ones (which hold wakes to prove they were held). No user polls in both,
-// so neither finds a message the other left.
+// polls runs hold and wake for long polls, then for streams, each on a
+// fresh server process over one SQLite file. Its users, in this order:
+// wake, hold, stream-wake and stream-hold of them are the workloads' own,
+// and the last is the sender of every message, a contact of the users of
+// both wake workloads and of the first few held ones of each hold workload
+// (which it wakes to prove they were held). No user is in two workloads,
+// so none finds a message another left.
 func (rep *report) polls(ctx context.Context, path, dir string, stderr io.Writer, log *slog.Logger, logf func(string, ...any)) error {
 	o := rep.opts
 	dsn := "sqlite:" + path
-	total := o.wake + o.hold + 1
-	proof := min(proofWakes, o.hold)
-	contacts := make([][2]int, 0, o.wake+proof)
+	total := o.wake + o.hold + o.streamWake + o.streamHold + 1
+	proof, streamProof := min(proofWakes, o.hold), min(proofWakes, o.streamHold)
+	streams := o.wake + o.hold
+	var contacts [][2]int
 	for i := range o.wake + proof {
 		contacts = append(contacts, [2]int{total - 1, i})
 	}
-	logf("hold/wake: preparing %d users", total)
+	for i := range o.streamWake + streamProof {
+		contacts = append(contacts, [2]int{total - 1, streams + i})
+	}
+	logf("hold/wake/stream: preparing %d users", total)
 	fx, err := prepare(ctx, dsn, total, contacts, log)
 	if err != nil {
 		return fmt.Errorf("hold: prepare: %w", err)
@@ -400,31 +423,47 @@ func (rep *report) polls(ctx context.Context, path, dir string, stderr io.Writer
 	sender := fx.users[total-1]
 
 	logf("hold: %d idle long polls on a server process", o.hold)
+	logf("then wake: %d held long polls, a message to each", o.wake)
+	rep.hold, rep.wake, err = rep.holdWake(ctx, "hold", dsn, dir, stderr, fx, newPollKind,
+		fx.users[o.wake:o.wake+o.hold], fx.users[:o.wake], sender, proof)
+	if err != nil {
+		return err
+	}
+	logf("stream: %d idle streams on a server process", o.streamHold)
+	logf("then stream wake: %d open streams, a message to each", o.streamWake)
+	held := fx.users[streams+o.streamWake : streams+o.streamWake+o.streamHold]
+	rep.streamHold, rep.streamWake, err = rep.holdWake(ctx, "stream", dsn, dir, stderr, fx, newStreamKind,
+		held, fx.users[streams:streams+o.streamWake], sender, streamProof)
+	return err
+}
+
+// holdWake runs the hold workload on held, then the wake workload on
+// woken, each on a server process of its own and with a heldKind of its
+// own from newKind (a stream kind keeps the readers of what it opened).
+func (rep *report) holdWake(ctx context.Context, name, dsn, dir string, stderr io.Writer, fx *fixture, newKind func(*fixture) heldKind, held, woken []user, sender user, proof int) (holdResult, wakeResult, error) {
 	heapProfile := ""
-	if o.profile != "" {
-		heapProfile = filepath.Join(o.profile, "hold.heap.pprof")
+	if rep.opts.profile != "" {
+		heapProfile = filepath.Join(rep.opts.profile, name+".heap.pprof")
 	}
 	srv, err := startChild(ctx, dsn, dir, heapProfile, stderr)
 	if err != nil {
-		return err
+		return holdResult{}, wakeResult{}, err
 	}
-	rep.hold, err = hold(ctx, srv, fx, fx.users[o.wake:o.wake+o.hold], sender, proof)
+	h, err := hold(ctx, srv, fx, newKind(fx), held, sender, proof)
 	srv.stop()
 	if err != nil {
-		return fmt.Errorf("hold: %w", err)
+		return h, wakeResult{}, fmt.Errorf("%s: %w", name, err)
 	}
-
-	logf("wake: %d held long polls, a message to each", o.wake)
 	srv, err = startChild(ctx, dsn, dir, "", stderr)
 	if err != nil {
-		return err
+		return h, wakeResult{}, err
 	}
-	rep.wake, err = wake(ctx, srv, fx, fx.users[:o.wake], sender)
+	w, err := wake(ctx, srv, fx, newKind(fx), woken, sender)
 	srv.stop()
 	if err != nil {
-		return fmt.Errorf("wake: %w", err)
+		return h, w, fmt.Errorf("%s wake: %w", name, err)
 	}
-	return nil
+	return h, w, nil
 }
 
 // failed counts the failed requests of every throughput workload.
@@ -464,11 +503,13 @@ func (rep *report) print(w io.Writer) {
 	row("history", "sqlite", rep.history, "req/s", fmt.Sprintf("select %.0f pages/s", rep.selectHistory.PerSec()), fmt.Sprintf("%.3f", ratio(rep.history, rep.selectHistory)))
 	row("select unread", "sqlite", rep.selectUnread, "reads/s", "-", "-")
 	row("unread", "sqlite", rep.unread, "req/s", fmt.Sprintf("select %.0f reads/s", rep.selectUnread.PerSec()), fmt.Sprintf("%.3f", ratio(rep.unread, rep.selectUnread)))
-	h := rep.hold
-	fmt.Fprintf(tw, "hold\tsqlite\t%d polls held\tserver RSS %.1f -> %.1f MiB\t%.2f KiB/poll\t\t\n",
-		h.Polls, float64(h.RSSBefore)/1024, float64(h.RSSAfter)/1024, h.KiBPerPoll)
-	wk := rep.wake
-	fmt.Fprintf(tw, "wake\tsqlite\t%d polls woken\tfrom each Send's answer\t-\t%s / %s\t\n", wk.Polls, ms(wk.P50), ms(wk.P99))
+	heldRows := func(name, wakeName, what string, h holdResult, wk wakeResult) {
+		fmt.Fprintf(tw, "%s\tsqlite\t%d %ss held\tserver RSS %.1f -> %.1f MiB\t%.2f KiB/%s\t\t\n",
+			name, h.Conns, what, float64(h.RSSBefore)/1024, float64(h.RSSAfter)/1024, h.KiBPerConn, what)
+		fmt.Fprintf(tw, "%s\tsqlite\t%d %ss woken\tfrom each Send's answer\t-\t%s / %s\t\n", wakeName, wk.Conns, what, ms(wk.P50), ms(wk.P99))
+	}
+	heldRows("hold", "wake", "poll", rep.hold, rep.wake)
+	heldRows("stream", "stream wake", "stream", rep.streamHold, rep.streamWake)
 	_ = tw.Flush()
 
 	fmt.Fprintln(w)
@@ -479,9 +520,14 @@ func (rep *report) print(w io.Writer) {
 	fmt.Fprintln(w, ", as database.Open makes it (SQLite: WAL, synchronous=FULL)")
 	fmt.Fprintf(w, "history, unread: %d messages among %d users (each receives %d from %d senders), seeded in %s; select: the bare query on its own pool as database.Open makes it\n",
 		rep.seedMessages, rep.seedUsers, seedPerUser, 1+seedOthers, rep.seedTime.Round(time.Millisecond))
-	fmt.Fprintf(w, "hold: each poll its own connection to a server process; opened and settled in %s; %d woken afterwards to prove they were held\n", h.Open.Round(time.Millisecond), h.Woken)
-	fmt.Fprintf(w, "hold: after a forced GC that returned free memory to the OS, RSS %.1f MiB: %.2f KiB/poll live (the rest is the collector's headroom)\n", float64(h.RSSLive)/1024, h.LiveKiBPerPoll)
-	fmt.Fprintf(w, "wake: Sends one at a time (their own p50 %s ms); slowest wake-up %s ms; %d polls answered before their Send was, counted as 0\n", ms(wk.SendP50), ms(wk.Max), wk.Early)
+	heldNotes := func(name, wakeName, what string, h holdResult, wk wakeResult) {
+		fmt.Fprintf(w, "%s: each %s its own connection to a server process; opened and settled in %s; %d woken afterwards to prove they were held\n", name, what, h.Open.Round(time.Millisecond), h.Woken)
+		fmt.Fprintf(w, "%s: after a forced GC that returned free memory to the OS, RSS %.1f MiB: %.2f KiB/%s live (the rest is the collector's headroom)\n", name, float64(h.RSSLive)/1024, h.LiveKiBPerConn, what)
+		fmt.Fprintf(w, "%s: Sends one at a time (their own p50 %s ms); slowest wake-up %s ms; %d %ss delivered before their Send was answered, counted as 0\n", wakeName, ms(wk.SendP50), ms(wk.Max), wk.Early, what)
+	}
+	heldNotes("hold", "wake", "poll", rep.hold, rep.wake)
+	fmt.Fprintln(w, "stream: GET /Message/Stream with query credentials, the response head read and checked (200, text/event-stream) once each wave settled")
+	heldNotes("stream", "stream wake", "stream", rep.streamHold, rep.streamWake)
 	for _, f := range []struct {
 		name string
 		r    *rate
@@ -506,6 +552,9 @@ type summary struct {
 	HoldKiBPerPoll     float64  `json:"hold_kib_per_poll"`
 	WakeP50Ms          float64  `json:"wake_p50_ms"`
 	WakeP99Ms          float64  `json:"wake_p99_ms"`
+	StreamKiBPerConn   float64  `json:"stream_kib_per_conn"`
+	StreamWakeP50Ms    float64  `json:"stream_wake_p50_ms"`
+	StreamWakeP99Ms    float64  `json:"stream_wake_p99_ms"`
 
 	CeilingRPS       float64  `json:"ceiling_rps"`
 	InfoRPS          float64  `json:"info_rps"`
@@ -529,6 +578,14 @@ type summary struct {
 	WakeMaxMs        float64 `json:"wake_max_ms"`
 	WakeEarly        int     `json:"wake_early"`
 
+	StreamConns          int     `json:"stream_conns"`
+	StreamRSSBeforeKiB   int64   `json:"stream_rss_before_kib"`
+	StreamRSSAfterKiB    int64   `json:"stream_rss_after_kib"`
+	StreamLiveKiBPerConn float64 `json:"stream_live_kib_per_conn"`
+	StreamWakeConns      int     `json:"stream_wake_conns"`
+	StreamWakeMaxMs      float64 `json:"stream_wake_max_ms"`
+	StreamWakeEarly      int     `json:"stream_wake_early"`
+
 	Clients   int     `json:"clients"`
 	DurationS float64 `json:"duration_s"`
 	CPUs      int     `json:"cpus"`
@@ -537,35 +594,45 @@ type summary struct {
 
 func (rep *report) summary() summary {
 	s := summary{
-		InfoVsCeiling:      round(ratio(rep.info, rep.ceiling), 3),
-		SendVsInsertSQLite: round(ratio(rep.sendSQLite, rep.insertSQLite), 3),
-		HoldKiBPerPoll:     round(rep.hold.KiBPerPoll, 2),
-		WakeP50Ms:          round(msf(rep.wake.P50), 3),
-		WakeP99Ms:          round(msf(rep.wake.P99), 3),
-		CeilingRPS:         round(rep.ceiling.PerSec(), 0),
-		InfoRPS:            round(rep.info.PerSec(), 0),
-		InsertSQLiteRPS:    round(rep.insertSQLite.PerSec(), 0),
-		SendSQLiteRPS:      round(rep.sendSQLite.PerSec(), 0),
-		HistoryVsSelect:    round(ratio(rep.history, rep.selectHistory), 3),
-		UnreadVsSelect:     round(ratio(rep.unread, rep.selectUnread), 3),
-		HistoryRPS:         round(rep.history.PerSec(), 0),
-		SelectHistoryRPS:   round(rep.selectHistory.PerSec(), 0),
-		UnreadRPS:          round(rep.unread.PerSec(), 0),
-		SelectUnreadRPS:    round(rep.selectUnread.PerSec(), 0),
-		SeedMessages:       rep.seedMessages,
-		SeedS:              round(rep.seedTime.Seconds(), 1),
-		Failed:             rep.failed(),
-		HoldPolls:          rep.hold.Polls,
-		HoldRSSBeforeKiB:   rep.hold.RSSBefore,
-		HoldRSSAfterKiB:    rep.hold.RSSAfter,
-		HoldLiveKiB:        round(rep.hold.LiveKiBPerPoll, 2),
-		WakePolls:          rep.wake.Polls,
-		WakeMaxMs:          round(msf(rep.wake.Max), 3),
-		WakeEarly:          rep.wake.Early,
-		Clients:            rep.opts.clients,
-		DurationS:          rep.opts.duration.Seconds(),
-		CPUs:               runtime.NumCPU(),
-		Go:                 runtime.Version(),
+		InfoVsCeiling:        round(ratio(rep.info, rep.ceiling), 3),
+		SendVsInsertSQLite:   round(ratio(rep.sendSQLite, rep.insertSQLite), 3),
+		HoldKiBPerPoll:       round(rep.hold.KiBPerConn, 2),
+		WakeP50Ms:            round(msf(rep.wake.P50), 3),
+		WakeP99Ms:            round(msf(rep.wake.P99), 3),
+		CeilingRPS:           round(rep.ceiling.PerSec(), 0),
+		InfoRPS:              round(rep.info.PerSec(), 0),
+		InsertSQLiteRPS:      round(rep.insertSQLite.PerSec(), 0),
+		SendSQLiteRPS:        round(rep.sendSQLite.PerSec(), 0),
+		HistoryVsSelect:      round(ratio(rep.history, rep.selectHistory), 3),
+		UnreadVsSelect:       round(ratio(rep.unread, rep.selectUnread), 3),
+		HistoryRPS:           round(rep.history.PerSec(), 0),
+		SelectHistoryRPS:     round(rep.selectHistory.PerSec(), 0),
+		UnreadRPS:            round(rep.unread.PerSec(), 0),
+		SelectUnreadRPS:      round(rep.selectUnread.PerSec(), 0),
+		SeedMessages:         rep.seedMessages,
+		SeedS:                round(rep.seedTime.Seconds(), 1),
+		Failed:               rep.failed(),
+		HoldPolls:            rep.hold.Conns,
+		HoldRSSBeforeKiB:     rep.hold.RSSBefore,
+		HoldRSSAfterKiB:      rep.hold.RSSAfter,
+		HoldLiveKiB:          round(rep.hold.LiveKiBPerConn, 2),
+		WakePolls:            rep.wake.Conns,
+		WakeMaxMs:            round(msf(rep.wake.Max), 3),
+		WakeEarly:            rep.wake.Early,
+		StreamKiBPerConn:     round(rep.streamHold.KiBPerConn, 2),
+		StreamWakeP50Ms:      round(msf(rep.streamWake.P50), 3),
+		StreamWakeP99Ms:      round(msf(rep.streamWake.P99), 3),
+		StreamConns:          rep.streamHold.Conns,
+		StreamRSSBeforeKiB:   rep.streamHold.RSSBefore,
+		StreamRSSAfterKiB:    rep.streamHold.RSSAfter,
+		StreamLiveKiBPerConn: round(rep.streamHold.LiveKiBPerConn, 2),
+		StreamWakeConns:      rep.streamWake.Conns,
+		StreamWakeMaxMs:      round(msf(rep.streamWake.Max), 3),
+		StreamWakeEarly:      rep.streamWake.Early,
+		Clients:              rep.opts.clients,
+		DurationS:            rep.opts.duration.Seconds(),
+		CPUs:                 runtime.NumCPU(),
+		Go:                   runtime.Version(),
 	}
 	if rep.sendMySQL != nil {
 		r := round(ratio(*rep.sendMySQL, *rep.insertMySQL), 3)

@@ -31,12 +31,12 @@ func recvRequest(host, path string, u user) []byte {
 		path, host, len(body), body)
 }
 
-// openPolls opens one connection per request and writes it; nothing is
+// openConns opens one connection per request and writes it; nothing is
 // read. A raw connection is the cheapest client there is: no goroutine,
 // no buffer, no HTTP state on this side. A few dialers at a time keep the
 // server's accept queue from overflowing, which would add SYN retries of
 // a second or more.
-func openPolls(ctx context.Context, addr string, reqs [][]byte) ([]net.Conn, error) {
+func openConns(ctx context.Context, addr string, reqs [][]byte) ([]net.Conn, error) {
 	conns := make([]net.Conn, len(reqs))
 	next := make(chan int)
 	errs := make(chan error, 1)
@@ -54,7 +54,7 @@ func openPolls(ctx context.Context, addr string, reqs [][]byte) ([]net.Conn, err
 				}
 				if err != nil {
 					select {
-					case errs <- fmt.Errorf("open poll %d: %w", i, err):
+					case errs <- fmt.Errorf("open connection %d: %w", i, err):
 					default:
 					}
 				}
@@ -156,40 +156,95 @@ func checkHeld(conns []net.Conn) error {
 	return fmt.Errorf("%d of %d long polls were answered instead of held; the first got %q", n, len(conns), head)
 }
 
+// heldKind is what the hold and wake workloads need to know of a kind of
+// request the server holds open: a long poll or a stream. Each is its own
+// connection, opened by writing request's bytes.
+type heldKind interface {
+	// request is the raw HTTP request that opens one for u.
+	request(host string, u user) []byte
+	// opened is told of each wave of connections, in order, once the
+	// server has settled with it.
+	opened(conns []net.Conn) error
+	// idle fails unless every connection opened is still open and has
+	// delivered nothing.
+	idle(conns []net.Conn) error
+	// await reads conns[i], c, until the message whose data holds want
+	// arrives, and says when it did.
+	await(i int, c net.Conn, want []byte) (time.Time, error)
+}
+
+// pollKind is a long poll: /Message/Recv, wait 30.
+type pollKind struct{ path string }
+
+func newPollKind(fx *fixture) heldKind { return pollKind{path: fx.signedPath("/Message/Recv")} }
+
+func (k pollKind) request(host string, u user) []byte { return recvRequest(host, k.path, u) }
+
+func (pollKind) opened([]net.Conn) error { return nil }
+
+func (pollKind) idle(conns []net.Conn) error { return checkHeld(conns) }
+
+// await notes when the poll's answer begins, then checks that it is the
+// one message.
+func (pollKind) await(_ int, c net.Conn, want []byte) (time.Time, error) {
+	_ = c.SetReadDeadline(time.Now().Add((pollWait + 10) * time.Second))
+	br := bufio.NewReader(c)
+	if _, err := br.Peek(1); err != nil {
+		return time.Time{}, err
+	}
+	arrived := time.Now()
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return arrived, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		return arrived, err
+	}
+	if fail := checkEnvelope(resp.StatusCode, body, true); fail != "" {
+		return arrived, errors.New(fail)
+	}
+	if !bytes.Contains(body, []byte(`"num":1,`)) || !bytes.Contains(body, want) {
+		return arrived, fmt.Errorf("woken poll did not carry the message: %.200s", body)
+	}
+	return arrived, nil
+}
+
 // holdResult is what the hold workload measured.
 type holdResult struct {
-	Polls               int
+	Conns               int
 	RSSBefore, RSSAfter int64 // KiB
-	KiBPerPoll          float64
-	// RSSLive is the RSS with the polls held after the server collected
-	// garbage and returned free memory to the OS, and LiveKiBPerPoll the
-	// growth per poll by it: what the polls themselves keep, without the
-	// collector's headroom, which RSSAfter includes.
+	KiBPerConn          float64
+	// RSSLive is the RSS with the connections held after the server
+	// collected garbage and returned free memory to the OS, and
+	// LiveKiBPerConn the growth per connection by it: what they
+	// themselves keep, without the collector's headroom, which RSSAfter
+	// includes.
 	RSSLive        int64
-	LiveKiBPerPoll float64
-	Open           time.Duration // opening and settling the polls
-	// Woken of the held polls were then woken by a message, which
+	LiveKiBPerConn float64
+	Open           time.Duration // opening and settling the connections
+	// Woken of the held connections were then woken by a message, which
 	// proves the server held them.
 	Woken int
 }
 
-// hold measures the server's memory per held long poll: its RSS before
-// and after users (each on a connection of its own) are all waiting in
-// Recv. The first woken of them are contacts of sender; after measuring,
-// a message to each of those checks that the server really held their
-// polls, and not only that their requests sat unread.
-func hold(ctx context.Context, srv *child, fx *fixture, users []user, sender user, woken int) (holdResult, error) {
-	r := holdResult{Polls: len(users)}
-	recvPath := fx.signedPath("/Message/Recv")
+// hold measures the server's memory per held request of kind k: its RSS
+// before and after users (each on a connection of its own) are all
+// waiting. The first woken of them are contacts of sender; after
+// measuring, a message to each of those checks that the server really
+// held them, and not only that their requests sat unread.
+func hold(ctx context.Context, srv *child, fx *fixture, k heldKind, users []user, sender user, woken int) (holdResult, error) {
+	r := holdResult{Conns: len(users)}
 	// Warm the server first: the first requests initialise pools, caches
-	// and the database connection, which the polls should not be billed
-	// for.
+	// and the database connection, which the held requests should not be
+	// billed for.
 	if err := warm(ctx, srv.addr, fx, sender); err != nil {
 		return r, err
 	}
 	// The baseline is taken with the garbage of start-up and warm-up
-	// collected and returned, so that neither figure bills the polls for
-	// it nor credits them with it.
+	// collected and returned, so that neither figure bills the held
+	// requests for it nor credits them with it.
 	if err := srv.freeMemory(ctx); err != nil {
 		return r, err
 	}
@@ -201,18 +256,18 @@ func hold(ctx context.Context, srv *child, fx *fixture, users []user, sender use
 	start := time.Now()
 	reqs := make([][]byte, len(users))
 	for i, u := range users {
-		reqs[i] = recvRequest(srv.addr, recvPath, u)
+		reqs[i] = k.request(srv.addr, u)
 	}
-	// Polls arrive in waves, each let settle before the next: idle polls
-	// build up over time in real use, and what is measured is what they
-	// cost once held, not the transient peak of ten thousand requests in
-	// flight at once (their goroutines' stacks stay in RSS until the
-	// collector happens to return them, which makes a one-burst figure
-	// swing by half from run to run).
+	// Requests arrive in waves, each let settle before the next: idle
+	// connections build up over time in real use, and what is measured is
+	// what they cost once held, not the transient peak of ten thousand
+	// requests in flight at once (their goroutines' stacks stay in RSS
+	// until the collector happens to return them, which makes a one-burst
+	// figure swing by half from run to run).
 	var conns []net.Conn
 	defer func() { closeAll(conns) }()
 	for lo := 0; lo < len(reqs); lo += holdWave {
-		wave, err := openPolls(ctx, srv.addr, reqs[lo:min(lo+holdWave, len(reqs))])
+		wave, err := openConns(ctx, srv.addr, reqs[lo:min(lo+holdWave, len(reqs))])
 		if err != nil {
 			return r, err
 		}
@@ -220,34 +275,37 @@ func hold(ctx context.Context, srv *child, fx *fixture, users []user, sender use
 		if err := settle(ctx, srv.pid, len(conns)); err != nil {
 			return r, err
 		}
+		if err := k.opened(wave); err != nil {
+			return r, err
+		}
 	}
 	r.Open = time.Since(start)
-	if err := checkHeld(conns); err != nil {
+	if err := k.idle(conns); err != nil {
 		return r, err
 	}
 	if r.RSSAfter, err = rssKiB(srv.pid); err != nil {
 		return r, err
 	}
-	r.KiBPerPoll = float64(r.RSSAfter-r.RSSBefore) / float64(len(conns))
+	r.KiBPerConn = float64(r.RSSAfter-r.RSSBefore) / float64(len(conns))
 	if err := srv.freeMemory(ctx); err != nil {
 		return r, err
 	}
 	if r.RSSLive, err = rssKiB(srv.pid); err != nil {
 		return r, err
 	}
-	r.LiveKiBPerPoll = float64(r.RSSLive-r.RSSBefore) / float64(len(conns))
+	r.LiveKiBPerConn = float64(r.RSSLive-r.RSSBefore) / float64(len(conns))
 	if err := srv.profileHeap(ctx); err != nil {
 		return r, err
 	}
-	if err := checkHeld(conns); err != nil {
+	if err := k.idle(conns); err != nil {
 		return r, err
 	}
 
-	// The proof that they were held: woken polls answer with the message.
+	// The proof that they were held: woken ones deliver the message.
 	n := min(woken, len(conns))
-	w, err := wakeEach(ctx, srv.addr, fx, sender, users[:n], conns[:n])
+	w, err := wakeEach(ctx, srv.addr, fx, k, sender, users[:n], conns[:n])
 	if err != nil {
-		return r, fmt.Errorf("waking held polls: %w", err)
+		return r, fmt.Errorf("waking held connections: %w", err)
 	}
 	r.Woken = len(w.latencies)
 	return r, nil
@@ -292,9 +350,10 @@ func post(ctx context.Context, hc *fasthttp.HostClient, addr, path string, body 
 
 // wakeResult is what the wake workload measured.
 type wakeResult struct {
-	Polls int
-	// latencies run from each Send's answer to its poll's answer; a poll
-	// answered before the Send's own answer counts 0 (and in Early).
+	Conns int
+	// latencies run from each Send's answer to the message's arrival on
+	// its connection; one arriving before the Send's own answer counts 0
+	// (and in Early).
 	latencies []time.Duration
 	Early     int
 	P50, P99  time.Duration
@@ -303,19 +362,18 @@ type wakeResult struct {
 	SendP50 time.Duration
 }
 
-// wake measures how soon a held poll answers once a message for its user
-// is stored: users' polls are opened and held, then sender messages each
-// of them in turn.
-func wake(ctx context.Context, srv *child, fx *fixture, users []user, sender user) (wakeResult, error) {
+// wake measures how soon a held request of kind k delivers a message once
+// it is stored: users' requests are opened and held, then sender
+// messages each of them in turn.
+func wake(ctx context.Context, srv *child, fx *fixture, k heldKind, users []user, sender user) (wakeResult, error) {
 	if err := warm(ctx, srv.addr, fx, sender); err != nil {
 		return wakeResult{}, err
 	}
-	recvPath := fx.signedPath("/Message/Recv")
 	reqs := make([][]byte, len(users))
 	for i, u := range users {
-		reqs[i] = recvRequest(srv.addr, recvPath, u)
+		reqs[i] = k.request(srv.addr, u)
 	}
-	conns, err := openPolls(ctx, srv.addr, reqs)
+	conns, err := openConns(ctx, srv.addr, reqs)
 	if err != nil {
 		return wakeResult{}, err
 	}
@@ -323,18 +381,21 @@ func wake(ctx context.Context, srv *child, fx *fixture, users []user, sender use
 	if err := settle(ctx, srv.pid, len(conns)); err != nil {
 		return wakeResult{}, err
 	}
-	if err := checkHeld(conns); err != nil {
+	if err := k.opened(conns); err != nil {
 		return wakeResult{}, err
 	}
-	return wakeEach(ctx, srv.addr, fx, sender, users, conns)
+	if err := k.idle(conns); err != nil {
+		return wakeResult{}, err
+	}
+	return wakeEach(ctx, srv.addr, fx, k, sender, users, conns)
 }
 
-// wakeEach reads each held poll on a goroutine of its own, which notes
-// when the answer's first byte arrives, and sends one message to each
-// user in turn, noting when each Send is answered.
-func wakeEach(ctx context.Context, addr string, fx *fixture, sender user, users []user, conns []net.Conn) (wakeResult, error) {
-	r := wakeResult{Polls: len(users)}
-	// An ended run must not wait out the polls' read deadlines.
+// wakeEach awaits each held connection on a goroutine of its own, which
+// notes when the message arrives, and sends one message to each user in
+// turn, noting when each Send is answered.
+func wakeEach(ctx context.Context, addr string, fx *fixture, k heldKind, sender user, users []user, conns []net.Conn) (wakeResult, error) {
+	r := wakeResult{Conns: len(users)}
+	// An ended run must not wait out the connections' read deadlines.
 	defer context.AfterFunc(ctx, func() { closeAll(conns) })()
 	arrived := make([]time.Time, len(conns))
 	failed := make([]error, len(conns))
@@ -344,29 +405,7 @@ func wakeEach(ctx context.Context, addr string, fx *fixture, sender user, users 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = c.SetReadDeadline(time.Now().Add((pollWait + 10) * time.Second))
-			br := bufio.NewReader(c)
-			if _, err := br.Peek(1); err != nil {
-				failed[i] = err
-				return
-			}
-			arrived[i] = time.Now()
-			resp, err := http.ReadResponse(br, nil)
-			if err != nil {
-				failed[i] = err
-				return
-			}
-			body, err := io.ReadAll(resp.Body)
-			_ = resp.Body.Close()
-			if err != nil {
-				failed[i] = err
-				return
-			}
-			if fail := checkEnvelope(resp.StatusCode, body, true); fail != "" {
-				failed[i] = errors.New(fail)
-			} else if !bytes.Contains(body, []byte(`"num":1,`)) || !bytes.Contains(body, want) {
-				failed[i] = fmt.Errorf("woken poll did not carry the message: %.200s", body)
-			}
+			arrived[i], failed[i] = k.await(i, c, want)
 		}()
 	}
 	// Sends one at a time: each wake-up is then timed on a quiet server,
@@ -402,7 +441,7 @@ func wakeEach(ctx context.Context, addr string, fx *fixture, sender user, users 
 	wg.Wait()
 	for i := range conns {
 		if failed[i] != nil {
-			return r, fmt.Errorf("poll %d: %w", i, failed[i])
+			return r, fmt.Errorf("connection %d: %w", i, failed[i])
 		}
 		d := arrived[i].Sub(sent[i])
 		if d < 0 {
