@@ -94,7 +94,10 @@ type options struct {
 	duration time.Duration
 	clients  int
 	hold     int
-	wake     int
+	// rest is how long the hold workloads let the server rest after the
+	// last wave before reading its memory.
+	rest time.Duration
+	wake int
 	// streamHold and streamWake are the stream workloads' hold and wake.
 	streamHold int
 	streamWake int
@@ -123,6 +126,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.rounds, "rounds", 5, "rounds each workload and its reference alternate in, sharing --duration")
 	fs.IntVar(&o.clients, "clients", 64, "concurrent clients (and insert goroutines)")
 	fs.IntVar(&o.hold, "hold", 10000, "long polls held at once by the hold workload")
+	fs.DurationVar(&o.rest, "rest", 21*time.Second, "how long the hold and stream workloads let the server rest after opening before reading its memory (fasthttp ends a worker idle 10 s at its next 10 s check)")
 	fs.IntVar(&o.wake, "wake", 1000, "long polls woken by the wake workload")
 	fs.IntVar(&o.streamHold, "stream-hold", 10000, "streams held at once by the stream workload")
 	fs.IntVar(&o.streamWake, "stream-wake", 1000, "streams woken by the stream wake workload")
@@ -149,6 +153,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		set("duration", func() { o.duration = time.Second })
 		set("rounds", func() { o.rounds = 2 })
 		set("hold", func() { o.hold = 500 })
+		set("rest", func() { o.rest = 0 })
 		set("wake", func() { o.wake = 100 })
 		set("stream-hold", func() { o.streamHold = 500 })
 		set("stream-wake", func() { o.streamWake = 100 })
@@ -449,7 +454,7 @@ func (rep *report) holdWake(ctx context.Context, name, dsn, dir string, stderr i
 	if err != nil {
 		return holdResult{}, wakeResult{}, err
 	}
-	h, err := hold(ctx, srv, fx, newKind(fx), held, sender, proof)
+	h, err := hold(ctx, srv, fx, newKind(fx), held, sender, proof, rep.opts.rest)
 	srv.stop()
 	if err != nil {
 		return h, wakeResult{}, fmt.Errorf("%s: %w", name, err)

@@ -234,7 +234,13 @@ type holdResult struct {
 // waiting. The first woken of them are contacts of sender; after
 // measuring, a message to each of those checks that the server really
 // held them, and not only that their requests sat unread.
-func hold(ctx context.Context, srv *child, fx *fixture, k heldKind, users []user, sender user, woken int) (holdResult, error) {
+// hold opens users' connections of kind k in waves and reports what the
+// server holds per connection. Before the reading it lets the server rest
+// for rest: the goroutines fasthttp started to read the last wave's
+// requests linger as idle workers (about 4 KiB of stack each) until its
+// idle-worker check ends them, and what is measured is what the held
+// connections cost, not that transient.
+func hold(ctx context.Context, srv *child, fx *fixture, k heldKind, users []user, sender user, woken int, rest time.Duration) (holdResult, error) {
 	r := holdResult{Conns: len(users)}
 	// Warm the server first: the first requests initialise pools, caches
 	// and the database connection, which the held requests should not be
@@ -280,6 +286,11 @@ func hold(ctx context.Context, srv *child, fx *fixture, k heldKind, users []user
 		}
 	}
 	r.Open = time.Since(start)
+	select {
+	case <-time.After(rest):
+	case <-ctx.Done():
+		return r, ctx.Err()
+	}
 	if err := k.idle(conns); err != nil {
 		return r, err
 	}
