@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -50,6 +51,8 @@ type Messages struct {
 	streams        *StreamHub
 	tokens         middleware.TokenSource
 	pingInterval   time.Duration
+	// held counts the long polls waiting on their request's goroutine.
+	held atomic.Int64
 }
 
 // MessagesConfig carries the message group's dependencies and settings.
@@ -249,6 +252,8 @@ func (h *Messages) Recv() fiber.Handler {
 		if len(ms) > 0 || wait <= 0 {
 			return c.JSON(recvReply(ms, cursor, limit))
 		}
+		h.held.Add(1)
+		defer h.held.Add(-1)
 		deadline := time.NewTimer(wait)
 		defer deadline.Stop()
 		for {
@@ -271,6 +276,11 @@ func (h *Messages) Recv() fiber.Handler {
 		}
 	}
 }
+
+// LongPolls reports how many Recv long polls are waiting: held on their
+// request's goroutine, or parked (counted from the moment they park until
+// their answer is written).
+func (h *Messages) LongPolls() int { return int(h.held.Load()) + h.parker.Polls() }
 
 // recvParked is Recv's long poll when it parks: the same subscription and
 // the same reads, but the request gives its connection up (park.Poll.Park)
