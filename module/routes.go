@@ -42,7 +42,7 @@ func (m *Module) Mount(r fiber.Router) {
 	// route mounts one API route: boundary, body limit, then the given
 	// gates, the signature for this path, and the handler.
 	route := func(method, path string, failure map[string]any, limit fiber.Handler, before []fiber.Handler, authed bool, h fiber.Handler) {
-		chain := []fiber.Handler{handlers.Boundary(log, failure), limit}
+		chain := append(m.observed(), handlers.Boundary(log, failure), limit)
 		chain = append(chain, before...)
 		chain = append(chain, m.signature.Require(middleware.RouteName(path)))
 		if authed {
@@ -83,9 +83,9 @@ func (m *Module) Mount(r fiber.Router) {
 	post("/Message/Read", nil, jsonLimit, nil, true, cv.Read())
 	post("/Message/Unread", nil, jsonLimit, nil, true, cv.Unread())
 
-	r.Get("/avatar/:name", handlers.Boundary(log, nil), u.ServeAvatar())
-	r.Get("/static/fiberchat.js", serveClientScript) // web.ClientJS, for host pages
-	r.All("/*", handlers.Boundary(log, nil), func(*fiber.Ctx) error { return errNoRoute })
+	r.Get("/avatar/:name", append(m.observed(), handlers.Boundary(log, nil), u.ServeAvatar())...)
+	r.Get("/static/fiberchat.js", append(m.observed(), serveClientScript)...) // web.ClientJS, for host pages
+	r.All("/*", append(m.observed(), handlers.Boundary(log, nil), func(*fiber.Ctx) error { return errNoRoute })...)
 }
 
 // bodyLimit refuses bodies past limit bytes with 413/1009, and compressed
