@@ -157,9 +157,8 @@ func (m *Module) cacheCollector() *cacheCollector {
 	if tc, ok := m.tokens.(*middleware.TokenCache); ok {
 		c.caches["sessions"] = tc.Stats
 	}
-	if m.cfg.ClientCacheTTL > 0 {
-		c.caches["clients"] = m.signature.Stats
-	}
+	// The client cache is always on: ClientCacheTTL must be positive.
+	c.caches["clients"] = m.signature.Stats
 	if m.profileCache != nil {
 		c.caches["profiles"] = m.profileCache.Stats
 	}
