@@ -39,8 +39,9 @@ func (m *Module) Mount(r fiber.Router) {
 	// The avatar form carries the file plus credentials and multipart framing.
 	uploadLimit := bodyLimit(int(m.cfg.AvatarMaxBytes) + 64<<10)
 
-	// route mounts one API route: boundary, body limit, then the given
-	// gates, the signature for this path, and the handler.
+	// route mounts one API route: metrics and access log (when on),
+	// boundary, body limit, then the given gates, the signature for this
+	// path, and the handler.
 	route := func(method, path string, failure map[string]any, limit fiber.Handler, before []fiber.Handler, authed bool, h fiber.Handler) {
 		chain := append(m.observed(), handlers.Boundary(log, failure), limit)
 		chain = append(chain, before...)
