@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -52,6 +53,8 @@ type Messages struct {
 	pingInterval   time.Duration
 	// polls caps the waiting polls per session and per user.
 	polls *pollCap
+	// held counts the long polls waiting on their request's goroutine.
+	held atomic.Int64
 }
 
 // MessagesConfig carries the message group's dependencies and settings.
@@ -258,6 +261,8 @@ func (h *Messages) Recv() fiber.Handler {
 		// answered as if their wait had run out.
 		ended := make(chan struct{})
 		defer h.polls.remove(h.polls.add(s.UID, s.TokenID, func() { close(ended) }))
+		h.held.Add(1)
+		defer h.held.Add(-1)
 		deadline := time.NewTimer(wait)
 		defer deadline.Stop()
 		for {
@@ -282,6 +287,11 @@ func (h *Messages) Recv() fiber.Handler {
 		}
 	}
 }
+
+// LongPolls reports how many Recv long polls are waiting: held on their
+// request's goroutine, or parked (counted from the moment they park until
+// their answer is written).
+func (h *Messages) LongPolls() int { return int(h.held.Load()) + h.parker.Polls() }
 
 // recvParked is Recv's long poll when it parks: the same subscription and
 // the same reads, but the request gives its connection up (park.Poll.Park)

@@ -63,7 +63,13 @@ type StreamHub struct {
 	mu sync.Mutex
 	// byUID holds each user's open streams, oldest first.
 	byUID map[int64][]*openStream
+	// open counts the streams in byUID, for Len.
+	open atomic.Int64
 }
+
+// Len reports how many streams are open: registered and neither ended nor
+// replaced by a newer stream of the same session.
+func (h *StreamHub) Len() int { return int(h.open.Load()) }
 
 // NewStreamHub returns an empty hub.
 func NewStreamHub() *StreamHub {
@@ -153,12 +159,14 @@ func (h *StreamHub) add(s *openStream) {
 		o.replace()
 		list = append(list[:i], list[i+1:]...)
 		n--
+		h.open.Add(-1)
 	}
 	for len(list) >= maxStreamsPerUser {
 		list[0].replace()
 		list = list[1:]
 	}
 	h.byUID[s.uid] = append(list, s)
+	h.open.Add(1)
 }
 
 // replace ends s with bye "replaced".
@@ -177,6 +185,7 @@ func (h *StreamHub) remove(s *openStream) {
 	for i, o := range list {
 		if o == s {
 			list = append(list[:i], list[i+1:]...)
+			h.open.Add(-1)
 			break
 		}
 	}

@@ -213,6 +213,10 @@ func (s *Signature) secret(ctx context.Context, clientID string) (string, error)
 	return c.Secret, nil
 }
 
+// Stats reports the API client lookups served from memory (hits) and read
+// from the database (misses).
+func (s *Signature) Stats() (hits, misses uint64) { return s.clients.Stats() }
+
 // Forget drops a client from the cache, so a change made in this process
 // (create, disable) takes effect at once, even over a read under way.
 func (s *Signature) Forget(clientID string) {

@@ -107,6 +107,11 @@ func (c *TokenCache) ExtendToken(ctx context.Context, id, expire int64) error {
 // each is checked against the database.
 func (c *TokenCache) ForgetUser(uid int64) { c.byHash.ForgetGroup(uid) }
 
+// Stats reports the session lookups served from memory (hits) and read
+// from the source (misses). A session whose second index lost it, which is
+// rare, is read again and counts as both.
+func (c *TokenCache) Stats() (hits, misses uint64) { return c.byHash.Stats() }
+
 // Len reports how many sessions are cached.
 func (c *TokenCache) Len() int { return c.byHash.Len() }
 

@@ -55,6 +55,13 @@ type MessageWriter struct {
 	running  sync.WaitGroup
 
 	batches, written atomic.Int64
+
+	// OnCommit, when set, is called after each batch that committed as
+	// one, with its size and how long its transaction took (retries of a
+	// deadlock included), on the goroutine that committed it: the
+	// module's metrics, which this package does not import. Set it before
+	// Start.
+	OnCommit func(size int, took time.Duration)
 }
 
 type writeReq struct {
@@ -189,6 +196,7 @@ func (w *MessageWriter) commit(batch []*writeReq) {
 	ctx, cancel := context.WithTimeout(context.Background(), w.store.timeout)
 	defer cancel()
 	var err error
+	start := time.Now()
 	for attempt := 1; attempt <= sendAttempts; attempt++ {
 		if err = w.store.createBatch(ctx, batch); err == nil || !isDeadlock(err) {
 			break
@@ -197,6 +205,9 @@ func (w *MessageWriter) commit(batch []*writeReq) {
 	if err == nil {
 		w.batches.Add(1)
 		w.written.Add(int64(len(batch)))
+		if w.OnCommit != nil {
+			w.OnCommit(len(batch), time.Since(start))
+		}
 		for _, r := range batch {
 			close(r.ready)
 		}

@@ -60,6 +60,10 @@ func (c *ProfileCache) UserProfile(ctx context.Context, uid int64) (UserProfile,
 // way is not cached, so the change is never hidden behind it.
 func (c *ProfileCache) Forget(uid int64) { c.cache.Forget(uid) }
 
+// Stats reports the profile lookups served from memory (hits) and read
+// from the store (misses).
+func (c *ProfileCache) Stats() (hits, misses uint64) { return c.cache.Stats() }
+
 // CapTTL serves profiles for at most d until CapTTL(0), which lifts the
 // cap and drops every cached profile (see cache.Cache.CapTTL).
 func (c *ProfileCache) CapTTL(d time.Duration) { c.cache.CapTTL(d) }

@@ -11,6 +11,7 @@ import (
 	"github.com/fiberchat/fiberchat/migrations"
 	"github.com/fiberchat/fiberchat/models"
 	"github.com/fiberchat/fiberchat/notify"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"gorm.io/gorm"
 )
@@ -223,6 +224,24 @@ type Config struct {
 	// is a 500. A retried client_msg_id is answered from the first message
 	// without calling it. Default: nil.
 	BeforeSend events.BeforeSend
+
+	// Metrics, when set, receives the module's Prometheus collectors, all
+	// named fiberchat_* (README lists them): requests and their latency by
+	// route pattern and status, waiting long polls, open streams, Send
+	// batch sizes and commit times, cache hits and misses, and, with
+	// Redis, whether this instance hears the others. Give the host's own
+	// registry (prometheus.DefaultRegisterer, say), or a
+	// prometheus.NewRegistry() served by MetricsHandler. New fails if the
+	// names are taken; Close unregisters them. Default: nil, no metrics.
+	Metrics prometheus.Registerer
+	// AccessLog, when set, receives one line per request to the module's
+	// routes, at Info: "request" with method, route (the mounted pattern,
+	// never the URL, so no query string, token or avatar name), status,
+	// duration and request_id (the error answer's, else a well-formed
+	// X-Request-Id the client sent). Bodies and headers are never logged.
+	// A parked poll's or a stream's line is written when it leaves its
+	// handler. Default: nil, no access log.
+	AccessLog *slog.Logger
 
 	// Logger receives the module's logs; it never receives secrets.
 	// Default: slog.Default().

@@ -71,6 +71,11 @@ type Module struct {
 	// Config.Redis. limits is then the rate limits' shared Storage.
 	cluster *cluster
 	limits  *redisstore.Storage
+	// metrics are Config.Metrics' collectors; nil without it.
+	metrics *metrics
+	// profileCache is the profile cache newCaches made, for its Stats; nil
+	// without one.
+	profileCache *models.ProfileCache
 	// mountPrefix is the prefix of the router Mount was given, for the
 	// avatar URLs the module hands out.
 	mountPrefix atomic.Pointer[string]
@@ -114,6 +119,7 @@ func New(cfg Config) (*Module, error) {
 		closing: make(chan struct{}),
 		events:  events.NewEmitter(streamEvents(streams, cfg.OnEvent), cfg.Logger),
 		streams: streams,
+		metrics: newMetrics(cfg.Metrics),
 		signature: middleware.NewSignature(middleware.SignatureConfig{
 			Clients:   store,
 			Location:  cfg.Location,
@@ -131,6 +137,10 @@ func New(cfg Config) (*Module, error) {
 	}
 	m.newMessaging()
 	if err := m.newHandlers(profiles); err != nil {
+		m.stopMessaging()
+		return nil, err
+	}
+	if err := m.registerMetrics(); err != nil {
 		m.stopMessaging()
 		return nil, err
 	}
@@ -165,7 +175,8 @@ func (m *Module) newCaches() handlers.ProfileSource {
 		m.tokens, m.sessions = cache, cache
 	}
 	if cfg.ProfileCacheTTL > 0 {
-		return models.NewProfileCache(m.store, cfg.ProfileCacheTTL, cfg.TokenCacheSize, cfg.Now)
+		m.profileCache = models.NewProfileCache(m.store, cfg.ProfileCacheTTL, cfg.TokenCacheSize, cfg.Now)
+		return m.profileCache
 	}
 	return nil
 }
@@ -184,6 +195,7 @@ func (m *Module) newMessaging() {
 	}
 	if cfg.SendBatchSize > 1 {
 		m.writer = models.NewMessageWriter(m.store, cfg.SendBatchSize)
+		m.writer.OnCommit = m.metrics.observeCommit()
 		m.writer.Start(cfg.SendWriters)
 	}
 }
@@ -421,6 +433,7 @@ func (m *Module) Close() error {
 			m.cfg.Logger.Warn("close", "error", m.closeErr.Error())
 		}
 		m.cluster.close()
+		m.unregisterMetrics()
 	})
 	return m.closeErr
 }

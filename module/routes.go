@@ -46,14 +46,15 @@ func (m *Module) Mount(r fiber.Router) {
 	jsonLimit := bodyLimit(m.cfg.BodyLimit)
 	uploadLimit := bodyLimit(m.uploadLimit())
 
-	// route mounts one API route: boundary, body limit, the signature for
-	// this path, then the given gates, the session check if authed, and
-	// the handler. The signature comes before every limit, so that
-	// requests without a valid api_token, which cost nothing to send,
-	// never count against a real client's budget; gates keyed by user
-	// (KeyUser) go in after, which run after the session check.
+	// route mounts one API route: metrics and access log (when on),
+	// boundary, body limit, the signature for this path, then the given
+	// gates, the session check if authed, and the handler. The signature
+	// comes before every limit, so that requests without a valid
+	// api_token, which cost nothing to send, never count against a real
+	// client's budget; gates keyed by user (KeyUser) go in after, which
+	// run after the session check.
 	route := func(method, path string, failure map[string]any, limit fiber.Handler, before []fiber.Handler, authed bool, h fiber.Handler, after ...fiber.Handler) {
-		chain := []fiber.Handler{handlers.Boundary(log, failure), limit, m.signature.Require(middleware.RouteName(path))}
+		chain := append(m.observed(), handlers.Boundary(log, failure), limit, m.signature.Require(middleware.RouteName(path)))
 		chain = append(chain, before...)
 		if authed {
 			chain = append(chain, auth)
@@ -94,9 +95,9 @@ func (m *Module) Mount(r fiber.Router) {
 	post("/Message/Read", nil, jsonLimit, nil, true, cv.Read())
 	post("/Message/Unread", nil, jsonLimit, nil, true, cv.Unread())
 
-	r.Get("/avatar/:name", handlers.Boundary(log, nil), u.ServeAvatar())
-	r.Get("/static/fiberchat.js", serveClientScript) // web.ClientJS, for host pages
-	r.All("/*", handlers.Boundary(log, nil), func(*fiber.Ctx) error { return errNoRoute })
+	r.Get("/avatar/:name", append(m.observed(), handlers.Boundary(log, nil), u.ServeAvatar())...)
+	r.Get("/static/fiberchat.js", append(m.observed(), serveClientScript)...) // web.ClientJS, for host pages
+	r.All("/*", append(m.observed(), handlers.Boundary(log, nil), func(*fiber.Ctx) error { return errNoRoute })...)
 }
 
 // bodyLimit refuses bodies past limit bytes with 413/1009, and compressed

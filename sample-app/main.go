@@ -5,7 +5,7 @@
 //
 // Usage:
 //
-//	sample serve [--dsn DSN] [--addr HOST:PORT] [--upload-dir DIR] [--redis URL]
+//	sample serve [--dsn DSN] [--addr HOST:PORT] [--upload-dir DIR] [--redis URL] [--metrics] [--access-log]
 //	sample migrate [--dsn DSN]
 //	sample client create [--dsn DSN] --id ID [--secret S] [--name N]
 //	sample client list [--dsn DSN]
@@ -69,7 +69,7 @@ func main() {
 }
 
 const usage = `usage:
-  sample serve [--dsn DSN] [--addr HOST:PORT] [--upload-dir DIR] [--redis URL]
+  sample serve [--dsn DSN] [--addr HOST:PORT] [--upload-dir DIR] [--redis URL] [--metrics] [--access-log]
   sample migrate [--dsn DSN]
   sample client create [--dsn DSN] --id ID [--secret S] [--name N]
   sample client list [--dsn DSN]
@@ -78,6 +78,7 @@ const usage = `usage:
 
 DSN is sqlite:<path> or mysql:<go-sql-driver DSN> (default sqlite:fiberchat.db).
 --redis redis://HOST:PORT/DB joins the instances serving one database.
+--metrics serves Prometheus metrics at GET /metrics; --access-log logs each request.
 Every flag may also be set as FIBERCHAT_<FLAG> in the environment
 (FIBERCHAT_DSN, FIBERCHAT_ADDR, FIBERCHAT_UPLOAD_DIR, ...); the command line wins.
 chat's defaults are --url http://127.0.0.1:8080 and --client-id demo; type /help in it.
@@ -325,6 +326,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	redisURL := redisFlag(fs)
 	proxyHeader := fs.String("proxy-header", "", "header holding the client IP set by a proxy in front (e.g. X-Forwarded-For); honoured only from --trusted-proxies")
 	trustedProxies := fs.String("trusted-proxies", "", "comma-separated IPs or CIDRs of the proxies in front, whose --proxy-header is believed")
+	ops := newOpsFlags(fs)
 	if code, ok := parseFlags(fs, args, getenv); !ok {
 		return code
 	}
@@ -342,7 +344,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fail(stderr, err)
 	}
 	defer closeRedis()
-	chat, err := module.New(module.Config{DB: gdb, UploadDir: *uploadDir, Logger: log, ParkLongPolls: true, Redis: rdb})
+	chat, err := module.New(ops.configure(module.Config{DB: gdb, UploadDir: *uploadDir, Logger: log, ParkLongPolls: true, Redis: rdb}, log))
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -362,6 +364,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	app.Server().KeepHijackedConns = true
 	// Before Mount: Mount ends with a catch-all 404 under its prefix.
 	app.Get("/healthz", chat.HealthHandler())
+	ops.mount(app, chat)                // GET /metrics with --metrics
 	mountWebApp(app, chat, webClientID) // the chat page at /app/
 	chat.Mount(app)
 

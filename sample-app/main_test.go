@@ -278,12 +278,14 @@ type server struct {
 
 var listeningRE = regexp.MustCompile(`listening on (http://\S+)`)
 
-// startServe runs `sample serve` on dsn and waits until it listens.
-func startServe(t *testing.T, dsn string) *server {
+// startServe runs `sample serve` on dsn, with extra flags, and waits
+// until it listens.
+func startServe(t *testing.T, dsn string, extra ...string) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &server{stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel, done: make(chan struct{})}
 	args := []string{"serve", "--dsn", dsn, "--addr", "127.0.0.1:0", "--upload-dir", filepath.Join(t.TempDir(), "uploads")}
+	args = append(args, extra...)
 	go func() {
 		defer close(s.done)
 		s.code = run(ctx, args, func(string) string { return "" }, nil, s.stdout, s.stderr)

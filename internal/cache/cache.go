@@ -49,6 +49,8 @@ type Cache[K, G comparable, V any] struct {
 
 	// capTTL, when positive, shortens cfg.TTL (see CapTTL).
 	capTTL atomic.Int64
+	// hits and misses are counted for Stats.
+	hits, misses atomic.Uint64
 
 	mu sync.Mutex
 	// epoch counts invalidations; a Put stamped before one is refused.
@@ -93,7 +95,17 @@ func (c *Cache[K, G, V]) Get(key K) (V, bool) {
 	if !ok || now.Before(e.fetched) || now.Sub(e.fetched) >= c.ttl() {
 		return zero, false
 	}
+	c.hits.Add(1)
 	return e.v, true
+}
+
+// Stats reports how many lookups the cache answered (hits) and how many
+// went to the source (misses). A hit is a Get that found a fresh entry; a
+// miss is a Stamp, which every read from the source takes, so a caller
+// that tries Get before Load counts one miss, not two. A cache that holds
+// nothing counts neither.
+func (c *Cache[K, G, V]) Stats() (hits, misses uint64) {
+	return c.hits.Load(), c.misses.Load()
 }
 
 // ttl is cfg.TTL, or the cap when shorter.
@@ -139,6 +151,7 @@ func (c *Cache[K, G, V]) Stamp() Stamp {
 	if !c.enabled() {
 		return Stamp{}
 	}
+	c.misses.Add(1)
 	now := c.cfg.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()

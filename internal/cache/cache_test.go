@@ -277,3 +277,31 @@ func TestCapTTL(t *testing.T) {
 		t.Fatal("CapTTL(0) without a cap dropped an entry")
 	}
 }
+
+// TestStats counts a hit per lookup served from memory and a miss per read
+// from the source, once each, whether the caller tries Get first or not.
+func TestStats(t *testing.T) {
+	clk := newClock()
+	c := cache.New[int, string](clk.config(time.Minute, 10))
+	src := &source{rows: map[int]string{1: "one", 2: "two"}}
+	ctx := context.Background()
+	for range 3 {
+		if _, err := c.Load(ctx, 1, src.load(1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := c.Get(2); !ok {
+		// The caller's own miss path, as the signature gate's: Get, then Load.
+		if _, err := c.Load(ctx, 2, src.load(2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if hits, misses := c.Stats(); hits != 2 || misses != 2 {
+		t.Fatalf("Stats() = %d hits, %d misses; want 2, 2", hits, misses)
+	}
+	off := cache.New[int, string](cache.Config{})
+	_, _ = off.Load(ctx, 1, src.load(1))
+	if hits, misses := off.Stats(); hits != 0 || misses != 0 {
+		t.Fatalf("disabled cache: Stats() = %d, %d; want 0, 0", hits, misses)
+	}
+}

@@ -150,6 +150,17 @@ func (p *Parker) Close() {
 	}
 }
 
+// Polls reports how many polls are parked or being answered; 0 for a nil
+// Parker.
+func (p *Parker) Polls() int {
+	if p == nil {
+		return 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.polls)
+}
+
 // add registers q; false once the Parker is closed.
 func (p *Parker) add(q *Poll) bool {
 	p.mu.Lock()
