@@ -199,6 +199,7 @@ func TestAmbiguousCommitStoresOnce(t *testing.T) {
 	}
 	to := users[senders]
 
+	answered := 0 // Sends answered 200, each of which announces its message
 	for round := range 3 {
 		lossy.armed.Store(true)
 		answers := make([]*chattest.Response, senders)
@@ -235,6 +236,7 @@ func TestAmbiguousCommitStoresOnce(t *testing.T) {
 					t.Fatalf("round %d: senders %d and %d both answered id %d", round, j, i, r.Int("id"))
 				}
 				ids[r.Int("id")] = i
+				answered++
 				var id int64
 				if err := s.Module.DB().Table("chat_messages").Select("id").Where("body = ?", body).Scan(&id).Error; err != nil || id != r.Int("id") {
 					t.Fatalf("round %d: %q answered id %d, stored as %d (%v)", round, body, r.Int("id"), id, err)
@@ -252,9 +254,10 @@ func TestAmbiguousCommitStoresOnce(t *testing.T) {
 		t.Fatalf("%d commits lost their answer, want 3", lossy.lost.Load())
 	}
 	// The messages the lost COMMIT stored are announced once, as any other:
-	// their senders' retries are the module's, not the clients'.
-	if n := stored.Load(); n != 3*senders {
-		t.Fatalf("%d MessageStored events, want %d", n, 3*senders)
+	// their senders' retries are the module's, not the clients'. (A Send
+	// answered 503, which a busy host can cause, announces nothing.)
+	if n := stored.Load(); n != int64(answered) || answered == 0 {
+		t.Fatalf("%d MessageStored events, want %d (one per Send answered 200)", n, answered)
 	}
 	// Recv hands out the messages without any idempotency key of the server's.
 	recv := s.Post(t, "/Message/Recv", to.Creds(map[string]any{"last_id": 0, "limit": 500}))

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/fiberchat/fiberchat/client"
+	"github.com/fiberchat/fiberchat/models"
 )
 
 var sampleBinary struct {
@@ -237,10 +238,15 @@ func newContacts(t *testing.T, srv *sampleServer, to *client.Client, hc *http.Cl
 	return senders
 }
 
-// Parked polls in TestShutdown, spread over users as clients would be.
+// Parked polls in TestShutdown, spread over users and their sessions
+// (devices) as clients would be, and within the module's caps of waiting
+// polls (4 a session, 16 a user), past which the oldest would be answered
+// early: 63 users × 4 sessions × 4 polls, 1 008 in all.
 const (
-	pollUsers    = 20
-	pollsPerUser = 50
+	pollUsers       = 63
+	pollSessions    = 4
+	pollsPerSession = 4
+	pollCount       = pollUsers * pollSessions * pollsPerSession
 )
 
 // shutdownBound is how long the sample app may take to exit after
@@ -262,10 +268,7 @@ func TestShutdown(t *testing.T) {
 	hc := newHTTPClient(t)
 	sink := newUser(t, srv.url(), "demo", srv.secret, "recipient", hc)
 	senders := newContacts(t, srv, sink, hc, 4)
-	var pollers []*client.Client
-	for i := range pollUsers {
-		pollers = append(pollers, newUser(t, srv.url(), "demo", srv.secret, fmt.Sprintf("poller %d", i), hc))
-	}
+	pollers := pollSessionsOf(t, srv, db, hc)
 
 	l := startLoad(senders, sink.Session().UID, loadOptions{})
 	l.waitAcked(t, len(senders), time.Now(), 30*time.Second)
@@ -276,11 +279,11 @@ func TestShutdown(t *testing.T) {
 		end time.Time
 		err error
 	}
-	polls := make(chan poll, pollUsers*pollsPerUser)
+	polls := make(chan poll, pollCount)
 	var written sync.WaitGroup
-	written.Add(pollUsers * pollsPerUser)
+	written.Add(pollCount)
 	for _, c := range pollers {
-		for range pollsPerUser {
+		for range pollsPerSession {
 			var once sync.Once
 			trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { once.Do(written.Done) }}
 			ctx := httptrace.WithClientTrace(context.Background(), trace)
@@ -296,12 +299,12 @@ func TestShutdown(t *testing.T) {
 	select {
 	case <-allWritten:
 	case <-time.After(30 * time.Second):
-		t.Fatal("1 000 polls not written after 30 s")
+		t.Fatalf("%d polls not written after 30 s", pollCount)
 	}
 	time.Sleep(time.Second) // for the last of them to park
 	early := len(polls)
-	if early > pollUsers*pollsPerUser/2 {
-		t.Fatalf("%d of %d polls were answered before the shutdown: they did not park", early, pollUsers*pollsPerUser)
+	if early > pollCount/2 {
+		t.Fatalf("%d of %d polls were answered before the shutdown: they did not park", early, pollCount)
 	}
 
 	term := time.Now()
@@ -318,7 +321,7 @@ func TestShutdown(t *testing.T) {
 
 	// Every poll was answered by the server before it exited: what is
 	// left to arrive is on its way through the loopback.
-	for range pollUsers * pollsPerUser {
+	for range pollCount {
 		select {
 		case p := <-polls:
 			if !isAnswer(p.err) {
@@ -347,5 +350,40 @@ func TestShutdown(t *testing.T) {
 	defer check.Close()
 	got := checkStored(t, check, messages)
 	t.Logf("exit %v after SIGTERM; %d polls parked at it; %d Sends in flight; %d messages, %d answered 200, %d rows",
-		exited.Sub(term).Round(time.Millisecond), pollUsers*pollsPerUser-early, inFlight, len(messages), got.acked, got.rows)
+		exited.Sub(term).Round(time.Millisecond), pollCount-early, inFlight, len(messages), got.acked, got.rows)
+}
+
+// pollSessionsOf registers pollUsers users and returns a client for each of
+// their pollSessions sessions. Each user's first session comes from a
+// login; the others are written into the token table directly, as the
+// sample app's per-IP login limit would refuse so many logins from one
+// address.
+func pollSessionsOf(t *testing.T, srv *sampleServer, db *mariaDB, hc *http.Client) []*client.Client {
+	t.Helper()
+	conn := db.open("fiberchat")
+	defer conn.Close()
+	var out []*client.Client
+	for i := range pollUsers {
+		c := newUser(t, srv.url(), "demo", srv.secret, fmt.Sprintf("poller %d", i), hc)
+		out = append(out, c)
+		uid := c.Session().UID
+		for range pollSessions - 1 {
+			token, err := models.NewToken()
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now().Unix()
+			if _, err := conn.Exec("INSERT INTO chat_user_tokens (uid, token_hash, expire_time, created_at) VALUES (?, ?, ?, ?)",
+				uid, models.HashToken(token), now+3600, now); err != nil {
+				t.Fatalf("open a session: %v", err)
+			}
+			s, err := client.New(srv.url(), "demo", srv.secret, client.WithHTTPClient(hc),
+				client.WithSession(client.Session{UID: uid, AccessToken: token, ExpireTime: now + 3600}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, s)
+		}
+	}
+	return out
 }
