@@ -374,11 +374,14 @@ type wakeResult struct {
 }
 
 // wake measures how soon a held request of kind k delivers a message once
-// it is stored: users' requests are opened and held, then sender
-// messages each of them in turn.
-func wake(ctx context.Context, srv *child, fx *fixture, k heldKind, users []user, sender user) (wakeResult, error) {
-	if err := warm(ctx, srv.addr, fx, sender); err != nil {
-		return wakeResult{}, err
+// it is stored: users' requests are opened and held on srv, then sender
+// messages each of them in turn through the server at sendAddr (srv's
+// own, or another instance's on the same database).
+func wake(ctx context.Context, srv *child, sendAddr string, fx *fixture, k heldKind, users []user, sender user) (wakeResult, error) {
+	for _, addr := range []string{srv.addr, sendAddr} {
+		if err := warm(ctx, addr, fx, sender); err != nil {
+			return wakeResult{}, err
+		}
 	}
 	reqs := make([][]byte, len(users))
 	for i, u := range users {
@@ -398,12 +401,12 @@ func wake(ctx context.Context, srv *child, fx *fixture, k heldKind, users []user
 	if err := k.idle(conns); err != nil {
 		return wakeResult{}, err
 	}
-	return wakeEach(ctx, srv.addr, fx, k, sender, users, conns)
+	return wakeEach(ctx, sendAddr, fx, k, sender, users, conns)
 }
 
 // wakeEach awaits each held connection on a goroutine of its own, which
 // notes when the message arrives, and sends one message to each user in
-// turn, noting when each Send is answered.
+// turn through the server at addr, noting when each Send is answered.
 func wakeEach(ctx context.Context, addr string, fx *fixture, k heldKind, sender user, users []user, conns []net.Conn) (wakeResult, error) {
 	r := wakeResult{Conns: len(users)}
 	// An ended run must not wait out the connections' read deadlines.
