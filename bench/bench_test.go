@@ -114,6 +114,30 @@ func TestPercentile(t *testing.T) {
 	}
 }
 
+// TestHoldRest checks that the hold workload's rest never outlasts what
+// the server holds a poll for: a run whose waves took 12 s used to rest
+// the full 21 s, and its first polls were answered at their 30 s wait
+// before the reading.
+func TestHoldRest(t *testing.T) {
+	s := time.Second
+	for _, c := range []struct {
+		rest, lifetime, elapsed, want time.Duration
+	}{
+		{21 * s, 30 * s, 1 * s, 21 * s},
+		{21 * s, 30 * s, 12 * s, 10 * s},
+		{21 * s, 30 * s, 25 * s, 0},
+		{21 * s, 0, 60 * s, 21 * s},
+		{0, 30 * s, 1 * s, 0},
+	} {
+		if got := holdRest(c.rest, c.lifetime, c.elapsed); got != c.want {
+			t.Errorf("holdRest(%v, %v, %v) = %v, want %v", c.rest, c.lifetime, c.elapsed, got, c.want)
+		}
+		if c.lifetime > 0 && c.elapsed+holdRest(c.rest, c.lifetime, c.elapsed)+holdMargin > c.lifetime && c.elapsed+holdMargin <= c.lifetime {
+			t.Errorf("holdRest(%v, %v, %v) leaves less than %v of the lifetime", c.rest, c.lifetime, c.elapsed, holdMargin)
+		}
+	}
+}
+
 func TestCheckEnvelope(t *testing.T) {
 	for _, c := range []struct {
 		status int

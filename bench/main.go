@@ -56,7 +56,7 @@
 // databases named fiberchat_bench_* beside the DSN's, dropped at the end.
 // The throughput workloads run the server in this process, sharing the
 // CPUs with the load generator and the database as a small host would;
-// hold, wake and the stream workloads run it as a child process (this program's hidden serve
+// hold, wake, the stream workloads and wake2 run it as a child process (this program's hidden serve
 // subcommand), so that its memory is measured alone.
 //
 // Any failed request makes the exit status 1, after the table. Linux only.
@@ -599,7 +599,7 @@ func (rep *report) print(w io.Writer) {
 	fmt.Fprintf(w, "history, unread: %d messages among %d users (each receives %d from %d senders), seeded in %s; select: the bare query on its own pool as database.Open makes it\n",
 		rep.seedMessages, rep.seedUsers, seedPerUser, 1+seedOthers, rep.seedTime.Round(time.Millisecond))
 	heldNotes := func(name, wakeName, what string, h holdResult, wk wakeResult) {
-		fmt.Fprintf(w, "%s: each %s its own connection to a server process; opened and settled in %s; %d woken afterwards to prove they were held\n", name, what, h.Open.Round(time.Millisecond), h.Woken)
+		fmt.Fprintf(w, "%s: each %s its own connection to a server process; opened and settled in %s, then a rest of %s; %d woken afterwards to prove they were held\n", name, what, h.Open.Round(time.Millisecond), h.Rest.Round(time.Millisecond), h.Woken)
 		fmt.Fprintf(w, "%s: after a forced GC that returned free memory to the OS, RSS %.1f MiB: %.2f KiB/%s live (the rest is the collector's headroom)\n", name, float64(h.RSSLive)/1024, h.LiveKiBPerConn, what)
 		fmt.Fprintf(w, "%s: Sends one at a time (their own p50 %s ms); slowest wake-up %s ms; %d %ss delivered before their Send was answered, counted as 0\n", wakeName, ms(wk.SendP50), ms(wk.Max), wk.Early, what)
 	}
