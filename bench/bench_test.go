@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,13 +38,18 @@ func TestQuickRun(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	// A smaller seed than --quick's: under -race on a shared host, seeding
 	// and indexing 50 000 messages alone can take a minute.
-	args := []string{"--quick", "--hold", "200", "--wake", "50", "--stream-hold", "200", "--stream-wake", "50", "--messages", "10000", "--mysql-dsn", os.Getenv("FIBERCHAT_TEST_MYSQL_DSN")}
+	args := []string{"--quick", "--hold", "200", "--wake", "50", "--stream-hold", "200", "--stream-wake", "50", "--wake2", "50", "--messages", "10000", "--mysql-dsn", os.Getenv("FIBERCHAT_TEST_MYSQL_DSN")}
 	// The deadline only stops a hung run; how long a run takes is not
 	// asserted, and with -race on a busy host it is several times --quick's.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if code := run(ctx, args, &stdout, io.MultiWriter(&stderr, testWriter{t})); code != 0 {
 		t.Fatalf("exit status %d\nstdout:\n%s", code, stdout.String())
+	}
+	_, err := exec.LookPath("redis-server")
+	haveRedis, haveMySQL := err == nil, os.Getenv("FIBERCHAT_TEST_MYSQL_DSN") != ""
+	if want := map[bool]string{true: "wake2  ", false: "skipped: redis-server not installed"}[haveRedis]; !strings.Contains(stdout.String(), want) {
+		t.Errorf("the table has no %q:\n%s", want, stdout.String())
 	}
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	var got map[string]any
@@ -52,15 +58,26 @@ func TestQuickRun(t *testing.T) {
 	}
 	for _, key := range []string{"info_vs_ceiling", "send_vs_insert_sqlite", "send_vs_insert_mysql", "history_vs_select", "unread_vs_select",
 		"history_rps", "select_history_rps", "unread_rps", "select_unread_rps", "seed_messages", "hold_kib_per_poll", "wake_p50_ms", "wake_p99_ms",
-		"stream_kib_per_conn", "stream_live_kib_per_conn", "stream_wake_p50_ms", "stream_wake_p99_ms", "stream_conns", "stream_wake_conns"} {
+		"stream_kib_per_conn", "stream_live_kib_per_conn", "stream_wake_p50_ms", "stream_wake_p99_ms", "stream_conns", "stream_wake_conns",
+		"wake2_p50_ms", "wake2_p99_ms", "send_two_instances_mysql", "send_two_instances_mysql_rps"} {
 		v, ok := got[key]
 		if !ok {
 			t.Errorf("summary has no %s", key)
 			continue
 		}
-		if key == "send_vs_insert_mysql" && os.Getenv("FIBERCHAT_TEST_MYSQL_DSN") == "" {
+		// Each key is null exactly when the run could not measure it.
+		skipped := ""
+		switch {
+		case strings.HasPrefix(key, "wake2_") && !haveRedis:
+			skipped = "without redis-server"
+		case key == "send_vs_insert_mysql" && !haveMySQL:
+			skipped = "without a MySQL DSN"
+		case strings.HasPrefix(key, "send_two_instances_") && (!haveMySQL || !haveRedis):
+			skipped = "without a MySQL DSN and redis-server"
+		}
+		if skipped != "" {
 			if v != nil {
-				t.Errorf("%s = %v without a MySQL DSN, want null", key, v)
+				t.Errorf("%s = %v %s, want null", key, v, skipped)
 			}
 			continue
 		}
@@ -97,6 +114,30 @@ func TestPercentile(t *testing.T) {
 	}
 }
 
+// TestHoldRest checks that the hold workload's rest never outlasts what
+// the server holds a poll for: a run whose waves took 12 s used to rest
+// the full 21 s, and its first polls were answered at their 30 s wait
+// before the reading.
+func TestHoldRest(t *testing.T) {
+	s := time.Second
+	for _, c := range []struct {
+		rest, lifetime, elapsed, want time.Duration
+	}{
+		{21 * s, 30 * s, 1 * s, 21 * s},
+		{21 * s, 30 * s, 12 * s, 10 * s},
+		{21 * s, 30 * s, 25 * s, 0},
+		{21 * s, 0, 60 * s, 21 * s},
+		{0, 30 * s, 1 * s, 0},
+	} {
+		if got := holdRest(c.rest, c.lifetime, c.elapsed); got != c.want {
+			t.Errorf("holdRest(%v, %v, %v) = %v, want %v", c.rest, c.lifetime, c.elapsed, got, c.want)
+		}
+		if c.lifetime > 0 && c.elapsed+holdRest(c.rest, c.lifetime, c.elapsed)+holdMargin > c.lifetime && c.elapsed+holdMargin <= c.lifetime {
+			t.Errorf("holdRest(%v, %v, %v) leaves less than %v of the lifetime", c.rest, c.lifetime, c.elapsed, holdMargin)
+		}
+	}
+}
+
 func TestCheckEnvelope(t *testing.T) {
 	for _, c := range []struct {
 		status int
@@ -123,8 +164,8 @@ func TestQuickDefaultsYieldToFlags(t *testing.T) {
 	if o.hold != 42 || o.wake != 100 || o.duration != time.Second || o.messages != 50_000 {
 		t.Fatalf("--quick --hold 42 gave hold %d, wake %d, duration %s, messages %d; want 42, 100, 1s, 50000", o.hold, o.wake, o.duration, o.messages)
 	}
-	if o.streamHold != 500 || o.streamWake != 100 {
-		t.Fatalf("--quick gave stream-hold %d, stream-wake %d; want 500, 100", o.streamHold, o.streamWake)
+	if o.streamHold != 500 || o.streamWake != 100 || o.wake2 != 100 {
+		t.Fatalf("--quick gave stream-hold %d, stream-wake %d, wake2 %d; want 500, 100, 100", o.streamHold, o.streamWake, o.wake2)
 	}
 }
 

@@ -330,7 +330,7 @@ func (rep *report) conversations(ctx context.Context, path, dir string, log *slo
 	rep.seedMessages, rep.seedUsers, rep.seedTime = cf.messages, len(cf.users), cf.seeded
 	logf("history/unread: seeded in %s", cf.seeded.Round(time.Millisecond))
 
-	srv, err := startChat(ctx, dsn, "127.0.0.1:0", dir, log)
+	srv, err := startChat(ctx, dsn, "127.0.0.1:0", dir, nil, log)
 	if err != nil {
 		return fmt.Errorf("history: start server: %w", err)
 	}

@@ -227,10 +227,12 @@ func compare(ctx context.Context, rounds int, p phase, a, ref workload, aProfile
 
 // httpLoad is a throughput workload over HTTP: clients keep-alive
 // connections (fasthttp's client: one connection per worker, reused),
-// each worker POSTing one JSON body after another to one signed URL.
+// each worker POSTing one JSON body after another to one signed URL, on
+// one server or, split evenly, on several.
 type httpLoad struct {
-	hc      *fasthttp.HostClient
-	uri     string
+	// hcs and uris are per server; worker i uses server i%len(hcs).
+	hcs     []*fasthttp.HostClient
+	uris    []string
 	clients int
 	// body appends worker i's seq-th request body to dst.
 	body func(dst []byte, i, seq int) []byte
@@ -242,28 +244,35 @@ type httpLoad struct {
 
 // newHTTPLoad prepares the workload on addr; path is signed already.
 func newHTTPLoad(addr, path string, clients int, body func(dst []byte, i, seq int) []byte) *httpLoad {
-	return &httpLoad{
-		hc: &fasthttp.HostClient{
+	return newSplitHTTPLoad([]string{addr}, path, clients, body)
+}
+
+// newSplitHTTPLoad prepares the workload with its clients split evenly
+// between the servers at addrs, as a load balancer without sticky
+// routing would send them.
+func newSplitHTTPLoad(addrs []string, path string, clients int, body func(dst []byte, i, seq int) []byte) *httpLoad {
+	l := &httpLoad{clients: clients, body: body, seq: make([]int, clients)}
+	for _, addr := range addrs {
+		l.hcs = append(l.hcs, &fasthttp.HostClient{
 			Addr:                addr,
 			Name:                "fiberchat-bench",
-			MaxConns:            clients,
+			MaxConns:            (clients + len(addrs) - 1) / len(addrs),
 			MaxConnWaitTimeout:  10 * time.Second,
 			ReadTimeout:         30 * time.Second,
 			WriteTimeout:        30 * time.Second,
 			MaxIdleConnDuration: time.Minute,
-		},
-		uri:     "http://" + addr + path,
-		clients: clients,
-		body:    body,
-		seq:     make([]int, clients),
+		})
+		l.uris = append(l.uris, "http://"+addr+path)
 	}
+	return l
 }
 
 func (l *httpLoad) round(ctx context.Context, p phase) (rate, error) {
 	return closedLoop(ctx, l.clients, p, func(i int) func(int) string {
+		hc := l.hcs[i%len(l.hcs)]
 		req, resp := new(fasthttp.Request), new(fasthttp.Response)
 		req.Header.SetMethod(fasthttp.MethodPost)
-		req.SetRequestURI(l.uri)
+		req.SetRequestURI(l.uris[i%len(l.uris)])
 		req.Header.SetContentType("application/json")
 		var buf []byte
 		return func(int) string {
@@ -271,7 +280,7 @@ func (l *httpLoad) round(ctx context.Context, p phase) (rate, error) {
 			l.seq[i]++
 			buf = l.body(buf[:0], i, seq)
 			req.SetBodyRaw(buf)
-			if err := l.hc.Do(req, resp); err != nil {
+			if err := hc.Do(req, resp); err != nil {
 				return err.Error()
 			}
 			// Every answer's status and envelope code are checked; one in
@@ -282,7 +291,11 @@ func (l *httpLoad) round(ctx context.Context, p phase) (rate, error) {
 	})
 }
 
-func (l *httpLoad) close() { l.hc.CloseIdleConnections() }
+func (l *httpLoad) close() {
+	for _, hc := range l.hcs {
+		hc.CloseIdleConnections()
+	}
+}
 
 var okCode = []byte(`"error":0`)
 

@@ -1,7 +1,7 @@
 // Command bench is fiberchat's own benchmark, run by maintainers
 // (go run ./bench) to check a change against the targets and figures in
 // docs/performance.md. It starts everything it
-// needs on loopback, runs ten workloads, each against a reference measured
+// needs on loopback, runs twelve workloads, each against a reference measured
 // in the same run on the same machine (a throughput workload and its
 // reference alternate in rounds), and prints a table and, as its last
 // line, one JSON object:
@@ -34,11 +34,20 @@
 //  10. stream wake: --stream-wake open streams, then a message to each of
 //     their users; reported as the time from the Send's answer to the
 //     stream's message event, p50 and p99.
+//  11. wake2: --wake2 long polls held on one server process, a message to
+//     each of their users through a second one on the same database
+//     (MariaDB/MySQL with --mysql-dsn, else one SQLite file), the two
+//     joined by a redis-server this program starts (API.md §11); reported
+//     as in wake. Skipped, with a note, when redis-server is not installed.
+//  12. send two instances: with --mysql-dsn and redis-server, send
+//     through two instances of the module on the same MariaDB/MySQL
+//     database, joined by Redis, the clients split evenly between them;
+//     reported as a ratio to insert, next to the single instance's.
 //
 // Usage:
 //
 //	go run ./bench [--mysql-dsn DSN] [--duration 5s] [--rounds 5] [--clients 64]
-//	               [--hold 10000] [--wake 1000] [--stream-hold 10000] [--stream-wake 1000]
+//	               [--hold 10000] [--wake 1000] [--stream-hold 10000] [--stream-wake 1000] [--wake2 1000]
 //	               [--messages 1000000] [--quick] [--profile DIR]
 //
 // The module runs with its defaults (durability included) on a fresh
@@ -47,7 +56,7 @@
 // databases named fiberchat_bench_* beside the DSN's, dropped at the end.
 // The throughput workloads run the server in this process, sharing the
 // CPUs with the load generator and the database as a small host would;
-// hold, wake and the stream workloads run it as a child process (this program's hidden serve
+// hold, wake, the stream workloads and wake2 run it as a child process (this program's hidden serve
 // subcommand), so that its memory is measured alone.
 //
 // Any failed request makes the exit status 1, after the table. Linux only.
@@ -67,6 +76,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -101,10 +111,13 @@ type options struct {
 	// streamHold and streamWake are the stream workloads' hold and wake.
 	streamHold int
 	streamWake int
-	rounds     int
-	timeout    time.Duration
-	profile    string
-	messages   int
+	// wake2 is how many polls the wake workload across two instances
+	// wakes.
+	wake2    int
+	rounds   int
+	timeout  time.Duration
+	profile  string
+	messages int
 }
 
 // holdSlack is how many descriptors besides the held sockets each
@@ -130,10 +143,11 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.wake, "wake", 1000, "long polls woken by the wake workload")
 	fs.IntVar(&o.streamHold, "stream-hold", 10000, "streams held at once by the stream workload")
 	fs.IntVar(&o.streamWake, "stream-wake", 1000, "streams woken by the stream wake workload")
+	fs.IntVar(&o.wake2, "wake2", 1000, "long polls held on one instance and woken through another by the wake2 workload")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "abort the whole run after this long")
 	fs.IntVar(&o.messages, "messages", 1_000_000, "messages seeded for the history and unread workloads (100 per user)")
 	fs.StringVar(&o.profile, "profile", "", "directory for CPU profiles (the first measured round of each throughput workload) and the hold and stream servers' heap profiles")
-	quick := fs.Bool("quick", false, "a short smoke run: 300ms warm-up, 1s per workload in 2 rounds, 500 held polls and streams, 100 of each woken, 50 000 messages seeded (flags given explicitly win)")
+	quick := fs.Bool("quick", false, "a short smoke run: 300ms warm-up, 1s per workload in 2 rounds, 500 held polls and streams, 100 of each woken (and by wake2), 50 000 messages seeded (flags given explicitly win)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -157,11 +171,12 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		set("wake", func() { o.wake = 100 })
 		set("stream-hold", func() { o.streamHold = 500 })
 		set("stream-wake", func() { o.streamWake = 100 })
+		set("wake2", func() { o.wake2 = 100 })
 		set("messages", func() { o.messages = 50_000 })
 	}
 	switch {
-	case o.clients < 1, o.hold < 1, o.wake < 1, o.streamHold < 1, o.streamWake < 1, o.rounds < 1:
-		fmt.Fprintln(stderr, "bench: --clients, --hold, --wake, --stream-hold, --stream-wake and --rounds must be at least 1")
+	case o.clients < 1, o.hold < 1, o.wake < 1, o.streamHold < 1, o.streamWake < 1, o.wake2 < 1, o.rounds < 1:
+		fmt.Fprintln(stderr, "bench: --clients, --hold, --wake, --stream-hold, --stream-wake, --wake2 and --rounds must be at least 1")
 		return o, errors.New("usage")
 	case o.messages < minMessages:
 		fmt.Fprintf(stderr, "bench: --messages must be at least %d\n", minMessages)
@@ -230,10 +245,18 @@ type report struct {
 	seedTime                                time.Duration
 	hold, streamHold                        holdResult
 	wake, streamWake                        wakeResult
+	// redis joins the instances of wake2 and send two instances; nil when
+	// redis-server is not installed, and then both are skipped.
+	redis *redisServer
+	// wake2 is nil when skipped; wake2DB is "mysql" or "sqlite".
+	wake2   *wakeResult
+	wake2DB string
+	// sendTwoMySQL and its insertTwoMySQL reference are nil when skipped.
+	sendTwoMySQL, insertTwoMySQL *rate
 }
 
 // benchmark runs every workload in turn.
-func benchmark(ctx context.Context, o options, stderr io.Writer) (*report, error) {
+func benchmark(ctx context.Context, o options, stderr io.Writer) (_ *report, err error) {
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", a...) }
 	log := warnLogger(stderr)
 	dir, err := os.MkdirTemp("", "fiberchat-bench-")
@@ -247,6 +270,15 @@ func benchmark(ctx context.Context, o options, stderr io.Writer) (*report, error
 		}
 	}
 	rep := &report{opts: o}
+	rep.redis, err = startRedis(ctx)
+	switch {
+	case errors.Is(err, errNoRedis):
+		logf("redis-server is not installed: skipping the workloads of two instances")
+	case err != nil:
+		return nil, err
+	default:
+		defer rep.redis.stop()
+	}
 
 	// Client i is user i; in send, user i messages user clients+i.
 	pairs := make([][2]int, o.clients)
@@ -263,33 +295,45 @@ func benchmark(ctx context.Context, o options, stderr io.Writer) (*report, error
 		return nil, err
 	}
 
+	var ms *mysqlServer
 	if o.mysqlDSN != "" {
-		ms, err := newMySQLServer(ctx, o.mysqlDSN)
+		if ms, err = newMySQLServer(ctx, o.mysqlDSN); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if cerr := ms.close(); err == nil && cerr != nil {
+				err = cerr
+			}
+		}()
+		sendDSN, err := ms.fresh(ctx, "send")
 		if err != nil {
 			return nil, err
 		}
-		err = func() error {
-			sendDSN, err := ms.fresh(ctx, "send")
-			if err != nil {
-				return err
-			}
-			insertDSN, err := ms.fresh(ctx, "insert")
-			if err != nil {
-				return err
-			}
-			logf("MariaDB/MySQL: fresh databases %s", ms.made)
-			return rep.throughput(ctx, "mysql", sendDSN, insertDSN, pairs, dir, log, logf)
-		}()
-		if cerr := ms.close(); err == nil {
-			err = cerr
-		}
+		insertDSN, err := ms.fresh(ctx, "insert")
 		if err != nil {
+			return nil, err
+		}
+		logf("MariaDB/MySQL: fresh databases %s", ms.made)
+		if err := rep.throughput(ctx, "mysql", sendDSN, insertDSN, pairs, dir, log, logf); err != nil {
 			return nil, err
 		}
 	}
 
 	if err := rep.polls(ctx, filepath.Join(dir, "polls.db"), dir, stderr, log, logf); err != nil {
 		return nil, err
+	}
+
+	if rep.redis != nil {
+		kind, dsn := "sqlite", "sqlite:"+filepath.Join(dir, "wake2.db")
+		if ms != nil {
+			kind = "mysql"
+			if dsn, err = ms.fresh(ctx, "wake2"); err != nil {
+				return nil, err
+			}
+		}
+		if err := rep.wakeTwo(ctx, kind, dsn, dir, stderr, log, logf); err != nil {
+			return nil, err
+		}
 	}
 	return rep, nil
 }
@@ -306,11 +350,12 @@ func (rep *report) throughput(ctx context.Context, kind, dsn, insertDSN string, 
 	if err != nil {
 		return fmt.Errorf("%s: prepare: %w", kind, err)
 	}
-	srv, err := startChat(ctx, dsn, "127.0.0.1:0", dir, log)
+	srv, err := startChat(ctx, dsn, "127.0.0.1:0", dir, nil, log)
 	if err != nil {
 		return fmt.Errorf("%s: start server: %w", kind, err)
 	}
-	defer srv.close()
+	closeSrv := sync.OnceFunc(srv.close)
+	defer closeSrv()
 
 	if kind == "sqlite" {
 		addr, stop, err := startCeiling()
@@ -352,9 +397,21 @@ func (rep *report) throughput(ctx context.Context, kind, dsn, insertDSN string, 
 	}
 	if kind == "sqlite" {
 		rep.insertSQLite, rep.sendSQLite, rep.sqlitePool = insRate, sendRate, pool
-	} else {
-		rep.insertMySQL, rep.sendMySQL, rep.mysqlPool = &insRate, &sendRate, pool
+		return nil
 	}
+	rep.insertMySQL, rep.sendMySQL, rep.mysqlPool = &insRate, &sendRate, pool
+	if rep.redis == nil {
+		return nil
+	}
+	// The single instance's pool goes first: two more of 64 connections
+	// each beside it and insert's would pass MariaDB's default
+	// max_connections (151).
+	closeSrv()
+	send2, ins2, err := rep.sendTwo(ctx, kind, dsn, fx, ins, dir, log, logf)
+	if err != nil {
+		return err
+	}
+	rep.sendTwoMySQL, rep.insertTwoMySQL = &send2, &ins2
 	return nil
 }
 
@@ -450,7 +507,7 @@ func (rep *report) holdWake(ctx context.Context, name, dsn, dir string, stderr i
 	if rep.opts.profile != "" {
 		heapProfile = filepath.Join(rep.opts.profile, name+".heap.pprof")
 	}
-	srv, err := startChild(ctx, dsn, dir, heapProfile, stderr)
+	srv, err := startChild(ctx, dsn, dir, heapProfile, "", stderr)
 	if err != nil {
 		return holdResult{}, wakeResult{}, err
 	}
@@ -459,11 +516,11 @@ func (rep *report) holdWake(ctx context.Context, name, dsn, dir string, stderr i
 	if err != nil {
 		return h, wakeResult{}, fmt.Errorf("%s: %w", name, err)
 	}
-	srv, err = startChild(ctx, dsn, dir, "", stderr)
+	srv, err = startChild(ctx, dsn, dir, "", "", stderr)
 	if err != nil {
 		return h, wakeResult{}, err
 	}
-	w, err := wake(ctx, srv, fx, newKind(fx), woken, sender)
+	w, err := wake(ctx, srv, srv.addr, fx, newKind(fx), woken, sender)
 	srv.stop()
 	if err != nil {
 		return h, w, fmt.Errorf("%s wake: %w", name, err)
@@ -477,6 +534,9 @@ func (rep *report) failed() int64 {
 		rep.history.Failed + rep.selectHistory.Failed + rep.unread.Failed + rep.selectUnread.Failed
 	if rep.sendMySQL != nil {
 		n += rep.insertMySQL.Failed + rep.sendMySQL.Failed
+	}
+	if rep.sendTwoMySQL != nil {
+		n += rep.insertTwoMySQL.Failed + rep.sendTwoMySQL.Failed
 	}
 	return n
 }
@@ -504,6 +564,14 @@ func (rep *report) print(w io.Writer) {
 	} else {
 		fmt.Fprintln(tw, "send\tmysql\tskipped: no --mysql-dsn\t\t\t\t")
 	}
+	switch {
+	case rep.sendTwoMySQL != nil:
+		row("send 2 instances", "mysql", *rep.sendTwoMySQL, "req/s", fmt.Sprintf("insert %.0f rows/s", rep.insertTwoMySQL.PerSec()), fmt.Sprintf("%.3f", ratio(*rep.sendTwoMySQL, *rep.insertTwoMySQL)))
+	case rep.sendMySQL == nil:
+		fmt.Fprintln(tw, "send 2 instances\tmysql\tskipped: no --mysql-dsn\t\t\t\t")
+	default:
+		fmt.Fprintln(tw, "send 2 instances\tmysql\tskipped: redis-server not installed\t\t\t\t")
+	}
 	row("select history", "sqlite", rep.selectHistory, "pages/s", "-", "-")
 	row("history", "sqlite", rep.history, "req/s", fmt.Sprintf("select %.0f pages/s", rep.selectHistory.PerSec()), fmt.Sprintf("%.3f", ratio(rep.history, rep.selectHistory)))
 	row("select unread", "sqlite", rep.selectUnread, "reads/s", "-", "-")
@@ -515,6 +583,11 @@ func (rep *report) print(w io.Writer) {
 	}
 	heldRows("hold", "wake", "poll", rep.hold, rep.wake)
 	heldRows("stream", "stream wake", "stream", rep.streamHold, rep.streamWake)
+	if w := rep.wake2; w != nil {
+		fmt.Fprintf(tw, "wake2\t%s\t%d polls woken\tfrom each Send's answer, on the other instance\t-\t%s / %s\t\n", rep.wake2DB, w.Conns, ms(w.P50), ms(w.P99))
+	} else {
+		fmt.Fprintln(tw, "wake2\t-\tskipped: redis-server not installed\t\t\t\t")
+	}
 	_ = tw.Flush()
 
 	fmt.Fprintln(w)
@@ -526,17 +599,30 @@ func (rep *report) print(w io.Writer) {
 	fmt.Fprintf(w, "history, unread: %d messages among %d users (each receives %d from %d senders), seeded in %s; select: the bare query on its own pool as database.Open makes it\n",
 		rep.seedMessages, rep.seedUsers, seedPerUser, 1+seedOthers, rep.seedTime.Round(time.Millisecond))
 	heldNotes := func(name, wakeName, what string, h holdResult, wk wakeResult) {
-		fmt.Fprintf(w, "%s: each %s its own connection to a server process; opened and settled in %s; %d woken afterwards to prove they were held\n", name, what, h.Open.Round(time.Millisecond), h.Woken)
+		fmt.Fprintf(w, "%s: each %s its own connection to a server process; opened and settled in %s, then a rest of %s; %d woken afterwards to prove they were held\n", name, what, h.Open.Round(time.Millisecond), h.Rest.Round(time.Millisecond), h.Woken)
 		fmt.Fprintf(w, "%s: after a forced GC that returned free memory to the OS, RSS %.1f MiB: %.2f KiB/%s live (the rest is the collector's headroom)\n", name, float64(h.RSSLive)/1024, h.LiveKiBPerConn, what)
 		fmt.Fprintf(w, "%s: Sends one at a time (their own p50 %s ms); slowest wake-up %s ms; %d %ss delivered before their Send was answered, counted as 0\n", wakeName, ms(wk.SendP50), ms(wk.Max), wk.Early, what)
 	}
 	heldNotes("hold", "wake", "poll", rep.hold, rep.wake)
 	fmt.Fprintln(w, "stream: GET /Message/Stream with query credentials, the response head read and checked (200, text/event-stream) once each wave settled")
 	heldNotes("stream", "stream wake", "stream", rep.streamHold, rep.streamWake)
+	if rep.sendTwoMySQL != nil {
+		fmt.Fprintf(w, "send 2 instances: two module instances in this process on the send database, each with its own Redis client, %d clients split evenly; insert re-measured in alternating rounds (its own p50 / p99 %s / %s ms)\n",
+			o.clients, ms(rep.insertTwoMySQL.P50), ms(rep.insertTwoMySQL.P99))
+	}
+	if wk := rep.wake2; wk != nil {
+		db := "one SQLite file (each process the module's one connection)"
+		if rep.wake2DB == "mysql" {
+			db = "a fresh MariaDB/MySQL database"
+		}
+		fmt.Fprintf(w, "wake2: polls held on one server process, Sends through a second on %s, wake-ups over a redis-server started for the run; Sends one at a time (their own p50 %s ms); slowest wake-up %s ms; %d polls delivered before their Send was answered, counted as 0\n",
+			db, ms(wk.SendP50), ms(wk.Max), wk.Early)
+	}
 	for _, f := range []struct {
 		name string
 		r    *rate
 	}{{"ceiling", &rep.ceiling}, {"info", &rep.info}, {"insert sqlite", &rep.insertSQLite}, {"send sqlite", &rep.sendSQLite}, {"insert mysql", rep.insertMySQL}, {"send mysql", rep.sendMySQL},
+		{"send 2 instances mysql", rep.sendTwoMySQL}, {"insert (2 instances) mysql", rep.insertTwoMySQL},
 		{"history", &rep.history}, {"select history", &rep.selectHistory}, {"unread", &rep.unread}, {"select unread", &rep.selectUnread}} {
 		if f.r != nil && f.r.Failed > 0 {
 			fmt.Fprintf(w, "%s: first failure: %s\n", f.name, f.r.FirstFailure)
@@ -560,6 +646,11 @@ type summary struct {
 	StreamKiBPerConn   float64  `json:"stream_kib_per_conn"`
 	StreamWakeP50Ms    float64  `json:"stream_wake_p50_ms"`
 	StreamWakeP99Ms    float64  `json:"stream_wake_p99_ms"`
+	// The workloads of two instances: null when skipped (no
+	// redis-server; send_two_instances_mysql also without --mysql-dsn).
+	Wake2P50Ms            *float64 `json:"wake2_p50_ms"`
+	Wake2P99Ms            *float64 `json:"wake2_p99_ms"`
+	SendTwoInstancesMySQL *float64 `json:"send_two_instances_mysql"`
 
 	CeilingRPS       float64  `json:"ceiling_rps"`
 	InfoRPS          float64  `json:"info_rps"`
@@ -590,6 +681,13 @@ type summary struct {
 	StreamWakeConns      int     `json:"stream_wake_conns"`
 	StreamWakeMaxMs      float64 `json:"stream_wake_max_ms"`
 	StreamWakeEarly      int     `json:"stream_wake_early"`
+
+	Wake2DB                  string   `json:"wake2_db"`
+	Wake2Polls               int      `json:"wake2_polls"`
+	Wake2MaxMs               *float64 `json:"wake2_max_ms"`
+	Wake2Early               int      `json:"wake2_early"`
+	SendTwoInstancesMySQLRPS *float64 `json:"send_two_instances_mysql_rps"`
+	InsertTwoInstancesRPS    *float64 `json:"send_two_instances_insert_mysql_rps"`
 
 	Clients   int     `json:"clients"`
 	DurationS float64 `json:"duration_s"`
@@ -643,6 +741,16 @@ func (rep *report) summary() summary {
 		r := round(ratio(*rep.sendMySQL, *rep.insertMySQL), 3)
 		ins, send := round(rep.insertMySQL.PerSec(), 0), round(rep.sendMySQL.PerSec(), 0)
 		s.SendVsInsertMySQL, s.InsertMySQLRPS, s.SendMySQLRPS = &r, &ins, &send
+	}
+	if rep.sendTwoMySQL != nil {
+		r := round(ratio(*rep.sendTwoMySQL, *rep.insertTwoMySQL), 3)
+		ins, send := round(rep.insertTwoMySQL.PerSec(), 0), round(rep.sendTwoMySQL.PerSec(), 0)
+		s.SendTwoInstancesMySQL, s.InsertTwoInstancesRPS, s.SendTwoInstancesMySQLRPS = &r, &ins, &send
+	}
+	if w := rep.wake2; w != nil {
+		p50, p99, mx := round(msf(w.P50), 3), round(msf(w.P99), 3), round(msf(w.Max), 3)
+		s.Wake2P50Ms, s.Wake2P99Ms, s.Wake2MaxMs = &p50, &p99, &mx
+		s.Wake2DB, s.Wake2Polls, s.Wake2Early = rep.wake2DB, w.Conns, w.Early
 	}
 	return s
 }

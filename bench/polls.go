@@ -171,6 +171,23 @@ type heldKind interface {
 	// await reads conns[i], c, until the message whose data holds want
 	// arrives, and says when it did.
 	await(i int, c net.Conn, want []byte) (time.Time, error)
+	// lifetime is how long the server holds one before answering it
+	// of its own accord; 0 for as long as the client likes.
+	lifetime() time.Duration
+}
+
+// holdMargin is what hold keeps of a held request's lifetime for the
+// work after its rest: the readings, the checks and the proof wake-ups.
+const holdMargin = 8 * time.Second
+
+// holdRest is how long hold may rest when the first requests have been
+// held for elapsed already: rest, cut so that the first of them, held for
+// at most lifetime (0: no end), is still held for the work after it.
+func holdRest(rest, lifetime, elapsed time.Duration) time.Duration {
+	if lifetime <= 0 {
+		return rest
+	}
+	return max(0, min(rest, lifetime-holdMargin-elapsed))
 }
 
 // pollKind is a long poll: /Message/Recv, wait 30.
@@ -183,6 +200,8 @@ func (k pollKind) request(host string, u user) []byte { return recvRequest(host,
 func (pollKind) opened([]net.Conn) error { return nil }
 
 func (pollKind) idle(conns []net.Conn) error { return checkHeld(conns) }
+
+func (pollKind) lifetime() time.Duration { return pollWait * time.Second }
 
 // await notes when the poll's answer begins, then checks that it is the
 // one message.
@@ -224,6 +243,9 @@ type holdResult struct {
 	RSSLive        int64
 	LiveKiBPerConn float64
 	Open           time.Duration // opening and settling the connections
+	// Rest is how long the server rested before the reading: --rest, or
+	// less when the first polls would otherwise have timed out.
+	Rest time.Duration
 	// Woken of the held connections were then woken by a message, which
 	// proves the server held them.
 	Woken int
@@ -286,8 +308,12 @@ func hold(ctx context.Context, srv *child, fx *fixture, k heldKind, users []user
 		}
 	}
 	r.Open = time.Since(start)
+	// On a slow or busy host the waves take long enough that a full rest
+	// would outlast the first polls' wait, and they would be answered
+	// before the reading.
+	r.Rest = holdRest(rest, k.lifetime(), r.Open)
 	select {
-	case <-time.After(rest):
+	case <-time.After(r.Rest):
 	case <-ctx.Done():
 		return r, ctx.Err()
 	}
@@ -374,11 +400,14 @@ type wakeResult struct {
 }
 
 // wake measures how soon a held request of kind k delivers a message once
-// it is stored: users' requests are opened and held, then sender
-// messages each of them in turn.
-func wake(ctx context.Context, srv *child, fx *fixture, k heldKind, users []user, sender user) (wakeResult, error) {
-	if err := warm(ctx, srv.addr, fx, sender); err != nil {
-		return wakeResult{}, err
+// it is stored: users' requests are opened and held on srv, then sender
+// messages each of them in turn through the server at sendAddr (srv's
+// own, or another instance's on the same database).
+func wake(ctx context.Context, srv *child, sendAddr string, fx *fixture, k heldKind, users []user, sender user) (wakeResult, error) {
+	for _, addr := range []string{srv.addr, sendAddr} {
+		if err := warm(ctx, addr, fx, sender); err != nil {
+			return wakeResult{}, err
+		}
 	}
 	reqs := make([][]byte, len(users))
 	for i, u := range users {
@@ -398,12 +427,12 @@ func wake(ctx context.Context, srv *child, fx *fixture, k heldKind, users []user
 	if err := k.idle(conns); err != nil {
 		return wakeResult{}, err
 	}
-	return wakeEach(ctx, srv.addr, fx, k, sender, users, conns)
+	return wakeEach(ctx, sendAddr, fx, k, sender, users, conns)
 }
 
 // wakeEach awaits each held connection on a goroutine of its own, which
 // notes when the message arrives, and sends one message to each user in
-// turn, noting when each Send is answered.
+// turn through the server at addr, noting when each Send is answered.
 func wakeEach(ctx context.Context, addr string, fx *fixture, k heldKind, sender user, users []user, conns []net.Conn) (wakeResult, error) {
 	r := wakeResult{Conns: len(users)}
 	// An ended run must not wait out the connections' read deadlines.

@@ -23,6 +23,7 @@ import (
 	"github.com/fiberchat/fiberchat/database"
 	"github.com/fiberchat/fiberchat/module"
 	"github.com/gofiber/fiber/v2"
+	"github.com/redis/go-redis/v9"
 	"gorm.io/gorm"
 )
 
@@ -69,13 +70,17 @@ type chatServer struct {
 }
 
 // startChat opens the database dsn names, migrates it and serves the
-// module on addr ("127.0.0.1:0" for any free port).
-func startChat(ctx context.Context, dsn, addr, uploadDir string, log *slog.Logger) (*chatServer, error) {
+// module on addr ("127.0.0.1:0" for any free port). With rdb, the module
+// is one of several instances on that database (module.Config.Redis); the
+// caller closes rdb after the server.
+func startChat(ctx context.Context, dsn, addr, uploadDir string, rdb redis.UniversalClient, log *slog.Logger) (*chatServer, error) {
 	gdb, err := database.Open(ctx, dsn)
 	if err != nil {
 		return nil, err
 	}
-	chat, err := module.New(moduleConfig(gdb, uploadDir, log))
+	cfg := moduleConfig(gdb, uploadDir, log)
+	cfg.Redis = rdb
+	chat, err := module.New(cfg)
 	if err != nil {
 		_ = database.Close(gdb)
 		return nil, err
@@ -162,6 +167,7 @@ func serveMain(args []string, stdout, stderr io.Writer) int {
 	addr := fs.String("addr", "127.0.0.1:0", "address to listen on")
 	uploadDir := fs.String("upload-dir", os.TempDir(), "directory for avatars (none are uploaded)")
 	heapProfile := fs.String("heap-profile", "", "on SIGUSR1, write a heap profile here and Go's memory figures to stderr (Linux)")
+	redisURL := fs.String("redis", "", "redis://… URL: serve as one of several instances on the database (module.Config.Redis)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -178,10 +184,31 @@ func serveMain(args []string, stdout, stderr io.Writer) int {
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		stop()
 	}()
-	s, err := startChat(ctx, *dsn, *addr, *uploadDir, warnLogger(stderr))
+	var rdb redis.UniversalClient
+	if *redisURL != "" {
+		opt, err := redis.ParseURL(*redisURL)
+		if err != nil {
+			fmt.Fprintf(stderr, "bench serve: --redis: %v\n", err)
+			return 2
+		}
+		c := redis.NewClient(opt)
+		defer c.Close()
+		rdb = c
+	}
+	s, err := startChat(ctx, *dsn, *addr, *uploadDir, rdb, warnLogger(stderr))
 	if err != nil {
 		fmt.Fprintf(stderr, "bench serve: %v\n", err)
 		return 1
+	}
+	// An instance says it listens only once it hears the others over
+	// Redis: a wake-up published before its subscription is up would be
+	// heard only by the database fallback, and timed as if Redis were slow.
+	if rdb != nil {
+		if err := awaitRedis(ctx, s.chat); err != nil {
+			s.close()
+			fmt.Fprintf(stderr, "bench serve: %v\n", err)
+			return 1
+		}
 	}
 	if *heapProfile != "" && heapProfileSignal != nil {
 		usr1 := make(chan os.Signal, 1)
@@ -217,6 +244,22 @@ func serveMain(args []string, stdout, stderr io.Writer) int {
 	}
 	s.close()
 	return 0
+}
+
+// awaitRedis waits until chat hears the other instances over Redis.
+func awaitRedis(ctx context.Context, chat *module.Module) error {
+	deadline := time.Now().Add(15 * time.Second)
+	for !chat.RedisUp() {
+		if time.Now().After(deadline) {
+			return errors.New("the Redis subscription was not up within 15s")
+		}
+		select {
+		case <-time.After(10 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // writeHeapProfile writes the heap profile as of a fresh GC to path (via
@@ -302,13 +345,14 @@ func (c *child) profileHeap(ctx context.Context) error {
 }
 
 // startChild runs this program's serve subcommand on dsn and waits until
-// it listens.
-func startChild(ctx context.Context, dsn, uploadDir, heapProfile string, stderr io.Writer) (*child, error) {
+// it listens; with redisURL, as one of several instances that Redis joins
+// (and then until it hears them).
+func startChild(ctx context.Context, dsn, uploadDir, heapProfile, redisURL string, stderr io.Writer) (*child, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find own executable: %w", err)
 	}
-	cmd := exec.Command(exe, "serve", "--dsn", dsn, "--addr", "127.0.0.1:0", "--upload-dir", uploadDir, "--heap-profile", heapProfile)
+	cmd := exec.Command(exe, "serve", "--dsn", dsn, "--addr", "127.0.0.1:0", "--upload-dir", uploadDir, "--heap-profile", heapProfile, "--redis", redisURL)
 	cmd.Stderr = stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

@@ -67,6 +67,10 @@ func (k *streamKind) opened(conns []net.Conn) error {
 
 // idle fails unless every stream is open and has sent nothing but pings
 // (": ping" comments, which come every 25 s) since its head.
+// lifetime is 0: a stream is held until the client closes it (its pings
+// do not end it).
+func (k *streamKind) lifetime() time.Duration { return 0 }
+
 func (k *streamKind) idle(conns []net.Conn) error {
 	for i, c := range conns {
 		br := k.readers[i]
