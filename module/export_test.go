@@ -1,0 +1,7 @@
+package module
+
+// InvalidationsUp reports whether m's subscription to other instances'
+// cache invalidations is up: while it is down, m's caches are capped at
+// 1 s. (RedisUp is false as soon as either of m's Redis channels is down,
+// which can come first.)
+func InvalidationsUp(m *Module) bool { return m.cluster.up() }
