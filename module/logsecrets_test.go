@@ -1,12 +1,10 @@
 package module_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/fiberchat/fiberchat/database"
@@ -15,31 +13,13 @@ import (
 	"github.com/fiberchat/fiberchat/module"
 )
 
-// syncBuffer is a bytes.Buffer safe for the module's concurrent logging.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestLogsHoldNoSecrets runs a whole flow with the module logging at debug
 // level, failures included (a 500 from a host hook, a panic, a 503 from a
 // closed database), and checks that no password, access token, client
 // secret or api_token appears in the log.
 func TestLogsHoldNoSecrets(t *testing.T) {
 	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
-		logs := &syncBuffer{}
+		logs := &chattest.SyncBuffer{}
 		s := chattest.NewServer(t, db, chattest.Options{Config: func(c *module.Config) {
 			c.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			c.AllowStrangers = true

@@ -1,13 +1,11 @@
 package module_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -272,7 +270,7 @@ func TestMetricsRegistration(t *testing.T) {
 // carried: api_token, access_token, password, message text.
 func TestAccessLog(t *testing.T) {
 	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
-		buf := &lockedBuffer{b: &bytes.Buffer{}}
+		buf := &chattest.SyncBuffer{}
 		logger := slog.New(slog.NewJSONHandler(buf, nil))
 		s := chattest.NewServer(t, db, chattest.Options{Prefix: "/chat", Config: func(c *module.Config) { c.AccessLog = logger }})
 		a, b := s.NewUser(t, "ann"), s.NewUser(t, "bob")
@@ -312,22 +310,4 @@ func TestAccessLog(t *testing.T) {
 			}
 		}
 	})
-}
-
-// lockedBuffer lets the server's goroutines and the test share a buffer.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  *bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

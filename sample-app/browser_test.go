@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/fiberchat/fiberchat/internal/chattest"
 )
 
 // The chat page (web/app) driven in a real headless Chromium: two people
@@ -45,7 +46,7 @@ func findChromium(t *testing.T) string {
 type browser struct {
 	name string
 	ctx  context.Context
-	logs *syncBuffer
+	logs *chattest.SyncBuffer
 }
 
 func newBrowser(t *testing.T, execPath, name string) *browser {
@@ -68,7 +69,7 @@ func newBrowser(t *testing.T, execPath, name string) *browser {
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
-	b := &browser{name: name, ctx: ctx, logs: &syncBuffer{}}
+	b := &browser{name: name, ctx: ctx, logs: &chattest.SyncBuffer{}}
 	// The first action starts the browser; only then may another
 	// goroutine use the context.
 	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fiberchat/fiberchat/client"
+	"github.com/fiberchat/fiberchat/internal/chattest"
 )
 
 // expectWait bounds how long a chat test waits for a line to appear:
@@ -23,8 +24,8 @@ type chatRun struct {
 	t      *testing.T
 	name   string
 	in     *io.PipeWriter
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *chattest.SyncBuffer
+	stderr *chattest.SyncBuffer
 	seen   int           // how much of stdout expect has gone past
 	done   chan struct{} // closed when run returns
 	code   int           // run's exit status, once done is closed
@@ -35,7 +36,7 @@ func startChat(t *testing.T, name string, env map[string]string, args ...string)
 	t.Helper()
 	pr, pw := io.Pipe()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	c := &chatRun{t: t, name: name, in: pw, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	c := &chatRun{t: t, name: name, in: pw, stdout: &chattest.SyncBuffer{}, stderr: &chattest.SyncBuffer{}, done: make(chan struct{})}
 	go func() {
 		defer close(c.done)
 		// A line said after the chat ended fails instead of blocking.

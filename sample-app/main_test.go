@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -247,30 +246,11 @@ func TestClientCreateMySQL(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer the server goroutine may write while the
-// test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // server is one `sample serve` running in the test.
 type server struct {
 	base   string // http://host:port
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *chattest.SyncBuffer
+	stderr *chattest.SyncBuffer
 	cancel context.CancelFunc
 	done   chan struct{} // closed when run returns
 	code   int           // run's exit status, once done is closed
@@ -283,7 +263,7 @@ var listeningRE = regexp.MustCompile(`listening on (http://\S+)`)
 func startServe(t *testing.T, dsn string, extra ...string) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel, done: make(chan struct{})}
+	s := &server{stdout: &chattest.SyncBuffer{}, stderr: &chattest.SyncBuffer{}, cancel: cancel, done: make(chan struct{})}
 	args := []string{"serve", "--dsn", dsn, "--addr", "127.0.0.1:0", "--upload-dir", filepath.Join(t.TempDir(), "uploads")}
 	args = append(args, extra...)
 	go func() {

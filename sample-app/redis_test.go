@@ -16,7 +16,7 @@ func TestServeRedis(t *testing.T) {
 	t.Parallel()
 	rs := chattest.StartRedis(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	stdout, stderr := &chattest.SyncBuffer{}, &chattest.SyncBuffer{}
 	done := make(chan int, 1)
 	env := map[string]string{"FIBERCHAT_REDIS": "redis://" + rs.Addr + "/0"}
 	args := []string{"serve", "--dsn", tempDSN(t), "--addr", "127.0.0.1:0", "--upload-dir", filepath.Join(t.TempDir(), "uploads")}

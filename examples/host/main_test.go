@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,12 +31,12 @@ type testHost struct {
 	gdb   *gorm.DB
 	api   *chattest.Server
 	clock *chattest.Clock
-	logs  *lockedBuffer
+	logs  *chattest.SyncBuffer
 }
 
 func newTestHost(t *testing.T, db *chattest.DB, secret string) *testHost {
 	t.Helper()
-	logs := &lockedBuffer{}
+	logs := &chattest.SyncBuffer{}
 	clock := chattest.NewClock(time.Now())
 	app, chat, err := newApp(context.Background(), db.Gorm, hostConfig{
 		SessionKey:       bytes.Repeat([]byte("k"), 32),
@@ -55,23 +54,6 @@ func newTestHost(t *testing.T, db *chattest.DB, secret string) *testHost {
 	api := &chattest.Server{App: app, Module: chat, DB: db, Clock: chattest.NewClock(time.Now()),
 		Prefix: "/chat", ClientID: "web", Secret: testSecret}
 	return &testHost{app: app, chat: chat, gdb: db.Gorm, api: api, clock: clock, logs: logs}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // page is an answer of a host route.

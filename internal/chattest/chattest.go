@@ -137,7 +137,7 @@ type Server struct {
 	ClientID string
 	Secret   string
 	// Logs collects what the module logged.
-	Logs *bytes.Buffer
+	Logs *SyncBuffer
 }
 
 // Options adjust NewServer.
@@ -154,12 +154,12 @@ type Options struct {
 // NewServer migrates db, builds the module and mounts it.
 func NewServer(t testing.TB, db *DB, opts Options) *Server {
 	t.Helper()
-	logs := &bytes.Buffer{}
+	logs := &SyncBuffer{}
 	clock := NewClock(time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC))
 	cfg := module.Config{
 		DB:         db.Gorm,
 		Now:        clock.Now,
-		Logger:     slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, nil)),
+		Logger:     slog.New(slog.NewTextHandler(logs, nil)),
 		UploadDir:  filepath.Join(t.TempDir(), "uploads"),
 		BcryptCost: 4,
 	}
@@ -188,17 +188,6 @@ func NewServer(t testing.TB, db *DB, opts Options) *Server {
 		t.Fatalf("CreateClient: %v", err)
 	}
 	return &Server{App: app, Module: m, DB: db, Clock: clock, Prefix: opts.Prefix, ClientID: "test", Secret: secret, Logs: logs}
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // Sign returns the api_token for path (relative to the mount prefix) on

@@ -1,7 +1,6 @@
 package chattest
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
@@ -104,11 +103,11 @@ func (r *RedisServer) Client(t testing.TB) redis.UniversalClient {
 // same API client and clock. opts as for NewServer (Prefix is s's).
 func (s *Server) Twin(t testing.TB, opts Options) *Server {
 	t.Helper()
-	logs := &bytes.Buffer{}
+	logs := &SyncBuffer{}
 	cfg := module.Config{
 		DB:         s.DB.Gorm,
 		Now:        s.Clock.Now,
-		Logger:     slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, nil)),
+		Logger:     slog.New(slog.NewTextHandler(logs, nil)),
 		UploadDir:  t.TempDir(),
 		BcryptCost: 4,
 	}

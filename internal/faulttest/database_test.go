@@ -13,6 +13,7 @@ import (
 
 	"github.com/fiberchat/fiberchat/client"
 	"github.com/fiberchat/fiberchat/database"
+	"github.com/fiberchat/fiberchat/internal/chattest"
 	"github.com/fiberchat/fiberchat/module"
 	"github.com/gofiber/fiber/v2"
 )
@@ -37,7 +38,7 @@ func startInProcess(t *testing.T, db *mariaDB) (baseURL, clientID, secret string
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedBuffer{}
+	logs := &chattest.SyncBuffer{}
 	chat, err := module.New(module.Config{
 		DB:              gdb,
 		Logger:          slog.New(slog.NewTextHandler(logs, nil)),

@@ -3,7 +3,6 @@
 package faulttest
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -364,23 +363,4 @@ func checkStored(t testing.TB, db *sql.DB, messages []message) stored {
 		t.Fatal(err)
 	}
 	return out
-}
-
-// lockedBuffer is a bytes.Buffer that a child process writes while the
-// test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/fiberchat/fiberchat/client"
+	"github.com/fiberchat/fiberchat/internal/chattest"
 	"github.com/fiberchat/fiberchat/models"
 )
 
@@ -60,7 +61,7 @@ type sampleServer struct {
 
 	cmd            *exec.Cmd
 	exited         chan struct{}
-	stdout, stderr *lockedBuffer
+	stdout, stderr *chattest.SyncBuffer
 }
 
 var demoSecret = regexp.MustCompile(`client_id=demo client_secret=(\S+)`)
@@ -100,7 +101,7 @@ func (s *sampleServer) start() {
 	cmd := exec.Command(s.bin, "serve", "--dsn", s.dsn, "--addr", s.addr, "--upload-dir", s.uploadDir)
 	cmd.Env = append(os.Environ(), "FIBERCHAT_DSN=", "FIBERCHAT_ADDR=")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	s.stdout, s.stderr = &lockedBuffer{}, &lockedBuffer{}
+	s.stdout, s.stderr = &chattest.SyncBuffer{}, &chattest.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = s.stdout, s.stderr
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("start the sample app: %v", err)
