@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 )
 
 // MessageWriter stores messages by group commit: Sends that arrive while
@@ -317,11 +316,8 @@ func lockRecipients(tx *gorm.DB, batch []*writeReq) ([]int64, error) {
 	for _, r := range batch {
 		to = append(to, r.m.ToUID)
 	}
-	slices.Sort(to)
-	to = slices.Compact(to)
-	var present []int64
-	if err := tx.Model(&User{}).Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).
-		Where("uid IN ?", to).Order("uid").Pluck("uid", &present).Error; err != nil {
+	present, err := lockUIDs(tx, to)
+	if err != nil {
 		return nil, fmt.Errorf("lock recipients: %w", err)
 	}
 	return present, nil

@@ -365,18 +365,27 @@ func connect(tx *gorm.DB, me int64, peers []int64, now int64) error {
 // SQLite ignores FOR UPDATE; it needs no row locks, as it admits one
 // writer at a time.
 func lockUsers(tx *gorm.DB, me int64, peers []int64) ([]int64, error) {
-	ids := append([]int64{me}, peers...)
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
-	var locked []int64
-	if err := tx.Model(&User{}).Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).
-		Where("uid IN ?", ids).Order("uid").Pluck("uid", &locked).Error; err != nil {
+	locked, err := lockUIDs(tx, append([]int64{me}, peers...))
+	if err != nil {
 		return nil, fmt.Errorf("lock users: %w", err)
 	}
 	if _, ok := slices.BinarySearch(locked, me); !ok {
 		return nil, ErrUserGone
 	}
 	return locked, nil
+}
+
+// lockUIDs locks the user rows of uids (sorted and deduplicated in place)
+// in uid order, in one statement, and returns the sorted uids of those
+// that exist. Every transaction that takes user locks takes them through
+// here, in the one global order, so no two of them can deadlock on them.
+func lockUIDs(tx *gorm.DB, uids []int64) ([]int64, error) {
+	slices.Sort(uids)
+	uids = slices.Compact(uids)
+	var locked []int64
+	err := tx.Model(&User{}).Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).
+		Where("uid IN ?", uids).Order("uid").Pluck("uid", &locked).Error
+	return locked, err
 }
 
 // contactTxAttempts bounds the retries of a contacts transaction that the

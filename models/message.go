@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -218,10 +217,7 @@ func (s *Store) DeleteMessagesBefore(ctx context.Context, cutoff int64, limit in
 			recipients = append(recipients, m.ToUID)
 			ids[i] = m.ID
 		}
-		slices.Sort(recipients)
-		recipients = slices.Compact(recipients)
-		if err := tx.Model(&User{}).Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).
-			Where("uid IN ?", recipients).Order("uid").Pluck("uid", &[]int64{}).Error; err != nil {
+		if _, err := lockUIDs(tx, recipients); err != nil {
 			return fmt.Errorf("lock recipients: %w", err)
 		}
 		if err := s.purgeUncount(tx, msgs); err != nil {
