@@ -330,7 +330,7 @@ func TestStreamConcurrentSenders(t *testing.T) {
 		senders := makeSenders(t, l.Server, to, 4)
 		s := openSSE(t, streamGET(t, l, to, nil))
 		awaitHijacked(t, l, 1)
-		errs := sendAll(l.Server, senders, to, 50)
+		errs := sendAll(t, l.Server, senders, to, 50)
 		next := map[int64]int{}
 		var last int64
 		for range 4 * 50 {
