@@ -278,7 +278,7 @@ func TestStream(t *testing.T) {
 			}
 			d := l.NewUser(t, "d")
 			addContacts(t, l.Server, a, d.UID)
-			chattest.Expect(t, answer(t, l.Server, d, a.UID, 1), 200, 0)
+			mustAnswer(t, l.Server, d, a.UID, true)
 			if ev := s.next(t); ev.event != "contact" || ev.data != fmt.Sprintf(`{"uid":%d,"what":"accept"}`, d.UID) {
 				t.Fatalf("accept notice: %+v", ev)
 			}
@@ -298,7 +298,7 @@ func TestStream(t *testing.T) {
 				t.Fatalf("request notice: %+v", ev)
 			}
 			addContacts(t, l.Server, a, d.UID) // a asks d again; d refuses
-			chattest.Expect(t, answer(t, l.Server, d, a.UID, 0), 200, 0)
+			mustAnswer(t, l.Server, d, a.UID, false)
 			if ev := s.next(t); ev.event != "contact" || ev.data != fmt.Sprintf(`{"uid":%d,"what":"refuse"}`, d.UID) {
 				t.Fatalf("refuse notice: %+v", ev)
 			}
