@@ -2,6 +2,7 @@ package module_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fiberchat/fiberchat/client"
 	"github.com/fiberchat/fiberchat/internal/chattest"
 	"github.com/fiberchat/fiberchat/models"
 	"gorm.io/gorm"
@@ -53,9 +55,63 @@ func addContacts(t *testing.T, s *chattest.Server, u chattest.User, uids ...int6
 	return r
 }
 
-func answer(t *testing.T, s *chattest.Server, u chattest.User, from int64, typ int) *chattest.Response {
+// ask has u ask each of uids to be a contact, through the SDK.
+func ask(t *testing.T, s *chattest.Server, u chattest.User, uids ...int64) []client.AddResult {
 	t.Helper()
-	return call(t, s, u, pathAnswer, map[string]any{"uid_from": from, "type": typ})
+	res, err := s.SDKFor(t, u).AddContacts(context.Background(), uids...)
+	if err != nil {
+		t.Fatalf("addContacts: %v", err)
+	}
+	return res
+}
+
+// answer has u accept or refuse from's request through the SDK and
+// returns the SDK's error.
+func answer(t *testing.T, s *chattest.Server, u chattest.User, from int64, accept bool) error {
+	t.Helper()
+	return s.SDKFor(t, u).AnswerRequest(context.Background(), from, accept)
+}
+
+// mustAnswer is answer that must succeed.
+func mustAnswer(t *testing.T, s *chattest.Server, u chattest.User, from int64, accept bool) {
+	t.Helper()
+	if err := answer(t, s, u, from, accept); err != nil {
+		t.Fatalf("acceptContacts: %v", err)
+	}
+}
+
+// contactsOf lists u's contacts through the SDK and checks their uids.
+func contactsOf(t *testing.T, s *chattest.Server, u chattest.User, want ...int64) []client.Profile {
+	t.Helper()
+	got, err := s.SDKFor(t, u).Contacts(context.Background())
+	if err != nil {
+		t.Fatalf("contacts: %v", err)
+	}
+	uids := []int64{}
+	for _, p := range got {
+		uids = append(uids, p.UID)
+	}
+	if got == nil || !slices.Equal(uids, append([]int64{}, want...)) {
+		t.Fatalf("contacts of %d: %v, want %v", u.UID, uids, want)
+	}
+	return got
+}
+
+// pendingOf lists the requests to u through the SDK and checks their uids.
+func pendingOf(t *testing.T, s *chattest.Server, u chattest.User, want ...int64) []client.ContactRequest {
+	t.Helper()
+	got, err := s.SDKFor(t, u).ContactRequests(context.Background())
+	if err != nil {
+		t.Fatalf("list/add: %v", err)
+	}
+	uids := []int64{}
+	for _, p := range got {
+		uids = append(uids, p.UID)
+	}
+	if got == nil || !slices.Equal(uids, append([]int64{}, want...)) {
+		t.Fatalf("requests to %d: %v, want %v", u.UID, uids, want)
+	}
+	return got
 }
 
 // data returns the body's data list.
@@ -131,10 +187,10 @@ func TestAddContactsStatuses(t *testing.T) {
 		s := chattest.NewServer(t, db, chattest.Options{})
 		a, b, c, d, e := s.NewUser(t, "A"), s.NewUser(t, "B"), s.NewUser(t, "C"), s.NewUser(t, "D"), s.NewUser(t, "E")
 		// B has asked A; A and C are contacts; A has asked D.
-		addContacts(t, s, b, a.UID)
-		addContacts(t, s, a, c.UID)
-		chattest.Expect(t, answer(t, s, c, a.UID, 1), 200, 0)
-		addContacts(t, s, a, d.UID)
+		ask(t, s, b, a.UID)
+		ask(t, s, a, c.UID)
+		mustAnswer(t, s, c, a.UID, true)
+		ask(t, s, a, d.UID)
 
 		r := call(t, s, a, pathAdd, map[string]any{"data": []map[string]any{
 			{"uid": a.UID}, {"uid": fmt.Sprint(noSuchUID)}, {"uid": c.UID}, {"uid": b.UID},
@@ -179,11 +235,15 @@ func TestContactRequestAcceptFlow(t *testing.T) {
 	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
 		s := chattest.NewServer(t, db, chattest.Options{})
 		a, b, c := s.NewUser(t, "Alice"), s.NewUser(t, "Bob"), s.NewUser(t, "Carol")
-		chattest.Expect(t, call(t, s, c, "/user/info/update", map[string]any{"head_img": "https://img.example/c.png"}), 200, 0)
+		if err := s.SDKFor(t, c).UpdateProfile(context.Background(), client.ProfileUpdate{HeadImg: "https://img.example/c.png"}); err != nil {
+			t.Fatal(err)
+		}
 
 		// C asks first, A a minute later: list/add is oldest first.
 		t0 := s.Clock.Now().Unix()
-		addContacts(t, s, c, b.UID)
+		if res := ask(t, s, c, b.UID); len(res) != 1 || res[0] != (client.AddResult{UID: b.UID, Status: client.StatusRequested}) {
+			t.Fatalf("addContacts: %+v", res)
+		}
 		s.Clock.Advance(time.Minute)
 		// A form body, as seed-era clients send it, with data as JSON text.
 		form := url.Values{"uid": {fmt.Sprint(a.UID)}, "access_token": {a.Token}, "data": {fmt.Sprintf(`[{"uid":"%d"}]`, b.UID)}}
@@ -202,8 +262,13 @@ func TestContactRequestAcceptFlow(t *testing.T) {
 		if got[1]["name"] != "Alice" || got[1]["head_img"] != "" || intOf(got[1]["time"]) != t0+60 {
 			t.Fatalf("list/add[1] = %v", got[1])
 		}
+		// The same through the SDK's typed answer.
+		if got := pendingOf(t, s, b, c.UID, a.UID); got[0].Name != "Carol" || got[0].HeadImg != "https://img.example/c.png" || got[0].Time != t0 ||
+			got[1].Name != "Alice" || got[1].HeadImg != "" || got[1].Time != t0+60 {
+			t.Fatalf("list/add: %+v", got)
+		}
 		// Requests I made are not mine to answer.
-		expectUIDs(t, call(t, s, a, pathPending, nil))
+		pendingOf(t, s, a)
 
 		// Accept A first, then C: both lists come ordered by uid anyway.
 		r = call(t, s, b, pathAnswer, map[string]any{"uid_from": fmt.Sprint(a.UID), "type": "1"})
@@ -211,23 +276,21 @@ func TestContactRequestAcceptFlow(t *testing.T) {
 		if r.Str("msg") != "success" {
 			t.Fatalf("accept: %s", r)
 		}
-		chattest.Expect(t, answer(t, s, b, c.UID, 1), 200, 0)
+		mustAnswer(t, s, b, c.UID, true)
 		expectPair(t, s, a.UID, b.UID, 2, 0)
 		expectPair(t, s, b.UID, c.UID, 2, 0)
 
-		expectUIDs(t, call(t, s, b, pathList, nil), a.UID, c.UID)
-		expectUIDs(t, call(t, s, a, pathList, nil), b.UID)
-		list := call(t, s, c, pathList, nil)
-		expectUIDs(t, list, b.UID)
-		if e := data(t, list)[0]; e["name"] != "Bob" || e["head_img"] != "" {
-			t.Fatalf("C's list: %v", e)
+		expectUIDs(t, call(t, s, b, pathList, nil), a.UID, c.UID) // hand-built once, for the envelope
+		contactsOf(t, s, a, b.UID)
+		if e := contactsOf(t, s, c, b.UID)[0]; e.Name != "Bob" || e.HeadImg != "" {
+			t.Fatalf("C's list: %+v", e)
 		}
-		if e := data(t, call(t, s, b, pathList, nil))[1]; e["head_img"] != "https://img.example/c.png" {
-			t.Fatalf("B's list shows C as %v", e)
+		if e := contactsOf(t, s, b, a.UID, c.UID)[1]; e.HeadImg != "https://img.example/c.png" {
+			t.Fatalf("B's list shows C as %+v", e)
 		}
-		expectUIDs(t, call(t, s, b, pathPending, nil))
+		pendingOf(t, s, b)
 		// Accepting twice finds nothing pending.
-		chattest.Expect(t, answer(t, s, b, a.UID, 1), 404, 1006)
+		chattest.ExpectErr(t, answer(t, s, b, a.UID, true), 404, client.CodeNotFound)
 	})
 }
 
@@ -235,22 +298,22 @@ func TestRefusedRequesterMayAskAgain(t *testing.T) {
 	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
 		s := chattest.NewServer(t, db, chattest.Options{})
 		a, b := s.NewUser(t, "A"), s.NewUser(t, "B")
-		addContacts(t, s, a, b.UID)
-		r := answer(t, s, b, a.UID, 0)
-		chattest.Expect(t, r, 200, 0)
+		ask(t, s, a, b.UID)
+		mustAnswer(t, s, b, a.UID, false)
 		expectPair(t, s, a.UID, b.UID, 0, 0)
-		expectUIDs(t, call(t, s, b, pathPending, nil))
-		expectUIDs(t, call(t, s, a, pathList, nil))
-		expectUIDs(t, call(t, s, b, pathList, nil))
+		expectUIDs(t, call(t, s, b, pathPending, nil)) // hand-built once, for the empty envelope
+		contactsOf(t, s, a)
+		contactsOf(t, s, b)
 
-		r = addContacts(t, s, a, b.UID)
+		// Hand-built for its num, which the SDK does not return.
+		r := addContacts(t, s, a, b.UID)
 		if got := statuses(t, r); !slices.Equal(got, []string{fmt.Sprintf("%d:requested", b.UID)}) || r.Int("num") != 1 {
 			t.Fatalf("asking again: %s", r)
 		}
 		expectPair(t, s, a.UID, b.UID, 0, 1)
 		// Refusing twice finds nothing pending.
-		chattest.Expect(t, answer(t, s, b, a.UID, 0), 200, 0)
-		chattest.Expect(t, answer(t, s, b, a.UID, 0), 404, 1006)
+		mustAnswer(t, s, b, a.UID, false)
+		chattest.ExpectErr(t, answer(t, s, b, a.UID, false), 404, client.CodeNotFound)
 	})
 }
 
@@ -259,12 +322,12 @@ func TestDelContacts(t *testing.T) {
 		s := chattest.NewServer(t, db, chattest.Options{})
 		a, b, c, d := s.NewUser(t, "A"), s.NewUser(t, "B"), s.NewUser(t, "C"), s.NewUser(t, "D")
 		for _, p := range []chattest.User{b, c, d} {
-			addContacts(t, s, a, p.UID)
-			chattest.Expect(t, answer(t, s, p, a.UID, 1), 200, 0)
+			ask(t, s, a, p.UID)
+			mustAnswer(t, s, p, a.UID, true)
 		}
 		// B and C are contacts of each other too, which must survive.
-		addContacts(t, s, b, c.UID)
-		chattest.Expect(t, answer(t, s, c, b.UID, 1), 200, 0)
+		ask(t, s, b, c.UID)
+		mustAnswer(t, s, c, b.UID, true)
 
 		r := call(t, s, a, pathDel, map[string]any{"data": uidList(b.UID, noSuchUID, a.UID, c.UID, b.UID)})
 		chattest.Expect(t, r, 200, 0)
@@ -278,27 +341,22 @@ func TestDelContacts(t *testing.T) {
 		expectPair(t, s, a.UID, c.UID, 0, 0)
 		expectPair(t, s, a.UID, d.UID, 2, 0)
 		expectPair(t, s, b.UID, c.UID, 2, 0)
-		expectUIDs(t, call(t, s, a, pathList, nil), d.UID)
-		expectUIDs(t, call(t, s, b, pathList, nil), c.UID)
+		contactsOf(t, s, a, d.UID)
+		contactsOf(t, s, b, c.UID)
 
 		// Removed by the other side this time; nothing left to remove after.
-		r = call(t, s, d, pathDel, map[string]any{"data": uidList(a.UID)})
-		chattest.Expect(t, r, 200, 0)
-		if r.Int("num") != 1 {
-			t.Fatalf("delContacts by D: %s", r)
+		if n, err := s.SDKFor(t, d).DeleteContacts(context.Background(), a.UID); err != nil || n != 1 {
+			t.Fatalf("delContacts by D: %d, %v", n, err)
 		}
-		r = call(t, s, a, pathDel, map[string]any{"data": uidList(d.UID, b.UID)})
-		chattest.Expect(t, r, 200, 0)
-		if r.Int("num") != 0 {
-			t.Fatalf("delContacts again: %s", r)
+		if n, err := s.SDKFor(t, a).DeleteContacts(context.Background(), d.UID, b.UID); err != nil || n != 0 {
+			t.Fatalf("delContacts again: %d, %v", n, err)
 		}
 		if n := s.Count(t, "contacts", ""); n != 2 {
 			t.Fatalf("%d contact rows, want B↔C only", n)
 		}
 		// A deleted contact may be asked again.
-		r = addContacts(t, s, a, b.UID)
-		if got := statuses(t, r); !slices.Equal(got, []string{fmt.Sprintf("%d:requested", b.UID)}) {
-			t.Fatalf("asking a former contact: %v", got)
+		if res := ask(t, s, a, b.UID); len(res) != 1 || res[0] != (client.AddResult{UID: b.UID, Status: client.StatusRequested}) {
+			t.Fatalf("asking a former contact: %+v", res)
 		}
 	})
 }
@@ -314,6 +372,10 @@ func TestContactsInfo(t *testing.T) {
 		if e := data(t, r)[0]; e["name"] != "C" || e["head_img"] != "" || len(e) != 3 {
 			t.Fatalf("Info[0] = %v", e)
 		}
+		got, err := s.SDKFor(t, a).ContactsInfo(context.Background(), c.UID, noSuchUID, a.UID, c.UID, b.UID)
+		if err != nil || len(got) != 3 || got[0] != (client.Profile{UID: c.UID, Name: "C"}) || got[1].UID != a.UID || got[2] != (client.Profile{UID: b.UID, Name: "B"}) {
+			t.Fatalf("Info: %+v, %v", got, err)
+		}
 		expectUIDs(t, call(t, s, a, pathInfo, map[string]any{"data": uidList(noSuchUID)}))
 	})
 }
@@ -323,20 +385,20 @@ func TestAcceptContactsNotFound(t *testing.T) {
 		s := chattest.NewServer(t, db, chattest.Options{})
 		a, b := s.NewUser(t, "A"), s.NewUser(t, "B")
 		// A's request to B is not B's request to A.
-		addContacts(t, s, a, b.UID)
+		ask(t, s, a, b.UID)
 		for _, tc := range []struct {
-			name string
-			who  chattest.User
-			from int64
-			typ  int
+			name   string
+			who    chattest.User
+			from   int64
+			accept bool
 		}{
-			{"reverse direction", a, b.UID, 1},
-			{"no such user", b, noSuchUID, 1},
-			{"refuse no such user", b, noSuchUID, 0},
-			{"from self", b, b.UID, 1},
+			{"reverse direction", a, b.UID, true},
+			{"no such user", b, noSuchUID, true},
+			{"refuse no such user", b, noSuchUID, false},
+			{"from self", b, b.UID, true},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				chattest.Expect(t, answer(t, s, tc.who, tc.from, tc.typ), 404, 1006)
+				chattest.ExpectErr(t, answer(t, s, tc.who, tc.from, tc.accept), 404, client.CodeNotFound)
 			})
 		}
 		expectPair(t, s, a.UID, b.UID, 0, 1)
@@ -347,7 +409,7 @@ func TestContactsBadInput(t *testing.T) {
 	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
 		s := chattest.NewServer(t, db, chattest.Options{})
 		a, b := s.NewUser(t, "A"), s.NewUser(t, "B")
-		addContacts(t, s, b, a.UID) // a request A could wrongly answer
+		ask(t, s, b, a.UID) // a request A could wrongly answer
 		before := s.Count(t, "contact_requests", "")
 
 		tooMany := make([]map[string]any, 101)

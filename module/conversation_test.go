@@ -1,13 +1,16 @@
 package module_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/fiberchat/fiberchat/client"
 	"github.com/fiberchat/fiberchat/internal/chattest"
 	"github.com/fiberchat/fiberchat/module"
 )
@@ -36,7 +39,9 @@ type historyAnswer struct {
 	More bool `json:"more"`
 }
 
-func history(t testing.TB, s *chattest.Server, u chattest.User, fields map[string]any) historyAnswer {
+// historyRaw is a hand-built /Message/History, for what the SDK never
+// sends (numbers as strings) and to check the answer's envelope.
+func historyRaw(t testing.TB, s *chattest.Server, u chattest.User, fields map[string]any) historyAnswer {
 	t.Helper()
 	r := s.Post(t, pathHistory, u.Creds(fields))
 	chattest.Expect(t, r, 200, 0)
@@ -50,6 +55,19 @@ func history(t testing.TB, s *chattest.Server, u chattest.User, fields map[strin
 	return a
 }
 
+// history reads one page of u's conversation through the SDK.
+func history(t testing.TB, s *chattest.Server, u chattest.User, r client.HistoryRequest) client.HistoryPage {
+	t.Helper()
+	p, err := s.SDKFor(t, u).History(context.Background(), r)
+	if err != nil {
+		t.Fatalf("history: %v", err)
+	}
+	if p.Messages == nil {
+		t.Fatalf("history: data is null: %+v", p)
+	}
+	return p
+}
+
 type unreadAnswer struct {
 	Num  int `json:"num"`
 	Data []struct {
@@ -59,7 +77,9 @@ type unreadAnswer struct {
 	} `json:"data"`
 }
 
-func unread(t testing.TB, s *chattest.Server, u chattest.User) map[int64][2]int64 {
+// unreadRaw is a hand-built /Message/Unread, to check the answer's
+// envelope.
+func unreadRaw(t testing.TB, s *chattest.Server, u chattest.User) map[int64][2]int64 {
 	t.Helper()
 	r := s.Post(t, pathUnread, u.Creds(nil))
 	chattest.Expect(t, r, 200, 0)
@@ -74,7 +94,27 @@ func unread(t testing.TB, s *chattest.Server, u chattest.User) map[int64][2]int6
 	return out
 }
 
-func markRead(t testing.TB, s *chattest.Server, u chattest.User, from int64, lastID int64) int64 {
+// unread returns u's unread counts and last ids per sender, through the
+// SDK.
+func unread(t testing.TB, s *chattest.Server, u chattest.User) map[int64][2]int64 {
+	t.Helper()
+	counts, err := s.SDKFor(t, u).Unread(context.Background())
+	if err != nil {
+		t.Fatalf("unread: %v", err)
+	}
+	if counts == nil {
+		t.Fatal("unread: data is null")
+	}
+	out := map[int64][2]int64{}
+	for _, e := range counts {
+		out[e.UIDFrom] = [2]int64{e.Count, e.LastID}
+	}
+	return out
+}
+
+// markReadRaw is a hand-built /Message/Read, to check the answer's
+// envelope.
+func markReadRaw(t testing.TB, s *chattest.Server, u chattest.User, from int64, lastID int64) int64 {
 	t.Helper()
 	r := s.Post(t, pathRead, u.Creds(map[string]any{"uid_from": from, "last_id": lastID}))
 	chattest.Expect(t, r, 200, 0)
@@ -82,6 +122,17 @@ func markRead(t testing.TB, s *chattest.Server, u chattest.User, from int64, las
 		t.Fatalf("read: %s", r)
 	}
 	return r.Int("num")
+}
+
+// markRead marks u's messages from from up to lastID read through the SDK
+// and returns how many were newly marked.
+func markRead(t testing.TB, s *chattest.Server, u chattest.User, from int64, lastID int64) int64 {
+	t.Helper()
+	n, err := s.SDKFor(t, u).Read(context.Background(), from, lastID)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return int64(n)
 }
 
 func TestHistory(t *testing.T) {
@@ -100,13 +151,13 @@ func TestHistory(t *testing.T) {
 			mustSend(t, s, c, a, "noise") // another conversation of a's
 		}
 
-		h := history(t, s, a, map[string]any{"uid_with": b.UID})
-		if h.Num != 5 || h.More {
+		h := history(t, s, a, client.HistoryRequest{With: b.UID})
+		if len(h.Messages) != 5 || h.More {
 			t.Fatalf("history: %+v", h)
 		}
-		for i, m := range h.Data {
+		for i, m := range h.Messages {
 			want := ids[4-i]
-			if m.ID != want || m.Message != fmt.Sprint("m", 4-i) || m.Read || m.Time != s.Clock.Now().Unix() {
+			if m.ID != want || m.Message.Message != fmt.Sprint("m", 4-i) || m.Read || m.Time != s.Clock.Now().Unix() {
 				t.Fatalf("data[%d] = %+v, want id %d", i, m, want)
 			}
 			if (4-i)%2 == 0 && (m.UIDFrom != a.UID || m.UIDTo != b.UID) || (4-i)%2 == 1 && (m.UIDFrom != b.UID || m.UIDTo != a.UID) {
@@ -114,18 +165,20 @@ func TestHistory(t *testing.T) {
 			}
 		}
 		// b's view is the same conversation.
-		if hb := history(t, s, b, map[string]any{"uid_with": a.UID}); hb.Num != 5 || hb.Data[0].ID != ids[4] {
+		if hb := history(t, s, b, client.HistoryRequest{With: a.UID}); len(hb.Messages) != 5 || hb.Messages[0].ID != ids[4] {
 			t.Fatalf("b's history: %+v", hb)
 		}
 
 		// Keyset pages: 2, 2, 1.
-		p1 := history(t, s, a, map[string]any{"uid_with": b.UID, "limit": 2})
-		p2 := history(t, s, a, map[string]any{"uid_with": b.UID, "limit": "2", "before_id": p1.Data[1].ID})
-		p3 := history(t, s, a, map[string]any{"uid_with": b.UID, "limit": 2, "before_id": p2.Data[1].ID})
-		if !p1.More || !p2.More || p3.More || p1.Num != 2 || p2.Num != 2 || p3.Num != 1 {
+		// The middle page is hand-built: limit as a string, as the SDK
+		// never sends it.
+		p1 := history(t, s, a, client.HistoryRequest{With: b.UID, Limit: 2})
+		p2 := historyRaw(t, s, a, map[string]any{"uid_with": b.UID, "limit": "2", "before_id": p1.Messages[1].ID})
+		p3 := history(t, s, a, client.HistoryRequest{With: b.UID, Limit: 2, BeforeID: p2.Data[1].ID})
+		if !p1.More || !p2.More || p3.More || len(p1.Messages) != 2 || p2.Num != 2 || len(p3.Messages) != 1 {
 			t.Fatalf("pages: %+v %+v %+v", p1, p2, p3)
 		}
-		if p1.Data[0].ID != ids[4] || p2.Data[0].ID != ids[2] || p3.Data[0].ID != ids[0] {
+		if p1.Messages[0].ID != ids[4] || p2.Data[0].ID != ids[2] || p3.Messages[0].ID != ids[0] {
 			t.Fatalf("pages out of order: %+v %+v %+v", p1, p2, p3)
 		}
 
@@ -133,8 +186,8 @@ func TestHistory(t *testing.T) {
 		if n := markRead(t, s, b, a.UID, ids[2]); n != 2 {
 			t.Fatalf("newly read %d, want 2", n)
 		}
-		h = history(t, s, a, map[string]any{"uid_with": b.UID})
-		for _, m := range h.Data {
+		h = history(t, s, a, client.HistoryRequest{With: b.UID})
+		for _, m := range h.Messages {
 			want := m.UIDFrom == a.UID && m.ID <= ids[2]
 			if m.Read != want {
 				t.Fatalf("message %d read=%v, want %v", m.ID, m.Read, want)
@@ -144,19 +197,21 @@ func TestHistory(t *testing.T) {
 		// A stranger, or a user with whom there were never messages: an
 		// empty page, never anyone else's messages.
 		stranger := s.NewUser(t, "stranger")
-		if h := history(t, s, stranger, map[string]any{"uid_with": a.UID}); h.Num != 0 || h.More {
+		if h := history(t, s, stranger, client.HistoryRequest{With: a.UID}); len(h.Messages) != 0 || h.More {
 			t.Fatalf("stranger's history: %+v", h)
 		}
-		if h := history(t, s, b, map[string]any{"uid_with": c.UID}); h.Num != 0 {
+		if h := history(t, s, b, client.HistoryRequest{With: c.UID}); len(h.Messages) != 0 {
 			t.Fatalf("b's history with c: %+v", h)
 		}
-		if h := history(t, s, a, map[string]any{"uid_with": noSuchUID}); h.Num != 0 {
+		if h := history(t, s, a, client.HistoryRequest{With: noSuchUID}); len(h.Messages) != 0 {
 			t.Fatalf("history with nobody: %+v", h)
 		}
 
 		// History survives a contact delete, on both sides.
-		chattest.Expect(t, call(t, s, a, pathDel, map[string]any{"data": uidList(b.UID)}), 200, 0)
-		if h := history(t, s, b, map[string]any{"uid_with": a.UID}); h.Num != 5 {
+		if n, err := s.SDKFor(t, a).DeleteContacts(context.Background(), b.UID); err != nil || n != 1 {
+			t.Fatalf("delete: %d, %v", n, err)
+		}
+		if h := history(t, s, b, client.HistoryRequest{With: a.UID}); len(h.Messages) != 5 {
 			t.Fatalf("history after delete: %+v", h)
 		}
 	})
@@ -204,7 +259,7 @@ func TestReadAndUnread(t *testing.T) {
 		me, x, y := s.NewUser(t, "me"), s.NewUser(t, "x"), s.NewUser(t, "y")
 		s.Befriend(t, me, x)
 		s.Befriend(t, me, y)
-		if u := unread(t, s, me); len(u) != 0 {
+		if u := unreadRaw(t, s, me); len(u) != 0 {
 			t.Fatalf("unread before any message: %v", u)
 		}
 		var fromX []int64
@@ -217,11 +272,11 @@ func TestReadAndUnread(t *testing.T) {
 		if len(u) != 2 || u[x.UID] != [2]int64{3, fromX[2]} || u[y.UID] != [2]int64{1, lastY} {
 			t.Fatalf("unread: %v", u)
 		}
-		if u := unread(t, s, x); len(u) != 1 || u[me.UID][0] != 1 {
+		if u := unreadRaw(t, s, x); len(u) != 1 || u[me.UID][0] != 1 {
 			t.Fatalf("x's unread: %v", u)
 		}
 
-		if n := markRead(t, s, me, x.UID, fromX[0]); n != 1 {
+		if n := markReadRaw(t, s, me, x.UID, fromX[0]); n != 1 {
 			t.Fatalf("read %d, want 1", n)
 		}
 		if n := markRead(t, s, me, x.UID, fromX[0]); n != 0 {
@@ -270,7 +325,8 @@ func TestReadUnreadConcurrent(t *testing.T) {
 			from = append(from, u)
 		}
 		done := make(chan struct{})
-		errs := sendAll(s, from, reader, each)
+		errs := sendAll(t, s, from, reader, each)
+		rc := s.SDKFor(t, reader)
 		var read [senders]int64
 		var wg sync.WaitGroup
 		wg.Add(1)
@@ -283,15 +339,15 @@ func TestReadUnreadConcurrent(t *testing.T) {
 				default:
 				}
 				for i, u := range from {
-					r, err := s.TryPost(pathRead, reader.Creds(map[string]any{"uid_from": u.UID, "last_id": 1 << 40}))
-					if err != nil || r.Status != 200 {
-						t.Errorf("read: %v %v", r, err)
+					n, err := rc.Read(context.Background(), u.UID, 1<<40)
+					if err != nil {
+						t.Errorf("read: %v", err)
 						return
 					}
-					if r.Int("num") < 0 {
-						t.Errorf("negative num: %s", r)
+					if n < 0 {
+						t.Errorf("negative num: %d", n)
 					}
-					read[i] += r.Int("num")
+					read[i] += int64(n)
 				}
 			}
 		}()
@@ -332,10 +388,10 @@ func TestBlock(t *testing.T) {
 		addContacts(t, s, c, a.UID) // c asks a
 		addContacts(t, s, a, d.UID) // a asks d
 
-		r := call(t, s, a, pathBlock, map[string]any{"data": uidList(b.UID, c.UID, d.UID, a.UID, noSuchUID, b.UID)})
-		chattest.Expect(t, r, 200, 0)
-		if r.Int("num") != 3 {
-			t.Fatalf("block: %s", r)
+		ctx := context.Background()
+		ac, bc := s.SDKFor(t, a), s.SDKFor(t, b)
+		if n, err := ac.Block(ctx, b.UID, c.UID, d.UID, a.UID, noSuchUID, b.UID); err != nil || n != 3 {
+			t.Fatalf("block: %d, %v", n, err)
 		}
 		if n := s.Count(t, "contacts", "uid IN ? OR peer_uid IN ?", []int64{a.UID}, []int64{a.UID}); n != 0 {
 			t.Fatalf("%d contact rows left", n)
@@ -344,46 +400,50 @@ func TestBlock(t *testing.T) {
 			t.Fatalf("%d requests left", n)
 		}
 		// Blocking again changes nothing.
-		if r := call(t, s, a, pathBlock, map[string]any{"data": uidList(b.UID)}); r.Int("num") != 0 {
-			t.Fatalf("block again: %s", r)
+		if n, err := ac.Block(ctx, b.UID); err != nil || n != 0 {
+			t.Fatalf("block again: %d, %v", n, err)
 		}
+		// The list is hand-built once, for its envelope (num).
 		bl := call(t, s, a, pathBlocked, nil)
 		chattest.Expect(t, bl, 200, 0)
-		got := data(t, bl)
-		if bl.Int("num") != 3 || len(got) != 3 || intOf(got[0]["uid"]) != b.UID || got[0]["name"] != "b" || intOf(got[2]["uid"]) != d.UID {
+		if bl.Int("num") != 3 || len(data(t, bl)) != 3 {
 			t.Fatalf("blocked: %s", bl)
 		}
-		if r := call(t, s, b, pathBlocked, nil); r.Int("num") != 0 {
-			t.Fatalf("b blocks no one: %s", r)
+		got, err := ac.Blocked(ctx)
+		if err != nil || len(got) != 3 || got[0].UID != b.UID || got[0].Name != "b" || got[2].UID != d.UID {
+			t.Fatalf("blocked: %+v, %v", got, err)
+		}
+		if got, err := bc.Blocked(ctx); err != nil || got == nil || len(got) != 0 {
+			t.Fatalf("b blocks no one: %+v, %v", got, err)
 		}
 
-		// The blocked user cannot ask again, nor message, and neither can a.
-		r = addContacts(t, s, b, a.UID)
+		// The blocked user cannot ask again, nor message, and neither can
+		// a. (The add is hand-built for its num, which the SDK does not
+		// return.)
+		r := addContacts(t, s, b, a.UID)
 		if st := data(t, r)[0]["status"]; st != "not_found" || r.Int("num") != 0 {
 			t.Fatalf("blocked add: %s", r)
 		}
-		chattest.Expect(t, send(t, s, b, a, "let me in"), 403, 1008)
-		chattest.Expect(t, send(t, s, a, b, "go away"), 403, 1008)
-		if st := data(t, addContacts(t, s, a, b.UID))[0]["status"]; st != "not_found" {
-			t.Fatalf("a adding whom it blocks: %v", st)
+		chattest.ExpectErr(t, sendErr(t, s, b, a, "let me in"), 403, client.CodeForbidden)
+		chattest.ExpectErr(t, sendErr(t, s, a, b, "go away"), 403, client.CodeForbidden)
+		if res, err := ac.AddContacts(ctx, b.UID); err != nil || len(res) != 1 || res[0] != (client.AddResult{UID: b.UID, Status: client.StatusNotFound}) {
+			t.Fatalf("a adding whom it blocks: %+v, %v", res, err)
 		}
 		// History stays, for both.
-		if h := history(t, s, b, map[string]any{"uid_with": a.UID}); h.Num != 1 {
+		if h := history(t, s, b, client.HistoryRequest{With: a.UID}); len(h.Messages) != 1 {
 			t.Fatalf("history after block: %+v", h)
 		}
 
 		// Unblock restores nothing, but makes asking possible again.
-		r = call(t, s, a, pathUnblock, map[string]any{"data": uidList(b.UID, b.UID, noSuchUID)})
-		chattest.Expect(t, r, 200, 0)
-		if r.Int("num") != 1 {
-			t.Fatalf("unblock: %s", r)
+		if n, err := ac.Unblock(ctx, b.UID, b.UID, noSuchUID); err != nil || n != 1 {
+			t.Fatalf("unblock: %d, %v", n, err)
 		}
 		if n := s.Count(t, "contacts", "uid = ?", a.UID); n != 0 {
 			t.Fatal("unblock restored a contact")
 		}
-		chattest.Expect(t, send(t, s, b, a, "still not a contact"), 403, 1008)
-		if st := data(t, addContacts(t, s, b, a.UID))[0]["status"]; st != "requested" {
-			t.Fatalf("add after unblock: %v", st)
+		chattest.ExpectErr(t, sendErr(t, s, b, a, "still not a contact"), 403, client.CodeForbidden)
+		if res, err := bc.AddContacts(ctx, a.UID); err != nil || len(res) != 1 || res[0].Status != client.StatusRequested {
+			t.Fatalf("add after unblock: %+v, %v", res, err)
 		}
 	})
 }
@@ -395,10 +455,15 @@ func TestBlockWithStrangersAllowed(t *testing.T) {
 		s := chattest.NewServer(t, db, chattest.Options{Config: func(c *module.Config) { c.AllowStrangers = true }})
 		a, b := s.NewUser(t, "a"), s.NewUser(t, "b")
 		mustSend(t, s, b, a, "hello stranger")
-		chattest.Expect(t, call(t, s, a, pathBlock, map[string]any{"data": uidList(b.UID)}), 200, 0)
-		chattest.Expect(t, send(t, s, b, a, "again"), 403, 1008)
-		chattest.Expect(t, send(t, s, a, b, "nor you"), 403, 1008)
-		chattest.Expect(t, call(t, s, a, pathUnblock, map[string]any{"data": uidList(b.UID)}), 200, 0)
+		ac := s.SDKFor(t, a)
+		if _, err := ac.Block(context.Background(), b.UID); err != nil {
+			t.Fatal(err)
+		}
+		chattest.ExpectErr(t, sendErr(t, s, b, a, "again"), 403, client.CodeForbidden)
+		chattest.ExpectErr(t, sendErr(t, s, a, b, "nor you"), 403, client.CodeForbidden)
+		if _, err := ac.Unblock(context.Background(), b.UID); err != nil {
+			t.Fatal(err)
+		}
 		mustSend(t, s, b, a, "after unblock")
 	})
 }
@@ -414,25 +479,23 @@ func TestSendsRacingBlock(t *testing.T) {
 		var mu sync.Mutex
 		var wg sync.WaitGroup
 		start := make(chan struct{})
+		bc := s.SDKFor(t, b)
 		for i := range 4 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				<-start
 				for j := range 15 {
-					r, err := s.TryPost("/Message/Send", b.Creds(map[string]any{"uid_to": a.UID, "data": fmt.Sprint(i, "-", j)}))
-					if err != nil {
-						t.Error(err)
-						return
-					}
+					_, err := bc.Send(context.Background(), a.UID, fmt.Sprint(i, "-", j))
+					var e *client.Error
 					mu.Lock()
 					switch {
-					case r.Status == 200:
+					case err == nil:
 						ok++
-					case r.Status == 403 && r.Code() == 1008:
+					case errors.As(err, &e) && e.Status == 403 && e.Code == client.CodeForbidden:
 						refused++
 					default:
-						t.Errorf("send: %s", r)
+						t.Errorf("send: %v", err)
 					}
 					mu.Unlock()
 				}
@@ -440,7 +503,9 @@ func TestSendsRacingBlock(t *testing.T) {
 		}
 		close(start)
 		time.Sleep(5 * time.Millisecond)
-		chattest.Expect(t, call(t, s, a, pathBlock, map[string]any{"data": uidList(b.UID)}), 200, 0)
+		if _, err := s.SDKFor(t, a).Block(context.Background(), b.UID); err != nil {
+			t.Fatal(err)
+		}
 		wg.Wait()
 		if stored := s.Count(t, "messages", "from_uid = ?", b.UID); stored != ok {
 			t.Fatalf("%d answered 200, %d stored", ok, stored)
@@ -449,7 +514,7 @@ func TestSendsRacingBlock(t *testing.T) {
 			t.Fatalf("unread %d, want %d", u[b.UID][0], ok)
 		}
 		after := s.Count(t, "messages", "from_uid = ?", b.UID)
-		chattest.Expect(t, send(t, s, b, a, "after"), 403, 1008)
+		chattest.ExpectErr(t, sendErr(t, s, b, a, "after"), 403, client.CodeForbidden)
 		if s.Count(t, "messages", "from_uid = ?", b.UID) != after {
 			t.Fatal("a message was stored after the block")
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/fiberchat/fiberchat/apierr"
+	"github.com/fiberchat/fiberchat/client"
 	"github.com/fiberchat/fiberchat/events"
 	"github.com/fiberchat/fiberchat/internal/chattest"
 	"github.com/fiberchat/fiberchat/module"
@@ -59,23 +60,37 @@ func TestEventsAndBeforeSend(t *testing.T) {
 			}
 		}})
 		a, b := s.NewUser(t, "a"), s.NewUser(t, "b")
-		chattest.Expect(t, s.Post(t, "/Contacts/IO/addContacts", a.Creds(map[string]any{"data": []map[string]any{{"uid": b.UID}}})), 200, 0)
-		chattest.Expect(t, s.Post(t, "/Contacts/IO/acceptContacts", b.Creds(map[string]any{"uid_from": a.UID, "type": 1})), 200, 0)
-
-		send := func(body string) *chattest.Response {
-			return s.Post(t, "/Message/Send", a.Creds(map[string]any{"uid_to": b.UID, "data": body}))
+		ctx := context.Background()
+		ac := s.SDKFor(t, a)
+		if _, err := ac.AddContacts(ctx, b.UID); err != nil {
+			t.Fatal(err)
 		}
-		chattest.Expect(t, send("hello"), 200, 0)
-		chattest.Expect(t, send("buy spam now"), 403, 1008)
-		chattest.Expect(t, send("shout"), 400, 1001)
+		if err := s.SDKFor(t, b).AnswerRequest(ctx, a.UID, true); err != nil {
+			t.Fatal(err)
+		}
+
+		send := func(body string) error {
+			_, err := ac.Send(ctx, b.UID, body)
+			return err
+		}
+		if err := send("hello"); err != nil {
+			t.Fatal(err)
+		}
+		chattest.ExpectErr(t, send("buy spam now"), 403, client.CodeForbidden)
+		chattest.ExpectErr(t, send("shout"), 400, client.CodeInvalid)
 		// A failing or panicking event handler neither breaks the request
 		// nor loses the message.
-		chattest.Expect(t, send("fail this"), 200, 0)
-		chattest.Expect(t, send("panic now"), 200, 0)
+		for _, body := range []string{"fail this", "panic now"} {
+			if err := send(body); err != nil {
+				t.Fatalf("%s: %v", body, err)
+			}
+		}
 		if n := s.Count(t, "messages", ""); n != 3 {
 			t.Fatalf("%d messages stored, want 3 (the refused two are not)", n)
 		}
-		chattest.Expect(t, s.Post(t, "/Contacts/IO/delContacts", a.Creds(map[string]any{"data": []map[string]any{{"uid": b.UID}}})), 200, 0)
+		if _, err := ac.DeleteContacts(ctx, b.UID); err != nil {
+			t.Fatal(err)
+		}
 
 		want := []string{
 			"user.registered", "user.logged_in", "user.registered", "user.logged_in",
@@ -128,12 +143,12 @@ func TestConversationEvents(t *testing.T) {
 		before := len(rec.kinds())
 		markRead(t, s, b, a.UID, last)
 		markRead(t, s, b, a.UID, last) // nothing new
-		blk := func(path string) {
-			chattest.Expect(t, s.Post(t, path, a.Creds(map[string]any{"data": []map[string]any{{"uid": b.UID}}})), 200, 0)
+		ac := s.SDKFor(t, a)
+		for i, op := range []func(context.Context, ...int64) (int, error){ac.Block, ac.Block /* already blocked */, ac.Unblock} {
+			if _, err := op(context.Background(), b.UID); err != nil {
+				t.Fatalf("op %d: %v", i, err)
+			}
 		}
-		blk(pathBlock)
-		blk(pathBlock) // already blocked
-		blk(pathUnblock)
 		got := rec.kinds()[before:]
 		want := []string{"message.read", "contact.removed", "user.blocked", "user.unblocked"}
 		if strings.Join(got, " ") != strings.Join(want, " ") {

@@ -1,6 +1,7 @@
 package module_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fiberchat/fiberchat/client"
 	"github.com/fiberchat/fiberchat/internal/chattest"
 	"github.com/fiberchat/fiberchat/models"
 	"github.com/fiberchat/fiberchat/module"
@@ -45,7 +47,9 @@ func decodeRecv(r *chattest.Response) (recvAnswer, error) {
 	return a, nil
 }
 
-func recv(t testing.TB, s *chattest.Server, u chattest.User, fields map[string]any) recvAnswer {
+// recvRaw is a hand-built /Message/Recv, for what the SDK never sends
+// (numbers as strings) or to see the answer's exact shape.
+func recvRaw(t testing.TB, s *chattest.Server, u chattest.User, fields map[string]any) recvAnswer {
 	t.Helper()
 	a, err := decodeRecv(s.Post(t, "/Message/Recv", u.Creds(fields)))
 	if err != nil {
@@ -54,27 +58,61 @@ func recv(t testing.TB, s *chattest.Server, u chattest.User, fields map[string]a
 	return a
 }
 
+// recv reads u's messages through the SDK.
+func recv(t testing.TB, s *chattest.Server, u chattest.User, r client.RecvRequest) client.RecvResult {
+	t.Helper()
+	got, err := s.SDKFor(t, u).Recv(context.Background(), r)
+	if err != nil {
+		t.Fatalf("recv: %v", err)
+	}
+	// The SDK leaves Messages nil only for "data":null: the contract's
+	// empty batch is [].
+	if got.Messages == nil {
+		t.Fatalf("recv: data is null: %+v", got)
+	}
+	return got
+}
+
+// last is a RecvRequest.LastID.
+func last(id int64) *int64 { return &id }
+
+// send is a hand-built /Message/Send, to look at the answer on the wire.
 func send(t testing.TB, s *chattest.Server, from, to chattest.User, body string) *chattest.Response {
 	t.Helper()
 	return s.Post(t, "/Message/Send", from.Creds(map[string]any{"uid_to": to.UID, "data": body}))
 }
 
-func mustSend(t testing.TB, s *chattest.Server, from, to chattest.User, body string) int64 {
+// sendErr sends through the SDK and returns its error, for refusals.
+func sendErr(t testing.TB, s *chattest.Server, from, to chattest.User, body string) error {
 	t.Helper()
-	r := send(t, s, from, to, body)
-	chattest.Expect(t, r, 200, 0)
-	if r.Int("id") <= 0 || r.Int("num") != 1 || r.Str("msg") != "success" || r.Int("time") != s.Clock.Now().Unix() {
-		t.Fatalf("send: %s", r)
-	}
-	return r.Int("id")
+	_, err := s.SDKFor(t, from).Send(context.Background(), to.UID, body)
+	return err
 }
 
-// login opens another session (device) for u.
+// mustSend sends through the SDK and returns the message's id.
+func mustSend(t testing.TB, s *chattest.Server, from, to chattest.User, body string) int64 {
+	t.Helper()
+	sent, err := s.SDKFor(t, from).Send(context.Background(), to.UID, body)
+	if err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	if sent.ID <= 0 || sent.Time != s.Clock.Now().Unix() {
+		t.Fatalf("send: %+v at %d", sent, s.Clock.Now().Unix())
+	}
+	return sent.ID
+}
+
+// login opens another session (device) for u through the SDK.
 func login(t testing.TB, s *chattest.Server, u chattest.User) chattest.User {
 	t.Helper()
-	r := s.Post(t, "/user/login", map[string]any{"uid": u.UID, "passwd": u.Password})
-	chattest.Expect(t, r, 200, 0)
-	u.Token = r.Str("access_token")
+	sess, err := s.SDK(t).Login(context.Background(), u.UID, u.Password)
+	if err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	if sess.UID != u.UID || sess.AccessToken == "" || sess.ExpireTime <= s.Clock.Now().Unix() {
+		t.Fatalf("login: %+v", sess)
+	}
+	u.Token = sess.AccessToken
 	return u
 }
 
@@ -91,20 +129,30 @@ func TestSendRecvInOrder(t *testing.T) {
 			id   int64
 		}
 		msgs := []sent{{a, "hello", 0}, {c, "你好 🌍", 0}, {a, "line one\nline two", 0}, {c, strings.Repeat("界", 4000), 0}, {a, "bye", 0}}
+		// The first send is hand-built, to check the answer's envelope;
+		// the others go through the SDK.
+		first := send(t, s, msgs[0].from, b, msgs[0].body)
+		chattest.Expect(t, first, 200, 0)
+		if first.Int("id") <= 0 || first.Int("num") != 1 || first.Str("msg") != "success" || first.Int("time") != s.Clock.Now().Unix() {
+			t.Fatalf("send: %s", first)
+		}
+		msgs[0].id = first.Int("id")
 		for i := range msgs {
-			msgs[i].id = mustSend(t, s, msgs[i].from, b, msgs[i].body)
+			if i > 0 {
+				msgs[i].id = mustSend(t, s, msgs[i].from, b, msgs[i].body)
+			}
 			if i > 0 && msgs[i].id <= msgs[i-1].id {
 				t.Fatalf("ids do not increase: %d after %d", msgs[i].id, msgs[i-1].id)
 			}
 		}
 
-		got := recv(t, s, b, nil)
-		if len(got.Data) != len(msgs) || got.More {
-			t.Fatalf("got %d messages (more=%v), want %d", len(got.Data), got.More, len(msgs))
+		got := recv(t, s, b, client.RecvRequest{})
+		if len(got.Messages) != len(msgs) || got.More {
+			t.Fatalf("got %d messages (more=%v), want %d", len(got.Messages), got.More, len(msgs))
 		}
-		for i, m := range got.Data {
+		for i, m := range got.Messages {
 			w := msgs[i]
-			if m.ID != w.id || m.UIDFrom != w.from.UID || m.Message != w.body || m.Time != s.Clock.Now().Unix() {
+			if m.ID != w.id || m.UIDFrom != w.from.UID || m.UIDTo != b.UID || m.Message != w.body || m.Time != s.Clock.Now().Unix() {
 				t.Fatalf("message %d: got {%d %d %.20q %d}, want {%d %d %.20q}", i, m.ID, m.UIDFrom, m.Message, m.Time, w.id, w.from.UID, w.body)
 			}
 		}
@@ -113,7 +161,7 @@ func TestSendRecvInOrder(t *testing.T) {
 		}
 
 		// The session's cursor moved on: nothing again, with data [] (not
-		// null) and the same last_id.
+		// null) and the same last_id; hand-built, to see the answer.
 		r := s.Post(t, "/Message/Recv", b.Creds(nil))
 		if !strings.Contains(string(r.Raw), `"data":[]`) {
 			t.Fatalf("empty answer: %s", r.Raw)
@@ -126,7 +174,7 @@ func TestSendRecvInOrder(t *testing.T) {
 			t.Fatalf("second recv: %s", r.Raw)
 		}
 		// Recv returns messages to me only.
-		if other := recv(t, s, a, nil); other.Num != 0 || other.LastID != 0 {
+		if other := recv(t, s, a, client.RecvRequest{}); len(other.Messages) != 0 || other.LastID != 0 {
 			t.Fatalf("a got b's messages: %+v", other)
 		}
 	})
@@ -140,19 +188,19 @@ func TestRecvSecondDevice(t *testing.T) {
 		s.Befriend(t, a, phone)
 
 		first := mustSend(t, s, a, phone, "one")
-		if got := recv(t, s, phone, nil); got.Num != 1 || got.Data[0].ID != first {
+		if got := recv(t, s, phone, client.RecvRequest{}); len(got.Messages) != 1 || got.Messages[0].ID != first {
 			t.Fatalf("phone: %+v", got)
 		}
 		second := mustSend(t, s, a, phone, "two")
 		// Each device gets every message once, at its own pace.
-		if got := recv(t, s, laptop, nil); got.Num != 2 || got.Data[0].ID != first || got.Data[1].ID != second {
+		if got := recv(t, s, laptop, client.RecvRequest{}); len(got.Messages) != 2 || got.Messages[0].ID != first || got.Messages[1].ID != second {
 			t.Fatalf("laptop: %+v", got)
 		}
-		if got := recv(t, s, phone, nil); got.Num != 1 || got.Data[0].ID != second {
+		if got := recv(t, s, phone, client.RecvRequest{}); len(got.Messages) != 1 || got.Messages[0].ID != second {
 			t.Fatalf("phone again: %+v", got)
 		}
 		for _, dev := range []chattest.User{phone, laptop} {
-			if got := recv(t, s, dev, nil); got.Num != 0 || got.LastID != second {
+			if got := recv(t, s, dev, client.RecvRequest{}); len(got.Messages) != 0 || got.LastID != second {
 				t.Fatalf("a device got a message twice: %+v", got)
 			}
 		}
@@ -173,13 +221,13 @@ func TestRecvWithLastID(t *testing.T) {
 		cursor := int64(0)
 		var pages [][]int64
 		for {
-			got := recv(t, s, b, map[string]any{"last_id": cursor, "limit": 2})
+			got := recv(t, s, b, client.RecvRequest{LastID: last(cursor), Limit: 2})
 			var page []int64
-			for _, m := range got.Data {
+			for _, m := range got.Messages {
 				page = append(page, m.ID)
 			}
 			pages = append(pages, page)
-			if got.Num > 0 && got.LastID != page[len(page)-1] {
+			if len(page) > 0 && got.LastID != page[len(page)-1] {
 				t.Fatalf("last_id %d is not the page's last id %v", got.LastID, page)
 			}
 			if !got.More {
@@ -192,28 +240,29 @@ func TestRecvWithLastID(t *testing.T) {
 		}
 
 		// A lost answer loses nothing: asking again with the same last_id
-		// gives the same messages.
-		lost := recv(t, s, b, map[string]any{"last_id": ids[1]})
-		retry := recv(t, s, b, map[string]any{"last_id": strconv.FormatInt(ids[1], 10)})
+		// gives the same messages. (Hand-built: the retry sends last_id as
+		// a string, which the SDK never does.)
+		lost := recvRaw(t, s, b, map[string]any{"last_id": ids[1]})
+		retry := recvRaw(t, s, b, map[string]any{"last_id": strconv.FormatInt(ids[1], 10)})
 		if fmt.Sprint(lost.Data) != fmt.Sprint(retry.Data) || lost.Num != 3 || retry.LastID != ids[4] {
 			t.Fatalf("replay differs: %+v then %+v", lost, retry)
 		}
 		// A cursor past the end answers nothing and keeps the cursor.
-		if got := recv(t, s, b, map[string]any{"last_id": ids[4] + 100}); got.Num != 0 || got.LastID != ids[4]+100 {
+		if got := recv(t, s, b, client.RecvRequest{LastID: last(ids[4] + 100)}); len(got.Messages) != 0 || got.LastID != ids[4]+100 {
 			t.Fatalf("past the end: %+v", got)
 		}
 		// Recv with last_id leaves the session's cursor alone.
-		if got := recv(t, s, b, nil); got.Num != 5 {
-			t.Fatalf("session cursor moved by last_id reads: got %d messages", got.Num)
+		if got := recv(t, s, b, client.RecvRequest{}); len(got.Messages) != 5 {
+			t.Fatalf("session cursor moved by last_id reads: got %d messages", len(got.Messages))
 		}
 		// limit applies to the session cursor too.
 		mustSend(t, s, a, b, "five")
 		mustSend(t, s, a, b, "six")
-		got := recv(t, s, b, map[string]any{"limit": "1"})
+		got := recvRaw(t, s, b, map[string]any{"limit": "1"}) // a string, as the SDK never sends
 		if got.Num != 1 || !got.More || got.Data[0].Message != "five" {
 			t.Fatalf("limit 1: %+v", got)
 		}
-		if got := recv(t, s, b, nil); got.Num != 1 || got.More || got.Data[0].Message != "six" {
+		if got := recv(t, s, b, client.RecvRequest{}); len(got.Messages) != 1 || got.More || got.Messages[0].Message != "six" {
 			t.Fatalf("after limit 1: %+v", got)
 		}
 	})
@@ -283,8 +332,8 @@ func TestSendConfig(t *testing.T) {
 		if !strings.Contains(r.Str("msg"), "data") || !strings.Contains(r.Str("msg"), "5") {
 			t.Fatalf("msg %q", r.Str("msg"))
 		}
-		chattest.Expect(t, send(t, s, a, chattest.User{UID: 99999999}, "x"), 404, 1006)
-		chattest.Expect(t, send(t, s, a, a, "x"), 400, 1001)
+		chattest.ExpectErr(t, sendErr(t, s, a, chattest.User{UID: 99999999}, "x"), 404, client.CodeNotFound)
+		chattest.ExpectErr(t, sendErr(t, s, a, a, "x"), 400, client.CodeInvalid)
 	})
 	if _, err := module.New(module.Config{DB: chattest.OpenSQLite(t).Gorm, MessageMaxChars: 20000}); err == nil {
 		t.Fatal("MessageMaxChars past what the column holds was accepted")
@@ -323,7 +372,7 @@ func TestRecvRefusals(t *testing.T) {
 			})
 		}
 		for _, ok := range []map[string]any{{"limit": 1}, {"limit": 500}, {"last_id": 0}, {"wait": 0}, {"wait": "0", "limit": "500", "last_id": "0"}} {
-			if got := recv(t, s, b, ok); got.Num != 0 {
+			if got := recvRaw(t, s, b, ok); got.Num != 0 {
 				t.Fatalf("%v: %+v", ok, got)
 			}
 		}
@@ -336,37 +385,49 @@ func TestSendIdempotent(t *testing.T) {
 		a, b, c := s.NewUser(t, "a"), s.NewUser(t, "b"), s.NewUser(t, "c")
 		s.Befriend(t, a, b)
 		s.Befriend(t, c, b)
-		body := func(from chattest.User, data, key string) map[string]any {
-			return from.Creds(map[string]any{"uid_to": b.UID, "data": data, "client_msg_id": key})
-		}
+		ctx := context.Background()
+		ac, cc := s.SDKFor(t, a), s.SDKFor(t, c)
 
-		first := s.Post(t, "/Message/Send", body(a, "hi", "k-1"))
-		chattest.Expect(t, first, 200, 0)
+		first, err := ac.Send(ctx, b.UID, "hi", client.ClientMsgID("k-1"))
+		if err != nil {
+			t.Fatal(err)
+		}
 		s.Clock.Advance(5 * time.Second)
 		// A retry, even with another body, returns the first id and time.
 		for _, data := range []string{"hi", "changed"} {
-			again := s.Post(t, "/Message/Send", body(a, data, "k-1"))
-			chattest.Expect(t, again, 200, 0)
-			if again.Int("id") != first.Int("id") || again.Int("time") != first.Int("time") {
-				t.Fatalf("retry: %s, first: %s", again, first)
+			again, err := ac.Send(ctx, b.UID, data, client.ClientMsgID("k-1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if again != first {
+				t.Fatalf("retry: %+v, first: %+v", again, first)
 			}
 		}
 		// Keys are per sender, exact (no trimming, no case folding), and
 		// messages without one are never merged.
-		other := s.Post(t, "/Message/Send", body(c, "hi", "k-1"))
-		chattest.Expect(t, other, 200, 0)
-		for _, key := range []string{"k-1 ", "K-1", ""} {
-			r := s.Post(t, "/Message/Send", body(a, "hi", key))
-			chattest.Expect(t, r, 200, 0)
-			if r.Int("id") == first.Int("id") {
+		if _, err := cc.Send(ctx, b.UID, "hi", client.ClientMsgID("k-1")); err != nil {
+			t.Fatal(err)
+		}
+		for _, key := range []string{"k-1 ", "K-1"} {
+			r, err := ac.Send(ctx, b.UID, "hi", client.ClientMsgID(key))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.ID == first.ID {
 				t.Fatalf("key %q was taken for k-1", key)
 			}
+		}
+		// An empty key sent as such (the SDK leaves it out): hand-built.
+		r := s.Post(t, "/Message/Send", a.Creds(map[string]any{"uid_to": b.UID, "data": "hi", "client_msg_id": ""}))
+		chattest.Expect(t, r, 200, 0)
+		if r.Int("id") == first.ID {
+			t.Fatal(`key "" was taken for k-1`)
 		}
 		mustSend(t, s, a, b, "no key")
 		if n := s.Count(t, "messages", ""); n != 6 {
 			t.Fatalf("%d messages stored, want 6", n)
 		}
-		if got := recv(t, s, b, nil); got.Num != 6 || got.Data[0].Message != "hi" {
+		if got := recv(t, s, b, client.RecvRequest{}); len(got.Messages) != 6 || got.Messages[0].Message != "hi" {
 			t.Fatalf("recv: %+v", got)
 		}
 
@@ -381,14 +442,8 @@ func TestSendIdempotent(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					r, err := s.TryPost("/Message/Send", body(a, "racing "+strconv.Itoa(i), key))
-					if err == nil && (r.Status != 200 || r.Code() != 0) {
-						err = fmt.Errorf("send: %s", r)
-					}
-					if err == nil {
-						ids[i] = r.Int("id")
-					}
-					errs[i] = err
+					sent, err := ac.Send(ctx, b.UID, "racing "+strconv.Itoa(i), client.ClientMsgID(key))
+					ids[i], errs[i] = sent.ID, err
 				}()
 			}
 			wg.Wait()
@@ -409,26 +464,26 @@ func TestSendIdempotent(t *testing.T) {
 
 // pollResult is what a long poll run in a goroutine answered.
 type pollResult struct {
-	ans  recvAnswer
+	ans  client.RecvResult
 	err  error
 	took time.Duration
 }
 
-// poster sends a signed request: through app.Test (*chattest.Server) or
-// over a live listener (*chattest.Live), where long polls park.
-type poster interface {
-	TryPost(path string, body any) (*chattest.Response, error)
+// sdker hands out SDK clients: a *chattest.Server's reach the app through
+// app.Test (where long polls are held), a *chattest.Live's go over its
+// socket (where they park).
+type sdker interface {
+	SDKFor(t testing.TB, u chattest.User) *client.Client
 }
 
-func poll(s poster, u chattest.User, fields map[string]any) <-chan pollResult {
+// poll starts a Recv for u through s in a goroutine.
+func poll(t testing.TB, s sdker, u chattest.User, r client.RecvRequest) <-chan pollResult {
+	t.Helper()
+	c := s.SDKFor(t, u)
 	out := make(chan pollResult, 1)
 	go func() {
 		start := time.Now()
-		r, err := s.TryPost("/Message/Recv", u.Creds(fields))
-		var a recvAnswer
-		if err == nil {
-			a, err = decodeRecv(r)
-		}
+		a, err := c.Recv(context.Background(), r)
 		out <- pollResult{ans: a, err: err, took: time.Since(start)}
 	}()
 	return out
@@ -478,20 +533,21 @@ func TestLongPoll(t *testing.T) {
 
 // testLongPoll runs the long-poll checks on s, sending the polls through
 // polls (s itself, or a live listener where they park).
-func testLongPoll(t *testing.T, s *chattest.Server, polls poster) {
+func testLongPoll(t *testing.T, s *chattest.Server, polls sdker) {
 	a, b, c := s.NewUser(t, "a"), s.NewUser(t, "b"), s.NewUser(t, "c")
 	s.Befriend(t, a, b)
 	s.Befriend(t, a, c)
 	queries := countQueries(t, s.Module.DB())
 
 	t.Run("wakes on a message", func(t *testing.T) {
-		for _, mode := range []map[string]any{{"wait": 10}, {"wait": "10", "last_id": 0}} {
-			cursor := recv(t, s, b, map[string]any{"last_id": 0, "limit": 500}).LastID
-			if _, ok := mode["last_id"]; ok {
-				mode["last_id"] = cursor
+		for _, withCursor := range []bool{false, true} {
+			cursor := recv(t, s, b, client.RecvRequest{LastID: last(0), Limit: 500}).LastID
+			mode := client.RecvRequest{Wait: 10 * time.Second}
+			if withCursor {
+				mode.LastID = last(cursor)
 			}
-			held := poll(polls, b, mode)
-			other := poll(polls, c, map[string]any{"wait": 10})
+			held := poll(t, polls, b, mode)
+			other := poll(t, polls, c, client.RecvRequest{Wait: 10 * time.Second})
 			time.Sleep(200 * time.Millisecond)
 			before := queries.Load()
 			time.Sleep(300 * time.Millisecond)
@@ -500,7 +556,7 @@ func testLongPoll(t *testing.T, s *chattest.Server, polls poster) {
 			}
 			id := mustSend(t, s, a, b, "wake up")
 			res := awaitPoll(t, held)
-			if res.ans.Num != 1 || res.ans.Data[0].ID != id || res.ans.LastID != id {
+			if len(res.ans.Messages) != 1 || res.ans.Messages[0].ID != id || res.ans.LastID != id {
 				t.Fatalf("woken poll: %+v", res.ans)
 			}
 			if res.took > 5*time.Second {
@@ -513,24 +569,24 @@ func testLongPoll(t *testing.T, s *chattest.Server, polls poster) {
 			case <-time.After(200 * time.Millisecond):
 			}
 			mustSend(t, s, a, c, "for c")
-			if res := awaitPoll(t, other); res.ans.Num != 1 || res.ans.Data[0].Message != "for c" {
+			if res := awaitPoll(t, other); len(res.ans.Messages) != 1 || res.ans.Messages[0].Message != "for c" {
 				t.Fatalf("c's poll: %+v", res.ans)
 			}
 		}
 	})
 
 	t.Run("answers pending messages at once", func(t *testing.T) {
-		recv(t, s, b, map[string]any{"limit": 500}) // catch the session up
+		recv(t, s, b, client.RecvRequest{Limit: 500}) // catch the session up
 		mustSend(t, s, a, b, "waiting already")
-		res := awaitPoll(t, poll(polls, b, map[string]any{"wait": 10}))
-		if res.ans.Num != 1 || res.took > 5*time.Second {
+		res := awaitPoll(t, poll(t, polls, b, client.RecvRequest{Wait: 10 * time.Second}))
+		if len(res.ans.Messages) != 1 || res.took > 5*time.Second {
 			t.Fatalf("poll with a pending message: %+v after %v", res.ans, res.took)
 		}
 	})
 
 	t.Run("times out empty", func(t *testing.T) {
-		res := awaitPoll(t, poll(polls, b, map[string]any{"wait": 1}))
-		if res.ans.Num != 0 || res.ans.More {
+		res := awaitPoll(t, poll(t, polls, b, client.RecvRequest{Wait: time.Second}))
+		if len(res.ans.Messages) != 0 || res.ans.More {
 			t.Fatalf("timed-out poll: %+v", res.ans)
 		}
 		if res.took < 900*time.Millisecond {
@@ -540,26 +596,26 @@ func testLongPoll(t *testing.T, s *chattest.Server, polls poster) {
 
 	t.Run("two devices both woken", func(t *testing.T) {
 		laptop := login(t, s, b)
-		recv(t, s, laptop, map[string]any{"limit": 500}) // catch up
-		p1, p2 := poll(polls, b, map[string]any{"wait": 10}), poll(polls, laptop, map[string]any{"wait": 10})
+		recv(t, s, laptop, client.RecvRequest{Limit: 500}) // catch up
+		p1, p2 := poll(t, polls, b, client.RecvRequest{Wait: 10 * time.Second}), poll(t, polls, laptop, client.RecvRequest{Wait: 10 * time.Second})
 		time.Sleep(200 * time.Millisecond)
 		id := mustSend(t, s, a, b, "both")
 		for _, p := range []<-chan pollResult{p1, p2} {
-			if res := awaitPoll(t, p); res.ans.Num != 1 || res.ans.Data[0].ID != id {
+			if res := awaitPoll(t, p); len(res.ans.Messages) != 1 || res.ans.Messages[0].ID != id {
 				t.Fatalf("device poll: %+v", res.ans)
 			}
 		}
 	})
 
 	t.Run("Close answers held polls", func(t *testing.T) {
-		held := poll(polls, b, map[string]any{"wait": 20})
+		held := poll(t, polls, b, client.RecvRequest{Wait: 20 * time.Second})
 		time.Sleep(200 * time.Millisecond)
 		start := time.Now()
 		if err := s.Module.Close(); err != nil {
 			t.Fatal(err)
 		}
 		res := awaitPoll(t, held)
-		if res.ans.Num != 0 || time.Since(start) > 5*time.Second {
+		if len(res.ans.Messages) != 0 || time.Since(start) > 5*time.Second {
 			t.Fatalf("poll after Close: %+v, %v after Close", res.ans, time.Since(start))
 		}
 		// Close also closed the idle keep-alive connections that parked
@@ -569,7 +625,7 @@ func testLongPoll(t *testing.T, s *chattest.Server, polls poster) {
 			c.CloseIdleConnections()
 		}
 		// A poll arriving after Close is not held either; Send still works.
-		if res := awaitPoll(t, poll(polls, b, map[string]any{"wait": 20})); res.took > 5*time.Second {
+		if res := awaitPoll(t, poll(t, polls, b, client.RecvRequest{Wait: 20 * time.Second})); res.took > 5*time.Second {
 			t.Fatalf("poll after Close held for %v", res.took)
 		}
 		mustSend(t, s, a, b, "after close")
@@ -579,7 +635,7 @@ func testLongPoll(t *testing.T, s *chattest.Server, polls poster) {
 func TestLongPollDisabled(t *testing.T) {
 	s := chattest.NewServer(t, chattest.OpenSQLite(t), chattest.Options{Config: func(c *module.Config) { c.MaxWait = -1 }})
 	b := s.NewUser(t, "b")
-	if res := awaitPoll(t, poll(s, b, map[string]any{"wait": 5})); res.took > 3*time.Second {
+	if res := awaitPoll(t, poll(t, s, b, client.RecvRequest{Wait: 5 * time.Second})); res.took > 3*time.Second {
 		t.Fatalf("poll held for %v with long polls disabled", res.took)
 	}
 }
@@ -632,22 +688,20 @@ func TestRetention(t *testing.T) {
 	})
 }
 
-// sendAll has each sender send perSender numbered messages to to, one
-// after another (so each sender's order is defined), all senders at once.
-func sendAll(s *chattest.Server, senders []chattest.User, to chattest.User, perSender int) <-chan error {
+// sendAll has each sender send perSender numbered messages to to through
+// the SDK, one after another (so each sender's order is defined), all
+// senders at once.
+func sendAll(t testing.TB, s *chattest.Server, senders []chattest.User, to chattest.User, perSender int) <-chan error {
+	t.Helper()
 	errs := make(chan error, len(senders))
 	var wg sync.WaitGroup
 	for _, from := range senders {
+		c := s.SDKFor(t, from)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range perSender {
-				r, err := s.TryPost("/Message/Send", from.Creds(map[string]any{
-					"uid_to": to.UID, "data": fmt.Sprintf("%d/%d", from.UID, i)}))
-				if err == nil && (r.Status != 200 || r.Code() != 0) {
-					err = fmt.Errorf("send: %s", r)
-				}
-				if err != nil {
+				if _, err := c.Send(context.Background(), to.UID, fmt.Sprintf("%d/%d", from.UID, i)); err != nil {
 					errs <- err
 					return
 				}
@@ -673,8 +727,8 @@ func newDelivery() *delivery {
 	return &delivery{seen: map[string]bool{}, nextSeq: map[int64]int{}}
 }
 
-func (d *delivery) add(a recvAnswer) error {
-	for _, m := range a.Data {
+func (d *delivery) add(a client.RecvResult) error {
+	for _, m := range a.Messages {
 		if m.ID <= d.lastID {
 			return fmt.Errorf("id %d after %d", m.ID, d.lastID)
 		}
@@ -710,17 +764,18 @@ func TestConcurrentSendsDeliveredOnce(t *testing.T) {
 		s := chattest.NewServer(t, db, chattest.Options{})
 		b := s.NewUser(t, "b")
 		const senders, each = 20, 10 // 200 sends, 20 in flight at a time
-		for err := range sendAll(s, makeSenders(t, s, b, senders), b, each) {
+		for err := range sendAll(t, s, makeSenders(t, s, b, senders), b, each) {
 			t.Fatal(err)
 		}
 		// Read back through the session cursor and through last_id pages.
-		for _, fields := range []map[string]any{{"limit": 37}, {"limit": 37, "last_id": 0}} {
+		for _, withCursor := range []bool{false, true} {
 			d := newDelivery()
 			for {
-				if _, ok := fields["last_id"]; ok {
-					fields["last_id"] = d.lastID
+				r := client.RecvRequest{Limit: 37}
+				if withCursor {
+					r.LastID = last(d.lastID)
 				}
-				got := recv(t, s, b, fields)
+				got := recv(t, s, b, r)
 				if err := d.add(got); err != nil {
 					t.Fatal(err)
 				}
@@ -751,7 +806,7 @@ func TestConcurrentReadersMissNothing(t *testing.T) {
 // long-polling reader polls through it (where its polls park), and so do
 // the two readers of one session, long-polling too, so that parked polls
 // race each other on the session's cursor.
-func testConcurrentReaders(t *testing.T, s *chattest.Server, live poster) {
+func testConcurrentReaders(t *testing.T, s *chattest.Server, live sdker) {
 	b := s.NewUser(t, "b")
 	const senders, each = 10, 30
 	const total = senders * each
@@ -760,21 +815,21 @@ func testConcurrentReaders(t *testing.T, s *chattest.Server, live poster) {
 
 	type reader struct {
 		name   string
-		fields func(d *delivery) map[string]any
+		fields func(d *delivery) client.RecvRequest
 		user   chattest.User
-		via    poster
+		via    *client.Client
 	}
-	polls, sharedFields := poster(s), map[string]any{"limit": 3}
+	polls, sharedFields := sdker(s), client.RecvRequest{Limit: 3}
 	if live != nil {
-		polls, sharedFields = live, map[string]any{"limit": 3, "wait": 2}
+		polls, sharedFields = live, client.RecvRequest{Limit: 3, Wait: 2 * time.Second}
 	}
 	readers := []reader{
-		{"last_id", func(d *delivery) map[string]any { return map[string]any{"last_id": d.lastID, "limit": 5} }, b, s},
-		{"last_id 2", func(d *delivery) map[string]any { return map[string]any{"last_id": d.lastID, "limit": 50} }, b, s},
-		{"last_id long poll", func(d *delivery) map[string]any {
-			return map[string]any{"last_id": d.lastID, "limit": 7, "wait": 2}
-		}, b, polls},
-		{"session", func(*delivery) map[string]any { return map[string]any{"limit": 5} }, b, s},
+		{"last_id", func(d *delivery) client.RecvRequest { return client.RecvRequest{LastID: last(d.lastID), Limit: 5} }, b, s.SDKFor(t, b)},
+		{"last_id 2", func(d *delivery) client.RecvRequest { return client.RecvRequest{LastID: last(d.lastID), Limit: 50} }, b, s.SDKFor(t, b)},
+		{"last_id long poll", func(d *delivery) client.RecvRequest {
+			return client.RecvRequest{LastID: last(d.lastID), Limit: 7, Wait: 2 * time.Second}
+		}, b, polls.SDKFor(t, b)},
+		{"session", func(*delivery) client.RecvRequest { return client.RecvRequest{Limit: 5} }, b, s.SDKFor(t, b)},
 	}
 
 	var (
@@ -799,11 +854,7 @@ func testConcurrentReaders(t *testing.T, s *chattest.Server, live poster) {
 				finished = true
 			default:
 			}
-			resp, err := r.via.TryPost("/Message/Recv", r.user.Creds(r.fields(d)))
-			var got recvAnswer
-			if err == nil {
-				got, err = decodeRecv(resp)
-			}
+			got, err := r.via.Recv(context.Background(), r.fields(d))
 			if err == nil {
 				err = d.add(got)
 			}
@@ -813,7 +864,7 @@ func testConcurrentReaders(t *testing.T, s *chattest.Server, live poster) {
 			}
 			if r.user.Token == shared.Token {
 				mu.Lock()
-				for _, m := range got.Data {
+				for _, m := range got.Messages {
 					if sharedD[m.Message] {
 						err = fmt.Errorf("%s: %q handed to both readers of one session", r.name, m.Message)
 					}
@@ -829,7 +880,7 @@ func testConcurrentReaders(t *testing.T, s *chattest.Server, live poster) {
 			// means the reader has passed a message it never got. (For
 			// the two readers of one session, the other may have got
 			// it: their union is checked at the end.)
-			if finished && got.Num == 0 {
+			if finished && len(got.Messages) == 0 {
 				if drained && d.partial {
 					return
 				}
@@ -850,7 +901,7 @@ func testConcurrentReaders(t *testing.T, s *chattest.Server, live poster) {
 	for j := range sharedReaders {
 		i := len(results)
 		results = append(results, nil)
-		r := reader{"shared session " + strconv.Itoa(j), func(*delivery) map[string]any { return sharedFields }, shared, polls}
+		r := reader{"shared session " + strconv.Itoa(j), func(*delivery) client.RecvRequest { return sharedFields }, shared, polls.SDKFor(t, shared)}
 		wg.Add(1)
 		// Each of the two sees only part of the stream, in order; the
 		// union is checked through sharedD.
@@ -859,7 +910,7 @@ func testConcurrentReaders(t *testing.T, s *chattest.Server, live poster) {
 	}
 
 	var sendErr error
-	for err := range sendAll(s, senderUsers, b, each) {
+	for err := range sendAll(t, s, senderUsers, b, each) {
 		sendErr = err
 	}
 	close(done)

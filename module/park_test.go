@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fiberchat/fiberchat/client"
 	"github.com/fiberchat/fiberchat/internal/chattest"
 	"github.com/gofiber/fiber/v2"
 )
@@ -158,8 +159,8 @@ func TestParkedPollKeepsConnection(t *testing.T) {
 		})
 
 		t.Run("an HTTP client reuses the connection", func(t *testing.T) {
-			cursor := recv(t, l.Server, b, map[string]any{"last_id": 0, "limit": 500}).LastID
-			res := awaitPoll(t, poll(l, b, map[string]any{"wait": 1, "last_id": cursor}))
+			cursor := recv(t, l.Server, b, client.RecvRequest{LastID: last(0), Limit: 500}).LastID
+			res := awaitPoll(t, poll(t, l, b, client.RecvRequest{Wait: time.Second, LastID: last(cursor)}))
 			if res.took < 900*time.Millisecond {
 				t.Fatalf("wait=1 answered after %v", res.took)
 			}
@@ -179,7 +180,7 @@ func TestParkedPollKeepsConnection(t *testing.T) {
 
 		t.Run("Connection: close is honoured", func(t *testing.T) {
 			c := dialRaw(t, l)
-			cursor := recv(t, l.Server, b, map[string]any{"last_id": 0, "limit": 500}).LastID
+			cursor := recv(t, l.Server, b, client.RecvRequest{LastID: last(0), Limit: 500}).LastID
 			parked := l.Hijacked.Load()
 			resp, _ := c.recv(t, c.write(t, "/Message/Recv", b.Creds(map[string]any{"wait": 1, "last_id": cursor}), "Connection", "close"))
 			if l.Hijacked.Load() != parked+1 {
@@ -226,18 +227,18 @@ func TestParkedSessionCursorOnce(t *testing.T) {
 		laptop := login(t, l.Server, b)
 		for round := range 3 {
 			parked := l.Hijacked.Load()
-			p1, p2 := poll(l, b, map[string]any{"wait": 2}), poll(l, b, map[string]any{"wait": 2})
-			p3 := poll(l, laptop, map[string]any{"wait": 10})
+			p1, p2 := poll(t, l, b, client.RecvRequest{Wait: 2 * time.Second}), poll(t, l, b, client.RecvRequest{Wait: 2 * time.Second})
+			p3 := poll(t, l, laptop, client.RecvRequest{Wait: 10 * time.Second})
 			awaitHijacked(t, l, parked+3)
 			id := mustSend(t, l.Server, a, b, fmt.Sprintf("once %d", round))
-			if res := awaitPoll(t, p3); res.ans.Num != 1 || res.ans.Data[0].ID != id {
+			if res := awaitPoll(t, p3); len(res.ans.Messages) != 1 || res.ans.Messages[0].ID != id {
 				t.Fatalf("other device: %+v", res.ans)
 			}
 			got := 0
 			for _, p := range []<-chan pollResult{p1, p2} {
 				res := awaitPoll(t, p)
-				got += res.ans.Num
-				if res.ans.Num == 1 && res.ans.Data[0].ID != id {
+				got += len(res.ans.Messages)
+				if len(res.ans.Messages) == 1 && res.ans.Messages[0].ID != id {
 					t.Fatalf("session poll: %+v", res.ans)
 				}
 			}
@@ -263,8 +264,8 @@ func TestParkedPollClientGone(t *testing.T) {
 		_ = expired.conn.Close()
 		id := mustSend(t, l.Server, a, b, "nobody listening")
 		time.Sleep(1500 * time.Millisecond) // past the second one's wait
-		res := awaitPoll(t, poll(l, b, map[string]any{"wait": 5, "last_id": 0}))
-		if res.ans.Num != 1 || res.ans.Data[0].ID != id {
+		res := awaitPoll(t, poll(t, l, b, client.RecvRequest{Wait: 5 * time.Second, LastID: last(0)}))
+		if len(res.ans.Messages) != 1 || res.ans.Messages[0].ID != id {
 			t.Fatalf("poll after gone clients: %+v", res.ans)
 		}
 		if logs := l.Logs.String(); strings.Contains(logs, "level=ERROR") {
@@ -279,7 +280,7 @@ func TestParkingNeedsKeepHijackedConns(t *testing.T) {
 	}})
 	b := l.NewUser(t, "b")
 	for range 2 {
-		if res := awaitPoll(t, poll(l, b, map[string]any{"wait": 1})); res.took < 900*time.Millisecond {
+		if res := awaitPoll(t, poll(t, l, b, client.RecvRequest{Wait: time.Second})); res.took < 900*time.Millisecond {
 			t.Fatalf("wait=1 answered after %v", res.took)
 		}
 	}
@@ -297,10 +298,10 @@ func TestParkingOnAppTestHolds(t *testing.T) {
 	l := chattest.NewLive(t, chattest.OpenSQLite(t), chattest.Options{})
 	a, b := l.NewUser(t, "a"), l.NewUser(t, "b")
 	l.Befriend(t, a, b)
-	held := poll(l.Server, b, map[string]any{"wait": 10})
+	held := poll(t, l.Server, b, client.RecvRequest{Wait: 10 * time.Second})
 	time.Sleep(200 * time.Millisecond)
 	id := mustSend(t, l.Server, a, b, "held")
-	if res := awaitPoll(t, held); res.ans.Num != 1 || res.ans.Data[0].ID != id {
+	if res := awaitPoll(t, held); len(res.ans.Messages) != 1 || res.ans.Messages[0].ID != id {
 		t.Fatalf("held poll: %+v", res.ans)
 	}
 	if n := l.Hijacked.Load(); n != 0 {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fiberchat/fiberchat/client"
 	"github.com/fiberchat/fiberchat/internal/chattest"
 	"github.com/fiberchat/fiberchat/module"
 	"github.com/gofiber/fiber/v2"
@@ -224,11 +225,11 @@ func TestRedisKilledMidRun(t *testing.T) {
 		}
 
 		// Nothing lost: every message is there, in order, once.
-		all := recv(t, a, bob, map[string]any{"last_id": 0, "limit": 100})
-		if all.Num != len(sent) {
-			t.Fatalf("%d messages stored, want %d: %+v", all.Num, len(sent), all)
+		all := recv(t, a, bob, client.RecvRequest{LastID: last(0), Limit: 100})
+		if len(all.Messages) != len(sent) {
+			t.Fatalf("%d messages stored, want %d: %+v", len(all.Messages), len(sent), all)
 		}
-		for i, m := range all.Data {
+		for i, m := range all.Messages {
 			if m.ID != sent[i] {
 				t.Fatalf("message %d has id %d, want %d", i, m.ID, sent[i])
 			}

@@ -3,6 +3,7 @@ package module_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fiberchat/fiberchat/client"
 	"github.com/fiberchat/fiberchat/internal/chattest"
 	"github.com/fiberchat/fiberchat/module"
 	"github.com/gofiber/fiber/v2"
@@ -278,7 +280,7 @@ func TestStream(t *testing.T) {
 			}
 			d := l.NewUser(t, "d")
 			addContacts(t, l.Server, a, d.UID)
-			chattest.Expect(t, answer(t, l.Server, d, a.UID, 1), 200, 0)
+			mustAnswer(t, l.Server, d, a.UID, true)
 			if ev := s.next(t); ev.event != "contact" || ev.data != fmt.Sprintf(`{"uid":%d,"what":"accept"}`, d.UID) {
 				t.Fatalf("accept notice: %+v", ev)
 			}
@@ -298,7 +300,7 @@ func TestStream(t *testing.T) {
 				t.Fatalf("request notice: %+v", ev)
 			}
 			addContacts(t, l.Server, a, d.UID) // a asks d again; d refuses
-			chattest.Expect(t, answer(t, l.Server, d, a.UID, 0), 200, 0)
+			mustAnswer(t, l.Server, d, a.UID, false)
 			if ev := s.next(t); ev.event != "contact" || ev.data != fmt.Sprintf(`{"uid":%d,"what":"refuse"}`, d.UID) {
 				t.Fatalf("refuse notice: %+v", ev)
 			}
@@ -323,21 +325,46 @@ func TestStream(t *testing.T) {
 	})
 }
 
+// TestStreamConcurrentSenders reads the stream through the SDK, as a
+// client does: every message once, in id order, each sender's in order.
 func TestStreamConcurrentSenders(t *testing.T) {
 	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
 		l := chattest.NewLive(t, db, chattest.Options{})
 		to := l.NewUser(t, "to")
 		senders := makeSenders(t, l.Server, to, 4)
-		s := openSSE(t, streamGET(t, l, to, nil))
+		st, err := l.SDKFor(t, to).Stream(context.Background(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		events := make(chan client.Event, 1)
+		go func() {
+			defer close(events)
+			for {
+				ev, err := st.Next()
+				if err != nil {
+					return
+				}
+				events <- ev
+			}
+		}()
 		awaitHijacked(t, l, 1)
-		errs := sendAll(l.Server, senders, to, 50)
+		errs := sendAll(t, l.Server, senders, to, 50)
 		next := map[int64]int{}
 		var last int64
 		for range 4 * 50 {
-			m := s.nextMessage(t)
+			var ev client.Event
+			select {
+			case ev = <-events:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("stream stalled after id %d", last)
+			}
+			m, ok := ev.(client.Message)
+			if !ok {
+				t.Fatalf("want a message event, got %#v", ev)
+			}
 			var from int64
 			var seq int
-			if _, err := fmt.Sscanf(m.Message, "%d/%d", &from, &seq); err != nil || from != m.UIDFrom {
+			if _, err := fmt.Sscanf(m.Message, "%d/%d", &from, &seq); err != nil || from != m.UIDFrom || m.UIDTo != to.UID {
 				t.Fatalf("message %+v", m)
 			}
 			if m.ID <= last || seq != next[from] {
@@ -348,16 +375,22 @@ func TestStreamConcurrentSenders(t *testing.T) {
 		for err := range errs {
 			t.Fatal(err)
 		}
+		// Nothing but pings (which Next skips) after the last message.
 		select {
-		case ev := <-s.events:
-			if ev.event != "ping" {
-				t.Fatalf("extra event %+v", ev)
+		case ev, ok := <-events:
+			if ok {
+				t.Fatalf("extra event %#v", ev)
 			}
+			t.Fatal("the stream ended")
 		case <-time.After(200 * time.Millisecond):
+		}
+		if st.LastID() != last {
+			t.Fatalf("stream LastID %d, want %d", st.LastID(), last)
 		}
 		if l.Hijacked.Load() != 1 {
 			t.Fatalf("%d connections hijacked, want the stream's one", l.Hijacked.Load())
 		}
+		_ = st.Close()
 	})
 }
 

@@ -1,15 +1,13 @@
 package main
 
 import (
-	"encoding/json"
-	"io"
+	"context"
 	"net/http"
 	"net/http/httptrace"
-	"net/url"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/fiberchat/fiberchat/client"
 )
 
 // TestServeLongPolls checks the sample server's long polls end to end, as
@@ -24,68 +22,36 @@ func TestServeLongPolls(t *testing.T) {
 		t.Fatalf("no demo client: %q", s.stdout.String())
 	}
 	secret := m[1]
-	signed := func(path string) string {
-		q := url.Values{"client_id": {"demo"}, "api_token": {apiToken(path, secret)}}
-		return "?" + q.Encode()
+	hc := &http.Client{Transport: &http.Transport{}}
+	t.Cleanup(hc.CloseIdleConnections)
+	c, err := client.New(s.base, "demo", secret, client.WithHTTPClient(hc))
+	if err != nil {
+		t.Fatal(err)
 	}
-	client := &http.Client{Transport: &http.Transport{}}
-	t.Cleanup(client.CloseIdleConnections)
-	post := func(path, body string, reused *bool) (int, map[string]any) {
-		t.Helper()
-		req, err := http.NewRequest(http.MethodPost, s.base+path, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", "application/json")
-		if reused != nil {
-			trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) { *reused = info.Reused }}
-			req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatalf("POST %s: %v", path, err)
-		}
-		defer resp.Body.Close()
-		raw, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out map[string]any
-		if err := json.Unmarshal(raw, &out); err != nil {
-			t.Fatalf("POST %s: %q is not JSON", path, raw)
-		}
-		return resp.StatusCode, out
+	ctx := context.Background()
+	uid, err := c.Register(ctx, "bob", "secret1")
+	if err != nil {
+		t.Fatal(err)
 	}
-
-	_, reg := post("/user/reg/ajax_reg"+signed("/user/reg/ajax_reg"), `{"name":"bob","passwd":"secret1"}`, nil)
-	uid, _ := reg["uid"].(float64)
-	_, login := post("/user/login"+signed("/user/login"), `{"uid":`+strconv.FormatInt(int64(uid), 10)+`,"passwd":"secret1"}`, nil)
-	token, _ := login["access_token"].(string)
-	if token == "" {
-		t.Fatalf("login: %v", login)
+	if sess, err := c.Login(ctx, uid, "secret1"); err != nil || sess.AccessToken == "" {
+		t.Fatalf("login: %+v, %v", sess, err)
 	}
-	recv := "/Message/Recv" + signed("/Message/Recv")
-	creds := `"uid":` + strconv.FormatInt(int64(uid), 10) + `,"access_token":"` + token + `"`
 
 	start := time.Now()
-	status, ans := post(recv, `{`+creds+`,"wait":1}`, nil)
-	if took := time.Since(start); status != 200 || ans["error"] != 0.0 || ans["num"] != 0.0 || took < 900*time.Millisecond {
-		t.Fatalf("wait=1 poll: %d %v after %v", status, ans, took)
+	ans, err := c.Recv(ctx, client.RecvRequest{Wait: time.Second})
+	if took := time.Since(start); err != nil || ans.Messages == nil || len(ans.Messages) != 0 || took < 900*time.Millisecond {
+		t.Fatalf("wait=1 poll: %+v, %v after %v", ans, err, took)
 	}
 	var reused bool
-	if status, _ := post(recv, `{`+creds+`}`, &reused); status != 200 || !reused {
-		t.Fatalf("request after a parked poll: %d, connection reused %v", status, reused)
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) { reused = info.Reused }}
+	if _, err := c.Recv(httptrace.WithClientTrace(ctx, trace), client.RecvRequest{}); err != nil || !reused {
+		t.Fatalf("request after a parked poll: %v, connection reused %v", err, reused)
 	}
 
 	held := make(chan time.Time, 1)
 	go func() {
-		resp, err := client.Post(s.base+recv, "application/json", strings.NewReader(`{`+creds+`,"wait":20}`))
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
-			if resp.StatusCode == 200 {
-				held <- time.Now()
-			}
+		if _, err := c.Recv(ctx, client.RecvRequest{Wait: 20 * time.Second}); err == nil {
+			held <- time.Now()
 		}
 		close(held)
 	}()

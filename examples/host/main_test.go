@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fiberchat/fiberchat/client"
 	"github.com/fiberchat/fiberchat/internal/chattest"
 	"github.com/fiberchat/fiberchat/module"
 	"github.com/gofiber/fiber/v2"
@@ -175,11 +176,12 @@ func TestHostChat(t *testing.T) {
 		if want := h.api.Sign("/user/info"); ta.APITokenHint.Tokens["/user/info"] != want {
 			t.Fatalf("hint token %q, want %q", ta.APITokenHint.Tokens["/user/info"], want)
 		}
-		q := url.Values{"client_id": {ta.ClientID}, "api_token": {ta.APITokenHint.Tokens["/user/info"]}}
-		info := h.api.Do(t, chattest.Req{Path: "/user/info?" + q.Encode(), Unsigned: true, JSON: creds(ta, nil)})
-		chattest.Expect(t, info, 200, 0)
-		if info.Int("uid") != ta.UID || info.Str("name") != "Alice" {
-			t.Fatalf("/chat/user/info: %s", info)
+		// The SDK signs with them as a page does, through a token source.
+		ctx := context.Background()
+		page := h.api.SDK(t, client.WithSession(client.Session{UID: ta.UID, AccessToken: ta.AccessToken}),
+			client.WithTokenSource(func(path string) string { return ta.APITokenHint.Tokens[path] }))
+		if info, err := page.Info(ctx); err != nil || info.UID != ta.UID || info.Name != "Alice" {
+			t.Fatalf("/chat/user/info: %+v, %v", info, err)
 		}
 
 		cb := h.login(t, "bob@example.com", "pw-Bob")
@@ -189,22 +191,32 @@ func TestHostChat(t *testing.T) {
 		}
 
 		// Contacts, then a message from alice to bob.
-		add := h.api.Post(t, "/Contacts/IO/addContacts", creds(ta, map[string]any{"data": []map[string]any{{"uid": tb.UID}}}))
-		chattest.Expect(t, add, 200, 0)
-		chattest.Expect(t, h.api.Post(t, "/Contacts/IO/acceptContacts", creds(tb, map[string]any{"uid_from": ta.UID, "type": 1})), 200, 0)
-		chattest.Expect(t, h.api.Post(t, "/Message/Send", creds(ta, map[string]any{"uid_to": tb.UID, "data": "hello bob"})), 200, 0)
-		recv := h.api.Post(t, "/Message/Recv", creds(tb, map[string]any{"last_id": 0}))
-		chattest.Expect(t, recv, 200, 0)
-		data, _ := recv.Body["data"].([]any)
-		if len(data) != 1 {
-			t.Fatalf("bob received %s, want one message", recv)
+		ac := h.api.SDKFor(t, chattest.User{UID: ta.UID, Token: ta.AccessToken})
+		bc := h.api.SDKFor(t, chattest.User{UID: tb.UID, Token: tb.AccessToken})
+		if _, err := ac.AddContacts(ctx, tb.UID); err != nil {
+			t.Fatal(err)
 		}
-		if m := data[0].(map[string]any); m["message"] != "hello bob" || int64(m["uid_from"].(float64)) != ta.UID {
-			t.Fatalf("bob received %v", m)
+		if err := bc.AnswerRequest(ctx, ta.UID, true); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ac.Send(ctx, tb.UID, "hello bob"); err != nil {
+			t.Fatal(err)
+		}
+		zero := int64(0)
+		recv, err := bc.Recv(ctx, client.RecvRequest{LastID: &zero})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recv.Messages) != 1 {
+			t.Fatalf("bob received %+v, want one message", recv)
+		}
+		if m := recv.Messages[0]; m.Message != "hello bob" || m.UIDFrom != ta.UID {
+			t.Fatalf("bob received %+v", m)
 		}
 
 		// BeforeSend: the host's spam filter refuses, and nothing is stored.
-		chattest.Expect(t, h.api.Post(t, "/Message/Send", creds(ta, map[string]any{"uid_to": tb.UID, "data": "FREE money, click"})), 403, 1008)
+		_, err = ac.Send(ctx, tb.UID, "FREE money, click")
+		chattest.ExpectErr(t, err, 403, client.CodeForbidden)
 		if n := h.api.Count(t, "messages", ""); n != 1 {
 			t.Fatalf("%d messages stored, want 1", n)
 		}
@@ -224,7 +236,9 @@ func TestHostChat(t *testing.T) {
 
 		// The host's columns on the chat user: set by /chat-token, read
 		// with ordinary GORM, and untouched by the chat's profile update.
-		chattest.Expect(t, h.api.Post(t, "/user/info/update", creds(tb, map[string]any{"name": "Bobby"})), 200, 0)
+		if err := bc.UpdateProfile(ctx, client.ProfileUpdate{Name: "Bobby"}); err != nil {
+			t.Fatal(err)
+		}
 		var cu ChatUser
 		if err := h.gdb.First(&cu, tb.UID).Error; err != nil {
 			t.Fatal(err)

@@ -309,20 +309,25 @@ func (u User) Creds(fields map[string]any) map[string]any {
 	return out
 }
 
-// NewUser registers and logs in a user.
+// NewUser registers and logs in a user through the SDK, as any client
+// would.
 func (s *Server) NewUser(t testing.TB, name string) User {
 	t.Helper()
 	pw := "secret-" + name
-	reg := s.Post(t, "/user/reg/ajax_reg", map[string]any{"name": name, "passwd": pw})
-	if reg.Status != 200 || reg.Code() != 0 {
-		t.Fatalf("register %s: %d %s", name, reg.Status, reg.Raw)
+	c := s.SDK(t)
+	ctx := context.Background()
+	uid, err := c.Register(ctx, name, pw)
+	if err != nil {
+		t.Fatalf("register %s: %v", name, err)
 	}
-	uid := reg.Int("uid")
-	login := s.Post(t, "/user/login", map[string]any{"uid": uid, "passwd": pw})
-	if login.Status != 200 || login.Code() != 0 {
-		t.Fatalf("login %s: %d %s", name, login.Status, login.Raw)
+	sess, err := c.Login(ctx, uid, pw)
+	if err != nil {
+		t.Fatalf("login %s: %v", name, err)
 	}
-	return User{UID: uid, Token: login.Str("access_token"), Password: pw, Name: name}
+	if sess.AccessToken == "" {
+		t.Fatalf("login %s: no access_token", name)
+	}
+	return User{UID: uid, Token: sess.AccessToken, Password: pw, Name: name}
 }
 
 // Expect fails the test unless r has the status and envelope code given.

@@ -28,6 +28,8 @@ type Live struct {
 	Addr string
 	// Client reaches Addr with keep-alive.
 	Client *http.Client
+	// transport is Client's, shared with the SDK clients of SDK.
+	transport *http.Transport
 	// Hijacked counts the connections the server handed over, which is
 	// what each parked poll does: a test tells parking from holding by it.
 	Hijacked *atomic.Int64
@@ -78,7 +80,7 @@ func NewLive(t testing.TB, db *DB, opts Options) *Live {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return &Live{Server: s, Addr: ln.Addr().String(), Client: &http.Client{Transport: tr, Timeout: 60 * time.Second}, Hijacked: hijacked}
+	return &Live{Server: s, Addr: ln.Addr().String(), Client: &http.Client{Transport: tr, Timeout: 60 * time.Second}, transport: tr, Hijacked: hijacked}
 }
 
 // CloseIdleConnections closes the client's idle keep-alive connections.
