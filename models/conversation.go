@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"gorm.io/gorm"
@@ -154,8 +155,11 @@ func (s *Store) History(ctx context.Context, me, with, beforeID int64, limit int
 		q += " AND id < ?"
 		args = append(args, beforeID)
 	}
-	q += " ORDER BY id DESC LIMIT ?"
-	args = append(args, limit)
+	// The limit is written into the text, not bound: SQLite's planner
+	// reads a bound LIMIT, so each call would compile the statement a
+	// second time once the value was bound. It is an int, so nothing
+	// can be injected through it.
+	q += " ORDER BY id DESC LIMIT " + strconv.Itoa(limit)
 	db, done := s.with(ctx)
 	defer done()
 	if !joined {
