@@ -5,9 +5,11 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // answerTransport answers every request with one status and body.
@@ -101,6 +103,38 @@ func BenchmarkHistoryAnswer(b *testing.B) {
 	for b.Loop() {
 		if _, err := c.History(ctx, HistoryRequest{With: 10000002, BeforeID: 99}); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestURL checks the signed URL of a call without extra parameters
+// against the one url.Values writes.
+func TestURL(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		base, id string
+		tokens   func(string) string
+	}{
+		{"http://chat.test", "web", nil},
+		{"https://chat.test:8443/chat/", "web", nil},
+		{"http://chat.test/a%20b", "id with&odd=chars/", nil},
+		{"http://chat.test/chat", "web", func(string) string { return "a token/with+chars&=" }},
+	} {
+		opts := []Option{WithClock(func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) })}
+		if tt.tokens != nil {
+			opts = append(opts, WithTokenSource(tt.tokens))
+		}
+		c, err := New(tt.base, tt.id, "secret", opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range []string{"/Message/Send", "/user/reg/ajax_reg"} {
+			u := *c.base
+			u.Path += path
+			u.RawQuery = url.Values{"client_id": {tt.id}, "api_token": {c.APIToken(path)}}.Encode()
+			if got, want := c.url(path, nil), u.String(); got != want {
+				t.Errorf("%s %s: url %q, want %q", tt.base, path, got, want)
+			}
 		}
 	}
 }

@@ -30,6 +30,7 @@ const maxAnswer = 64 << 20
 // user session at a time. Its methods are safe for concurrent use.
 type Client struct {
 	base     *url.URL
+	baseURL  string // base.String()
 	clientID string
 	secret   string
 	hc       *http.Client
@@ -98,7 +99,7 @@ func New(baseURL, clientID, secret string, opts ...Option) (*Client, error) {
 	if clientID == "" {
 		return nil, errors.New("fiberchat: empty client_id")
 	}
-	c := &Client{base: u, clientID: clientID, secret: secret, loc: time.UTC, now: time.Now}
+	c := &Client{base: u, baseURL: u.String(), clientID: clientID, secret: secret, loc: time.UTC, now: time.Now}
 	for _, opt := range opts {
 		opt(c)
 	}
@@ -165,6 +166,12 @@ func Sign(path, day, secret string) string {
 
 // url is the signed URL of path with extra query parameters.
 func (c *Client) url(path string, query url.Values) string {
+	if len(query) == 0 {
+		// Every call but a stream's: the query url.Values.Encode would
+		// write (its keys sorted), without building one. path is one of
+		// the package's routes, which need no escaping.
+		return c.baseURL + path + "?api_token=" + url.QueryEscape(c.APIToken(path)) + "&client_id=" + url.QueryEscape(c.clientID)
+	}
 	u := *c.base
 	u.Path += path
 	q := url.Values{}
