@@ -335,7 +335,7 @@ type insertLoad struct {
 	stmt    *sql.Stmt
 	workers int
 	pairs   [][2]int64
-	seq     []int // as in httpLoad
+	seq     []int // as in sdkLoad
 }
 
 func newInsertLoad(ctx context.Context, db *sql.DB, workers int, pairs [][2]int64) (*insertLoad, error) {

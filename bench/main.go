@@ -59,6 +59,11 @@
 // hold, wake, the stream workloads and wake2 run it as a child process (this program's hidden serve
 // subcommand), so that its memory is measured alone.
 //
+// Every request of the throughput workloads, and every Send and warm-up
+// of the others, goes through the Go SDK (package client), over
+// fasthttp's client for its low cost on the CPUs the server shares; the
+// held polls and streams are raw sockets (see polls.go).
+//
 // Any failed request makes the exit status 1, after the table. Linux only.
 package main
 

@@ -41,7 +41,11 @@ func recvRequest(host, path string, u user) []byte {
 }
 
 // openConns opens one connection per request and writes it; nothing is
-// read. A raw connection is the cheapest client there is: no goroutine,
+// read. The held polls and streams are hand-built rather than the SDK's
+// Recv or Stream: those would take a goroutine and a pooled connection
+// each, and answer only once woken, where hold needs ten thousand idle
+// sockets it can check for "held, not answered" and wake needs the
+// moment each answer's first byte arrives. A raw connection is the cheapest client there is: no goroutine,
 // no buffer, no HTTP state on this side. A few dialers at a time keep the
 // server's accept queue from overflowing, which would add SYN retries of
 // a second or more.
