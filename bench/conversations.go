@@ -359,7 +359,7 @@ func (rep *report) conversations(ctx context.Context, path, dir string, log *slo
 			_, with, before := cf.historyPick(i, seq)
 			page, err := c.History(ctx, client.HistoryRequest{With: with.UID, BeforeID: before})
 			if err == nil && len(page.Messages) == 0 {
-				err = errors.New("History answered an empty page")
+				err = errors.New("empty History page")
 			}
 			return err
 		}
@@ -389,7 +389,7 @@ func (rep *report) conversations(ctx context.Context, path, dir string, log *slo
 		return func(ctx context.Context, _ int) error {
 			counts, err := c.Unread(ctx)
 			if err == nil && len(counts) == 0 {
-				err = errors.New("Unread answered no counts")
+				err = errors.New("no Unread counts")
 			}
 			return err
 		}

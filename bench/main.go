@@ -441,7 +441,7 @@ func sendOp(fx *fixture, clients, tag int) func(i int, c *client.Client) func(co
 			buf = messageText(buf[:0], tag+i, seq)
 			sent, err := c.Send(ctx, to, string(buf))
 			if err == nil && sent.ID == 0 {
-				err = errors.New("Send answered no message id")
+				err = errors.New("no message id in the Send answer")
 			}
 			return err
 		}
