@@ -447,7 +447,11 @@ func wakeEach(ctx context.Context, addr string, fx *fixture, k heldKind, sender 
 	}
 	// Sends one at a time: each wake-up is then timed on a quiet server,
 	// not behind 63 other writes.
+	// A Send counts as answered when its answer arrives, not once the SDK
+	// has decoded it: a wake-up is timed from the former.
+	var answered time.Time
 	t := newFastTransport(addr, 1)
+	t.answered = func(at time.Time) { answered = at }
 	defer t.closeIdle()
 	c, err := sdkClient(t, fx.secret, sender)
 	if err != nil {
@@ -462,7 +466,7 @@ func wakeEach(ctx context.Context, addr string, fx *fixture, k heldKind, sender 
 		text = messageText(text[:0], 0, i)
 		start := time.Now()
 		_, err := c.Send(ctx, u.UID, string(text))
-		sent[i] = time.Now()
+		sent[i] = answered
 		sendLat[i] = sent[i].Sub(start)
 		if err != nil {
 			closeAll(conns)

@@ -23,6 +23,9 @@ import (
 // timeouts bound every one anyway.
 type fastTransport struct {
 	hc *fasthttp.HostClient
+	// answered, when set, is told when each answer arrived, before the
+	// SDK decodes it; it runs on the caller's goroutine.
+	answered func(time.Time)
 }
 
 // newFastTransport keeps at most maxConns keep-alive connections to addr.
@@ -97,6 +100,9 @@ func (t *fastTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if err != nil {
 		fasthttp.ReleaseResponse(resp)
 		return nil, err
+	}
+	if t.answered != nil {
+		t.answered(time.Now())
 	}
 	body := fastBodies.Get().(*fastBody)
 	body.resp = resp
