@@ -3,12 +3,13 @@ package main
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/fiberchat/fiberchat/client"
 	"github.com/fiberchat/fiberchat/database"
 )
 
@@ -347,15 +348,25 @@ func (rep *report) conversations(ctx context.Context, path, dir string, log *slo
 	clients := o.clients
 	p := phase{warmup: o.warmup, duration: o.duration}
 
-	history := newHTTPLoad(srv.addr, cf.signedPath("/Message/History"), clients, func(dst []byte, i, seq int) []byte {
-		me, with, before := cf.historyPick(i, seq)
-		dst = credentials(dst, me)
-		dst = append(dst, `,"uid_with":`...)
-		dst = strconv.AppendInt(dst, with.UID, 10)
-		dst = append(dst, `,"before_id":`...)
-		dst = strconv.AppendInt(dst, before, 10)
-		return append(dst, '}')
+	// Worker i is one user throughout (historyPick's and unreadPick's
+	// me), so its SDK client holds that user's session.
+	me := make([]user, clients)
+	for i := range me {
+		me[i] = cf.unreadPick(i, 0)
+	}
+	history, err := newSDKLoad([]string{srv.addr}, cf.secret, me, func(i int, c *client.Client) func(context.Context, int) error {
+		return func(ctx context.Context, seq int) error {
+			_, with, before := cf.historyPick(i, seq)
+			page, err := c.History(ctx, client.HistoryRequest{With: with.UID, BeforeID: before})
+			if err == nil && len(page.Messages) == 0 {
+				err = errors.New("empty History page")
+			}
+			return err
+		}
 	})
+	if err != nil {
+		return err
+	}
 	defer history.close()
 	selHistory, err := newQueryLoad(ctx, db, historySQL, clients, func(i, seq int) []any {
 		me, with, before := cf.historyPick(i, seq)
@@ -374,9 +385,18 @@ func (rep *report) conversations(ctx context.Context, path, dir string, log *slo
 		return err
 	}
 
-	unread := newHTTPLoad(srv.addr, cf.signedPath("/Message/Unread"), clients, func(dst []byte, i, seq int) []byte {
-		return append(credentials(dst, cf.unreadPick(i, seq)), '}')
+	unread, err := newSDKLoad([]string{srv.addr}, cf.secret, me, func(_ int, c *client.Client) func(context.Context, int) error {
+		return func(ctx context.Context, _ int) error {
+			counts, err := c.Unread(ctx)
+			if err == nil && len(counts) == 0 {
+				err = errors.New("no Unread counts")
+			}
+			return err
+		}
 	})
+	if err != nil {
+		return err
+	}
 	defer unread.close()
 	selUnread, err := newQueryLoad(ctx, db, unreadSQL, clients, func(i, seq int) []any {
 		return []any{cf.unreadPick(i, seq).UID}

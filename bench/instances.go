@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strconv"
 )
 
 // wakeTwo runs the wake workload across two instances: --wake2 long polls
@@ -69,16 +68,12 @@ func (rep *report) sendTwo(ctx context.Context, kind, sendDSN string, fx *fixtur
 		}
 		addrs = append(addrs, srv.addr)
 	}
-	load := newSplitHTTPLoad(addrs, fx.signedPath("/Message/Send"), clients, func(dst []byte, i, seq int) []byte {
-		dst = credentials(dst, fx.users[i])
-		dst = append(dst, `,"uid_to":`...)
-		dst = strconv.AppendInt(dst, fx.users[clients+i].UID, 10)
-		dst = append(dst, `,"data":"`...)
-		// Worker numbers past the single instance's keep every message
-		// distinct from those the single-instance workload sent.
-		dst = messageText(dst, clients+i, seq)
-		return append(dst, `"}`...)
-	})
+	// Worker numbers past the single instance's keep every message
+	// distinct from those the single-instance workload sent.
+	load, err := newSDKLoad(addrs, fx.secret, fx.users[:clients], sendOp(fx, clients, clients))
+	if err != nil {
+		return send, insert, err
+	}
 	defer load.close()
 	logf("send two instances (%s): /Message/Send split over two instances with Redis against raw INSERTs, %d clients, %d rounds", kind, clients, o.rounds)
 	p := phase{warmup: o.warmup, duration: o.duration}

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fiberchat/fiberchat/client"
 	"github.com/valyala/fasthttp"
 )
 
@@ -225,75 +226,66 @@ func compare(ctx context.Context, rounds int, p phase, a, ref workload, aProfile
 	return ra, rref, nil
 }
 
-// httpLoad is a throughput workload over HTTP: clients keep-alive
-// connections (fasthttp's client: one connection per worker, reused),
-// each worker POSTing one JSON body after another to one signed URL, on
-// one server or, split evenly, on several.
-type httpLoad struct {
-	// hcs and uris are per server; worker i uses server i%len(hcs).
-	hcs     []*fasthttp.HostClient
-	uris    []string
-	clients int
-	// body appends worker i's seq-th request body to dst.
-	body func(dst []byte, i, seq int) []byte
-	// seq counts each worker's requests over all rounds, so that bodies
+// sdkLoad is a throughput workload through the Go SDK: clients workers,
+// each an SDK client with its own user's session, calling one route after
+// another over keep-alive connections (fasthttp's, through fastTransport:
+// one per worker, reused), on one server or, split evenly, on several.
+type sdkLoad struct {
+	// transports are per server; worker i uses server i%len(transports).
+	transports []*fastTransport
+	clients    []*client.Client
+	// newOp makes worker i's call, told its seq-th request number.
+	newOp func(i int, c *client.Client) func(ctx context.Context, seq int) error
+	// seq counts each worker's requests over all rounds, so that requests
 	// stay distinct from one round to the next. Worker i alone touches
 	// seq[i], and rounds run one after another.
 	seq []int
 }
 
-// newHTTPLoad prepares the workload on addr; path is signed already.
-func newHTTPLoad(addr, path string, clients int, body func(dst []byte, i, seq int) []byte) *httpLoad {
-	return newSplitHTTPLoad([]string{addr}, path, clients, body)
-}
-
-// newSplitHTTPLoad prepares the workload with its clients split evenly
-// between the servers at addrs, as a load balancer without sticky
-// routing would send them.
-func newSplitHTTPLoad(addrs []string, path string, clients int, body func(dst []byte, i, seq int) []byte) *httpLoad {
-	l := &httpLoad{clients: clients, body: body, seq: make([]int, clients)}
+// newSDKLoad prepares the workload with len(users) workers, worker i
+// logged in as users[i], split evenly between the servers at addrs, as a
+// load balancer without sticky routing would send them; secret signs
+// the requests.
+func newSDKLoad(addrs []string, secret string, users []user, newOp func(i int, c *client.Client) func(ctx context.Context, seq int) error) (*sdkLoad, error) {
+	n := len(users)
+	l := &sdkLoad{newOp: newOp, seq: make([]int, n)}
 	for _, addr := range addrs {
-		l.hcs = append(l.hcs, &fasthttp.HostClient{
-			Addr:                addr,
-			Name:                "fiberchat-bench",
-			MaxConns:            (clients + len(addrs) - 1) / len(addrs),
-			MaxConnWaitTimeout:  10 * time.Second,
-			ReadTimeout:         30 * time.Second,
-			WriteTimeout:        30 * time.Second,
-			MaxIdleConnDuration: time.Minute,
-		})
-		l.uris = append(l.uris, "http://"+addr+path)
+		l.transports = append(l.transports, newFastTransport(addr, (n+len(addrs)-1)/len(addrs)))
 	}
-	return l
+	for i, u := range users {
+		c, err := sdkClient(l.transports[i%len(l.transports)], secret, u)
+		if err != nil {
+			return nil, err
+		}
+		l.clients = append(l.clients, c)
+	}
+	return l, nil
 }
 
-func (l *httpLoad) round(ctx context.Context, p phase) (rate, error) {
-	return closedLoop(ctx, l.clients, p, func(i int) func(int) string {
-		hc := l.hcs[i%len(l.hcs)]
-		req, resp := new(fasthttp.Request), new(fasthttp.Response)
-		req.Header.SetMethod(fasthttp.MethodPost)
-		req.SetRequestURI(l.uris[i%len(l.uris)])
-		req.Header.SetContentType("application/json")
-		var buf []byte
+func (l *sdkLoad) round(ctx context.Context, p phase) (rate, error) {
+	// The calls' context has a deadline, so that the SDK does not make a
+	// timer of its own for each call; the transport's timeouts bound each.
+	callCtx, cancel := context.WithTimeout(ctx, p.warmup+p.duration+time.Minute)
+	defer cancel()
+	return closedLoop(ctx, len(l.clients), p, func(i int) func(int) string {
+		op := l.newOp(i, l.clients[i])
 		return func(int) string {
 			seq := l.seq[i]
 			l.seq[i]++
-			buf = l.body(buf[:0], i, seq)
-			req.SetBodyRaw(buf)
-			if err := hc.Do(req, resp); err != nil {
+			// The SDK checks every answer's status and envelope and decodes
+			// it; its error (an *client.Error for what the server answered)
+			// says why a call failed.
+			if err := op(callCtx, seq); err != nil {
 				return err.Error()
 			}
-			// Every answer's status and envelope code are checked; one in
-			// 64 is decoded in full, so a body that merely contains the
-			// bytes `"error":0` somewhere cannot pass for long.
-			return checkEnvelope(resp.StatusCode(), resp.Body(), seq%64 == 0)
+			return ""
 		}
 	})
 }
 
-func (l *httpLoad) close() {
-	for _, hc := range l.hcs {
-		hc.CloseIdleConnections()
+func (l *sdkLoad) close() {
+	for _, t := range l.transports {
+		t.closeIdle()
 	}
 }
 
@@ -328,15 +320,6 @@ func messageText(dst []byte, i, seq int) []byte {
 	return strconv.AppendInt(dst, int64(seq), 10)
 }
 
-// credentials appends the body's opening with u's uid and access_token.
-func credentials(dst []byte, u user) []byte {
-	dst = append(dst, `{"uid":`...)
-	dst = strconv.AppendInt(dst, u.UID, 10)
-	dst = append(dst, `,"access_token":"`...)
-	dst = append(dst, u.Token...)
-	return append(dst, '"')
-}
-
 // insertSQL is the naive write the send workload is compared with: one
 // message-shaped row, as its own autocommitted statement. A message
 // carries its pair columns (the smaller uid first), which History's index
@@ -352,7 +335,7 @@ type insertLoad struct {
 	stmt    *sql.Stmt
 	workers int
 	pairs   [][2]int64
-	seq     []int // as in httpLoad
+	seq     []int // as in sdkLoad
 }
 
 func newInsertLoad(ctx context.Context, db *sql.DB, workers int, pairs [][2]int64) (*insertLoad, error) {

@@ -59,6 +59,11 @@
 // hold, wake, the stream workloads and wake2 run it as a child process (this program's hidden serve
 // subcommand), so that its memory is measured alone.
 //
+// Every request of the throughput workloads, and every Send and warm-up
+// of the others, goes through the Go SDK (package client), over
+// fasthttp's client for its low cost on the CPUs the server shares; the
+// held polls and streams are raw sockets (see polls.go).
+//
 // Any failed request makes the exit status 1, after the table. Linux only.
 package main
 
@@ -75,12 +80,12 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
+	"github.com/fiberchat/fiberchat/client"
 	"github.com/fiberchat/fiberchat/database"
 )
 
@@ -363,14 +368,28 @@ func (rep *report) throughput(ctx context.Context, kind, dsn, insertDSN string, 
 			return err
 		}
 		defer stop()
-		infoPath := fx.signedPath("/user/info")
-		infoBody := func(dst []byte, i, _ int) []byte { return append(credentials(dst, fx.users[i]), '}') }
-		ceiling := newHTTPLoad(addr, infoPath, clients, infoBody)
+		// The ceiling answers any POST with a success envelope, so the
+		// SDK's Info calls it as it calls the module: both pay the same
+		// client.
+		info := func(_ int, c *client.Client) func(context.Context, int) error {
+			return func(ctx context.Context, _ int) error {
+				_, err := c.Info(ctx)
+				return err
+			}
+		}
+		users := fx.users[:clients]
+		ceiling, err := newSDKLoad([]string{addr}, fx.secret, users, info)
+		if err != nil {
+			return err
+		}
 		defer ceiling.close()
-		info := newHTTPLoad(srv.addr, infoPath, clients, infoBody)
-		defer info.close()
+		infoLoad, err := newSDKLoad([]string{srv.addr}, fx.secret, users, info)
+		if err != nil {
+			return err
+		}
+		defer infoLoad.close()
 		logf("info: /user/info against the ceiling (a bare Fiber JSON handler), %d clients, %d rounds", clients, o.rounds)
-		rep.info, rep.ceiling, err = compare(ctx, o.rounds, p, info, ceiling, rep.profile("info"), rep.profile("ceiling"))
+		rep.info, rep.ceiling, err = compare(ctx, o.rounds, p, infoLoad, ceiling, rep.profile("info"), rep.profile("ceiling"))
 		if err != nil {
 			return err
 		}
@@ -381,14 +400,10 @@ func (rep *report) throughput(ctx context.Context, kind, dsn, insertDSN string, 
 		return fmt.Errorf("%s: insert: %w", kind, err)
 	}
 	defer closeIns()
-	send := newHTTPLoad(srv.addr, fx.signedPath("/Message/Send"), clients, func(dst []byte, i, seq int) []byte {
-		dst = credentials(dst, fx.users[i])
-		dst = append(dst, `,"uid_to":`...)
-		dst = strconv.AppendInt(dst, fx.users[clients+i].UID, 10)
-		dst = append(dst, `,"data":"`...)
-		dst = messageText(dst, i, seq)
-		return append(dst, `"}`...)
-	})
+	send, err := newSDKLoad([]string{srv.addr}, fx.secret, fx.users[:clients], sendOp(fx, clients, 0))
+	if err != nil {
+		return err
+	}
 	defer send.close()
 	logf("send (%s): /Message/Send against raw INSERTs, %d clients, %d rounds", kind, clients, o.rounds)
 	sendRate, insRate, err := compare(ctx, o.rounds, p, send, ins, rep.profile("send-"+kind), rep.profile("insert-"+kind))
@@ -413,6 +428,24 @@ func (rep *report) throughput(ctx context.Context, kind, dsn, insertDSN string, 
 	}
 	rep.sendTwoMySQL, rep.insertTwoMySQL = &send2, &ins2
 	return nil
+}
+
+// sendOp makes worker i's Send: user i messages user clients+i, each
+// message's text numbered from worker tag+i, so that workloads sharing a
+// database send distinct messages.
+func sendOp(fx *fixture, clients, tag int) func(i int, c *client.Client) func(context.Context, int) error {
+	return func(i int, c *client.Client) func(context.Context, int) error {
+		to := fx.users[clients+i].UID
+		var buf []byte
+		return func(ctx context.Context, seq int) error {
+			buf = messageText(buf[:0], tag+i, seq)
+			sent, err := c.Send(ctx, to, string(buf))
+			if err == nil && sent.ID == 0 {
+				err = errors.New("no message id in the Send answer")
+			}
+			return err
+		}
+	}
 }
 
 // profile is where a workload's CPU profile goes when --profile asks for

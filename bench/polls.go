@@ -14,12 +14,21 @@ import (
 	"sync"
 	"time"
 
-	"github.com/valyala/fasthttp"
+	"github.com/fiberchat/fiberchat/client"
 )
 
 // pollWait is the long poll every held Recv asks for: the most API.md
 // allows, so nothing runs out while the workload measures.
 const pollWait = 30
+
+// credentials appends the body's opening with u's uid and access_token.
+func credentials(dst []byte, u user) []byte {
+	dst = append(dst, `{"uid":`...)
+	dst = strconv.AppendInt(dst, u.UID, 10)
+	dst = append(dst, `,"access_token":"`...)
+	dst = append(dst, u.Token...)
+	return append(dst, '"')
+}
 
 // recvRequest is the raw HTTP request of a long poll for u. last_id 0
 // (the client keeps its own cursor, as API.md recommends) makes the poll
@@ -32,7 +41,11 @@ func recvRequest(host, path string, u user) []byte {
 }
 
 // openConns opens one connection per request and writes it; nothing is
-// read. A raw connection is the cheapest client there is: no goroutine,
+// read. The held polls and streams are hand-built rather than the SDK's
+// Recv or Stream: those would take a goroutine and a pooled connection
+// each, and answer only once woken, where hold needs ten thousand idle
+// sockets it can check for "held, not answered" and wake needs the
+// moment each answer's first byte arrives. A raw connection is the cheapest client there is: no goroutine,
 // no buffer, no HTTP state on this side. A few dialers at a time keep the
 // server's accept queue from overflowing, which would add SYN retries of
 // a second or more.
@@ -348,41 +361,25 @@ func hold(ctx context.Context, srv *child, fx *fixture, k heldKind, users []user
 	return r, nil
 }
 
-// warm sends a few requests of each kind the workloads use.
+// warm sends, as u, a few requests of each kind the workloads use.
 func warm(ctx context.Context, addr string, fx *fixture, u user) error {
-	hc := &fasthttp.HostClient{Addr: addr, MaxConns: 1, ReadTimeout: 10 * time.Second}
-	defer hc.CloseIdleConnections()
-	for _, path := range []string{"/user/info", "/Message/Recv"} {
-		for range 10 {
-			body := append(credentials(nil, u), '}')
-			status, resp, err := post(ctx, hc, addr, fx.signedPath(path), body)
-			if err != nil {
-				return fmt.Errorf("warm-up %s: %w", path, err)
-			}
-			if fail := checkEnvelope(status, resp, true); fail != "" {
-				return fmt.Errorf("warm-up %s: %s", path, fail)
-			}
+	t := newFastTransport(addr, 1)
+	defer t.closeIdle()
+	c, err := sdkClient(t, fx.secret, u)
+	if err != nil {
+		return err
+	}
+	for range 10 {
+		if _, err := c.Info(ctx); err != nil {
+			return fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	for range 10 {
+		if _, err := c.Recv(ctx, client.RecvRequest{}); err != nil {
+			return fmt.Errorf("warm-up: %w", err)
 		}
 	}
 	return nil
-}
-
-// post sends one request and returns a copy of the answer's body.
-func post(ctx context.Context, hc *fasthttp.HostClient, addr, path string, body []byte) (int, []byte, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, nil, err
-	}
-	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
-	req.Header.SetMethod(fasthttp.MethodPost)
-	req.SetRequestURI("http://" + addr + path)
-	req.Header.SetContentType("application/json")
-	req.SetBodyRaw(body)
-	if err := hc.Do(req, resp); err != nil {
-		return 0, nil, err
-	}
-	return resp.StatusCode(), bytes.Clone(resp.Body()), nil
 }
 
 // wakeResult is what the wake workload measured.
@@ -450,32 +447,31 @@ func wakeEach(ctx context.Context, addr string, fx *fixture, k heldKind, sender 
 	}
 	// Sends one at a time: each wake-up is then timed on a quiet server,
 	// not behind 63 other writes.
-	hc := &fasthttp.HostClient{Addr: addr, MaxConns: 1, ReadTimeout: 10 * time.Second}
-	defer hc.CloseIdleConnections()
-	sendPath := fx.signedPath("/Message/Send")
+	// A Send counts as answered when its answer arrives, not once the SDK
+	// has decoded it: a wake-up is timed from the former.
+	var answered time.Time
+	t := newFastTransport(addr, 1)
+	t.answered = func(at time.Time) { answered = at }
+	defer t.closeIdle()
+	c, err := sdkClient(t, fx.secret, sender)
+	if err != nil {
+		closeAll(conns)
+		wg.Wait()
+		return r, err
+	}
 	sent := make([]time.Time, len(users))
 	sendLat := make([]time.Duration, len(users))
-	var body []byte
+	var text []byte
 	for i, u := range users {
-		body = credentials(body[:0], sender)
-		body = append(body, `,"uid_to":`...)
-		body = strconv.AppendInt(body, u.UID, 10)
-		body = append(body, `,"data":"`...)
-		body = messageText(body, 0, i)
-		body = append(body, `"}`...)
+		text = messageText(text[:0], 0, i)
 		start := time.Now()
-		status, resp, err := post(ctx, hc, addr, sendPath, body)
-		sent[i] = time.Now()
+		_, err := c.Send(ctx, u.UID, string(text))
+		sent[i] = answered
 		sendLat[i] = sent[i].Sub(start)
 		if err != nil {
 			closeAll(conns)
 			wg.Wait()
 			return r, fmt.Errorf("send %d: %w", i, err)
-		}
-		if fail := checkEnvelope(status, resp, true); fail != "" {
-			closeAll(conns)
-			wg.Wait()
-			return r, fmt.Errorf("send %d: %s", i, fail)
 		}
 	}
 	wg.Wait()

@@ -42,9 +42,12 @@ func (c *Client) Send(ctx context.Context, to int64, text string, opts ...SendOp
 	for _, opt := range opts {
 		opt(&body)
 	}
-	var out Sent
+	var out struct {
+		envelope
+		Sent
+	}
 	err := c.call(ctx, "/Message/Send", true, body, &out)
-	return out, err
+	return out.Sent, err
 }
 
 // RecvRequest asks Recv for messages.
@@ -83,6 +86,7 @@ func (c *Client) Recv(ctx context.Context, r RecvRequest) (RecvResult, error) {
 		Limit  int    `json:"limit,omitempty"`
 	}{r.LastID, int64(wait), r.Limit}
 	var out struct {
+		envelope
 		Data   []Message `json:"data"`
 		LastID int64     `json:"last_id"`
 		More   bool      `json:"more"`
@@ -126,6 +130,7 @@ type HistoryPage struct {
 // newest first (/Message/History).
 func (c *Client) History(ctx context.Context, r HistoryRequest) (HistoryPage, error) {
 	var out struct {
+		envelope
 		Data []HistoryMessage `json:"data"`
 		More bool             `json:"more"`
 	}
@@ -159,6 +164,7 @@ type UnreadCount struct {
 // Unread returns my unread counts per sender (/Message/Unread).
 func (c *Client) Unread(ctx context.Context) ([]UnreadCount, error) {
 	var out struct {
+		envelope
 		Data []UnreadCount `json:"data"`
 	}
 	err := c.call(ctx, "/Message/Unread", true, nil, &out)

@@ -68,9 +68,12 @@ func (c *Client) Logout(ctx context.Context) error {
 
 // Info returns the logged-in user's profile (/user/info).
 func (c *Client) Info(ctx context.Context) (UserInfo, error) {
-	var out UserInfo
+	var out struct {
+		envelope
+		UserInfo
+	}
 	err := c.call(ctx, "/user/info", true, nil, &out)
-	return out, err
+	return out.UserInfo, err
 }
 
 // ProfileUpdate is what UpdateProfile changes; an empty field is left as
