@@ -262,7 +262,9 @@ func TestMountedBesideHostRoutes(t *testing.T) {
 		},
 	})
 	u := s.NewUser(t, "a") // signed for /user/login, sent to /chat/user/login
-	chattest.Expect(t, s.Post(t, "/user/info", u.Creds(nil)), 200, 0)
+	if info, err := s.SDKFor(t, u).Info(context.Background()); err != nil || info.UID != u.UID {
+		t.Fatalf("info under /chat: %+v, %v", info, err)
+	}
 	// Outside the prefix, the host's routes and its own 404 (Fiber's plain
 	// text) stand.
 	s.Prefix = ""
