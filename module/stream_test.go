@@ -364,11 +364,24 @@ func TestStream(t *testing.T) {
 			c := l.NewUser(t, "c")
 			l.Befriend(t, a, c)
 			// Once the head has come, the stream is registered for notices.
+			// Read through the SDK, and raw beside it for each event's
+			// exact data.
 			s := openStream(t, l, a, nil)
+			raw := openSSE(t, streamPOST(t, l, a, nil))
 			expect := func(want client.Event) {
 				t.Helper()
 				if ev := s.next(t); ev != want {
 					t.Fatalf("got %#v, want %#v", ev, want)
+				}
+				var event, data string
+				switch w := want.(type) {
+				case client.ReadReceipt:
+					event, data = "read", fmt.Sprintf(`{"uid":%d,"last_id":%d}`, w.UID, w.LastID)
+				case client.ContactEvent:
+					event, data = "contact", fmt.Sprintf(`{"uid":%d,"what":%q}`, w.UID, w.What)
+				}
+				if ev := raw.next(t); ev.event != event || ev.data != data {
+					t.Fatalf("raw %+v, want %s %s", ev, event, data)
 				}
 			}
 			id := mustSend(t, l.Server, a, b, "read me")
@@ -410,6 +423,7 @@ func TestStream(t *testing.T) {
 			main := openStream(t, l, b, nil)
 			onPhone := openStream(t, l, phone, nil)
 			onLaptop := openStream(t, l, laptop, nil)
+			rawLaptop := openSSE(t, streamGET(t, l, laptop, nil)) // for the bye's exact data
 			if err := l.SDKFor(t, phone).Logout(ctx); err != nil {
 				t.Fatalf("logout: %v", err)
 			}
@@ -421,6 +435,8 @@ func TestStream(t *testing.T) {
 				t.Fatalf("change password: %v", err)
 			}
 			onLaptop.expectBye(t, "password")
+			expectMessage(t, rawLaptop, id, a, b, "still here")
+			rawLaptop.expectBye(t, "password")
 			id = mustSend(t, l.Server, a, b, "the session that changed it")
 			main.expectMessage(t, id, a, b, "the session that changed it")
 		})
