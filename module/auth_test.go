@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fiberchat/fiberchat/client"
 	"github.com/fiberchat/fiberchat/internal/chattest"
 	"github.com/fiberchat/fiberchat/module"
 )
@@ -117,26 +118,38 @@ func TestDisabledClient(t *testing.T) {
 		s := chattest.NewServer(t, db, chattest.Options{})
 		ctx := context.Background()
 		u := s.NewUser(t, "a")
-		chattest.Expect(t, s.Post(t, "/user/info", u.Creds(nil)), 200, 0)
+		c := s.SDKFor(t, u)
+		served := func() {
+			t.Helper()
+			if _, err := c.Info(ctx); err != nil {
+				t.Fatalf("info: %v", err)
+			}
+		}
+		refused := func() {
+			t.Helper()
+			_, err := c.Info(ctx)
+			chattest.ExpectErr(t, err, 403, 1002)
+		}
+		served()
 
 		// Disabled in this process: refused at once.
 		if err := s.Module.SetClientDisabled(ctx, "test", true); err != nil {
 			t.Fatal(err)
 		}
-		chattest.Expect(t, s.Post(t, "/user/info", u.Creds(nil)), 403, 1002)
+		refused()
 		if err := s.Module.SetClientDisabled(ctx, "test", false); err != nil {
 			t.Fatal(err)
 		}
-		chattest.Expect(t, s.Post(t, "/user/info", u.Creds(nil)), 200, 0)
+		served()
 
 		// Disabled by another process (a direct write): refused once the
 		// cache entry is older than ClientCacheTTL.
 		if err := s.Module.DB().Table("chat_api_clients").Where("client_id = ?", "test").Update("disabled", true).Error; err != nil {
 			t.Fatal(err)
 		}
-		chattest.Expect(t, s.Post(t, "/user/info", u.Creds(nil)), 200, 0) // still cached
+		served() // still cached
 		s.Clock.Advance(31 * time.Second)
-		chattest.Expect(t, s.Post(t, "/user/info", u.Creds(nil)), 403, 1002)
+		refused()
 
 		if err := s.Module.SetClientDisabled(ctx, "nosuch", true); err != module.ErrNoSuchClient {
 			t.Fatalf("disable unknown client: %v", err)
@@ -191,7 +204,9 @@ func TestUserTokenTransports(t *testing.T) {
 func TestTokenSlidingExpiry(t *testing.T) {
 	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
 		s := chattest.NewServer(t, db, chattest.Options{})
+		ctx := context.Background()
 		u := s.NewUser(t, "a")
+		c := s.SDKFor(t, u)
 		expiry := func() int64 {
 			var e int64
 			if err := s.Module.DB().Table("chat_user_tokens").Where("uid = ?", u.UID).Pluck("expire_time", &e).Error; err != nil {
@@ -202,23 +217,28 @@ func TestTokenSlidingExpiry(t *testing.T) {
 		first := expiry()
 		// Within the touch interval nothing is written.
 		s.Clock.Advance(30 * time.Second)
-		chattest.Expect(t, s.Post(t, "/user/info", u.Creds(nil)), 200, 0)
+		if _, err := c.Info(ctx); err != nil {
+			t.Fatalf("info: %v", err)
+		}
 		if expiry() != first {
 			t.Fatal("expiry written within the touch interval")
 		}
 		// Six days later the session is still alive and slides forward.
 		s.Clock.Advance(6 * 24 * time.Hour)
-		chattest.Expect(t, s.Post(t, "/user/info", u.Creds(nil)), 200, 0)
+		if _, err := c.Info(ctx); err != nil {
+			t.Fatalf("info six days on: %v", err)
+		}
 		if want := s.Clock.Now().Unix() + 7*24*3600; expiry() != want {
 			t.Fatalf("expiry %d, want %d", expiry(), want)
 		}
 		// Idle past the lifetime: dead at once, then swept.
 		s.Clock.Advance(7*24*time.Hour + time.Second)
-		chattest.Expect(t, s.Post(t, "/user/info", u.Creds(nil)), 401, 1004)
+		_, err := c.Info(ctx)
+		chattest.ExpectErr(t, err, 401, 1004)
 		if n := s.Count(t, "user_tokens", ""); n != 1 {
 			t.Fatalf("%d tokens before the sweep", n)
 		}
-		s.Module.SweepNow(context.Background())
+		s.Module.SweepNow(ctx)
 		if n := s.Count(t, "user_tokens", ""); n != 0 {
 			t.Fatalf("%d tokens after the sweep", n)
 		}
@@ -228,27 +248,55 @@ func TestTokenSlidingExpiry(t *testing.T) {
 func TestLogoutAndSessions(t *testing.T) {
 	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
 		s := chattest.NewServer(t, db, chattest.Options{Config: func(c *module.Config) { c.MaxSessions = 3 }})
+		ctx := context.Background()
 		u := s.NewUser(t, "a")
-		login := func() string {
-			r := s.Post(t, "/user/login", map[string]any{"uid": u.UID, "passwd": u.Password})
-			chattest.Expect(t, r, 200, 0)
-			return r.Str("access_token")
+		first := s.SDKFor(t, u)
+		login := func() *client.Client {
+			t.Helper()
+			c := s.SDK(t)
+			sess, err := c.Login(ctx, u.UID, u.Password)
+			if err != nil {
+				t.Fatalf("login: %v", err)
+			}
+			if sess.UID != u.UID || len(sess.AccessToken) != 32 || c.Session() != sess {
+				t.Fatalf("login session %+v, client holds %+v", sess, c.Session())
+			}
+			return c
 		}
-		t2, t3 := login(), login()
-		chattest.Expect(t, s.Post(t, "/user/info", u.Creds(nil)), 200, 0)
-		t4 := login() // the fourth session drops the oldest (u.Token)
-		chattest.Expect(t, s.Post(t, "/user/info", u.Creds(nil)), 401, 1004)
+		info := func(c *client.Client) {
+			t.Helper()
+			got, err := c.Info(ctx)
+			if err != nil {
+				t.Fatalf("info: %v", err)
+			}
+			if got.UID != u.UID {
+				t.Fatalf("info of %d, want %d", got.UID, u.UID)
+			}
+		}
+		c2, c3 := login(), login()
+		info(first)
+		c4 := login() // the fourth session drops the oldest (u.Token)
+		_, err := first.Info(ctx)
+		chattest.ExpectErr(t, err, 401, 1004)
 		if n := s.Count(t, "user_tokens", "uid = ?", u.UID); n != 3 {
 			t.Fatalf("%d sessions, want 3", n)
 		}
-		for _, tok := range []string{t2, t3, t4} {
-			chattest.Expect(t, s.Post(t, "/user/info", map[string]any{"uid": u.UID, "access_token": tok}), 200, 0)
+		for _, c := range []*client.Client{c2, c3, c4} {
+			info(c)
 		}
-		// Logout kills that token only.
-		chattest.Expect(t, s.Post(t, "/user/logout", map[string]any{"uid": u.UID, "access_token": t2}), 200, 0)
-		chattest.Expect(t, s.Post(t, "/user/info", map[string]any{"uid": u.UID, "access_token": t2}), 401, 1004)
-		chattest.Expect(t, s.Post(t, "/user/logout", map[string]any{"uid": u.UID, "access_token": t2}), 401, 1004)
-		chattest.Expect(t, s.Post(t, "/user/info", map[string]any{"uid": u.UID, "access_token": t3}), 200, 0)
+		// Logout kills that token only, and the client drops it.
+		t2 := c2.Session()
+		if err := c2.Logout(ctx); err != nil {
+			t.Fatalf("logout: %v", err)
+		}
+		if c2.Session() != (client.Session{}) {
+			t.Fatalf("the client still holds %+v after logout", c2.Session())
+		}
+		ended := s.SDK(t, client.WithSession(t2))
+		_, err = ended.Info(ctx)
+		chattest.ExpectErr(t, err, 401, 1004)
+		chattest.ExpectErr(t, ended.Logout(ctx), 401, 1004)
+		info(c3)
 	})
 }
 
@@ -303,18 +351,24 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 // A session ended by another process (a direct delete) is refused once
 // the cached copy is older than TokenCacheTTL; with the cache off, at once.
 func TestSessionEndedElsewhere(t *testing.T) {
+	ctx := context.Background()
 	for _, ttl := range []time.Duration{0, -1} {
 		s := chattest.NewServer(t, chattest.OpenSQLite(t), chattest.Options{Config: func(c *module.Config) { c.TokenCacheTTL = ttl }})
-		u := s.NewUser(t, "a")
-		chattest.Expect(t, s.Post(t, "/user/info", u.Creds(nil)), 200, 0)
+		c := s.SDKFor(t, s.NewUser(t, "a"))
+		if _, err := c.Info(ctx); err != nil {
+			t.Fatalf("info: %v", err)
+		}
 		if err := s.Module.DB().Exec("DELETE FROM chat_user_tokens").Error; err != nil {
 			t.Fatal(err)
 		}
 		if ttl == 0 { // the default, 5 s
-			chattest.Expect(t, s.Post(t, "/user/info", u.Creds(nil)), 200, 0)
+			if _, err := c.Info(ctx); err != nil {
+				t.Fatalf("info within the TTL: %v", err)
+			}
 			s.Clock.Advance(6 * time.Second)
 		}
-		chattest.Expect(t, s.Post(t, "/user/info", u.Creds(nil)), 401, 1004)
+		_, err := c.Info(ctx)
+		chattest.ExpectErr(t, err, 401, 1004)
 	}
 }
 
@@ -322,18 +376,24 @@ func TestSessionEndedElsewhere(t *testing.T) {
 // /user/info once the cached copy is older than ProfileCacheTTL; with the
 // cache off, at once. Changes through the module show at once either way.
 func TestProfileChangedElsewhere(t *testing.T) {
+	ctx := context.Background()
 	for _, ttl := range []time.Duration{0, -1} {
 		s := chattest.NewServer(t, chattest.OpenSQLite(t), chattest.Options{Config: func(c *module.Config) { c.ProfileCacheTTL = ttl }})
-		u := s.NewUser(t, "a")
+		c := s.SDKFor(t, s.NewUser(t, "a"))
 		name := func() string {
-			r := s.Post(t, "/user/info", u.Creds(nil))
-			chattest.Expect(t, r, 200, 0)
-			return r.Str("name")
+			t.Helper()
+			info, err := c.Info(ctx)
+			if err != nil {
+				t.Fatalf("info: %v", err)
+			}
+			return info.Name
 		}
 		if got := name(); got != "a" {
 			t.Fatalf("name %q", got)
 		}
-		chattest.Expect(t, s.Post(t, "/user/info/update", u.Creds(map[string]any{"name": "b"})), 200, 0)
+		if err := c.UpdateProfile(ctx, client.ProfileUpdate{Name: "b"}); err != nil {
+			t.Fatalf("update: %v", err)
+		}
 		if got := name(); got != "b" {
 			t.Fatalf("after an update through the module: %q", got)
 		}

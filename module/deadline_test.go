@@ -81,28 +81,19 @@ func TestStuckDatabaseAnswers503(t *testing.T) {
 	})
 	a, b := s.NewUser(t, "a"), s.NewUser(t, "b")
 	lock()
-	post := func(path string, body map[string]any) func() *chattest.Response {
-		return func() *chattest.Response {
-			r, err := s.TryPost(path, body)
-			if err != nil {
-				return &chattest.Response{Status: -1, Raw: []byte(err.Error())}
-			}
-			return r
-		}
-	}
+	ctx := context.Background()
+	anon, asA, asB := s.SDK(t), s.SDKFor(t, a), s.SDKFor(t, b)
 	cases := []struct {
-		name, path string
-		body       map[string]any
+		name string
+		call func() error
 	}{
-		{"login", "/user/login", map[string]any{"uid": a.UID, "passwd": a.Password}},
-		{"send", "/Message/Send", a.Creds(map[string]any{"uid_to": b.UID, "data": "hello"})},
-		{"profile", "/user/info", b.Creds(nil)},
+		{"login", func() error { _, err := anon.Login(ctx, a.UID, a.Password); return err }},
+		{"send", func() error { _, err := asA.Send(ctx, b.UID, "hello"); return err }},
+		{"profile", func() error { _, err := asB.Info(ctx); return err }},
 	}
 	for _, c := range cases {
-		r := within(t, 3*time.Second, c.name, post(c.path, c.body))
-		if r.Status != 503 || r.Code() != 1503 {
-			t.Fatalf("%s on a stuck database: %s, want 503/1503", c.name, r)
-		}
+		err := within(t, 3*time.Second, c.name, c.call)
+		chattest.ExpectErr(t, err, 503, 1503)
 	}
 }
 
@@ -117,10 +108,11 @@ func TestCloseBoundedOnStuckDatabase(t *testing.T) {
 	})
 	a, b := s.NewUser(t, "a"), s.NewUser(t, "b")
 	lock()
-	sent := make(chan *chattest.Response, 1)
+	sender := s.SDKFor(t, a)
+	sent := make(chan error, 1)
 	go func() {
-		r, _ := s.TryPost("/Message/Send", a.Creds(map[string]any{"uid_to": b.UID, "data": "stuck"}))
-		sent <- r
+		_, err := sender.Send(context.Background(), b.UID, "stuck")
+		sent <- err
 	}()
 	time.Sleep(300 * time.Millisecond) // the Send's batch is now waiting on the lock
 	err := within(t, 2*time.Second, "Close", s.Module.Close)
@@ -128,8 +120,8 @@ func TestCloseBoundedOnStuckDatabase(t *testing.T) {
 		t.Fatalf("Close with a batch stuck on the database: %v, want ErrShutdownTimeout", err)
 	}
 	select {
-	case r := <-sent:
-		t.Fatalf("the stuck Send answered before the database did: %v", r)
+	case err := <-sent:
+		t.Fatalf("the stuck Send answered before the database did: %v", err)
 	default:
 	}
 }

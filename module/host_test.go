@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fiberchat/fiberchat/client"
 	"github.com/fiberchat/fiberchat/internal/chattest"
 	"github.com/fiberchat/fiberchat/module"
 )
@@ -28,16 +29,19 @@ func TestProvisionAndIssueToken(t *testing.T) {
 		if err != nil || len(sess.AccessToken) != 32 || sess.UID != uid {
 			t.Fatalf("IssueToken: %+v %v", sess, err)
 		}
-		info := s.Post(t, "/user/info", map[string]any{"uid": uid, "access_token": sess.AccessToken})
-		chattest.Expect(t, info, 200, 0)
-		if info.Str("name") != "Alice" {
-			t.Fatalf("provisioned profile: %s", info)
+		info, err := s.SDK(t, client.WithSession(client.Session{UID: sess.UID, AccessToken: sess.AccessToken})).Info(ctx)
+		if err != nil {
+			t.Fatalf("info with the issued token: %v", err)
+		}
+		if info.UID != uid || info.Name != "Alice" {
+			t.Fatalf("provisioned profile: %+v", info)
 		}
 		// No chat password: the user signs in through the host only.
 		for _, pw := range []string{"", "secret1", "anything"} {
-			r := s.Post(t, "/user/login", map[string]any{"uid": uid, "passwd": pw})
-			if r.Status == 200 {
-				t.Fatalf("password login of a provisioned user with %q succeeded", pw)
+			_, err := s.SDK(t).Login(ctx, uid, pw)
+			var refused *client.Error
+			if !errors.As(err, &refused) {
+				t.Fatalf("password login of a provisioned user with %q: %v, want a refusal", pw, err)
 			}
 		}
 		if _, err := s.Module.IssueToken(ctx, 99999999); !errors.Is(err, module.ErrNoSuchUser) {

@@ -2,6 +2,7 @@ package module_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fiberchat/fiberchat/client"
 	"github.com/fiberchat/fiberchat/internal/chattest"
 	"github.com/fiberchat/fiberchat/module"
 	"github.com/gofiber/fiber/v2"
@@ -29,8 +31,14 @@ func TestUnsignedFloodSpendsNoBudget(t *testing.T) {
 		chattest.Expect(t, s.Do(t, chattest.Req{Path: "/user/login", JSON: map[string]any{"uid": u.UID, "passwd": u.Password}, Unsigned: true}), 403, 1002)
 		chattest.Expect(t, s.Do(t, chattest.Req{Path: "/user/reg/ajax_reg", JSON: map[string]any{"name": "n", "passwd": "secret1"}, Unsigned: true}), 403, 1002)
 	}
-	chattest.Expect(t, s.Post(t, "/user/login", map[string]any{"uid": u.UID, "passwd": u.Password}), 200, 0)
-	chattest.Expect(t, s.Post(t, "/user/reg/ajax_reg", map[string]any{"name": "n", "passwd": "secret1"}), 200, 0)
+	// The budget is whole: a real client's login and register get in.
+	ctx := context.Background()
+	if _, err := s.SDK(t).Login(ctx, u.UID, u.Password); err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	if _, err := s.SDK(t).Register(ctx, "n", "secret1"); err != nil {
+		t.Fatalf("register: %v", err)
+	}
 }
 
 // Failed logins are counted per uid, whatever address they come from:
@@ -98,9 +106,7 @@ func TestAccountRateLimit(t *testing.T) {
 	chattest.Expect(t, s.Post(t, "/user/info/passwd", u.Creds(map[string]any{"old_passwd": u.Password, "new_passwd": "brand-new-pw"})), 429, 1010)
 	chattest.Expect(t, upload(t, s, u, "a.png", pngBytes(t, 8, 8)), 429, 1010)
 	// Another session of the same user shares the budget.
-	r := s.Post(t, "/user/login", map[string]any{"uid": u.UID, "passwd": u.Password})
-	chattest.Expect(t, r, 200, 0)
-	u.Token = r.Str("access_token")
+	u = login(t, s, u)
 	chattest.Expect(t, upload(t, s, u, "a.png", pngBytes(t, 8, 8)), 429, 1010)
 	// Another user has a budget of its own.
 	chattest.Expect(t, upload(t, s, other, "a.png", pngBytes(t, 8, 8)), 200, 0)
@@ -152,24 +158,17 @@ func TestMaxBodySize(t *testing.T) {
 	}
 }
 
-// pollRunner starts Recv long polls and waits until the n-th started is
-// waiting.
+// pollRunner starts Recv long polls through the SDK and waits until the
+// n-th started is waiting.
 type pollRunner struct {
-	post  func(path string, body any) (*chattest.Response, error)
+	sdk   sdker
 	await func(t *testing.T, n int)
 }
 
 // start sends a 30-second Recv for u and returns where its answer comes.
-func (p pollRunner) start(u chattest.User) <-chan *chattest.Response {
-	out := make(chan *chattest.Response, 1)
-	go func() {
-		r, err := p.post("/Message/Recv", u.Creds(map[string]any{"wait": 30}))
-		if err != nil {
-			r = &chattest.Response{Status: -1, Raw: []byte(err.Error())}
-		}
-		out <- r
-	}()
-	return out
+func (p pollRunner) start(t *testing.T, u chattest.User) <-chan pollResult {
+	t.Helper()
+	return poll(t, p.sdk, u, client.RecvRequest{Wait: 30 * time.Second})
 }
 
 // Waiting long polls are capped per session and per user, parked or held:
@@ -184,25 +183,21 @@ func TestPollCap(t *testing.T) {
 			if mode == "parked" {
 				l := chattest.NewLive(t, chattest.OpenSQLite(t), chattest.Options{})
 				s = l.Server
-				p = pollRunner{post: l.TryPost, await: func(t *testing.T, n int) { awaitHijacked(t, l, int64(n)) }}
+				p = pollRunner{sdk: l, await: func(t *testing.T, n int) { awaitHijacked(t, l, int64(n)) }}
 			} else {
 				s = chattest.NewServer(t, chattest.OpenSQLite(t), chattest.Options{})
 				// A held poll shows no sign of waiting: give it time to.
-				p = pollRunner{post: s.TryPost, await: func(*testing.T, int) { time.Sleep(150 * time.Millisecond) }}
+				p = pollRunner{sdk: s, await: func(*testing.T, int) { time.Sleep(150 * time.Millisecond) }}
 			}
 			u := s.NewUser(t, "u")
 			sessions := []chattest.User{u}
 			for range 4 {
-				r := s.Post(t, "/user/login", map[string]any{"uid": u.UID, "passwd": u.Password})
-				chattest.Expect(t, r, 200, 0)
-				v := u
-				v.Token = r.Str("access_token")
-				sessions = append(sessions, v)
+				sessions = append(sessions, login(t, s, u))
 			}
-			var polls []<-chan *chattest.Response
+			var polls []<-chan pollResult
 			waiting := 0
 			startOn := func(v chattest.User) {
-				polls = append(polls, p.start(v))
+				polls = append(polls, p.start(t, v))
 				waiting++
 				p.await(t, waiting)
 			}
@@ -210,9 +205,11 @@ func TestPollCap(t *testing.T) {
 				t.Helper()
 				select {
 				case r := <-polls[i]:
-					chattest.Expect(t, r, 200, 0)
-					if r.Int("num") != 0 {
-						t.Fatalf("poll %d answered %s, want empty", i, r.Raw)
+					if r.err != nil {
+						t.Fatalf("poll %d: %v", i, r.err)
+					}
+					if r.ans.Messages == nil || len(r.ans.Messages) != 0 {
+						t.Fatalf("poll %d answered %+v, want empty", i, r.ans)
 					}
 				case <-time.After(5 * time.Second):
 					t.Fatalf("poll %d not answered past the cap", i)
@@ -224,7 +221,7 @@ func TestPollCap(t *testing.T) {
 				for i := from; i < len(polls); i++ {
 					select {
 					case r := <-polls[i]:
-						t.Fatalf("poll %d answered while within the caps: %s", i, r.Raw)
+						t.Fatalf("poll %d answered while within the caps: %+v %v", i, r.ans, r.err)
 					default:
 					}
 				}

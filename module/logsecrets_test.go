@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fiberchat/fiberchat/client"
 	"github.com/fiberchat/fiberchat/database"
 	"github.com/fiberchat/fiberchat/events"
 	"github.com/fiberchat/fiberchat/internal/chattest"
@@ -39,23 +40,37 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		secrets["alice's password"], secrets["alice's token"] = a.Password, a.Token
 		secrets["bob's password"], secrets["bob's token"] = b.Password, b.Token
 
-		wrong := s.Post(t, "/user/login", map[string]any{"uid": a.UID, "passwd": "wrong-password-123"})
-		chattest.Expect(t, wrong, 401, wrong.Code())
+		ctx := context.Background()
+		_, err := s.SDK(t).Login(ctx, a.UID, "wrong-password-123")
+		chattest.ExpectErr(t, err, 401, 1005)
 		secrets["the wrong password"] = "wrong-password-123"
 
-		second := s.Post(t, "/user/login", map[string]any{"uid": a.UID, "passwd": a.Password})
-		chattest.Expect(t, second, 200, 0)
-		secrets["alice's second token"] = second.Str("access_token")
+		second := s.SDK(t)
+		sess, err := second.Login(ctx, a.UID, a.Password)
+		if err != nil {
+			t.Fatalf("login: %v", err)
+		}
+		secrets["alice's second token"] = sess.AccessToken
 
-		r := s.Post(t, "/user/info/passwd", b.Creds(map[string]any{"old_passwd": b.Password, "new_passwd": "bobs-new-password"}))
-		chattest.Expect(t, r, 200, 0)
+		if err := s.SDKFor(t, b).ChangePassword(ctx, b.Password, "bobs-new-password"); err != nil {
+			t.Fatalf("change password: %v", err)
+		}
 		secrets["bob's new password"] = "bobs-new-password"
 
-		chattest.Expect(t, s.Post(t, "/Message/Send", a.Creds(map[string]any{"uid_to": b.UID, "data": "hello"})), 200, 0)
-		chattest.Expect(t, s.Post(t, "/Message/Recv", b.Creds(map[string]any{"last_id": 0})), 200, 0)
-		chattest.Expect(t, s.Post(t, "/Message/Send", a.Creds(map[string]any{"uid_to": b.UID, "data": "fail"})), 500, 1500)
-		chattest.Expect(t, s.Post(t, "/Message/Send", a.Creds(map[string]any{"uid_to": b.UID, "data": "panic"})), 500, 1500)
-		chattest.Expect(t, s.Post(t, "/user/logout", map[string]any{"uid": a.UID, "access_token": second.Str("access_token")}), 200, 0)
+		alice, bob := s.SDKFor(t, a), s.SDKFor(t, b)
+		if _, err := alice.Send(ctx, b.UID, "hello"); err != nil {
+			t.Fatalf("send: %v", err)
+		}
+		if _, err := bob.Recv(ctx, client.RecvRequest{LastID: last(0)}); err != nil {
+			t.Fatalf("recv: %v", err)
+		}
+		_, err = alice.Send(ctx, b.UID, "fail")
+		chattest.ExpectErr(t, err, 500, 1500)
+		_, err = alice.Send(ctx, b.UID, "panic")
+		chattest.ExpectErr(t, err, 500, 1500)
+		if err := second.Logout(ctx); err != nil {
+			t.Fatalf("logout: %v", err)
+		}
 		for _, path := range []string{"/user/login", "/user/reg/ajax_reg", "/user/info/passwd", "/Message/Send", "/Message/Recv", "/user/logout"} {
 			secrets["api_token of "+path] = s.Sign(path)
 		}
@@ -63,9 +78,12 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		if err := database.Close(db.Gorm); err != nil {
 			t.Fatal(err)
 		}
-		chattest.Expect(t, s.Post(t, "/user/login", map[string]any{"uid": a.UID, "passwd": a.Password}), 503, 1503)
-		chattest.Expect(t, s.Post(t, "/Message/Send", b.Creds(map[string]any{"uid_to": a.UID, "data": "down"})), 503, 1503)
-		chattest.Expect(t, s.Post(t, "/user/reg/ajax_reg", map[string]any{"name": "carol", "passwd": "carols-password"}), 503, 1503)
+		_, err = s.SDK(t).Login(ctx, a.UID, a.Password)
+		chattest.ExpectErr(t, err, 503, 1503)
+		_, err = bob.Send(ctx, a.UID, "down")
+		chattest.ExpectErr(t, err, 503, 1503)
+		_, err = s.SDK(t).Register(ctx, "carol", "carols-password")
+		chattest.ExpectErr(t, err, 503, 1503)
 		secrets["carol's password"] = "carols-password"
 
 		out := logs.String() + s.Logs.String()

@@ -1,6 +1,7 @@
 package module_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fiberchat/fiberchat/client"
 	"github.com/fiberchat/fiberchat/internal/chattest"
 	"github.com/fiberchat/fiberchat/module"
 	"github.com/gofiber/fiber/v2"
@@ -102,14 +104,12 @@ func TestMetricsRequests(t *testing.T) {
 		s.Befriend(t, a, b)
 		const sends = 5
 		for i := range sends {
-			r := s.Post(t, "/Message/Send", a.Creds(map[string]any{"uid_to": b.UID, "data": "hi " + string(rune('a'+i))}))
-			chattest.Expect(t, r, 200, 0)
+			mustSend(t, s, a, b, "hi "+string(rune('a'+i)))
 		}
 		// Refused before the handler: a 401 of the same route.
-		bad := s.Post(t, "/Message/Send", map[string]any{"uid": a.UID, "access_token": "wrong", "uid_to": b.UID, "data": "x"})
-		if bad.Status != 401 {
-			t.Fatalf("bad token: %s, want 401", bad)
-		}
+		wrong := s.SDK(t, client.WithSession(client.Session{UID: a.UID, AccessToken: "wrong"}))
+		_, err := wrong.Send(context.Background(), b.UID, "x")
+		chattest.ExpectErr(t, err, 401, 1004)
 		// No route: the catch-all's pattern, not the URL.
 		if r := s.Post(t, "/no/such/route", nil); r.Status != 404 {
 			t.Fatalf("no route: %s, want 404", r)
@@ -186,32 +186,35 @@ func TestMetricsLongPollsAndStreams(t *testing.T) {
 	}))
 	a, b := l.NewUser(t, "ann"), l.NewUser(t, "bob")
 	l.Befriend(t, a, b)
-	send := func() {
+	ctx := context.Background()
+	sender := l.SDKFor(t, a)
+	metricsPoll := func(s sdker) {
 		t.Helper()
-		chattest.Expect(t, l.Post(t, "/Message/Send", a.Creds(map[string]any{"uid_to": b.UID, "data": "wake"})), 200, 0)
-	}
-	poll := func(post func(testing.TB, string, any) *chattest.Response) {
-		t.Helper()
-		done := make(chan *chattest.Response, 1)
-		go func() { done <- post(t, "/Message/Recv", b.Creds(map[string]any{"wait": 20})) }()
+		done := poll(t, s, b, client.RecvRequest{Wait: 20 * time.Second})
 		awaitValue(t, reg, "fiberchat_long_polls", 1)
-		send()
-		if r := <-done; r.Status != 200 || len(r.Body["data"].([]any)) != 1 {
-			t.Fatalf("woken poll: %s", r)
+		sent, err := sender.Send(ctx, b.UID, "wake")
+		if err != nil {
+			t.Fatalf("send: %v", err)
+		}
+		if r := awaitPoll(t, done); len(r.ans.Messages) != 1 || r.ans.Messages[0].ID != sent.ID {
+			t.Fatalf("woken poll: %+v, want message %d", r.ans, sent.ID)
 		}
 		awaitValue(t, reg, "fiberchat_long_polls", 0)
 	}
 	// Through app.Test the poll is held; over the socket it parks.
-	poll(l.Server.Post)
+	metricsPoll(l.Server)
 	parked := l.Hijacked.Load()
-	poll(l.Post)
+	metricsPoll(l)
 	if l.Hijacked.Load() == parked {
 		t.Fatal("the live poll did not park")
 	}
 
-	stream := openSSE(t, streamPOST(t, l, b, nil))
+	stream, err := l.SDKFor(t, b).Stream(ctx, nil)
+	if err != nil {
+		t.Fatalf("stream: %v", err)
+	}
 	awaitValue(t, reg, "fiberchat_streams", 1)
-	_ = stream.resp.Body.Close()
+	_ = stream.Close()
 	// The next ping finds the connection gone.
 	awaitValue(t, reg, "fiberchat_streams", 0)
 }
@@ -275,7 +278,8 @@ func TestAccessLog(t *testing.T) {
 		s := chattest.NewServer(t, db, chattest.Options{Prefix: "/chat", Config: func(c *module.Config) { c.AccessLog = logger }})
 		a, b := s.NewUser(t, "ann"), s.NewUser(t, "bob")
 		s.Befriend(t, a, b)
-		chattest.Expect(t, s.Post(t, "/Message/Send", a.Creds(map[string]any{"uid_to": b.UID, "data": "very private words"})), 200, 0)
+		mustSend(t, s, a, b, "very private words")
+		// By hand, for the request id header.
 		r := s.Do(t, chattest.Req{Path: "/Message/Send", JSON: a.Creds(map[string]any{"uid_to": b.UID, "data": "x"}), Header: map[string]string{"X-Request-Id": "trace-42"}})
 		chattest.Expect(t, r, 200, 0)
 

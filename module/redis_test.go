@@ -3,6 +3,7 @@ package module_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"image/png"
 	"io"
@@ -43,44 +44,31 @@ func redisPair(t *testing.T, db *chattest.DB, config func(*module.Config)) (*cha
 	return rs, a, b
 }
 
-// crossPoll is a long poll's answer and how long it took.
-type crossPoll struct {
-	answer recvAnswer
-	took   time.Duration
-	err    error
-}
-
-// startCross starts a long poll of u on s and returns where its answer
-// will arrive.
-func startCross(s *chattest.Server, u chattest.User, lastID int64, wait int) <-chan crossPoll {
-	out := make(chan crossPoll, 1)
-	go func() {
-		start := time.Now()
-		r, err := s.TryPost("/Message/Recv", u.Creds(map[string]any{"last_id": lastID, "wait": wait}))
-		res := crossPoll{took: time.Since(start), err: err}
-		if err == nil {
-			res.answer, res.err = decodeRecv(r)
-		}
-		out <- res
-	}()
-	return out
+// startCross starts a long poll of u on s through the SDK, for messages
+// past lastID, and returns where its answer will arrive.
+func startCross(t *testing.T, s *chattest.Server, u chattest.User, lastID int64, wait time.Duration) <-chan pollResult {
+	t.Helper()
+	return poll(t, s, u, client.RecvRequest{LastID: last(lastID), Wait: wait})
 }
 
 // awaitCross waits for a poll's answer; within tells how long after now it
 // must come.
-func awaitCross(t *testing.T, polls <-chan crossPoll, within time.Duration) recvAnswer {
+func awaitCross(t *testing.T, polls <-chan pollResult, within time.Duration) client.RecvResult {
 	t.Helper()
 	start := time.Now()
 	select {
 	case res := <-polls:
 		if res.err != nil {
-			t.Fatal(res.err)
+			t.Fatalf("poll: %v", res.err)
 		}
-		return res.answer
+		if res.ans.Messages == nil {
+			t.Fatalf("poll: data is null: %+v", res.ans)
+		}
+		return res.ans
 	case <-time.After(within):
 		t.Fatalf("no answer %v after the send (the poll waits far longer)", time.Since(start))
 	}
-	return recvAnswer{}
+	return client.RecvResult{}
 }
 
 // settleCross lets a poll started just before reach its wait: the test then
@@ -92,18 +80,28 @@ func TestRedisWakeAcrossInstances(t *testing.T) {
 		_, a, b := redisPair(t, db, nil)
 		alice, bob := a.NewUser(t, "alice"), a.NewUser(t, "bob")
 		a.Befriend(t, alice, bob)
-		last := int64(0)
+		lastID := int64(0)
 		for i := range 3 {
-			polls := startCross(a, bob, last, 20)
+			polls := startCross(t, a, bob, lastID, 20*time.Second)
 			settleCross()
 			id := mustSend(t, b, alice, bob, fmt.Sprintf("hello %d", i))
 			got := awaitCross(t, polls, time.Second)
-			if got.Num != 1 || got.Data[0].ID != id {
+			if len(got.Messages) != 1 || got.Messages[0].ID != id || got.LastID != id {
 				t.Fatalf("poll on A got %+v, want message %d sent through B", got, id)
 			}
-			last = id
+			lastID = id
 		}
 	})
+}
+
+// info fails the test unless c's /user/info is served.
+func info(t *testing.T, c *client.Client) client.UserInfo {
+	t.Helper()
+	got, err := c.Info(context.Background())
+	if err != nil {
+		t.Fatalf("info: %v", err)
+	}
+	return got
 }
 
 func TestRedisLogoutAcrossInstances(t *testing.T) {
@@ -111,9 +109,12 @@ func TestRedisLogoutAcrossInstances(t *testing.T) {
 		_, a, b := redisPair(t, db, nil)
 		u := a.NewUser(t, "carol")
 		// B has the session cached, and its clock never lets it expire.
-		chattest.Expect(t, b.Post(t, "/user/info", u.Creds(nil)), 200, 0)
-		chattest.Expect(t, a.Post(t, "/user/logout", u.Creds(nil)), 200, 0)
-		awaitRefusedOn(t, b, "/user/info", u.Creds(nil), 401, 1004)
+		onB := b.SDKFor(t, u)
+		info(t, onB)
+		if err := a.SDKFor(t, u).Logout(context.Background()); err != nil {
+			t.Fatalf("logout on A: %v", err)
+		}
+		awaitRefusedOn(t, onB, 401, 1004)
 	})
 }
 
@@ -121,13 +122,15 @@ func TestRedisPasswordChangeAcrossInstances(t *testing.T) {
 	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
 		_, a, b := redisPair(t, db, nil)
 		u := a.NewUser(t, "dave")
-		other := login(t, a, u)
-		chattest.Expect(t, b.Post(t, "/user/info", other.Creds(nil)), 200, 0)
-		r := a.Post(t, "/user/info/passwd", u.Creds(map[string]any{"old_passwd": u.Password, "new_passwd": "another-secret1"}))
-		chattest.Expect(t, r, 200, 0)
-		awaitRefusedOn(t, b, "/user/info", other.Creds(nil), 401, 1004)
+		otherOnB := b.SDKFor(t, login(t, a, u))
+		info(t, otherOnB)
+		if err := a.SDKFor(t, u).ChangePassword(context.Background(), u.Password, "another-secret1"); err != nil {
+			t.Fatalf("change password on A: %v", err)
+		}
+		awaitRefusedOn(t, otherOnB, 401, 1004)
 		// The session that made the change lives on, on both.
-		chattest.Expect(t, b.Post(t, "/user/info", u.Creds(nil)), 200, 0)
+		info(t, b.SDKFor(t, u))
+		info(t, a.SDKFor(t, u))
 	})
 }
 
@@ -135,17 +138,19 @@ func TestRedisProfileChangeAcrossInstances(t *testing.T) {
 	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
 		_, a, b := redisPair(t, db, nil)
 		u := a.NewUser(t, "erin")
-		r := b.Post(t, "/user/info", u.Creds(nil))
-		chattest.Expect(t, r, 200, 0)
-		chattest.Expect(t, a.Post(t, "/user/info/update", u.Creds(map[string]any{"name": "Erin B"})), 200, 0)
+		onB := b.SDKFor(t, u)
+		info(t, onB)
+		if err := a.SDKFor(t, u).UpdateProfile(context.Background(), client.ProfileUpdate{Name: "Erin B"}); err != nil {
+			t.Fatalf("update on A: %v", err)
+		}
 		deadline := time.Now().Add(time.Second)
 		for {
-			r := b.Post(t, "/user/info", u.Creds(nil))
-			if r.Str("name") == "Erin B" {
+			got := info(t, onB)
+			if got.Name == "Erin B" {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("B still shows %s a second after the change on A", r)
+				t.Fatalf("B still shows %+v a second after the change on A", got)
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
@@ -156,11 +161,12 @@ func TestRedisClientDisableAcrossInstances(t *testing.T) {
 	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
 		_, a, b := redisPair(t, db, nil)
 		u := a.NewUser(t, "frank")
-		chattest.Expect(t, b.Post(t, "/user/info", u.Creds(nil)), 200, 0)
+		onB := b.SDKFor(t, u)
+		info(t, onB)
 		if err := a.Module.SetClientDisabled(context.Background(), a.ClientID, true); err != nil {
 			t.Fatal(err)
 		}
-		awaitRefusedOn(t, b, "/user/info", u.Creds(nil), 403, 1002)
+		awaitRefusedOn(t, onB, 403, 1002)
 	})
 }
 
@@ -193,16 +199,16 @@ func TestRedisKilledMidRun(t *testing.T) {
 		// checks the poll gets the message within within.
 		roundTrip := func(body string, within time.Duration) {
 			t.Helper()
-			last := int64(0)
+			lastID := int64(0)
 			if len(sent) > 0 {
-				last = sent[len(sent)-1]
+				lastID = sent[len(sent)-1]
 			}
-			polls := startCross(a, bob, last, 25)
+			polls := startCross(t, a, bob, lastID, 25*time.Second)
 			settleCross()
 			id := mustSend(t, b, alice, bob, body)
 			sent = append(sent, id)
 			got := awaitCross(t, polls, within)
-			if got.Num != 1 || got.Data[0].ID != id {
+			if len(got.Messages) != 1 || got.Messages[0].ID != id {
 				t.Fatalf("%s: poll got %+v, want message %d", body, got, id)
 			}
 		}
@@ -237,18 +243,20 @@ func TestRedisKilledMidRun(t *testing.T) {
 	})
 }
 
-// awaitRefusedOn repeats a request on s until it is refused with status
+// awaitRefusedOn repeats c's /user/info until it is refused with status
 // and code, for at most a second: the note over Redis takes a round trip.
-func awaitRefusedOn(t *testing.T, s *chattest.Server, path string, body map[string]any, status int, code int64) {
+func awaitRefusedOn(t *testing.T, c *client.Client, status, code int) {
 	t.Helper()
 	deadline := time.Now().Add(time.Second)
 	for {
-		r := s.Post(t, path, body)
-		if r.Status == status && r.Code() == code {
+		_, err := c.Info(context.Background())
+		var e *client.Error
+		if errors.As(err, &e) && e.Status == status && e.Code == code {
+			chattest.ExpectErr(t, err, status, code) // and it has a msg
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s still answers %s a second later, want %d/%d", path, r, status, code)
+			t.Fatalf("/user/info still answers %v a second later, want %d/%d", err, status, code)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -303,17 +311,22 @@ func TestRedisDownCachesShort(t *testing.T) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		chattest.Expect(t, b.Post(t, "/user/info", u.Creds(nil)), 200, 0)
-		chattest.Expect(t, a.Post(t, "/user/logout", u.Creds(nil)), 200, 0)
+		onB := b.SDKFor(t, u)
+		info(t, onB)
+		if err := a.SDKFor(t, u).Logout(context.Background()); err != nil {
+			t.Fatalf("logout on A: %v", err)
+		}
 		a.Clock.Advance(500 * time.Millisecond)
 		// Within the second B may still serve its copy; past it, not.
 		a.Clock.Advance(600 * time.Millisecond)
-		chattest.Expect(t, b.Post(t, "/user/info", u.Creds(nil)), 401, 1004)
+		_, err := onB.Info(context.Background())
+		chattest.ExpectErr(t, err, 401, 1004)
 
 		// Back up: the caps lift and what was cached meanwhile is dropped.
 		rs.Start(t)
 		chattest.AwaitRedis(t, a, b)
-		chattest.Expect(t, b.Post(t, "/user/info", u.Creds(nil)), 401, 1004)
+		_, err = onB.Info(context.Background())
+		chattest.ExpectErr(t, err, 401, 1004)
 	})
 }
 
@@ -324,9 +337,13 @@ func TestRedisAvatarAcrossInstances(t *testing.T) {
 	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
 		_, a, b := redisPair(t, db, nil)
 		u := a.NewUser(t, "ivan")
-		r := upload(t, a, u, "me.png", pngBytes(t, 40, 30))
-		chattest.Expect(t, r, 200, 0)
-		url := r.Str("image")
+		url, err := a.SDKFor(t, u).UploadAvatar(context.Background(), "me.png", bytes.NewReader(pngBytes(t, 40, 30)))
+		if err != nil {
+			t.Fatalf("upload on A: %v", err)
+		}
+		if got := info(t, b.SDKFor(t, u)); got.HeadImg != url {
+			t.Fatalf("B shows head_img %q, want %q", got.HeadImg, url)
+		}
 		path := url[strings.Index(url, "/avatar/"):]
 		got := b.Do(t, chattest.Req{Path: path, Method: http.MethodGet, Unsigned: true})
 		if got.Status != 200 || got.Header.Get("Content-Type") != "image/png" {

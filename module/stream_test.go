@@ -21,8 +21,11 @@ import (
 	"github.com/gofiber/fiber/v2"
 )
 
-// The tests in this file read /Message/Stream as a raw Server-Sent Events
-// stream over net/http, as a browser's EventSource would.
+// The tests in this file read /Message/Stream through the Go SDK over the
+// socket where they are about what the stream carries, and as a raw
+// Server-Sent Events stream over net/http, as a browser's EventSource
+// would, where they are about its framing, headers, pings or the POST
+// and GET forms.
 
 const pathStream = "/Message/Stream"
 
@@ -186,6 +189,87 @@ func expectMessage(t *testing.T, s *sseStream, id int64, from, to chattest.User,
 	}
 }
 
+// sdkStream is a stream opened through the SDK; a goroutine hands its
+// events, and the error that ended it, to next.
+type sdkStream struct {
+	st     *client.Stream
+	events chan sdkEvent
+}
+
+type sdkEvent struct {
+	ev  client.Event
+	err error
+}
+
+// openStream opens u's stream through the SDK over l's socket, after
+// lastID if it is given.
+func openStream(t *testing.T, l *chattest.Live, u chattest.User, lastID *int64) *sdkStream {
+	t.Helper()
+	st, err := l.SDKFor(t, u).Stream(context.Background(), lastID)
+	if err != nil {
+		t.Fatalf("stream: %v", err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	s := &sdkStream{st: st, events: make(chan sdkEvent, 10000)}
+	go func() {
+		defer close(s.events)
+		for {
+			ev, err := st.Next()
+			s.events <- sdkEvent{ev, err}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return s
+}
+
+// next returns the stream's next event (Next skips pings).
+func (s *sdkStream) next(t *testing.T) client.Event {
+	t.Helper()
+	select {
+	case e := <-s.events:
+		if e.err != nil {
+			t.Fatalf("stream ended: %v", e.err)
+		}
+		return e.ev
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event in 10s")
+	}
+	return nil
+}
+
+// expectBye reads the next event, which must be bye with reason, and then
+// the end of the stream.
+func (s *sdkStream) expectBye(t *testing.T, reason string) {
+	t.Helper()
+	if ev := s.next(t); ev != (client.Bye{Reason: reason}) {
+		t.Fatalf("got %#v, want bye %s", ev, reason)
+	}
+	select {
+	case e := <-s.events:
+		if e.err != io.EOF {
+			t.Fatalf("after bye: %#v %v, want the end of the stream", e.ev, e.err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("stream still open 5s after bye")
+	}
+}
+
+// expectMessage reads the next event, which must be message id from from
+// to to.
+func (s *sdkStream) expectMessage(t *testing.T, id int64, from, to chattest.User, text string) {
+	t.Helper()
+	m, ok := s.next(t).(client.Message)
+	if !ok || m.ID != id || m.UIDFrom != from.UID || m.UIDTo != to.UID || m.Message != text || m.Time == 0 {
+		t.Fatalf("got %#v, want message %d %q from %d to %d", m, id, text, from.UID, to.UID)
+	}
+	// The reading goroutine may be further on already.
+	if s.st.LastID() < id {
+		t.Fatalf("stream LastID %d after message %d", s.st.LastID(), id)
+	}
+}
+
 func TestStream(t *testing.T) {
 	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
 		l := chattest.NewLive(t, db, chattest.Options{})
@@ -222,25 +306,32 @@ func TestStream(t *testing.T) {
 		})
 
 		t.Run("Last-Event-ID resumes after a dropped connection", func(t *testing.T) {
-			s := openSSE(t, streamGET(t, l, b, url.Values{"last_id": {"0"}}))
-			var last int64 // b has three messages so far
-			for range 3 {
-				last = s.nextMessage(t).ID
+			s := openStream(t, l, b, last(0))
+			for range 3 { // b has three messages so far
+				if _, ok := s.next(t).(client.Message); !ok {
+					t.Fatal("want a message")
+				}
 			}
-			_ = s.resp.Body.Close()
+			resume := s.st.LastID()
+			_ = s.st.Close()
 			var sent []int64
 			for i := range 3 {
 				sent = append(sent, mustSend(t, l.Server, a, b, fmt.Sprintf("while away %d", i)))
 			}
-			// The header wins over last_id.
-			req := streamGET(t, l, b, url.Values{"last_id": {"0"}})
-			req.Header.Set("Last-Event-ID", strconv.FormatInt(last, 10))
-			s = openSSE(t, req)
+			s = openStream(t, l, b, last(resume))
 			for i, id := range sent {
-				expectMessage(t, s, id, a, b, fmt.Sprintf("while away %d", i))
+				s.expectMessage(t, id, a, b, fmt.Sprintf("while away %d", i))
 			}
 			id := mustSend(t, l.Server, a, b, "back")
-			expectMessage(t, s, id, a, b, "back")
+			s.expectMessage(t, id, a, b, "back")
+
+			// The header wins over last_id (the SDK sends both alike).
+			req := streamGET(t, l, b, url.Values{"last_id": {"0"}})
+			req.Header.Set("Last-Event-ID", strconv.FormatInt(resume, 10))
+			raw := openSSE(t, req)
+			for i, id := range sent {
+				expectMessage(t, raw, id, a, b, fmt.Sprintf("while away %d", i))
+			}
 		})
 
 		t.Run("failures before the stream are the envelope", func(t *testing.T) {
@@ -269,59 +360,87 @@ func TestStream(t *testing.T) {
 		})
 
 		t.Run("read and contact notices", func(t *testing.T) {
+			ctx := context.Background()
 			c := l.NewUser(t, "c")
 			l.Befriend(t, a, c)
 			// Once the head has come, the stream is registered for notices.
-			s := openSSE(t, streamPOST(t, l, a, nil))
-			id := mustSend(t, l.Server, a, b, "read me")
-			markRead(t, l.Server, b, a.UID, id)
-			if ev := s.next(t); ev.event != "read" || ev.data != fmt.Sprintf(`{"uid":%d,"last_id":%d}`, b.UID, id) {
-				t.Fatalf("read notice: %+v", ev)
-			}
-			d := l.NewUser(t, "d")
-			addContacts(t, l.Server, a, d.UID)
-			mustAnswer(t, l.Server, d, a.UID, true)
-			if ev := s.next(t); ev.event != "contact" || ev.data != fmt.Sprintf(`{"uid":%d,"what":"accept"}`, d.UID) {
-				t.Fatalf("accept notice: %+v", ev)
-			}
-			chattest.Expect(t, call(t, l.Server, d, "/Contacts/IO/delContacts", map[string]any{"data": uidList(a.UID)}), 200, 0)
-			if ev := s.next(t); ev.event != "contact" || ev.data != fmt.Sprintf(`{"uid":%d,"what":"delete"}`, d.UID) {
-				t.Fatalf("delete notice: %+v", ev)
-			}
-			chattest.Expect(t, call(t, l.Server, c, "/Contacts/IO/block", map[string]any{"data": uidList(a.UID)}), 200, 0)
-			for _, what := range []string{"delete", "block"} {
-				if ev := s.next(t); ev.event != "contact" || ev.data != fmt.Sprintf(`{"uid":%d,"what":%q}`, c.UID, what) {
-					t.Fatalf("%s notice: %+v", what, ev)
+			// Read through the SDK, and raw beside it for each event's
+			// exact data.
+			s := openStream(t, l, a, nil)
+			raw := openSSE(t, streamPOST(t, l, a, nil))
+			expect := func(want client.Event) {
+				t.Helper()
+				if ev := s.next(t); ev != want {
+					t.Fatalf("got %#v, want %#v", ev, want)
+				}
+				var event, data string
+				switch w := want.(type) {
+				case client.ReadReceipt:
+					event, data = "read", fmt.Sprintf(`{"uid":%d,"last_id":%d}`, w.UID, w.LastID)
+				case client.ContactEvent:
+					event, data = "contact", fmt.Sprintf(`{"uid":%d,"what":%q}`, w.UID, w.What)
+				}
+				if ev := raw.next(t); ev.event != event || ev.data != data {
+					t.Fatalf("raw %+v, want %s %s", ev, event, data)
 				}
 			}
+			id := mustSend(t, l.Server, a, b, "read me")
+			markRead(t, l.Server, b, a.UID, id)
+			expect(client.ReadReceipt{UID: b.UID, LastID: id})
+			d := l.NewUser(t, "d")
+			ask(t, l.Server, a, d.UID)
+			mustAnswer(t, l.Server, d, a.UID, true)
+			expect(client.ContactEvent{UID: d.UID, What: "accept"})
+			if n, err := l.Server.SDKFor(t, d).DeleteContacts(ctx, a.UID); err != nil || n != 1 {
+				t.Fatalf("delContacts: %d %v", n, err)
+			}
+			expect(client.ContactEvent{UID: d.UID, What: "delete"})
+			if n, err := l.Server.SDKFor(t, c).Block(ctx, a.UID); err != nil || n != 1 {
+				t.Fatalf("block: %d %v", n, err)
+			}
+			for _, what := range []string{"delete", "block"} {
+				expect(client.ContactEvent{UID: c.UID, What: what})
+			}
 			e := l.NewUser(t, "e")
-			addContacts(t, l.Server, e, a.UID)
-			if ev := s.next(t); ev.event != "contact" || ev.data != fmt.Sprintf(`{"uid":%d,"what":"request"}`, e.UID) {
-				t.Fatalf("request notice: %+v", ev)
-			}
-			addContacts(t, l.Server, a, d.UID) // a asks d again; d refuses
+			ask(t, l.Server, e, a.UID)
+			expect(client.ContactEvent{UID: e.UID, What: "request"})
+			ask(t, l.Server, a, d.UID) // a asks d again; d refuses
 			mustAnswer(t, l.Server, d, a.UID, false)
-			if ev := s.next(t); ev.event != "contact" || ev.data != fmt.Sprintf(`{"uid":%d,"what":"refuse"}`, d.UID) {
-				t.Fatalf("refuse notice: %+v", ev)
-			}
+			expect(client.ContactEvent{UID: d.UID, What: "refuse"})
 		})
 
+		t.Run("the raw stream ends with bye too", func(t *testing.T) {
+			tablet := login(t, l.Server, b)
+			s := openSSE(t, streamPOST(t, l, tablet, nil))
+			if err := l.SDKFor(t, tablet).Logout(context.Background()); err != nil {
+				t.Fatalf("logout: %v", err)
+			}
+			s.expectBye(t, "logout")
+		})
 		t.Run("logout and password change end the session's streams", func(t *testing.T) {
+			ctx := context.Background()
 			phone, laptop := login(t, l.Server, b), login(t, l.Server, b)
-			main := openSSE(t, streamPOST(t, l, b, nil))
-			onPhone := openSSE(t, streamGET(t, l, phone, nil))
-			onLaptop := openSSE(t, streamGET(t, l, laptop, nil))
-			chattest.Expect(t, l.Post(t, "/user/logout", phone.Creds(nil)), 200, 0)
+			main := openStream(t, l, b, nil)
+			onPhone := openStream(t, l, phone, nil)
+			onLaptop := openStream(t, l, laptop, nil)
+			rawLaptop := openSSE(t, streamGET(t, l, laptop, nil)) // for the bye's exact data
+			if err := l.SDKFor(t, phone).Logout(ctx); err != nil {
+				t.Fatalf("logout: %v", err)
+			}
 			onPhone.expectBye(t, "logout")
 			id := mustSend(t, l.Server, a, b, "still here")
-			expectMessage(t, main, id, a, b, "still here")
-			expectMessage(t, onLaptop, id, a, b, "still here")
-			r := l.Post(t, "/user/info/passwd", b.Creds(map[string]any{"old_passwd": b.Password, "new_passwd": "another-secret"}))
-			chattest.Expect(t, r, 200, 0)
+			main.expectMessage(t, id, a, b, "still here")
+			onLaptop.expectMessage(t, id, a, b, "still here")
+			if err := l.SDKFor(t, b).ChangePassword(ctx, b.Password, "another-secret"); err != nil {
+				t.Fatalf("change password: %v", err)
+			}
 			onLaptop.expectBye(t, "password")
+			expectMessage(t, rawLaptop, id, a, b, "still here")
+			rawLaptop.expectBye(t, "password")
 			id = mustSend(t, l.Server, a, b, "the session that changed it")
-			expectMessage(t, main, id, a, b, "the session that changed it")
+			main.expectMessage(t, id, a, b, "the session that changed it")
 		})
+
 	})
 }
 
@@ -421,9 +540,9 @@ func TestStreamClose(t *testing.T) {
 	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
 		l := chattest.NewLive(t, db, chattest.Options{})
 		u, v := l.NewUser(t, "u"), l.NewUser(t, "v")
-		streams := []*sseStream{
-			openSSE(t, streamGET(t, l, u, nil)), openSSE(t, streamPOST(t, l, u, nil)), openSSE(t, streamGET(t, l, v, nil)),
-		}
+		streams := []*sdkStream{openStream(t, l, u, nil), openStream(t, l, v, nil)}
+		// One read raw, as the POST form and for the bye's exact data.
+		raw := openSSE(t, streamPOST(t, l, u, nil))
 		awaitHijacked(t, l, 3)
 		start := time.Now()
 		if err := l.Module.Close(); err != nil {
@@ -435,6 +554,7 @@ func TestStreamClose(t *testing.T) {
 		for _, s := range streams {
 			s.expectBye(t, "shutdown")
 		}
+		raw.expectBye(t, "shutdown")
 	})
 }
 
@@ -442,15 +562,15 @@ func TestStreamCapPerSession(t *testing.T) {
 	l := chattest.NewLive(t, chattest.OpenSQLite(t), chattest.Options{})
 	a, b := l.NewUser(t, "a"), l.NewUser(t, "b")
 	l.Befriend(t, a, b)
-	var streams []*sseStream
+	var streams []*sdkStream
 	for i := range 5 {
-		streams = append(streams, openSSE(t, streamGET(t, l, b, nil)))
+		streams = append(streams, openStream(t, l, b, nil))
 		awaitHijacked(t, l, int64(i+1))
 	}
 	streams[0].expectBye(t, "replaced")
 	id := mustSend(t, l.Server, a, b, "to the four")
 	for _, s := range streams[1:] {
-		expectMessage(t, s, id, a, b, "to the four")
+		s.expectMessage(t, id, a, b, "to the four")
 	}
 }
 
@@ -459,16 +579,12 @@ func TestStreamCapPerSession(t *testing.T) {
 func TestStreamCapPerUser(t *testing.T) {
 	l := chattest.NewLive(t, chattest.OpenSQLite(t), chattest.Options{})
 	b := l.NewUser(t, "b")
-	var streams []*sseStream
+	var streams []*sdkStream
 	for i := range 17 {
-		v := b
 		if i%4 == 0 {
-			r := l.Post(t, "/user/login", map[string]any{"uid": b.UID, "passwd": b.Password})
-			chattest.Expect(t, r, 200, 0)
-			b.Token = r.Str("access_token")
-			v = b
+			b = login(t, l.Server, b)
 		}
-		streams = append(streams, openSSE(t, streamGET(t, l, v, nil)))
+		streams = append(streams, openStream(t, l, b, nil))
 		awaitHijacked(t, l, int64(i+1))
 	}
 	streams[0].expectBye(t, "replaced")

@@ -2,6 +2,7 @@ package module_test
 
 import (
 	"bytes"
+	"context"
 	"image"
 	"image/color"
 	"image/png"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fiberchat/fiberchat/client"
 	"github.com/fiberchat/fiberchat/database"
 	"github.com/fiberchat/fiberchat/internal/chattest"
 	"github.com/gofiber/fiber/v2"
@@ -90,27 +92,56 @@ func TestBadInputNeverWrites(t *testing.T) {
 func TestUpdateAndPassword(t *testing.T) {
 	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
 		s := chattest.NewServer(t, db, chattest.Options{})
+		ctx := context.Background()
 		u := s.NewUser(t, "a")
-		chattest.Expect(t, s.Post(t, "/user/info/update", u.Creds(map[string]any{"name": "Zhang 张", "head_img": "https://example.com/a.png"})), 200, 0)
-		info := s.Post(t, "/user/info", u.Creds(nil))
-		if info.Str("name") != "Zhang 张" || info.Str("head_img") != "https://example.com/a.png" {
-			t.Fatalf("after update: %s", info)
+		c := s.SDKFor(t, u)
+		info := func(c *client.Client) client.UserInfo {
+			t.Helper()
+			got, err := c.Info(ctx)
+			if err != nil {
+				t.Fatalf("info: %v", err)
+			}
+			return got
 		}
-		// Empty or absent fields leave the profile as it is.
+		if err := c.UpdateProfile(ctx, client.ProfileUpdate{Name: "Zhang 张", HeadImg: "https://example.com/a.png"}); err != nil {
+			t.Fatalf("update: %v", err)
+		}
+		if got := info(c); got.Name != "Zhang 张" || got.HeadImg != "https://example.com/a.png" || got.UID != u.UID {
+			t.Fatalf("after update: %+v", got)
+		}
+		// Empty or absent fields leave the profile as it is: empty ones
+		// sent by hand, as the SDK leaves them out.
 		chattest.Expect(t, s.Post(t, "/user/info/update", u.Creds(map[string]any{"name": "", "head_img": ""})), 200, 0)
-		if info := s.Post(t, "/user/info", u.Creds(nil)); info.Str("name") != "Zhang 张" || info.Str("head_img") == "" {
-			t.Fatalf("empty update changed the profile: %s", info)
+		if got := info(c); got.Name != "Zhang 张" || got.HeadImg == "" {
+			t.Fatalf("empty update changed the profile: %+v", got)
+		}
+		if err := c.UpdateProfile(ctx, client.ProfileUpdate{}); err != nil {
+			t.Fatalf("update with nothing: %v", err)
+		}
+		if got := info(c); got.Name != "Zhang 张" || got.HeadImg == "" {
+			t.Fatalf("absent fields changed the profile: %+v", got)
 		}
 		// A 32-character name (counted in characters, not bytes) fits.
-		chattest.Expect(t, s.Post(t, "/user/info/update", u.Creds(map[string]any{"name": strings.Repeat("张", 32)})), 200, 0)
+		if err := c.UpdateProfile(ctx, client.ProfileUpdate{Name: strings.Repeat("张", 32)}); err != nil {
+			t.Fatalf("update with a 32-character name: %v", err)
+		}
 
 		// Password change ends the other sessions, keeps this one.
-		other := s.Post(t, "/user/login", map[string]any{"uid": u.UID, "passwd": u.Password}).Str("access_token")
-		chattest.Expect(t, s.Post(t, "/user/info/passwd", u.Creds(map[string]any{"old_passwd": u.Password, "new_passwd": "brand-new-pw"})), 200, 0)
-		chattest.Expect(t, s.Post(t, "/user/info", map[string]any{"uid": u.UID, "access_token": other}), 401, 1004)
-		chattest.Expect(t, s.Post(t, "/user/info", u.Creds(nil)), 200, 0)
-		chattest.Expect(t, s.Post(t, "/user/login", map[string]any{"uid": u.UID, "passwd": u.Password}), 401, 1005)
-		chattest.Expect(t, s.Post(t, "/user/login", map[string]any{"uid": u.UID, "passwd": "brand-new-pw"}), 200, 0)
+		other := s.SDK(t)
+		if _, err := other.Login(ctx, u.UID, u.Password); err != nil {
+			t.Fatalf("login: %v", err)
+		}
+		if err := c.ChangePassword(ctx, u.Password, "brand-new-pw"); err != nil {
+			t.Fatalf("change password: %v", err)
+		}
+		_, err := other.Info(ctx)
+		chattest.ExpectErr(t, err, 401, 1004)
+		info(c)
+		_, err = s.SDK(t).Login(ctx, u.UID, u.Password)
+		chattest.ExpectErr(t, err, 401, 1005)
+		if _, err := s.SDK(t).Login(ctx, u.UID, "brand-new-pw"); err != nil {
+			t.Fatalf("login with the new password: %v", err)
+		}
 	})
 }
 
@@ -125,6 +156,8 @@ func pngBytes(t *testing.T, w, h int) []byte {
 	return b.Bytes()
 }
 
+// upload is a hand-built avatar upload, for the rate-limit bursts that
+// look only at statuses.
 func upload(t *testing.T, s *chattest.Server, u chattest.User, filename string, data []byte) *chattest.Response {
 	t.Helper()
 	var b bytes.Buffer
@@ -143,16 +176,27 @@ func upload(t *testing.T, s *chattest.Server, u chattest.User, filename string, 
 func TestAvatar(t *testing.T) {
 	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
 		s := chattest.NewServer(t, db, chattest.Options{Prefix: "/chat"})
+		ctx := context.Background()
 		u := s.NewUser(t, "a")
+		c := s.SDKFor(t, u)
+		headImg := func() string {
+			t.Helper()
+			info, err := c.Info(ctx)
+			if err != nil {
+				t.Fatalf("info: %v", err)
+			}
+			return info.HeadImg
+		}
 		img := append(pngBytes(t, 40, 30), []byte("<?php system($_GET['c']); ?>")...)
-		r := upload(t, s, u, "me.png", img)
-		chattest.Expect(t, r, 200, 0)
-		url := r.Str("image")
+		url, err := c.UploadAvatar(ctx, "me.png", bytes.NewReader(img))
+		if err != nil {
+			t.Fatalf("upload: %v", err)
+		}
 		if !strings.Contains(url, "/chat/avatar/") || !strings.HasSuffix(url, ".png") || strings.Contains(url, "me.png") {
 			t.Fatalf("image url %q", url)
 		}
-		if info := s.Post(t, "/user/info", u.Creds(nil)); info.Str("head_img") != url {
-			t.Fatalf("head_img %q, want %q", info.Str("head_img"), url)
+		if got := headImg(); got != url {
+			t.Fatalf("head_img %q, want %q", got, url)
 		}
 		path := url[strings.Index(url, "/chat/"):]
 		got := s.Do(t, chattest.Req{Path: strings.TrimPrefix(path, "/chat"), Method: http.MethodGet, Unsigned: true})
@@ -167,12 +211,15 @@ func TestAvatar(t *testing.T) {
 		}
 
 		// Refusals leave head_img as it was.
-		chattest.Expect(t, upload(t, s, u, "evil.png", []byte("#!/bin/sh\necho not an image\n")), 415, 1011)
-		chattest.Expect(t, upload(t, s, u, "wide.png", pngBytes(t, 5000, 1)), 413, 1009)
-		chattest.Expect(t, upload(t, s, u, "big.png", bytes.Repeat([]byte{0x89}, 3<<20)), 413, 1009)
+		_, err = c.UploadAvatar(ctx, "evil.png", strings.NewReader("#!/bin/sh\necho not an image\n"))
+		chattest.ExpectErr(t, err, 415, 1011)
+		_, err = c.UploadAvatar(ctx, "wide.png", bytes.NewReader(pngBytes(t, 5000, 1)))
+		chattest.ExpectErr(t, err, 413, 1009)
+		_, err = c.UploadAvatar(ctx, "big.png", bytes.NewReader(bytes.Repeat([]byte{0x89}, 3<<20)))
+		chattest.ExpectErr(t, err, 413, 1009)
 		chattest.Expect(t, s.Do(t, chattest.Req{Path: "/user/info/head_img", JSON: u.Creds(nil)}), 400, 1001)
-		if info := s.Post(t, "/user/info", u.Creds(nil)); info.Str("head_img") != url {
-			t.Fatalf("a refused upload changed head_img to %q", info.Str("head_img"))
+		if got := headImg(); got != url {
+			t.Fatalf("a refused upload changed head_img to %q", got)
 		}
 		// The name is the ETag: a revalidation is answered 304, unread.
 		etag := got.Header.Get("ETag")
@@ -185,11 +232,15 @@ func TestAvatar(t *testing.T) {
 		}
 
 		// A new avatar replaces the old, whose file goes.
-		r = upload(t, s, u, "next.png", pngBytes(t, 20, 20))
-		chattest.Expect(t, r, 200, 0)
+		next, err := c.UploadAvatar(ctx, "next.png", bytes.NewReader(pngBytes(t, 20, 20)))
+		if err != nil {
+			t.Fatalf("second upload: %v", err)
+		}
+		if got := headImg(); got != next {
+			t.Fatalf("head_img %q after the second upload, want %q", got, next)
+		}
 		gone := s.Do(t, chattest.Req{Path: strings.TrimPrefix(path, "/chat"), Method: http.MethodGet, Unsigned: true})
 		chattest.Expect(t, gone, 404, 1006)
-		next := r.Str("image")
 		if n := s.Do(t, chattest.Req{Path: strings.TrimPrefix(next[strings.Index(next, "/chat/"):], "/chat"), Method: http.MethodGet, Unsigned: true}); n.Status != 200 {
 			t.Fatalf("new avatar: %d", n.Status)
 		}
@@ -211,7 +262,9 @@ func TestMountedBesideHostRoutes(t *testing.T) {
 		},
 	})
 	u := s.NewUser(t, "a") // signed for /user/login, sent to /chat/user/login
-	chattest.Expect(t, s.Post(t, "/user/info", u.Creds(nil)), 200, 0)
+	if info, err := s.SDKFor(t, u).Info(context.Background()); err != nil || info.UID != u.UID {
+		t.Fatalf("info under /chat: %+v, %v", info, err)
+	}
 	// Outside the prefix, the host's routes and its own 404 (Fiber's plain
 	// text) stand.
 	s.Prefix = ""

@@ -1,8 +1,10 @@
 package module_test
 
 import (
+	"context"
 	"testing"
 
+	"github.com/fiberchat/fiberchat/client"
 	"github.com/fiberchat/fiberchat/internal/chattest"
 )
 
@@ -30,10 +32,10 @@ func TestRegisterLoginInfo(t *testing.T) {
 		if n := s.Count(t, "user_tokens", "token_hash = ?", tok); n != 0 {
 			t.Fatal("the raw token is stored")
 		}
-		info := s.Post(t, "/user/info", map[string]any{"uid": 10000001, "access_token": tok})
-		chattest.Expect(t, info, 200, 0)
-		if info.Int("uid") != 10000001 || info.Str("name") != "Xiao Wang" || info.Int("time") != s.Clock.Now().Unix() {
-			t.Fatalf("info: %s", info)
+		// The session the login answered works in the SDK.
+		info, err := s.SDK(t, client.WithSession(client.Session{UID: 10000001, AccessToken: tok})).Info(context.Background())
+		if err != nil || info.UID != 10000001 || info.Name != "Xiao Wang" || info.Time != s.Clock.Now().Unix() {
+			t.Fatalf("info: %+v, %v", info, err)
 		}
 	})
 }

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/fiberchat/fiberchat/client"
 )
 
 // TestServeMetricsAndAccessLog runs serve with --metrics and --access-log:
@@ -18,10 +20,13 @@ func TestServeMetricsAndAccessLog(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no demo client: %q", s.stdout.String())
 	}
-	token := apiToken("/user/reg/ajax_reg", m[1])
-	q := url.Values{"client_id": {"demo"}, "api_token": {token}}
-	if status, env := do(t, "POST", s.base+"/user/reg/ajax_reg?"+q.Encode(), `{"name":"alice","passwd":"secret1"}`); status != 200 || env.Error != 0 {
-		t.Fatalf("register = %d %+v", status, env)
+	c, err := client.New(s.base, "demo", m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := c.APIToken("/user/reg/ajax_reg") // what the register is signed with
+	if uid, err := c.Register(context.Background(), "alice", "secret1"); err != nil || uid == 0 {
+		t.Fatalf("register = %d, %v", uid, err)
 	}
 
 	resp, err := http.Get(s.base + "/metrics")

@@ -142,10 +142,6 @@ func seed(t *testing.T, gdb *gorm.DB, email, name string, level int) *User {
 	return u
 }
 
-func creds(s chatTokenResponse, fields map[string]any) map[string]any {
-	return chattest.User{UID: s.UID, Token: s.AccessToken}.Creds(fields)
-}
-
 // TestHostChat is the acceptance path: host login, chat token,
 // a message from one host user to another, the hooks, and the host's
 // columns on the chat user.
