@@ -35,5 +35,10 @@ func TestOpen(t *testing.T) {
 	if mode != "wal" || sync != "2" {
 		t.Errorf("journal_mode %q synchronous %q, want wal and 2 (FULL)", mode, sync)
 	}
+	var cache int64
+	db.Raw("PRAGMA cache_size").Scan(&cache)
+	if cache != -65536 {
+		t.Errorf("cache_size %d, want -65536 (64 MiB)", cache)
+	}
 	_ = database.Close(db)
 }
