@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"io"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/fiberchat/fiberchat/client"
@@ -42,22 +41,24 @@ func newFastTransport(addr string, maxConns int) *fastTransport {
 }
 
 // fastBody is an answer's body: a reader over the fasthttp.Response's
-// bytes, which Close gives back to fasthttp's pool.
+// bytes, which Close gives back to fasthttp's pool. Each answer has a
+// body of its own (a small allocation), so a second Close, or a Read
+// after it, can never reach a response that another call has taken from
+// the pool since.
 type fastBody struct {
 	bytes.Reader
 	resp *fasthttp.Response
 }
 
-var fastBodies = sync.Pool{New: func() any { return new(fastBody) }}
-
+// Close releases the response once; later calls do nothing, as
+// io.Closer allows.
 func (b *fastBody) Close() error {
 	if b.resp == nil {
-		return nil // closed already
+		return nil
 	}
 	fasthttp.ReleaseResponse(b.resp)
 	b.resp = nil
 	b.Reset(nil)
-	fastBodies.Put(b)
 	return nil
 }
 
@@ -104,7 +105,7 @@ func (t *fastTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if t.answered != nil {
 		t.answered(time.Now())
 	}
-	body := fastBodies.Get().(*fastBody)
+	body := new(fastBody)
 	body.resp = resp
 	raw := resp.Body()
 	body.Reset(raw)

@@ -49,6 +49,7 @@ func TestEnvelopedAnswer(t *testing.T) {
 		{"not JSON on 200", 200, `hello`},
 		{"data of another shape", 200, `{"error":0,"msg":"success","data":"nope"}`},
 		{"error with data of another shape", 403, `{"error":1008,"msg":"no","data":"nope"}`},
+		{"error with data of the right shape", 403, `{"error":1008,"msg":"no","data":[{"id":7,"uid_from":2,"message":"hi","time":5}],"more":true}`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := New("http://chat.test", "test", "secret", WithHTTPClient(&http.Client{Transport: answerTransport{tt.status, tt.body}}))

@@ -261,11 +261,13 @@ func (c *Client) post(ctx context.Context, path, ctype string, body []byte, hold
 		// that is no envelope, or not of out's shape, is left to the two
 		// passes below, which tell which it is.
 		if json.Unmarshal(raw, out) == nil && e.env().Error != nil {
-			env := e.env()
-			if resp.StatusCode >= 200 && resp.StatusCode < 300 && *env.Error == 0 {
+			code, msg := *e.env().Error, e.env().Msg
+			if resp.StatusCode >= 200 && resp.StatusCode < 300 && code == 0 {
 				return nil
 			}
-			return fmt.Errorf("fiberchat %s: %w", path, &Error{Status: resp.StatusCode, Code: *env.Error, Msg: env.Msg})
+			// A failed call returns no data, whatever the answer held.
+			reflect.ValueOf(out).Elem().SetZero()
+			return fmt.Errorf("fiberchat %s: %w", path, &Error{Status: resp.StatusCode, Code: code, Msg: msg})
 		}
 		reflect.ValueOf(out).Elem().SetZero()
 	}
