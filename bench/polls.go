@@ -45,8 +45,9 @@ func recvRequest(host, path string, u user) []byte {
 // Recv or Stream: those would take a goroutine and a pooled connection
 // each, and answer only once woken, where hold needs ten thousand idle
 // sockets it can check for "held, not answered" and wake needs the
-// moment each answer's first byte arrives. A raw connection is the cheapest client there is: no goroutine,
-// no buffer, no HTTP state on this side. A few dialers at a time keep the
+// moment each answer's first byte arrives. A raw connection is the
+// cheapest client there is: no goroutine, no buffer, no HTTP state on
+// this side. A few dialers at a time keep the
 // server's accept queue from overflowing, which would add SYN retries of
 // a second or more.
 func openConns(ctx context.Context, addr string, reqs [][]byte) ([]net.Conn, error) {

@@ -105,9 +105,9 @@ func sqliteDSN(path string) string {
 	// cache_size is in KiB when negative: 64 MiB instead of SQLite's
 	// 2 MiB, taken only as pages are read. A conversation's messages lie
 	// spread over the table (one page each, as traffic interleaves
-	// them), so paging back through a few hundred conversations needs
-	// more than 2 MiB; with less, a history page read half its rows from
-	// the file again, one system call each.
+	// them), so paging back through a few dozen conversations at once
+	// (the benchmark's 64) needs more than 2 MiB; with less, a history
+	// page read half its rows from the file again, one system call each.
 	pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_pragma=cache_size(-65536)"
 	if path == ":memory:" {
 		return "file::memory:?" + pragmas

@@ -62,7 +62,8 @@ func (s *Store) QueryTimeout() time.Duration { return s.timeout }
 // context in the *gorm.DB it returns, so the deadline cannot be cancelled
 // inside with; each store method takes one for its whole call (a
 // transaction and its retries included: the deadline bounds what the
-// caller waits) and releases its timer on return. A store method calling
+// caller waits) and releases its timer on return (on SQLite it also
+// yields the processor then: see handOff). A store method calling
 // another gives it the bounded context, so the inner call ends no later.
 func (s *Store) with(ctx context.Context) (*gorm.DB, context.CancelFunc) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)

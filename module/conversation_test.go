@@ -186,11 +186,18 @@ func TestHistory(t *testing.T) {
 		if n := markRead(t, s, b, a.UID, ids[2]); n != 2 {
 			t.Fatalf("newly read %d, want 2", n)
 		}
-		h = history(t, s, a, client.HistoryRequest{With: b.UID})
-		for _, m := range h.Messages {
-			want := m.UIDFrom == a.UID && m.ID <= ids[2]
-			if m.Read != want {
-				t.Fatalf("message %d read=%v, want %v", m.ID, m.Read, want)
+		// Both sides see the same ticks: a on what it sent, b on what it
+		// read.
+		for _, viewer := range []struct {
+			me   chattest.User
+			with int64
+		}{{a, b.UID}, {b, a.UID}} {
+			h = history(t, s, viewer.me, client.HistoryRequest{With: viewer.with})
+			for _, m := range h.Messages {
+				want := m.UIDFrom == a.UID && m.ID <= ids[2]
+				if m.Read != want {
+					t.Fatalf("%s sees message %d read=%v, want %v", viewer.me.Name, m.ID, m.Read, want)
+				}
 			}
 		}
 

@@ -152,7 +152,7 @@ func TestSendRecvInOrder(t *testing.T) {
 		}
 		for i, m := range got.Messages {
 			w := msgs[i]
-			if m.ID != w.id || m.UIDFrom != w.from.UID || m.UIDTo != b.UID || m.Message != w.body || m.Time != s.Clock.Now().Unix() {
+			if m.ID != w.id || m.UIDFrom != w.from.UID || m.Message != w.body || m.Time != s.Clock.Now().Unix() {
 				t.Fatalf("message %d: got {%d %d %.20q %d}, want {%d %d %.20q}", i, m.ID, m.UIDFrom, m.Message, m.Time, w.id, w.from.UID, w.body)
 			}
 		}
@@ -496,6 +496,10 @@ func awaitPoll(t *testing.T, ch <-chan pollResult) pollResult {
 		if res.err != nil {
 			t.Fatal(res.err)
 		}
+		// As recv: the contract's empty batch is [], never null.
+		if res.ans.Messages == nil {
+			t.Fatalf("long poll: data is null: %+v", res.ans)
+		}
 		return res
 	case <-time.After(40 * time.Second):
 		t.Fatal("long poll never answered")
@@ -591,6 +595,17 @@ func testLongPoll(t *testing.T, s *chattest.Server, polls sdker) {
 		}
 		if res.took < 900*time.Millisecond {
 			t.Fatalf("wait=1 answered after %v", res.took)
+		}
+		// wait as a string, which the SDK never sends, holds as well, and
+		// the empty answer's envelope is exact.
+		start := time.Now()
+		r := s.Post(t, "/Message/Recv", b.Creds(map[string]any{"wait": "1"}))
+		chattest.Expect(t, r, 200, 0)
+		if took := time.Since(start); took < 900*time.Millisecond {
+			t.Fatalf(`wait "1" answered after %v`, took)
+		}
+		if r.Int("num") != 0 || r.Str("msg") != "success" || !strings.Contains(string(r.Raw), `"data":[]`) {
+			t.Fatalf("timed-out poll: %s", r.Raw)
 		}
 	})
 

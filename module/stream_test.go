@@ -455,7 +455,10 @@ func TestStreamConcurrentSenders(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		events := make(chan client.Event, 1)
+		t.Cleanup(func() { _ = st.Close() })
+		// Room for every event, so that the reader never blocks once a
+		// failed test stops taking them, and ends when the stream closes.
+		events := make(chan client.Event, 4*50+16)
 		go func() {
 			defer close(events)
 			for {

@@ -92,7 +92,8 @@ func (l *Live) URL(path string) string {
 	return "http://" + l.Addr + l.Prefix + path + "?" + q.Encode()
 }
 
-// TryPost sends a signed JSON request over HTTP, like Server.TryPost.
+// TryPost sends a signed JSON request over HTTP and returns failures
+// instead of failing a test.
 func (l *Live) TryPost(path string, body any) (*Response, error) {
 	b, err := json.Marshal(body)
 	if err != nil {
