@@ -40,8 +40,7 @@ type Store struct {
 	// that the goroutine waiting for SQLite's one connection, which
 	// database/sql has just handed it to and Go has queued to run next
 	// on this processor, takes it at once instead of after this
-	// request's response is encoded and written (a connection idle for
-	// that long each time is a third of what it could serve).
+	// request's response is encoded and written.
 	handOff bool
 }
 
