@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/fiberchat/fiberchat/internal/fdlimit"
 )
 
 // The signals the parent sends the server process: write a heap profile
@@ -24,21 +26,7 @@ var (
 // raiseFileLimit lifts the soft RLIMIT_NOFILE to the hard one: the hold
 // workload keeps one socket per poll open on each side. It returns the
 // limit in force afterwards.
-func raiseFileLimit() (uint64, error) {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-		return 0, fmt.Errorf("read open-file limit: %w", err)
-	}
-	if l.Cur < l.Max {
-		want := l
-		want.Cur = want.Max
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want); err != nil {
-			return l.Cur, fmt.Errorf("raise open-file limit: %w", err)
-		}
-		l = want
-	}
-	return l.Cur, nil
-}
+var raiseFileLimit = fdlimit.Raise
 
 // rssKiB reads a process's resident set size (VmRSS) in KiB.
 func rssKiB(pid int) (int64, error) {

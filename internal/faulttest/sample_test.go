@@ -21,6 +21,7 @@ import (
 
 	"github.com/fiberchat/fiberchat/client"
 	"github.com/fiberchat/fiberchat/internal/chattest"
+	"github.com/fiberchat/fiberchat/internal/fdlimit"
 	"github.com/fiberchat/fiberchat/models"
 )
 
@@ -261,7 +262,9 @@ const shutdownBound = 10*time.Second + 5*time.Second
 // data), every Send that had started is answered, the process exits
 // within its shutdown bound, and every Send answered 200 is stored once.
 func TestShutdown(t *testing.T) {
-	if _, err := raiseFileLimit(); err != nil {
+	// A socket per parked poll is open on each side; the sample app, a
+	// child, inherits the raised limit.
+	if _, err := fdlimit.Raise(); err != nil {
 		t.Logf("open-file limit: %v", err) // 1 000 polls fit the default too
 	}
 	db := startMariaDB(t)
