@@ -154,8 +154,25 @@ type Options struct {
 // NewServer migrates db, builds the module and mounts it.
 func NewServer(t testing.TB, db *DB, opts Options) *Server {
 	t.Helper()
-	logs := &SyncBuffer{}
 	clock := NewClock(time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC))
+	m, app, logs := mountModule(t, db, clock, opts.Prefix, opts)
+	if err := m.Migrate(context.Background()); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	secret, err := m.CreateClient(context.Background(), "test", "", "Test client")
+	if err != nil {
+		t.Fatalf("CreateClient: %v", err)
+	}
+	return &Server{App: app, Module: m, DB: db, Clock: clock, Prefix: opts.Prefix, ClientID: "test", Secret: secret, Logs: logs}
+}
+
+// mountModule builds a module on db with the test settings, changed by
+// opts.Config, and mounts it at prefix of a new Fiber app, changed first
+// by opts.App: what NewServer and Twin share. It neither migrates nor
+// makes an API client.
+func mountModule(t testing.TB, db *DB, clock *Clock, prefix string, opts Options) (*module.Module, *fiber.App, *SyncBuffer) {
+	t.Helper()
+	logs := &SyncBuffer{}
 	cfg := module.Config{
 		DB:         db.Gorm,
 		Now:        clock.Now,
@@ -171,23 +188,16 @@ func NewServer(t testing.TB, db *DB, opts Options) *Server {
 		t.Fatalf("module.New: %v", err)
 	}
 	t.Cleanup(func() { _ = m.Close() })
-	if err := m.Migrate(context.Background()); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
 	app := fiber.New(fiber.Config{BodyLimit: 16 << 20, DisableStartupMessage: true})
 	if opts.App != nil {
 		opts.App(app)
 	}
-	if opts.Prefix == "" {
+	if prefix == "" {
 		m.Mount(app)
 	} else {
-		m.Mount(app.Group(opts.Prefix))
+		m.Mount(app.Group(prefix))
 	}
-	secret, err := m.CreateClient(context.Background(), "test", "", "Test client")
-	if err != nil {
-		t.Fatalf("CreateClient: %v", err)
-	}
-	return &Server{App: app, Module: m, DB: db, Clock: clock, Prefix: opts.Prefix, ClientID: "test", Secret: secret, Logs: logs}
+	return m, app, logs
 }
 
 // Sign returns the api_token for path (relative to the mount prefix) on

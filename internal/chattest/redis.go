@@ -2,15 +2,12 @@ package chattest
 
 import (
 	"context"
-	"log/slog"
 	"net"
 	"os/exec"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/fiberchat/fiberchat/module"
-	"github.com/gofiber/fiber/v2"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -103,31 +100,7 @@ func (r *RedisServer) Client(t testing.TB) redis.UniversalClient {
 // same API client and clock. opts as for NewServer (Prefix is s's).
 func (s *Server) Twin(t testing.TB, opts Options) *Server {
 	t.Helper()
-	logs := &SyncBuffer{}
-	cfg := module.Config{
-		DB:         s.DB.Gorm,
-		Now:        s.Clock.Now,
-		Logger:     slog.New(slog.NewTextHandler(logs, nil)),
-		UploadDir:  t.TempDir(),
-		BcryptCost: 4,
-	}
-	if opts.Config != nil {
-		opts.Config(&cfg)
-	}
-	m, err := module.New(cfg)
-	if err != nil {
-		t.Fatalf("module.New: %v", err)
-	}
-	t.Cleanup(func() { _ = m.Close() })
-	app := fiber.New(fiber.Config{BodyLimit: 16 << 20})
-	if opts.App != nil {
-		opts.App(app)
-	}
-	if s.Prefix == "" {
-		m.Mount(app)
-	} else {
-		m.Mount(app.Group(s.Prefix))
-	}
+	m, app, logs := mountModule(t, s.DB, s.Clock, s.Prefix, opts)
 	return &Server{App: app, Module: m, DB: s.DB, Clock: s.Clock, Prefix: s.Prefix, ClientID: s.ClientID, Secret: s.Secret, Logs: logs}
 }
 
