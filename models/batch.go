@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,10 +21,12 @@ import (
 // only after its own message has committed: an acknowledged Send is
 // durable exactly as with a transaction of its own.
 //
-// The batch keeps every promise CreateMessage makes, contacts-only
-// included: one query checks every pair of the batch under the locks. Recipients are
-// locked in uid order before the INSERT, so ids per recipient still
-// commit in order and a reader's cursor never skips one; messages of one
+// The batch keeps every promise CreateMessage makes, contacts-only and
+// blocks included: one statement locks the recipients, in uid order, and
+// reads every pair's contact and block rows under those locks (see
+// lockAndCheck). Recipients are locked before the INSERT, so ids per
+// recipient still commit in order and a reader's cursor never skips one;
+// messages of one
 // batch get ids in arrival order, so a sender's messages keep their
 // order; a client_msg_id seen before, in the table or earlier in the
 // batch, stores nothing and answers with the first message's id.
@@ -34,7 +37,12 @@ import (
 // timer. Several writers overlap one batch's round trips and fsync with
 // the next batch's, which pays on a networked database; batches of
 // different writers that share a recipient still run one after the other,
-// on the recipient's lock.
+// on the recipient's lock. On MySQL/MariaDB each writer keeps a connection
+// of its own, which makes a batch four round trips: the locking read,
+// the INSERT, the counters' upsert and COMMIT (see batchConn), and a fifth
+// when Sends carry client_msg_ids, to look them up. Each round
+// trip is a wait every Send of the batch makes, so they are what a Send
+// costs there.
 //
 // A batch that fails as a whole is run again message by message, and its
 // COMMIT may have failed after the server committed (the connection went
@@ -147,6 +155,11 @@ func (w *MessageWriter) Start(n int) {
 // request a writer takes, it answers.
 func (w *MessageWriter) run() {
 	defer w.running.Done()
+	var conn *batchConn
+	if w.store.mysql() {
+		conn = &batchConn{db: w.store.db}
+		defer conn.discard()
+	}
 	batch := make([]*writeReq, 0, w.maxBatch)
 	for {
 		select {
@@ -164,7 +177,7 @@ func (w *MessageWriter) run() {
 				break collect
 			}
 		}
-		w.commit(batch)
+		w.commit(batch, conn)
 	}
 }
 
@@ -191,13 +204,13 @@ func (w *MessageWriter) Stop() {
 // again: database/sql commits only before the deadline, so what failed
 // by it was rolled back, and a stuck database would make each message wait
 // its own timeout in turn.
-func (w *MessageWriter) commit(batch []*writeReq) {
+func (w *MessageWriter) commit(batch []*writeReq, conn *batchConn) {
 	ctx, cancel := context.WithTimeout(context.Background(), w.store.timeout)
 	defer cancel()
 	var err error
 	start := time.Now()
 	for attempt := 1; attempt <= sendAttempts; attempt++ {
-		if err = w.store.createBatch(ctx, batch); err == nil || !isDeadlock(err) {
+		if err = w.store.createBatch(ctx, batch, conn); err == nil || !isDeadlock(err) {
 			break
 		}
 	}
@@ -260,67 +273,174 @@ type batchOutcome struct {
 	firstOf  int // for an in-batch repeat: the index of the first; else -1
 }
 
-// createBatch is the batch transaction. On success every request holds its
-// outcome; on error nothing was stored and the requests are untouched but
-// for fields the caller resets.
-func (s *Store) createBatch(ctx context.Context, batch []*writeReq) error {
-	db, done := s.with(ctx)
-	defer done()
+// createBatch is the batch transaction: on MySQL/MariaDB on the writer's
+// own connection (see batchConn), on SQLite, where conn is nil, in a
+// transaction of the pool's one connection. On success every request
+// holds its outcome; on error nothing was stored and the requests are
+// untouched but for fields the caller resets.
+func (s *Store) createBatch(ctx context.Context, batch []*writeReq, conn *batchConn) error {
 	var outcome []batchOutcome
-	err := db.Transaction(func(tx *gorm.DB) error {
-		// Decided afresh on every attempt: a retried transaction must not
-		// keep what a rolled-back one decided.
-		for _, r := range batch {
-			r.triedID = 0
-		}
-		present, err := lockRecipients(tx, batch)
-		if err != nil {
-			return err
-		}
-		earlier, err := readEarlierKeys(tx, batch)
-		if err != nil {
-			return err
-		}
-		contacts, err := readBatchContacts(tx, batch)
-		if err != nil {
-			return err
-		}
-		blocked, err := readBatchBlocks(tx, batch)
-		if err != nil {
-			return err
-		}
-		var rows []*Message
-		outcome, rows = decideBatch(batch, present, earlier, contacts, blocked)
-		if err := insertMessages(tx, rows); err != nil {
-			return err
-		}
-		for i, r := range batch {
-			if o := outcome[i]; o.err == nil && !o.replayed {
-				r.triedID = r.m.ID
-			}
-		}
-		return s.countStored(tx, rows)
-	})
-	if err != nil {
+	body := func(tx *gorm.DB) (err error) {
+		outcome, err = s.batchBody(tx, batch)
 		return err
+	}
+	if conn == nil {
+		db, done := s.with(ctx)
+		defer done()
+		if err := db.Transaction(body); err != nil {
+			return err
+		}
+	} else {
+		ctx, cancel := context.WithTimeout(ctx, s.timeout)
+		defer cancel()
+		c, err := conn.get(ctx)
+		if err != nil {
+			return err
+		}
+		tx := s.db.Session(&gorm.Session{NewDB: true, Context: ctx})
+		tx.Statement.ConnPool = c
+		if err := conn.end(ctx, body(tx)); err != nil {
+			return err
+		}
 	}
 	settleBatch(batch, outcome)
 	return nil
 }
 
-// lockRecipients locks every recipient of the batch, in uid order so that
-// batches in several processes cannot deadlock on them, and returns the
-// sorted uids of those that exist.
-func lockRecipients(tx *gorm.DB, batch []*writeReq) ([]int64, error) {
-	to := make([]int64, 0, len(batch))
+// batchBody is what the batch transaction runs, in tx.
+func (s *Store) batchBody(tx *gorm.DB, batch []*writeReq) ([]batchOutcome, error) {
+	// Decided afresh on every attempt: a retried transaction must not
+	// keep what a rolled-back one decided.
 	for _, r := range batch {
-		to = append(to, r.m.ToUID)
+		r.triedID = 0
 	}
-	present, err := lockUIDs(tx, to)
+	present, contacts, blocked, err := s.lockAndCheck(tx, batch)
 	if err != nil {
-		return nil, fmt.Errorf("lock recipients: %w", err)
+		return nil, err
 	}
-	return present, nil
+	earlier, err := readEarlierKeys(tx, batch)
+	if err != nil {
+		return nil, err
+	}
+	outcome, rows := decideBatch(batch, present, earlier, contacts, blocked)
+	if err := insertMessages(tx, rows); err != nil {
+		return nil, err
+	}
+	for i, r := range batch {
+		if o := outcome[i]; o.err == nil && !o.replayed {
+			r.triedID = r.m.ID
+		}
+	}
+	if err := s.countStored(tx, rows); err != nil {
+		return nil, err
+	}
+	return outcome, nil
+}
+
+// lockAndCheck locks every recipient of the batch and reads, for each
+// (sender, recipient) pair, whether the two are contacts and whether
+// either blocks the other, in one statement: it returns the sorted uids
+// of the recipients that exist and the pairs that are contacts and
+// blocked.
+//
+// On MySQL/MariaDB it is a locking read (FOR UPDATE) whose join order is
+// fixed (STRAIGHT_JOIN): recipients first, in uid order, so that batches
+// in several processes cannot deadlock on them; then each pair's contact
+// and block rows, read after the recipient's lock is held. A locking read
+// reads the latest committed rows, and every transaction that makes or
+// ends a contact or a block locks both users' rows first, so what it reads
+// stays true until the batch commits: a block that committed before is
+// seen, and none can commit until the batch has. The pairs themselves are
+// a derived table written into the statement, their uids as literals
+// (integers: nothing to escape), so the statement needs no placeholders.
+func (s *Store) lockAndCheck(tx *gorm.DB, batch []*writeReq) ([]int64, map[fromTo]bool, map[fromTo]bool, error) {
+	users, err := s.table(&User{})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	contactsTable, blocksTable, err := s.tables(&Contact{}, &Block{})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	pairs := make([]fromTo, 0, len(batch))
+	for _, r := range batch {
+		pairs = append(pairs, fromTo{r.m.FromUID, r.m.ToUID})
+	}
+	slices.SortFunc(pairs, byRecipient)
+	pairs = slices.Compact(pairs)
+
+	q := make([]byte, 0, 512+48*len(pairs))
+	q = append(q, "SELECT "...)
+	if s.mysql() {
+		q = append(q, "STRAIGHT_JOIN "...)
+	}
+	q = append(q, "u.uid, p.f, c.uid IS NOT NULL, b1.uid IS NOT NULL OR b2.uid IS NOT NULL FROM "...)
+	q = append(q, users...)
+	q = append(q, " u JOIN ("...)
+	for i, p := range pairs {
+		if i == 0 {
+			q = append(q, "SELECT "...)
+		} else {
+			q = append(q, " UNION ALL SELECT "...)
+		}
+		q = strconv.AppendInt(q, p.from, 10)
+		if i == 0 {
+			q = append(q, " AS f, "...)
+		} else {
+			q = append(q, ", "...)
+		}
+		q = strconv.AppendInt(q, p.to, 10)
+		if i == 0 {
+			q = append(q, " AS t"...)
+		}
+	}
+	q = append(q, ") p ON p.t = u.uid LEFT JOIN "...)
+	q = append(q, contactsTable...)
+	q = append(q, " c ON c.uid = p.f AND c.peer_uid = u.uid LEFT JOIN "...)
+	q = append(q, blocksTable...)
+	q = append(q, " b1 ON b1.uid = u.uid AND b1.blocked_uid = p.f LEFT JOIN "...)
+	q = append(q, blocksTable...)
+	q = append(q, " b2 ON b2.uid = p.f AND b2.blocked_uid = u.uid WHERE u.uid IN ("...)
+	for i, p := range pairs {
+		if i > 0 && p.to == pairs[i-1].to {
+			continue
+		}
+		if i > 0 {
+			q = append(q, ", "...)
+		}
+		q = strconv.AppendInt(q, p.to, 10)
+	}
+	q = append(q, ')')
+	if s.mysql() {
+		q = append(q, " FOR UPDATE"...)
+	}
+
+	rows, err := tx.Raw(string(q)).Rows()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("lock recipients: %w", err)
+	}
+	defer rows.Close()
+	var present []int64
+	contacts, blocked := map[fromTo]bool{}, map[fromTo]bool{}
+	for rows.Next() {
+		var to, from int64
+		var isContact, isBlocked bool
+		if err := rows.Scan(&to, &from, &isContact, &isBlocked); err != nil {
+			return nil, nil, nil, fmt.Errorf("lock recipients: %w", err)
+		}
+		present = append(present, to)
+		if isContact {
+			contacts[fromTo{from, to}] = true
+		}
+		if isBlocked {
+			blocked[fromTo{from, to}] = true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, nil, fmt.Errorf("lock recipients: %w", err)
+	}
+	slices.Sort(present)
+	return slices.Compact(present), contacts, blocked, nil
 }
 
 // readEarlierKeys returns the stored messages whose client_msg_ids the
@@ -345,43 +465,6 @@ func readEarlierKeys(tx *gorm.DB, batch []*writeReq) (map[msgKey]Message, error)
 		earlier[msgKey{m.FromUID, *m.ClientMsgID}] = m
 	}
 	return earlier, nil
-}
-
-// readBatchContacts returns which of the contacts-only requests' pairs
-// are contacts, in one query, under the recipients' locks.
-func readBatchContacts(tx *gorm.DB, batch []*writeReq) (map[fromTo]bool, error) {
-	var asked [][]any
-	for _, r := range batch {
-		if r.contactsOnly {
-			asked = append(asked, []any{r.m.FromUID, r.m.ToUID})
-		}
-	}
-	contacts := map[fromTo]bool{}
-	if len(asked) == 0 {
-		return contacts, nil
-	}
-	var found []Contact
-	if err := tx.Where("(uid, peer_uid) IN ?", asked).Find(&found).Error; err != nil {
-		return nil, fmt.Errorf("read contacts: %w", err)
-	}
-	for _, c := range found {
-		contacts[fromTo{c.UID, c.PeerUID}] = true
-	}
-	return contacts, nil
-}
-
-// readBatchBlocks returns which pairs of the requests that may message
-// strangers are blocked either way, in one query, under the recipients'
-// locks. A contacts-only request needs no such check: a block ends the
-// contact, and no contact can be made across one.
-func readBatchBlocks(tx *gorm.DB, batch []*writeReq) (map[fromTo]bool, error) {
-	var pairs []fromTo
-	for _, r := range batch {
-		if !r.contactsOnly {
-			pairs = append(pairs, fromTo{r.m.FromUID, r.m.ToUID})
-		}
-	}
-	return blockedPairs(tx, pairs)
 }
 
 // decideBatch settles each request from what was read: a replay of an

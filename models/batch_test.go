@@ -19,9 +19,14 @@ func TestMessageWriterBatch(t *testing.T) {
 	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
 		s := chattest.NewServer(t, db, chattest.Options{})
 		a, b, c := s.NewUser(t, "a"), s.NewUser(t, "b"), s.NewUser(t, "c")
+		d, e := s.NewUser(t, "d"), s.NewUser(t, "e")
 		s.Befriend(t, a, b)
 		store := models.NewStore(s.Module.DB(), 0)
 		ctx := context.Background()
+		// d blocks c and e: messages are refused both ways.
+		if _, _, err := store.BlockUsers(ctx, d.UID, []int64{c.UID, e.UID}, 1); err != nil {
+			t.Fatal(err)
+		}
 		key := func(k string) *string { return &k }
 		// An earlier message whose key the batch reuses.
 		first := &models.Message{FromUID: a.UID, ToUID: b.UID, Body: "earlier", CreatedAt: 1, ClientMsgID: key("k0")}
@@ -37,10 +42,14 @@ func TestMessageWriterBatch(t *testing.T) {
 			{FromUID: a.UID, ToUID: 99999999, Body: "nobody", CreatedAt: 2},
 			{FromUID: b.UID, ToUID: a.UID, Body: "m6", CreatedAt: 2},
 			{FromUID: c.UID, ToUID: a.UID, Body: "stranger", CreatedAt: 2},
+			{FromUID: c.UID, ToUID: d.UID, Body: "to my blocker", CreatedAt: 2},
+			{FromUID: d.UID, ToUID: e.UID, Body: "to whom I block", CreatedAt: 2},
+			{FromUID: e.UID, ToUID: c.UID, Body: "between two d blocks", CreatedAt: 2},
 		}
 		// c and b are no contacts: c's messages to b are sent as by a host
-		// allowing strangers, its message to a as contacts-only.
-		contactsOnly := []bool{true, true, false, false, true, true, true}
+		// allowing strangers, its message to a as contacts-only. So are the
+		// messages around the blocks, which only a block stops.
+		contactsOnly := []bool{true, true, false, false, true, true, true, false, false, false}
 		w := models.NewMessageWriter(store, 64)
 		replayed := make([]bool, len(msgs))
 		errs := make([]error, len(msgs))
@@ -77,6 +86,12 @@ func TestMessageWriterBatch(t *testing.T) {
 		if !errors.Is(errs[6], models.ErrNotContact) {
 			t.Fatalf("stranger, contacts only: %s", got(6))
 		}
+		if !errors.Is(errs[7], models.ErrBlocked) || !errors.Is(errs[8], models.ErrBlocked) {
+			t.Fatalf("blocked pairs: %s / %s", got(7), got(8))
+		}
+		if errs[9] != nil || msgs[9].ID <= msgs[5].ID {
+			t.Fatalf("pair without a block of its own: %s", got(9))
+		}
 		if !(msgs[0].ID < msgs[2].ID && msgs[2].ID < msgs[5].ID) {
 			t.Fatalf("ids out of arrival order: %d %d %d", msgs[0].ID, msgs[2].ID, msgs[5].ID)
 		}
@@ -86,8 +101,8 @@ func TestMessageWriterBatch(t *testing.T) {
 				t.Fatalf("row %d: %q %v, want %q", msgs[i].ID, row.Body, err, msgs[i].Body)
 			}
 		}
-		if n := s.Count(t, "messages", ""); n != 4 {
-			t.Fatalf("%d rows, want 4 (earlier, m1, m3, m6)", n)
+		if n := s.Count(t, "messages", ""); n != 5 {
+			t.Fatalf("%d rows, want 5 (earlier, m1, m3, m6, e to c)", n)
 		}
 		// After Stop, writes still work, one transaction each.
 		late := &models.Message{FromUID: a.UID, ToUID: b.UID, Body: "late", CreatedAt: 3}

@@ -71,9 +71,42 @@ func (l *lossyConn) PrepareContext(ctx context.Context, query string) (driver.St
 	return l.Conn.(driver.ConnPrepareContext).PrepareContext(ctx, query)
 }
 
+// ExecContext also sees the COMMIT and ROLLBACK statements of a writer
+// that keeps its own connection with autocommit off (MySQL/MariaDB), whose
+// batches are no driver.Tx.
 func (l *lossyConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	l.note(query)
-	return l.Conn.(driver.ExecerContext).ExecContext(ctx, query, args)
+	exec := func() (driver.Result, error) { return l.Conn.(driver.ExecerContext).ExecContext(ctx, query, args) }
+	switch query {
+	case "COMMIT":
+		var res driver.Result
+		err := l.commit(func() (err error) {
+			res, err = exec()
+			return err
+		})
+		return res, err
+	case "ROLLBACK":
+		l.inserted = false
+	}
+	return exec()
+}
+
+// commit runs a COMMIT (do) and, while armed, loses its answer or holds
+// it (see lossyConnector).
+func (l *lossyConn) commit(do func() error) error {
+	inserted := l.inserted
+	l.inserted = false
+	if c := l.c; c.stall != nil && inserted && c.armed.CompareAndSwap(true, false) {
+		<-c.stall
+	}
+	if err := do(); err != nil {
+		return err
+	}
+	if inserted && l.c.armed.CompareAndSwap(true, false) {
+		l.c.lost.Add(1)
+		return driver.ErrBadConn
+	}
+	return nil
 }
 
 func (l *lossyConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
@@ -98,19 +131,7 @@ type lossyTx struct {
 	l *lossyConn
 }
 
-func (t *lossyTx) Commit() error {
-	if c := t.l.c; c.stall != nil && t.l.inserted && c.armed.CompareAndSwap(true, false) {
-		<-c.stall
-	}
-	if err := t.Tx.Commit(); err != nil {
-		return err
-	}
-	if t.l.inserted && t.l.c.armed.CompareAndSwap(true, false) {
-		t.l.c.lost.Add(1)
-		return driver.ErrBadConn
-	}
-	return nil
-}
+func (t *lossyTx) Commit() error { return t.l.commit(t.Tx.Commit) }
 
 // lossyServer serves the module on a MariaDB pool whose connections are
 // wrapped by a lossyConnector.
