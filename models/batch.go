@@ -280,8 +280,9 @@ type batchOutcome struct {
 // untouched but for fields the caller resets.
 func (s *Store) createBatch(ctx context.Context, batch []*writeReq, conn *batchConn) error {
 	var outcome []batchOutcome
+	step := int64(1) // SQLite's; MySQL's is the connection's (see get)
 	body := func(tx *gorm.DB) (err error) {
-		outcome, err = s.batchBody(tx, batch)
+		outcome, err = s.batchBody(tx, batch, step)
 		return err
 	}
 	if conn == nil {
@@ -297,6 +298,7 @@ func (s *Store) createBatch(ctx context.Context, batch []*writeReq, conn *batchC
 		if err != nil {
 			return err
 		}
+		step = conn.idStep
 		tx := s.db.Session(&gorm.Session{NewDB: true, Context: ctx})
 		tx.Statement.ConnPool = c
 		if err := conn.end(ctx, body(tx)); err != nil {
@@ -308,7 +310,7 @@ func (s *Store) createBatch(ctx context.Context, batch []*writeReq, conn *batchC
 }
 
 // batchBody is what the batch transaction runs, in tx.
-func (s *Store) batchBody(tx *gorm.DB, batch []*writeReq) ([]batchOutcome, error) {
+func (s *Store) batchBody(tx *gorm.DB, batch []*writeReq, step int64) ([]batchOutcome, error) {
 	// Decided afresh on every attempt: a retried transaction must not
 	// keep what a rolled-back one decided.
 	for _, r := range batch {
@@ -323,7 +325,7 @@ func (s *Store) batchBody(tx *gorm.DB, batch []*writeReq) ([]batchOutcome, error
 		return nil, err
 	}
 	outcome, rows := decideBatch(batch, present, earlier, contacts, blocked)
-	if err := insertMessages(tx, rows); err != nil {
+	if err := s.insertMessages(tx, rows, step); err != nil {
 		return nil, err
 	}
 	for i, r := range batch {
@@ -415,7 +417,7 @@ func (s *Store) lockAndCheck(tx *gorm.DB, batch []*writeReq) ([]int64, map[fromT
 		q = append(q, " FOR UPDATE"...)
 	}
 
-	rows, err := tx.Raw(string(q)).Rows()
+	rows, err := tx.Statement.ConnPool.QueryContext(tx.Statement.Context, string(q))
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("lock recipients: %w", err)
 	}
@@ -510,14 +512,63 @@ func decideBatch(batch []*writeReq, present []int64, earlier map[msgKey]Message,
 	return outcome, rows
 }
 
-// insertMessages stores rows in one multi-row INSERT; ids come back in
-// row order.
-func insertMessages(tx *gorm.DB, rows []*Message) error {
+// insertMessages stores rows in one multi-row INSERT and sets their ids.
+// A multi-row INSERT of known length takes its ids in one go, in row
+// order, step apart (MySQL's auto_increment_increment, 1 unless a cluster
+// sets it): MySQL reports the first row's id, SQLite the last's. The
+// uids are written into the statement (integers: nothing to escape); the
+// texts are placeholders.
+func (s *Store) insertMessages(tx *gorm.DB, rows []*Message, step int64) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	if err := tx.Create(rows).Error; err != nil {
+	table, err := s.table(&Message{})
+	if err != nil {
+		return err
+	}
+	q := make([]byte, 0, 128+64*len(rows))
+	q = append(q, "INSERT INTO "...)
+	q = append(q, table...)
+	q = append(q, " (from_uid, to_uid, body, created_at, client_msg_id, pair_lo, pair_hi) VALUES "...)
+	args := make([]any, 0, 2*len(rows))
+	for i, m := range rows {
+		if i > 0 {
+			q = append(q, ", "...)
+		}
+		q = append(q, '(')
+		for j, n := range [...]int64{m.FromUID, m.ToUID} {
+			if j > 0 {
+				q = append(q, ", "...)
+			}
+			q = strconv.AppendInt(q, n, 10)
+		}
+		q = append(q, ", ?, "...)
+		q = strconv.AppendInt(q, m.CreatedAt, 10)
+		q = append(q, ", ?, "...)
+		q = strconv.AppendInt(q, m.PairLo, 10)
+		q = append(q, ", "...)
+		q = strconv.AppendInt(q, m.PairHi, 10)
+		q = append(q, ')')
+		var key any // NULL without one
+		if m.ClientMsgID != nil {
+			key = *m.ClientMsgID
+		}
+		args = append(args, m.Body, key)
+	}
+	res, err := tx.Statement.ConnPool.ExecContext(tx.Statement.Context, string(q), args...)
+	if err != nil {
 		return fmt.Errorf("create messages: %w", err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return fmt.Errorf("create messages: %w", err)
+	}
+	if !s.mysql() {
+		id -= int64(len(rows)-1) * step
+	}
+	for _, m := range rows {
+		m.ID = id
+		id += step
 	}
 	return nil
 }

@@ -32,6 +32,9 @@ import (
 type batchConn struct {
 	db   *gorm.DB
 	conn *sql.Conn
+	// idStep is the connection's auto_increment_increment: how far apart
+	// the ids of one multi-row INSERT are.
+	idStep int64
 	// opened and used bound its life: the pool's own limits (a host's
 	// SetConnMaxLifetime, a server's wait_timeout) do not reach a
 	// connection taken out of it.
@@ -73,6 +76,12 @@ func (b *batchConn) get(ctx context.Context) (*sql.Conn, error) {
 				return nil, fmt.Errorf("set up a batch connection: %w", err)
 			}
 		}
+		var step int64
+		if err := conn.QueryRowContext(ctx, "SELECT @@auto_increment_increment").Scan(&step); err != nil {
+			b.discard()
+			return nil, fmt.Errorf("set up a batch connection: %w", err)
+		}
+		b.idStep = max(step, 1)
 	}
 	b.used = now
 	return b.conn, nil

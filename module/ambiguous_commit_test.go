@@ -52,7 +52,7 @@ type lossyConn struct {
 }
 
 func (l *lossyConn) note(query string) {
-	if strings.HasPrefix(query, "INSERT INTO `chat_messages`") {
+	if strings.HasPrefix(strings.ReplaceAll(query, "`", ""), "INSERT INTO chat_messages ") {
 		l.inserted = true
 	}
 }
