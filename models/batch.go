@@ -3,7 +3,9 @@ package models
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -62,6 +64,11 @@ type MessageWriter struct {
 	running  sync.WaitGroup
 
 	batches, written atomic.Int64
+
+	// writers counts the writers Start ran; ownPool is their pool on
+	// MySQL/MariaDB, nil without one (see openBatchPool).
+	writers int
+	ownPool *sql.DB
 
 	// OnCommit, when set, is called after each batch that committed as
 	// one, with its size and how long its transaction took (retries of a
@@ -144,20 +151,42 @@ func (w *MessageWriter) CreateMessage(ctx context.Context, m *Message, contactsO
 }
 
 // Start runs n writer goroutines until Stop; Write needs them to batch.
+//
+// On MySQL/MariaDB each writer keeps a connection of its own (see
+// batchConn), from a pool of the writers' own when GORM was opened on a
+// DSN (see openBatchPool), else from the module's pool; Stop closes them.
 func (w *MessageWriter) Start(n int) {
-	for range max(n, 1) {
+	n = max(n, 1)
+	var pool *sql.DB
+	multi := false
+	if w.store.mysql() {
+		w.writers += n
+		if w.ownPool == nil {
+			w.ownPool = openBatchPool(w.store.db, w.writers, w.store.timeout)
+		}
+		if w.ownPool != nil {
+			pool, multi = w.ownPool, true
+			pool.SetMaxOpenConns(w.writers)
+			pool.SetMaxIdleConns(w.writers)
+		} else if sqlDB, err := w.store.db.DB(); err == nil {
+			pool = sqlDB
+		}
+	}
+	for range n {
+		var conn *batchConn
+		if pool != nil {
+			conn = &batchConn{pool: pool, multi: multi}
+		}
 		w.running.Add(1)
-		go w.run()
+		go w.run(conn)
 	}
 }
 
 // run commits batches until Stop. The channel is unbuffered: every
 // request a writer takes, it answers.
-func (w *MessageWriter) run() {
+func (w *MessageWriter) run(conn *batchConn) {
 	defer w.running.Done()
-	var conn *batchConn
-	if w.store.mysql() {
-		conn = &batchConn{db: w.store.db}
+	if conn != nil {
 		defer conn.discard()
 	}
 	batch := make([]*writeReq, 0, w.maxBatch)
@@ -190,6 +219,10 @@ func (w *MessageWriter) Stop() {
 		close(w.done)
 	}
 	w.running.Wait()
+	if w.ownPool != nil {
+		_ = w.ownPool.Close()
+		w.ownPool = nil
+	}
 }
 
 // commit stores a batch, falling back to one transaction per message
@@ -274,39 +307,170 @@ type batchOutcome struct {
 }
 
 // createBatch is the batch transaction: on MySQL/MariaDB on the writer's
-// own connection (see batchConn), on SQLite, where conn is nil, in a
+// own connection (see createBatchOn), on SQLite, where conn is nil, in a
 // transaction of the pool's one connection. On success every request
 // holds its outcome; on error nothing was stored and the requests are
 // untouched but for fields the caller resets.
 func (s *Store) createBatch(ctx context.Context, batch []*writeReq, conn *batchConn) error {
-	var outcome []batchOutcome
-	step := int64(1) // SQLite's; MySQL's is the connection's (see get)
-	body := func(tx *gorm.DB) (err error) {
-		outcome, err = s.batchBody(tx, batch, step)
-		return err
+	if conn != nil {
+		return s.createBatchOn(ctx, conn, batch)
 	}
-	if conn == nil {
-		db, done := s.with(ctx)
-		defer done()
-		if err := db.Transaction(body); err != nil {
-			return err
-		}
-	} else {
-		ctx, cancel := context.WithTimeout(ctx, s.timeout)
-		defer cancel()
-		c, err := conn.get(ctx)
-		if err != nil {
-			return err
-		}
-		step = conn.idStep
-		tx := s.db.Session(&gorm.Session{NewDB: true, Context: ctx})
-		tx.Statement.ConnPool = c
-		if err := conn.end(ctx, body(tx)); err != nil {
-			return err
-		}
+	var outcome []batchOutcome
+	db, done := s.with(ctx)
+	defer done()
+	err := db.Transaction(func(tx *gorm.DB) (err error) {
+		outcome, err = s.batchBody(tx, batch, 1)
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	settleBatch(batch, outcome)
 	return nil
+}
+
+// createBatchOn is the batch transaction on a writer's own connection.
+// Where the connection takes several statements at once, the batch first
+// assumes that every message may be stored, as nearly always: one round
+// trip locks and checks (lockAndCheck), inserts, counts and reads back
+// the first id, and a second commits. When the checks or the INSERT say
+// otherwise (a recipient gone, a stranger, a block, a client_msg_id seen
+// before) it rolls back and decides message by message (batchBody), as
+// it does on a connection without several statements at once.
+func (s *Store) createBatchOn(ctx context.Context, conn *batchConn, batch []*writeReq) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	c, err := conn.get(ctx)
+	if err != nil {
+		return err
+	}
+	if conn.multi {
+		outcome, ok, err := s.optimisticBatch(ctx, c, batch, conn.idStep)
+		if err != nil {
+			return conn.end(ctx, err)
+		}
+		if ok {
+			if err := conn.end(ctx, nil); err != nil {
+				return err
+			}
+			settleBatch(batch, outcome)
+			return nil
+		}
+		conn.rollback(ctx)
+		if c, err = conn.get(ctx); err != nil {
+			return err
+		}
+	}
+	tx := s.db.Session(&gorm.Session{NewDB: true, Context: ctx})
+	tx.Statement.ConnPool = c
+	outcome, err := s.batchBody(tx, batch, conn.idStep)
+	if err := conn.end(ctx, err); err != nil {
+		return err
+	}
+	settleBatch(batch, outcome)
+	return nil
+}
+
+// optimisticBatch sends, in one round trip on c, the batch's locking read
+// and checks, the INSERT of every message but in-batch repeats, the
+// counters' upsert and SELECT LAST_INSERT_ID(). ok says whether every
+// message could be stored as it assumed, and the transaction may
+// commit; if not, it must be rolled back. A duplicate client_msg_id or a
+// recipient gone fails the INSERT itself, which is a false ok, not an
+// error.
+func (s *Store) optimisticBatch(ctx context.Context, c *sql.Conn, batch []*writeReq, step int64) (outcome []batchOutcome, ok bool, err error) {
+	for _, r := range batch {
+		r.triedID = 0
+	}
+	// What decideBatch says when every check passes.
+	everyone := make([]int64, 0, len(batch))
+	for _, r := range batch {
+		everyone = append(everyone, r.m.ToUID)
+	}
+	slices.Sort(everyone)
+	outcome, rows := decideBatch(batch, slices.Compact(everyone), nil, allPairs(batch), nil)
+	if len(rows) == 0 {
+		return nil, false, nil
+	}
+
+	q, err := s.lockAndCheckSQL(nil, batch)
+	if err != nil {
+		return nil, false, err
+	}
+	q = append(q, "; "...)
+	q, args, err := s.insertSQL(q, nil, rows)
+	if err != nil {
+		return nil, false, err
+	}
+	q = append(q, "; "...)
+	if q, err = s.countSQL(q, rows, step); err != nil {
+		return nil, false, err
+	}
+	q = append(q, "; SELECT LAST_INSERT_ID()"...)
+
+	res, err := c.QueryContext(ctx, string(q), args...)
+	if err != nil {
+		return nil, false, fmt.Errorf("lock recipients: %w", err)
+	}
+	defer res.Close()
+	present, contacts, blocked, err := readChecks(res)
+	if err != nil {
+		return nil, false, err
+	}
+	var first int64
+	if !res.NextResultSet() || !res.Next() {
+		err := res.Err()
+		if err == nil {
+			return nil, false, errors.New("create messages: no id read back")
+		}
+		if isDuplicate(err) || isMissingParent(err) {
+			return nil, false, nil
+		}
+		return nil, false, fmt.Errorf("create messages: %w", err)
+	}
+	if err := res.Scan(&first); err != nil {
+		return nil, false, fmt.Errorf("create messages: %w", err)
+	}
+	if err := res.Close(); err != nil {
+		return nil, false, fmt.Errorf("create messages: %w", err)
+	}
+	if refused(batch, outcome, present, contacts, blocked) {
+		return nil, false, nil
+	}
+	setIDs(rows, first, step)
+	for i, r := range batch {
+		if o := outcome[i]; o.err == nil && !o.replayed {
+			r.triedID = r.m.ID
+		}
+	}
+	return outcome, true, nil
+}
+
+// refused reports whether the checks refuse any message of the batch that
+// outcome (decided with every check passing) stores, as decideBatch would.
+func refused(batch []*writeReq, outcome []batchOutcome, present []int64, contacts, blocked map[fromTo]bool) bool {
+	for i, r := range batch {
+		if o := outcome[i]; o.err != nil || o.replayed {
+			continue
+		}
+		k := fromTo{r.m.FromUID, r.m.ToUID}
+		if _, ok := slices.BinarySearch(present, k.to); !ok {
+			return true
+		}
+		if r.contactsOnly && !contacts[k] || blocked[k] {
+			return true
+		}
+	}
+	return false
+}
+
+// allPairs says every (sender, recipient) pair of the batch is a contact.
+func allPairs(batch []*writeReq) map[fromTo]bool {
+	pairs := make(map[fromTo]bool, len(batch))
+	for _, r := range batch {
+		pairs[fromTo{r.m.FromUID, r.m.ToUID}] = true
+	}
+	return pairs
 }
 
 // batchBody is what the batch transaction runs, in tx.
@@ -356,13 +520,27 @@ func (s *Store) batchBody(tx *gorm.DB, batch []*writeReq, step int64) ([]batchOu
 // a derived table written into the statement, their uids as literals
 // (integers: nothing to escape), so the statement needs no placeholders.
 func (s *Store) lockAndCheck(tx *gorm.DB, batch []*writeReq) ([]int64, map[fromTo]bool, map[fromTo]bool, error) {
-	users, err := s.table(&User{})
+	q, err := s.lockAndCheckSQL(nil, batch)
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	rows, err := tx.Statement.ConnPool.QueryContext(tx.Statement.Context, string(q))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("lock recipients: %w", err)
+	}
+	defer rows.Close()
+	return readChecks(rows)
+}
+
+// lockAndCheckSQL appends lockAndCheck's statement to q.
+func (s *Store) lockAndCheckSQL(q []byte, batch []*writeReq) ([]byte, error) {
+	users, err := s.table(&User{})
+	if err != nil {
+		return nil, err
+	}
 	contactsTable, blocksTable, err := s.tables(&Contact{}, &Block{})
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	pairs := make([]fromTo, 0, len(batch))
 	for _, r := range batch {
@@ -371,7 +549,7 @@ func (s *Store) lockAndCheck(tx *gorm.DB, batch []*writeReq) ([]int64, map[fromT
 	slices.SortFunc(pairs, byRecipient)
 	pairs = slices.Compact(pairs)
 
-	q := make([]byte, 0, 512+48*len(pairs))
+	q = slices.Grow(q, 512+48*len(pairs))
 	q = append(q, "SELECT "...)
 	if s.mysql() {
 		q = append(q, "STRAIGHT_JOIN "...)
@@ -416,12 +594,12 @@ func (s *Store) lockAndCheck(tx *gorm.DB, batch []*writeReq) ([]int64, map[fromT
 	if s.mysql() {
 		q = append(q, " FOR UPDATE"...)
 	}
+	return q, nil
+}
 
-	rows, err := tx.Statement.ConnPool.QueryContext(tx.Statement.Context, string(q))
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("lock recipients: %w", err)
-	}
-	defer rows.Close()
+// readChecks reads lockAndCheck's rows: the sorted uids of the recipients
+// that exist, and the pairs that are contacts and that are blocked.
+func readChecks(rows *sql.Rows) ([]int64, map[fromTo]bool, map[fromTo]bool, error) {
 	var present []int64
 	contacts, blocked := map[fromTo]bool{}, map[fromTo]bool{}
 	for rows.Next() {
@@ -522,26 +700,52 @@ func (s *Store) insertMessages(tx *gorm.DB, rows []*Message, step int64) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	table, err := s.table(&Message{})
+	q, args, err := s.insertSQL(nil, nil, rows)
 	if err != nil {
 		return err
 	}
-	q := make([]byte, 0, 128+64*len(rows))
+	res, err := tx.Statement.ConnPool.ExecContext(tx.Statement.Context, string(q), args...)
+	if err != nil {
+		return fmt.Errorf("create messages: %w", err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return fmt.Errorf("create messages: %w", err)
+	}
+	if !s.mysql() {
+		id -= int64(len(rows)-1) * step
+	}
+	setIDs(rows, id, step)
+	return nil
+}
+
+// setIDs numbers rows from first, step apart.
+func setIDs(rows []*Message, first, step int64) {
+	for _, m := range rows {
+		m.ID = first
+		first += step
+	}
+}
+
+// insertSQL appends insertMessages' statement to q, and its arguments to
+// args.
+func (s *Store) insertSQL(q []byte, args []any, rows []*Message) ([]byte, []any, error) {
+	table, err := s.table(&Message{})
+	if err != nil {
+		return nil, nil, err
+	}
+	q = slices.Grow(q, 128+64*len(rows))
 	q = append(q, "INSERT INTO "...)
 	q = append(q, table...)
 	q = append(q, " (from_uid, to_uid, body, created_at, client_msg_id, pair_lo, pair_hi) VALUES "...)
-	args := make([]any, 0, 2*len(rows))
 	for i, m := range rows {
 		if i > 0 {
 			q = append(q, ", "...)
 		}
 		q = append(q, '(')
-		for j, n := range [...]int64{m.FromUID, m.ToUID} {
-			if j > 0 {
-				q = append(q, ", "...)
-			}
-			q = strconv.AppendInt(q, n, 10)
-		}
+		q = strconv.AppendInt(q, m.FromUID, 10)
+		q = append(q, ", "...)
+		q = strconv.AppendInt(q, m.ToUID, 10)
 		q = append(q, ", ?, "...)
 		q = strconv.AppendInt(q, m.CreatedAt, 10)
 		q = append(q, ", ?, "...)
@@ -555,22 +759,7 @@ func (s *Store) insertMessages(tx *gorm.DB, rows []*Message, step int64) error {
 		}
 		args = append(args, m.Body, key)
 	}
-	res, err := tx.Statement.ConnPool.ExecContext(tx.Statement.Context, string(q), args...)
-	if err != nil {
-		return fmt.Errorf("create messages: %w", err)
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
-		return fmt.Errorf("create messages: %w", err)
-	}
-	if !s.mysql() {
-		id -= int64(len(rows)-1) * step
-	}
-	for _, m := range rows {
-		m.ID = id
-		id += step
-	}
-	return nil
+	return q, args, nil
 }
 
 // settleBatch hands each request its outcome once the batch committed.

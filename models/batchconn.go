@@ -7,11 +7,16 @@ import (
 	"fmt"
 	"time"
 
+	gomysql "github.com/go-sql-driver/mysql"
+	"gorm.io/driver/mysql"
 	"gorm.io/gorm"
 )
 
 // batchConn is a writer's own connection to MySQL/MariaDB, kept from one
-// batch to the next, so that a batch is four round trips rather than six.
+// batch to the next. A batch's round trips are waits that every Send in
+// it makes, so the connection is set up to make as few as it can: two in
+// the common case (see createBatchOn), four otherwise, against six for a
+// transaction of the pool's.
 //
 // A batch has to run at READ COMMITTED: its one locking read (lockAndCheck)
 // also reads the pair's contact and block rows, and at REPEATABLE READ a
@@ -22,16 +27,20 @@ import (
 // START TRANSACTION is one more. On a connection of its own the writer
 // sets both once: READ COMMITTED for the session and autocommit off, so
 // that a batch's first statement opens its transaction and COMMIT ends
-// it. Each round trip saved is a wait the batch, and every Send in it,
-// no longer makes.
+// it.
 //
-// Such a connection must never go back to the pool: a request handed a
-// connection with autocommit off would never commit. So the connection is
-// closed, not released, whenever it is done with (see discard), and after
-// any failed batch whose ROLLBACK did not answer.
+// The connection comes from the writers' own pool when there is one (see
+// openBatchPool), whose connections run several statements in one round
+// trip (multi), else from the module's. Either way it never goes back to
+// a pool: a request handed a connection with autocommit off would never
+// commit. So it is closed, not released, whenever it is done with (see
+// discard), and after any failed batch whose ROLLBACK did not answer.
 type batchConn struct {
-	db   *gorm.DB
-	conn *sql.Conn
+	pool *sql.DB
+	// multi is whether the pool's connections take several statements
+	// at once.
+	multi bool
+	conn  *sql.Conn
 	// idStep is the connection's auto_increment_increment: how far apart
 	// the ids of one multi-row INSERT are.
 	idStep int64
@@ -50,6 +59,57 @@ const (
 	batchConnAge  = 5 * time.Minute
 )
 
+// openBatchPool opens the writers' own pool of n connections, on the DSN
+// GORM was opened with and multiStatements on, so that a batch sends its
+// locking read, INSERT and counters' upsert in one round trip (see
+// createBatchOn). It returns nil when there is no DSN to open (a host
+// that handed GORM an open *sql.DB), when GORM's pool runs a driver other
+// than go-sql-driver's own (a wrapper that traces, say, which the writers
+// would bypass), or when the pool cannot reach the database within
+// timeout; the writers then take their connections from the module's
+// pool, four round trips a batch.
+//
+// multiStatements is otherwise best left off, since it turns an SQL
+// injection into any statement at all. The writers' connections only run
+// the statements this package builds: uids and counts as integer
+// literals, texts as arguments the driver escapes.
+func openBatchPool(db *gorm.DB, n int, timeout time.Duration) *sql.DB {
+	d, ok := db.Dialector.(*mysql.Dialector)
+	if !ok || d.Config == nil || (d.DriverName != "" && d.DriverName != mysql.DefaultDriverName) {
+		return nil
+	}
+	var cfg *gomysql.Config
+	switch {
+	case d.DSNConfig != nil:
+		cfg = d.DSNConfig.Clone()
+	case d.DSN != "":
+		var err error
+		if cfg, err = gomysql.ParseDSN(d.DSN); err != nil {
+			return nil
+		}
+	default:
+		return nil
+	}
+	cfg.MultiStatements = true
+	// The texts must travel inside the statement: a prepared statement
+	// holds one statement only.
+	cfg.InterpolateParams = true
+	connector, err := gomysql.NewConnector(cfg)
+	if err != nil {
+		return nil
+	}
+	pool := sql.OpenDB(connector)
+	pool.SetMaxOpenConns(n)
+	pool.SetMaxIdleConns(n)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := pool.PingContext(ctx); err != nil {
+		_ = pool.Close()
+		return nil
+	}
+	return pool
+}
+
 // get returns the connection, set up for a batch, opening a new one when
 // there is none or the last one is too old or was idle too long.
 func (b *batchConn) get(ctx context.Context) (*sql.Conn, error) {
@@ -58,11 +118,7 @@ func (b *batchConn) get(ctx context.Context) (*sql.Conn, error) {
 		b.discard()
 	}
 	if b.conn == nil {
-		sqlDB, err := b.db.DB()
-		if err != nil {
-			return nil, err
-		}
-		conn, err := sqlDB.Conn(ctx)
+		conn, err := b.pool.Conn(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("open a batch connection: %w", err)
 		}
@@ -88,26 +144,32 @@ func (b *batchConn) get(ctx context.Context) (*sql.Conn, error) {
 }
 
 // end commits the batch's transaction, or rolls it back when err is not
-// nil, and returns what failed. A connection whose COMMIT failed, or that
-// did not answer its ROLLBACK, is discarded: its state is unknown.
+// nil, and returns what failed. A connection whose COMMIT failed is
+// discarded: its state is unknown.
 func (b *batchConn) end(ctx context.Context, err error) error {
-	if err == nil {
-		if _, err = b.conn.ExecContext(ctx, "COMMIT"); err != nil {
-			b.discard()
-		}
+	if err != nil {
+		b.rollback(ctx)
 		return err
 	}
+	if _, err = b.conn.ExecContext(ctx, "COMMIT"); err != nil {
+		b.discard()
+	}
+	return err
+}
+
+// rollback ends the batch's transaction without storing anything, and
+// discards the connection if it does not answer.
+func (b *batchConn) rollback(ctx context.Context) {
 	if ctx.Err() != nil {
 		b.discard()
-		return err
+		return
 	}
 	// A ROLLBACK of its own deadline: the batch's may be what ran out.
 	rctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if _, rerr := b.conn.ExecContext(rctx, "ROLLBACK"); rerr != nil {
+	if _, err := b.conn.ExecContext(rctx, "ROLLBACK"); err != nil {
 		b.discard()
 	}
-	return err
 }
 
 // discard closes the connection rather than returning it to the pool

@@ -2,12 +2,17 @@ package models_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 
 	"github.com/fiberchat/fiberchat/internal/chattest"
 	"github.com/fiberchat/fiberchat/models"
+	"gorm.io/driver/mysql"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
 )
 
 // mysqlOnly runs fn on a fresh MariaDB/MySQL database, where a writer
@@ -18,6 +23,36 @@ func mysqlOnly(t *testing.T, fn func(t *testing.T, db *chattest.DB)) {
 			t.Skip("a writer keeps a connection of its own on MySQL/MariaDB only")
 		}
 		fn(t, db)
+	})
+}
+
+// eachPool runs fn on two fresh MariaDB/MySQL databases: with a store on
+// the module's *gorm.DB, opened on a DSN, whose writers open a pool of
+// their own; and with one on the module's pool handed over open, as a
+// host may, whose writers take their connections from it.
+func eachPool(t *testing.T, fn func(t *testing.T, s *chattest.Server, store *models.Store, own bool)) {
+	base := os.Getenv(chattest.MySQLEnv)
+	if base == "" {
+		t.Skip(chattest.MySQLEnv + " is not set: a writer keeps a connection of its own on MySQL/MariaDB only")
+	}
+	t.Run("own pool", func(t *testing.T) {
+		s := chattest.NewServer(t, chattest.OpenMySQL(t, base), chattest.Options{})
+		fn(t, s, models.NewStore(s.Module.DB(), 0), true)
+	})
+	t.Run("module pool", func(t *testing.T) {
+		s := chattest.NewServer(t, chattest.OpenMySQL(t, base), chattest.Options{})
+		pool, err := s.Module.DB().DB()
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := gorm.Open(mysql.New(mysql.Config{Conn: pool}), &gorm.Config{
+			NamingStrategy: s.Module.DB().NamingStrategy,
+			Logger:         logger.Discard,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn(t, s, models.NewStore(g, 0), false)
 	})
 }
 
@@ -46,12 +81,13 @@ func sendAll(t *testing.T, w *models.MessageWriter, msgs []*models.Message) {
 // the writer stops, not handed back to the pool, where the next request
 // on it would never commit.
 func TestWriterConnNeverReturnsToPool(t *testing.T) {
-	mysqlOnly(t, func(t *testing.T, db *chattest.DB) {
-		s := chattest.NewServer(t, db, chattest.Options{})
+	eachPool(t, func(t *testing.T, s *chattest.Server, store *models.Store, own bool) {
 		a, b := s.NewUser(t, "a"), s.NewUser(t, "b")
-		store := models.NewStore(s.Module.DB(), 0)
 		w := models.NewMessageWriter(store, 16)
 		w.Start(2)
+		if w.OwnPool() != own {
+			t.Fatalf("writers' own pool: %v, want %v", w.OwnPool(), own)
+		}
 		var msgs []*models.Message
 		for i := range 20 {
 			msgs = append(msgs, &models.Message{FromUID: a.UID, ToUID: b.UID, Body: fmt.Sprint(i), CreatedAt: 1})
@@ -90,10 +126,8 @@ func TestWriterConnNeverReturnsToPool(t *testing.T) {
 // wait_timeout does: the next Sends are still stored, once each, and the
 // writer commits batches again on a new connection.
 func TestWriterConnKilled(t *testing.T) {
-	mysqlOnly(t, func(t *testing.T, db *chattest.DB) {
-		s := chattest.NewServer(t, db, chattest.Options{})
+	eachPool(t, func(t *testing.T, s *chattest.Server, store *models.Store, _ bool) {
 		a, b := s.NewUser(t, "a"), s.NewUser(t, "b")
-		store := models.NewStore(s.Module.DB(), 0)
 		w := models.NewMessageWriter(store, 16)
 		w.Start(1)
 		defer w.Stop()
@@ -106,7 +140,7 @@ func TestWriterConnKilled(t *testing.T) {
 		}
 		sendAll(t, w, batch("before"))
 
-		killer := chattest.OpenMySQL(t, db.DSN[len("mysql:"):])
+		killer := chattest.OpenMySQL(t, os.Getenv(chattest.MySQLEnv))
 		var name string
 		if err := s.Module.DB().Raw("SELECT DATABASE()").Scan(&name).Error; err != nil {
 			t.Fatal(err)
@@ -136,6 +170,109 @@ func TestWriterConnKilled(t *testing.T) {
 					t.Fatalf("%q stored %d times, want once", fmt.Sprint(tag, i), n)
 				}
 			}
+		}
+	})
+}
+
+// TestWriterOneRoundTrip sends batches in which every message may be
+// stored, which go in one round trip and a COMMIT, and batches with one
+// message that must not, which are rolled back and decided message by
+// message: each message gets its own row's id, the counters come out
+// right, and the refused message alone is refused.
+func TestWriterOneRoundTrip(t *testing.T) {
+	mysqlOnly(t, func(t *testing.T, db *chattest.DB) {
+		s := chattest.NewServer(t, db, chattest.Options{})
+		a, b, c, d := s.NewUser(t, "a"), s.NewUser(t, "b"), s.NewUser(t, "c"), s.NewUser(t, "d")
+		s.Befriend(t, a, b)
+		store := models.NewStore(s.Module.DB(), 0)
+		ctx := context.Background()
+		if _, _, err := store.BlockUsers(ctx, d.UID, []int64{c.UID}, 1); err != nil {
+			t.Fatal(err)
+		}
+		key := func(k string) *string { return &k }
+		earlier := &models.Message{FromUID: a.UID, ToUID: b.UID, Body: "earlier", CreatedAt: 1, ClientMsgID: key("k0")}
+		if _, err := store.CreateMessage(ctx, earlier, false); err != nil {
+			t.Fatal(err)
+		}
+
+		w := models.NewMessageWriter(store, 64)
+		w.Start(1)
+		defer w.Stop()
+		if !w.OwnPool() {
+			t.Fatal("the writer has no pool of its own on a DSN-opened database")
+		}
+		// send hands the messages to the writer before it runs, so they
+		// share one batch, and returns each one's outcome.
+		send := func(msgs []*models.Message, contactsOnly []bool) ([]bool, []error) {
+			t.Helper()
+			replayed, errs := make([]bool, len(msgs)), make([]error, len(msgs))
+			var wg sync.WaitGroup
+			for i, m := range msgs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					replayed[i], errs[i] = w.CreateMessage(ctx, m, contactsOnly[i])
+				}()
+			}
+			wg.Wait()
+			return replayed, errs
+		}
+		msg := func(from, to chattest.User, body string) *models.Message {
+			return &models.Message{FromUID: from.UID, ToUID: to.UID, Body: body, CreatedAt: 2}
+		}
+		cases := []struct {
+			name         string
+			msgs         []*models.Message
+			contactsOnly []bool
+			refuse       int   // the message that must fail, -1 for none
+			want         error // its error
+		}{
+			{"all stored", []*models.Message{msg(a, b, "1"), msg(b, a, "2"), msg(c, a, "3"), msg(a, b, "4"), msg(c, b, "5")},
+				[]bool{true, true, false, true, false}, -1, nil},
+			{"a stranger", []*models.Message{msg(a, b, "6"), msg(c, b, "7"), msg(b, a, "8")},
+				[]bool{true, true, true}, 1, models.ErrNotContact},
+			{"a block", []*models.Message{msg(a, b, "9"), msg(c, d, "10"), msg(b, a, "11")},
+				[]bool{true, false, true}, 1, models.ErrBlocked},
+			{"no recipient", []*models.Message{msg(a, b, "12"), {FromUID: a.UID, ToUID: 99999999, Body: "13", CreatedAt: 2}, msg(b, a, "14")},
+				[]bool{true, false, true}, 1, models.ErrNotFound},
+			{"a key seen before", []*models.Message{msg(a, b, "15"), {FromUID: a.UID, ToUID: b.UID, Body: "16", CreatedAt: 2, ClientMsgID: key("k0")}, msg(b, a, "17")},
+				[]bool{true, true, true}, 1, nil},
+		}
+		for _, tc := range cases {
+			replayed, errs := send(tc.msgs, tc.contactsOnly)
+			for i, m := range tc.msgs {
+				if i == tc.refuse {
+					if tc.want != nil && !errors.Is(errs[i], tc.want) {
+						t.Fatalf("%s: message %q: %v, want %v", tc.name, m.Body, errs[i], tc.want)
+					}
+					if tc.want == nil && (errs[i] != nil || !replayed[i] || m.ID != earlier.ID) {
+						t.Fatalf("%s: message %q: id %d replayed %v %v, want the earlier %d", tc.name, m.Body, m.ID, replayed[i], errs[i], earlier.ID)
+					}
+					continue
+				}
+				if errs[i] != nil || replayed[i] {
+					t.Fatalf("%s: message %q: replayed %v, %v", tc.name, m.Body, replayed[i], errs[i])
+				}
+				var row models.Message
+				if err := s.Module.DB().First(&row, m.ID).Error; err != nil || row.Body != m.Body || row.ToUID != m.ToUID {
+					t.Fatalf("%s: message %q got id %d, whose row is %q to %d (%v)", tc.name, m.Body, m.ID, row.Body, row.ToUID, err)
+				}
+			}
+		}
+
+		// Every counter matches the messages stored: unread is their
+		// number, last_id the newest.
+		type counter struct{ UID, PeerUID, LastID, Unread int64 }
+		var got []counter
+		if err := s.Module.DB().Raw("SELECT uid, peer_uid, last_id, unread FROM chat_conversations ORDER BY uid, peer_uid").Scan(&got).Error; err != nil {
+			t.Fatal(err)
+		}
+		var want []counter
+		if err := s.Module.DB().Raw("SELECT to_uid AS uid, from_uid AS peer_uid, MAX(id) AS last_id, COUNT(*) AS unread FROM chat_messages GROUP BY to_uid, from_uid ORDER BY to_uid, from_uid").Scan(&want).Error; err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("counters %v, want %v", got, want)
 		}
 	})
 }

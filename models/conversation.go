@@ -52,10 +52,27 @@ func (s *Store) countStored(tx *gorm.DB, msgs []*Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
+	q, err := s.countSQL(nil, msgs, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Statement.ConnPool.ExecContext(tx.Statement.Context, string(q)); err != nil {
+		return fmt.Errorf("count stored messages: %w", err)
+	}
+	return nil
+}
+
+// countSQL appends countStored's upsert to q. With step 0 it takes each
+// message's id from the message; otherwise the messages are not stored
+// yet, and it writes the id the INSERT just before it on the connection
+// gives the message: LAST_INSERT_ID() (the first row's) plus its place
+// times step. All its values are integers, written into the statement:
+// nothing to escape, and nothing for the driver to interpolate.
+func (s *Store) countSQL(q []byte, msgs []*Message, step int64) ([]byte, error) {
 	type counts struct{ n, last int64 }
 	per := make(map[fromTo]*counts, len(msgs))
 	order := make([]fromTo, 0, len(msgs))
-	for _, m := range msgs {
+	for i, m := range msgs {
 		k := fromTo{m.FromUID, m.ToUID}
 		c := per[k]
 		if c == nil {
@@ -64,18 +81,20 @@ func (s *Store) countStored(tx *gorm.DB, msgs []*Message) error {
 			order = append(order, k)
 		}
 		c.n++
-		c.last = max(c.last, m.ID)
+		if step == 0 {
+			c.last = max(c.last, m.ID)
+		} else {
+			c.last = int64(i) * step // ids rise with the rows
+		}
 	}
 	// Rows in key order, so that two batches upserting the same rows take
 	// their locks in the same order.
 	slices.SortFunc(order, byRecipient)
 	table, err := s.table(&Conversation{})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	// All integers, written into the statement: nothing to escape, and
-	// nothing for the driver to interpolate.
-	q := make([]byte, 0, 192+64*len(order))
+	q = slices.Grow(q, 192+64*len(order))
 	q = append(q, "INSERT INTO "...)
 	q = append(q, table...)
 	q = append(q, " (uid, peer_uid, last_id, read_id, unread) VALUES "...)
@@ -89,6 +108,9 @@ func (s *Store) countStored(tx *gorm.DB, msgs []*Message) error {
 		q = append(q, ", "...)
 		q = strconv.AppendInt(q, k.from, 10)
 		q = append(q, ", "...)
+		if step != 0 {
+			q = append(q, "LAST_INSERT_ID() + "...)
+		}
 		q = strconv.AppendInt(q, c.last, 10)
 		q = append(q, ", 0, "...)
 		q = strconv.AppendInt(q, c.n, 10)
@@ -99,10 +121,7 @@ func (s *Store) countStored(tx *gorm.DB, msgs []*Message) error {
 	} else {
 		q = append(q, " ON CONFLICT (uid, peer_uid) DO UPDATE SET unread = unread + excluded.unread, last_id = max(last_id, excluded.last_id)"...)
 	}
-	if _, err := tx.Statement.ConnPool.ExecContext(tx.Statement.Context, string(q)); err != nil {
-		return fmt.Errorf("count stored messages: %w", err)
-	}
-	return nil
+	return q, nil
 }
 
 // byRecipient orders pairs as the conversations' primary key does:

@@ -24,6 +24,7 @@ import (
 // MySQL/MariaDB server error numbers (the Number of *mysql.MySQLError).
 const (
 	mysqlDupEntry        = 1062 // ER_DUP_ENTRY
+	mysqlNoParent        = 1452 // ER_NO_REFERENCED_ROW_2
 	mysqlTooManyConns    = 1040 // ER_CON_COUNT_ERROR
 	mysqlServerShutdown  = 1053 // ER_SERVER_SHUTDOWN
 	mysqlLockWaitTimeout = 1205 // ER_LOCK_WAIT_TIMEOUT
@@ -104,6 +105,13 @@ func isDuplicate(err error) bool {
 func isDeadlock(err error) bool {
 	n, ok := mysqlNumber(err)
 	return ok && n == mysqlDeadlock
+}
+
+// isMissingParent reports whether err is MySQL/MariaDB refusing a row
+// whose foreign key names a row that is not there (a recipient gone).
+func isMissingParent(err error) bool {
+	n, ok := mysqlNumber(err)
+	return ok && n == mysqlNoParent
 }
 
 func mysqlNumber(err error) (uint16, bool) {

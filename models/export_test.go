@@ -5,3 +5,7 @@ var (
 	IsDuplicate = isDuplicate
 	IsDeadlock  = isDeadlock
 )
+
+// OwnPool reports whether the writer's connections come from a pool of
+// its own, which runs several statements in one round trip.
+func (w *MessageWriter) OwnPool() bool { return w.ownPool != nil }

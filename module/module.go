@@ -294,7 +294,13 @@ func ownDB(host *gorm.DB, prefix string) (*gorm.DB, migrations.Dialect, error) {
 	)
 	switch host.Dialector.Name() {
 	case "mysql":
-		dialector, dialect = mysql.New(mysql.Config{Conn: pool}), migrations.MySQL
+		cfg := mysql.Config{Conn: pool}
+		if d, ok := host.Dialector.(*mysql.Dialector); ok && d.Config != nil {
+			// The host's DSN, if it gave one, lets the message writers
+			// open connections of their own (models.MessageWriter).
+			cfg.DSN, cfg.DSNConfig, cfg.DriverName = d.DSN, d.DSNConfig, d.DriverName
+		}
+		dialector, dialect = mysql.New(cfg), migrations.MySQL
 	case "sqlite":
 		dialector, dialect = &sqlite.Dialector{Conn: pool}, migrations.SQLite
 	default:

@@ -28,7 +28,9 @@ import (
 	"github.com/fiberchat/fiberchat/module"
 	gomysql "github.com/go-sql-driver/mysql"
 	"github.com/gofiber/fiber/v2"
+	"gorm.io/driver/mysql"
 	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
 )
 
 // MySQLEnv names the variable holding the base MariaDB/MySQL DSN (a
@@ -79,6 +81,27 @@ func OpenMySQL(t testing.TB, base string) *DB {
 	t.Cleanup(func() { _ = admin.Gorm.Exec("DROP DATABASE IF EXISTS " + name).Error })
 	cfg.DBName = name
 	return open(t, "mysql", "mysql:"+cfg.FormatDSN())
+}
+
+// PoolOnly returns db as a host that hands GORM an open pool gives it to
+// the module: the same pool, and no DSN. The module's message writers then
+// take their connections from that pool too, rather than opening their
+// own on the DSN, so closing it closes every connection the module has.
+// A SQLite db is returned as it is.
+func PoolOnly(t testing.TB, db *DB) *DB {
+	t.Helper()
+	if db.Name != "mysql" {
+		return db
+	}
+	pool, err := db.Gorm.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gorm.Open(mysql.New(mysql.Config{Conn: pool}), &gorm.Config{Logger: logger.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &DB{Name: db.Name, DSN: db.DSN, Gorm: g}
 }
 
 func open(t testing.TB, name, dsn string) *DB {
