@@ -14,6 +14,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -37,6 +38,8 @@ type Client struct {
 	loc      *time.Location
 	now      func() time.Time
 	tokens   func(path string) string
+	// signed keeps the day's api_tokens (see APIToken).
+	signed atomic.Pointer[signedDay]
 
 	mu   sync.RWMutex
 	sess Session
@@ -150,7 +153,51 @@ func (c *Client) APIToken(path string) string {
 	if c.tokens != nil {
 		return c.tokens(path)
 	}
-	return Sign(path, c.now().In(c.loc).Format(time.DateOnly), c.secret)
+	now := c.now()
+	d := c.signed.Load()
+	if d == nil || now.Before(d.from) || !now.Before(d.until) {
+		d = c.signedDayAt(now)
+		c.signed.Store(d)
+	}
+	if token, ok := d.tokens.Load(path); ok {
+		return token.(string)
+	}
+	token := Sign(path, d.day, c.secret)
+	if d.n.Add(1) <= maxSignedPaths {
+		d.tokens.Store(path, token)
+	}
+	return token
+}
+
+// signedDay is one day's api_tokens, kept over [from, until): every call
+// computed the date and an MD5 again.
+type signedDay struct {
+	from, until time.Time
+	day         string
+	tokens      sync.Map // path → token
+	n           atomic.Int64
+}
+
+// maxSignedPaths bounds how many paths' tokens a day keeps: the package's
+// routes, and a few a program signs for others.
+const maxSignedPaths = 64
+
+// signedDayAt starts the day of now. Its span is the local day, when the
+// calendar's midnights give it (both ends of the day have its date);
+// where a daylight-saving change skips midnight they may not, and the
+// span is empty, so that the date is computed on every call.
+func (c *Client) signedDayAt(now time.Time) *signedDay {
+	local := now.In(c.loc)
+	day := local.Format(time.DateOnly)
+	d := &signedDay{from: now, until: now, day: day}
+	y, m, dd := local.Date()
+	from, until := time.Date(y, m, dd, 0, 0, 0, 0, c.loc), time.Date(y, m, dd+1, 0, 0, 0, 0, c.loc)
+	if !from.After(now) && until.After(now) &&
+		from.In(c.loc).Format(time.DateOnly) == day &&
+		until.Add(-time.Nanosecond).In(c.loc).Format(time.DateOnly) == day {
+		d.from, d.until = from, until
+	}
+	return d
 }
 
 // Sign computes an api_token (API.md §1a) for path on day (YYYY-MM-DD)

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fiberchat/fiberchat/apierr"
@@ -67,6 +68,8 @@ type Signature struct {
 	// a browser gets cannot drift from the routes that check it.
 	routesMu sync.Mutex
 	routes   []string
+	// window is the last list of accepted days, and when it holds.
+	window atomic.Pointer[dayWindow]
 }
 
 // NewSignature prepares the api_token check. A config without Clients,
@@ -152,14 +155,68 @@ func (s *Signature) valid(route, secret, token string) bool {
 }
 
 // days are the dates (YYYY-MM-DD) whose tokens are accepted now: today in
-// Location, and the neighbouring day within Skew of midnight.
+// Location, and the neighbouring day within Skew of midnight. The list
+// changes only at midnight and Skew either side of it, so it is kept
+// until the next such instant: computing it took the calendar and two
+// formattings on every request.
 func (s *Signature) days() []string {
-	now := s.cfg.Now().In(s.cfg.Location)
-	days := []string{now.Format(time.DateOnly)}
-	if prev := now.Add(-s.cfg.Skew); prev.Day() != now.Day() {
+	now := s.cfg.Now()
+	if w := s.window.Load(); w != nil && !now.Before(w.from) && now.Before(w.until) {
+		return w.days
+	}
+	w := s.dayWindowAt(now)
+	s.window.Store(w)
+	return w.days
+}
+
+// dayWindow is the list days returns over [from, until). The list is
+// shared: nobody may change it.
+type dayWindow struct {
+	from, until time.Time
+	days        []string
+}
+
+// dayWindowAt computes days at now and the span around now over which
+// they hold: from local midnight, or Skew after it, to Skew before the
+// next, or the next. Within a day the list depends on two conditions, each
+// of which changes once, so it holds over the span if it is the same at
+// both ends; where a daylight-saving change makes the calendar's midnight
+// the wrong one (Havana's clocks skip midnight itself), it is not, and the
+// span is empty: days then computes its list every time, as it does for
+// a Skew of half a day or more.
+func (s *Signature) dayWindowAt(now time.Time) *dayWindow {
+	loc, skew := s.cfg.Location, s.cfg.Skew
+	days := acceptedDays(now, loc, skew)
+	w := &dayWindow{from: now, until: now, days: days}
+	if skew < 0 || skew >= 12*time.Hour {
+		return w
+	}
+	y, m, d := now.In(loc).Date()
+	from, until := time.Date(y, m, d, 0, 0, 0, 0, loc), time.Date(y, m, d+1, 0, 0, 0, 0, loc)
+	for _, edge := range [...]time.Time{from.Add(skew), until.Add(-skew)} {
+		if !edge.After(now) && edge.After(from) {
+			from = edge
+		}
+		if edge.After(now) && edge.Before(until) {
+			until = edge
+		}
+	}
+	if !from.After(now) && until.After(now) &&
+		slices.Equal(acceptedDays(from, loc, skew), days) &&
+		slices.Equal(acceptedDays(until.Add(-time.Nanosecond), loc, skew), days) {
+		w.from, w.until = from, until
+	}
+	return w
+}
+
+// acceptedDays is the list days returns at now.
+func acceptedDays(now time.Time, loc *time.Location, skew time.Duration) []string {
+	local := now.In(loc)
+	days := []string{local.Format(time.DateOnly)}
+	if prev := local.Add(-skew); prev.Day() != local.Day() {
 		days = append(days, prev.Format(time.DateOnly))
 	}
-	if next := now.Add(s.cfg.Skew); next.Day() != now.Day() {
+	if next := local.Add(skew); next.Day() != local.Day() {
 		days = append(days, next.Format(time.DateOnly))
 	}
 	return days
