@@ -28,10 +28,9 @@ import (
 // reads every pair's contact and block rows under those locks (see
 // lockAndCheck). Recipients are locked before the INSERT, so ids per
 // recipient still commit in order and a reader's cursor never skips one;
-// messages of one
-// batch get ids in arrival order, so a sender's messages keep their
-// order; a client_msg_id seen before, in the table or earlier in the
-// batch, stores nothing and answers with the first message's id.
+// messages of one batch get ids in arrival order, so a sender's messages
+// keep their order; a client_msg_id seen before, in the table or earlier
+// in the batch, stores nothing and answers with the first message's id.
 //
 // Start runs a fixed number of writer goroutines, each committing one
 // batch at a time; batches grow by themselves under load (what queues
@@ -40,11 +39,11 @@ import (
 // the next batch's, which pays on a networked database; batches of
 // different writers that share a recipient still run one after the other,
 // on the recipient's lock. On MySQL/MariaDB each writer keeps a connection
-// of its own, which makes a batch four round trips: the locking read,
-// the INSERT, the counters' upsert and COMMIT (see batchConn), and a fifth
-// when Sends carry client_msg_ids, to look them up. Each round
-// trip is a wait every Send of the batch makes, so they are what a Send
-// costs there.
+// of its own (see batchConn), on which a batch is two round trips when
+// every message may be stored (see createBatchOn) and four otherwise: the
+// locking read, the INSERT, the counters' upsert and COMMIT, and a fifth
+// when Sends carry client_msg_ids, to look them up. Each round trip is a
+// wait every Send of the batch makes, so they are what a Send costs there.
 //
 // A batch that fails as a whole is run again message by message, and its
 // COMMIT may have failed after the server committed (the connection went
