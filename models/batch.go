@@ -39,11 +39,13 @@ import (
 // the next batch's, which pays on a networked database; batches of
 // different writers that share a recipient still run one after the other,
 // on the recipient's lock. On MySQL/MariaDB each writer keeps a connection
-// of its own (see batchConn), on which a batch is two round trips when
-// every message may be stored (see createBatchOn) and four otherwise: the
-// locking read, the INSERT, the counters' upsert and COMMIT, and a fifth
-// when Sends carry client_msg_ids, to look them up. Each round trip is a
-// wait every Send of the batch makes, so they are what a Send costs there.
+// of its own (see batchConn). Where it takes several statements at once, a
+// batch whose every message may be stored is two round trips (see
+// createBatchOn). Otherwise a batch is four: the locking read, the INSERT,
+// the counters' upsert and COMMIT, a fifth when Sends carry
+// client_msg_ids, to look them up; and a batch that found a message it
+// must refuse pays its two first. Each round trip is a wait every Send of
+// the batch makes, so they are what a Send costs there.
 //
 // A batch that fails as a whole is run again message by message, and its
 // COMMIT may have failed after the server committed (the connection went
@@ -68,6 +70,9 @@ type MessageWriter struct {
 	// MySQL/MariaDB, nil without one (see openBatchPool).
 	writers int
 	ownPool *sql.DB
+	// twoTrips counts the batches that committed in two round trips (see
+	// createBatchOn).
+	twoTrips atomic.Int64
 
 	// OnCommit, when set, is called after each batch that committed as
 	// one, with its size and how long its transaction took (retries of a
@@ -75,6 +80,10 @@ type MessageWriter struct {
 	// module's metrics, which this package does not import. Set it before
 	// Start.
 	OnCommit func(size int, took time.Duration)
+	// OnOwnPoolError, when set, is told why Start could not open the
+	// writers' own connections on GORM's DSN (see openBatchPool): the
+	// writers then run slower, on the module's pool. Set it before Start.
+	OnOwnPoolError func(error)
 }
 
 type writeReq struct {
@@ -107,10 +116,10 @@ func NewMessageWriter(store *Store, maxBatch int) *MessageWriter {
 // in the next batch. After Stop it stores m in a transaction of its own.
 //
 // It waits at most twice the query timeout (for a writer, then for its
-// batch) and then fails as the database being unavailable: database/sql
-// sends COMMIT without a context, so a database that stops answering
-// mid-COMMIT would hold a writer, and every Send queued behind it, for as
-// long as the connection lives. Such a message may still commit later,
+// batch) and then fails as the database being unavailable: a COMMIT goes
+// without a deadline (database/sql's Tx.Commit, and batchConn.end alike),
+// so a database that stops answering mid-COMMIT would hold a writer, and
+// every Send queued behind it, for as long as the connection lives. Such a message may still commit later,
 // once; its sender was told to retry.
 func (w *MessageWriter) CreateMessage(ctx context.Context, m *Message, contactsOnly bool) (bool, error) {
 	// The writer works on a copy, so a Send that stopped waiting shares
@@ -153,7 +162,9 @@ func (w *MessageWriter) CreateMessage(ctx context.Context, m *Message, contactsO
 //
 // On MySQL/MariaDB each writer keeps a connection of its own (see
 // batchConn), from a pool of the writers' own when GORM was opened on a
-// DSN (see openBatchPool), else from the module's pool; Stop closes them.
+// DSN (see openBatchPool), else from the module's pool if it has room to
+// spare them (see roomToHold); Stop closes them. Writers that keep none
+// run each batch in a transaction of the module's pool.
 func (w *MessageWriter) Start(n int) {
 	n = max(n, 1)
 	var pool *sql.DB
@@ -161,20 +172,23 @@ func (w *MessageWriter) Start(n int) {
 	if w.store.mysql() {
 		w.writers += n
 		if w.ownPool == nil {
-			w.ownPool = openBatchPool(w.store.db, w.writers, w.store.timeout)
+			var err error
+			if w.ownPool, err = openBatchPool(w.store.db, w.writers, w.store.timeout); err != nil && w.OnOwnPoolError != nil {
+				w.OnOwnPoolError(err)
+			}
 		}
 		if w.ownPool != nil {
 			pool, multi = w.ownPool, true
 			pool.SetMaxOpenConns(w.writers)
 			pool.SetMaxIdleConns(w.writers)
-		} else if sqlDB, err := w.store.db.DB(); err == nil {
+		} else if sqlDB, err := w.store.db.DB(); err == nil && roomToHold(sqlDB, w.writers) {
 			pool = sqlDB
 		}
 	}
 	for range n {
 		var conn *batchConn
 		if pool != nil {
-			conn = &batchConn{pool: pool, multi: multi}
+			conn = &batchConn{pool: pool, multi: multi, twoTrips: &w.twoTrips}
 		}
 		w.running.Add(1)
 		go w.run(conn)
@@ -233,9 +247,9 @@ func (w *MessageWriter) Stop() {
 //
 // The batch and its fallback share one query timeout, so a Send waits at
 // most that long once its batch starts. Past the deadline nothing is run
-// again: database/sql commits only before the deadline, so what failed
-// by it was rolled back, and a stuck database would make each message wait
-// its own timeout in turn.
+// again: a COMMIT is only sent before the deadline (and then without it:
+// see batchConn.end), so what failed by it was rolled back, and a stuck
+// database would make each message wait its own timeout in turn.
 func (w *MessageWriter) commit(batch []*writeReq, conn *batchConn) {
 	ctx, cancel := context.WithTimeout(context.Background(), w.store.timeout)
 	defer cancel()
@@ -305,9 +319,9 @@ type batchOutcome struct {
 	firstOf  int // for an in-batch repeat: the index of the first; else -1
 }
 
-// createBatch is the batch transaction: on MySQL/MariaDB on the writer's
-// own connection (see createBatchOn), on SQLite, where conn is nil, in a
-// transaction of the pool's one connection. On success every request
+// createBatch is the batch transaction: on the writer's own connection
+// (see createBatchOn), or, where conn is nil (SQLite, or a MySQL pool with
+// no room to spare), in a transaction of the module's pool. On success every request
 // holds its outcome; on error nothing was stored and the requests are
 // untouched but for fields the caller resets.
 func (s *Store) createBatch(ctx context.Context, batch []*writeReq, conn *batchConn) error {
@@ -317,10 +331,17 @@ func (s *Store) createBatch(ctx context.Context, batch []*writeReq, conn *batchC
 	var outcome []batchOutcome
 	db, done := s.with(ctx)
 	defer done()
+	var opts []*sql.TxOptions
+	if s.mysql() {
+		// lockAndCheck's locking read must take no gap locks (see
+		// batchConn); a writer without a connection of its own asks for
+		// READ COMMITTED per transaction.
+		opts = append(opts, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	}
 	err := db.Transaction(func(tx *gorm.DB) (err error) {
 		outcome, err = s.batchBody(tx, batch, 1)
 		return err
-	})
+	}, opts...)
 	if err != nil {
 		return err
 	}
@@ -334,8 +355,9 @@ func (s *Store) createBatch(ctx context.Context, batch []*writeReq, conn *batchC
 // trip locks and checks (lockAndCheck), inserts, counts and reads back
 // the first id, and a second commits. When the checks or the INSERT say
 // otherwise (a recipient gone, a stranger, a block, a client_msg_id seen
-// before) it rolls back and decides message by message (batchBody), as
-// it does on a connection without several statements at once.
+// before) it rolls back and runs the batch again one statement at a time
+// (batchBody), deciding each message's fate, as it does on a connection
+// without several statements at once.
 func (s *Store) createBatchOn(ctx context.Context, conn *batchConn, batch []*writeReq) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
@@ -352,6 +374,7 @@ func (s *Store) createBatchOn(ctx context.Context, conn *batchConn, batch []*wri
 			if err := conn.end(ctx, nil); err != nil {
 				return err
 			}
+			conn.twoTrips.Add(1)
 			settleBatch(batch, outcome)
 			return nil
 		}
@@ -515,8 +538,12 @@ func (s *Store) batchBody(tx *gorm.DB, batch []*writeReq, step int64) ([]batchOu
 // reads the latest committed rows, and every transaction that makes or
 // ends a contact or a block locks both users' rows first, so what it reads
 // stays true until the batch commits: a block that committed before is
-// seen, and none can commit until the batch has. The pairs themselves are
-// a derived table written into the statement, their uids as literals
+// seen, and none can commit until the batch has. MySQL has no way to lock
+// only some tables of a join, so the contact and block rows found are
+// locked too, until the batch commits; a host deleting a user, whose
+// contacts go by cascade without its row lock, can then deadlock with a
+// batch, and InnoDB's victim is run again. The pairs themselves are a
+// derived table written into the statement, their uids as literals
 // (integers: nothing to escape), so the statement needs no placeholders.
 func (s *Store) lockAndCheck(tx *gorm.DB, batch []*writeReq) ([]int64, map[fromTo]bool, map[fromTo]bool, error) {
 	q, err := s.lockAndCheckSQL(nil, batch)
@@ -549,31 +576,49 @@ func (s *Store) lockAndCheckSQL(q []byte, batch []*writeReq) ([]byte, error) {
 	pairs = slices.Compact(pairs)
 
 	q = slices.Grow(q, 512+48*len(pairs))
-	q = append(q, "SELECT "...)
+	const columns = "u.uid, p.f, c.uid IS NOT NULL, b1.uid IS NOT NULL OR b2.uid IS NOT NULL FROM "
 	if s.mysql() {
-		q = append(q, "STRAIGHT_JOIN "...)
-	}
-	q = append(q, "u.uid, p.f, c.uid IS NOT NULL, b1.uid IS NOT NULL OR b2.uid IS NOT NULL FROM "...)
-	q = append(q, users...)
-	q = append(q, " u JOIN ("...)
-	for i, p := range pairs {
-		if i == 0 {
-			q = append(q, "SELECT "...)
-		} else {
-			q = append(q, " UNION ALL SELECT "...)
+		// MySQL 5.7 has no VALUES table, and 8.0 spells it ROW(…), which
+		// MariaDB does not take; a UNION ALL every version takes.
+		q = append(q, "SELECT STRAIGHT_JOIN "+columns...)
+		q = append(q, users...)
+		q = append(q, " u JOIN ("...)
+		for i, p := range pairs {
+			if i == 0 {
+				q = append(q, "SELECT "...)
+			} else {
+				q = append(q, " UNION ALL SELECT "...)
+			}
+			q = strconv.AppendInt(q, p.from, 10)
+			if i == 0 {
+				q = append(q, " AS f, "...)
+			} else {
+				q = append(q, ", "...)
+			}
+			q = strconv.AppendInt(q, p.to, 10)
+			if i == 0 {
+				q = append(q, " AS t"...)
+			}
 		}
-		q = strconv.AppendInt(q, p.from, 10)
-		if i == 0 {
-			q = append(q, " AS f, "...)
-		} else {
+		q = append(q, ") p"...)
+	} else {
+		// SQLite caps a UNION at 500 terms; a VALUES table has no cap.
+		q = append(q, "WITH p(f, t) AS (VALUES "...)
+		for i, p := range pairs {
+			if i > 0 {
+				q = append(q, ", "...)
+			}
+			q = append(q, '(')
+			q = strconv.AppendInt(q, p.from, 10)
 			q = append(q, ", "...)
+			q = strconv.AppendInt(q, p.to, 10)
+			q = append(q, ')')
 		}
-		q = strconv.AppendInt(q, p.to, 10)
-		if i == 0 {
-			q = append(q, " AS t"...)
-		}
+		q = append(q, ") SELECT "+columns...)
+		q = append(q, users...)
+		q = append(q, " u JOIN p"...)
 	}
-	q = append(q, ") p ON p.t = u.uid LEFT JOIN "...)
+	q = append(q, " ON p.t = u.uid LEFT JOIN "...)
 	q = append(q, contactsTable...)
 	q = append(q, " c ON c.uid = p.f AND c.peer_uid = u.uid LEFT JOIN "...)
 	q = append(q, blocksTable...)

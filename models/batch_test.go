@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -108,6 +109,51 @@ func TestMessageWriterBatch(t *testing.T) {
 		late := &models.Message{FromUID: a.UID, ToUID: b.UID, Body: "late", CreatedAt: 3}
 		if _, err := w.CreateMessage(ctx, late, true); err != nil || late.ID == 0 {
 			t.Fatalf("write after Stop: %v", err)
+		}
+	})
+}
+
+// TestMessageWriterBigBatch stores one batch of 1 000 messages, the
+// largest SendBatchSize allows, to 1 000 recipients: as many pairs, which
+// SQLite cannot take as a UNION of 1 000 terms (its limit is 500).
+func TestMessageWriterBigBatch(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		s := chattest.NewServer(t, db, chattest.Options{})
+		sender := s.NewUser(t, "sender")
+		const n = 1000
+		first := sender.UID + 1000
+		rows := make([]string, n)
+		for i := range rows {
+			rows[i] = fmt.Sprintf("(%d, 'r%d', 'x', 1, 1)", first+int64(i), i)
+		}
+		if err := s.Module.DB().Exec("INSERT INTO chat_users (uid, name, passwd_hash, created_at, updated_at) VALUES " + strings.Join(rows, ", ")).Error; err != nil {
+			t.Fatal(err)
+		}
+		store := models.NewStore(s.Module.DB(), 0)
+		w := models.NewMessageWriter(store, n)
+		msgs := make([]*models.Message, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range msgs {
+			msgs[i] = &models.Message{FromUID: sender.UID, ToUID: first + int64(i), Body: fmt.Sprint("to ", i), CreatedAt: 1}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = w.CreateMessage(context.Background(), msgs[i], false)
+			}()
+		}
+		time.Sleep(300 * time.Millisecond) // all queued, so they share one batch
+		w.Start(1)
+		wg.Wait()
+		w.Stop()
+		if batches, written := w.Stats(); batches != 1 || written != n {
+			t.Fatalf("%d batches for %d sends, want one", batches, written)
+		}
+		for i, m := range msgs {
+			var row models.Message
+			if errs[i] != nil || s.Module.DB().First(&row, m.ID).Error != nil || row.Body != m.Body {
+				t.Fatalf("message %d: id %d %v, row %q", i, m.ID, errs[i], row.Body)
+			}
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	gomysql "github.com/go-sql-driver/mysql"
@@ -38,9 +39,10 @@ import (
 type batchConn struct {
 	pool *sql.DB
 	// multi is whether the pool's connections take several statements
-	// at once.
-	multi bool
-	conn  *sql.Conn
+	// at once; twoTrips counts the batches that took two round trips.
+	multi    bool
+	twoTrips *atomic.Int64
+	conn     *sql.Conn
 	// idStep is the connection's auto_increment_increment: how far apart
 	// the ids of one multi-row INSERT are.
 	idStep int64
@@ -62,21 +64,25 @@ const (
 // openBatchPool opens the writers' own pool of n connections, on the DSN
 // GORM was opened with and multiStatements on, so that a batch sends its
 // locking read, INSERT and counters' upsert in one round trip (see
-// createBatchOn). It returns nil when there is no DSN to open (a host
-// that handed GORM an open *sql.DB), when GORM's pool runs a driver other
-// than go-sql-driver's own (a wrapper that traces, say, which the writers
-// would bypass), or when the pool cannot reach the database within
-// timeout; the writers then take their connections from the module's
+// createBatchOn). It returns no pool and no error when there is no DSN to
+// open (a host that handed GORM an open *sql.DB) or GORM's pool runs a
+// driver other than go-sql-driver's own (a wrapper that traces, say,
+// which the writers would bypass); and no pool and the reason when the
+// DSN cannot be used or the pool cannot reach the database within
+// timeout. The writers then take their connections from the module's
 // pool, four round trips a batch.
 //
 // multiStatements is otherwise best left off, since it turns an SQL
 // injection into any statement at all. The writers' connections only run
 // the statements this package builds: uids and counts as integer
 // literals, texts as arguments the driver escapes.
-func openBatchPool(db *gorm.DB, n int, timeout time.Duration) *sql.DB {
+func openBatchPool(db *gorm.DB, n int, timeout time.Duration) (*sql.DB, error) {
 	d, ok := db.Dialector.(*mysql.Dialector)
 	if !ok || d.Config == nil || (d.DriverName != "" && d.DriverName != mysql.DefaultDriverName) {
-		return nil
+		return nil, nil
+	}
+	if sqlDB, err := db.DB(); err != nil || !isMySQLDriver(sqlDB.Driver()) {
+		return nil, nil
 	}
 	var cfg *gomysql.Config
 	switch {
@@ -85,10 +91,10 @@ func openBatchPool(db *gorm.DB, n int, timeout time.Duration) *sql.DB {
 	case d.DSN != "":
 		var err error
 		if cfg, err = gomysql.ParseDSN(d.DSN); err != nil {
-			return nil
+			return nil, err
 		}
 	default:
-		return nil
+		return nil, nil
 	}
 	cfg.MultiStatements = true
 	// The texts must travel inside the statement: a prepared statement
@@ -96,7 +102,7 @@ func openBatchPool(db *gorm.DB, n int, timeout time.Duration) *sql.DB {
 	cfg.InterpolateParams = true
 	connector, err := gomysql.NewConnector(cfg)
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	pool := sql.OpenDB(connector)
 	pool.SetMaxOpenConns(n)
@@ -105,9 +111,28 @@ func openBatchPool(db *gorm.DB, n int, timeout time.Duration) *sql.DB {
 	defer cancel()
 	if err := pool.PingContext(ctx); err != nil {
 		_ = pool.Close()
-		return nil
+		return nil, err
 	}
-	return pool
+	return pool, nil
+}
+
+// roomToHold reports whether the module's pool can spare a connection for
+// each of n writers for good: when it has no limit, or at least four
+// connections for each. A writer whose batch fails needs another
+// connection for its fallback, and the module's other queries need some
+// too; a small pool would leave them waiting for the query timeout.
+func roomToHold(pool *sql.DB, n int) bool {
+	limit := pool.Stats().MaxOpenConnections
+	return limit == 0 || limit >= 4*n
+}
+
+// isMySQLDriver reports whether d is go-sql-driver's own.
+func isMySQLDriver(d driver.Driver) bool {
+	switch d.(type) {
+	case *gomysql.MySQLDriver, gomysql.MySQLDriver:
+		return true
+	}
+	return false
 }
 
 // get returns the connection, set up for a batch, opening a new one when
@@ -146,12 +171,24 @@ func (b *batchConn) get(ctx context.Context) (*sql.Conn, error) {
 // end commits the batch's transaction, or rolls it back when err is not
 // nil, and returns what failed. A connection whose COMMIT failed is
 // discarded: its state is unknown.
+//
+// COMMIT is sent without the batch's deadline, as database/sql's Tx.Commit
+// sends it: the driver would close the connection when the deadline
+// passed and report the COMMIT failed, though the server may have
+// committed, and MessageWriter.commit takes a failure past the deadline
+// for a rollback and answers every Send of the batch with an error.
+// Waiting on a COMMIT that does not answer is bounded for the Sends by
+// CreateMessage's own wait.
 func (b *batchConn) end(ctx context.Context, err error) error {
+	if err == nil {
+		// As Tx.Commit: no COMMIT once the deadline has passed.
+		err = ctx.Err()
+	}
 	if err != nil {
 		b.rollback(ctx)
 		return err
 	}
-	if _, err = b.conn.ExecContext(ctx, "COMMIT"); err != nil {
+	if _, err = b.conn.ExecContext(context.WithoutCancel(ctx), "COMMIT"); err != nil {
 		b.discard()
 	}
 	return err

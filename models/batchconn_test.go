@@ -7,9 +7,11 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/fiberchat/fiberchat/internal/chattest"
 	"github.com/fiberchat/fiberchat/models"
+	gomysql "github.com/go-sql-driver/mysql"
 	"gorm.io/driver/mysql"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -26,10 +28,11 @@ func mysqlOnly(t *testing.T, fn func(t *testing.T, db *chattest.DB)) {
 	})
 }
 
-// eachPool runs fn on two fresh MariaDB/MySQL databases: with a store on
+// eachPool runs fn on three fresh MariaDB/MySQL databases: with a store on
 // the module's *gorm.DB, opened on a DSN, whose writers open a pool of
 // their own; and with one on the module's pool handed over open, as a
-// host may, whose writers take their connections from it.
+// host may, whose writers take their connections from it, or, from a
+// small pool, none.
 func eachPool(t *testing.T, fn func(t *testing.T, s *chattest.Server, store *models.Store, own bool)) {
 	base := os.Getenv(chattest.MySQLEnv)
 	if base == "" {
@@ -39,21 +42,51 @@ func eachPool(t *testing.T, fn func(t *testing.T, s *chattest.Server, store *mod
 		s := chattest.NewServer(t, chattest.OpenMySQL(t, base), chattest.Options{})
 		fn(t, s, models.NewStore(s.Module.DB(), 0), true)
 	})
-	t.Run("module pool", func(t *testing.T) {
-		s := chattest.NewServer(t, chattest.OpenMySQL(t, base), chattest.Options{})
-		pool, err := s.Module.DB().DB()
-		if err != nil {
-			t.Fatal(err)
-		}
-		g, err := gorm.Open(mysql.New(mysql.Config{Conn: pool}), &gorm.Config{
-			NamingStrategy: s.Module.DB().NamingStrategy,
-			Logger:         logger.Discard,
+	// maxOpen 0 leaves the pool unlimited, so the writers hold their
+	// connections; 4 is too few to spare 2, so they hold none and run each
+	// batch in a transaction of the pool.
+	for _, maxOpen := range []int{0, 4} {
+		t.Run(fmt.Sprintf("module pool of %d", maxOpen), func(t *testing.T) {
+			s := chattest.NewServer(t, chattest.OpenMySQL(t, base), chattest.Options{})
+			pool, err := s.Module.DB().DB()
+			if err != nil {
+				t.Fatal(err)
+			}
+			pool.SetMaxOpenConns(maxOpen)
+			g, err := gorm.Open(mysql.New(mysql.Config{Conn: pool}), &gorm.Config{
+				NamingStrategy: s.Module.DB().NamingStrategy,
+				Logger:         logger.Discard,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fn(t, s, models.NewStore(g, 0), false)
 		})
-		if err != nil {
+	}
+}
+
+// connsOutsidePool returns what counts the server's connections to the
+// module's database that are not the module pool's (the module's own
+// writers', and those of the writer a test runs), seen from a connection
+// to another database.
+func connsOutsidePool(t *testing.T, s *chattest.Server) func() int64 {
+	t.Helper()
+	var name string
+	if err := s.Module.DB().Raw("SELECT DATABASE()").Scan(&name).Error; err != nil {
+		t.Fatal(err)
+	}
+	admin := chattest.OpenMySQL(t, os.Getenv(chattest.MySQLEnv))
+	pool, err := s.Module.DB().DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func() int64 {
+		var n int64
+		if err := admin.Gorm.Raw("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE db = ?", name).Scan(&n).Error; err != nil {
 			t.Fatal(err)
 		}
-		fn(t, s, models.NewStore(g, 0), false)
-	})
+		return n - int64(pool.Stats().OpenConnections)
+	}
 }
 
 // sendAll hands msgs to w at once and fails the test on any error.
@@ -83,6 +116,8 @@ func sendAll(t *testing.T, w *models.MessageWriter, msgs []*models.Message) {
 func TestWriterConnNeverReturnsToPool(t *testing.T) {
 	eachPool(t, func(t *testing.T, s *chattest.Server, store *models.Store, own bool) {
 		a, b := s.NewUser(t, "a"), s.NewUser(t, "b")
+		outside := connsOutsidePool(t, s)
+		before := outside()
 		w := models.NewMessageWriter(store, 16)
 		w.Start(2)
 		if w.OwnPool() != own {
@@ -94,6 +129,12 @@ func TestWriterConnNeverReturnsToPool(t *testing.T) {
 		}
 		sendAll(t, w, msgs)
 		w.Stop()
+		// The server drops a closed connection from its list a moment after.
+		for deadline := time.Now().Add(2 * time.Second); outside() != before; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d connections to the database outside the module's pool after Stop, %d before Start", outside(), before)
+			}
+		}
 
 		sqlDB, err := s.Module.DB().DB()
 		if err != nil {
@@ -195,16 +236,12 @@ func TestWriterOneRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		w := models.NewMessageWriter(store, 64)
-		w.Start(1)
-		defer w.Stop()
-		if !w.OwnPool() {
-			t.Fatal("the writer has no pool of its own on a DSN-opened database")
-		}
-		// send hands the messages to the writer before it runs, so they
-		// share one batch, and returns each one's outcome.
-		send := func(msgs []*models.Message, contactsOnly []bool) ([]bool, []error) {
+		// send queues the messages before a writer starts, so that they
+		// share one batch, and returns each one's outcome and how many
+		// batches took two round trips.
+		send := func(msgs []*models.Message, contactsOnly []bool) ([]bool, []error, int64) {
 			t.Helper()
+			w := models.NewMessageWriter(store, 64)
 			replayed, errs := make([]bool, len(msgs)), make([]error, len(msgs))
 			var wg sync.WaitGroup
 			for i, m := range msgs {
@@ -214,8 +251,18 @@ func TestWriterOneRoundTrip(t *testing.T) {
 					replayed[i], errs[i] = w.CreateMessage(ctx, m, contactsOnly[i])
 				}()
 			}
+			time.Sleep(100 * time.Millisecond)
+			w.Start(1)
+			own := w.OwnPool()
 			wg.Wait()
-			return replayed, errs
+			w.Stop()
+			if !own {
+				t.Fatal("the writer has no pool of its own on a DSN-opened database")
+			}
+			if batches, written := w.Stats(); batches != 1 || written != int64(len(msgs)) {
+				t.Fatalf("%d batches for %d sends, want one", batches, written)
+			}
+			return replayed, errs, w.TwoTripBatches()
 		}
 		msg := func(from, to chattest.User, body string) *models.Message {
 			return &models.Message{FromUID: from.UID, ToUID: to.UID, Body: body, CreatedAt: 2}
@@ -239,7 +286,10 @@ func TestWriterOneRoundTrip(t *testing.T) {
 				[]bool{true, true, true}, 1, nil},
 		}
 		for _, tc := range cases {
-			replayed, errs := send(tc.msgs, tc.contactsOnly)
+			replayed, errs, twoTrips := send(tc.msgs, tc.contactsOnly)
+			if want := map[bool]int64{true: 1, false: 0}[tc.refuse < 0]; twoTrips != want {
+				t.Fatalf("%s: %d batches in two round trips, want %d", tc.name, twoTrips, want)
+			}
 			for i, m := range tc.msgs {
 				if i == tc.refuse {
 					if tc.want != nil && !errors.Is(errs[i], tc.want) {
@@ -275,4 +325,44 @@ func TestWriterOneRoundTrip(t *testing.T) {
 			t.Fatalf("counters %v, want %v", got, want)
 		}
 	})
+}
+
+// TestWriterOwnPoolUnreachable gives the writers a DSN on which nothing
+// answers: Start reports why they have no connections of their own, and
+// they store messages on the module's pool.
+func TestWriterOwnPoolUnreachable(t *testing.T) {
+	base := os.Getenv(chattest.MySQLEnv)
+	if base == "" {
+		t.Skip(chattest.MySQLEnv + " is not set: a writer keeps a connection of its own on MySQL/MariaDB only")
+	}
+	s := chattest.NewServer(t, chattest.OpenMySQL(t, base), chattest.Options{})
+	a, b := s.NewUser(t, "a"), s.NewUser(t, "b")
+	pool, err := s.Module.DB().DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := gomysql.ParseDSN(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Addr = "127.0.0.1:1" // nothing listens there
+	g, err := gorm.Open(mysql.New(mysql.Config{Conn: pool, DSN: cfg.FormatDSN()}), &gorm.Config{
+		NamingStrategy: s.Module.DB().NamingStrategy,
+		Logger:         logger.Discard,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := models.NewMessageWriter(models.NewStore(g, 2*time.Second), 16)
+	var reported error
+	w.OnOwnPoolError = func(err error) { reported = err }
+	w.Start(1)
+	defer w.Stop()
+	if reported == nil || w.OwnPool() {
+		t.Fatalf("own pool %v, reported %v: want none, and why", w.OwnPool(), reported)
+	}
+	sendAll(t, w, []*models.Message{{FromUID: a.UID, ToUID: b.UID, Body: "on the module's pool", CreatedAt: 1}})
+	if n := s.Count(t, "messages", "body = ?", "on the module's pool"); n != 1 {
+		t.Fatalf("stored %d times, want once", n)
+	}
 }

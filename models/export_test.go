@@ -9,3 +9,6 @@ var (
 // OwnPool reports whether the writer's connections come from a pool of
 // its own, which runs several statements in one round trip.
 func (w *MessageWriter) OwnPool() bool { return w.ownPool != nil }
+
+// TwoTripBatches is how many batches committed in two round trips.
+func (w *MessageWriter) TwoTripBatches() int64 { return w.twoTrips.Load() }

@@ -196,6 +196,9 @@ func (m *Module) newMessaging() {
 	if cfg.SendBatchSize > 1 {
 		m.writer = models.NewMessageWriter(m.store, cfg.SendBatchSize)
 		m.writer.OnCommit = m.metrics.observeCommit()
+		m.writer.OnOwnPoolError = func(err error) {
+			m.cfg.Logger.Warn("message writers: no connections of their own; each batch makes four round trips or more on the pool", "error", err.Error())
+		}
 		m.writer.Start(cfg.SendWriters)
 	}
 }
