@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -73,6 +74,9 @@ type MessageWriter struct {
 	// twoTrips counts the batches that committed in two round trips (see
 	// createBatchOn).
 	twoTrips atomic.Int64
+	// wrapConnector, set by tests only, wraps the connector of the
+	// writers' own pool, to put faults between them and the database.
+	wrapConnector func(driver.Connector) driver.Connector
 
 	// OnCommit, when set, is called after each batch that committed as
 	// one, with its size and how long its transaction took (retries of a
@@ -173,7 +177,7 @@ func (w *MessageWriter) Start(n int) {
 		w.writers += n
 		if w.ownPool == nil {
 			var err error
-			if w.ownPool, err = openBatchPool(w.store.db, w.writers, w.store.timeout); err != nil && w.OnOwnPoolError != nil {
+			if w.ownPool, err = openBatchPool(w.store.db, w.writers, w.store.timeout, w.wrapConnector); err != nil && w.OnOwnPoolError != nil {
 				w.OnOwnPoolError(err)
 			}
 		}

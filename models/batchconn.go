@@ -76,7 +76,7 @@ const (
 // injection into any statement at all. The writers' connections only run
 // the statements this package builds: uids and counts as integer
 // literals, texts as arguments the driver escapes.
-func openBatchPool(db *gorm.DB, n int, timeout time.Duration) (*sql.DB, error) {
+func openBatchPool(db *gorm.DB, n int, timeout time.Duration, wrap func(driver.Connector) driver.Connector) (*sql.DB, error) {
 	d, ok := db.Dialector.(*mysql.Dialector)
 	if !ok || d.Config == nil || (d.DriverName != "" && d.DriverName != mysql.DefaultDriverName) {
 		return nil, nil
@@ -85,11 +85,11 @@ func openBatchPool(db *gorm.DB, n int, timeout time.Duration) (*sql.DB, error) {
 		return nil, nil
 	}
 	var cfg *gomysql.Config
+	var err error
 	switch {
 	case d.DSNConfig != nil:
 		cfg = d.DSNConfig.Clone()
 	case d.DSN != "":
-		var err error
 		if cfg, err = gomysql.ParseDSN(d.DSN); err != nil {
 			return nil, err
 		}
@@ -100,9 +100,12 @@ func openBatchPool(db *gorm.DB, n int, timeout time.Duration) (*sql.DB, error) {
 	// The texts must travel inside the statement: a prepared statement
 	// holds one statement only.
 	cfg.InterpolateParams = true
-	connector, err := gomysql.NewConnector(cfg)
-	if err != nil {
+	var connector driver.Connector
+	if connector, err = gomysql.NewConnector(cfg); err != nil {
 		return nil, err
+	}
+	if wrap != nil {
+		connector = wrap(connector)
 	}
 	pool := sql.OpenDB(connector)
 	pool.SetMaxOpenConns(n)

@@ -1,5 +1,7 @@
 package models
 
+import "database/sql/driver"
+
 // The store's private classifications, for the tests in models_test.
 var (
 	IsDuplicate = isDuplicate
@@ -12,3 +14,9 @@ func (w *MessageWriter) OwnPool() bool { return w.ownPool != nil }
 
 // TwoTripBatches is how many batches committed in two round trips.
 func (w *MessageWriter) TwoTripBatches() int64 { return w.twoTrips.Load() }
+
+// WrapConnector wraps the connector of the writers' own pool; call it
+// before Start.
+func (w *MessageWriter) WrapConnector(wrap func(driver.Connector) driver.Connector) {
+	w.wrapConnector = wrap
+}
