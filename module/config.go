@@ -199,9 +199,10 @@ type Config struct {
 	// was opened on a DSN with go-sql-driver (gorm.io/driver/mysql's Open
 	// or New with a DSN), the writers open these on that DSN, one each,
 	// with multiStatements on, so that a batch costs two round trips;
-	// when DB was handed an open *sql.DB they take them from its pool and
-	// a batch costs four. Either way they hold them until Close, which
-	// must therefore come before the host closes DB.
+	// when DB was handed an open *sql.DB they take them from its pool, if
+	// it has no limit or four connections a writer, and a batch costs four
+	// or more. Either way they hold them until Close, which must
+	// therefore come before the host closes DB.
 	SendWriters int
 	// QueryTimeout is the deadline of every database call the module
 	// makes (a transaction and its retries count as one call; a Send's
