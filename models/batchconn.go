@@ -35,7 +35,8 @@ import (
 // trip (multi), else from the module's. Either way it never goes back to
 // a pool: a request handed a connection with autocommit off would never
 // commit. So it is closed, not released, whenever it is done with (see
-// discard), and after any failed batch whose ROLLBACK did not answer.
+// discard): when its writer stops, after a COMMIT that failed, and after
+// a failed batch whose ROLLBACK did not answer.
 type batchConn struct {
 	pool *sql.DB
 	// multi is whether the pool's connections take several statements
