@@ -408,13 +408,8 @@ func (s *Store) optimisticBatch(ctx context.Context, c *sql.Conn, batch []*write
 	for _, r := range batch {
 		r.triedID = 0
 	}
-	// What decideBatch says when every check passes.
-	everyone := make([]int64, 0, len(batch))
-	for _, r := range batch {
-		everyone = append(everyone, r.m.ToUID)
-	}
-	slices.Sort(everyone)
-	outcome, rows := decideBatch(batch, slices.Compact(everyone), nil, allPairs(batch), nil)
+	// What decideBatch says when no check refuses anything.
+	outcome, rows := decideBatch(batch, nil, func(*writeReq) error { return nil })
 	if len(rows) == 0 {
 		return nil, false, nil
 	}
@@ -460,7 +455,7 @@ func (s *Store) optimisticBatch(ctx context.Context, c *sql.Conn, batch []*write
 	if err := res.Close(); err != nil {
 		return nil, false, fmt.Errorf("create messages: %w", err)
 	}
-	if refused(batch, outcome, present, contacts, blocked) {
+	if refused(batch, outcome, checks(present, contacts, blocked)) {
 		return nil, false, nil
 	}
 	setIDs(rows, first, step)
@@ -472,31 +467,34 @@ func (s *Store) optimisticBatch(ctx context.Context, c *sql.Conn, batch []*write
 	return outcome, true, nil
 }
 
-// refused reports whether the checks refuse any message of the batch that
-// outcome (decided with every check passing) stores, as decideBatch would.
-func refused(batch []*writeReq, outcome []batchOutcome, present []int64, contacts, blocked map[fromTo]bool) bool {
-	for i, r := range batch {
-		if o := outcome[i]; o.err != nil || o.replayed {
-			continue
-		}
+// checks returns what lockAndCheck read as the reason, if any, a request's
+// message must be refused: a recipient that is not there, a stranger
+// where only contacts may write, or a block either way.
+func checks(present []int64, contacts, blocked map[fromTo]bool) func(*writeReq) error {
+	return func(r *writeReq) error {
 		k := fromTo{r.m.FromUID, r.m.ToUID}
 		if _, ok := slices.BinarySearch(present, k.to); !ok {
-			return true
+			return ErrNotFound
 		}
-		if r.contactsOnly && !contacts[k] || blocked[k] {
+		if r.contactsOnly && !contacts[k] {
+			return ErrNotContact
+		}
+		if blocked[k] {
+			return ErrBlocked
+		}
+		return nil
+	}
+}
+
+// refused reports whether refusal refuses any message of the batch that
+// outcome (decided with no refusal) stores.
+func refused(batch []*writeReq, outcome []batchOutcome, refusal func(*writeReq) error) bool {
+	for i, r := range batch {
+		if o := outcome[i]; o.err == nil && !o.replayed && refusal(r) != nil {
 			return true
 		}
 	}
 	return false
-}
-
-// allPairs says every (sender, recipient) pair of the batch is a contact.
-func allPairs(batch []*writeReq) map[fromTo]bool {
-	pairs := make(map[fromTo]bool, len(batch))
-	for _, r := range batch {
-		pairs[fromTo{r.m.FromUID, r.m.ToUID}] = true
-	}
-	return pairs
 }
 
 // batchBody is what the batch transaction runs, in tx.
@@ -514,7 +512,7 @@ func (s *Store) batchBody(tx *gorm.DB, batch []*writeReq, step int64) ([]batchOu
 	if err != nil {
 		return nil, err
 	}
-	outcome, rows := decideBatch(batch, present, earlier, contacts, blocked)
+	outcome, rows := decideBatch(batch, earlier, checks(present, contacts, blocked))
 	if err := s.insertMessages(tx, rows, step); err != nil {
 		return nil, err
 	}
@@ -697,9 +695,10 @@ func readEarlierKeys(tx *gorm.DB, batch []*writeReq) (map[msgKey]Message, error)
 
 // decideBatch settles each request from what was read: a replay of an
 // earlier message takes that message's id and time, a repeat within the
-// batch points at its first, a missing recipient, a stranger or a block
-// fails, and everything else becomes a row to insert, in arrival order.
-func decideBatch(batch []*writeReq, present []int64, earlier map[msgKey]Message, contacts, blocked map[fromTo]bool) ([]batchOutcome, []*Message) {
+// batch points at its first, one refusal refuses fails with its reason
+// (see checks), and everything else becomes a row to insert, in arrival
+// order.
+func decideBatch(batch []*writeReq, earlier map[msgKey]Message, refusal func(*writeReq) error) ([]batchOutcome, []*Message) {
 	outcome := make([]batchOutcome, len(batch))
 	var rows []*Message
 	firstInBatch := map[msgKey]int{}
@@ -719,16 +718,8 @@ func decideBatch(batch []*writeReq, present []int64, earlier map[msgKey]Message,
 			}
 			firstInBatch[k] = i
 		}
-		if _, ok := slices.BinarySearch(present, m.ToUID); !ok {
-			outcome[i].err = ErrNotFound
-			continue
-		}
-		if r.contactsOnly && !contacts[fromTo{m.FromUID, m.ToUID}] {
-			outcome[i].err = ErrNotContact
-			continue
-		}
-		if blocked[fromTo{m.FromUID, m.ToUID}] {
-			outcome[i].err = ErrBlocked
+		if err := refusal(r); err != nil {
+			outcome[i].err = err
 			continue
 		}
 		m.ID = 0
