@@ -610,11 +610,7 @@ func (s *Store) lockAndCheckSQL(q []byte, batch []*writeReq) ([]byte, error) {
 			if i > 0 {
 				q = append(q, ", "...)
 			}
-			q = append(q, '(')
-			q = strconv.AppendInt(q, p.from, 10)
-			q = append(q, ", "...)
-			q = strconv.AppendInt(q, p.to, 10)
-			q = append(q, ')')
+			q = append(appendInts(append(q, '('), p.from, p.to), ')')
 		}
 		q = append(q, ") SELECT "+columns...)
 		q = append(q, users...)
@@ -758,6 +754,17 @@ func (s *Store) insertMessages(tx *gorm.DB, rows []*Message, step int64) error {
 	return nil
 }
 
+// appendInts appends ns to q as decimal literals parted by ", ".
+func appendInts(q []byte, ns ...int64) []byte {
+	for i, n := range ns {
+		if i > 0 {
+			q = append(q, ", "...)
+		}
+		q = strconv.AppendInt(q, n, 10)
+	}
+	return q
+}
+
 // setIDs numbers rows from first, step apart.
 func setIDs(rows []*Message, first, step int64) {
 	for _, m := range rows {
@@ -781,17 +788,9 @@ func (s *Store) insertSQL(q []byte, args []any, rows []*Message) ([]byte, []any,
 		if i > 0 {
 			q = append(q, ", "...)
 		}
-		q = append(q, '(')
-		q = strconv.AppendInt(q, m.FromUID, 10)
-		q = append(q, ", "...)
-		q = strconv.AppendInt(q, m.ToUID, 10)
-		q = append(q, ", ?, "...)
-		q = strconv.AppendInt(q, m.CreatedAt, 10)
-		q = append(q, ", ?, "...)
-		q = strconv.AppendInt(q, m.PairLo, 10)
-		q = append(q, ", "...)
-		q = strconv.AppendInt(q, m.PairHi, 10)
-		q = append(q, ')')
+		q = appendInts(append(q, '('), m.FromUID, m.ToUID)
+		q = strconv.AppendInt(append(q, ", ?, "...), m.CreatedAt, 10)
+		q = append(appendInts(append(q, ", ?, "...), m.PairLo, m.PairHi), ')')
 		var key any // NULL without one
 		if m.ClientMsgID != nil {
 			key = *m.ClientMsgID

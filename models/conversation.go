@@ -103,18 +103,11 @@ func (s *Store) countSQL(q []byte, msgs []*Message, step int64) ([]byte, error) 
 			q = append(q, ", "...)
 		}
 		c := per[k]
-		q = append(q, '(')
-		q = strconv.AppendInt(q, k.to, 10)
-		q = append(q, ", "...)
-		q = strconv.AppendInt(q, k.from, 10)
-		q = append(q, ", "...)
+		q = append(appendInts(append(q, '('), k.to, k.from), ", "...)
 		if step != 0 {
 			q = append(q, "LAST_INSERT_ID() + "...)
 		}
-		q = strconv.AppendInt(q, c.last, 10)
-		q = append(q, ", 0, "...)
-		q = strconv.AppendInt(q, c.n, 10)
-		q = append(q, ')')
+		q = append(appendInts(q, c.last, 0, c.n), ')')
 	}
 	if s.mysql() {
 		q = append(q, " ON DUPLICATE KEY UPDATE unread = unread + VALUES(unread), last_id = GREATEST(last_id, VALUES(last_id))"...)
