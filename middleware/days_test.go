@@ -19,21 +19,6 @@ func (noClients) ClientByID(context.Context, string) (*models.APIClient, error) 
 	return nil, models.ErrNotFound
 }
 
-// acceptedDays is the rule the api_token check keeps (today, and the
-// neighbouring day within skew of midnight), computed afresh.
-func acceptedDays(now time.Time, loc *time.Location, skew time.Duration) []string {
-	local := now.In(loc)
-	days := []string{local.Format(time.DateOnly)}
-	if prev := local.Add(-skew); prev.Day() != local.Day() {
-		days = append(days, prev.Format(time.DateOnly))
-	}
-	if next := local.Add(skew); next.Day() != local.Day() {
-		days = append(days, next.Format(time.DateOnly))
-	}
-	slices.Sort(days)
-	return days
-}
-
 // TestAcceptedDaysKept walks a clock across midnights, daylight-saving
 // changes among them (Havana's skips midnight itself), forward in small
 // steps and back in jumps, and checks that the days the check accepts,
@@ -61,7 +46,7 @@ func TestAcceptedDaysKept(t *testing.T) {
 				for at := midnight.Add(-span); at.Before(midnight.Add(span)); at = at.Add(step) {
 					for _, now = range []time.Time{at, at.Add(-span / 3), at} {
 						got := slices.Sorted(maps.Keys(sig.Tokens("secret")))
-						if want := acceptedDays(now, loc, skew); fmt.Sprint(got) != fmt.Sprint(want) {
+						if want := slices.Sorted(slices.Values(middleware.AcceptedDays(now, loc, skew))); fmt.Sprint(got) != fmt.Sprint(want) {
 							t.Fatalf("%s, skew %v, at %v: days %v, want %v", zone, skew, now.In(loc), got, want)
 						}
 					}
