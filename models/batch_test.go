@@ -52,21 +52,8 @@ func TestMessageWriterBatch(t *testing.T) {
 		// messages around the blocks, which only a block stops.
 		contactsOnly := []bool{true, true, false, false, true, true, true, false, false, false}
 		w := models.NewMessageWriter(store, 64)
-		replayed := make([]bool, len(msgs))
-		errs := make([]error, len(msgs))
-		var wg sync.WaitGroup
-		for i, m := range msgs {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				replayed[i], errs[i] = w.CreateMessage(ctx, m, contactsOnly[i])
-			}()
-			// Queue them in order: ids must follow arrival.
-			time.Sleep(20 * time.Millisecond)
-		}
-		w.Start(1)
-		wg.Wait()
-		w.Stop()
+		// Queued in order: ids must follow arrival.
+		replayed, errs, _ := sendQueued(w, msgs, contactsOnly, 20*time.Millisecond)
 
 		if batches, written := w.Stats(); batches != 1 || written != int64(len(msgs)) {
 			t.Fatalf("%d batches for %d sends, want one batch", batches, written)
@@ -132,20 +119,10 @@ func TestMessageWriterBigBatch(t *testing.T) {
 		store := models.NewStore(s.Module.DB(), 0)
 		w := models.NewMessageWriter(store, n)
 		msgs := make([]*models.Message, n)
-		errs := make([]error, n)
-		var wg sync.WaitGroup
 		for i := range msgs {
 			msgs[i] = &models.Message{FromUID: sender.UID, ToUID: first + int64(i), Body: fmt.Sprint("to ", i), CreatedAt: 1}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_, errs[i] = w.CreateMessage(context.Background(), msgs[i], false)
-			}()
 		}
-		time.Sleep(300 * time.Millisecond) // all queued, so they share one batch
-		w.Start(1)
-		wg.Wait()
-		w.Stop()
+		_, errs, _ := sendQueued(w, msgs, nil, 0)
 		if batches, written := w.Stats(); batches != 1 || written != n {
 			t.Fatalf("%d batches for %d sends, want one", batches, written)
 		}
@@ -156,4 +133,31 @@ func TestMessageWriterBigBatch(t *testing.T) {
 			}
 		}
 	})
+}
+
+// sendQueued hands msgs to w before it runs (gap apart, so that they queue
+// in order, when gap > 0), then runs one writer until every message is
+// answered, so that they share its first batch. It returns each one's
+// outcome, and whether the writer had a pool of its own while it ran. A
+// nil contactsOnly sends every message as to strangers allowed.
+func sendQueued(w *models.MessageWriter, msgs []*models.Message, contactsOnly []bool, gap time.Duration) (replayed []bool, errs []error, own bool) {
+	replayed, errs = make([]bool, len(msgs)), make([]error, len(msgs))
+	var wg sync.WaitGroup
+	for i, m := range msgs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			replayed[i], errs[i] = w.CreateMessage(context.Background(), m, contactsOnly != nil && contactsOnly[i])
+		}()
+		time.Sleep(gap)
+	}
+	if gap == 0 {
+		// Long enough for every sender to be waiting on the writer.
+		time.Sleep(100*time.Millisecond + time.Duration(len(msgs))*200*time.Microsecond)
+	}
+	w.Start(1)
+	own = w.OwnPool()
+	wg.Wait()
+	w.Stop()
+	return replayed, errs, own
 }

@@ -242,20 +242,7 @@ func TestWriterOneRoundTrip(t *testing.T) {
 		send := func(msgs []*models.Message, contactsOnly []bool) ([]bool, []error, int64) {
 			t.Helper()
 			w := models.NewMessageWriter(store, 64)
-			replayed, errs := make([]bool, len(msgs)), make([]error, len(msgs))
-			var wg sync.WaitGroup
-			for i, m := range msgs {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					replayed[i], errs[i] = w.CreateMessage(ctx, m, contactsOnly[i])
-				}()
-			}
-			time.Sleep(100 * time.Millisecond)
-			w.Start(1)
-			own := w.OwnPool()
-			wg.Wait()
-			w.Stop()
+			replayed, errs, own := sendQueued(w, msgs, contactsOnly, 0)
 			if !own {
 				t.Fatal("the writer has no pool of its own on a DSN-opened database")
 			}

@@ -5,10 +5,8 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"os"
-	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/fiberchat/fiberchat/internal/chattest"
 	"github.com/fiberchat/fiberchat/models"
@@ -80,28 +78,17 @@ func TestWriterLostCommitTwoTrips(t *testing.T) {
 		w.WrapConnector(func(c driver.Connector) driver.Connector { l.Connector = c; return l })
 		l.armed.Store(true)
 		msgs := make([]*models.Message, senders)
-		replayed := make([]bool, senders)
-		errs := make([]error, senders)
-		var wg sync.WaitGroup
 		for i := range msgs {
 			msgs[i] = &models.Message{FromUID: int64(1000 + i), ToUID: to.UID, Body: fmt.Sprintf("round %d from %d", round, i), CreatedAt: 1}
 			if i%3 == 0 {
 				key := fmt.Sprintf("r%d-%d", round, i)
 				msgs[i].ClientMsgID = &key
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				replayed[i], errs[i] = w.CreateMessage(context.Background(), msgs[i], false)
-			}()
 		}
-		time.Sleep(100 * time.Millisecond) // all queued: one batch
-		w.Start(1)
-		if !w.OwnPool() {
+		replayed, errs, own := sendQueued(w, msgs, nil, 0)
+		if !own {
 			t.Fatal("the writer has no pool of its own on a DSN-opened database")
 		}
-		wg.Wait()
-		w.Stop()
 		if l.lost.Load() != 1 {
 			t.Fatalf("round %d: %d COMMIT answers lost, want 1", round, l.lost.Load())
 		}
