@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/fiberchat/fiberchat/client"
-	"github.com/fiberchat/fiberchat/database"
+	"github.com/fiberchat/fiberchat/internal/database"
 )
 
 // startExample serves a fresh chat on a temporary SQLite database, as a

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fiberchat/fiberchat/database"
+	"github.com/fiberchat/fiberchat/internal/database"
 	"github.com/fiberchat/fiberchat/internal/chattest"
 	"github.com/gofiber/fiber/v2"
 )

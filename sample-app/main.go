@@ -52,7 +52,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/fiberchat/fiberchat/database"
+	"github.com/fiberchat/fiberchat/internal/database"
 	"github.com/fiberchat/fiberchat/module"
 	"github.com/gofiber/fiber/v2"
 	"gorm.io/gorm"

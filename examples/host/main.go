@@ -40,7 +40,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/fiberchat/fiberchat/database"
+	"github.com/fiberchat/fiberchat/internal/database"
 	"golang.org/x/crypto/bcrypt"
 	"gorm.io/gorm"
 )

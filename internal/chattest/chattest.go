@@ -24,7 +24,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fiberchat/fiberchat/database"
+	"github.com/fiberchat/fiberchat/internal/database"
 	"github.com/fiberchat/fiberchat/module"
 	gomysql "github.com/go-sql-driver/mysql"
 	"github.com/gofiber/fiber/v2"

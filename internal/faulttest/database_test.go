@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/fiberchat/fiberchat/client"
-	"github.com/fiberchat/fiberchat/database"
+	"github.com/fiberchat/fiberchat/internal/database"
 	"github.com/fiberchat/fiberchat/internal/chattest"
 	"github.com/fiberchat/fiberchat/module"
 	"github.com/gofiber/fiber/v2"

@@ -20,7 +20,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/fiberchat/fiberchat/database"
+	"github.com/fiberchat/fiberchat/internal/database"
 	"github.com/fiberchat/fiberchat/module"
 	"github.com/gofiber/fiber/v2"
 	"github.com/redis/go-redis/v9"

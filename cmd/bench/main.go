@@ -1,5 +1,5 @@
 // Command bench is fiberchat's own benchmark, run by maintainers
-// (go run ./bench) to check a change against the targets and figures in
+// (go run ./cmd/bench) to check a change against the targets and figures in
 // docs/performance.md. It starts everything it
 // needs on loopback, runs twelve workloads, each against a reference measured
 // in the same run on the same machine (a throughput workload and its
@@ -46,7 +46,7 @@
 //
 // Usage:
 //
-//	go run ./bench [--mysql-dsn DSN] [--duration 5s] [--rounds 5] [--clients 64]
+//	go run ./cmd/bench [--mysql-dsn DSN] [--duration 5s] [--rounds 5] [--clients 64]
 //	               [--hold 10000] [--wake 1000] [--stream-hold 10000] [--stream-wake 1000] [--wake2 1000]
 //	               [--messages 1000000] [--quick] [--profile DIR]
 //
@@ -86,7 +86,7 @@ import (
 	"time"
 
 	"github.com/fiberchat/fiberchat/client"
-	"github.com/fiberchat/fiberchat/database"
+	"github.com/fiberchat/fiberchat/internal/database"
 )
 
 // mysqlEnv is the environment's default for --mysql-dsn.

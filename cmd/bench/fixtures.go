@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fiberchat/fiberchat/database"
+	"github.com/fiberchat/fiberchat/internal/database"
 	"github.com/fiberchat/fiberchat/models"
 	"github.com/fiberchat/fiberchat/module"
 	gomysql "github.com/go-sql-driver/mysql"

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/fiberchat/fiberchat/client"
-	"github.com/fiberchat/fiberchat/database"
+	"github.com/fiberchat/fiberchat/internal/database"
 )
 
 // The conversation workloads' seed: every user receives seedPerUser

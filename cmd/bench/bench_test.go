@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fiberchat/fiberchat/database"
+	"github.com/fiberchat/fiberchat/internal/database"
 )
 
 // TestMain lets the test binary stand in for the command: the hold and
