@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fiberchat/fiberchat/internal/database"
 	"github.com/fiberchat/fiberchat/internal/chattest"
+	"github.com/fiberchat/fiberchat/internal/database"
 	"github.com/gofiber/fiber/v2"
 )
 

@@ -12,8 +12,8 @@ import (
 	"testing"
 
 	"github.com/fiberchat/fiberchat/client"
-	"github.com/fiberchat/fiberchat/internal/database"
 	"github.com/fiberchat/fiberchat/internal/chattest"
+	"github.com/fiberchat/fiberchat/internal/database"
 	"github.com/gofiber/fiber/v2"
 )
 

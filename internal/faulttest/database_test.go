@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/fiberchat/fiberchat/client"
-	"github.com/fiberchat/fiberchat/internal/database"
 	"github.com/fiberchat/fiberchat/internal/chattest"
+	"github.com/fiberchat/fiberchat/internal/database"
 	"github.com/fiberchat/fiberchat/module"
 	"github.com/gofiber/fiber/v2"
 )
