@@ -152,21 +152,7 @@ func (s *chatSession) run(ctx context.Context, stdin io.Reader, stderr io.Writer
 		wg.Wait()
 	}()
 
-	// Lines come through a channel so that the loop also sees the
-	// listener end; the reader stays blocked on stdin at exit, which
-	// ends with the process (or with the pipe a test closes).
-	lines := make(chan string)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(stdin)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	lines := readLines(ctx, stdin)
 	for {
 		select {
 		case <-ctx.Done():
@@ -185,6 +171,25 @@ func (s *chatSession) run(ctx context.Context, stdin io.Reader, stderr io.Writer
 			}
 		}
 	}
+}
+
+// readLines sends stdin's lines on a channel, so that run's loop also
+// sees the listener end; the reader stays blocked on stdin at exit, which
+// ends with the process (or with the pipe a test closes).
+func readLines(ctx context.Context, stdin io.Reader) <-chan string {
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdin)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return lines
 }
 
 // start finds where live messages begin: past every message already
@@ -269,16 +274,6 @@ func (s *chatSession) command(ctx context.Context, line string) (quit bool) {
 	}
 	name, arg, _ := strings.Cut(line, " ")
 	arg = strings.TrimSpace(arg)
-	withUID := func(do func(uid int64) error) {
-		uid, err := strconv.ParseInt(arg, 10, 64)
-		if err != nil || uid <= 0 {
-			s.out.printf("%s wants a uid: %s UID\n", name, name)
-			return
-		}
-		if err := do(uid); err != nil {
-			s.out.printf("%s\n", describe(err))
-		}
-	}
 	switch name {
 	case "/quit", "/exit":
 		return true
@@ -288,41 +283,60 @@ func (s *chatSession) command(ctx context.Context, line string) (quit bool) {
 		s.report(s.contacts(ctx))
 	case "/requests":
 		s.report(s.requests(ctx))
-	case "/add":
-		withUID(func(uid int64) error { return s.add(ctx, uid) })
-	case "/accept", "/refuse":
-		withUID(func(uid int64) error {
-			accept := name == "/accept"
-			if err := s.c.AnswerRequest(ctx, uid, accept); err != nil {
-				return err
-			}
-			if accept {
-				s.out.printf("you and %s are contacts now\n", s.label(ctx, uid))
-			} else {
-				s.out.printf("refused %s's request\n", s.label(ctx, uid))
-			}
-			return nil
-		})
-	case "/block", "/unblock":
-		withUID(func(uid int64) error {
-			block := s.c.Block
-			if name == "/unblock" {
-				block = s.c.Unblock
-			}
-			if _, err := block(ctx, uid); err != nil {
-				return err
-			}
-			s.out.printf("%sed %s\n", name[1:], s.label(ctx, uid))
-			return nil
-		})
-	case "/open":
-		withUID(func(uid int64) error { return s.openConversation(ctx, uid) })
 	case "/history":
 		s.report(s.history(ctx))
 	default:
-		s.out.printf("unknown command %s; /help lists them\n", name)
+		do, ok := s.uidCommands()[name]
+		if !ok {
+			s.out.printf("unknown command %s; /help lists them\n", name)
+			return false
+		}
+		uid, err := strconv.ParseInt(arg, 10, 64)
+		if err != nil || uid <= 0 {
+			s.out.printf("%s wants a uid: %s UID\n", name, name)
+			return false
+		}
+		s.report(do(ctx, uid))
 	}
 	return false
+}
+
+// uidCommands are the commands that take one uid, by name.
+func (s *chatSession) uidCommands() map[string]func(ctx context.Context, uid int64) error {
+	return map[string]func(ctx context.Context, uid int64) error{
+		"/add":     s.add,
+		"/accept":  func(ctx context.Context, uid int64) error { return s.answer(ctx, uid, true) },
+		"/refuse":  func(ctx context.Context, uid int64) error { return s.answer(ctx, uid, false) },
+		"/block":   func(ctx context.Context, uid int64) error { return s.block(ctx, uid, true) },
+		"/unblock": func(ctx context.Context, uid int64) error { return s.block(ctx, uid, false) },
+		"/open":    s.openConversation,
+	}
+}
+
+// answer accepts or refuses uid's contact request.
+func (s *chatSession) answer(ctx context.Context, uid int64, accept bool) error {
+	if err := s.c.AnswerRequest(ctx, uid, accept); err != nil {
+		return err
+	}
+	if accept {
+		s.out.printf("you and %s are contacts now\n", s.label(ctx, uid))
+	} else {
+		s.out.printf("refused %s's request\n", s.label(ctx, uid))
+	}
+	return nil
+}
+
+// block blocks or unblocks uid.
+func (s *chatSession) block(ctx context.Context, uid int64, block bool) error {
+	call, done := s.c.Block, "blocked"
+	if !block {
+		call, done = s.c.Unblock, "unblocked"
+	}
+	if _, err := call(ctx, uid); err != nil {
+		return err
+	}
+	s.out.printf("%s %s\n", done, s.label(ctx, uid))
+	return nil
 }
 
 // report prints err, if any, in words.
