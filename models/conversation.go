@@ -188,11 +188,19 @@ func (s *Store) History(ctx context.Context, me, with, beforeID int64, limit int
 			return page, fmt.Errorf("read history: %w", err)
 		}
 	}
-	// The rows are scanned by hand, as this is the one read a scrolling
-	// client repeats.
+	if err := scanHistory(db, q, args, limit, joined, &page); err != nil {
+		return page, fmt.Errorf("read history: %w", err)
+	}
+	return page, nil
+}
+
+// scanHistory runs History's query q and fills page's messages, and its
+// watermarks too when they ride along (joined). The rows are scanned by
+// hand, as this is the one read a scrolling client repeats.
+func scanHistory(db *gorm.DB, q string, args []any, limit int, joined bool, page *HistoryPage) error {
 	rows, err := db.Raw(q, args...).Rows()
 	if err != nil {
-		return page, fmt.Errorf("read history: %w", err)
+		return err
 	}
 	defer rows.Close()
 	page.Messages = make([]Message, 0, limit)
@@ -203,14 +211,11 @@ func (s *Store) History(ctx context.Context, me, with, beforeID int64, limit int
 	}
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
-			return page, fmt.Errorf("read history: %w", err)
+			return err
 		}
 		page.Messages = append(page.Messages, m)
 	}
-	if err := rows.Err(); err != nil {
-		return page, fmt.Errorf("read history: %w", err)
-	}
-	return page, nil
+	return rows.Err()
 }
 
 // MarkRead marks every message from `from` to me with id <= lastID as
