@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -66,5 +67,91 @@ func TestStorage(t *testing.T) {
 	}
 	if v := get(s, "c"); v != "3" {
 		t.Fatalf("Get(c) with Redis down = %q, want the value kept in process", v)
+	}
+}
+
+// A Redis that hangs (SIGSTOP) costs one call callTimeout; the calls
+// after it go to the fallback at once, and once Redis answers again the
+// Storage goes back to it by itself.
+func TestStoragePaused(t *testing.T) {
+	rs := chattest.StartRedis(t)
+	client := rs.Client(t)
+	s := redisstore.New(client, "test:limit:", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := s.Set("a", []byte("1"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+
+	rs.Pause(t)
+	// The bounds are generous, for a loaded machine: the first call
+	// waits a second, the others nothing.
+	start := time.Now()
+	for i := range 20 {
+		if n, err := s.Incr("n", 1, time.Minute); err != nil || n != int64(i+1) {
+			t.Fatalf("Incr with Redis paused = %d, %v; want %d counted in process", n, err, i+1)
+		}
+	}
+	if took := time.Since(start); took > 4*time.Second {
+		t.Fatalf("20 calls with Redis paused took %v: each waited on Redis", took)
+	}
+	if s.Up() {
+		t.Fatal("Up with Redis paused")
+	}
+
+	rs.Resume(t)
+	deadline := time.Now().Add(10 * time.Second)
+	for !s.Up() {
+		if time.Now().After(deadline) {
+			t.Fatal("the Storage does not go back to Redis 10 s after it answers again")
+		}
+		_, _ = s.Get("a") // while down, calls are what starts a probe
+		time.Sleep(50 * time.Millisecond)
+	}
+	if v, err := s.Get("a"); err != nil || string(v) != "1" {
+		t.Fatalf("Get(a) with Redis back = %q, %v; want Redis's 1", v, err)
+	}
+}
+
+// Incr and SetNX are one step each on Redis: of parallel callers, each
+// gets a sum of its own, and one wins SetNX.
+func TestStorageAtomic(t *testing.T) {
+	rs := chattest.StartRedis(t)
+	s := redisstore.New(rs.Client(t), "test:limit:", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	other := redisstore.New(rs.Client(t), "test:limit:", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	const n = 40
+	sums := make(chan int64, n)
+	wins := make(chan bool, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		st := []*redisstore.Storage{s, other}[i%2]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sum, _ := st.Incr("n", 1, time.Minute)
+			sums <- sum
+			ok, _ := st.SetNX("lock", []byte("x"), time.Minute)
+			wins <- ok
+		}()
+	}
+	wg.Wait()
+	close(sums)
+	close(wins)
+	seen := map[int64]bool{}
+	for sum := range sums {
+		if seen[sum] || sum < 1 || sum > n {
+			t.Fatalf("Incr gave %d twice or out of 1..%d", sum, n)
+		}
+		seen[sum] = true
+	}
+	won := 0
+	for ok := range wins {
+		if ok {
+			won++
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d SetNX won, want 1", won)
+	}
+	if ttl := rs.Client(t).PTTL(t.Context(), "test:limit:n").Val(); ttl <= 0 || ttl > time.Minute {
+		t.Fatalf("TTL of n = %v, want the minute it was set for", ttl)
 	}
 }
