@@ -381,7 +381,10 @@ func TestRedisPausedUnderLoad(t *testing.T) {
 			anon, sender, poller := s.SDK(t), s.SDKFor(t, alice), s.SDKFor(t, alice)
 			calls = append(calls,
 				func() error { _, err := anon.Login(context.Background(), alice.UID, alice.Password); return err },
-				func() error { _, err := sender.Send(context.Background(), bob.UID, fmt.Sprint("paused ", i)); return err },
+				func() error {
+					_, err := sender.Send(context.Background(), bob.UID, fmt.Sprint("paused ", i))
+					return err
+				},
 				func() error {
 					_, err := poller.Recv(context.Background(), client.RecvRequest{Wait: time.Second})
 					return err
