@@ -104,11 +104,13 @@ type Config struct {
 	// disables. Default: 10.
 	AccountRateLimit int
 	// LoginFailures is how many failed logins in a row one uid may have
-	// before its further attempts must wait, from one second doubling on
-	// each further failure up to LoginBackoffMax (429/1010 with
-	// Retry-After); a successful login clears it. It is kept per uid, so
-	// that guesses spread over many addresses still count, in this
-	// process, for at most TokenCacheSize uids. -1 disables. Default: 5.
+	// before its further attempts go one at a time and must wait, from
+	// one second doubling on each further failure up to LoginBackoffMax
+	// (429/1010 with Retry-After); a successful login clears it. It is
+	// kept per uid, so that guesses spread over many addresses still
+	// count: in Redis when Redis is set, so that the instances count
+	// together, else (and while Redis does not answer) in this process,
+	// for at most TokenCacheSize keys. -1 disables. Default: 5.
 	LoginFailures int
 	// LoginBackoffMax caps LoginFailures' wait: an attacker who keeps
 	// guessing holds one account to a login attempt per LoginBackoffMax,

@@ -451,3 +451,19 @@ func runBounded(t *testing.T, calls []func() error, bound time.Duration) []error
 	}
 	return out
 }
+
+// The login throttle counts in Redis: parallel guesses at one account
+// spread over two instances are checked LoginFailures times and then once
+// more, not that many times on each.
+func TestRedisLoginThrottleAcrossInstances(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		_, a, b := redisPair(t, db, func(c *module.Config) {
+			c.LoginRateLimit = -1
+			c.LoginFailures = 5
+		})
+		u := a.NewUser(t, "a")
+		if checked := parallelWrongLogins(t, 40, u, a, b); checked > 6 {
+			t.Fatalf("%d of 40 parallel wrong passwords were checked, want at most 5 + 1", checked)
+		}
+	})
+}
