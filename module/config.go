@@ -178,7 +178,12 @@ type Config struct {
 	// through it, and while it is unreachable the module falls back to the
 	// database and to caches of at most 1 s. A single node, Sentinel or
 	// Cluster client; the host's, which the module does not close.
-	// Default: nil, one process.
+	// The module waits at most a second for any call a request makes to
+	// Redis, whatever the client's options, and a hung Redis is taken
+	// for down; still, build the client with ContextTimeoutEnabled and
+	// finite Dial/Read/WriteTimeouts (go-redis's defaults are finite), so
+	// that a call the module stops waiting for also lets go of its
+	// connection. Default: nil, one process.
 	Redis redis.UniversalClient
 	// RedisPrefix starts every Redis key and channel the module uses, so
 	// that sites can share a Redis. Default: "fiberchat:".

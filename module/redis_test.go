@@ -396,6 +396,18 @@ func TestRedisPausedUnderLoad(t *testing.T) {
 		if t.Failed() {
 			return
 		}
+		// A poll waiting on A for a Send through B is answered by the
+		// database check, as with Redis gone.
+		sent := recv(t, a, bob, client.RecvRequest{LastID: last(0), Limit: 100}).Messages
+		if len(sent) != 6 {
+			t.Fatalf("%d messages stored while Redis hung, want 6", len(sent))
+		}
+		polls := startCross(t, a, bob, sent[5].ID, 25*time.Second)
+		settleCross()
+		id := mustSend(t, b, alice, bob, "paused")
+		if got := awaitCross(t, polls, bound); len(got.Messages) != 1 || got.Messages[0].ID != id {
+			t.Fatalf("poll got %+v, want message %d", got, id)
+		}
 
 		rs.Resume(t)
 		chattest.AwaitRedis(t, a, b)
