@@ -203,10 +203,13 @@ func (th loginThrottle) release(a loginAttempt) {
 	}
 }
 
-// clear ends the run after a successful login.
+// clear ends the run after a successful login. Below the threshold
+// there is no gate to open, which spares most logins a round trip.
 func (th loginThrottle) clear(a loginAttempt) {
 	_ = th.Store.Delete(a.run)
-	_ = th.Store.Delete(a.gate)
+	if a.n > int64(th.Failures) {
+		_ = th.Store.Delete(a.gate)
+	}
 }
 
 // backoff is the wait after the n-th failure past the allowed ones:
