@@ -58,11 +58,10 @@ const (
 	// flight frees it by then. Far above a login's own bounds (bcrypt,
 	// and one QueryTimeout of database calls).
 	loginAttemptLease = time.Minute
+	// loginInFlight is the gate's value while an attempt holds it, rather
+	// than the Unix milliseconds a wait ends at.
+	loginInFlight = "0"
 )
-
-// loginInFlight is the gate's value while an attempt holds it, rather
-// than the Unix milliseconds a wait ends at.
-var loginInFlight = []byte("0")
 
 // NewLoginThrottle returns the per-account throttle of /user/login, which
 // goes beside the per-IP limit: that one stops a single address, this one
@@ -158,7 +157,7 @@ func (th loginThrottle) reserve(uid int64) (loginAttempt, time.Duration, error) 
 	if n <= int64(th.Failures) {
 		return a, 0, nil
 	}
-	ok, err := th.Store.SetNX(a.gate, loginInFlight, loginAttemptLease)
+	ok, err := th.Store.SetNX(a.gate, []byte(loginInFlight), loginAttemptLease)
 	if err == nil && ok {
 		a.gated = true
 		return a, 0, nil

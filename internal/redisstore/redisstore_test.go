@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"io"
 	"log/slog"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -153,5 +154,38 @@ func TestStorageAtomic(t *testing.T) {
 	}
 	if ttl := rs.Client(t).PTTL(t.Context(), "test:limit:n").Val(); ttl <= 0 || ttl > time.Minute {
 		t.Fatalf("TTL of n = %v, want the minute it was set for", ttl)
+	}
+}
+
+// Local holds at most its max keys: past it, expired keys go first, then
+// a random eighth, never everything at once.
+func TestLocalBound(t *testing.T) {
+	now := time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC)
+	l := redisstore.NewLocal(16, func() time.Time { return now })
+	for i := range 16 {
+		_ = l.Set(strconv.Itoa(i), []byte("x"), 0)
+	}
+	_ = l.Set("new", []byte("x"), 0)
+	kept := 0
+	for i := range 16 {
+		if v, _ := l.Get(strconv.Itoa(i)); v != nil {
+			kept++
+		}
+	}
+	if v, _ := l.Get("new"); v == nil || kept != 14 {
+		t.Fatalf("past the bound: new kept %v, %d of 16 old kept; want it and 14", v != nil, kept)
+	}
+	// Expired keys are swept before any live one is dropped.
+	l = redisstore.NewLocal(4, func() time.Time { return now })
+	_ = l.Set("old", []byte("x"), time.Second)
+	for i := range 3 {
+		_, _ = l.Incr(strconv.Itoa(i), 1, time.Hour)
+	}
+	now = now.Add(2 * time.Second)
+	_ = l.Set("new", []byte("x"), 0)
+	for i := range 3 {
+		if n, _ := l.Incr(strconv.Itoa(i), 1, time.Hour); n != 2 {
+			t.Fatalf("count %d = %d after the sweep, want 2: a live key was dropped", i, n)
+		}
 	}
 }
