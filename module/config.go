@@ -59,7 +59,8 @@ type Config struct {
 	TokenCacheTTL time.Duration
 	// TokenCacheSize bounds how many sessions are cached, how many
 	// unknown tokens are remembered (apart, so they cannot evict
-	// sessions), how many profiles, and how many uids' failed logins.
+	// sessions), how many profiles, and, without Redis, how many keys
+	// the login throttle keeps (two at most per uid).
 	// Default: 100000.
 	TokenCacheSize int
 	// ProfileCacheTTL is how long a user's public profile (name, head_img)
