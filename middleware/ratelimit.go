@@ -17,7 +17,9 @@ type RateLimitConfig struct {
 	// counter is kept under Name + ":" + its key.
 	Name string
 	// Key is what a counter is kept for. Optional. Default: the client's
-	// IP (c.IP(), which honours the app's trusted proxies; see
+	// IP: the connection's address, or behind the app's ProxyHeader the
+	// right-most address in it that is not one of the app's
+	// TrustedProxies (not c.IP(), which a client can pick; see
 	// docs/security.md). KeyUser keys by the authenticated user.
 	Key func(*fiber.Ctx) string
 	// Max is how many requests one IP may make in a window; not positive
@@ -50,7 +52,7 @@ func NewRateLimit(cfg RateLimitConfig) fiber.Handler {
 	prefix := cfg.Name + ":"
 	key := cfg.Key
 	if key == nil {
-		key = (*fiber.Ctx).IP
+		key = new(clientIP).key
 	}
 	return limiter.New(limiter.Config{
 		Max:        cfg.Max,

@@ -59,7 +59,8 @@ type Config struct {
 	TokenCacheTTL time.Duration
 	// TokenCacheSize bounds how many sessions are cached, how many
 	// unknown tokens are remembered (apart, so they cannot evict
-	// sessions), how many profiles, and how many uids' failed logins.
+	// sessions), how many profiles, and, without Redis, how many keys
+	// the login throttle keeps (two at most per uid).
 	// Default: 100000.
 	TokenCacheSize int
 	// ProfileCacheTTL is how long a user's public profile (name, head_img)
@@ -104,11 +105,13 @@ type Config struct {
 	// disables. Default: 10.
 	AccountRateLimit int
 	// LoginFailures is how many failed logins in a row one uid may have
-	// before its further attempts must wait, from one second doubling on
-	// each further failure up to LoginBackoffMax (429/1010 with
-	// Retry-After); a successful login clears it. It is kept per uid, so
-	// that guesses spread over many addresses still count, in this
-	// process, for at most TokenCacheSize uids. -1 disables. Default: 5.
+	// before its further attempts go one at a time and must wait, from
+	// one second doubling on each further failure up to LoginBackoffMax
+	// (429/1010 with Retry-After); a successful login clears it. It is
+	// kept per uid, so that guesses spread over many addresses still
+	// count: in Redis when Redis is set, so that the instances count
+	// together, else (and while Redis does not answer) in this process,
+	// for at most TokenCacheSize keys. -1 disables. Default: 5.
 	LoginFailures int
 	// LoginBackoffMax caps LoginFailures' wait: an attacker who keeps
 	// guessing holds one account to a login attempt per LoginBackoffMax,
@@ -176,7 +179,12 @@ type Config struct {
 	// through it, and while it is unreachable the module falls back to the
 	// database and to caches of at most 1 s. A single node, Sentinel or
 	// Cluster client; the host's, which the module does not close.
-	// Default: nil, one process.
+	// The module waits at most a second for any call a request makes to
+	// Redis, whatever the client's options, and a hung Redis is taken
+	// for down; still, build the client with ContextTimeoutEnabled and
+	// finite Dial/Read/WriteTimeouts (go-redis's defaults are finite), so
+	// that a call the module stops waiting for also lets go of its
+	// connection. Default: nil, one process.
 	Redis redis.UniversalClient
 	// RedisPrefix starts every Redis key and channel the module uses, so
 	// that sites can share a Redis. Default: "fiberchat:".

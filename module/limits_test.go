@@ -3,6 +3,7 @@ package module_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -245,4 +246,51 @@ func TestPollCap(t *testing.T) {
 			expectWaiting(2)
 		})
 	}
+}
+
+// Parallel guesses at one account are counted before their passwords are
+// checked: of 40 wrong passwords sent at once, LoginFailures are checked
+// and then one more, alone; the rest are refused unchecked.
+func TestLoginThrottleParallel(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		s := chattest.NewServer(t, db, chattest.Options{Config: func(c *module.Config) {
+			c.LoginRateLimit = -1 // the per-IP limit is not what is tested here
+			c.LoginFailures = 5
+		}})
+		u := s.NewUser(t, "a")
+		checked := parallelWrongLogins(t, 40, u, s)
+		if checked > 6 {
+			t.Fatalf("%d of 40 parallel wrong passwords were checked, want at most 5 + 1", checked)
+		}
+	})
+}
+
+// parallelWrongLogins sends n logins with a wrong password for u at once,
+// spread over servers, and returns how many had their password checked
+// (401/1005); every other must be 429/1010.
+func parallelWrongLogins(t *testing.T, n int, u chattest.User, servers ...*chattest.Server) int {
+	t.Helper()
+	errs := make(chan error, n)
+	start := make(chan struct{})
+	for i := range n {
+		c := servers[i%len(servers)].SDK(t)
+		go func() {
+			<-start
+			_, err := c.Login(context.Background(), u.UID, "wrong-pw")
+			errs <- err
+		}()
+	}
+	close(start)
+	checked := 0
+	for range n {
+		var e *client.Error
+		switch err := <-errs; {
+		case errors.As(err, &e) && e.Status == 401 && e.Code == 1005:
+			checked++
+		case errors.As(err, &e) && e.Status == 429 && e.Code == 1010:
+		default:
+			t.Fatalf("wrong login answered %v, want 401/1005 or 429/1010", err)
+		}
+	}
+	return checked
 }

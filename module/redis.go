@@ -240,3 +240,14 @@ func (m *Module) limitStorage() fiber.Storage {
 	}
 	return m.limits
 }
+
+// loginRuns is where the login throttle counts: the rate limits' Storage
+// when Redis is set, so that guesses at one account spread over the
+// instances count together; else this process, for at most
+// TokenCacheSize keys.
+func (m *Module) loginRuns() middleware.Counters {
+	if m.limits != nil {
+		return m.limits
+	}
+	return redisstore.NewLocal(m.cfg.TokenCacheSize, m.cfg.Now)
+}

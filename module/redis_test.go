@@ -358,3 +358,124 @@ func TestRedisAvatarAcrossInstances(t *testing.T) {
 		chattest.Expect(t, b.Do(t, chattest.Req{Path: "/avatar/0123456789abcdef0123456789abcdef.png", Method: http.MethodGet, Unsigned: true}), 404, 1006)
 	})
 }
+
+// TestRedisPausedUnderLoad pauses redis-server (SIGSTOP: a Redis that
+// hangs with its sockets open, not one that is gone) while logins, Sends
+// and polls run on both instances. None fails or waits on Redis (API.md
+// §11): the rate limits count in each process meanwhile. Once Redis
+// answers again they count there again, by themselves.
+func TestRedisPausedUnderLoad(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		rs, a, b := redisPair(t, db, nil)
+		alice, bob := a.NewUser(t, "alice"), a.NewUser(t, "bob")
+		a.Befriend(t, alice, bob)
+
+		rs.Pause(t)
+		// bound is what a request may take while Redis hangs: the one
+		// call that finds it hung waits callTimeout (1 s), the rest do
+		// not wait at all; the rest is room for a loaded machine.
+		const bound = 5 * time.Second
+		var calls []func() error
+		for i := range 6 {
+			s := []*chattest.Server{a, b}[i%2]
+			anon, sender, poller := s.SDK(t), s.SDKFor(t, alice), s.SDKFor(t, alice)
+			calls = append(calls,
+				func() error { _, err := anon.Login(context.Background(), alice.UID, alice.Password); return err },
+				func() error {
+					_, err := sender.Send(context.Background(), bob.UID, fmt.Sprint("paused ", i))
+					return err
+				},
+				func() error {
+					_, err := poller.Recv(context.Background(), client.RecvRequest{Wait: time.Second})
+					return err
+				})
+		}
+		for _, err := range runBounded(t, calls, bound) {
+			t.Error(err)
+		}
+		if t.Failed() {
+			return
+		}
+		// A poll waiting on A for a Send through B is answered by the
+		// database check, as with Redis gone.
+		sent := recv(t, a, bob, client.RecvRequest{LastID: last(0), Limit: 100}).Messages
+		if len(sent) != 6 {
+			t.Fatalf("%d messages stored while Redis hung, want 6", len(sent))
+		}
+		polls := startCross(t, a, bob, sent[5].ID, 25*time.Second)
+		settleCross()
+		id := mustSend(t, b, alice, bob, "paused")
+		if got := awaitCross(t, polls, bound); len(got.Messages) != 1 || got.Messages[0].ID != id {
+			t.Fatalf("poll got %+v, want message %d", got, id)
+		}
+
+		rs.Resume(t)
+		chattest.AwaitRedis(t, a, b)
+		// The login limit's counter is back in Redis within a few
+		// seconds, without a restart.
+		rc := rs.Client(t)
+		key := "fiberchat:limit:login:0.0.0.0" // app.Test's address
+		anon := a.SDK(t)
+		deadline := time.Now().Add(10 * time.Second)
+		for rc.Exists(context.Background(), key).Val() == 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("the login limit does not count in Redis again 10 s after it is back")
+			}
+			if _, err := anon.Login(context.Background(), alice.UID, alice.Password); err != nil {
+				t.Fatalf("login with Redis back: %v", err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+}
+
+// runBounded runs calls in parallel and returns their errors, and an
+// error for each that took longer than bound. It waits at most twice
+// bound plus a minute for them all, so that a hang fails the test
+// instead of holding it.
+func runBounded(t *testing.T, calls []func() error, bound time.Duration) []error {
+	t.Helper()
+	errs := make(chan error, len(calls))
+	for i, call := range calls {
+		go func() {
+			start := time.Now()
+			err := call()
+			if took := time.Since(start); err == nil && took > bound {
+				err = fmt.Errorf("took %v, want at most %v", took, bound)
+			}
+			if err != nil {
+				err = fmt.Errorf("call %d: %w", i, err)
+			}
+			errs <- err
+		}()
+	}
+	var out []error
+	timeout := time.After(2*bound + time.Minute)
+	for range calls {
+		select {
+		case err := <-errs:
+			if err != nil {
+				out = append(out, err)
+			}
+		case <-timeout:
+			return append(out, errors.New("calls still running past the bound"))
+		}
+	}
+	return out
+}
+
+// The login throttle counts in Redis: parallel guesses at one account
+// spread over two instances are checked LoginFailures times and then once
+// more, not that many times on each.
+func TestRedisLoginThrottleAcrossInstances(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		_, a, b := redisPair(t, db, func(c *module.Config) {
+			c.LoginRateLimit = -1
+			c.LoginFailures = 5
+		})
+		u := a.NewUser(t, "a")
+		if checked := parallelWrongLogins(t, 40, u, a, b); checked > 6 {
+			t.Fatalf("%d of 40 parallel wrong passwords were checked, want at most 5 + 1", checked)
+		}
+	})
+}

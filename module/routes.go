@@ -37,7 +37,7 @@ func (m *Module) Mount(r fiber.Router) {
 	loginThrottle := middleware.NewLoginThrottle(middleware.LoginThrottleConfig{
 		Failures:   m.cfg.LoginFailures,
 		MaxBackoff: m.cfg.LoginBackoffMax,
-		Size:       m.cfg.TokenCacheSize,
+		Store:      m.loginRuns(),
 		Now:        m.cfg.Now,
 	})
 	passwdLimit := middleware.NewRateLimit(middleware.RateLimitConfig{Name: "passwd", Max: m.cfg.AccountRateLimit, Window: m.cfg.RateLimitWindow, Key: middleware.KeyUser, Storage: m.limitStorage()})

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os/exec"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -84,6 +85,35 @@ func (r *RedisServer) Kill(t testing.TB) {
 	}
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
+}
+
+// Pause stops the server with SIGSTOP, as a hung Redis would be: its
+// sockets stay open and connections are still accepted, but nothing is
+// answered. It resumes the server when the test ends, before StartRedis's
+// kill, so that a test that fails while it is paused leaves nothing
+// stopped behind.
+func (r *RedisServer) Pause(t testing.TB) {
+	t.Helper()
+	r.signal(t, syscall.SIGSTOP)
+	t.Cleanup(func() { r.signal(t, syscall.SIGCONT) })
+}
+
+// Resume lets a paused server go on (SIGCONT).
+func (r *RedisServer) Resume(t testing.TB) {
+	t.Helper()
+	r.signal(t, syscall.SIGCONT)
+}
+
+func (r *RedisServer) signal(t testing.TB, sig syscall.Signal) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cmd == nil {
+		return
+	}
+	if err := r.cmd.Process.Signal(sig); err != nil {
+		t.Errorf("redis-server: %v: %v", sig, err)
+	}
 }
 
 // Client returns a new client of the server, closed when the test ends:

@@ -57,6 +57,9 @@ const (
 	// callTimeout bounds each call to Redis: a Redis that hangs must not
 	// hold a Send or the receiving loop.
 	callTimeout = 2 * time.Second
+	// closeTimeout bounds Close: the flush's callTimeout, then a
+	// receive's pingEvery, with room to spare.
+	closeTimeout = callTimeout + 2*pingEvery
 	// pingEvery is how long the subscription may be silent before it is
 	// pinged; a ping unanswered for as long again means the connection
 	// is dead even if the socket has not said so.
@@ -157,7 +160,11 @@ func (b *Bus) Publish(note string) {
 
 // Close sends the notes still queued (for at most callTimeout: a short-
 // lived process, such as a command that disables a client, publishes and
-// exits at once), then stops the Bus and closes its subscription.
+// exits at once), then stops the Bus and closes its subscription. It
+// returns within closeTimeout even if Redis hangs: go-redis honours a
+// context's deadline only with ContextTimeoutEnabled, and the client is
+// the host's, so a call may outlast its context; such a call is left to
+// end by the client's own timeouts, or when the host closes the client.
 func (b *Bus) Close() error {
 	b.mu.Lock()
 	if b.closed {
@@ -166,6 +173,31 @@ func (b *Bus) Close() error {
 	}
 	b.closed = true
 	b.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b.flush()
+		b.cancel()
+		b.psMu.Lock()
+		if b.ps != nil {
+			_ = b.ps.Close()
+		}
+		b.psMu.Unlock()
+		b.wg.Wait()
+	}()
+	timer := time.NewTimer(closeTimeout)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		b.cancel()
+		b.cfg.Logger.Warn("redis bus closed with a call to Redis unanswered; it ends with the client's timeouts", "channel", b.cfg.Channel)
+	}
+	return nil
+}
+
+// flush sends what is queued, for at most callTimeout.
+func (b *Bus) flush() {
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
 	for notes := b.take(); len(notes) > 0 && ctx.Err() == nil; notes = b.take() {
@@ -173,14 +205,6 @@ func (b *Bus) Close() error {
 			b.logf("redis publish failed; other instances fall back to the database", err)
 		}
 	}
-	b.cancel()
-	b.psMu.Lock()
-	if b.ps != nil {
-		_ = b.ps.Close()
-	}
-	b.psMu.Unlock()
-	b.wg.Wait()
-	return nil
 }
 
 // subscribe makes a new subscription, closing the one before; nil once
@@ -269,7 +293,10 @@ func (b *Bus) receive() {
 						continue
 					}
 				} else {
-					// The ping went unanswered: start over on a new link.
+					// The ping went unanswered: start over on a new link,
+					// down first, since making it may itself wait on the
+					// hung Redis for as long as the client lets it.
+					b.setUp(false, err)
 					if ps = b.subscribe(); ps == nil {
 						return
 					}
