@@ -23,6 +23,9 @@ func openRedis(url string) (client redis.UniversalClient, close func(), err erro
 	if err != nil {
 		return nil, nil, fmt.Errorf("--redis: %w", err)
 	}
+	// go-redis ignores a call's context deadline unless told to: without
+	// this a hung (not closed) Redis holds each call for ReadTimeout.
+	opt.ContextTimeoutEnabled = true
 	c := redis.NewClient(opt)
 	return c, func() { _ = c.Close() }, nil
 }

@@ -71,6 +71,7 @@ func (r *redisServer) client() (*redis.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	opt.ContextTimeoutEnabled = true // bound each call by its context, as a host should
 	return redis.NewClient(opt), nil
 }
 

@@ -191,6 +191,7 @@ func serveMain(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "bench serve: --redis: %v\n", err)
 			return 2
 		}
+		opt.ContextTimeoutEnabled = true // bound each call by its context, as a host should
 		c := redis.NewClient(opt)
 		defer c.Close()
 		rdb = c
