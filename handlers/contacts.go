@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/fiberchat/fiberchat/apierr"
@@ -242,11 +241,7 @@ func (h *Contacts) Answer() fiber.Handler {
 		me := middleware.SessionFrom(c).UID
 		now := h.now().Unix()
 		accept := *req.Type == 1
-		err := h.store.AnswerRequest(c.UserContext(), me, int64(req.UIDFrom), accept, now)
-		if errors.Is(err, models.ErrNotFound) {
-			return apierr.NotFound("no pending request from uid_from")
-		}
-		if err != nil {
+		if err := h.store.AnswerRequest(c.UserContext(), me, int64(req.UIDFrom), accept, now); err != nil {
 			return err
 		}
 		if accept {

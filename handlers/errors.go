@@ -51,10 +51,11 @@ func ErrorHandler(logger *slog.Logger) fiber.ErrorHandler {
 	}
 }
 
-// WriteError answers err as the envelope: an *apierr.Error as it says,
-// Fiber's own errors by their status, a session whose user is gone
-// (models.ErrUserGone) as 401/1004, an unreachable database
-// (models.Unavailable) as 503/1503, and anything else as 500/1500, logged with a request id and never shown.
+// WriteError answers err as the envelope: an *apierr.Error (the module's
+// own failures, models' sentinels among them) as it says, Fiber's own
+// errors by their status, an unreachable database (models.Unavailable)
+// as 503/1503, and anything else as 500/1500, logged with a request id
+// and never shown.
 func WriteError(c *fiber.Ctx, logger *slog.Logger, err error, failure map[string]any) error {
 	e := classify(err)
 	id := ""
@@ -84,11 +85,8 @@ func classify(err error) *apierr.Error {
 		}
 		return apierr.ErrInternal
 	}
-	switch {
-	case errors.Is(err, models.ErrUserGone):
-		// The session outlived its user (deleted by the host).
-		return apierr.ErrBadToken
-	case models.Unavailable(err):
+	if models.Unavailable(err) {
+		// A driver's error, which only models can read.
 		return apierr.ErrUnavailable
 	}
 	return apierr.ErrInternal

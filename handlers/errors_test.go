@@ -33,6 +33,9 @@ func TestBoundary(t *testing.T) {
 		{"fiber 413", func(*fiber.Ctx) error { return fiber.ErrRequestEntityTooLarge }, 413, 1009, false},
 		{"db gone", func(*fiber.Ctx) error { return fmt.Errorf("query: %w", errors.New("sql: database is closed")) }, 503, 1503, true},
 		{"session user gone", func(*fiber.Ctx) error { return fmt.Errorf("add contacts: %w", models.ErrUserGone) }, 401, 1004, false},
+		{"store's sentinel", func(*fiber.Ctx) error { return fmt.Errorf("send: %w", models.ErrBlocked) }, 403, 1008, false},
+		{"store's missing row", func(*fiber.Ctx) error { return models.ErrNoAvatar }, 404, 1006, false},
+		{"store's duplicate", func(*fiber.Ctx) error { return models.ErrDuplicate }, 409, 1007, false},
 		{"db busy", func(*fiber.Ctx) error {
 			return fmt.Errorf("query: %w", &gomysql.MySQLError{Number: 1040, Message: "Too many connections"})
 		}, 503, 1503, true},
