@@ -70,3 +70,58 @@ func TestBoundary(t *testing.T) {
 		})
 	}
 }
+
+// TestRequestID checks that a request's id is chosen once, by RequestID,
+// and is the same in the response header, the envelope and the log line;
+// that a client's well-formed X-Request-Id is kept; and that any other is
+// replaced by a random one, so that it reaches neither the log nor the
+// answer.
+func TestRequestID(t *testing.T) {
+	forged := `x" level=ERROR msg="forged`
+	cases := []struct {
+		name, sent string
+		kept       bool
+	}{
+		{"none", "", false},
+		{"well-formed", "trace-42_A", true},
+		{"quotes and spaces", forged, false},
+		{"a newline, as a space once sent", "a\nb", false},
+		{"not ASCII", "trace-é", false},
+		{"too long", strings.Repeat("x", 65), false},
+		{"64 characters", strings.Repeat("x", 64), true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			app := fiber.New()
+			seen := ""
+			app.Post("/x", handlers.RequestID(), handlers.Boundary(slog.New(slog.NewTextHandler(&logs, nil)), nil),
+				func(c *fiber.Ctx) error {
+					seen = handlers.RequestIDFrom(c)
+					return errors.New("boom")
+				})
+			req := httptest.NewRequest("POST", "/x", nil)
+			if tc.sent != "" {
+				req.Header.Set("X-Request-Id", tc.sent)
+			}
+			resp, err := app.Test(req, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body map[string]any
+			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+				t.Fatal(err)
+			}
+			id, header := body["request_id"], resp.Header.Get("X-Request-Id")
+			if id != header || id != seen {
+				t.Fatalf("request id: body %q, header %q, handler %q; want one id", id, header, seen)
+			}
+			if tc.kept && seen != tc.sent || !tc.kept && len(seen) != 36 {
+				t.Fatalf("sent %q, got id %q; want it kept: %v (else a fresh UUID)", tc.sent, seen, tc.kept)
+			}
+			if !strings.Contains(logs.String(), "request_id="+seen) || strings.Contains(logs.String(), "forged") {
+				t.Fatalf("log %q, want request_id=%s and nothing the client forged", logs.String(), seen)
+			}
+		})
+	}
+}
