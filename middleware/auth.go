@@ -109,7 +109,7 @@ func Credentials(c *fiber.Ctx) (uid int64, token string, err error) {
 		var u wire.UID
 		if rawUID, ok := fields["uid"]; ok {
 			if err := u.UnmarshalJSON(rawUID); err != nil {
-				return 0, "", apierr.Invalid("invalid uid: must be a positive integer")
+				return 0, "", apierr.Invalid("invalid uid: %s", wire.UIDRule)
 			}
 		}
 		return int64(u), token, nil
@@ -128,7 +128,7 @@ func Credentials(c *fiber.Ctx) (uid int64, token string, err error) {
 		if !ok {
 			// Named as the client sent it, so the 400 points at the
 			// parameter or header to fix.
-			return 0, "", apierr.Invalid("invalid %s: must be a positive integer", place.uidName)
+			return 0, "", apierr.Invalid("invalid %s: %s", place.uidName, wire.UIDRule)
 		}
 		return id, place.token, nil
 	}

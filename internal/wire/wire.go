@@ -24,6 +24,9 @@ import (
 // rather than a silent overflow.
 const MaxUID = 1<<53 - 1
 
+// UIDRule says what a uid must be, for the message of one that is not.
+const UIDRule = "must be a positive integer up to 2^53-1"
+
 // UID is a user id as the contract accepts it: a positive JSON integer or a
 // string of decimal digits. Anything else (negative, fractional, exponent,
 // object, too large) fails to decode.
@@ -435,7 +438,7 @@ func expected(t reflect.Type) string {
 	}
 	switch {
 	case t == reflect.TypeFor[UID]():
-		return "must be a positive integer"
+		return UIDRule
 	case t == reflect.TypeFor[Int]():
 		return "must be a non-negative integer"
 	case t.Kind() == reflect.String:

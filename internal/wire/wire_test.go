@@ -91,7 +91,7 @@ func TestDecode(t *testing.T) {
 		{"type string", "application/json", `{"uid":7,"name":"a","type":"yes"}`, "type"},
 		{"data not a list", "application/json", `{"uid":7,"name":"a","data":{"uid":1}}`, "data"},
 		{"data too long", "application/json", `{"uid":7,"name":"a","data":[{"uid":1},{"uid":2},{"uid":3}]}`, "data"},
-		{"data entry bad uid", "application/json", `{"uid":7,"name":"a","data":[{"uid":-1}]}`, "data[0].uid: must be a positive integer"},
+		{"data entry bad uid", "application/json", `{"uid":7,"name":"a","data":[{"uid":-1}]}`, "data[0].uid: " + wire.UIDRule},
 		{"data second entry text uid", "application/json", `{"uid":7,"name":"a","data":[{"uid":1},{"uid":"abc"}]}`, "data[1].uid"},
 		{"data entry missing uid", "application/json", `{"uid":7,"name":"a","data":[{"uid":1},{}]}`, "data[1].uid: required"},
 		{"data entry not an object", "application/json", `{"uid":7,"name":"a","data":[1]}`, "data[0]: must be an object"},
