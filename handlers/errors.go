@@ -18,8 +18,9 @@ import (
 	"github.com/gofiber/fiber/v2/utils"
 )
 
-// Boundary is the first handler of every module route: it answers any
-// error the rest of the chain returns, and any panic, with the envelope,
+// Boundary goes first on every module route, after RequestID and the
+// access log: it answers any error the rest of the chain returns, and any
+// panic, with the envelope,
 // so the host's error handler never sees the module's errors. failure
 // holds extra fields every failed answer of the route carries, such as
 // "reg":0 for register.
