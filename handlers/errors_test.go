@@ -125,3 +125,33 @@ func TestRequestID(t *testing.T) {
 		})
 	}
 }
+
+// TestRequestIDWithoutTheMiddleware checks the envelope's id where
+// RequestID did not run (ErrorHandler, a host's HealthHandler route): a
+// client's well-formed X-Request-Id, else a fresh one, never a forged one.
+func TestRequestIDWithoutTheMiddleware(t *testing.T) {
+	for sent, kept := range map[string]bool{"trace-7": true, "x y\"z": false, "": false} {
+		var logs bytes.Buffer
+		app := fiber.New(fiber.Config{ErrorHandler: handlers.ErrorHandler(slog.New(slog.NewTextHandler(&logs, nil)))})
+		app.Post("/x", func(*fiber.Ctx) error { return errors.New("boom") })
+		req := httptest.NewRequest("POST", "/x", nil)
+		if sent != "" {
+			req.Header.Set("X-Request-Id", sent)
+		}
+		resp, err := app.Test(req, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			t.Fatal(err)
+		}
+		id, _ := body["request_id"].(string)
+		if kept && id != sent || !kept && len(id) != 36 || resp.Header.Get("X-Request-Id") != id {
+			t.Errorf("sent %q: body id %q, header %q; want it kept: %v (else a fresh UUID)", sent, id, resp.Header.Get("X-Request-Id"), kept)
+		}
+		if !strings.Contains(logs.String(), "request_id="+id) {
+			t.Errorf("sent %q: log %q lacks request_id=%s", sent, logs.String(), id)
+		}
+	}
+}
