@@ -18,8 +18,9 @@ import (
 type AvatarStore interface {
 	// PutAvatar stores data under name; names are never reused.
 	PutAvatar(ctx context.Context, name, contentType string, data []byte) error
-	// GetAvatar returns what PutAvatar stored under name, or
-	// models.ErrNotFound.
+	// GetAvatar returns what PutAvatar stored under name, or an error
+	// that is models.ErrNotFound (models.ErrNoAvatar, say), which is
+	// answered as it is.
 	GetAvatar(ctx context.Context, name string) (data []byte, contentType string, err error)
 	// DeleteAvatar removes what PutAvatar stored under name, once a new
 	// avatar replaced it; a name that is gone already is no error.
@@ -61,7 +62,7 @@ func (f FileAvatars) PutAvatar(_ context.Context, name, _ string, data []byte) e
 func (f FileAvatars) GetAvatar(_ context.Context, name string) ([]byte, string, error) {
 	data, err := os.ReadFile(filepath.Join(f.Dir, name))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, "", models.ErrNotFound
+		return nil, "", models.ErrNoAvatar
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("read avatar: %w", err)

@@ -2,10 +2,8 @@ package handlers
 
 import (
 	"context"
-	"errors"
 	"time"
 
-	"github.com/fiberchat/fiberchat/apierr"
 	"github.com/fiberchat/fiberchat/events"
 	"github.com/fiberchat/fiberchat/internal/wire"
 	"github.com/fiberchat/fiberchat/middleware"
@@ -49,19 +47,18 @@ func NewContacts(cfg ContactsConfig) *Contacts {
 
 // uidEntry is one {"uid":…} of a data list.
 type uidEntry struct {
-	UID wire.UID `json:"uid"`
+	UID wire.UID `json:"uid" validate:"required"`
 }
 
 // uidListRequest is the body of the routes taking data:[{"uid":…},…]. The
 // 1–100 bound (API.md §4) bounds the IN lists and the row locks one
 // request can take.
 type uidListRequest struct {
-	Data []uidEntry `json:"data" validate:"required,min=1,max=100"`
+	Data []uidEntry `json:"data" validate:"required,min=1,max=100,dive"`
 }
 
-// decodeUIDs reads a data list. An entry without a uid (`{}`, `null`) is
-// named by its index; anything else malformed already failed in decoding
-// as "invalid data".
+// decodeUIDs reads a data list. A failure names the entry's field by its
+// index (data[2].uid), an entry without a uid (`{}`, `null`) too.
 func (h *Contacts) decodeUIDs(c *fiber.Ctx) ([]int64, error) {
 	var req uidListRequest
 	if err := h.decoder.Decode(c, &req); err != nil {
@@ -69,9 +66,6 @@ func (h *Contacts) decodeUIDs(c *fiber.Ctx) ([]int64, error) {
 	}
 	uids := make([]int64, len(req.Data))
 	for i, e := range req.Data {
-		if e.UID == 0 {
-			return nil, apierr.Invalid("invalid data[%d].uid: required", i)
-		}
 		uids[i] = int64(e.UID)
 	}
 	return uids, nil
@@ -242,11 +236,7 @@ func (h *Contacts) Answer() fiber.Handler {
 		me := middleware.SessionFrom(c).UID
 		now := h.now().Unix()
 		accept := *req.Type == 1
-		err := h.store.AnswerRequest(c.UserContext(), me, int64(req.UIDFrom), accept, now)
-		if errors.Is(err, models.ErrNotFound) {
-			return apierr.NotFound("no pending request from uid_from")
-		}
-		if err != nil {
+		if err := h.store.AnswerRequest(c.UserContext(), me, int64(req.UIDFrom), accept, now); err != nil {
 			return err
 		}
 		if accept {

@@ -6,21 +6,21 @@
 package handlers
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
-	"strings"
 
 	"github.com/fiberchat/fiberchat/apierr"
 	"github.com/fiberchat/fiberchat/models"
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/requestid"
+	"github.com/gofiber/fiber/v2/utils"
 )
 
-// Boundary is the first handler of every module route: it answers any
-// error the rest of the chain returns, and any panic, with the envelope,
+// Boundary goes first on every module route, after RequestID and the
+// access log: it answers any error the rest of the chain returns, and any
+// panic, with the envelope,
 // so the host's error handler never sees the module's errors. failure
 // holds extra fields every failed answer of the route carries, such as
 // "reg":0 for register.
@@ -28,7 +28,7 @@ func Boundary(logger *slog.Logger, failure map[string]any) fiber.Handler {
 	return func(c *fiber.Ctx) (err error) {
 		defer func() {
 			if r := recover(); r != nil {
-				id := requestID(c)
+				id := RequestIDFrom(c)
 				logger.ErrorContext(c.UserContext(), "panic serving request",
 					"request_id", id, "method", c.Method(), "path", c.Path(),
 					"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
@@ -51,15 +51,16 @@ func ErrorHandler(logger *slog.Logger) fiber.ErrorHandler {
 	}
 }
 
-// WriteError answers err as the envelope: an *apierr.Error as it says,
-// Fiber's own errors by their status, a session whose user is gone
-// (models.ErrUserGone) as 401/1004, an unreachable database
-// (models.Unavailable) as 503/1503, and anything else as 500/1500, logged with a request id and never shown.
+// WriteError answers err as the envelope: an *apierr.Error (the module's
+// own failures, models' sentinels among them) as it says, Fiber's own
+// errors by their status, an unreachable database (models.Unavailable)
+// as 503/1503, and anything else as 500/1500, logged with a request id
+// and never shown.
 func WriteError(c *fiber.Ctx, logger *slog.Logger, err error, failure map[string]any) error {
 	e := classify(err)
 	id := ""
 	if e.Code == apierr.CodeInternal || e.Code == apierr.CodeUnavailable {
-		id = requestID(c)
+		id = RequestIDFrom(c)
 		logger.ErrorContext(c.UserContext(), "request failed",
 			"request_id", id, "method", c.Method(), "path", c.Path(), "error", err.Error())
 	}
@@ -84,11 +85,8 @@ func classify(err error) *apierr.Error {
 		}
 		return apierr.ErrInternal
 	}
-	switch {
-	case errors.Is(err, models.ErrUserGone):
-		// The session outlived its user (deleted by the host).
-		return apierr.ErrBadToken
-	case models.Unavailable(err):
+	if models.Unavailable(err) {
+		// A driver's error, which only models can read.
 		return apierr.ErrUnavailable
 	}
 	return apierr.ErrInternal
@@ -108,18 +106,58 @@ func write(c *fiber.Ctx, e *apierr.Error, failure map[string]any, requestID stri
 	return c.Status(e.Status).JSON(body)
 }
 
-func requestID(c *fiber.Ctx) string {
-	if id := c.Get("X-Request-Id"); id != "" && len(id) <= 64 && isToken(id) {
-		return strings.Clone(id)
+// requestIDKey is where RequestID keeps the request's id in c.Locals.
+type requestIDKey struct{}
+
+// RequestID is the first handler of every module route: Fiber's requestid
+// middleware, which takes the client's X-Request-Id or makes one, sets it
+// on the response and keeps it for RequestIDFrom. Two things are added:
+// a client's id is kept only when it is 1 to 64 characters of
+// [A-Za-z0-9_-] (otherwise it is dropped and one is made), so that no
+// client writes newlines, quotes or a megabyte into the module's logs
+// and answers; and a made id is random (utils.UUIDv4), where the
+// middleware's default numbers the requests and so tells anyone how busy
+// the server is.
+func RequestID() fiber.Handler {
+	rid := requestid.New(requestid.Config{
+		Header:     fiber.HeaderXRequestID,
+		Generator:  utils.UUIDv4,
+		ContextKey: requestIDKey{},
+	})
+	return func(c *fiber.Ctx) error {
+		h := &c.Request().Header
+		if id := h.Peek(fiber.HeaderXRequestID); len(id) > 0 && !validRequestID(id) {
+			h.Del(fiber.HeaderXRequestID)
+		}
+		return rid(c)
 	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
-func isToken(s string) bool {
-	for i := 0; i < len(s); i++ {
-		ch := s[i]
+// RequestIDFrom returns the id of c's request, the one the error envelope
+// and every log line about the request carry: RequestID's. Where RequestID
+// did not run (ErrorHandler before any route, HealthHandler on a host's
+// route, the answer of a parked poll), it is a well-formed X-Request-Id
+// of the response (set by RequestID before the poll parked) or of the
+// request, else a new one, kept for the rest of the request.
+func RequestIDFrom(c *fiber.Ctx) string {
+	if id, ok := c.Locals(requestIDKey{}).(string); ok {
+		return id
+	}
+	id := utils.UUIDv4()
+	if v := c.Response().Header.Peek(fiber.HeaderXRequestID); validRequestID(v) {
+		id = string(v)
+	} else if v := c.Request().Header.Peek(fiber.HeaderXRequestID); validRequestID(v) {
+		id = string(v)
+	}
+	c.Locals(requestIDKey{}, id)
+	return id
+}
+
+func validRequestID(id []byte) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for _, ch := range id {
 		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '_') {
 			return false
 		}

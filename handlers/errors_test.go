@@ -33,6 +33,9 @@ func TestBoundary(t *testing.T) {
 		{"fiber 413", func(*fiber.Ctx) error { return fiber.ErrRequestEntityTooLarge }, 413, 1009, false},
 		{"db gone", func(*fiber.Ctx) error { return fmt.Errorf("query: %w", errors.New("sql: database is closed")) }, 503, 1503, true},
 		{"session user gone", func(*fiber.Ctx) error { return fmt.Errorf("add contacts: %w", models.ErrUserGone) }, 401, 1004, false},
+		{"store's sentinel", func(*fiber.Ctx) error { return fmt.Errorf("send: %w", models.ErrBlocked) }, 403, 1008, false},
+		{"store's missing row", func(*fiber.Ctx) error { return models.ErrNoAvatar }, 404, 1006, false},
+		{"store's duplicate", func(*fiber.Ctx) error { return models.ErrDuplicate }, 409, 1007, false},
 		{"db busy", func(*fiber.Ctx) error {
 			return fmt.Errorf("query: %w", &gomysql.MySQLError{Number: 1040, Message: "Too many connections"})
 		}, 503, 1503, true},
@@ -65,5 +68,90 @@ func TestBoundary(t *testing.T) {
 				t.Fatal("the panic's stack was not logged server-side")
 			}
 		})
+	}
+}
+
+// TestRequestID checks that a request's id is chosen once, by RequestID,
+// and is the same in the response header, the envelope and the log line;
+// that a client's well-formed X-Request-Id is kept; and that any other is
+// replaced by a random one, so that it reaches neither the log nor the
+// answer.
+func TestRequestID(t *testing.T) {
+	forged := `x" level=ERROR msg="forged`
+	cases := []struct {
+		name, sent string
+		kept       bool
+	}{
+		{"none", "", false},
+		{"well-formed", "trace-42_A", true},
+		{"quotes and spaces", forged, false},
+		{"a newline, as a space once sent", "a\nb", false},
+		{"not ASCII", "trace-é", false},
+		{"too long", strings.Repeat("x", 65), false},
+		{"64 characters", strings.Repeat("x", 64), true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			app := fiber.New()
+			seen := ""
+			app.Post("/x", handlers.RequestID(), handlers.Boundary(slog.New(slog.NewTextHandler(&logs, nil)), nil),
+				func(c *fiber.Ctx) error {
+					seen = handlers.RequestIDFrom(c)
+					return errors.New("boom")
+				})
+			req := httptest.NewRequest("POST", "/x", nil)
+			if tc.sent != "" {
+				req.Header.Set("X-Request-Id", tc.sent)
+			}
+			resp, err := app.Test(req, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body map[string]any
+			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+				t.Fatal(err)
+			}
+			id, header := body["request_id"], resp.Header.Get("X-Request-Id")
+			if id != header || id != seen {
+				t.Fatalf("request id: body %q, header %q, handler %q; want one id", id, header, seen)
+			}
+			if tc.kept && seen != tc.sent || !tc.kept && len(seen) != 36 {
+				t.Fatalf("sent %q, got id %q; want it kept: %v (else a fresh UUID)", tc.sent, seen, tc.kept)
+			}
+			if !strings.Contains(logs.String(), "request_id="+seen) || strings.Contains(logs.String(), "forged") {
+				t.Fatalf("log %q, want request_id=%s and nothing the client forged", logs.String(), seen)
+			}
+		})
+	}
+}
+
+// TestRequestIDWithoutTheMiddleware checks the envelope's id where
+// RequestID did not run (ErrorHandler, a host's HealthHandler route): a
+// client's well-formed X-Request-Id, else a fresh one, never a forged one.
+func TestRequestIDWithoutTheMiddleware(t *testing.T) {
+	for sent, kept := range map[string]bool{"trace-7": true, "x y\"z": false, "": false} {
+		var logs bytes.Buffer
+		app := fiber.New(fiber.Config{ErrorHandler: handlers.ErrorHandler(slog.New(slog.NewTextHandler(&logs, nil)))})
+		app.Post("/x", func(*fiber.Ctx) error { return errors.New("boom") })
+		req := httptest.NewRequest("POST", "/x", nil)
+		if sent != "" {
+			req.Header.Set("X-Request-Id", sent)
+		}
+		resp, err := app.Test(req, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			t.Fatal(err)
+		}
+		id, _ := body["request_id"].(string)
+		if kept && id != sent || !kept && len(id) != 36 || resp.Header.Get("X-Request-Id") != id {
+			t.Errorf("sent %q: body id %q, header %q; want it kept: %v (else a fresh UUID)", sent, id, resp.Header.Get("X-Request-Id"), kept)
+		}
+		if !strings.Contains(logs.String(), "request_id="+id) {
+			t.Errorf("sent %q: log %q lacks request_id=%s", sent, logs.String(), id)
+		}
 	}
 }

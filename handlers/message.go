@@ -161,14 +161,7 @@ func (h *Messages) Send() fiber.Handler {
 		// transaction, under the recipient's lock: no extra query, and no
 		// window for a contact ending in between.
 		replayed, err := h.writer.CreateMessage(ctx, msg, !h.allowStrangers)
-		switch {
-		case errors.Is(err, models.ErrNotFound):
-			return apierr.NotFound("no such user: uid_to")
-		case errors.Is(err, models.ErrNotContact):
-			return apierr.Forbidden("not allowed: uid_to is not a contact")
-		case errors.Is(err, models.ErrBlocked):
-			return apierr.Forbidden("not allowed: uid_to is blocked, or blocks you")
-		case err != nil:
+		if err != nil {
 			return err
 		}
 		if !replayed {
@@ -355,9 +348,6 @@ func (h *Messages) next(ctx context.Context, s middleware.Session, lastID *wire.
 	for range cursorAttempts {
 		var err error
 		cursor, err = h.store.RecvCursor(ctx, s.TokenID)
-		if errors.Is(err, models.ErrNotFound) {
-			return nil, 0, apierr.ErrBadToken // logged out meanwhile
-		}
 		if err != nil {
 			return nil, 0, err
 		}

@@ -400,7 +400,7 @@ func (u *Users) ServeAvatar() fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		name := c.Params("name")
 		if !avatarName.MatchString(name) {
-			return apierr.NotFound("no such image")
+			return models.ErrNoAvatar
 		}
 		// A name is never reused for other bytes, so it is the ETag, and a
 		// client revalidating one it holds is answered without a read.
@@ -411,9 +411,6 @@ func (u *Users) ServeAvatar() fiber.Handler {
 			return c.SendStatus(fiber.StatusNotModified)
 		}
 		data, ctype, err := u.avatars.GetAvatar(c.UserContext(), name)
-		if errors.Is(err, models.ErrNotFound) {
-			return apierr.NotFound("no such image")
-		}
 		if err != nil {
 			return err
 		}

@@ -109,14 +109,14 @@ func Credentials(c *fiber.Ctx) (uid int64, token string, err error) {
 		var u wire.UID
 		if rawUID, ok := fields["uid"]; ok {
 			if err := u.UnmarshalJSON(rawUID); err != nil {
-				return 0, "", apierr.Invalid("invalid uid")
+				return 0, "", apierr.Invalid("invalid uid: %s", wire.UIDRule)
 			}
 		}
 		return int64(u), token, nil
 	}
-	for _, place := range [...]struct{ uid, token string }{
-		{c.Query("user_id"), c.Query("user_token")},
-		{c.Get("X-Uid"), c.Get("X-Access-Token")},
+	for _, place := range [...]struct{ uidName, uid, token string }{
+		{"user_id", c.Query("user_id"), c.Query("user_token")},
+		{"X-Uid", c.Get("X-Uid"), c.Get("X-Access-Token")},
 	} {
 		if place.token == "" {
 			continue
@@ -126,7 +126,9 @@ func Credentials(c *fiber.Ctx) (uid int64, token string, err error) {
 		}
 		id, ok := wire.ParseUID(place.uid)
 		if !ok {
-			return 0, "", apierr.Invalid("invalid uid")
+			// Named as the client sent it, so the 400 points at the
+			// parameter or header to fix.
+			return 0, "", apierr.Invalid("invalid %s: %s", place.uidName, wire.UIDRule)
 		}
 		return id, place.token, nil
 	}

@@ -22,14 +22,18 @@ func (s *Store) PutAvatar(ctx context.Context, a *Avatar) error {
 	return db.Create(a).Error
 }
 
-// GetAvatar reads an avatar by name; ErrNotFound when there is none.
+// ErrNoAvatar is the ErrNotFound of an avatar that is not stored, for
+// every store of avatars to return.
+var ErrNoAvatar = ErrNotFound.WithMsg("no such image")
+
+// GetAvatar reads an avatar by name; ErrNoAvatar when there is none.
 func (s *Store) GetAvatar(ctx context.Context, name string) (*Avatar, error) {
 	db, done := s.with(ctx)
 	defer done()
 	var a Avatar
 	err := db.Where("name = ?", name).Take(&a).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, ErrNotFound
+		return nil, ErrNoAvatar
 	}
 	return &a, err
 }

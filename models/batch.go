@@ -474,7 +474,7 @@ func checks(present []int64, contacts, blocked map[fromTo]bool) func(*writeReq) 
 	return func(r *writeReq) error {
 		k := fromTo{r.m.FromUID, r.m.ToUID}
 		if _, ok := slices.BinarySearch(present, k.to); !ok {
-			return ErrNotFound
+			return errNoRecipient
 		}
 		if r.contactsOnly && !contacts[k] {
 			return ErrNotContact

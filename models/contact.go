@@ -281,6 +281,9 @@ func applyAdds(tx *gorm.DB, me int64, plan addPlan, now int64) error {
 	return nil
 }
 
+// errNoPendingRequest is AnswerRequest's ErrNotFound.
+var errNoPendingRequest = ErrNotFound.WithMsg("no pending request from uid_from")
+
 // AnswerRequest accepts (making the two contacts) or refuses the pending
 // request from `from` to me, deleting it either way, so a refused
 // requester may ask again. ErrNotFound if no such request is pending,
@@ -296,7 +299,7 @@ func (s *Store) AnswerRequest(ctx context.Context, me, from int64, accept bool, 
 			return fmt.Errorf("delete contact request: %w", res.Error)
 		}
 		if res.RowsAffected == 0 {
-			return ErrNotFound
+			return errNoPendingRequest
 		}
 		if !accept {
 			return nil

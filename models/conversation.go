@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/fiberchat/fiberchat/apierr"
+
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
@@ -35,8 +37,8 @@ type Block struct {
 }
 
 // ErrBlocked is returned for a message between two users one of whom
-// blocks the other.
-var ErrBlocked = errors.New("blocked")
+// blocks the other: 403/1008.
+var ErrBlocked = apierr.Forbidden("not allowed: uid_to is blocked, or blocks you")
 
 // setPair fills the message's pair columns from its two uids.
 func (m *Message) setPair() {

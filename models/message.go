@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/fiberchat/fiberchat/apierr"
+
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
@@ -38,8 +40,12 @@ type Message struct {
 const sendAttempts = 3
 
 // ErrNotContact is returned for a message between users who are not
-// contacts when only contacts may message each other.
-var ErrNotContact = errors.New("not a contact")
+// contacts when only contacts may message each other: 403/1008.
+var ErrNotContact = apierr.Forbidden("not allowed: uid_to is not a contact")
+
+// errNoRecipient is CreateMessage's ErrNotFound: the recipient does not
+// exist.
+var errNoRecipient = ErrNotFound.WithMsg("no such user: uid_to")
 
 // CreateMessage stores m and fills in its id. When m carries a
 // ClientMsgID the sender has used before, nothing is stored: m takes the
@@ -73,8 +79,11 @@ func (s *Store) CreateMessage(ctx context.Context, m *Message, contactsOnly bool
 			var u User
 			err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Select("uid").
 				Where("uid = ?", m.ToUID).Take(&u).Error
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return errNoRecipient
+			}
 			if err != nil {
-				return notFound(err)
+				return err
 			}
 			if contactsOnly {
 				// Checked under the recipient's lock, so a contact ended by
@@ -166,14 +175,17 @@ func (s *Store) LatestMessageID(ctx context.Context, uid int64) (int64, error) {
 	return id, nil
 }
 
-// RecvCursor returns a session's server-side Recv cursor; ErrNotFound
+// RecvCursor returns a session's server-side Recv cursor; ErrSessionGone
 // when the session has ended.
 func (s *Store) RecvCursor(ctx context.Context, tokenID int64) (int64, error) {
 	db, done := s.with(ctx)
 	defer done()
 	var t UserToken
 	if err := db.Select("id", "recv_cursor").Where("id = ?", tokenID).Take(&t).Error; err != nil {
-		return 0, notFound(err)
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return 0, ErrSessionGone
+		}
+		return 0, err
 	}
 	return t.RecvCursor, nil
 }

@@ -7,22 +7,36 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"runtime"
 	"time"
 
+	"github.com/fiberchat/fiberchat/apierr"
 	"gorm.io/gorm"
 )
 
-// ErrNotFound is returned when the row asked for does not exist.
-var ErrNotFound = errors.New("not found")
+// The store's failures are apierr values, declared here once with the
+// code and status a client gets for them, so that a handler returns what
+// the store returned. A call that has a more precise message for one
+// returns a form of it (apierr.Error.WithMsg), which errors.Is still
+// matches against the sentinel.
+var (
+	// ErrNotFound is returned when the row asked for does not exist: 404/1006.
+	ErrNotFound = apierr.NotFound("not found")
 
-// ErrUserGone is returned when the caller's own user, the one its session
-// belongs to, no longer exists (the host deleted it mid-session), as
-// opposed to ErrNotFound for anything else missing, such as a recipient.
-var ErrUserGone = errors.New("the session's user no longer exists")
+	// ErrUserGone is returned when the caller's own user, the one its
+	// session belongs to, no longer exists (the host deleted it
+	// mid-session), as opposed to ErrNotFound for anything else missing,
+	// such as a recipient. To the client it is a dead session: 401/1004.
+	ErrUserGone = apierr.ErrBadToken.WithMsg(apierr.ErrBadToken.Msg)
 
-// ErrDuplicate is returned when a unique key is already taken.
-var ErrDuplicate = errors.New("duplicate")
+	// ErrSessionGone is returned when the caller's own session no longer
+	// exists (logged out, or expired and swept): 401/1004.
+	ErrSessionGone = apierr.ErrBadToken.WithMsg(apierr.ErrBadToken.Msg)
+
+	// ErrDuplicate is returned when a unique key is already taken: 409/1007.
+	ErrDuplicate = apierr.New(apierr.CodeConflict, http.StatusConflict, "already exists")
+)
 
 // DefaultQueryTimeout is how long a store call may take when NewStore is
 // given no timeout of its own (module.Config.QueryTimeout's default).

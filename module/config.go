@@ -254,8 +254,10 @@ type Config struct {
 	// AccessLog, when set, receives one line per request to the module's
 	// routes, at Info: "request" with method, route (the mounted pattern,
 	// never the URL, so no query string, token or avatar name), status,
-	// duration and request_id (the error answer's, else a well-formed
-	// X-Request-Id the client sent). Bodies and headers are never logged.
+	// duration and request_id (the X-Request-Id every answer carries: the
+	// client's when well-formed, else a random one; an error answer and
+	// its error log line carry the same). Bodies and headers are never
+	// logged.
 	// A parked poll's or a stream's line is written when it leaves its
 	// handler. Default: nil, no access log.
 	AccessLog *slog.Logger

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/fiberchat/fiberchat/apierr"
@@ -175,9 +174,9 @@ func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// observed returns the handlers that go first on every route Mount adds:
-// the metrics and access log's, or none when both are off. The slice is
-// new on every call, for the caller to append to.
+// observed returns the handlers that go first on every route Mount adds,
+// after the request id: the metrics and access log's, or none when both
+// are off. The slice is new on every call, for the caller to append to.
 func (m *Module) observed() []fiber.Handler {
 	if m.metrics == nil && m.cfg.AccessLog == nil {
 		return nil
@@ -214,28 +213,9 @@ func (m *Module) observe(c *fiber.Ctx) error {
 			slog.String("route", route),
 			slog.Int("status", status),
 			slog.Duration("duration", took),
-			slog.String("request_id", accessRequestID(c)))
+			slog.String("request_id", handlers.RequestIDFrom(c)))
 	}
 	return err
-}
-
-// accessRequestID is the request id an access log line carries: the one
-// an error answer gave (X-Request-Id, also in its body and its error log
-// line), else the client's own X-Request-Id when it looks like one, else
-// "".
-func accessRequestID(c *fiber.Ctx) string {
-	if id := c.Response().Header.Peek(fiber.HeaderXRequestID); len(id) > 0 {
-		return string(id)
-	}
-	id := c.Get(fiber.HeaderXRequestID)
-	if id == "" || len(id) > 64 || strings.IndexFunc(id, notIDChar) >= 0 {
-		return ""
-	}
-	return strings.Clone(id)
-}
-
-func notIDChar(r rune) bool {
-	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
 }
 
 // MetricsHandler serves Config.Metrics in Prometheus's text format, for a

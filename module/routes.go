@@ -43,10 +43,12 @@ func (m *Module) Mount(r fiber.Router) {
 	passwdLimit := middleware.NewRateLimit(middleware.RateLimitConfig{Name: "passwd", Max: m.cfg.AccountRateLimit, Window: m.cfg.RateLimitWindow, Key: middleware.KeyUser, Storage: m.limitStorage()})
 	avatarLimit := middleware.NewRateLimit(middleware.RateLimitConfig{Name: "head_img", Max: m.cfg.AccountRateLimit, Window: m.cfg.RateLimitWindow, Key: middleware.KeyUser, Storage: m.limitStorage()})
 	log := m.cfg.Logger
+	rid := handlers.RequestID()
 	jsonLimit := bodyLimit(m.cfg.BodyLimit)
 	uploadLimit := bodyLimit(m.uploadLimit())
 
-	// route mounts one API route: metrics and access log (when on),
+	// route mounts one API route: the request id (read once, here, for
+	// the envelope and every log line), metrics and access log (when on),
 	// boundary, body limit, the signature for this path, then the given
 	// gates, the session check if authed, and the handler. The signature
 	// comes before every limit, so that requests without a valid
@@ -54,7 +56,7 @@ func (m *Module) Mount(r fiber.Router) {
 	// client's budget; gates keyed by user (KeyUser) go in after, which
 	// run after the session check.
 	route := func(method, path string, failure map[string]any, limit fiber.Handler, before []fiber.Handler, authed bool, h fiber.Handler, after ...fiber.Handler) {
-		chain := append(m.observed(), handlers.Boundary(log, failure), limit, m.signature.Require(middleware.RouteName(path)))
+		chain := append(m.first(rid), handlers.Boundary(log, failure), limit, m.signature.Require(middleware.RouteName(path)))
 		chain = append(chain, before...)
 		if authed {
 			chain = append(chain, auth)
@@ -95,9 +97,16 @@ func (m *Module) Mount(r fiber.Router) {
 	post("/Message/Read", nil, jsonLimit, nil, true, cv.Read())
 	post("/Message/Unread", nil, jsonLimit, nil, true, cv.Unread())
 
-	r.Get("/avatar/:name", append(m.observed(), handlers.Boundary(log, nil), u.ServeAvatar())...)
-	r.Get("/static/fiberchat.js", append(m.observed(), serveClientScript)...) // web.ClientJS, for host pages
-	r.All("/*", append(m.observed(), handlers.Boundary(log, nil), func(*fiber.Ctx) error { return errNoRoute })...)
+	r.Get("/avatar/:name", append(m.first(rid), handlers.Boundary(log, nil), u.ServeAvatar())...)
+	r.Get("/static/fiberchat.js", append(m.first(rid), serveClientScript)...) // web.ClientJS, for host pages
+	r.All("/*", append(m.first(rid), handlers.Boundary(log, nil), func(*fiber.Ctx) error { return errNoRoute })...)
+}
+
+// first returns the handlers every route Mount adds starts with: the
+// request id rid, then metrics and the access log (observed), which log
+// it. The slice is new on every call, for the caller to append to.
+func (m *Module) first(rid fiber.Handler) []fiber.Handler {
+	return append([]fiber.Handler{rid}, m.observed()...)
 }
 
 // bodyLimit refuses bodies past limit bytes with 413/1009, and compressed

@@ -24,6 +24,9 @@ import (
 // rather than a silent overflow.
 const MaxUID = 1<<53 - 1
 
+// UIDRule says what a uid must be, for the message of one that is not.
+const UIDRule = "must be a positive integer up to 2^53-1"
+
 // UID is a user id as the contract accepts it: a positive JSON integer or a
 // string of decimal digits. Anything else (negative, fractional, exponent,
 // object, too large) fails to decode.
@@ -146,7 +149,10 @@ func (d *Decoder) Validate(dst any) error {
 	}
 	if verrs, ok := err.(validator.ValidationErrors); ok && len(verrs) > 0 {
 		fe := verrs[0]
-		return apierr.Invalid("invalid %s: %s", fe.Field(), describe(fe))
+		// The namespace is the field's path in wire names (data[2].uid)
+		// behind the Go name of the request struct.
+		_, path, _ := strings.Cut(fe.Namespace(), ".")
+		return apierr.Invalid("invalid %s: %s", path, describe(fe))
 	}
 	return apierr.Invalid("invalid body")
 }
@@ -349,13 +355,17 @@ func formFields(c *fiber.Ctx, multipart bool) (map[string]json.RawMessage, error
 }
 
 // assign decodes each json-tagged field of dst from its raw value, so a
-// failure can name the field (encoding/json does not for custom types).
+// failure can name the field as the client wrote it, down into lists and
+// objects (data[2].uid): encoding/json names no field for a custom type's
+// error, and never an index.
 func assign(fields map[string]json.RawMessage, dst any) error {
-	rv := reflect.ValueOf(dst).Elem()
-	rt := rv.Type()
-	for i := 0; i < rt.NumField(); i++ {
-		f := rt.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	return assignStruct("", fields, reflect.ValueOf(dst).Elem())
+}
+
+func assignStruct(path string, fields map[string]json.RawMessage, v reflect.Value) error {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
 		if name == "" || name == "-" {
 			continue
 		}
@@ -363,9 +373,76 @@ func assign(fields map[string]json.RawMessage, dst any) error {
 		if !ok || string(raw) == "null" {
 			continue
 		}
-		if err := json.Unmarshal(raw, rv.Field(i).Addr().Interface()); err != nil {
-			return apierr.Invalid("invalid %s", name)
+		if path != "" {
+			name = path + "." + name
+		}
+		if err := assignValue(name, raw, v.Field(i)); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+var unmarshaler = reflect.TypeFor[json.Unmarshaler]()
+
+// assignValue decodes raw (valid JSON, not null) into v: a struct member
+// by member and a list entry by entry, so that the failure names the
+// innermost field; anything else by encoding/json.
+func assignValue(path string, raw json.RawMessage, v reflect.Value) error {
+	t := v.Type()
+	custom := reflect.PointerTo(t).Implements(unmarshaler)
+	switch {
+	case t.Kind() == reflect.Struct && !custom:
+		if raw[0] != '{' {
+			return apierr.Invalid("invalid %s: must be an object", path)
+		}
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &fields); err != nil {
+			return apierr.Invalid("invalid %s", path)
+		}
+		return assignStruct(path, fields, v)
+	case t.Kind() == reflect.Slice && t.Elem().Kind() != reflect.Uint8 && !custom:
+		if raw[0] != '[' {
+			return apierr.Invalid("invalid %s: must be a list", path)
+		}
+		var items []json.RawMessage
+		if err := json.Unmarshal(raw, &items); err != nil {
+			return apierr.Invalid("invalid %s", path)
+		}
+		list := reflect.MakeSlice(t, len(items), len(items))
+		for i, item := range items {
+			if string(item) == "null" {
+				continue
+			}
+			if err := assignValue(fmt.Sprintf("%s[%d]", path, i), item, list.Index(i)); err != nil {
+				return err
+			}
+		}
+		v.Set(list)
+		return nil
+	}
+	if err := json.Unmarshal(raw, v.Addr().Interface()); err != nil {
+		if want := expected(t); want != "" {
+			return apierr.Invalid("invalid %s: %s", path, want)
+		}
+		return apierr.Invalid("invalid %s", path)
+	}
+	return nil
+}
+
+// expected says what a field of type t must be, for the message of a
+// value that is not that.
+func expected(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t == reflect.TypeFor[UID]():
+		return UIDRule
+	case t == reflect.TypeFor[Int]():
+		return "must be a non-negative integer"
+	case t.Kind() == reflect.String:
+		return "must be a string"
+	}
+	return ""
 }

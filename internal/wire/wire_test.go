@@ -50,7 +50,7 @@ type sample struct {
 	Type wire.Int `json:"type" validate:"oneof=0 1"`
 	Data []struct {
 		UID wire.UID `json:"uid" validate:"required"`
-	} `json:"data" validate:"max=2"`
+	} `json:"data" validate:"max=2,dive"`
 }
 
 func decode(t *testing.T, ctype, body string) (sample, error) {
@@ -91,7 +91,11 @@ func TestDecode(t *testing.T) {
 		{"type string", "application/json", `{"uid":7,"name":"a","type":"yes"}`, "type"},
 		{"data not a list", "application/json", `{"uid":7,"name":"a","data":{"uid":1}}`, "data"},
 		{"data too long", "application/json", `{"uid":7,"name":"a","data":[{"uid":1},{"uid":2},{"uid":3}]}`, "data"},
-		{"data entry bad uid", "application/json", `{"uid":7,"name":"a","data":[{"uid":-1}]}`, "data"},
+		{"data entry bad uid", "application/json", `{"uid":7,"name":"a","data":[{"uid":-1}]}`, "data[0].uid: " + wire.UIDRule},
+		{"data second entry text uid", "application/json", `{"uid":7,"name":"a","data":[{"uid":1},{"uid":"abc"}]}`, "data[1].uid"},
+		{"data entry missing uid", "application/json", `{"uid":7,"name":"a","data":[{"uid":1},{}]}`, "data[1].uid: required"},
+		{"data entry not an object", "application/json", `{"uid":7,"name":"a","data":[1]}`, "data[0]: must be an object"},
+		{"data not a list in a form", form, `uid=7&name=a&data=abc`, "data: must be a list"},
 		{"uid missing", "application/json", `{"name":"a"}`, "uid"},
 		{"array body", "application/json", `[1]`, "object"},
 		{"trailing garbage", "application/json", `{"uid":7,"name":"a"} x`, "JSON"},
