@@ -31,6 +31,9 @@ type UserStore interface {
 	ChangePassword(ctx context.Context, uid int64, hash string, keepToken int64, now int64) error
 	OpenSession(ctx context.Context, uid int64, now time.Time, idle time.Duration, maxSessions int) (string, int64, error)
 	DeleteToken(ctx context.Context, id int64) error
+	// SetAvatar makes name the user's head_img (as url) and its recorded
+	// avatar, and returns the avatar recorded before, if any.
+	SetAvatar(ctx context.Context, uid int64, name, url string, now int64) (prev string, err error)
 }
 
 // Users serves the user group of API.md §3.
@@ -343,22 +346,21 @@ func (u *Users) HeadImg() fiber.Handler {
 		}
 		ctx := c.UserContext()
 		s := middleware.SessionFrom(c)
-		old, err := u.store.UserProfile(ctx, s.UID)
-		if err != nil {
-			return err
-		}
 		name, err := u.storeAvatar(ctx, img)
 		if err != nil {
 			return err
 		}
 		url := u.avatarURL(c, name)
-		if err := u.store.UpdateProfile(ctx, s.UID, map[string]any{"head_img": url}, u.now().Unix()); err != nil {
+		prev, err := u.store.SetAvatar(ctx, s.UID, name, url, u.now().Unix())
+		if err != nil {
 			return err
 		}
 		u.profiles.Forget(s.UID)
-		// The avatar this one replaced is nobody's now. Removing it is
-		// housekeeping: failing it leaves an orphan, not a wrong answer.
-		if prev := storedAvatarName(old.HeadImg); prev != "" && prev != name {
+		// The avatar this one replaced is the one the store recorded as
+		// this user's upload, never one head_img names: that is a URL any
+		// user can set to anyone's avatar. Removing it is housekeeping:
+		// failing it leaves an orphan, not a wrong answer.
+		if prev != "" {
 			if err := u.avatars.DeleteAvatar(ctx, prev); err != nil {
 				u.logger.WarnContext(ctx, "remove replaced avatar", "error", err.Error())
 			}
@@ -377,20 +379,6 @@ func (u *Users) storeAvatar(ctx context.Context, img *avatar.Image) (string, err
 }
 
 var avatarName = regexp.MustCompile(`^[0-9a-f]{32}\.(png|jpg|gif)$`)
-
-// storedAvatarName returns the name of the module's own avatar a head_img
-// URL points at, or "" for any other URL (one a user set by
-// /user/info/update, or a host's).
-func storedAvatarName(headImg string) string {
-	i := strings.LastIndex(headImg, "/avatar/")
-	if i < 0 {
-		return ""
-	}
-	if name := headImg[i+len("/avatar/"):]; avatarName.MatchString(name) {
-		return name
-	}
-	return ""
-}
 
 var avatarTypes = map[string]string{"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif"}
 
