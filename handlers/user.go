@@ -19,6 +19,7 @@ import (
 	"github.com/fiberchat/fiberchat/models"
 	"github.com/gofiber/fiber/v2"
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/sync/semaphore"
 )
 
 // UserStore is what the user group needs from the database.
@@ -46,6 +47,8 @@ type Users struct {
 	cost        int
 	avatars     AvatarStore
 	avatar      avatar.Limits
+	decodes     *semaphore.Weighted
+	decodeWait  time.Duration
 	avatarURL   func(c *fiber.Ctx, name string) string
 	sessions    SessionCache
 	profiles    ProfileSource
@@ -69,6 +72,11 @@ type UsersConfig struct {
 	// Avatars stores avatars. Optional: FileAvatars{UploadDir}.
 	Avatars AvatarStore
 	Avatar  avatar.Limits
+	// Decodes bounds how many uploads decode at once (avatar.Sanitize);
+	// DecodeWait, how long an upload waits for one of them before it is
+	// answered 503/1503.
+	Decodes    *semaphore.Weighted
+	DecodeWait time.Duration
 	// AvatarURL turns a stored avatar's file name into the URL clients
 	// fetch it from.
 	AvatarURL func(c *fiber.Ctx, name string) string
@@ -125,7 +133,7 @@ func NewUsers(cfg UsersConfig) (*Users, error) {
 	return &Users{
 		store: cfg.Store, decoder: cfg.Decoder, now: cfg.Now, idle: cfg.IdleLifetime,
 		maxSessions: cfg.MaxSessions, cost: cfg.BcryptCost, avatars: cfg.Avatars,
-		avatar: cfg.Avatar, avatarURL: cfg.AvatarURL, sessions: cfg.Sessions, profiles: cfg.Profiles, events: cfg.Events, dummyHash: dummy,
+		avatar: cfg.Avatar, decodes: cfg.Decodes, decodeWait: cfg.DecodeWait, avatarURL: cfg.AvatarURL, sessions: cfg.Sessions, profiles: cfg.Profiles, events: cfg.Events, dummyHash: dummy,
 	}, nil
 }
 
@@ -339,12 +347,14 @@ func (u *Users) HeadImg() fiber.Handler {
 		if err != nil {
 			return fmt.Errorf("open upload: %w", err)
 		}
-		img, err := avatar.Sanitize(f, u.avatar)
+		ctx := c.UserContext()
+		wait, cancel := context.WithTimeout(ctx, u.decodeWait)
+		img, err := avatar.Sanitize(wait, f, u.avatar, u.decodes)
+		cancel()
 		_ = f.Close()
 		if err != nil {
 			return err
 		}
-		ctx := c.UserContext()
 		s := middleware.SessionFrom(c)
 		name, err := u.storeAvatar(ctx, img)
 		if err != nil {

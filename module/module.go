@@ -33,6 +33,7 @@ import (
 	"github.com/fiberchat/fiberchat/models"
 	"github.com/fiberchat/fiberchat/notify"
 	"github.com/glebarez/sqlite"
+	"golang.org/x/sync/semaphore"
 	"gorm.io/driver/mysql"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -228,12 +229,17 @@ func (m *Module) newHandlers(profiles handlers.ProfileSource) error {
 		BcryptCost:   cfg.BcryptCost,
 		UploadDir:    cfg.UploadDir,
 		Avatars:      m.avatarStore(),
-		Avatar:       avatar.Limits{MaxBytes: cfg.AvatarMaxBytes, MaxWidth: cfg.AvatarMaxWidth, MaxHeight: cfg.AvatarMaxHeight},
-		AvatarURL:    m.avatarURL,
-		Sessions:     m.sessions,
-		Profiles:     profiles,
-		Events:       m.events,
-		Logger:       cfg.Logger,
+		Avatar: avatar.Limits{MaxBytes: cfg.AvatarMaxBytes, MaxWidth: cfg.AvatarMaxWidth, MaxHeight: cfg.AvatarMaxHeight,
+			MaxDecodedBytes: cfg.AvatarMaxDecodedBytes},
+		Decodes: semaphore.NewWeighted(int64(cfg.AvatarDecodes)),
+		// An upload waits for a decode no longer than for the database:
+		// either way it is answered 503/1503, to retry later.
+		DecodeWait: cfg.QueryTimeout,
+		AvatarURL:  m.avatarURL,
+		Sessions:   m.sessions,
+		Profiles:   profiles,
+		Events:     m.events,
+		Logger:     cfg.Logger,
 	})
 	if err != nil {
 		return err
