@@ -71,6 +71,13 @@ type Config struct {
 	// MaxSessions caps the sessions (devices) one user may hold; the oldest
 	// is dropped past it. Default: 10.
 	MaxSessions int
+	// HostAccounts says the host's own site signs its users up and in
+	// (ProvisionUser, IssueToken): /user/reg/ajax_reg, /user/login and
+	// /user/info/passwd are then not mounted, so no page or script can
+	// register a chat user or try a password (they answer 404/1006, like
+	// any unknown path, and BrowserTokens has no token for them).
+	// Default: false.
+	HostAccounts bool
 	// BcryptCost is the password hashing cost. Default: 10 (bcrypt's
 	// default); tests may lower it to 4.
 	BcryptCost int

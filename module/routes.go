@@ -26,22 +26,7 @@ func (m *Module) Mount(r fiber.Router) {
 	}
 	m.mountPrefix.Store(&prefix)
 
-	auth := middleware.NewAuth(middleware.AuthConfig{
-		Tokens:        m.tokens,
-		IdleLifetime:  m.cfg.TokenIdleLifetime,
-		TouchInterval: m.cfg.TokenTouchInterval,
-		Now:           m.cfg.Now,
-	})
-	loginLimit := middleware.NewRateLimit(middleware.RateLimitConfig{Name: "login", Max: m.cfg.LoginRateLimit, Window: m.cfg.RateLimitWindow, Storage: m.limitStorage()})
-	registerLimit := middleware.NewRateLimit(middleware.RateLimitConfig{Name: "register", Max: m.cfg.RegisterRateLimit, Window: m.cfg.RateLimitWindow, Storage: m.limitStorage()})
-	loginThrottle := middleware.NewLoginThrottle(middleware.LoginThrottleConfig{
-		Failures:   m.cfg.LoginFailures,
-		MaxBackoff: m.cfg.LoginBackoffMax,
-		Size:       m.cfg.TokenCacheSize,
-		Now:        m.cfg.Now,
-	})
-	passwdLimit := middleware.NewRateLimit(middleware.RateLimitConfig{Name: "passwd", Max: m.cfg.AccountRateLimit, Window: m.cfg.RateLimitWindow, Key: middleware.KeyUser, Storage: m.limitStorage()})
-	avatarLimit := middleware.NewRateLimit(middleware.RateLimitConfig{Name: "head_img", Max: m.cfg.AccountRateLimit, Window: m.cfg.RateLimitWindow, Key: middleware.KeyUser, Storage: m.limitStorage()})
+	auth := m.newAuth()
 	log := m.cfg.Logger
 	jsonLimit := bodyLimit(m.cfg.BodyLimit)
 	uploadLimit := bodyLimit(m.uploadLimit())
@@ -65,14 +50,7 @@ func (m *Module) Mount(r fiber.Router) {
 	post := func(path string, failure map[string]any, limit fiber.Handler, before []fiber.Handler, authed bool, h fiber.Handler, after ...fiber.Handler) {
 		route(fiber.MethodPost, path, failure, limit, before, authed, h, after...)
 	}
-	u := m.users
-	post("/user/reg/ajax_reg", map[string]any{"reg": 0}, jsonLimit, []fiber.Handler{registerLimit}, false, u.Register())
-	post("/user/login", map[string]any{"login": 0}, jsonLimit, []fiber.Handler{loginLimit, loginThrottle}, false, u.Login())
-	post("/user/info", nil, jsonLimit, nil, true, u.Info())
-	post("/user/logout", nil, jsonLimit, nil, true, m.endsSessions(handlers.ByeLogout, u.Logout()))
-	post("/user/info/head_img", nil, uploadLimit, nil, true, u.HeadImg(), avatarLimit)
-	post("/user/info/update", nil, jsonLimit, nil, true, u.Update())
-	post("/user/info/passwd", nil, jsonLimit, nil, true, m.endsSessions(handlers.ByePassword, u.Password()), passwdLimit)
+	m.mountUsers(post, jsonLimit, uploadLimit)
 
 	ct := m.contacts
 	post("/Contacts/list", nil, jsonLimit, nil, true, ct.List())
@@ -95,9 +73,48 @@ func (m *Module) Mount(r fiber.Router) {
 	post("/Message/Read", nil, jsonLimit, nil, true, cv.Read())
 	post("/Message/Unread", nil, jsonLimit, nil, true, cv.Unread())
 
-	r.Get("/avatar/:name", append(m.observed(), handlers.Boundary(log, nil), u.ServeAvatar())...)
+	r.Get("/avatar/:name", append(m.observed(), handlers.Boundary(log, nil), m.users.ServeAvatar())...)
 	r.Get("/static/fiberchat.js", append(m.observed(), serveClientScript)...) // web.ClientJS, for host pages
 	r.All("/*", append(m.observed(), handlers.Boundary(log, nil), func(*fiber.Ctx) error { return errNoRoute })...)
+}
+
+// newAuth is the session gate of the routes that need a user.
+func (m *Module) newAuth() fiber.Handler {
+	return middleware.NewAuth(middleware.AuthConfig{
+		Tokens:        m.tokens,
+		IdleLifetime:  m.cfg.TokenIdleLifetime,
+		TouchInterval: m.cfg.TokenTouchInterval,
+		Now:           m.cfg.Now,
+	})
+}
+
+// postFunc mounts one POST route as Mount's post does.
+type postFunc func(path string, failure map[string]any, limit fiber.Handler, before []fiber.Handler, authed bool, h fiber.Handler, after ...fiber.Handler)
+
+// mountUsers mounts the user group with its limits. With HostAccounts the
+// routes that sign users up or in by password (register, login, password
+// change) are left out: the host's own site does that, and a route that
+// is not mounted cannot be signed for, nor called from a page.
+func (m *Module) mountUsers(post postFunc, jsonLimit, uploadLimit fiber.Handler) {
+	u := m.users
+	limit := func(name string, max int, key func(*fiber.Ctx) string) fiber.Handler {
+		return middleware.NewRateLimit(middleware.RateLimitConfig{Name: name, Max: max, Window: m.cfg.RateLimitWindow, Key: key, Storage: m.limitStorage()})
+	}
+	if !m.cfg.HostAccounts {
+		loginThrottle := middleware.NewLoginThrottle(middleware.LoginThrottleConfig{
+			Failures:   m.cfg.LoginFailures,
+			MaxBackoff: m.cfg.LoginBackoffMax,
+			Size:       m.cfg.TokenCacheSize,
+			Now:        m.cfg.Now,
+		})
+		post("/user/reg/ajax_reg", map[string]any{"reg": 0}, jsonLimit, []fiber.Handler{limit("register", m.cfg.RegisterRateLimit, nil)}, false, u.Register())
+		post("/user/login", map[string]any{"login": 0}, jsonLimit, []fiber.Handler{limit("login", m.cfg.LoginRateLimit, nil), loginThrottle}, false, u.Login())
+		post("/user/info/passwd", nil, jsonLimit, nil, true, m.endsSessions(handlers.ByePassword, u.Password()), limit("passwd", m.cfg.AccountRateLimit, middleware.KeyUser))
+	}
+	post("/user/info", nil, jsonLimit, nil, true, u.Info())
+	post("/user/logout", nil, jsonLimit, nil, true, m.endsSessions(handlers.ByeLogout, u.Logout()))
+	post("/user/info/head_img", nil, uploadLimit, nil, true, u.HeadImg(), limit("head_img", m.cfg.AccountRateLimit, middleware.KeyUser))
+	post("/user/info/update", nil, jsonLimit, nil, true, u.Update())
 }
 
 // bodyLimit refuses bodies past limit bytes with 413/1009, and compressed
