@@ -93,8 +93,9 @@ type Module struct {
 // New builds the module on cfg.DB. It does not touch the schema (see
 // Migrate) but starts the background sweep of expired sessions and old
 // messages, which runs until Close. On SQLite it warns through
-// Config.Logger when the handle is not in WAL mode or syncs less than
-// synchronous=FULL, as database.Open sets it (docs/security.md).
+// Config.Logger when the handle is not set up as database.Open sets one:
+// WAL, synchronous=FULL, a busy timeout and foreign keys
+// (docs/security.md).
 func New(cfg Config) (*Module, error) {
 	cfg, err := configDefault(cfg)
 	if err != nil {
