@@ -89,7 +89,7 @@ func (c *Client) Listen(ctx context.Context, fromID int64, handle func(Message) 
 		if IsCode(err, CodeBadToken) {
 			return fmt.Errorf("%w: %w", ErrSessionEnded, err)
 		}
-		if errors.Is(err, ErrSessionEnded) || errors.Is(err, ErrNoSession) || permanent(err) {
+		if errors.Is(err, ErrSessionEnded) || errors.Is(err, ErrNoSession) || errors.Is(err, ErrRedirectElsewhere) || permanent(err) {
 			return err
 		}
 		// Full jitter over the upper half: clients that lost the same
