@@ -5,9 +5,13 @@ import (
 	"compress/zlib"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
+	"runtime"
+	"sync"
 	"testing"
 
+	"github.com/fiberchat/fiberchat/client"
 	"github.com/fiberchat/fiberchat/internal/chattest"
 )
 
@@ -57,6 +61,32 @@ func TestAvatarDecodeBound(t *testing.T) {
 		info, err := c.Info(ctx)
 		if err != nil || info.HeadImg != "" {
 			t.Fatalf("head_img %q (%v) after a refused upload, want none", info.HeadImg, err)
+		}
+
+		// Twelve at once, from twelve users (each has its own upload
+		// budget), cost far less than one decode would (128 MiB): each
+		// is refused from its header.
+		var clients []*client.Client
+		for i := range 12 {
+			clients = append(clients, s.SDKFor(t, s.NewUser(t, fmt.Sprint("u", i))))
+		}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		var wg sync.WaitGroup
+		for _, c := range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := c.UploadAvatar(ctx, "deep.png", bytes.NewReader(img))
+				if !client.IsCode(err, client.CodeTooLarge) {
+					t.Errorf("one of twelve: %v, want 413/1009", err) // not Fatal: another goroutine
+				}
+			}()
+		}
+		wg.Wait()
+		runtime.ReadMemStats(&after)
+		if used := after.TotalAlloc - before.TotalAlloc; used > 128<<20 {
+			t.Fatalf("twelve refused uploads allocated %d MiB, want under 128", used>>20)
 		}
 	})
 }
