@@ -24,6 +24,7 @@ import (
 	"image/png"
 	"io"
 	"math"
+	"net/http"
 
 	"golang.org/x/image/draw"
 	"golang.org/x/image/webp"
@@ -65,7 +66,7 @@ func (l Limits) valid() bool {
 // errBusy answers an upload that found every decode slot taken until its
 // context ended: the server is not out of order, only busy, so the client
 // is told to retry later.
-var errBusy = apierr.New(apierr.CodeUnavailable, 503, "too many images being decoded; retry later")
+var errBusy = apierr.New(apierr.CodeUnavailable, http.StatusServiceUnavailable, "too many images being decoded; retry later")
 
 // Image is a re-encoded image ready to store.
 type Image struct {
