@@ -62,7 +62,9 @@ type Option func(*Client)
 
 // WithHTTPClient sends requests with hc instead of a client of the
 // package's own. Leave hc.Timeout 0: it would cut long polls and streams;
-// calls are bounded by their context instead.
+// calls are bounded by their context instead. The Client uses a copy of
+// hc that follows redirects only to the same scheme and host, refusing
+// others with ErrRedirectElsewhere, before hc's own CheckRedirect.
 func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc } }
 
 // WithLocation sets the time zone whose date enters the api_token; it
@@ -109,9 +111,14 @@ func New(baseURL, clientID, secret string, opts ...Option) (*Client, error) {
 	if c.secret == "" && c.tokens == nil {
 		return nil, errors.New("fiberchat: empty secret and no token source")
 	}
-	if c.hc == nil {
-		c.hc = &http.Client{}
+	// A copy, so that the client given keeps its own redirect policy for
+	// the host's own requests.
+	hc := http.Client{}
+	if c.hc != nil {
+		hc = *c.hc
 	}
+	hc.CheckRedirect = sameOrigin(hc.CheckRedirect)
+	c.hc = &hc
 	if c.loc == nil {
 		c.loc = time.UTC
 	}
@@ -119,6 +126,27 @@ func New(baseURL, clientID, secret string, opts ...Option) (*Client, error) {
 		c.now = time.Now
 	}
 	return c, nil
+}
+
+// sameOrigin is a CheckRedirect that follows a redirect only to the
+// scheme and host the request was sent to, then asks next (Go's default
+// policy when nil). Go follows a 307 or 308 by sending the body again,
+// access_token included, and keeps every header but Authorization and
+// Cookie, X-Access-Token included, wherever the Location points.
+func sameOrigin(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		first := via[0].URL
+		if req.URL.Scheme != first.Scheme || !strings.EqualFold(req.URL.Host, first.Host) {
+			return fmt.Errorf("%w: to %s://%s", ErrRedirectElsewhere, req.URL.Scheme, req.URL.Host)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
 }
 
 // Session returns the session the client holds (zero if none).
@@ -330,7 +358,7 @@ func (c *Client) post(ctx context.Context, path, ctype string, body []byte, hold
 }
 
 // transportError wraps a failure to reach the server with the route, and
-// strips the query (api_token, and a stream's user_token) from the URL
+// strips the query (api_token) from the URL
 // the transport put in it, which would otherwise end up in logs.
 func transportError(path string, err error) error {
 	var ue *url.Error

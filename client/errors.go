@@ -53,3 +53,8 @@ var ErrSessionEnded = errors.New("fiberchat: session ended")
 // ErrNoSession is returned by a method that needs a logged-in user when
 // the Client holds no session.
 var ErrNoSession = errors.New("fiberchat: no session: Login or SetSession first")
+
+// ErrRedirectElsewhere is returned, wrapped, for an answer that redirects
+// to another scheme or host: following it would send the request's
+// credentials (in its body or headers) there.
+var ErrRedirectElsewhere = errors.New("fiberchat: redirect to another host refused")

@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"time"
+
+	"github.com/sethvargo/go-retry"
 )
 
-// Reconnection policy of Listen.
+// Reconnection policy of Listen (see reconnectBackoff).
 const (
 	backoffMin = 250 * time.Millisecond
 	backoffMax = 30 * time.Second
@@ -20,6 +21,15 @@ const (
 	// pollWait is how long each long poll asks the server to hold it.
 	pollWait = 30 * time.Second
 )
+
+// reconnectBackoff is the waits between Listen's failed attempts: from
+// backoffMin doubling to backoffMax, each drawn anywhere below that
+// ("full jitter"), so that clients that lost the same server do not come
+// back in step. It is sethvargo/go-retry's, rather than hand-written: the
+// arithmetic (overflow included) is that library's, and tested there.
+func reconnectBackoff() retry.Backoff {
+	return retry.WithFullJitter(retry.WithCappedDuration(backoffMax, retry.NewExponential(backoffMin)))
+}
 
 // handlerError carries an error of Listen's handler out of the loop.
 type handlerError struct{ err error }
@@ -36,14 +46,14 @@ func (e handlerError) Error() string { return e.err.Error() }
 // last_id, waiting 30 s) when the server has no stream (404) or the
 // stream keeps failing to open. Whatever fails on the way (the network, a
 // restarting server, a 5xx) is retried with exponential backoff, with
-// jitter, capped at 30 s, reset after a success and never shorter than a
+// full jitter, below 30 s, reset after a success and never shorter than a
 // retry the stream asked for, from the last id handle accepted: nothing
 // is skipped, and a message at or below that id is never handed out
 // again. An error the server will answer again the same way (a bad
 // api_token, a malformed request) ends Listen.
 func (c *Client) Listen(ctx context.Context, fromID int64, handle func(Message) error) error {
 	l := &listener{c: c, cursor: fromID, handle: handle}
-	delay := backoffMin
+	backoff := reconnectBackoff()
 	streamFailures := 0
 	var noStreamUntil time.Time
 	for {
@@ -74,7 +84,7 @@ func (c *Client) Listen(ctx context.Context, fromID int64, handle func(Message) 
 			progressed, err = l.poll(ctx)
 		}
 		if progressed {
-			delay = backoffMin
+			backoff = reconnectBackoff()
 		}
 		if err == nil {
 			continue
@@ -89,18 +99,15 @@ func (c *Client) Listen(ctx context.Context, fromID int64, handle func(Message) 
 		if IsCode(err, CodeBadToken) {
 			return fmt.Errorf("%w: %w", ErrSessionEnded, err)
 		}
-		if errors.Is(err, ErrSessionEnded) || errors.Is(err, ErrNoSession) || permanent(err) {
+		if errors.Is(err, ErrSessionEnded) || errors.Is(err, ErrNoSession) || errors.Is(err, ErrRedirectElsewhere) || permanent(err) {
 			return err
 		}
-		// Full jitter over the upper half: clients that lost the same
-		// server do not come back in step.
-		wait := max(delay/2+rand.N(delay/2+1), l.retry)
+		wait, _ := backoff.Next() // it never stops
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(wait):
+		case <-time.After(max(wait, l.retry)):
 		}
-		delay = min(delay*2, backoffMax)
 	}
 }
 

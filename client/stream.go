@@ -63,8 +63,11 @@ type Stream struct {
 }
 
 // Stream opens the push stream of my messages (API.md §10) with a GET, as
-// a browser's EventSource would: credentials in the query, and lastID, if
-// given, both as last_id and as the Last-Event-ID header. The stream then
+// a browser's EventSource would, but with the user's credentials in the
+// X-Uid and X-Access-Token headers rather than the URL, which proxies and
+// servers log (only EventSource, which cannot set headers, needs them in
+// the query); lastID, if given, goes both as last_id and as the
+// Last-Event-ID header. The stream then
 // carries my messages with a larger id, in id order; without lastID it
 // starts after the newest message when it opens. A failure before the
 // stream starts is an *Error (404 with CodeNotFound from a server that
@@ -75,9 +78,9 @@ func (c *Client) Stream(ctx context.Context, lastID *int64) (*Stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	q := url.Values{"user_id": {strconv.FormatInt(s.UID, 10)}, "user_token": {s.AccessToken}}
+	var q url.Values
 	if lastID != nil {
-		q.Set("last_id", strconv.FormatInt(*lastID, 10))
+		q = url.Values{"last_id": {strconv.FormatInt(*lastID, 10)}}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url(path, q), nil)
@@ -85,6 +88,8 @@ func (c *Client) Stream(ctx context.Context, lastID *int64) (*Stream, error) {
 		cancel()
 		return nil, fmt.Errorf("fiberchat %s: %w", path, err)
 	}
+	req.Header.Set("X-Uid", strconv.FormatInt(s.UID, 10))
+	req.Header.Set("X-Access-Token", s.AccessToken)
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("Cache-Control", "no-cache")
 	if lastID != nil {

@@ -55,7 +55,10 @@ func TestStream(t *testing.T) {
 	t.Parallel()
 	c := fake(t, func(t *testing.T, w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		if r.Method != http.MethodGet || r.URL.Path != "/chat/Message/Stream" || q.Get("user_id") != "10000002" || q.Get("user_token") != "tok" ||
+		// The user's credentials go in headers, never the URL, which
+		// proxies and servers log.
+		if r.Method != http.MethodGet || r.URL.Path != "/chat/Message/Stream" || r.Header.Get("X-Uid") != "10000002" || r.Header.Get("X-Access-Token") != "tok" ||
+			q.Has("user_id") || q.Has("user_token") ||
 			q.Get("last_id") != "5" || r.Header.Get("Last-Event-ID") != "5" || r.Header.Get("Accept") != "text/event-stream" {
 			t.Errorf("request: %s %s %v", r.Method, r.URL, r.Header)
 		}

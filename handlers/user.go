@@ -19,6 +19,7 @@ import (
 	"github.com/fiberchat/fiberchat/models"
 	"github.com/gofiber/fiber/v2"
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/sync/semaphore"
 )
 
 // UserStore is what the user group needs from the database.
@@ -31,6 +32,9 @@ type UserStore interface {
 	ChangePassword(ctx context.Context, uid int64, hash string, keepToken int64, now int64) error
 	OpenSession(ctx context.Context, uid int64, now time.Time, idle time.Duration, maxSessions int) (string, int64, error)
 	DeleteToken(ctx context.Context, id int64) error
+	// SetAvatar makes name the user's head_img (as url) and its recorded
+	// avatar, and returns the avatar recorded before, if any.
+	SetAvatar(ctx context.Context, uid int64, name, url string, now int64) (prev string, err error)
 }
 
 // Users serves the user group of API.md §3.
@@ -43,6 +47,8 @@ type Users struct {
 	cost        int
 	avatars     AvatarStore
 	avatar      avatar.Limits
+	decodes     *semaphore.Weighted
+	decodeWait  time.Duration
 	avatarURL   func(c *fiber.Ctx, name string) string
 	sessions    SessionCache
 	profiles    ProfileSource
@@ -66,6 +72,11 @@ type UsersConfig struct {
 	// Avatars stores avatars. Optional: FileAvatars{UploadDir}.
 	Avatars AvatarStore
 	Avatar  avatar.Limits
+	// Decodes bounds how many uploads decode at once (avatar.Sanitize);
+	// DecodeWait, how long an upload waits for one of them before it is
+	// answered 503/1503.
+	Decodes    *semaphore.Weighted
+	DecodeWait time.Duration
 	// AvatarURL turns a stored avatar's file name into the URL clients
 	// fetch it from.
 	AvatarURL func(c *fiber.Ctx, name string) string
@@ -122,7 +133,7 @@ func NewUsers(cfg UsersConfig) (*Users, error) {
 	return &Users{
 		store: cfg.Store, decoder: cfg.Decoder, now: cfg.Now, idle: cfg.IdleLifetime,
 		maxSessions: cfg.MaxSessions, cost: cfg.BcryptCost, avatars: cfg.Avatars,
-		avatar: cfg.Avatar, avatarURL: cfg.AvatarURL, sessions: cfg.Sessions, profiles: cfg.Profiles, events: cfg.Events, dummyHash: dummy,
+		avatar: cfg.Avatar, decodes: cfg.Decodes, decodeWait: cfg.DecodeWait, avatarURL: cfg.AvatarURL, sessions: cfg.Sessions, profiles: cfg.Profiles, events: cfg.Events, dummyHash: dummy,
 	}, nil
 }
 
@@ -336,29 +347,30 @@ func (u *Users) HeadImg() fiber.Handler {
 		if err != nil {
 			return fmt.Errorf("open upload: %w", err)
 		}
-		img, err := avatar.Sanitize(f, u.avatar)
+		ctx := c.UserContext()
+		wait, cancel := context.WithTimeout(ctx, u.decodeWait)
+		img, err := avatar.Sanitize(wait, f, u.avatar, u.decodes)
+		cancel()
 		_ = f.Close()
 		if err != nil {
 			return err
 		}
-		ctx := c.UserContext()
 		s := middleware.SessionFrom(c)
-		old, err := u.store.UserProfile(ctx, s.UID)
-		if err != nil {
-			return err
-		}
 		name, err := u.storeAvatar(ctx, img)
 		if err != nil {
 			return err
 		}
 		url := u.avatarURL(c, name)
-		if err := u.store.UpdateProfile(ctx, s.UID, map[string]any{"head_img": url}, u.now().Unix()); err != nil {
+		prev, err := u.store.SetAvatar(ctx, s.UID, name, url, u.now().Unix())
+		if err != nil {
 			return err
 		}
 		u.profiles.Forget(s.UID)
-		// The avatar this one replaced is nobody's now. Removing it is
-		// housekeeping: failing it leaves an orphan, not a wrong answer.
-		if prev := storedAvatarName(old.HeadImg); prev != "" && prev != name {
+		// The avatar this one replaced is the one the store recorded as
+		// this user's upload, never one head_img names: that is a URL any
+		// user can set to anyone's avatar. Removing it is housekeeping:
+		// failing it leaves an orphan, not a wrong answer.
+		if prev != "" {
 			if err := u.avatars.DeleteAvatar(ctx, prev); err != nil {
 				u.logger.WarnContext(ctx, "remove replaced avatar", "error", err.Error())
 			}
@@ -377,20 +389,6 @@ func (u *Users) storeAvatar(ctx context.Context, img *avatar.Image) (string, err
 }
 
 var avatarName = regexp.MustCompile(`^[0-9a-f]{32}\.(png|jpg|gif)$`)
-
-// storedAvatarName returns the name of the module's own avatar a head_img
-// URL points at, or "" for any other URL (one a user set by
-// /user/info/update, or a host's).
-func storedAvatarName(headImg string) string {
-	i := strings.LastIndex(headImg, "/avatar/")
-	if i < 0 {
-		return ""
-	}
-	if name := headImg[i+len("/avatar/"):]; avatarName.MatchString(name) {
-		return name
-	}
-	return ""
-}
 
 var avatarTypes = map[string]string{"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif"}
 

@@ -44,3 +44,44 @@ func (s *Store) DeleteAvatar(ctx context.Context, name string) error {
 	defer done()
 	return db.Where("name = ?", name).Delete(&Avatar{}).Error
 }
+
+// AvatarOwner records the avatar a user uploaded last. It is what makes an
+// avatar deletable: head_img is only a URL, which /user/info/update lets a
+// user point at anyone's avatar, so it proves nothing about who owns the
+// file it names.
+type AvatarOwner struct {
+	UID  int64  `gorm:"column:uid;primaryKey;autoIncrement:false"`
+	Name string `gorm:"column:name;size:40;not null;uniqueIndex"`
+}
+
+// SetAvatar makes name, an avatar uid has just stored, its head_img (as
+// url) and its recorded avatar, in one transaction, and returns the name
+// it recorded before ("" for none): the one avatar the caller may now
+// delete. The user's row is updated first, so that its lock orders two
+// uploads of one user on MySQL, and each sees the other's record.
+// ErrUserGone when the user no longer exists.
+func (s *Store) SetAvatar(ctx context.Context, uid int64, name, url string, now int64) (prev string, err error) {
+	db, done := s.with(ctx)
+	defer done()
+	err = db.Transaction(func(tx *gorm.DB) error {
+		res := tx.Model(&User{}).Where("uid = ?", uid).
+			Updates(map[string]any{"head_img": url, "updated_at": now})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrUserGone
+		}
+		var old AvatarOwner
+		err := tx.Where("uid = ?", uid).Take(&old).Error
+		switch {
+		case errors.Is(err, gorm.ErrRecordNotFound):
+			return tx.Create(&AvatarOwner{UID: uid, Name: name}).Error
+		case err != nil:
+			return err
+		}
+		prev = old.Name
+		return tx.Model(&AvatarOwner{}).Where("uid = ?", uid).Update("name", name).Error
+	})
+	return prev, err
+}

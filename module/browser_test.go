@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net/http/httptest"
 	"slices"
 	"testing"
@@ -69,6 +70,63 @@ func TestBrowserTokens(t *testing.T) {
 	if _, err := s.Module.BrowserTokens(ctx, s.ClientID); !errors.Is(err, module.ErrClientDisabled) {
 		t.Fatalf("disabled client: %v", err)
 	}
+}
+
+// TestBrowserTokensChosenRoutes checks that a host hands a page the
+// tokens of the routes it names only, so that a page of a site whose
+// users sign up on the site itself holds no token to register with.
+func TestBrowserTokensChosenRoutes(t *testing.T) {
+	s := chattest.NewServer(t, chattest.OpenSQLite(t), chattest.Options{Prefix: "/chat"})
+	ctx := context.Background()
+	got, err := s.Module.BrowserTokens(ctx, s.ClientID, "/Message/Send", "/Message/Stream", "/user/info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	today := got["2026-03-14"]
+	if names := slices.Sorted(maps.Keys(today)); !slices.Equal(names, []string{"messagesendindex", "messagestreamindex", "userinfoindex"}) {
+		t.Fatalf("routes %v, want the three asked for", names)
+	}
+	if want := s.Module.APIToken("/Message/Send", s.Secret, s.Clock.Now()); today["messagesendindex"] != want {
+		t.Fatalf("Send's token %q, want %q", today["messagesendindex"], want)
+	}
+	if _, err := s.Module.BrowserTokens(ctx, s.ClientID, "/Message/Send", "/nosuch"); !errors.Is(err, module.ErrNoSuchRoute) {
+		t.Fatalf("an unmounted route: %v, want ErrNoSuchRoute", err)
+	}
+}
+
+// TestHostAccounts checks that with HostAccounts the routes that sign
+// users up or in by password are not mounted at all: they answer like
+// an unknown path, even signed, and no browser token is made for them,
+// while a provisioned user's session works.
+func TestHostAccounts(t *testing.T) {
+	s := chattest.NewServer(t, chattest.OpenSQLite(t), chattest.Options{Config: func(c *module.Config) { c.HostAccounts = true }})
+	ctx := context.Background()
+	for _, path := range []string{"/user/reg/ajax_reg", "/user/login", "/user/info/passwd"} {
+		r := s.Do(t, chattest.Req{Path: path, JSON: map[string]any{"name": "n", "passwd": "secret1", "uid": 1}})
+		chattest.Expect(t, r, 404, 1006)
+	}
+	got, err := s.Module.BrowserTokens(ctx, s.ClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"userregajax_reg", "userloginindex", "userinfopasswd"} {
+		if _, ok := got["2026-03-14"][name]; ok {
+			t.Errorf("a browser token for %s, which is not mounted", name)
+		}
+	}
+	if _, ok := got["2026-03-14"]["messagesendindex"]; !ok {
+		t.Error("no browser token for /Message/Send")
+	}
+	uid, err := s.Module.ProvisionUser(ctx, "site-1", "Ann")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := s.Module.IssueToken(ctx, uid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := chattest.User{UID: uid, Token: sess.AccessToken}
+	chattest.Expect(t, s.Do(t, chattest.Req{Path: "/user/info", JSON: u.Creds(nil)}), 200, 0)
 }
 
 func keys(m map[string]map[string]string) []string {

@@ -72,6 +72,13 @@ type Config struct {
 	// MaxSessions caps the sessions (devices) one user may hold; the oldest
 	// is dropped past it. Default: 10.
 	MaxSessions int
+	// HostAccounts says the host's own site signs its users up and in
+	// (ProvisionUser, IssueToken): /user/reg/ajax_reg, /user/login and
+	// /user/info/passwd are then not mounted, so no page or script can
+	// register a chat user or try a password (they answer 404/1006, like
+	// any unknown path, and BrowserTokens has no token for them).
+	// Default: false.
+	HostAccounts bool
 	// BcryptCost is the password hashing cost. Default: 10 (bcrypt's
 	// default); tests may lower it to 4.
 	BcryptCost int
@@ -88,6 +95,17 @@ type Config struct {
 	// AvatarMaxWidth and AvatarMaxHeight bound an avatar's pixels.
 	// Default: 4096 each.
 	AvatarMaxWidth, AvatarMaxHeight int
+	// AvatarMaxDecodedBytes bounds the memory one upload's decoded pixels
+	// take, counted from its header before any is decoded (width × height
+	// × the decoder's bytes a pixel, which a 16-bit PNG doubles); past it
+	// the upload is 413/1009. Default: 64 MiB, an 8-bit RGBA image of
+	// AvatarMaxWidth × AvatarMaxHeight.
+	AvatarMaxDecodedBytes int64
+	// AvatarDecodes bounds how many uploads decode at once, so that all
+	// of them together take at most AvatarDecodes × AvatarMaxDecodedBytes;
+	// one that finds none free waits up to QueryTimeout, then is
+	// 503/1503. Default: 2.
+	AvatarDecodes int
 	// PublicURL, when set (e.g. "https://chat.example.com/chat"), is the
 	// base of avatar URLs. Default: derived from each upload request's
 	// scheme and host, plus the mount prefix.
@@ -294,26 +312,29 @@ var ConfigDefault = Config{
 	BcryptCost:         10,
 	UploadDir:          "./uploads",
 	AvatarMaxBytes:     2 << 20,
-	// 4096 on a side caps a decoded RGBA avatar at 64 MiB, which bounds
-	// the memory one upload can cost.
-	AvatarMaxWidth:    4096,
-	AvatarMaxHeight:   4096,
-	LoginRateLimit:    100,
-	RegisterRateLimit: 100,
-	RateLimitWindow:   time.Minute,
-	AccountRateLimit:  10,
-	LoginFailures:     5,
-	LoginBackoffMax:   15 * time.Minute,
-	BodyLimit:         1 << 20,
-	MessageMaxChars:   4000,
-	MessageRetention:  30 * 24 * time.Hour,
-	MaxWait:           maxWait,
-	SweepInterval:     time.Minute,
-	SendBatchSize:     128,
-	QueryTimeout:      models.DefaultQueryTimeout,
-	ShutdownTimeout:   10 * time.Second,
-	RedisPrefix:       "fiberchat:",
-	Now:               time.Now,
+	// 4096 on a side is a photo's size; the memory one upload costs is
+	// bounded by AvatarMaxDecodedBytes, whatever its bit depth.
+	AvatarMaxWidth:  4096,
+	AvatarMaxHeight: 4096,
+	// 4096 × 4096 at 4 bytes a pixel (8-bit RGBA).
+	AvatarMaxDecodedBytes: 64 << 20,
+	AvatarDecodes:         2,
+	LoginRateLimit:        100,
+	RegisterRateLimit:     100,
+	RateLimitWindow:       time.Minute,
+	AccountRateLimit:      10,
+	LoginFailures:         5,
+	LoginBackoffMax:       15 * time.Minute,
+	BodyLimit:             1 << 20,
+	MessageMaxChars:       4000,
+	MessageRetention:      30 * 24 * time.Hour,
+	MaxWait:               maxWait,
+	SweepInterval:         time.Minute,
+	SendBatchSize:         128,
+	QueryTimeout:          models.DefaultQueryTimeout,
+	ShutdownTimeout:       10 * time.Second,
+	RedisPrefix:           "fiberchat:",
+	Now:                   time.Now,
 	// Below the 30 s many proxies allow an idle connection.
 	StreamPingInterval: 25 * time.Second,
 }
@@ -347,6 +368,8 @@ func configDefault(config ...Config) (Config, error) {
 	setZero(&cfg.AvatarMaxBytes, def.AvatarMaxBytes)
 	setZero(&cfg.AvatarMaxWidth, def.AvatarMaxWidth)
 	setZero(&cfg.AvatarMaxHeight, def.AvatarMaxHeight)
+	setZero(&cfg.AvatarMaxDecodedBytes, def.AvatarMaxDecodedBytes)
+	setZero(&cfg.AvatarDecodes, def.AvatarDecodes)
 	setZero(&cfg.LoginRateLimit, def.LoginRateLimit)
 	setZero(&cfg.RegisterRateLimit, def.RegisterRateLimit)
 	setZero(&cfg.RateLimitWindow, def.RateLimitWindow)
@@ -390,7 +413,7 @@ func (cfg Config) validate() error {
 		return errors.New("fiberchat: MaxSessions must not be negative")
 	case cfg.BcryptCost < 4 || cfg.BcryptCost > 31:
 		return errors.New("fiberchat: BcryptCost must be between 4 and 31")
-	case cfg.AvatarMaxBytes < 0 || cfg.AvatarMaxWidth < 0 || cfg.AvatarMaxHeight < 0 || cfg.BodyLimit < 0 || cfg.ClientCacheSize < 0:
+	case cfg.AvatarMaxBytes < 0 || cfg.AvatarMaxWidth < 0 || cfg.AvatarMaxHeight < 0 || cfg.AvatarMaxDecodedBytes < 0 || cfg.AvatarDecodes < 0 || cfg.BodyLimit < 0 || cfg.ClientCacheSize < 0:
 		return errors.New("fiberchat: size limits must not be negative")
 	case cfg.MessageMaxChars < 0 || cfg.MessageMaxChars > maxMessageChars:
 		return fmt.Errorf("fiberchat: MessageMaxChars must be between 1 and %d", maxMessageChars)

@@ -33,6 +33,7 @@ import (
 	"github.com/fiberchat/fiberchat/models"
 	"github.com/fiberchat/fiberchat/notify"
 	"github.com/glebarez/sqlite"
+	"golang.org/x/sync/semaphore"
 	"gorm.io/driver/mysql"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -92,8 +93,9 @@ type Module struct {
 // New builds the module on cfg.DB. It does not touch the schema (see
 // Migrate) but starts the background sweep of expired sessions and old
 // messages, which runs until Close. On SQLite it warns through
-// Config.Logger when the handle is not in WAL mode or syncs less than
-// synchronous=FULL, as database.Open sets it (docs/security.md).
+// Config.Logger when the handle is not set up as database.Open sets one:
+// WAL, synchronous=FULL, a busy timeout and foreign keys
+// (docs/security.md).
 func New(cfg Config) (*Module, error) {
 	cfg, err := configDefault(cfg)
 	if err != nil {
@@ -228,12 +230,17 @@ func (m *Module) newHandlers(profiles handlers.ProfileSource) error {
 		BcryptCost:   cfg.BcryptCost,
 		UploadDir:    cfg.UploadDir,
 		Avatars:      m.avatarStore(),
-		Avatar:       avatar.Limits{MaxBytes: cfg.AvatarMaxBytes, MaxWidth: cfg.AvatarMaxWidth, MaxHeight: cfg.AvatarMaxHeight},
-		AvatarURL:    m.avatarURL,
-		Sessions:     m.sessions,
-		Profiles:     profiles,
-		Events:       m.events,
-		Logger:       cfg.Logger,
+		Avatar: avatar.Limits{MaxBytes: cfg.AvatarMaxBytes, MaxWidth: cfg.AvatarMaxWidth, MaxHeight: cfg.AvatarMaxHeight,
+			MaxDecodedBytes: cfg.AvatarMaxDecodedBytes},
+		Decodes: semaphore.NewWeighted(int64(cfg.AvatarDecodes)),
+		// An upload waits for a decode no longer than for the database:
+		// either way it is answered 503/1503, to retry later.
+		DecodeWait: cfg.QueryTimeout,
+		AvatarURL:  m.avatarURL,
+		Sessions:   m.sessions,
+		Profiles:   profiles,
+		Events:     m.events,
+		Logger:     cfg.Logger,
 	})
 	if err != nil {
 		return err

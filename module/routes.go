@@ -26,87 +26,164 @@ func (m *Module) Mount(r fiber.Router) {
 	}
 	m.mountPrefix.Store(&prefix)
 
-	auth := middleware.NewAuth(middleware.AuthConfig{
-		Tokens:        m.tokens,
-		IdleLifetime:  m.cfg.TokenIdleLifetime,
-		TouchInterval: m.cfg.TokenTouchInterval,
-		Now:           m.cfg.Now,
-	})
-	loginLimit := middleware.NewRateLimit(middleware.RateLimitConfig{Name: "login", Max: m.cfg.LoginRateLimit, Window: m.cfg.RateLimitWindow, Storage: m.limitStorage()})
-	registerLimit := middleware.NewRateLimit(middleware.RateLimitConfig{Name: "register", Max: m.cfg.RegisterRateLimit, Window: m.cfg.RateLimitWindow, Storage: m.limitStorage()})
-	loginThrottle := middleware.NewLoginThrottle(middleware.LoginThrottleConfig{
-		Failures:   m.cfg.LoginFailures,
-		MaxBackoff: m.cfg.LoginBackoffMax,
-		Store:      m.loginRuns(),
-		Now:        m.cfg.Now,
-	})
-	passwdLimit := middleware.NewRateLimit(middleware.RateLimitConfig{Name: "passwd", Max: m.cfg.AccountRateLimit, Window: m.cfg.RateLimitWindow, Key: middleware.KeyUser, Storage: m.limitStorage()})
-	avatarLimit := middleware.NewRateLimit(middleware.RateLimitConfig{Name: "head_img", Max: m.cfg.AccountRateLimit, Window: m.cfg.RateLimitWindow, Key: middleware.KeyUser, Storage: m.limitStorage()})
-	log := m.cfg.Logger
-	rid := handlers.RequestID()
-	jsonLimit := bodyLimit(m.cfg.BodyLimit)
-	uploadLimit := bodyLimit(m.uploadLimit())
-
-	// route mounts one API route: the request id (read once, here, for
-	// the envelope and every log line), metrics and access log (when on),
-	// boundary, body limit, the signature for this path, then the given
-	// gates, the session check if authed, and the handler. The signature
-	// comes before every limit, so that requests without a valid
-	// api_token, which cost nothing to send, never count against a real
-	// client's budget; gates keyed by user (KeyUser) go in after, which
-	// run after the session check.
-	route := func(method, path string, failure map[string]any, limit fiber.Handler, before []fiber.Handler, authed bool, h fiber.Handler, after ...fiber.Handler) {
-		chain := append(m.first(rid), handlers.Boundary(log, failure), limit, m.signature.Require(middleware.RouteName(path)))
-		chain = append(chain, before...)
-		if authed {
-			chain = append(chain, auth)
-		}
-		chain = append(chain, after...)
-		r.Add(method, path, append(chain, h)...)
-	}
-	post := func(path string, failure map[string]any, limit fiber.Handler, before []fiber.Handler, authed bool, h fiber.Handler, after ...fiber.Handler) {
-		route(fiber.MethodPost, path, failure, limit, before, authed, h, after...)
-	}
-	u := m.users
-	post("/user/reg/ajax_reg", map[string]any{"reg": 0}, jsonLimit, []fiber.Handler{registerLimit}, false, u.Register())
-	post("/user/login", map[string]any{"login": 0}, jsonLimit, []fiber.Handler{loginLimit, loginThrottle}, false, u.Login())
-	post("/user/info", nil, jsonLimit, nil, true, u.Info())
-	post("/user/logout", nil, jsonLimit, nil, true, m.endsSessions(handlers.ByeLogout, u.Logout()))
-	post("/user/info/head_img", nil, uploadLimit, nil, true, u.HeadImg(), avatarLimit)
-	post("/user/info/update", nil, jsonLimit, nil, true, u.Update())
-	post("/user/info/passwd", nil, jsonLimit, nil, true, m.endsSessions(handlers.ByePassword, u.Password()), passwdLimit)
+	rt := m.newRouter(r)
+	m.mountUsers(rt)
 
 	ct := m.contacts
-	post("/Contacts/list", nil, jsonLimit, nil, true, ct.List())
-	post("/Contacts/Info", nil, jsonLimit, nil, true, ct.Info())
-	post("/Contacts/IO/addContacts", nil, jsonLimit, nil, true, ct.Add())
-	post("/Contacts/IO/delContacts", nil, jsonLimit, nil, true, ct.Delete())
-	post("/Contacts/list/add", nil, jsonLimit, nil, true, ct.Requests())
-	post("/Contacts/IO/acceptContacts", nil, jsonLimit, nil, true, ct.Answer())
-	post("/Contacts/IO/block", nil, jsonLimit, nil, true, ct.Block())
-	post("/Contacts/IO/unblock", nil, jsonLimit, nil, true, ct.Unblock())
-	post("/Contacts/blocked", nil, jsonLimit, nil, true, ct.Blocked())
-	ms := m.messages
-	post("/Message/Send", nil, jsonLimit, nil, true, ms.Send())
-	post("/Message/Recv", nil, jsonLimit, nil, true, ms.Recv())
-	// GET too, with everything in the query, for a browser's EventSource.
-	post("/Message/Stream", nil, jsonLimit, nil, true, ms.Stream())
-	route(fiber.MethodGet, "/Message/Stream", nil, jsonLimit, nil, true, ms.Stream())
-	cv := m.conversations
-	post("/Message/History", nil, jsonLimit, nil, true, cv.History())
-	post("/Message/Read", nil, jsonLimit, nil, true, cv.Read())
-	post("/Message/Unread", nil, jsonLimit, nil, true, cv.Unread())
+	rt.post("/Contacts/list", ct.List(), withSession)
+	rt.post("/Contacts/Info", ct.Info(), withSession)
+	rt.post("/Contacts/IO/addContacts", ct.Add(), withSession)
+	rt.post("/Contacts/IO/delContacts", ct.Delete(), withSession)
+	rt.post("/Contacts/list/add", ct.Requests(), withSession)
+	rt.post("/Contacts/IO/acceptContacts", ct.Answer(), withSession)
+	rt.post("/Contacts/IO/block", ct.Block(), withSession)
+	rt.post("/Contacts/IO/unblock", ct.Unblock(), withSession)
+	rt.post("/Contacts/blocked", ct.Blocked(), withSession)
 
-	r.Get("/avatar/:name", append(m.first(rid), handlers.Boundary(log, nil), u.ServeAvatar())...)
-	r.Get("/static/fiberchat.js", append(m.first(rid), serveClientScript)...) // web.ClientJS, for host pages
-	r.All("/*", append(m.first(rid), handlers.Boundary(log, nil), func(*fiber.Ctx) error { return errNoRoute })...)
+	ms := m.messages
+	rt.post("/Message/Send", ms.Send(), withSession)
+	rt.post("/Message/Recv", ms.Recv(), withSession)
+	// GET too, with everything in the query, for a browser's EventSource.
+	rt.post("/Message/Stream", ms.Stream(), withSession)
+	rt.get("/Message/Stream", ms.Stream(), withSession)
+
+	cv := m.conversations
+	rt.post("/Message/History", cv.History(), withSession)
+	rt.post("/Message/Read", cv.Read(), withSession)
+	rt.post("/Message/Unread", cv.Unread(), withSession)
+
+	rt.raw(fiber.MethodGet, "/avatar/:name", handlers.Boundary(m.cfg.Logger, nil), m.users.ServeAvatar())
+	rt.raw(fiber.MethodGet, "/static/fiberchat.js", serveClientScript) // web.ClientJS, for host pages
+	rt.raw("", "/*", handlers.Boundary(m.cfg.Logger, nil), func(*fiber.Ctx) error { return errNoRoute })
 }
 
-// first returns the handlers every route Mount adds starts with: the
-// request id rid, then metrics and the access log (observed), which log
-// it. The slice is new on every call, for the caller to append to.
-func (m *Module) first(rid fiber.Handler) []fiber.Handler {
-	return append([]fiber.Handler{rid}, m.observed()...)
+// mountUsers mounts the user group with its limits. With HostAccounts the
+// routes that sign users up or in by password (register, login, password
+// change) are left out: the host's own site does that, and a route that
+// is not mounted cannot be signed for, nor called from a page.
+func (m *Module) mountUsers(rt *router) {
+	u := m.users
+	if !m.cfg.HostAccounts {
+		throttle := middleware.NewLoginThrottle(middleware.LoginThrottleConfig{
+			Failures:   m.cfg.LoginFailures,
+			MaxBackoff: m.cfg.LoginBackoffMax,
+			Store:      m.loginRuns(),
+			Now:        m.cfg.Now,
+		})
+		rt.post("/user/reg/ajax_reg", u.Register(), routeOpts{
+			public: true, failure: map[string]any{"reg": 0},
+			beforeSession: []fiber.Handler{m.rateLimit("register", m.cfg.RegisterRateLimit, nil)},
+		})
+		rt.post("/user/login", u.Login(), routeOpts{
+			public: true, failure: map[string]any{"login": 0},
+			beforeSession: []fiber.Handler{m.rateLimit("login", m.cfg.LoginRateLimit, nil), throttle},
+		})
+		rt.post("/user/info/passwd", m.endsSessions(handlers.ByePassword, u.Password()), routeOpts{
+			afterSession: []fiber.Handler{m.rateLimit("passwd", m.cfg.AccountRateLimit, middleware.KeyUser)},
+		})
+	}
+	rt.post("/user/info", u.Info(), withSession)
+	rt.post("/user/logout", m.endsSessions(handlers.ByeLogout, u.Logout()), withSession)
+	rt.post("/user/info/head_img", u.HeadImg(), routeOpts{
+		upload:       true,
+		afterSession: []fiber.Handler{m.rateLimit("head_img", m.cfg.AccountRateLimit, middleware.KeyUser)},
+	})
+	rt.post("/user/info/update", u.Update(), withSession)
+}
+
+// routeOpts says what an API route needs besides its path and handler.
+// The zero value is a JSON route behind the session check.
+type routeOpts struct {
+	// public routes (register, login) run without a session.
+	public bool
+	// failure is merged into the route's error answers: the seeds' login
+	// and register answer {"login": 0} and {"reg": 0} on failure.
+	failure map[string]any
+	// upload takes the upload body limit instead of the JSON one.
+	upload bool
+	// beforeSession gates run before the session check (limits keyed by
+	// IP); afterSession gates after it (limits keyed by user).
+	beforeSession, afterSession []fiber.Handler
+}
+
+// withSession is the common route: a JSON body, behind the session check.
+var withSession = routeOpts{}
+
+// router mounts API routes on r, each with the module's chain.
+type router struct {
+	m                                 *Module
+	r                                 fiber.Router
+	rid, auth, jsonLimit, uploadLimit fiber.Handler
+}
+
+func (m *Module) newRouter(r fiber.Router) *router {
+	return &router{
+		m:   m,
+		r:   r,
+		rid: handlers.RequestID(),
+		auth: middleware.NewAuth(middleware.AuthConfig{
+			Tokens:        m.tokens,
+			IdleLifetime:  m.cfg.TokenIdleLifetime,
+			TouchInterval: m.cfg.TokenTouchInterval,
+			Now:           m.cfg.Now,
+		}),
+		jsonLimit:   bodyLimit(m.cfg.BodyLimit),
+		uploadLimit: bodyLimit(m.uploadLimit()),
+	}
+}
+
+func (rt *router) post(path string, h fiber.Handler, o routeOpts) {
+	rt.add(fiber.MethodPost, path, h, o)
+}
+
+func (rt *router) get(path string, h fiber.Handler, o routeOpts) {
+	rt.add(fiber.MethodGet, path, h, o)
+}
+
+// add mounts one API route: the request id (read once, here, for the
+// envelope and every log line), metrics and access log (when on),
+// boundary, body limit, the signature for this path, then the gates
+// before the session, the session check unless public, the gates after
+// it, and the handler. The signature comes before every limit, so that
+// requests without a valid api_token, which cost nothing to send, never
+// count against a real client's budget.
+func (rt *router) add(method, path string, h fiber.Handler, o routeOpts) {
+	limit := rt.jsonLimit
+	if o.upload {
+		limit = rt.uploadLimit
+	}
+	chain := append(rt.first(), handlers.Boundary(rt.m.cfg.Logger, o.failure), limit, rt.m.signature.Require(middleware.RouteName(path)))
+	chain = append(chain, o.beforeSession...)
+	if !o.public {
+		chain = append(chain, rt.auth)
+	}
+	chain = append(chain, o.afterSession...)
+	rt.r.Add(method, path, append(chain, h)...)
+}
+
+// raw mounts a route that is not signed (avatars, the script, the 404):
+// only the request id, metrics and access log come before hs. An empty
+// method mounts it for every method.
+func (rt *router) raw(method, path string, hs ...fiber.Handler) {
+	chain := append(rt.first(), hs...)
+	if method == "" {
+		rt.r.All(path, chain...)
+		return
+	}
+	rt.r.Add(method, path, chain...)
+}
+
+// first returns the handlers every route starts with: the request id,
+// then metrics and the access log (observed), which log it. The slice is
+// new on every call, for the caller to append to.
+func (rt *router) first() []fiber.Handler {
+	return append([]fiber.Handler{rt.rid}, rt.m.observed()...)
+}
+
+// rateLimit is a limit of max requests a window, named name, keyed by key
+// (the client IP when nil), counted in the module's limit storage.
+func (m *Module) rateLimit(name string, max int, key func(*fiber.Ctx) string) fiber.Handler {
+	return middleware.NewRateLimit(middleware.RateLimitConfig{Name: name, Max: max, Window: m.cfg.RateLimitWindow, Key: key, Storage: m.limitStorage()})
 }
 
 // bodyLimit refuses bodies past limit bytes with 413/1009, and compressed

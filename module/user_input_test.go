@@ -253,6 +253,51 @@ func TestAvatar(t *testing.T) {
 	})
 }
 
+// TestAvatarDeletesOnlyItsOwnersUpload proves an upload deletes only the
+// avatar its uploader stored before, not whatever head_img names: a user
+// may point head_img at anyone's avatar through /user/info/update.
+func TestAvatarDeletesOnlyItsOwnersUpload(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		s := chattest.NewServer(t, db, chattest.Options{})
+		ctx := context.Background()
+		a, b := s.NewUser(t, "a"), s.NewUser(t, "b")
+		ca, cb := s.SDKFor(t, a), s.SDKFor(t, b)
+		served := func(url string) int {
+			t.Helper()
+			return s.Do(t, chattest.Req{Path: url[strings.Index(url, "/avatar/"):], Method: http.MethodGet, Unsigned: true}).Status
+		}
+		urlA, err := ca.UploadAvatar(ctx, "a.png", bytes.NewReader(pngBytes(t, 10, 10)))
+		if err != nil {
+			t.Fatalf("a's upload: %v", err)
+		}
+		// b takes a's URL as its head_img, then uploads its own.
+		if err := cb.UpdateProfile(ctx, client.ProfileUpdate{HeadImg: urlA}); err != nil {
+			t.Fatalf("b's update: %v", err)
+		}
+		urlB, err := cb.UploadAvatar(ctx, "b.png", bytes.NewReader(pngBytes(t, 12, 12)))
+		if err != nil {
+			t.Fatalf("b's upload: %v", err)
+		}
+		if got := served(urlA); got != 200 {
+			t.Fatalf("a's avatar after b's upload: %d, want 200", got)
+		}
+		// b's own earlier upload still goes when b replaces it, whatever
+		// head_img says in between.
+		if err := cb.UpdateProfile(ctx, client.ProfileUpdate{HeadImg: "https://example.com/b.png"}); err != nil {
+			t.Fatalf("b's update: %v", err)
+		}
+		if _, err := cb.UploadAvatar(ctx, "b2.png", bytes.NewReader(pngBytes(t, 14, 14))); err != nil {
+			t.Fatalf("b's second upload: %v", err)
+		}
+		if got := served(urlB); got != 404 {
+			t.Fatalf("b's replaced avatar: %d, want 404", got)
+		}
+		if got := served(urlA); got != 200 {
+			t.Fatalf("a's avatar after b's second upload: %d, want 200", got)
+		}
+	})
+}
+
 func TestMountedBesideHostRoutes(t *testing.T) {
 	s := chattest.NewServer(t, chattest.OpenSQLite(t), chattest.Options{
 		Prefix: "/chat",

@@ -14,17 +14,21 @@ package avatar
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"image"
+	"image/color"
 	"image/gif"
 	"image/jpeg"
 	"image/png"
 	"io"
 	"math"
+	"net/http"
 
 	"golang.org/x/image/draw"
 	"golang.org/x/image/webp"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/fiberchat/fiberchat/apierr"
 )
@@ -45,13 +49,24 @@ type Limits struct {
 	MaxBytes  int64 // the file's size limit
 	MaxWidth  int
 	MaxHeight int
+	// MaxDecodedBytes bounds the memory the decoded pixels take, which
+	// the dimensions alone do not: a 16-bit RGBA PNG takes 8 bytes a
+	// pixel, twice what an 8-bit one of the same size does.
+	MaxDecodedBytes int64
 }
 
 // errLimits is a caller's bug, so it is internal (500) rather than blamed
 // on the upload; failing open to "no limit" would be the worst reading.
-var errLimits = errors.New("avatar: Limits must all be positive")
+var errLimits = errors.New("avatar: Limits must all be positive, and decodes set")
 
-func (l Limits) valid() bool { return l.MaxBytes > 0 && l.MaxWidth > 0 && l.MaxHeight > 0 }
+func (l Limits) valid() bool {
+	return l.MaxBytes > 0 && l.MaxWidth > 0 && l.MaxHeight > 0 && l.MaxDecodedBytes > 0
+}
+
+// errBusy answers an upload that found every decode slot taken until its
+// context ended: the server is not out of order, only busy, so the client
+// is told to retry later.
+var errBusy = apierr.New(apierr.CodeUnavailable, http.StatusServiceUnavailable, "too many images being decoded; retry later")
 
 // Image is a re-encoded image ready to store.
 type Image struct {
@@ -137,20 +152,27 @@ func sniff(data []byte, fs []format) *format {
 
 // Sanitize reads an uploaded file from r and returns it decoded, scaled
 // down to at most MaxSide on its longer side, and re-encoded, or an
-// *apierr.Error: 413 (code 1009) when the file or its dimensions exceed
-// lim, 415 (code 1011) when it is empty, not a PNG, JPEG, GIF or WebP, or
-// cannot be decoded. Any other error comes from reading r and is
-// internal. WebP input is returned as PNG. The output is never larger than
-// lim.MaxBytes: one that would be is re-encoded as JPEG (which drops
-// transparency), and refused with 413 if even that is too large.
-func Sanitize(r io.Reader, lim Limits) (*Image, error) {
-	return sanitize(r, lim, formats)
+// *apierr.Error: 413 (code 1009) when the file, its dimensions or its
+// decoded size exceed lim, 415 (code 1011) when it is empty, not a PNG,
+// JPEG, GIF or WebP, or cannot be decoded, 503 (code 1503) when ctx ends
+// while every slot of decodes is taken. Any other error comes from
+// reading r and is internal. WebP input is returned as PNG. The output is
+// never larger than lim.MaxBytes: one that would be is re-encoded as JPEG
+// (which drops transparency), and refused with 413 if even that is too
+// large.
+//
+// Each decode holds one unit of decodes from the decode to the encode, so
+// the memory all uploads take at once is bounded by its size times
+// lim.MaxDecodedBytes; the caller owns it (one per module), and a nil one
+// is refused like an unset limit.
+func Sanitize(ctx context.Context, r io.Reader, lim Limits, decodes *semaphore.Weighted) (*Image, error) {
+	return sanitize(ctx, r, lim, decodes, formats)
 }
 
 // sanitize takes the format list as a parameter so tests can exercise the
 // panic guard with a decoder that panics, without touching package state.
-func sanitize(r io.Reader, lim Limits, fs []format) (img *Image, err error) {
-	if !lim.valid() {
+func sanitize(ctx context.Context, r io.Reader, lim Limits, decodes *semaphore.Weighted, fs []format) (img *Image, err error) {
+	if !lim.valid() || decodes == nil {
 		return nil, errLimits
 	}
 
@@ -193,6 +215,13 @@ func sanitize(r io.Reader, lim Limits, fs []format) (img *Image, err error) {
 	if !fits(cfg.Width, cfg.Height, lim) {
 		return nil, apierr.TooLarge("image dimensions too large")
 	}
+	if decodedBytes(cfg, f, data) > lim.MaxDecodedBytes {
+		return nil, apierr.TooLarge("image too large to decode")
+	}
+	if decodes.Acquire(ctx, 1) != nil {
+		return nil, errBusy
+	}
+	defer decodes.Release(1)
 
 	m, derr := f.decode(bytes.NewReader(data))
 	if derr != nil {
@@ -275,4 +304,59 @@ func encodeWithin(m image.Image, f *format, limit int64) (encoded, error) {
 
 func fits(w, h int, lim Limits) bool {
 	return w > 0 && h > 0 && w <= lim.MaxWidth && h <= lim.MaxHeight
+}
+
+// decodedBytes is what decoding an image of cfg takes, from the bytes per
+// pixel of the decoder's output type (cfg.ColorModel): 16-bit PNGs take
+// twice what 8-bit ones do. Progressive JPEGs also keep every coefficient
+// (an int32 a sample) until the last scan. Models this does not know
+// count as the widest, 8 bytes a pixel.
+func decodedBytes(cfg image.Config, f *format, data []byte) int64 {
+	px := int64(cfg.Width) * int64(cfg.Height)
+	n := px * bytesPerPixel(cfg.ColorModel)
+	if f.name == "jpeg" && progressiveJPEG(data) {
+		n *= 5
+	}
+	return n
+}
+
+func bytesPerPixel(m color.Model) int64 {
+	if _, ok := m.(color.Palette); ok {
+		return 1
+	}
+	switch m {
+	case color.GrayModel, color.AlphaModel:
+		return 1
+	case color.Gray16Model, color.Alpha16Model:
+		return 2
+	case color.YCbCrModel:
+		return 3 // at most: 4:4:4, no chroma subsampling
+	case color.RGBAModel, color.NRGBAModel, color.CMYKModel, color.NYCbCrAModel:
+		return 4
+	}
+	return 8 // RGBA64, NRGBA64, and anything else
+}
+
+// progressiveJPEG reports whether data's frame header (SOF2, SOF6, SOF10
+// or SOF14) declares a progressive JPEG, walking the marker segments
+// before it.
+func progressiveJPEG(data []byte) bool {
+	for i := 2; i+4 <= len(data); {
+		if data[i] != 0xff {
+			return false
+		}
+		marker := data[i+1]
+		if marker == 0xff { // fill byte
+			i++
+			continue
+		}
+		if marker >= 0xc0 && marker <= 0xcf && marker != 0xc4 && marker != 0xc8 && marker != 0xcc {
+			return marker&0x03 == 0x02
+		}
+		if marker == 0xda { // start of scan: no frame header came first
+			return false
+		}
+		i += 2 + (int(data[i+2])<<8 | int(data[i+3]))
+	}
+	return false
 }

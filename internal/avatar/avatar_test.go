@@ -2,6 +2,7 @@ package avatar
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
@@ -16,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/fiberchat/fiberchat/apierr"
+	"golang.org/x/sync/semaphore"
 )
 
 // Fixtures are built in code so that the repository holds no binary test
@@ -61,11 +63,14 @@ func gifBytes(t *testing.T, w, h int) []byte {
 // pngHeaderOnly is a PNG signature and a valid IHDR with no pixel data at
 // all: if Sanitize tried to decode it, it would fail with 415, so a 413
 // proves the dimensions were refused before decoding.
-func pngHeaderOnly(w, h uint32) []byte {
+func pngHeaderOnly(w, h uint32) []byte { return pngHeader(w, h, 8) }
+
+// pngHeader is pngHeaderOnly for an RGBA image of the given bit depth.
+func pngHeader(w, h uint32, depth byte) []byte {
 	var ihdr [13]byte
 	binary.BigEndian.PutUint32(ihdr[0:4], w)
 	binary.BigEndian.PutUint32(ihdr[4:8], h)
-	ihdr[8] = 8 // bit depth
+	ihdr[8] = depth
 	ihdr[9] = 6 // RGBA
 	var b bytes.Buffer
 	b.WriteString("\x89PNG\r\n\x1a\n")
@@ -152,7 +157,7 @@ func TestSanitizeAccepts(t *testing.T) {
 					t.Fatalf("fixture lacks %q, so the test would prove nothing", s)
 				}
 			}
-			got, err := Sanitize(bytes.NewReader(tc.in), filled(tc.lim))
+			got, err := Sanitize(context.Background(), bytes.NewReader(tc.in), filled(tc.lim), testDecodes())
 			if err != nil {
 				t.Fatalf("Sanitize: %v", err)
 			}
@@ -186,7 +191,7 @@ func TestSanitizePNGPixels(t *testing.T) {
 	if err := png.Encode(&b, want); err != nil {
 		t.Fatal(err)
 	}
-	got, err := Sanitize(&b, filled(Limits{}))
+	got, err := Sanitize(context.Background(), &b, filled(Limits{}), testDecodes())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +243,7 @@ func TestSanitizeRejects(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := Sanitize(bytes.NewReader(tc.in), filled(tc.lim))
+			got, err := Sanitize(context.Background(), bytes.NewReader(tc.in), filled(tc.lim), testDecodes())
 			if got != nil {
 				t.Errorf("got an image, want none")
 			}
@@ -261,7 +266,7 @@ func TestSanitizeStopsReading(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &countingReader{prefix: pngBytes(t, 4, 4)}
-			_, err := Sanitize(r, filled(tc.lim))
+			_, err := Sanitize(context.Background(), r, filled(tc.lim), testDecodes())
 			assertAPIErr(t, err, apierr.CodeTooLarge, http.StatusRequestEntityTooLarge)
 			if r.n > tc.want {
 				t.Errorf("read %d bytes, want at most %d", r.n, tc.want)
@@ -286,7 +291,7 @@ func TestSanitizeRecoversPanic(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := sanitize(bytes.NewReader([]byte("BOOM!")), filled(Limits{}), []format{tc.f})
+			got, err := sanitize(context.Background(), bytes.NewReader([]byte("BOOM!")), filled(Limits{}), testDecodes(), []format{tc.f})
 			if got != nil {
 				t.Errorf("got an image, want none")
 			}
@@ -299,7 +304,7 @@ func TestSanitizeRecoversPanic(t *testing.T) {
 // internal error, not blamed on the client as a bad image.
 func TestSanitizeReadError(t *testing.T) {
 	errRead := errors.New("connection reset")
-	_, err := Sanitize(io.MultiReader(bytes.NewReader(pngBytes(t, 2, 2)), errReader{errRead}), filled(Limits{}))
+	_, err := Sanitize(context.Background(), io.MultiReader(bytes.NewReader(pngBytes(t, 2, 2)), errReader{errRead}), filled(Limits{}), testDecodes())
 	if !errors.Is(err, errRead) {
 		t.Fatalf("err = %v, want it to wrap %v", err, errRead)
 	}
@@ -346,7 +351,10 @@ type errReader struct{ err error }
 func (r errReader) Read([]byte) (int, error) { return 0, r.err }
 
 // moduleLimits are the limits module.ConfigDefault gives Sanitize.
-var moduleLimits = Limits{MaxBytes: 2 << 20, MaxWidth: 4096, MaxHeight: 4096}
+var moduleLimits = Limits{MaxBytes: 2 << 20, MaxWidth: 4096, MaxHeight: 4096, MaxDecodedBytes: 64 << 20}
+
+// testDecodes is a fresh decode bound for one call, as a module owns one.
+func testDecodes() *semaphore.Weighted { return semaphore.NewWeighted(2) }
 
 // filled sets l's zero fields from moduleLimits, as the module does for
 // a Config that leaves them zero.
@@ -360,6 +368,9 @@ func filled(l Limits) Limits {
 	if l.MaxHeight == 0 {
 		l.MaxHeight = moduleLimits.MaxHeight
 	}
+	if l.MaxDecodedBytes == 0 {
+		l.MaxDecodedBytes = moduleLimits.MaxDecodedBytes
+	}
 	return l
 }
 
@@ -367,9 +378,10 @@ func filled(l Limits) Limits {
 // refused as the caller's bug, before a byte is read, rather than read as
 // "no limit" or replaced by a default of this package's own.
 func TestSanitizeRefusesUnsetLimits(t *testing.T) {
-	for _, lim := range []Limits{{}, {MaxBytes: -5, MaxWidth: 10, MaxHeight: 10}, {MaxBytes: 10, MaxHeight: 10}, {MaxBytes: 10, MaxWidth: 10, MaxHeight: -1}} {
+	for _, lim := range []Limits{{}, {MaxBytes: -5, MaxWidth: 10, MaxHeight: 10, MaxDecodedBytes: 10}, {MaxBytes: 10, MaxHeight: 10, MaxDecodedBytes: 10},
+		{MaxBytes: 10, MaxWidth: 10, MaxHeight: -1, MaxDecodedBytes: 10}, {MaxBytes: 10, MaxWidth: 10, MaxHeight: 10}} {
 		r := &countingReader{prefix: pngBytes(t, 4, 4)}
-		img, err := Sanitize(r, lim)
+		img, err := Sanitize(context.Background(), r, lim, testDecodes())
 		if img != nil || !errors.Is(err, errLimits) {
 			t.Errorf("%+v: %v, %v; want errLimits", lim, img, err)
 		}
@@ -391,7 +403,7 @@ func TestSanitizeShrinks(t *testing.T) {
 		{512, 512, 512, 512},
 		{40, 30, 40, 30},
 	} {
-		got, err := Sanitize(bytes.NewReader(pngBytes(t, tc.w, tc.h)), filled(Limits{}))
+		got, err := Sanitize(context.Background(), bytes.NewReader(pngBytes(t, tc.w, tc.h)), filled(Limits{}), testDecodes())
 		if err != nil {
 			t.Fatalf("%dx%d: %v", tc.w, tc.h, err)
 		}

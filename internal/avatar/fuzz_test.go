@@ -2,6 +2,7 @@ package avatar
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"runtime"
 	"testing"
@@ -23,7 +24,7 @@ func FuzzSanitize(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
-	lim := Limits{MaxBytes: 64 << 10, MaxWidth: 256, MaxHeight: 256}
+	lim := Limits{MaxBytes: 64 << 10, MaxWidth: 256, MaxHeight: 256, MaxDecodedBytes: 8 * 256 * 256}
 	// What one upload may cost: its bytes a few times over, the largest
 	// decoded image at 8 bytes a pixel (16-bit RGBA) a few times over, and
 	// the encoders' fixed buffers.
@@ -31,7 +32,7 @@ func FuzzSanitize(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		img, err := Sanitize(bytes.NewReader(data), lim)
+		img, err := Sanitize(context.Background(), bytes.NewReader(data), lim, testDecodes())
 		runtime.ReadMemStats(&after)
 		if used := after.TotalAlloc - before.TotalAlloc; used > maxAlloc {
 			t.Fatalf("%d input bytes cost %d bytes of memory, want at most %d", len(data), used, maxAlloc)
@@ -51,7 +52,7 @@ func FuzzSanitize(f *testing.F) {
 		if max := 12*img.Width*img.Height + 8<<10; len(img.Data) > max {
 			t.Fatalf("a %dx%d image became %d bytes, want at most %d", img.Width, img.Height, len(img.Data), max)
 		}
-		again, err := Sanitize(bytes.NewReader(img.Data), Limits{MaxBytes: int64(len(img.Data)), MaxWidth: lim.MaxWidth, MaxHeight: lim.MaxHeight})
+		again, err := Sanitize(context.Background(), bytes.NewReader(img.Data), Limits{MaxBytes: int64(len(img.Data)), MaxWidth: lim.MaxWidth, MaxHeight: lim.MaxHeight, MaxDecodedBytes: lim.MaxDecodedBytes}, testDecodes())
 		if err != nil {
 			t.Fatalf("the output does not sanitize again: %v", err)
 		}
