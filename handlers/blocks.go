@@ -26,17 +26,17 @@ func (h *Contacts) Block() fiber.Handler {
 			return err
 		}
 		me := middleware.SessionFrom(c).UID
-		now := h.now().Unix()
+		now := h.cfg.Now().Unix()
 		ctx := c.UserContext()
-		blocked, unfriended, err := h.store.BlockUsers(ctx, me, uids, now)
+		blocked, unfriended, err := h.cfg.Store.BlockUsers(ctx, me, uids, now)
 		if err != nil {
 			return err
 		}
 		for _, peer := range unfriended {
-			h.events.Emit(ctx, events.ContactRemoved{UID: me, PeerUID: peer, Time: now})
+			h.cfg.Events.Emit(ctx, events.ContactRemoved{UID: me, PeerUID: peer, Time: now})
 		}
 		for _, peer := range blocked {
-			h.events.Emit(ctx, events.UserBlocked{UID: me, PeerUID: peer, Time: now})
+			h.cfg.Events.Emit(ctx, events.UserBlocked{UID: me, PeerUID: peer, Time: now})
 		}
 		return c.JSON(numResponse{Num: int64(len(blocked)), Msg: "success"})
 	}
@@ -52,13 +52,13 @@ func (h *Contacts) Unblock() fiber.Handler {
 		}
 		me := middleware.SessionFrom(c).UID
 		ctx := c.UserContext()
-		unblocked, err := h.store.UnblockUsers(ctx, me, uids)
+		unblocked, err := h.cfg.Store.UnblockUsers(ctx, me, uids)
 		if err != nil {
 			return err
 		}
-		now := h.now().Unix()
+		now := h.cfg.Now().Unix()
 		for _, peer := range unblocked {
-			h.events.Emit(ctx, events.UserUnblocked{UID: me, PeerUID: peer, Time: now})
+			h.cfg.Events.Emit(ctx, events.UserUnblocked{UID: me, PeerUID: peer, Time: now})
 		}
 		return c.JSON(numResponse{Num: int64(len(unblocked)), Msg: "success"})
 	}
@@ -68,7 +68,7 @@ func (h *Contacts) Unblock() fiber.Handler {
 // /Contacts/list's shape.
 func (h *Contacts) Blocked() fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		ps, err := h.store.Blocked(c.UserContext(), middleware.SessionFrom(c).UID)
+		ps, err := h.cfg.Store.Blocked(c.UserContext(), middleware.SessionFrom(c).UID)
 		if err != nil {
 			return err
 		}

@@ -24,10 +24,7 @@ type ContactStore interface {
 
 // Contacts serves the contacts group of API.md §4.
 type Contacts struct {
-	store   ContactStore
-	decoder *wire.Decoder
-	now     func() time.Time
-	events  *events.Emitter
+	cfg ContactsConfig
 }
 
 // ContactsConfig carries the contacts group's dependencies.
@@ -42,7 +39,7 @@ type ContactsConfig struct {
 
 // NewContacts prepares the contacts group's handlers.
 func NewContacts(cfg ContactsConfig) *Contacts {
-	return &Contacts{store: cfg.Store, decoder: cfg.Decoder, now: cfg.Now, events: cfg.Events}
+	return &Contacts{cfg: cfg}
 }
 
 // uidEntry is one {"uid":…} of a data list.
@@ -61,7 +58,7 @@ type uidListRequest struct {
 // index (data[2].uid), an entry without a uid (`{}`, `null`) too.
 func (h *Contacts) decodeUIDs(c *fiber.Ctx) ([]int64, error) {
 	var req uidListRequest
-	if err := h.decoder.Decode(c, &req); err != nil {
+	if err := h.cfg.Decoder.Decode(c, &req); err != nil {
 		return nil, err
 	}
 	uids := make([]int64, len(req.Data))
@@ -95,7 +92,7 @@ func profilesOf(ps []models.Profile) profilesResponse {
 // List serves /Contacts/list: my contacts ordered by uid.
 func (h *Contacts) List() fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		ps, err := h.store.Contacts(c.UserContext(), middleware.SessionFrom(c).UID)
+		ps, err := h.cfg.Store.Contacts(c.UserContext(), middleware.SessionFrom(c).UID)
 		if err != nil {
 			return err
 		}
@@ -111,7 +108,7 @@ func (h *Contacts) Info() fiber.Handler {
 		if err != nil {
 			return err
 		}
-		ps, err := h.store.Profiles(c.UserContext(), uids)
+		ps, err := h.cfg.Store.Profiles(c.UserContext(), uids)
 		if err != nil {
 			return err
 		}
@@ -137,7 +134,7 @@ type requestsResponse struct {
 // first, with the time each was made.
 func (h *Contacts) Requests() fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		rs, err := h.store.IncomingRequests(c.UserContext(), middleware.SessionFrom(c).UID)
+		rs, err := h.cfg.Store.IncomingRequests(c.UserContext(), middleware.SessionFrom(c).UID)
 		if err != nil {
 			return err
 		}
@@ -170,8 +167,8 @@ func (h *Contacts) Add() fiber.Handler {
 			return err
 		}
 		me := middleware.SessionFrom(c).UID
-		now := h.now().Unix()
-		results, err := h.store.AddContacts(c.UserContext(), me, uids, now)
+		now := h.cfg.Now().Unix()
+		results, err := h.cfg.Store.AddContacts(c.UserContext(), me, uids, now)
 		if err != nil {
 			return err
 		}
@@ -183,9 +180,9 @@ func (h *Contacts) Add() fiber.Handler {
 			}
 			switch r.Status {
 			case models.AddAccepted:
-				h.events.Emit(c.UserContext(), events.ContactAdded{UID: me, PeerUID: r.UID, Time: now})
+				h.cfg.Events.Emit(c.UserContext(), events.ContactAdded{UID: me, PeerUID: r.UID, Time: now})
 			case models.AddRequested:
-				h.events.Emit(c.UserContext(), events.ContactRequested{UID: me, PeerUID: r.UID, Time: now})
+				h.cfg.Events.Emit(c.UserContext(), events.ContactRequested{UID: me, PeerUID: r.UID, Time: now})
 			}
 		}
 		return c.JSON(resp)
@@ -206,13 +203,13 @@ func (h *Contacts) Delete() fiber.Handler {
 			return err
 		}
 		me := middleware.SessionFrom(c).UID
-		removed, err := h.store.DeleteContacts(c.UserContext(), me, uids)
+		removed, err := h.cfg.Store.DeleteContacts(c.UserContext(), me, uids)
 		if err != nil {
 			return err
 		}
-		now := h.now().Unix()
+		now := h.cfg.Now().Unix()
 		for _, peer := range removed {
-			h.events.Emit(c.UserContext(), events.ContactRemoved{UID: me, PeerUID: peer, Time: now})
+			h.cfg.Events.Emit(c.UserContext(), events.ContactRemoved{UID: me, PeerUID: peer, Time: now})
 		}
 		return c.JSON(numResponse{Num: int64(len(removed)), Msg: "success"})
 	}
@@ -230,19 +227,19 @@ type answerRequest struct {
 func (h *Contacts) Answer() fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		var req answerRequest
-		if err := h.decoder.Decode(c, &req); err != nil {
+		if err := h.cfg.Decoder.Decode(c, &req); err != nil {
 			return err
 		}
 		me := middleware.SessionFrom(c).UID
-		now := h.now().Unix()
+		now := h.cfg.Now().Unix()
 		accept := *req.Type == 1
-		if err := h.store.AnswerRequest(c.UserContext(), me, int64(req.UIDFrom), accept, now); err != nil {
+		if err := h.cfg.Store.AnswerRequest(c.UserContext(), me, int64(req.UIDFrom), accept, now); err != nil {
 			return err
 		}
 		if accept {
-			h.events.Emit(c.UserContext(), events.ContactAdded{UID: me, PeerUID: int64(req.UIDFrom), Time: now})
+			h.cfg.Events.Emit(c.UserContext(), events.ContactAdded{UID: me, PeerUID: int64(req.UIDFrom), Time: now})
 		} else {
-			h.events.Emit(c.UserContext(), events.RequestRefused{UID: me, PeerUID: int64(req.UIDFrom), Time: now})
+			h.cfg.Events.Emit(c.UserContext(), events.RequestRefused{UID: me, PeerUID: int64(req.UIDFrom), Time: now})
 		}
 		return c.JSON(success)
 	}

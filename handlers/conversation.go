@@ -23,10 +23,7 @@ type ConversationStore interface {
 // Conversations serves the conversation routes of API.md §9: history,
 // read receipts and unread counts.
 type Conversations struct {
-	store   ConversationStore
-	decoder *wire.Decoder
-	now     func() time.Time
-	events  *events.Emitter
+	cfg ConversationsConfig
 }
 
 // ConversationsConfig carries the conversation routes' dependencies.
@@ -40,7 +37,7 @@ type ConversationsConfig struct {
 
 // NewConversations prepares the conversation routes' handlers.
 func NewConversations(cfg ConversationsConfig) *Conversations {
-	return &Conversations{store: cfg.Store, decoder: cfg.Decoder, now: cfg.Now, events: cfg.Events}
+	return &Conversations{cfg: cfg}
 }
 
 // historyRequest is /Message/History's body; before_id 0 or absent is the
@@ -77,7 +74,7 @@ const defaultHistoryLimit = 50
 func (h *Conversations) History() fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		var req historyRequest
-		if err := h.decoder.Decode(c, &req); err != nil {
+		if err := h.cfg.Decoder.Decode(c, &req); err != nil {
 			return err
 		}
 		me := middleware.SessionFrom(c).UID
@@ -90,7 +87,7 @@ func (h *Conversations) History() fiber.Handler {
 			limit = int(*req.Limit)
 		}
 		// One more than asked for tells whether there are more.
-		page, err := h.store.History(c.UserContext(), me, with, int64(req.BeforeID), limit+1)
+		page, err := h.cfg.Store.History(c.UserContext(), me, with, int64(req.BeforeID), limit+1)
 		if err != nil {
 			return err
 		}
@@ -119,7 +116,7 @@ type readRequest struct {
 func (h *Conversations) Read() fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		var req readRequest
-		if err := h.decoder.Decode(c, &req); err != nil {
+		if err := h.cfg.Decoder.Decode(c, &req); err != nil {
 			return err
 		}
 		me := middleware.SessionFrom(c).UID
@@ -128,12 +125,12 @@ func (h *Conversations) Read() fiber.Handler {
 			return apierr.Invalid("invalid uid_from: cannot be yourself")
 		}
 		ctx := c.UserContext()
-		n, readID, err := h.store.MarkRead(ctx, me, from, int64(*req.LastID))
+		n, readID, err := h.cfg.Store.MarkRead(ctx, me, from, int64(*req.LastID))
 		if err != nil {
 			return err
 		}
 		if n > 0 {
-			h.events.Emit(ctx, events.MessagesRead{UID: me, PeerUID: from, LastID: readID, Num: n, Time: h.now().Unix()})
+			h.cfg.Events.Emit(ctx, events.MessagesRead{UID: me, PeerUID: from, LastID: readID, Num: n, Time: h.cfg.Now().Unix()})
 		}
 		return c.JSON(numResponse{Num: n, Msg: "success"})
 	}
@@ -156,7 +153,7 @@ type unreadResponse struct {
 // newest unread id, the most recent sender first.
 func (h *Conversations) Unread() fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		rows, err := h.store.Unread(c.UserContext(), middleware.SessionFrom(c).UID)
+		rows, err := h.cfg.Store.Unread(c.UserContext(), middleware.SessionFrom(c).UID)
 		if err != nil {
 			return err
 		}

@@ -39,21 +39,7 @@ type UserStore interface {
 
 // Users serves the user group of API.md §3.
 type Users struct {
-	store       UserStore
-	decoder     *wire.Decoder
-	now         func() time.Time
-	idle        time.Duration
-	maxSessions int
-	cost        int
-	avatars     AvatarStore
-	avatar      avatar.Limits
-	decodes     *semaphore.Weighted
-	decodeWait  time.Duration
-	avatarURL   func(c *fiber.Ctx, name string) string
-	sessions    SessionCache
-	profiles    ProfileSource
-	events      *events.Emitter
-	logger      *slog.Logger
+	cfg UsersConfig
 	// dummyHash is compared against when the uid does not exist, so a
 	// login takes as long for an unknown uid as for a wrong password.
 	dummyHash []byte
@@ -130,11 +116,7 @@ func NewUsers(cfg UsersConfig) (*Users, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prepare password hashing: %w", err)
 	}
-	return &Users{
-		store: cfg.Store, decoder: cfg.Decoder, now: cfg.Now, idle: cfg.IdleLifetime,
-		maxSessions: cfg.MaxSessions, cost: cfg.BcryptCost, avatars: cfg.Avatars,
-		avatar: cfg.Avatar, decodes: cfg.Decodes, decodeWait: cfg.DecodeWait, avatarURL: cfg.AvatarURL, sessions: cfg.Sessions, profiles: cfg.Profiles, events: cfg.Events, dummyHash: dummy,
-	}, nil
+	return &Users{cfg: cfg, dummyHash: dummy}, nil
 }
 
 type registerRequest struct {
@@ -153,19 +135,19 @@ type registerResponse struct {
 func (u *Users) Register() fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		var req registerRequest
-		if err := u.decoder.Decode(c, &req); err != nil {
+		if err := u.cfg.Decoder.Decode(c, &req); err != nil {
 			return err
 		}
-		hash, err := bcrypt.GenerateFromPassword([]byte(req.Passwd), u.cost)
+		hash, err := bcrypt.GenerateFromPassword([]byte(req.Passwd), u.cfg.BcryptCost)
 		if err != nil {
 			return fmt.Errorf("hash password: %w", err)
 		}
-		now := u.now().Unix()
+		now := u.cfg.Now().Unix()
 		user := &models.User{Name: req.Name, PasswordHash: string(hash), CreatedAt: now, UpdatedAt: now}
-		if err := u.store.CreateUser(c.UserContext(), user); err != nil {
+		if err := u.cfg.Store.CreateUser(c.UserContext(), user); err != nil {
 			return err
 		}
-		u.events.Emit(c.UserContext(), events.UserRegistered{UID: user.UID, Name: user.Name, Time: now})
+		u.cfg.Events.Emit(c.UserContext(), events.UserRegistered{UID: user.UID, Name: user.Name, Time: now})
 		return c.JSON(registerResponse{Reg: 1, UID: user.UID, Msg: "success"})
 	}
 }
@@ -187,11 +169,11 @@ type loginResponse struct {
 func (u *Users) Login() fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		var req loginRequest
-		if err := u.decoder.Decode(c, &req); err != nil {
+		if err := u.cfg.Decoder.Decode(c, &req); err != nil {
 			return err
 		}
 		ctx := c.UserContext()
-		user, err := u.store.UserByID(ctx, int64(req.UID))
+		user, err := u.cfg.Store.UserByID(ctx, int64(req.UID))
 		switch {
 		case errors.Is(err, models.ErrNotFound):
 			_ = bcrypt.CompareHashAndPassword(u.dummyHash, []byte(req.Passwd))
@@ -202,14 +184,14 @@ func (u *Users) Login() fiber.Handler {
 		if bcrypt.CompareHashAndPassword([]byte(user.PasswordHash), []byte(req.Passwd)) != nil {
 			return apierr.ErrBadLogin
 		}
-		now := u.now()
-		token, expire, err := u.store.OpenSession(ctx, user.UID, now, u.idle, u.maxSessions)
+		now := u.cfg.Now()
+		token, expire, err := u.cfg.Store.OpenSession(ctx, user.UID, now, u.cfg.IdleLifetime, u.cfg.MaxSessions)
 		if err != nil {
 			return err
 		}
 		// The session cap may have ended the oldest session.
-		u.sessions.ForgetUser(user.UID)
-		u.events.Emit(ctx, events.LoggedIn{UID: user.UID, Time: now.Unix()})
+		u.cfg.Sessions.ForgetUser(user.UID)
+		u.cfg.Events.Emit(ctx, events.LoggedIn{UID: user.UID, Time: now.Unix()})
 		return c.JSON(loginResponse{Login: 1, AccessToken: token, ExpireTime: expire, Msg: "Login successfully"})
 	}
 }
@@ -227,7 +209,7 @@ type infoResponse struct {
 func (u *Users) Info() fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		s := middleware.SessionFrom(c)
-		p, err := u.profiles.UserProfile(c.UserContext(), s.UID)
+		p, err := u.cfg.Profiles.UserProfile(c.UserContext(), s.UID)
 		if err != nil {
 			return err
 		}
@@ -251,7 +233,7 @@ var success = okResponse{Msg: "success"}
 func (u *Users) Update() fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		var req updateRequest
-		if err := u.decoder.Decode(c, &req); err != nil {
+		if err := u.cfg.Decoder.Decode(c, &req); err != nil {
 			return err
 		}
 		fields := map[string]any{}
@@ -265,10 +247,10 @@ func (u *Users) Update() fiber.Handler {
 			fields["head_img"] = req.HeadImg
 		}
 		s := middleware.SessionFrom(c)
-		if err := u.store.UpdateProfile(c.UserContext(), s.UID, fields, u.now().Unix()); err != nil {
+		if err := u.cfg.Store.UpdateProfile(c.UserContext(), s.UID, fields, u.cfg.Now().Unix()); err != nil {
 			return err
 		}
-		u.profiles.Forget(s.UID)
+		u.cfg.Profiles.Forget(s.UID)
 		return c.JSON(success)
 	}
 }
@@ -285,10 +267,10 @@ func safeImageURL(s string) bool {
 func (u *Users) Logout() fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		s := middleware.SessionFrom(c)
-		if err := u.store.DeleteToken(c.UserContext(), s.TokenID); err != nil {
+		if err := u.cfg.Store.DeleteToken(c.UserContext(), s.TokenID); err != nil {
 			return err
 		}
-		u.sessions.ForgetUser(s.UID)
+		u.cfg.Sessions.ForgetUser(s.UID)
 		return c.JSON(success)
 	}
 }
@@ -302,26 +284,26 @@ type passwordRequest struct {
 func (u *Users) Password() fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		var req passwordRequest
-		if err := u.decoder.Decode(c, &req); err != nil {
+		if err := u.cfg.Decoder.Decode(c, &req); err != nil {
 			return err
 		}
 		s := middleware.SessionFrom(c)
 		ctx := c.UserContext()
-		user, err := u.store.SessionUser(ctx, s.UID)
+		user, err := u.cfg.Store.SessionUser(ctx, s.UID)
 		if err != nil {
 			return err
 		}
 		if bcrypt.CompareHashAndPassword([]byte(user.PasswordHash), []byte(req.OldPasswd)) != nil {
 			return apierr.New(apierr.CodeBadLogin, fiber.StatusUnauthorized, "wrong old_passwd")
 		}
-		hash, err := bcrypt.GenerateFromPassword([]byte(req.NewPasswd), u.cost)
+		hash, err := bcrypt.GenerateFromPassword([]byte(req.NewPasswd), u.cfg.BcryptCost)
 		if err != nil {
 			return fmt.Errorf("hash password: %w", err)
 		}
-		if err := u.store.ChangePassword(ctx, s.UID, string(hash), s.TokenID, u.now().Unix()); err != nil {
+		if err := u.cfg.Store.ChangePassword(ctx, s.UID, string(hash), s.TokenID, u.cfg.Now().Unix()); err != nil {
 			return err
 		}
-		u.sessions.ForgetUser(s.UID)
+		u.cfg.Sessions.ForgetUser(s.UID)
 		return c.JSON(success)
 	}
 }
@@ -340,7 +322,7 @@ func (u *Users) HeadImg() fiber.Handler {
 		if err != nil {
 			return apierr.Invalid("invalid file: required (multipart field \"file\")")
 		}
-		if fh.Size > u.avatar.MaxBytes {
+		if fh.Size > u.cfg.Avatar.MaxBytes {
 			return apierr.TooLarge("file too large")
 		}
 		f, err := fh.Open()
@@ -348,8 +330,8 @@ func (u *Users) HeadImg() fiber.Handler {
 			return fmt.Errorf("open upload: %w", err)
 		}
 		ctx := c.UserContext()
-		wait, cancel := context.WithTimeout(ctx, u.decodeWait)
-		img, err := avatar.Sanitize(wait, f, u.avatar, u.decodes)
+		wait, cancel := context.WithTimeout(ctx, u.cfg.DecodeWait)
+		img, err := avatar.Sanitize(wait, f, u.cfg.Avatar, u.cfg.Decodes)
 		cancel()
 		_ = f.Close()
 		if err != nil {
@@ -360,19 +342,19 @@ func (u *Users) HeadImg() fiber.Handler {
 		if err != nil {
 			return err
 		}
-		url := u.avatarURL(c, name)
-		prev, err := u.store.SetAvatar(ctx, s.UID, name, url, u.now().Unix())
+		url := u.cfg.AvatarURL(c, name)
+		prev, err := u.cfg.Store.SetAvatar(ctx, s.UID, name, url, u.cfg.Now().Unix())
 		if err != nil {
 			return err
 		}
-		u.profiles.Forget(s.UID)
+		u.cfg.Profiles.Forget(s.UID)
 		// The avatar this one replaced is the one the store recorded as
 		// this user's upload, never one head_img names: that is a URL any
 		// user can set to anyone's avatar. Removing it is housekeeping:
 		// failing it leaves an orphan, not a wrong answer.
 		if prev != "" {
-			if err := u.avatars.DeleteAvatar(ctx, prev); err != nil {
-				u.logger.WarnContext(ctx, "remove replaced avatar", "error", err.Error())
+			if err := u.cfg.Avatars.DeleteAvatar(ctx, prev); err != nil {
+				u.cfg.Logger.WarnContext(ctx, "remove replaced avatar", "error", err.Error())
 			}
 		}
 		return c.JSON(headImgResponse{Image: url})
@@ -385,7 +367,7 @@ func (u *Users) storeAvatar(ctx context.Context, img *avatar.Image) (string, err
 		return "", err
 	}
 	name := hex.EncodeToString(b[:]) + "." + img.Ext
-	return name, u.avatars.PutAvatar(ctx, name, img.ContentType, img.Data)
+	return name, u.cfg.Avatars.PutAvatar(ctx, name, img.ContentType, img.Data)
 }
 
 var avatarName = regexp.MustCompile(`^[0-9a-f]{32}\.(png|jpg|gif)$`)
@@ -408,7 +390,7 @@ func (u *Users) ServeAvatar() fiber.Handler {
 			c.Set(fiber.HeaderCacheControl, "public, max-age=31536000, immutable")
 			return c.SendStatus(fiber.StatusNotModified)
 		}
-		data, ctype, err := u.avatars.GetAvatar(c.UserContext(), name)
+		data, ctype, err := u.cfg.Avatars.GetAvatar(c.UserContext(), name)
 		if err != nil {
 			return err
 		}

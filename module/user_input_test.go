@@ -3,17 +3,21 @@ package module_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"image"
 	"image/color"
 	"image/png"
 	"mime/multipart"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/fiberchat/fiberchat/client"
 	"github.com/fiberchat/fiberchat/internal/chattest"
 	"github.com/fiberchat/fiberchat/internal/database"
+	"github.com/fiberchat/fiberchat/models"
+	"github.com/fiberchat/fiberchat/module"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -343,4 +347,50 @@ func TestDatabaseDown(t *testing.T) {
 			t.Fatal("the failure was not logged with a request id")
 		}
 	})
+}
+
+// undeletableAvatars keeps avatars in memory and fails every delete, as a
+// store whose backend went read-only would.
+type undeletableAvatars struct {
+	mu   sync.Mutex
+	data map[string][]byte
+}
+
+func (a *undeletableAvatars) PutAvatar(_ context.Context, name, _ string, data []byte) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.data[name] = data
+	return nil
+}
+
+func (a *undeletableAvatars) GetAvatar(_ context.Context, name string) ([]byte, string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if d, ok := a.data[name]; ok {
+		return d, "image/png", nil
+	}
+	return nil, "", models.ErrNoAvatar
+}
+
+func (a *undeletableAvatars) DeleteAvatar(context.Context, string) error {
+	return errors.New("store is read-only")
+}
+
+// A replaced avatar that cannot be removed leaves an orphan and a warning
+// in the module's log; the upload itself succeeds.
+func TestAvatarReplacedButNotRemoved(t *testing.T) {
+	s := chattest.NewServer(t, chattest.OpenSQLite(t), chattest.Options{Config: func(c *module.Config) {
+		c.Avatars = &undeletableAvatars{data: map[string][]byte{}}
+	}})
+	ctx := context.Background()
+	sdk := s.SDKFor(t, s.NewUser(t, "a"))
+	if _, err := sdk.UploadAvatar(ctx, "a.png", bytes.NewReader(pngBytes(t, 10, 10))); err != nil {
+		t.Fatalf("first upload: %v", err)
+	}
+	if _, err := sdk.UploadAvatar(ctx, "b.png", bytes.NewReader(pngBytes(t, 12, 12))); err != nil {
+		t.Fatalf("second upload: %v", err)
+	}
+	if logs := s.Logs.String(); !strings.Contains(logs, "remove replaced avatar") || !strings.Contains(logs, "read-only") {
+		t.Fatalf("log lacks the failed removal:\n%s", logs)
+	}
 }
