@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -343,7 +344,9 @@ func (s *Store) createBatch(ctx context.Context, batch []*writeReq, conn *batchC
 		opts = append(opts, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	}
 	err := db.Transaction(func(tx *gorm.DB) (err error) {
-		outcome, err = s.batchBody(tx, batch, 1)
+		// The pool's connections are the host's, their charset unknown:
+		// on MySQL the texts go as literals no charset can misread.
+		outcome, err = s.batchBody(tx, batch, 1, s.mysql())
 		return err
 	}, opts...)
 	if err != nil {
@@ -370,7 +373,7 @@ func (s *Store) createBatchOn(ctx context.Context, conn *batchConn, batch []*wri
 		return err
 	}
 	if conn.multi {
-		outcome, ok, err := s.optimisticBatch(ctx, c, batch, conn.idStep)
+		outcome, ok, err := s.optimisticBatch(ctx, c, batch, conn)
 		if err != nil {
 			return conn.end(ctx, err)
 		}
@@ -389,7 +392,7 @@ func (s *Store) createBatchOn(ctx context.Context, conn *batchConn, batch []*wri
 	}
 	tx := s.db.Session(&gorm.Session{NewDB: true, Context: ctx})
 	tx.Statement.ConnPool = c
-	outcome, err := s.batchBody(tx, batch, conn.idStep)
+	outcome, err := s.batchBody(tx, batch, conn.idStep, !conn.escapes)
 	if err := conn.end(ctx, err); err != nil {
 		return err
 	}
@@ -404,7 +407,7 @@ func (s *Store) createBatchOn(ctx context.Context, conn *batchConn, batch []*wri
 // commit; if not, it must be rolled back. A duplicate client_msg_id or a
 // recipient gone fails the INSERT itself, which is a false ok, not an
 // error.
-func (s *Store) optimisticBatch(ctx context.Context, c *sql.Conn, batch []*writeReq, step int64) (outcome []batchOutcome, ok bool, err error) {
+func (s *Store) optimisticBatch(ctx context.Context, c *sql.Conn, batch []*writeReq, conn *batchConn) (outcome []batchOutcome, ok bool, err error) {
 	for _, r := range batch {
 		r.triedID = 0
 	}
@@ -419,12 +422,12 @@ func (s *Store) optimisticBatch(ctx context.Context, c *sql.Conn, batch []*write
 		return nil, false, err
 	}
 	q = append(q, "; "...)
-	q, args, err := s.insertSQL(q, nil, rows)
+	q, args, err := s.insertSQL(q, nil, rows, !conn.escapes)
 	if err != nil {
 		return nil, false, err
 	}
 	q = append(q, "; "...)
-	if q, err = s.countSQL(q, rows, step); err != nil {
+	if q, err = s.countSQL(q, rows, conn.idStep); err != nil {
 		return nil, false, err
 	}
 	q = append(q, "; SELECT LAST_INSERT_ID()"...)
@@ -458,7 +461,7 @@ func (s *Store) optimisticBatch(ctx context.Context, c *sql.Conn, batch []*write
 	if refused(batch, outcome, checks(present, contacts, blocked)) {
 		return nil, false, nil
 	}
-	setIDs(rows, first, step)
+	setIDs(rows, first, conn.idStep)
 	for i, r := range batch {
 		if o := outcome[i]; o.err == nil && !o.replayed {
 			r.triedID = r.m.ID
@@ -497,8 +500,9 @@ func refused(batch []*writeReq, outcome []batchOutcome, refusal func(*writeReq) 
 	return false
 }
 
-// batchBody is what the batch transaction runs, in tx.
-func (s *Store) batchBody(tx *gorm.DB, batch []*writeReq, step int64) ([]batchOutcome, error) {
+// batchBody is what the batch transaction runs, in tx; hexTexts says how
+// its statements carry texts (see appendText).
+func (s *Store) batchBody(tx *gorm.DB, batch []*writeReq, step int64, hexTexts bool) ([]batchOutcome, error) {
 	// Decided afresh on every attempt: a retried transaction must not
 	// keep what a rolled-back one decided.
 	for _, r := range batch {
@@ -508,12 +512,12 @@ func (s *Store) batchBody(tx *gorm.DB, batch []*writeReq, step int64) ([]batchOu
 	if err != nil {
 		return nil, err
 	}
-	earlier, err := readEarlierKeys(tx, batch)
+	earlier, err := readEarlierKeys(tx, batch, hexTexts)
 	if err != nil {
 		return nil, err
 	}
 	outcome, rows := decideBatch(batch, earlier, checks(present, contacts, blocked))
-	if err := s.insertMessages(tx, rows, step); err != nil {
+	if err := s.insertMessages(tx, rows, step, hexTexts); err != nil {
 		return nil, err
 	}
 	for i, r := range batch {
@@ -666,21 +670,33 @@ func readChecks(rows *sql.Rows) ([]int64, map[fromTo]bool, map[fromTo]bool, erro
 }
 
 // readEarlierKeys returns the stored messages whose client_msg_ids the
-// batch uses again, in one query.
-func readEarlierKeys(tx *gorm.DB, batch []*writeReq) (map[msgKey]Message, error) {
-	var pairs [][]any
+// batch uses again, in one query; hexTexts says how it carries the keys
+// (see appendText).
+func readEarlierKeys(tx *gorm.DB, batch []*writeReq, hexTexts bool) (map[msgKey]Message, error) {
+	var (
+		cond []byte
+		args []any
+	)
 	for _, r := range batch {
 		// A server key is fresh: no earlier message can have it.
 		if k := r.m.ClientMsgID; k != nil && !strings.HasPrefix(*k, serverKeyPrefix) {
-			pairs = append(pairs, []any{r.m.FromUID, *k})
+			if cond == nil {
+				cond = append(cond, "(from_uid, client_msg_id) IN ("...)
+			} else {
+				cond = append(cond, ", "...)
+			}
+			cond = strconv.AppendInt(append(cond, '('), r.m.FromUID, 10)
+			cond, args = appendText(append(cond, ", "...), args, k, hexTexts)
+			cond = append(cond, ')')
 		}
 	}
 	earlier := map[msgKey]Message{}
-	if len(pairs) == 0 {
+	if cond == nil {
 		return earlier, nil
 	}
+	cond = append(cond, ')')
 	var found []Message
-	if err := tx.Where("(from_uid, client_msg_id) IN ?", pairs).Find(&found).Error; err != nil {
+	if err := tx.Where(string(cond), args...).Find(&found).Error; err != nil {
 		return nil, fmt.Errorf("read client_msg_ids: %w", err)
 	}
 	for _, m := range found {
@@ -730,12 +746,12 @@ func decideBatch(batch []*writeReq, earlier map[msgKey]Message, refusal func(*wr
 // order, step apart (MySQL's auto_increment_increment, 1 unless a cluster
 // sets it): MySQL reports the first row's id, SQLite the last's. The
 // uids are written into the statement (integers: nothing to escape); the
-// texts are placeholders.
-func (s *Store) insertMessages(tx *gorm.DB, rows []*Message, step int64) error {
+// texts are placeholders or hex literals (see appendText).
+func (s *Store) insertMessages(tx *gorm.DB, rows []*Message, step int64, hexTexts bool) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	q, args, err := s.insertSQL(nil, nil, rows)
+	q, args, err := s.insertSQL(nil, nil, rows, hexTexts)
 	if err != nil {
 		return err
 	}
@@ -774,8 +790,8 @@ func setIDs(rows []*Message, first, step int64) {
 }
 
 // insertSQL appends insertMessages' statement to q, and its arguments to
-// args.
-func (s *Store) insertSQL(q []byte, args []any, rows []*Message) ([]byte, []any, error) {
+// args (none when hexTexts: see appendText).
+func (s *Store) insertSQL(q []byte, args []any, rows []*Message, hexTexts bool) ([]byte, []any, error) {
 	table, err := s.table(&Message{})
 	if err != nil {
 		return nil, nil, err
@@ -789,15 +805,39 @@ func (s *Store) insertSQL(q []byte, args []any, rows []*Message) ([]byte, []any,
 			q = append(q, ", "...)
 		}
 		q = appendInts(append(q, '('), m.FromUID, m.ToUID)
-		q = strconv.AppendInt(append(q, ", ?, "...), m.CreatedAt, 10)
-		q = append(appendInts(append(q, ", ?, "...), m.PairLo, m.PairHi), ')')
-		var key any // NULL without one
-		if m.ClientMsgID != nil {
-			key = *m.ClientMsgID
-		}
-		args = append(args, m.Body, key)
+		q, args = appendText(append(q, ", "...), args, &m.Body, hexTexts)
+		q = strconv.AppendInt(append(q, ", "...), m.CreatedAt, 10)
+		q, args = appendText(append(q, ", "...), args, m.ClientMsgID, hexTexts)
+		q = append(appendInts(append(q, ", "...), m.PairLo, m.PairHi), ')')
 	}
 	return q, args, nil
+}
+
+// appendText appends the text v (NULL when nil) to the statement q: as a
+// placeholder, with v added to args, or, when hexTexts, as a MySQL hex
+// literal of the UTF-8 text (_utf8mb4 X'…').
+//
+// A hex literal needs no escaping, and its introducer says its charset,
+// so no connection charset can misread it: it is how a batch carries its
+// texts on a MySQL connection whose character_set_client makes the
+// driver's escaping unsafe (gbk, big5, sjis: see clientcharset), where a
+// placeholder would be either escaped into SQL (interpolateParams) or
+// converted from that charset (a server-side prepared statement, which a
+// multi-statement batch cannot be anyway). It costs twice the text's
+// bytes on the wire, so connections whose escaping is safe keep the
+// placeholders.
+func appendText(q []byte, args []any, v *string, hexTexts bool) ([]byte, []any) {
+	switch {
+	case !hexTexts && v == nil:
+		return append(q, '?'), append(args, nil)
+	case !hexTexts:
+		return append(q, '?'), append(args, *v)
+	case v == nil:
+		return append(q, "NULL"...), args
+	}
+	q = append(q, "_utf8mb4 X'"...)
+	q = hex.AppendEncode(q, []byte(*v))
+	return append(q, '\''), args
 }
 
 // settleBatch hands each request its outcome once the batch committed.

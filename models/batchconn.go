@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fiberchat/fiberchat/internal/database/clientcharset"
 	gomysql "github.com/go-sql-driver/mysql"
 	"gorm.io/driver/mysql"
 	"gorm.io/gorm"
@@ -47,6 +48,12 @@ type batchConn struct {
 	// idStep is the connection's auto_increment_increment: how far apart
 	// the ids of one multi-row INSERT are.
 	idStep int64
+	// escapes is whether the driver's escaping is safe in the
+	// connection's character_set_client (see clientcharset.Safe). Where
+	// it is not, the batch writes its texts as hex literals (see
+	// appendText), since a pool that is not the writers' own may still
+	// have the driver escape them.
+	escapes bool
 	// opened and used bound its life: the pool's own limits (a host's
 	// SetConnMaxLifetime, a server's wait_timeout) do not reach a
 	// connection taken out of it.
@@ -76,7 +83,10 @@ const (
 // multiStatements is otherwise best left off, since it turns an SQL
 // injection into any statement at all. The writers' connections only run
 // the statements this package builds: uids and counts as integer
-// literals, texts as arguments the driver escapes.
+// literals, texts as arguments the driver escapes where its escaping is
+// safe, as hex literals where it is not (see appendText). Both the pool
+// (clientcharset.Guard) and each batch connection (get) ask the
+// connection's character_set_client to tell.
 func openBatchPool(db *gorm.DB, n int, timeout time.Duration, wrap func(driver.Connector) driver.Connector) (*sql.DB, error) {
 	d, ok := db.Dialector.(*mysql.Dialector)
 	if !ok || d.Config == nil || (d.DriverName != "" && d.DriverName != mysql.DefaultDriverName) {
@@ -105,6 +115,7 @@ func openBatchPool(db *gorm.DB, n int, timeout time.Duration, wrap func(driver.C
 	if connector, err = gomysql.NewConnector(cfg); err != nil {
 		return nil, err
 	}
+	connector = clientcharset.Guard(connector)
 	if wrap != nil {
 		connector = wrap(connector)
 	}
@@ -162,11 +173,12 @@ func (b *batchConn) get(ctx context.Context) (*sql.Conn, error) {
 			}
 		}
 		var step int64
-		if err := conn.QueryRowContext(ctx, "SELECT @@auto_increment_increment").Scan(&step); err != nil {
+		var charset string
+		if err := conn.QueryRowContext(ctx, "SELECT @@auto_increment_increment, @@character_set_client").Scan(&step, &charset); err != nil {
 			b.discard()
 			return nil, fmt.Errorf("set up a batch connection: %w", err)
 		}
-		b.idStep = max(step, 1)
+		b.idStep, b.escapes = max(step, 1), clientcharset.Safe(charset)
 	}
 	b.used = now
 	return b.conn, nil
