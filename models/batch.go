@@ -101,6 +101,9 @@ type writeReq struct {
 	// under, 0 if it inserted none: a retry that finds the message stored
 	// under that id finds the batch's own row, not an earlier Send's.
 	triedID int64
+	// deadline is when the Send stops waiting: its batch must be done by
+	// then (see MessageWriter.commit).
+	deadline time.Time
 }
 
 // NewMessageWriter returns a writer storing up to maxBatch messages per
@@ -120,12 +123,13 @@ func NewMessageWriter(store *Store, maxBatch int) *MessageWriter {
 // CreateMessage stores m (see Store.CreateMessage for what it returns),
 // in the next batch. After Stop it stores m in a transaction of its own.
 //
-// It waits at most twice the query timeout (for a writer, then for its
-// batch) and then fails as the database being unavailable: a COMMIT goes
-// without a deadline (database/sql's Tx.Commit, and batchConn.end alike),
-// so a database that stops answering mid-COMMIT would hold a writer, and
-// every Send queued behind it, for as long as the connection lives. Such a message may still commit later,
-// once; its sender was told to retry.
+// It waits at most the query timeout in all, for a writer and then for
+// its batch (or until ctx's deadline, if sooner), and then fails as the
+// database being unavailable: the time a Send queues counts, so a
+// database that stops answering costs each Send one QueryTimeout, not
+// one for the queue and another for the batch. The batch keeps the same
+// deadline (see commit). A message whose COMMIT the deadline cut off may
+// still have committed, once; its sender was told to retry.
 func (w *MessageWriter) CreateMessage(ctx context.Context, m *Message, contactsOnly bool) (bool, error) {
 	// The writer works on a copy, so a Send that stopped waiting shares
 	// nothing with it; the copy carries the idempotency key, which is the
@@ -138,12 +142,18 @@ func (w *MessageWriter) CreateMessage(ctx context.Context, m *Message, contactsO
 		}
 		mc.ClientMsgID = &key
 	}
-	r := &writeReq{m: &mc, contactsOnly: contactsOnly, ready: make(chan struct{})}
-	wait := time.NewTimer(2 * w.store.timeout)
+	deadline := time.Now().Add(w.store.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	r := &writeReq{m: &mc, contactsOnly: contactsOnly, ready: make(chan struct{}), deadline: deadline}
+	wait := time.NewTimer(time.Until(deadline))
 	defer wait.Stop()
 	select {
 	case w.reqs <- r:
 	case <-w.done:
+		ctx, cancel := context.WithDeadline(ctx, deadline)
+		defer cancel()
 		return w.store.CreateMessage(ctx, m, contactsOnly)
 	case <-ctx.Done():
 		return false, ctx.Err()
@@ -250,13 +260,20 @@ func (w *MessageWriter) Stop() {
 // keys make the fallback safe after a COMMIT that did commit: it finds the
 // batch's rows and stores nothing again.
 //
-// The batch and its fallback share one query timeout, so a Send waits at
-// most that long once its batch starts. Past the deadline nothing is run
-// again: a COMMIT is only sent before the deadline (and then without it:
-// see batchConn.end), so what failed by it was rolled back, and a stuck
-// database would make each message wait its own timeout in turn.
+// The batch and its fallback share one deadline, the earliest of its
+// Sends' (see CreateMessage): each Send's bound counts its time in the
+// queue, and none of them is answered later than it, COMMIT included
+// (see batchConn.end). A request whose deadline passed in the queue is
+// answered at once and not stored: its Send has stopped waiting. Past the
+// deadline nothing is run again: a stuck database would make each
+// message wait in turn, and what failed by it was rolled back, or its
+// COMMIT cut off, which the Sends' answer, unavailable, allows for.
 func (w *MessageWriter) commit(batch []*writeReq, conn *batchConn) {
-	ctx, cancel := context.WithTimeout(context.Background(), w.store.timeout)
+	batch, deadline := dropExpired(batch, time.Now())
+	if len(batch) == 0 {
+		return
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	var err error
 	start := time.Now()
@@ -290,6 +307,26 @@ func (w *MessageWriter) commit(batch []*writeReq, conn *batchConn) {
 		}
 		close(r.ready)
 	}
+}
+
+// dropExpired answers the requests of batch whose deadline is past at
+// now, and returns the others, in order, with the earliest of their
+// deadlines.
+func dropExpired(batch []*writeReq, now time.Time) ([]*writeReq, time.Time) {
+	live := batch[:0]
+	var first time.Time
+	for _, r := range batch {
+		if !now.Before(r.deadline) {
+			r.err = fmt.Errorf("wait for the group commit: %w", context.DeadlineExceeded)
+			close(r.ready)
+			continue
+		}
+		if len(live) == 0 || r.deadline.Before(first) {
+			first = r.deadline
+		}
+		live = append(live, r)
+	}
+	return live, first
 }
 
 // serverKeyPrefix starts every idempotency key the server makes. It is a

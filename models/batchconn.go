@@ -188,13 +188,14 @@ func (b *batchConn) get(ctx context.Context) (*sql.Conn, error) {
 // nil, and returns what failed. A connection whose COMMIT failed is
 // discarded: its state is unknown.
 //
-// COMMIT is sent without the batch's deadline, as database/sql's Tx.Commit
-// sends it: the driver would close the connection when the deadline
-// passed and report the COMMIT failed, though the server may have
-// committed, and MessageWriter.commit takes a failure past the deadline
-// for a rollback and answers every Send of the batch with an error.
-// Waiting on a COMMIT that does not answer is bounded for the Sends by
-// CreateMessage's own wait.
+// COMMIT is sent with the batch's deadline, which is its Sends' (see
+// MessageWriter.commit). Past it, the driver closes the connection and
+// reports the COMMIT failed, though the server may have committed; the
+// Sends are answered unavailable, which allows for either, and a retry
+// with its client_msg_id finds the message if it was stored. Without the
+// deadline (as database/sql's Tx.Commit sends it), a database that
+// stopped answering mid-COMMIT held the writer, and every Send queued
+// behind it, for as long as the connection lived.
 func (b *batchConn) end(ctx context.Context, err error) error {
 	if err == nil {
 		// As Tx.Commit: no COMMIT once the deadline has passed.
@@ -204,7 +205,7 @@ func (b *batchConn) end(ctx context.Context, err error) error {
 		b.rollback(ctx)
 		return err
 	}
-	if _, err = b.conn.ExecContext(context.WithoutCancel(ctx), "COMMIT"); err != nil {
+	if _, err = b.conn.ExecContext(ctx, "COMMIT"); err != nil {
 		b.discard()
 	}
 	return err
