@@ -19,13 +19,15 @@ import (
 )
 
 // queryTimeout is the in-process server's Config.QueryTimeout: short, so
-// that a stuck database shows in seconds.
-const queryTimeout = time.Second
+// that a stuck database shows in seconds, yet longer than sendBound's
+// room, so that a Send that waited it twice (once for a busy group
+// commit, once for its batch) shows too.
+const queryTimeout = 2 * time.Second
 
 // sendBound is the longest a Send may take while the database is stuck:
-// twice QueryTimeout (a Send may first wait for a busy group commit), plus
-// room for a loaded machine running the race detector.
-const sendBound = 2*queryTimeout + 2*time.Second
+// QueryTimeout, which counts a Send's wait for a busy group commit, plus
+// room for a loaded machine.
+const sendBound = queryTimeout + 1500*time.Millisecond
 
 // startInProcess serves the module on the test's database from this
 // process, as the sample app does but with a short QueryTimeout, which
@@ -149,8 +151,9 @@ func TestDatabasePaused(t *testing.T) {
 
 	down := time.Now()
 	db.pause()
-	// Long enough for Sends to start and time out wholly inside it.
-	time.Sleep(5 * queryTimeout)
+	// Long enough for Sends to start and time out wholly inside it, and
+	// for Sends to queue behind batches stuck on it.
+	time.Sleep(4 * queryTimeout)
 	up := time.Now()
 	db.resume()
 	l.waitAcked(t, len(senders), up, 30*time.Second)
