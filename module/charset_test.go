@@ -108,3 +108,28 @@ func checkUntouched(t *testing.T, plain *chattest.DB, payload string, sendErr er
 		t.Fatalf("stored bodies %q, want exactly [%q]", bodies, payload)
 	}
 }
+
+// TestSendErrorLogsNoBody sends, on a DSN whose charset is ascii, a text
+// that charset cannot hold: MariaDB refuses it with an error that quotes
+// it ("Incorrect string value: '…'"), and the module logs the error
+// without the text.
+func TestSendErrorLogsNoBody(t *testing.T) {
+	base := os.Getenv(chattest.MySQLEnv)
+	if base == "" {
+		t.Skip(chattest.MySQLEnv + " is not set: connection charsets need MariaDB (.ci/run sets it)")
+	}
+	// Short enough for MariaDB to quote it all: "'\xE4\xB8\xADZq9'".
+	const body, quoted = "中Zq9", "Zq9"
+	s := chattest.NewServer(t, openWithCharset(t, chattest.OpenMySQL(t, base), "ascii"), chattest.Options{})
+	a, b := s.NewUser(t, "a"), s.NewUser(t, "b")
+	s.Befriend(t, a, b)
+	_, err := s.SDKFor(t, a).Send(context.Background(), b.UID, body)
+	chattest.ExpectErr(t, err, 500, 1500)
+	logs := s.Logs.String()
+	if !strings.Contains(logs, "1366") {
+		t.Fatalf("the log does not show the database's error:\n%s", logs)
+	}
+	if strings.Contains(logs, quoted) || strings.Contains(logs, `xE4`) {
+		t.Fatalf("the log holds the message's text:\n%s", logs)
+	}
+}
