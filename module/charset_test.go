@@ -6,10 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fiberchat/fiberchat/client"
 	"github.com/fiberchat/fiberchat/internal/chattest"
-	"github.com/fiberchat/fiberchat/internal/database"
 	"github.com/fiberchat/fiberchat/module"
-	gomysql "github.com/go-sql-driver/mysql"
 )
 
 // charsetPayloads are Sends that break out of a string the driver escaped
@@ -23,6 +22,13 @@ var charsetPayloads = map[string]string{
 	"gbk":  "中', 1, NULL, 1, 1); UPDATE chat_users SET name=0x70776e6564; COMMIT; -- ",
 	"big5": "中', 1, NULL, 1, 1); UPDATE chat_users SET name=0x70776e6564; COMMIT; -- ",
 	"sjis": "ボ', 1, NULL, 1, 1); UPDATE chat_users SET name=0x70776e6564; COMMIT; -- ",
+}
+
+// charsetKeys are client_msg_ids made as charsetPayloads are.
+var charsetKeys = map[string]string{
+	"gbk":  "中') OR 1=1; UPDATE chat_users SET name=0x70776e6564; -- ",
+	"big5": "中') OR 1=1; UPDATE chat_users SET name=0x70776e6564; -- ",
+	"sjis": "ボ') OR 1=1; UPDATE chat_users SET name=0x70776e6564; -- ",
 }
 
 // TestMultibyteCharsetSendIsText sends, on a module opened on a DSN whose
@@ -51,52 +57,45 @@ func TestMultibyteCharsetSendIsText(t *testing.T) {
 		for _, way := range ways {
 			t.Run(charset+"/"+way.name, func(t *testing.T) {
 				plain := chattest.OpenMySQL(t, base)
-				db := openWithCharset(t, plain, charset)
+				db := chattest.WithCharset(t, plain, charset)
 				if way.poolOnly {
 					db = chattest.PoolOnly(t, db)
 				}
 				s := chattest.NewServer(t, db, chattest.Options{Config: func(c *module.Config) { c.SendBatchSize = way.batch }})
-				a, b := s.NewUser(t, "a"), s.NewUser(t, "b")
+				a, b, c := s.NewUser(t, "a"), s.NewUser(t, "b"), s.NewUser(t, "c")
 				s.Befriend(t, a, b)
-				_, err := s.SDKFor(t, a).Send(context.Background(), b.UID, payload)
-				checkUntouched(t, plain, payload, err, way.exact)
+				key := client.ClientMsgID(charsetKeys[charset])
+				// To a stranger: the batch checks, refuses and runs again
+				// a statement at a time, reading the client_msg_id back.
+				_, err := s.SDKFor(t, a).Send(context.Background(), c.UID, payload, key)
+				if way.exact {
+					chattest.ExpectErr(t, err, 403, 1008)
+				}
+				_, err = s.SDKFor(t, a).Send(context.Background(), b.UID, payload, key)
+				checkUntouched(t, plain, payload, charsetKeys[charset], err, way.exact)
 			})
 		}
 	}
 }
 
-// openWithCharset opens plain's database again with charset in its DSN.
-func openWithCharset(t *testing.T, plain *chattest.DB, charset string) *chattest.DB {
-	t.Helper()
-	cfg, err := gomysql.ParseDSN(strings.TrimPrefix(plain.DSN, "mysql:"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Params = map[string]string{"charset": charset}
-	dsn := "mysql:" + cfg.FormatDSN()
-	g, err := database.Open(context.Background(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = database.Close(g) })
-	return &chattest.DB{Name: "mysql", DSN: dsn, Gorm: g}
-}
-
 // checkUntouched reads, on plain's utf8mb4 connection, what the Send of
-// payload stored, byte for byte: the users a and b as they were, and the
-// payload once if the Send succeeded (it must when exact), nothing if it
-// failed.
-func checkUntouched(t *testing.T, plain *chattest.DB, payload string, sendErr error, exact bool) {
+// payload with client_msg_id key stored, byte for byte: the users a, b
+// and c as they were, and the payload with its key once if the Send
+// succeeded (it must when exact), nothing if it failed.
+func checkUntouched(t *testing.T, plain *chattest.DB, payload, key string, sendErr error, exact bool) {
 	t.Helper()
 	var names []string
 	if err := plain.Gorm.Table("chat_users").Order("uid").Pluck("name", &names).Error; err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(names, ",") != "a,b" {
-		t.Fatalf("user names %q after the Send, want [a b]", names)
+	if strings.Join(names, ",") != "a,b,c" {
+		t.Fatalf("user names %q after the Send, want [a b c]", names)
 	}
-	var bodies []string
+	var bodies, keys []string
 	if err := plain.Gorm.Table("chat_messages").Pluck("body", &bodies).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := plain.Gorm.Table("chat_messages").Pluck("client_msg_id", &keys).Error; err != nil {
 		t.Fatal(err)
 	}
 	switch {
@@ -104,8 +103,8 @@ func checkUntouched(t *testing.T, plain *chattest.DB, payload string, sendErr er
 		t.Fatalf("send: %v", sendErr)
 	case sendErr != nil && len(bodies) != 0:
 		t.Fatalf("the Send failed (%v) but stored %q", sendErr, bodies)
-	case sendErr == nil && (len(bodies) != 1 || bodies[0] != payload):
-		t.Fatalf("stored bodies %q, want exactly [%q]", bodies, payload)
+	case sendErr == nil && (len(bodies) != 1 || bodies[0] != payload || keys[0] != key):
+		t.Fatalf("stored bodies %q with client_msg_ids %q, want exactly [%q] with [%q]", bodies, keys, payload, key)
 	}
 }
 
@@ -120,7 +119,7 @@ func TestSendErrorLogsNoBody(t *testing.T) {
 	}
 	// Short enough for MariaDB to quote it all: "'\xE4\xB8\xADZq9'".
 	const body, quoted = "中Zq9", "Zq9"
-	s := chattest.NewServer(t, openWithCharset(t, chattest.OpenMySQL(t, base), "ascii"), chattest.Options{})
+	s := chattest.NewServer(t, chattest.WithCharset(t, chattest.OpenMySQL(t, base), "ascii"), chattest.Options{})
 	a, b := s.NewUser(t, "a"), s.NewUser(t, "b")
 	s.Befriend(t, a, b)
 	_, err := s.SDKFor(t, a).Send(context.Background(), b.UID, body)
