@@ -398,6 +398,12 @@ type batchOutcome struct {
 // no room to spare), in a transaction of the module's pool. On success every request
 // holds its outcome; on error nothing was stored and the requests are
 // untouched but for fields the caller resets.
+//
+// A transaction of the pool commits through database/sql's Tx.Commit,
+// which no deadline reaches: on MySQL a database that stops answering
+// mid-COMMIT holds that writer until the connection fails (the DSN's
+// readTimeout bounds it). Its Sends are still answered by their own
+// deadline (see CreateMessage).
 func (s *Store) createBatch(ctx context.Context, batch []*writeReq, conn *batchConn) error {
 	if conn != nil {
 		return s.createBatchOn(ctx, conn, batch)
@@ -531,12 +537,18 @@ func (s *Store) optimisticBatch(ctx context.Context, c *sql.Conn, batch []*write
 		return nil, false, nil
 	}
 	setIDs(rows, first, conn.idStep)
+	noteTried(batch, outcome)
+	return outcome, true, nil
+}
+
+// noteTried records, in each request whose message the attempt inserted,
+// the id it was inserted under (see writeReq.triedID).
+func noteTried(batch []*writeReq, outcome []batchOutcome) {
 	for i, r := range batch {
 		if o := outcome[i]; o.err == nil && !o.replayed {
 			r.triedID = r.m.ID
 		}
 	}
-	return outcome, true, nil
 }
 
 // checks returns what lockAndCheck read as the reason, if any, a request's
@@ -589,11 +601,7 @@ func (s *Store) batchBody(tx *gorm.DB, batch []*writeReq, step int64, hexTexts b
 	if err := s.insertMessages(tx, rows, step, hexTexts); err != nil {
 		return nil, err
 	}
-	for i, r := range batch {
-		if o := outcome[i]; o.err == nil && !o.replayed {
-			r.triedID = r.m.ID
-		}
-	}
+	noteTried(batch, outcome)
 	if err := s.countStored(tx, rows); err != nil {
 		return nil, err
 	}

@@ -47,6 +47,10 @@ func Safe(name string) bool {
 // driver.ErrSkip, and database/sql then prepares the statement on the
 // server, which never escapes anything. The cost, a prepare and a close
 // per such statement, falls only on those connections.
+//
+// c must be go-sql-driver's connector (or one that hands out its
+// connections): the connections Guard wraps pass on the interfaces
+// database/sql uses, which that driver's all have.
 func Guard(c driver.Connector) driver.Connector { return guarded{c} }
 
 type guarded struct{ driver.Connector }
