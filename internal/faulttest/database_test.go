@@ -132,7 +132,11 @@ func checkOutage(t *testing.T, attempts []attempt, down, up time.Time) {
 	if inside == 0 {
 		t.Errorf("no Send ran wholly inside the outage: the test tested nothing")
 	}
-	t.Logf("%d Sends, %d of them inside the outage", len(attempts), inside)
+	var longest time.Duration
+	for _, a := range attempts {
+		longest = max(longest, a.end.Sub(a.start))
+	}
+	t.Logf("%d Sends, %d of them inside the outage; the longest took %v", len(attempts), inside, longest)
 }
 
 // TestDatabasePaused pauses the database (SIGSTOP: it takes connections
