@@ -369,11 +369,12 @@ type batchOutcome struct {
 // holds its outcome; on error nothing was stored and the requests are
 // untouched but for fields the caller resets.
 //
-// A transaction of the pool commits through database/sql's Tx.Commit,
-// which no deadline reaches: on MySQL a database that stops answering
-// mid-COMMIT holds that writer until the connection fails (the DSN's
-// readTimeout bounds it). Its Sends are still answered by their own
-// deadline (see CreateMessage).
+// database/sql's Tx.Commit takes no deadline, so on MySQL, where a
+// database that stops answering mid-COMMIT would hold the writer as long
+// as the connection lives, a transaction of the pool commits by a COMMIT
+// statement, which the deadline bounds as on the writer's own connection
+// (see batchConn.end); Tx.Commit then finds no transaction left to end
+// (a round trip that writes nothing). SQLite's COMMIT is local.
 func (s *Store) createBatch(ctx context.Context, batch []*writeReq, conn *batchConn) error {
 	if conn != nil {
 		return s.createBatchOn(ctx, conn, batch)
@@ -391,8 +392,10 @@ func (s *Store) createBatch(ctx context.Context, batch []*writeReq, conn *batchC
 	err := db.Transaction(func(tx *gorm.DB) (err error) {
 		// The pool's connections are the host's, their charset unknown:
 		// on MySQL the texts go as literals no charset can misread.
-		outcome, err = s.batchBody(tx, batch, 1, s.mysql())
-		return err
+		if outcome, err = s.batchBody(tx, batch, 1, s.mysql()); err != nil || !s.mysql() {
+			return err
+		}
+		return tx.Exec("COMMIT").Error
 	}, opts...)
 	if err != nil {
 		return err

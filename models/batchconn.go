@@ -17,8 +17,9 @@ import (
 // batchConn is a writer's own connection to MySQL/MariaDB, kept from one
 // batch to the next. A batch's round trips are waits that every Send in
 // it makes, so the connection is set up to make as few as it can: two in
-// the common case (see createBatchOn), four otherwise, against six for a
-// transaction of the pool's.
+// the common case (see createBatchOn), four otherwise, against seven for
+// a transaction of the pool's (six, and a COMMIT its deadline bounds: see
+// createBatch).
 //
 // A batch has to run at READ COMMITTED: its one locking read (lockAndCheck)
 // also reads the pair's contact and block rows, and at REPEATABLE READ a

@@ -140,8 +140,9 @@ type lossyTx struct {
 func (t *lossyTx) Commit() error { return t.l.commit(context.Background(), t.Tx.Commit) }
 
 // lossyServer serves the module on a MariaDB pool whose connections are
-// wrapped by a lossyConnector.
-func lossyServer(t *testing.T, lossy *lossyConnector, cfg func(*module.Config)) *chattest.Server {
+// wrapped by a lossyConnector, of at most poolLimit connections (0: no
+// limit).
+func lossyServer(t *testing.T, lossy *lossyConnector, poolLimit int, cfg func(*module.Config)) *chattest.Server {
 	t.Helper()
 	base := os.Getenv(chattest.MySQLEnv)
 	if base == "" {
@@ -156,6 +157,7 @@ func lossyServer(t *testing.T, lossy *lossyConnector, cfg func(*module.Config)) 
 		t.Fatal(err)
 	}
 	pool := sql.OpenDB(lossy)
+	pool.SetMaxOpenConns(poolLimit)
 	t.Cleanup(func() { _ = pool.Close() })
 	gdb, err := gorm.Open(mysql.New(mysql.Config{Conn: pool}), &gorm.Config{Logger: logger.Discard})
 	if err != nil {
@@ -168,10 +170,24 @@ func lossyServer(t *testing.T, lossy *lossyConnector, cfg func(*module.Config)) 
 // that stops answering mid-COMMIT does: the Send answers 503/1503 within
 // QueryTimeout, the COMMIT's deadline frees the one writer for the next
 // Send while the first COMMIT is still held, the message is stored at
-// most once when the database answers again, and Sends work again.
+// most once when the database answers again, and Sends work again. The
+// writer commits on a connection it keeps, or, when the pool has no room
+// to spare it one, in a transaction of the pool.
 func TestStuckCommitAnswers503(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		poolLimit int
+	}{
+		{"writer's own connection", 0},
+		{"transaction of the pool", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testStuckCommit(t, tc.poolLimit) })
+	}
+}
+
+func testStuckCommit(t *testing.T, poolLimit int) {
 	lossy := &lossyConnector{stall: make(chan struct{})}
-	s := lossyServer(t, lossy, func(c *module.Config) {
+	s := lossyServer(t, lossy, poolLimit, func(c *module.Config) {
 		c.AllowStrangers = true
 		c.QueryTimeout = time.Second
 		c.SendWriters = 1
@@ -214,7 +230,7 @@ func TestStuckCommitAnswers503(t *testing.T) {
 func TestAmbiguousCommitStoresOnce(t *testing.T) {
 	lossy := &lossyConnector{}
 	var stored atomic.Int64 // MessageStored events
-	s := lossyServer(t, lossy, func(c *module.Config) {
+	s := lossyServer(t, lossy, 0, func(c *module.Config) {
 		c.AllowStrangers = true
 		c.OnEvent = func(_ context.Context, e events.Event) error {
 			if _, ok := e.(events.MessageStored); ok {
