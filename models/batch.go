@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -100,6 +101,9 @@ type writeReq struct {
 	// under, 0 if it inserted none: a retry that finds the message stored
 	// under that id finds the batch's own row, not an earlier Send's.
 	triedID int64
+	// deadline is when the Send stops waiting: its batch must be done by
+	// then (see MessageWriter.commit).
+	deadline time.Time
 }
 
 // NewMessageWriter returns a writer storing up to maxBatch messages per
@@ -119,12 +123,13 @@ func NewMessageWriter(store *Store, maxBatch int) *MessageWriter {
 // CreateMessage stores m (see Store.CreateMessage for what it returns),
 // in the next batch. After Stop it stores m in a transaction of its own.
 //
-// It waits at most twice the query timeout (for a writer, then for its
-// batch) and then fails as the database being unavailable: a COMMIT goes
-// without a deadline (database/sql's Tx.Commit, and batchConn.end alike),
-// so a database that stops answering mid-COMMIT would hold a writer, and
-// every Send queued behind it, for as long as the connection lives. Such a message may still commit later,
-// once; its sender was told to retry.
+// It waits at most the query timeout in all, for a writer and then for
+// its batch (or until ctx's deadline, if sooner), and then fails as the
+// database being unavailable: the time a Send queues counts, so a
+// database that stops answering costs each Send one QueryTimeout, not
+// one for the queue and another for the batch. The batch keeps the same
+// deadline (see commit). A message whose COMMIT the deadline cut off may
+// still have committed, once; its sender was told to retry.
 func (w *MessageWriter) CreateMessage(ctx context.Context, m *Message, contactsOnly bool) (bool, error) {
 	// The writer works on a copy, so a Send that stopped waiting shares
 	// nothing with it; the copy carries the idempotency key, which is the
@@ -137,12 +142,18 @@ func (w *MessageWriter) CreateMessage(ctx context.Context, m *Message, contactsO
 		}
 		mc.ClientMsgID = &key
 	}
-	r := &writeReq{m: &mc, contactsOnly: contactsOnly, ready: make(chan struct{})}
-	wait := time.NewTimer(2 * w.store.timeout)
+	deadline := time.Now().Add(w.store.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	r := &writeReq{m: &mc, contactsOnly: contactsOnly, ready: make(chan struct{}), deadline: deadline}
+	wait := time.NewTimer(time.Until(deadline))
 	defer wait.Stop()
 	select {
 	case w.reqs <- r:
 	case <-w.done:
+		ctx, cancel := context.WithDeadline(ctx, deadline)
+		defer cancel()
 		return w.store.CreateMessage(ctx, m, contactsOnly)
 	case <-ctx.Done():
 		return false, ctx.Err()
@@ -249,13 +260,20 @@ func (w *MessageWriter) Stop() {
 // keys make the fallback safe after a COMMIT that did commit: it finds the
 // batch's rows and stores nothing again.
 //
-// The batch and its fallback share one query timeout, so a Send waits at
-// most that long once its batch starts. Past the deadline nothing is run
-// again: a COMMIT is only sent before the deadline (and then without it:
-// see batchConn.end), so what failed by it was rolled back, and a stuck
-// database would make each message wait its own timeout in turn.
+// The batch and its fallback share one deadline, the earliest of its
+// Sends' (see CreateMessage): each Send's bound counts its time in the
+// queue, and none of them is answered later than it, COMMIT included
+// (see batchConn.end). A request whose deadline passed in the queue is
+// answered at once and not stored: its Send has stopped waiting. Past the
+// deadline nothing is run again: a stuck database would make each
+// message wait in turn, and what failed by it was rolled back, or its
+// COMMIT cut off, which the Sends' answer, unavailable, allows for.
 func (w *MessageWriter) commit(batch []*writeReq, conn *batchConn) {
-	ctx, cancel := context.WithTimeout(context.Background(), w.store.timeout)
+	batch, deadline := dropExpired(batch, time.Now())
+	if len(batch) == 0 {
+		return
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	var err error
 	start := time.Now()
@@ -275,6 +293,7 @@ func (w *MessageWriter) commit(batch []*writeReq, conn *batchConn) {
 		}
 		return
 	}
+	err = quiet(err)
 	for _, r := range batch {
 		if ctx.Err() != nil {
 			r.err = fmt.Errorf("create messages: %w", err)
@@ -283,12 +302,33 @@ func (w *MessageWriter) commit(batch []*writeReq, conn *batchConn) {
 		}
 		r.m.ID = 0
 		r.replayed, r.err = w.store.CreateMessage(ctx, r.m, r.contactsOnly)
+		r.err = quiet(r.err)
 		if r.replayed && r.triedID != 0 && r.m.ID == r.triedID {
 			// The batch did commit: this is the message's first answer.
 			r.replayed = false
 		}
 		close(r.ready)
 	}
+}
+
+// dropExpired answers the requests of batch whose deadline is past at
+// now, and returns the others, in order, with the earliest of their
+// deadlines.
+func dropExpired(batch []*writeReq, now time.Time) ([]*writeReq, time.Time) {
+	live := batch[:0]
+	var first time.Time
+	for _, r := range batch {
+		if !now.Before(r.deadline) {
+			r.err = fmt.Errorf("wait for the group commit: %w", context.DeadlineExceeded)
+			close(r.ready)
+			continue
+		}
+		if len(live) == 0 || r.deadline.Before(first) {
+			first = r.deadline
+		}
+		live = append(live, r)
+	}
+	return live, first
 }
 
 // serverKeyPrefix starts every idempotency key the server makes. It is a
@@ -328,6 +368,13 @@ type batchOutcome struct {
 // no room to spare), in a transaction of the module's pool. On success every request
 // holds its outcome; on error nothing was stored and the requests are
 // untouched but for fields the caller resets.
+//
+// database/sql's Tx.Commit takes no deadline, so on MySQL, where a
+// database that stops answering mid-COMMIT would hold the writer as long
+// as the connection lives, a transaction of the pool commits by a COMMIT
+// statement, which the deadline bounds as on the writer's own connection
+// (see batchConn.end); Tx.Commit then finds no transaction left to end
+// (a round trip that writes nothing). SQLite's COMMIT is local.
 func (s *Store) createBatch(ctx context.Context, batch []*writeReq, conn *batchConn) error {
 	if conn != nil {
 		return s.createBatchOn(ctx, conn, batch)
@@ -343,8 +390,12 @@ func (s *Store) createBatch(ctx context.Context, batch []*writeReq, conn *batchC
 		opts = append(opts, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	}
 	err := db.Transaction(func(tx *gorm.DB) (err error) {
-		outcome, err = s.batchBody(tx, batch, 1)
-		return err
+		// The pool's connections are the host's, their charset unknown:
+		// on MySQL the texts go as literals no charset can misread.
+		if outcome, err = s.batchBody(tx, batch, 1, s.mysql()); err != nil || !s.mysql() {
+			return err
+		}
+		return tx.Exec("COMMIT").Error
 	}, opts...)
 	if err != nil {
 		return err
@@ -370,7 +421,7 @@ func (s *Store) createBatchOn(ctx context.Context, conn *batchConn, batch []*wri
 		return err
 	}
 	if conn.multi {
-		outcome, ok, err := s.optimisticBatch(ctx, c, batch, conn.idStep)
+		outcome, ok, err := s.optimisticBatch(ctx, c, batch, conn)
 		if err != nil {
 			return conn.end(ctx, err)
 		}
@@ -389,7 +440,7 @@ func (s *Store) createBatchOn(ctx context.Context, conn *batchConn, batch []*wri
 	}
 	tx := s.db.Session(&gorm.Session{NewDB: true, Context: ctx})
 	tx.Statement.ConnPool = c
-	outcome, err := s.batchBody(tx, batch, conn.idStep)
+	outcome, err := s.batchBody(tx, batch, conn.idStep, !conn.escapes)
 	if err := conn.end(ctx, err); err != nil {
 		return err
 	}
@@ -404,7 +455,7 @@ func (s *Store) createBatchOn(ctx context.Context, conn *batchConn, batch []*wri
 // commit; if not, it must be rolled back. A duplicate client_msg_id or a
 // recipient gone fails the INSERT itself, which is a false ok, not an
 // error.
-func (s *Store) optimisticBatch(ctx context.Context, c *sql.Conn, batch []*writeReq, step int64) (outcome []batchOutcome, ok bool, err error) {
+func (s *Store) optimisticBatch(ctx context.Context, c *sql.Conn, batch []*writeReq, conn *batchConn) (outcome []batchOutcome, ok bool, err error) {
 	for _, r := range batch {
 		r.triedID = 0
 	}
@@ -419,12 +470,12 @@ func (s *Store) optimisticBatch(ctx context.Context, c *sql.Conn, batch []*write
 		return nil, false, err
 	}
 	q = append(q, "; "...)
-	q, args, err := s.insertSQL(q, nil, rows)
+	q, args, err := s.insertSQL(q, nil, rows, !conn.escapes)
 	if err != nil {
 		return nil, false, err
 	}
 	q = append(q, "; "...)
-	if q, err = s.countSQL(q, rows, step); err != nil {
+	if q, err = s.countSQL(q, rows, conn.idStep); err != nil {
 		return nil, false, err
 	}
 	q = append(q, "; SELECT LAST_INSERT_ID()"...)
@@ -458,13 +509,19 @@ func (s *Store) optimisticBatch(ctx context.Context, c *sql.Conn, batch []*write
 	if refused(batch, outcome, checks(present, contacts, blocked)) {
 		return nil, false, nil
 	}
-	setIDs(rows, first, step)
+	setIDs(rows, first, conn.idStep)
+	noteTried(batch, outcome)
+	return outcome, true, nil
+}
+
+// noteTried records, in each request whose message the attempt inserted,
+// the id it was inserted under (see writeReq.triedID).
+func noteTried(batch []*writeReq, outcome []batchOutcome) {
 	for i, r := range batch {
 		if o := outcome[i]; o.err == nil && !o.replayed {
 			r.triedID = r.m.ID
 		}
 	}
-	return outcome, true, nil
 }
 
 // checks returns what lockAndCheck read as the reason, if any, a request's
@@ -497,8 +554,9 @@ func refused(batch []*writeReq, outcome []batchOutcome, refusal func(*writeReq) 
 	return false
 }
 
-// batchBody is what the batch transaction runs, in tx.
-func (s *Store) batchBody(tx *gorm.DB, batch []*writeReq, step int64) ([]batchOutcome, error) {
+// batchBody is what the batch transaction runs, in tx; hexTexts says how
+// its statements carry texts (see appendText).
+func (s *Store) batchBody(tx *gorm.DB, batch []*writeReq, step int64, hexTexts bool) ([]batchOutcome, error) {
 	// Decided afresh on every attempt: a retried transaction must not
 	// keep what a rolled-back one decided.
 	for _, r := range batch {
@@ -508,19 +566,15 @@ func (s *Store) batchBody(tx *gorm.DB, batch []*writeReq, step int64) ([]batchOu
 	if err != nil {
 		return nil, err
 	}
-	earlier, err := readEarlierKeys(tx, batch)
+	earlier, err := readEarlierKeys(tx, batch, hexTexts)
 	if err != nil {
 		return nil, err
 	}
 	outcome, rows := decideBatch(batch, earlier, checks(present, contacts, blocked))
-	if err := s.insertMessages(tx, rows, step); err != nil {
+	if err := s.insertMessages(tx, rows, step, hexTexts); err != nil {
 		return nil, err
 	}
-	for i, r := range batch {
-		if o := outcome[i]; o.err == nil && !o.replayed {
-			r.triedID = r.m.ID
-		}
-	}
+	noteTried(batch, outcome)
 	if err := s.countStored(tx, rows); err != nil {
 		return nil, err
 	}
@@ -666,21 +720,33 @@ func readChecks(rows *sql.Rows) ([]int64, map[fromTo]bool, map[fromTo]bool, erro
 }
 
 // readEarlierKeys returns the stored messages whose client_msg_ids the
-// batch uses again, in one query.
-func readEarlierKeys(tx *gorm.DB, batch []*writeReq) (map[msgKey]Message, error) {
-	var pairs [][]any
+// batch uses again, in one query; hexTexts says how it carries the keys
+// (see appendText).
+func readEarlierKeys(tx *gorm.DB, batch []*writeReq, hexTexts bool) (map[msgKey]Message, error) {
+	var (
+		cond []byte
+		args []any
+	)
 	for _, r := range batch {
 		// A server key is fresh: no earlier message can have it.
 		if k := r.m.ClientMsgID; k != nil && !strings.HasPrefix(*k, serverKeyPrefix) {
-			pairs = append(pairs, []any{r.m.FromUID, *k})
+			if cond == nil {
+				cond = append(cond, "(from_uid, client_msg_id) IN ("...)
+			} else {
+				cond = append(cond, ", "...)
+			}
+			cond = strconv.AppendInt(append(cond, '('), r.m.FromUID, 10)
+			cond, args = appendText(append(cond, ", "...), args, k, hexTexts)
+			cond = append(cond, ')')
 		}
 	}
 	earlier := map[msgKey]Message{}
-	if len(pairs) == 0 {
+	if cond == nil {
 		return earlier, nil
 	}
+	cond = append(cond, ')')
 	var found []Message
-	if err := tx.Where("(from_uid, client_msg_id) IN ?", pairs).Find(&found).Error; err != nil {
+	if err := tx.Where(string(cond), args...).Find(&found).Error; err != nil {
 		return nil, fmt.Errorf("read client_msg_ids: %w", err)
 	}
 	for _, m := range found {
@@ -730,12 +796,12 @@ func decideBatch(batch []*writeReq, earlier map[msgKey]Message, refusal func(*wr
 // order, step apart (MySQL's auto_increment_increment, 1 unless a cluster
 // sets it): MySQL reports the first row's id, SQLite the last's. The
 // uids are written into the statement (integers: nothing to escape); the
-// texts are placeholders.
-func (s *Store) insertMessages(tx *gorm.DB, rows []*Message, step int64) error {
+// texts are placeholders or hex literals (see appendText).
+func (s *Store) insertMessages(tx *gorm.DB, rows []*Message, step int64, hexTexts bool) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	q, args, err := s.insertSQL(nil, nil, rows)
+	q, args, err := s.insertSQL(nil, nil, rows, hexTexts)
 	if err != nil {
 		return err
 	}
@@ -774,8 +840,8 @@ func setIDs(rows []*Message, first, step int64) {
 }
 
 // insertSQL appends insertMessages' statement to q, and its arguments to
-// args.
-func (s *Store) insertSQL(q []byte, args []any, rows []*Message) ([]byte, []any, error) {
+// args (none when hexTexts: see appendText).
+func (s *Store) insertSQL(q []byte, args []any, rows []*Message, hexTexts bool) ([]byte, []any, error) {
 	table, err := s.table(&Message{})
 	if err != nil {
 		return nil, nil, err
@@ -789,15 +855,39 @@ func (s *Store) insertSQL(q []byte, args []any, rows []*Message) ([]byte, []any,
 			q = append(q, ", "...)
 		}
 		q = appendInts(append(q, '('), m.FromUID, m.ToUID)
-		q = strconv.AppendInt(append(q, ", ?, "...), m.CreatedAt, 10)
-		q = append(appendInts(append(q, ", ?, "...), m.PairLo, m.PairHi), ')')
-		var key any // NULL without one
-		if m.ClientMsgID != nil {
-			key = *m.ClientMsgID
-		}
-		args = append(args, m.Body, key)
+		q, args = appendText(append(q, ", "...), args, &m.Body, hexTexts)
+		q = strconv.AppendInt(append(q, ", "...), m.CreatedAt, 10)
+		q, args = appendText(append(q, ", "...), args, m.ClientMsgID, hexTexts)
+		q = append(appendInts(append(q, ", "...), m.PairLo, m.PairHi), ')')
 	}
 	return q, args, nil
+}
+
+// appendText appends the text v (NULL when nil) to the statement q: as a
+// placeholder, with v added to args, or, when hexTexts, as a MySQL hex
+// literal of the UTF-8 text (_utf8mb4 X'…').
+//
+// A hex literal needs no escaping, and its introducer says its charset,
+// so no connection charset can misread it: it is how a batch carries its
+// texts on a MySQL connection whose character_set_client makes the
+// driver's escaping unsafe (gbk, big5, sjis: see clientcharset), where a
+// placeholder would be either escaped into SQL (interpolateParams) or
+// converted from that charset (a server-side prepared statement, which a
+// multi-statement batch cannot be anyway). It costs twice the text's
+// bytes on the wire, so connections whose escaping is safe keep the
+// placeholders.
+func appendText(q []byte, args []any, v *string, hexTexts bool) ([]byte, []any) {
+	switch {
+	case !hexTexts && v == nil:
+		return append(q, '?'), append(args, nil)
+	case !hexTexts:
+		return append(q, '?'), append(args, *v)
+	case v == nil:
+		return append(q, "NULL"...), args
+	}
+	q = append(q, "_utf8mb4 X'"...)
+	q = hex.AppendEncode(q, []byte(*v))
+	return append(q, '\''), args
 }
 
 // settleBatch hands each request its outcome once the batch committed.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -15,89 +16,100 @@ import (
 
 // TestMessageWriterBatch queues Sends before the writer runs, so they are
 // all waiting when it starts and must share one commit, then checks each
-// got the answer a transaction of its own would have given.
+// got the answer a transaction of its own would have given. On MariaDB it
+// runs on a gbk connection too, where the batch carries its texts as hex
+// literals instead of placeholders.
 func TestMessageWriterBatch(t *testing.T) {
-	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
-		s := chattest.NewServer(t, db, chattest.Options{})
-		a, b, c := s.NewUser(t, "a"), s.NewUser(t, "b"), s.NewUser(t, "c")
-		d, e := s.NewUser(t, "d"), s.NewUser(t, "e")
-		s.Befriend(t, a, b)
-		store := models.NewStore(s.Module.DB(), 0)
-		ctx := context.Background()
-		// d blocks c and e: messages are refused both ways.
-		if _, _, err := store.BlockUsers(ctx, d.UID, []int64{c.UID, e.UID}, 1); err != nil {
-			t.Fatal(err)
+	chattest.EachDB(t, testMessageWriterBatch)
+	t.Run("mysql-gbk", func(t *testing.T) {
+		base := os.Getenv(chattest.MySQLEnv)
+		if base == "" {
+			t.Skip(chattest.MySQLEnv + " is not set: connection charsets need MariaDB (.ci/run sets it)")
 		}
-		key := func(k string) *string { return &k }
-		// An earlier message whose key the batch reuses.
-		first := &models.Message{FromUID: a.UID, ToUID: b.UID, Body: "earlier", CreatedAt: 1, ClientMsgID: key("k0")}
-		if _, err := store.CreateMessage(ctx, first, true); err != nil {
-			t.Fatal(err)
-		}
-
-		msgs := []*models.Message{
-			{FromUID: a.UID, ToUID: b.UID, Body: "m1", CreatedAt: 2},
-			{FromUID: a.UID, ToUID: b.UID, Body: "retry of earlier", CreatedAt: 2, ClientMsgID: key("k0")},
-			{FromUID: c.UID, ToUID: b.UID, Body: "m3", CreatedAt: 2, ClientMsgID: key("k1")},
-			{FromUID: c.UID, ToUID: b.UID, Body: "m3 again", CreatedAt: 2, ClientMsgID: key("k1")},
-			{FromUID: a.UID, ToUID: 99999999, Body: "nobody", CreatedAt: 2},
-			{FromUID: b.UID, ToUID: a.UID, Body: "m6", CreatedAt: 2},
-			{FromUID: c.UID, ToUID: a.UID, Body: "stranger", CreatedAt: 2},
-			{FromUID: c.UID, ToUID: d.UID, Body: "to my blocker", CreatedAt: 2},
-			{FromUID: d.UID, ToUID: e.UID, Body: "to whom I block", CreatedAt: 2},
-			{FromUID: e.UID, ToUID: c.UID, Body: "between two d blocks", CreatedAt: 2},
-		}
-		// c and b are no contacts: c's messages to b are sent as by a host
-		// allowing strangers, its message to a as contacts-only. So are the
-		// messages around the blocks, which only a block stops.
-		contactsOnly := []bool{true, true, false, false, true, true, true, false, false, false}
-		w := models.NewMessageWriter(store, 64)
-		// Queued in order: ids must follow arrival.
-		replayed, errs, _ := sendQueued(w, msgs, contactsOnly, 20*time.Millisecond)
-
-		if batches, written := w.Stats(); batches != 1 || written != int64(len(msgs)) {
-			t.Fatalf("%d batches for %d sends, want one batch", batches, written)
-		}
-		got := func(i int) string { return fmt.Sprintf("id=%d replayed=%v err=%v", msgs[i].ID, replayed[i], errs[i]) }
-		if errs[0] != nil || replayed[0] || msgs[0].ID <= first.ID {
-			t.Fatalf("m1: %s", got(0))
-		}
-		if !replayed[1] || msgs[1].ID != first.ID || msgs[1].CreatedAt != 1 {
-			t.Fatalf("retry of an earlier key: %s, want id %d", got(1), first.ID)
-		}
-		if replayed[2] || !replayed[3] || msgs[3].ID != msgs[2].ID {
-			t.Fatalf("repeat within the batch: %s / %s", got(2), got(3))
-		}
-		if !errors.Is(errs[4], models.ErrNotFound) {
-			t.Fatalf("unknown recipient: %s", got(4))
-		}
-		if !errors.Is(errs[6], models.ErrNotContact) {
-			t.Fatalf("stranger, contacts only: %s", got(6))
-		}
-		if !errors.Is(errs[7], models.ErrBlocked) || !errors.Is(errs[8], models.ErrBlocked) {
-			t.Fatalf("blocked pairs: %s / %s", got(7), got(8))
-		}
-		if errs[9] != nil || msgs[9].ID <= msgs[5].ID {
-			t.Fatalf("pair without a block of its own: %s", got(9))
-		}
-		if !(msgs[0].ID < msgs[2].ID && msgs[2].ID < msgs[5].ID) {
-			t.Fatalf("ids out of arrival order: %d %d %d", msgs[0].ID, msgs[2].ID, msgs[5].ID)
-		}
-		for _, i := range []int{0, 2, 5} {
-			var row models.Message
-			if err := s.Module.DB().First(&row, msgs[i].ID).Error; err != nil || row.Body != msgs[i].Body {
-				t.Fatalf("row %d: %q %v, want %q", msgs[i].ID, row.Body, err, msgs[i].Body)
-			}
-		}
-		if n := s.Count(t, "messages", ""); n != 5 {
-			t.Fatalf("%d rows, want 5 (earlier, m1, m3, m6, e to c)", n)
-		}
-		// After Stop, writes still work, one transaction each.
-		late := &models.Message{FromUID: a.UID, ToUID: b.UID, Body: "late", CreatedAt: 3}
-		if _, err := w.CreateMessage(ctx, late, true); err != nil || late.ID == 0 {
-			t.Fatalf("write after Stop: %v", err)
-		}
+		testMessageWriterBatch(t, chattest.WithCharset(t, chattest.OpenMySQL(t, base), "gbk"))
 	})
+}
+
+func testMessageWriterBatch(t *testing.T, db *chattest.DB) {
+	s := chattest.NewServer(t, db, chattest.Options{})
+	a, b, c := s.NewUser(t, "a"), s.NewUser(t, "b"), s.NewUser(t, "c")
+	d, e := s.NewUser(t, "d"), s.NewUser(t, "e")
+	s.Befriend(t, a, b)
+	store := models.NewStore(s.Module.DB(), 0)
+	ctx := context.Background()
+	// d blocks c and e: messages are refused both ways.
+	if _, _, err := store.BlockUsers(ctx, d.UID, []int64{c.UID, e.UID}, 1); err != nil {
+		t.Fatal(err)
+	}
+	key := func(k string) *string { return &k }
+	// An earlier message whose key the batch reuses.
+	first := &models.Message{FromUID: a.UID, ToUID: b.UID, Body: "earlier", CreatedAt: 1, ClientMsgID: key("k0")}
+	if _, err := store.CreateMessage(ctx, first, true); err != nil {
+		t.Fatal(err)
+	}
+
+	msgs := []*models.Message{
+		{FromUID: a.UID, ToUID: b.UID, Body: "m1", CreatedAt: 2},
+		{FromUID: a.UID, ToUID: b.UID, Body: "retry of earlier", CreatedAt: 2, ClientMsgID: key("k0")},
+		{FromUID: c.UID, ToUID: b.UID, Body: "m3", CreatedAt: 2, ClientMsgID: key("k1")},
+		{FromUID: c.UID, ToUID: b.UID, Body: "m3 again", CreatedAt: 2, ClientMsgID: key("k1")},
+		{FromUID: a.UID, ToUID: 99999999, Body: "nobody", CreatedAt: 2},
+		{FromUID: b.UID, ToUID: a.UID, Body: "m6", CreatedAt: 2},
+		{FromUID: c.UID, ToUID: a.UID, Body: "stranger", CreatedAt: 2},
+		{FromUID: c.UID, ToUID: d.UID, Body: "to my blocker", CreatedAt: 2},
+		{FromUID: d.UID, ToUID: e.UID, Body: "to whom I block", CreatedAt: 2},
+		{FromUID: e.UID, ToUID: c.UID, Body: "between two d blocks", CreatedAt: 2},
+	}
+	// c and b are no contacts: c's messages to b are sent as by a host
+	// allowing strangers, its message to a as contacts-only. So are the
+	// messages around the blocks, which only a block stops.
+	contactsOnly := []bool{true, true, false, false, true, true, true, false, false, false}
+	w := models.NewMessageWriter(store, 64)
+	// Queued in order: ids must follow arrival.
+	replayed, errs, _ := sendQueued(w, msgs, contactsOnly, 20*time.Millisecond)
+
+	if batches, written := w.Stats(); batches != 1 || written != int64(len(msgs)) {
+		t.Fatalf("%d batches for %d sends, want one batch", batches, written)
+	}
+	got := func(i int) string { return fmt.Sprintf("id=%d replayed=%v err=%v", msgs[i].ID, replayed[i], errs[i]) }
+	if errs[0] != nil || replayed[0] || msgs[0].ID <= first.ID {
+		t.Fatalf("m1: %s", got(0))
+	}
+	if !replayed[1] || msgs[1].ID != first.ID || msgs[1].CreatedAt != 1 {
+		t.Fatalf("retry of an earlier key: %s, want id %d", got(1), first.ID)
+	}
+	if replayed[2] || !replayed[3] || msgs[3].ID != msgs[2].ID {
+		t.Fatalf("repeat within the batch: %s / %s", got(2), got(3))
+	}
+	if !errors.Is(errs[4], models.ErrNotFound) {
+		t.Fatalf("unknown recipient: %s", got(4))
+	}
+	if !errors.Is(errs[6], models.ErrNotContact) {
+		t.Fatalf("stranger, contacts only: %s", got(6))
+	}
+	if !errors.Is(errs[7], models.ErrBlocked) || !errors.Is(errs[8], models.ErrBlocked) {
+		t.Fatalf("blocked pairs: %s / %s", got(7), got(8))
+	}
+	if errs[9] != nil || msgs[9].ID <= msgs[5].ID {
+		t.Fatalf("pair without a block of its own: %s", got(9))
+	}
+	if !(msgs[0].ID < msgs[2].ID && msgs[2].ID < msgs[5].ID) {
+		t.Fatalf("ids out of arrival order: %d %d %d", msgs[0].ID, msgs[2].ID, msgs[5].ID)
+	}
+	for _, i := range []int{0, 2, 5} {
+		var row models.Message
+		if err := s.Module.DB().First(&row, msgs[i].ID).Error; err != nil || row.Body != msgs[i].Body {
+			t.Fatalf("row %d: %q %v, want %q", msgs[i].ID, row.Body, err, msgs[i].Body)
+		}
+	}
+	if n := s.Count(t, "messages", ""); n != 5 {
+		t.Fatalf("%d rows, want 5 (earlier, m1, m3, m6, e to c)", n)
+	}
+	// After Stop, writes still work, one transaction each.
+	late := &models.Message{FromUID: a.UID, ToUID: b.UID, Body: "late", CreatedAt: 3}
+	if _, err := w.CreateMessage(ctx, late, true); err != nil || late.ID == 0 {
+		t.Fatalf("write after Stop: %v", err)
+	}
 }
 
 // TestMessageWriterBigBatch stores one batch of 1 000 messages, the

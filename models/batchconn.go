@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fiberchat/fiberchat/internal/database/clientcharset"
 	gomysql "github.com/go-sql-driver/mysql"
 	"gorm.io/driver/mysql"
 	"gorm.io/gorm"
@@ -16,8 +17,9 @@ import (
 // batchConn is a writer's own connection to MySQL/MariaDB, kept from one
 // batch to the next. A batch's round trips are waits that every Send in
 // it makes, so the connection is set up to make as few as it can: two in
-// the common case (see createBatchOn), four otherwise, against six for a
-// transaction of the pool's.
+// the common case (see createBatchOn), four otherwise, against seven for
+// a transaction of the pool's (six, and a COMMIT its deadline bounds: see
+// createBatch).
 //
 // A batch has to run at READ COMMITTED: its one locking read (lockAndCheck)
 // also reads the pair's contact and block rows, and at REPEATABLE READ a
@@ -47,6 +49,12 @@ type batchConn struct {
 	// idStep is the connection's auto_increment_increment: how far apart
 	// the ids of one multi-row INSERT are.
 	idStep int64
+	// escapes is whether the driver's escaping is safe in the
+	// connection's character_set_client (see clientcharset.Safe). Where
+	// it is not, the batch writes its texts as hex literals (see
+	// appendText), since a pool that is not the writers' own may still
+	// have the driver escape them.
+	escapes bool
 	// opened and used bound its life: the pool's own limits (a host's
 	// SetConnMaxLifetime, a server's wait_timeout) do not reach a
 	// connection taken out of it.
@@ -76,7 +84,10 @@ const (
 // multiStatements is otherwise best left off, since it turns an SQL
 // injection into any statement at all. The writers' connections only run
 // the statements this package builds: uids and counts as integer
-// literals, texts as arguments the driver escapes.
+// literals, texts as arguments the driver escapes where its escaping is
+// safe, as hex literals where it is not (see appendText). Both the pool
+// (clientcharset.Guard) and each batch connection (get) ask the
+// connection's character_set_client to tell.
 func openBatchPool(db *gorm.DB, n int, timeout time.Duration, wrap func(driver.Connector) driver.Connector) (*sql.DB, error) {
 	d, ok := db.Dialector.(*mysql.Dialector)
 	if !ok || d.Config == nil || (d.DriverName != "" && d.DriverName != mysql.DefaultDriverName) {
@@ -105,6 +116,7 @@ func openBatchPool(db *gorm.DB, n int, timeout time.Duration, wrap func(driver.C
 	if connector, err = gomysql.NewConnector(cfg); err != nil {
 		return nil, err
 	}
+	connector = clientcharset.Guard(connector)
 	if wrap != nil {
 		connector = wrap(connector)
 	}
@@ -162,11 +174,12 @@ func (b *batchConn) get(ctx context.Context) (*sql.Conn, error) {
 			}
 		}
 		var step int64
-		if err := conn.QueryRowContext(ctx, "SELECT @@auto_increment_increment").Scan(&step); err != nil {
+		var charset string
+		if err := conn.QueryRowContext(ctx, "SELECT @@auto_increment_increment, @@character_set_client").Scan(&step, &charset); err != nil {
 			b.discard()
 			return nil, fmt.Errorf("set up a batch connection: %w", err)
 		}
-		b.idStep = max(step, 1)
+		b.idStep, b.escapes = max(step, 1), clientcharset.Safe(charset)
 	}
 	b.used = now
 	return b.conn, nil
@@ -176,13 +189,14 @@ func (b *batchConn) get(ctx context.Context) (*sql.Conn, error) {
 // nil, and returns what failed. A connection whose COMMIT failed is
 // discarded: its state is unknown.
 //
-// COMMIT is sent without the batch's deadline, as database/sql's Tx.Commit
-// sends it: the driver would close the connection when the deadline
-// passed and report the COMMIT failed, though the server may have
-// committed, and MessageWriter.commit takes a failure past the deadline
-// for a rollback and answers every Send of the batch with an error.
-// Waiting on a COMMIT that does not answer is bounded for the Sends by
-// CreateMessage's own wait.
+// COMMIT is sent with the batch's deadline, which is its Sends' (see
+// MessageWriter.commit). Past it, the driver closes the connection and
+// reports the COMMIT failed, though the server may have committed; the
+// Sends are answered unavailable, which allows for either, and a retry
+// with its client_msg_id finds the message if it was stored. Without the
+// deadline (as database/sql's Tx.Commit sends it), a database that
+// stopped answering mid-COMMIT held the writer, and every Send queued
+// behind it, for as long as the connection lived.
 func (b *batchConn) end(ctx context.Context, err error) error {
 	if err == nil {
 		// As Tx.Commit: no COMMIT once the deadline has passed.
@@ -192,7 +206,7 @@ func (b *batchConn) end(ctx context.Context, err error) error {
 		b.rollback(ctx)
 		return err
 	}
-	if _, err = b.conn.ExecContext(context.WithoutCancel(ctx), "COMMIT"); err != nil {
+	if _, err = b.conn.ExecContext(ctx, "COMMIT"); err != nil {
 		b.discard()
 	}
 	return err

@@ -40,7 +40,7 @@ var (
 
 // DefaultQueryTimeout is how long a store call may take when NewStore is
 // given no timeout of its own (module.Config.QueryTimeout's default).
-const DefaultQueryTimeout = 10 * time.Second
+const DefaultQueryTimeout = 5 * time.Second
 
 // Store runs fiberchat's queries on the module's own *gorm.DB (the host's
 // connection pool with the module's table prefix). Every call has a

@@ -31,7 +31,8 @@ type lossyConnector struct {
 	armed atomic.Bool
 	lost  atomic.Int64
 	// stall, when set, makes the armed COMMIT wait for it to close before
-	// it is sent, as on a database that stopped answering.
+	// it is sent, as on a database that stopped answering; or until the
+	// COMMIT's context ends, when the driver would close the connection.
 	stall chan struct{}
 }
 
@@ -80,7 +81,7 @@ func (l *lossyConn) ExecContext(ctx context.Context, query string, args []driver
 	switch query {
 	case "COMMIT":
 		var res driver.Result
-		err := l.commit(func() (err error) {
+		err := l.commit(ctx, func() (err error) {
 			res, err = exec()
 			return err
 		})
@@ -93,11 +94,15 @@ func (l *lossyConn) ExecContext(ctx context.Context, query string, args []driver
 
 // commit runs a COMMIT (do) and, while armed, loses its answer or holds
 // it (see lossyConnector).
-func (l *lossyConn) commit(do func() error) error {
+func (l *lossyConn) commit(ctx context.Context, do func() error) error {
 	inserted := l.inserted
 	l.inserted = false
 	if c := l.c; c.stall != nil && inserted && c.armed.CompareAndSwap(true, false) {
-		<-c.stall
+		select {
+		case <-c.stall:
+		case <-ctx.Done():
+			return driver.ErrBadConn
+		}
 	}
 	if err := do(); err != nil {
 		return err
@@ -131,11 +136,13 @@ type lossyTx struct {
 	l *lossyConn
 }
 
-func (t *lossyTx) Commit() error { return t.l.commit(t.Tx.Commit) }
+// Commit is database/sql's Tx.Commit, which takes no context.
+func (t *lossyTx) Commit() error { return t.l.commit(context.Background(), t.Tx.Commit) }
 
 // lossyServer serves the module on a MariaDB pool whose connections are
-// wrapped by a lossyConnector.
-func lossyServer(t *testing.T, lossy *lossyConnector, cfg func(*module.Config)) *chattest.Server {
+// wrapped by a lossyConnector, of at most poolLimit connections (0: no
+// limit).
+func lossyServer(t *testing.T, lossy *lossyConnector, poolLimit int, cfg func(*module.Config)) *chattest.Server {
 	t.Helper()
 	base := os.Getenv(chattest.MySQLEnv)
 	if base == "" {
@@ -150,6 +157,7 @@ func lossyServer(t *testing.T, lossy *lossyConnector, cfg func(*module.Config)) 
 		t.Fatal(err)
 	}
 	pool := sql.OpenDB(lossy)
+	pool.SetMaxOpenConns(poolLimit)
 	t.Cleanup(func() { _ = pool.Close() })
 	gdb, err := gorm.Open(mysql.New(mysql.Config{Conn: pool}), &gorm.Config{Logger: logger.Discard})
 	if err != nil {
@@ -159,15 +167,30 @@ func lossyServer(t *testing.T, lossy *lossyConnector, cfg func(*module.Config)) 
 }
 
 // TestStuckCommitAnswers503 holds a group commit's COMMIT, as a database
-// that stops answering mid-COMMIT does (database/sql cannot cancel it):
-// the Send still answers 503/1503 within twice QueryTimeout, the message
-// is stored at most once when the database answers again, and Sends work
-// again.
+// that stops answering mid-COMMIT does: the Send answers 503/1503 within
+// QueryTimeout, the COMMIT's deadline frees the one writer for the next
+// Send while the first COMMIT is still held, the message is stored at
+// most once when the database answers again, and Sends work again. The
+// writer commits on a connection it keeps, or, when the pool has no room
+// to spare it one, in a transaction of the pool.
 func TestStuckCommitAnswers503(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		poolLimit int
+	}{
+		{"writer's own connection", 0},
+		{"transaction of the pool", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testStuckCommit(t, tc.poolLimit) })
+	}
+}
+
+func testStuckCommit(t *testing.T, poolLimit int) {
 	lossy := &lossyConnector{stall: make(chan struct{})}
-	s := lossyServer(t, lossy, func(c *module.Config) {
+	s := lossyServer(t, lossy, poolLimit, func(c *module.Config) {
 		c.AllowStrangers = true
 		c.QueryTimeout = time.Second
+		c.SendWriters = 1
 	})
 	a, b := s.NewUser(t, "a"), s.NewUser(t, "b")
 	released := false
@@ -186,8 +209,11 @@ func TestStuckCommitAnswers503(t *testing.T) {
 		}
 	}
 	lossy.armed.Store(true)
-	err := within(t, 3*time.Second, "Send with its COMMIT stuck", sendOne("stuck"))
+	err := within(t, 2*time.Second, "Send with its COMMIT stuck", sendOne("stuck"))
 	chattest.ExpectErr(t, err, 503, 1503)
+	if err := within(t, 2*time.Second, "Send while the first COMMIT is held", sendOne("meanwhile")); err != nil {
+		t.Fatalf("send while the first COMMIT is held: %v", err)
+	}
 	release()
 	if err := within(t, 3*time.Second, "Send after the database answers again", sendOne("after")); err != nil {
 		t.Fatalf("send after the database answers again: %v", err)
@@ -204,7 +230,7 @@ func TestStuckCommitAnswers503(t *testing.T) {
 func TestAmbiguousCommitStoresOnce(t *testing.T) {
 	lossy := &lossyConnector{}
 	var stored atomic.Int64 // MessageStored events
-	s := lossyServer(t, lossy, func(c *module.Config) {
+	s := lossyServer(t, lossy, 0, func(c *module.Config) {
 		c.AllowStrangers = true
 		c.OnEvent = func(_ context.Context, e events.Event) error {
 			if _, ok := e.(events.MessageStored); ok {

@@ -232,11 +232,12 @@ type Config struct {
 	SendWriters int
 	// QueryTimeout is the deadline of every database call the module
 	// makes (a transaction and its retries count as one call; a Send's
-	// group commit and its fallback share one). A database that stops
-	// answering without refusing connections then fails requests with
-	// 503/1503 within it (a Send, which may first wait for a busy group
-	// commit, within twice it) instead of holding them. Keep it above the
-	// slowest query under load. Default: 10 seconds.
+	// wait for a busy group commit, its batch, COMMIT included, and its
+	// fallback share one). A database that stops answering without
+	// refusing connections then fails requests with 503/1503 within it
+	// instead of holding them: it is what a pause of the database costs
+	// each request. Keep it above the slowest query under load. Default:
+	// 5 seconds.
 	QueryTimeout time.Duration
 	// ShutdownTimeout bounds Close: past it, Close returns
 	// ErrShutdownTimeout and leaves what still runs (a batch stuck on the

@@ -125,3 +125,31 @@ func TestCloseBoundedOnStuckDatabase(t *testing.T) {
 	default:
 	}
 }
+
+// TestQueuedSendAnswersWithinQueryTimeout checks that QueryTimeout bounds
+// a Send in all, its wait for a busy group commit included: with one
+// writer held by a batch stuck on the database, a second Send queued
+// behind it answers 503/1503 within QueryTimeout of its own start, not
+// after the first batch's timeout and then its own.
+func TestQueuedSendAnswersWithinQueryTimeout(t *testing.T) {
+	const queryTimeout = 3 * time.Second
+	s, lock := stuckServer(t, func(c *module.Config) {
+		c.QueryTimeout = queryTimeout
+		c.SendWriters = 1
+		c.AllowStrangers = true
+	})
+	a, b, c := s.NewUser(t, "a"), s.NewUser(t, "b"), s.NewUser(t, "c")
+	lock()
+	first := make(chan error, 1)
+	go func() {
+		_, err := s.SDKFor(t, a).Send(context.Background(), c.UID, "first")
+		first <- err
+	}()
+	time.Sleep(200 * time.Millisecond) // the first Send's batch now holds the writer
+	err := within(t, queryTimeout+1500*time.Millisecond, "a Send queued behind a stuck batch", func() error {
+		_, err := s.SDKFor(t, b).Send(context.Background(), c.UID, "second")
+		return err
+	})
+	chattest.ExpectErr(t, err, 503, 1503)
+	chattest.ExpectErr(t, <-first, 503, 1503)
+}

@@ -104,6 +104,21 @@ func PoolOnly(t testing.TB, db *DB) *DB {
 	return &DB{Name: db.Name, DSN: db.DSN, Gorm: g}
 }
 
+// WithCharset opens the MariaDB/MySQL database of db again on a DSN whose
+// charset is charset (go-sql-driver then sends SET NAMES charset), as a
+// host whose site uses gbk, say, opens it.
+func WithCharset(t testing.TB, db *DB, charset string) *DB {
+	t.Helper()
+	cfg, err := gomysql.ParseDSN(strings.TrimPrefix(db.DSN, "mysql:"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Apply(gomysql.Charset(charset, "")); err != nil {
+		t.Fatal(err)
+	}
+	return open(t, "mysql", "mysql:"+cfg.FormatDSN())
+}
+
 func open(t testing.TB, name, dsn string) *DB {
 	t.Helper()
 	g, err := database.Open(context.Background(), dsn)

@@ -7,6 +7,7 @@ package database
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fiberchat/fiberchat/internal/database/clientcharset"
 	"github.com/glebarez/sqlite"
 	gomysql "github.com/go-sql-driver/mysql"
 	"gorm.io/driver/mysql"
@@ -62,17 +64,7 @@ func Open(ctx context.Context, dsn string) (*gorm.DB, error) {
 		if raw == "" {
 			return nil, ErrBadDSN
 		}
-		raw, err = withInterpolation(raw)
-		if err != nil {
-			return nil, fmt.Errorf("open database: %w", err)
-		}
-		db, err = gorm.Open(mysql.New(mysql.Config{DSN: raw}), cfg)
-		if err == nil {
-			sqlDB, _ := db.DB()
-			sqlDB.SetMaxOpenConns(64)
-			sqlDB.SetMaxIdleConns(64)
-			sqlDB.SetConnMaxLifetime(5 * time.Minute)
-		}
+		db, err = openMySQL(raw, cfg)
 	default:
 		return nil, ErrBadDSN
 	}
@@ -88,6 +80,38 @@ func Open(ctx context.Context, dsn string) (*gorm.DB, error) {
 	if err := sqlDB.PingContext(pingCtx); err != nil {
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("database does not answer: %w", err)
+	}
+	return db, nil
+}
+
+// openMySQL opens a pool of up to 64 connections on a go-sql-driver DSN,
+// with interpolateParams on unless the DSN chose (see withInterpolation),
+// and every connection checked by clientcharset.Guard: one whose
+// character_set_client makes the driver's escaping unsafe sends its
+// statements' arguments as a prepared statement's instead. GORM keeps the
+// DSN beside the pool, for the message writers' own (see
+// models.MessageWriter).
+func openMySQL(dsn string, cfg *gorm.Config) (*gorm.DB, error) {
+	dsn, err := withInterpolation(dsn)
+	if err != nil {
+		return nil, err
+	}
+	dsnCfg, err := gomysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("invalid MySQL DSN: %w", err)
+	}
+	connector, err := gomysql.NewConnector(dsnCfg)
+	if err != nil {
+		return nil, err
+	}
+	pool := sql.OpenDB(clientcharset.Guard(connector))
+	pool.SetMaxOpenConns(64)
+	pool.SetMaxIdleConns(64)
+	pool.SetConnMaxLifetime(5 * time.Minute)
+	db, err := gorm.Open(mysql.New(mysql.Config{DSN: dsn, Conn: pool}), cfg)
+	if err != nil {
+		_ = pool.Close()
+		return nil, err
 	}
 	return db, nil
 }
@@ -122,24 +146,34 @@ func sqliteDSN(path string) string {
 // withInterpolation turns on interpolateParams in a MySQL DSN that does
 // not choose: the driver then sends each statement with its arguments in
 // one round trip instead of a prepare and an execute. It is safe with the
-// utf8/utf8mb4 character sets the module uses (the driver refuses to
-// interpolate for the multibyte sets where escaping is unsafe).
+// utf8/utf8mb4 and latin1 character sets only (see clientcharset): a DSN
+// whose charset names any other is returned as it came, and the driver
+// refuses interpolateParams with a collation where escaping is unsafe.
+// Neither covers a server that sets another charset itself, which is
+// why openMySQL checks every connection as well.
 //
 // The DSN goes through the driver's own ParseDSN and FormatDSN, so a
 // malformed one is refused here with the driver's reason. ParseDSN alone
 // cannot say whether the DSN chose, though: interpolateParams absent and
 // interpolateParams=false both parse to InterpolateParams false, and the
 // driver's own keys never reach Config.Params. So the DSN's query is
-// read for the key itself (explicitParam), and a DSN that names it is
-// returned as it came.
+// read for the key itself (param), and a DSN that names it is returned as
+// it came. So is the charset, which ParseDSN keeps unexported.
 func withInterpolation(dsn string) (string, error) {
 	cfg, err := gomysql.ParseDSN(dsn)
 	if err != nil {
 		// The driver's reasons never quote the DSN, so no password leaks.
 		return "", fmt.Errorf("invalid MySQL DSN: %w", err)
 	}
-	if explicitParam(dsn, "interpolateParams") {
+	if _, chose := param(dsn, "interpolateParams"); chose {
 		return dsn, nil
+	}
+	if charsets, ok := param(dsn, "charset"); ok {
+		for name := range strings.SplitSeq(charsets, ",") {
+			if !clientcharset.Safe(name) {
+				return dsn, nil
+			}
+		}
 	}
 	cfg.InterpolateParams = true
 	out := cfg.FormatDSN()
@@ -152,19 +186,21 @@ func withInterpolation(dsn string) (string, error) {
 	return out, nil
 }
 
-// explicitParam reports whether dsn's query sets key. The query is found
-// as ParseDSN finds it: after the first '?' that follows the last '/' (a
-// password may contain either character), as '&'-separated key=value
-// pairs, a pair without '=' being ignored.
-func explicitParam(dsn, key string) bool {
-	_, query, ok := strings.Cut(dsn[strings.LastIndexByte(dsn, '/')+1:], "?")
-	if !ok {
-		return false
+// param returns the value dsn's query sets key to, and whether it sets
+// it. The query is found as ParseDSN finds it: after the first '?' that
+// follows the last '/' (a password may contain either character), as
+// '&'-separated key=value pairs, a pair without '=' being ignored, the
+// last of a key's pairs winning. The value is returned as written (the
+// driver unescapes none of the keys asked for here).
+func param(dsn, key string) (value string, ok bool) {
+	_, query, found := strings.Cut(dsn[strings.LastIndexByte(dsn, '/')+1:], "?")
+	if !found {
+		return "", false
 	}
 	for pair := range strings.SplitSeq(query, "&") {
-		if k, _, found := strings.Cut(pair, "="); found && k == key {
-			return true
+		if k, v, found := strings.Cut(pair, "="); found && k == key {
+			value, ok = v, true
 		}
 	}
-	return false
+	return value, ok
 }

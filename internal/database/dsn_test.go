@@ -27,6 +27,11 @@ func TestWithInterpolation(t *testing.T) {
 		{name: "key in another param's value", in: "u:p@tcp(h:3306)/db?parseTime=true&time_zone=%27interpolateParams%27", interp: true},
 		{name: "key without a value is ignored, as by the driver", in: "u:p@tcp(h:3306)/db?interpolateParams", interp: true},
 		{name: "unsafe collation keeps the default", in: "u:p@tcp(h:3306)/db?collation=gbk_chinese_ci", same: true},
+		// Escaping is unsafe in a multibyte charset (see clientcharset).
+		{name: "unsafe charset keeps the default", in: "u:p@tcp(h:3306)/db?charset=gbk", same: true},
+		{name: "an unsafe charset among others keeps the default", in: "u:p@tcp(h:3306)/db?charset=utf8mb4,sjis", same: true},
+		{name: "the last charset key counts", in: "u:p@tcp(h:3306)/db?charset=big5&charset=utf8mb4", interp: true},
+		{name: "latin1 is safe", in: "u:p@tcp(h:3306)/db?charset=latin1", interp: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -19,13 +19,15 @@ import (
 )
 
 // queryTimeout is the in-process server's Config.QueryTimeout: short, so
-// that a stuck database shows in seconds.
-const queryTimeout = time.Second
+// that a stuck database shows in seconds, yet longer than sendBound's
+// room, so that a Send that waited it twice (once for a busy group
+// commit, once for its batch) shows too.
+const queryTimeout = 2 * time.Second
 
 // sendBound is the longest a Send may take while the database is stuck:
-// twice QueryTimeout (a Send may first wait for a busy group commit), plus
-// room for a loaded machine running the race detector.
-const sendBound = 2*queryTimeout + 2*time.Second
+// QueryTimeout, which counts a Send's wait for a busy group commit, plus
+// room for a loaded machine.
+const sendBound = queryTimeout + 1500*time.Millisecond
 
 // startInProcess serves the module on the test's database from this
 // process, as the sample app does but with a short QueryTimeout, which
@@ -130,7 +132,11 @@ func checkOutage(t *testing.T, attempts []attempt, down, up time.Time) {
 	if inside == 0 {
 		t.Errorf("no Send ran wholly inside the outage: the test tested nothing")
 	}
-	t.Logf("%d Sends, %d of them inside the outage", len(attempts), inside)
+	var longest time.Duration
+	for _, a := range attempts {
+		longest = max(longest, a.end.Sub(a.start))
+	}
+	t.Logf("%d Sends, %d of them inside the outage; the longest took %v", len(attempts), inside, longest)
 }
 
 // TestDatabasePaused pauses the database (SIGSTOP: it takes connections
@@ -149,8 +155,9 @@ func TestDatabasePaused(t *testing.T) {
 
 	down := time.Now()
 	db.pause()
-	// Long enough for Sends to start and time out wholly inside it.
-	time.Sleep(5 * queryTimeout)
+	// Long enough for Sends to start and time out wholly inside it, and
+	// for Sends to queue behind batches stuck on it.
+	time.Sleep(4 * queryTimeout)
 	up := time.Now()
 	db.resume()
 	l.waitAcked(t, len(senders), up, 30*time.Second)
