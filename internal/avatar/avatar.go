@@ -175,24 +175,10 @@ func sanitize(ctx context.Context, r io.Reader, lim Limits, decodes *semaphore.W
 	if !lim.valid() || decodes == nil {
 		return nil, errLimits
 	}
-
-	// One byte past the limit is enough to tell "too large" from "exactly
-	// at the limit" without buffering an arbitrarily large body.
-	n := lim.MaxBytes
-	if n < math.MaxInt64 {
-		n++
-	}
-	data, err := io.ReadAll(io.LimitReader(r, n))
+	data, err := readUpload(r, lim.MaxBytes)
 	if err != nil {
-		return nil, fmt.Errorf("avatar: reading upload: %w", err)
+		return nil, err
 	}
-	if int64(len(data)) > lim.MaxBytes {
-		return nil, apierr.TooLarge("file too large")
-	}
-	if len(data) == 0 {
-		return nil, apierr.Unsupported("empty file")
-	}
-
 	f := sniff(data, fs)
 	if f == nil {
 		return nil, apierr.Unsupported("unsupported image type")
@@ -206,29 +192,68 @@ func sanitize(ctx context.Context, r io.Reader, lim Limits, decodes *semaphore.W
 		}
 	}()
 
-	cfg, cerr := f.decodeConfig(bytes.NewReader(data))
-	if cerr != nil {
-		return nil, apierr.Unsupported("invalid image")
-	}
-	// Checked before decoding, because a few KiB of compressed input can
-	// declare enough pixels to exhaust memory once expanded.
-	if !fits(cfg.Width, cfg.Height, lim) {
-		return nil, apierr.TooLarge("image dimensions too large")
-	}
-	if decodedBytes(cfg, f, data) > lim.MaxDecodedBytes {
-		return nil, apierr.TooLarge("image too large to decode")
+	if err := checkHeader(f, data, lim); err != nil {
+		return nil, err
 	}
 	if decodes.Acquire(ctx, 1) != nil {
 		return nil, errBusy
 	}
 	defer decodes.Release(1)
 
-	m, derr := f.decode(bytes.NewReader(data))
-	if derr != nil {
+	m, err := decodeChecked(f, data, lim)
+	if err != nil {
+		return nil, err
+	}
+	return encodeImage(shrink(m), f, lim.MaxBytes)
+}
+
+// readUpload reads the whole upload, refusing one over maxBytes with 413
+// and an empty one with 415, so nothing later sees either.
+func readUpload(r io.Reader, maxBytes int64) ([]byte, error) {
+	// One byte past the limit is enough to tell "too large" from "exactly
+	// at the limit" without buffering an arbitrarily large body.
+	n := maxBytes
+	if n < math.MaxInt64 {
+		n++
+	}
+	data, err := io.ReadAll(io.LimitReader(r, n))
+	if err != nil {
+		return nil, fmt.Errorf("avatar: reading upload: %w", err)
+	}
+	if int64(len(data)) > maxBytes {
+		return nil, apierr.TooLarge("file too large")
+	}
+	if len(data) == 0 {
+		return nil, apierr.Unsupported("empty file")
+	}
+	return data, nil
+}
+
+// checkHeader refuses an image by what its header declares, before any
+// decode: a few KiB of compressed input can declare enough pixels to
+// exhaust memory once expanded.
+func checkHeader(f *format, data []byte, lim Limits) error {
+	cfg, err := f.decodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return apierr.Unsupported("invalid image")
+	}
+	if !fits(cfg.Width, cfg.Height, lim) {
+		return apierr.TooLarge("image dimensions too large")
+	}
+	if decodedBytes(cfg, f, data) > lim.MaxDecodedBytes {
+		return apierr.TooLarge("image too large to decode")
+	}
+	return nil
+}
+
+// decodeChecked decodes data and checks the result against lim again: the
+// header has been trusted so far, and the decoded image is what gets
+// stored, in case a decoder disagrees with its own config.
+func decodeChecked(f *format, data []byte, lim Limits) (image.Image, error) {
+	m, err := f.decode(bytes.NewReader(data))
+	if err != nil {
 		return nil, apierr.Unsupported("invalid image")
 	}
-	// The header has been trusted so far; the result is what gets stored,
-	// so it is checked too in case a decoder disagrees with its own config.
 	b := m.Bounds()
 	if b.Empty() {
 		return nil, apierr.Unsupported("invalid image")
@@ -236,13 +261,17 @@ func sanitize(ctx context.Context, r io.Reader, lim Limits, decodes *semaphore.W
 	if !fits(b.Dx(), b.Dy(), lim) {
 		return nil, apierr.TooLarge("image dimensions too large")
 	}
+	return m, nil
+}
 
-	m = shrink(m)
-	b = m.Bounds()
-	out, eerr := encodeWithin(m, f, lim.MaxBytes)
-	if eerr != nil {
-		return nil, eerr
+// encodeImage encodes m within maxBytes and describes the result; its
+// dimensions are those of m, which is what was encoded.
+func encodeImage(m image.Image, f *format, maxBytes int64) (*Image, error) {
+	out, err := encodeWithin(m, f, maxBytes)
+	if err != nil {
+		return nil, err
 	}
+	b := m.Bounds()
 	return &Image{
 		Data:        out.data,
 		Ext:         out.ext,
