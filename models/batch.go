@@ -614,6 +614,11 @@ func (s *Store) lockAndCheck(tx *gorm.DB, batch []*writeReq) ([]int64, map[fromT
 	return readChecks(rows)
 }
 
+// lockAndCheckColumns are lockAndCheck's result columns: recipient, sender,
+// whether the sender is the recipient's contact, whether either blocks the
+// other.
+const lockAndCheckColumns = "u.uid, p.f, c.uid IS NOT NULL, b1.uid IS NOT NULL OR b2.uid IS NOT NULL FROM "
+
 // lockAndCheckSQL appends lockAndCheck's statement to q.
 func (s *Store) lockAndCheckSQL(q []byte, batch []*writeReq) ([]byte, error) {
 	users, err := s.table(&User{})
@@ -624,51 +629,13 @@ func (s *Store) lockAndCheckSQL(q []byte, batch []*writeReq) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	pairs := make([]fromTo, 0, len(batch))
-	for _, r := range batch {
-		pairs = append(pairs, fromTo{r.m.FromUID, r.m.ToUID})
-	}
-	slices.SortFunc(pairs, byRecipient)
-	pairs = slices.Compact(pairs)
+	pairs := batchPairs(batch)
 
 	q = slices.Grow(q, 512+48*len(pairs))
-	const columns = "u.uid, p.f, c.uid IS NOT NULL, b1.uid IS NOT NULL OR b2.uid IS NOT NULL FROM "
 	if s.mysql() {
-		// MySQL 5.7 has no VALUES table, and 8.0 spells it ROW(…), which
-		// MariaDB does not take; a UNION ALL every version takes.
-		q = append(q, "SELECT STRAIGHT_JOIN "+columns...)
-		q = append(q, users...)
-		q = append(q, " u JOIN ("...)
-		for i, p := range pairs {
-			if i == 0 {
-				q = append(q, "SELECT "...)
-			} else {
-				q = append(q, " UNION ALL SELECT "...)
-			}
-			q = strconv.AppendInt(q, p.from, 10)
-			if i == 0 {
-				q = append(q, " AS f, "...)
-			} else {
-				q = append(q, ", "...)
-			}
-			q = strconv.AppendInt(q, p.to, 10)
-			if i == 0 {
-				q = append(q, " AS t"...)
-			}
-		}
-		q = append(q, ") p"...)
+		q = appendPairsUnion(q, users, pairs)
 	} else {
-		// SQLite caps a UNION at 500 terms; a VALUES table has no cap.
-		q = append(q, "WITH p(f, t) AS (VALUES "...)
-		for i, p := range pairs {
-			if i > 0 {
-				q = append(q, ", "...)
-			}
-			q = append(appendInts(append(q, '('), p.from, p.to), ')')
-		}
-		q = append(q, ") SELECT "+columns...)
-		q = append(q, users...)
-		q = append(q, " u JOIN p"...)
+		q = appendPairsValues(q, users, pairs)
 	}
 	q = append(q, " ON p.t = u.uid LEFT JOIN "...)
 	q = append(q, contactsTable...)
@@ -677,6 +644,73 @@ func (s *Store) lockAndCheckSQL(q []byte, batch []*writeReq) ([]byte, error) {
 	q = append(q, " b1 ON b1.uid = u.uid AND b1.blocked_uid = p.f LEFT JOIN "...)
 	q = append(q, blocksTable...)
 	q = append(q, " b2 ON b2.uid = p.f AND b2.blocked_uid = u.uid WHERE u.uid IN ("...)
+	q = append(appendRecipients(q, pairs), ')')
+	if s.mysql() {
+		q = append(q, " FOR UPDATE"...)
+	}
+	return q, nil
+}
+
+// batchPairs returns the batch's distinct (sender, recipient) pairs sorted
+// by recipient: the order lockAndCheck locks them in, and the one
+// appendRecipients relies on to skip repeats.
+func batchPairs(batch []*writeReq) []fromTo {
+	pairs := make([]fromTo, 0, len(batch))
+	for _, r := range batch {
+		pairs = append(pairs, fromTo{r.m.FromUID, r.m.ToUID})
+	}
+	slices.SortFunc(pairs, byRecipient)
+	return slices.Compact(pairs)
+}
+
+// appendPairsUnion appends the MySQL head of lockAndCheck's statement, up
+// to the join of users u with the pairs p. The pairs are a UNION ALL
+// because MySQL 5.7 has no VALUES table, and 8.0 spells it ROW(…), which
+// MariaDB does not take; a UNION ALL every version takes.
+func appendPairsUnion(q []byte, users string, pairs []fromTo) []byte {
+	q = append(q, "SELECT STRAIGHT_JOIN "+lockAndCheckColumns...)
+	q = append(q, users...)
+	q = append(q, " u JOIN ("...)
+	for i, p := range pairs {
+		if i == 0 {
+			q = append(q, "SELECT "...)
+		} else {
+			q = append(q, " UNION ALL SELECT "...)
+		}
+		q = strconv.AppendInt(q, p.from, 10)
+		if i == 0 {
+			q = append(q, " AS f, "...)
+		} else {
+			q = append(q, ", "...)
+		}
+		q = strconv.AppendInt(q, p.to, 10)
+		if i == 0 {
+			q = append(q, " AS t"...)
+		}
+	}
+	return append(q, ") p"...)
+}
+
+// appendPairsValues appends the SQLite head of lockAndCheck's statement,
+// up to the join of users u with the pairs p. The pairs are a VALUES
+// table because SQLite caps a UNION at 500 terms; a VALUES table has no
+// cap.
+func appendPairsValues(q []byte, users string, pairs []fromTo) []byte {
+	q = append(q, "WITH p(f, t) AS (VALUES "...)
+	for i, p := range pairs {
+		if i > 0 {
+			q = append(q, ", "...)
+		}
+		q = append(appendInts(append(q, '('), p.from, p.to), ')')
+	}
+	q = append(q, ") SELECT "+lockAndCheckColumns...)
+	q = append(q, users...)
+	return append(q, " u JOIN p"...)
+}
+
+// appendRecipients appends the pairs' recipients as a comma-separated
+// list, each once; pairs must be sorted by recipient.
+func appendRecipients(q []byte, pairs []fromTo) []byte {
 	for i, p := range pairs {
 		if i > 0 && p.to == pairs[i-1].to {
 			continue
@@ -686,11 +720,7 @@ func (s *Store) lockAndCheckSQL(q []byte, batch []*writeReq) ([]byte, error) {
 		}
 		q = strconv.AppendInt(q, p.to, 10)
 	}
-	q = append(q, ')')
-	if s.mysql() {
-		q = append(q, " FOR UPDATE"...)
-	}
-	return q, nil
+	return q
 }
 
 // readChecks reads lockAndCheck's rows: the sorted uids of the recipients

@@ -76,40 +76,7 @@ func (s *Store) CreateMessage(ctx context.Context, m *Message, contactsOnly bool
 	defer done()
 	for attempt := 1; ; attempt++ {
 		err := db.Transaction(func(tx *gorm.DB) error {
-			var u User
-			err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Select("uid").
-				Where("uid = ?", m.ToUID).Take(&u).Error
-			if errors.Is(err, gorm.ErrRecordNotFound) {
-				return errNoRecipient
-			}
-			if err != nil {
-				return err
-			}
-			if contactsOnly {
-				// Checked under the recipient's lock, so a contact ended by
-				// a concurrent delContacts cannot slip a message through.
-				var n int64
-				if err := tx.Model(&Contact{}).Where("uid = ? AND peer_uid = ?", m.FromUID, m.ToUID).
-					Limit(1).Count(&n).Error; err != nil {
-					return err
-				}
-				if n == 0 {
-					return ErrNotContact
-				}
-			} else {
-				blocked, err := blockedPairs(tx, []fromTo{{m.FromUID, m.ToUID}})
-				if err != nil {
-					return err
-				}
-				if len(blocked) > 0 {
-					return ErrBlocked
-				}
-			}
-			m.setPair()
-			if err := tx.Create(m).Error; err != nil {
-				return err
-			}
-			return s.countStored(tx, []*Message{m})
+			return s.insertMessage(tx, m, contactsOnly)
 		})
 		switch {
 		case err == nil:
@@ -133,6 +100,60 @@ func (s *Store) CreateMessage(ctx context.Context, m *Message, contactsOnly bool
 		}
 		m.ID = 0 // a failed Create may have set it
 	}
+}
+
+// insertMessage is one try of CreateMessage, inside its transaction: it
+// locks the recipient, checks the sender may write to them, and inserts m.
+func (s *Store) insertMessage(tx *gorm.DB, m *Message, contactsOnly bool) error {
+	if err := lockRecipient(tx, m.ToUID); err != nil {
+		return err
+	}
+	if err := mayMessage(tx, m.FromUID, m.ToUID, contactsOnly); err != nil {
+		return err
+	}
+	m.setPair()
+	if err := tx.Create(m).Error; err != nil {
+		return err
+	}
+	return s.countStored(tx, []*Message{m})
+}
+
+// lockRecipient locks the recipient's user row until the transaction ends
+// (see CreateMessage for why), and returns errNoRecipient if there is none.
+func lockRecipient(tx *gorm.DB, toUID int64) error {
+	var u User
+	err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Select("uid").
+		Where("uid = ?", toUID).Take(&u).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return errNoRecipient
+	}
+	return err
+}
+
+// mayMessage returns, with contactsOnly, ErrNotContact if from is not to's
+// contact; without, ErrBlocked if either blocks the other. It runs
+// under the recipient's lock, so a contact ended or a block made by a
+// concurrent transaction cannot slip a message through.
+func mayMessage(tx *gorm.DB, from, to int64, contactsOnly bool) error {
+	if contactsOnly {
+		var n int64
+		if err := tx.Model(&Contact{}).Where("uid = ? AND peer_uid = ?", from, to).
+			Limit(1).Count(&n).Error; err != nil {
+			return err
+		}
+		if n == 0 {
+			return ErrNotContact
+		}
+		return nil
+	}
+	blocked, err := blockedPairs(tx, []fromTo{{from, to}})
+	if err != nil {
+		return err
+	}
+	if len(blocked) > 0 {
+		return ErrBlocked
+	}
+	return nil
 }
 
 // MessageByClientID returns the message the sender stored under that
