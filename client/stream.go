@@ -78,15 +78,36 @@ func (c *Client) Stream(ctx context.Context, lastID *int64) (*Stream, error) {
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	req, err := c.streamRequest(ctx, path, s, lastID)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("fiberchat %s: %w", path, err)
+	}
+	resp, err := c.openStream(req, cancel)
+	if err != nil {
+		cancel()
+		return nil, transportError(path, err)
+	}
+	ctype, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if resp.StatusCode != http.StatusOK || ctype != "text/event-stream" {
+		defer cancel()
+		defer resp.Body.Close()
+		return nil, notAStream(path, resp)
+	}
+	return newStream(resp.Body, cancel, s.UID, lastID), nil
+}
+
+// streamRequest builds the stream's GET: credentials in headers, not the
+// URL, and lastID both as last_id and as Last-Event-ID.
+func (c *Client) streamRequest(ctx context.Context, path string, s Session, lastID *int64) (*http.Request, error) {
 	var q url.Values
 	if lastID != nil {
 		q = url.Values{"last_id": {strconv.FormatInt(*lastID, 10)}}
 	}
-	ctx, cancel := context.WithCancel(ctx)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url(path, q), nil)
 	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("fiberchat %s: %w", path, err)
+		return nil, err
 	}
 	req.Header.Set("X-Uid", strconv.FormatInt(s.UID, 10))
 	req.Header.Set("X-Access-Token", s.AccessToken)
@@ -95,8 +116,14 @@ func (c *Client) Stream(ctx context.Context, lastID *int64) (*Stream, error) {
 	if lastID != nil {
 		req.Header.Set("Last-Event-ID", strconv.FormatInt(*lastID, 10))
 	}
-	// Until the answer's headers arrive, the call is bounded like any
-	// other; after that, by the idle timer.
+	return req, nil
+}
+
+// openStream sends req and waits for the answer's headers. Until they
+// arrive, the call is bounded like any other, by calling cancel (which
+// req's context must answer to) after requestTimeout; after that, the
+// stream's idle timer bounds it.
+func (c *Client) openStream(req *http.Request, cancel context.CancelFunc) (*http.Response, error) {
 	opened := time.AfterFunc(requestTimeout, cancel)
 	resp, err := c.hc.Do(req)
 	if !opened.Stop() && err == nil {
@@ -106,24 +133,31 @@ func (c *Client) Stream(ctx context.Context, lastID *int64) (*Stream, error) {
 		if resp != nil {
 			resp.Body.Close()
 		}
-		cancel()
-		return nil, transportError(path, err)
+		return nil, err
 	}
-	ctype, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	if resp.StatusCode != http.StatusOK || ctype != "text/event-stream" {
-		defer cancel()
-		defer resp.Body.Close()
-		raw, rerr := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
-		if rerr != nil {
-			return nil, transportError(path, rerr)
-		}
-		err := envelopeError(resp.StatusCode, raw)
-		if err == nil {
-			err = &Error{Status: resp.StatusCode, Msg: "answer is not an event stream: " + snippet(raw)}
-		}
-		return nil, fmt.Errorf("fiberchat %s: %w", path, err)
+	return resp, nil
+}
+
+// notAStream turns an answer that did not open a stream into the error
+// Stream returns: the server's envelope if it sent one, else an *Error
+// quoting the start of what it sent.
+func notAStream(path string, resp *http.Response) error {
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	if err != nil {
+		return transportError(path, err)
 	}
-	st := &Stream{body: resp.Body, cancel: cancel, uid: s.UID}
+	err = envelopeError(resp.StatusCode, raw)
+	if err == nil {
+		err = &Error{Status: resp.StatusCode, Msg: "answer is not an event stream: " + snippet(raw)}
+	}
+	return fmt.Errorf("fiberchat %s: %w", path, err)
+}
+
+// newStream wraps an opened stream's body; cancel ends it, and does so by
+// itself once no byte has arrived for streamIdle, so a dead connection
+// does not hang Next.
+func newStream(body io.ReadCloser, cancel context.CancelFunc, uid int64, lastID *int64) *Stream {
+	st := &Stream{body: body, cancel: cancel, uid: uid}
 	if lastID != nil {
 		st.lastID = *lastID
 	}
@@ -133,8 +167,8 @@ func (c *Client) Stream(ctx context.Context, lastID *int64) (*Stream, error) {
 		st.mu.Unlock()
 		cancel()
 	})
-	st.sse = newSSEReader(&idleReader{r: resp.Body, t: st.idle})
-	return st, nil
+	st.sse = newSSEReader(&idleReader{r: body, t: st.idle})
+	return st
 }
 
 // idleReader restarts the stream's idle timer whenever bytes arrive.
