@@ -319,6 +319,8 @@ func clientDisable(ctx context.Context, args []string, getenv func(string) strin
 // requests (held long polls are answered before it starts).
 const shutdownTimeout = 10 * time.Second
 
+// serve runs the sample site: the module mounted on a Fiber app, on the
+// database and Redis the flags name, until ctx ends or SIGINT/SIGTERM.
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	fs, dsn := newFlags("serve", stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
@@ -356,18 +358,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fail(stderr, err)
 	}
 
-	// The envelope's error handler, the module's body limit, timeouts
-	// that outlast a 30-second long poll, and the proxies to believe.
-	app := fiber.New(appConfig(chat, *proxyHeader, *trustedProxies))
-	// A parked long poll takes its connection from fasthttp and gives it
-	// back once answered, so fasthttp must not close it meanwhile.
-	app.Server().KeepHijackedConns = true
-	// Before Mount: Mount ends with a catch-all 404 under its prefix.
-	app.Get("/healthz", chat.HealthHandler())
-	ops.mount(app, chat)                // GET /metrics with --metrics
-	mountWebApp(app, chat, webClientID) // the chat page at /app/
-	chat.Mount(app)
-
+	app := newApp(chat, ops, *proxyHeader, *trustedProxies)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fail(stderr, err)
@@ -379,6 +370,23 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fail(stderr, err)
 	}
 	return exitOK
+}
+
+// newApp builds the site's Fiber app around chat: its health check, the
+// ops endpoints the flags ask for, the chat page and the module's routes.
+func newApp(chat *module.Module, ops opsFlags, proxyHeader, trustedProxies string) *fiber.App {
+	// The envelope's error handler, the module's body limit, timeouts
+	// that outlast a 30-second long poll, and the proxies to believe.
+	app := fiber.New(appConfig(chat, proxyHeader, trustedProxies))
+	// A parked long poll takes its connection from fasthttp and gives it
+	// back once answered, so fasthttp must not close it meanwhile.
+	app.Server().KeepHijackedConns = true
+	// Before Mount: Mount ends with a catch-all 404 under its prefix.
+	app.Get("/healthz", chat.HealthHandler())
+	ops.mount(app, chat)                // GET /metrics with --metrics
+	mountWebApp(app, chat, webClientID) // the chat page at /app/
+	chat.Mount(app)
+	return app
 }
 
 // appConfig is the module's AppConfig, taking the client IP (which rate
