@@ -55,14 +55,16 @@ func ErrorHandler(logger *slog.Logger) fiber.ErrorHandler {
 // own failures, models' sentinels among them) as it says, Fiber's own
 // errors by their status, an unreachable database (models.Unavailable)
 // as 503/1503, and anything else as 500/1500, logged with a request id
-// and never shown.
+// and never shown. What is logged is the error as models.Redact leaves
+// it: a database error's message quotes the values it refused, and those
+// are users' texts, which the log must not hold whatever the route.
 func WriteError(c *fiber.Ctx, logger *slog.Logger, err error, failure map[string]any) error {
 	e := classify(err)
 	id := ""
 	if e.Code == apierr.CodeInternal || e.Code == apierr.CodeUnavailable {
 		id = RequestIDFrom(c)
 		logger.ErrorContext(c.UserContext(), "request failed",
-			"request_id", id, "method", c.Method(), "path", c.Path(), "error", err.Error())
+			"request_id", id, "method", c.Method(), "path", c.Path(), "error", models.Redact(err).Error())
 	}
 	return write(c, e, failure, id)
 }

@@ -293,7 +293,7 @@ func (w *MessageWriter) commit(batch []*writeReq, conn *batchConn) {
 		}
 		return
 	}
-	err = quiet(err)
+	err = Redact(err)
 	for _, r := range batch {
 		if ctx.Err() != nil {
 			r.err = fmt.Errorf("create messages: %w", err)
@@ -302,7 +302,7 @@ func (w *MessageWriter) commit(batch []*writeReq, conn *batchConn) {
 		}
 		r.m.ID = 0
 		r.replayed, r.err = w.store.CreateMessage(ctx, r.m, r.contactsOnly)
-		r.err = quiet(r.err)
+		r.err = Redact(r.err)
 		if r.replayed && r.triedID != 0 && r.m.ID == r.triedID {
 			// The batch did commit: this is the message's first answer.
 			r.replayed = false

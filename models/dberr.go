@@ -16,6 +16,8 @@ import (
 
 // This file is the one place that classifies database errors: every other
 // package asks Unavailable, and the store asks isDuplicate and isDeadlock.
+// It is also the one place that knows which of their texts may be logged:
+// every other package passes a database error through Redact first.
 // It reads the drivers' own error codes. GORM's TranslateError is not used:
 // glebarez/sqlite (the module's SQLite dialector) translates nothing, so
 // the SQLite codes would be needed anyway, and on MySQL translating would
@@ -129,3 +131,34 @@ func sqliteCode(err error) (int, bool) {
 	}
 	return 0, false
 }
+
+// Redact returns err with the message of the MySQL error in it cut at its
+// first quote: MySQL quotes values and SQL in its messages ("Incorrect
+// string value: '…'", "Duplicate entry '…'", "near '…'"), and a Send's are
+// its text and its client_msg_id, a user's their name, which the module's
+// log must not hold. The error's number and SQLSTATE stay, and errors.As
+// still finds the driver's error for whoever classifies it. Any other
+// error (SQLite's name the constraint, never the values) is returned as
+// it is.
+func Redact(err error) error {
+	var me *gomysql.MySQLError
+	if err == nil || !errors.As(err, &me) {
+		return err
+	}
+	i := strings.IndexByte(me.Message, '\'')
+	if i < 0 {
+		return err
+	}
+	cut := *me
+	cut.Message = me.Message[:i] + "…"
+	return &redactedError{err: err, msg: strings.Replace(err.Error(), me.Error(), cut.Error(), 1)}
+}
+
+// redactedError is an error whose text Redact cut.
+type redactedError struct {
+	err error
+	msg string
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }

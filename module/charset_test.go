@@ -111,7 +111,8 @@ func checkUntouched(t *testing.T, plain *chattest.DB, payload, key string, sendE
 // TestSendErrorLogsNoBody sends, on a DSN whose charset is ascii, a text
 // that charset cannot hold: MariaDB refuses it with an error that quotes
 // it ("Incorrect string value: '…'"), and the module logs the error
-// without the text.
+// without the text, whether the Send shares a commit (the batch) or
+// stores alone (SendBatchSize 1), and so does a route that is no Send.
 func TestSendErrorLogsNoBody(t *testing.T) {
 	base := os.Getenv(chattest.MySQLEnv)
 	if base == "" {
@@ -119,16 +120,36 @@ func TestSendErrorLogsNoBody(t *testing.T) {
 	}
 	// Short enough for MariaDB to quote it all: "'\xE4\xB8\xADZq9'".
 	const body, quoted = "中Zq9", "Zq9"
-	s := chattest.NewServer(t, chattest.WithCharset(t, chattest.OpenMySQL(t, base), "ascii"), chattest.Options{})
-	a, b := s.NewUser(t, "a"), s.NewUser(t, "b")
-	s.Befriend(t, a, b)
-	_, err := s.SDKFor(t, a).Send(context.Background(), b.UID, body)
-	chattest.ExpectErr(t, err, 500, 1500)
-	logs := s.Logs.String()
-	if !strings.Contains(logs, "1366") {
-		t.Fatalf("the log does not show the database's error:\n%s", logs)
+	send := func(t *testing.T, s *chattest.Server, a, b chattest.User) {
+		_, err := s.SDKFor(t, a).Send(context.Background(), b.UID, body)
+		chattest.ExpectErr(t, err, 500, 1500)
 	}
-	if strings.Contains(logs, quoted) || strings.Contains(logs, `xE4`) {
-		t.Fatalf("the log holds the message's text:\n%s", logs)
+	for _, tc := range []struct {
+		name      string
+		batchSize int
+		fail      func(t *testing.T, s *chattest.Server, a, b chattest.User)
+	}{
+		{"batched send", 0, send},
+		{"send alone", 1, send},
+		{"rename", 0, func(t *testing.T, s *chattest.Server, a, _ chattest.User) {
+			r := s.Post(t, "/user/info/update", a.Creds(map[string]any{"name": body}))
+			chattest.Expect(t, r, 500, 1500)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := chattest.NewServer(t, chattest.WithCharset(t, chattest.OpenMySQL(t, base), "ascii"), chattest.Options{
+				Config: func(c *module.Config) { c.SendBatchSize = tc.batchSize },
+			})
+			a, b := s.NewUser(t, "a"), s.NewUser(t, "b")
+			s.Befriend(t, a, b)
+			tc.fail(t, s, a, b)
+			logs := s.Logs.String()
+			if !strings.Contains(logs, "1366") {
+				t.Fatalf("the log does not show the database's error:\n%s", logs)
+			}
+			if strings.Contains(logs, quoted) || strings.Contains(logs, `xE4`) {
+				t.Fatalf("the log holds the message's text:\n%s", logs)
+			}
+		})
 	}
 }
