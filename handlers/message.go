@@ -25,6 +25,9 @@ type MessageStore interface {
 	RecvCursor(ctx context.Context, tokenID int64) (int64, error)
 	AdvanceRecvCursor(ctx context.Context, tokenID, from, to int64) (bool, error)
 	LatestMessageID(ctx context.Context, uid int64) (int64, error)
+	// QueryTimeout is how long a store call may take; a Send takes no
+	// longer in all.
+	QueryTimeout() time.Duration
 }
 
 // MessageWriter stores a new message: see models.Store.CreateMessage,
@@ -124,8 +127,17 @@ type sendResponse struct {
 // uid_to or data differ this time: the key names the message, and a client
 // reusing it for another has a bug that storing a second copy would hide
 // no better.
+//
+// The whole Send has one deadline, QueryTimeout from its start: the
+// retry's lookup, BeforeSend and the write (its wait for a group commit
+// included, see models.MessageWriter) share it, so a database that
+// pauses between them costs the client one QueryTimeout, not one per
+// query. The wake-up and the event after the commit are not bounded by
+// it: the message is stored by then.
 func (h *Messages) Send() fiber.Handler {
 	return func(c *fiber.Ctx) error {
+		ctx, cancel := context.WithTimeout(c.UserContext(), h.store.QueryTimeout())
+		defer cancel()
 		var req sendRequest
 		if err := h.decoder.Decode(c, &req); err != nil {
 			return err
@@ -138,7 +150,6 @@ func (h *Messages) Send() fiber.Handler {
 		if to == s.UID {
 			return apierr.Invalid("invalid uid_to: cannot message yourself")
 		}
-		ctx := c.UserContext()
 		msg := &models.Message{FromUID: s.UID, ToUID: to, Body: req.Data, CreatedAt: h.now().Unix()}
 		if req.ClientMsgID != "" {
 			// A retry is answered before any other check, so that it gets
@@ -168,10 +179,11 @@ func (h *Messages) Send() fiber.Handler {
 			// After the commit, so a woken poll finds the message. A lost
 			// wake-up delays delivery to the next poll but loses nothing,
 			// so it does not fail a send that is already stored.
-			if err := h.notifier.Publish(ctx, to); err != nil {
-				h.logger.WarnContext(ctx, "wake long polls", "uid", to, "error", err.Error())
+			rctx := c.UserContext()
+			if err := h.notifier.Publish(rctx, to); err != nil {
+				h.logger.WarnContext(rctx, "wake long polls", "uid", to, "error", err.Error())
 			}
-			h.events.Emit(ctx, events.MessageStored{ID: msg.ID, From: msg.FromUID, To: msg.ToUID, Body: msg.Body, Time: msg.CreatedAt})
+			h.events.Emit(rctx, events.MessageStored{ID: msg.ID, From: msg.FromUID, To: msg.ToUID, Body: msg.Body, Time: msg.CreatedAt})
 		}
 		return c.JSON(sendResponse{Num: 1, Msg: "success", ID: msg.ID, Time: msg.CreatedAt})
 	}

@@ -34,6 +34,32 @@ type lossyConnector struct {
 	// it is sent, as on a database that stopped answering; or until the
 	// COMMIT's context ends, when the driver would close the connection.
 	stall chan struct{}
+	// pause, while above zero, makes every statement on chat_messages
+	// wait that long before it is sent, as on a database that pauses; or
+	// until its context ends, as the driver would.
+	pause atomic.Int64
+	// interpolates says whether the driver sends a statement with
+	// arguments as it is (interpolateParams), rather than declining it
+	// with driver.ErrSkip and preparing it.
+	interpolates bool
+}
+
+// hold is where a statement waits while the connector pauses; sent says
+// whether the driver will send the statement from this call, so that one
+// it declines and then prepares waits once.
+func (c *lossyConnector) hold(ctx context.Context, query string, sent bool) error {
+	d := time.Duration(c.pause.Load())
+	if d <= 0 || !sent || !strings.Contains(strings.ReplaceAll(query, "`", ""), "chat_messages") {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (c *lossyConnector) Connect(ctx context.Context) (driver.Conn, error) {
@@ -68,6 +94,9 @@ func (l *lossyConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.
 }
 
 func (l *lossyConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	if err := l.c.hold(ctx, query, true); err != nil {
+		return nil, err
+	}
 	l.note(query)
 	return l.Conn.(driver.ConnPrepareContext).PrepareContext(ctx, query)
 }
@@ -76,6 +105,9 @@ func (l *lossyConn) PrepareContext(ctx context.Context, query string) (driver.St
 // that keeps its own connection with autocommit off (MySQL/MariaDB), whose
 // batches are no driver.Tx.
 func (l *lossyConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if err := l.c.hold(ctx, query, len(args) == 0 || l.c.interpolates); err != nil {
+		return nil, err
+	}
 	l.note(query)
 	exec := func() (driver.Result, error) { return l.Conn.(driver.ExecerContext).ExecContext(ctx, query, args) }
 	switch query {
@@ -115,6 +147,9 @@ func (l *lossyConn) commit(ctx context.Context, do func() error) error {
 }
 
 func (l *lossyConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if err := l.c.hold(ctx, query, len(args) == 0 || l.c.interpolates); err != nil {
+		return nil, err
+	}
 	l.note(query)
 	return l.Conn.(driver.QueryerContext).QueryContext(ctx, query, args)
 }
@@ -153,6 +188,7 @@ func lossyServer(t *testing.T, lossy *lossyConnector, poolLimit int, cfg func(*m
 	if err != nil {
 		t.Fatal(err)
 	}
+	lossy.interpolates = dsn.InterpolateParams
 	if lossy.Connector, err = gomysql.NewConnector(dsn); err != nil {
 		t.Fatal(err)
 	}

@@ -231,9 +231,10 @@ type Config struct {
 	// therefore come before the host closes DB.
 	SendWriters int
 	// QueryTimeout is the deadline of every database call the module
-	// makes (a transaction and its retries count as one call; a Send's
-	// wait for a busy group commit, its batch, COMMIT included, and its
-	// fallback share one). A database that stops answering without
+	// makes (a transaction and its retries count as one call), and of a
+	// Send in all, from its start: its client_msg_id lookup, BeforeSend,
+	// its wait for a busy group commit, its batch, COMMIT included, and
+	// its fallback share one. A database that stops answering without
 	// refusing connections then fails requests with 503/1503 within it
 	// instead of holding them: it is what a pause of the database costs
 	// each request. Keep it above the slowest query under load. Default:
@@ -254,10 +255,11 @@ type Config struct {
 	OnEvent events.Handler
 	// BeforeSend, when set, sees every new message once its fields are
 	// valid and before it is stored (the recipient and contact checks come
-	// after it, in the write's transaction), with the request's context,
-	// and may refuse it: an *apierr.Error (apierr.Forbidden for 403/1008,
-	// apierr.Invalid for 400/1001) is answered as it is; any other error
-	// is a 500. A retried client_msg_id is answered from the first message
+	// after it, in the write's transaction), with the request's context
+	// bounded by the Send's deadline (QueryTimeout from its start, which
+	// the time BeforeSend takes counts toward), and may refuse it: an
+	// *apierr.Error (apierr.Forbidden for 403/1008, apierr.Invalid for
+	// 400/1001) is answered as it is; any other error is a 500. A retried client_msg_id is answered from the first message
 	// without calling it. Default: nil.
 	BeforeSend events.BeforeSend
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fiberchat/fiberchat/client"
 	"github.com/fiberchat/fiberchat/internal/chattest"
 	"github.com/fiberchat/fiberchat/module"
 )
@@ -152,4 +153,37 @@ func TestQueuedSendAnswersWithinQueryTimeout(t *testing.T) {
 	})
 	chattest.ExpectErr(t, err, 503, 1503)
 	chattest.ExpectErr(t, <-first, 503, 1503)
+}
+
+// TestSendAnswersWithinQueryTimeout checks that QueryTimeout bounds a
+// Send in all, not each of its queries: with the database pausing just
+// under QueryTimeout before each statement on the messages table, a Send
+// with a client_msg_id (a lookup, then the write) answers 503/1503 within
+// QueryTimeout, whether it shares a group commit or stores alone.
+func TestSendAnswersWithinQueryTimeout(t *testing.T) {
+	const queryTimeout = 2 * time.Second
+	for _, tc := range []struct {
+		name      string
+		batchSize int
+	}{
+		{"group commit", 0},
+		{"alone", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lossy := &lossyConnector{}
+			s := lossyServer(t, lossy, 0, func(c *module.Config) {
+				c.AllowStrangers = true
+				c.QueryTimeout = queryTimeout
+				c.SendBatchSize = tc.batchSize
+			})
+			a, b := s.NewUser(t, "a"), s.NewUser(t, "b")
+			sender := s.SDKFor(t, a)
+			lossy.pause.Store(int64(queryTimeout - 300*time.Millisecond))
+			err := within(t, queryTimeout+700*time.Millisecond, "a Send on a pausing database", func() error {
+				_, err := sender.Send(context.Background(), b.UID, "hello", client.ClientMsgID("k1"))
+				return err
+			})
+			chattest.ExpectErr(t, err, 503, 1503)
+		})
+	}
 }
