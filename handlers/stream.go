@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -143,30 +144,36 @@ func (h *StreamHub) notice(uid int64, event string, data any) {
 func (h *StreamHub) add(s *openStream) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	list := h.byUID[s.uid]
+	list := append(h.byUID[s.uid], s)
 	n := 0
 	for _, o := range list {
 		if o.tokenID == s.tokenID {
 			n++
 		}
 	}
-	for i := 0; n >= maxStreamsPerSession && i < len(list); {
-		o := list[i]
-		if o.tokenID != s.tokenID {
-			i++
-			continue
+	for i := 0; n > maxStreamsPerSession; i++ {
+		if list[i].tokenID == s.tokenID {
+			list[i].replace()
+			list = append(list[:i], list[i+1:]...)
+			i--
+			n--
 		}
+	}
+	for _, o := range list[:max(0, len(list)-maxStreamsPerUser)] {
 		o.replace()
-		list = append(list[:i], list[i+1:]...)
-		n--
-		h.open.Add(-1)
 	}
-	for len(list) >= maxStreamsPerUser {
-		list[0].replace()
-		list = list[1:]
+	h.set(s.uid, list[max(0, len(list)-maxStreamsPerUser):])
+}
+
+// set makes list uid's streams. Every change to byUID goes through it, so
+// that open counts what byUID holds whichever way a stream left it.
+func (h *StreamHub) set(uid int64, list []*openStream) {
+	h.open.Add(int64(len(list) - len(h.byUID[uid])))
+	if len(list) == 0 {
+		delete(h.byUID, uid)
+		return
 	}
-	h.byUID[s.uid] = append(list, s)
-	h.open.Add(1)
+	h.byUID[uid] = list
 }
 
 // replace ends s with bye "replaced".
@@ -182,18 +189,9 @@ func (h *StreamHub) remove(s *openStream) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	list := h.byUID[s.uid]
-	for i, o := range list {
-		if o == s {
-			list = append(list[:i], list[i+1:]...)
-			h.open.Add(-1)
-			break
-		}
+	if i := slices.Index(list, s); i >= 0 {
+		h.set(s.uid, slices.Delete(list, i, i+1))
 	}
-	if len(list) == 0 {
-		delete(h.byUID, s.uid)
-		return
-	}
-	h.byUID[s.uid] = list
 }
 
 // openStream is one /Message/Stream response, parked or on its goroutine.
