@@ -28,6 +28,10 @@ const (
 	ByePassword = "password"
 	ByeExpired  = "expired"
 	ByeReplaced = "replaced"
+	// ByeSlow ends a stream whose client fell behind: it stopped reading,
+	// or reads more slowly than its events come. It resumes losslessly
+	// with Last-Event-ID.
+	ByeSlow = "slow"
 )
 
 const (
@@ -200,6 +204,9 @@ type openStream struct {
 	uid, tokenID int64
 	tokenHash    string
 	cursor       int64
+	// eventSize is the size of the last message event read, which sizes
+	// the next read to the room the step has.
+	eventSize    int
 	wake         func()
 	messages     atomic.Bool // a message may have arrived since the last read
 	mu           sync.Mutex
@@ -224,8 +231,11 @@ type streamMessage struct {
 // next is the stream's step: what to write, and whether it ends after.
 // It runs on one goroutine at a time (a checker, or the fallback's own).
 func (s *openStream) next(t park.Tick) (out []byte, end bool) {
-	if t.Closing {
+	switch {
+	case t.Closing:
 		return appendBye(nil, ByeShutdown), true
+	case t.Slow:
+		return appendBye(nil, ByeSlow), true
 	}
 	s.mu.Lock()
 	bye, recheck, notices := s.bye, s.recheck, s.notices
@@ -243,7 +253,7 @@ func (s *openStream) next(t park.Tick) (out []byte, end bool) {
 		}
 	}
 	if s.messages.Swap(false) {
-		out = s.readMessages(ctx, out)
+		out = s.readMessages(ctx, out, t.Room)
 	}
 	out = append(out, notices...)
 	if t.Ping {
@@ -253,11 +263,15 @@ func (s *openStream) next(t park.Tick) (out []byte, end bool) {
 }
 
 // readMessages appends the events of the messages past the cursor, a
-// batch at a time until caught up (or until the step's share is read: the
-// stream then wakes itself for the rest).
-func (s *openStream) readMessages(ctx context.Context, out []byte) []byte {
+// batch at a time until caught up, or until room bytes are taken or the
+// step's share is read: the stream then wakes itself for the rest.
+func (s *openStream) readMessages(ctx context.Context, out []byte, room int) []byte {
 	for range streamBatchesPerStep {
-		ms, err := s.h.store.MessagesFor(ctx, s.uid, s.cursor, streamBatch)
+		limit := streamBatch
+		if s.eventSize > 0 {
+			limit = min(streamBatch, (room-len(out))/s.eventSize+1)
+		}
+		ms, err := s.h.store.MessagesFor(ctx, s.uid, s.cursor, limit)
 		if err != nil {
 			// Read again at the next wake-up or ping; nothing is lost.
 			s.h.logger.Warn("stream: read messages", "uid", s.uid, "error", err.Error())
@@ -269,10 +283,16 @@ func (s *openStream) readMessages(ctx context.Context, out []byte) []byte {
 			if err != nil {
 				continue // a struct of strings and ints: cannot happen
 			}
+			n := len(out)
 			out = appendEvent(out, strconv.FormatInt(m.ID, 10), "message", b)
-			s.cursor = m.ID
+			s.cursor, s.eventSize = m.ID, len(out)-n
+			if len(out) >= room {
+				// The rest of the batch is read again from the cursor.
+				s.messageWake()
+				return out
+			}
 		}
-		if len(ms) < streamBatch {
+		if len(ms) < limit {
 			return out
 		}
 	}
@@ -438,7 +458,7 @@ func (h *Messages) streamHeld(c *fiber.Ctx, st *openStream) {
 		defer func() { _ = conn.SetWriteDeadline(time.Time{}) }()
 		ping := time.NewTicker(h.pingInterval)
 		defer ping.Stop()
-		var t park.Tick
+		t := park.Tick{Room: park.StreamOutput}
 		for {
 			out, end := st.next(t)
 			// The server's own write deadline (its WriteTimeout) would cut
@@ -449,9 +469,9 @@ func (h *Messages) streamHeld(c *fiber.Ctx, st *openStream) {
 			}
 			select {
 			case <-kick:
-				t = park.Tick{}
+				t = park.Tick{Room: park.StreamOutput}
 			case <-ping.C:
-				t = park.Tick{Ping: true}
+				t = park.Tick{Ping: true, Room: park.StreamOutput}
 			case <-h.closing:
 				t = park.Tick{Closing: true}
 			}
