@@ -325,15 +325,7 @@ func TestMetricsStreamsAfterUserCap(t *testing.T) {
 		l := chattest.NewLive(t, db, metricsOpts(reg, func(c *module.Config) {
 			c.StreamPingInterval = 50 * time.Millisecond
 		}))
-		b := l.NewUser(t, "bob")
-		var streams []*sdkStream
-		for i := range 17 {
-			if i%4 == 0 {
-				b = login(t, l.Server, b)
-			}
-			streams = append(streams, openStream(t, l, b, nil))
-			awaitHijacked(t, l, int64(i+1))
-		}
+		streams := openPastUserCap(t, l, l.NewUser(t, "bob"))
 		streams[0].expectBye(t, "replaced")
 		awaitValue(t, reg, "fiberchat_streams", 16)
 		for _, s := range streams {

@@ -11,10 +11,11 @@ import (
 
 // streamEvents is the module's events.Handler: every event goes to the
 // open streams it concerns (read receipts, contact changes), then to the
-// host's handler, if any.
-func streamEvents(streams *handlers.StreamHub, host events.Handler) events.Handler {
+// host's handler, if any. The waiters are made after the emitter (they
+// need the notifier), and no event comes before New returns.
+func (m *Module) streamEvents(host events.Handler) events.Handler {
 	return func(ctx context.Context, e events.Event) error {
-		streams.Event(e)
+		handlers.StreamNotice(m.waiters, e)
 		if host == nil {
 			return nil
 		}
@@ -31,7 +32,7 @@ func (m *Module) endsSessions(reason string, h fiber.Handler) fiber.Handler {
 			return err
 		}
 		if c.Response().StatusCode() == fiber.StatusOK {
-			m.streams.SessionsEnded(middleware.SessionFrom(c).UID, reason)
+			m.waiters.SessionsEnded(middleware.SessionFrom(c).UID, reason)
 		}
 		return nil
 	}

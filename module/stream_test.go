@@ -581,16 +581,24 @@ func TestStreamCapPerSession(t *testing.T) {
 // then one on a fifth, end the user's oldest.
 func TestStreamCapPerUser(t *testing.T) {
 	l := chattest.NewLive(t, chattest.OpenSQLite(t), chattest.Options{})
-	b := l.NewUser(t, "b")
+	streams := openPastUserCap(t, l, l.NewUser(t, "b"))
+	streams[0].expectBye(t, "replaced")
+}
+
+// openPastUserCap opens seventeen streams of u, four on each of five new
+// sessions, one past the user's cap.
+func openPastUserCap(t *testing.T, l *chattest.Live, u chattest.User) []*sdkStream {
+	t.Helper()
 	var streams []*sdkStream
+	base := l.Hijacked.Load()
 	for i := range 17 {
 		if i%4 == 0 {
-			b = login(t, l.Server, b)
+			u = login(t, l.Server, u)
 		}
-		streams = append(streams, openStream(t, l, b, nil))
-		awaitHijacked(t, l, int64(i+1))
+		streams = append(streams, openStream(t, l, u, nil))
+		awaitHijacked(t, l, base+int64(i+1))
 	}
-	streams[0].expectBye(t, "replaced")
+	return streams
 }
 
 func TestStreamHeld(t *testing.T) {
