@@ -131,11 +131,13 @@ func New(cfg Config) (*Module, error) {
 	m.events = events.NewEmitter(m.streamEvents(cfg.OnEvent), cfg.Logger)
 	empty := ""
 	m.mountPrefix.Store(&empty)
+	// The waiters come first: the other processes' notes reach them.
+	m.newMessaging()
 	profiles, err := m.joinCluster(m.newCaches())
 	if err != nil {
+		m.stopMessaging()
 		return nil, err
 	}
-	m.newMessaging()
 	if err := m.newHandlers(profiles); err != nil {
 		m.stopMessaging()
 		return nil, err

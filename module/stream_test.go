@@ -642,18 +642,7 @@ func TestStreamOnAppTest(t *testing.T) {
 	s := chattest.NewServer(t, chattest.OpenSQLite(t), chattest.Options{})
 	a, b := s.NewUser(t, "a"), s.NewUser(t, "b")
 	s.Befriend(t, a, b)
-	q := url.Values{"client_id": {s.ClientID}, "api_token": {s.Sign(pathStream)},
-		"user_id": {strconv.FormatInt(b.UID, 10)}, "user_token": {b.Token}}
-	done := make(chan []byte, 1)
-	go func() {
-		resp, err := s.App.Test(httptest.NewRequest(http.MethodGet, pathStream+"?"+q.Encode(), nil), -1)
-		if err != nil {
-			done <- []byte(err.Error())
-			return
-		}
-		body, _ := io.ReadAll(resp.Body)
-		done <- body
-	}()
+	done := appTestStream(s, b)
 	time.Sleep(200 * time.Millisecond)
 	id := mustSend(t, s, a, b, "in memory")
 	time.Sleep(200 * time.Millisecond)
@@ -670,4 +659,22 @@ func TestStreamOnAppTest(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("stream still open after Close")
 	}
+}
+
+// appTestStream opens u's stream through s's app.Test, where it is held,
+// and returns where its whole body arrives once it ends.
+func appTestStream(s *chattest.Server, u chattest.User) <-chan []byte {
+	q := url.Values{"client_id": {s.ClientID}, "api_token": {s.Sign(pathStream)},
+		"user_id": {strconv.FormatInt(u.UID, 10)}, "user_token": {u.Token}}
+	done := make(chan []byte, 1)
+	go func() {
+		resp, err := s.App.Test(httptest.NewRequest(http.MethodGet, pathStream+"?"+q.Encode(), nil), -1)
+		if err != nil {
+			done <- []byte(err.Error())
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		done <- body
+	}()
+	return done
 }
