@@ -585,6 +585,25 @@ func TestStreamCapPerUser(t *testing.T) {
 	streams[0].expectBye(t, "replaced")
 }
 
+// A login past MaxSessions evicts the user's oldest session, whose stream
+// ends at once (not at its next ping, 25 s by default).
+func TestStreamSessionEvicted(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		l := chattest.NewLive(t, db, chattest.Options{Config: func(c *module.Config) { c.MaxSessions = 2 }})
+		u := l.NewUser(t, "u")
+		oldest := openStream(t, l, u, nil)
+		newer := openStream(t, l, login(t, l.Server, u), nil)
+		awaitHijacked(t, l, 2)
+		login(t, l.Server, u)
+		oldest.expectBye(t, "logout")
+		select {
+		case e := <-newer.events:
+			t.Fatalf("the newer session's stream got %#v %v", e.ev, e.err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	})
+}
+
 // openPastUserCap opens seventeen streams of u, four on each of five new
 // sessions, one past the user's cap.
 func openPastUserCap(t *testing.T, l *chattest.Live, u chattest.User) []*sdkStream {
