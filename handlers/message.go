@@ -244,7 +244,8 @@ func (h *Messages) Recv() fiber.Handler {
 			return c.JSON(recvReply(ms, cursor, limit))
 		}
 		d := h.parker.PollFor(c, h.closing)
-		w := h.waiters.Add(deliver.Poll, s.UID, s.TokenID, d.Wake, d.Finish)
+		w := new(deliver.Waiter)
+		h.waiters.Add(w, deliver.Poll, s.UID, s.TokenID, d.Wake, d.Finish)
 		return d.Park(c, wait, w.Remove, h.recvCheck(s, req.LastID, limit))
 	}
 }

@@ -94,8 +94,7 @@ type openStream struct {
 	// eventSize is the size of the last message event read, which sizes
 	// the next read to the room the step has.
 	eventSize int
-	w         *deliver.Waiter
-	wake      func()
+	w         deliver.Waiter
 	mu        sync.Mutex
 	bye       string
 }
@@ -105,7 +104,7 @@ func (s *openStream) replace() {
 	s.mu.Lock()
 	s.bye = ByeReplaced
 	s.mu.Unlock()
-	s.wake()
+	s.w.Wake()
 }
 
 type streamMessage struct {
@@ -289,8 +288,7 @@ func (h *Messages) Stream() fiber.Handler {
 		// One path, two drivers: parked, or held on a goroutine. The
 		// waiter subscribes before the first step reads.
 		d := h.parker.StreamFor(c, h.closing)
-		st.wake = d.Wake
-		st.w = h.waiters.Add(deliver.Stream, s.UID, s.TokenID, d.Wake, st.replace)
+		h.waiters.Add(&st.w, deliver.Stream, s.UID, s.TokenID, d.Wake, st.replace)
 		d.Start(c, h.pingInterval, st.w.Remove, st.next)
 		return nil
 	}

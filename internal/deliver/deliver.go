@@ -109,14 +109,16 @@ type Waiter struct {
 	ended   string
 }
 
-// Add registers a waiter of the session (uid, tokenID) and subscribes it
-// to uid's wake-ups: each calls wake, which must not block. Its first
-// read must come after Add, so that nothing stored in between is missed.
-// Past the caps the oldest waiters of the kind are ended: their stop
-// runs, once, outside the Hub's lock. Call Remove once the waiter is
-// answered or ended.
-func (h *Hub) Add(kind Kind, uid, tokenID int64, wake, stop func()) *Waiter {
-	w := &Waiter{hub: h, uid: uid, tokenID: tokenID, kind: kind, wake: wake, stop: stop}
+// Add registers w as a waiter of the session (uid, tokenID) and
+// subscribes it to uid's wake-ups: each calls wake, which must not block.
+// w is a zero Waiter the caller owns (a field of its own state, say, to
+// spare an allocation per waiter) and must not copy. Its first read must
+// come after Add, so that nothing stored in between is missed. Past the
+// caps the oldest waiters of the kind are ended: their stop runs, once,
+// outside the Hub's lock. Call Remove once the waiter is answered or
+// ended.
+func (h *Hub) Add(w *Waiter, kind Kind, uid, tokenID int64, wake, stop func()) {
+	*w = Waiter{hub: h, uid: uid, tokenID: tokenID, kind: kind, wake: wake, stop: stop}
 	w.messages.Store(true) // the first check reads
 	w.cancel = h.notifier.Subscribe(uid, w.messageWake)
 	h.mu.Lock()
@@ -126,7 +128,6 @@ func (h *Hub) Add(kind Kind, uid, tokenID int64, wake, stop func()) *Waiter {
 	for _, o := range stopped {
 		o.stop()
 	}
-	return w
 }
 
 // capped returns list without the oldest waiters of w's kind past caps
@@ -196,6 +197,10 @@ func (w *Waiter) Remove() {
 		h.set(w.uid, append(list[:i:i], list[i+1:]...))
 	}
 }
+
+// Wake calls the waiter's wake, as a wake-up would, without saying that a
+// message arrived.
+func (w *Waiter) Wake() { w.wake() }
 
 // messageWake is the waiter's notifier callback.
 func (w *Waiter) messageWake() {

@@ -14,8 +14,8 @@ type waiter struct {
 }
 
 func add(h *Hub, kind Kind, uid, tokenID int64) *waiter {
-	w := &waiter{}
-	w.Waiter = h.Add(kind, uid, tokenID, func() { w.woken++ }, func() { w.stopped++ })
+	w := &waiter{Waiter: &Waiter{}}
+	h.Add(w.Waiter, kind, uid, tokenID, func() { w.woken++ }, func() { w.stopped++ })
 	return w
 }
 
