@@ -1,10 +1,11 @@
 // Package deliver owns every waiter of a user: the Recv long polls and
 // the /Message/Stream streams, held on their request's goroutine or parked
-// (internal/park), in one registry by uid. It subscribes each waiter to
-// the wake-ups for its user (notify.Notifier: the local one, or Redis's),
-// keeps the caps on a user's waiters (per session and per user, each kind
-// apart), queues the notices a stream carries besides messages, and tells
-// a user's streams when some of the user's sessions ended.
+// (internal/park), in one registry by uid. It subscribes each user with
+// waiters, once, to the user's wake-ups (notify.Notifier: the local one,
+// or Redis's) and wakes the user's waiters; it keeps the caps on a user's
+// waiters (per session and per user, each kind apart), queues the notices
+// a stream carries besides messages, and tells a user's streams when some
+// of the user's sessions ended.
 //
 // It is the one place that knows who waits for uid X: the handlers hand it
 // their waiters and their notices; the drivers (held or parked) only run a
@@ -64,20 +65,36 @@ type Config struct {
 
 // Hub is the registry of waiting polls and streams by uid. Its methods
 // are safe for concurrent use.
+//
+// It holds one notifier subscription per user with waiters, not one per
+// waiter: the notifier keeps who listens for uid X in the process, the
+// Hub which of that user's waiters to wake.
 type Hub struct {
 	notifier notify.Notifier
 	caps     [kinds]Caps
 
+	// sub serializes subscribing and unsubscribing users. Those call the
+	// notifier, which runs wake-ups under a lock of its own and they take
+	// mu: so they run under sub, never under mu.
+	sub sync.Mutex
+
 	mu sync.Mutex
-	// byUID holds each user's waiters of both kinds, oldest first.
-	byUID map[int64][]*Waiter
+	// byUID holds each user with waiters.
+	byUID map[int64]*user
 	// open counts byUID's waiters per kind, for Len.
 	open [kinds]atomic.Int64
 }
 
+// user is a user with waiters: them, of both kinds, oldest first, and
+// the user's notifier subscription.
+type user struct {
+	waiters []*Waiter
+	cancel  func()
+}
+
 // New returns an empty Hub.
 func New(cfg Config) *Hub {
-	h := &Hub{notifier: cfg.Notifier, byUID: make(map[int64][]*Waiter)}
+	h := &Hub{notifier: cfg.Notifier, byUID: make(map[int64]*user)}
 	h.caps[Poll], h.caps[Stream] = cfg.Polls, cfg.Streams
 	for k := range h.caps {
 		if h.caps[k].PerSession == 0 {
@@ -97,7 +114,6 @@ type Waiter struct {
 	uid, tokenID int64
 	kind         Kind
 	wake, stop   func()
-	cancel       func()
 	// messages says a message may have arrived since the last read.
 	messages atomic.Bool
 
@@ -109,24 +125,45 @@ type Waiter struct {
 	ended   string
 }
 
-// Add registers w as a waiter of the session (uid, tokenID) and
-// subscribes it to uid's wake-ups: each calls wake, which must not block.
-// w is a zero Waiter the caller owns (a field of its own state, say, to
-// spare an allocation per waiter) and must not copy. Its first read must
-// come after Add, so that nothing stored in between is missed. Past the
-// caps the oldest waiters of the kind are ended: their stop runs, once,
-// outside the Hub's lock. Call Remove once the waiter is answered or
+// Add registers w as a waiter of the session (uid, tokenID), woken by
+// uid's wake-ups: each calls wake, which must not block. w is a zero
+// Waiter the caller owns (a field of its own state, say, to spare an
+// allocation per waiter) and must not copy. Its first read must come
+// after Add, so that nothing stored in between is missed. Past the caps
+// the oldest waiters of the kind are ended: their stop runs, once,
+// outside the Hub's locks. Call Remove once the waiter is answered or
 // ended.
 func (h *Hub) Add(w *Waiter, kind Kind, uid, tokenID int64, wake, stop func()) {
 	*w = Waiter{hub: h, uid: uid, tokenID: tokenID, kind: kind, wake: wake, stop: stop}
 	w.messages.Store(true) // the first check reads
-	w.cancel = h.notifier.Subscribe(uid, w.messageWake)
+	h.sub.Lock()
 	h.mu.Lock()
-	list, stopped := capped(append(h.byUID[uid], w), w, h.caps[kind])
-	h.set(uid, list)
+	u := h.byUID[uid]
 	h.mu.Unlock()
+	if u == nil {
+		// A wake-up before u is stored finds no waiter: there is none yet.
+		u = &user{cancel: h.notifier.Subscribe(uid, func() { h.wakeUser(uid) })}
+	}
+	h.mu.Lock()
+	h.byUID[uid] = u
+	list, stopped := capped(append(u.waiters, w), w, h.caps[kind])
+	h.set(u, list)
+	h.mu.Unlock()
+	h.sub.Unlock()
 	for _, o := range stopped {
 		o.stop()
+	}
+}
+
+// wakeUser is a user's notifier callback: every waiter of the user may
+// have a message.
+func (h *Hub) wakeUser(uid int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if u := h.byUID[uid]; u != nil {
+		for _, w := range u.waiters {
+			w.messageWake()
+		}
 	}
 }
 
@@ -160,12 +197,12 @@ func capped(list []*Waiter, w *Waiter, caps Caps) (kept, stopped []*Waiter) {
 	return kept, stopped
 }
 
-// set makes list uid's waiters. Every change to byUID goes through it, so
+// set makes list u's waiters. Every change to them goes through it, so
 // that open counts what byUID holds whichever way a waiter left it. list
-// must not share the array of uid's current list.
-func (h *Hub) set(uid int64, list []*Waiter) {
+// must not share the array of u's current list.
+func (h *Hub) set(u *user, list []*Waiter) {
 	var delta [kinds]int64
-	for _, w := range h.byUID[uid] {
+	for _, w := range u.waiters {
 		delta[w.kind]--
 	}
 	for _, w := range list {
@@ -174,27 +211,36 @@ func (h *Hub) set(uid int64, list []*Waiter) {
 	for k := range delta {
 		h.open[k].Add(delta[k])
 	}
-	if len(list) == 0 {
-		delete(h.byUID, uid)
-		return
-	}
-	h.byUID[uid] = list
+	u.waiters = list
 }
 
 // Len reports how many waiters of kind are registered: added, and neither
 // removed nor ended past a cap.
 func (h *Hub) Len(kind Kind) int { return int(h.open[kind].Load()) }
 
-// Remove ends w's subscription and forgets it. It is idempotent, and w
-// may have been forgotten already (ended past a cap).
+// Remove forgets w, and ends its user's subscription when it was the
+// user's last waiter. It is idempotent, and w may have been forgotten
+// already (ended past a cap). Once it has returned, w is not woken by
+// wake-ups or notices.
 func (w *Waiter) Remove() {
-	w.cancel()
 	h := w.hub
+	h.sub.Lock()
+	defer h.sub.Unlock()
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	list := h.byUID[w.uid]
-	if i := slices.Index(list, w); i >= 0 {
-		h.set(w.uid, append(list[:i:i], list[i+1:]...))
+	u := h.byUID[w.uid]
+	var cancel func()
+	if u != nil {
+		if i := slices.Index(u.waiters, w); i >= 0 {
+			h.set(u, append(u.waiters[:i:i], u.waiters[i+1:]...))
+		}
+		if len(u.waiters) == 0 {
+			delete(h.byUID, w.uid)
+			cancel = u.cancel
+		}
+	}
+	h.mu.Unlock()
+	if cancel != nil {
+		cancel()
 	}
 }
 
@@ -249,7 +295,11 @@ func (h *Hub) SessionsEnded(uid int64, reason string) {
 func (h *Hub) each(uid int64, f func(w *Waiter)) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, w := range h.byUID[uid] {
+	u := h.byUID[uid]
+	if u == nil {
+		return
+	}
+	for _, w := range u.waiters {
 		if w.kind != Stream {
 			continue
 		}
