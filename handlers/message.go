@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	"github.com/fiberchat/fiberchat/apierr"
 	"github.com/fiberchat/fiberchat/events"
+	"github.com/fiberchat/fiberchat/internal/deliver"
 	"github.com/fiberchat/fiberchat/internal/park"
 	"github.com/fiberchat/fiberchat/internal/wire"
 	"github.com/fiberchat/fiberchat/middleware"
@@ -51,13 +51,10 @@ type Messages struct {
 	parker         *park.Parker
 	beforeSend     events.BeforeSend
 	events         *events.Emitter
-	streams        *StreamHub
-	tokens         middleware.TokenSource
-	pingInterval   time.Duration
-	// polls caps the waiting polls per session and per user.
-	polls *pollCap
-	// held counts the long polls waiting on their request's goroutine.
-	held atomic.Int64
+	// waiters holds the waiting polls and streams, by uid.
+	waiters      *deliver.Hub
+	tokens       middleware.TokenSource
+	pingInterval time.Duration
 }
 
 // MessagesConfig carries the message group's dependencies and settings.
@@ -86,9 +83,10 @@ type MessagesConfig struct {
 	BeforeSend events.BeforeSend
 	// Events receives MessageStored after commit.
 	Events *events.Emitter
-	// Streams routes live notices to open /Message/Stream responses;
-	// Stream needs it.
-	Streams *StreamHub
+	// Waiters subscribes the long polls and streams to their wake-ups,
+	// caps them, and carries the streams' notices; Recv and Stream need
+	// it.
+	Waiters *deliver.Hub
 	// Tokens is where an open stream checks that its session still
 	// exists and has not expired; Stream needs it.
 	Tokens middleware.TokenSource
@@ -103,8 +101,7 @@ func NewMessages(cfg MessagesConfig) *Messages {
 		store: cfg.Store, writer: cfg.Writer, decoder: cfg.Decoder, notifier: cfg.Notifier, now: cfg.Now,
 		logger: cfg.Logger, maxChars: cfg.MaxChars, allowStrangers: cfg.AllowStrangers,
 		maxWait: cfg.MaxWait, closing: cfg.Closing, parker: cfg.Parker, beforeSend: cfg.BeforeSend, events: cfg.Events,
-		streams: cfg.Streams, tokens: cfg.Tokens, pingInterval: cfg.PingInterval,
-		polls: newPollCap(),
+		waiters: cfg.Waiters, tokens: cfg.Tokens, pingInterval: cfg.PingInterval,
 	}
 }
 
@@ -219,19 +216,19 @@ const defaultRecvLimit = 100
 // order. The cursor is last_id when the client sends one, else the
 // session's own, which Recv moves on past what it hands out.
 //
-// With wait > 0 and nothing pending, the request is held (at most
-// maxPollsPerSession per session and maxPollsPerUser per user; past them
-// the oldest is answered at once, empty): it subscribes
-// to wake-ups for the caller before its first read (so a message stored
-// between the read and the wait still wakes it), then waits on the
-// wake-up, the deadline, the module's shutdown or the request's end, in
-// this goroutine. While it waits it costs no query and no goroutine; each
-// wake-up costs one read, and a wake-up that finds nothing (a spurious
-// one, or a message another request of the session took) goes back to
-// waiting until the deadline.
+// With wait > 0 the request is a long poll (at most deliver.DefaultCaps
+// per session and per user; past them the oldest is answered at once,
+// empty): it subscribes to wake-ups for the caller before its first read
+// (so a message stored between the read and the wait still wakes it),
+// then waits for a wake-up, the deadline, the module's shutdown or a cap.
+// While it waits it costs no query; each wake-up costs one read, and a
+// wake-up that finds nothing (a spurious one, or a message another
+// request of the session took) goes back to waiting until the deadline.
 //
-// Where the request may park (see recvParked), neither the reads nor the
-// wait keep the request's own goroutine.
+// One path, two drivers: where the request may park
+// (park.Parker.Parkable), neither the reads nor the wait keep the
+// request's goroutine (park.Poll); elsewhere the poll is held on it
+// (park.HeldPoll).
 func (h *Messages) Recv() fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		var req recvRequest
@@ -244,90 +241,43 @@ func (h *Messages) Recv() fiber.Handler {
 		}
 		wait := min(time.Duration(req.Wait)*time.Second, h.maxWait)
 		s := middleware.SessionFrom(c)
-		if wait > 0 && h.parker.Parkable(c) {
-			return h.recvParked(c, s, req.LastID, limit, wait)
-		}
-		ctx := c.UserContext()
-
-		var wake <-chan struct{}
-		if wait > 0 {
-			var cancel func()
-			wake, cancel = notify.SubscribeChan(h.notifier, s.UID)
-			defer cancel()
-		}
-		ms, cursor, err := h.next(ctx, s, req.LastID, limit)
-		if err != nil {
-			return err
-		}
-		if len(ms) > 0 || wait <= 0 {
+		if wait <= 0 {
+			ms, cursor, err := h.next(c.UserContext(), s, req.LastID, limit)
+			if err != nil {
+				return err
+			}
 			return c.JSON(recvReply(ms, cursor, limit))
 		}
-		// Past the caps, the oldest polls of the session (or user) are
-		// answered as if their wait had run out.
-		ended := make(chan struct{})
-		defer h.polls.remove(h.polls.add(s.UID, s.TokenID, func() { close(ended) }))
-		h.held.Add(1)
-		defer h.held.Add(-1)
-		deadline := time.NewTimer(wait)
-		defer deadline.Stop()
-		for {
-			select {
-			case <-wake:
-				ms, cursor, err = h.next(ctx, s, req.LastID, limit)
-				if err != nil {
-					return err
-				}
-				if len(ms) > 0 {
-					return c.JSON(recvReply(ms, cursor, limit))
-				}
-			case <-deadline.C:
-				return c.JSON(recvReply(nil, cursor, limit))
-			case <-ended:
-				return c.JSON(recvReply(nil, cursor, limit))
-			case <-h.closing:
-				return c.JSON(recvReply(nil, cursor, limit))
-			case <-ctx.Done():
-				return c.JSON(recvReply(nil, cursor, limit))
-			}
-		}
+		d := h.parker.PollFor(c, h.closing)
+		w := new(deliver.Waiter)
+		h.waiters.Add(w, deliver.Poll, s.UID, s.TokenID, d.Wake, d.Finish)
+		return d.Park(c, wait, w.Remove, h.recvCheck(s, req.LastID, limit))
 	}
 }
 
-// LongPolls reports how many Recv long polls are waiting: held on their
-// request's goroutine, or parked (counted from the moment they park until
-// their answer is written).
-func (h *Messages) LongPolls() int { return int(h.held.Load()) + h.parker.Polls() }
+// LongPolls reports how many Recv long polls are waiting, held or parked.
+func (h *Messages) LongPolls() int { return h.waiters.Len(deliver.Poll) }
 
-// recvParked is Recv's long poll when it parks: the same subscription and
-// the same reads, but the request gives its connection up (park.Poll.Park)
-// and returns at once, and the poll waits as a small struct with no
-// goroutine. Its first read runs right after on one of the Parker's few
-// checkers, which answers it if something is pending; so does each
-// wake-up, while one that finds nothing parks it again. The deadline and
-// Close answer it empty, as they answer a held poll.
-func (h *Messages) recvParked(c *fiber.Ctx, s middleware.Session, lastID *wire.Int, limit int, wait time.Duration) error {
-	poll := h.parker.NewPoll()
-	cancel := h.notifier.Subscribe(s.UID, poll.Wake)
+// Streams reports how many /Message/Stream responses are open, parked or
+// held.
+func (h *Messages) Streams() int { return h.waiters.Len(deliver.Stream) }
+
+// recvCheck is a long poll's check (park.Check), whichever its driver:
+// it reads past the cursor, answers if that found messages, and else
+// waits, or, final, answers empty. A final answer before the first read
+// still needs the cursor (last_id), and may as well carry what that read
+// finds.
+func (h *Messages) recvCheck(s middleware.Session, lastID *wire.Int, limit int) park.Check {
 	var (
 		read   bool
 		cursor int64
 	)
-	// Past the caps, the oldest polls of the session (or user) get their
-	// final answer at once.
-	waiting := h.polls.add(s.UID, s.TokenID, poll.Finish)
-	poll.Park(c, wait, cancel, func(final bool) (answer fiber.Handler) {
-		defer func() {
-			if answer != nil {
-				h.polls.remove(waiting)
-			}
-		}()
+	return func(final bool) fiber.Handler {
 		var ms []models.Message
-		// A final answer before the first read still needs the cursor
-		// (last_id), and may as well carry what that read finds.
 		if !final || !read {
 			var err error
-			// The request is over as far as fasthttp knows, and so is its
-			// context: this read belongs to the module.
+			// A parked poll's request is over as far as fasthttp knows, and
+			// so is its context: this read belongs to the module.
 			if ms, cursor, err = h.next(context.Background(), s, lastID, limit); err != nil {
 				return func(out *fiber.Ctx) error { return WriteError(out, h.logger, err, nil) }
 			}
@@ -338,8 +288,7 @@ func (h *Messages) recvParked(c *fiber.Ctx, s middleware.Session, lastID *wire.I
 		}
 		reply := recvReply(ms, cursor, limit)
 		return func(out *fiber.Ctx) error { return out.JSON(reply) }
-	})
-	return nil
+	}
 }
 
 // cursorAttempts bounds how often one Recv re-reads after other requests

@@ -1,17 +1,15 @@
 package handlers
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"strconv"
 	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/fiberchat/fiberchat/apierr"
 	"github.com/fiberchat/fiberchat/events"
+	"github.com/fiberchat/fiberchat/internal/deliver"
 	"github.com/fiberchat/fiberchat/internal/park"
 	"github.com/fiberchat/fiberchat/internal/wire"
 	"github.com/fiberchat/fiberchat/middleware"
@@ -27,6 +25,10 @@ const (
 	ByePassword = "password"
 	ByeExpired  = "expired"
 	ByeReplaced = "replaced"
+	// ByeSlow ends a stream whose client fell behind: it stopped reading,
+	// or reads more slowly than its events come. It resumes losslessly
+	// with Last-Event-ID.
+	ByeSlow = "slow"
 )
 
 const (
@@ -36,45 +38,7 @@ const (
 	// far behind does not hold a checker (or build a large write) for
 	// long: it steps again after the others queued.
 	streamBatchesPerStep = 10
-	// maxStreamsPerSession caps the open streams of one session (a browser
-	// opening one per tab, say); the oldest ends, with bye "replaced".
-	maxStreamsPerSession = 4
-	// maxStreamsPerUser caps them for all of a user's sessions together,
-	// so that logging in again for fresh sessions does not lift the cap.
-	maxStreamsPerUser = 16
-	// maxPendingNotices bounds the bytes of notices waiting for one
-	// stream's next step; past it notices are dropped (they are
-	// best-effort anyway).
-	maxPendingNotices = 64 << 10
 )
-
-// StreamHub is the in-process registry of open streams by uid. The module
-// feeds it what happens in this process that a stream reports besides
-// messages: read receipts and contact changes (Event), and ended sessions
-// (SessionsEnded).
-//
-// Notices are best-effort live news, not a log: one reaches the streams
-// open when it happens, in this process, and is not replayed to a stream
-// that opens (or reconnects) later. A client that needs the state reads
-// it after (re)connecting (/Message/Unread, /Contacts/list). Messages are
-// different: a stream reads them from the database past its cursor, so
-// none is lost.
-type StreamHub struct {
-	mu sync.Mutex
-	// byUID holds each user's open streams, oldest first.
-	byUID map[int64][]*openStream
-	// open counts the streams in byUID, for Len.
-	open atomic.Int64
-}
-
-// Len reports how many streams are open: registered and neither ended nor
-// replaced by a newer stream of the same session.
-func (h *StreamHub) Len() int { return int(h.open.Load()) }
-
-// NewStreamHub returns an empty hub.
-func NewStreamHub() *StreamHub {
-	return &StreamHub{byUID: make(map[int64][]*openStream)}
-}
 
 type readNotice struct {
 	UID    int64 `json:"uid"`
@@ -86,133 +50,61 @@ type contactNotice struct {
 	What string `json:"what"`
 }
 
-// Event passes e to the open streams of the user it concerns: a read
-// receipt to the sender whose messages were read, a contact change to the
-// peer it was done to. Other events are ignored. It does not block.
-func (h *StreamHub) Event(e events.Event) {
+// StreamNotice passes e to the open streams of the user it concerns,
+// through hub: a read receipt to the sender whose messages were read, a
+// contact change to the peer it was done to. Other events are ignored.
+// It does not block.
+//
+// Notices are best-effort live news, not a log (see deliver.Hub.Notice):
+// a client that needs the state reads it after (re)connecting
+// (/Message/Unread, /Contacts/list). Messages are different: a stream
+// reads them from the database past its cursor, so none is lost.
+func StreamNotice(hub *deliver.Hub, e events.Event) {
 	switch e := e.(type) {
 	case events.MessagesRead:
-		h.notice(e.PeerUID, "read", readNotice{UID: e.UID, LastID: e.LastID})
+		notice(hub, e.PeerUID, "read", readNotice{UID: e.UID, LastID: e.LastID})
 	case events.ContactRequested:
-		h.notice(e.PeerUID, "contact", contactNotice{UID: e.UID, What: "request"})
+		notice(hub, e.PeerUID, "contact", contactNotice{UID: e.UID, What: "request"})
 	case events.RequestRefused:
-		h.notice(e.PeerUID, "contact", contactNotice{UID: e.UID, What: "refuse"})
+		notice(hub, e.PeerUID, "contact", contactNotice{UID: e.UID, What: "refuse"})
 	case events.ContactAdded:
-		h.notice(e.PeerUID, "contact", contactNotice{UID: e.UID, What: "accept"})
+		notice(hub, e.PeerUID, "contact", contactNotice{UID: e.UID, What: "accept"})
 	case events.ContactRemoved:
-		h.notice(e.PeerUID, "contact", contactNotice{UID: e.UID, What: "delete"})
+		notice(hub, e.PeerUID, "contact", contactNotice{UID: e.UID, What: "delete"})
 	case events.UserBlocked:
-		h.notice(e.PeerUID, "contact", contactNotice{UID: e.UID, What: "block"})
+		notice(hub, e.PeerUID, "contact", contactNotice{UID: e.UID, What: "block"})
 	}
 }
 
-// SessionsEnded tells uid's open streams that some of uid's sessions
-// ended (reason ByeLogout or ByePassword): each checks its own session
-// and, if that is the one gone, says bye with reason.
-func (h *StreamHub) SessionsEnded(uid int64, reason string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, s := range h.byUID[uid] {
-		s.mu.Lock()
-		s.recheck = reason
-		s.mu.Unlock()
-		s.wake()
-	}
-}
-
-func (h *StreamHub) notice(uid int64, event string, data any) {
+func notice(hub *deliver.Hub, uid int64, event string, data any) {
 	b, err := json.Marshal(data)
 	if err != nil {
 		return // the notices are plain structs: cannot happen
 	}
-	frame := appendEvent(nil, "", event, b)
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, s := range h.byUID[uid] {
-		s.mu.Lock()
-		if len(s.notices)+len(frame) <= maxPendingNotices {
-			s.notices = append(s.notices, frame...)
-		}
-		s.mu.Unlock()
-		s.wake()
-	}
+	hub.Notice(uid, appendEvent(nil, "", event, b))
 }
 
-// add registers s, and ends the oldest stream of its session, or of its
-// user, past the caps.
-func (h *StreamHub) add(s *openStream) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	list := h.byUID[s.uid]
-	n := 0
-	for _, o := range list {
-		if o.tokenID == s.tokenID {
-			n++
-		}
-	}
-	for i := 0; n >= maxStreamsPerSession && i < len(list); {
-		o := list[i]
-		if o.tokenID != s.tokenID {
-			i++
-			continue
-		}
-		o.replace()
-		list = append(list[:i], list[i+1:]...)
-		n--
-		h.open.Add(-1)
-	}
-	for len(list) >= maxStreamsPerUser {
-		list[0].replace()
-		list = list[1:]
-	}
-	h.byUID[s.uid] = append(list, s)
-	h.open.Add(1)
+// openStream is one /Message/Stream response, parked or held: its waiter
+// in the hub, and its cursor.
+type openStream struct {
+	h         *Messages
+	uid       int64
+	tokenHash string
+	cursor    int64
+	// eventSize is the size of the last message event read, which sizes
+	// the next read to the room the step has.
+	eventSize int
+	w         deliver.Waiter
+	mu        sync.Mutex
+	bye       string
 }
 
-// replace ends s with bye "replaced".
+// replace ends s with bye "replaced": the hub's stop past a cap.
 func (s *openStream) replace() {
 	s.mu.Lock()
 	s.bye = ByeReplaced
 	s.mu.Unlock()
-	s.wake()
-}
-
-// remove forgets s; it may have gone already (replaced).
-func (h *StreamHub) remove(s *openStream) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	list := h.byUID[s.uid]
-	for i, o := range list {
-		if o == s {
-			list = append(list[:i], list[i+1:]...)
-			h.open.Add(-1)
-			break
-		}
-	}
-	if len(list) == 0 {
-		delete(h.byUID, s.uid)
-		return
-	}
-	h.byUID[s.uid] = list
-}
-
-// openStream is one /Message/Stream response, parked or on its goroutine.
-type openStream struct {
-	h            *Messages
-	uid, tokenID int64
-	tokenHash    string
-	cursor       int64
-	wake         func()
-	messages     atomic.Bool // a message may have arrived since the last read
-	mu           sync.Mutex
-	notices      []byte // framed events waiting for the next step
-	recheck, bye string
-}
-
-// messageWake is the stream's notifier callback.
-func (s *openStream) messageWake() {
-	s.messages.Store(true)
-	s.wake()
+	s.w.Wake()
 }
 
 type streamMessage struct {
@@ -226,12 +118,15 @@ type streamMessage struct {
 // next is the stream's step: what to write, and whether it ends after.
 // It runs on one goroutine at a time (a checker, or the fallback's own).
 func (s *openStream) next(t park.Tick) (out []byte, end bool) {
-	if t.Closing {
+	switch {
+	case t.Closing:
 		return appendBye(nil, ByeShutdown), true
+	case t.Slow:
+		return appendBye(nil, ByeSlow), true
 	}
+	notices, recheck := s.w.Take()
 	s.mu.Lock()
-	bye, recheck, notices := s.bye, s.recheck, s.notices
-	s.recheck, s.notices = "", nil
+	bye := s.bye
 	s.mu.Unlock()
 	if bye != "" {
 		return appendBye(nil, bye), true
@@ -244,8 +139,8 @@ func (s *openStream) next(t park.Tick) (out []byte, end bool) {
 			return appendBye(nil, reason), true
 		}
 	}
-	if s.messages.Swap(false) {
-		out = s.readMessages(ctx, out)
+	if s.w.Messages() {
+		out = s.readMessages(ctx, out, t.Room)
 	}
 	out = append(out, notices...)
 	if t.Ping {
@@ -255,15 +150,19 @@ func (s *openStream) next(t park.Tick) (out []byte, end bool) {
 }
 
 // readMessages appends the events of the messages past the cursor, a
-// batch at a time until caught up (or until the step's share is read: the
-// stream then wakes itself for the rest).
-func (s *openStream) readMessages(ctx context.Context, out []byte) []byte {
+// batch at a time until caught up, or until room bytes are taken or the
+// step's share is read: the stream then wakes itself for the rest.
+func (s *openStream) readMessages(ctx context.Context, out []byte, room int) []byte {
 	for range streamBatchesPerStep {
-		ms, err := s.h.store.MessagesFor(ctx, s.uid, s.cursor, streamBatch)
+		limit := streamBatch
+		if s.eventSize > 0 {
+			limit = min(streamBatch, (room-len(out))/s.eventSize+1)
+		}
+		ms, err := s.h.store.MessagesFor(ctx, s.uid, s.cursor, limit)
 		if err != nil {
 			// Read again at the next wake-up or ping; nothing is lost.
 			s.h.logger.Warn("stream: read messages", "uid", s.uid, "error", err.Error())
-			s.messages.Store(true)
+			s.w.More()
 			return out
 		}
 		for _, m := range ms {
@@ -271,14 +170,20 @@ func (s *openStream) readMessages(ctx context.Context, out []byte) []byte {
 			if err != nil {
 				continue // a struct of strings and ints: cannot happen
 			}
+			n := len(out)
 			out = appendEvent(out, strconv.FormatInt(m.ID, 10), "message", b)
-			s.cursor = m.ID
+			s.cursor, s.eventSize = m.ID, len(out)-n
+			if len(out) >= room {
+				// The rest of the batch is read again from the cursor.
+				s.w.More()
+				return out
+			}
 		}
-		if len(ms) < streamBatch {
+		if len(ms) < limit {
 			return out
 		}
 	}
-	s.messageWake()
+	s.w.More()
 	return out
 }
 
@@ -346,8 +251,8 @@ type streamRequest struct {
 //
 // Where the request may park (park.Parker.Parkable), the stream is a
 // park.Stream: no goroutine of its own while idle. Elsewhere (app.Test, a
-// server without KeepHijackedConns) it runs on a goroutine through
-// fasthttp's body stream writer, with the same events.
+// server without KeepHijackedConns) it is a park.HeldStream, on a
+// goroutine through fasthttp's body stream writer, with the same steps.
 func (h *Messages) Stream() fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		var req streamRequest
@@ -359,7 +264,7 @@ func (h *Messages) Stream() fiber.Handler {
 		if err != nil {
 			return err // the auth gate passed, so this does not happen
 		}
-		st := &openStream{h: h, uid: s.UID, tokenID: s.TokenID, tokenHash: models.HashToken(token)}
+		st := &openStream{h: h, uid: s.UID, tokenHash: models.HashToken(token)}
 		cursor, known, err := streamCursor(c, req.LastID)
 		if err != nil {
 			return err
@@ -380,16 +285,11 @@ func (h *Messages) Stream() fiber.Handler {
 		if c.Method() == fiber.MethodHead {
 			return nil
 		}
-		st.messages.Store(true) // the first step reads
-		if h.parker.Parkable(c) {
-			ps := h.parker.NewStream()
-			st.wake = ps.Wake
-			cancel := h.notifier.Subscribe(s.UID, st.messageWake)
-			h.streams.add(st)
-			ps.Start(c, h.pingInterval, func() { cancel(); h.streams.remove(st) }, st.next)
-			return nil
-		}
-		h.streamHeld(c, st)
+		// One path, two drivers: parked, or held on a goroutine. The
+		// waiter subscribes before the first step reads.
+		d := h.parker.StreamFor(c, h.closing)
+		h.waiters.Add(&st.w, deliver.Stream, s.UID, s.TokenID, d.Wake, st.replace)
+		d.Start(c, h.pingInterval, st.w.Remove, st.next)
 		return nil
 	}
 }
@@ -415,48 +315,4 @@ func streamCursor(c *fiber.Ctx, bodyLastID *wire.Int) (cursor int64, known bool,
 		return int64(id), true, nil
 	}
 	return 0, false, nil
-}
-
-// streamHeld runs the stream where it cannot park: on fasthttp's body
-// stream writer (a goroutine of its own, plus fasthttp's copying one),
-// woken through a channel, pinged by a ticker and ended by the module's
-// closing signal. Each write is flushed to the client at once (chunked).
-func (h *Messages) streamHeld(c *fiber.Ctx, st *openStream) {
-	kick := make(chan struct{}, 1)
-	st.wake = func() {
-		select {
-		case kick <- struct{}{}:
-		default:
-		}
-	}
-	cancel := h.notifier.Subscribe(st.uid, st.messageWake)
-	h.streams.add(st)
-	conn := c.Context().Conn()
-	// As a parked stream's, the body ends with the connection.
-	c.Context().SetConnectionClose()
-	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-		defer h.streams.remove(st)
-		defer cancel()
-		defer func() { _ = conn.SetWriteDeadline(time.Time{}) }()
-		ping := time.NewTicker(h.pingInterval)
-		defer ping.Stop()
-		var t park.Tick
-		for {
-			out, end := st.next(t)
-			// The server's own write deadline (its WriteTimeout) would cut
-			// a stream that outlives it; each write gets a short one.
-			_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			if _, err := w.Write(out); err != nil || w.Flush() != nil || end {
-				return
-			}
-			select {
-			case <-kick:
-				t = park.Tick{}
-			case <-ping.C:
-				t = park.Tick{Ping: true}
-			case <-h.closing:
-				t = park.Tick{Closing: true}
-			}
-		}
-	})
 }

@@ -98,7 +98,7 @@ func (m *Module) registerMetrics() error {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "fiberchat_streams",
 			Help: "Open /Message/Stream responses.",
-		}, func() float64 { return float64(m.streams.Len()) }),
+		}, func() float64 { return float64(m.messages.Streams()) }),
 		m.cacheCollector(),
 	}
 	if m.cfg.Redis != nil {

@@ -315,3 +315,23 @@ func TestAccessLog(t *testing.T) {
 		}
 	})
 }
+
+// TestMetricsStreamsAfterUserCap opens one more stream than a user may
+// have, which ends the oldest, then closes them all: fiberchat_streams
+// must come back to 0, not keep the one the cap ended.
+func TestMetricsStreamsAfterUserCap(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		reg := prometheus.NewRegistry()
+		l := chattest.NewLive(t, db, metricsOpts(reg, func(c *module.Config) {
+			c.StreamPingInterval = 50 * time.Millisecond
+		}))
+		streams := openPastUserCap(t, l, l.NewUser(t, "bob"))
+		streams[0].expectBye(t, "replaced")
+		awaitValue(t, reg, "fiberchat_streams", 16)
+		for _, s := range streams {
+			_ = s.st.Close()
+		}
+		// Each ping finds its connection gone.
+		awaitValue(t, reg, "fiberchat_streams", 0)
+	})
+}

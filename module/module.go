@@ -25,6 +25,7 @@ import (
 	"github.com/fiberchat/fiberchat/events"
 	"github.com/fiberchat/fiberchat/handlers"
 	"github.com/fiberchat/fiberchat/internal/avatar"
+	"github.com/fiberchat/fiberchat/internal/deliver"
 	"github.com/fiberchat/fiberchat/internal/park"
 	"github.com/fiberchat/fiberchat/internal/redisstore"
 	"github.com/fiberchat/fiberchat/internal/wire"
@@ -64,8 +65,9 @@ type Module struct {
 	// a cache unless Config.TokenCacheTTL turned it off.
 	tokens middleware.TokenSource
 	events *events.Emitter
-	// streams routes live notices to open /Message/Stream responses.
-	streams *handlers.StreamHub
+	// waiters holds every waiting long poll and stream, by uid: their
+	// wake-ups, caps and notices.
+	waiters *deliver.Hub
 	// sessions forgets cached sessions when they end; nil without a cache.
 	sessions handlers.SessionCache
 	// cluster keeps the caches coherent across processes; nil without
@@ -111,7 +113,6 @@ func New(cfg Config) (*Module, error) {
 		checkSQLite(context.Background(), pool, cfg.QueryTimeout, cfg.Logger)
 	}
 	store := models.NewStore(db, cfg.QueryTimeout)
-	streams := handlers.NewStreamHub()
 	m := &Module{
 		cfg:     cfg,
 		db:      db,
@@ -119,8 +120,6 @@ func New(cfg Config) (*Module, error) {
 		store:   store,
 		decoder: wire.NewDecoder(),
 		closing: make(chan struct{}),
-		events:  events.NewEmitter(streamEvents(streams, cfg.OnEvent), cfg.Logger),
-		streams: streams,
 		metrics: newMetrics(cfg.Metrics),
 		signature: middleware.NewSignature(middleware.SignatureConfig{
 			Clients:   store,
@@ -131,13 +130,16 @@ func New(cfg Config) (*Module, error) {
 			Now:       cfg.Now,
 		}),
 	}
+	m.events = events.NewEmitter(m.streamEvents(cfg.OnEvent), cfg.Logger)
 	empty := ""
 	m.mountPrefix.Store(&empty)
+	// The waiters come first: the other processes' notes reach them.
+	m.newMessaging()
 	profiles, err := m.joinCluster(m.newCaches())
 	if err != nil {
+		m.stopMessaging()
 		return nil, err
 	}
-	m.newMessaging()
 	if err := m.newHandlers(profiles); err != nil {
 		m.stopMessaging()
 		return nil, err
@@ -184,14 +186,16 @@ func (m *Module) newCaches() handlers.ProfileSource {
 }
 
 // newMessaging sets up what Sends and Recvs share: the notifier that wakes
-// polls (the module's own unless Config gave one), the parker, and the
-// group-commit writer, whose commit goroutines start here.
+// polls (the module's own unless Config gave one), the waiters it wakes,
+// the parker, and the group-commit writer, whose commit goroutines start
+// here.
 func (m *Module) newMessaging() {
 	cfg := m.cfg
 	m.notifier = cfg.Notifier
 	if m.notifier == nil {
 		m.notifier, m.ownNotifier = m.defaultNotifier(), true
 	}
+	m.waiters = deliver.New(deliver.Config{Notifier: m.notifier})
 	if cfg.ParkLongPolls {
 		m.parker = park.New(cfg.Logger)
 	}
@@ -275,7 +279,7 @@ func (m *Module) newHandlers(profiles handlers.ProfileSource) error {
 		Parker:         m.parker,
 		BeforeSend:     cfg.BeforeSend,
 		Events:         m.events,
-		Streams:        m.streams,
+		Waiters:        m.waiters,
 		Tokens:         m.tokens,
 		PingInterval:   cfg.StreamPingInterval,
 	})

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fiberchat/fiberchat/handlers"
+	"github.com/fiberchat/fiberchat/internal/deliver"
 	"github.com/fiberchat/fiberchat/internal/redisbus"
 	"github.com/fiberchat/fiberchat/internal/redisstore"
 	"github.com/fiberchat/fiberchat/middleware"
@@ -38,7 +39,12 @@ type ttlCapper interface{ CapTTL(time.Duration) }
 // note, "user:<uid>" or "client:<id>", and each note from another process
 // drops the local copies at once.
 type cluster struct {
-	bus       *redisbus.Bus
+	bus *redisbus.Bus
+	// waiters are told of a note "user:<uid>": the user's sessions may
+	// have ended on another process (a logout, a password change, a
+	// session evicted by MaxSessions), and the user's streams here check
+	// theirs at once rather than at their next ping.
+	waiters   *deliver.Hub
 	sessions  *middleware.TokenCache // nil without a session cache
 	profiles  *models.ProfileCache   // nil without a profile cache
 	signature *middleware.Signature
@@ -53,7 +59,7 @@ func (m *Module) joinCluster(profiles handlers.ProfileSource) (handlers.ProfileS
 	if m.cfg.Redis == nil {
 		return profiles, nil
 	}
-	c := &cluster{signature: m.signature, caches: []ttlCapper{m.signature}}
+	c := &cluster{waiters: m.waiters, signature: m.signature, caches: []ttlCapper{m.signature}}
 	if tc, ok := m.sessions.(*middleware.TokenCache); ok {
 		c.sessions = tc
 		c.caches = append(c.caches, tc)
@@ -111,6 +117,9 @@ func (c *cluster) apply(note string) {
 		if c.profiles != nil {
 			c.profiles.Forget(uid)
 		}
+		// The note does not say why: a stream whose session is gone says
+		// bye "logout", as it would at its next ping.
+		c.waiters.SessionsEnded(uid, handlers.ByeLogout)
 	case "client":
 		c.signature.Forget(key)
 	}

@@ -134,6 +134,28 @@ func TestRedisPasswordChangeAcrossInstances(t *testing.T) {
 	})
 }
 
+// A session ended on one instance ends its streams on the other at once,
+// not at their next ping (25 s by default).
+func TestRedisLogoutEndsStreamsAcrossInstances(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		_, a, b := redisPair(t, db, nil)
+		u := a.NewUser(t, "erin")
+		done := appTestStream(b, u)
+		time.Sleep(200 * time.Millisecond) // the stream is open on B
+		if err := a.SDKFor(t, u).Logout(context.Background()); err != nil {
+			t.Fatalf("logout on A: %v", err)
+		}
+		select {
+		case body := <-done:
+			if want := "event: bye\ndata: {\"reason\":\"logout\"}\n\n"; string(body) != want {
+				t.Fatalf("stream on B: %q, want %q", body, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("stream on B still open 10s after the logout on A")
+		}
+	})
+}
+
 func TestRedisProfileChangeAcrossInstances(t *testing.T) {
 	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
 		_, a, b := redisPair(t, db, nil)

@@ -10,11 +10,18 @@ import (
 )
 
 // streamEvents is the module's events.Handler: every event goes to the
-// open streams it concerns (read receipts, contact changes), then to the
-// host's handler, if any.
-func streamEvents(streams *handlers.StreamHub, host events.Handler) events.Handler {
+// open streams it concerns (read receipts, contact changes, logins that
+// may have evicted a session), then to the host's handler, if any. The waiters are made after the emitter (they
+// need the notifier), and no event comes before New returns.
+func (m *Module) streamEvents(host events.Handler) events.Handler {
 	return func(ctx context.Context, e events.Event) error {
-		streams.Event(e)
+		handlers.StreamNotice(m.waiters, e)
+		if e, ok := e.(events.LoggedIn); ok {
+			// The new session may have evicted the user's oldest
+			// (MaxSessions): the user's streams check theirs now, and the
+			// evicted one's says bye "logout".
+			m.waiters.SessionsEnded(e.UID, handlers.ByeLogout)
+		}
 		if host == nil {
 			return nil
 		}
@@ -31,7 +38,7 @@ func (m *Module) endsSessions(reason string, h fiber.Handler) fiber.Handler {
 			return err
 		}
 		if c.Response().StatusCode() == fiber.StatusOK {
-			m.streams.SessionsEnded(middleware.SessionFrom(c).UID, reason)
+			m.waiters.SessionsEnded(middleware.SessionFrom(c).UID, reason)
 		}
 		return nil
 	}

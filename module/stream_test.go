@@ -581,16 +581,43 @@ func TestStreamCapPerSession(t *testing.T) {
 // then one on a fifth, end the user's oldest.
 func TestStreamCapPerUser(t *testing.T) {
 	l := chattest.NewLive(t, chattest.OpenSQLite(t), chattest.Options{})
-	b := l.NewUser(t, "b")
+	streams := openPastUserCap(t, l, l.NewUser(t, "b"))
+	streams[0].expectBye(t, "replaced")
+}
+
+// A login past MaxSessions evicts the user's oldest session, whose stream
+// ends at once (not at its next ping, 25 s by default).
+func TestStreamSessionEvicted(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		l := chattest.NewLive(t, db, chattest.Options{Config: func(c *module.Config) { c.MaxSessions = 2 }})
+		u := l.NewUser(t, "u")
+		oldest := openStream(t, l, u, nil)
+		newer := openStream(t, l, login(t, l.Server, u), nil)
+		awaitHijacked(t, l, 2)
+		login(t, l.Server, u)
+		oldest.expectBye(t, "logout")
+		select {
+		case e := <-newer.events:
+			t.Fatalf("the newer session's stream got %#v %v", e.ev, e.err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	})
+}
+
+// openPastUserCap opens seventeen streams of u, four on each of five new
+// sessions, one past the user's cap.
+func openPastUserCap(t *testing.T, l *chattest.Live, u chattest.User) []*sdkStream {
+	t.Helper()
 	var streams []*sdkStream
+	base := l.Hijacked.Load()
 	for i := range 17 {
 		if i%4 == 0 {
-			b = login(t, l.Server, b)
+			u = login(t, l.Server, u)
 		}
-		streams = append(streams, openStream(t, l, b, nil))
-		awaitHijacked(t, l, int64(i+1))
+		streams = append(streams, openStream(t, l, u, nil))
+		awaitHijacked(t, l, base+int64(i+1))
 	}
-	streams[0].expectBye(t, "replaced")
+	return streams
 }
 
 func TestStreamHeld(t *testing.T) {
@@ -634,18 +661,7 @@ func TestStreamOnAppTest(t *testing.T) {
 	s := chattest.NewServer(t, chattest.OpenSQLite(t), chattest.Options{})
 	a, b := s.NewUser(t, "a"), s.NewUser(t, "b")
 	s.Befriend(t, a, b)
-	q := url.Values{"client_id": {s.ClientID}, "api_token": {s.Sign(pathStream)},
-		"user_id": {strconv.FormatInt(b.UID, 10)}, "user_token": {b.Token}}
-	done := make(chan []byte, 1)
-	go func() {
-		resp, err := s.App.Test(httptest.NewRequest(http.MethodGet, pathStream+"?"+q.Encode(), nil), -1)
-		if err != nil {
-			done <- []byte(err.Error())
-			return
-		}
-		body, _ := io.ReadAll(resp.Body)
-		done <- body
-	}()
+	done := appTestStream(s, b)
 	time.Sleep(200 * time.Millisecond)
 	id := mustSend(t, s, a, b, "in memory")
 	time.Sleep(200 * time.Millisecond)
@@ -662,4 +678,22 @@ func TestStreamOnAppTest(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("stream still open after Close")
 	}
+}
+
+// appTestStream opens u's stream through s's app.Test, where it is held,
+// and returns where its whole body arrives once it ends.
+func appTestStream(s *chattest.Server, u chattest.User) <-chan []byte {
+	q := url.Values{"client_id": {s.ClientID}, "api_token": {s.Sign(pathStream)},
+		"user_id": {strconv.FormatInt(u.UID, 10)}, "user_token": {u.Token}}
+	done := make(chan []byte, 1)
+	go func() {
+		resp, err := s.App.Test(httptest.NewRequest(http.MethodGet, pathStream+"?"+q.Encode(), nil), -1)
+		if err != nil {
+			done <- []byte(err.Error())
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		done <- body
+	}()
+	return done
 }

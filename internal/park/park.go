@@ -284,10 +284,10 @@ func (q *Poll) due() bool {
 
 // Park hijacks c's connection and parks the poll on it for up to wait,
 // with its first check due at once. Call it last in the handler, which
-// must then return nil and write nothing: the answer will come from
-// check. cancel ends the poll's notifier subscription once it is
-// answered.
-func (q *Poll) Park(c *fiber.Ctx, wait time.Duration, cancel func(), check Check) {
+// must then return what it returns (nil) and write nothing: the answer
+// will come from check. cancel ends the poll's notifier subscription once
+// it is answered.
+func (q *Poll) Park(c *fiber.Ctx, wait time.Duration, cancel func(), check Check) error {
 	q.check, q.cancel = check, cancel
 	// The first check runs on a checker rather than here, so that a burst
 	// of polls waits for the database as Polls, not as fasthttp workers
@@ -309,6 +309,7 @@ func (q *Poll) Park(c *fiber.Ctx, wait time.Duration, cancel func(), check Check
 	q.keepAlive = !srv.DisableKeepalive && rh.IsHTTP11() && !rh.ConnectionClose()
 	c.Context().HijackSetNoResponse(true)
 	c.Context().Hijack(q.hijacked)
+	return nil
 }
 
 // hijacked is the hijack handler, which fasthttp runs on a goroutine of

@@ -3,6 +3,7 @@ package park
 import (
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,17 +17,31 @@ import (
 // then waits as a Poll does, a small struct with no goroutine of its own,
 // no fasthttp request context and no read buffer. Each wake-up, each ping
 // interval and Close queue it for a step on the Parker's checkers, which
-// runs its StreamCheck and writes what that returns straight to the
-// connection, under a short write deadline. The body has no length and
-// is not chunked: it ends when the connection closes ("Connection:
-// close"), so the connection is never handed back, and nothing reads from
-// it; a client that has gone is found by the next write failing.
+// runs its StreamCheck and queues what that returns as the stream's
+// output. The body has no length and is not chunked: it ends when the
+// connection closes ("Connection: close"), so the connection is never
+// handed back, and nothing reads from it; a client that has gone is found
+// by a write failing.
+//
+// A checker never writes to the socket: a client that stops reading would
+// hold it, and with it every other user's polls and streams, for as long
+// as a write may take. The output is written by a goroutine of the
+// stream's own that runs only while there is output (flush), and it is
+// bounded: a step is told how much room is left (Tick.Room), and a stream
+// whose output is full steps again only once it has been written. A write
+// that makes no progress for streamWriteTimeout means the client fell
+// behind: the stream gets a last step with Tick.Slow, whose output (a
+// goodbye) is written after what was queued, and ends.
 type Stream struct {
 	p     *Parker
 	state atomic.Int32
 	// woken says a wake-up came since the last step began; pinged that the
 	// ping interval passed.
 	woken, pinged atomic.Bool
+	// slow says a write made no progress for streamWriteTimeout; dead that
+	// the connection failed; starved that a step waits for the output to
+	// be written before it runs.
+	slow, dead, starved atomic.Bool
 
 	check    StreamCheck
 	cancel   func()
@@ -40,15 +55,32 @@ type Stream struct {
 	tmu   sync.Mutex
 	timer *time.Timer
 	ended bool
+
+	// omu guards the output: out is what is queued and not yet written;
+	// writing says flush runs; last that the stream's last output is
+	// queued, after which flush closes the connection.
+	omu           sync.Mutex
+	out           []byte
+	writing, last bool
 }
 
-// Tick tells a StreamCheck why it runs; a plain wake-up has both false.
+// Tick tells a StreamCheck why it runs; a plain wake-up has only Room set.
 type Tick struct {
 	// Ping: the ping interval passed since the last ping.
 	Ping bool
 	// Closing: the Parker is closing, and this is the stream's last step;
 	// what it returns is written and the stream ends.
 	Closing bool
+	// Slow: the client stopped reading (a write made no progress for
+	// streamWriteTimeout), and this is the stream's last step; what it
+	// returns is queued after the output not yet written, which the
+	// client gets if it reads again soon, and the stream ends.
+	Slow bool
+	// Room is how many bytes the step may return, at least 1: a check that
+	// has more to send (a cursor far behind) returns about this much,
+	// ending with a whole event, and wakes its stream for the rest, which
+	// then steps again once there is room.
+	Room int
 }
 
 // StreamCheck runs on a checker when a Stream is due. It returns the bytes
@@ -58,10 +90,18 @@ type Tick struct {
 // comes right after the head is written.
 type StreamCheck func(t Tick) (out []byte, end bool)
 
-// streamWriteTimeout bounds one write of a stream, which holds a checker:
-// a client whose socket buffer stays full that long has stopped reading,
-// and its stream ends.
-const streamWriteTimeout = 5 * time.Second
+const (
+	// streamWriteTimeout bounds one write of a stream's output: a client
+	// whose socket buffer stays full that long has stopped reading, or
+	// reads too slowly to keep up, and its stream ends.
+	streamWriteTimeout = 5 * time.Second
+	// StreamOutput bounds the bytes queued for a stream and not yet taken
+	// by its socket; a stream's steps take at most this much (Tick.Room).
+	StreamOutput = 64 << 10
+	// flushChunk is the most one write takes, so that a client reading
+	// slowly but steadily makes progress within each write's deadline.
+	flushChunk = 16 << 10
+)
 
 // NewStream starts a stream. Subscribe its Wake to the wake-ups it waits
 // for, then Start it: its first step comes after the subscription, so
@@ -94,7 +134,7 @@ func (s *Stream) ping() {
 }
 
 func (s *Stream) due() bool {
-	return s.woken.Load() || s.pinged.Load() || s.p.closed.Load()
+	return s.woken.Load() || s.pinged.Load() || s.p.closed.Load() || s.slow.Load() || s.dead.Load()
 }
 
 // Start hijacks c's connection and runs the stream on it: the response
@@ -136,7 +176,7 @@ func (s *Stream) hijacked(hc net.Conn) {
 		conn = rc.Conn
 	}
 	s.conn = conn
-	if s.write(s.head) != nil {
+	if _, err := s.write(s.head); err != nil {
 		s.cancel()
 		_ = conn.Close()
 		return
@@ -157,39 +197,135 @@ func (s *Stream) hijacked(hc net.Conn) {
 	}
 }
 
-func (s *Stream) write(b []byte) error {
-	if err := s.conn.SetWriteDeadline(time.Now().Add(streamWriteTimeout)); err != nil {
-		return err
-	}
-	_, err := s.conn.Write(b)
-	return err
-}
-
-// step runs check on a checker and writes what it returns; then the
-// stream waits again, or ends (check said so, the write failed, or the
-// Parker is closing).
+// step runs check on a checker and queues what it returns; then the
+// stream waits again, or ends (check said so, the connection failed, the
+// client fell behind, or the Parker is closing). While the output is full
+// it does not run check: the stream waits, starved, for flush to write it.
 func (s *Stream) step() {
 	defer s.recoverFrom()
-	closing := s.p.closed.Load()
-	t := Tick{Ping: s.pinged.Swap(false), Closing: closing}
-	s.woken.Store(false)
-	out, end := s.check(t)
-	if len(out) > 0 && s.write(out) != nil {
-		end = true // the client is gone, or stopped reading
-	}
-	if end || closing {
-		s.end()
+	closing, slow := s.p.closed.Load(), s.slow.Load()
+	if s.dead.Load() {
+		s.end(nil)
 		return
 	}
+	room := s.room()
+	if room <= 0 && !closing && !slow {
+		s.starve()
+		return
+	}
+	t := Tick{Ping: s.pinged.Swap(false), Closing: closing, Slow: slow && !closing, Room: max(room, 1)}
+	s.woken.Store(false)
+	out, end := s.check(t)
+	if end || closing || slow {
+		s.end(out)
+		return
+	}
+	s.queue(out)
 	s.state.Store(parked)
 	if s.due() {
 		s.kick()
 	}
 }
 
-// end stops the stream's timer and subscriptions, closes its connection
-// and forgets it. Its state stays owned, so no wake-up queues it again.
-func (s *Stream) end() {
+// starve parks the stream until flush has written its output. The flags
+// are set before it parks and looked at after, so a flush that ends in
+// between, or a close or failure, still queues it.
+func (s *Stream) starve() {
+	s.starved.Store(true)
+	s.state.Store(parked)
+	if s.room() > 0 || s.p.closed.Load() || s.slow.Load() || s.dead.Load() {
+		s.kick()
+	}
+}
+
+// room is how many bytes the stream's output can take.
+func (s *Stream) room() int {
+	s.omu.Lock()
+	defer s.omu.Unlock()
+	return StreamOutput - len(s.out)
+}
+
+// queue adds b to the output and starts flush if it is not running.
+func (s *Stream) queue(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	s.omu.Lock()
+	defer s.omu.Unlock()
+	s.out = append(s.out, b...)
+	// After a write timed out, the last step (Tick.Slow) is due and
+	// starts the last flush.
+	if !s.writing && !s.slow.Load() {
+		s.writing = true
+		go s.flush()
+	}
+}
+
+// flush writes the output until it is empty, on a goroutine of its own,
+// then ends; after the last output it closes the stream. A starved stream
+// is queued for its next step once the output is written.
+func (s *Stream) flush() {
+	for {
+		s.omu.Lock()
+		b := s.out[:min(len(s.out), flushChunk)]
+		if len(b) == 0 {
+			s.out, s.writing = nil, false
+			last := s.last
+			s.omu.Unlock()
+			if last {
+				s.release()
+			} else if s.starved.Swap(false) {
+				s.kick()
+			}
+			return
+		}
+		s.omu.Unlock()
+		n, err := s.write(b)
+		s.omu.Lock()
+		s.out = s.out[n:]
+		s.omu.Unlock()
+		if err != nil {
+			s.failed(err)
+			return
+		}
+	}
+}
+
+// failed handles a write error of flush: after the last output, or when
+// the connection failed, the output is dropped and the stream ends; a
+// write that timed out (the client fell behind) asks for a last step.
+func (s *Stream) failed(err error) {
+	s.omu.Lock()
+	last := s.last
+	timeout := os.IsTimeout(err) && !s.slow.Load()
+	if last || !timeout {
+		s.dead.Store(true)
+		s.out = nil
+	}
+	s.writing = false
+	s.omu.Unlock()
+	switch {
+	case last:
+		s.release()
+	case timeout:
+		s.slow.Store(true)
+		s.kick()
+	default:
+		s.kick()
+	}
+}
+
+func (s *Stream) write(b []byte) (int, error) {
+	if err := s.conn.SetWriteDeadline(time.Now().Add(streamWriteTimeout)); err != nil {
+		return 0, err
+	}
+	return s.conn.Write(b)
+}
+
+// end stops the stream's timer and subscriptions and queues its last
+// output, after which flush closes the connection and forgets the stream.
+// Its state stays owned, so no wake-up queues it again.
+func (s *Stream) end(last []byte) {
 	s.tmu.Lock()
 	s.ended = true
 	if s.timer != nil {
@@ -197,6 +333,23 @@ func (s *Stream) end() {
 	}
 	s.tmu.Unlock()
 	s.cancel()
+	s.omu.Lock()
+	defer s.omu.Unlock()
+	if s.last {
+		return // a panic in a step after end
+	}
+	s.last = true
+	if !s.dead.Load() {
+		s.out = append(s.out, last...)
+	}
+	if !s.writing {
+		s.writing = true
+		go s.flush()
+	}
+}
+
+// release closes the connection and forgets the stream.
+func (s *Stream) release() {
 	_ = s.conn.Close()
 	s.p.removeStream(s)
 }
@@ -204,7 +357,8 @@ func (s *Stream) end() {
 func (s *Stream) recoverFrom() {
 	if r := recover(); r != nil {
 		s.p.logger.Error("parked stream failed", "path", s.path, "panic", fmt.Sprint(r))
-		s.end()
+		s.dead.Store(true)
+		s.end(nil)
 	}
 }
 
