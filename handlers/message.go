@@ -38,23 +38,7 @@ type MessageWriter interface {
 
 // Messages serves the message group of API.md §5.
 type Messages struct {
-	store          MessageStore
-	writer         MessageWriter
-	decoder        *wire.Decoder
-	notifier       notify.Notifier
-	now            func() time.Time
-	logger         *slog.Logger
-	maxChars       int
-	allowStrangers bool
-	maxWait        time.Duration
-	closing        <-chan struct{}
-	parker         *park.Parker
-	beforeSend     events.BeforeSend
-	events         *events.Emitter
-	// waiters holds the waiting polls and streams, by uid.
-	waiters      *deliver.Hub
-	tokens       middleware.TokenSource
-	pingInterval time.Duration
+	cfg MessagesConfig
 }
 
 // MessagesConfig carries the message group's dependencies and settings.
@@ -97,12 +81,7 @@ type MessagesConfig struct {
 
 // NewMessages prepares the message group's handlers.
 func NewMessages(cfg MessagesConfig) *Messages {
-	return &Messages{
-		store: cfg.Store, writer: cfg.Writer, decoder: cfg.Decoder, notifier: cfg.Notifier, now: cfg.Now,
-		logger: cfg.Logger, maxChars: cfg.MaxChars, allowStrangers: cfg.AllowStrangers,
-		maxWait: cfg.MaxWait, closing: cfg.Closing, parker: cfg.Parker, beforeSend: cfg.BeforeSend, events: cfg.Events,
-		waiters: cfg.Waiters, tokens: cfg.Tokens, pingInterval: cfg.PingInterval,
-	}
+	return &Messages{cfg: cfg}
 }
 
 type sendRequest struct {
@@ -133,25 +112,25 @@ type sendResponse struct {
 // it: the message is stored by then.
 func (h *Messages) Send() fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		ctx, cancel := context.WithTimeout(c.UserContext(), h.store.QueryTimeout())
+		ctx, cancel := context.WithTimeout(c.UserContext(), h.cfg.Store.QueryTimeout())
 		defer cancel()
 		var req sendRequest
-		if err := h.decoder.Decode(c, &req); err != nil {
+		if err := h.cfg.Decoder.Decode(c, &req); err != nil {
 			return err
 		}
-		if utf8.RuneCountInString(req.Data) > h.maxChars {
-			return apierr.Invalid("invalid data: max length %d characters", h.maxChars)
+		if utf8.RuneCountInString(req.Data) > h.cfg.MaxChars {
+			return apierr.Invalid("invalid data: max length %d characters", h.cfg.MaxChars)
 		}
 		s := middleware.SessionFrom(c)
 		to := int64(req.UIDTo)
 		if to == s.UID {
 			return apierr.Invalid("invalid uid_to: cannot message yourself")
 		}
-		msg := &models.Message{FromUID: s.UID, ToUID: to, Body: req.Data, CreatedAt: h.now().Unix()}
+		msg := &models.Message{FromUID: s.UID, ToUID: to, Body: req.Data, CreatedAt: h.cfg.Now().Unix()}
 		if req.ClientMsgID != "" {
 			// A retry is answered before any other check, so that it gets
 			// the first try's answer even if, say, the contact ended since.
-			first, err := h.store.MessageByClientID(ctx, s.UID, req.ClientMsgID)
+			first, err := h.cfg.Store.MessageByClientID(ctx, s.UID, req.ClientMsgID)
 			if err == nil {
 				return c.JSON(sendResponse{Num: 1, Msg: "success", ID: first.ID, Time: first.CreatedAt})
 			}
@@ -160,15 +139,15 @@ func (h *Messages) Send() fiber.Handler {
 			}
 			msg.ClientMsgID = &req.ClientMsgID
 		}
-		if h.beforeSend != nil {
-			if err := h.beforeSend(ctx, events.Outgoing{From: s.UID, To: to, Body: req.Data, ClientMsgID: req.ClientMsgID}); err != nil {
+		if h.cfg.BeforeSend != nil {
+			if err := h.cfg.BeforeSend(ctx, events.Outgoing{From: s.UID, To: to, Body: req.Data, ClientMsgID: req.ClientMsgID}); err != nil {
 				return err
 			}
 		}
 		// The recipient and the contact are checked in the write's
 		// transaction, under the recipient's lock: no extra query, and no
 		// window for a contact ending in between.
-		replayed, err := h.writer.CreateMessage(ctx, msg, !h.allowStrangers)
+		replayed, err := h.cfg.Writer.CreateMessage(ctx, msg, !h.cfg.AllowStrangers)
 		if err != nil {
 			return err
 		}
@@ -177,10 +156,10 @@ func (h *Messages) Send() fiber.Handler {
 			// wake-up delays delivery to the next poll but loses nothing,
 			// so it does not fail a send that is already stored.
 			rctx := c.UserContext()
-			if err := h.notifier.Publish(rctx, to); err != nil {
-				h.logger.WarnContext(rctx, "wake long polls", "uid", to, "error", err.Error())
+			if err := h.cfg.Notifier.Publish(rctx, to); err != nil {
+				h.cfg.Logger.WarnContext(rctx, "wake long polls", "uid", to, "error", err.Error())
 			}
-			h.events.Emit(rctx, events.MessageStored{ID: msg.ID, From: msg.FromUID, To: msg.ToUID, Body: msg.Body, Time: msg.CreatedAt})
+			h.cfg.Events.Emit(rctx, events.MessageStored{ID: msg.ID, From: msg.FromUID, To: msg.ToUID, Body: msg.Body, Time: msg.CreatedAt})
 		}
 		return c.JSON(sendResponse{Num: 1, Msg: "success", ID: msg.ID, Time: msg.CreatedAt})
 	}
@@ -232,14 +211,14 @@ const defaultRecvLimit = 100
 func (h *Messages) Recv() fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		var req recvRequest
-		if err := h.decoder.Decode(c, &req); err != nil {
+		if err := h.cfg.Decoder.Decode(c, &req); err != nil {
 			return err
 		}
 		limit := defaultRecvLimit
 		if req.Limit != nil {
 			limit = int(*req.Limit)
 		}
-		wait := min(time.Duration(req.Wait)*time.Second, h.maxWait)
+		wait := min(time.Duration(req.Wait)*time.Second, h.cfg.MaxWait)
 		s := middleware.SessionFrom(c)
 		if wait <= 0 {
 			ms, cursor, err := h.next(c.UserContext(), s, req.LastID, limit)
@@ -248,19 +227,19 @@ func (h *Messages) Recv() fiber.Handler {
 			}
 			return c.JSON(recvReply(ms, cursor, limit))
 		}
-		d := h.parker.PollFor(c, h.closing)
+		d := h.cfg.Parker.PollFor(c, h.cfg.Closing)
 		w := new(deliver.Waiter)
-		h.waiters.Add(w, deliver.Poll, s.UID, s.TokenID, d.Wake, d.Finish)
+		h.cfg.Waiters.Add(w, deliver.Poll, s.UID, s.TokenID, d.Wake, d.Finish)
 		return d.Park(c, wait, w.Remove, h.recvCheck(s, req.LastID, limit))
 	}
 }
 
 // LongPolls reports how many Recv long polls are waiting, held or parked.
-func (h *Messages) LongPolls() int { return h.waiters.Len(deliver.Poll) }
+func (h *Messages) LongPolls() int { return h.cfg.Waiters.Len(deliver.Poll) }
 
 // Streams reports how many /Message/Stream responses are open, parked or
 // held.
-func (h *Messages) Streams() int { return h.waiters.Len(deliver.Stream) }
+func (h *Messages) Streams() int { return h.cfg.Waiters.Len(deliver.Stream) }
 
 // recvCheck is a long poll's check (park.Check), whichever its driver:
 // it reads past the cursor, answers if that found messages, and else
@@ -279,7 +258,7 @@ func (h *Messages) recvCheck(s middleware.Session, lastID *wire.Int, limit int) 
 			// A parked poll's request is over as far as fasthttp knows, and
 			// so is its context: this read belongs to the module.
 			if ms, cursor, err = h.next(context.Background(), s, lastID, limit); err != nil {
-				return func(out *fiber.Ctx) error { return WriteError(out, h.logger, err, nil) }
+				return func(out *fiber.Ctx) error { return WriteError(out, h.cfg.Logger, err, nil) }
 			}
 			read = true
 			if len(ms) == 0 && !final {
@@ -302,21 +281,21 @@ const cursorAttempts = 10
 // other never hand out the same message twice.
 func (h *Messages) next(ctx context.Context, s middleware.Session, lastID *wire.Int, limit int) ([]models.Message, int64, error) {
 	if lastID != nil {
-		ms, err := h.store.MessagesFor(ctx, s.UID, int64(*lastID), limit+1)
+		ms, err := h.cfg.Store.MessagesFor(ctx, s.UID, int64(*lastID), limit+1)
 		return ms, int64(*lastID), err
 	}
 	var cursor int64
 	for range cursorAttempts {
 		var err error
-		cursor, err = h.store.RecvCursor(ctx, s.TokenID)
+		cursor, err = h.cfg.Store.RecvCursor(ctx, s.TokenID)
 		if err != nil {
 			return nil, 0, err
 		}
-		ms, err := h.store.MessagesFor(ctx, s.UID, cursor, limit+1)
+		ms, err := h.cfg.Store.MessagesFor(ctx, s.UID, cursor, limit+1)
 		if err != nil || len(ms) == 0 {
 			return nil, cursor, err
 		}
-		moved, err := h.store.AdvanceRecvCursor(ctx, s.TokenID, cursor, ms[min(len(ms), limit)-1].ID)
+		moved, err := h.cfg.Store.AdvanceRecvCursor(ctx, s.TokenID, cursor, ms[min(len(ms), limit)-1].ID)
 		if err != nil {
 			return nil, 0, err
 		}

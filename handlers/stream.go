@@ -158,10 +158,10 @@ func (s *openStream) readMessages(ctx context.Context, out []byte, room int) []b
 		if s.eventSize > 0 {
 			limit = min(streamBatch, (room-len(out))/s.eventSize+1)
 		}
-		ms, err := s.h.store.MessagesFor(ctx, s.uid, s.cursor, limit)
+		ms, err := s.h.cfg.Store.MessagesFor(ctx, s.uid, s.cursor, limit)
 		if err != nil {
 			// Read again at the next wake-up or ping; nothing is lost.
-			s.h.logger.Warn("stream: read messages", "uid", s.uid, "error", err.Error())
+			s.h.cfg.Logger.Warn("stream: read messages", "uid", s.uid, "error", err.Error())
 			s.w.More()
 			return out
 		}
@@ -193,7 +193,7 @@ func (s *openStream) readMessages(ctx context.Context, out []byte, room int) []b
 // It reads through the module's session cache, which forgets a user's
 // sessions when one ends in this process.
 func (s *openStream) sessionEnded(ctx context.Context, hint string) string {
-	t, err := s.h.tokens.TokenByHash(ctx, s.tokenHash)
+	t, err := s.h.cfg.Tokens.TokenByHash(ctx, s.tokenHash)
 	switch {
 	case errors.Is(err, models.ErrNotFound):
 		if hint != "" {
@@ -203,9 +203,9 @@ func (s *openStream) sessionEnded(ctx context.Context, hint string) string {
 	case err != nil:
 		// An unreachable database does not end the stream; the next ping
 		// checks again.
-		s.h.logger.Warn("stream: check session", "uid", s.uid, "error", err.Error())
+		s.h.cfg.Logger.Warn("stream: check session", "uid", s.uid, "error", err.Error())
 		return ""
-	case t.ExpireTime <= s.h.now().Unix():
+	case t.ExpireTime <= s.h.cfg.Now().Unix():
 		return ByeExpired
 	}
 	return ""
@@ -256,7 +256,7 @@ type streamRequest struct {
 func (h *Messages) Stream() fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		var req streamRequest
-		if err := h.decoder.Decode(c, &req); err != nil {
+		if err := h.cfg.Decoder.Decode(c, &req); err != nil {
 			return err
 		}
 		s := middleware.SessionFrom(c)
@@ -273,7 +273,7 @@ func (h *Messages) Stream() fiber.Handler {
 			// Messages to one user become visible in id order (see
 			// models.Store.CreateMessage), so nothing at or below this id
 			// can still appear.
-			if cursor, err = h.store.LatestMessageID(c.UserContext(), s.UID); err != nil {
+			if cursor, err = h.cfg.Store.LatestMessageID(c.UserContext(), s.UID); err != nil {
 				return err
 			}
 		}
@@ -287,9 +287,9 @@ func (h *Messages) Stream() fiber.Handler {
 		}
 		// One path, two drivers: parked, or held on a goroutine. The
 		// waiter subscribes before the first step reads.
-		d := h.parker.StreamFor(c, h.closing)
-		h.waiters.Add(&st.w, deliver.Stream, s.UID, s.TokenID, d.Wake, st.replace)
-		d.Start(c, h.pingInterval, st.w.Remove, st.next)
+		d := h.cfg.Parker.StreamFor(c, h.cfg.Closing)
+		h.cfg.Waiters.Add(&st.w, deliver.Stream, s.UID, s.TokenID, d.Wake, st.replace)
+		d.Start(c, h.cfg.PingInterval, st.w.Remove, st.next)
 		return nil
 	}
 }

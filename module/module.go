@@ -223,9 +223,30 @@ func (m *Module) stopMessaging() {
 // newHandlers makes the route groups' handlers from the filled Config and
 // what New has built so far.
 func (m *Module) newHandlers(profiles handlers.ProfileSource) error {
-	cfg := m.cfg
 	var err error
-	m.users, err = handlers.NewUsers(handlers.UsersConfig{
+	if m.users, err = m.newUsers(profiles); err != nil {
+		return err
+	}
+	m.contacts = handlers.NewContacts(handlers.ContactsConfig{
+		Store:   m.store,
+		Decoder: m.decoder,
+		Now:     m.cfg.Now,
+		Events:  m.events,
+	})
+	m.conversations = handlers.NewConversations(handlers.ConversationsConfig{
+		Store:   m.store,
+		Decoder: m.decoder,
+		Now:     m.cfg.Now,
+		Events:  m.events,
+	})
+	m.messages = m.newMessages()
+	return nil
+}
+
+// newUsers makes the user group's handlers.
+func (m *Module) newUsers(profiles handlers.ProfileSource) (*handlers.Users, error) {
+	cfg := m.cfg
+	return handlers.NewUsers(handlers.UsersConfig{
 		Store:        m.store,
 		Decoder:      m.decoder,
 		Now:          cfg.Now,
@@ -246,26 +267,17 @@ func (m *Module) newHandlers(profiles handlers.ProfileSource) error {
 		Events:     m.events,
 		Logger:     cfg.Logger,
 	})
-	if err != nil {
-		return err
-	}
-	m.contacts = handlers.NewContacts(handlers.ContactsConfig{
-		Store:   m.store,
-		Decoder: m.decoder,
-		Now:     cfg.Now,
-		Events:  m.events,
-	})
-	m.conversations = handlers.NewConversations(handlers.ConversationsConfig{
-		Store:   m.store,
-		Decoder: m.decoder,
-		Now:     cfg.Now,
-		Events:  m.events,
-	})
+}
+
+// newMessages makes the message group's handlers, storing through the
+// group commit's writers when there are any.
+func (m *Module) newMessages() *handlers.Messages {
+	cfg := m.cfg
 	var writer handlers.MessageWriter = m.store
 	if m.writer != nil {
 		writer = m.writer
 	}
-	m.messages = handlers.NewMessages(handlers.MessagesConfig{
+	return handlers.NewMessages(handlers.MessagesConfig{
 		Store:          m.store,
 		Writer:         writer,
 		Decoder:        m.decoder,
@@ -283,7 +295,6 @@ func (m *Module) newHandlers(profiles handlers.ProfileSource) error {
 		Tokens:         m.tokens,
 		PingInterval:   cfg.StreamPingInterval,
 	})
-	return nil
 }
 
 // startBackground starts the sweep, which runs until Close.
