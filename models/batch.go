@@ -43,11 +43,12 @@ import (
 // on the recipient's lock. On MySQL/MariaDB each writer keeps a connection
 // of its own (see batchConn). Where it takes several statements at once, a
 // batch whose every message may be stored is two round trips (see
-// createBatchOn). Otherwise a batch is four: the locking read, the INSERT,
-// the counters' upsert and COMMIT, a fifth when Sends carry
-// client_msg_ids, to look them up; and a batch that found a message it
-// must refuse pays its two first. Each round trip is a wait every Send of
-// the batch makes, so they are what a Send costs there.
+// createBatchOn). Otherwise each statement of a batch (the locking read,
+// the INSERT, the counters' upsert, COMMIT, and the lookup of the Sends'
+// client_msg_ids when they carry any) is a round trip of its own, and a
+// batch that found a message it must refuse pays the two-statement try
+// first. Each round trip is a wait every Send of the batch makes, so they
+// are what a Send costs there (docs/performance.md counts them).
 //
 // A batch that fails as a whole is run again message by message, and its
 // COMMIT may have failed after the server committed (the connection went

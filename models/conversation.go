@@ -159,8 +159,9 @@ func (s *Store) History(ctx context.Context, me, with, beforeID int64, limit int
 	// On MariaDB/MySQL the two read watermarks ride along as uncorrelated
 	// subqueries, which it evaluates once: one round trip. SQLite has no
 	// round trips to save, but its driver pays for every column of
-	// every row: two more columns on each of 51 rows cost about a fifth
-	// of the read's CPU, so there a one-row statement reads them first.
+	// every row, and two more columns on every row of a page cost more
+	// than a one-row statement that reads them first
+	// (docs/performance.md has the figures).
 	// (They may then be a moment older than the page, as they could be
 	// a moment later anyway.)
 	watermarks := "COALESCE((SELECT read_id FROM " + convs + " WHERE uid = ? AND peer_uid = ?), 0), " +
