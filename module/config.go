@@ -170,8 +170,8 @@ type Config struct {
 	// gives its connection up and waits as a small struct, without the
 	// goroutine, fasthttp request context and read buffer a held poll
 	// keeps (docs/performance.md gives the memory a waiting poll costs
-	// either way). Its reads run on a few checker goroutines, the first right after it parks and one after each
-	// wake-up; an answer is written on a goroutine started then, and the
+	// either way). Its reads run on a few checker goroutines, the first
+	// right after it parks and one after each wake-up; an answer is written on a goroutine started then, and the
 	// connection goes back to the server for its next request. It needs
 	// the host to set app.Server().KeepHijackedConns = true before it
 	// starts listening, and parks only then, on real sockets (not
