@@ -33,6 +33,12 @@ func (h *Contacts) Block() fiber.Handler {
 			return err
 		}
 		for _, peer := range unfriended {
+			noticeContact(h.cfg.Notices, peer, me, contactDelete)
+		}
+		for _, peer := range blocked {
+			noticeContact(h.cfg.Notices, peer, me, contactBlock)
+		}
+		for _, peer := range unfriended {
 			h.cfg.Events.Emit(ctx, events.ContactRemoved{UID: me, PeerUID: peer, Time: now})
 		}
 		for _, peer := range blocked {

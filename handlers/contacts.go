@@ -32,13 +32,21 @@ type ContactsConfig struct {
 	Store   ContactStore
 	Decoder *wire.Decoder
 	Now     func() time.Time
-	// Events receives ContactRequested, ContactAdded, RequestRefused and
-	// ContactRemoved after commit.
+	// Events receives ContactRequested, ContactAdded, RequestRefused,
+	// ContactRemoved, UserBlocked and UserUnblocked after commit.
 	Events *events.Emitter
+	// Notices takes the contact notices for the peers' open streams
+	// (request, accept, refuse, delete, block).
+	//
+	// Optional. Default: none (there are no streams to tell).
+	Notices Notices
 }
 
 // NewContacts prepares the contacts group's handlers.
 func NewContacts(cfg ContactsConfig) *Contacts {
+	if cfg.Notices == nil {
+		cfg.Notices = noStreams{}
+	}
 	return &Contacts{cfg: cfg}
 }
 
@@ -175,9 +183,18 @@ func (h *Contacts) Add() fiber.Handler {
 		resp := addResponse{Msg: "success", Data: make([]addEntry, len(results))}
 		for i, r := range results {
 			resp.Data[i] = addEntry{UID: r.UID, Status: string(r.Status)}
-			if r.Status == models.AddRequested || r.Status == models.AddAccepted {
+			switch r.Status {
+			case models.AddAccepted:
+				noticeContact(h.cfg.Notices, r.UID, me, contactAccept)
+				resp.Num++
+			case models.AddRequested:
+				noticeContact(h.cfg.Notices, r.UID, me, contactRequest)
 				resp.Num++
 			}
+		}
+		// Every peer has its notice before the host hears of the first:
+		// a slow OnEvent holds none of them up.
+		for _, r := range results {
 			switch r.Status {
 			case models.AddAccepted:
 				h.cfg.Events.Emit(c.UserContext(), events.ContactAdded{UID: me, PeerUID: r.UID, Time: now})
@@ -206,6 +223,9 @@ func (h *Contacts) Delete() fiber.Handler {
 		removed, err := h.cfg.Store.DeleteContacts(c.UserContext(), me, uids)
 		if err != nil {
 			return err
+		}
+		for _, peer := range removed {
+			noticeContact(h.cfg.Notices, peer, me, contactDelete)
 		}
 		now := h.cfg.Now().Unix()
 		for _, peer := range removed {
@@ -237,8 +257,10 @@ func (h *Contacts) Answer() fiber.Handler {
 			return err
 		}
 		if accept {
+			noticeContact(h.cfg.Notices, int64(req.UIDFrom), me, contactAccept)
 			h.cfg.Events.Emit(c.UserContext(), events.ContactAdded{UID: me, PeerUID: int64(req.UIDFrom), Time: now})
 		} else {
+			noticeContact(h.cfg.Notices, int64(req.UIDFrom), me, contactRefuse)
 			h.cfg.Events.Emit(c.UserContext(), events.RequestRefused{UID: me, PeerUID: int64(req.UIDFrom), Time: now})
 		}
 		return c.JSON(success)

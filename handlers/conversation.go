@@ -33,10 +33,17 @@ type ConversationsConfig struct {
 	Now     func() time.Time
 	// Events receives MessagesRead after commit.
 	Events *events.Emitter
+	// Notices takes the read receipts for the senders' open streams.
+	//
+	// Optional. Default: none (there are no streams to tell).
+	Notices Notices
 }
 
 // NewConversations prepares the conversation routes' handlers.
 func NewConversations(cfg ConversationsConfig) *Conversations {
+	if cfg.Notices == nil {
+		cfg.Notices = noStreams{}
+	}
 	return &Conversations{cfg: cfg}
 }
 
@@ -130,6 +137,7 @@ func (h *Conversations) Read() fiber.Handler {
 			return err
 		}
 		if n > 0 {
+			noticeRead(h.cfg.Notices, from, me, readID)
 			h.cfg.Events.Emit(ctx, events.MessagesRead{UID: me, PeerUID: from, LastID: readID, Num: n, Time: h.cfg.Now().Unix()})
 		}
 		return c.JSON(numResponse{Num: n, Msg: "success"})

@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	"github.com/fiberchat/fiberchat/apierr"
-	"github.com/fiberchat/fiberchat/events"
 	"github.com/fiberchat/fiberchat/internal/deliver"
 	"github.com/fiberchat/fiberchat/internal/park"
 	"github.com/fiberchat/fiberchat/internal/wire"
@@ -39,50 +38,6 @@ const (
 	// long: it steps again after the others queued.
 	streamBatchesPerStep = 10
 )
-
-type readNotice struct {
-	UID    int64 `json:"uid"`
-	LastID int64 `json:"last_id"`
-}
-
-type contactNotice struct {
-	UID  int64  `json:"uid"`
-	What string `json:"what"`
-}
-
-// StreamNotice passes e to the open streams of the user it concerns,
-// through hub: a read receipt to the sender whose messages were read, a
-// contact change to the peer it was done to. Other events are ignored.
-// It does not block.
-//
-// Notices are best-effort live news, not a log (see deliver.Hub.Notice):
-// a client that needs the state reads it after (re)connecting
-// (/Message/Unread, /Contacts/list). Messages are different: a stream
-// reads them from the database past its cursor, so none is lost.
-func StreamNotice(hub *deliver.Hub, e events.Event) {
-	switch e := e.(type) {
-	case events.MessagesRead:
-		notice(hub, e.PeerUID, "read", readNotice{UID: e.UID, LastID: e.LastID})
-	case events.ContactRequested:
-		notice(hub, e.PeerUID, "contact", contactNotice{UID: e.UID, What: "request"})
-	case events.RequestRefused:
-		notice(hub, e.PeerUID, "contact", contactNotice{UID: e.UID, What: "refuse"})
-	case events.ContactAdded:
-		notice(hub, e.PeerUID, "contact", contactNotice{UID: e.UID, What: "accept"})
-	case events.ContactRemoved:
-		notice(hub, e.PeerUID, "contact", contactNotice{UID: e.UID, What: "delete"})
-	case events.UserBlocked:
-		notice(hub, e.PeerUID, "contact", contactNotice{UID: e.UID, What: "block"})
-	}
-}
-
-func notice(hub *deliver.Hub, uid int64, event string, data any) {
-	b, err := json.Marshal(data)
-	if err != nil {
-		return // the notices are plain structs: cannot happen
-	}
-	hub.Notice(uid, appendEvent(nil, "", event, b))
-}
 
 // openStream is one /Message/Stream response, parked or held: its waiter
 // in the hub, and its cursor.

@@ -71,6 +71,12 @@ type UsersConfig struct {
 	Sessions SessionCache
 	// Events receives UserRegistered and LoggedIn after commit.
 	Events *events.Emitter
+	// Streams is told when a login may have ended one of the user's
+	// sessions (MaxSessions evicts the oldest), for the user's open
+	// streams to check theirs.
+	//
+	// Optional. Default: none (there are no streams to tell).
+	Streams SessionEnds
 	// Logger receives what goes wrong after an answer is settled, such as
 	// a replaced avatar that could not be removed.
 	Logger *slog.Logger
@@ -111,6 +117,9 @@ func NewUsers(cfg UsersConfig) (*Users, error) {
 	}
 	if cfg.Profiles == nil {
 		cfg.Profiles = uncachedProfiles{cfg.Store}
+	}
+	if cfg.Streams == nil {
+		cfg.Streams = noStreams{}
 	}
 	dummy, err := bcrypt.GenerateFromPassword([]byte("fiberchat-timing-equaliser"), cfg.BcryptCost)
 	if err != nil {
@@ -189,8 +198,10 @@ func (u *Users) Login() fiber.Handler {
 		if err != nil {
 			return err
 		}
-		// The session cap may have ended the oldest session.
+		// The session cap may have ended the oldest session: the
+		// evicted one's streams say bye "logout".
 		u.cfg.Sessions.ForgetUser(user.UID)
+		u.cfg.Streams.SessionsEnded(user.UID, ByeLogout)
 		u.cfg.Events.Emit(ctx, events.LoggedIn{UID: user.UID, Time: now.Unix()})
 		return c.JSON(loginResponse{Login: 1, AccessToken: token, ExpireTime: expire, Msg: "Login successfully"})
 	}

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/fiberchat/fiberchat/events"
+	"github.com/fiberchat/fiberchat/handlers"
 	"github.com/fiberchat/fiberchat/internal/wire"
 	"github.com/fiberchat/fiberchat/middleware"
 	"github.com/fiberchat/fiberchat/models"
@@ -69,10 +70,13 @@ func (m *Module) IssueToken(ctx context.Context, uid int64) (Session, error) {
 	if err != nil {
 		return Session{}, err
 	}
-	m.events.Emit(ctx, events.LoggedIn{UID: uid, ByHost: true, Time: now.Unix()})
+	// The session cap may have ended the oldest session: the evicted
+	// one's streams say bye "logout".
 	if m.sessions != nil {
-		m.sessions.ForgetUser(uid) // the session cap may have ended the oldest session
+		m.sessions.ForgetUser(uid)
 	}
+	m.waiters.SessionsEnded(uid, handlers.ByeLogout)
+	m.events.Emit(ctx, events.LoggedIn{UID: uid, ByHost: true, Time: now.Unix()})
 	return Session{UID: uid, AccessToken: token, ExpireTime: expire}, nil
 }
 

@@ -66,7 +66,8 @@ type Module struct {
 	tokens middleware.TokenSource
 	events *events.Emitter
 	// waiters holds every waiting long poll and stream, by uid: their
-	// wake-ups, caps and notices.
+	// wake-ups, caps and notices. The handlers that cause notices hand
+	// them to it directly; the host's OnEvent is not on their way.
 	waiters *deliver.Hub
 	// sessions forgets cached sessions when they end; nil without a cache.
 	sessions handlers.SessionCache
@@ -130,7 +131,7 @@ func New(cfg Config) (*Module, error) {
 			Now:       cfg.Now,
 		}),
 	}
-	m.events = events.NewEmitter(m.streamEvents(cfg.OnEvent), cfg.Logger)
+	m.events = events.NewEmitter(cfg.OnEvent, cfg.Logger)
 	empty := ""
 	m.mountPrefix.Store(&empty)
 	// The waiters come first: the other processes' notes reach them.
@@ -232,12 +233,14 @@ func (m *Module) newHandlers(profiles handlers.ProfileSource) error {
 		Decoder: m.decoder,
 		Now:     m.cfg.Now,
 		Events:  m.events,
+		Notices: m.waiters,
 	})
 	m.conversations = handlers.NewConversations(handlers.ConversationsConfig{
 		Store:   m.store,
 		Decoder: m.decoder,
 		Now:     m.cfg.Now,
 		Events:  m.events,
+		Notices: m.waiters,
 	})
 	m.messages = m.newMessages()
 	return nil
@@ -265,6 +268,7 @@ func (m *Module) newUsers(profiles handlers.ProfileSource) (*handlers.Users, err
 		Sessions:   m.sessions,
 		Profiles:   profiles,
 		Events:     m.events,
+		Streams:    m.waiters,
 		Logger:     cfg.Logger,
 	})
 }
