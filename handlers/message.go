@@ -23,7 +23,7 @@ type MessageStore interface {
 	MessageByClientID(ctx context.Context, fromUID int64, clientMsgID string) (*models.Message, error)
 	MessagesFor(ctx context.Context, uid, afterID int64, limit int) ([]models.Message, error)
 	RecvCursor(ctx context.Context, tokenID int64) (int64, error)
-	AdvanceRecvCursor(ctx context.Context, tokenID, from, to int64) (bool, error)
+	AdvanceRecvCursor(ctx context.Context, tokenID, to int64) error
 	LatestMessageID(ctx context.Context, uid int64) (int64, error)
 	// QueryTimeout is how long a store call may take; a Send takes no
 	// longer in all.
@@ -193,7 +193,9 @@ const defaultRecvLimit = 100
 
 // Recv serves /Message/Recv: the caller's messages past a cursor, in id
 // order. The cursor is last_id when the client sends one, else the
-// session's own, which Recv moves on past what it hands out.
+// session's own, which Recv moves on past what it hands out once the
+// answer has been written, and not at all when the client is found gone
+// first (see answer; what "written" can prove is in park.Check).
 //
 // With wait > 0 the request is a long poll (at most deliver.DefaultCaps
 // per session and per user; past them the oldest is answered at once,
@@ -225,7 +227,10 @@ func (h *Messages) Recv() fiber.Handler {
 			if err != nil {
 				return err
 			}
-			return c.JSON(recvReply(ms, cursor, limit))
+			// The same rule as a long poll's (park.Check): the cursor
+			// moves once the answer is made, unless the client is gone.
+			write, written := h.answer(s, req.LastID, ms, cursor, limit)
+			return park.AnswerHeld(c, write, written)
 		}
 		d := h.cfg.Parker.PollFor(c, h.cfg.Closing)
 		w := new(deliver.Waiter)
@@ -251,61 +256,62 @@ func (h *Messages) recvCheck(s middleware.Session, lastID *wire.Int, limit int) 
 		read   bool
 		cursor int64
 	)
-	return func(final bool) fiber.Handler {
+	return func(final bool) (fiber.Handler, func()) {
 		var ms []models.Message
 		if !final || !read {
 			var err error
 			// A parked poll's request is over as far as fasthttp knows, and
 			// so is its context: this read belongs to the module.
 			if ms, cursor, err = h.next(context.Background(), s, lastID, limit); err != nil {
-				return func(out *fiber.Ctx) error { return WriteError(out, h.cfg.Logger, err, nil) }
+				return func(out *fiber.Ctx) error { return WriteError(out, h.cfg.Logger, err, nil) }, nil
 			}
 			read = true
 			if len(ms) == 0 && !final {
-				return nil
+				return nil, nil
 			}
 		}
-		reply := recvReply(ms, cursor, limit)
-		return func(out *fiber.Ctx) error { return out.JSON(reply) }
+		return h.answer(s, lastID, ms, cursor, limit)
 	}
 }
 
-// cursorAttempts bounds how often one Recv re-reads after other requests
-// of the same session moved its cursor first.
-const cursorAttempts = 10
+// answer makes Recv's answer from what next read, and, for the session's
+// cursor, what moves the cursor past it once it is written (park.Check's
+// written): a Recv whose client is gone consumes nothing (API.md §5).
+func (h *Messages) answer(s middleware.Session, lastID *wire.Int, ms []models.Message, cursor int64, limit int) (fiber.Handler, func()) {
+	reply := recvReply(ms, cursor, limit)
+	write := func(out *fiber.Ctx) error { return out.JSON(reply) }
+	if lastID != nil || reply.Num == 0 {
+		return write, nil
+	}
+	return write, func() {
+		// The answer is out: the request that wrote it may be over, and
+		// so may its context.
+		if err := h.cfg.Store.AdvanceRecvCursor(context.Background(), s.TokenID, reply.LastID); err != nil {
+			// The client has the messages; the next Recv hands them to
+			// this session again, which the contract allows.
+			h.cfg.Logger.Error("recv: advance the session cursor", "err", err)
+		}
+	}
+}
 
 // next reads up to limit+1 messages past the cursor (the extra one tells
-// whether there are more) and returns them with the cursor they follow.
-// Without last_id it moves the session's cursor past the first limit of
-// them by compare-and-set, so two requests of one session racing each
-// other never hand out the same message twice.
+// whether there are more) and returns them with the cursor they follow:
+// last_id when the client sends one, else the session's own. It moves
+// nothing: the session's cursor moves once the answer is written (see
+// answer). Two requests of one session that read at once may so both
+// hand out the same messages: each device sees each message at least
+// once, never none.
 func (h *Messages) next(ctx context.Context, s middleware.Session, lastID *wire.Int, limit int) ([]models.Message, int64, error) {
 	if lastID != nil {
 		ms, err := h.cfg.Store.MessagesFor(ctx, s.UID, int64(*lastID), limit+1)
 		return ms, int64(*lastID), err
 	}
-	var cursor int64
-	for range cursorAttempts {
-		var err error
-		cursor, err = h.cfg.Store.RecvCursor(ctx, s.TokenID)
-		if err != nil {
-			return nil, 0, err
-		}
-		ms, err := h.cfg.Store.MessagesFor(ctx, s.UID, cursor, limit+1)
-		if err != nil || len(ms) == 0 {
-			return nil, cursor, err
-		}
-		moved, err := h.cfg.Store.AdvanceRecvCursor(ctx, s.TokenID, cursor, ms[min(len(ms), limit)-1].ID)
-		if err != nil {
-			return nil, 0, err
-		}
-		if moved {
-			return ms, cursor, nil
-		}
+	cursor, err := h.cfg.Store.RecvCursor(ctx, s.TokenID)
+	if err != nil {
+		return nil, 0, err
 	}
-	// Other requests of this session kept winning. Handing out nothing is
-	// safe: what they took is theirs, and the rest waits for the next call.
-	return nil, cursor, nil
+	ms, err := h.cfg.Store.MessagesFor(ctx, s.UID, cursor, limit+1)
+	return ms, cursor, err
 }
 
 // recvReply builds the answer from up to limit+1 messages: last_id is the

@@ -211,19 +211,23 @@ func (s *Store) RecvCursor(ctx context.Context, tokenID int64) (int64, error) {
 	return t.RecvCursor, nil
 }
 
-// AdvanceRecvCursor moves a session's cursor from one id to a later one,
-// and only if it still stands at from (compare-and-set): false means
-// another request of the session moved it first, and the caller must read
-// again rather than hand out messages twice. to must be above from.
-func (s *Store) AdvanceRecvCursor(ctx context.Context, tokenID, from, to int64) (bool, error) {
+// AdvanceRecvCursor moves a session's cursor on to id to, unless it
+// stands there or past it already; a session that has ended is left
+// alone. Recv calls it once an answer handing out messages up to to has
+// been written, so the cursor only ever covers what was written to some
+// request of the session: where two requests of one session raced and
+// both wrote, the later id wins, and nothing either handed out is left
+// behind it twice. (A compare-and-set from the cursor read would leave
+// the cursor behind the other's answer and hand that out again.)
+func (s *Store) AdvanceRecvCursor(ctx context.Context, tokenID, to int64) error {
 	db, done := s.with(ctx)
 	defer done()
-	res := db.Model(&UserToken{}).Where("id = ? AND recv_cursor = ?", tokenID, from).
-		Update("recv_cursor", to)
-	if res.Error != nil {
-		return false, fmt.Errorf("advance recv cursor: %w", res.Error)
+	err := db.Model(&UserToken{}).Where("id = ? AND recv_cursor < ?", tokenID, to).
+		Update("recv_cursor", to).Error
+	if err != nil {
+		return fmt.Errorf("advance recv cursor: %w", err)
 	}
-	return res.RowsAffected == 1, nil
+	return nil
 }
 
 // DeleteMessagesBefore removes up to limit messages created before cutoff

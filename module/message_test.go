@@ -735,6 +735,9 @@ type delivery struct {
 	nextSeq map[int64]int
 	// partial is set for a reader that shares its session with another
 	// and so sees only part of each sender's messages, still in order.
+	// Such a reader may also be handed again what it had (at least once:
+	// API.md §5), when the other read the same cursor at the same time
+	// and so moved it no further: those it skips.
 	partial bool
 }
 
@@ -744,6 +747,9 @@ func newDelivery() *delivery {
 
 func (d *delivery) add(a client.RecvResult) error {
 	for _, m := range a.Messages {
+		if d.partial && d.seen[m.Message] && m.ID <= d.lastID {
+			continue
+		}
 		if m.ID <= d.lastID {
 			return fmt.Errorf("id %d after %d", m.ID, d.lastID)
 		}
@@ -807,7 +813,8 @@ func TestConcurrentSendsDeliveredOnce(t *testing.T) {
 
 // TestConcurrentReadersMissNothing is the no-skip proof: readers poll with
 // their own last_id (and two with the session cursor, racing each other)
-// while many senders write, and each must see every message exactly once.
+// while many senders write, and each must see every message exactly once
+// (the two of one session: each at least once between them).
 // A reader that sees a later id before an earlier one has committed moves
 // past the earlier one for good, and ends short.
 func TestConcurrentReadersMissNothing(t *testing.T) {
@@ -878,18 +885,13 @@ func testConcurrentReaders(t *testing.T, s *chattest.Server, live sdker) {
 				return
 			}
 			if r.user.Token == shared.Token {
+				// Both may get a message they read at once: the session's
+				// cursor moves only after an answer is written.
 				mu.Lock()
 				for _, m := range got.Messages {
-					if sharedD[m.Message] {
-						err = fmt.Errorf("%s: %q handed to both readers of one session", r.name, m.Message)
-					}
 					sharedD[m.Message] = true
 				}
 				mu.Unlock()
-				if err != nil {
-					results[i] = err
-					return
-				}
 			}
 			// Once every send has been answered, one more empty read
 			// means the reader has passed a message it never got. (For

@@ -15,7 +15,9 @@ import (
 
 	"github.com/fiberchat/fiberchat/client"
 	"github.com/fiberchat/fiberchat/internal/chattest"
+	"github.com/fiberchat/fiberchat/module"
 	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // The tests in this file run the module on a live listener with
@@ -217,11 +219,15 @@ func TestParkedPollHeaders(t *testing.T) {
 	}
 }
 
-func TestParkedSessionCursorOnce(t *testing.T) {
-	// Two parked polls of one session race for one message: exactly one
-	// gets it. Another device, a session of its own, gets it too.
+func TestParkedSessionCursor(t *testing.T) {
+	// Two parked polls of one session race for one message: at least one
+	// gets it (both may: each read the cursor before either answer was
+	// written, API.md §5), and once both have answered the session's
+	// cursor is past it. Another device, a session of its own, gets it
+	// too.
 	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
-		l := chattest.NewLive(t, db, chattest.Options{})
+		reg := prometheus.NewRegistry()
+		l := chattest.NewLive(t, db, chattest.Options{Config: func(c *module.Config) { c.Metrics = reg }})
 		a, b := l.NewUser(t, "a"), l.NewUser(t, "b")
 		l.Befriend(t, a, b)
 		laptop := login(t, l.Server, b)
@@ -242,8 +248,14 @@ func TestParkedSessionCursorOnce(t *testing.T) {
 					t.Fatalf("session poll: %+v", res.ans)
 				}
 			}
-			if got != 1 {
-				t.Fatalf("round %d: one session's two polls got the message %d times, want once", round, got)
+			if got == 0 {
+				t.Fatalf("round %d: neither of one session's two polls got the message", round)
+			}
+			// A parked poll counts until its answer is written and the
+			// cursor moved.
+			awaitValue(t, reg, "fiberchat_long_polls", 0)
+			if again := recv(t, l.Server, b, client.RecvRequest{}); len(again.Messages) != 0 {
+				t.Fatalf("round %d: the session's cursor stayed behind its answers: %+v", round, again)
 			}
 		}
 	})
@@ -272,6 +284,39 @@ func TestParkedPollClientGone(t *testing.T) {
 			t.Fatalf("errors logged:\n%s", logs)
 		}
 	})
+}
+
+func TestSessionCursorClientGone(t *testing.T) {
+	// A server-cursor poll whose client left before its message came
+	// consumes nothing: the session's next Recv gets the message. Parked
+	// and held (a server without KeepHijackedConns holds its polls on the
+	// socket) alike.
+	for _, parks := range []bool{true, false} {
+		t.Run(map[bool]string{true: "parked", false: "held"}[parks], func(t *testing.T) {
+			chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+				reg := prometheus.NewRegistry()
+				l := chattest.NewLive(t, db, chattest.Options{
+					Config: func(c *module.Config) { c.Metrics = reg },
+					App:    func(app *fiber.App) { app.Server().KeepHijackedConns = parks },
+				})
+				a, b := l.NewUser(t, "a"), l.NewUser(t, "b")
+				l.Befriend(t, a, b)
+				gone := dialRaw(t, l)
+				gone.write(t, "/Message/Recv", b.Creds(map[string]any{"wait": 20}))
+				awaitValue(t, reg, "fiberchat_long_polls", 1)
+				_ = gone.conn.Close()
+				id := mustSend(t, l.Server, a, b, "for whoever asks next")
+				// The poll has answered, or found it had no one to answer.
+				awaitValue(t, reg, "fiberchat_long_polls", 0)
+				if got := recv(t, l.Server, b, client.RecvRequest{}); len(got.Messages) != 1 || got.Messages[0].ID != id {
+					t.Fatalf("next Recv of the session: %+v, want message %d", got, id)
+				}
+				if parked := l.Hijacked.Load() == 1; parked != parks {
+					t.Fatalf("%d polls parked", l.Hijacked.Load())
+				}
+			})
+		})
+	}
 }
 
 func TestParkingNeedsKeepHijackedConns(t *testing.T) {

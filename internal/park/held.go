@@ -83,8 +83,8 @@ func (q *HeldPoll) Park(c *fiber.Ctx, wait time.Duration, cancel func(), check C
 	done := c.UserContext().Done()
 	final := false
 	for {
-		if h := check(final); h != nil {
-			return h(c)
+		if h, written := check(final); h != nil {
+			return AnswerHeld(c, h, written)
 		}
 		select {
 		case <-q.kick:
@@ -98,6 +98,22 @@ func (q *HeldPoll) Park(c *fiber.Ctx, wait time.Duration, cancel func(), check C
 			final = true
 		}
 	}
+}
+
+// AnswerHeld writes an answer made on the request's own goroutine (a
+// HeldPoll's, or one given at once) into c's response, which fasthttp
+// sends once the handler has returned, and then runs written (see Check)
+// unless the client has left already. fasthttp tells a handler nothing
+// of its write, so this is the last moment the request can look: a client
+// that leaves from here on loses the answer (see Check).
+func AnswerHeld(c *fiber.Ctx, h fiber.Handler, written func()) error {
+	if err := h(c); err != nil {
+		return err
+	}
+	if written != nil && !ConnGone(c.Context().Conn()) {
+		written()
+	}
+	return nil
 }
 
 // HeldStream is a stream run where it cannot park: on fasthttp's body

@@ -18,6 +18,7 @@ package park
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -32,16 +33,23 @@ import (
 )
 
 // Check is what a parked poll runs to learn whether it can answer. With
-// final false it looks for something to answer and returns nil to stay
-// parked; with final true (the wait ran out, or the Parker is closing) it
-// returns the answer it has. The handler it returns writes that answer
-// (status, headers, body) on a Fiber ctx of its own, as the route would
-// have on the request's; its error, if any, closes the connection.
+// final false it looks for something to answer and returns a nil answer
+// to stay parked; with final true (the wait ran out, or the Parker is
+// closing) it returns the answer it has. The answer handler writes that
+// answer (status, headers, body) on a Fiber ctx of its own, as the route
+// would have on the request's; its error, if any, closes the connection.
+//
+// written, when not nil, runs once the answer has been written to the
+// client's connection without error, and never when the client was gone
+// before (ConnGone) or the write failed: what the answer hands out is
+// consumed there and only there (Recv's session cursor). A write that
+// succeeds proves only that the bytes reached the kernel; a client that
+// leaves while they travel loses them.
 //
 // The first call comes right after the poll is parked, and may be final
 // already. A Poll never runs its Check on two goroutines at once, so the
 // Check may keep state (a cursor) between calls without a lock.
-type Check func(final bool) fiber.Handler
+type Check func(final bool) (answer fiber.Handler, written func())
 
 // maxCheckers bounds the goroutines running Checks. A Check usually waits
 // for the database, whose pool bounds the work anyway; a burst of polls
@@ -389,8 +397,8 @@ func (q *Poll) step() {
 	defer q.recoverFrom()
 	final := q.expired.Load() || q.p.closed.Load()
 	q.woken.Store(false)
-	if h := q.check(final); h != nil {
-		go q.answer(h)
+	if h, written := q.check(final); h != nil {
+		go q.answer(h, written)
 		return
 	}
 	q.state.Store(parked)
@@ -427,18 +435,18 @@ const defaultWriteTimeout = 30 * time.Second
 
 // answer writes the answer h makes, then hands the connection back to the
 // server, or closes it.
-func (q *Poll) answer(h fiber.Handler) {
-	if q.respond(h) {
+func (q *Poll) answer(h fiber.Handler, written func()) {
+	if q.respond(h, written) {
 		q.p.handBack(q.conn, q.pending, q.app.Server())
 	}
 }
 
-// respond writes the answer h makes and reports whether the connection
-// may serve another request. (The hand-back is outside its recover: a
-// panic in a later request's handler is the server's business.)
-func (q *Poll) respond(h fiber.Handler) (keepAlive bool) {
+// respond writes the answer h makes, runs written if that succeeded, and
+// reports whether the connection may serve another request. (The
+// hand-back is outside its recover: a panic in a later request's handler
+// is the server's business.)
+func (q *Poll) respond(h fiber.Handler, written func()) (keepAlive bool) {
 	defer q.recoverFrom()
-	q.stopWaiting()
 	srv := q.app.Server()
 	keepAlive = q.keepAlive && !q.p.closed.Load()
 
@@ -460,19 +468,15 @@ func (q *Poll) respond(h fiber.Handler) (keepAlive bool) {
 		fctx.Response.SetConnectionClose()
 	}
 	if err == nil {
-		wt := srv.WriteTimeout
-		if wt <= 0 {
-			wt = defaultWriteTimeout
-		}
-		_ = q.conn.SetWriteDeadline(time.Now().Add(wt))
-		_, err = fctx.Response.WriteTo(q.conn)
-		// A deadline left behind would cut a later answer of the server's,
-		// which clears only deadlines it set itself.
-		if e := q.conn.SetWriteDeadline(time.Time{}); err == nil {
-			err = e
-		}
+		err = q.write(&fctx.Response, srv.WriteTimeout)
 	}
-	// Only now, so that Close returns once the answers are out.
+	if err == nil && written != nil {
+		written()
+	}
+	// Only now, so that whoever counts the poll (its cancel, Close) sees
+	// it go once its answer is out and accounted for. A wake-up or the
+	// deadline meanwhile finds it owned, and does nothing.
+	q.stopWaiting()
 	q.p.remove(q)
 	if err != nil || !keepAlive {
 		// A failed write means the client is gone: nothing to keep.
@@ -480,6 +484,31 @@ func (q *Poll) respond(h fiber.Handler) (keepAlive bool) {
 		return false
 	}
 	return true
+}
+
+// errClientGone is respond's reason not to write to a client that has
+// closed its connection (and so not to run written).
+var errClientGone = errors.New("client gone")
+
+// write writes resp to the poll's connection within wt (or
+// defaultWriteTimeout), unless the client has left already: a write to a
+// peer that has closed usually succeeds all the same, and would pass for
+// a delivery.
+func (q *Poll) write(resp *fasthttp.Response, wt time.Duration) error {
+	if ConnGone(q.conn) {
+		return errClientGone
+	}
+	if wt <= 0 {
+		wt = defaultWriteTimeout
+	}
+	_ = q.conn.SetWriteDeadline(time.Now().Add(wt))
+	_, err := resp.WriteTo(q.conn)
+	// A deadline left behind would cut a later answer of the server's,
+	// which clears only deadlines it set itself.
+	if e := q.conn.SetWriteDeadline(time.Time{}); err == nil {
+		err = e
+	}
+	return err
 }
 
 // handBack gives an answered connection back to srv for the client's next

@@ -42,6 +42,8 @@ type fixture struct {
 	msg     atomic.Pointer[string]
 	answers atomic.Int64 // answers made, across all polls
 	cancels atomic.Int64
+	// written counts the answers written to their client (Check's written).
+	written atomic.Int64
 	// gate, when set, holds every non-final check until it is closed.
 	gate atomic.Pointer[chan struct{}]
 }
@@ -74,13 +76,13 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 		if c.Query("wake") != "" {
 			q.Wake() // as a wake-up between Subscribe and Park
 		}
-		q.Park(c, time.Duration(c.QueryInt("wait_ms"))*time.Millisecond, func() { f.cancels.Add(1) }, func(final bool) fiber.Handler {
+		q.Park(c, time.Duration(c.QueryInt("wait_ms"))*time.Millisecond, func() { f.cancels.Add(1) }, func(final bool) (fiber.Handler, func()) {
 			if g := f.gate.Load(); g != nil && !final {
 				<-*g
 			}
 			m := f.msg.Load()
 			if m == nil && !final {
-				return nil
+				return nil, nil
 			}
 			text := ""
 			if m != nil {
@@ -89,7 +91,7 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 			return func(out *fiber.Ctx) error {
 				f.answers.Add(1)
 				return out.JSON(fiber.Map{"msg": text})
-			}
+			}, func() { f.written.Add(1) }
 		})
 		return nil
 	})
@@ -277,8 +279,8 @@ func TestWakeAnswersAndHandsBack(t *testing.T) {
 				t.Fatalf("second poll: %s", body)
 			}
 			f.drained(t)
-			if f.cancels.Load() != 2 || f.answers.Load() != 2 {
-				t.Fatalf("after two answers: %d subscriptions cancelled, %d answers", f.cancels.Load(), f.answers.Load())
+			if f.cancels.Load() != 2 || f.answers.Load() != 2 || f.written.Load() != 2 {
+				t.Fatalf("after two answers: %d subscriptions cancelled, %d answers, %d written", f.cancels.Load(), f.answers.Load(), f.written.Load())
 			}
 		})
 	}
@@ -440,12 +442,16 @@ func TestClientGone(t *testing.T) {
 	f := newFixture(t, fixtureOptions{})
 	woken, expired := f.dial(t), f.dial(t)
 	woken.write(t, pollRequest("wait_ms=10000"))
-	expired.write(t, pollRequest("wait_ms=100"))
+	expired.write(t, pollRequest("wait_ms=300"))
 	f.parked(t, 2)
 	_ = woken.conn.Close()
 	_ = expired.conn.Close()
 	f.send("nobody")
 	f.drained(t)
+	// Neither answer reached anyone, and neither counts as written.
+	if n := f.written.Load(); n != 0 {
+		t.Fatalf("%d answers to gone clients counted as written", n)
+	}
 	c := f.dial(t)
 	c.write(t, helloRequest)
 	if _, body := c.read(t); body != "hello http" {
