@@ -60,7 +60,7 @@ type Config struct {
 	// TokenCacheSize bounds how many sessions are cached, how many
 	// unknown tokens are remembered (apart, so they cannot evict
 	// sessions), how many profiles, and, without Redis, how many keys
-	// the login throttle keeps (two at most per uid).
+	// the login throttle keeps (two at most per uid; at least 10 000).
 	// Default: 100000.
 	TokenCacheSize int
 	// ProfileCacheTTL is how long a user's public profile (name, head_img)
@@ -415,7 +415,7 @@ func (cfg Config) validate() error {
 		return errors.New("fiberchat: MaxSessions must not be negative")
 	case cfg.BcryptCost < 4 || cfg.BcryptCost > 31:
 		return errors.New("fiberchat: BcryptCost must be between 4 and 31")
-	case cfg.AvatarMaxBytes < 0 || cfg.AvatarMaxWidth < 0 || cfg.AvatarMaxHeight < 0 || cfg.AvatarMaxDecodedBytes < 0 || cfg.AvatarDecodes < 0 || cfg.BodyLimit < 0 || cfg.ClientCacheSize < 0:
+	case cfg.AvatarMaxBytes < 0 || cfg.AvatarMaxWidth < 0 || cfg.AvatarMaxHeight < 0 || cfg.AvatarMaxDecodedBytes < 0 || cfg.AvatarDecodes < 0 || cfg.BodyLimit < 0 || cfg.ClientCacheSize < 0 || cfg.TokenCacheSize < 0:
 		return errors.New("fiberchat: size limits must not be negative")
 	case cfg.MessageMaxChars < 0 || cfg.MessageMaxChars > maxMessageChars:
 		return fmt.Errorf("fiberchat: MessageMaxChars must be between 1 and %d", maxMessageChars)

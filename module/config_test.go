@@ -48,6 +48,7 @@ func TestConfigDefault(t *testing.T) {
 		{DB: db, SignatureSkew: 13 * time.Hour},
 		{DB: db, BcryptCost: 3},
 		{DB: db, AvatarMaxBytes: -1},
+		{DB: db, TokenCacheSize: -1},
 		{DB: db, MaxWait: time.Minute},
 		{DB: db, StreamPingInterval: -time.Second},
 	} {

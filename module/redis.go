@@ -253,10 +253,15 @@ func (m *Module) limitStorage() fiber.Storage {
 // loginRuns is where the login throttle counts: the rate limits' Storage
 // when Redis is set, so that guesses at one account spread over the
 // instances count together; else this process, for at most
-// TokenCacheSize keys.
+// TokenCacheSize keys, and never fewer than minThrottleKeys: an account's
+// run and its gate are two keys, and a store too small to keep both for
+// the accounts under attack would forget the runs it throttles by.
 func (m *Module) loginRuns() middleware.Counters {
 	if m.limits != nil {
 		return m.limits
 	}
-	return redisstore.NewLocal(m.cfg.TokenCacheSize, m.cfg.Now)
+	return redisstore.NewLocal(max(m.cfg.TokenCacheSize, minThrottleKeys), m.cfg.Now)
 }
+
+// minThrottleKeys is the least the in-process login throttle keeps.
+const minThrottleKeys = 10000

@@ -30,27 +30,27 @@ func (m *Module) Mount(r fiber.Router) {
 	m.mountUsers(rt)
 
 	ct := m.contacts
-	rt.post("/Contacts/list", ct.List(), withSession)
-	rt.post("/Contacts/Info", ct.Info(), withSession)
-	rt.post("/Contacts/IO/addContacts", ct.Add(), withSession)
-	rt.post("/Contacts/IO/delContacts", ct.Delete(), withSession)
-	rt.post("/Contacts/list/add", ct.Requests(), withSession)
-	rt.post("/Contacts/IO/acceptContacts", ct.Answer(), withSession)
-	rt.post("/Contacts/IO/block", ct.Block(), withSession)
-	rt.post("/Contacts/IO/unblock", ct.Unblock(), withSession)
-	rt.post("/Contacts/blocked", ct.Blocked(), withSession)
+	rt.post("/Contacts/list", ct.List())
+	rt.post("/Contacts/Info", ct.Info())
+	rt.post("/Contacts/IO/addContacts", ct.Add())
+	rt.post("/Contacts/IO/delContacts", ct.Delete())
+	rt.post("/Contacts/list/add", ct.Requests())
+	rt.post("/Contacts/IO/acceptContacts", ct.Answer())
+	rt.post("/Contacts/IO/block", ct.Block())
+	rt.post("/Contacts/IO/unblock", ct.Unblock())
+	rt.post("/Contacts/blocked", ct.Blocked())
 
 	ms := m.messages
-	rt.post("/Message/Send", ms.Send(), withSession)
-	rt.post("/Message/Recv", ms.Recv(), withSession)
+	rt.post("/Message/Send", ms.Send())
+	rt.post("/Message/Recv", ms.Recv())
 	// GET too, with everything in the query, for a browser's EventSource.
-	rt.post("/Message/Stream", ms.Stream(), withSession)
-	rt.get("/Message/Stream", ms.Stream(), withSession)
+	rt.post("/Message/Stream", ms.Stream())
+	rt.get("/Message/Stream", ms.Stream())
 
 	cv := m.conversations
-	rt.post("/Message/History", cv.History(), withSession)
-	rt.post("/Message/Read", cv.Read(), withSession)
-	rt.post("/Message/Unread", cv.Unread(), withSession)
+	rt.post("/Message/History", cv.History())
+	rt.post("/Message/Read", cv.Read())
+	rt.post("/Message/Unread", cv.Unread())
 
 	rt.raw(fiber.MethodGet, "/avatar/:name", handlers.Boundary(m.cfg.Logger, nil), m.users.ServeAvatar())
 	rt.raw(fiber.MethodGet, "/static/fiberchat.js", serveClientScript) // web.ClientJS, for host pages
@@ -82,17 +82,18 @@ func (m *Module) mountUsers(rt *router) {
 			afterSession: []fiber.Handler{m.rateLimit("passwd", m.cfg.AccountRateLimit, middleware.KeyUser)},
 		})
 	}
-	rt.post("/user/info", u.Info(), withSession)
-	rt.post("/user/logout", m.endsSessions(handlers.ByeLogout, u.Logout()), withSession)
+	rt.post("/user/info", u.Info())
+	rt.post("/user/logout", m.endsSessions(handlers.ByeLogout, u.Logout()))
 	rt.post("/user/info/head_img", u.HeadImg(), routeOpts{
 		upload:       true,
 		afterSession: []fiber.Handler{m.rateLimit("head_img", m.cfg.AccountRateLimit, middleware.KeyUser)},
 	})
-	rt.post("/user/info/update", u.Update(), withSession)
+	rt.post("/user/info/update", u.Update())
 }
 
 // routeOpts says what an API route needs besides its path and handler.
-// The zero value is a JSON route behind the session check.
+// The zero value, and a route given none, is a JSON body behind the
+// session check.
 type routeOpts struct {
 	// public routes (register, login) run without a session.
 	public bool
@@ -105,9 +106,6 @@ type routeOpts struct {
 	// IP); afterSession gates after it (limits keyed by user).
 	beforeSession, afterSession []fiber.Handler
 }
-
-// withSession is the common route: a JSON body, behind the session check.
-var withSession = routeOpts{}
 
 // router mounts API routes on r, each with the module's chain.
 type router struct {
@@ -132,12 +130,15 @@ func (m *Module) newRouter(r fiber.Router) *router {
 	}
 }
 
-func (rt *router) post(path string, h fiber.Handler, o routeOpts) {
-	rt.add(fiber.MethodPost, path, h, o)
+// post mounts a POST route; without opts it is the common one, a JSON
+// body behind the session check.
+func (rt *router) post(path string, h fiber.Handler, opts ...routeOpts) {
+	rt.add(fiber.MethodPost, path, h, opts...)
 }
 
-func (rt *router) get(path string, h fiber.Handler, o routeOpts) {
-	rt.add(fiber.MethodGet, path, h, o)
+// get mounts a GET route, as post does.
+func (rt *router) get(path string, h fiber.Handler, opts ...routeOpts) {
+	rt.add(fiber.MethodGet, path, h, opts...)
 }
 
 // add mounts one API route: the request id (read once, here, for the
@@ -147,7 +148,11 @@ func (rt *router) get(path string, h fiber.Handler, o routeOpts) {
 // it, and the handler. The signature comes before every limit, so that
 // requests without a valid api_token, which cost nothing to send, never
 // count against a real client's budget.
-func (rt *router) add(method, path string, h fiber.Handler, o routeOpts) {
+func (rt *router) add(method, path string, h fiber.Handler, opts ...routeOpts) {
+	var o routeOpts
+	if len(opts) > 0 {
+		o = opts[0]
+	}
 	limit := rt.jsonLimit
 	if o.upload {
 		limit = rt.uploadLimit
