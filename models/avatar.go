@@ -57,9 +57,11 @@ type AvatarOwner struct {
 // SetAvatar makes name, an avatar uid has just stored, its head_img (as
 // url) and its recorded avatar, in one transaction, and returns the name
 // it recorded before ("" for none): the one avatar the caller may now
-// delete. The user's row is updated first, so that its lock orders two
-// uploads of one user on MySQL, and each sees the other's record.
-// ErrUserGone when the user no longer exists.
+// delete, or "" too while another user's head_img names it (API.md §3:
+// an upload never removes a file another user shows). The user's row is
+// updated first, so that its lock orders two uploads of one user on
+// MySQL, and each sees the other's record. ErrUserGone when the user no
+// longer exists.
 func (s *Store) SetAvatar(ctx context.Context, uid int64, name, url string, now int64) (prev string, err error) {
 	db, done := s.with(ctx)
 	defer done()
@@ -80,8 +82,24 @@ func (s *Store) SetAvatar(ctx context.Context, uid int64, name, url string, now 
 		case err != nil:
 			return err
 		}
-		prev = old.Name
-		return tx.Model(&AvatarOwner{}).Where("uid = ?", uid).Update("name", name).Error
+		if err := tx.Model(&AvatarOwner{}).Where("uid = ?", uid).Update("name", name).Error; err != nil {
+			return err
+		}
+		shown, err := shownByOthers(tx, uid, old.Name)
+		if !shown {
+			prev = old.Name
+		}
+		return err
 	})
 	return prev, err
+}
+
+// shownByOthers reports whether a user other than uid has a head_img
+// naming the avatar name. It scans the users table, which only an
+// avatar upload (rate-limited per user) pays for; names are hex and a
+// dot, so nothing in them is a LIKE wildcard.
+func shownByOthers(tx *gorm.DB, uid int64, name string) (bool, error) {
+	var n int64
+	err := tx.Model(&User{}).Where("uid <> ? AND head_img LIKE ?", uid, "%/avatar/"+name).Limit(1).Count(&n).Error
+	return n > 0, err
 }
