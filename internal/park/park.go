@@ -409,13 +409,19 @@ func (q *Poll) step() {
 
 // recoverFrom ends a poll whose Check or answer panicked: logged, and its
 // connection closed, as the request's goroutine would have been ended.
-func (q *Poll) recoverFrom() {
-	if r := recover(); r != nil {
-		q.p.logger.Error("parked long poll failed", "path", q.path, "panic", fmt.Sprint(r))
-		q.stopWaiting()
-		q.p.remove(q)
-		_ = q.conn.Close()
+func (q *Poll) recoverFrom() { q.failed(recover()) }
+
+// failed ends the poll if r, what recover returned, is a panic, and
+// reports whether it was.
+func (q *Poll) failed(r any) bool {
+	if r == nil {
+		return false
 	}
+	q.p.logger.Error("parked long poll failed", "path", q.path, "panic", fmt.Sprint(r))
+	q.stopWaiting()
+	q.p.remove(q)
+	_ = q.conn.Close()
+	return true
 }
 
 // stopWaiting ends the poll's timer and notifier subscription. (A poll
@@ -446,7 +452,13 @@ func (q *Poll) answer(h fiber.Handler, written func()) {
 // hand-back is outside its recover: a panic in a later request's handler
 // is the server's business.)
 func (q *Poll) respond(h fiber.Handler, written func()) (keepAlive bool) {
-	defer q.recoverFrom()
+	// A panic closes the connection: the client's next request, read
+	// already or not, must not be served on it.
+	defer func() {
+		if q.failed(recover()) {
+			keepAlive = false
+		}
+	}()
 	srv := q.app.Server()
 	keepAlive = q.keepAlive && !q.p.closed.Load()
 
