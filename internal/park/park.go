@@ -61,8 +61,11 @@ const maxCheckers = 16
 // concurrent use; a nil *Parker parks nothing.
 type Parker struct {
 	logger *slog.Logger
-	closed atomic.Bool
-	warn   sync.Once
+	// hijackGrace is how long past its wait (a stream: its first ping
+	// interval) a poll waits for the hijack handler before it gives up.
+	hijackGrace time.Duration
+	closed      atomic.Bool
+	warn        sync.Once
 
 	mu sync.Mutex
 	// polls are the parked (and answering) polls, for Close. Wake-ups find
@@ -88,9 +91,15 @@ type Parker struct {
 // queue until its step has run.
 type task interface{ step() }
 
+// hijackGrace is Parker.hijackGrace. fasthttp runs the hijack handler
+// right after the route's handler returns, unless flushing or clearing the
+// connection's deadline fails (then never): a few seconds tell the two
+// apart under any load.
+const hijackGrace = 5 * time.Second
+
 // New returns an empty Parker that logs to logger.
 func New(logger *slog.Logger) *Parker {
-	p := &Parker{logger: logger, polls: make(map[*Poll]struct{}), streams: make(map[*Stream]struct{}), idle: make(map[net.Conn]struct{})}
+	p := &Parker{logger: logger, hijackGrace: hijackGrace, polls: make(map[*Poll]struct{}), streams: make(map[*Stream]struct{}), idle: make(map[net.Conn]struct{})}
 	p.drained = sync.NewCond(&p.mu)
 	return p
 }
@@ -194,9 +203,9 @@ func (p *Parker) remove(q *Poll) {
 // answer it, which is what makes an answer happen once however the
 // wake-up, the deadline and Close race.
 const (
-	starting int32 = iota // from NewPoll until the hijack handler has parked it
+	starting int32 = iota // from NewPoll until the hijack handler runs
 	parked                // waiting, with no goroutine
-	owned                 // queued for a check, being checked, or answered
+	owned                 // being parked, queued for a check, being checked, or answered
 )
 
 // Poll is one long poll, parked or about to be.
@@ -315,6 +324,10 @@ func (q *Poll) Park(c *fiber.Ctx, wait time.Duration, cancel func(), check Check
 	// fasthttp would close these after the answer too; an HTTP/1.0 client
 	// would need "Connection: keep-alive", which is not worth a case.
 	q.keepAlive = !srv.DisableKeepalive && rh.IsHTTP11() && !rh.ConnectionClose()
+	// Armed before the hijack: fasthttp skips the hijack handler when it
+	// cannot flush the connection or clear its deadline, and then only
+	// this timer ends the poll and its subscription (timeout).
+	q.timer = time.AfterFunc(wait+q.p.hijackGrace, q.timeout)
 	c.Context().HijackSetNoResponse(true)
 	c.Context().Hijack(q.hijacked)
 	return nil
@@ -325,6 +338,10 @@ func (q *Poll) Park(c *fiber.Ctx, wait time.Duration, cancel func(), check Check
 // returns, ending that goroutine; fasthttp then releases its request
 // context and read buffer.
 func (q *Poll) hijacked(hc net.Conn) {
+	if !q.state.CompareAndSwap(starting, owned) {
+		_ = hc.Close() // too late: timeout gave the poll up
+		return
+	}
 	// hc reads through fasthttp's pooled read buffer, released when this
 	// returns: keep the connection under it, after taking whatever the
 	// buffer holds past this request (a pipelined next request).
@@ -351,15 +368,26 @@ func (q *Poll) hijacked(hc net.Conn) {
 	q.conn, q.pending = conn, pending
 	if !q.p.add(q) {
 		// Closed between the handler and here: a final check, at once.
-		q.state.Store(owned)
 		q.step()
 		return
 	}
-	q.timer = time.AfterFunc(time.Until(q.deadline), q.expire)
+	q.timer.Reset(time.Until(q.deadline))
 	q.state.Store(parked)
 	if q.due() {
 		q.kick() // its first check, which covers wake-ups that came meanwhile
 	}
+}
+
+// timeout is the poll's timer: its deadline once parked, or, while the
+// hijack handler has not run, the end of the wait for it, when the poll
+// is given up (fasthttp closes the connection without running it).
+func (q *Poll) timeout() {
+	if q.state.CompareAndSwap(starting, owned) {
+		q.p.logger.Warn("parked long poll dropped: the server never handed over its connection", "path", q.path)
+		q.cancel()
+		return
+	}
+	q.expire()
 }
 
 // aLongTimeAgo is a read deadline that makes a read return at once with
@@ -409,22 +437,24 @@ func (q *Poll) step() {
 
 // recoverFrom ends a poll whose Check or answer panicked: logged, and its
 // connection closed, as the request's goroutine would have been ended.
-func (q *Poll) recoverFrom() {
-	if r := recover(); r != nil {
-		q.p.logger.Error("parked long poll failed", "path", q.path, "panic", fmt.Sprint(r))
-		q.stopWaiting()
-		q.p.remove(q)
-		_ = q.conn.Close()
+func (q *Poll) recoverFrom() { q.failed(recover()) }
+
+// failed ends the poll if r, what recover returned, is a panic, and
+// reports whether it was.
+func (q *Poll) failed(r any) bool {
+	if r == nil {
+		return false
 	}
+	q.p.logger.Error("parked long poll failed", "path", q.path, "panic", fmt.Sprint(r))
+	q.stopWaiting()
+	q.p.remove(q)
+	_ = q.conn.Close()
+	return true
 }
 
-// stopWaiting ends the poll's timer and notifier subscription. (A poll
-// answered because the Parker closed while it was being parked has no
-// timer.)
+// stopWaiting ends the poll's timer and notifier subscription.
 func (q *Poll) stopWaiting() {
-	if q.timer != nil {
-		q.timer.Stop()
-	}
+	q.timer.Stop()
 	q.cancel()
 }
 
@@ -446,7 +476,13 @@ func (q *Poll) answer(h fiber.Handler, written func()) {
 // hand-back is outside its recover: a panic in a later request's handler
 // is the server's business.)
 func (q *Poll) respond(h fiber.Handler, written func()) (keepAlive bool) {
-	defer q.recoverFrom()
+	// A panic closes the connection: the client's next request, read
+	// already or not, must not be served on it.
+	defer func() {
+		if q.failed(recover()) {
+			keepAlive = false
+		}
+	}()
 	srv := q.app.Server()
 	keepAlive = q.keepAlive && !q.p.closed.Load()
 

@@ -44,6 +44,8 @@ type fixture struct {
 	cancels atomic.Int64
 	// written counts the answers written to their client (Check's written).
 	written atomic.Int64
+	// hellos counts the GET /hello requests served.
+	hellos atomic.Int64
 	// gate, when set, holds every non-final check until it is closed.
 	gate atomic.Pointer[chan struct{}]
 }
@@ -76,6 +78,7 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 		if c.Query("wake") != "" {
 			q.Wake() // as a wake-up between Subscribe and Park
 		}
+		panics := c.Query("panic") != ""
 		q.Park(c, time.Duration(c.QueryInt("wait_ms"))*time.Millisecond, func() { f.cancels.Add(1) }, func(final bool) (fiber.Handler, func()) {
 			if g := f.gate.Load(); g != nil && !final {
 				<-*g
@@ -90,12 +93,18 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 			}
 			return func(out *fiber.Ctx) error {
 				f.answers.Add(1)
+				if panics {
+					panic("answer failed")
+				}
 				return out.JSON(fiber.Map{"msg": text})
 			}, func() { f.written.Add(1) }
 		})
 		return nil
 	})
-	f.app.Get("/hello", func(c *fiber.Ctx) error { return c.SendString("hello " + c.Protocol()) })
+	f.app.Get("/hello", func(c *fiber.Ctx) error {
+		f.hellos.Add(1)
+		return c.SendString("hello " + c.Protocol())
+	})
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -372,6 +381,28 @@ func TestPipelinedRequestServedAfterAnswer(t *testing.T) {
 	}
 	if _, body := c.read(t); body != "hello http" {
 		t.Fatalf("pipelined request: %q", body)
+	}
+}
+
+func TestPanickingAnswerServesNoMore(t *testing.T) {
+	// An answer that panics closes the connection, as a panic would end
+	// the request's goroutine: a request pipelined behind the poll is not
+	// served on it (a Send would be stored and its answer lost).
+	f := newFixture(t, fixtureOptions{})
+	c := f.dial(t)
+	c.write(t, pollRequest("wait_ms=10000&panic=1"), helloRequest)
+	f.parked(t, 1)
+	f.send("boom")
+	c.closed(t, 5*time.Second)
+	f.drained(t)
+	// A hand-back would serve the pipelined request right after the
+	// close; give it ample time to show.
+	time.Sleep(200 * time.Millisecond)
+	if n := f.hellos.Load(); n != 0 {
+		t.Fatalf("%d pipelined requests served on the closed connection", n)
+	}
+	if f.cancels.Load() != 1 || f.written.Load() != 0 {
+		t.Fatalf("%d subscriptions cancelled, %d answers written; want 1 and 0", f.cancels.Load(), f.written.Load())
 	}
 }
 

@@ -122,8 +122,14 @@ func (s *Stream) kick() {
 }
 
 // ping is the ping timer's callback; it re-arms the timer for the next
-// interval.
+// interval. While the hijack handler has not run, it is the end of the
+// wait for it, and gives the stream up.
 func (s *Stream) ping() {
+	if s.state.CompareAndSwap(starting, owned) {
+		s.p.logger.Warn("parked stream dropped: the server never handed over its connection", "path", s.path)
+		s.cancel()
+		return
+	}
 	s.pinged.Store(true)
 	s.kick()
 	s.tmu.Lock()
@@ -157,12 +163,21 @@ func (s *Stream) Start(c *fiber.Ctx, ping time.Duration, cancel func(), check St
 	h.SetConnectionClose()
 	s.head = h.AppendBytes(nil)
 	s.path = string(c.Request().URI().Path())
+	// Armed before the hijack, for the case fasthttp never runs the
+	// hijack handler (see Poll.Park): ping then gives the stream up.
+	s.tmu.Lock()
+	s.timer = time.AfterFunc(ping+s.p.hijackGrace, s.ping)
+	s.tmu.Unlock()
 	c.Context().HijackSetNoResponse(true)
 	c.Context().Hijack(s.hijacked)
 }
 
 // hijacked is the hijack handler: it writes the head and parks the stream.
 func (s *Stream) hijacked(hc net.Conn) {
+	if !s.state.CompareAndSwap(starting, owned) {
+		_ = hc.Close() // too late: ping gave the stream up
+		return
+	}
 	// Nothing is read from the connection again, so fasthttp's buffered
 	// wrapper (released when this returns) can go: the socket is enough.
 	conn := hc
@@ -177,6 +192,10 @@ func (s *Stream) hijacked(hc net.Conn) {
 	}
 	s.conn = conn
 	if _, err := s.write(s.head); err != nil {
+		s.tmu.Lock()
+		s.ended = true
+		s.timer.Stop()
+		s.tmu.Unlock()
 		s.cancel()
 		_ = conn.Close()
 		return
@@ -184,12 +203,11 @@ func (s *Stream) hijacked(hc net.Conn) {
 	s.head = nil
 	if !s.p.addStream(s) {
 		// Closed between the handler and here: a last step, at once.
-		s.state.Store(owned)
 		s.step()
 		return
 	}
 	s.tmu.Lock()
-	s.timer = time.AfterFunc(s.interval, s.ping)
+	s.timer.Reset(s.interval)
 	s.tmu.Unlock()
 	s.state.Store(parked)
 	if s.due() {
