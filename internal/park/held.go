@@ -120,7 +120,8 @@ func AnswerHeld(c *fiber.Ctx, h fiber.Handler, written func()) error {
 // stream writer (a goroutine of its own, plus fasthttp's copying one),
 // woken through a channel, pinged by a ticker and ended by closing. Each
 // write is flushed to the client at once (chunked); it blocks only the
-// stream's own goroutine.
+// stream's own goroutine, so a held stream never says bye "slow": a
+// client that stops reading holds that goroutine until the write fails.
 type HeldStream struct {
 	kick    chan struct{}
 	closing <-chan struct{}
@@ -159,7 +160,7 @@ func (s *HeldStream) Start(c *fiber.Ctx, ping time.Duration, cancel func(), chec
 			case <-pings.C:
 				t = Tick{Ping: true, Room: StreamOutput}
 			case <-s.closing:
-				t = Tick{Closing: true}
+				t = Tick{Closing: true, Room: StreamOutput}
 			}
 		}
 	})

@@ -3,8 +3,8 @@
 // because neither Fiber nor fasthttp can hold a request without its
 // goroutine and buffers. A poll takes its
 // connection from fasthttp (a hijack with no response) and waits as a
-// Poll: a small struct in a registry, its notifier subscription and a
-// timer, holding no goroutine, no fasthttp RequestCtx and no read buffer.
+// Poll: a small struct with a timer, registered (with its wake-ups) in
+// internal/deliver's hub, holding no goroutine, no fasthttp RequestCtx and no read buffer.
 // Checks (is there an answer yet?) run on a few checker goroutines: the
 // first one right after parking, then one after each wake-up; the deadline
 // and Close ask for the final answer. An answer is written on a goroutine
@@ -235,7 +235,7 @@ type Poll struct {
 
 // Wake tells the poll that something may have arrived: a parked poll is
 // queued for a check; one being checked checks again. It does not block,
-// so it suits notify.Notifier.Subscribe.
+// so deliver.Hub may call it as it wakes a user's waiters.
 func (q *Poll) Wake() {
 	q.woken.Store(true)
 	q.kick()
@@ -302,8 +302,8 @@ func (q *Poll) due() bool {
 // Park hijacks c's connection and parks the poll on it for up to wait,
 // with its first check due at once. Call it last in the handler, which
 // must then return what it returns (nil) and write nothing: the answer
-// will come from check. cancel ends the poll's notifier subscription once
-// it is answered.
+// will come from check. cancel takes the poll out of the hub
+// (deliver.Waiter.Remove) once it is answered.
 func (q *Poll) Park(c *fiber.Ctx, wait time.Duration, cancel func(), check Check) error {
 	q.check, q.cancel = check, cancel
 	// The first check runs on a checker rather than here, so that a burst
@@ -452,7 +452,7 @@ func (q *Poll) failed(r any) bool {
 	return true
 }
 
-// stopWaiting ends the poll's timer and notifier subscription.
+// stopWaiting ends the poll's timer and takes it out of the hub (cancel).
 func (q *Poll) stopWaiting() {
 	q.timer.Stop()
 	q.cancel()

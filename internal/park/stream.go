@@ -28,9 +28,10 @@ import (
 // as a write may take. The output is written by a goroutine of the
 // stream's own that runs only while there is output (flush), and it is
 // bounded: a step is told how much room is left (Tick.Room), and a stream
-// whose output is full steps again only once it has been written. A write
-// that makes no progress for streamWriteTimeout means the client fell
-// behind: the stream gets a last step with Tick.Slow, whose output (a
+// whose output is full steps again only once it has been written. A chunk
+// of output the client does not take within streamWriteTimeout means it
+// fell behind (it stopped reading, or reads more slowly than its events
+// come): the stream gets a last step with Tick.Slow, whose output (a
 // goodbye) is written after what was queued, and ends.
 type Stream struct {
 	p     *Parker
