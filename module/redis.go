@@ -38,7 +38,7 @@ type ttlCapper interface{ CapTTL(time.Duration) }
 // handlers.ProfileSource, and the API client changes) is published as a
 // note, and each note from another process drops the local copies at once.
 // The notes say what happened, for each process to do no more than it
-// must (see noteUser):
+// must (see applyUser):
 //
 //   - "user:<uid>:<reason>": some of uid's sessions ended, reason being
 //     the bye reason (handlers.ByeLogout, handlers.ByePassword). Published
