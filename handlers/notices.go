@@ -19,7 +19,8 @@ type Notices interface {
 
 // SessionEnds tells a user's open streams that some of the user's
 // sessions ended, for each to check its own at once rather than at its
-// next ping. The module passes its deliver.Hub.
+// next ping. The module passes its deliver.Hub, behind a wrapper that
+// also tells its other processes.
 type SessionEnds interface {
 	// SessionsEnded gives reason (a Bye… constant) for uid's streams to
 	// say if theirs is one of them. It must not block.

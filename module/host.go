@@ -75,7 +75,7 @@ func (m *Module) IssueToken(ctx context.Context, uid int64) (Session, error) {
 	if m.sessions != nil {
 		m.sessions.ForgetUser(uid)
 	}
-	m.waiters.SessionsEnded(uid, handlers.ByeLogout)
+	m.sessionsEnded(uid, handlers.ByeLogout)
 	m.events.Emit(ctx, events.LoggedIn{UID: uid, ByHost: true, Time: now.Unix()})
 	return Session{UID: uid, AccessToken: token, ExpireTime: expire}, nil
 }

@@ -268,7 +268,7 @@ func (m *Module) newUsers(profiles handlers.ProfileSource) (*handlers.Users, err
 		Sessions:   m.sessions,
 		Profiles:   profiles,
 		Events:     m.events,
-		Streams:    m.waiters,
+		Streams:    sessionEnds{m},
 		Logger:     cfg.Logger,
 	})
 }

@@ -36,20 +36,35 @@ type ttlCapper interface{ CapTTL(time.Duration) }
 // cluster keeps this process's caches coherent with the other processes':
 // every change that must end cached copies (see handlers.SessionCache and
 // handlers.ProfileSource, and the API client changes) is published as a
-// note, "user:<uid>" or "client:<id>", and each note from another process
-// drops the local copies at once.
+// note, and each note from another process drops the local copies at once.
+// The notes say what happened, for each process to do no more than it
+// must (see applyUser):
+//
+//   - "user:<uid>:<reason>": some of uid's sessions ended, reason being
+//     the bye reason (handlers.ByeLogout, handlers.ByePassword). Published
+//     by sessionsEnded, which every path ending sessions calls.
+//   - "user:<uid>:profile": uid's name or head_img changed.
+//   - "client:<id>": an API client changed.
+//
+// A process of the previous version published "user:<uid>" for both
+// kinds; it is still understood as it was then (sessions and profile
+// dropped, streams checked, bye "logout"), as hosts roll processes one by
+// one. That process ignores the new notes: until it is replaced it serves
+// what it cached up to TokenCacheTTL and ProfileCacheTTL, and its streams
+// find an ended session at their next ping.
 type cluster struct {
 	bus *redisbus.Bus
-	// waiters are told of a note "user:<uid>": the user's sessions may
-	// have ended on another process (a logout, a password change, a
-	// session evicted by MaxSessions), and the user's streams here check
-	// theirs at once rather than at their next ping.
+	// waiters are told of a session note: the user's streams here check
+	// their sessions at once rather than at their next ping.
 	waiters   *deliver.Hub
 	sessions  *middleware.TokenCache // nil without a session cache
 	profiles  *models.ProfileCache   // nil without a profile cache
 	signature *middleware.Signature
 	caches    []ttlCapper
 }
+
+// What a "user:<uid>:<what>" note says happened besides the bye reasons.
+const noteProfile = "profile"
 
 // joinCluster connects the caches newCaches made to the other processes
 // when Config.Redis is set, and gives the rate limits a shared Storage.
@@ -83,7 +98,6 @@ func (m *Module) joinCluster(profiles handlers.ProfileSource) (handlers.ProfileS
 	c.bus = bus
 	m.cluster = c
 	m.limits = redisstore.New(m.cfg.Redis, m.cfg.RedisPrefix+"limit:", m.cfg.Logger)
-	m.sessions = clusterSessions{c}
 	if profiles == nil {
 		profiles = storeProfiles{m.store}
 	}
@@ -107,25 +121,56 @@ func (c *cluster) apply(note string) {
 	kind, key, _ := strings.Cut(note, ":")
 	switch kind {
 	case "user":
-		uid, err := strconv.ParseInt(key, 10, 64)
-		if err != nil {
-			return
-		}
-		if c.sessions != nil {
-			c.sessions.ForgetUser(uid)
-		}
-		if c.profiles != nil {
-			c.profiles.Forget(uid)
-		}
-		// The note does not say why: a stream whose session is gone says
-		// bye "logout", as it would at its next ping.
-		c.waiters.SessionsEnded(uid, handlers.ByeLogout)
+		c.applyUser(key)
 	case "client":
 		c.signature.Forget(key)
 	}
 }
 
-func (c *cluster) forgetUser(uid int64) { c.bus.Publish("user:" + strconv.FormatInt(uid, 10)) }
+// applyUser applies a note "user:<key>", key being "<uid>:<what>" or,
+// from a process of the previous version, "<uid>".
+func (c *cluster) applyUser(key string) {
+	id, what, hasWhat := strings.Cut(key, ":")
+	uid, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		return
+	}
+	switch {
+	case !hasWhat:
+		// The previous version's note does not say why: both caches go,
+		// and a stream whose session is gone says bye "logout", as it
+		// would at its next ping.
+		c.forgetSessions(uid)
+		c.forgetProfile(uid)
+		c.waiters.SessionsEnded(uid, handlers.ByeLogout)
+	case what == noteProfile:
+		c.forgetProfile(uid)
+	case what == handlers.ByeLogout || what == handlers.ByePassword:
+		c.forgetSessions(uid)
+		c.waiters.SessionsEnded(uid, what)
+	default:
+		// A later version's note: drop what may be stale, end nothing.
+		c.forgetSessions(uid)
+		c.forgetProfile(uid)
+	}
+}
+
+func (c *cluster) forgetSessions(uid int64) {
+	if c.sessions != nil {
+		c.sessions.ForgetUser(uid)
+	}
+}
+
+func (c *cluster) forgetProfile(uid int64) {
+	if c.profiles != nil {
+		c.profiles.Forget(uid)
+	}
+}
+
+// publishUser tells the other processes what happened to uid.
+func (c *cluster) publishUser(uid int64, what string) {
+	c.bus.Publish("user:" + strconv.FormatInt(uid, 10) + ":" + what)
+}
 
 // close stops the subscription; nil-safe, for a module without Redis.
 func (c *cluster) close() {
@@ -137,16 +182,6 @@ func (c *cluster) close() {
 // up reports the subscription's state; true without Redis.
 func (c *cluster) up() bool { return c == nil || c.bus.Up() }
 
-// clusterSessions forgets a user's sessions here and on every process.
-type clusterSessions struct{ c *cluster }
-
-func (s clusterSessions) ForgetUser(uid int64) {
-	if s.c.sessions != nil {
-		s.c.sessions.ForgetUser(uid)
-	}
-	s.c.forgetUser(uid)
-}
-
 // clusterProfiles forgets a user's profile here and on every process.
 type clusterProfiles struct {
 	handlers.ProfileSource
@@ -155,7 +190,7 @@ type clusterProfiles struct {
 
 func (p clusterProfiles) Forget(uid int64) {
 	p.ProfileSource.Forget(uid)
-	p.c.forgetUser(uid)
+	p.c.publishUser(uid, noteProfile)
 }
 
 // storeProfiles reads every profile from the store: there is no copy to

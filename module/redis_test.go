@@ -15,6 +15,7 @@ import (
 
 	"github.com/fiberchat/fiberchat/client"
 	"github.com/fiberchat/fiberchat/internal/chattest"
+	"github.com/fiberchat/fiberchat/models"
 	"github.com/fiberchat/fiberchat/module"
 	"github.com/gofiber/fiber/v2"
 )
@@ -154,6 +155,99 @@ func TestRedisLogoutEndsStreamsAcrossInstances(t *testing.T) {
 			t.Fatal("stream on B still open 10s after the logout on A")
 		}
 	})
+}
+
+// A password change on one instance ends the user's other sessions'
+// streams on the other with the contract's reason (API.md §10), not
+// "logout".
+func TestRedisPasswordChangeEndsStreamsAcrossInstances(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		_, a, b := redisPair(t, db, nil)
+		u := a.NewUser(t, "erin")
+		done := appTestStream(b, u)
+		time.Sleep(200 * time.Millisecond) // the stream is open on B
+		changer := login(t, a, u)
+		if err := a.SDKFor(t, changer).ChangePassword(context.Background(), u.Password, "another-secret1"); err != nil {
+			t.Fatalf("change password on A: %v", err)
+		}
+		expectStreamEnd(t, done, "event: bye\ndata: {\"reason\":\"password\"}\n\n")
+	})
+}
+
+// A profile change on one instance neither ends nor checks the user's
+// streams on the other. The stream's session is deleted behind the
+// instances' backs, so a check would end it: it must rather carry a later
+// message, and end only at a logout.
+func TestRedisProfileChangeKeepsStreamsAcrossInstances(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		_, a, b := redisPair(t, db, nil)
+		u, friend := a.NewUser(t, "erin"), a.NewUser(t, "frank")
+		a.Befriend(t, u, friend)
+		// A login tells the user's streams to check their sessions (one
+		// may have been evicted): its note is out of the way first.
+		other := login(t, a, u)
+		done := appTestStream(b, u)
+		time.Sleep(200 * time.Millisecond) // the stream is open on B
+		dropSessionBehind(t, db, u)
+		if err := a.SDKFor(t, other).UpdateProfile(context.Background(), client.ProfileUpdate{Name: "Erin B"}); err != nil {
+			t.Fatalf("update on A: %v", err)
+		}
+		settleCross()
+		id := mustSend(t, a, friend, u, "after the edit")
+		settleCross()
+		if err := a.SDKFor(t, other).Logout(context.Background()); err != nil {
+			t.Fatalf("logout on A: %v", err)
+		}
+		body := expectStreamEnd(t, done, "")
+		if !strings.Contains(body, fmt.Sprintf("id: %d\nevent: message\n", id)) ||
+			!strings.HasSuffix(body, "event: bye\ndata: {\"reason\":\"logout\"}\n\n") {
+			t.Fatalf("stream on B: %q, want message %d then bye logout", body, id)
+		}
+	})
+}
+
+// A note from an instance of the previous version, "user:<uid>" without
+// what happened, still ends the user's ended sessions' streams, with bye
+// "logout" as that version did.
+func TestRedisOldUserNoteEndsStreams(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		rs, a, b := redisPair(t, db, nil)
+		u := a.NewUser(t, "erin")
+		done := appTestStream(b, u)
+		time.Sleep(200 * time.Millisecond) // the stream is open on B
+		dropSessionBehind(t, db, u)
+		note := fmt.Sprintf("old-instance\nuser:%d", u.UID)
+		if err := rs.Client(t).Publish(context.Background(), "fiberchat:invalidate", note).Err(); err != nil {
+			t.Fatal(err)
+		}
+		expectStreamEnd(t, done, "event: bye\ndata: {\"reason\":\"logout\"}\n\n")
+	})
+}
+
+// dropSessionBehind deletes u's session in the database, behind the
+// instances' backs: one that cached it still takes it until told.
+func dropSessionBehind(t *testing.T, db *chattest.DB, u chattest.User) {
+	t.Helper()
+	res := db.Gorm.Exec("DELETE FROM chat_user_tokens WHERE token_hash = ?", models.HashToken(u.Token))
+	if res.Error != nil || res.RowsAffected != 1 {
+		t.Fatalf("delete session: %d rows, %v", res.RowsAffected, res.Error)
+	}
+}
+
+// expectStreamEnd waits for a stream appTestStream opened to end and
+// returns its body, which must be want unless want is "".
+func expectStreamEnd(t *testing.T, done <-chan []byte, want string) string {
+	t.Helper()
+	select {
+	case body := <-done:
+		if want != "" && string(body) != want {
+			t.Fatalf("stream on B: %q, want %q", body, want)
+		}
+		return string(body)
+	case <-time.After(10 * time.Second):
+		t.Fatal("stream on B still open after 10s")
+	}
+	return ""
 }
 
 func TestRedisProfileChangeAcrossInstances(t *testing.T) {

@@ -14,8 +14,25 @@ func (m *Module) endsSessions(reason string, h fiber.Handler) fiber.Handler {
 			return err
 		}
 		if c.Response().StatusCode() == fiber.StatusOK {
-			m.waiters.SessionsEnded(middleware.SessionFrom(c).UID, reason)
+			m.sessionsEnded(middleware.SessionFrom(c).UID, reason)
 		}
 		return nil
 	}
 }
+
+// sessionsEnded tells uid's streams, here and on every other process, that
+// some of uid's sessions ended, with the bye reason for those whose
+// session is one of them. The other processes also drop their cached
+// sessions of uid: every path that ends sessions comes here, after
+// forgetting this process's (see cluster).
+func (m *Module) sessionsEnded(uid int64, reason string) {
+	m.waiters.SessionsEnded(uid, reason)
+	if m.cluster != nil {
+		m.cluster.publishUser(uid, reason)
+	}
+}
+
+// sessionEnds is the handlers' way to sessionsEnded.
+type sessionEnds struct{ m *Module }
+
+func (e sessionEnds) SessionsEnded(uid int64, reason string) { e.m.sessionsEnded(uid, reason) }
