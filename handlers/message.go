@@ -199,7 +199,7 @@ const defaultRecvLimit = 100
 //
 // With wait > 0 the request is a long poll (at most deliver.DefaultCaps
 // per session and per user; past them the oldest is answered at once,
-// empty): it subscribes to wake-ups for the caller before its first read
+// empty; past the process's MaxWaiters the new one is answered at once): it subscribes to wake-ups for the caller before its first read
 // (so a message stored between the read and the wait still wakes it),
 // then waits for a wake-up, the deadline, the module's shutdown or a cap.
 // While it waits it costs no query; each wake-up costs one read, and a
@@ -222,20 +222,23 @@ func (h *Messages) Recv() fiber.Handler {
 		}
 		wait := min(time.Duration(req.Wait)*time.Second, h.cfg.MaxWait)
 		s := middleware.SessionFrom(c)
-		if wait <= 0 {
-			ms, cursor, err := h.next(c.UserContext(), s, req.LastID, limit)
-			if err != nil {
-				return err
+		if wait > 0 {
+			d := h.cfg.Parker.PollFor(c, h.cfg.Closing)
+			w := new(deliver.Waiter)
+			if h.cfg.Waiters.Add(w, deliver.Poll, s.UID, s.TokenID, d.Wake, d.Finish) {
+				return d.Park(c, wait, w.Remove, h.recvCheck(s, req.LastID, limit))
 			}
-			// The same rule as a long poll's (park.Check): the cursor
-			// moves once the answer is made, unless the client is gone.
-			write, written := h.answer(s, req.LastID, ms, cursor, limit)
-			return park.AnswerHeld(c, write, written)
+			// The process holds as many waiters as it may: this poll is
+			// answered at once, as if it had not asked to wait.
 		}
-		d := h.cfg.Parker.PollFor(c, h.cfg.Closing)
-		w := new(deliver.Waiter)
-		h.cfg.Waiters.Add(w, deliver.Poll, s.UID, s.TokenID, d.Wake, d.Finish)
-		return d.Park(c, wait, w.Remove, h.recvCheck(s, req.LastID, limit))
+		ms, cursor, err := h.next(c.UserContext(), s, req.LastID, limit)
+		if err != nil {
+			return err
+		}
+		// The same rule as a long poll's (park.Check): the cursor moves
+		// once the answer is made, unless the client is gone.
+		write, written := h.answer(s, req.LastID, ms, cursor, limit)
+		return park.AnswerHeld(c, write, written)
 	}
 }
 

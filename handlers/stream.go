@@ -233,17 +233,17 @@ func (h *Messages) Stream() fiber.Handler {
 			}
 		}
 		st.cursor = cursor
-		c.Set(fiber.HeaderContentType, "text/event-stream")
-		c.Set(fiber.HeaderCacheControl, "no-cache")
-		// nginx would otherwise buffer the events.
-		c.Set("X-Accel-Buffering", "no")
 		if c.Method() == fiber.MethodHead {
+			setStreamHeaders(c)
 			return nil
 		}
 		// One path, two drivers: parked, or held on a goroutine. The
 		// waiter subscribes before the first step reads.
 		d := h.cfg.Parker.StreamFor(c, h.cfg.Closing)
-		h.cfg.Waiters.Add(&st.w, deliver.Stream, s.UID, s.TokenID, d.Wake, st.replace)
+		if !h.cfg.Waiters.Add(&st.w, deliver.Stream, s.UID, s.TokenID, d.Wake, st.replace) {
+			return errTooManyWaiters
+		}
+		setStreamHeaders(c)
 		d.Start(c, h.cfg.PingInterval, st.w.Remove, st.next)
 		return nil
 	}
@@ -270,4 +270,17 @@ func streamCursor(c *fiber.Ctx, bodyLastID *wire.Int) (cursor int64, known bool,
 		return int64(id), true, nil
 	}
 	return 0, false, nil
+}
+
+// errTooManyWaiters refuses a stream while the process holds as many
+// waiters as it may (MaxWaiters): the client retries later, or on
+// another instance.
+var errTooManyWaiters = apierr.New(apierr.CodeUnavailable, fiber.StatusServiceUnavailable, "too many open streams, retry later")
+
+// setStreamHeaders makes c's answer an event stream.
+func setStreamHeaders(c *fiber.Ctx) {
+	c.Set(fiber.HeaderContentType, "text/event-stream")
+	c.Set(fiber.HeaderCacheControl, "no-cache")
+	// nginx would otherwise buffer the events.
+	c.Set("X-Accel-Buffering", "no")
 }

@@ -159,6 +159,13 @@ type Config struct {
 	// value disables holding (Recv answers at once). Default: 30 seconds,
 	// which is also the most allowed.
 	MaxWait time.Duration
+	// MaxWaiters caps the Recv long polls and /Message/Stream streams
+	// waiting in this process, together: each holds a connection, and
+	// the process's open files are bounded. Past it a long poll is
+	// answered at once, as if it had not asked to wait, and a stream is
+	// refused 503/1503, to retry later or on another instance. Default:
+	// 0, no cap beyond the per-session and per-user ones (API.md §10).
+	MaxWaiters int
 	// Notifier wakes held long polls when a message for their user is
 	// stored. When several processes serve one database, give them a
 	// shared implementation (over Redis, say), so that a Send on one wakes
@@ -413,6 +420,8 @@ func (cfg Config) validate() error {
 		return errors.New("fiberchat: SendBatchSize must be between 1 and 1000")
 	case cfg.MaxSessions < 0:
 		return errors.New("fiberchat: MaxSessions must not be negative")
+	case cfg.MaxWaiters < 0:
+		return errors.New("fiberchat: MaxWaiters must not be negative")
 	case cfg.BcryptCost < 4 || cfg.BcryptCost > 31:
 		return errors.New("fiberchat: BcryptCost must be between 4 and 31")
 	case cfg.AvatarMaxBytes < 0 || cfg.AvatarMaxWidth < 0 || cfg.AvatarMaxHeight < 0 || cfg.AvatarMaxDecodedBytes < 0 || cfg.AvatarDecodes < 0 || cfg.BodyLimit < 0 || cfg.ClientCacheSize < 0 || cfg.TokenCacheSize < 0:

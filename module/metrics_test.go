@@ -3,6 +3,7 @@ package module_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -333,5 +334,46 @@ func TestMetricsStreamsAfterUserCap(t *testing.T) {
 		}
 		// Each ping finds its connection gone.
 		awaitValue(t, reg, "fiberchat_streams", 0)
+	})
+}
+
+// TestMaxWaiters checks the process's cap on waiters: past it a long poll
+// is answered at once and a stream is refused 503/1503; once a waiter
+// ends, both wait again.
+func TestMaxWaiters(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		reg := prometheus.NewRegistry()
+		l := chattest.NewLive(t, db, metricsOpts(reg, func(c *module.Config) { c.MaxWaiters = 1 }))
+		a, b := l.NewUser(t, "ann"), l.NewUser(t, "bob")
+		l.Befriend(t, a, b)
+		ctx := context.Background()
+		held := poll(t, l, b, client.RecvRequest{Wait: 20 * time.Second})
+		awaitValue(t, reg, "fiberchat_long_polls", 1)
+
+		start := time.Now()
+		if _, err := l.SDKFor(t, a).Recv(ctx, client.RecvRequest{Wait: 10 * time.Second}); err != nil {
+			t.Fatalf("poll past MaxWaiters: %v", err)
+		}
+		if took := time.Since(start); took > 5*time.Second {
+			t.Fatalf("a poll past MaxWaiters waited %v, want an answer at once", took)
+		}
+		var e *client.Error
+		if _, err := l.SDKFor(t, a).Stream(ctx, nil); !errors.As(err, &e) || e.Status != 503 || e.Code != 1503 {
+			t.Fatalf("stream past MaxWaiters: %v, want 503/1503", err)
+		}
+
+		sent, err := l.SDKFor(t, a).Send(ctx, b.UID, "wake")
+		if err != nil {
+			t.Fatalf("send: %v", err)
+		}
+		if r := awaitPoll(t, held); len(r.ans.Messages) != 1 || r.ans.Messages[0].ID != sent.ID {
+			t.Fatalf("held poll: %+v, want message %d", r.ans, sent.ID)
+		}
+		awaitValue(t, reg, "fiberchat_long_polls", 0)
+		stream, err := l.SDKFor(t, a).Stream(ctx, nil)
+		if err != nil {
+			t.Fatalf("stream once the poll ended: %v", err)
+		}
+		_ = stream.Close()
 	})
 }

@@ -196,7 +196,7 @@ func (m *Module) newMessaging() {
 	if m.notifier == nil {
 		m.notifier, m.ownNotifier = m.defaultNotifier(), true
 	}
-	m.waiters = deliver.New(deliver.Config{Notifier: m.notifier})
+	m.waiters = deliver.New(deliver.Config{Notifier: m.notifier, MaxWaiters: cfg.MaxWaiters})
 	if cfg.ParkLongPolls {
 		m.parker = park.New(cfg.Logger)
 	}

@@ -61,6 +61,12 @@ type Config struct {
 	//
 	// Optional. Default: DefaultCaps (a zero field takes its default).
 	Polls, Streams Caps
+	// MaxWaiters caps the waiters of the process, both kinds together:
+	// each holds a connection, and the process's open files are bounded.
+	// Past it Add refuses.
+	//
+	// Optional. Default: 0, no cap.
+	MaxWaiters int
 }
 
 // Hub is the registry of waiting polls and streams by uid. Its methods
@@ -72,6 +78,7 @@ type Config struct {
 type Hub struct {
 	notifier notify.Notifier
 	caps     [kinds]Caps
+	max      int64
 
 	// sub serializes subscribing and unsubscribing users. Those call the
 	// notifier, which runs wake-ups under a lock of its own and they take
@@ -94,7 +101,7 @@ type user struct {
 
 // New returns an empty Hub.
 func New(cfg Config) *Hub {
-	h := &Hub{notifier: cfg.Notifier, byUID: make(map[int64]*user)}
+	h := &Hub{notifier: cfg.Notifier, byUID: make(map[int64]*user), max: int64(cfg.MaxWaiters)}
 	h.caps[Poll], h.caps[Stream] = cfg.Polls, cfg.Streams
 	for k := range h.caps {
 		if h.caps[k].PerSession == 0 {
@@ -132,12 +139,18 @@ type Waiter struct {
 // after Add, so that nothing stored in between is missed. Past the caps
 // the oldest waiters of the kind are ended: their stop runs, once,
 // outside the Hub's locks. Call Remove once the waiter is answered or
-// ended.
-func (h *Hub) Add(w *Waiter, kind Kind, uid, tokenID int64, wake, stop func()) {
+// ended. When the process holds MaxWaiters already, Add registers
+// nothing and returns false: the caller answers without waiting.
+func (h *Hub) Add(w *Waiter, kind Kind, uid, tokenID int64, wake, stop func()) bool {
 	*w = Waiter{hub: h, uid: uid, tokenID: tokenID, kind: kind, wake: wake, stop: stop}
 	w.messages.Store(true) // the first check reads
 	h.sub.Lock()
 	h.mu.Lock()
+	if h.max > 0 && h.open[Poll].Load()+h.open[Stream].Load() >= h.max {
+		h.mu.Unlock()
+		h.sub.Unlock()
+		return false
+	}
 	u := h.byUID[uid]
 	h.mu.Unlock()
 	if u == nil {
@@ -153,6 +166,7 @@ func (h *Hub) Add(w *Waiter, kind Kind, uid, tokenID int64, wake, stop func()) {
 	for _, o := range stopped {
 		o.stop()
 	}
+	return true
 }
 
 // wakeUser is a user's notifier callback: every waiter of the user may

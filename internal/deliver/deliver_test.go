@@ -102,3 +102,22 @@ func TestWakeNoticesAndSessionsEnded(t *testing.T) {
 		t.Fatal("woken after Remove")
 	}
 }
+
+func TestMaxWaiters(t *testing.T) {
+	h := New(Config{Notifier: notify.NewLocal(), MaxWaiters: 2})
+	noop := func() {}
+	var a, b, c, d Waiter
+	if !h.Add(&a, Poll, 1, 1, noop, noop) || !h.Add(&b, Stream, 2, 2, noop, noop) {
+		t.Fatal("refused under MaxWaiters")
+	}
+	if h.Add(&c, Poll, 3, 3, noop, noop) {
+		t.Fatal("a third waiter added past MaxWaiters 2")
+	}
+	if got := h.Len(Poll) + h.Len(Stream); got != 2 {
+		t.Fatalf("%d waiters after a refused Add, want 2", got)
+	}
+	a.Remove()
+	if !h.Add(&d, Poll, 3, 3, noop, noop) {
+		t.Fatal("refused after one was removed")
+	}
+}
