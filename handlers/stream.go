@@ -275,7 +275,7 @@ func streamCursor(c *fiber.Ctx, bodyLastID *wire.Int) (cursor int64, known bool,
 // errTooManyWaiters refuses a stream while the process holds as many
 // waiters as it may (MaxWaiters): the client retries later, or on
 // another instance.
-var errTooManyWaiters = apierr.New(apierr.CodeUnavailable, fiber.StatusServiceUnavailable, "too many open streams, retry later")
+var errTooManyWaiters = apierr.ErrUnavailable.WithMsg("too many open streams, retry later")
 
 // setStreamHeaders makes c's answer an event stream.
 func setStreamHeaders(c *fiber.Ctx) {
