@@ -4,43 +4,50 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
 
-// recvSQL is MessagesFor's query, per table prefix: the caller's 1:1
-// messages (one range of the (to_uid, id) index) beside their groups'
-// (one range of their memberships, and per group one range of (gid, id)
-// from where their span and the cursor start), merged in id order. Each
-// side is cut to the limit first, so neither reads further than the
-// answer needs. The limit is written into the text by the caller (see
-// History for why).
+// recvSQL is MessagesFor's query, per table prefix: the ids of the
+// caller's 1:1 messages (one range of the (to_uid, id) index) beside
+// those of their groups' (one range of their memberships, and per group
+// one range of (gid, id) from where their span and the cursor start),
+// merged in id order, then the page's rows by primary key. Each side is
+// cut to the limit first, so neither reads further than the answer
+// needs. The union carries ids only: MariaDB materializes a UNION under
+// ORDER BY in a temporary table, which for a TEXT column would be an
+// on-disk engine's, made and dropped at every Recv; for integers it is
+// an in-memory one. The limit is written into the text by the caller,
+// in place of {limit} (see History for why).
 func (s *Store) recvSQL() (string, error) {
 	messages, members, err := s.tables(&Message{}, &GroupMember{})
 	if err != nil {
 		return "", err
 	}
-	return "SELECT * FROM (SELECT id, from_uid, to_uid, gid, body, created_at FROM " + messages +
-		" WHERE to_uid = ? AND id > ? ORDER BY id LIMIT %[1]d) AS d UNION ALL " +
-		"SELECT * FROM (SELECT m.id, m.from_uid, 0, m.gid, m.body, m.created_at FROM " + members + " AS gm" +
+	return "SELECT m.id, m.from_uid, COALESCE(m.to_uid, 0), m.gid, m.body, m.created_at FROM (" +
+		"SELECT id FROM (SELECT id FROM " + messages + " WHERE to_uid = ? AND id > ? ORDER BY id LIMIT {limit}) AS d" +
+		" UNION ALL SELECT id FROM (SELECT m.id FROM " + members + " AS gm" +
 		" JOIN " + messages + " AS m ON m.gid = gm.gid AND m.gid <> 0" +
 		" WHERE gm.uid = ? AND (gm.until_id = 0 OR gm.until_id > ?)" +
 		" AND m.id > ? AND m.id > gm.from_id AND (gm.until_id = 0 OR m.id <= gm.until_id) AND m.from_uid <> ?" +
-		" ORDER BY m.id LIMIT %[1]d) AS g ORDER BY id LIMIT %[1]d", nil
+		" ORDER BY m.id LIMIT {limit}) AS g ORDER BY id LIMIT {limit}) AS ids" +
+		" JOIN " + messages + " AS m ON m.id = ids.id ORDER BY m.id", nil
 }
 
 // MessagesFor returns up to limit messages to uid with ids above afterID,
 // in id order: 1:1 messages to uid, and the messages of uid's groups sent
 // by others while uid was a member.
 func (s *Store) MessagesFor(ctx context.Context, uid, afterID int64, limit int) ([]Message, error) {
-	q, err := s.recvSQL()
+	q, err := s.recvQuery()
 	if err != nil {
 		return nil, err
 	}
 	db, done := s.with(ctx)
 	defer done()
-	rows, err := db.Raw(fmt.Sprintf(q, limit), uid, afterID, uid, afterID, afterID, uid).Rows()
+	rows, err := db.Raw(strings.ReplaceAll(q, "{limit}", strconv.Itoa(limit)), uid, afterID, uid, afterID, afterID, uid).Rows()
 	if err != nil {
 		return nil, fmt.Errorf("read messages: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/fiberchat/fiberchat/apierr"
@@ -50,6 +51,8 @@ const DefaultQueryTimeout = 5 * time.Second
 type Store struct {
 	db      *gorm.DB
 	timeout time.Duration
+	// recvQuery is MessagesFor's statement text, made once (see recvSQL).
+	recvQuery func() (string, error)
 	// handOff makes each call yield its processor once it is done, so
 	// that the goroutine waiting for SQLite's one connection, which
 	// database/sql has just handed it to and Go has queued to run next
@@ -64,7 +67,9 @@ func NewStore(db *gorm.DB, queryTimeout time.Duration) *Store {
 	if queryTimeout <= 0 {
 		queryTimeout = DefaultQueryTimeout
 	}
-	return &Store{db: db, timeout: queryTimeout, handOff: db.Dialector.Name() == "sqlite"}
+	s := &Store{db: db, timeout: queryTimeout, handOff: db.Dialector.Name() == "sqlite"}
+	s.recvQuery = sync.OnceValues(s.recvSQL)
+	return s
 }
 
 // QueryTimeout is the deadline of each store call.

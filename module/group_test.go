@@ -426,3 +426,32 @@ func TestGroupEvents(t *testing.T) {
 		}
 	})
 }
+
+// TestNoticesAcrossInstances: a notice caused on one instance (a group
+// change, a contact request) reaches the user's stream open on another.
+func TestNoticesAcrossInstances(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		rs := chattest.StartRedis(t)
+		opts := func() chattest.Options {
+			cl := rs.Client(t)
+			return chattest.Options{Config: func(c *module.Config) { c.Redis = cl }}
+		}
+		l := chattest.NewLive(t, db, opts())
+		b := l.Twin(t, opts())
+		chattest.AwaitRedis(t, l.Server, b)
+		alice, bob, carol := l.NewUser(t, "alice"), l.NewUser(t, "bob"), l.NewUser(t, "carol")
+		l.Befriend(t, alice, bob)
+		gid := into[groupCreated](t, gcall(t, b, alice, "/Group/create", map[string]any{"name": "g"}, 200, 0)).GID
+		parked := l.Hijacked.Load()
+		st := openSSE(t, streamPOST(t, l, bob, nil))
+		awaitHijacked(t, l, parked+1)
+		gcall(t, b, alice, "/Group/IO/addMembers", map[string]any{"gid": gid, "data": members(bob)}, 200, 0)
+		if ev := st.next(t); ev.event != "group" || ev.data != fmt.Sprintf(`{"gid":%d,"what":"added","uid":%d}`, gid, bob.UID) {
+			t.Fatalf("got %+v, want the group event from the other instance", ev)
+		}
+		gcall(t, b, carol, "/Contacts/IO/addContacts", map[string]any{"data": members(bob)}, 200, 0)
+		if ev := st.next(t); ev.event != "contact" || ev.data != fmt.Sprintf(`{"uid":%d,"what":"request"}`, carol.UID) {
+			t.Fatalf("got %+v, want the contact request from the other instance", ev)
+		}
+	})
+}

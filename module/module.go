@@ -239,14 +239,14 @@ func (m *Module) newHandlers(profiles handlers.ProfileSource) error {
 		Decoder: m.decoder,
 		Now:     m.cfg.Now,
 		Events:  m.events,
-		Notices: m.waiters,
+		Notices: notices{m},
 	})
 	m.conversations = handlers.NewConversations(handlers.ConversationsConfig{
 		Store:   m.store,
 		Decoder: m.decoder,
 		Now:     m.cfg.Now,
 		Events:  m.events,
-		Notices: m.waiters,
+		Notices: notices{m},
 	})
 	m.groups = handlers.NewGroups(handlers.GroupsConfig{
 		Store:   m.store,
@@ -255,7 +255,7 @@ func (m *Module) newHandlers(profiles handlers.ProfileSource) error {
 		Logger:  m.cfg.Logger,
 		Limits:  models.GroupLimits{MaxMembers: m.cfg.MaxGroupMembers, MaxGroupsPerUser: m.cfg.MaxGroupsPerUser},
 		Events:  m.events,
-		Notices: m.waiters,
+		Notices: notices{m},
 	})
 	m.messages = m.newMessages()
 	return nil

@@ -2,6 +2,7 @@ package module
 
 import (
 	"context"
+	"encoding/base64"
 	"strconv"
 	"strings"
 	"time"
@@ -124,7 +125,38 @@ func (c *cluster) apply(note string) {
 		c.applyUser(key)
 	case "client":
 		c.signature.Forget(key)
+	case noteNotice:
+		c.applyNotice(key)
 	}
+}
+
+// noteNotice starts the note that carries a stream notice to the other
+// processes: "notice:<uid>:<frame, base64>". A frame holds newlines,
+// which separate the notes of one PUBLISH; base64 holds none.
+const noteNotice = "notice"
+
+// publishNotice hands frame, a notice for uid's streams, to the other
+// processes.
+func (c *cluster) publishNotice(uid int64, frame []byte) {
+	c.bus.Publish(noteNotice + ":" + strconv.FormatInt(uid, 10) + ":" + base64.StdEncoding.EncodeToString(frame))
+}
+
+// applyNotice queues a notice another process published on uid's streams
+// here. A malformed note is dropped: notices are best-effort news.
+func (c *cluster) applyNotice(key string) {
+	id, enc, ok := strings.Cut(key, ":")
+	if !ok {
+		return
+	}
+	uid, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		return
+	}
+	frame, err := base64.StdEncoding.DecodeString(enc)
+	if err != nil {
+		return
+	}
+	c.waiters.Notice(uid, frame)
 }
 
 // applyUser applies a note "user:<key>", key being "<uid>:<what>" or,

@@ -36,3 +36,16 @@ func (m *Module) sessionsEnded(uid int64, reason string) {
 type sessionEnds struct{ m *Module }
 
 func (e sessionEnds) SessionsEnded(uid int64, reason string) { e.m.sessionsEnded(uid, reason) }
+
+// notices is the handlers' Notices: a notice goes to uid's streams in
+// this process and, with Redis, in every other (as a "notice:" note), so
+// a read receipt, a contact change or a group change reaches a stream
+// wherever it is open.
+type notices struct{ m *Module }
+
+func (n notices) Notice(uid int64, frame []byte) {
+	n.m.waiters.Notice(uid, frame)
+	if n.m.cluster != nil {
+		n.m.cluster.publishNotice(uid, frame)
+	}
+}
