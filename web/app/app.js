@@ -301,8 +301,10 @@ function addBadge(li, n) {
 }
 
 function renderTitle() {
-  const sum = (m) => [...m.values()].reduce((a, b) => a + b, 0);
-  const total = sum(unread) + sum(groupUnread);
+  const sum = (m, keep) => [...m].reduce((a, [k, n]) => a + (keep(k) ? n : 0), 0);
+  // A group I was taken out of may linger in groupUnread until the next
+  // Unread: it no longer counts.
+  const total = sum(unread, () => true) + sum(groupUnread, (gid) => groups.has(gid));
   if (me) document.title = (total ? `(${total}) ` : "") + `${me.name} · fiberchat`;
 }
 
