@@ -68,7 +68,8 @@ func hasGroupMessage(text, from string) string {
 // with Bob and Carol on the page, which appears on theirs; each writes,
 // each sees the others' messages with the sender's name; a group not open
 // shows its unread count; Carol leaves and the others' member lists lose
-// her.
+// her; the owner adds her back, and removes Bob, whose page lets the
+// group go.
 func TestBrowserGroup(t *testing.T) {
 	chromium := findChromium(t)
 	s := startServe(t, "sqlite:"+filepath.Join(t.TempDir(), "chat.db"))
@@ -81,6 +82,7 @@ func TestBrowserGroup(t *testing.T) {
 	g.talk()
 	g.notInOneToOne()
 	g.leave()
+	g.addAndRemove()
 }
 
 // groupTest is TestBrowserGroup's three people, each in a browser, and
@@ -207,4 +209,24 @@ func (g *groupTest) leave() {
 		b.waitFor(t, "Carol gone from the members", fmt.Sprintf(`document.querySelectorAll("#members li").length === 2 &&
 			!document.querySelector('#members li[data-uid="%d"]') && document.getElementById("group-sub").textContent.startsWith("2 members")`, g.carolUID))
 	}
+}
+
+// addAndRemove: the owner adds Carol back from the member list (the
+// group reappears on her page) and removes Bob, whose page closes the
+// group and says why.
+func (g *groupTest) addAndRemove() {
+	t := g.t
+	t.Helper()
+	g.alice.do(t, "add Carol back", chromedp.SetValue("#members-add-uid", fmt.Sprint(g.carolUID)), chromedp.Click("#members-add button"))
+	for _, b := range []*browser{g.alice, g.bob} {
+		b.waitFor(t, "Carol back among the members", fmt.Sprintf(`document.querySelectorAll("#members li").length === 3 && !!document.querySelector('#members li[data-uid="%d"]')`, g.carolUID))
+	}
+	g.carol.waitFor(t, "the group back in her list, live", fmt.Sprintf(`!!document.querySelector('%s')`, g.item))
+
+	g.bob.eval(t, `!document.querySelector("#members li button.remove")`) // a member removes no one
+	g.alice.eval(t, `window.confirm = () => true; true`)
+	g.alice.do(t, "remove Bob", chromedp.Click(fmt.Sprintf(`#members li[data-uid="%d"] button.remove`, g.bobUID)))
+	g.alice.waitFor(t, "Bob gone from the members", fmt.Sprintf(`!document.querySelector('#members li[data-uid="%d"]')`, g.bobUID))
+	g.bob.waitFor(t, "the group closed, saying why", fmt.Sprintf(`!document.getElementById("conv-empty").hidden && !document.querySelector('%s') &&
+		document.getElementById("side-note").textContent === %q`, g.item, "You were removed from "+groupName+"."))
 }
