@@ -307,10 +307,7 @@ export class Client {
 
   /** history pages back through the conversation with uidWith, newest first. */
   history(uidWith, { before_id, limit } = {}) {
-    const body = { uid_with: Number(uidWith) };
-    if (before_id) body.before_id = before_id;
-    if (limit) body.limit = limit;
-    return this.call("/Message/History", body);
+    return this.call("/Message/History", page({ uid_with: Number(uidWith) }, before_id, limit));
   }
 
   /** markRead marks uidFrom's messages to me up to lastId as read. */
@@ -318,8 +315,80 @@ export class Client {
     return this.call("/Message/Read", { uid_from: Number(uidFrom), last_id: lastId });
   }
 
+  /**
+   * unread resolves to {num, data}: one entry per sender of unread 1:1
+   * messages ({uid_from, count, last_id}) and one per group with unread
+   * messages ({gid, count, last_id}), told apart by which id they carry.
+   */
   unread() {
     return this.call("/Message/Unread");
+  }
+
+  // Groups (API.md §12). A gid is never a uid: they are counted from
+  // different starts.
+
+  /** createGroup makes a group named name with me as its owner and
+   * those of uids (my contacts) as members; resolves to {gid, num, data:
+   * [{uid, status}]}, statuses as addGroupMembers'. */
+  createGroup(name, uids = []) {
+    return this.call("/Group/create", { name, data: uidList(uids) });
+  }
+
+  /** groups lists the groups I am in, newest activity first:
+   * {num, data: [{gid, name, head_img, role, members_num, last_id}]}. */
+  groups() {
+    return this.call("/Group/list");
+  }
+
+  /** groupInfo resolves to {gid, name, head_img, time, members_num,
+   * data: [{uid, name, head_img, role}]} (members only). */
+  groupInfo(gid) {
+    return this.call("/Group/info", { gid: Number(gid) });
+  }
+
+  /** addGroupMembers adds my contacts to gid (owner and admins); per uid
+   * a status: added, already_member, not_found or full. */
+  addGroupMembers(gid, uids) {
+    return this.call("/Group/IO/addMembers", { gid: Number(gid), data: uidList(uids) });
+  }
+
+  /** removeGroupMembers takes uids out of gid; resolves to {num} removed. */
+  removeGroupMembers(gid, uids) {
+    return this.call("/Group/IO/removeMembers", { gid: Number(gid), data: uidList(uids) });
+  }
+
+  /** leaveGroup takes me out of gid (an owner hands ownership on). */
+  leaveGroup(gid) {
+    return this.call("/Group/IO/leave", { gid: Number(gid) });
+  }
+
+  /** updateGroup changes name and/or head_img (empty = unchanged). */
+  updateGroup(gid, { name = "", head_img = "" } = {}) {
+    return this.call("/Group/IO/update", { gid: Number(gid), name, head_img });
+  }
+
+  /** setGroupRole makes member "admin", "member", or "owner" (handing
+   * ownership over); owner only. */
+  setGroupRole(gid, member, role) {
+    return this.call("/Group/IO/role", { gid: Number(gid), member: Number(member), role });
+  }
+
+  /** sendToGroup is send to every member of gid but me. */
+  sendToGroup(gid, data, clientMsgId) {
+    const body = { gid: Number(gid), data };
+    if (clientMsgId) body.client_msg_id = clientMsgId;
+    return this.call("/Message/Send", body);
+  }
+
+  /** groupHistory pages back through gid's messages, newest first; each
+   * carries read_by, how many other members have read it. */
+  groupHistory(gid, { before_id, limit } = {}) {
+    return this.call("/Message/History", page({ gid: Number(gid) }, before_id, limit));
+  }
+
+  /** markGroupRead marks gid read up to lastId for me. */
+  markGroupRead(gid, lastId) {
+    return this.call("/Message/Read", { gid: Number(gid), last_id: lastId });
   }
 
   /**
@@ -332,8 +401,11 @@ export class Client {
    * opts.onState(state, info) is told "connecting", "live",
    * "reconnecting" (info.error says why) and "ended" (the session is
    * over: log in again); info.mode is "stream" or "poll".
+   * A group's message carries gid (and no uid_to).
    * opts.onEvent(type, data) receives the stream's other events: "read",
-   * "contact" and "bye".
+   * "contact", "group" ({gid, what, uid}: created, added, removed, left,
+   * updated or role, uid being the member it is about) and "bye". Long
+   * polls carry messages only.
    */
   listen(fromId, onMessage, { onState = () => {}, onEvent = () => {} } = {}) {
     let lastId = fromId == null ? null : Number(fromId);
@@ -440,7 +512,7 @@ export class Client {
         const m = json(e);
         if (m && typeof m.id === "number") deliver(m);
       });
-      for (const type of ["read", "contact"]) {
+      for (const type of ["read", "contact", "group"]) {
         source.addEventListener(type, (e) => onEvent(type, json(e)));
       }
       source.addEventListener("bye", (e) => {
@@ -508,7 +580,9 @@ export class Client {
           failures = 0;
           setState("live");
           const uid = me() ? me().uid : 0;
-          for (const m of r.data || []) deliver({ uid_to: uid, ...m });
+          // Recv's records leave out uid_to: it is me, but for a group's
+          // message, which has none (as on the stream).
+          for (const m of r.data || []) deliver(m.gid ? m : { uid_to: uid, ...m });
           if (typeof r.last_id === "number" && (lastId == null || r.last_id > lastId)) lastId = r.last_id;
         } catch (e) {
           if (closed) return;
@@ -541,6 +615,13 @@ export class Client {
       },
     };
   }
+}
+
+// page adds History's optional paging fields to body.
+function page(body, beforeId, limit) {
+  if (beforeId) body.before_id = beforeId;
+  if (limit) body.limit = limit;
+  return body;
 }
 
 function uidList(uids) {

@@ -89,8 +89,13 @@ let chat;
 let keyPrefix = "fiberchat:";
 let me = null; // {uid, name, head_img}
 let contacts = new Map(); // uid → {uid, name, head_img}
+let groups = new Map(); // gid → {gid, name, head_img, role, members_num, last_id}
 let unread = new Map(); // uid → count
-let peer = null; // the open conversation's {uid, name, head_img}
+let groupUnread = new Map(); // gid → count
+let people = new Map(); // uid → {uid, name, head_img}: who wrote in a group
+// conv is the open conversation: a contact's {uid, gid: 0, name,
+// head_img} or a group's {uid: 0, gid, name, head_img, role, members}.
+let conv = null;
 let oldestId = 0;
 let listener = null;
 let mode = "";
@@ -160,6 +165,7 @@ async function start() {
     if (!saved || saved.uid !== cfg.uid) chat.setSession(null);
   }
   bind();
+  bindGroups();
   await enter();
 }
 
@@ -195,16 +201,17 @@ async function enter(note) {
   $("auth").hidden = true;
   $("chat").hidden = false;
   renderMe();
-  await Promise.all([loadContacts(), loadRequests(), loadUnread(), loadBlocked()]);
+  await Promise.all([loadContacts(), loadGroups(), loadRequests(), loadUnread(), loadBlocked()]);
   const open = store.get("open");
-  if (open) await openConversation(open);
+  if (open && open.gid) await openGroup(open.gid);
+  else if (open) await openConversation(open);
   listen();
 }
 
 function showAuth(note) {
   stopListening();
   me = null;
-  peer = null;
+  conv = null;
   $("chat").hidden = true;
   $("auth").hidden = false;
   tab("login");
@@ -263,7 +270,7 @@ function renderContacts() {
   for (const c of contacts.values()) {
     const li = document.createElement("li");
     li.dataset.uid = c.uid;
-    if (peer && peer.uid === c.uid) li.className = "active";
+    if (conv && conv.uid === c.uid) li.className = "active";
     const av = document.createElement("span");
     av.className = "avatar";
     avatar(av, c.name, c.head_img, c.uid);
@@ -275,19 +282,29 @@ function renderContacts() {
     id.textContent = `id ${c.uid}`;
     who.append(name, id);
     li.append(av, who);
-    const n = unread.get(c.uid) || 0;
-    if (n > 0) {
-      const b = document.createElement("span");
-      b.className = "badge";
-      b.textContent = n > 99 ? "99+" : String(n);
-      b.title = `${n} unread`;
-      li.append(b);
-    }
+    addBadge(li, unread.get(c.uid) || 0);
     li.addEventListener("click", () => openConversation(c.uid));
     ul.append(li);
   }
   $("no-contacts").hidden = contacts.size > 0;
-  const total = [...unread.values()].reduce((a, b) => a + b, 0);
+  renderTitle();
+}
+
+// addBadge shows n unread on a list item, when there are any.
+function addBadge(li, n) {
+  if (n <= 0) return;
+  const b = document.createElement("span");
+  b.className = "badge";
+  b.textContent = n > 99 ? "99+" : String(n);
+  b.title = `${n} unread`;
+  li.append(b);
+}
+
+function renderTitle() {
+  const sum = (m, keep) => [...m].reduce((a, [k, n]) => a + (keep(k) ? n : 0), 0);
+  // A group I was taken out of may linger in groupUnread until the next
+  // Unread: it no longer counts.
+  const total = sum(unread, () => true) + sum(groupUnread, (gid) => groups.has(gid));
   if (me) document.title = (total ? `(${total}) ` : "") + `${me.name} · fiberchat`;
 }
 
@@ -360,16 +377,33 @@ async function loadBlocked() {
 async function loadUnread() {
   await guard($("side-error"), async () => {
     const r = await chat.unread();
-    unread = new Map((r.data || []).map((u) => [u.uid_from, u.count]));
-    if (peer) unread.delete(peer.uid);
+    // Unread lists senders ({uid_from, …}) and groups ({gid, …}).
+    unread = new Map();
+    groupUnread = new Map();
+    for (const u of r.data || []) {
+      if (u.gid) groupUnread.set(u.gid, u.count);
+      else unread.set(u.uid_from, u.count);
+    }
+    forgetUnread(conv);
     renderContacts();
+    renderGroups();
   });
 }
 
+// forgetUnread drops the badge of conversation c (the open one).
+function forgetUnread(c) {
+  if (c && c.gid) groupUnread.delete(c.gid);
+  else if (c) unread.delete(c.uid);
+}
+
 let unreadTimer = 0;
-function refreshUnreadSoon() {
+function refreshUnreadSoon(withGroups) {
   clearTimeout(unreadTimer);
-  unreadTimer = setTimeout(loadUnread, 300);
+  unreadTimer = setTimeout(() => {
+    loadUnread();
+    // A group's new message moves it up the list (newest activity first).
+    if (withGroups) loadGroups();
+  }, 300);
 }
 
 const addStatus = {
@@ -399,13 +433,26 @@ async function addContact(e) {
   });
 }
 
-// The conversation.
+// The conversation: a contact's or a group's, through the few calls that
+// differ between the two.
+
+const talk = {
+  history: (c, o) => (c.gid ? chat.groupHistory(c.gid, o) : chat.history(c.uid, o)),
+  send: (c, text, id) => (c.gid ? chat.sendToGroup(c.gid, text, id) : chat.send(c.uid, text, id)),
+  read: (c, last) => (c.gid ? chat.markGroupRead(c.gid, last) : chat.markRead(c.uid, last)),
+};
+
+// isRead tells a tick: a 1:1 message's recipient read it, or someone in a
+// group did.
+const isRead = (m) => (m.gid ? m.read_by > 0 : !!m.read);
 
 function messageItem(m) {
   const mine = m.uid_from === me.uid;
+  const read = mine && isRead(m);
   const li = document.createElement("li");
-  li.className = "msg " + (mine ? "mine" : "theirs") + (mine && m.read ? " read" : "");
+  li.className = "msg " + (mine ? "mine" : "theirs") + (read ? " read" : "");
   if (m.id) li.dataset.id = m.id;
+  if (m.gid && !mine) li.append(senderLine(m.uid_from));
   const text = document.createElement("span");
   text.className = "text";
   text.textContent = m.message;
@@ -415,21 +462,59 @@ function messageItem(m) {
   if (mine) {
     const tick = document.createElement("span");
     tick.className = "tick";
-    tick.textContent = m.read ? "✓✓" : "✓";
-    tick.title = m.read ? "Read" : "Sent";
+    tick.textContent = read ? "✓✓" : "✓";
+    tick.title = read ? (m.gid ? `Read by ${m.read_by}` : "Read") : "Sent";
     meta.append(tick);
   }
   li.append(text, meta);
   return li;
 }
 
-function setRead(li, read) {
-  if (!li.classList.contains("mine") || !read || li.classList.contains("read")) return;
+// senderLine is who wrote a group's message: avatar and name, from people
+// (filled in by learnPeople when the sender was not known yet).
+function senderLine(uid) {
+  const from = document.createElement("span");
+  from.className = "from";
+  from.dataset.sender = uid;
+  const av = document.createElement("span");
+  av.className = "avatar small";
+  const name = document.createElement("span");
+  name.className = "name";
+  from.append(av, name);
+  fillSender(from);
+  return from;
+}
+
+function fillSender(el) {
+  const uid = Number(el.dataset.sender);
+  const p = people.get(uid) || contacts.get(uid);
+  el.querySelector(".name").textContent = p ? p.name : `id ${uid}`;
+  avatar(el.querySelector(".avatar"), p ? p.name : "", p ? p.head_img : "", uid);
+}
+
+// learnPeople looks up the senders shown in the open group that are
+// neither members nor contacts (those who left), and names them.
+async function learnPeople() {
+  const shown = [...$("messages").querySelectorAll(".from[data-sender]")];
+  const unknown = [...new Set(shown.map((e) => Number(e.dataset.sender)))].filter((uid) => !people.has(uid) && !contacts.has(uid));
+  if (unknown.length) {
+    try {
+      const r = await chat.contactsInfo(unknown.slice(0, 100));
+      for (const p of r.data || []) people.set(p.uid, p);
+    } catch {
+      // Their ids stay shown instead of names.
+    }
+  }
+  for (const el of $("messages").querySelectorAll(".from[data-sender]")) fillSender(el);
+}
+
+function setRead(li, read, title = "Read") {
+  if (!li.classList.contains("mine") || !read) return;
   li.classList.add("read");
   const tick = li.querySelector(".tick");
   if (tick) {
     tick.textContent = "✓✓";
-    tick.title = "Read";
+    tick.title = title;
   }
 }
 
@@ -454,33 +539,86 @@ async function openConversation(uid) {
       return;
     }
   }
-  peer = p;
-  store.set("open", uid);
+  await showConversation({ uid, gid: 0, name: p.name, head_img: p.head_img }, uid);
+}
+
+// groupGone tells an error that means I am not (or no longer) in a
+// group, or that it is no more.
+const groupGone = (e) => e && (e.code === 1006 || e.code === 1008);
+
+async function openGroup(gid) {
+  gid = Number(gid);
+  let info;
+  try {
+    info = await chat.groupInfo(gid);
+  } catch (e) {
+    if (e && e.code === 1004) return sessionEnded(e);
+    store.set("open", null);
+    if (groupGone(e)) loadGroups();
+    else show($("side-error"), describe(e));
+    return;
+  }
+  const c = { uid: 0, gid };
+  applyGroupInfo(c, info);
+  await showConversation(c, { gid });
+}
+
+// applyGroupInfo keeps what /Group/info said in conversation c.
+function applyGroupInfo(c, info) {
+  c.name = info.name;
+  c.head_img = info.head_img;
+  c.members = info.data || [];
+  const mine = c.members.find((m) => m.uid === me.uid);
+  c.role = mine ? mine.role : "member";
+  for (const m of c.members) people.set(m.uid, m);
+}
+
+// showConversation opens c (stored as stored, for a reload).
+async function showConversation(c, stored) {
+  conv = c;
+  store.set("open", stored);
   document.body.classList.add("conv-open");
   $("conv-empty").hidden = true;
   $("conv-open").hidden = false;
-  $("peer-name").textContent = p.name;
-  $("peer-uid").textContent = p.uid;
-  avatar($("peer-avatar"), p.name, p.head_img, p.uid);
-  $("peer-delete").hidden = !contacts.has(uid);
+  $("members-box").hidden = true;
+  renderHeader();
   $("messages").textContent = "";
   $("older").hidden = true;
   show($("conv-error"), "");
   oldestId = 0;
-  unread.delete(uid);
+  forgetUnread(c);
   renderContacts();
+  renderGroups();
   await loadPage();
   toBottom();
   markRead();
   $("text").focus();
 }
 
+function renderHeader() {
+  const g = conv.gid > 0;
+  $("peer-name").textContent = conv.name;
+  $("peer-uid").textContent = g ? "" : conv.uid;
+  $("peer-sub").hidden = g;
+  $("group-sub").hidden = !g;
+  avatar($("peer-avatar"), conv.name, conv.head_img, conv.gid || conv.uid);
+  $("peer-avatar").classList.toggle("group", g);
+  $("peer-delete").hidden = g || !contacts.has(conv.uid);
+  $("peer-block").hidden = g;
+  $("group-members-toggle").hidden = !g;
+  $("group-leave").hidden = !g;
+  if (!g) return;
+  const n = conv.members.length;
+  $("group-sub").textContent = `${n} member${n === 1 ? "" : "s"}` + (conv.role !== "member" ? ` · you are ${conv.role}` : "");
+  renderMembers();
+}
+
 // loadPage puts the page of history before oldestId (the newest page
 // when 0) above what is shown, keeping the view where it was.
 async function loadPage() {
-  const uid = peer.uid;
-  const r = await guard($("conv-error"), () => chat.history(uid, { before_id: oldestId || undefined, limit: 30 }));
-  if (!r || !peer || peer.uid !== uid) return;
+  const c = conv;
+  const r = await guard($("conv-error"), () => talk.history(c, { before_id: oldestId || undefined, limit: 30 }));
+  if (!r || conv !== c) return;
   const list = $("messages");
   const s = scroller();
   const fromBottom = s.scrollHeight - s.scrollTop;
@@ -493,29 +631,31 @@ async function loadPage() {
   list.prepend(frag);
   s.scrollTop = s.scrollHeight - fromBottom;
   $("older").hidden = !r.more;
+  if (c.gid) learnPeople();
 }
 
 // syncNewest re-reads the newest page: messages missed while the
 // connection was down, and read ticks when no stream tells them.
 async function syncNewest() {
-  if (!peer) return;
-  const uid = peer.uid;
+  const c = conv;
+  if (!c) return;
   let r;
   try {
-    r = await chat.history(uid, { limit: 30 });
+    r = await talk.history(c, { limit: 30 });
   } catch (e) {
     if (e && e.code === 1004) sessionEnded(e);
     return;
   }
-  if (!peer || peer.uid !== uid) return;
+  if (conv !== c) return;
   const list = $("messages");
   const stick = atBottom();
   for (const m of (r.data || []).slice().reverse()) {
     const li = list.querySelector(`[data-id="${m.id}"]`);
-    if (li) setRead(li, m.read);
+    if (li) setRead(li, isRead(m), m.gid ? `Read by ${m.read_by}` : "Read");
     else appendMessage(m);
   }
   if (stick) toBottom();
+  if (c.gid) learnPeople();
 }
 
 // appendMessage adds a message at its place by id (live messages arrive
@@ -532,15 +672,16 @@ function appendMessage(m) {
 
 let readBusy = false;
 async function markRead() {
-  if (!peer || document.visibilityState === "hidden" || readBusy) return;
+  const c = conv;
+  if (!c || document.visibilityState === "hidden" || readBusy) return;
   const theirs = [...$("messages").querySelectorAll(".theirs[data-id]")];
   if (!theirs.length) return;
   const last = Number(theirs[theirs.length - 1].dataset.id);
-  if (peer.readUpTo >= last) return;
+  if (c.readUpTo >= last) return;
   readBusy = true;
   try {
-    await chat.markRead(peer.uid, last);
-    peer.readUpTo = last;
+    await talk.read(c, last);
+    c.readUpTo = last;
   } catch (e) {
     if (e && e.code === 1004) sessionEnded(e);
   } finally {
@@ -549,34 +690,39 @@ async function markRead() {
 }
 
 function closeConversation() {
-  peer = null;
+  conv = null;
   store.set("open", null);
   document.body.classList.remove("conv-open");
   $("conv-open").hidden = true;
   $("conv-empty").hidden = false;
+  $("members-box").hidden = true;
   renderContacts();
+  renderGroups();
 }
 
 async function send(e) {
   e.preventDefault();
   const box = $("text");
   const text = box.value;
-  if (!text.trim() || !peer) return;
+  if (!text.trim() || !conv) return;
   box.value = "";
-  const m = { uid_from: me.uid, uid_to: peer.uid, message: text, time: 0, read: false };
+  const m = { uid_from: me.uid, message: text, time: 0, read: false, read_by: 0 };
+  if (conv.gid) m.gid = conv.gid;
+  else m.uid_to = conv.uid;
   const li = messageItem(m);
   li.classList.add("pending");
   $("messages").append(li);
   toBottom();
-  deliver(li, m, peer.uid, crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random());
+  deliver(li, m, conv, crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random());
 }
 
-// deliver sends one message; a failed one says why and is sent again
-// (with the same client_msg_id, so never twice) when clicked.
-async function deliver(li, m, to, clientMsgId) {
+// deliver sends one message to conversation c; a failed one says why and
+// is sent again (with the same client_msg_id, so never twice) when
+// clicked.
+async function deliver(li, m, c, clientMsgId) {
   show($("conv-error"), "");
   try {
-    const r = await chat.send(to, m.message, clientMsgId);
+    const r = await talk.send(c, m.message, clientMsgId);
     m.id = r.id;
     m.time = r.time;
     const done = messageItem(m);
@@ -597,20 +743,252 @@ async function deliver(li, m, to, clientMsgId) {
       li.classList.remove("failed");
       li.classList.add("pending");
       li.querySelector(".why")?.remove();
-      deliver(li, m, to, clientMsgId);
+      deliver(li, m, c, clientMsgId);
     };
   }
+}
+
+// Groups (API.md §12).
+
+let groupsSeq = 0;
+async function loadGroups() {
+  // Events may ask for the list twice in a row: the last answer asked
+  // for is the one shown.
+  const seq = ++groupsSeq;
+  await guard($("side-error"), async () => {
+    const r = await chat.groups();
+    if (seq !== groupsSeq) return;
+    groups = new Map((r.data || []).map((g) => [g.gid, g]));
+    renderGroups();
+  });
+}
+
+function renderGroups() {
+  const ul = $("groups");
+  ul.textContent = "";
+  for (const g of groups.values()) {
+    const li = document.createElement("li");
+    li.dataset.gid = g.gid;
+    if (conv && conv.gid === g.gid) li.className = "active";
+    const av = document.createElement("span");
+    av.className = "avatar group";
+    avatar(av, g.name, g.head_img, g.gid);
+    const who = document.createElement("div");
+    who.className = "who";
+    const name = document.createElement("strong");
+    name.textContent = g.name;
+    const sub = document.createElement("small");
+    sub.textContent = `${g.members_num} member${g.members_num === 1 ? "" : "s"}` + (g.role !== "member" ? ` · ${g.role}` : "");
+    who.append(name, sub);
+    li.append(av, who);
+    addBadge(li, groupUnread.get(g.gid) || 0);
+    li.addEventListener("click", () => openGroup(g.gid));
+    ul.append(li);
+  }
+  $("no-groups").hidden = groups.size > 0;
+  renderTitle();
+}
+
+// toggleGroupForm opens the new-group form with a box per contact.
+function toggleGroupForm() {
+  const form = $("group-form");
+  form.hidden = !form.hidden;
+  if (form.hidden) return;
+  $("group-name").value = "";
+  show($("group-error"), "");
+  const ul = $("group-pick-list");
+  ul.textContent = "";
+  for (const c of contacts.values()) {
+    const li = document.createElement("li");
+    const label = document.createElement("label");
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.value = c.uid;
+    const av = document.createElement("span");
+    av.className = "avatar small";
+    avatar(av, c.name, c.head_img, c.uid);
+    const name = document.createElement("span");
+    name.textContent = c.name;
+    label.append(box, av, name);
+    li.append(label);
+    ul.append(li);
+  }
+  $("group-pick-none").hidden = contacts.size > 0;
+  $("group-name").focus();
+}
+
+// joinStatus says why uids could not join, from addMembers' statuses.
+function joinStatus(data) {
+  const why = { not_found: "is not your contact", full: "did not fit: the group is full" };
+  const missed = (data || []).filter((x) => why[x.status]);
+  const name = (uid) => (contacts.get(uid) || people.get(uid) || { name: `id ${uid}` }).name;
+  return missed.map((x) => `${name(x.uid)} ${why[x.status]}.`).join(" ");
+}
+
+async function createGroup(e) {
+  e.preventDefault();
+  const name = $("group-name").value.trim();
+  if (!name) {
+    show($("group-error"), "A group needs a name.");
+    return;
+  }
+  const uids = [...$("group-pick-list").querySelectorAll("input:checked")].map((b) => Number(b.value));
+  const r = await guard($("group-error"), () => chat.createGroup(name, uids));
+  if (!r) return;
+  $("group-form").hidden = true;
+  show($("side-note"), ("Group created. " + joinStatus(r.data)).trim(), "note ok");
+  await loadGroups();
+  await openGroup(r.gid);
+}
+
+const roleRank = { owner: 0, admin: 1, member: 2 };
+
+// renderMembers lists the open group's members, owner first, with what
+// my role lets me do: remove (owner: anyone; admin: members) and add.
+function renderMembers() {
+  const ul = $("members");
+  ul.textContent = "";
+  const sorted = conv.members.slice().sort((a, b) => (roleRank[a.role] ?? 3) - (roleRank[b.role] ?? 3) || a.uid - b.uid);
+  for (const m of sorted) {
+    const li = document.createElement("li");
+    li.dataset.uid = m.uid;
+    li.dataset.role = m.role;
+    const av = document.createElement("span");
+    av.className = "avatar";
+    avatar(av, m.name, m.head_img, m.uid);
+    const who = document.createElement("div");
+    who.className = "who";
+    const name = document.createElement("strong");
+    name.textContent = m.uid === me.uid ? `${m.name} (you)` : m.name;
+    const sub = document.createElement("small");
+    sub.textContent = `id ${m.uid} · `;
+    const role = document.createElement("span");
+    role.className = "role";
+    role.textContent = m.role;
+    sub.append(role);
+    who.append(name, sub);
+    li.append(av, who);
+    if (m.uid !== me.uid && (conv.role === "owner" || (conv.role === "admin" && m.role === "member"))) {
+      const rm = document.createElement("button");
+      rm.className = "remove";
+      rm.textContent = "Remove";
+      rm.addEventListener("click", () => removeMember(m));
+      li.append(rm);
+    }
+    ul.append(li);
+  }
+  renderAddMember();
+}
+
+// renderAddMember offers owner and admins the contacts not in the group.
+function renderAddMember() {
+  const inGroup = new Set(conv.members.map((m) => m.uid));
+  const choices = [...contacts.values()].filter((c) => !inGroup.has(c.uid));
+  const sel = $("members-add-uid");
+  sel.textContent = "";
+  for (const c of choices) {
+    const o = document.createElement("option");
+    o.value = c.uid;
+    o.textContent = `${c.name} (id ${c.uid})`;
+    sel.append(o);
+  }
+  $("members-add").hidden = conv.role === "member" || choices.length === 0;
+}
+
+async function addMember(e) {
+  e.preventDefault();
+  const c = conv;
+  const uid = Number($("members-add-uid").value);
+  if (!c || !c.gid || !uid) return;
+  const r = await guard($("members-error"), () => chat.addGroupMembers(c.gid, [uid]));
+  if (!r) return;
+  const why = joinStatus(r.data);
+  if (why) show($("members-error"), why);
+  await refreshGroupInfo();
+}
+
+async function removeMember(m) {
+  const c = conv;
+  if (!c || !confirm(`Remove ${m.name} from ${c.name}?`)) return;
+  const r = await guard($("members-error"), () => chat.removeGroupMembers(c.gid, [m.uid]));
+  if (r) await refreshGroupInfo();
+}
+
+async function leaveGroup() {
+  const c = conv;
+  if (!c || !c.gid || !confirm(`Leave ${c.name}? You will no longer see its messages.`)) return;
+  const r = await guard($("conv-error"), () => chat.leaveGroup(c.gid));
+  if (!r) return;
+  leftGroup(c, `You left ${c.name}.`);
+}
+
+// leftGroup forgets group c, which I am no longer in, saying so.
+function leftGroup(c, note) {
+  groups.delete(c.gid);
+  groupUnread.delete(c.gid);
+  if (conv === c) closeConversation();
+  else renderGroups();
+  show($("side-note"), note, "note ok");
+  loadGroups();
+}
+
+// refreshGroupInfo re-reads the open group's members and name.
+async function refreshGroupInfo() {
+  const c = conv;
+  if (!c || !c.gid) return;
+  let info;
+  try {
+    info = await chat.groupInfo(c.gid);
+  } catch (e) {
+    if (e && e.code === 1004) return sessionEnded(e);
+    if (groupGone(e) && conv === c) leftGroup(c, `You are no longer in ${c.name}.`);
+    return;
+  }
+  if (conv !== c) return;
+  applyGroupInfo(c, info);
+  renderHeader();
+}
+
+// onGroupEvent follows event: group ({gid, what, uid}): the list always,
+// and the open group's members, or its closing when I am the one out.
+function onGroupEvent(ev) {
+  const c = conv;
+  if (c && c.gid === ev.gid && ev.uid === me.uid && (ev.what === "removed" || ev.what === "left")) {
+    leftGroup(c, ev.what === "removed" ? `You were removed from ${c.name}.` : `You left ${c.name}.`);
+    return;
+  }
+  loadGroups();
+  if (c && c.gid === ev.gid) refreshGroupInfo();
+}
+
+function bindGroups() {
+  $("group-new").addEventListener("click", toggleGroupForm);
+  $("group-cancel").addEventListener("click", () => ($("group-form").hidden = true));
+  $("group-form").addEventListener("submit", createGroup);
+  $("group-members-toggle").addEventListener("click", () => {
+    $("members-box").hidden = !$("members-box").hidden;
+    show($("members-error"), "");
+  });
+  $("members-add").addEventListener("submit", addMember);
+  $("group-leave").addEventListener("click", leaveGroup);
 }
 
 // Live updates.
 
 function onMessage(m) {
   if (!me) return;
-  if (peer && m.uid_from === peer.uid) {
+  // A group's message belongs to the group, whoever wrote it.
+  const here = conv && (m.gid ? conv.gid === m.gid : !conv.gid && m.uid_from === conv.uid);
+  if (here) {
     const stick = atBottom();
-    appendMessage({ ...m, read: false });
+    appendMessage({ ...m, read: false, read_by: 0 });
     if (stick) toBottom();
     markRead();
+    if (m.gid && !people.has(m.uid_from)) learnPeople();
+  } else if (m.uid_from !== me.uid && m.gid) {
+    groupUnread.set(m.gid, (groupUnread.get(m.gid) || 0) + 1);
+    renderGroups();
+    refreshUnreadSoon();
   } else if (m.uid_from !== me.uid) {
     unread.set(m.uid_from, (unread.get(m.uid_from) || 0) + 1);
     renderContacts();
@@ -621,7 +999,7 @@ function onMessage(m) {
 
 function onEvent(type, data) {
   if (!data) return;
-  if (type === "read" && peer && data.uid === peer.uid) {
+  if (type === "read" && conv && !conv.gid && !data.gid && data.uid === conv.uid) {
     for (const li of $("messages").querySelectorAll(".mine[data-id]")) {
       if (Number(li.dataset.id) <= data.last_id) setRead(li, true);
     }
@@ -629,6 +1007,8 @@ function onEvent(type, data) {
     loadContacts();
     loadRequests();
     loadBlocked();
+  } else if (type === "group") {
+    onGroupEvent(data);
   }
 }
 
@@ -665,16 +1045,19 @@ function onState(state, info) {
 
 function resync() {
   loadContacts();
+  loadGroups();
   loadRequests();
   loadUnread();
   syncNewest();
+  refreshGroupInfo();
 }
 
 function listen() {
   stopListening();
   listener = chat.listen(null, onMessage, { onState, onEvent });
-  // Without the stream nothing tells of requests and read ticks: look
-  // every 15 s. With it, a look every minute catches anything missed.
+  // Without the stream nothing tells of requests, read ticks or groups'
+  // changes: look every 15 s. With it, a look every minute catches
+  // anything missed.
   let ticks = 0;
   syncTimer = setInterval(() => {
     ticks++;
@@ -767,17 +1150,17 @@ function bind() {
   });
   $("back").addEventListener("click", closeConversation);
   $("peer-delete").addEventListener("click", async () => {
-    if (!peer || !confirm(`Remove ${peer.name} from your contacts? Your history stays.`)) return;
+    if (!conv || conv.gid || !confirm(`Remove ${conv.name} from your contacts? Your history stays.`)) return;
     await guard($("conv-error"), async () => {
-      await chat.deleteContacts([peer.uid]);
+      await chat.deleteContacts([conv.uid]);
       await loadContacts();
       $("peer-delete").hidden = true;
     });
   });
   $("peer-block").addEventListener("click", async () => {
-    if (!peer || !confirm(`Block ${peer.name}? They can no longer message you or ask to be a contact.`)) return;
+    if (!conv || conv.gid || !confirm(`Block ${conv.name}? They can no longer message you or ask to be a contact.`)) return;
     await guard($("conv-error"), async () => {
-      await chat.block([peer.uid]);
+      await chat.block([conv.uid]);
       closeConversation();
       await Promise.all([loadContacts(), loadRequests(), loadBlocked()]);
     });
