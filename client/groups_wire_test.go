@@ -172,9 +172,9 @@ func checkBody(t *testing.T, r *http.Request, want string) {
 	}
 }
 
-// TestGroupErrors checks that a group call's refusal comes back as the
+// TestGroupErrorAnswer checks that a group call's refusal comes back as the
 // *Error the rest of the package returns, with no data.
-func TestGroupErrors(t *testing.T) {
+func TestGroupErrorAnswer(t *testing.T) {
 	t.Parallel()
 	c := fake(t, func(t *testing.T, w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
