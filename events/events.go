@@ -63,11 +63,23 @@ type ContactRemoved struct {
 }
 
 // MessageStored: a message was committed. A retried Send that stored
-// nothing new emits nothing.
+// nothing new emits nothing. A group message has GID set and To 0.
 type MessageStored struct {
 	ID, From, To int64
+	GID          int64
 	Body         string
 	Time         int64
+}
+
+// GroupChanged: a group's membership or settings changed (API.md §12).
+// What is one of created, added, removed, left, updated, role; UID is the
+// member the change is about (the creator for created, the one who
+// changed the settings for updated); By is who did it.
+type GroupChanged struct {
+	GID     int64
+	What    string
+	UID, By int64
+	Time    int64
 }
 
 // MessagesRead: UID read PeerUID's messages to it up to LastID; Num of
@@ -118,6 +130,9 @@ func (MessageStored) Kind() string { return "message.stored" }
 func (MessagesRead) Kind() string { return "message.read" }
 
 // Kind implements Event.
+func (GroupChanged) Kind() string { return "group.changed" }
+
+// Kind implements Event.
 func (UserBlocked) Kind() string { return "user.blocked" }
 
 // Kind implements Event.
@@ -125,7 +140,10 @@ func (UserUnblocked) Kind() string { return "user.unblocked" }
 
 // Outgoing is a message about to be stored, as a before-send hook sees it.
 type Outgoing struct {
+	// To is the recipient of a 1:1 message; GID the group of a group
+	// message (To is then 0).
 	From, To    int64
+	GID         int64
 	Body        string
 	ClientMsgID string
 }

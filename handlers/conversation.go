@@ -1,7 +1,9 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"time"
 
 	"github.com/fiberchat/fiberchat/apierr"
@@ -18,6 +20,9 @@ type ConversationStore interface {
 	History(ctx context.Context, me, with, beforeID int64, limit int) (models.HistoryPage, error)
 	MarkRead(ctx context.Context, me, from, lastID int64) (newlyRead, readID int64, err error)
 	Unread(ctx context.Context, uid int64) ([]models.UnreadFrom, error)
+	GroupHistory(ctx context.Context, gid, me, beforeID int64, limit int) (models.GroupHistoryPage, error)
+	MarkGroupRead(ctx context.Context, gid, me, lastID int64) (newlyRead, readID int64, err error)
+	GroupUnread(ctx context.Context, uid int64) ([]models.UnreadGroup, error)
 }
 
 // Conversations serves the conversation routes of API.md §9: history,
@@ -50,7 +55,9 @@ func NewConversations(cfg ConversationsConfig) *Conversations {
 // historyRequest is /Message/History's body; before_id 0 or absent is the
 // newest page.
 type historyRequest struct {
-	UIDWith  wire.UID  `json:"uid_with" validate:"required"`
+	// Exactly one of UIDWith and GID.
+	UIDWith  wire.UID  `json:"uid_with"`
+	GID      wire.UID  `json:"gid"`
 	BeforeID wire.Int  `json:"before_id"`
 	Limit    *wire.Int `json:"limit" validate:"omitempty,min=1,max=100"`
 }
@@ -86,12 +93,20 @@ func (h *Conversations) History() fiber.Handler {
 		}
 		me := middleware.SessionFrom(c).UID
 		with := int64(req.UIDWith)
-		if with == me {
+		switch {
+		case with == 0 && req.GID == 0:
+			return apierr.Invalid("invalid uid_with: uid_with or gid is required")
+		case with != 0 && req.GID != 0:
+			return apierr.Invalid("invalid gid: give uid_with or gid, not both")
+		case with == me:
 			return apierr.Invalid("invalid uid_with: cannot be yourself")
 		}
 		limit := defaultHistoryLimit
 		if req.Limit != nil {
 			limit = int(*req.Limit)
+		}
+		if req.GID != 0 {
+			return h.groupHistory(c, int64(req.GID), me, int64(req.BeforeID), limit)
 		}
 		// One more than asked for tells whether there are more.
 		page, err := h.cfg.Store.History(c.UserContext(), me, with, int64(req.BeforeID), limit+1)
@@ -114,7 +129,9 @@ func (h *Conversations) History() fiber.Handler {
 // readRequest is /Message/Read's body. LastID is a pointer so that a
 // missing last_id is told from 0.
 type readRequest struct {
-	UIDFrom wire.UID  `json:"uid_from" validate:"required"`
+	// Exactly one of UIDFrom and GID.
+	UIDFrom wire.UID  `json:"uid_from"`
+	GID     wire.UID  `json:"gid"`
 	LastID  *wire.Int `json:"last_id" validate:"required"`
 }
 
@@ -128,10 +145,22 @@ func (h *Conversations) Read() fiber.Handler {
 		}
 		me := middleware.SessionFrom(c).UID
 		from := int64(req.UIDFrom)
-		if from == me {
+		switch {
+		case from == 0 && req.GID == 0:
+			return apierr.Invalid("invalid uid_from: uid_from or gid is required")
+		case from != 0 && req.GID != 0:
+			return apierr.Invalid("invalid gid: give uid_from or gid, not both")
+		case from == me:
 			return apierr.Invalid("invalid uid_from: cannot be yourself")
 		}
 		ctx := c.UserContext()
+		if req.GID != 0 {
+			n, _, err := h.cfg.Store.MarkGroupRead(ctx, int64(req.GID), me, int64(*req.LastID))
+			if err != nil {
+				return err
+			}
+			return c.JSON(numResponse{Num: n, Msg: "success"})
+		}
 		n, readID, err := h.cfg.Store.MarkRead(ctx, me, from, int64(*req.LastID))
 		if err != nil {
 			return err
@@ -145,7 +174,9 @@ func (h *Conversations) Read() fiber.Handler {
 }
 
 type unreadEntry struct {
-	UIDFrom int64 `json:"uid_from"`
+	// One of UIDFrom (a sender) and GID (a group).
+	UIDFrom int64 `json:"uid_from,omitempty"`
+	GID     int64 `json:"gid,omitempty"`
 	Count   int64 `json:"count"`
 	LastID  int64 `json:"last_id"`
 }
@@ -161,14 +192,60 @@ type unreadResponse struct {
 // newest unread id, the most recent sender first.
 func (h *Conversations) Unread() fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		rows, err := h.cfg.Store.Unread(c.UserContext(), middleware.SessionFrom(c).UID)
+		ctx, me := c.UserContext(), middleware.SessionFrom(c).UID
+		rows, err := h.cfg.Store.Unread(ctx, me)
 		if err != nil {
 			return err
 		}
-		resp := unreadResponse{Num: len(rows), Msg: "success", Data: make([]unreadEntry, len(rows))}
-		for i, r := range rows {
-			resp.Data[i] = unreadEntry{UIDFrom: r.PeerUID, Count: r.Count, LastID: r.LastID}
+		groups, err := h.cfg.Store.GroupUnread(ctx, me)
+		if err != nil {
+			return err
 		}
-		return c.JSON(resp)
+		data := make([]unreadEntry, 0, len(rows)+len(groups))
+		for _, r := range rows {
+			data = append(data, unreadEntry{UIDFrom: r.PeerUID, Count: r.Count, LastID: r.LastID})
+		}
+		for _, g := range groups {
+			data = append(data, unreadEntry{GID: g.GID, Count: g.Count, LastID: g.LastID})
+		}
+		// Both lists come newest first; so does their merge.
+		slices.SortStableFunc(data, func(a, b unreadEntry) int { return cmp.Compare(b.LastID, a.LastID) })
+		return c.JSON(unreadResponse{Num: len(data), Msg: "success", Data: data})
 	}
+}
+
+type groupHistoryMessage struct {
+	ID      int64  `json:"id"`
+	UIDFrom int64  `json:"uid_from"`
+	GID     int64  `json:"gid"`
+	Message string `json:"message"`
+	Time    int64  `json:"time"`
+	ReadBy  int    `json:"read_by"`
+}
+
+type groupHistoryResponse struct {
+	Num   int                   `json:"num"`
+	Msg   string                `json:"msg"`
+	Error int                   `json:"error"`
+	Data  []groupHistoryMessage `json:"data"`
+	More  bool                  `json:"more"`
+}
+
+// groupHistory is History with gid: the group's messages I may see,
+// newest first, each with how many other members have read it.
+func (h *Conversations) groupHistory(c *fiber.Ctx, gid, me, beforeID int64, limit int) error {
+	page, err := h.cfg.Store.GroupHistory(c.UserContext(), gid, me, beforeID, limit+1)
+	if err != nil {
+		return err
+	}
+	ms := page.Messages
+	more := len(ms) > limit
+	if more {
+		ms = ms[:limit]
+	}
+	resp := groupHistoryResponse{Num: len(ms), Msg: "success", Data: make([]groupHistoryMessage, len(ms)), More: more}
+	for i, m := range ms {
+		resp.Data[i] = groupHistoryMessage{ID: m.ID, UIDFrom: m.FromUID, GID: m.GID, Message: m.Body, Time: m.CreatedAt, ReadBy: page.ReadBy[i]}
+	}
+	return c.JSON(resp)
 }

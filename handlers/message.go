@@ -36,6 +36,12 @@ type MessageWriter interface {
 	CreateMessage(ctx context.Context, m *models.Message, contactsOnly bool) (replayed bool, err error)
 }
 
+// GroupMessageWriter stores a new group message and returns the group's
+// other members: see models.GroupWriter.
+type GroupMessageWriter interface {
+	CreateGroupMessage(ctx context.Context, m *models.Message) (replayed bool, members []int64, err error)
+}
+
 // Messages serves the message group of API.md §5.
 type Messages struct {
 	cfg MessagesConfig
@@ -46,11 +52,13 @@ type MessagesConfig struct {
 	Store MessageStore
 	// Writer stores new messages (a group-committing models.MessageWriter,
 	// say).
-	Writer   MessageWriter
-	Decoder  *wire.Decoder
-	Notifier notify.Notifier
-	Now      func() time.Time
-	Logger   *slog.Logger
+	Writer MessageWriter
+	// GroupWriter stores new group messages.
+	GroupWriter GroupMessageWriter
+	Decoder     *wire.Decoder
+	Notifier    notify.Notifier
+	Now         func() time.Time
+	Logger      *slog.Logger
 	// MaxChars is the longest message in characters.
 	MaxChars int
 	// AllowStrangers lets users who are not contacts message each other.
@@ -85,7 +93,9 @@ func NewMessages(cfg MessagesConfig) *Messages {
 }
 
 type sendRequest struct {
-	UIDTo       wire.UID `json:"uid_to" validate:"required"`
+	// Exactly one of UIDTo and GID (API.md §12).
+	UIDTo       wire.UID `json:"uid_to"`
+	GID         wire.UID `json:"gid"`
 	Data        string   `json:"data" validate:"required"`
 	ClientMsgID string   `json:"client_msg_id" validate:"omitempty,max=64,nocontrol"`
 }
@@ -118,19 +128,14 @@ func (h *Messages) Send() fiber.Handler {
 		if err := h.cfg.Decoder.Decode(c, &req); err != nil {
 			return err
 		}
-		if utf8.RuneCountInString(req.Data) > h.cfg.MaxChars {
-			return apierr.Invalid("invalid data: max length %d characters", h.cfg.MaxChars)
+		msg, err := h.newMessage(c, &req)
+		if err != nil {
+			return err
 		}
-		s := middleware.SessionFrom(c)
-		to := int64(req.UIDTo)
-		if to == s.UID {
-			return apierr.Invalid("invalid uid_to: cannot message yourself")
-		}
-		msg := &models.Message{FromUID: s.UID, ToUID: to, Body: req.Data, CreatedAt: h.cfg.Now().Unix()}
 		if req.ClientMsgID != "" {
 			// A retry is answered before any other check, so that it gets
 			// the first try's answer even if, say, the contact ended since.
-			first, err := h.cfg.Store.MessageByClientID(ctx, s.UID, req.ClientMsgID)
+			first, err := h.cfg.Store.MessageByClientID(ctx, msg.FromUID, req.ClientMsgID)
 			if err == nil {
 				return c.JSON(sendResponse{Num: 1, Msg: "success", ID: first.ID, Time: first.CreatedAt})
 			}
@@ -140,29 +145,63 @@ func (h *Messages) Send() fiber.Handler {
 			msg.ClientMsgID = &req.ClientMsgID
 		}
 		if h.cfg.BeforeSend != nil {
-			if err := h.cfg.BeforeSend(ctx, events.Outgoing{From: s.UID, To: to, Body: req.Data, ClientMsgID: req.ClientMsgID}); err != nil {
+			out := events.Outgoing{From: msg.FromUID, To: msg.ToUID, GID: msg.GID, Body: req.Data, ClientMsgID: req.ClientMsgID}
+			if err := h.cfg.BeforeSend(ctx, out); err != nil {
 				return err
 			}
 		}
-		// The recipient and the contact are checked in the write's
-		// transaction, under the recipient's lock: no extra query, and no
-		// window for a contact ending in between.
-		replayed, err := h.cfg.Writer.CreateMessage(ctx, msg, !h.cfg.AllowStrangers)
+		// The recipient (or the membership) and the contact are checked in
+		// the write's transaction, under the recipient's (the group's)
+		// lock: no extra query, and no window for a change in between.
+		var (
+			replayed bool
+			wake     []int64
+		)
+		if msg.GID != 0 {
+			replayed, wake, err = h.cfg.GroupWriter.CreateGroupMessage(ctx, msg)
+		} else {
+			replayed, err = h.cfg.Writer.CreateMessage(ctx, msg, !h.cfg.AllowStrangers)
+			wake = []int64{msg.ToUID}
+		}
 		if err != nil {
 			return err
 		}
 		if !replayed {
-			// After the commit, so a woken poll finds the message. A lost
-			// wake-up delays delivery to the next poll but loses nothing,
-			// so it does not fail a send that is already stored.
-			rctx := c.UserContext()
-			if err := h.cfg.Notifier.Publish(rctx, to); err != nil {
-				h.cfg.Logger.WarnContext(rctx, "wake long polls", "uid", to, "error", err.Error())
-			}
-			h.cfg.Events.Emit(rctx, events.MessageStored{ID: msg.ID, From: msg.FromUID, To: msg.ToUID, Body: msg.Body, Time: msg.CreatedAt})
+			h.stored(c.UserContext(), msg, wake)
 		}
 		return c.JSON(sendResponse{Num: 1, Msg: "success", ID: msg.ID, Time: msg.CreatedAt})
 	}
+}
+
+// newMessage checks a Send's target and body and makes its message.
+func (h *Messages) newMessage(c *fiber.Ctx, req *sendRequest) (*models.Message, error) {
+	switch {
+	case req.UIDTo == 0 && req.GID == 0:
+		return nil, apierr.Invalid("invalid uid_to: uid_to or gid is required")
+	case req.UIDTo != 0 && req.GID != 0:
+		return nil, apierr.Invalid("invalid gid: give uid_to or gid, not both")
+	case utf8.RuneCountInString(req.Data) > h.cfg.MaxChars:
+		return nil, apierr.Invalid("invalid data: max length %d characters", h.cfg.MaxChars)
+	}
+	s := middleware.SessionFrom(c)
+	to := int64(req.UIDTo)
+	if to == s.UID {
+		return nil, apierr.Invalid("invalid uid_to: cannot message yourself")
+	}
+	return &models.Message{FromUID: s.UID, ToUID: to, GID: int64(req.GID), Body: req.Data, CreatedAt: h.cfg.Now().Unix()}, nil
+}
+
+// stored wakes the recipients of a message just committed and tells the
+// host. After the commit, so a woken poll finds the message. A lost
+// wake-up delays delivery to the next poll but loses nothing, so it does
+// not fail a send that is already stored.
+func (h *Messages) stored(ctx context.Context, msg *models.Message, wake []int64) {
+	for _, uid := range wake {
+		if err := h.cfg.Notifier.Publish(ctx, uid); err != nil {
+			h.cfg.Logger.WarnContext(ctx, "wake long polls", "uid", uid, "error", err.Error())
+		}
+	}
+	h.cfg.Events.Emit(ctx, events.MessageStored{ID: msg.ID, From: msg.FromUID, To: msg.ToUID, GID: msg.GID, Body: msg.Body, Time: msg.CreatedAt})
 }
 
 type recvRequest struct {
@@ -176,6 +215,7 @@ type recvRequest struct {
 type recvMessage struct {
 	ID      int64  `json:"id"`
 	UIDFrom int64  `json:"uid_from"`
+	GID     int64  `json:"gid,omitempty"`
 	Message string `json:"message"`
 	Time    int64  `json:"time"`
 }
@@ -326,7 +366,7 @@ func recvReply(ms []models.Message, cursor int64, limit int) recvResponse {
 	}
 	out := recvResponse{Num: len(ms), Msg: "success", Data: make([]recvMessage, len(ms)), LastID: cursor, More: more}
 	for i, m := range ms {
-		out.Data[i] = recvMessage{ID: m.ID, UIDFrom: m.FromUID, Message: m.Body, Time: m.CreatedAt}
+		out.Data[i] = recvMessage{ID: m.ID, UIDFrom: m.FromUID, GID: m.GID, Message: m.Body, Time: m.CreatedAt}
 	}
 	if len(ms) > 0 {
 		out.LastID = ms[len(ms)-1].ID

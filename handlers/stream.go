@@ -65,7 +65,8 @@ func (s *openStream) replace() {
 type streamMessage struct {
 	ID      int64  `json:"id"`
 	UIDFrom int64  `json:"uid_from"`
-	UIDTo   int64  `json:"uid_to"`
+	UIDTo   int64  `json:"uid_to,omitempty"`
+	GID     int64  `json:"gid,omitempty"`
 	Message string `json:"message"`
 	Time    int64  `json:"time"`
 }
@@ -121,7 +122,7 @@ func (s *openStream) readMessages(ctx context.Context, out []byte, room int) []b
 			return out
 		}
 		for _, m := range ms {
-			b, err := json.Marshal(streamMessage{ID: m.ID, UIDFrom: m.FromUID, UIDTo: m.ToUID, Message: m.Body, Time: m.CreatedAt})
+			b, err := json.Marshal(streamMessage{ID: m.ID, UIDFrom: m.FromUID, UIDTo: m.ToUID, GID: m.GID, Message: m.Body, Time: m.CreatedAt})
 			if err != nil {
 				continue // a struct of strings and ints: cannot happen
 			}

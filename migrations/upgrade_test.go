@@ -69,3 +69,62 @@ func TestUpgradeFilledDatabase(t *testing.T) {
 		}
 	})
 }
+
+// TestUpgradeToGroups fills a database under the schema before groups
+// (version 7), purges its newest message, and migrates: every message is
+// kept as it was (a 1:1 message, gid 0), ids go on past the purged one
+// (SQLite rebuilds the table and must keep its high-water mark, or a
+// cursor past the purged id would never see the next message), a group
+// message stores with no recipient, and gids start at 20000001.
+func TestUpgradeToGroups(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		ctx := context.Background()
+		pool, err := db.Gorm.DB()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := migrations.UpTo(ctx, pool, dialectOf(db), "chat_", 7); err != nil {
+			t.Fatal(err)
+		}
+		g := db.Gorm
+		exec := func(q string, args ...any) {
+			t.Helper()
+			if err := g.Exec(q, args...).Error; err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		for _, uid := range []int64{10000001, 10000002} {
+			exec("INSERT INTO chat_users (uid, name, passwd_hash, head_img, created_at, updated_at) VALUES (?, 'u', '', '', 1, 1)", uid)
+		}
+		for range 3 {
+			exec("INSERT INTO chat_messages (from_uid, to_uid, body, created_at, pair_lo, pair_hi) VALUES (10000001, 10000002, 'old', 1, 10000001, 10000002)")
+		}
+		exec("DELETE FROM chat_messages WHERE id = 3")
+		if err := migrations.Up(ctx, pool, dialectOf(db), "chat_", slog.New(slog.DiscardHandler)); err != nil {
+			t.Fatal(err)
+		}
+		var kept int64
+		if err := g.Raw("SELECT COUNT(*) FROM chat_messages WHERE to_uid = 10000002 AND gid = 0 AND body = 'old' AND pair_lo = 10000001").Scan(&kept).Error; err != nil {
+			t.Fatal(err)
+		}
+		if kept != 2 {
+			t.Fatalf("%d old messages kept as they were, want 2", kept)
+		}
+		exec("INSERT INTO chat_groups (name, created_at, updated_at) VALUES ('g', 1, 1)")
+		var gid int64
+		if err := g.Raw("SELECT MAX(gid) FROM chat_groups").Scan(&gid).Error; err != nil {
+			t.Fatal(err)
+		}
+		if gid != 20000001 {
+			t.Fatalf("first gid %d, want 20000001", gid)
+		}
+		exec("INSERT INTO chat_messages (from_uid, to_uid, body, created_at, gid, gseq) VALUES (10000001, NULL, 'new', 2, ?, 1)", gid)
+		var id int64
+		if err := g.Raw("SELECT id FROM chat_messages WHERE body = 'new'").Scan(&id).Error; err != nil {
+			t.Fatal(err)
+		}
+		if id != 4 {
+			t.Fatalf("the first message after the upgrade got id %d, want 4 (ids must not come round again)", id)
+		}
+	})
+}

@@ -22,7 +22,7 @@ import (
 type Message struct {
 	ID          int64   `gorm:"primaryKey"`
 	FromUID     int64   `gorm:"column:from_uid;not null"`
-	ToUID       int64   `gorm:"column:to_uid;not null"`
+	ToUID       int64   `gorm:"column:to_uid"`
 	Body        string  `gorm:"column:body;not null"`
 	CreatedAt   int64   `gorm:"not null;autoCreateTime:false"`
 	ClientMsgID *string `gorm:"column:client_msg_id;size:256"`
@@ -31,6 +31,11 @@ type Message struct {
 	// The store sets them.
 	PairLo int64 `gorm:"column:pair_lo;not null;default:0"`
 	PairHi int64 `gorm:"column:pair_hi;not null;default:0"`
+	// GID is the group of a group message (ToUID is then 0, NULL in the
+	// table), 0 for a 1:1 message; GSeq is its place in the group,
+	// counted from 1 (API.md §12).
+	GID  int64 `gorm:"column:gid;not null;default:0"`
+	GSeq int64 `gorm:"column:gseq;not null;default:0"`
 }
 
 // sendAttempts bounds how often a send is run again after InnoDB chose it
@@ -169,33 +174,6 @@ func (s *Store) MessageByClientID(ctx context.Context, fromUID int64, clientMsgI
 	return &m, nil
 }
 
-// MessagesFor returns up to limit messages to uid with ids above afterID,
-// in id order.
-func (s *Store) MessagesFor(ctx context.Context, uid, afterID int64, limit int) ([]Message, error) {
-	db, done := s.with(ctx)
-	defer done()
-	var ms []Message
-	err := db.Select("id", "from_uid", "to_uid", "body", "created_at").
-		Where("to_uid = ? AND id > ?", uid, afterID).Order("id").Limit(limit).Find(&ms).Error
-	if err != nil {
-		return nil, fmt.Errorf("read messages: %w", err)
-	}
-	return ms, nil
-}
-
-// LatestMessageID returns the id of the newest message to uid, 0 when
-// there is none: one lookup at the end of the (to_uid, id) index.
-func (s *Store) LatestMessageID(ctx context.Context, uid int64) (int64, error) {
-	db, done := s.with(ctx)
-	defer done()
-	var id int64
-	err := db.Model(&Message{}).Select("COALESCE(MAX(id), 0)").Where("to_uid = ?", uid).Scan(&id).Error
-	if err != nil {
-		return 0, fmt.Errorf("read latest message id: %w", err)
-	}
-	return id, nil
-}
-
 // RecvCursor returns a session's server-side Recv cursor; ErrSessionGone
 // when the session has ended.
 func (s *Store) RecvCursor(ctx context.Context, tokenID int64) (int64, error) {
@@ -241,24 +219,32 @@ func (s *Store) DeleteMessagesBefore(ctx context.Context, cutoff int64, limit in
 	err := s.contactTx(ctx, func(tx *gorm.DB) error {
 		deleted = 0
 		var msgs []Message
-		if err := tx.Select("id", "from_uid", "to_uid").Where("created_at < ?", cutoff).
+		if err := tx.Select("id", "from_uid", "COALESCE(to_uid, 0) AS to_uid", "gid").Where("created_at < ?", cutoff).
 			Order("created_at").Limit(limit).Find(&msgs).Error; err != nil {
 			return fmt.Errorf("read old messages: %w", err)
 		}
 		if len(msgs) == 0 {
 			return nil
 		}
+		// Group messages have no recipient and no conversation counter:
+		// a group's unread count is its seq against a member's mark.
+		direct := make([]Message, 0, len(msgs))
 		recipients := make([]int64, 0, len(msgs))
 		ids := make([]int64, len(msgs))
 		for i, m := range msgs {
-			recipients = append(recipients, m.ToUID)
+			if m.GID == 0 {
+				direct = append(direct, m)
+				recipients = append(recipients, m.ToUID)
+			}
 			ids[i] = m.ID
 		}
-		if _, err := lockUIDs(tx, recipients); err != nil {
-			return fmt.Errorf("lock recipients: %w", err)
-		}
-		if err := s.purgeUncount(tx, msgs); err != nil {
-			return err
+		if len(direct) > 0 {
+			if _, err := lockUIDs(tx, recipients); err != nil {
+				return fmt.Errorf("lock recipients: %w", err)
+			}
+			if err := s.purgeUncount(tx, direct); err != nil {
+				return err
+			}
 		}
 		res := tx.Where("id IN ?", ids).Delete(&Message{})
 		deleted = res.RowsAffected

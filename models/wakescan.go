@@ -24,10 +24,11 @@ func (s *Store) WakeScan(ctx context.Context, since, cursor int64) (uids []int64
 	var rows []struct {
 		ID    int64
 		ToUID int64
+		GID   int64 `gorm:"column:gid"`
 	}
 	db, done := s.with(ctx)
 	defer done()
-	q := db.Model(&Message{}).Select("id", "to_uid")
+	q := db.Model(&Message{}).Select("id", "COALESCE(to_uid, 0) AS to_uid", "gid")
 	if cursor > 0 {
 		q = q.Where("id > ?", cursor)
 	} else {
@@ -38,11 +39,30 @@ func (s *Store) WakeScan(ctx context.Context, since, cursor int64) (uids []int64
 	}
 	next = cursor
 	seen := make(map[int64]struct{}, len(rows))
+	add := func(uid int64) {
+		if _, ok := seen[uid]; !ok {
+			seen[uid] = struct{}{}
+			uids = append(uids, uid)
+		}
+	}
+	var gids []int64
 	for _, r := range rows {
 		next = max(next, r.ID)
-		if _, ok := seen[r.ToUID]; !ok {
-			seen[r.ToUID] = struct{}{}
-			uids = append(uids, r.ToUID)
+		if r.GID != 0 {
+			gids = append(gids, r.GID)
+			continue
+		}
+		add(r.ToUID)
+	}
+	if len(gids) > 0 {
+		// A group message wakes every member (its sender too: harmless).
+		var members []int64
+		if err := db.Model(&GroupMember{}).Distinct("uid").Where("gid IN ? AND until_id = 0", gids).
+			Pluck("uid", &members).Error; err != nil {
+			return nil, cursor, fmt.Errorf("wake scan: %w", err)
+		}
+		for _, uid := range members {
+			add(uid)
 		}
 	}
 	return uids, next, nil

@@ -145,6 +145,13 @@ type Config struct {
 	// (Unicode code points), not bytes. At most 16000, what a MySQL TEXT
 	// column holds when every character takes four bytes. Default: 4000.
 	MessageMaxChars int
+	// MaxGroupMembers is the most members a group may have (API.md §12);
+	// past it addMembers answers "full". Default: 500.
+	MaxGroupMembers int
+	// MaxGroupsPerUser is the most groups a user may be in: creating one
+	// more is 403/1008, and adding them to one more answers "full".
+	// Default: 500.
+	MaxGroupsPerUser int
 	// AllowStrangers lets any user message any other. Default: false: only
 	// contacts may message each other, and a Send to anyone else is
 	// 403/1008.
@@ -336,6 +343,8 @@ var ConfigDefault = Config{
 	LoginBackoffMax:       15 * time.Minute,
 	BodyLimit:             1 << 20,
 	MessageMaxChars:       4000,
+	MaxGroupMembers:       500,
+	MaxGroupsPerUser:      500,
 	MessageRetention:      30 * 24 * time.Hour,
 	MaxWait:               maxWait,
 	SweepInterval:         time.Minute,
@@ -387,6 +396,8 @@ func configDefault(config ...Config) (Config, error) {
 	setZero(&cfg.LoginBackoffMax, def.LoginBackoffMax)
 	setZero(&cfg.BodyLimit, def.BodyLimit)
 	setZero(&cfg.MessageMaxChars, def.MessageMaxChars)
+	setZero(&cfg.MaxGroupMembers, def.MaxGroupMembers)
+	setZero(&cfg.MaxGroupsPerUser, def.MaxGroupsPerUser)
 	setZero(&cfg.MessageRetention, def.MessageRetention)
 	setZero(&cfg.MaxWait, def.MaxWait)
 	setZero(&cfg.SweepInterval, def.SweepInterval)
@@ -420,6 +431,8 @@ func (cfg Config) validate() error {
 		return errors.New("fiberchat: SendBatchSize must be between 1 and 1000")
 	case cfg.MaxSessions < 0:
 		return errors.New("fiberchat: MaxSessions must not be negative")
+	case cfg.MaxGroupMembers < 2 || cfg.MaxGroupsPerUser < 1:
+		return errors.New("fiberchat: MaxGroupMembers must be at least 2 and MaxGroupsPerUser at least 1")
 	case cfg.MaxWaiters < 0:
 		return errors.New("fiberchat: MaxWaiters must not be negative")
 	case cfg.BcryptCost < 4 || cfg.BcryptCost > 31:

@@ -54,9 +54,12 @@ type Module struct {
 	messages  *handlers.Messages
 	// conversations serves history, read receipts and unread counts.
 	conversations *handlers.Conversations
+	groups        *handlers.Groups
 	notifier      notify.Notifier
 	// writer group-commits Sends; nil when SendBatchSize is 1.
 	writer *models.MessageWriter
+	// groupWriter stores group messages by group commit.
+	groupWriter *models.GroupWriter
 	// ownNotifier is set when the module made its notifier and so closes it.
 	ownNotifier bool
 	// parker parks idle long polls; nil unless Config.ParkLongPolls.
@@ -208,6 +211,8 @@ func (m *Module) newMessaging() {
 		}
 		m.writer.Start(cfg.SendWriters)
 	}
+	m.groupWriter = models.NewGroupWriter(m.store, cfg.SendBatchSize)
+	m.groupWriter.Start()
 }
 
 // stopMessaging undoes newMessaging for a New that fails after it.
@@ -215,6 +220,7 @@ func (m *Module) stopMessaging() {
 	if m.writer != nil {
 		m.writer.Stop()
 	}
+	m.groupWriter.Stop()
 	if m.ownNotifier {
 		_ = m.notifier.Close()
 	}
@@ -239,6 +245,15 @@ func (m *Module) newHandlers(profiles handlers.ProfileSource) error {
 		Store:   m.store,
 		Decoder: m.decoder,
 		Now:     m.cfg.Now,
+		Events:  m.events,
+		Notices: m.waiters,
+	})
+	m.groups = handlers.NewGroups(handlers.GroupsConfig{
+		Store:   m.store,
+		Decoder: m.decoder,
+		Now:     m.cfg.Now,
+		Logger:  m.cfg.Logger,
+		Limits:  models.GroupLimits{MaxMembers: m.cfg.MaxGroupMembers, MaxGroupsPerUser: m.cfg.MaxGroupsPerUser},
 		Events:  m.events,
 		Notices: m.waiters,
 	})
@@ -284,6 +299,7 @@ func (m *Module) newMessages() *handlers.Messages {
 	return handlers.NewMessages(handlers.MessagesConfig{
 		Store:          m.store,
 		Writer:         writer,
+		GroupWriter:    m.groupWriter,
 		Decoder:        m.decoder,
 		Notifier:       m.notifier,
 		Now:            cfg.Now,
@@ -484,6 +500,7 @@ func (m *Module) shutdown() error {
 	if m.writer != nil {
 		m.writer.Stop()
 	}
+	m.groupWriter.Stop()
 	m.wg.Wait()
 	if m.ownNotifier {
 		return m.notifier.Close()

@@ -40,6 +40,16 @@ func (m *Module) Mount(r fiber.Router) {
 	rt.post("/Contacts/IO/unblock", ct.Unblock())
 	rt.post("/Contacts/blocked", ct.Blocked())
 
+	gr := m.groups
+	rt.post("/Group/create", gr.Create())
+	rt.post("/Group/list", gr.List())
+	rt.post("/Group/info", gr.Info())
+	rt.post("/Group/IO/addMembers", gr.AddMembers())
+	rt.post("/Group/IO/removeMembers", gr.RemoveMembers())
+	rt.post("/Group/IO/leave", gr.Leave())
+	rt.post("/Group/IO/update", gr.Update())
+	rt.post("/Group/IO/role", gr.Role())
+
 	ms := m.messages
 	rt.post("/Message/Send", ms.Send())
 	rt.post("/Message/Recv", ms.Recv())

@@ -1,0 +1,363 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// GroupWriter stores group messages by group commit, as MessageWriter
+// stores 1:1 ones: what arrives while a batch commits forms the next,
+// so one transaction (one fsync) serves many Sends, and each caller
+// returns once its own message has committed.
+//
+// A group message is one row, whatever the group's size: members read it
+// through their membership (see Store.MessagesFor), so a Send to a group
+// of 100 writes the message, the group's counters and the sender's read
+// mark, not 100 copies.
+//
+// Why it locks every member's user row (on MySQL/MariaDB): ids are handed
+// out at INSERT, not at COMMIT, and a member's Recv cursor must never
+// pass an id still in flight. 1:1 Sends lock their recipient for that
+// (see Store.CreateMessage); a group Send takes the same locks, for all
+// its members at once, in uid order, so that whatever reaches a user,
+// 1:1 or through any of their groups, becomes visible in id order.
+// SQLite runs one transaction at a time and needs none.
+type GroupWriter struct {
+	store    *Store
+	maxBatch int
+	reqs     chan *groupReq
+	done     chan struct{}
+	running  sync.WaitGroup
+	stopOnce sync.Once
+}
+
+type groupReq struct {
+	m        *Message
+	replayed bool
+	members  []int64
+	err      error
+	ready    chan struct{}
+	deadline time.Time
+}
+
+// NewGroupWriter returns a writer storing up to maxBatch group messages
+// per transaction, once Start has run it.
+func NewGroupWriter(store *Store, maxBatch int) *GroupWriter {
+	return &GroupWriter{store: store, maxBatch: max(maxBatch, 1), reqs: make(chan *groupReq), done: make(chan struct{})}
+}
+
+// Start runs the writer until Stop. One goroutine: a group's Sends
+// queue on its row lock anyway, and SQLite has one connection.
+func (w *GroupWriter) Start() {
+	w.running.Add(1)
+	go w.run()
+}
+
+// Stop ends the writer after the batch in hand; later Sends each run in
+// a transaction of their own.
+func (w *GroupWriter) Stop() {
+	w.stopOnce.Do(func() { close(w.done) })
+	w.running.Wait()
+}
+
+func (w *GroupWriter) run() {
+	defer w.running.Done()
+	batch := make([]*groupReq, 0, w.maxBatch)
+	for {
+		select {
+		case r := <-w.reqs:
+			batch = append(batch[:0], r)
+		case <-w.done:
+			return
+		}
+	collect:
+		for len(batch) < w.maxBatch {
+			select {
+			case r := <-w.reqs:
+				batch = append(batch, r)
+			default:
+				break collect
+			}
+		}
+		w.commit(batch)
+	}
+}
+
+// CreateGroupMessage stores m, a message to group m.GID from m.FromUID,
+// and returns the group's other members, for their wake-ups. With a
+// ClientMsgID the sender used before it stores nothing, m takes the first
+// message's id and time, and replayed is true. ErrNoGroup when there is
+// no such group; ErrNotMember when the sender is not in it.
+func (w *GroupWriter) CreateGroupMessage(ctx context.Context, m *Message) (replayed bool, members []int64, err error) {
+	deadline := time.Now().Add(w.store.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	mc := *m
+	r := &groupReq{m: &mc, ready: make(chan struct{}), deadline: deadline}
+	select {
+	case w.reqs <- r:
+	case <-w.done:
+		w.store.storeGroupAlone(ctx, r)
+	case <-ctx.Done():
+		return false, nil, fmt.Errorf("wait for the group writer: %w", ctx.Err())
+	}
+	// Once handed over, the message may commit whatever the caller does:
+	// the answer is awaited (the batch keeps the caller's deadline).
+	<-r.ready
+	if r.err != nil {
+		return false, nil, r.err
+	}
+	m.ID, m.CreatedAt, m.GSeq = r.m.ID, r.m.CreatedAt, r.m.GSeq
+	return r.replayed, r.members, nil
+}
+
+// commit stores a batch in one transaction; when that fails as a whole
+// (a racing duplicate client_msg_id, say) each message is stored alone,
+// so one message's trouble fails no other.
+func (w *GroupWriter) commit(batch []*groupReq) {
+	first := batch[0].deadline
+	for _, r := range batch {
+		if r.deadline.Before(first) {
+			first = r.deadline
+		}
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), first)
+	defer cancel()
+	if err := w.store.createGroupBatch(ctx, batch); err == nil {
+		for _, r := range batch {
+			close(r.ready)
+		}
+		return
+	}
+	for _, r := range batch {
+		w.store.storeGroupAlone(ctx, r)
+	}
+}
+
+// storeGroupAlone stores r in a transaction of its own and answers it; a
+// duplicate client_msg_id is a replay of the first message.
+func (s *Store) storeGroupAlone(ctx context.Context, r *groupReq) {
+	defer close(r.ready)
+	r.err = s.createGroupBatch(ctx, []*groupReq{r})
+	if r.err == nil || !isDuplicate(r.err) || r.m.ClientMsgID == nil {
+		r.err = Redact(r.err)
+		return
+	}
+	first, err := s.MessageByClientID(ctx, r.m.FromUID, *r.m.ClientMsgID)
+	if err != nil {
+		r.err = Redact(err)
+		return
+	}
+	r.err, r.replayed = nil, true
+	r.m.ID, r.m.CreatedAt = first.ID, first.CreatedAt
+}
+
+// groupState is what a batch read of one group under its lock.
+type groupState struct {
+	seq, lastID int64
+	members     []int64
+	// readTo is, per sender of the batch, the id and seq of their newest
+	// message in it: their read mark moves there.
+	readTo map[int64][2]int64
+}
+
+// createGroupBatch is the batch transaction. On success every request
+// holds its outcome (an error of its own, or its stored or replayed id);
+// on error nothing was stored.
+func (s *Store) createGroupBatch(ctx context.Context, batch []*groupReq) error {
+	return s.contactTx(ctx, func(tx *gorm.DB) error {
+		groups, err := s.lockGroups(tx, batch)
+		if err != nil {
+			return err
+		}
+		seen := make(map[msgKey]*groupReq)
+		var rows []*groupReq
+		for _, r := range batch {
+			r.err, r.replayed, r.members = nil, false, nil
+			if store, err := s.decideGroupSend(tx, r, groups, seen); err != nil {
+				return err
+			} else if store {
+				rows = append(rows, r)
+			}
+		}
+		if err := insertGroupMessages(tx, rows, groups); err != nil {
+			return err
+		}
+		for _, r := range batch {
+			if r.err == nil && r.members == nil {
+				r.members = othersThan(groups[r.m.GID].members, r.m.FromUID)
+			}
+		}
+		return s.moveGroupMarks(tx, groups)
+	})
+}
+
+// lockGroups locks the batch's groups (in gid order) and, on
+// MySQL/MariaDB, their members' user rows (see GroupWriter), and reads
+// each group's counters and members.
+func (s *Store) lockGroups(tx *gorm.DB, batch []*groupReq) (map[int64]*groupState, error) {
+	gids := make([]int64, 0, len(batch))
+	for _, r := range batch {
+		gids = append(gids, r.m.GID)
+	}
+	slices.Sort(gids)
+	gids = slices.Compact(gids)
+	var gs []Group
+	if err := tx.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).
+		Select("gid", "seq", "last_id").Where("gid IN ?", gids).Order("gid").Find(&gs).Error; err != nil {
+		return nil, fmt.Errorf("lock groups: %w", err)
+	}
+	out := make(map[int64]*groupState, len(gs))
+	for _, g := range gs {
+		out[g.GID] = &groupState{seq: g.Seq, lastID: g.LastID, readTo: map[int64][2]int64{}}
+	}
+	var ms []GroupMember
+	if err := tx.Select("gid", "uid").Where("gid IN ? AND until_id = 0", gids).
+		Order("gid, uid").Find(&ms).Error; err != nil {
+		return nil, fmt.Errorf("read members: %w", err)
+	}
+	all := make([]int64, 0, len(ms))
+	for _, m := range ms {
+		if g := out[m.GID]; g != nil {
+			g.members = append(g.members, m.UID)
+			all = append(all, m.UID)
+		}
+	}
+	if s.mysql() && len(all) > 0 {
+		if _, err := lockUIDs(tx, all); err != nil {
+			return nil, fmt.Errorf("lock members: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// decideGroupSend decides r's fate: refused (r.err), a replay of a stored
+// or earlier message (r.replayed), or to be stored (true).
+func (s *Store) decideGroupSend(tx *gorm.DB, r *groupReq, groups map[int64]*groupState, seen map[msgKey]*groupReq) (bool, error) {
+	g := groups[r.m.GID]
+	switch {
+	case g == nil:
+		r.err = ErrNoGroup
+		return false, nil
+	case !slices.Contains(g.members, r.m.FromUID):
+		r.err = ErrNotMember
+		return false, nil
+	case r.m.ClientMsgID == nil:
+		return true, nil
+	}
+	k := msgKey{r.m.FromUID, *r.m.ClientMsgID}
+	if first := seen[k]; first != nil {
+		r.replayed, r.members = true, []int64{}
+		// Its id is the first's, set once that one is inserted.
+		r.m = first.m
+		return false, nil
+	}
+	var prior Message
+	err := tx.Select("id", "created_at").Where("from_uid = ? AND client_msg_id = ?", k.from, k.id).Take(&prior).Error
+	if err == nil {
+		r.replayed, r.members = true, []int64{}
+		r.m.ID, r.m.CreatedAt = prior.ID, prior.CreatedAt
+		return false, nil
+	}
+	if !errors.Is(err, gorm.ErrRecordNotFound) {
+		return false, fmt.Errorf("look up client_msg_id: %w", err)
+	}
+	seen[k] = r
+	return true, nil
+}
+
+// insertGroupMessages inserts the batch's stored messages, in order,
+// each with its place in its group, and moves the groups' counters.
+func insertGroupMessages(tx *gorm.DB, rows []*groupReq, groups map[int64]*groupState) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	ins := make([]groupMessageRow, len(rows))
+	for i, r := range rows {
+		g := groups[r.m.GID]
+		g.seq++
+		r.m.GSeq = g.seq
+		ins[i] = groupMessageRow{FromUID: r.m.FromUID, Body: r.m.Body, CreatedAt: r.m.CreatedAt, ClientMsgID: r.m.ClientMsgID, GID: r.m.GID, GSeq: g.seq}
+	}
+	table, err := tableOf(tx, &Message{})
+	if err != nil {
+		return err
+	}
+	if err := tx.Table(table).Create(&ins).Error; err != nil {
+		return fmt.Errorf("create group messages: %w", err)
+	}
+	for i, r := range rows {
+		r.m.ID = ins[i].ID
+		g := groups[r.m.GID]
+		g.lastID = max(g.lastID, r.m.ID)
+		g.readTo[r.m.FromUID] = [2]int64{r.m.ID, r.m.GSeq}
+	}
+	return nil
+}
+
+// groupMessageRow is a group message as inserted: no recipient (NULL).
+type groupMessageRow struct {
+	ID          int64 `gorm:"primaryKey"`
+	FromUID     int64 `gorm:"column:from_uid"`
+	ToUID       *int64
+	Body        string
+	CreatedAt   int64 `gorm:"autoCreateTime:false"`
+	ClientMsgID *string
+	GID         int64 `gorm:"column:gid"`
+	GSeq        int64 `gorm:"column:gseq"`
+}
+
+// moveGroupMarks writes the groups' new counters and moves each sender's
+// read mark past their newest message (API.md §12).
+func (s *Store) moveGroupMarks(tx *gorm.DB, groups map[int64]*groupState) error {
+	gids := make([]int64, 0, len(groups))
+	for gid := range groups {
+		gids = append(gids, gid)
+	}
+	slices.Sort(gids)
+	for _, gid := range gids {
+		g := groups[gid]
+		if len(g.readTo) == 0 {
+			continue
+		}
+		if err := tx.Model(&Group{}).Where("gid = ?", gid).
+			Updates(map[string]any{"seq": g.seq, "last_id": g.lastID}).Error; err != nil {
+			return fmt.Errorf("count group messages: %w", err)
+		}
+		for uid, to := range g.readTo {
+			if err := tx.Model(&GroupMember{}).Where("gid = ? AND uid = ? AND read_seq < ?", gid, uid, to[1]).
+				Updates(map[string]any{"read_id": to[0], "read_seq": to[1]}).Error; err != nil {
+				return fmt.Errorf("move read mark: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// othersThan returns members without uid.
+func othersThan(members []int64, uid int64) []int64 {
+	out := make([]int64, 0, len(members))
+	for _, m := range members {
+		if m != uid {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// tableOf returns a model's table name, prefix included.
+func tableOf(tx *gorm.DB, model any) (string, error) {
+	stmt := &gorm.Statement{DB: tx}
+	if err := stmt.Parse(model); err != nil {
+		return "", fmt.Errorf("table of %T: %w", model, err)
+	}
+	return stmt.Schema.Table, nil
+}

@@ -1,0 +1,204 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// recvSQL is MessagesFor's query, per table prefix: the caller's 1:1
+// messages (one range of the (to_uid, id) index) beside their groups'
+// (one range of their memberships, and per group one range of (gid, id)
+// from where their span and the cursor start), merged in id order. Each
+// side is cut to the limit first, so neither reads further than the
+// answer needs. The limit is written into the text by the caller (see
+// History for why).
+func (s *Store) recvSQL() (string, error) {
+	messages, members, err := s.tables(&Message{}, &GroupMember{})
+	if err != nil {
+		return "", err
+	}
+	return "SELECT * FROM (SELECT id, from_uid, to_uid, gid, body, created_at FROM " + messages +
+		" WHERE to_uid = ? AND id > ? ORDER BY id LIMIT %[1]d) AS d UNION ALL " +
+		"SELECT * FROM (SELECT m.id, m.from_uid, 0, m.gid, m.body, m.created_at FROM " + members + " AS gm" +
+		" JOIN " + messages + " AS m ON m.gid = gm.gid AND m.gid <> 0" +
+		" WHERE gm.uid = ? AND (gm.until_id = 0 OR gm.until_id > ?)" +
+		" AND m.id > ? AND m.id > gm.from_id AND (gm.until_id = 0 OR m.id <= gm.until_id) AND m.from_uid <> ?" +
+		" ORDER BY m.id LIMIT %[1]d) AS g ORDER BY id LIMIT %[1]d", nil
+}
+
+// MessagesFor returns up to limit messages to uid with ids above afterID,
+// in id order: 1:1 messages to uid, and the messages of uid's groups sent
+// by others while uid was a member.
+func (s *Store) MessagesFor(ctx context.Context, uid, afterID int64, limit int) ([]Message, error) {
+	q, err := s.recvSQL()
+	if err != nil {
+		return nil, err
+	}
+	db, done := s.with(ctx)
+	defer done()
+	rows, err := db.Raw(fmt.Sprintf(q, limit), uid, afterID, uid, afterID, afterID, uid).Rows()
+	if err != nil {
+		return nil, fmt.Errorf("read messages: %w", err)
+	}
+	defer rows.Close()
+	ms := make([]Message, 0, min(limit, 64))
+	var m Message
+	dest := []any{&m.ID, &m.FromUID, &m.ToUID, &m.GID, &m.Body, &m.CreatedAt}
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("read messages: %w", err)
+		}
+		ms = append(ms, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read messages: %w", err)
+	}
+	return ms, nil
+}
+
+// LatestMessageID returns the id of the newest message uid may receive,
+// 0 when there is none: one lookup at the end of the (to_uid, id) index,
+// and one row per group uid is in.
+func (s *Store) LatestMessageID(ctx context.Context, uid int64) (int64, error) {
+	messages, members, err := s.tables(&Message{}, &GroupMember{})
+	if err != nil {
+		return 0, err
+	}
+	groups, err := s.table(&Group{})
+	if err != nil {
+		return 0, err
+	}
+	db, done := s.with(ctx)
+	defer done()
+	var id int64
+	err = db.Raw("SELECT COALESCE(MAX(id), 0) FROM (SELECT MAX(id) AS id FROM "+messages+" WHERE to_uid = ?"+
+		" UNION ALL SELECT MAX(g.last_id) FROM "+members+" AS gm JOIN "+groups+" AS g ON g.gid = gm.gid"+
+		" WHERE gm.uid = ? AND gm.until_id = 0) AS t", uid, uid).Row().Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("read latest message id: %w", err)
+	}
+	return id, nil
+}
+
+// GroupHistoryPage is one page of a group's messages, newest first, with
+// how many members other than its sender have read each (ReadBy, by
+// place).
+type GroupHistoryPage struct {
+	Messages []Message
+	ReadBy   []int
+}
+
+// GroupHistory returns the messages of gid below beforeID (all when 0)
+// that me may see: those sent since me joined. ErrNoGroup if there is no
+// such group, ErrNotMember if me is not in it.
+func (s *Store) GroupHistory(ctx context.Context, gid, me, beforeID int64, limit int) (GroupHistoryPage, error) {
+	var page GroupHistoryPage
+	db, done := s.with(ctx)
+	defer done()
+	if _, err := memberOf(db, gid, me); err != nil {
+		return page, err
+	}
+	var from int64
+	if err := db.Model(&GroupMember{}).Select("from_id").Where("gid = ? AND uid = ?", gid, me).
+		Scan(&from).Error; err != nil {
+		return page, fmt.Errorf("read membership: %w", err)
+	}
+	q := db.Select("id", "from_uid", "gid", "body", "created_at").
+		Where("gid = ? AND gid <> 0 AND id > ?", gid, from)
+	if beforeID > 0 {
+		q = q.Where("id < ?", beforeID)
+	}
+	if err := q.Order("id DESC").Limit(limit).Find(&page.Messages).Error; err != nil {
+		return page, fmt.Errorf("read group history: %w", err)
+	}
+	var marks []GroupMember
+	if err := db.Select("uid", "from_id", "read_id").Where("gid = ? AND until_id = 0", gid).
+		Find(&marks).Error; err != nil {
+		return page, fmt.Errorf("read marks: %w", err)
+	}
+	page.ReadBy = readBy(page.Messages, marks)
+	return page, nil
+}
+
+// readBy counts, per message, the members other than its sender who
+// were in when it was sent and whose read mark is at or past it. A page
+// is at most 100 messages and a group 500 members at the default limits.
+func readBy(ms []Message, marks []GroupMember) []int {
+	out := make([]int, len(ms))
+	for i, m := range ms {
+		for _, k := range marks {
+			if k.UID != m.FromUID && k.FromID < m.ID && k.ReadID >= m.ID {
+				out[i]++
+			}
+		}
+	}
+	return out
+}
+
+// MarkGroupRead moves me's read mark in gid to lastID (never backwards,
+// never past the group's newest message) and returns how many of the
+// group's messages became read and the mark that now stands.
+func (s *Store) MarkGroupRead(ctx context.Context, gid, me, lastID int64) (newlyRead, readID int64, err error) {
+	err = s.contactTx(ctx, func(tx *gorm.DB) error {
+		newlyRead, readID = 0, 0
+		if _, err := memberOf(tx, gid, me); err != nil {
+			return err
+		}
+		var m GroupMember
+		if err := tx.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).
+			Where("gid = ? AND uid = ?", gid, me).Take(&m).Error; err != nil {
+			return fmt.Errorf("read membership: %w", err)
+		}
+		readID = m.ReadID
+		if lastID <= m.ReadID {
+			return nil
+		}
+		var at Message
+		err := tx.Select("id", "gseq").Where("gid = ? AND gid <> 0 AND id <= ?", gid, lastID).
+			Order("id DESC").Take(&at).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) || (err == nil && at.GSeq <= m.ReadSeq) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read group message: %w", err)
+		}
+		if err := tx.Model(&GroupMember{}).Where("gid = ? AND uid = ?", gid, me).
+			Updates(map[string]any{"read_id": at.ID, "read_seq": at.GSeq}).Error; err != nil {
+			return fmt.Errorf("move read mark: %w", err)
+		}
+		newlyRead, readID = at.GSeq-m.ReadSeq, at.ID
+		return nil
+	})
+	return newlyRead, readID, err
+}
+
+// UnreadGroup is a group with messages uid has not read.
+type UnreadGroup struct {
+	GID    int64 `gorm:"column:gid"`
+	Count  int64
+	LastID int64
+}
+
+// GroupUnread returns, per group of uid's with unread messages, how many
+// and the newest id, newest first: one range of uid's memberships, a
+// subtraction per group, no count of messages.
+func (s *Store) GroupUnread(ctx context.Context, uid int64) ([]UnreadGroup, error) {
+	members, groups, err := s.tables(&GroupMember{}, &Group{})
+	if err != nil {
+		return nil, err
+	}
+	db, done := s.with(ctx)
+	defer done()
+	var out []UnreadGroup
+	err = db.Raw("SELECT g.gid, g.seq - gm.read_seq AS count, g.last_id FROM "+members+" AS gm"+
+		" JOIN "+groups+" AS g ON g.gid = gm.gid WHERE gm.uid = ? AND gm.until_id = 0 AND g.seq > gm.read_seq"+
+		" ORDER BY g.last_id DESC", uid).Scan(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("read group unread counts: %w", err)
+	}
+	return out, nil
+}
