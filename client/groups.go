@@ -23,7 +23,7 @@ const (
 
 // The What of a GroupEvent.
 const (
-	GroupCreated = "created" // UID was made a member as the group was created
+	GroupCreated = "created" // UID created the group, with me in it
 	GroupAdded   = "added"   // UID joined
 	GroupRemoved = "removed" // UID was removed
 	GroupLeft    = "left"    // UID left
