@@ -87,6 +87,15 @@ func TestGroups(t *testing.T) {
 		if _, err := alice.GroupInfo(ctx, gid); !client.IsCode(err, client.CodeNotFound) {
 			t.Errorf("GroupInfo of a deleted group: %v, want code %d", err, client.CodeNotFound)
 		}
+
+		// A group of one: CreateGroup without uids.
+		solo := must(alice.CreateGroup(ctx, "solo"))(t)
+		if solo.GID <= gid || solo.Added != 0 || len(solo.Results) != 0 {
+			t.Errorf("CreateGroup without uids = %+v", solo)
+		}
+		if got := must(alice.Groups(ctx))(t); !reflect.DeepEqual(got, []client.Group{{GID: solo.GID, Name: "solo", Role: client.RoleOwner, MembersNum: 1}}) {
+			t.Errorf("Groups = %+v, want solo alone", got)
+		}
 	})
 }
 
@@ -182,31 +191,41 @@ func TestGroupStream(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		_, newClient := live(t, db, chattest.Options{})
-		alice, bob := newClient(), newClient()
-		a, b := user(t, alice, "alice"), user(t, bob, "bob")
+		alice, bob, carol := newClient(), newClient(), newClient()
+		a, b, c := user(t, alice, "alice"), user(t, bob, "bob"), user(t, carol, "carol")
 		befriend(t, alice, bob)
+		befriend(t, alice, carol)
 
 		st := must(bob.Stream(ctx, nil))(t)
 		defer st.Close()
 		gid := must(alice.CreateGroup(ctx, "team", b))(t).GID
 		sent := must(alice.SendToGroup(ctx, gid, "hi"))(t)
-		var events []client.Event
-		for {
+		must(alice.AddGroupMembers(ctx, gid, c))(t)
+		if err := alice.SetGroupRole(ctx, gid, b, client.RoleAdmin); err != nil {
+			t.Fatal(err)
+		}
+		// Notices and messages travel apart: each kind keeps its order,
+		// not the two together.
+		var notices, messages []client.Event
+		for len(notices) < 3 || len(messages) < 1 {
 			ev, err := st.Next()
 			if err != nil {
-				t.Fatalf("Next: %v (after %+v)", err, events)
+				t.Fatalf("Next: %v (after %+v and %+v)", err, notices, messages)
 			}
-			events = append(events, ev)
 			if _, ok := ev.(client.Message); ok {
-				break
+				messages = append(messages, ev)
+			} else {
+				notices = append(notices, ev)
 			}
 		}
-		want := []client.Event{
+		wantNotices := []client.Event{
 			client.GroupEvent{GID: gid, What: client.GroupCreated, UID: a}, // by alice
-			client.Message{ID: sent.ID, UIDFrom: a, GID: gid, Message: "hi", Time: sent.Time},
+			client.GroupEvent{GID: gid, What: client.GroupAdded, UID: c},
+			client.GroupEvent{GID: gid, What: client.GroupRole, UID: b},
 		}
-		if !reflect.DeepEqual(events, want) {
-			t.Errorf("bob's stream: %+v\nwant %+v", events, want)
+		want := []client.Event{client.Message{ID: sent.ID, UIDFrom: a, GID: gid, Message: "hi", Time: sent.Time}}
+		if !reflect.DeepEqual(notices, wantNotices) || !reflect.DeepEqual(messages, want) {
+			t.Errorf("bob's stream: %+v and %+v\nwant %+v and %+v", notices, messages, wantNotices, want)
 		}
 
 		col := newCollector(2)
@@ -214,7 +233,7 @@ func TestGroupStream(t *testing.T) {
 		go func() { listened <- bob.Listen(ctx, 0, col.handle) }()
 		one := must(alice.Send(ctx, b, "one to one"))(t)
 		got := col.wait(t, time.Minute)
-		if len(got) != 2 || got[0] != want[1] || got[1] != (client.Message{ID: one.ID, UIDFrom: a, UIDTo: b, Message: "one to one", Time: one.Time}) {
+		if len(got) != 2 || got[0] != want[0] || got[1] != (client.Message{ID: one.ID, UIDFrom: a, UIDTo: b, Message: "one to one", Time: one.Time}) {
 			t.Errorf("Listen handed out %+v", got)
 		}
 		cancel()
