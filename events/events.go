@@ -83,10 +83,12 @@ type GroupChanged struct {
 }
 
 // MessagesRead: UID read PeerUID's messages to it up to LastID; Num of
-// them had not been read before. Marking what was read already emits
+// them had not been read before. For a group, GID is set and PeerUID 0:
+// UID read the group up to LastID. Marking what was read already emits
 // nothing.
 type MessagesRead struct {
 	UID, PeerUID int64
+	GID          int64
 	LastID       int64
 	Num          int64
 	Time         int64

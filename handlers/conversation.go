@@ -155,9 +155,13 @@ func (h *Conversations) Read() fiber.Handler {
 		}
 		ctx := c.UserContext()
 		if req.GID != 0 {
-			n, _, err := h.cfg.Store.MarkGroupRead(ctx, int64(req.GID), me, int64(*req.LastID))
+			gid := int64(req.GID)
+			n, readID, err := h.cfg.Store.MarkGroupRead(ctx, gid, me, int64(*req.LastID))
 			if err != nil {
 				return err
+			}
+			if n > 0 {
+				h.cfg.Events.Emit(ctx, events.MessagesRead{UID: me, GID: gid, LastID: readID, Num: n, Time: h.cfg.Now().Unix()})
 			}
 			return c.JSON(numResponse{Num: n, Msg: "success"})
 		}

@@ -1,12 +1,15 @@
 package module_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/fiberchat/fiberchat/apierr"
+	"github.com/fiberchat/fiberchat/events"
 	"github.com/fiberchat/fiberchat/internal/chattest"
 	"github.com/fiberchat/fiberchat/module"
 )
@@ -368,6 +371,58 @@ func TestGroupLimitsAndBadInput(t *testing.T) {
 		}
 		if n := s.Count(t, "groups", ""); n != groupsBefore {
 			t.Fatalf("bad input made groups: %d, was %d", n, groupsBefore)
+		}
+	})
+}
+
+// TestGroupEvents: the host hears of every membership change, once,
+// after commit, and of each group message with its gid; BeforeSend sees
+// the gid and may refuse a group message like any other.
+func TestGroupEvents(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		rec := &recorder{}
+		s := chattest.NewServer(t, db, chattest.Options{Config: func(c *module.Config) {
+			c.OnEvent = rec.handle
+			c.BeforeSend = func(_ context.Context, m events.Outgoing) error {
+				if m.GID != 0 && strings.Contains(m.Body, "spam") {
+					return apierr.Forbidden("not allowed: looks like spam")
+				}
+				return nil
+			}
+		}})
+		a, b, c := s.NewUser(t, "ann"), s.NewUser(t, "bob"), s.NewUser(t, "cat")
+		s.Befriend(t, a, b)
+		s.Befriend(t, a, c)
+		gid := into[groupCreated](t, gcall(t, s, a, "/Group/create", map[string]any{"name": "g", "data": members(b)}, 200, 0)).GID
+		gcall(t, s, a, "/Group/IO/addMembers", map[string]any{"gid": gid, "data": members(c)}, 200, 0)
+		gcall(t, s, a, "/Group/IO/update", map[string]any{"gid": gid, "name": "h"}, 200, 0)
+		gcall(t, s, a, "/Group/IO/role", map[string]any{"gid": gid, "member": b.UID, "role": "admin"}, 200, 0)
+		gcall(t, s, a, "/Group/IO/removeMembers", map[string]any{"gid": gid, "data": members(c)}, 200, 0)
+		gcall(t, s, b, "/Group/IO/leave", map[string]any{"gid": gid}, 200, 0)
+		id := groupSend(t, s, a, gid, "hello")
+		gcall(t, s, a, "/Message/Send", map[string]any{"gid": gid, "data": "spam"}, 403, 1008)
+
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		var got []string
+		for _, e := range rec.events {
+			switch e := e.(type) {
+			case events.GroupChanged:
+				if e.GID != gid || e.By == 0 || e.Time == 0 {
+					t.Errorf("event %+v", e)
+				}
+				got = append(got, fmt.Sprintf("%s:%d", e.What, e.UID))
+			case events.MessageStored:
+				if e.GID != gid || e.ID != id || e.To != 0 {
+					t.Errorf("stored %+v", e)
+				}
+				got = append(got, "stored")
+			}
+		}
+		want := []string{"created:" + fmt.Sprint(a.UID), "added:" + fmt.Sprint(c.UID), "updated:" + fmt.Sprint(a.UID),
+			"role:" + fmt.Sprint(b.UID), "removed:" + fmt.Sprint(c.UID), "left:" + fmt.Sprint(b.UID), "stored"}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("events %v, want %v", got, want)
 		}
 	})
 }
