@@ -1,7 +1,7 @@
 // Package client is a typed Go client for a fiberchat server: the HTTP
 // contract of API.md (request signing, the JSON envelope, the user,
-// contacts, message and conversation routes, and the push stream) as Go
-// methods, request structs and errors.
+// contacts, message, conversation and group routes, and the push stream)
+// as Go methods, request structs and errors.
 //
 // It is for Go programs that talk to a chat over HTTP: a bot, a command
 // line tool, a host's backend acting for its users, and fiberchat's own

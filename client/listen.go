@@ -36,11 +36,11 @@ type handlerError struct{ err error }
 
 func (e handlerError) Error() string { return e.err.Error() }
 
-// Listen hands my messages with an id above fromID to handle, each once,
-// in id order, until ctx ends (it returns ctx's error), handle returns an
-// error (it returns that error, and the message handle failed on counts
-// as not delivered), or the session ends (an error wrapping
-// ErrSessionEnded).
+// Listen hands my messages (1:1 ones, and my groups' with GID set) with
+// an id above fromID to handle, each once, in id order, until ctx ends (it
+// returns ctx's error), handle returns an error (it returns that error,
+// and the message handle failed on counts as not delivered), or the
+// session ends (an error wrapping ErrSessionEnded).
 //
 // It listens on the push stream and falls back to long polls (Recv with a
 // last_id, waiting 30 s) when the server has no stream (404) or the

@@ -6,11 +6,13 @@ import (
 )
 
 // Message is one chat message, as Recv, History and the stream hand it
-// out.
+// out: either to a user (UIDTo) or to a group (GID, with UIDTo 0).
 type Message struct {
-	ID      int64  `json:"id"`
-	UIDFrom int64  `json:"uid_from"`
-	UIDTo   int64  `json:"uid_to"`
+	ID      int64 `json:"id"`
+	UIDFrom int64 `json:"uid_from"`
+	UIDTo   int64 `json:"uid_to,omitempty"`
+	// GID is the group the message was sent to; 0 for a 1:1 message.
+	GID     int64  `json:"gid,omitempty"`
 	Message string `json:"message"`
 	Time    int64  `json:"time"` // when it was stored (unix seconds)
 }
@@ -29,8 +31,10 @@ type SendOption func(*sendBody)
 // message's id.
 func ClientMsgID(id string) SendOption { return func(b *sendBody) { b.ClientMsgID = id } }
 
+// sendBody names the recipient in exactly one of uid_to and gid.
 type sendBody struct {
-	UIDTo       int64  `json:"uid_to"`
+	UIDTo       int64  `json:"uid_to,omitempty"`
+	GID         int64  `json:"gid,omitempty"`
 	Data        string `json:"data"`
 	ClientMsgID string `json:"client_msg_id,omitempty"`
 }
@@ -38,7 +42,19 @@ type sendBody struct {
 // Send sends text to the user to (/Message/Send). Messaging a user who is
 // not a contact, or who blocks me, is an *Error with CodeForbidden.
 func (c *Client) Send(ctx context.Context, to int64, text string, opts ...SendOption) (Sent, error) {
-	body := sendBody{UIDTo: to, Data: text}
+	return c.sendMessage(ctx, sendBody{UIDTo: to, Data: text}, opts)
+}
+
+// SendToGroup sends text to the group gid (/Message/Send with gid): it
+// reaches every member but me. Only members may send (an *Error with
+// CodeForbidden otherwise); a gid that does not exist is CodeNotFound.
+// ClientMsgID works as for Send.
+func (c *Client) SendToGroup(ctx context.Context, gid int64, text string, opts ...SendOption) (Sent, error) {
+	return c.sendMessage(ctx, sendBody{GID: gid, Data: text}, opts)
+}
+
+// sendMessage is Send and SendToGroup.
+func (c *Client) sendMessage(ctx context.Context, body sendBody, opts []SendOption) (Sent, error) {
 	for _, opt := range opts {
 		opt(&body)
 	}
@@ -95,15 +111,21 @@ func (c *Client) Recv(ctx context.Context, r RecvRequest) (RecvResult, error) {
 		return RecvResult{}, err
 	}
 	for i := range out.Data {
-		out.Data[i].UIDTo = s.UID // Recv's answer leaves out what is always me
+		if out.Data[i].GID == 0 {
+			out.Data[i].UIDTo = s.UID // Recv's answer leaves out what is always me
+		}
 	}
 	return RecvResult{Messages: out.Data, LastID: out.LastID, More: out.More}, nil
 }
 
-// HistoryRequest asks History for one page of a conversation.
+// HistoryRequest asks History for one page of a conversation: with a
+// user (With) or of a group (GID), exactly one of the two.
 type HistoryRequest struct {
 	// With is the other user: a contact or a former contact.
 	With int64
+	// GID is the group, one I am a member of: its messages sent while I
+	// was.
+	GID int64
 	// BeforeID asks for messages older than this id; 0 starts at the
 	// newest.
 	BeforeID int64
@@ -111,11 +133,15 @@ type HistoryRequest struct {
 	Limit int
 }
 
-// HistoryMessage is a message of a conversation and whether its
-// recipient has read it.
+// HistoryMessage is a message of a conversation and who has read it.
 type HistoryMessage struct {
 	Message
+	// Read tells, in a conversation with a user, whether the recipient
+	// has read it.
 	Read bool `json:"read"`
+	// ReadBy is, in a group, how many members other than the sender have
+	// read it.
+	ReadBy int `json:"read_by"`
 }
 
 // HistoryPage is one page of a conversation, newest first.
@@ -127,7 +153,8 @@ type HistoryPage struct {
 }
 
 // History pages through the messages between me and r.With, both ways,
-// newest first (/Message/History).
+// or those of the group r.GID, newest first (/Message/History). A group I
+// left or was removed from is an *Error with CodeForbidden.
 func (c *Client) History(ctx context.Context, r HistoryRequest) (HistoryPage, error) {
 	var out struct {
 		envelope
@@ -135,10 +162,11 @@ func (c *Client) History(ctx context.Context, r HistoryRequest) (HistoryPage, er
 		More bool             `json:"more"`
 	}
 	err := c.call(ctx, "/Message/History", true, struct {
-		With     int64 `json:"uid_with"`
+		With     int64 `json:"uid_with,omitempty"`
+		GID      int64 `json:"gid,omitempty"`
 		BeforeID int64 `json:"before_id,omitempty"`
 		Limit    int   `json:"limit,omitempty"`
-	}{r.With, r.BeforeID, r.Limit}, &out)
+	}{r.With, r.GID, r.BeforeID, r.Limit}, &out)
 	return HistoryPage{Messages: out.Data, More: out.More}, err
 }
 
@@ -153,15 +181,29 @@ func (c *Client) Read(ctx context.Context, uidFrom, lastID int64) (int, error) {
 	return out.Num, err
 }
 
-// UnreadCount is how many unread messages one sender left me.
+// ReadGroup marks the group gid read for me up to lastID (/Message/Read
+// with gid) and returns how many messages were newly marked.
+func (c *Client) ReadGroup(ctx context.Context, gid, lastID int64) (int, error) {
+	var out numAnswer
+	err := c.call(ctx, "/Message/Read", true, struct {
+		GID    int64 `json:"gid"`
+		LastID int64 `json:"last_id"`
+	}{gid, lastID}, &out)
+	return out.Num, err
+}
+
+// UnreadCount is how many unread messages one sender left me (UIDFrom),
+// or one group holds for me (GID): exactly one of the two is set.
 type UnreadCount struct {
-	UIDFrom int64 `json:"uid_from"`
+	UIDFrom int64 `json:"uid_from,omitempty"`
+	GID     int64 `json:"gid,omitempty"`
 	Count   int64 `json:"count"`
 	// LastID is the newest unread message's id.
 	LastID int64 `json:"last_id"`
 }
 
-// Unread returns my unread counts per sender (/Message/Unread).
+// Unread returns my unread counts per sender and per group
+// (/Message/Unread).
 func (c *Client) Unread(ctx context.Context) ([]UnreadCount, error) {
 	var out struct {
 		envelope

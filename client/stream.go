@@ -20,7 +20,7 @@ import (
 const streamIdle = 75 * time.Second
 
 // Event is one event of a Stream: a Message, a ReadReceipt, a
-// ContactEvent or a Bye.
+// ContactEvent, a GroupEvent or a Bye.
 type Event interface{ isEvent() }
 
 // ReadReceipt tells that UID read what I sent them, up to LastID.
@@ -36,6 +36,15 @@ type ContactEvent struct {
 	What string `json:"what"`
 }
 
+// GroupEvent tells that a group I am in, or was in, changed: What is
+// one of GroupCreated, GroupAdded, GroupRemoved, GroupLeft, GroupUpdated,
+// GroupRole, and UID the member the change is about.
+type GroupEvent struct {
+	GID  int64  `json:"gid"`
+	What string `json:"what"`
+	UID  int64  `json:"uid"`
+}
+
 // Bye is the server ending the stream: Reason says why (a shutdown, a
 // logout, a password change, an expired token).
 type Bye struct {
@@ -45,6 +54,7 @@ type Bye struct {
 func (Message) isEvent()      {}
 func (ReadReceipt) isEvent()  {}
 func (ContactEvent) isEvent() {}
+func (GroupEvent) isEvent()   {}
 func (Bye) isEvent()          {}
 
 // Stream is an open push stream (/Message/Stream). Next returns its
@@ -204,46 +214,54 @@ func (s *Stream) Next() (Event, error) {
 			}
 			return nil, err
 		}
-		var out Event
-		switch ev.Type {
-		case "message":
-			var m Message
-			if err := json.Unmarshal([]byte(ev.Data), &m); err != nil {
-				return nil, fmt.Errorf("fiberchat stream: message event: %w", err)
-			}
-			if m.ID == 0 {
-				m.ID, _ = strconv.ParseInt(ev.ID, 10, 64)
-			}
-			if m.UIDTo == 0 {
-				m.UIDTo = s.uid
-			}
-			s.mu.Lock()
-			s.lastID = max(s.lastID, m.ID)
-			s.mu.Unlock()
-			out = m
-		case "read":
-			var r ReadReceipt
-			if err := json.Unmarshal([]byte(ev.Data), &r); err != nil {
-				return nil, fmt.Errorf("fiberchat stream: read event: %w", err)
-			}
-			out = r
-		case "contact":
-			var c ContactEvent
-			if err := json.Unmarshal([]byte(ev.Data), &c); err != nil {
-				return nil, fmt.Errorf("fiberchat stream: contact event: %w", err)
-			}
-			out = c
-		case "bye":
-			var b Bye
-			if err := json.Unmarshal([]byte(ev.Data), &b); err != nil {
-				return nil, fmt.Errorf("fiberchat stream: bye event: %w", err)
-			}
-			out = b
-		default:
-			continue
+		out, err := s.decode(ev)
+		if err != nil {
+			return nil, fmt.Errorf("fiberchat stream: %s event: %w", ev.Type, err)
 		}
-		return out, nil
+		if out != nil {
+			return out, nil
+		}
 	}
+}
+
+// decode turns one server-sent event into an Event, or nil for a type it
+// does not know.
+func (s *Stream) decode(ev sseEvent) (Event, error) {
+	switch ev.Type {
+	case "message":
+		var m Message
+		if err := json.Unmarshal([]byte(ev.Data), &m); err != nil {
+			return nil, err
+		}
+		if m.ID == 0 {
+			m.ID, _ = strconv.ParseInt(ev.ID, 10, 64)
+		}
+		if m.UIDTo == 0 && m.GID == 0 {
+			m.UIDTo = s.uid
+		}
+		s.mu.Lock()
+		s.lastID = max(s.lastID, m.ID)
+		s.mu.Unlock()
+		return m, nil
+	case "read":
+		return decodeEvent[ReadReceipt](ev.Data)
+	case "contact":
+		return decodeEvent[ContactEvent](ev.Data)
+	case "group":
+		return decodeEvent[GroupEvent](ev.Data)
+	case "bye":
+		return decodeEvent[Bye](ev.Data)
+	}
+	return nil, nil
+}
+
+// decodeEvent decodes an event's data as an E.
+func decodeEvent[E Event](data string) (Event, error) {
+	var e E
+	if err := json.Unmarshal([]byte(data), &e); err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 // LastID is the id of the newest message the stream handed out (or the

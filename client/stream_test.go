@@ -68,6 +68,8 @@ func TestStream(t *testing.T) {
 		sse(w, "event: read\ndata: {\"uid\":10000001,\"last_id\":4}\n\n")
 		sse(w, "event: typing\ndata: {}\n\n") // unknown: skipped
 		sse(w, "event: contact\ndata: {\"uid\":10000003,\"what\":\"request\"}\n\n")
+		sse(w, "event: group\ndata: {\"gid\":20000001,\"what\":\"added\",\"uid\":10000002}\n\n")
+		sse(w, "id: 7\nevent: message\ndata: {\"id\":7,\"uid_from\":10000003,\"gid\":20000001,\"message\":\"all\",\"time\":2}\n\n")
 		sse(w, "event: bye\ndata: {\"reason\":\"shutdown\"}\n\n")
 	})
 	last := int64(5)
@@ -80,6 +82,9 @@ func TestStream(t *testing.T) {
 		client.Message{ID: 6, UIDFrom: 10000001, UIDTo: 10000002, Message: "hi", Time: 1},
 		client.ReadReceipt{UID: 10000001, LastID: 4},
 		client.ContactEvent{UID: 10000003, What: "request"},
+		client.GroupEvent{GID: 20000001, What: client.GroupAdded, UID: 10000002},
+		// A group message has no uid_to, and gets none.
+		client.Message{ID: 7, UIDFrom: 10000003, GID: 20000001, Message: "all", Time: 2},
 		client.Bye{Reason: "shutdown"},
 	}
 	for i, w := range want {
@@ -91,8 +96,8 @@ func TestStream(t *testing.T) {
 	if _, err := st.Next(); !errors.Is(err, io.EOF) {
 		t.Errorf("after the last event: %v, want io.EOF", err)
 	}
-	if st.LastID() != 6 || st.Retry() != 2*time.Second {
-		t.Errorf("LastID %d, Retry %v; want 6, 2s", st.LastID(), st.Retry())
+	if st.LastID() != 7 || st.Retry() != 2*time.Second {
+		t.Errorf("LastID %d, Retry %v; want 7, 2s", st.LastID(), st.Retry())
 	}
 }
 

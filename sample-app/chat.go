@@ -26,6 +26,13 @@ const chatHelp = `commands:
   /block UID     block UID                 /unblock UID  lift the block
   /open UID      open the conversation with UID: its last messages, marked read
   /history       older messages of the open conversation
+  /groups        your groups, with unread counts
+  /group create NAME [UID...]  a group named NAME (one word), with those contacts in it
+  /group add GID UID...        add contacts to group GID
+  /group remove GID UID...     remove members from group GID
+  /group open GID              open group GID's conversation, as /open does
+  /group info GID              group GID's members and their roles
+  /group leave GID             leave group GID
   /quit          log out and leave (so does end of input)
 any other line is sent to the open conversation
 `
@@ -87,7 +94,7 @@ func chatCmd(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return fail(stderr, fmt.Errorf("login as %d: %s", *uid, describe(err)))
 	}
-	s := &chatSession{c: c, out: out, me: *uid, names: map[int64]string{}}
+	s := &chatSession{c: c, out: out, me: *uid, names: map[int64]string{}, groups: map[int64]string{}}
 	defer s.logout()
 	return s.run(ctx, stdin, stderr)
 }
@@ -111,9 +118,10 @@ type chatSession struct {
 	out *lineWriter
 	me  int64
 
-	mu    sync.Mutex
-	names map[int64]string // profile names, filled as uids show up
-	open  int64            // the open conversation's other user; 0 for none
+	mu     sync.Mutex
+	names  map[int64]string // profile names, filled as uids show up
+	groups map[int64]string // group names, filled as gids show up
+	open   conversation     // the open conversation; zero for none
 	// oldest is the id of the oldest message of the open conversation
 	// shown so far, where /history goes on; more tells there are older.
 	oldest int64
@@ -194,36 +202,18 @@ func readLines(ctx context.Context, stdin io.Reader) <-chan string {
 
 // start finds where live messages begin: past every message already
 // there, so that only new ones are printed (the backlog is what /contacts'
-// unread counts and /open are for). The newest message of each
-// conversation with a contact and the newest unread one bound it; the
-// messages above that bound (read ones from former contacts, or new ones
-// that came meanwhile) are then walked past with Recv, keeping only those
-// from contacts, which are new: start returns them to be printed.
+// and /groups' unread counts and /open are for). The newest message of
+// each conversation with a contact or in a group and the newest unread one
+// bound it; the messages above that bound (read ones from former contacts
+// or groups, or new ones that came meanwhile) are then walked past with
+// Recv, keeping only those of my contacts and groups, which are new: start
+// returns them to be printed.
 func (s *chatSession) start(ctx context.Context) (from int64, fresh []client.Message, err error) {
 	cctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
-	contacts, err := s.c.Contacts(cctx)
+	from, mine, err := s.newest(cctx)
 	if err != nil {
 		return 0, nil, err
-	}
-	unread, err := s.c.Unread(cctx)
-	if err != nil {
-		return 0, nil, err
-	}
-	for _, u := range unread {
-		from = max(from, u.LastID)
-	}
-	isContact := map[int64]bool{}
-	for _, p := range contacts {
-		s.remember(p)
-		isContact[p.UID] = true
-		page, err := s.c.History(cctx, client.HistoryRequest{With: p.UID, Limit: 1})
-		if err != nil {
-			return 0, nil, err
-		}
-		if len(page.Messages) > 0 {
-			from = max(from, page.Messages[0].ID)
-		}
 	}
 	for {
 		r, err := s.c.Recv(cctx, client.RecvRequest{LastID: &from, Limit: 500})
@@ -231,7 +221,7 @@ func (s *chatSession) start(ctx context.Context) (from int64, fresh []client.Mes
 			return 0, nil, err
 		}
 		for _, m := range r.Messages {
-			if isContact[m.UIDFrom] {
+			if mine(m) {
 				fresh = append(fresh, m)
 			}
 			from = max(from, m.ID)
@@ -244,21 +234,83 @@ func (s *chatSession) start(ctx context.Context) (from int64, fresh []client.Mes
 	return from, fresh, nil
 }
 
+// newest returns the largest id among the newest message of each of my
+// conversations with contacts and groups and my newest unread message,
+// and tells which messages are of those conversations.
+func (s *chatSession) newest(ctx context.Context) (from int64, mine func(client.Message) bool, err error) {
+	contacts, err := s.c.Contacts(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	unread, err := s.c.Unread(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	groups, err := s.c.Groups(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	for _, u := range unread {
+		from = max(from, u.LastID)
+	}
+	isContact := map[int64]bool{}
+	for _, p := range contacts {
+		s.remember(p)
+		isContact[p.UID] = true
+		page, err := s.c.History(ctx, client.HistoryRequest{With: p.UID, Limit: 1})
+		if err != nil {
+			return 0, nil, err
+		}
+		if len(page.Messages) > 0 {
+			from = max(from, page.Messages[0].ID)
+		}
+	}
+	isGroup := map[int64]bool{}
+	for _, g := range groups {
+		s.rememberGroup(g.GID, g.Name)
+		isGroup[g.GID] = true
+		from = max(from, g.LastID)
+	}
+	return from, func(m client.Message) bool {
+		if m.GID != 0 {
+			return isGroup[m.GID]
+		}
+		return isContact[m.UIDFrom]
+	}, nil
+}
+
 // incoming prints a message that arrived, and marks it read when its
 // conversation is open. A failed mark is only printed: the message stays
-// unread, for /contacts to count.
+// unread, for /contacts or /groups to count.
 func (s *chatSession) incoming(ctx context.Context, m client.Message) {
-	s.out.printf("[%s] %s\n", s.name(ctx, m.UIDFrom), m.Message)
+	conv := conversation{uid: m.UIDFrom}
+	if m.GID != 0 {
+		conv = conversation{gid: m.GID}
+		s.out.printf("[%s @ %s] %s\n", s.memberName(ctx, m.GID, m.UIDFrom), s.groupName(ctx, m.GID), m.Message)
+	} else {
+		s.out.printf("[%s] %s\n", s.name(ctx, m.UIDFrom), m.Message)
+	}
 	s.mu.Lock()
-	open := s.open == m.UIDFrom
+	open := s.open == conv
 	s.mu.Unlock()
 	if open {
 		cctx, cancel := context.WithTimeout(ctx, callTimeout)
 		defer cancel()
-		if _, err := s.c.Read(cctx, m.UIDFrom, m.ID); err != nil && ctx.Err() == nil {
+		if err := s.markRead(cctx, conv, m.ID); err != nil && ctx.Err() == nil {
 			s.out.printf("could not mark it read: %s\n", describe(err))
 		}
 	}
+}
+
+// markRead marks conv read up to lastID.
+func (s *chatSession) markRead(ctx context.Context, conv conversation, lastID int64) error {
+	var err error
+	if conv.gid != 0 {
+		_, err = s.c.ReadGroup(ctx, conv.gid, lastID)
+	} else {
+		_, err = s.c.Read(ctx, conv.uid, lastID)
+	}
+	return err
 }
 
 // command runs one line and tells whether the session should end.
@@ -285,6 +337,10 @@ func (s *chatSession) command(ctx context.Context, line string) (quit bool) {
 		s.report(s.requests(ctx))
 	case "/history":
 		s.report(s.history(ctx))
+	case "/groups":
+		s.report(s.listGroups(ctx))
+	case "/group":
+		s.report(s.group(ctx, arg))
 	default:
 		do, ok := s.uidCommands()[name]
 		if !ok {
@@ -350,11 +406,17 @@ func (s *chatSession) send(ctx context.Context, text string) {
 	s.mu.Lock()
 	to := s.open
 	s.mu.Unlock()
-	if to == 0 {
-		s.out.printf("no conversation open: /open UID first (/help lists the commands)\n")
+	var err error
+	switch {
+	case to.gid != 0:
+		_, err = s.c.SendToGroup(ctx, to.gid, text)
+	case to.uid != 0:
+		_, err = s.c.Send(ctx, to.uid, text)
+	default:
+		s.out.printf("no conversation open: /open UID or /group open GID first (/help lists the commands)\n")
 		return
 	}
-	if _, err := s.c.Send(ctx, to, text); err != nil {
+	if err != nil {
 		s.out.printf("not sent: %s\n", describe(err))
 	}
 }
@@ -442,25 +504,31 @@ func (s *chatSession) openConversation(ctx context.Context, uid int64) error {
 		return fmt.Errorf("no such user: %d", uid)
 	}
 	s.remember(profiles[0])
-	page, err := s.c.History(ctx, client.HistoryRequest{With: uid, Limit: pageSize})
+	return s.show(ctx, conversation{uid: uid})
+}
+
+// show makes conv the open conversation, prints its last page and marks
+// it read.
+func (s *chatSession) show(ctx context.Context, conv conversation) error {
+	page, err := s.c.History(ctx, conv.page(0))
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
-	s.open, s.oldest, s.more = uid, 0, page.More
+	s.open, s.oldest, s.more = conv, 0, page.More
 	if n := len(page.Messages); n > 0 {
 		s.oldest = page.Messages[n-1].ID
 	}
 	s.mu.Unlock()
-	s.out.printf("-- conversation with %s --\n", s.label(ctx, uid))
+	s.out.printf("-- conversation %s --\n", s.about(ctx, conv))
 	if len(page.Messages) == 0 {
 		s.out.printf("no messages yet\n")
 		return nil
 	}
 	s.printPage(ctx, page)
-	// Marking up to the newest id covers every message from uid shown,
-	// whichever way the newest went.
-	if _, err := s.c.Read(ctx, uid, page.Messages[0].ID); err != nil {
+	// Marking up to the newest id covers every message to me shown,
+	// whoever sent the newest.
+	if err := s.markRead(ctx, conv, page.Messages[0].ID); err != nil {
 		return fmt.Errorf("could not mark them read: %s", describe(err))
 	}
 	return nil
@@ -469,30 +537,49 @@ func (s *chatSession) openConversation(ctx context.Context, uid int64) error {
 // history prints the page before the oldest message shown.
 func (s *chatSession) history(ctx context.Context) error {
 	s.mu.Lock()
-	with, before, more := s.open, s.oldest, s.more
+	conv, before, more := s.open, s.oldest, s.more
 	s.mu.Unlock()
 	switch {
-	case with == 0:
-		return errors.New("no conversation open: /open UID first")
+	case conv == conversation{}:
+		return errors.New("no conversation open: /open UID or /group open GID first")
 	case !more:
 		s.out.printf("no older messages\n")
 		return nil
 	}
-	page, err := s.c.History(ctx, client.HistoryRequest{With: with, BeforeID: before, Limit: pageSize})
+	page, err := s.c.History(ctx, conv.page(before))
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
-	if s.open == with && s.oldest == before { // not moved on meanwhile
+	if s.open == conv && s.oldest == before { // not moved on meanwhile
 		s.more = page.More
 		if n := len(page.Messages); n > 0 {
 			s.oldest = page.Messages[n-1].ID
 		}
 	}
 	s.mu.Unlock()
-	s.out.printf("-- older messages with %s --\n", s.label(ctx, with))
+	s.out.printf("-- older messages %s --\n", s.about(ctx, conv))
 	s.printPage(ctx, page)
 	return nil
+}
+
+// conversation is a conversation the chat can open: with a user (uid) or
+// in a group (gid), never both.
+type conversation struct{ uid, gid int64 }
+
+// page asks for the page of conv before the message before (0 for the
+// newest).
+func (conv conversation) page(before int64) client.HistoryRequest {
+	return client.HistoryRequest{With: conv.uid, GID: conv.gid, BeforeID: before, Limit: pageSize}
+}
+
+// about names conv after a word of the sentence: "with bob (10000002)",
+// "in group team (20000001)".
+func (s *chatSession) about(ctx context.Context, conv conversation) string {
+	if conv.gid != 0 {
+		return "in group " + s.groupLabel(ctx, conv.gid)
+	}
+	return "with " + s.label(ctx, conv.uid)
 }
 
 // printPage prints a History page oldest first, as a conversation reads.
