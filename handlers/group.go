@@ -252,9 +252,6 @@ func (h *Groups) Role() fiber.Handler {
 		}
 		me := middleware.SessionFrom(c).UID
 		member := int64(req.Member)
-		if member == me {
-			return apierr.Invalid("invalid member: cannot change your own role")
-		}
 		ctx := c.UserContext()
 		gid := int64(req.GID)
 		if err := h.cfg.Store.SetGroupRole(ctx, gid, me, member, req.Role); err != nil {

@@ -458,6 +458,9 @@ func (s *Store) SetGroupRole(ctx context.Context, gid, actor, member int64, role
 		if me.Role != RoleOwner {
 			return ErrGroupRole
 		}
+		if member == actor {
+			return apierr.Invalid("invalid member: cannot change your own role")
+		}
 		if _, err := activeMember(tx, gid, member); err != nil {
 			if errors.Is(err, ErrNotMember) {
 				return ErrNotFound.WithMsg("not a member of the group: member")

@@ -195,6 +195,8 @@ func TestGroupRoles(t *testing.T) {
 		gcall(t, s, b, "/Group/IO/addMembers", map[string]any{"gid": gid, "data": members(d)}, 403, 1008)
 		gcall(t, s, b, "/Group/IO/update", map[string]any{"gid": gid, "name": "mine"}, 403, 1008)
 		gcall(t, s, b, "/Group/IO/role", map[string]any{"gid": gid, "member": c.UID, "role": "admin"}, 403, 1008)
+		gcall(t, s, b, "/Group/IO/role", map[string]any{"gid": gid, "member": b.UID, "role": "admin"}, 403, 1008)
+		gcall(t, s, a, "/Group/IO/role", map[string]any{"gid": gid, "member": a.UID, "role": "admin"}, 400, 1001)
 		gcall(t, s, a, "/Group/IO/role", map[string]any{"gid": gid, "member": b.UID, "role": "boss"}, 400, 1001)
 		gcall(t, s, a, "/Group/IO/role", map[string]any{"gid": gid, "member": d.UID, "role": "admin"}, 404, 1006)
 		gcall(t, s, a, "/Group/IO/role", map[string]any{"gid": gid, "member": b.UID, "role": "admin"}, 200, 0)
