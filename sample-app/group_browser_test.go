@@ -195,8 +195,11 @@ func (g *groupTest) leave() {
 	t := g.t
 	t.Helper()
 	for _, b := range []*browser{g.alice, g.bob} {
-		b.do(t, "open the group and its members", chromedp.Click(g.item), chromedp.WaitVisible("#group-members-toggle"),
-			chromedp.Click("#group-members-toggle"), chromedp.WaitVisible("#members-box"))
+		// Clicked from JavaScript, again until it took: the list may be
+		// drawn anew (a notice just came) between finding the item and
+		// a mouse click at its place.
+		b.clickUntil(t, "open the group", g.item, "#group-members-toggle")
+		b.clickUntil(t, "open its members", "#group-members-toggle", "#members-box")
 		b.waitFor(t, "three members with their roles", fmt.Sprintf(`(() => {
 			const role = (uid) => document.querySelector('#members li[data-uid="' + uid + '"] .role')?.textContent;
 			return document.querySelectorAll("#members li").length === 3 && role(%d) === "owner" && role(%d) === "member" && role(%d) === "member";
@@ -229,4 +232,16 @@ func (g *groupTest) addAndRemove() {
 	g.alice.waitFor(t, "Bob gone from the members", fmt.Sprintf(`!document.querySelector('#members li[data-uid="%d"]')`, g.bobUID))
 	g.bob.waitFor(t, "the group closed, saying why", fmt.Sprintf(`!document.getElementById("conv-empty").hidden && !document.querySelector('%s') &&
 		document.getElementById("side-note").textContent === %q`, g.item, "You were removed from "+groupName+"."))
+}
+
+// clickUntil clicks the element sel from JavaScript, again each time the
+// poll finds shown still hidden, until shown is visible.
+func (b *browser) clickUntil(t *testing.T, what, sel, shown string) {
+	t.Helper()
+	b.waitFor(t, what, fmt.Sprintf(`(() => {
+		const done = document.querySelector(%q);
+		if (done && done.offsetParent !== null) return true;
+		document.querySelector(%q)?.click();
+		return false;
+	})()`, shown, sel))
 }
