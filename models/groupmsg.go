@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -316,13 +317,19 @@ type groupMessageRow struct {
 }
 
 // moveGroupMarks writes the groups' new counters and moves each sender's
-// read mark past their newest message (API.md §12).
+// read mark past their newest message (API.md §12): two statements per
+// group, whatever the number of senders in the batch, as every Send of
+// the batch waits for each of them.
 func (s *Store) moveGroupMarks(tx *gorm.DB, groups map[int64]*groupState) error {
 	gids := make([]int64, 0, len(groups))
 	for gid := range groups {
 		gids = append(gids, gid)
 	}
 	slices.Sort(gids)
+	table, err := tableOf(tx, &GroupMember{})
+	if err != nil {
+		return err
+	}
 	for _, gid := range gids {
 		g := groups[gid]
 		if len(g.readTo) == 0 {
@@ -332,14 +339,38 @@ func (s *Store) moveGroupMarks(tx *gorm.DB, groups map[int64]*groupState) error 
 			Updates(map[string]any{"seq": g.seq, "last_id": g.lastID}).Error; err != nil {
 			return fmt.Errorf("count group messages: %w", err)
 		}
-		for uid, to := range g.readTo {
-			if err := tx.Model(&GroupMember{}).Where("gid = ? AND uid = ? AND read_seq < ?", gid, uid, to[1]).
-				Updates(map[string]any{"read_id": to[0], "read_seq": to[1]}).Error; err != nil {
-				return fmt.Errorf("move read mark: %w", err)
-			}
+		q, args := s.marksSQL(table, gid, g.readTo)
+		if err := tx.Exec(q, args...).Error; err != nil {
+			return fmt.Errorf("move read marks: %w", err)
 		}
 	}
 	return nil
+}
+
+// marksSQL is one UPDATE moving each sender's mark in gid to readTo's
+// id and seq, never backwards. read_id is assigned first, from the old
+// read_seq: MySQL assigns left to right with the new values, SQLite with
+// the old ones, and this order reads the same on both.
+func (s *Store) marksSQL(table string, gid int64, readTo map[int64][2]int64) (string, []any) {
+	uids := make([]int64, 0, len(readTo))
+	for uid := range readTo {
+		uids = append(uids, uid)
+	}
+	slices.Sort(uids)
+	whens := " CASE uid" + strings.Repeat(" WHEN ? THEN ?", len(uids)) + " END"
+	args := make([]any, 0, 6*len(uids)+2)
+	for _, part := range []int{1, 0, 1} { // seq, id, seq: the three CASEs' values
+		for _, uid := range uids {
+			args = append(args, uid, readTo[uid][part])
+		}
+	}
+	greatest := "max"
+	if s.mysql() {
+		greatest = "GREATEST"
+	}
+	q := "UPDATE " + table + " SET read_id = CASE WHEN read_seq < (" + whens + ") THEN (" + whens + ") ELSE read_id END," +
+		" read_seq = " + greatest + "(read_seq," + whens + ") WHERE gid = ? AND uid IN ?"
+	return q, append(args, gid, uids)
 }
 
 // othersThan returns members without uid.

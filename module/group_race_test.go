@@ -36,6 +36,11 @@ func TestGroupExactUnderChurn(t *testing.T) {
 			churn = append(churn, u)
 		}
 		gid := into[groupCreated](t, gcall(t, s, owner, "/Group/create", map[string]any{"name": "busy", "data": members(senders...)}, 200, 0)).GID
+		// Some 1:1 messages first, so that the group's ids and its seqs
+		// differ, and a mix-up of the two shows.
+		for range 5 {
+			mustSend(t, s, owner, senders[0], "1:1")
+		}
 
 		type sent struct {
 			id   int64
@@ -165,6 +170,28 @@ func TestGroupExactUnderChurn(t *testing.T) {
 			}
 			if count != int64(len(ids)) {
 				t.Errorf("member %d: unread %d, received %d", u.UID, count, len(ids))
+			}
+		}
+		// Each sender's own Send moved their mark past it, in batches that
+		// held several senders: what is unread to them is exactly what
+		// others sent after their last message.
+		for _, u := range senders {
+			var last int64
+			for _, m := range sends {
+				if m.from == u.UID {
+					last = max(last, m.id)
+				}
+			}
+			want := s.Count(t, "messages", "gid = ? AND id > ?", gid, last)
+			un := gcall(t, s, u, "/Message/Unread", nil, 200, 0)
+			var got int64
+			for _, e := range un.Body["data"].([]any) {
+				if e := e.(map[string]any); e["gid"] == float64(gid) {
+					got += int64(e["count"].(float64))
+				}
+			}
+			if got != want {
+				t.Errorf("sender %d: unread %d, want %d (sent after their last, %d)", u.UID, got, want, last)
 			}
 		}
 		if n := s.Count(t, "messages", "gid = ?", gid); n != int64(len(sends)) {
