@@ -1,7 +1,7 @@
 // Command bench is fiberchat's own benchmark, run by maintainers
 // (go run ./cmd/bench) to check a change against the targets and figures in
 // docs/performance.md. It starts everything it
-// needs on loopback, runs twelve workloads, each against a reference measured
+// needs on loopback, runs fourteen workloads, each against a reference measured
 // in the same run on the same machine (a throughput workload and its
 // reference alternate in rounds), and prints a table and, as its last
 // line, one JSON object:
@@ -43,6 +43,14 @@
 //     through two instances of the module on the same MariaDB/MySQL
 //     database, joined by Redis, the clients split evenly between them;
 //     reported as a ratio to insert, next to the single instance's.
+//  13. group send: /Message/Send into one group of 100 members by
+//     --clients of them, each round followed by a check that every
+//     member's Recv returns each of the round's messages from the others;
+//     reported as a ratio to 1:1 Sends on the same database and server, on
+//     SQLite and, with --mysql-dsn, on MariaDB/MySQL (see groups.go).
+//  14. recv groups: /Message/Recv with last_id, a full page of 100, by
+//     readers each in 50 groups with a tenth of --messages among them, on
+//     SQLite; reported as a ratio to the bare query MessagesFor runs.
 //
 // Usage:
 //
