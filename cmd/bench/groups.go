@@ -434,7 +434,7 @@ func recvArgs(uid, lastID int64) []any { return []any{uid, lastID, uid, lastID, 
 // recvPick is worker i's seq-th Recv: its reader, and a last_id with at
 // least a page and one of group messages past it.
 func (rf *recvFixture) recvPick(i, seq int) (user, int64) {
-	k := mix(i, seq) >> 16 % uint64(len(rf.groupIDs)-recvPage-1)
+	k := (mix(i, seq) >> 16) % uint64(len(rf.groupIDs)-recvPage-1)
 	return rf.users[i%rf.readers], rf.groupIDs[k]
 }
 
@@ -513,7 +513,10 @@ func seedGroupRows(ctx context.Context, tx *sql.Tx, users []user, readers, other
 	for g := range recvGroupCount {
 		gid := groupGID(g)
 		for k := range others {
-			role := map[bool]string{true: "owner", false: "member"}[k == 0]
+			role := "member"
+			if k == 0 {
+				role = "owner"
+			}
 			if err := members.add(ctx, gid, users[groupOther(readers, others, g, k)].UID, role, now, 0, 0, 0, 0); err != nil {
 				return err
 			}
