@@ -371,7 +371,7 @@ func (gr *groupResults) failed() int64 {
 	return n
 }
 
-// groupRates names the group workloads' rates, for the report's list of
+// rates names the group workloads' rates, for the report's list of
 // first failures.
 func (gr *groupResults) rates() []namedRate {
 	return []namedRate{{"group send sqlite", &gr.send}, {"send (1:1, group run) sqlite", &gr.sendRef},
@@ -635,7 +635,7 @@ func (rep *report) recvGroups(ctx context.Context, path, dir string, log *slog.L
 			_, last := rf.recvPick(i, seq)
 			res, err := c.Recv(ctx, client.RecvRequest{LastID: &last, Limit: recvPage})
 			if err == nil && (len(res.Messages) != recvPage || !res.More) {
-				err = fmt.Errorf("Recv past %d: %d messages (more %v), want a full page", last, len(res.Messages), res.More)
+				err = fmt.Errorf("recv past %d: %d messages (more %v), want a full page", last, len(res.Messages), res.More)
 			}
 			return err
 		}
