@@ -158,7 +158,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.streamWake, "stream-wake", 1000, "streams woken by the stream wake workload")
 	fs.IntVar(&o.wake2, "wake2", 1000, "long polls held on one instance and woken through another by the wake2 workload")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "abort the whole run after this long")
-	fs.IntVar(&o.messages, "messages", 1_000_000, "messages seeded for the history and unread workloads (100 per user)")
+	fs.IntVar(&o.messages, "messages", 1_000_000, "messages seeded for the history and unread workloads (100 per user); recv groups seeds a tenth as many group messages")
 	fs.StringVar(&o.profile, "profile", "", "directory for CPU profiles (the first measured round of each throughput workload) and the hold and stream servers' heap profiles")
 	quick := fs.Bool("quick", false, "a short smoke run: 300ms warm-up, 1s per workload in 2 rounds, 500 held polls and streams, 100 of each woken (and by wake2), 50 000 messages seeded (flags given explicitly win)")
 	if err := fs.Parse(args); err != nil {
