@@ -59,7 +59,9 @@ func TestQuickRun(t *testing.T) {
 	for _, key := range []string{"info_vs_ceiling", "send_vs_insert_sqlite", "send_vs_insert_mysql", "history_vs_select", "unread_vs_select",
 		"history_rps", "select_history_rps", "unread_rps", "select_unread_rps", "seed_messages", "hold_kib_per_poll", "wake_p50_ms", "wake_p99_ms",
 		"stream_kib_per_conn", "stream_live_kib_per_conn", "stream_wake_p50_ms", "stream_wake_p99_ms", "stream_conns", "stream_wake_conns",
-		"wake2_p50_ms", "wake2_p99_ms", "send_two_instances_mysql", "send_two_instances_mysql_rps"} {
+		"wake2_p50_ms", "wake2_p99_ms", "send_two_instances_mysql", "send_two_instances_mysql_rps",
+		"group_send_vs_send", "group_send_vs_send_mysql", "recv_groups_vs_select", "group_send_rps", "group_send_ref_rps", "group_delivered",
+		"recv_groups_rps", "select_recv_groups_rps", "group_seed_messages"} {
 		v, ok := got[key]
 		if !ok {
 			t.Errorf("summary has no %s", key)
@@ -70,7 +72,7 @@ func TestQuickRun(t *testing.T) {
 		switch {
 		case strings.HasPrefix(key, "wake2_") && !haveRedis:
 			skipped = "without redis-server"
-		case key == "send_vs_insert_mysql" && !haveMySQL:
+		case (key == "send_vs_insert_mysql" || key == "group_send_vs_send_mysql") && !haveMySQL:
 			skipped = "without a MySQL DSN"
 		case strings.HasPrefix(key, "send_two_instances_") && (!haveMySQL || !haveRedis):
 			skipped = "without a MySQL DSN and redis-server"

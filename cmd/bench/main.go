@@ -1,7 +1,7 @@
 // Command bench is fiberchat's own benchmark, run by maintainers
 // (go run ./cmd/bench) to check a change against the targets and figures in
 // docs/performance.md. It starts everything it
-// needs on loopback, runs twelve workloads, each against a reference measured
+// needs on loopback, runs fourteen workloads, each against a reference measured
 // in the same run on the same machine (a throughput workload and its
 // reference alternate in rounds), and prints a table and, as its last
 // line, one JSON object:
@@ -43,6 +43,14 @@
 //     through two instances of the module on the same MariaDB/MySQL
 //     database, joined by Redis, the clients split evenly between them;
 //     reported as a ratio to insert, next to the single instance's.
+//  13. group send: /Message/Send into one group of 100 members by
+//     --clients of them, each round followed by a check that every
+//     member's Recv returns each of the round's messages from the others;
+//     reported as a ratio to 1:1 Sends on the same database and server, on
+//     SQLite and, with --mysql-dsn, on MariaDB/MySQL (see groups.go).
+//  14. recv groups: /Message/Recv with last_id, a full page of 100, by
+//     readers each in 50 groups with a tenth of --messages among them, on
+//     SQLite; reported as a ratio to the bare query MessagesFor runs.
 //
 // Usage:
 //
@@ -150,7 +158,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.streamWake, "stream-wake", 1000, "streams woken by the stream wake workload")
 	fs.IntVar(&o.wake2, "wake2", 1000, "long polls held on one instance and woken through another by the wake2 workload")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "abort the whole run after this long")
-	fs.IntVar(&o.messages, "messages", 1_000_000, "messages seeded for the history and unread workloads (100 per user)")
+	fs.IntVar(&o.messages, "messages", 1_000_000, "messages seeded for the history and unread workloads (100 per user); recv groups seeds a tenth as many group messages")
 	fs.StringVar(&o.profile, "profile", "", "directory for CPU profiles (the first measured round of each throughput workload) and the hold and stream servers' heap profiles")
 	quick := fs.Bool("quick", false, "a short smoke run: 300ms warm-up, 1s per workload in 2 rounds, 500 held polls and streams, 100 of each woken (and by wake2), 50 000 messages seeded (flags given explicitly win)")
 	if err := fs.Parse(args); err != nil {
@@ -258,6 +266,8 @@ type report struct {
 	wake2DB string
 	// sendTwoMySQL and its insertTwoMySQL reference are nil when skipped.
 	sendTwoMySQL, insertTwoMySQL *rate
+	// groups are the group workloads' (see groups.go).
+	groups groupResults
 }
 
 // benchmark runs every workload in turn.
@@ -325,6 +335,10 @@ func benchmark(ctx context.Context, o options, stderr io.Writer) (_ *report, err
 	}
 
 	if err := rep.polls(ctx, filepath.Join(dir, "polls.db"), dir, stderr, log, logf); err != nil {
+		return nil, err
+	}
+
+	if err := rep.groupWorkloads(ctx, dir, ms, log, logf); err != nil {
 		return nil, err
 	}
 
@@ -571,6 +585,7 @@ func (rep *report) failed() int64 {
 	if rep.sendTwoMySQL != nil {
 		n += rep.insertTwoMySQL.Failed + rep.sendTwoMySQL.Failed
 	}
+	n += rep.groups.failed()
 	return n
 }
 
@@ -609,6 +624,7 @@ func (rep *report) print(w io.Writer) {
 	row("history", "sqlite", rep.history, "req/s", fmt.Sprintf("select %.0f pages/s", rep.selectHistory.PerSec()), fmt.Sprintf("%.3f", ratio(rep.history, rep.selectHistory)))
 	row("select unread", "sqlite", rep.selectUnread, "reads/s", "-", "-")
 	row("unread", "sqlite", rep.unread, "req/s", fmt.Sprintf("select %.0f reads/s", rep.selectUnread.PerSec()), fmt.Sprintf("%.3f", ratio(rep.unread, rep.selectUnread)))
+	rep.groups.printRows(tw, row)
 	heldRows := func(name, wakeName, what string, h holdResult, wk wakeResult) {
 		fmt.Fprintf(tw, "%s\tsqlite\t%d %ss held\tserver RSS %.1f -> %.1f MiB\t%.2f KiB/%s\t\t\n",
 			name, h.Conns, what, float64(h.RSSBefore)/1024, float64(h.RSSAfter)/1024, h.KiBPerConn, what)
@@ -636,6 +652,7 @@ func (rep *report) print(w io.Writer) {
 		fmt.Fprintf(w, "%s: after a forced GC that returned free memory to the OS, RSS %.1f MiB: %.2f KiB/%s live (the rest is the collector's headroom)\n", name, float64(h.RSSLive)/1024, h.LiveKiBPerConn, what)
 		fmt.Fprintf(w, "%s: Sends one at a time (their own p50 %s ms); slowest wake-up %s ms; %d %ss delivered before their Send was answered, counted as 0\n", wakeName, ms(wk.SendP50), ms(wk.Max), wk.Early, what)
 	}
+	rep.groups.printNotes(w, o.clients)
 	heldNotes("hold", "wake", "poll", rep.hold, rep.wake)
 	fmt.Fprintln(w, "stream: GET /Message/Stream with query credentials, the response head read and checked (200, text/event-stream) once each wave settled")
 	heldNotes("stream", "stream wake", "stream", rep.streamHold, rep.streamWake)
@@ -684,6 +701,7 @@ type summary struct {
 	Wake2P50Ms            *float64 `json:"wake2_p50_ms"`
 	Wake2P99Ms            *float64 `json:"wake2_p99_ms"`
 	SendTwoInstancesMySQL *float64 `json:"send_two_instances_mysql"`
+	groupKeys
 
 	CeilingRPS       float64  `json:"ceiling_rps"`
 	InfoRPS          float64  `json:"info_rps"`
@@ -721,6 +739,7 @@ type summary struct {
 	Wake2Early               int      `json:"wake2_early"`
 	SendTwoInstancesMySQLRPS *float64 `json:"send_two_instances_mysql_rps"`
 	InsertTwoInstancesRPS    *float64 `json:"send_two_instances_insert_mysql_rps"`
+	groupFigures
 
 	Clients   int     `json:"clients"`
 	DurationS float64 `json:"duration_s"`
@@ -780,6 +799,7 @@ func (rep *report) summary() summary {
 		ins, send := round(rep.insertTwoMySQL.PerSec(), 0), round(rep.sendTwoMySQL.PerSec(), 0)
 		s.SendTwoInstancesMySQL, s.InsertTwoInstancesRPS, s.SendTwoInstancesMySQLRPS = &r, &ins, &send
 	}
+	s.groupKeys, s.groupFigures = rep.groups.summary()
 	if w := rep.wake2; w != nil {
 		p50, p99, mx := round(msf(w.P50), 3), round(msf(w.P99), 3), round(msf(w.Max), 3)
 		s.Wake2P50Ms, s.Wake2P99Ms, s.Wake2MaxMs = &p50, &p99, &mx
