@@ -37,17 +37,28 @@ func (s *Store) recvSQL() (string, error) {
 		" JOIN " + messages + " AS m ON m.id = ids.id ORDER BY m.id", nil
 }
 
+// RecvStatement returns the statement MessagesFor runs for up to limit
+// messages to uid past afterID, and its arguments: for tools that measure
+// Recv against the bare read (cmd/bench), which must be this one.
+func (s *Store) RecvStatement(uid, afterID int64, limit int) (string, []any, error) {
+	q, err := s.recvQuery()
+	if err != nil {
+		return "", nil, err
+	}
+	return strings.ReplaceAll(q, "{limit}", strconv.Itoa(limit)), []any{uid, afterID, uid, afterID, afterID, uid}, nil
+}
+
 // MessagesFor returns up to limit messages to uid with ids above afterID,
 // in id order: 1:1 messages to uid, and the messages of uid's groups sent
 // by others while uid was a member.
 func (s *Store) MessagesFor(ctx context.Context, uid, afterID int64, limit int) ([]Message, error) {
-	q, err := s.recvQuery()
+	q, args, err := s.RecvStatement(uid, afterID, limit)
 	if err != nil {
 		return nil, err
 	}
 	db, done := s.with(ctx)
 	defer done()
-	rows, err := db.Raw(strings.ReplaceAll(q, "{limit}", strconv.Itoa(limit)), uid, afterID, uid, afterID, afterID, uid).Rows()
+	rows, err := db.Raw(q, args...).Rows()
 	if err != nil {
 		return nil, fmt.Errorf("read messages: %w", err)
 	}

@@ -16,8 +16,12 @@ import (
 
 	"github.com/fiberchat/fiberchat/client"
 	"github.com/fiberchat/fiberchat/internal/database"
+	"github.com/fiberchat/fiberchat/models"
+	"github.com/glebarez/sqlite"
 	"github.com/valyala/fasthttp"
 	"golang.org/x/sync/errgroup"
+	"gorm.io/gorm"
+	"gorm.io/gorm/schema"
 )
 
 // groupSize is how many members the group of the group send workload
@@ -416,19 +420,25 @@ type recvFixture struct {
 }
 
 // recvGroupsSQL is the reference of the recv groups workload: the text
-// models.Store.MessagesFor runs (its recvSQL with the default table
-// prefix), asking, as Recv does, for one message past the page. Its
-// arguments: uid, last_id, uid, last_id, last_id, uid. The workload
-// checks first that it returns what Recv does.
-var recvGroupsSQL = fmt.Sprintf("SELECT * FROM (SELECT id, from_uid, to_uid, gid, body, created_at FROM chat_messages"+
-	" WHERE to_uid = ? AND id > ? ORDER BY id LIMIT %[1]d) AS d UNION ALL "+
-	"SELECT * FROM (SELECT m.id, m.from_uid, 0, m.gid, m.body, m.created_at FROM chat_group_members AS gm"+
-	" JOIN chat_messages AS m ON m.gid = gm.gid AND m.gid <> 0"+
-	" WHERE gm.uid = ? AND (gm.until_id = 0 OR gm.until_id > ?)"+
-	" AND m.id > ? AND m.id > gm.from_id AND (gm.until_id = 0 OR m.id <= gm.until_id) AND m.from_uid <> ?"+
-	" ORDER BY m.id LIMIT %[1]d) AS g ORDER BY id LIMIT %[1]d", recvPage+1)
+// models.Store.MessagesFor runs (models.Store.RecvStatement), asking, as
+// Recv does, for one message past the page. Its arguments are recvArgs'.
+// The workload checks first that it returns what Recv does.
+func recvGroupsSQL(gdb *gorm.DB) (string, error) {
+	pool, err := gdb.DB()
+	if err != nil {
+		return "", err
+	}
+	// The module's view of the database: its table prefix, on gdb's pool.
+	prefixed, err := gorm.Open(&sqlite.Dialector{Conn: pool}, &gorm.Config{NamingStrategy: schema.NamingStrategy{TablePrefix: "chat_"}})
+	if err != nil {
+		return "", err
+	}
+	q, _, err := models.NewStore(prefixed, 0).RecvStatement(0, 0, recvPage+1)
+	return q, err
+}
 
-// recvArgs are recvGroupsSQL's arguments for uid past lastID.
+// recvArgs are recvGroupsSQL's arguments for uid past lastID, as
+// RecvStatement gives them (sameAsRecv would see them differ).
 func recvArgs(uid, lastID int64) []any { return []any{uid, lastID, uid, lastID, lastID, uid} }
 
 // recvPick is worker i's seq-th Recv: its reader, and a last_id with at
@@ -644,10 +654,14 @@ func (rep *report) recvGroups(ctx context.Context, path, dir string, log *slog.L
 		return err
 	}
 	defer recv.close()
-	if err := sameAsRecv(ctx, db, recv.clients[:min(3, len(recv.clients))], rf); err != nil {
+	query, err := recvGroupsSQL(gdb)
+	if err != nil {
+		return err
+	}
+	if err := sameAsRecv(ctx, db, query, recv.clients[:min(3, len(recv.clients))], rf); err != nil {
 		return fmt.Errorf("recv groups: %w", err)
 	}
-	sel, err := newQueryLoad(ctx, db, recvGroupsSQL, o.clients, func(i, seq int) []any {
+	sel, err := newQueryLoad(ctx, db, query, o.clients, func(i, seq int) []any {
 		u, last := rf.recvPick(i, seq)
 		return recvArgs(u.UID, last)
 	}, func() func(*sql.Rows) error {
@@ -670,14 +684,14 @@ func (rep *report) recvGroups(ctx context.Context, path, dir string, log *slog.L
 // a change to MessagesFor's query that this copy misses shows here
 // rather than as a ratio of two different reads. Reader i asks from its
 // first cursor.
-func sameAsRecv(ctx context.Context, db *sql.DB, readers []*client.Client, rf *recvFixture) error {
+func sameAsRecv(ctx context.Context, db *sql.DB, query string, readers []*client.Client, rf *recvFixture) error {
 	for i, c := range readers {
 		u, last := rf.recvPick(i, 0)
 		res, err := c.Recv(ctx, client.RecvRequest{LastID: &last, Limit: recvPage})
 		if err != nil {
 			return err
 		}
-		rows, err := db.QueryContext(ctx, recvGroupsSQL, recvArgs(u.UID, last)...)
+		rows, err := db.QueryContext(ctx, query, recvArgs(u.UID, last)...)
 		if err != nil {
 			return err
 		}

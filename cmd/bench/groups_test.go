@@ -138,6 +138,10 @@ func TestSeedGroups(t *testing.T) {
 	}
 	defer database.Close(gdb)
 	db, _ := gdb.DB()
+	query, err := recvGroupsSQL(gdb)
+	if err != nil {
+		t.Fatal(err)
+	}
 	perGroup := max(minMessages/groupSeedShare/recvGroupCount, minGroupMessages)
 	var group, direct, members, seq int
 	if err := db.QueryRow("SELECT COUNT(*) FROM chat_messages WHERE gid <> 0").Scan(&group); err != nil {
@@ -157,7 +161,7 @@ func TestSeedGroups(t *testing.T) {
 	for seq := range 50 {
 		u, last := rf.recvPick(seq%readers, seq)
 		var n int
-		if err := db.QueryRow("SELECT COUNT(*) FROM ("+recvGroupsSQL+") AS q", recvArgs(u.UID, last)...).Scan(&n); err != nil {
+		if err := db.QueryRow("SELECT COUNT(*) FROM ("+query+") AS q", recvArgs(u.UID, last)...).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		if n != recvPage+1 {
@@ -174,7 +178,7 @@ func TestSeedGroups(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer load.close()
-	if err := sameAsRecv(ctx, db, load.clients, rf); err != nil {
+	if err := sameAsRecv(ctx, db, query, load.clients, rf); err != nil {
 		t.Fatal(err)
 	}
 }
