@@ -549,3 +549,33 @@ func (s *Store) GroupMembers(ctx context.Context, gid int64) ([]int64, error) {
 	}
 	return uids, nil
 }
+
+// DeleteEndedMemberships removes up to limit rows of memberships that
+// ended before the oldest message still stored: retention purged all a
+// former member could still receive of the group, so their row only
+// lengthens their Recv's read of memberships. It reports how many went.
+func (s *Store) DeleteEndedMemberships(ctx context.Context, limit int) (int64, error) {
+	db, done := s.with(ctx)
+	defer done()
+	var oldest int64
+	if err := db.Model(&Message{}).Select("COALESCE(MIN(id), 0)").Scan(&oldest).Error; err != nil {
+		return 0, fmt.Errorf("read oldest message: %w", err)
+	}
+	var ended []GroupMember
+	q := db.Select("gid", "uid").Where("until_id <> 0 AND until_id < ?", oldest)
+	if oldest == 0 {
+		q = db.Select("gid", "uid").Where("until_id <> 0") // nothing is stored at all
+	}
+	if err := q.Limit(limit).Find(&ended).Error; err != nil {
+		return 0, fmt.Errorf("read ended memberships: %w", err)
+	}
+	var n int64
+	for _, m := range ended {
+		res := db.Where("gid = ? AND uid = ? AND until_id <> 0", m.GID, m.UID).Delete(&GroupMember{})
+		if res.Error != nil {
+			return n, fmt.Errorf("delete ended membership: %w", res.Error)
+		}
+		n += res.RowsAffected
+	}
+	return n, nil
+}

@@ -457,3 +457,31 @@ func TestNoticesAcrossInstances(t *testing.T) {
 		}
 	})
 }
+
+// TestGroupSweepForgetsEndedMemberships: once retention has purged every
+// message a former member could still receive, the sweep deletes their
+// row; a current member's stays.
+func TestGroupSweepForgetsEndedMemberships(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		s := chattest.NewServer(t, db, chattest.Options{Config: func(c *module.Config) { c.MessageRetention = time.Hour }})
+		a, b, c := s.NewUser(t, "ann"), s.NewUser(t, "bob"), s.NewUser(t, "cat")
+		s.Befriend(t, a, b)
+		s.Befriend(t, a, c)
+		gid := into[groupCreated](t, gcall(t, s, a, "/Group/create", map[string]any{"name": "g", "data": members(b, c)}, 200, 0)).GID
+		groupSend(t, s, a, gid, "old")
+		gcall(t, s, a, "/Group/IO/removeMembers", map[string]any{"gid": gid, "data": members(c)}, 200, 0)
+		s.Module.SweepNow(context.Background())
+		if n := s.Count(t, "group_members", "gid = ?", gid); n != 3 {
+			t.Fatalf("%d membership rows before the purge, want 3 (c may still receive \"old\")", n)
+		}
+		s.Clock.Advance(2 * time.Hour)
+		groupSend(t, s, a, gid, "new")
+		s.Module.SweepNow(context.Background())
+		if n := s.Count(t, "group_members", "gid = ?", gid); n != 2 {
+			t.Fatalf("%d membership rows after the purge, want 2", n)
+		}
+		if n := s.Count(t, "group_members", "gid = ? AND uid = ?", gid, c.UID); n != 0 {
+			t.Fatal("the former member's row is still there")
+		}
+	})
+}

@@ -536,6 +536,9 @@ func (m *Module) sweepOnce(ctx context.Context) {
 		m.sweepBatches(ctx, "purge old messages", func() (int64, error) {
 			return m.store.DeleteMessagesBefore(ctx, cutoff, sweepBatch)
 		})
+		m.sweepBatches(ctx, "forget ended memberships", func() (int64, error) {
+			return m.store.DeleteEndedMemberships(ctx, sweepBatch)
+		})
 	}
 }
 
