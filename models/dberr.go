@@ -32,6 +32,15 @@ const (
 	mysqlLockWaitTimeout = 1205 // ER_LOCK_WAIT_TIMEOUT
 	mysqlDeadlock        = 1213 // ER_LOCK_DEADLOCK
 	mysqlConnKilled      = 1927 // MariaDB's ER_CONNECTION_KILLED
+	// A Galera node that is not (yet, or no longer) part of the primary
+	// component answers every statement with 1047 (ER_UNKNOWN_COM_ERROR,
+	// "WSREP has not yet prepared node for application use"); a server
+	// being switched to read-only during a failover answers 1290
+	// (ER_OPTION_PREVENTS_STATEMENT) or 1836 (ER_READ_ONLY_MODE). Each is
+	// a node that cannot take the request now, not a bug: retry later.
+	mysqlWsrepNotReady = 1047
+	mysqlReadOnlyOpt   = 1290
+	mysqlReadOnlyMode  = 1836
 )
 
 // SQLite result codes (https://sqlite.org/rescode.html). The driver turns
@@ -63,7 +72,8 @@ func Unavailable(err error) bool {
 	}
 	if n, ok := mysqlNumber(err); ok {
 		switch n {
-		case mysqlTooManyConns, mysqlServerShutdown, mysqlLockWaitTimeout, mysqlDeadlock, mysqlConnKilled:
+		case mysqlTooManyConns, mysqlServerShutdown, mysqlLockWaitTimeout, mysqlDeadlock, mysqlConnKilled,
+			mysqlWsrepNotReady, mysqlReadOnlyOpt, mysqlReadOnlyMode:
 			return true
 		}
 		return false
