@@ -75,8 +75,10 @@ type MessageWriter struct {
 	keys     *serverKeys
 	maxBatch int
 	reqs     chan *writeReq
-	done     chan struct{}
-	running  sync.WaitGroup
+	// spare holds answered requests for the next Sends.
+	spare   sync.Pool
+	done    chan struct{}
+	running sync.WaitGroup
 
 	batches, written atomic.Int64
 
@@ -103,12 +105,19 @@ type MessageWriter struct {
 	OnOwnPoolError func(error)
 }
 
+// writeReq is one Send's request to the writers. The Sends reuse them
+// (see MessageWriter.reqs): a request goes back for reuse only once its
+// Send has its answer, after which no writer touches it.
 type writeReq struct {
+	// msg is the writer's copy of the Send's message, and m points at it.
+	msg          Message
 	m            *Message
 	contactsOnly bool
 	replayed     bool
 	err          error
-	ready        chan struct{}
+	// ready takes one value when the request is answered; it has room
+	// for it, so a writer never waits on a Send that stopped waiting.
+	ready chan struct{}
 	// triedID is the id the last batch attempt inserted the message
 	// under, 0 if it inserted none: a retry that finds the message stored
 	// under that id finds the batch's own row, not an earlier Send's.
@@ -144,43 +153,80 @@ func NewMessageWriter(store *Store, maxBatch int) *MessageWriter {
 // deadline (see commit). A message whose COMMIT the deadline cut off may
 // still have committed, once; its sender was told to retry.
 func (w *MessageWriter) CreateMessage(ctx context.Context, m *Message, contactsOnly bool) (bool, error) {
-	// The writer works on a copy, so a Send that stopped waiting shares
-	// nothing with it; the copy carries the idempotency key, which is the
-	// store's business and never reaches the caller.
-	mc := *m
-	if mc.ClientMsgID == nil && w.store.mysql() {
-		key := w.keys.next()
-		mc.ClientMsgID = &key
-	}
 	deadline := time.Now().Add(w.store.timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+	d, ok := ctx.Deadline()
+	if ok && d.Before(deadline) {
 		deadline = d
 	}
-	r := &writeReq{m: &mc, contactsOnly: contactsOnly, ready: make(chan struct{}), deadline: deadline}
-	wait := time.NewTimer(time.Until(deadline))
-	defer wait.Stop()
+	// A Send's context ends at its deadline already (the handler sets
+	// it): no timer of its own for the wait, then.
+	if !ok || !deadline.Equal(d) {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
+	r := w.request(m, contactsOnly, deadline)
 	select {
 	case w.reqs <- r:
 	case <-w.done:
-		ctx, cancel := context.WithDeadline(ctx, deadline)
-		defer cancel()
+		w.spare.Put(r)
 		return w.store.CreateMessage(ctx, m, contactsOnly)
 	case <-ctx.Done():
+		w.spare.Put(r)
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return false, fmt.Errorf("wait for a message writer: %w", context.DeadlineExceeded)
+		}
 		return false, ctx.Err()
-	case <-wait.C:
-		return false, fmt.Errorf("wait for a message writer: %w", context.DeadlineExceeded)
 	}
-	// Once handed over, the message may commit whatever the caller does,
-	// so the answer is awaited even if the client has gone.
+	if err := awaitAnswer(ctx, r, deadline); err != nil {
+		return false, err
+	}
+	replayed, err := r.replayed, r.err
+	key := m.ClientMsgID
+	*m = r.msg
+	m.ClientMsgID = key
+	w.spare.Put(r)
+	return replayed, err
+}
+
+// request returns a request for m, from the spare ones if it can. The
+// writer works on a copy of m, so a Send that stopped waiting shares
+// nothing with it; the copy carries the idempotency key, which is the
+// store's business and never reaches the caller.
+func (w *MessageWriter) request(m *Message, contactsOnly bool, deadline time.Time) *writeReq {
+	r, _ := w.spare.Get().(*writeReq)
+	if r == nil {
+		r = &writeReq{ready: make(chan struct{}, 1)}
+	}
+	*r = writeReq{msg: *m, contactsOnly: contactsOnly, ready: r.ready, deadline: deadline}
+	r.m = &r.msg
+	if r.msg.ClientMsgID == nil && w.store.mysql() {
+		key := w.keys.next()
+		r.msg.ClientMsgID = &key
+	}
+	return r
+}
+
+// awaitAnswer waits for a handed-over request's answer until deadline,
+// ctx's. Once handed over, the message may commit whatever the caller
+// does, so the answer is awaited even if ctx is cancelled before then.
+// A request it gives up on is the writer's: it is never reused.
+func awaitAnswer(ctx context.Context, r *writeReq, deadline time.Time) error {
 	select {
 	case <-r.ready:
-	case <-wait.C:
-		return false, fmt.Errorf("wait for the group commit: %w", context.DeadlineExceeded)
+		return nil
+	case <-ctx.Done():
 	}
-	key := m.ClientMsgID
-	*m = mc
-	m.ClientMsgID = key
-	return r.replayed, r.err
+	if wait := time.Until(deadline); wait > 0 && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-r.ready:
+			return nil
+		case <-t.C:
+		}
+	}
+	return fmt.Errorf("wait for the group commit: %w", context.DeadlineExceeded)
 }
 
 // Start runs n writer goroutines until Stop; Write needs them to batch.
@@ -299,14 +345,14 @@ func (w *MessageWriter) commit(batch []*writeReq, conn *batchConn) {
 			w.OnCommit(len(batch), time.Since(start))
 		}
 		for _, r := range batch {
-			close(r.ready)
+			r.ready <- struct{}{}
 		}
 		return
 	}
 	err = Redact(err)
 	for _, r := range batch {
 		w.storeAlone(ctx, r, err)
-		close(r.ready)
+		r.ready <- struct{}{}
 	}
 }
 
@@ -368,7 +414,7 @@ func dropExpired(batch []*writeReq, now time.Time) ([]*writeReq, time.Time) {
 	for _, r := range batch {
 		if !now.Before(r.deadline) {
 			r.err = fmt.Errorf("wait for the group commit: %w", context.DeadlineExceeded)
-			close(r.ready)
+			r.ready <- struct{}{}
 			continue
 		}
 		if len(live) == 0 || r.deadline.Before(first) {
