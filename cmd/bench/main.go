@@ -16,7 +16,7 @@
 //     statement: the database's own naive write rate.
 //  4. send: /Message/Send by --clients clients, each its own sender and
 //     recipient (contacts); reported as a ratio to insert, on SQLite and,
-//     with --mysql-dsn, on MariaDB/MySQL.
+//     with --mysql-dsn, on MariaDB/MySQL, and as a ratio to the ceiling.
 //  5. history: /Message/History, a 50-message page below a before_id, for
 //     random partners on a SQLite database seeded with --messages messages
 //     (100 received by each user from 21 senders); reported as a ratio to
