@@ -388,11 +388,11 @@ func (w *MessageWriter) storeAlone(ctx context.Context, r *writeReq, batchErr er
 
 // storedAs reports whether m is stored under id: a row there from m's
 // sender to its recipient, with its time and text, and no key. A batch
-// that rolled back may leave its ids to later INSERTs (SQLite takes
-// max(id)+1 again), so the row must be m's in every column, not only in
-// its id: only the same sender's same text to the same recipient, in the
-// same second and in the id the rolled-back batch gave m, would pass for
-// it.
+// that rolled back leaves its ids to later INSERTs (AUTOINCREMENT's
+// sequence rolls back with it), so the row must be m's in every column,
+// not only in its id: only the same sender's same text to the same
+// recipient, in the same second and in the id the rolled-back batch gave
+// m, would pass for it.
 func (s *Store) storedAs(ctx context.Context, m *Message, id int64) (bool, error) {
 	db, done := s.with(ctx)
 	defer done()
