@@ -51,21 +51,34 @@ import (
 // are what a Send costs there (docs/performance.md counts them).
 //
 // A batch that fails as a whole is run again message by message, and its
-// COMMIT may have failed after the server committed (the connection went
-// between the two). So every message carries an idempotency key: the
-// client's client_msg_id or, when it sent none, one of the server's own
-// (see serverKey), and the retry of a message already stored stores
-// nothing and answers with its id. A server key costs each message 23
-// bytes in its row and in the (from_uid, client_msg_id) unique index
-// (which otherwise holds a NULL), and no query: a fresh key cannot have
-// been used, so the batch looks up only clients' keys. The batch stays one
-// multi-row INSERT.
+// COMMIT may have failed after the database committed (the connection to
+// MySQL went between the two). A message sent with a client_msg_id is
+// safe by it: the retry of a message already stored stores nothing and
+// answers with its id. One sent without is made as safe in a way that
+// suits each database:
+//   - On MySQL/MariaDB it gets a key of the server's own (see
+//     serverKeys), 25 bytes in its row and its (from_uid, client_msg_id)
+//     index entry, which MySQL would keep anyway, holding a NULL (it has
+//     no partial index). A fresh key cannot have been used, so the batch
+//     looks up only clients' keys and stays one multi-row INSERT. The
+//     key matters there: a retry whose COMMIT the old connection may
+//     still be carrying out waits on the key's lock and finds its row.
+//   - On SQLite the unique index holds only clients' keys (a partial
+//     index), and the message carries none: a key would cost each message
+//     its own index entry, the most written page of its INSERT. Its retry
+//     looks first for the row the batch inserted it as (see storedAs).
+//     SQLite's COMMIT is local, and one that failed did not commit, so
+//     that look finds nothing unless COMMIT's answer was lost on its way
+//     (a driver's fault); then it finds the row.
 type MessageWriter struct {
 	store    *Store
+	keys     *serverKeys
 	maxBatch int
 	reqs     chan *writeReq
-	done     chan struct{}
-	running  sync.WaitGroup
+	// spare holds answered requests for the next Sends.
+	spare   sync.Pool
+	done    chan struct{}
+	running sync.WaitGroup
 
 	batches, written atomic.Int64
 
@@ -92,12 +105,19 @@ type MessageWriter struct {
 	OnOwnPoolError func(error)
 }
 
+// writeReq is one Send's request to the writers. The Sends reuse them
+// (see MessageWriter.reqs): a request goes back for reuse only once its
+// Send has its answer, after which no writer touches it.
 type writeReq struct {
+	// msg is the writer's copy of the Send's message, and m points at it.
+	msg          Message
 	m            *Message
 	contactsOnly bool
 	replayed     bool
 	err          error
-	ready        chan struct{}
+	// ready takes one value when the request is answered; it has room
+	// for it, so a writer never waits on a Send that stopped waiting.
+	ready chan struct{}
 	// triedID is the id the last batch attempt inserted the message
 	// under, 0 if it inserted none: a retry that finds the message stored
 	// under that id finds the batch's own row, not an earlier Send's.
@@ -115,6 +135,7 @@ func NewMessageWriter(store *Store, maxBatch int) *MessageWriter {
 	}
 	return &MessageWriter{
 		store:    store,
+		keys:     newServerKeys(),
 		maxBatch: maxBatch,
 		reqs:     make(chan *writeReq),
 		done:     make(chan struct{}),
@@ -132,46 +153,80 @@ func NewMessageWriter(store *Store, maxBatch int) *MessageWriter {
 // deadline (see commit). A message whose COMMIT the deadline cut off may
 // still have committed, once; its sender was told to retry.
 func (w *MessageWriter) CreateMessage(ctx context.Context, m *Message, contactsOnly bool) (bool, error) {
-	// The writer works on a copy, so a Send that stopped waiting shares
-	// nothing with it; the copy carries the idempotency key, which is the
-	// store's business and never reaches the caller.
-	mc := *m
-	if mc.ClientMsgID == nil {
-		key, err := serverKey()
-		if err != nil {
-			return false, err
-		}
-		mc.ClientMsgID = &key
-	}
 	deadline := time.Now().Add(w.store.timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+	d, ok := ctx.Deadline()
+	if ok && d.Before(deadline) {
 		deadline = d
 	}
-	r := &writeReq{m: &mc, contactsOnly: contactsOnly, ready: make(chan struct{}), deadline: deadline}
-	wait := time.NewTimer(time.Until(deadline))
-	defer wait.Stop()
+	// A Send's context ends at its deadline already (the handler sets
+	// it): no timer of its own for the wait, then.
+	if !ok || !deadline.Equal(d) {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
+	r := w.request(m, contactsOnly, deadline)
 	select {
 	case w.reqs <- r:
 	case <-w.done:
-		ctx, cancel := context.WithDeadline(ctx, deadline)
-		defer cancel()
+		w.spare.Put(r)
 		return w.store.CreateMessage(ctx, m, contactsOnly)
 	case <-ctx.Done():
+		w.spare.Put(r)
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return false, fmt.Errorf("wait for a message writer: %w", context.DeadlineExceeded)
+		}
 		return false, ctx.Err()
-	case <-wait.C:
-		return false, fmt.Errorf("wait for a message writer: %w", context.DeadlineExceeded)
 	}
-	// Once handed over, the message may commit whatever the caller does,
-	// so the answer is awaited even if the client has gone.
+	if err := awaitAnswer(ctx, r, deadline); err != nil {
+		return false, err
+	}
+	replayed, err := r.replayed, r.err
+	key := m.ClientMsgID
+	*m = r.msg
+	m.ClientMsgID = key
+	w.spare.Put(r)
+	return replayed, err
+}
+
+// request returns a request for m, from the spare ones if it can. The
+// writer works on a copy of m, so a Send that stopped waiting shares
+// nothing with it; the copy carries the idempotency key, which is the
+// store's business and never reaches the caller.
+func (w *MessageWriter) request(m *Message, contactsOnly bool, deadline time.Time) *writeReq {
+	r, _ := w.spare.Get().(*writeReq)
+	if r == nil {
+		r = &writeReq{ready: make(chan struct{}, 1)}
+	}
+	*r = writeReq{msg: *m, contactsOnly: contactsOnly, ready: r.ready, deadline: deadline}
+	r.m = &r.msg
+	if r.msg.ClientMsgID == nil && w.store.mysql() {
+		key := w.keys.next()
+		r.msg.ClientMsgID = &key
+	}
+	return r
+}
+
+// awaitAnswer waits for a handed-over request's answer until deadline,
+// ctx's. Once handed over, the message may commit whatever the caller
+// does, so the answer is awaited even if ctx is cancelled before then.
+// A request it gives up on is the writer's: it is never reused.
+func awaitAnswer(ctx context.Context, r *writeReq, deadline time.Time) error {
 	select {
 	case <-r.ready:
-	case <-wait.C:
-		return false, fmt.Errorf("wait for the group commit: %w", context.DeadlineExceeded)
+		return nil
+	case <-ctx.Done():
 	}
-	key := m.ClientMsgID
-	*m = mc
-	m.ClientMsgID = key
-	return r.replayed, r.err
+	if wait := time.Until(deadline); wait > 0 && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-r.ready:
+			return nil
+		case <-t.C:
+		}
+	}
+	return fmt.Errorf("wait for the group commit: %w", context.DeadlineExceeded)
 }
 
 // Start runs n writer goroutines until Stop; Write needs them to batch.
@@ -290,26 +345,64 @@ func (w *MessageWriter) commit(batch []*writeReq, conn *batchConn) {
 			w.OnCommit(len(batch), time.Since(start))
 		}
 		for _, r := range batch {
-			close(r.ready)
+			r.ready <- struct{}{}
 		}
 		return
 	}
 	err = Redact(err)
 	for _, r := range batch {
-		if ctx.Err() != nil {
-			r.err = fmt.Errorf("create messages: %w", err)
-			close(r.ready)
-			continue
-		}
-		r.m.ID = 0
-		r.replayed, r.err = w.store.CreateMessage(ctx, r.m, r.contactsOnly)
-		r.err = Redact(r.err)
-		if r.replayed && r.triedID != 0 && r.m.ID == r.triedID {
-			// The batch did commit: this is the message's first answer.
-			r.replayed = false
-		}
-		close(r.ready)
+		w.storeAlone(ctx, r, err)
+		r.ready <- struct{}{}
 	}
+}
+
+// storeAlone settles a request of a batch that failed with batchErr, in a
+// transaction of its own: a message the batch did commit is answered as
+// stored, with its id, and is not stored again.
+func (w *MessageWriter) storeAlone(ctx context.Context, r *writeReq, batchErr error) {
+	if ctx.Err() != nil {
+		r.err = fmt.Errorf("create messages: %w", batchErr)
+		return
+	}
+	if r.m.ClientMsgID == nil && r.triedID != 0 {
+		// No key to find it by (SQLite: see MessageWriter).
+		stored, err := w.store.storedAs(ctx, r.m, r.triedID)
+		if err != nil {
+			// Storing it again might store it twice.
+			r.err = Redact(err)
+			return
+		}
+		if stored {
+			r.m.ID = r.triedID
+			return
+		}
+	}
+	r.m.ID = 0
+	r.replayed, r.err = w.store.CreateMessage(ctx, r.m, r.contactsOnly)
+	r.err = Redact(r.err)
+	if r.replayed && r.triedID != 0 && r.m.ID == r.triedID {
+		// The batch did commit: this is the message's first answer.
+		r.replayed = false
+	}
+}
+
+// storedAs reports whether m is stored under id: a row there from m's
+// sender to its recipient, with its time and text, and no key. A batch
+// that rolled back leaves its ids to later INSERTs (AUTOINCREMENT's
+// sequence rolls back with it), so the row must be m's in every column,
+// not only in its id: only the same sender's same text to the same
+// recipient, in the same second and in the id the rolled-back batch gave
+// m, would pass for it.
+func (s *Store) storedAs(ctx context.Context, m *Message, id int64) (bool, error) {
+	db, done := s.with(ctx)
+	defer done()
+	var n int64
+	err := db.Model(&Message{}).Where("id = ? AND from_uid = ? AND to_uid = ? AND created_at = ? AND body = ? AND client_msg_id IS NULL",
+		id, m.FromUID, m.ToUID, m.CreatedAt, m.Body).Count(&n).Error
+	if err != nil {
+		return false, fmt.Errorf("look for a message of a failed batch: %w", err)
+	}
+	return n > 0, nil
 }
 
 // dropExpired answers the requests of batch whose deadline is past at
@@ -321,7 +414,7 @@ func dropExpired(batch []*writeReq, now time.Time) ([]*writeReq, time.Time) {
 	for _, r := range batch {
 		if !now.Before(r.deadline) {
 			r.err = fmt.Errorf("wait for the group commit: %w", context.DeadlineExceeded)
-			close(r.ready)
+			r.ready <- struct{}{}
 			continue
 		}
 		if len(live) == 0 || r.deadline.Before(first) {
@@ -338,14 +431,38 @@ func dropExpired(batch []*writeReq, now time.Time) ([]*writeReq, time.Time) {
 // lookup of a client's key never finds one.
 const serverKeyPrefix = "\x01"
 
-// serverKey returns a fresh idempotency key for a message sent without a
-// client_msg_id: the prefix and 128 random bits, 23 bytes in all.
-func serverKey() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("idempotency key: %w", err)
+// serverKeys makes the idempotency keys of messages sent without a
+// client_msg_id on MySQL/MariaDB (see MessageWriter): the prefix, 72
+// random bits drawn once per writer, and a counter, 25 bytes in all. The
+// random part keeps apart the keys of writers in other processes, or of
+// this one before a restart; the counter those of one writer, with no
+// system call per Send. Its fixed-width hex keeps a sender's keys in the
+// order they were made, so the unique index takes each at the end of the
+// sender's range rather than anywhere in it.
+type serverKeys struct {
+	base string
+	n    atomic.Uint64
+}
+
+// serverKeyDigits is how many hex digits of the counter a key holds: 48
+// bits, more keys than one writer makes in its life.
+const serverKeyDigits = 12
+
+func newServerKeys() *serverKeys {
+	var b [9]byte
+	_, _ = rand.Read(b[:]) // never fails: crypto/rand crashes the program instead
+	return &serverKeys{base: serverKeyPrefix + base64.RawURLEncoding.EncodeToString(b[:])}
+}
+
+// next returns a key no writer has made before.
+func (k *serverKeys) next() string {
+	n := k.n.Add(1)
+	b := make([]byte, len(k.base), len(k.base)+serverKeyDigits)
+	copy(b, k.base)
+	for i := serverKeyDigits - 1; i >= 0; i-- {
+		b = append(b, "0123456789abcdef"[(n>>(4*i))&0xf])
 	}
-	return serverKeyPrefix + base64.RawURLEncoding.EncodeToString(b[:]), nil
+	return string(b)
 }
 
 // msgKey is a client_msg_id with its sender, unique in the table.
@@ -775,7 +892,10 @@ func readEarlierKeys(tx *gorm.DB, batch []*writeReq, hexTexts bool) (map[msgKey]
 	if cond == nil {
 		return earlier, nil
 	}
-	cond = append(cond, ')')
+	// Said outright, for SQLite: its index on the keys is partial
+	// (client_msg_id IS NOT NULL), and its planner does not infer that
+	// from a row value's IN, so without it the lookup scans the table.
+	cond = append(cond, ") AND client_msg_id IS NOT NULL"...)
 	var found []Message
 	if err := tx.Where(string(cond), args...).Find(&found).Error; err != nil {
 		return nil, fmt.Errorf("read client_msg_ids: %w", err)

@@ -173,3 +173,23 @@ func sendQueued(w *models.MessageWriter, msgs []*models.Message, contactsOnly []
 	w.Stop()
 	return replayed, errs, own
 }
+
+// TestMessageWriterWaitBound hands a message to writers that never take
+// it: the Send gives up at its context's deadline, or at the store's
+// query timeout when its context has none, as unavailable.
+func TestMessageWriterWaitBound(t *testing.T) {
+	s := chattest.NewServer(t, chattest.OpenSQLite(t), chattest.Options{})
+	a, b := s.NewUser(t, "a"), s.NewUser(t, "b")
+	w := models.NewMessageWriter(models.NewStore(s.Module.DB(), 200*time.Millisecond), 8)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	for name, ctx := range map[string]context.Context{"deadline": ctx, "none": context.Background()} {
+		m := &models.Message{FromUID: a.UID, ToUID: b.UID, Body: name, CreatedAt: 1}
+		if _, err := w.CreateMessage(ctx, m, false); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s: %v, want DeadlineExceeded", name, err)
+		}
+	}
+	if n := s.Count(t, "messages", "1 = 1"); n != 0 {
+		t.Errorf("%d messages stored by writers that never ran", n)
+	}
+}

@@ -13,9 +13,9 @@ import (
 
 // Message is one message from FromUID to ToUID. ClientMsgID is the
 // sender's optional idempotency key, unique per sender. A message written
-// through the MessageWriter without one gets a key of the server's own in
-// the column (see serverKey; m itself comes back without it), which
-// nothing hands to clients.
+// through the MessageWriter without one gets, on MySQL/MariaDB, a key of
+// the server's own in the column (see serverKeys; m itself comes back
+// without it), which nothing hands to clients.
 //
 // Read state lives beside it, per recipient and sender (Conversation):
 // a watermark, not a column per message.

@@ -56,7 +56,7 @@ func TestQuickRun(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &got); err != nil {
 		t.Fatalf("last line is not a JSON object: %v\n%s", err, stdout.String())
 	}
-	for _, key := range []string{"info_vs_ceiling", "send_vs_insert_sqlite", "send_vs_insert_mysql", "history_vs_select", "unread_vs_select",
+	for _, key := range []string{"info_vs_ceiling", "send_vs_insert_sqlite", "send_vs_insert_mysql", "send_sqlite_vs_ceiling", "send_mysql_vs_ceiling", "history_vs_select", "unread_vs_select",
 		"history_rps", "select_history_rps", "unread_rps", "select_unread_rps", "seed_messages", "hold_kib_per_poll", "wake_p50_ms", "wake_p99_ms",
 		"stream_kib_per_conn", "stream_live_kib_per_conn", "stream_wake_p50_ms", "stream_wake_p99_ms", "stream_conns", "stream_wake_conns",
 		"wake2_p50_ms", "wake2_p99_ms", "send_two_instances_mysql", "send_two_instances_mysql_rps",
@@ -72,7 +72,7 @@ func TestQuickRun(t *testing.T) {
 		switch {
 		case strings.HasPrefix(key, "wake2_") && !haveRedis:
 			skipped = "without redis-server"
-		case (key == "send_vs_insert_mysql" || key == "group_send_vs_send_mysql") && !haveMySQL:
+		case (key == "send_vs_insert_mysql" || key == "group_send_vs_send_mysql" || key == "send_mysql_vs_ceiling") && !haveMySQL:
 			skipped = "without a MySQL DSN"
 		case strings.HasPrefix(key, "send_two_instances_") && (!haveMySQL || !haveRedis):
 			skipped = "without a MySQL DSN and redis-server"

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,14 +52,7 @@ func Open(ctx context.Context, dsn string) (*gorm.DB, error) {
 				return nil, fmt.Errorf("open database: directory %s: %w", dir, serr)
 			}
 		}
-		db, err = gorm.Open(sqlite.Open(sqliteDSN(path)), cfg)
-		if err == nil {
-			sqlDB, _ := db.DB()
-			sqlDB.SetMaxOpenConns(1)
-			sqlDB.SetMaxIdleConns(1)
-			sqlDB.SetConnMaxLifetime(0)
-			sqlDB.SetConnMaxIdleTime(0)
-		}
+		db, err = openSQLite(path, cfg)
 	case strings.HasPrefix(dsn, "mysql:"):
 		raw := strings.TrimPrefix(dsn, "mysql:")
 		if raw == "" {
@@ -116,8 +110,47 @@ func openMySQL(dsn string, cfg *gorm.Config) (*gorm.DB, error) {
 	return db, nil
 }
 
-// Close closes the connection pool behind db.
+// openSQLite opens the file at path (or an in-memory database) with one
+// connection and, for a file, its checkpointer (see checkpointer), kept
+// among db's plugins for Close.
+func openSQLite(path string, cfg *gorm.Config) (*gorm.DB, error) {
+	dsn := sqliteDSN(path)
+	db, err := gorm.Open(sqlite.Open(dsn), cfg)
+	if err != nil {
+		return nil, err
+	}
+	sqlDB, _ := db.DB()
+	sqlDB.SetMaxOpenConns(1)
+	sqlDB.SetMaxIdleConns(1)
+	sqlDB.SetConnMaxLifetime(0)
+	sqlDB.SetConnMaxIdleTime(0)
+	if inMemory(path) {
+		return db, nil
+	}
+	c, err := startCheckpointer(dsn)
+	if err == nil {
+		err = db.Use(c)
+	}
+	if err != nil {
+		_ = sqlDB.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// inMemory reports whether path names an in-memory SQLite database,
+// which has no WAL to checkpoint and which a second connection would not
+// share.
+func inMemory(path string) bool {
+	return path == ":memory:" || strings.Contains(path, "mode=memory") || strings.HasPrefix(path, "file::memory:")
+}
+
+// Close closes the connection pool behind db, and the checkpointer Open
+// started beside a SQLite file.
 func Close(db *gorm.DB) error {
+	if p, ok := db.Config.Plugins[checkpointerName].(*checkpointer); ok {
+		_ = p.close()
+	}
 	sqlDB, err := db.DB()
 	if err != nil {
 		return err
@@ -132,7 +165,13 @@ func sqliteDSN(path string) string {
 	// them), so paging back through a few dozen conversations at once
 	// (the benchmark's 64) needs more than 2 MiB; with less, a history
 	// page read half its rows from the file again, one system call each.
-	pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_pragma=cache_size(-65536)"
+	//
+	// temp_store=MEMORY keeps the statement journal (which a multi-row
+	// INSERT under a unique index needs, to undo itself alone) in memory
+	// rather than in a temporary file written and read back for every
+	// batch. wal_autocheckpoint is raised: see walAutocheckpoint.
+	pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_pragma=cache_size(-65536)" +
+		"&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(" + strconv.Itoa(walAutocheckpoint) + ")"
 	if path == ":memory:" {
 		return "file::memory:?" + pragmas
 	}

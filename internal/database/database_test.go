@@ -3,9 +3,11 @@ package database_test
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fiberchat/fiberchat/internal/database"
 )
@@ -40,5 +42,49 @@ func TestOpen(t *testing.T) {
 	if cache != -65536 {
 		t.Errorf("cache_size %d, want -65536 (64 MiB)", cache)
 	}
+	var tempStore, autocheckpoint int64
+	db.Raw("PRAGMA temp_store").Scan(&tempStore)
+	db.Raw("PRAGMA wal_autocheckpoint").Scan(&autocheckpoint)
+	if tempStore != 2 || autocheckpoint != 10000 {
+		t.Errorf("temp_store %d wal_autocheckpoint %d, want 2 (MEMORY) and 10000", tempStore, autocheckpoint)
+	}
 	_ = database.Close(db)
+}
+
+// TestCheckpointer writes to a SQLite file that database.Open opened and
+// sees its WAL copied into the database file by the checkpointer: the
+// writing connection, below its wal_autocheckpoint, never does it itself,
+// and only a checkpoint writes to the database file in WAL mode.
+func TestCheckpointer(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "x.db")
+	db, err := database.Open(ctx, "sqlite:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer database.Close(db)
+	if err := db.Exec("CREATE TABLE t (v TEXT)").Error; err != nil {
+		t.Fatal(err)
+	}
+	const rows, size = 50, 1000
+	for range rows {
+		if err := db.Exec("INSERT INTO t (v) VALUES (?)", strings.Repeat("x", size)).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The checkpointer runs every quarter second; a generous bound.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Size() >= rows*size {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("database file of %d bytes after %d bytes written: no checkpoint ran", st.Size(), rows*size)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
