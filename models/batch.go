@@ -273,24 +273,32 @@ func (w *MessageWriter) run(conn *batchConn) {
 	if conn != nil {
 		defer conn.discard()
 	}
-	batch := make([]*writeReq, 0, w.maxBatch)
+	collectBatches(w.reqs, w.done, w.maxBatch, func(batch []*writeReq) { w.commit(batch, conn) })
+}
+
+// collectBatches is a group-commit writer's loop, until done: it waits
+// for a request, takes with it every one that queued meanwhile (up to
+// maxBatch: what arrives while a batch commits forms the next), and
+// hands them to commit. A lone request waits for no timer.
+func collectBatches[R any](reqs <-chan R, done <-chan struct{}, maxBatch int, commit func([]R)) {
+	batch := make([]R, 0, maxBatch)
 	for {
 		select {
-		case r := <-w.reqs:
+		case r := <-reqs:
 			batch = append(batch[:0], r)
-		case <-w.done:
+		case <-done:
 			return
 		}
 	collect:
-		for len(batch) < w.maxBatch {
+		for len(batch) < maxBatch {
 			select {
-			case r := <-w.reqs:
+			case r := <-reqs:
 				batch = append(batch, r)
 			default:
 				break collect
 			}
 		}
-		w.commit(batch, conn)
+		commit(batch)
 	}
 }
 

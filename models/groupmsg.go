@@ -70,25 +70,7 @@ func (w *GroupWriter) Stop() {
 
 func (w *GroupWriter) run() {
 	defer w.running.Done()
-	batch := make([]*groupReq, 0, w.maxBatch)
-	for {
-		select {
-		case r := <-w.reqs:
-			batch = append(batch[:0], r)
-		case <-w.done:
-			return
-		}
-	collect:
-		for len(batch) < w.maxBatch {
-			select {
-			case r := <-w.reqs:
-				batch = append(batch, r)
-			default:
-				break collect
-			}
-		}
-		w.commit(batch)
-	}
+	collectBatches(w.reqs, w.done, w.maxBatch, w.commit)
 }
 
 // CreateGroupMessage stores m, a message to group m.GID from m.FromUID,
