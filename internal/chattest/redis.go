@@ -18,6 +18,8 @@ import (
 type RedisServer struct {
 	// Addr is host:port; it stays the same across Kill and Start.
 	Addr string
+	// args are more redis-server arguments (a cluster node's).
+	args []string
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -47,8 +49,8 @@ func StartRedis(t testing.TB) *RedisServer {
 func (r *RedisServer) Start(t testing.TB) {
 	t.Helper()
 	_, port, _ := net.SplitHostPort(r.Addr)
-	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--protected-mode", "no")
+	cmd := exec.Command("redis-server", append([]string{"--port", port, "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--protected-mode", "no"}, r.args...)...)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start redis-server: %v", err)
 	}
