@@ -14,6 +14,7 @@ type UserProfile struct {
 	UID       int64  `gorm:"column:uid"`
 	Name      string `gorm:"column:name"`
 	HeadImg   string `gorm:"column:head_img"`
+	Handle    string `gorm:"column:handle"` // "" for none
 	CreatedAt int64  `gorm:"column:created_at"`
 }
 
@@ -23,7 +24,7 @@ func (s *Store) UserProfile(ctx context.Context, uid int64) (UserProfile, error)
 	db, done := s.with(ctx)
 	defer done()
 	var p UserProfile
-	err := db.Model(&User{}).Select("uid", "name", "head_img", "created_at").
+	err := db.Model(&User{}).Select("uid, name, head_img, created_at, "+handleColumn).
 		Where("uid = ?", uid).Take(&p).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return p, ErrUserGone
