@@ -1,11 +1,13 @@
 package module_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/fiberchat/fiberchat/client"
 	"github.com/fiberchat/fiberchat/internal/chattest"
 	"github.com/fiberchat/fiberchat/module"
 )
@@ -278,5 +280,48 @@ func TestSearchUsesHandleIndex(t *testing.T) {
 			t.Fatalf("plan %q does not use the handle index", plan)
 		}
 		t.Log(plan)
+	})
+}
+
+// The SDK registers with a handle, logs in by it, changes it and
+// discoverability, and searches.
+func TestSDKHandlesAndSearch(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		s := chattest.NewServer(t, db, chattest.Options{})
+		ctx := context.Background()
+		c := s.SDK(t)
+		uid, err := c.Register(ctx, "Alice", "alice-pw", client.WithHandle("Alice"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Register(ctx, "Other", "other-pw", client.WithHandle("ALICE"))
+		chattest.ExpectErr(t, err, 409, client.CodeConflict)
+		_, err = c.LoginHandle(ctx, "nobody", "alice-pw")
+		chattest.ExpectErr(t, err, 401, client.CodeBadLogin)
+		sess, err := c.LoginHandle(ctx, "aLiCe", "alice-pw")
+		if err != nil || sess.UID != uid {
+			t.Fatalf("LoginHandle: %+v, %v", sess, err)
+		}
+		info, err := c.Info(ctx)
+		if err != nil || info.Handle != "alice" || info.UID != uid {
+			t.Fatalf("Info: %+v, %v", info, err)
+		}
+		bob := s.NewUser(t, "Bob")
+		bc := s.SDKFor(t, bob)
+		found, err := bc.Search(ctx, "ali")
+		if err != nil || len(found) != 1 || found[0] != (client.Profile{UID: uid, Name: "Alice", Handle: "alice"}) {
+			t.Fatalf("Search: %+v, %v", found, err)
+		}
+		no := false
+		if err := c.UpdateProfile(ctx, client.ProfileUpdate{Handle: "alice2", Discoverable: &no}); err != nil {
+			t.Fatal(err)
+		}
+		if found, err := bc.Search(ctx, "ali"); err != nil || len(found) != 0 {
+			t.Fatalf("Search of one not discoverable: %+v, %v", found, err)
+		}
+		err = bc.UpdateProfile(ctx, client.ProfileUpdate{Handle: "Alice2"})
+		chattest.ExpectErr(t, err, 409, client.CodeConflict)
+		_, err = bc.Search(ctx, "a")
+		chattest.ExpectErr(t, err, 400, client.CodeInvalid)
 	})
 }
