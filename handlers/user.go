@@ -170,6 +170,14 @@ type loginRequest struct {
 	Passwd string   `json:"passwd" validate:"required"`
 }
 
+// boolInt is 1 for true, 0 for false, as the wire carries flags.
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // handleOf is a valid handle as stored: lower-cased, nil for none.
 func handleOf(h string) *string {
 	if h == "" {
@@ -237,9 +245,12 @@ type infoResponse struct {
 	Name    string `json:"name"`
 	HeadImg string `json:"head_img"`
 	Handle  string `json:"handle"`
-	Time    int64  `json:"time"`
-	Error   int    `json:"error"`
-	Msg     string `json:"msg"`
+	// Discoverable (0/1) is the user's own setting, shown so that a
+	// client can show it.
+	Discoverable int    `json:"discoverable"`
+	Time         int64  `json:"time"`
+	Error        int    `json:"error"`
+	Msg          string `json:"msg"`
 }
 
 // Info serves /user/info: the caller's own profile.
@@ -250,7 +261,7 @@ func (u *Users) Info() fiber.Handler {
 		if err != nil {
 			return err
 		}
-		return c.JSON(infoResponse{UID: p.UID, Name: p.Name, HeadImg: p.HeadImg, Handle: p.Handle, Time: p.CreatedAt, Msg: "success"})
+		return c.JSON(infoResponse{UID: p.UID, Name: p.Name, HeadImg: p.HeadImg, Handle: p.Handle, Discoverable: boolInt(p.Discoverable), Time: p.CreatedAt, Msg: "success"})
 	}
 }
 
