@@ -22,6 +22,8 @@ type UserInfo struct {
 	Profile
 	// Time is when the user registered (unix seconds).
 	Time int64 `json:"time"`
+	// Discoverable is 1 when Search may find the user, 0 when not.
+	Discoverable int `json:"discoverable"`
 }
 
 // RegisterOption adds an optional field to Register.

@@ -69,6 +69,13 @@ func TestHandleRules(t *testing.T) {
 		if r := update(b, map[string]any{"discoverable": 2}, 400, 1001); !strings.Contains(r.Str("msg"), "discoverable") {
 			t.Fatalf("bad discoverable: %s", r)
 		}
+		update(b, map[string]any{"discoverable": "0"}, 200, 0)
+		if r := s.Post(t, "/user/info", b.Creds(nil)); r.Int("discoverable") != 0 || r.Body["discoverable"] == nil {
+			t.Fatalf("after discoverable 0: %s", r)
+		}
+		if r := s.Post(t, "/user/info", a.Creds(nil)); r.Int("discoverable") != 1 {
+			t.Fatalf("discoverable by default: %s", r)
+		}
 		update(b, map[string]any{"handle": "Bob_99"}, 200, 0)
 		update(b, map[string]any{"handle": "bob_99"}, 200, 0) // one's own again
 		update(a, map[string]any{"handle": "alice"}, 200, 0)
