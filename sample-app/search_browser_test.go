@@ -11,7 +11,8 @@ import (
 // TestBrowserSearchAndAdd: Dave registers on the page with a handle,
 // finds Carol by part of her handle, sees the others the search found
 // (by name), and asks her with the Add button of her row; he then logs
-// in again by his handle, and Carol has his request, handle and all.
+// in again by his handle, changes it (after trying Carol's), and Carol
+// has his request, handle and all.
 func TestBrowserSearchAndAdd(t *testing.T) {
 	chromium := findChromium(t)
 	s := startServe(t, "sqlite:"+filepath.Join(t.TempDir(), "chat.db"))
@@ -62,9 +63,16 @@ func TestBrowserSearchAndAdd(t *testing.T) {
 	)
 	dave.waitFor(t, "logged in as Dave", `document.getElementById("me-name").textContent === "Dave"`)
 
+	// A taken handle is said in words; a free one is shown at once.
+	dave.do(t, "take Carol's handle", chromedp.Click("#profile-toggle"), chromedp.WaitVisible("#profile-handle"),
+		chromedp.SetValue("#profile-handle", "Carol.K"), chromedp.Click("#profile button[type=submit]"))
+	dave.waitFor(t, "the handle refused", `document.getElementById("profile-error").textContent === "That handle is taken. Choose another."`)
+	dave.do(t, "take a free one", chromedp.SetValue("#profile-handle", "dave.two"), chromedp.Click("#profile button[type=submit]"))
+	dave.waitFor(t, "the new handle shown", `document.getElementById("me-handle").textContent === " · @dave.two"`)
+
 	reqs := apiPost(t, s.base, secret, "/Contacts/list/add", map[string]any{"uid": carol, "access_token": carolTok})
 	data, _ := reqs["data"].([]any)
-	if len(data) != 1 || data[0].(map[string]any)["handle"] != "dave_1" {
+	if len(data) != 1 || data[0].(map[string]any)["handle"] != "dave.two" {
 		t.Fatalf("Carol's requests: %v", reqs)
 	}
 }

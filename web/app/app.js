@@ -52,6 +52,7 @@ function describe(err) {
   if (err.code === 0 && err.status > 0) text = `The server answered ${err.status}.`;
   if (err.code === 1010 && err.retryAfter) text = `Too many attempts. Try again in ${err.retryAfter} seconds.`;
   const msg = (err.msg || "").trim();
+  if (err.code === 1007 && msg.includes("handle")) return "That handle is taken. Choose another.";
   if (msg && err.code !== 1005 && !msg.startsWith("network error")) text += ` (${msg})`;
   return text;
 }
