@@ -62,6 +62,18 @@ func (c *Client) Contacts(ctx context.Context) ([]Profile, error) {
 	return out.Data, err
 }
 
+// Search finds up to 20 discoverable users whose handle starts with q or
+// whose name contains it (/Contacts/search); q is 2–64 characters. It
+// never lists me, nor anyone I block or who blocks me. Searching too
+// often is an *Error with CodeRateLimited.
+func (c *Client) Search(ctx context.Context, q string) ([]Profile, error) {
+	var out profilesAnswer
+	err := c.call(ctx, "/Contacts/search", true, struct {
+		Q string `json:"q"`
+	}{q}, &out)
+	return out.Data, err
+}
+
 // ContactsInfo returns the profiles of those of uids (1–100) that exist,
 // in the order asked (/Contacts/Info).
 func (c *Client) ContactsInfo(ctx context.Context, uids ...int64) ([]Profile, error) {

@@ -14,6 +14,7 @@ type Profile struct {
 	UID     int64  `json:"uid"`
 	Name    string `json:"name"`
 	HeadImg string `json:"head_img"` // avatar URL; empty for none
+	Handle  string `json:"handle"`   // lower-cased; empty for none
 }
 
 // UserInfo is the logged-in user's own profile.
@@ -21,18 +22,37 @@ type UserInfo struct {
 	Profile
 	// Time is when the user registered (unix seconds).
 	Time int64 `json:"time"`
+	// Discoverable is 1 when Search may find the user, 0 when not.
+	Discoverable int `json:"discoverable"`
+}
+
+// RegisterOption adds an optional field to Register.
+type RegisterOption func(*registration)
+
+type registration struct {
+	Name   string `json:"name"`
+	Passwd string `json:"passwd"`
+	Handle string `json:"handle,omitempty"`
+}
+
+// WithHandle registers the user with a handle: 3–32 characters of
+// [a-z0-9_.], unique whatever its case. One taken is an *Error with
+// CodeConflict.
+func WithHandle(handle string) RegisterOption {
+	return func(r *registration) { r.Handle = handle }
 }
 
 // Register creates a user (/user/reg/ajax_reg) and returns its uid; name is
 // 1–32 characters, passwd 6–72 bytes. It does not log in.
-func (c *Client) Register(ctx context.Context, name, passwd string) (int64, error) {
+func (c *Client) Register(ctx context.Context, name, passwd string, opts ...RegisterOption) (int64, error) {
 	var out struct {
 		UID int64 `json:"uid"`
 	}
-	err := c.call(ctx, "/user/reg/ajax_reg", false, struct {
-		Name   string `json:"name"`
-		Passwd string `json:"passwd"`
-	}{name, passwd}, &out)
+	body := registration{Name: name, Passwd: passwd}
+	for _, o := range opts {
+		o(&body)
+	}
+	err := c.call(ctx, "/user/reg/ajax_reg", false, body, &out)
 	return out.UID, err
 }
 
@@ -52,6 +72,27 @@ func (c *Client) Login(ctx context.Context, uid int64, passwd string) (Session, 
 		return Session{}, err
 	}
 	s := Session{UID: uid, AccessToken: out.AccessToken, ExpireTime: out.ExpireTime}
+	c.SetSession(s)
+	return s, nil
+}
+
+// LoginHandle is Login naming the user by handle (any case) instead of
+// uid; the session carries the uid the server answers with. A handle no
+// one has is an *Error with CodeBadLogin, as a wrong password is.
+func (c *Client) LoginHandle(ctx context.Context, handle, passwd string) (Session, error) {
+	var out struct {
+		UID         int64  `json:"uid"`
+		AccessToken string `json:"access_token"`
+		ExpireTime  int64  `json:"expire_time"`
+	}
+	err := c.call(ctx, "/user/login", false, struct {
+		Handle string `json:"handle"`
+		Passwd string `json:"passwd"`
+	}{handle, passwd}, &out)
+	if err != nil {
+		return Session{}, err
+	}
+	s := Session{UID: out.UID, AccessToken: out.AccessToken, ExpireTime: out.ExpireTime}
 	c.SetSession(s)
 	return s, nil
 }
@@ -79,13 +120,32 @@ func (c *Client) Info(ctx context.Context) (UserInfo, error) {
 // ProfileUpdate is what UpdateProfile changes; an empty field is left as
 // it is.
 type ProfileUpdate struct {
-	Name    string `json:"name,omitempty"`
-	HeadImg string `json:"head_img,omitempty"`
+	Name    string
+	HeadImg string
+	// Handle becomes the user's handle (3–32 characters of [a-z0-9_.]);
+	// one taken is an *Error with CodeConflict.
+	Handle string
+	// Discoverable, when set, says whether Search may find the user.
+	Discoverable *bool
 }
 
-// UpdateProfile changes the user's name or avatar URL (/user/info/update).
+// UpdateProfile changes the user's name, avatar URL, handle or
+// discoverability (/user/info/update).
 func (c *Client) UpdateProfile(ctx context.Context, u ProfileUpdate) error {
-	return c.call(ctx, "/user/info/update", true, u, nil)
+	body := struct {
+		Name         string `json:"name,omitempty"`
+		HeadImg      string `json:"head_img,omitempty"`
+		Handle       string `json:"handle,omitempty"`
+		Discoverable *int   `json:"discoverable,omitempty"`
+	}{Name: u.Name, HeadImg: u.HeadImg, Handle: u.Handle}
+	if u.Discoverable != nil {
+		d := 0
+		if *u.Discoverable {
+			d = 1
+		}
+		body.Discoverable = &d
+	}
+	return c.call(ctx, "/user/info/update", true, body, nil)
 }
 
 // ChangePassword changes the user's password (/user/info/passwd). The

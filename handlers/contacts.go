@@ -80,6 +80,7 @@ type profileEntry struct {
 	UID     int64  `json:"uid"`
 	Name    string `json:"name"`
 	HeadImg string `json:"head_img"`
+	Handle  string `json:"handle"`
 }
 
 type profilesResponse struct {
@@ -92,7 +93,7 @@ type profilesResponse struct {
 func profilesOf(ps []models.Profile) profilesResponse {
 	data := make([]profileEntry, len(ps))
 	for i, p := range ps {
-		data[i] = profileEntry{UID: p.UID, Name: p.Name, HeadImg: p.HeadImg}
+		data[i] = profileEntry{UID: p.UID, Name: p.Name, HeadImg: p.HeadImg, Handle: p.Handle}
 	}
 	return profilesResponse{Num: len(data), Msg: "success", Data: data}
 }
@@ -128,6 +129,7 @@ type requestEntry struct {
 	UID     int64  `json:"uid"`
 	Name    string `json:"name"`
 	HeadImg string `json:"head_img"`
+	Handle  string `json:"handle"`
 	Time    int64  `json:"time"`
 }
 
@@ -148,7 +150,7 @@ func (h *Contacts) Requests() fiber.Handler {
 		}
 		data := make([]requestEntry, len(rs))
 		for i, r := range rs {
-			data[i] = requestEntry{UID: r.UID, Name: r.Name, HeadImg: r.HeadImg, Time: r.CreatedAt}
+			data[i] = requestEntry{UID: r.UID, Name: r.Name, HeadImg: r.HeadImg, Handle: r.Handle, Time: r.CreatedAt}
 		}
 		return c.JSON(requestsResponse{Num: len(data), Msg: "success", Data: data})
 	}

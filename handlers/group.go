@@ -300,6 +300,7 @@ type groupMemberEntry struct {
 	UID     int64  `json:"uid"`
 	Name    string `json:"name"`
 	HeadImg string `json:"head_img"`
+	Handle  string `json:"handle"`
 	Role    string `json:"role"`
 }
 
@@ -327,7 +328,7 @@ func (h *Groups) Info() fiber.Handler {
 		}
 		data := make([]groupMemberEntry, len(ms))
 		for i, m := range ms {
-			data[i] = groupMemberEntry{UID: m.UID, Name: m.Name, HeadImg: m.HeadImg, Role: m.Role}
+			data[i] = groupMemberEntry{UID: m.UID, Name: m.Name, HeadImg: m.HeadImg, Handle: m.Handle, Role: m.Role}
 		}
 		return c.JSON(groupInfoResponse{GID: g.GID, Name: g.Name, HeadImg: g.HeadImg, Time: g.CreatedAt,
 			MembersNum: len(data), Data: data, Msg: "success"})

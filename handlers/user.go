@@ -26,6 +26,7 @@ import (
 type UserStore interface {
 	CreateUser(ctx context.Context, u *models.User) error
 	UserByID(ctx context.Context, uid int64) (*models.User, error)
+	UserByHandle(ctx context.Context, handle string) (*models.User, error)
 	SessionUser(ctx context.Context, uid int64) (*models.User, error)
 	UserProfile(ctx context.Context, uid int64) (models.UserProfile, error)
 	UpdateProfile(ctx context.Context, uid int64, fields map[string]any, now int64) error
@@ -131,6 +132,7 @@ func NewUsers(cfg UsersConfig) (*Users, error) {
 type registerRequest struct {
 	Name   string `json:"name" validate:"required,min=1,max=32,nocontrol"`
 	Passwd string `json:"passwd" validate:"required,passwd"`
+	Handle string `json:"handle" validate:"omitempty,handle"`
 }
 
 type registerResponse struct {
@@ -152,7 +154,7 @@ func (u *Users) Register() fiber.Handler {
 			return fmt.Errorf("hash password: %w", err)
 		}
 		now := u.cfg.Now().Unix()
-		user := &models.User{Name: req.Name, PasswordHash: string(hash), CreatedAt: now, UpdatedAt: now}
+		user := &models.User{Name: req.Name, PasswordHash: string(hash), Handle: handleOf(req.Handle), CreatedAt: now, UpdatedAt: now}
 		if err := u.cfg.Store.CreateUser(c.UserContext(), user); err != nil {
 			return err
 		}
@@ -161,13 +163,44 @@ func (u *Users) Register() fiber.Handler {
 	}
 }
 
+// loginRequest names the account by uid or, when uid is absent, by handle.
 type loginRequest struct {
-	UID    wire.UID `json:"uid" validate:"required"`
+	UID    wire.UID `json:"uid" validate:"required_without=Handle"`
+	Handle string   `json:"handle" validate:"omitempty,handle"`
 	Passwd string   `json:"passwd" validate:"required"`
 }
 
+// boolInt is 1 for true, 0 for false, as the wire carries flags.
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// handleOf is a valid handle as stored: lower-cased, nil for none.
+func handleOf(h string) *string {
+	if h == "" {
+		return nil
+	}
+	h = strings.ToLower(h)
+	return &h
+}
+
+// account loads the user a login names. A uid and a handle that name no
+// one are both models.ErrNotFound, answered alike.
+func (u *Users) account(ctx context.Context, req loginRequest) (*models.User, error) {
+	if req.UID != 0 {
+		return u.cfg.Store.UserByID(ctx, int64(req.UID))
+	}
+	return u.cfg.Store.UserByHandle(ctx, *handleOf(req.Handle))
+}
+
+// loginResponse carries the uid besides the seeds' fields: a client that
+// logged in by handle needs it for its credentials (API.md §1b).
 type loginResponse struct {
 	Login       int    `json:"login"`
+	UID         int64  `json:"uid"`
 	AccessToken string `json:"access_token"`
 	ExpireTime  int64  `json:"expire_time"`
 	Msg         string `json:"msg"`
@@ -182,7 +215,7 @@ func (u *Users) Login() fiber.Handler {
 			return err
 		}
 		ctx := c.UserContext()
-		user, err := u.cfg.Store.UserByID(ctx, int64(req.UID))
+		user, err := u.account(ctx, req)
 		switch {
 		case errors.Is(err, models.ErrNotFound):
 			_ = bcrypt.CompareHashAndPassword(u.dummyHash, []byte(req.Passwd))
@@ -203,7 +236,7 @@ func (u *Users) Login() fiber.Handler {
 		u.cfg.Sessions.ForgetUser(user.UID)
 		u.cfg.Streams.SessionsEnded(user.UID, ByeLogout)
 		u.cfg.Events.Emit(ctx, events.LoggedIn{UID: user.UID, Time: now.Unix()})
-		return c.JSON(loginResponse{Login: 1, AccessToken: token, ExpireTime: expire, Msg: "Login successfully"})
+		return c.JSON(loginResponse{Login: 1, UID: user.UID, AccessToken: token, ExpireTime: expire, Msg: "Login successfully"})
 	}
 }
 
@@ -211,9 +244,13 @@ type infoResponse struct {
 	UID     int64  `json:"uid"`
 	Name    string `json:"name"`
 	HeadImg string `json:"head_img"`
-	Time    int64  `json:"time"`
-	Error   int    `json:"error"`
-	Msg     string `json:"msg"`
+	Handle  string `json:"handle"`
+	// Discoverable (0/1) is the user's own setting, shown so that a
+	// client can show it.
+	Discoverable int    `json:"discoverable"`
+	Time         int64  `json:"time"`
+	Error        int    `json:"error"`
+	Msg          string `json:"msg"`
 }
 
 // Info serves /user/info: the caller's own profile.
@@ -224,13 +261,16 @@ func (u *Users) Info() fiber.Handler {
 		if err != nil {
 			return err
 		}
-		return c.JSON(infoResponse{UID: p.UID, Name: p.Name, HeadImg: p.HeadImg, Time: p.CreatedAt, Msg: "success"})
+		return c.JSON(infoResponse{UID: p.UID, Name: p.Name, HeadImg: p.HeadImg, Handle: p.Handle, Discoverable: boolInt(p.Discoverable), Time: p.CreatedAt, Msg: "success"})
 	}
 }
 
 type updateRequest struct {
 	Name    string `json:"name" validate:"omitempty,max=32,nocontrol"`
 	HeadImg string `json:"head_img" validate:"omitempty,max=512,nocontrol"`
+	Handle  string `json:"handle" validate:"omitempty,handle"`
+	// Discoverable is a pointer so that an absent one is told from 0.
+	Discoverable *wire.Int `json:"discoverable" validate:"omitempty,oneof=0 1"`
 }
 
 type okResponse struct {
@@ -256,6 +296,12 @@ func (u *Users) Update() fiber.Handler {
 				return apierr.Invalid("invalid head_img: must be an http(s) URL or an absolute path")
 			}
 			fields["head_img"] = req.HeadImg
+		}
+		if req.Handle != "" {
+			fields["handle"] = *handleOf(req.Handle)
+		}
+		if req.Discoverable != nil {
+			fields["discoverable"] = *req.Discoverable == 1
 		}
 		s := middleware.SessionFrom(c)
 		if err := u.cfg.Store.UpdateProfile(c.UserContext(), s.UID, fields, u.cfg.Now().Unix()); err != nil {

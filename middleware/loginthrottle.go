@@ -1,8 +1,10 @@
 package middleware
 
 import (
+	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fiberchat/fiberchat/apierr"
@@ -111,11 +113,11 @@ type loginAttempt struct {
 }
 
 func (th loginThrottle) handle(c *fiber.Ctx) error {
-	uid, ok := loginUID(c)
+	account, ok := loginAccount(c)
 	if !ok {
 		return c.Next() // the handler refuses it
 	}
-	a, wait, err := th.reserve(uid)
+	a, wait, err := th.reserve(account)
 	if err != nil {
 		return err
 	}
@@ -144,10 +146,11 @@ func (th loginThrottle) handle(c *fiber.Ctx) error {
 	return err
 }
 
-// reserve counts an attempt at uid, and past the threshold takes the
-// gate; when it may not go on it returns how long to wait instead.
-func (th loginThrottle) reserve(uid int64) (loginAttempt, time.Duration, error) {
-	key := "throttle:" + strconv.FormatInt(uid, 10)
+// reserve counts an attempt at an account (loginAccount's key), and past
+// the threshold takes the gate; when it may not go on it returns how long
+// to wait instead.
+func (th loginThrottle) reserve(account string) (loginAttempt, time.Duration, error) {
+	key := "throttle:" + account
 	a := loginAttempt{run: key, gate: key + ":gate"}
 	n, err := th.Store.Incr(a.run, 1, loginRunTTL)
 	if err != nil {
@@ -221,19 +224,28 @@ func backoff(n int, max time.Duration) time.Duration {
 	return min(d, max)
 }
 
-// loginUID is the uid a login names, if it names a valid one.
-func loginUID(c *fiber.Ctx) (int64, bool) {
+// loginAccount is the key of the account a login names, if it names one
+// validly: its uid in decimal, or "h:" and its handle lower-cased when it
+// names it by handle (the handler's rule: a uid wins over a handle). The
+// throttle resolves no handle to its uid, which would cost a database
+// read before every login: an account named both ways keeps two runs, so
+// an attacker gets twice Failures guesses before the waits, and the
+// waits then hold each name to one guess a MaxBackoff (docs/security.md).
+func loginAccount(c *fiber.Ctx) (string, bool) {
 	fields, err := wire.Fields(c)
 	if err != nil {
-		return 0, false
+		return "", false
 	}
-	raw, ok := fields["uid"]
-	if !ok {
-		return 0, false
+	if raw, ok := fields["uid"]; ok {
+		var u wire.UID
+		if u.UnmarshalJSON(raw) != nil {
+			return "", false
+		}
+		return strconv.FormatInt(int64(u), 10), true
 	}
-	var u wire.UID
-	if u.UnmarshalJSON(raw) != nil {
-		return 0, false
+	var h string
+	if raw, ok := fields["handle"]; !ok || json.Unmarshal(raw, &h) != nil || !wire.ValidHandle(h) {
+		return "", false
 	}
-	return int64(u), true
+	return "h:" + strings.ToLower(h), true
 }

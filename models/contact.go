@@ -33,7 +33,15 @@ type Profile struct {
 	UID     int64  `gorm:"column:uid"`
 	Name    string `gorm:"column:name"`
 	HeadImg string `gorm:"column:head_img"`
+	Handle  string `gorm:"column:handle"` // "" for none
 }
+
+// handleColumn reads a user's handle with "" for none, so profiles scan
+// into plain strings.
+const handleColumn = "COALESCE(handle, '') AS handle"
+
+// profileColumns are a Profile's columns of a users table aliased u.
+const profileColumns = "u.uid, u.name, u.head_img, COALESCE(u.handle, '') AS handle"
 
 // IncomingRequest is a pending request to a user, with its sender's
 // profile and the time it was made.
@@ -72,7 +80,7 @@ func (s *Store) Contacts(ctx context.Context, uid int64) ([]Profile, error) {
 	}
 	var out []Profile
 	err = db.Table(contacts+" AS c").
-		Select("u.uid, u.name, u.head_img").
+		Select(profileColumns).
 		Joins("JOIN "+users+" AS u ON u.uid = c.peer_uid").
 		Where("c.uid = ?", uid).
 		Order("c.peer_uid").
@@ -90,7 +98,7 @@ func (s *Store) Profiles(ctx context.Context, uids []int64) ([]Profile, error) {
 	db, done := s.with(ctx)
 	defer done()
 	var rows []Profile
-	err := db.Model(&User{}).Select("uid, name, head_img").
+	err := db.Model(&User{}).Select("uid, name, head_img, "+handleColumn).
 		Where("uid IN ?", uids).Find(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("load profiles: %w", err)
@@ -121,7 +129,7 @@ func (s *Store) IncomingRequests(ctx context.Context, uid int64) ([]IncomingRequ
 	}
 	var out []IncomingRequest
 	err = db.Table(requests+" AS r").
-		Select("u.uid, u.name, u.head_img, r.created_at").
+		Select(profileColumns+", r.created_at").
 		Joins("JOIN "+users+" AS u ON u.uid = r.from_uid").
 		Where("r.to_uid = ?", uid).
 		Order("r.created_at, r.from_uid").

@@ -391,7 +391,7 @@ func (s *Store) Blocked(ctx context.Context, uid int64) ([]Profile, error) {
 	defer done()
 	var out []Profile
 	err = db.Table(blocks+" AS b").
-		Select("u.uid, u.name, u.head_img").
+		Select(profileColumns).
 		Joins("JOIN "+users+" AS u ON u.uid = b.blocked_uid").
 		Where("b.uid = ?", uid).
 		Order("b.blocked_uid").

@@ -88,6 +88,7 @@ type GroupMemberProfile struct {
 	UID     int64 `gorm:"column:uid"`
 	Name    string
 	HeadImg string
+	Handle  string // "" for none
 	Role    string
 }
 
@@ -512,7 +513,7 @@ func (s *Store) GroupInfo(ctx context.Context, gid, uid int64) (*Group, []GroupM
 	}
 	var out []GroupMemberProfile
 	err = db.Table(members+" AS gm").
-		Select("u.uid, u.name, u.head_img, gm.role").
+		Select(profileColumns+", gm.role").
 		Joins("JOIN "+users+" AS u ON u.uid = gm.uid").
 		Where("gm.gid = ? AND gm.until_id = 0", gid).
 		Order("gm.since").Find(&out).Error

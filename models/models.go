@@ -35,9 +35,15 @@ type User struct {
 	// HostRef is the host site's own id for the account this chat user
 	// belongs to, when the host provisioned it; nil for users who
 	// registered through the API.
-	HostRef   *string `gorm:"column:host_ref;size:64;uniqueIndex"`
-	CreatedAt int64   `gorm:"not null;autoCreateTime:false"`
-	UpdatedAt int64   `gorm:"not null;autoUpdateTime:false"`
+	HostRef *string `gorm:"column:host_ref;size:64;uniqueIndex"`
+	// Handle is the user's handle (API.md §14), lower-cased, so that its
+	// unique index makes it unique whatever the case; nil for none.
+	Handle *string `gorm:"column:handle;size:32;uniqueIndex"`
+	// Discoverable lets /Contacts/search find the user. The column's
+	// default (1) applies to users created without it.
+	Discoverable bool  `gorm:"column:discoverable;not null;default:true"`
+	CreatedAt    int64 `gorm:"not null;autoCreateTime:false"`
+	UpdatedAt    int64 `gorm:"not null;autoUpdateTime:false"`
 }
 
 // UserToken is one login session. Only the SHA-256 of the access token is

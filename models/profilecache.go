@@ -11,10 +11,13 @@ import (
 
 // UserProfile is what /user/info shows of a user.
 type UserProfile struct {
-	UID       int64  `gorm:"column:uid"`
-	Name      string `gorm:"column:name"`
-	HeadImg   string `gorm:"column:head_img"`
-	CreatedAt int64  `gorm:"column:created_at"`
+	UID     int64  `gorm:"column:uid"`
+	Name    string `gorm:"column:name"`
+	HeadImg string `gorm:"column:head_img"`
+	Handle  string `gorm:"column:handle"` // "" for none
+	// Discoverable is only the user's own to see (/user/info).
+	Discoverable bool  `gorm:"column:discoverable"`
+	CreatedAt    int64 `gorm:"column:created_at"`
 }
 
 // UserProfile reads the profile of a session's own user; ErrUserGone if
@@ -23,7 +26,7 @@ func (s *Store) UserProfile(ctx context.Context, uid int64) (UserProfile, error)
 	db, done := s.with(ctx)
 	defer done()
 	var p UserProfile
-	err := db.Model(&User{}).Select("uid", "name", "head_img", "created_at").
+	err := db.Model(&User{}).Select("uid, name, head_img, created_at, discoverable, "+handleColumn).
 		Where("uid = ?", uid).Take(&p).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return p, ErrUserGone

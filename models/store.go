@@ -167,12 +167,13 @@ func (s *Store) SetClientDisabled(ctx context.Context, clientID string, disabled
 
 // ---- users ----
 
-// CreateUser stores u and fills in its uid.
+// CreateUser stores u and fills in its uid; ErrHandleTaken if its
+// handle is another user's.
 func (s *Store) CreateUser(ctx context.Context, u *User) error {
 	db, done := s.with(ctx)
 	defer done()
 	if err := db.Create(u).Error; err != nil {
-		return fmt.Errorf("create user: %w", err)
+		return fmt.Errorf("create user: %w", handleConflict(err))
 	}
 	return nil
 }
@@ -226,8 +227,9 @@ func (s *Store) ProvisionUser(ctx context.Context, hostRef, name string, now int
 	return &u, true, nil
 }
 
-// UpdateProfile sets the given profile columns (name, head_img) and nothing
-// else, so columns a host added to the table are never touched.
+// UpdateProfile sets the given profile columns (name, head_img, handle,
+// discoverable) and nothing else, so columns a host added to the table are
+// never touched; ErrHandleTaken if the handle is another user's.
 func (s *Store) UpdateProfile(ctx context.Context, uid int64, fields map[string]any, now int64) error {
 	db, done := s.with(ctx)
 	defer done()
@@ -235,7 +237,7 @@ func (s *Store) UpdateProfile(ctx context.Context, uid int64, fields map[string]
 		return nil
 	}
 	fields["updated_at"] = now
-	return db.Model(&User{}).Where("uid = ?", uid).Updates(fields).Error
+	return handleConflict(db.Model(&User{}).Where("uid = ?", uid).Updates(fields).Error)
 }
 
 // ChangePassword sets a new password hash and ends every session of the

@@ -122,6 +122,17 @@ type Config struct {
 	// budget), whatever addresses and sessions they come from; -1
 	// disables. Default: 10.
 	AccountRateLimit int
+	// SearchRateLimit is how many /Contacts/search requests one user may
+	// make per RateLimitWindow, whatever addresses and sessions they come
+	// from: what keeps search from listing the user base; -1 disables.
+	// Default: 30.
+	SearchRateLimit int
+	// SearchNameScan is how many of the most recently registered users a
+	// search's name match looks at, at most: a name containing q anywhere
+	// is a scan no index serves, so it is bounded (docs/performance.md).
+	// Handles are matched among all users, along their index. -1 matches
+	// handles only. Default: 10000.
+	SearchNameScan int
 	// LoginFailures is how many failed logins in a row one uid may have
 	// before its further attempts go one at a time and must wait, from
 	// one second doubling on each further failure up to LoginBackoffMax
@@ -339,6 +350,8 @@ var ConfigDefault = Config{
 	RegisterRateLimit:     100,
 	RateLimitWindow:       time.Minute,
 	AccountRateLimit:      10,
+	SearchRateLimit:       30,
+	SearchNameScan:        10000,
 	LoginFailures:         5,
 	LoginBackoffMax:       15 * time.Minute,
 	BodyLimit:             1 << 20,
@@ -392,6 +405,8 @@ func configDefault(config ...Config) (Config, error) {
 	setZero(&cfg.RegisterRateLimit, def.RegisterRateLimit)
 	setZero(&cfg.RateLimitWindow, def.RateLimitWindow)
 	setZero(&cfg.AccountRateLimit, def.AccountRateLimit)
+	setZero(&cfg.SearchRateLimit, def.SearchRateLimit)
+	setZero(&cfg.SearchNameScan, def.SearchNameScan)
 	setZero(&cfg.LoginFailures, def.LoginFailures)
 	setZero(&cfg.LoginBackoffMax, def.LoginBackoffMax)
 	setZero(&cfg.BodyLimit, def.BodyLimit)

@@ -369,7 +369,7 @@ func TestContactsInfo(t *testing.T) {
 		// uid is shown once, at its first place.
 		r := call(t, s, a, pathInfo, map[string]any{"data": uidList(c.UID, noSuchUID, a.UID, c.UID, b.UID)})
 		expectUIDs(t, r, c.UID, a.UID, b.UID)
-		if e := data(t, r)[0]; e["name"] != "C" || e["head_img"] != "" || len(e) != 3 {
+		if e := data(t, r)[0]; e["name"] != "C" || e["head_img"] != "" || e["handle"] != "" || len(e) != 4 {
 			t.Fatalf("Info[0] = %v", e)
 		}
 		got, err := s.SDKFor(t, a).ContactsInfo(context.Background(), c.UID, noSuchUID, a.UID, c.UID, b.UID)

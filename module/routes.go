@@ -39,6 +39,9 @@ func (m *Module) Mount(r fiber.Router) {
 	rt.post("/Contacts/IO/block", ct.Block())
 	rt.post("/Contacts/IO/unblock", ct.Unblock())
 	rt.post("/Contacts/blocked", ct.Blocked())
+	rt.post("/Contacts/search", handlers.Search(m.store, m.decoder, m.cfg.SearchNameScan), routeOpts{
+		afterSession: []fiber.Handler{m.rateLimit("search", m.cfg.SearchRateLimit, middleware.KeyUser)},
+	})
 
 	gr := m.groups
 	rt.post("/Group/create", gr.Create())

@@ -183,7 +183,7 @@ func TestBrowserChat(t *testing.T) {
 		chromedp.Click("#login-form button[type=submit]"),
 		chromedp.WaitVisible("#auth-error"),
 	)
-	if got := bob.text(t, "#auth-error"); got != "Wrong user id or password." {
+	if got := bob.text(t, "#auth-error"); got != "Wrong user id, handle or password." {
 		t.Fatalf("wrong password shows %q", got)
 	}
 	bob.eval(t, `document.getElementById("login-passwd").value = ""; true`)

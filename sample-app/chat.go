@@ -21,7 +21,8 @@ import (
 const chatHelp = `commands:
   /contacts      your contacts, with unread counts
   /requests      pending contact requests to you
-  /add UID       ask UID to be your contact
+  /add UID       ask UID to be your contact  /add @HANDLE  ask the user with that handle
+  /search TEXT   find people by handle (its start) or name (any part)
   /accept UID    accept UID's request      /refuse UID   refuse it
   /block UID     block UID                 /unblock UID  lift the block
   /open UID      open the conversation with UID: its last messages, marked read
@@ -55,6 +56,7 @@ func chatCmd(ctx context.Context, args []string, getenv func(string) string, std
 	secret := fs.String("secret", "", "the API client's secret (required; serve prints the demo client's)")
 	uid := fs.Int64("uid", 0, "log in as this uid")
 	register := fs.String("register", "", "register a new user with this name, then log in")
+	handle := fs.String("handle", "", "log in by this handle instead of --uid; with --register, the new user's handle")
 	password := fs.String("password", "", "the user's password (required)")
 	if code, ok := parseFlags(fs, args, getenv); !ok {
 		return code
@@ -65,8 +67,8 @@ func chatCmd(ctx context.Context, args []string, getenv func(string) string, std
 		bad = "--secret is required"
 	case *password == "":
 		bad = "--password is required"
-	case (*uid == 0) == (*register == ""):
-		bad = "give either --uid or --register"
+	case *register != "" && *uid != 0, *register == "" && (*uid == 0) == (*handle == ""):
+		bad = "give either --uid, --handle or --register"
 	}
 	if bad != "" {
 		fmt.Fprintf(stderr, "sample chat: %s\n", bad)
@@ -81,18 +83,19 @@ func chatCmd(ctx context.Context, args []string, getenv func(string) string, std
 	out := &lineWriter{w: stdout}
 	if *register != "" {
 		cctx, cancel := context.WithTimeout(ctx, callTimeout)
-		*uid, err = c.Register(cctx, *register, *password)
+		var opts []client.RegisterOption
+		if *handle != "" {
+			opts = append(opts, client.WithHandle(*handle))
+		}
+		*uid, err = c.Register(cctx, *register, *password, opts...)
 		cancel()
 		if err != nil {
 			return fail(stderr, fmt.Errorf("register: %s", describe(err)))
 		}
 		out.printf("registered %s: your uid is %d (next time: --uid %d)\n", *register, *uid, *uid)
 	}
-	cctx, cancel := context.WithTimeout(ctx, callTimeout)
-	_, err = c.Login(cctx, *uid, *password)
-	cancel()
-	if err != nil {
-		return fail(stderr, fmt.Errorf("login as %d: %s", *uid, describe(err)))
+	if *uid, err = login(ctx, c, *uid, *handle, *password); err != nil {
+		return fail(stderr, err)
 	}
 	s := &chatSession{c: c, out: out, me: *uid, names: map[int64]string{}, groups: map[int64]string{}}
 	defer s.logout()
@@ -341,20 +344,33 @@ func (s *chatSession) command(ctx context.Context, line string) (quit bool) {
 		s.report(s.listGroups(ctx))
 	case "/group":
 		s.report(s.group(ctx, arg))
+	case "/search":
+		s.report(s.search(ctx, arg))
+	case "/add":
+		if handle, ok := strings.CutPrefix(arg, "@"); ok {
+			s.report(s.addHandle(ctx, handle))
+			return false
+		}
+		s.uidCommand(ctx, name, arg)
 	default:
-		do, ok := s.uidCommands()[name]
-		if !ok {
-			s.out.printf("unknown command %s; /help lists them\n", name)
-			return false
-		}
-		uid, err := strconv.ParseInt(arg, 10, 64)
-		if err != nil || uid <= 0 {
-			s.out.printf("%s wants a uid: %s UID\n", name, name)
-			return false
-		}
-		s.report(do(ctx, uid))
+		s.uidCommand(ctx, name, arg)
 	}
 	return false
+}
+
+// uidCommand runs one of uidCommands.
+func (s *chatSession) uidCommand(ctx context.Context, name, arg string) {
+	do, ok := s.uidCommands()[name]
+	if !ok {
+		s.out.printf("unknown command %s; /help lists them\n", name)
+		return
+	}
+	uid, err := strconv.ParseInt(arg, 10, 64)
+	if err != nil || uid <= 0 {
+		s.out.printf("%s wants a uid: %s UID\n", name, name)
+		return
+	}
+	s.report(do(ctx, uid))
 }
 
 // uidCommands are the commands that take one uid, by name.

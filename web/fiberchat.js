@@ -208,15 +208,32 @@ export class Client {
 
   // User group (API.md §3).
 
-  /** register creates an account; resolves to {reg, uid, …}. */
-  register(name, passwd) {
-    return this.call("/user/reg/ajax_reg", { name, passwd }, { auth: false });
+  /**
+   * register creates an account, with a handle when one is given (3–32 of
+   * a-z, 0-9, _ and .; 409/1007 when taken); resolves to {reg, uid, …}.
+   */
+  register(name, passwd, handle = "") {
+    const body = { name, passwd };
+    if (handle) body.handle = handle;
+    return this.call("/user/reg/ajax_reg", body, { auth: false });
   }
 
   /** login opens a session and keeps it; resolves to {access_token, expire_time, …}. */
   async login(uid, passwd) {
     const r = await this.call("/user/login", { uid: String(uid), passwd }, { auth: false });
     this.#session = { uid: Number(uid), access_token: r.access_token, expire_time: r.expire_time };
+    this.#onSession(this.#session);
+    return r;
+  }
+
+  /**
+   * loginHandle is login naming the account by handle (any case); the
+   * session's uid is the one the server answers with. A handle no one has
+   * fails as a wrong password does (1005).
+   */
+  async loginHandle(handle, passwd) {
+    const r = await this.call("/user/login", { handle, passwd }, { auth: false });
+    this.#session = { uid: Number(r.uid), access_token: r.access_token, expire_time: r.expire_time };
     this.#onSession(this.#session);
     return r;
   }
@@ -242,9 +259,15 @@ export class Client {
     return this.call("/user/info/head_img", form);
   }
 
-  /** updateProfile changes name and/or head_img (empty = unchanged). */
-  updateProfile({ name = "", head_img = "" } = {}) {
-    return this.call("/user/info/update", { name, head_img });
+  /**
+   * updateProfile changes name, head_img and/or handle (empty = unchanged),
+   * and discoverable when it is a boolean (whether search finds me).
+   */
+  updateProfile({ name = "", head_img = "", handle = "", discoverable } = {}) {
+    const body = { name, head_img };
+    if (handle) body.handle = handle;
+    if (typeof discoverable === "boolean") body.discoverable = discoverable ? 1 : 0;
+    return this.call("/user/info/update", body);
   }
 
   changePassword(oldPasswd, newPasswd) {
@@ -255,6 +278,15 @@ export class Client {
 
   contacts() {
     return this.call("/Contacts/list");
+  }
+
+  /**
+   * search finds up to 20 people whose handle starts with q or whose name
+   * contains it (q: 2–64 characters); resolves to {num, data: [{uid, name,
+   * head_img, handle}]}. Rate-limited per user (1010).
+   */
+  search(q) {
+    return this.call("/Contacts/search", { q });
   }
 
   contactsInfo(uids) {

@@ -86,7 +86,7 @@ func ParseUID(s string) (int64, bool) {
 
 // Decoder decodes and validates request bodies into structs tagged with
 // `json` (the field's wire name) and `validate` (go-playground rules, plus
-// the project's own: nocontrol, passwd).
+// the project's own: nocontrol, passwd, handle).
 type Decoder struct {
 	validate *validator.Validate
 }
@@ -110,7 +110,31 @@ func NewDecoder() *Decoder {
 		n := len(fl.Field().String()) // bcrypt's limit is in bytes, not characters
 		return n >= 6 && n <= 72
 	})
+	_ = v.RegisterValidation("handle", func(fl validator.FieldLevel) bool {
+		return ValidHandle(fl.Field().String())
+	})
 	return &Decoder{validate: v}
+}
+
+// HandleRule says what a handle must be, for the message of one that is
+// not. Handles are case-insensitive: capitals are taken and lower-cased.
+const HandleRule = "must be 3 to 32 characters of a-z, 0-9, _ and ."
+
+// ValidHandle reports whether s is a handle (API.md §14): 3 to 32 of
+// [a-z0-9_.], in either case.
+func ValidHandle(s string) bool {
+	if len(s) < 3 || len(s) > 32 {
+		return false
+	}
+	// Byte by byte, not strings.ToLower first: that maps a few non-ASCII
+	// letters (the Kelvin sign) onto ASCII ones.
+	for i := 0; i < len(s); i++ {
+		c := s[i] | 0x20 // ASCII letters to lower case; digits, _ and . unchanged
+		if !(c >= 'a' && c <= 'z' || s[i] >= '0' && s[i] <= '9' || s[i] == '_' || s[i] == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // NoControl reports whether s is valid UTF-8 without control characters
@@ -173,6 +197,10 @@ func describe(fe validator.FieldError) string {
 		return "must be text without control characters"
 	case "passwd":
 		return "must be 6 to 72 bytes"
+	case "handle":
+		return HandleRule
+	case "required_without":
+		return "required unless " + strings.ToLower(fe.Param()) + " is given"
 	case "oneof":
 		return "must be one of " + fe.Param()
 	default:

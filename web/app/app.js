@@ -34,7 +34,7 @@ const sentences = {
   1001: "The server could not accept that.",
   1002: "This page's access to the chat was refused. Reload the page.",
   1004: "Your session has ended. Please log in again.",
-  1005: "Wrong user id or password.",
+  1005: "Wrong user id, handle or password.",
   1006: "Not found.",
   1007: "That is already done.",
   1008: "That is not allowed.",
@@ -52,6 +52,7 @@ function describe(err) {
   if (err.code === 0 && err.status > 0) text = `The server answered ${err.status}.`;
   if (err.code === 1010 && err.retryAfter) text = `Too many attempts. Try again in ${err.retryAfter} seconds.`;
   const msg = (err.msg || "").trim();
+  if (err.code === 1007 && msg.includes("handle")) return "That handle is taken. Choose another.";
   if (msg && err.code !== 1005 && !msg.startsWith("network error")) text += ` (${msg})`;
   return text;
 }
@@ -87,7 +88,7 @@ function when(unix) {
 let cfg;
 let chat;
 let keyPrefix = "fiberchat:";
-let me = null; // {uid, name, head_img}
+let me = null; // {uid, name, head_img, handle}
 let contacts = new Map(); // uid → {uid, name, head_img}
 let groups = new Map(); // gid → {gid, name, head_img, role, members_num, last_id}
 let unread = new Map(); // uid → count
@@ -186,7 +187,7 @@ async function enter(note) {
   if (!chat.session) return showAuth(note);
   try {
     const info = await chat.info();
-    me = { uid: info.uid, name: info.name, head_img: info.head_img };
+    me = { uid: info.uid, name: info.name, head_img: info.head_img, handle: info.handle || "", discoverable: info.discoverable !== 0 };
   } catch (e) {
     if (e.code === 1004) {
       store.set("open", null);
@@ -222,6 +223,7 @@ function showAuth(note) {
 function renderMe() {
   $("me-name").textContent = me.name;
   $("me-uid").textContent = me.uid;
+  $("me-handle").textContent = me.handle ? ` · @${me.handle}` : "";
   avatar($("me-avatar"), me.name, me.head_img, me.uid);
   document.title = `${me.name} · fiberchat`;
 }
@@ -415,22 +417,76 @@ const addStatus = {
   self: "That is your own id.",
 };
 
+// addContact asks a user by id at once; anything else (a handle, with or
+// without its @, or part of a name) is searched, and the results are
+// listed with an Add button each.
 async function addContact(e) {
   e.preventDefault();
   show($("side-note"), "");
   const raw = $("add-uid").value.trim();
-  if (!/^\d{1,19}$/.test(raw)) {
-    show($("side-error"), "A user id is a number, like 10000001.");
+  if (/^\d{1,19}$/.test(raw)) {
+    if (await askContact(raw)) $("add-uid").value = "";
+    return;
+  }
+  const q = raw.replace(/^@/, "");
+  if ([...q].length < 2) {
+    show($("side-error"), "Type an id, or at least 2 letters of a handle or name.");
     return;
   }
   await guard($("side-error"), async () => {
-    const r = await chat.addContacts([raw]);
+    const r = await chat.search(q);
+    renderSearch(r.data || [], q);
+  });
+}
+
+// askContact asks uid to be a contact and says what happened; true when
+// the request went (or made us contacts).
+async function askContact(uid) {
+  let ok = false;
+  await guard($("side-error"), async () => {
+    const r = await chat.addContacts([uid]);
     const st = r.data && r.data[0] ? r.data[0].status : "";
     const bad = st === "not_found" || st === "self";
     show(bad ? $("side-error") : $("side-note"), addStatus[st] || "Done.", bad ? "error" : "note ok");
-    if (!bad) $("add-uid").value = "";
+    ok = !bad;
     if (st === "accepted") await loadContacts();
   });
+  return ok;
+}
+
+// renderSearch lists what a search found: who they are, and Add (or that
+// they are a contact already).
+function renderSearch(found, q) {
+  const ul = $("search-results");
+  ul.textContent = "";
+  for (const p of found) {
+    const li = document.createElement("li");
+    li.dataset.uid = p.uid;
+    const av = document.createElement("span");
+    av.className = "avatar";
+    avatar(av, p.name, p.head_img, p.uid);
+    const who = document.createElement("div");
+    who.className = "who";
+    const name = document.createElement("strong");
+    name.textContent = p.name;
+    const id = document.createElement("small");
+    id.textContent = p.handle ? `@${p.handle} · id ${p.uid}` : `id ${p.uid}`;
+    who.append(name, id);
+    const add = document.createElement("button");
+    add.className = "primary add";
+    add.textContent = contacts.has(p.uid) ? "Contact" : "Add";
+    add.disabled = contacts.has(p.uid);
+    add.addEventListener("click", async () => {
+      if (await askContact(p.uid)) {
+        add.textContent = "Asked";
+        add.disabled = true;
+      }
+    });
+    li.append(av, who, add);
+    ul.append(li);
+  }
+  $("search-box").hidden = false;
+  if (!found.length) show($("side-note"), `No one found for “${q}”.`, "note");
 }
 
 // The conversation: a contact's or a group's, through the few calls that
@@ -1081,11 +1137,14 @@ function bind() {
   $("login-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     const uid = $("login-uid").value.trim();
-    if (!/^\d{1,19}$/.test(uid)) {
-      show($("auth-error"), "Your user id is a number, like 10000001 (you got it when you registered).");
+    // Digits are a uid; anything else (or @ and anything) a handle.
+    const handle = /^\d{1,19}$/.test(uid) ? "" : uid.replace(/^@/, "");
+    if (handle && !/^[A-Za-z0-9_.]{3,32}$/.test(handle)) {
+      show($("auth-error"), "Log in with your user id (a number, like 10000001) or your handle (3 to 32 letters, digits, _ or .).");
       return;
     }
-    const ok = await guard($("auth-error"), () => chat.login(uid, $("login-passwd").value));
+    const passwd = $("login-passwd").value;
+    const ok = await guard($("auth-error"), () => (handle ? chat.loginHandle(handle, passwd) : chat.login(uid, passwd)));
     if (ok) {
       store.set("last_uid", uid);
       $("login-passwd").value = "";
@@ -1096,7 +1155,8 @@ function bind() {
     e.preventDefault();
     const name = $("register-name").value.trim();
     const passwd = $("register-passwd").value;
-    const r = await guard($("auth-error"), () => chat.register(name, passwd));
+    const handle = $("register-handle").value.trim().replace(/^@/, "");
+    const r = await guard($("auth-error"), () => chat.register(name, passwd, handle));
     if (!r) return;
     store.set("last_uid", String(r.uid));
     $("login-uid").value = r.uid;
@@ -1122,6 +1182,8 @@ function bind() {
   $("profile-toggle").addEventListener("click", () => {
     $("profile").hidden = !$("profile").hidden;
     $("profile-name").value = me.name;
+    $("profile-handle").value = me.handle;
+    $("profile-discoverable").checked = me.discoverable;
     show($("profile-error"), "");
   });
   $("profile-cancel").addEventListener("click", () => ($("profile").hidden = true));
@@ -1131,15 +1193,23 @@ function bind() {
       const file = $("profile-file").files[0];
       if (file) await chat.uploadAvatar(file);
       const name = $("profile-name").value.trim();
-      if (name && name !== me.name) await chat.updateProfile({ name });
+      const handle = $("profile-handle").value.trim().replace(/^@/, "").toLowerCase();
+      const discoverable = $("profile-discoverable").checked;
+      if ((name && name !== me.name) || (handle && handle !== me.handle) || discoverable !== me.discoverable) {
+        await chat.updateProfile({ name: name !== me.name ? name : "", handle: handle !== me.handle ? handle : "", discoverable });
+      }
       const info = await chat.info();
-      me = { uid: info.uid, name: info.name, head_img: info.head_img };
+      me = { uid: info.uid, name: info.name, head_img: info.head_img, handle: info.handle || "", discoverable: info.discoverable !== 0 };
       renderMe();
       $("profile-file").value = "";
       $("profile").hidden = true;
     });
   });
   $("add-form").addEventListener("submit", addContact);
+  $("search-close").addEventListener("click", () => {
+    $("search-box").hidden = true;
+    $("search-results").textContent = "";
+  });
   $("refresh").addEventListener("click", resync);
   $("older").addEventListener("click", loadPage);
   $("scroller").addEventListener("scroll", () => {
