@@ -231,6 +231,9 @@ func (u *Users) Info() fiber.Handler {
 type updateRequest struct {
 	Name    string `json:"name" validate:"omitempty,max=32,nocontrol"`
 	HeadImg string `json:"head_img" validate:"omitempty,max=512,nocontrol"`
+	// ShowPresence, when given, shows (1) or hides (0) my presence, and
+	// so everyone's to me (API.md §13).
+	ShowPresence *wire.Int `json:"show_presence" validate:"omitempty,oneof=0 1"`
 }
 
 type okResponse struct {
@@ -256,6 +259,9 @@ func (u *Users) Update() fiber.Handler {
 				return apierr.Invalid("invalid head_img: must be an http(s) URL or an absolute path")
 			}
 			fields["head_img"] = req.HeadImg
+		}
+		if req.ShowPresence != nil {
+			fields["show_presence"] = *req.ShowPresence == 1
 		}
 		s := middleware.SessionFrom(c)
 		if err := u.cfg.Store.UpdateProfile(c.UserContext(), s.UID, fields, u.cfg.Now().Unix()); err != nil {
