@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -81,6 +82,26 @@ func (c *Client) Info(ctx context.Context) (UserInfo, error) {
 type ProfileUpdate struct {
 	Name    string `json:"name,omitempty"`
 	HeadImg string `json:"head_img,omitempty"`
+	// ShowPresence, when set, shows (true) or hides (false) my presence
+	// from my contacts, and theirs from me (API.md §13); nil leaves it.
+	ShowPresence *bool `json:"-"`
+}
+
+// MarshalJSON sends ShowPresence as the 0 or 1 the server takes.
+func (u ProfileUpdate) MarshalJSON() ([]byte, error) {
+	type plain ProfileUpdate
+	out := struct {
+		plain
+		ShowPresence *int `json:"show_presence,omitempty"`
+	}{plain: plain(u)}
+	if u.ShowPresence != nil {
+		v := 0
+		if *u.ShowPresence {
+			v = 1
+		}
+		out.ShowPresence = &v
+	}
+	return json.Marshal(out)
 }
 
 // UpdateProfile changes the user's name or avatar URL (/user/info/update).

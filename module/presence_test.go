@@ -1,12 +1,14 @@
 package module_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/fiberchat/fiberchat/client"
 	"github.com/fiberchat/fiberchat/internal/chattest"
 	"github.com/fiberchat/fiberchat/module"
 )
@@ -284,6 +286,52 @@ func TestPresenceAcrossInstances(t *testing.T) {
 		expectPresence(t, stA, bob.UID, false)
 		if on, _ := listed(t, b.Server, alice, bob); on {
 			t.Fatal("bob still listed online")
+		}
+	})
+}
+
+// TestTypingPresenceSDK drives typing and presence through the Go SDK.
+func TestTypingPresenceSDK(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		l := chattest.NewLive(t, db, chattest.Options{Config: presenceConfig})
+		alice, bob := l.NewUser(t, "alice"), l.NewUser(t, "bob")
+		l.Befriend(t, alice, bob)
+		gid := into[groupCreated](t, gcall(t, l.Server, alice, "/Group/create", map[string]any{"name": "g"}, 200, 0)).GID
+		gcall(t, l.Server, alice, "/Group/IO/addMembers", map[string]any{"gid": gid, "data": members(bob)}, 200, 0)
+		ctx := context.Background()
+		ca, cb := l.SDKFor(t, alice), l.SDKFor(t, bob)
+		stB := openStream(t, l, bob, nil)
+		gcall(t, l.Server, alice, "/Message/Send", map[string]any{"uid_to": bob.UID, "data": "sync"}, 200, 0)
+		if _, ok := stB.next(t).(client.Message); !ok {
+			t.Fatal("want the message first")
+		}
+		_ = openStream(t, l, alice, nil)
+		if ev, ok := stB.next(t).(client.PresenceEvent); !ok || ev.UID != alice.UID || !ev.Online || ev.LastSeen != l.Clock.Now().Unix() {
+			t.Fatalf("got %#v, want alice online", ev)
+		}
+		if err := ca.Typing(ctx, bob.UID); err != nil {
+			t.Fatal(err)
+		}
+		if ev := stB.next(t); ev != (client.TypingEvent{UID: alice.UID}) {
+			t.Fatalf("got %#v, want alice typing", ev)
+		}
+		if err := ca.TypingGroup(ctx, gid); err != nil {
+			t.Fatal(err)
+		}
+		if ev := stB.next(t); ev != (client.TypingEvent{UID: alice.UID, GID: gid}) {
+			t.Fatalf("got %#v, want alice typing in the group", ev)
+		}
+		chattest.ExpectErr(t, ca.Typing(ctx, 99999999), 404, client.CodeNotFound)
+		contacts, err := cb.Contacts(ctx)
+		if err != nil || len(contacts) != 1 || !contacts[0].Online || contacts[0].LastSeen != l.Clock.Now().Unix() {
+			t.Fatalf("contacts %+v, %v; want alice online", contacts, err)
+		}
+		hide := false
+		if err := ca.UpdateProfile(ctx, client.ProfileUpdate{ShowPresence: &hide}); err != nil {
+			t.Fatal(err)
+		}
+		if contacts, err = cb.Contacts(ctx); err != nil || contacts[0].Online || contacts[0].LastSeen != 0 {
+			t.Fatalf("contacts %+v, %v; want alice hidden", contacts, err)
 		}
 	})
 }

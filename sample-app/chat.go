@@ -255,7 +255,7 @@ func (s *chatSession) newest(ctx context.Context) (from int64, mine func(client.
 	}
 	isContact := map[int64]bool{}
 	for _, p := range contacts {
-		s.remember(p)
+		s.remember(p.Profile)
 		isContact[p.UID] = true
 		page, err := s.c.History(ctx, client.HistoryRequest{With: p.UID, Limit: 1})
 		if err != nil {
@@ -438,7 +438,7 @@ func (s *chatSession) contacts(ctx context.Context) error {
 		s.out.printf("no contacts yet: /add UID asks someone\n")
 	}
 	for _, p := range contacts {
-		s.remember(p)
+		s.remember(p.Profile)
 		line := fmt.Sprintf("  %d  %s", p.UID, p.Name)
 		if n := counts[p.UID]; n > 0 {
 			line += fmt.Sprintf("  (%d unread)", n)
