@@ -22,6 +22,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -34,9 +35,10 @@ import (
 // ended: API.md §13's 10 s.
 const DefaultGrace = 10 * time.Second
 
-// entryTTL is how long an instance's entry for a user lives in Redis
-// unless refreshed; refreshed every entryTTL/3.
-const entryTTL = 30 * time.Second
+// DefaultEntryTTL is how long an instance's entry for a user lives in
+// Redis unless refreshed (every third of it): how long the users of an
+// instance that died without closing still show online.
+const DefaultEntryTTL = 30 * time.Second
 
 // Config is what a Tracker needs.
 type Config struct {
@@ -56,6 +58,11 @@ type Config struct {
 	Redis redis.UniversalClient
 	// Prefix starts the Redis keys ("<Prefix>presence:<uid>").
 	Prefix string
+	// EntryTTL is how long this instance's entries live in Redis unless
+	// refreshed.
+	//
+	// Optional. Default: DefaultEntryTTL.
+	EntryTTL time.Duration
 	// Timeout bounds each Redis call.
 	Timeout time.Duration
 	Logger  *slog.Logger
@@ -93,6 +100,9 @@ type op struct {
 func New(cfg Config) *Tracker {
 	if cfg.Grace <= 0 {
 		cfg.Grace = DefaultGrace
+	}
+	if cfg.EntryTTL <= 0 {
+		cfg.EntryTTL = DefaultEntryTTL
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
@@ -205,8 +215,8 @@ func (t *Tracker) share(ctx context.Context, o op) (alone bool, err error) {
 		p.ZRemRangeByScore(ctx, key, "-inf", strconv.FormatInt(now.UnixMilli(), 10))
 		card = p.ZCard(ctx, key)
 		if o.join {
-			p.ZAdd(ctx, key, redis.Z{Score: float64(now.Add(entryTTL).UnixMilli()), Member: t.instance})
-			p.PExpire(ctx, key, entryTTL)
+			p.ZAdd(ctx, key, redis.Z{Score: float64(now.Add(t.cfg.EntryTTL).UnixMilli()), Member: t.instance})
+			p.PExpire(ctx, key, t.cfg.EntryTTL)
 		}
 		return nil
 	})
@@ -220,7 +230,7 @@ func (t *Tracker) share(ctx context.Context, o op) (alone bool, err error) {
 // users.
 func (t *Tracker) refresh() {
 	defer t.done.Done()
-	tick := time.NewTicker(entryTTL / 3)
+	tick := time.NewTicker(t.cfg.EntryTTL / 3)
 	defer tick.Stop()
 	for {
 		select {
@@ -243,11 +253,11 @@ func (t *Tracker) refresh() {
 func (t *Tracker) refreshEntries(uids []int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), t.timeout())
 	defer cancel()
-	score := float64(time.Now().Add(entryTTL).UnixMilli())
+	score := float64(time.Now().Add(t.cfg.EntryTTL).UnixMilli())
 	_, err := t.cfg.Redis.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, uid := range uids {
 			p.ZAdd(ctx, t.key(uid), redis.Z{Score: score, Member: t.instance})
-			p.PExpire(ctx, t.key(uid), entryTTL)
+			p.PExpire(ctx, t.key(uid), t.cfg.EntryTTL)
 		}
 		return nil
 	})
@@ -271,15 +281,16 @@ func (t *Tracker) Online(ctx context.Context, uids []int64) map[int64]bool {
 	if t.cfg.Redis == nil || len(uids) == 0 {
 		return out
 	}
-	ctx, cancel := context.WithTimeout(ctx, t.timeout())
-	defer cancel()
 	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
 	cmds := make([]*redis.IntCmd, len(uids))
-	_, err := t.cfg.Redis.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, uid := range uids {
-			cmds[i] = p.ZCount(ctx, t.key(uid), "("+now, "+inf")
-		}
-		return nil
+	err := t.bounded(ctx, func(ctx context.Context) error {
+		_, err := t.cfg.Redis.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, uid := range uids {
+				cmds[i] = p.ZCount(ctx, t.key(uid), "("+now, "+inf")
+			}
+			return nil
+		})
+		return err
 	})
 	if err != nil {
 		t.cfg.Logger.Warn("presence: read", "error", err.Error())
@@ -291,6 +302,27 @@ func (t *Tracker) Online(ctx context.Context, uids []int64) map[int64]bool {
 		}
 	}
 	return out
+}
+
+// bounded runs fn with a context of Timeout and stops waiting for it
+// then, whether or not the client honours the context (a client without
+// ContextTimeoutEnabled waits its own ReadTimeout): a request waits for
+// Redis no longer than Timeout (module.Config.Redis).
+func (t *Tracker) bounded(ctx context.Context, fn func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, t.timeout())
+	done := make(chan error, 1)
+	go func() {
+		defer cancel()
+		done <- fn(ctx)
+	}()
+	timer := time.NewTimer(t.timeout())
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-timer.C:
+		return fmt.Errorf("presence: no answer from redis within %v: %w", t.timeout(), context.DeadlineExceeded)
+	}
 }
 
 func (t *Tracker) key(uid int64) string {
