@@ -77,6 +77,12 @@ type UsersConfig struct {
 	//
 	// Optional. Default: none (there are no streams to tell).
 	Streams SessionEnds
+	// PresenceShown, when set, is told that a user started (true) or
+	// stopped showing their presence, after it is stored, for their
+	// contacts to be told at once.
+	//
+	// Optional. Default: nil.
+	PresenceShown func(uid int64, show bool)
 	// Logger receives what goes wrong after an answer is settled, such as
 	// a replaced avatar that could not be removed.
 	Logger *slog.Logger
@@ -268,6 +274,9 @@ func (u *Users) Update() fiber.Handler {
 			return err
 		}
 		u.cfg.Profiles.Forget(s.UID)
+		if req.ShowPresence != nil && u.cfg.PresenceShown != nil {
+			u.cfg.PresenceShown(s.UID, *req.ShowPresence == 1)
+		}
 		return c.JSON(success)
 	}
 }

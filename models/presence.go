@@ -87,9 +87,23 @@ func (s *Store) PresenceWatchers(ctx context.Context, uid int64) (bool, []int64,
 	if err != nil || !u.ShowPresence {
 		return false, nil, err
 	}
+	uids, err := s.contactsShowing(db, uid)
+	return err == nil, uids, err
+}
+
+// ContactsShowingPresence returns the contacts of uid who show their
+// presence, whether or not uid shows theirs: those to tell when uid
+// starts or stops showing it.
+func (s *Store) ContactsShowingPresence(ctx context.Context, uid int64) ([]int64, error) {
+	db, done := s.with(ctx)
+	defer done()
+	return s.contactsShowing(db, uid)
+}
+
+func (s *Store) contactsShowing(db *gorm.DB, uid int64) ([]int64, error) {
 	contacts, users, err := s.tables(&Contact{}, &User{})
 	if err != nil {
-		return false, nil, err
+		return nil, err
 	}
 	var uids []int64
 	err = db.Table(contacts+" AS c").
@@ -97,9 +111,9 @@ func (s *Store) PresenceWatchers(ctx context.Context, uid int64) (bool, []int64,
 		Where("c.uid = ? AND u.show_presence = ?", uid, true).
 		Order("c.peer_uid").Pluck("c.peer_uid", &uids).Error
 	if err != nil {
-		return false, nil, fmt.Errorf("list presence watchers: %w", err)
+		return nil, fmt.Errorf("list presence watchers: %w", err)
 	}
-	return true, uids, nil
+	return uids, nil
 }
 
 // SetLastSeen records that uid was seen online at t (unix seconds).

@@ -295,6 +295,8 @@ func (m *Module) newUsers(profiles handlers.ProfileSource) (*handlers.Users, err
 		Events:     m.events,
 		Streams:    sessionEnds{m},
 		Logger:     cfg.Logger,
+		// The tracker is made before the handlers (newMessaging).
+		PresenceShown: m.presenceShown,
 	})
 }
 

@@ -42,6 +42,28 @@ func (m *Module) announcePresence(ctx context.Context, uid int64, online bool) {
 	}
 }
 
+// presenceShown tells uid's contacts (those who show theirs) at once
+// that uid, online now, started showing their presence (online) or
+// stopped (offline, never seen: what their lists show from now on).
+// Offline, there is nothing to correct: the contacts saw uid offline.
+func (m *Module) presenceShown(uid int64, show bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.QueryTimeout)
+	defer cancel()
+	if !m.presence.Online(ctx, []int64{uid})[uid] {
+		return
+	}
+	watchers, err := m.store.ContactsShowingPresence(ctx, uid)
+	if err != nil {
+		m.cfg.Logger.Warn("presence: watchers", "uid", uid, "error", err.Error())
+		return
+	}
+	var seen int64
+	if show {
+		seen = m.cfg.Now().Unix()
+	}
+	handlers.TellPresence(notices{m}, watchers, uid, show, seen)
+}
+
 // typing makes /Message/Typing: notices through the module's Notices,
 // throttled where the login throttle counts (in Redis with several
 // instances, so that the interval holds on all of them).

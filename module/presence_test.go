@@ -258,6 +258,16 @@ func TestPresenceHidden(t *testing.T) {
 		if on, _ := listed(t, l.Server, bob, alice); !on {
 			t.Fatal("alice not listed online once bob shows his presence")
 		}
+		// Alice is told at once when bob, online, shows or hides it.
+		if p := expectPresence(t, stA, bob.UID, true); p.LastSeen != l.Clock.Now().Unix() {
+			t.Fatalf("shown: last_seen %d", p.LastSeen)
+		}
+		gcall(t, l.Server, bob, "/user/info/update", map[string]any{"show_presence": 0}, 200, 0)
+		if p := expectPresence(t, stA, bob.UID, false); p.LastSeen != 0 {
+			t.Fatalf("hidden: last_seen %d, want 0", p.LastSeen)
+		}
+		gcall(t, l.Server, bob, "/user/info/update", map[string]any{"show_presence": 1}, 200, 0)
+		expectPresence(t, stA, bob.UID, true)
 		_ = stA.resp.Body.Close()
 		expectPresence(t, stB, alice.UID, false)
 	})
