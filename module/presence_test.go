@@ -345,3 +345,23 @@ func TestTypingPresenceSDK(t *testing.T) {
 		}
 	})
 }
+
+// TestPresenceRedisPaused: with Redis hung (SIGSTOP), /Contacts/list and
+// /Message/Typing still answer, within the second the module waits for
+// Redis and the rest of a request (bounded here at 5 s in all).
+func TestPresenceRedisPaused(t *testing.T) {
+	db := chattest.OpenSQLite(t)
+	rs := chattest.StartRedis(t)
+	cl := rs.Client(t)
+	s := chattest.NewServer(t, db, chattest.Options{Config: func(c *module.Config) { c.Redis = cl }})
+	chattest.AwaitRedis(t, s)
+	alice, bob := s.NewUser(t, "alice"), s.NewUser(t, "bob")
+	s.Befriend(t, alice, bob)
+	rs.Pause(t)
+	start := time.Now()
+	listed(t, s, alice, bob)
+	typing(t, s, alice, map[string]any{"uid_to": bob.UID}, 200, 0)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("took %v with Redis hung", d)
+	}
+}

@@ -187,12 +187,10 @@ func (t *Tracker) work() {
 // apply records one transition and announces it when this process is the
 // first to hold the user, or the last to let go.
 func (t *Tracker) apply(o op) {
-	ctx, cancel := context.WithTimeout(context.Background(), t.timeout())
-	defer cancel()
 	tell := true
 	if t.cfg.Redis != nil {
 		var err error
-		if tell, err = t.share(ctx, o); err != nil {
+		if tell, err = t.shareBounded(o); err != nil {
 			// Announce anyway: a duplicate says nothing new, a miss
 			// would leave contacts wrong.
 			t.cfg.Logger.Warn("presence: redis", "error", err.Error())
@@ -200,8 +198,25 @@ func (t *Tracker) apply(o op) {
 		}
 	}
 	if tell {
-		t.cfg.Announce(ctx, o.uid, o.join)
+		// Announce's calls have deadlines of their own (the store's).
+		t.cfg.Announce(context.Background(), o.uid, o.join)
 	}
+}
+
+// shareBounded is share, waiting Timeout at most.
+func (t *Tracker) shareBounded(o op) (bool, error) {
+	// a is read only once fn has returned: a share still running after
+	// the wait writes it unread.
+	var a bool
+	err := t.bounded(context.Background(), func(ctx context.Context) error {
+		var err error
+		a, err = t.share(ctx, o)
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	return a, nil
 }
 
 // share adds or removes this instance's entry for o.uid and reports
