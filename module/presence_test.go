@@ -365,3 +365,19 @@ func TestPresenceRedisPaused(t *testing.T) {
 		t.Fatalf("took %v with Redis hung", d)
 	}
 }
+
+// TestTypingStrangers: with AllowStrangers, typing reaches a stranger as
+// a Send would, and never one who blocks me or whom I block.
+func TestTypingStrangers(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		l := chattest.NewLive(t, db, chattest.Options{Config: func(c *module.Config) { c.AllowStrangers = true }})
+		alice, bob, carol := l.NewUser(t, "alice"), l.NewUser(t, "bob"), l.NewUser(t, "carol")
+		st := openSSE(t, streamPOST(t, l, carol, nil))
+		sentinel(t, l.Server, st, alice, carol, true)
+		typing(t, l.Server, alice, map[string]any{"uid_to": carol.UID}, 200, 0)
+		expectEvent(t, st, "typing", fmt.Sprintf(`{"uid":%d}`, alice.UID))
+		gcall(t, l.Server, bob, "/Contacts/IO/block", map[string]any{"data": members(alice)}, 200, 0)
+		typing(t, l.Server, alice, map[string]any{"uid_to": bob.UID}, 403, 1008)
+		typing(t, l.Server, bob, map[string]any{"uid_to": alice.UID}, 403, 1008)
+	})
+}
