@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"time"
 
 	"github.com/fiberchat/fiberchat/models"
 )
@@ -26,6 +27,9 @@ type OnlineSource interface {
 type PresenceConfig struct {
 	Store  PresenceStore
 	Online OnlineSource
+	// Now is the last_seen of a contact online now: last_seen is stored
+	// when a user goes offline only.
+	Now func() time.Time
 }
 
 // contactEntry is a /Contacts/list entry: a profile and its presence.
@@ -68,8 +72,12 @@ func withPresence(ctx context.Context, p *PresenceConfig, me int64, list profile
 	online := p.Online.Online(ctx, uids[1:])
 	for i := range out.Data {
 		r := rows[out.Data[i].UID]
-		if r.ShowPresence {
-			out.Data[i].Online, out.Data[i].LastSeen = online[r.UID], r.LastSeen
+		switch {
+		case !r.ShowPresence:
+		case online[r.UID]:
+			out.Data[i].Online, out.Data[i].LastSeen = true, p.Now().Unix()
+		default:
+			out.Data[i].LastSeen = r.LastSeen
 		}
 	}
 	return out, nil

@@ -248,7 +248,7 @@ func (m *Module) newHandlers(profiles handlers.ProfileSource) error {
 		Now:      m.cfg.Now,
 		Events:   m.events,
 		Notices:  notices{m},
-		Presence: &handlers.PresenceConfig{Store: m.store, Online: m.presence},
+		Presence: &handlers.PresenceConfig{Store: m.store, Online: m.presence, Now: m.cfg.Now},
 	})
 	m.typingThrottle = m.loginRuns()
 	m.conversations = handlers.NewConversations(handlers.ConversationsConfig{

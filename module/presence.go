@@ -24,13 +24,17 @@ func (m *Module) newPresence() *presence.Tracker {
 	})
 }
 
-// announcePresence records when uid was seen and tells their contacts,
-// on every instance, if uid shows their presence: only contacts who show
-// theirs are told.
+// announcePresence tells uid's contacts, on every instance, that uid came
+// online or went offline, if uid shows their presence: only contacts who
+// show theirs are told. Going offline records when uid was last seen;
+// coming online writes nothing (an online user's last_seen is now), so
+// that a wave of users opening polls costs the database reads only.
 func (m *Module) announcePresence(ctx context.Context, uid int64, online bool) {
 	now := m.cfg.Now().Unix()
-	if err := m.store.SetLastSeen(ctx, uid, now); err != nil {
-		m.cfg.Logger.Warn("presence: last seen", "uid", uid, "error", err.Error())
+	if !online {
+		if err := m.store.SetLastSeen(ctx, uid, now); err != nil {
+			m.cfg.Logger.Warn("presence: last seen", "uid", uid, "error", err.Error())
+		}
 	}
 	show, watchers, err := m.store.PresenceWatchers(ctx, uid)
 	if err != nil {
