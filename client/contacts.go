@@ -55,9 +55,23 @@ type numAnswer struct {
 	Num int `json:"num"`
 }
 
-// Contacts lists my contacts, ordered by uid (/Contacts/list).
-func (c *Client) Contacts(ctx context.Context) ([]Profile, error) {
-	var out profilesAnswer
+// Contact is one of my contacts as /Contacts/list shows them: their
+// profile and presence (API.md §13). Online is false and LastSeen 0 for a
+// contact who hides their presence, and for all while I hide mine.
+type Contact struct {
+	Profile
+	Online bool `json:"online"`
+	// LastSeen is when they were last seen online (unix seconds; 0 for
+	// never, or hidden).
+	LastSeen int64 `json:"last_seen"`
+}
+
+// Contacts lists my contacts, ordered by uid, with their presence
+// (/Contacts/list).
+func (c *Client) Contacts(ctx context.Context) ([]Contact, error) {
+	var out struct {
+		Data []Contact `json:"data"`
+	}
 	err := c.call(ctx, "/Contacts/list", true, nil, &out)
 	return out.Data, err
 }

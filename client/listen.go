@@ -51,8 +51,11 @@ func (e handlerError) Error() string { return e.err.Error() }
 // is skipped, and a message at or below that id is never handed out
 // again. An error the server will answer again the same way (a bad
 // api_token, a malformed request) ends Listen.
-func (c *Client) Listen(ctx context.Context, fromID int64, handle func(Message) error) error {
+func (c *Client) Listen(ctx context.Context, fromID int64, handle func(Message) error, opts ...ListenOption) error {
 	l := &listener{c: c, cursor: fromID, handle: handle}
+	for _, opt := range opts {
+		opt(l)
+	}
 	backoff := reconnectBackoff()
 	streamFailures := 0
 	var noStreamUntil time.Time
@@ -127,12 +130,26 @@ func permanent(err error) bool {
 	return e.Status >= 400 && e.Status < 500 && e.Status != http.StatusRequestTimeout && e.Status != http.StatusTooManyRequests
 }
 
+// ListenOption changes what Listen does.
+type ListenOption func(*listener)
+
+// OnEvent hands the stream's events other than messages and byes (a
+// TypingEvent, a PresenceEvent, a ReadReceipt, a ContactEvent, a
+// GroupEvent) to f, on Listen's goroutine, as they arrive. They are live
+// news, not a log: none is replayed after a reconnect, and a long poll
+// carries none.
+func OnEvent(f func(Event)) ListenOption {
+	return func(l *listener) { l.onEvent = f }
+}
+
 // listener is the state of one Listen: the cursor is the last id handle
 // accepted.
 type listener struct {
 	c      *Client
 	cursor int64
 	handle func(Message) error
+	// onEvent, when set, takes the other events of the stream.
+	onEvent func(Event)
 	// retry is the least delay before reconnecting that the stream's
 	// server asked for (its retry field).
 	retry time.Duration
@@ -178,6 +195,11 @@ func (l *listener) stream(ctx context.Context) (progressed bool, err error) {
 			// A shutdown or the like: come back after a pause, which the
 			// caller's backoff gives.
 			return true, fmt.Errorf("fiberchat stream: server said bye: %s", ev.Reason)
+		case nil:
+		default:
+			if l.onEvent != nil {
+				l.onEvent(ev)
+			}
 		}
 	}
 }

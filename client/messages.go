@@ -53,6 +53,23 @@ func (c *Client) SendToGroup(ctx context.Context, gid int64, text string, opts .
 	return c.sendMessage(ctx, sendBody{GID: gid, Data: text}, opts)
 }
 
+// Typing tells uidTo that I am typing to them (/Message/Typing). The
+// server relays at most one every 3 s per conversation and drops the
+// rest, so calling it on every keystroke is fine.
+func (c *Client) Typing(ctx context.Context, uidTo int64) error {
+	return c.call(ctx, "/Message/Typing", true, struct {
+		UIDTo int64 `json:"uid_to"`
+	}{uidTo}, nil)
+}
+
+// TypingGroup tells the other members of the group gid that I am typing
+// there, as Typing does.
+func (c *Client) TypingGroup(ctx context.Context, gid int64) error {
+	return c.call(ctx, "/Message/Typing", true, struct {
+		GID int64 `json:"gid"`
+	}{gid}, nil)
+}
+
 // sendMessage is Send and SendToGroup.
 func (c *Client) sendMessage(ctx context.Context, body sendBody, opts []SendOption) (Sent, error) {
 	for _, opt := range opts {

@@ -20,7 +20,7 @@ import (
 const streamIdle = 75 * time.Second
 
 // Event is one event of a Stream: a Message, a ReadReceipt, a
-// ContactEvent, a GroupEvent or a Bye.
+// ContactEvent, a GroupEvent, a TypingEvent, a PresenceEvent or a Bye.
 type Event interface{ isEvent() }
 
 // ReadReceipt tells that UID read what I sent them, up to LastID.
@@ -45,17 +45,35 @@ type GroupEvent struct {
 	UID  int64  `json:"uid"`
 }
 
+// TypingEvent tells that UID is typing to me, or in the group GID when
+// it is not 0. It is sent at most every 3 s while they type: show it for a
+// few seconds from the last one.
+type TypingEvent struct {
+	UID int64 `json:"uid"`
+	GID int64 `json:"gid"`
+}
+
+// PresenceEvent tells that my contact UID came online or went offline;
+// LastSeen is when they were last seen (unix seconds).
+type PresenceEvent struct {
+	UID      int64 `json:"uid"`
+	Online   bool  `json:"online"`
+	LastSeen int64 `json:"last_seen"`
+}
+
 // Bye is the server ending the stream: Reason says why (a shutdown, a
 // logout, a password change, an expired token).
 type Bye struct {
 	Reason string `json:"reason"`
 }
 
-func (Message) isEvent()      {}
-func (ReadReceipt) isEvent()  {}
-func (ContactEvent) isEvent() {}
-func (GroupEvent) isEvent()   {}
-func (Bye) isEvent()          {}
+func (Message) isEvent()       {}
+func (ReadReceipt) isEvent()   {}
+func (ContactEvent) isEvent()  {}
+func (GroupEvent) isEvent()    {}
+func (TypingEvent) isEvent()   {}
+func (PresenceEvent) isEvent() {}
+func (Bye) isEvent()           {}
 
 // Stream is an open push stream (/Message/Stream). Next returns its
 // events; Close ends it. It is meant for one reading goroutine; Close may
@@ -249,6 +267,10 @@ func (s *Stream) decode(ev sseEvent) (Event, error) {
 		return decodeEvent[ContactEvent](ev.Data)
 	case "group":
 		return decodeEvent[GroupEvent](ev.Data)
+	case "typing":
+		return decodeEvent[TypingEvent](ev.Data)
+	case "presence":
+		return decodeEvent[PresenceEvent](ev.Data)
 	case "bye":
 		return decodeEvent[Bye](ev.Data)
 	}

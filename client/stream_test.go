@@ -66,7 +66,9 @@ func TestStream(t *testing.T) {
 		sse(w, ": ping\nretry: 2000\n\n")
 		sse(w, "id: 6\r\nevent: message\r\ndata: {\"id\":6,\"uid_from\":10000001,\"uid_to\":10000002,\r\ndata: \"message\":\"hi\",\"time\":1}\r\n\r\n")
 		sse(w, "event: read\ndata: {\"uid\":10000001,\"last_id\":4}\n\n")
-		sse(w, "event: typing\ndata: {}\n\n") // unknown: skipped
+		sse(w, "event: later\ndata: {}\n\n") // unknown: skipped
+		sse(w, "event: typing\ndata: {\"uid\":10000001,\"gid\":20000001}\n\n")
+		sse(w, "event: presence\ndata: {\"uid\":10000003,\"online\":false,\"last_seen\":9}\n\n")
 		sse(w, "event: contact\ndata: {\"uid\":10000003,\"what\":\"request\"}\n\n")
 		sse(w, "event: group\ndata: {\"gid\":20000001,\"what\":\"added\",\"uid\":10000002}\n\n")
 		sse(w, "id: 7\nevent: message\ndata: {\"id\":7,\"uid_from\":10000003,\"gid\":20000001,\"message\":\"all\",\"time\":2}\n\n")
@@ -81,6 +83,8 @@ func TestStream(t *testing.T) {
 	want := []client.Event{
 		client.Message{ID: 6, UIDFrom: 10000001, UIDTo: 10000002, Message: "hi", Time: 1},
 		client.ReadReceipt{UID: 10000001, LastID: 4},
+		client.TypingEvent{UID: 10000001, GID: 20000001},
+		client.PresenceEvent{UID: 10000003, Online: false, LastSeen: 9},
 		client.ContactEvent{UID: 10000003, What: "request"},
 		client.GroupEvent{GID: 20000001, What: client.GroupAdded, UID: 10000002},
 		// A group message has no uid_to, and gets none.

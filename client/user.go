@@ -127,6 +127,9 @@ type ProfileUpdate struct {
 	Handle string
 	// Discoverable, when set, says whether Search may find the user.
 	Discoverable *bool
+	// ShowPresence, when set, shows (true) or hides (false) my presence
+	// from my contacts, and theirs from me (API.md §13); nil leaves it.
+	ShowPresence *bool
 }
 
 // UpdateProfile changes the user's name, avatar URL, handle or
@@ -137,15 +140,22 @@ func (c *Client) UpdateProfile(ctx context.Context, u ProfileUpdate) error {
 		HeadImg      string `json:"head_img,omitempty"`
 		Handle       string `json:"handle,omitempty"`
 		Discoverable *int   `json:"discoverable,omitempty"`
-	}{Name: u.Name, HeadImg: u.HeadImg, Handle: u.Handle}
-	if u.Discoverable != nil {
-		d := 0
-		if *u.Discoverable {
-			d = 1
-		}
-		body.Discoverable = &d
-	}
+		ShowPresence *int   `json:"show_presence,omitempty"`
+	}{Name: u.Name, HeadImg: u.HeadImg, Handle: u.Handle, Discoverable: zeroOne(u.Discoverable), ShowPresence: zeroOne(u.ShowPresence)}
 	return c.call(ctx, "/user/info/update", true, body, nil)
+}
+
+// zeroOne is an optional flag as the 0 or 1 the server takes; nil stays
+// nil (left out).
+func zeroOne(b *bool) *int {
+	if b == nil {
+		return nil
+	}
+	v := 0
+	if *b {
+		v = 1
+	}
+	return &v
 }
 
 // ChangePassword changes the user's password (/user/info/passwd). The

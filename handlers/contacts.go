@@ -40,6 +40,10 @@ type ContactsConfig struct {
 	//
 	// Optional. Default: none (there are no streams to tell).
 	Notices Notices
+	// Presence is where /Contacts/list reads who is online.
+	//
+	// Optional. Default: nil, every contact offline and never seen.
+	Presence *PresenceConfig
 }
 
 // NewContacts prepares the contacts group's handlers.
@@ -98,14 +102,20 @@ func profilesOf(ps []models.Profile) profilesResponse {
 	return profilesResponse{Num: len(data), Msg: "success", Data: data}
 }
 
-// List serves /Contacts/list: my contacts ordered by uid.
+// List serves /Contacts/list: my contacts ordered by uid, with their
+// presence.
 func (h *Contacts) List() fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		ps, err := h.cfg.Store.Contacts(c.UserContext(), middleware.SessionFrom(c).UID)
+		me := middleware.SessionFrom(c).UID
+		ps, err := h.cfg.Store.Contacts(c.UserContext(), me)
 		if err != nil {
 			return err
 		}
-		return c.JSON(profilesOf(ps))
+		out, err := withPresence(c.UserContext(), h.cfg.Presence, me, profilesOf(ps))
+		if err != nil {
+			return err
+		}
+		return c.JSON(out)
 	}
 }
 

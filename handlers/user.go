@@ -78,6 +78,12 @@ type UsersConfig struct {
 	//
 	// Optional. Default: none (there are no streams to tell).
 	Streams SessionEnds
+	// PresenceShown, when set, is told that a user started (true) or
+	// stopped showing their presence, after it is stored, for their
+	// contacts to be told at once.
+	//
+	// Optional. Default: nil.
+	PresenceShown func(uid int64, show bool)
 	// Logger receives what goes wrong after an answer is settled, such as
 	// a replaced avatar that could not be removed.
 	Logger *slog.Logger
@@ -271,6 +277,9 @@ type updateRequest struct {
 	Handle  string `json:"handle" validate:"omitempty,handle"`
 	// Discoverable is a pointer so that an absent one is told from 0.
 	Discoverable *wire.Int `json:"discoverable" validate:"omitempty,oneof=0 1"`
+	// ShowPresence, when given, shows (1) or hides (0) my presence, and
+	// so everyone's to me (API.md §13).
+	ShowPresence *wire.Int `json:"show_presence" validate:"omitempty,oneof=0 1"`
 }
 
 type okResponse struct {
@@ -303,11 +312,17 @@ func (u *Users) Update() fiber.Handler {
 		if req.Discoverable != nil {
 			fields["discoverable"] = *req.Discoverable == 1
 		}
+		if req.ShowPresence != nil {
+			fields["show_presence"] = *req.ShowPresence == 1
+		}
 		s := middleware.SessionFrom(c)
 		if err := u.cfg.Store.UpdateProfile(c.UserContext(), s.UID, fields, u.cfg.Now().Unix()); err != nil {
 			return err
 		}
 		u.cfg.Profiles.Forget(s.UID)
+		if req.ShowPresence != nil && u.cfg.PresenceShown != nil {
+			u.cfg.PresenceShown(s.UID, *req.ShowPresence == 1)
+		}
 		return c.JSON(success)
 	}
 }

@@ -44,6 +44,10 @@ type User struct {
 	Discoverable bool  `gorm:"column:discoverable;not null;default:true"`
 	CreatedAt    int64 `gorm:"not null;autoCreateTime:false"`
 	UpdatedAt    int64 `gorm:"not null;autoUpdateTime:false"`
+	// LastSeen is when the user was last seen online (unix seconds; 0:
+	// never), and ShowPresence whether they show it (API.md §13).
+	LastSeen     int64 `gorm:"not null"`
+	ShowPresence bool  `gorm:"not null;default:true"`
 }
 
 // UserToken is one login session. Only the SHA-256 of the access token is

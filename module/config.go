@@ -8,6 +8,7 @@ import (
 
 	"github.com/fiberchat/fiberchat/events"
 	"github.com/fiberchat/fiberchat/handlers"
+	"github.com/fiberchat/fiberchat/internal/presence"
 	"github.com/fiberchat/fiberchat/migrations"
 	"github.com/fiberchat/fiberchat/models"
 	"github.com/fiberchat/fiberchat/notify"
@@ -214,6 +215,13 @@ type Config struct {
 	// stream, and checks that its session has not ended or expired.
 	// Default: 25 seconds.
 	StreamPingInterval time.Duration
+	// PresenceGrace is how long a user stays online after their last
+	// stream or long poll ended, on every instance, before their contacts
+	// are told they went offline (API.md §13): a reload, or the gap
+	// between two long polls, is not a flap.
+	//
+	// Optional. Default: 10 seconds.
+	PresenceGrace time.Duration
 
 	// Redis, when set, makes this process one of several serving the same
 	// database as one site (API.md §11, docs/scaling.md): wake-ups (unless
@@ -368,6 +376,7 @@ var ConfigDefault = Config{
 	Now:                   time.Now,
 	// Below the 30 s many proxies allow an idle connection.
 	StreamPingInterval: 25 * time.Second,
+	PresenceGrace:      presence.DefaultGrace,
 }
 
 // configDefault fills the zero fields of config (the first, if any) from
@@ -418,6 +427,7 @@ func configDefault(config ...Config) (Config, error) {
 	setZero(&cfg.SweepInterval, def.SweepInterval)
 	setZero(&cfg.SendBatchSize, def.SendBatchSize)
 	setZero(&cfg.StreamPingInterval, def.StreamPingInterval)
+	setZero(&cfg.PresenceGrace, def.PresenceGrace)
 	setZero(&cfg.QueryTimeout, def.QueryTimeout)
 	setZero(&cfg.ShutdownTimeout, def.ShutdownTimeout)
 	setZero(&cfg.RedisPrefix, def.RedisPrefix)
@@ -458,6 +468,8 @@ func (cfg Config) validate() error {
 		return fmt.Errorf("fiberchat: MessageMaxChars must be between 1 and %d", maxMessageChars)
 	case cfg.MaxWait > maxWait:
 		return errors.New("fiberchat: MaxWait must be at most 30s (API.md's longest wait)")
+	case cfg.PresenceGrace < 0:
+		return errors.New("fiberchat: PresenceGrace must not be negative")
 	case cfg.StreamPingInterval < 0:
 		return errors.New("fiberchat: StreamPingInterval must be positive")
 	case cfg.QueryTimeout < 0, cfg.ShutdownTimeout < 0:

@@ -81,7 +81,7 @@ func mustAnswer(t *testing.T, s *chattest.Server, u chattest.User, from int64, a
 }
 
 // contactsOf lists u's contacts through the SDK and checks their uids.
-func contactsOf(t *testing.T, s *chattest.Server, u chattest.User, want ...int64) []client.Profile {
+func contactsOf(t *testing.T, s *chattest.Server, u chattest.User, want ...int64) []client.Contact {
 	t.Helper()
 	got, err := s.SDKFor(t, u).Contacts(context.Background())
 	if err != nil {

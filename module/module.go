@@ -27,6 +27,7 @@ import (
 	"github.com/fiberchat/fiberchat/internal/avatar"
 	"github.com/fiberchat/fiberchat/internal/deliver"
 	"github.com/fiberchat/fiberchat/internal/park"
+	"github.com/fiberchat/fiberchat/internal/presence"
 	"github.com/fiberchat/fiberchat/internal/redisstore"
 	"github.com/fiberchat/fiberchat/internal/wire"
 	"github.com/fiberchat/fiberchat/middleware"
@@ -72,6 +73,10 @@ type Module struct {
 	// wake-ups, caps and notices. The handlers that cause notices hand
 	// them to it directly; the host's OnEvent is not on their way.
 	waiters *deliver.Hub
+	// presence follows who is online from the waiters' comings and
+	// goings; typingThrottle keeps typing notices to one per interval.
+	presence       *presence.Tracker
+	typingThrottle handlers.Throttle
 	// sessions forgets cached sessions when they end; nil without a cache.
 	sessions handlers.SessionCache
 	// cluster keeps the caches coherent across processes; nil without
@@ -199,7 +204,9 @@ func (m *Module) newMessaging() {
 	if m.notifier == nil {
 		m.notifier, m.ownNotifier = m.defaultNotifier(), true
 	}
-	m.waiters = deliver.New(deliver.Config{Notifier: m.notifier, MaxWaiters: cfg.MaxWaiters})
+	m.waiters = deliver.New(deliver.Config{Notifier: m.notifier, MaxWaiters: cfg.MaxWaiters,
+		Changed: func(uid int64) { m.presence.Changed(uid) }})
+	m.presence = m.newPresence()
 	if cfg.ParkLongPolls {
 		m.parker = park.New(cfg.Logger)
 	}
@@ -221,6 +228,7 @@ func (m *Module) stopMessaging() {
 		m.writer.Stop()
 	}
 	m.groupWriter.Stop()
+	m.presence.Close()
 	if m.ownNotifier {
 		_ = m.notifier.Close()
 	}
@@ -235,12 +243,14 @@ func (m *Module) newHandlers(profiles handlers.ProfileSource) error {
 		return err
 	}
 	m.contacts = handlers.NewContacts(handlers.ContactsConfig{
-		Store:   m.store,
-		Decoder: m.decoder,
-		Now:     m.cfg.Now,
-		Events:  m.events,
-		Notices: notices{m},
+		Store:    m.store,
+		Decoder:  m.decoder,
+		Now:      m.cfg.Now,
+		Events:   m.events,
+		Notices:  notices{m},
+		Presence: &handlers.PresenceConfig{Store: m.store, Online: m.presence, Now: m.cfg.Now},
 	})
+	m.typingThrottle = m.loginRuns()
 	m.conversations = handlers.NewConversations(handlers.ConversationsConfig{
 		Store:   m.store,
 		Decoder: m.decoder,
@@ -285,6 +295,8 @@ func (m *Module) newUsers(profiles handlers.ProfileSource) (*handlers.Users, err
 		Events:     m.events,
 		Streams:    sessionEnds{m},
 		Logger:     cfg.Logger,
+		// The tracker is made before the handlers (newMessaging).
+		PresenceShown: m.presenceShown,
 	})
 }
 
@@ -502,6 +514,7 @@ func (m *Module) shutdown() error {
 	}
 	m.groupWriter.Stop()
 	m.wg.Wait()
+	m.presence.Close()
 	if m.ownNotifier {
 		return m.notifier.Close()
 	}

@@ -56,6 +56,7 @@ func (m *Module) Mount(r fiber.Router) {
 	ms := m.messages
 	rt.post("/Message/Send", ms.Send())
 	rt.post("/Message/Recv", ms.Recv())
+	rt.post("/Message/Typing", handlers.Typing(m.typing()))
 	// GET too, with everything in the query, for a browser's EventSource.
 	rt.post("/Message/Stream", ms.Stream())
 	rt.get("/Message/Stream", ms.Stream())

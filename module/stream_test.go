@@ -145,6 +145,11 @@ func (s *sseStream) next(t *testing.T) sseEvent {
 func (s *sseStream) expectBye(t *testing.T, reason string) {
 	t.Helper()
 	ev := s.next(t)
+	for ev.event == "presence" {
+		// A contact's stream opening or ending (API.md §13) may come
+		// before.
+		ev = s.next(t)
+	}
 	if ev.event != "bye" || ev.data != fmt.Sprintf(`{"reason":%q}`, reason) {
 		t.Fatalf("got %+v, want bye %s", ev, reason)
 	}

@@ -156,7 +156,7 @@ func (s *chatSession) run(ctx context.Context, stdin io.Reader, stderr io.Writer
 		listened <- s.c.Listen(ctx, from, func(m client.Message) error {
 			s.incoming(ctx, m)
 			return nil
-		})
+		}, client.OnEvent(func(ev client.Event) { s.event(ctx, ev) }))
 	}()
 	defer func() {
 		cancel()
@@ -258,7 +258,7 @@ func (s *chatSession) newest(ctx context.Context) (from int64, mine func(client.
 	}
 	isContact := map[int64]bool{}
 	for _, p := range contacts {
-		s.remember(p)
+		s.remember(p.Profile)
 		isContact[p.UID] = true
 		page, err := s.c.History(ctx, client.HistoryRequest{With: p.UID, Limit: 1})
 		if err != nil {
@@ -280,6 +280,21 @@ func (s *chatSession) newest(ctx context.Context) (from int64, mine func(client.
 		}
 		return isContact[m.UIDFrom]
 	}, nil
+}
+
+// event prints what the stream says besides messages that a person at
+// the terminal wants to know: who is typing. (The chat reads whole lines,
+// so it cannot tell when its own user is typing, and sends no typing.)
+func (s *chatSession) event(ctx context.Context, ev client.Event) {
+	t, ok := ev.(client.TypingEvent)
+	if !ok {
+		return
+	}
+	if t.GID != 0 {
+		s.out.printf("%s is typing… in %s\n", s.memberName(ctx, t.GID, t.UID), s.groupName(ctx, t.GID))
+		return
+	}
+	s.out.printf("%s is typing…\n", s.name(ctx, t.UID))
 }
 
 // incoming prints a message that arrived, and marks it read when its
@@ -454,8 +469,14 @@ func (s *chatSession) contacts(ctx context.Context) error {
 		s.out.printf("no contacts yet: /add UID asks someone\n")
 	}
 	for _, p := range contacts {
-		s.remember(p)
+		s.remember(p.Profile)
 		line := fmt.Sprintf("  %d  %s", p.UID, p.Name)
+		switch {
+		case p.Online:
+			line += "  (online)"
+		case p.LastSeen > 0:
+			line += "  (last seen " + time.Unix(p.LastSeen, 0).Format("2006-01-02 15:04") + ")"
+		}
 		if n := counts[p.UID]; n > 0 {
 			line += fmt.Sprintf("  (%d unread)", n)
 		}

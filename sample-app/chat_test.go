@@ -306,3 +306,35 @@ func TestChatUsage(t *testing.T) {
 		}
 	})
 }
+
+// TestChatTyping shows a contact typing, and who is online in /contacts.
+func TestChatTyping(t *testing.T) {
+	t.Parallel()
+	srv := startServe(t, tempDSN(t))
+	m := demoSecretRE.FindStringSubmatch(srv.stdout.String())
+	if m == nil {
+		t.Fatalf("serve printed no demo client: %q", srv.stdout.String())
+	}
+	env := map[string]string{"FIBERCHAT_URL": srv.base, "FIBERCHAT_SECRET": m[1]}
+	alice, aliceUID := registerChat(t, env, "alice")
+	bob, bobUID := registerChat(t, env, "bob")
+	alice.say("/add " + bobUID)
+	alice.expect("request sent to bob")
+	bob.say("/accept " + aliceUID)
+	bob.expect("are contacts now")
+	alice.say("/open " + bobUID)
+	alice.expect("conversation with bob")
+	alice.say("hello")
+	bob.expect("[alice] hello") // bob's stream is open
+
+	aliceAPI := apiClient(t, srv.base, m[1], aliceUID, "alice-pw")
+	uid, _ := strconv.ParseInt(bobUID, 10, 64)
+	if err := aliceAPI.Typing(context.Background(), uid); err != nil {
+		t.Fatal(err)
+	}
+	bob.expect("alice is typing…")
+	bob.say("/contacts")
+	if line := bob.expect("  " + aliceUID + "  alice"); !strings.Contains(line, "(online)") {
+		t.Errorf("bob's /contacts shows %q, want alice online", line)
+	}
+}

@@ -73,6 +73,8 @@ export class Client {
   #goodDay = "";
   #session;
   #onSession;
+  // When typing was last sent, per conversation.
+  #typingSent = new Map();
   #fetch;
 
   /**
@@ -261,12 +263,15 @@ export class Client {
 
   /**
    * updateProfile changes name, head_img and/or handle (empty = unchanged),
-   * and discoverable when it is a boolean (whether search finds me).
+   * discoverable when it is a boolean (whether search finds me), and
+   * show_presence when given (true/false: show or hide my presence, and
+   * so everyone's to me).
    */
-  updateProfile({ name = "", head_img = "", handle = "", discoverable } = {}) {
+  updateProfile({ name = "", head_img = "", handle = "", discoverable, show_presence } = {}) {
     const body = { name, head_img };
     if (handle) body.handle = handle;
     if (typeof discoverable === "boolean") body.discoverable = discoverable ? 1 : 0;
+    if (show_presence !== undefined) body.show_presence = show_presence ? 1 : 0;
     return this.call("/user/info/update", body);
   }
 
@@ -330,6 +335,19 @@ export class Client {
     const body = { uid_to: Number(uidTo), data };
     if (clientMsgId) body.client_msg_id = clientMsgId;
     return this.call("/Message/Send", body);
+  }
+
+  /**
+   * typing tells the other side of a conversation ({uid} or {gid}) that
+   * I am typing. The server relays one every 3 s at most, and this sends
+   * at most one every 2 s per conversation, so call it on every input.
+   */
+  typing({ uid, gid }) {
+    const key = gid ? `g${gid}` : `u${uid}`;
+    const now = Date.now();
+    if ((this.#typingSent.get(key) || 0) > now - 2000) return Promise.resolve(null);
+    this.#typingSent.set(key, now);
+    return this.call("/Message/Typing", gid ? { gid: Number(gid) } : { uid_to: Number(uid) });
   }
 
   /** recv is one Recv: {last_id, wait, limit} all optional. */
@@ -436,8 +454,9 @@ export class Client {
    * A group's message carries gid (and no uid_to).
    * opts.onEvent(type, data) receives the stream's other events: "read",
    * "contact", "group" ({gid, what, uid}: created, added, removed, left,
-   * updated or role, uid being the member it is about) and "bye". Long
-   * polls carry messages only.
+   * updated or role, uid being the member it is about), "typing" ({uid,
+   * gid?}: shown for a few seconds), "presence" ({uid, online,
+   * last_seen}) and "bye". Long polls carry messages only.
    */
   listen(fromId, onMessage, { onState = () => {}, onEvent = () => {} } = {}) {
     let lastId = fromId == null ? null : Number(fromId);
@@ -544,7 +563,7 @@ export class Client {
         const m = json(e);
         if (m && typeof m.id === "number") deliver(m);
       });
-      for (const type of ["read", "contact", "group"]) {
+      for (const type of ["read", "contact", "group", "typing", "presence"]) {
         source.addEventListener(type, (e) => onEvent(type, json(e)));
       }
       source.addEventListener("bye", (e) => {

@@ -41,6 +41,20 @@ type Live struct {
 // opts.App run after those settings, so a test may undo them.
 func NewLive(t testing.TB, db *DB, opts Options) *Live {
 	t.Helper()
+	return serveLive(t, opts, func(o Options) *Server { return NewServer(t, db, o) })
+}
+
+// LiveTwin is Twin for a Live: another instance on l's database (and
+// clock and API client), listening on a port of its own, for what only
+// a socket carries (streams, parked polls) on two instances.
+func (l *Live) LiveTwin(t testing.TB, opts Options) *Live {
+	t.Helper()
+	return serveLive(t, opts, func(o Options) *Server { return l.Server.Twin(t, o) })
+}
+
+// serveLive is NewLive with the Server made by newServer.
+func serveLive(t testing.TB, opts Options, newServer func(Options) *Server) *Live {
+	t.Helper()
 	config, appHook := opts.Config, opts.App
 	opts.Config = func(c *module.Config) {
 		c.ParkLongPolls = true
@@ -60,7 +74,7 @@ func NewLive(t testing.TB, db *DB, opts Options) *Live {
 			appHook(app)
 		}
 	}
-	s := NewServer(t, db, opts)
+	s := newServer(opts)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

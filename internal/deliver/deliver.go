@@ -67,6 +67,13 @@ type Config struct {
 	//
 	// Optional. Default: 0, no cap.
 	MaxWaiters int
+	// Changed, when set, is called after a user's first waiter was added
+	// and after their last one left (presence, API.md §13). It runs
+	// outside the Hub's locks, so two calls for a user may arrive in
+	// either order: it asks Has which is true now.
+	//
+	// Optional. Default: nil.
+	Changed func(uid int64)
 }
 
 // Hub is the registry of waiting polls and streams by uid. Its methods
@@ -79,6 +86,7 @@ type Hub struct {
 	notifier notify.Notifier
 	caps     [kinds]Caps
 	max      int64
+	changed  func(uid int64)
 
 	// sub serializes subscribing and unsubscribing users. Those call the
 	// notifier, which runs wake-ups under a lock of its own and they take
@@ -101,7 +109,7 @@ type user struct {
 
 // New returns an empty Hub.
 func New(cfg Config) *Hub {
-	h := &Hub{notifier: cfg.Notifier, byUID: make(map[int64]*user), max: int64(cfg.MaxWaiters)}
+	h := &Hub{notifier: cfg.Notifier, byUID: make(map[int64]*user), max: int64(cfg.MaxWaiters), changed: cfg.Changed}
 	h.caps[Poll], h.caps[Stream] = cfg.Polls, cfg.Streams
 	for k := range h.caps {
 		if h.caps[k].PerSession == 0 {
@@ -153,7 +161,8 @@ func (h *Hub) Add(w *Waiter, kind Kind, uid, tokenID int64, wake, stop func()) b
 	}
 	u := h.byUID[uid]
 	h.mu.Unlock()
-	if u == nil {
+	first := u == nil
+	if first {
 		// A wake-up before u is stored finds no waiter: there is none yet.
 		u = &user{cancel: h.notifier.Subscribe(uid, func() { h.wakeUser(uid) })}
 	}
@@ -166,7 +175,17 @@ func (h *Hub) Add(w *Waiter, kind Kind, uid, tokenID int64, wake, stop func()) b
 	for _, o := range stopped {
 		o.stop()
 	}
+	if first && h.changed != nil {
+		h.changed(uid)
+	}
 	return true
+}
+
+// Has reports whether uid has waiters in this process.
+func (h *Hub) Has(uid int64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.byUID[uid] != nil
 }
 
 // wakeUser is a user's notifier callback: every waiter of the user may
@@ -239,7 +258,6 @@ func (h *Hub) Len(kind Kind) int { return int(h.open[kind].Load()) }
 func (w *Waiter) Remove() {
 	h := w.hub
 	h.sub.Lock()
-	defer h.sub.Unlock()
 	h.mu.Lock()
 	u := h.byUID[w.uid]
 	var cancel func()
@@ -255,6 +273,10 @@ func (w *Waiter) Remove() {
 	h.mu.Unlock()
 	if cancel != nil {
 		cancel()
+	}
+	h.sub.Unlock()
+	if cancel != nil && h.changed != nil {
+		h.changed(w.uid)
 	}
 }
 

@@ -121,3 +121,27 @@ func TestMaxWaiters(t *testing.T) {
 		t.Fatal("refused after one was removed")
 	}
 }
+
+// TestChanged: Changed runs when a user's first waiter comes and their
+// last goes, whatever the kinds, and Has says which.
+func TestChanged(t *testing.T) {
+	var calls []bool
+	var h *Hub
+	h = New(Config{Notifier: notify.NewLocal(), Changed: func(uid int64) {
+		if uid != 7 {
+			t.Errorf("Changed(%d)", uid)
+		}
+		calls = append(calls, h.Has(uid))
+	}})
+	p := add(h, Poll, 7, 1)
+	s := add(h, Stream, 7, 2)
+	p.Remove()
+	p.Remove() // idempotent: no second call
+	if len(calls) != 1 || !calls[0] {
+		t.Fatalf("calls %v, want one, with waiters", calls)
+	}
+	s.Remove()
+	if len(calls) != 2 || calls[1] || h.Has(7) {
+		t.Fatalf("calls %v, want a second, without waiters", calls)
+	}
+}

@@ -281,15 +281,65 @@ function renderContacts() {
     const name = document.createElement("strong");
     name.textContent = c.name;
     const id = document.createElement("small");
-    id.textContent = `id ${c.uid}`;
+    id.textContent = `id ${c.uid}` + seenText(c);
     who.append(name, id);
-    li.append(av, who);
+    const dot = document.createElement("span");
+    dot.className = "presence" + (c.online ? " online" : "");
+    dot.title = c.online ? "online" : "offline";
+    li.append(dot, av, who);
     addBadge(li, unread.get(c.uid) || 0);
     li.addEventListener("click", () => openConversation(c.uid));
     ul.append(li);
   }
   $("no-contacts").hidden = contacts.size > 0;
   renderTitle();
+}
+
+// seenText is what a contact's line says of their presence besides the
+// dot: when they were last seen, if offline and known.
+function seenText(c) {
+  if (c.online || !c.last_seen) return "";
+  return " · last seen " + new Date(c.last_seen * 1000).toLocaleString();
+}
+
+// onPresence keeps a contact's presence as the stream tells it.
+function onPresence(data) {
+  const c = contacts.get(data.uid);
+  if (!c) return;
+  c.online = data.online;
+  c.last_seen = data.last_seen;
+  renderContacts();
+}
+
+// Typing: "typing…" in the open conversation's header, for a few seconds
+// after the last notice (the server relays one every 3 s while someone
+// types), or until their message arrives.
+let typingTimer = 0;
+function onTyping(data) {
+  if (!conv || (data.gid || 0) !== (conv.gid || 0) || (!data.gid && data.uid !== conv.uid)) return;
+  const t = $("typing");
+  let who = "";
+  if (data.gid) {
+    const m = (conv.members || []).find((p) => p.uid === data.uid);
+    who = (m ? m.name : `id ${data.uid}`) + " is ";
+  }
+  t.textContent = who + "typing…";
+  t.dataset.uid = data.uid;
+  t.hidden = false;
+  clearTimeout(typingTimer);
+  typingTimer = setTimeout(hideTyping, 4000);
+}
+
+function hideTyping() {
+  clearTimeout(typingTimer);
+  $("typing").hidden = true;
+}
+
+// sendTyping tells the open conversation that I type; fiberchat.js keeps
+// it to one every 2 s.
+function sendTyping() {
+  if (!conv || !$("text").value) return;
+  chat.typing(conv.gid ? { gid: conv.gid } : { uid: conv.uid }).catch(() => {});
 }
 
 // addBadge shows n unread on a list item, when there are any.
@@ -653,6 +703,7 @@ async function showConversation(c, stored) {
 
 function renderHeader() {
   const g = conv.gid > 0;
+  hideTyping();
   $("peer-name").textContent = conv.name;
   $("peer-uid").textContent = g ? "" : conv.uid;
   $("peer-sub").hidden = g;
@@ -1036,6 +1087,7 @@ function onMessage(m) {
   // A group's message belongs to the group, whoever wrote it.
   const here = conv && (m.gid ? conv.gid === m.gid : !conv.gid && m.uid_from === conv.uid);
   if (here) {
+    if ($("typing").dataset.uid === String(m.uid_from)) hideTyping();
     const stick = atBottom();
     appendMessage({ ...m, read: false, read_by: 0 });
     if (stick) toBottom();
@@ -1065,6 +1117,10 @@ function onEvent(type, data) {
     loadBlocked();
   } else if (type === "group") {
     onGroupEvent(data);
+  } else if (type === "presence") {
+    onPresence(data);
+  } else if (type === "typing") {
+    onTyping(data);
   }
 }
 
@@ -1236,6 +1292,7 @@ function bind() {
     });
   });
   $("composer").addEventListener("submit", send);
+  $("text").addEventListener("input", sendTyping);
   $("text").addEventListener("keydown", (e) => {
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
       e.preventDefault();

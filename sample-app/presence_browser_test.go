@@ -1,0 +1,53 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestBrowserTypingPresence drives typing and presence (API.md §13) in
+// two Chromiums: one types and the other sees "typing…" in the open
+// conversation's header; a contact's dot turns green when they open the
+// page, grey once they left (after the server's grace, 10 s), and the
+// list says when they were last seen.
+func TestBrowserTypingPresence(t *testing.T) {
+	chromium := findChromium(t)
+	s := startServe(t, "sqlite:"+filepath.Join(t.TempDir(), "chat.db"))
+	alice := newBrowser(t, chromium, "alice")
+	bob := newBrowser(t, chromium, "bob")
+	aliceUID := alice.register(t, s.base, "Alice", "alice-pass")
+	bobUID := bob.register(t, s.base, "Bob", "bob-pass")
+
+	alice.do(t, "add Bob", chromedp.SendKeys("#add-uid", strconv.FormatInt(bobUID, 10)), chromedp.Click("#add-form button"))
+	alice.waitFor(t, "the request sent", `document.getElementById("side-note").textContent.startsWith("Request sent")`)
+	reqSel := fmt.Sprintf(`#requests li[data-uid="%d"] button.accept`, aliceUID)
+	bob.do(t, "see Alice's request", chromedp.Click("#refresh"), chromedp.WaitVisible(reqSel))
+	bob.do(t, "accept it", chromedp.Click(reqSel))
+	aliceItem := fmt.Sprintf(`#contacts li[data-uid="%d"]`, aliceUID)
+	bobItem := fmt.Sprintf(`#contacts li[data-uid="%d"]`, bobUID)
+	bob.waitFor(t, "Alice online", fmt.Sprintf(`!!document.querySelector('%s .presence.online')`, aliceItem))
+
+	// Alice leaves: after the grace her dot goes grey, and she was seen.
+	alice.do(t, "log out", chromedp.Click("#logout"), chromedp.WaitVisible("#login-form"))
+	bob.waitFor(t, "Alice offline", fmt.Sprintf(`!document.querySelector('%s .presence.online') &&
+		document.querySelector('%s small').textContent.includes("last seen")`, aliceItem, aliceItem))
+	// She comes back: the dot turns green without a reload.
+	alice.do(t, "log in again",
+		chromedp.SetValue("#login-uid", strconv.FormatInt(aliceUID, 10)),
+		chromedp.SendKeys("#login-passwd", "alice-pass"),
+		chromedp.Click("#login-form button[type=submit]"), chromedp.WaitVisible("#chat"))
+	bob.waitFor(t, "Alice online again", fmt.Sprintf(`!!document.querySelector('%s .presence.online')`, aliceItem))
+
+	// Bob has Alice's conversation open; Alice types in hers.
+	bob.do(t, "open Alice", chromedp.Click(aliceItem), chromedp.WaitVisible("#composer"))
+	alice.do(t, "open Bob", chromedp.Click("#refresh"), chromedp.WaitVisible(bobItem), chromedp.Click(bobItem), chromedp.WaitVisible("#composer"))
+	alice.do(t, "type", chromedp.SendKeys("#text", "On my w"))
+	bob.waitFor(t, "typing… in the header", `!document.getElementById("typing").hidden && document.getElementById("typing").textContent === "typing…"`)
+	// Her message ends it.
+	alice.do(t, "send", chromedp.SendKeys("#text", "ay"), chromedp.Click("#composer button[type=submit]"))
+	bob.waitFor(t, "the message, and no more typing…", hasMessage("theirs", "On my way")+` && document.getElementById("typing").hidden`)
+}
