@@ -32,9 +32,10 @@ const checkpointEvery = 250 * time.Millisecond
 // leave, the next one takes. A checkpoint syncs the WAL and then the
 // database file, so synchronous=FULL keeps its promise.
 type checkpointer struct {
-	conn *sql.DB
-	stop chan struct{}
-	done sync.WaitGroup
+	conn    *sql.DB
+	stop    chan struct{}
+	stopped sync.Once
+	done    sync.WaitGroup
 }
 
 // checkpointerName is the checkpointer's name among the *gorm.DB's
@@ -85,9 +86,10 @@ func (c *checkpointer) run() {
 	}
 }
 
-// close stops the checkpoints and closes the connection.
+// close stops the checkpoints and closes the connection. It may be
+// called again, as Close may (and sql.DB's Close is).
 func (c *checkpointer) close() error {
-	close(c.stop)
+	c.stopped.Do(func() { close(c.stop) })
 	c.done.Wait()
 	return c.conn.Close()
 }
