@@ -102,9 +102,13 @@ func (w *GroupWriter) CreateGroupMessage(ctx context.Context, m *Message) (repla
 	return r.replayed, r.members, nil
 }
 
-// commit stores a batch in one transaction; when that fails as a whole
-// (a racing duplicate client_msg_id, say) each message is stored alone,
-// so one message's trouble fails no other.
+// commit stores a batch in one transaction. When its INSERT meets a
+// client_msg_id that raced in from elsewhere, each message is stored
+// alone, so that one message's replay fails no other; nothing was
+// written then. Any other failure fails the batch: its COMMIT may have
+// committed on a MySQL server whose answer was lost, and storing the
+// messages again would store them twice (they may carry no key), so
+// each Send is answered unavailable, to be retried by its client.
 func (w *GroupWriter) commit(batch []*groupReq) {
 	first := batch[0].deadline
 	for _, r := range batch {
@@ -114,14 +118,18 @@ func (w *GroupWriter) commit(batch []*groupReq) {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), first)
 	defer cancel()
-	if err := w.store.createGroupBatch(ctx, batch); err == nil {
+	err := w.store.createGroupBatch(ctx, batch)
+	if err != nil && isDuplicate(err) {
 		for _, r := range batch {
-			close(r.ready)
+			w.store.storeGroupAlone(ctx, r)
 		}
 		return
 	}
 	for _, r := range batch {
-		w.store.storeGroupAlone(ctx, r)
+		if err != nil {
+			r.err = fmt.Errorf("create group messages: %w", Redact(err))
+		}
+		close(r.ready)
 	}
 }
 

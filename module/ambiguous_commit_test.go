@@ -355,3 +355,46 @@ func TestAmbiguousCommitStoresOnce(t *testing.T) {
 		t.Fatalf("Recv: %d messages, want %d", got, 3*senders)
 	}
 }
+
+// TestGroupAmbiguousCommitStoresOnce loses the answer to a group batch's
+// COMMIT after the server committed: its Sends are answered 503 (their
+// messages may be stored, once) and never stored again by a retry of the
+// batch, which for messages without a client_msg_id would store them
+// twice.
+func TestGroupAmbiguousCommitStoresOnce(t *testing.T) {
+	lossy := &lossyConnector{}
+	s := lossyServer(t, lossy, 0, nil)
+	owner := s.NewUser(t, "owner")
+	const senders = 12
+	var users []chattest.User
+	for i := range senders {
+		u := s.NewUser(t, fmt.Sprintf("u%d", i))
+		s.Befriend(t, owner, u)
+		users = append(users, u)
+	}
+	gid := into[groupCreated](t, gcall(t, s, owner, "/Group/create", map[string]any{"name": "g", "data": members(users...)}, 200, 0)).GID
+	for round := range 3 {
+		lossy.armed.Store(true)
+		codes := make([]int, senders)
+		var wg sync.WaitGroup
+		for i, u := range users {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := s.Post(t, "/Message/Send", u.Creds(map[string]any{"gid": gid, "data": fmt.Sprintf("round %d from %d", round, i)}))
+				codes[i] = r.Status
+			}()
+		}
+		wg.Wait()
+		if lossy.armed.Load() {
+			t.Fatalf("round %d: no group commit lost its answer", round)
+		}
+		for i, code := range codes {
+			n := s.Count(t, "messages", "body = ?", fmt.Sprintf("round %d from %d", round, i))
+			switch {
+			case code == 200 && n != 1, code == 503 && n > 1, code != 200 && code != 503:
+				t.Fatalf("round %d, sender %d: answered %d, stored %d times", round, i, code, n)
+			}
+		}
+	}
+}
