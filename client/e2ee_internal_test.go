@@ -107,12 +107,18 @@ func TestTamperedFailsToDecrypt(t *testing.T) {
 		return env
 	}
 	cases := map[string]func(*Envelope) ([]byte, *Device, int64){
-		"ct":      func(e *Envelope) ([]byte, *Device, int64) { e.CT[3] ^= 1; return alice.PublicKey(), bob, 2 },
-		"wrapped": func(e *Envelope) ([]byte, *Device, int64) { e.Keys[0].Wrapped[20] ^= 1; return alice.PublicKey(), bob, 2 },
-		"nonce":   func(e *Envelope) ([]byte, *Device, int64) { e.Nonce[0] ^= 1; return alice.PublicKey(), bob, 2 },
-		"sender":  func(*Envelope) ([]byte, *Device, int64) { return eve.PublicKey(), bob, 2 },
-		"device":  func(*Envelope) ([]byte, *Device, int64) { return alice.PublicKey(), eve, 2 },
-		"short":   func(e *Envelope) ([]byte, *Device, int64) { e.Keys[0].Wrapped = e.Keys[0].Wrapped[:10]; return alice.PublicKey(), bob, 2 },
+		"ct": func(e *Envelope) ([]byte, *Device, int64) { e.CT[3] ^= 1; return alice.PublicKey(), bob, 2 },
+		"wrapped": func(e *Envelope) ([]byte, *Device, int64) {
+			e.Keys[0].Wrapped[20] ^= 1
+			return alice.PublicKey(), bob, 2
+		},
+		"nonce":  func(e *Envelope) ([]byte, *Device, int64) { e.Nonce[0] ^= 1; return alice.PublicKey(), bob, 2 },
+		"sender": func(*Envelope) ([]byte, *Device, int64) { return eve.PublicKey(), bob, 2 },
+		"device": func(*Envelope) ([]byte, *Device, int64) { return alice.PublicKey(), eve, 2 },
+		"short": func(e *Envelope) ([]byte, *Device, int64) {
+			e.Keys[0].Wrapped = e.Keys[0].Wrapped[:10]
+			return alice.PublicKey(), bob, 2
+		},
 	}
 	for name, tamper := range cases {
 		env := fresh()
