@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/fiberchat/fiberchat/client"
 )
 
 // e2eeVectorsScript checks fiberchat.js's end-to-end encryption against
@@ -64,4 +65,79 @@ func TestBrowserE2EEVectors(t *testing.T) {
 	for _, f := range failed {
 		t.Error(f)
 	}
+}
+
+// e2eePageSetup, as B in the page: a fresh device, its key published,
+// and "from the page" sent encrypted to A. It resolves to the checks that
+// failed.
+const e2eePageSetup = `(async () => {
+  const A = %d, B = %d;
+  const { configure, newDevice } = await import("/static/fiberchat.js");
+  const cfg = await (await fetch("/app/config.json")).json();
+  globalThis.ben = configure({ clientId: cfg.client_id, tokens: cfg.tokens, session: { uid: B, access_token: %q } });
+  globalThis.dev = await newDevice("page");
+  await ben.publishKey(dev);
+  await ben.sendEncrypted(A, "from the page", dev);
+  return [];
+})()`
+
+// e2eePageRead, as B in the page: the newest message from A, decrypted.
+const e2eePageRead = `(async () => {
+  const A = %d;
+  const h = await ben.history(A, { limit: 1 });
+  const m = h.data[0];
+  if (!m || !m.enc || "message" in m) return ["not an encrypted message: " + JSON.stringify(m)];
+  const text = await ben.decrypt(m, dev);
+  return text === "from go" ? [] : ["decrypted " + JSON.stringify(text)];
+})()`
+
+// TestBrowserE2EEInterop: a message the page encrypts with Web Crypto is
+// read by the Go SDK, and one the Go SDK encrypts is read in the page.
+func TestBrowserE2EEInterop(t *testing.T) {
+	chromium := findChromium(t)
+	s := startServe(t, "sqlite:"+filepath.Join(t.TempDir(), "chat.db"))
+	m := demoSecretRE.FindStringSubmatch(s.stdout.String())
+	if m == nil {
+		t.Fatalf("serve printed no demo client: %q", s.stdout.String())
+	}
+	aUID, aTok := apiUser(t, s.base, m[1], "Ann")
+	bUID, bTok := apiUser(t, s.base, m[1], "Ben")
+	befriend(t, s.base, m[1], aUID, aTok, bUID, bTok)
+	dev, err := client.NewDevice("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ann, err := client.New(s.base, "demo", m[1], client.WithDevice(dev), client.WithSession(client.Session{UID: aUID, AccessToken: aTok}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := ann.PublishKey(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	b := newBrowser(t, chromium, "page")
+	b.do(t, "open the page", chromedp.Navigate(s.base+"/app/"))
+	run := func(script string) {
+		t.Helper()
+		bctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
+		defer cancel()
+		failed, err := chromedp.Run(bctx, chromedp.Evaluate[[]string](script, chromedp.EvalAwaitPromise))
+		if err != nil {
+			t.Fatalf("the script: %v", err)
+		}
+		for _, f := range failed {
+			t.Error(f)
+		}
+	}
+	run(fmt.Sprintf(e2eePageSetup, aUID, bUID, bTok))
+	page, err := ann.History(ctx, client.HistoryRequest{With: bUID, Limit: 1})
+	if err != nil || len(page.Messages) != 1 || !page.Messages[0].Encrypted || page.Messages[0].Message.Message != "from the page" {
+		t.Fatalf("Go reads the page's message: %+v, %v", page, err)
+	}
+	if _, err := ann.SendEncrypted(ctx, bUID, "from go"); err != nil {
+		t.Fatal(err)
+	}
+	run(fmt.Sprintf(e2eePageRead, aUID))
 }
