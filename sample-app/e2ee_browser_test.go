@@ -141,3 +141,68 @@ func TestBrowserE2EEInterop(t *testing.T) {
 	}
 	run(fmt.Sprintf(e2eePageRead, aUID))
 }
+
+// TestBrowserE2EEPage: the page makes its device (the private key not
+// extractable, kept in IndexedDB) and publishes its key; with a contact
+// who has one, the conversation shows a lock and the safety number the
+// Go SDK computes too; a message the Go SDK encrypts shows decrypted,
+// behind a lock, and one the page sends is encrypted (the Go SDK reads
+// it); a contact's new key warns.
+func TestBrowserE2EEPage(t *testing.T) {
+	chromium := findChromium(t)
+	s := startServe(t, "sqlite:"+filepath.Join(t.TempDir(), "chat.db"))
+	m := demoSecretRE.FindStringSubmatch(s.stdout.String())
+	if m == nil {
+		t.Fatalf("serve printed no demo client: %q", s.stdout.String())
+	}
+	aUID, aTok := apiUser(t, s.base, m[1], "Ann")
+	bUID, bTok := apiUser(t, s.base, m[1], "Ben")
+	befriend(t, s.base, m[1], aUID, aTok, bUID, bTok)
+	newAnn := func() *client.Client {
+		dev, err := client.NewDevice("go")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := client.New(s.base, "demo", m[1], client.WithDevice(dev), client.WithSession(client.Session{UID: aUID, AccessToken: aTok}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.PublishKey(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	ann := newAnn()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	ben := newBrowser(t, chromium, "ben")
+	ben.openAs(t, s.base, bUID, bTok)
+	ben.do(t, "open Ann", chromedp.Click(fmt.Sprintf(`#contacts li[data-uid="%d"]`, aUID)), chromedp.WaitVisible("#composer"))
+	ben.waitFor(t, "the lock", `!document.getElementById("peer-lock").hidden`)
+	safety, err := ann.SafetyNumber(ctx, bUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ben.text(t, "#peer-safety"); got != safety {
+		t.Fatalf("the page's safety number %q, the Go SDK's %q", got, safety)
+	}
+
+	if _, err := ann.SendEncrypted(ctx, bUID, "sealed from go"); err != nil {
+		t.Fatal(err)
+	}
+	ben.waitFor(t, "the message decrypted, behind a lock", `[...document.querySelectorAll("#messages .theirs")].some((e) =>
+		e.querySelector(".text").textContent === "sealed from go" && !!e.querySelector(".lock"))`)
+	ben.do(t, "send", chromedp.SendKeys("#text", "sealed from the page"), chromedp.Click("#composer button[type=submit]"))
+	ben.waitFor(t, "sent", `[...document.querySelectorAll("#messages .mine")].some((e) => e.dataset.id && !!e.querySelector(".lock"))`)
+	page, err := ann.History(ctx, client.HistoryRequest{With: bUID, Limit: 1})
+	if err != nil || len(page.Messages) != 1 || !page.Messages[0].Encrypted || page.Messages[0].Message.Message != "sealed from the page" {
+		t.Fatalf("Go reads the page's message: %+v, %v", page, err)
+	}
+
+	newAnn() // a new device of Ann's
+	ben.waitFor(t, "the key-change warning", `!document.getElementById("peer-keys-changed").hidden`)
+	if got := ben.text(t, "#peer-safety"); got == safety {
+		t.Fatal("the safety number did not change with Ann's keys")
+	}
+}

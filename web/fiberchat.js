@@ -438,7 +438,8 @@ export class Client {
    * A group's message carries gid (and no uid_to).
    * opts.onEvent(type, data) receives the stream's other events: "read",
    * "contact", "group" ({gid, what, uid}: created, added, removed, left,
-   * updated or role, uid being the member it is about) and "bye". Long
+   * updated or role, uid being the member it is about), "keys" ({uid}: a
+   * contact's device keys changed) and "bye". Long
    * polls carry messages only.
    */
   listen(fromId, onMessage, { onState = () => {}, onEvent = () => {} } = {}) {
@@ -546,7 +547,7 @@ export class Client {
         const m = json(e);
         if (m && typeof m.id === "number") deliver(m);
       });
-      for (const type of ["read", "contact", "group"]) {
+      for (const type of ["read", "contact", "group", "keys"]) {
         source.addEventListener(type, (e) => onEvent(type, json(e)));
       }
       source.addEventListener("bye", (e) => {
