@@ -206,3 +206,38 @@ func TestBrowserE2EEPage(t *testing.T) {
 		t.Fatal("the safety number did not change with Ann's keys")
 	}
 }
+
+// TestBrowserE2EEPageToPage: two browsers talk encrypted: what Ann's page
+// sends, Ben's shows decrypted behind a lock, and the server keeps only
+// its enc (History without a device sees an encrypted message).
+func TestBrowserE2EEPageToPage(t *testing.T) {
+	chromium := findChromium(t)
+	s := startServe(t, "sqlite:"+filepath.Join(t.TempDir(), "chat.db"))
+	m := demoSecretRE.FindStringSubmatch(s.stdout.String())
+	if m == nil {
+		t.Fatalf("serve printed no demo client: %q", s.stdout.String())
+	}
+	aUID, aTok := apiUser(t, s.base, m[1], "Ann")
+	bUID, bTok := apiUser(t, s.base, m[1], "Ben")
+	befriend(t, s.base, m[1], aUID, aTok, bUID, bTok)
+	ann, ben := newBrowser(t, chromium, "ann"), newBrowser(t, chromium, "ben")
+	ben.openAs(t, s.base, bUID, bTok)
+	ann.openAs(t, s.base, aUID, aTok)
+	ann.do(t, "open Ben", chromedp.Click(fmt.Sprintf(`#contacts li[data-uid="%d"]`, bUID)), chromedp.WaitVisible("#composer"))
+	ann.waitFor(t, "the lock", `!document.getElementById("peer-lock").hidden`)
+	ann.do(t, "send", chromedp.SendKeys("#text", "page to page"), chromedp.Click("#composer button[type=submit]"))
+	ben.do(t, "open Ann", chromedp.Click(fmt.Sprintf(`#contacts li[data-uid="%d"]`, aUID)), chromedp.WaitVisible("#composer"))
+	ben.waitFor(t, "the message decrypted, behind a lock", `[...document.querySelectorAll("#messages .theirs")].some((e) =>
+		e.querySelector(".text").textContent === "page to page" && !!e.querySelector(".lock"))`)
+	if a, b := ann.text(t, "#peer-safety"), ben.text(t, "#peer-safety"); a == "" || a != b {
+		t.Fatalf("safety numbers %q and %q", a, b)
+	}
+	plain, err := client.New(s.base, "demo", m[1], client.WithSession(client.Session{UID: bUID, AccessToken: bTok}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := plain.History(context.Background(), client.HistoryRequest{With: aUID, Limit: 1})
+	if err != nil || len(page.Messages) != 1 || !page.Messages[0].Encrypted || page.Messages[0].Message.Message != "" {
+		t.Fatalf("History without a device: %+v, %v", page, err)
+	}
+}
