@@ -41,6 +41,10 @@ type Client struct {
 	// signed keeps the day's api_tokens (see APIToken).
 	signed atomic.Pointer[signedDay]
 
+	// e2ee is the device of end-to-end encryption, nil without
+	// WithDevice.
+	e2ee *e2eeState
+
 	mu   sync.RWMutex
 	sess Session
 }

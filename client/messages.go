@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -15,6 +16,15 @@ type Message struct {
 	GID     int64  `json:"gid,omitempty"`
 	Message string `json:"message"`
 	Time    int64  `json:"time"` // when it was stored (unix seconds)
+	// Enc is an end-to-end encrypted message's envelope (API.md §15).
+	// On a client with a device (WithDevice) Message is its decrypted
+	// text; Encrypted is set either way.
+	Enc       *Envelope `json:"enc,omitempty"`
+	Encrypted bool      `json:"-"`
+	// DecryptErr says why an encrypted message could not be decrypted
+	// (it wraps ErrUndecryptable, or tells that keys could not be
+	// fetched); Message is then empty, never ciphertext.
+	DecryptErr error `json:"-"`
 }
 
 // Sent is what Send stored.
@@ -33,10 +43,11 @@ func ClientMsgID(id string) SendOption { return func(b *sendBody) { b.ClientMsgI
 
 // sendBody names the recipient in exactly one of uid_to and gid.
 type sendBody struct {
-	UIDTo       int64  `json:"uid_to,omitempty"`
-	GID         int64  `json:"gid,omitempty"`
-	Data        string `json:"data"`
-	ClientMsgID string `json:"client_msg_id,omitempty"`
+	UIDTo       int64           `json:"uid_to,omitempty"`
+	GID         int64           `json:"gid,omitempty"`
+	Data        string          `json:"data,omitempty"`
+	Enc         json.RawMessage `json:"enc,omitempty"`
+	ClientMsgID string          `json:"client_msg_id,omitempty"`
 }
 
 // Send sends text to the user to (/Message/Send). Messaging a user who is
@@ -131,6 +142,7 @@ func (c *Client) Recv(ctx context.Context, r RecvRequest) (RecvResult, error) {
 		if out.Data[i].GID == 0 {
 			out.Data[i].UIDTo = s.UID // Recv's answer leaves out what is always me
 		}
+		c.decrypt(ctx, s.UID, &out.Data[i])
 	}
 	return RecvResult{Messages: out.Data, LastID: out.LastID, More: out.More}, nil
 }
@@ -184,7 +196,14 @@ func (c *Client) History(ctx context.Context, r HistoryRequest) (HistoryPage, er
 		BeforeID int64 `json:"before_id,omitempty"`
 		Limit    int   `json:"limit,omitempty"`
 	}{r.With, r.GID, r.BeforeID, r.Limit}, &out)
-	return HistoryPage{Messages: out.Data, More: out.More}, err
+	if err != nil {
+		return HistoryPage{}, err
+	}
+	me := c.Session().UID
+	for i := range out.Data {
+		c.decrypt(ctx, me, &out.Data[i].Message)
+	}
+	return HistoryPage{Messages: out.Data, More: out.More}, nil
 }
 
 // Read marks every message from uidFrom to me with an id up to lastID as

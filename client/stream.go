@@ -20,7 +20,8 @@ import (
 const streamIdle = 75 * time.Second
 
 // Event is one event of a Stream: a Message, a ReadReceipt, a
-// ContactEvent, a GroupEvent, a TypingEvent, a PresenceEvent or a Bye.
+// ContactEvent, a GroupEvent, a TypingEvent, a PresenceEvent, a KeysEvent
+// or a Bye.
 type Event interface{ isEvent() }
 
 // ReadReceipt tells that UID read what I sent them, up to LastID.
@@ -61,6 +62,14 @@ type PresenceEvent struct {
 	LastSeen int64 `json:"last_seen"`
 }
 
+// KeysEvent tells that UID, a contact, published a new or changed device
+// key (API.md §15): its safety number has changed, and a client should
+// say so. A client with a device fetches UID's keys afresh when it next
+// needs them.
+type KeysEvent struct {
+	UID int64 `json:"uid"`
+}
+
 // Bye is the server ending the stream: Reason says why (a shutdown, a
 // logout, a password change, an expired token).
 type Bye struct {
@@ -73,6 +82,7 @@ func (ContactEvent) isEvent()  {}
 func (GroupEvent) isEvent()    {}
 func (TypingEvent) isEvent()   {}
 func (PresenceEvent) isEvent() {}
+func (KeysEvent) isEvent()     {}
 func (Bye) isEvent()           {}
 
 // Stream is an open push stream (/Message/Stream). Next returns its
@@ -85,9 +95,19 @@ type Stream struct {
 	idle   *time.Timer
 	uid    int64
 
+	// e2ee, set on a client with a device, decrypts messages and hears
+	// of key changes.
+	e2ee *streamE2EE
+
 	mu     sync.Mutex
 	lastID int64
 	idled  bool
+}
+
+// streamE2EE is what a Stream of a client with a device decrypts with.
+type streamE2EE struct {
+	ctx context.Context
+	c   *Client
 }
 
 // Stream opens the push stream of my messages (API.md §10) with a GET, as
@@ -123,7 +143,11 @@ func (c *Client) Stream(ctx context.Context, lastID *int64) (*Stream, error) {
 		defer resp.Body.Close()
 		return nil, notAStream(path, resp)
 	}
-	return newStream(resp.Body, cancel, s.UID, lastID), nil
+	st := newStream(resp.Body, cancel, s.UID, lastID)
+	if c.e2ee != nil {
+		st.e2ee = &streamE2EE{ctx: ctx, c: c}
+	}
+	return st, nil
 }
 
 // streamRequest builds the stream's GET: credentials in headers, not the
@@ -260,6 +284,7 @@ func (s *Stream) decode(ev sseEvent) (Event, error) {
 		s.mu.Lock()
 		s.lastID = max(s.lastID, m.ID)
 		s.mu.Unlock()
+		s.decrypt(&m)
 		return m, nil
 	case "read":
 		return decodeEvent[ReadReceipt](ev.Data)
@@ -271,10 +296,30 @@ func (s *Stream) decode(ev sseEvent) (Event, error) {
 		return decodeEvent[TypingEvent](ev.Data)
 	case "presence":
 		return decodeEvent[PresenceEvent](ev.Data)
+	case "keys":
+		e, err := decodeEvent[KeysEvent](ev.Data)
+		if k, ok := e.(KeysEvent); ok && s.e2ee != nil {
+			s.e2ee.c.e2ee.forget(k.UID)
+		}
+		return e, err
 	case "bye":
 		return decodeEvent[Bye](ev.Data)
 	}
 	return nil, nil
+}
+
+// decrypt decrypts m (see Client.decrypt), fetching the sender's keys
+// if need be within the usual request timeout.
+func (s *Stream) decrypt(m *Message) {
+	if s.e2ee == nil {
+		if m.Enc != nil {
+			m.Encrypted, m.DecryptErr = true, errNoDevice
+		}
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.e2ee.ctx, requestTimeout)
+	defer cancel()
+	s.e2ee.c.decrypt(ctx, s.uid, m)
 }
 
 // decodeEvent decodes an event's data as an E.

@@ -68,7 +68,10 @@ type MessageStored struct {
 	ID, From, To int64
 	GID          int64
 	Body         string
-	Time         int64
+	// Encrypted marks an end-to-end encrypted message (API.md §15): Body
+	// is then its enc JSON, ciphertext the server cannot read.
+	Encrypted bool
+	Time      int64
 }
 
 // GroupChanged: a group's membership or settings changed (API.md §12).
@@ -144,9 +147,12 @@ func (UserUnblocked) Kind() string { return "user.unblocked" }
 type Outgoing struct {
 	// To is the recipient of a 1:1 message; GID the group of a group
 	// message (To is then 0).
-	From, To    int64
-	GID         int64
-	Body        string
+	From, To int64
+	GID      int64
+	Body     string
+	// Encrypted marks an end-to-end encrypted message (API.md §15): Body
+	// is then its enc JSON, not text: a hook can refuse it, not read it.
+	Encrypted   bool
 	ClientMsgID string
 }
 

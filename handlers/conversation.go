@@ -3,6 +3,7 @@ package handlers
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"slices"
 	"time"
 
@@ -63,12 +64,13 @@ type historyRequest struct {
 }
 
 type historyMessage struct {
-	ID      int64  `json:"id"`
-	UIDFrom int64  `json:"uid_from"`
-	UIDTo   int64  `json:"uid_to"`
-	Message string `json:"message"`
-	Time    int64  `json:"time"`
-	Read    bool   `json:"read"`
+	ID      int64           `json:"id"`
+	UIDFrom int64           `json:"uid_from"`
+	UIDTo   int64           `json:"uid_to"`
+	Message string          `json:"message,omitempty"`
+	Enc     json.RawMessage `json:"enc,omitempty"` // see recordBody
+	Time    int64           `json:"time"`
+	Read    bool            `json:"read"`
 }
 
 type historyResponse struct {
@@ -120,7 +122,8 @@ func (h *Conversations) History() fiber.Handler {
 		}
 		resp := historyResponse{Num: len(ms), Msg: "success", Data: make([]historyMessage, len(ms)), More: more}
 		for i, m := range ms {
-			resp.Data[i] = historyMessage{ID: m.ID, UIDFrom: m.FromUID, UIDTo: m.ToUID, Message: m.Body, Time: m.CreatedAt, Read: page.Read(me, m)}
+			text, enc := recordBody(&ms[i])
+			resp.Data[i] = historyMessage{ID: m.ID, UIDFrom: m.FromUID, UIDTo: m.ToUID, Message: text, Enc: enc, Time: m.CreatedAt, Read: page.Read(me, m)}
 		}
 		return c.JSON(resp)
 	}

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"time"
@@ -94,10 +95,13 @@ func NewMessages(cfg MessagesConfig) *Messages {
 
 type sendRequest struct {
 	// Exactly one of UIDTo and GID (API.md §12).
-	UIDTo       wire.UID `json:"uid_to"`
-	GID         wire.UID `json:"gid"`
-	Data        string   `json:"data" validate:"required"`
-	ClientMsgID string   `json:"client_msg_id" validate:"omitempty,max=64,nocontrol"`
+	UIDTo wire.UID `json:"uid_to"`
+	GID   wire.UID `json:"gid"`
+	// Exactly one of Data and Enc (API.md §15): Enc is an end-to-end
+	// encrypted message's envelope, checked by checkEnc.
+	Data        string          `json:"data"`
+	Enc         json.RawMessage `json:"enc"`
+	ClientMsgID string          `json:"client_msg_id" validate:"omitempty,max=64,nocontrol"`
 }
 
 type sendResponse struct {
@@ -145,7 +149,7 @@ func (h *Messages) Send() fiber.Handler {
 			msg.ClientMsgID = &req.ClientMsgID
 		}
 		if h.cfg.BeforeSend != nil {
-			out := events.Outgoing{From: msg.FromUID, To: msg.ToUID, GID: msg.GID, Body: req.Data, ClientMsgID: req.ClientMsgID}
+			out := events.Outgoing{From: msg.FromUID, To: msg.ToUID, GID: msg.GID, Body: msg.Body, Encrypted: msg.Enc, ClientMsgID: req.ClientMsgID}
 			if err := h.cfg.BeforeSend(ctx, out); err != nil {
 				return err
 			}
@@ -183,12 +187,37 @@ func (h *Messages) newMessage(c *fiber.Ctx, req *sendRequest) (*models.Message, 
 	case utf8.RuneCountInString(req.Data) > h.cfg.MaxChars:
 		return nil, apierr.Invalid("invalid data: max length %d characters", h.cfg.MaxChars)
 	}
+	body, enc, err := h.sendBody(req)
+	if err != nil {
+		return nil, err
+	}
 	s := middleware.SessionFrom(c)
 	to := int64(req.UIDTo)
 	if to == s.UID {
 		return nil, apierr.Invalid("invalid uid_to: cannot message yourself")
 	}
-	return &models.Message{FromUID: s.UID, ToUID: to, GID: int64(req.GID), Body: req.Data, CreatedAt: h.cfg.Now().Unix()}, nil
+	return &models.Message{FromUID: s.UID, ToUID: to, GID: int64(req.GID), Body: body, Enc: enc, CreatedAt: h.cfg.Now().Unix()}, nil
+}
+
+// sendBody returns what a Send stores: its data, or its checked enc
+// (then enc is true). Exactly one of the two is given, and enc only to a
+// user: a group's members have no shared key (API.md §15 is 1:1 only).
+func (h *Messages) sendBody(req *sendRequest) (body string, enc bool, err error) {
+	switch {
+	case len(req.Enc) == 0 && req.Data == "":
+		return "", false, apierr.Invalid("invalid data: data or enc is required")
+	case len(req.Enc) == 0:
+		return req.Data, false, nil
+	case req.Data != "":
+		return "", false, apierr.Invalid("invalid enc: give data or enc, not both")
+	case req.GID != 0:
+		return "", false, apierr.Invalid("invalid enc: encrypted messages are 1:1 only, not to a gid")
+	}
+	b, err := checkEnc(req.Enc, h.cfg.MaxChars)
+	if err != nil {
+		return "", false, err
+	}
+	return string(b), true, nil
 }
 
 // stored wakes the recipients of a message just committed and tells the
@@ -201,7 +230,7 @@ func (h *Messages) stored(ctx context.Context, msg *models.Message, wake []int64
 			h.cfg.Logger.WarnContext(ctx, "wake long polls", "uid", uid, "error", err.Error())
 		}
 	}
-	h.cfg.Events.Emit(ctx, events.MessageStored{ID: msg.ID, From: msg.FromUID, To: msg.ToUID, GID: msg.GID, Body: msg.Body, Time: msg.CreatedAt})
+	h.cfg.Events.Emit(ctx, events.MessageStored{ID: msg.ID, From: msg.FromUID, To: msg.ToUID, GID: msg.GID, Body: msg.Body, Encrypted: msg.Enc, Time: msg.CreatedAt})
 }
 
 type recvRequest struct {
@@ -212,12 +241,26 @@ type recvRequest struct {
 	Limit  *wire.Int `json:"limit" validate:"omitempty,min=1,max=500"`
 }
 
+// recvMessage is one message of Recv. An encrypted one has Enc and no
+// message (a plain one's is never empty): see recordBody.
 type recvMessage struct {
-	ID      int64  `json:"id"`
-	UIDFrom int64  `json:"uid_from"`
-	GID     int64  `json:"gid,omitempty"`
-	Message string `json:"message"`
-	Time    int64  `json:"time"`
+	ID      int64           `json:"id"`
+	UIDFrom int64           `json:"uid_from"`
+	GID     int64           `json:"gid,omitempty"`
+	Message string          `json:"message,omitempty"`
+	Enc     json.RawMessage `json:"enc,omitempty"`
+	Time    int64           `json:"time"`
+}
+
+// recordBody splits a stored message into what a record carries: its
+// text as message, or, for an encrypted one, its enc as JSON (and no
+// message: a client that does not know enc shows nothing rather than
+// ciphertext as text).
+func recordBody(m *models.Message) (string, json.RawMessage) {
+	if m.Enc {
+		return "", json.RawMessage(m.Body)
+	}
+	return m.Body, nil
 }
 
 type recvResponse struct {
@@ -366,7 +409,8 @@ func recvReply(ms []models.Message, cursor int64, limit int) recvResponse {
 	}
 	out := recvResponse{Num: len(ms), Msg: "success", Data: make([]recvMessage, len(ms)), LastID: cursor, More: more}
 	for i, m := range ms {
-		out.Data[i] = recvMessage{ID: m.ID, UIDFrom: m.FromUID, GID: m.GID, Message: m.Body, Time: m.CreatedAt}
+		text, enc := recordBody(&ms[i])
+		out.Data[i] = recvMessage{ID: m.ID, UIDFrom: m.FromUID, GID: m.GID, Message: text, Enc: enc, Time: m.CreatedAt}
 	}
 	if len(ms) > 0 {
 		out.LastID = ms[len(ms)-1].ID

@@ -63,12 +63,13 @@ func (s *openStream) replace() {
 }
 
 type streamMessage struct {
-	ID      int64  `json:"id"`
-	UIDFrom int64  `json:"uid_from"`
-	UIDTo   int64  `json:"uid_to,omitempty"`
-	GID     int64  `json:"gid,omitempty"`
-	Message string `json:"message"`
-	Time    int64  `json:"time"`
+	ID      int64           `json:"id"`
+	UIDFrom int64           `json:"uid_from"`
+	UIDTo   int64           `json:"uid_to,omitempty"`
+	GID     int64           `json:"gid,omitempty"`
+	Message string          `json:"message,omitempty"`
+	Enc     json.RawMessage `json:"enc,omitempty"` // see recordBody
+	Time    int64           `json:"time"`
 }
 
 // next is the stream's step: what to write, and whether it ends after.
@@ -121,8 +122,9 @@ func (s *openStream) readMessages(ctx context.Context, out []byte, room int) []b
 			s.w.More()
 			return out
 		}
-		for _, m := range ms {
-			b, err := json.Marshal(streamMessage{ID: m.ID, UIDFrom: m.FromUID, UIDTo: m.ToUID, GID: m.GID, Message: m.Body, Time: m.CreatedAt})
+		for i, m := range ms {
+			text, enc := recordBody(&ms[i])
+			b, err := json.Marshal(streamMessage{ID: m.ID, UIDFrom: m.FromUID, UIDTo: m.ToUID, GID: m.GID, Message: text, Enc: enc, Time: m.CreatedAt})
 			if err != nil {
 				continue // a struct of strings and ints: cannot happen
 			}

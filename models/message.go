@@ -36,6 +36,10 @@ type Message struct {
 	// counted from 1 (API.md §12).
 	GID  int64 `gorm:"column:gid;not null;default:0"`
 	GSeq int64 `gorm:"column:gseq;not null;default:0"`
+	// Enc marks an end-to-end encrypted 1:1 message (API.md §15): Body is
+	// then the sender's `enc` JSON, which the server cannot read, and is
+	// handed back as JSON, never as text.
+	Enc bool `gorm:"column:enc;not null;default:false"`
 }
 
 // sendAttempts bounds how often a send is run again after InnoDB chose it

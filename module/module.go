@@ -53,6 +53,7 @@ type Module struct {
 	users     *handlers.Users
 	contacts  *handlers.Contacts
 	messages  *handlers.Messages
+	keys      *handlers.Keys
 	// conversations serves history, read receipts and unread counts.
 	conversations *handlers.Conversations
 	groups        *handlers.Groups
@@ -268,6 +269,13 @@ func (m *Module) newHandlers(profiles handlers.ProfileSource) error {
 		Notices: notices{m},
 	})
 	m.messages = m.newMessages()
+	m.keys = handlers.NewKeys(handlers.KeysConfig{
+		Store:   m.store,
+		Decoder: m.decoder,
+		Now:     m.cfg.Now,
+		Notices: notices{m},
+		Logger:  m.cfg.Logger,
+	})
 	return nil
 }
 

@@ -66,6 +66,10 @@ func (m *Module) Mount(r fiber.Router) {
 	rt.post("/Message/Read", cv.Read())
 	rt.post("/Message/Unread", cv.Unread())
 
+	ks := m.keys // end-to-end encryption's device keys (API.md §15)
+	rt.post("/user/keys/publish", ks.Publish())
+	rt.post("/user/keys/get", ks.Get())
+
 	rt.raw(fiber.MethodGet, "/avatar/:name", handlers.Boundary(m.cfg.Logger, nil), m.users.ServeAvatar())
 	rt.raw(fiber.MethodGet, "/static/fiberchat.js", serveClientScript) // web.ClientJS, for host pages
 	rt.raw("", "/*", handlers.Boundary(m.cfg.Logger, nil), func(*fiber.Ctx) error { return errNoRoute })

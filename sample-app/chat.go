@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -34,6 +36,7 @@ const chatHelp = `commands:
   /group open GID              open group GID's conversation, as /open does
   /group info GID              group GID's members and their roles
   /group leave GID             leave group GID
+  /verify UID    the safety number of you and UID (with --e2ee): compare it with UID's
   /quit          log out and leave (so does end of input)
 any other line is sent to the open conversation
 `
@@ -58,6 +61,8 @@ func chatCmd(ctx context.Context, args []string, getenv func(string) string, std
 	register := fs.String("register", "", "register a new user with this name, then log in")
 	handle := fs.String("handle", "", "log in by this handle instead of --uid; with --register, the new user's handle")
 	password := fs.String("password", "", "the user's password (required)")
+	e2ee := fs.Bool("e2ee", false, "end-to-end encrypt 1:1 messages (API.md §15)")
+	device := fs.String("device", "", "with --e2ee, the file keeping this device's key (default fiberchat-device-UID.json)")
 	if code, ok := parseFlags(fs, args, getenv); !ok {
 		return code
 	}
@@ -97,9 +102,50 @@ func chatCmd(ctx context.Context, args []string, getenv func(string) string, std
 	if *uid, err = login(ctx, c, *uid, *handle, *password); err != nil {
 		return fail(stderr, err)
 	}
-	s := &chatSession{c: c, out: out, me: *uid, names: map[int64]string{}, groups: map[int64]string{}}
+	if *e2ee {
+		if c, err = encrypting(ctx, c, *base, *clientID, *secret, *device, *uid); err != nil {
+			return fail(stderr, err)
+		}
+	}
+	s := &chatSession{c: c, out: out, me: *uid, e2ee: *e2ee, names: map[int64]string{}, groups: map[int64]string{}}
 	defer s.logout()
 	return s.run(ctx, stdin, stderr)
+}
+
+// encrypting returns a client for logged-in c's session that encrypts as
+// the device kept at path (made there on first use), its key published.
+func encrypting(ctx context.Context, c *client.Client, base, clientID, secret, path string, uid int64) (*client.Client, error) {
+	if path == "" {
+		path = fmt.Sprintf("fiberchat-device-%d.json", uid)
+	}
+	id := make([]byte, 8)
+	_, _ = rand.Read(id)
+	d, err := client.LoadOrCreateDevice(path, hex.EncodeToString(id))
+	if err != nil {
+		return nil, fmt.Errorf("device key: %w", err)
+	}
+	ec, err := client.New(base, clientID, secret, client.WithDevice(d), client.WithSession(c.Session()))
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	if err := ec.PublishKey(cctx); err != nil {
+		return nil, fmt.Errorf("publish device key: %s", describe(err))
+	}
+	return ec, nil
+}
+
+// text is how a message reads at the terminal: an encrypted one behind a
+// lock, one that cannot be decrypted says so rather than show anything.
+func text(m client.Message) string {
+	switch {
+	case m.DecryptErr != nil:
+		return "🔒 (cannot be decrypted on this device)"
+	case m.Encrypted:
+		return "🔒 " + m.Message
+	}
+	return m.Message
 }
 
 // lineWriter serialises the writes of the command loop and of the
@@ -120,6 +166,8 @@ type chatSession struct {
 	c   *client.Client
 	out *lineWriter
 	me  int64
+	// e2ee sends 1:1 messages encrypted (the client has a device).
+	e2ee bool
 
 	mu     sync.Mutex
 	names  map[int64]string // profile names, filled as uids show up
@@ -306,7 +354,7 @@ func (s *chatSession) incoming(ctx context.Context, m client.Message) {
 		conv = conversation{gid: m.GID}
 		s.out.printf("[%s @ %s] %s\n", s.memberName(ctx, m.GID, m.UIDFrom), s.groupName(ctx, m.GID), m.Message)
 	} else {
-		s.out.printf("[%s] %s\n", s.name(ctx, m.UIDFrom), m.Message)
+		s.out.printf("[%s] %s\n", s.name(ctx, m.UIDFrom), text(m))
 	}
 	s.mu.Lock()
 	open := s.open == conv
@@ -397,7 +445,23 @@ func (s *chatSession) uidCommands() map[string]func(ctx context.Context, uid int
 		"/block":   func(ctx context.Context, uid int64) error { return s.block(ctx, uid, true) },
 		"/unblock": func(ctx context.Context, uid int64) error { return s.block(ctx, uid, false) },
 		"/open":    s.openConversation,
+		"/verify":  s.verify,
 	}
+}
+
+// verify prints the safety number of me and uid (client.SafetyNumber):
+// the same on both sides unless the server handed out a key of its own.
+func (s *chatSession) verify(ctx context.Context, uid int64) error {
+	if !s.e2ee {
+		s.out.printf("/verify needs --e2ee\n")
+		return nil
+	}
+	n, err := s.c.SafetyNumber(ctx, uid)
+	if err != nil {
+		return err
+	}
+	s.out.printf("safety number with %s: %s (compare it with theirs, face to face or by call)\n", s.label(ctx, uid), n)
+	return nil
 }
 
 // answer accepts or refuses uid's contact request.
@@ -441,6 +505,8 @@ func (s *chatSession) send(ctx context.Context, text string) {
 	switch {
 	case to.gid != 0:
 		_, err = s.c.SendToGroup(ctx, to.gid, text)
+	case to.uid != 0 && s.e2ee:
+		_, err = s.c.SendEncrypted(ctx, to.uid, text)
 	case to.uid != 0:
 		_, err = s.c.Send(ctx, to.uid, text)
 	default:
@@ -622,7 +688,7 @@ func (s *chatSession) about(ctx context.Context, conv conversation) string {
 // printPage prints a History page oldest first, as a conversation reads.
 func (s *chatSession) printPage(ctx context.Context, page client.HistoryPage) {
 	for _, m := range slices.Backward(page.Messages) {
-		s.out.printf("[%s] %s\n", s.name(ctx, m.UIDFrom), m.Message.Message)
+		s.out.printf("[%s] %s\n", s.name(ctx, m.UIDFrom), text(m.Message))
 	}
 }
 

@@ -42,7 +42,7 @@ const (
 
 // historySQL is the reference of the history workload: the keyset page
 // History reads, with nothing around it.
-const historySQL = "SELECT id, from_uid, to_uid, body, created_at FROM chat_messages WHERE pair_lo = ? AND pair_hi = ? AND id < ? ORDER BY id DESC LIMIT 50"
+const historySQL = "SELECT id, from_uid, to_uid, body, created_at, enc FROM chat_messages WHERE pair_lo = ? AND pair_hi = ? AND id < ? ORDER BY id DESC LIMIT 50"
 
 // unreadSQL is the reference of the unread workload: the one read
 // /Message/Unread makes.
@@ -374,7 +374,8 @@ func (rep *report) conversations(ctx context.Context, path, dir string, log *slo
 	}, func() func(*sql.Rows) error {
 		var id, from, to, at int64
 		var body string
-		return func(rows *sql.Rows) error { return rows.Scan(&id, &from, &to, &body, &at) }
+		var enc bool
+		return func(rows *sql.Rows) error { return rows.Scan(&id, &from, &to, &body, &at, &enc) }
 	})
 	if err != nil {
 		return err

@@ -667,7 +667,8 @@ func (rep *report) recvGroups(ctx context.Context, path, dir string, log *slog.L
 	}, func() func(*sql.Rows) error {
 		var id, from, to, gid, at int64
 		var body string
-		return func(rows *sql.Rows) error { return rows.Scan(&id, &from, &to, &gid, &body, &at) }
+		var enc bool
+		return func(rows *sql.Rows) error { return rows.Scan(&id, &from, &to, &gid, &body, &at, &enc) }
 	})
 	if err != nil {
 		return err
@@ -699,7 +700,8 @@ func sameAsRecv(ctx context.Context, db *sql.DB, query string, readers []*client
 		for rows.Next() {
 			var id, from, to, gid, at int64
 			var body string
-			if err := rows.Scan(&id, &from, &to, &gid, &body, &at); err != nil {
+			var enc bool
+			if err := rows.Scan(&id, &from, &to, &gid, &body, &at, &enc); err != nil {
 				_ = rows.Close()
 				return err
 			}

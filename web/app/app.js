@@ -24,6 +24,8 @@ let ChatError = class PageError extends Error {
   }
 };
 let configure;
+// The end-to-end encryption functions of fiberchat.js (API.md §15).
+let e2ee = {};
 
 const $ = (id) => document.getElementById(id);
 
@@ -147,7 +149,9 @@ async function start() {
     return;
   }
   try {
-    ({ configure, ChatError } = await import(`${cfg.base || ""}/static/fiberchat.js`));
+    const lib = await import(`${cfg.base || ""}/static/fiberchat.js`);
+    ({ configure, ChatError } = lib);
+    e2ee = lib;
   } catch (e) {
     $("loading").textContent = "This chat cannot start: its client script did not load (" + e.message + ").";
     return;
@@ -199,6 +203,7 @@ async function enter(note) {
     setTimeout(() => enter(), 5000);
     return;
   }
+  device = await loadDevice(me.uid);
   $("auth").hidden = true;
   $("chat").hidden = false;
   renderMe();
@@ -539,12 +544,82 @@ function renderSearch(found, q) {
   if (!found.length) show($("side-note"), `No one found for “${q}”.`, "note");
 }
 
+// End-to-end encryption (API.md §15). This browser is one device of the
+// user: its X25519 private key is made non-extractable and kept in
+// IndexedDB (a CryptoKey is stored as it is, never as bytes), its public
+// key published at each start. A conversation with a contact who
+// published a key is encrypted (a lock in its header, with the safety
+// number to compare); without Web Crypto's X25519 or IndexedDB, device
+// stays null and the page sends plain text.
+let device = null;
+
+function deviceStore(mode, fn) {
+  return new Promise((resolve, reject) => {
+    const open = indexedDB.open("fiberchat-e2ee", 1);
+    open.onupgradeneeded = () => open.result.createObjectStore("devices");
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const req = fn(open.result.transaction("devices", mode).objectStore("devices"));
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => reject(req.error);
+    };
+  });
+}
+
+async function loadDevice(uid) {
+  const key = keyPrefix + uid;
+  try {
+    let d = await deviceStore("readonly", (st) => st.get(key));
+    if (!d) {
+      d = await e2ee.newDevice("web-" + Math.random().toString(36).slice(2, 10));
+      await deviceStore("readwrite", (st) => st.put(d, key));
+    }
+    await chat.publishKey(d);
+    return d;
+  } catch {
+    return null;
+  }
+}
+
+// readable decrypts an encrypted message in place: m.message becomes its
+// text, or, when this device cannot read it, stays empty with
+// m.undecryptable set (never ciphertext shown as text).
+async function readable(m) {
+  if (!m.enc) return m;
+  m.locked = true;
+  try {
+    m.message = await chat.decrypt(m, device);
+  } catch {
+    m.message = "";
+    m.undecryptable = true;
+  }
+  return m;
+}
+
+// checkKeys finds whether conversation c (1:1) is encrypted and shows
+// its safety number; changed says the contact's keys just changed.
+async function checkKeys(c, changed) {
+  if (!device || c.gid) return;
+  try {
+    const r = await chat.deviceKeys([c.uid, me.uid]);
+    c.encrypted = r.data.some((k) => k.uid === c.uid);
+    c.safety = c.encrypted ? await e2ee.safetyNumber(r.data) : "";
+  } catch {
+    return;
+  }
+  if (conv !== c) return;
+  $("peer-lock").hidden = !c.encrypted;
+  $("peer-safety").textContent = c.safety;
+  if (changed) $("peer-keys-changed").hidden = false;
+}
+
 // The conversation: a contact's or a group's, through the few calls that
 // differ between the two.
 
 const talk = {
   history: (c, o) => (c.gid ? chat.groupHistory(c.gid, o) : chat.history(c.uid, o)),
-  send: (c, text, id) => (c.gid ? chat.sendToGroup(c.gid, text, id) : chat.send(c.uid, text, id)),
+  send: (c, text, id) =>
+    c.gid ? chat.sendToGroup(c.gid, text, id) : c.encrypted ? chat.sendEncrypted(c.uid, text, device, id) : chat.send(c.uid, text, id),
   read: (c, last) => (c.gid ? chat.markGroupRead(c.gid, last) : chat.markRead(c.uid, last)),
 };
 
@@ -560,11 +635,19 @@ function messageItem(m) {
   if (m.id) li.dataset.id = m.id;
   if (m.gid && !mine) li.append(senderLine(m.uid_from));
   const text = document.createElement("span");
-  text.className = "text";
-  text.textContent = m.message;
+  text.className = "text" + (m.undecryptable ? " undecryptable" : "");
+  text.textContent = m.undecryptable ? "This message cannot be decrypted on this device." : m.message;
+
   const meta = document.createElement("span");
   meta.className = "meta";
   meta.textContent = m.time ? when(m.time) : "sending…";
+  if (m.locked) {
+    const lock = document.createElement("span");
+    lock.className = "lock";
+    lock.title = "End-to-end encrypted";
+    lock.textContent = "🔒";
+    meta.prepend(lock);
+  }
   if (mine) {
     const tick = document.createElement("span");
     tick.className = "tick";
@@ -688,6 +771,9 @@ async function showConversation(c, stored) {
   $("conv-open").hidden = false;
   $("members-box").hidden = true;
   renderHeader();
+  $("peer-lock").hidden = true;
+  $("peer-keys-changed").hidden = true;
+  await checkKeys(c, false);
   $("messages").textContent = "";
   $("older").hidden = true;
   show($("conv-error"), "");
@@ -725,7 +811,9 @@ function renderHeader() {
 async function loadPage() {
   const c = conv;
   const r = await guard($("conv-error"), () => talk.history(c, { before_id: oldestId || undefined, limit: 30 }));
-  if (!r || conv !== c) return;
+  if (!r) return;
+  await Promise.all((r.data || []).map(readable));
+  if (conv !== c) return;
   const list = $("messages");
   const s = scroller();
   const fromBottom = s.scrollHeight - s.scrollTop;
@@ -753,6 +841,7 @@ async function syncNewest() {
     if (e && e.code === 1004) sessionEnded(e);
     return;
   }
+  await Promise.all((r.data || []).map(readable));
   if (conv !== c) return;
   const list = $("messages");
   const stick = atBottom();
@@ -813,7 +902,7 @@ async function send(e) {
   const text = box.value;
   if (!text.trim() || !conv) return;
   box.value = "";
-  const m = { uid_from: me.uid, message: text, time: 0, read: false, read_by: 0 };
+  const m = { uid_from: me.uid, message: text, time: 0, read: false, read_by: 0, locked: !conv.gid && !!conv.encrypted };
   if (conv.gid) m.gid = conv.gid;
   else m.uid_to = conv.uid;
   const li = messageItem(m);
@@ -1082,8 +1171,9 @@ function bindGroups() {
 
 // Live updates.
 
-function onMessage(m) {
+async function onMessage(m) {
   if (!me) return;
+  await readable(m);
   // A group's message belongs to the group, whoever wrote it.
   const here = conv && (m.gid ? conv.gid === m.gid : !conv.gid && m.uid_from === conv.uid);
   if (here) {
@@ -1121,6 +1211,8 @@ function onEvent(type, data) {
     onPresence(data);
   } else if (type === "typing") {
     onTyping(data);
+  } else if (type === "keys" && conv && !conv.gid && data.uid === conv.uid) {
+    checkKeys(conv, true);
   }
 }
 

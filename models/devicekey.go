@@ -1,0 +1,71 @@
+package models
+
+import (
+	"context"
+	"fmt"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// DeviceKey is the public key one device of a user published for
+// end-to-end encryption (API.md §15): Key is the base64 of a raw X25519
+// public key. The server only relays it; it never holds a private key.
+type DeviceKey struct {
+	UID       int64  `gorm:"column:uid;primaryKey;autoIncrement:false"`
+	DeviceID  string `gorm:"column:device_id;primaryKey;size:64"`
+	Key       string `gorm:"column:pub_key;not null;size:64"`
+	UpdatedAt int64  `gorm:"column:updated_at;not null;autoUpdateTime:false"`
+}
+
+// PublishDeviceKey stores k, replacing the key its device published
+// before, and says whether anything changed: republishing the same key
+// changes nothing (its time included), so a client may publish at every
+// start without telling anyone.
+func (s *Store) PublishDeviceKey(ctx context.Context, k DeviceKey) (changed bool, err error) {
+	db, done := s.with(ctx)
+	defer done()
+	err = db.Transaction(func(tx *gorm.DB) error {
+		var old DeviceKey
+		res := tx.Clauses(clause.Locking{Strength: "UPDATE"}).
+			Where("uid = ? AND device_id = ?", k.UID, k.DeviceID).Limit(1).Find(&old)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected > 0 && old.Key == k.Key {
+			return nil
+		}
+		changed = true
+		return tx.Clauses(clause.OnConflict{
+			Columns:   []clause.Column{{Name: "uid"}, {Name: "device_id"}},
+			DoUpdates: clause.AssignmentColumns([]string{"pub_key", "updated_at"}),
+		}).Create(&k).Error
+	})
+	if err != nil {
+		return false, fmt.Errorf("publish device key: %w", err)
+	}
+	return changed, nil
+}
+
+// DeviceKeys returns every device key of uids, by uid and device id.
+func (s *Store) DeviceKeys(ctx context.Context, uids []int64) ([]DeviceKey, error) {
+	db, done := s.with(ctx)
+	defer done()
+	var out []DeviceKey
+	if err := db.Where("uid IN ?", uids).Order("uid, device_id").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("read device keys: %w", err)
+	}
+	return out, nil
+}
+
+// ContactUIDs returns the uids of uid's contacts, the users who hear of
+// its key changes.
+func (s *Store) ContactUIDs(ctx context.Context, uid int64) ([]int64, error) {
+	db, done := s.with(ctx)
+	defer done()
+	var out []int64
+	if err := db.Model(&Contact{}).Where("uid = ?", uid).Order("peer_uid").Pluck("peer_uid", &out).Error; err != nil {
+		return nil, fmt.Errorf("list contacts: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"path/filepath"
+	"regexp"
+	"testing"
+)
+
+var safetyRE = regexp.MustCompile(`safety number with \S+ \(\d+\): ((?:\d{5} ){5}\d{5})`)
+
+// TestChatE2EE: two terminals with --e2ee talk encrypted (a lock on each
+// message, the text readable on both sides), and /verify shows both the
+// same safety number.
+func TestChatE2EE(t *testing.T) {
+	t.Parallel()
+	srv := startServe(t, tempDSN(t))
+	m := demoSecretRE.FindStringSubmatch(srv.stdout.String())
+	if m == nil {
+		t.Fatalf("serve printed no demo client: %q", srv.stdout.String())
+	}
+	env := map[string]string{"FIBERCHAT_URL": srv.base, "FIBERCHAT_SECRET": m[1]}
+	dir := t.TempDir()
+	start := func(name string) (*chatRun, string) {
+		c := startChat(t, name, env, "--register", name, "--password", name+"-pw", "--e2ee", "--device", filepath.Join(dir, name+".json"))
+		u := uidRE.FindStringSubmatch(c.expect("your uid is"))
+		if u == nil {
+			t.Fatalf("%s: no uid in %q", name, c.stdout.String())
+		}
+		c.expect("logged in as " + name)
+		return c, u[1]
+	}
+	alice, aliceUID := start("alice")
+	bob, bobUID := start("bob")
+	alice.say("/add " + bobUID)
+	alice.expect("request sent to bob")
+	bob.say("/accept " + aliceUID)
+	bob.expect("are contacts now")
+
+	alice.say("/open " + bobUID)
+	alice.expect("conversation with bob")
+	alice.say("our secret")
+	bob.expect("[alice] 🔒 our secret")
+	bob.say("/open " + aliceUID)
+	bob.expect("[alice] 🔒 our secret") // History, decrypted
+
+	alice.say("/verify " + bobUID)
+	a := safetyRE.FindStringSubmatch(alice.expect("safety number with"))
+	bob.say("/verify " + aliceUID)
+	b := safetyRE.FindStringSubmatch(bob.expect("safety number with"))
+	if a == nil || b == nil || a[1] != b[1] {
+		t.Fatalf("safety numbers %q and %q, want the same", a, b)
+	}
+}
