@@ -331,9 +331,14 @@ func (s *chatSession) newest(ctx context.Context) (from int64, mine func(client.
 }
 
 // event prints what the stream says besides messages that a person at
-// the terminal wants to know: who is typing. (The chat reads whole lines,
-// so it cannot tell when its own user is typing, and sends no typing.)
+// the terminal wants to know: who is typing, and whose device keys
+// changed. (The chat reads whole lines, so it cannot tell when its own
+// user is typing, and sends no typing.)
 func (s *chatSession) event(ctx context.Context, ev client.Event) {
+	if k, ok := ev.(client.KeysEvent); ok && s.e2ee {
+		s.out.printf("⚠ %s's device keys changed: your safety number with them is new. /verify %d and compare it with them again\n", s.name(ctx, k.UID), k.UID)
+		return
+	}
 	t, ok := ev.(client.TypingEvent)
 	if !ok {
 		return

@@ -50,4 +50,14 @@ func TestChatE2EE(t *testing.T) {
 	if a == nil || b == nil || a[1] != b[1] {
 		t.Fatalf("safety numbers %q and %q, want the same", a, b)
 	}
+
+	// Bob on a new device: alice is warned, and her safety number with
+	// him changes.
+	bob2 := startChat(t, "bob2", env, "--uid", bobUID, "--password", "bob-pw", "--e2ee", "--device", filepath.Join(dir, "bob-2.json"))
+	bob2.expect("logged in as bob")
+	alice.expect("⚠ bob's device keys changed")
+	alice.say("/verify " + bobUID)
+	if c := safetyRE.FindStringSubmatch(alice.expect("safety number with")); c == nil || c[1] == a[1] {
+		t.Fatalf("safety number after bob's new device %q, want a new one (was %s)", c, a[1])
+	}
 }
