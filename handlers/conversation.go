@@ -1,10 +1,8 @@
 package handlers
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
-	"slices"
 	"time"
 
 	"github.com/fiberchat/fiberchat/apierr"
@@ -23,7 +21,6 @@ type ConversationStore interface {
 	Unread(ctx context.Context, uid int64) ([]models.UnreadFrom, error)
 	GroupHistory(ctx context.Context, gid, me, beforeID int64, limit int) (models.GroupHistoryPage, error)
 	MarkGroupRead(ctx context.Context, gid, me, lastID int64) (newlyRead, readID int64, err error)
-	GroupUnread(ctx context.Context, uid int64) ([]models.UnreadGroup, error)
 }
 
 // Conversations serves the conversation routes of API.md §9: history,
@@ -195,28 +192,18 @@ type unreadResponse struct {
 	Data  []unreadEntry `json:"data"`
 }
 
-// Unread serves /Message/Unread: per sender, my unread count and the
-// newest unread id, the most recent sender first.
+// Unread serves /Message/Unread: per sender and per group, my unread
+// count and the newest unread id, the most recent first.
 func (h *Conversations) Unread() fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		ctx, me := c.UserContext(), middleware.SessionFrom(c).UID
-		rows, err := h.cfg.Store.Unread(ctx, me)
+		rows, err := h.cfg.Store.Unread(c.UserContext(), middleware.SessionFrom(c).UID)
 		if err != nil {
 			return err
 		}
-		groups, err := h.cfg.Store.GroupUnread(ctx, me)
-		if err != nil {
-			return err
+		data := make([]unreadEntry, len(rows))
+		for i, r := range rows {
+			data[i] = unreadEntry{UIDFrom: r.PeerUID, GID: r.GID, Count: r.Count, LastID: r.LastID}
 		}
-		data := make([]unreadEntry, 0, len(rows)+len(groups))
-		for _, r := range rows {
-			data = append(data, unreadEntry{UIDFrom: r.PeerUID, Count: r.Count, LastID: r.LastID})
-		}
-		for _, g := range groups {
-			data = append(data, unreadEntry{GID: g.GID, Count: g.Count, LastID: g.LastID})
-		}
-		// Both lists come newest first; so does their merge.
-		slices.SortStableFunc(data, func(a, b unreadEntry) int { return cmp.Compare(b.LastID, a.LastID) })
 		return c.JSON(unreadResponse{Num: len(data), Msg: "success", Data: data})
 	}
 }

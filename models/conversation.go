@@ -267,26 +267,51 @@ func (s *Store) MarkRead(ctx context.Context, me, from, lastID int64) (newlyRead
 	return newlyRead, readID, err
 }
 
-// UnreadFrom is one sender's unread messages to a user: how many, and
-// the newest one's id.
+// UnreadFrom is one sender's (PeerUID) or one group's (GID) unread
+// messages to a user: how many, and the newest one's id.
 type UnreadFrom struct {
-	PeerUID int64 `gorm:"column:peer_uid"`
-	Count   int64 `gorm:"column:unread"`
-	LastID  int64 `gorm:"column:last_id"`
+	PeerUID int64
+	GID     int64
+	Count   int64
+	LastID  int64
 }
 
-// Unread returns, per sender with unread messages to uid, the count and
-// newest id, newest first: one read of the primary key range of uid, at
-// most a row per sender, whatever the number of messages.
+// unreadSQL is Unread's statement, per table prefix: the user's
+// conversation counters (one range of their primary key, a row per
+// sender with unread messages) beside their groups' (one range of their
+// memberships, a subtraction per group), newest first, in one statement.
+// Its arguments are the uid twice.
+func (s *Store) unreadSQL() (string, error) {
+	convs, members, err := s.tables(&Conversation{}, &GroupMember{})
+	if err != nil {
+		return "", err
+	}
+	groups, err := s.table(&Group{})
+	if err != nil {
+		return "", err
+	}
+	return "SELECT peer_uid, 0, unread, last_id FROM " + convs + " WHERE uid = ? AND unread > 0" +
+		" UNION ALL SELECT 0, g.gid, g.seq - gm.read_seq, g.last_id FROM " + members + " AS gm" +
+		" JOIN " + groups + " AS g ON g.gid = gm.gid WHERE gm.uid = ? AND gm.until_id = 0 AND g.seq > gm.read_seq" +
+		" ORDER BY 4 DESC", nil
+}
+
+// UnreadStatement returns the statement Unread runs: for tools that
+// measure /Message/Unread against the bare read (cmd/bench). Its
+// arguments are the uid twice.
+func (s *Store) UnreadStatement() (string, error) { return s.unreadQuery() }
+
+// Unread returns, per sender and per group with unread messages to uid,
+// the count and newest id, newest first: one statement, at most a row per
+// sender and per group, whatever the number of messages.
 func (s *Store) Unread(ctx context.Context, uid int64) ([]UnreadFrom, error) {
-	convs, err := s.table(&Conversation{})
+	q, err := s.unreadQuery()
 	if err != nil {
 		return nil, err
 	}
 	db, done := s.with(ctx)
 	defer done()
-	rows, err := db.Raw("SELECT peer_uid, unread, last_id FROM "+convs+
-		" WHERE uid = ? AND unread > 0 ORDER BY last_id DESC", uid).Rows()
+	rows, err := db.Raw(q, uid, uid).Rows()
 	if err != nil {
 		return nil, fmt.Errorf("read unread counts: %w", err)
 	}
@@ -294,7 +319,7 @@ func (s *Store) Unread(ctx context.Context, uid int64) ([]UnreadFrom, error) {
 	out := []UnreadFrom{}
 	for rows.Next() {
 		var u UnreadFrom
-		if err := rows.Scan(&u.PeerUID, &u.Count, &u.LastID); err != nil {
+		if err := rows.Scan(&u.PeerUID, &u.GID, &u.Count, &u.LastID); err != nil {
 			return nil, fmt.Errorf("read unread counts: %w", err)
 		}
 		out = append(out, u)

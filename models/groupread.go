@@ -193,30 +193,3 @@ func (s *Store) MarkGroupRead(ctx context.Context, gid, me, lastID int64) (newly
 	})
 	return newlyRead, readID, err
 }
-
-// UnreadGroup is a group with messages uid has not read.
-type UnreadGroup struct {
-	GID    int64 `gorm:"column:gid"`
-	Count  int64
-	LastID int64
-}
-
-// GroupUnread returns, per group of uid's with unread messages, how many
-// and the newest id, newest first: one range of uid's memberships, a
-// subtraction per group, no count of messages.
-func (s *Store) GroupUnread(ctx context.Context, uid int64) ([]UnreadGroup, error) {
-	members, groups, err := s.tables(&GroupMember{}, &Group{})
-	if err != nil {
-		return nil, err
-	}
-	db, done := s.with(ctx)
-	defer done()
-	var out []UnreadGroup
-	err = db.Raw("SELECT g.gid, g.seq - gm.read_seq AS count, g.last_id FROM "+members+" AS gm"+
-		" JOIN "+groups+" AS g ON g.gid = gm.gid WHERE gm.uid = ? AND gm.until_id = 0 AND g.seq > gm.read_seq"+
-		" ORDER BY g.last_id DESC", uid).Scan(&out).Error
-	if err != nil {
-		return nil, fmt.Errorf("read group unread counts: %w", err)
-	}
-	return out, nil
-}

@@ -51,8 +51,9 @@ const DefaultQueryTimeout = 5 * time.Second
 type Store struct {
 	db      *gorm.DB
 	timeout time.Duration
-	// recvQuery is MessagesFor's statement text, made once (see recvSQL).
-	recvQuery func() (string, error)
+	// recvQuery and unreadQuery are MessagesFor's and Unread's statement
+	// texts, made once (see recvSQL, unreadSQL).
+	recvQuery, unreadQuery func() (string, error)
 	// handOff makes each call yield its processor once it is done, so
 	// that the goroutine waiting for SQLite's one connection, which
 	// database/sql has just handed it to and Go has queued to run next
@@ -69,6 +70,7 @@ func NewStore(db *gorm.DB, queryTimeout time.Duration) *Store {
 	}
 	s := &Store{db: db, timeout: queryTimeout, handOff: db.Dialector.Name() == "sqlite"}
 	s.recvQuery = sync.OnceValues(s.recvSQL)
+	s.unreadQuery = sync.OnceValues(s.unreadSQL)
 	return s
 }
 

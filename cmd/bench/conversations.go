@@ -44,10 +44,6 @@ const (
 // History reads, with nothing around it.
 const historySQL = "SELECT id, from_uid, to_uid, body, created_at, enc FROM chat_messages WHERE pair_lo = ? AND pair_hi = ? AND id < ? ORDER BY id DESC LIMIT 50"
 
-// unreadSQL is the reference of the unread workload: the one read
-// /Message/Unread makes.
-const unreadSQL = "SELECT peer_uid, unread, last_id FROM chat_conversations WHERE uid = ? AND unread > 0 ORDER BY last_id DESC"
-
 // convFixture is a database seeded for the conversation workloads.
 type convFixture struct {
 	*fixture
@@ -399,11 +395,20 @@ func (rep *report) conversations(ctx context.Context, path, dir string, log *slo
 		return err
 	}
 	defer unread.close()
+	store, err := moduleStore(gdb)
+	if err != nil {
+		return err
+	}
+	unreadSQL, err := store.UnreadStatement()
+	if err != nil {
+		return err
+	}
 	selUnread, err := newQueryLoad(ctx, db, unreadSQL, clients, func(i, seq int) []any {
-		return []any{cf.unreadPick(i, seq).UID}
+		uid := cf.unreadPick(i, seq).UID
+		return []any{uid, uid}
 	}, func() func(*sql.Rows) error {
-		var peer, n, last int64
-		return func(rows *sql.Rows) error { return rows.Scan(&peer, &n, &last) }
+		var peer, gid, n, last int64
+		return func(rows *sql.Rows) error { return rows.Scan(&peer, &gid, &n, &last) }
 	})
 	if err != nil {
 		return err

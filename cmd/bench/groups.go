@@ -424,17 +424,27 @@ type recvFixture struct {
 // Recv does, for one message past the page. Its arguments are recvArgs'.
 // The workload checks first that it returns what Recv does.
 func recvGroupsSQL(gdb *gorm.DB) (string, error) {
+	store, err := moduleStore(gdb)
+	if err != nil {
+		return "", err
+	}
+	q, _, err := store.RecvStatement(0, 0, recvPage+1)
+	return q, err
+}
+
+// moduleStore is the module's store on gdb, a SQLite database of the
+// bench's: the module's table prefix, on gdb's pool. Its statements are
+// the references of the workloads that compare a route with its read.
+func moduleStore(gdb *gorm.DB) (*models.Store, error) {
 	pool, err := gdb.DB()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	// The module's view of the database: its table prefix, on gdb's pool.
 	prefixed, err := gorm.Open(&sqlite.Dialector{Conn: pool}, &gorm.Config{NamingStrategy: schema.NamingStrategy{TablePrefix: "chat_"}})
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	q, _, err := models.NewStore(prefixed, 0).RecvStatement(0, 0, recvPage+1)
-	return q, err
+	return models.NewStore(prefixed, 0), nil
 }
 
 // recvArgs are recvGroupsSQL's arguments for uid past lastID, as
