@@ -13,7 +13,11 @@ var safetyRE = regexp.MustCompile(`safety number with \S+ \(\d+\): ((?:\d{5} ){5
 // same safety number.
 func TestChatE2EE(t *testing.T) {
 	t.Parallel()
-	srv := startServe(t, tempDSN(t))
+	forEachDatabase(t, runChatE2EE)
+}
+
+func runChatE2EE(t *testing.T, dsn string) {
+	srv := startServe(t, dsn)
 	m := demoSecretRE.FindStringSubmatch(srv.stdout.String())
 	if m == nil {
 		t.Fatalf("serve printed no demo client: %q", srv.stdout.String())

@@ -95,7 +95,11 @@ const e2eePageRead = `(async () => {
 // read by the Go SDK, and one the Go SDK encrypts is read in the page.
 func TestBrowserE2EEInterop(t *testing.T) {
 	chromium := findChromium(t)
-	s := startServe(t, "sqlite:"+filepath.Join(t.TempDir(), "chat.db"))
+	forEachDatabase(t, func(t *testing.T, dsn string) { runBrowserE2EEInterop(t, chromium, dsn) })
+}
+
+func runBrowserE2EEInterop(t *testing.T, chromium, dsn string) {
+	s := startServe(t, dsn)
 	m := demoSecretRE.FindStringSubmatch(s.stdout.String())
 	if m == nil {
 		t.Fatalf("serve printed no demo client: %q", s.stdout.String())
@@ -150,7 +154,11 @@ func TestBrowserE2EEInterop(t *testing.T) {
 // it); a contact's new key warns.
 func TestBrowserE2EEPage(t *testing.T) {
 	chromium := findChromium(t)
-	s := startServe(t, "sqlite:"+filepath.Join(t.TempDir(), "chat.db"))
+	forEachDatabase(t, func(t *testing.T, dsn string) { runBrowserE2EEPage(t, chromium, dsn) })
+}
+
+func runBrowserE2EEPage(t *testing.T, chromium, dsn string) {
+	s := startServe(t, dsn)
 	m := demoSecretRE.FindStringSubmatch(s.stdout.String())
 	if m == nil {
 		t.Fatalf("serve printed no demo client: %q", s.stdout.String())
@@ -212,7 +220,11 @@ func TestBrowserE2EEPage(t *testing.T) {
 // its enc (History without a device sees an encrypted message).
 func TestBrowserE2EEPageToPage(t *testing.T) {
 	chromium := findChromium(t)
-	s := startServe(t, "sqlite:"+filepath.Join(t.TempDir(), "chat.db"))
+	forEachDatabase(t, func(t *testing.T, dsn string) { runBrowserE2EEPageToPage(t, chromium, dsn) })
+}
+
+func runBrowserE2EEPageToPage(t *testing.T, chromium, dsn string) {
+	s := startServe(t, dsn)
 	m := demoSecretRE.FindStringSubmatch(s.stdout.String())
 	if m == nil {
 		t.Fatalf("serve printed no demo client: %q", s.stdout.String())

@@ -247,6 +247,22 @@ func TestClientCreateMySQL(t *testing.T) {
 	}
 }
 
+// forEachDatabase runs f as a subtest per database `serve` can run on:
+// a fresh SQLite file, and a fresh MariaDB database when
+// FIBERCHAT_TEST_MYSQL_DSN names a server (the subtest skips, saying so,
+// when it does not).
+func forEachDatabase(t *testing.T, f func(t *testing.T, dsn string)) {
+	t.Helper()
+	t.Run("sqlite", func(t *testing.T) { f(t, tempDSN(t)) })
+	t.Run("mysql", func(t *testing.T) {
+		base := os.Getenv(chattest.MySQLEnv)
+		if base == "" {
+			t.Skip(chattest.MySQLEnv + " is not set: skipping the MariaDB run")
+		}
+		f(t, chattest.OpenMySQL(t, base).DSN)
+	})
+}
+
 // server is one `sample serve` running in the test.
 type server struct {
 	base   string // http://host:port
