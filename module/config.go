@@ -239,6 +239,14 @@ type Config struct {
 	// RedisPrefix starts every Redis key and channel the module uses, so
 	// that sites can share a Redis. Default: "fiberchat:".
 	RedisPrefix string
+	// RedisWakeShards spreads wake-ups over that many sharded pub/sub
+	// channels (Redis 7), each instance hearing only the shards its
+	// waiting users fall in (notify.RedisConfig.Shards). Every instance of
+	// a site must use the same value: change it with all of them stopped.
+	// A negative value means one channel every instance hears. Optional.
+	// Default: 16 when Redis is a *redis.ClusterClient (a PUBLISH there is
+	// copied to every node), else one channel.
+	RedisWakeShards int
 
 	// SweepInterval is how often expired sessions and messages past
 	// MessageRetention are deleted. Default: 1 minute.

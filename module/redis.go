@@ -15,6 +15,7 @@ import (
 	"github.com/fiberchat/fiberchat/models"
 	"github.com/fiberchat/fiberchat/notify"
 	"github.com/gofiber/fiber/v2"
+	"github.com/redis/go-redis/v9"
 )
 
 // What several processes on one database tell each other over
@@ -25,6 +26,25 @@ import (
 // degradedTTL is how long the caches serve an entry while invalidations
 // from other processes cannot arrive: API.md §11's "within 1 s".
 const degradedTTL = time.Second
+
+// defaultClusterWakeShards is RedisWakeShards on a Redis Cluster: enough
+// that each of a few masters holds several, few enough that an instance
+// with waiters everywhere holds few subscriptions.
+const defaultClusterWakeShards = 16
+
+// wakeShards is the notifier's Shards for cfg (0: one channel).
+func wakeShards(cfg Config) int {
+	switch {
+	case cfg.RedisWakeShards < 0:
+		return 0
+	case cfg.RedisWakeShards > 0:
+		return cfg.RedisWakeShards
+	}
+	if _, ok := cfg.Redis.(*redis.ClusterClient); ok {
+		return defaultClusterWakeShards
+	}
+	return 0
+}
 
 // wakeFallbackInterval is how often a process asks the database for new
 // messages while wake-ups from the others cannot reach it: one query per
@@ -249,6 +269,7 @@ func (m *Module) defaultNotifier() notify.Notifier {
 	n, err := notify.NewRedis(notify.RedisConfig{
 		Client:           m.cfg.Redis,
 		Channel:          m.cfg.RedisPrefix + "wake",
+		Shards:           wakeShards(m.cfg),
 		Missed:           m.missed,
 		FallbackInterval: wakeFallbackInterval,
 		Logger:           m.cfg.Logger,

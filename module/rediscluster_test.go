@@ -3,6 +3,7 @@ package module_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -32,7 +33,8 @@ func clusterPair(t *testing.T, db *chattest.DB, replicas int, config func(*modul
 
 // TestRedisClusterAcrossInstances: two instances on a Redis Cluster
 // behave as one, as on one Redis: a Send through one answers a long poll
-// on the other, 1:1 and to a group; a logout on one ends the session on
+// on the other, 1:1 and to a group, over sharded wake-up channels that
+// only the instance with the poll subscribes to; a logout on one ends the session on
 // the other; rate limits count across both.
 func TestRedisClusterAcrossInstances(t *testing.T) {
 	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
@@ -44,6 +46,14 @@ func TestRedisClusterAcrossInstances(t *testing.T) {
 		id := mustSend(t, b, alice, bob, "across the cluster")
 		if got := awaitCross(t, polls, 2*time.Second); len(got.Messages) != 1 || got.Messages[0].ID != id {
 			t.Fatalf("poll on A got %+v, want %d", got, id)
+		}
+		// Wake-ups are sharded: A hears only the shard bob's poll needs,
+		// B, with nobody waiting, none.
+		if got, want := module.WakeShards(a.Module), []int{int(bob.UID % 16)}; !slices.Equal(got, want) {
+			t.Fatalf("A subscribed to wake-up shards %v, want %v", got, want)
+		}
+		if got := module.WakeShards(b.Module); got != nil {
+			t.Fatalf("B subscribed to wake-up shards %v, want none", got)
 		}
 		gid := into[groupCreated](t, gcall(t, a, alice, "/Group/create", map[string]any{"name": "g", "data": members(bob)}, 200, 0)).GID
 		polls = startCross(t, a, bob, id, 20*time.Second)

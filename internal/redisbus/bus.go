@@ -49,6 +49,15 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock of Healthy. Default: time.Now.
 	Now func() time.Time
+	// Sharded makes Channel a sharded channel (SPUBLISH, SSUBSCRIBE;
+	// Redis 7). In a Redis Cluster a sharded channel lives on the node
+	// that owns its slot: a note travels to that node and its
+	// subscribers only, where a PUBLISH is copied to every node.
+	Sharded bool
+	// Lazy starts the Bus without a subscription: it publishes at once
+	// but subscribes only after Want(true), and unsubscribes after
+	// Want(false), so a process hears a channel only while it needs to.
+	Lazy bool
 }
 
 const (
@@ -83,6 +92,11 @@ type Bus struct {
 	kick    chan struct{}
 
 	up atomic.Bool
+	// wanted says whether the Bus should hold its subscription (always,
+	// unless Config.Lazy); wantKick wakes the receiving goroutine when
+	// it changes.
+	wanted   atomic.Bool
+	wantKick chan struct{}
 	// healthy is when the subscription last showed it works (UnixNano).
 	healthy atomic.Int64
 
@@ -119,8 +133,9 @@ func New(cfg Config) (*Bus, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	b := &Bus{cfg: cfg, id: hex.EncodeToString(id[:]), queued: make(map[string]struct{}), kick: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
+	b := &Bus{cfg: cfg, id: hex.EncodeToString(id[:]), queued: make(map[string]struct{}), kick: make(chan struct{}, 1), wantKick: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
 	b.healthy.Store(cfg.Now().UnixNano())
+	b.wanted.Store(!cfg.Lazy)
 	b.wg.Add(2)
 	go b.receive()
 	go b.publish()
@@ -130,6 +145,38 @@ func New(cfg Config) (*Bus, error) {
 // Up reports whether the subscription is working: notes from other
 // instances arrive.
 func (b *Bus) Up() bool { return b.up.Load() }
+
+// Want subscribes a Lazy Bus (true) or ends its subscription (false).
+// Healthy restarts at the call that subscribes: notes published before
+// it were not wanted, and only those published between it and the
+// subscription's confirmation may be missed.
+func (b *Bus) Want(want bool) {
+	if b.wanted.Swap(want) == want {
+		return
+	}
+	if want {
+		b.healthy.Store(b.cfg.Now().UnixNano())
+	} else {
+		// Ends the read in progress; the receiving goroutine then waits.
+		b.closeSubscription()
+	}
+	select {
+	case b.wantKick <- struct{}{}:
+	default:
+	}
+}
+
+// Wanted reports the last Want (true for a Bus that is not Lazy).
+func (b *Bus) Wanted() bool { return b.wanted.Load() }
+
+func (b *Bus) closeSubscription() {
+	b.psMu.Lock()
+	defer b.psMu.Unlock()
+	if b.ps != nil {
+		_ = b.ps.Close()
+		b.ps = nil
+	}
+}
 
 // Healthy reports when the subscription last showed it worked (a note, a
 // pong, a confirmation), or when the Bus started if it never has. Notes
@@ -216,15 +263,23 @@ func (b *Bus) subscribe() *redis.PubSub {
 		_ = b.ps.Close()
 		b.ps = nil
 	}
-	if b.ctx.Err() != nil {
+	if b.ctx.Err() != nil || !b.wanted.Load() {
 		return nil
 	}
-	b.ps = b.cfg.Client.Subscribe(b.ctx, b.cfg.Channel)
+	if b.cfg.Sharded {
+		b.ps = b.cfg.Client.SSubscribe(b.ctx, b.cfg.Channel)
+	} else {
+		b.ps = b.cfg.Client.Subscribe(b.ctx, b.cfg.Channel)
+	}
 	return b.ps
 }
 
 func (b *Bus) send(ctx context.Context, notes []string) error {
-	return b.cfg.Client.Publish(ctx, b.cfg.Channel, b.id+"\n"+strings.Join(notes, "\n")).Err()
+	payload := b.id + "\n" + strings.Join(notes, "\n")
+	if b.cfg.Sharded {
+		return b.cfg.Client.SPublish(ctx, b.cfg.Channel, payload).Err()
+	}
+	return b.cfg.Client.Publish(ctx, b.cfg.Channel, payload).Err()
 }
 
 // publish sends the queued notes until Close, one PUBLISH at a time: the
@@ -268,11 +323,31 @@ func (b *Bus) take() []string {
 	return notes
 }
 
-// receive reads the subscription until Close. go-redis reconnects and
-// resubscribes on the next read after an error; between tries it waits,
-// up to a second.
+// receive holds the subscription, while it is wanted, until Close.
 func (b *Bus) receive() {
 	defer b.wg.Done()
+	for b.awaitWanted() {
+		b.session()
+	}
+}
+
+// awaitWanted waits until the subscription is wanted; false once the Bus
+// is closing.
+func (b *Bus) awaitWanted() bool {
+	for !b.wanted.Load() {
+		select {
+		case <-b.ctx.Done():
+			return false
+		case <-b.wantKick:
+		}
+	}
+	return b.ctx.Err() == nil
+}
+
+// session reads a subscription until Close or Want(false). go-redis
+// reconnects and resubscribes on the next read after an error; between
+// tries it waits, up to a second.
+func (b *Bus) session() {
 	ps := b.subscribe()
 	if ps == nil {
 		return
@@ -284,7 +359,20 @@ func (b *Bus) receive() {
 		if b.ctx.Err() != nil {
 			return
 		}
+		if !b.wanted.Load() {
+			// Not a failure: nobody here needs the channel for now.
+			b.up.Store(false)
+			return
+		}
 		if err != nil {
+			if !b.current(ps) {
+				// Want(false) closed it, and Want(true) came before this
+				// read returned: start a new one.
+				if ps = b.subscribe(); ps == nil {
+					return
+				}
+				continue
+			}
 			if isTimeout(err) {
 				if !pinged {
 					// Silence is normal; a ping tells it from a dead link.
@@ -315,8 +403,16 @@ func (b *Bus) receive() {
 		pinged, backoff = false, 50*time.Millisecond
 		switch m := msg.(type) {
 		case *redis.Subscription:
-			if m.Kind == "subscribe" {
+			switch m.Kind {
+			case "subscribe", "ssubscribe":
 				b.setUp(true, nil)
+			case "sunsubscribe":
+				// The cluster moved the channel's slot to another node (a
+				// failover, a resharding) and said so: follow it there.
+				b.setUp(false, errSlotMoved)
+				if ps = b.subscribe(); ps == nil {
+					return
+				}
 			}
 		case *redis.Pong:
 			b.setUp(true, nil)
@@ -325,6 +421,17 @@ func (b *Bus) receive() {
 			b.handle(m.Payload)
 		}
 	}
+}
+
+// errSlotMoved is why a sharded subscription the cluster ended is down
+// until it is made again.
+var errSlotMoved = errors.New("redis cluster ended the sharded subscription (slot moved)")
+
+// current reports whether ps is still the Bus's subscription.
+func (b *Bus) current(ps *redis.PubSub) bool {
+	b.psMu.Lock()
+	defer b.psMu.Unlock()
+	return b.ps == ps
 }
 
 func (b *Bus) ping(ps *redis.PubSub) error {
