@@ -15,10 +15,24 @@ import (
 func TestServeRedis(t *testing.T) {
 	t.Parallel()
 	rs := chattest.StartRedis(t)
+	serveRedisUp(t, "redis://"+rs.Addr+"/0")
+}
+
+// TestServeRedisCluster: --redis naming several nodes is a Redis
+// Cluster's.
+func TestServeRedisCluster(t *testing.T) {
+	t.Parallel()
+	rc := chattest.StartRedisCluster(t, 0)
+	serveRedisUp(t, "redis://"+rc.Nodes[0].Addr+"?addr="+rc.Nodes[1].Addr+"&addr="+rc.Nodes[2].Addr)
+}
+
+// serveRedisUp runs serve with FIBERCHAT_REDIS set to redisURL until its
+// /healthz says Redis is up.
+func serveRedisUp(t *testing.T, redisURL string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout, stderr := &chattest.SyncBuffer{}, &chattest.SyncBuffer{}
 	done := make(chan int, 1)
-	env := map[string]string{"FIBERCHAT_REDIS": "redis://" + rs.Addr + "/0"}
+	env := map[string]string{"FIBERCHAT_REDIS": redisURL}
 	args := []string{"serve", "--dsn", tempDSN(t), "--addr", "127.0.0.1:0", "--upload-dir", filepath.Join(t.TempDir(), "uploads")}
 	go func() {
 		done <- run(ctx, args, func(k string) string { return env[k] }, strings.NewReader(""), stdout, stderr)
