@@ -60,6 +60,7 @@ func TestQuickRun(t *testing.T) {
 		"history_rps", "select_history_rps", "unread_rps", "select_unread_rps", "seed_messages", "hold_kib_per_poll", "wake_p50_ms", "wake_p99_ms",
 		"stream_kib_per_conn", "stream_live_kib_per_conn", "stream_wake_p50_ms", "stream_wake_p99_ms", "stream_conns", "stream_wake_conns",
 		"wake2_p50_ms", "wake2_p99_ms", "send_two_instances_mysql", "send_two_instances_mysql_rps",
+		"wake2_cluster_p50_ms", "wake2_cluster_p99_ms", "send_two_instances_cluster_mysql", "send_two_instances_cluster_mysql_rps",
 		"group_send_vs_send", "group_send_vs_send_mysql", "recv_groups_vs_select", "group_send_rps", "group_send_ref_rps", "group_delivered",
 		"recv_groups_rps", "select_recv_groups_rps", "group_seed_messages"} {
 		v, ok := got[key]
@@ -70,7 +71,7 @@ func TestQuickRun(t *testing.T) {
 		// Each key is null exactly when the run could not measure it.
 		skipped := ""
 		switch {
-		case strings.HasPrefix(key, "wake2_") && !haveRedis:
+		case (strings.HasPrefix(key, "wake2_") || strings.Contains(key, "_cluster_")) && !haveRedis:
 			skipped = "without redis-server"
 		case (key == "send_vs_insert_mysql" || key == "group_send_vs_send_mysql" || key == "send_mysql_vs_ceiling") && !haveMySQL:
 			skipped = "without a MySQL DSN"

@@ -266,6 +266,12 @@ type report struct {
 	wake2DB string
 	// sendTwoMySQL and its insertTwoMySQL reference are nil when skipped.
 	sendTwoMySQL, insertTwoMySQL *rate
+	// cluster is a Redis Cluster of three masters joining the instances
+	// of wake2 and send two instances once more (nil when skipped), for
+	// wake2Cluster and sendTwoClusterMySQL.
+	cluster                                    *redisServer
+	wake2Cluster                               *wakeResult
+	sendTwoClusterMySQL, insertTwoClusterMySQL *rate
 	// groups are the group workloads' (see groups.go).
 	groups groupResults
 }
@@ -293,6 +299,15 @@ func benchmark(ctx context.Context, o options, stderr io.Writer) (_ *report, err
 		return nil, err
 	default:
 		defer rep.redis.stop()
+	}
+	rep.cluster, err = startRedisCluster(ctx, dir)
+	switch {
+	case errors.Is(err, errNoRedis):
+		logf("redis-server or redis-cli is not installed: skipping the workloads on a Redis Cluster")
+	case err != nil:
+		return nil, err
+	default:
+		defer rep.cluster.stop()
 	}
 
 	// Client i is user i; in send, user i messages user clients+i.
@@ -350,8 +365,24 @@ func benchmark(ctx context.Context, o options, stderr io.Writer) (_ *report, err
 				return nil, err
 			}
 		}
-		if err := rep.wakeTwo(ctx, kind, dsn, dir, stderr, log, logf); err != nil {
+		w, err := rep.wakeTwo(ctx, kind, dsn, dir, rep.redis, stderr, log, logf)
+		if err != nil {
 			return nil, err
+		}
+		rep.wake2, rep.wake2DB = &w, kind
+		if rep.cluster != nil {
+			if ms != nil {
+				if dsn, err = ms.fresh(ctx, "wake2c"); err != nil {
+					return nil, err
+				}
+			} else {
+				dsn = "sqlite:" + filepath.Join(dir, "wake2c.db")
+			}
+			w, err := rep.wakeTwo(ctx, kind, dsn, dir, rep.cluster, stderr, log, logf)
+			if err != nil {
+				return nil, err
+			}
+			rep.wake2Cluster = &w
 		}
 	}
 	return rep, nil
@@ -436,11 +467,21 @@ func (rep *report) throughput(ctx context.Context, kind, dsn, insertDSN string, 
 	// each beside it and insert's would pass MariaDB's default
 	// max_connections (151).
 	closeSrv()
-	send2, ins2, err := rep.sendTwo(ctx, kind, dsn, fx, ins, dir, log, logf)
+	// Worker numbers past the single instance's keep every message
+	// distinct from those the other workloads sent.
+	send2, ins2, err := rep.sendTwo(ctx, kind, "send two instances", dsn, o.clients, rep.redis, fx, ins, dir, log, logf)
 	if err != nil {
 		return err
 	}
 	rep.sendTwoMySQL, rep.insertTwoMySQL = &send2, &ins2
+	if rep.cluster == nil {
+		return nil
+	}
+	send2c, ins2c, err := rep.sendTwo(ctx, kind, "send two instances cluster", dsn, 2*o.clients, rep.cluster, fx, ins, dir, log, logf)
+	if err != nil {
+		return err
+	}
+	rep.sendTwoClusterMySQL, rep.insertTwoClusterMySQL = &send2c, &ins2c
 	return nil
 }
 
@@ -585,6 +626,9 @@ func (rep *report) failed() int64 {
 	if rep.sendTwoMySQL != nil {
 		n += rep.insertTwoMySQL.Failed + rep.sendTwoMySQL.Failed
 	}
+	if rep.sendTwoClusterMySQL != nil {
+		n += rep.insertTwoClusterMySQL.Failed + rep.sendTwoClusterMySQL.Failed
+	}
 	n += rep.groups.failed()
 	return n
 }
@@ -620,6 +664,9 @@ func (rep *report) print(w io.Writer) {
 	default:
 		fmt.Fprintln(tw, "send 2 instances\tmysql\tskipped: redis-server not installed\t\t\t\t")
 	}
+	if rep.sendTwoClusterMySQL != nil {
+		row("send 2 inst. cluster", "mysql", *rep.sendTwoClusterMySQL, "req/s", fmt.Sprintf("insert %.0f rows/s", rep.insertTwoClusterMySQL.PerSec()), fmt.Sprintf("%.3f", ratio(*rep.sendTwoClusterMySQL, *rep.insertTwoClusterMySQL)))
+	}
 	row("select history", "sqlite", rep.selectHistory, "pages/s", "-", "-")
 	row("history", "sqlite", rep.history, "req/s", fmt.Sprintf("select %.0f pages/s", rep.selectHistory.PerSec()), fmt.Sprintf("%.3f", ratio(rep.history, rep.selectHistory)))
 	row("select unread", "sqlite", rep.selectUnread, "reads/s", "-", "-")
@@ -636,6 +683,11 @@ func (rep *report) print(w io.Writer) {
 		fmt.Fprintf(tw, "wake2\t%s\t%d polls woken\tfrom each Send's answer, on the other instance\t-\t%s / %s\t\n", rep.wake2DB, w.Conns, ms(w.P50), ms(w.P99))
 	} else {
 		fmt.Fprintln(tw, "wake2\t-\tskipped: redis-server not installed\t\t\t\t")
+	}
+	if w := rep.wake2Cluster; w != nil {
+		fmt.Fprintf(tw, "wake2 cluster\t%s\t%d polls woken\tfrom each Send's answer, on the other instance\t-\t%s / %s\t\n", rep.wake2DB, w.Conns, ms(w.P50), ms(w.P99))
+	} else {
+		fmt.Fprintln(tw, "wake2 cluster\t-\tskipped: no Redis Cluster (redis-server, redis-cli)\t\t\t\t")
 	}
 	_ = tw.Flush()
 
@@ -660,6 +712,9 @@ func (rep *report) print(w io.Writer) {
 		fmt.Fprintf(w, "send 2 instances: two module instances in this process on the send database, each with its own Redis client, %d clients split evenly; insert re-measured in alternating rounds (its own p50 / p99 %s / %s ms)\n",
 			o.clients, ms(rep.insertTwoMySQL.P50), ms(rep.insertTwoMySQL.P99))
 	}
+	if rep.cluster != nil {
+		fmt.Fprintln(w, "wake2 cluster, send 2 inst. cluster: the same workloads with the instances joined by a Redis Cluster of three masters started for the run (wake-ups over sharded pub/sub)")
+	}
 	if wk := rep.wake2; wk != nil {
 		db := "one SQLite file (each process the module's one connection)"
 		if rep.wake2DB == "mysql" {
@@ -673,6 +728,7 @@ func (rep *report) print(w io.Writer) {
 		r    *rate
 	}{{"ceiling", &rep.ceiling}, {"info", &rep.info}, {"insert sqlite", &rep.insertSQLite}, {"send sqlite", &rep.sendSQLite}, {"insert mysql", rep.insertMySQL}, {"send mysql", rep.sendMySQL},
 		{"send 2 instances mysql", rep.sendTwoMySQL}, {"insert (2 instances) mysql", rep.insertTwoMySQL},
+		{"send 2 instances cluster mysql", rep.sendTwoClusterMySQL}, {"insert (2 instances, cluster) mysql", rep.insertTwoClusterMySQL},
 		{"history", &rep.history}, {"select history", &rep.selectHistory}, {"unread", &rep.unread}, {"select unread", &rep.selectUnread}} {
 		if f.r != nil && f.r.Failed > 0 {
 			fmt.Fprintf(w, "%s: first failure: %s\n", f.name, f.r.FirstFailure)
@@ -702,9 +758,14 @@ type summary struct {
 	StreamWakeP99Ms     float64  `json:"stream_wake_p99_ms"`
 	// The workloads of two instances: null when skipped (no
 	// redis-server; send_two_instances_mysql also without --mysql-dsn).
-	Wake2P50Ms            *float64 `json:"wake2_p50_ms"`
-	Wake2P99Ms            *float64 `json:"wake2_p99_ms"`
-	SendTwoInstancesMySQL *float64 `json:"send_two_instances_mysql"`
+	Wake2P50Ms *float64 `json:"wake2_p50_ms"`
+	Wake2P99Ms *float64 `json:"wake2_p99_ms"`
+	// Wake2Cluster* and SendTwoInstancesCluster* are the same on a Redis
+	// Cluster (null without redis-server and redis-cli).
+	Wake2ClusterP50Ms            *float64 `json:"wake2_cluster_p50_ms"`
+	Wake2ClusterP99Ms            *float64 `json:"wake2_cluster_p99_ms"`
+	SendTwoInstancesClusterMySQL *float64 `json:"send_two_instances_cluster_mysql"`
+	SendTwoInstancesMySQL        *float64 `json:"send_two_instances_mysql"`
 	groupKeys
 
 	CeilingRPS       float64  `json:"ceiling_rps"`
@@ -743,6 +804,7 @@ type summary struct {
 	Wake2Early               int      `json:"wake2_early"`
 	SendTwoInstancesMySQLRPS *float64 `json:"send_two_instances_mysql_rps"`
 	InsertTwoInstancesRPS    *float64 `json:"send_two_instances_insert_mysql_rps"`
+	SendTwoClusterMySQLRPS   *float64 `json:"send_two_instances_cluster_mysql_rps"`
 	groupFigures
 
 	Clients   int     `json:"clients"`
@@ -805,6 +867,15 @@ func (rep *report) summary() summary {
 		r := round(ratio(*rep.sendTwoMySQL, *rep.insertTwoMySQL), 3)
 		ins, send := round(rep.insertTwoMySQL.PerSec(), 0), round(rep.sendTwoMySQL.PerSec(), 0)
 		s.SendTwoInstancesMySQL, s.InsertTwoInstancesRPS, s.SendTwoInstancesMySQLRPS = &r, &ins, &send
+	}
+	if rep.sendTwoClusterMySQL != nil {
+		r := round(ratio(*rep.sendTwoClusterMySQL, *rep.insertTwoClusterMySQL), 3)
+		send := round(rep.sendTwoClusterMySQL.PerSec(), 0)
+		s.SendTwoInstancesClusterMySQL, s.SendTwoClusterMySQLRPS = &r, &send
+	}
+	if w := rep.wake2Cluster; w != nil {
+		p50, p99 := round(msf(w.P50), 3), round(msf(w.P99), 3)
+		s.Wake2ClusterP50Ms, s.Wake2ClusterP99Ms = &p50, &p99
 	}
 	s.groupKeys, s.groupFigures = rep.groups.summary()
 	if w := rep.wake2; w != nil {

@@ -186,13 +186,11 @@ func serveMain(args []string, stdout, stderr io.Writer) int {
 	}()
 	var rdb redis.UniversalClient
 	if *redisURL != "" {
-		opt, err := redis.ParseURL(*redisURL)
+		c, err := openRedisURL(*redisURL)
 		if err != nil {
 			fmt.Fprintf(stderr, "bench serve: --redis: %v\n", err)
 			return 2
 		}
-		opt.ContextTimeoutEnabled = true // bound each call by its context, as a host should
-		c := redis.NewClient(opt)
 		defer c.Close()
 		rdb = c
 	}
