@@ -345,8 +345,6 @@ func (h *Groups) tell(ctx context.Context, gid int64, also []int64, what string,
 		h.cfg.Logger.WarnContext(ctx, "group notice: read members", "gid", gid, "error", err.Error())
 	}
 	n := groupNotice{GID: gid, What: what, UID: uid}
-	for _, m := range append(members, also...) {
-		notice(h.cfg.Notices, m, "group", n)
-	}
+	noticeAll(h.cfg.Notices, append(members, also...), "group", n)
 	h.cfg.Events.Emit(ctx, events.GroupChanged{GID: gid, What: what, UID: uid, By: by, Time: h.cfg.Now().Unix()})
 }

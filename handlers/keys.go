@@ -98,9 +98,7 @@ func (h *Keys) tellContacts(ctx context.Context, uid int64) {
 		}
 		return
 	}
-	for _, peer := range peers {
-		notice(h.cfg.Notices, peer, "keys", keysNotice{UID: uid})
-	}
+	noticeAll(h.cfg.Notices, peers, "keys", keysNotice{UID: uid})
 }
 
 type deviceKeyEntry struct {

@@ -12,9 +12,11 @@ import "encoding/json"
 // before it emits the host's event: the host's OnEvent, however slow, is
 // never on a notice's way.
 type Notices interface {
-	// Notice queues frame, one framed SSE event, for uid's open streams.
-	// It must not block.
-	Notice(uid int64, frame []byte)
+	// Notice queues frame, one framed SSE event, for the open streams of
+	// each of uids: one call for all the members of a group, so that an
+	// implementation that crosses processes carries the frame once. It
+	// must not block.
+	Notice(frame []byte, uids ...int64)
 }
 
 // SessionEnds tells a user's open streams that some of the user's
@@ -31,7 +33,7 @@ type SessionEnds interface {
 // to tell.
 type noStreams struct{}
 
-func (noStreams) Notice(int64, []byte)        {}
+func (noStreams) Notice([]byte, ...int64)        {}
 func (noStreams) SessionsEnded(int64, string) {}
 
 // What a contact notice says was done (API.md §10).
@@ -71,9 +73,17 @@ func noticeContact(n Notices, peer, uid int64, what string) {
 // (/Message/Unread, /Contacts/list). Messages are different: a stream
 // reads them from the database past its cursor, so none is lost.
 func notice(n Notices, uid int64, event string, data any) {
+	noticeAll(n, []int64{uid}, event, data)
+}
+
+// noticeAll is notice to each of uids, the frame made once.
+func noticeAll(n Notices, uids []int64, event string, data any) {
+	if len(uids) == 0 {
+		return
+	}
 	b, err := json.Marshal(data)
 	if err != nil {
 		return // the notices are plain structs: cannot happen
 	}
-	n.Notice(uid, appendEvent(nil, "", event, b))
+	n.Notice(appendEvent(nil, "", event, b), uids...)
 }

@@ -93,7 +93,5 @@ type presenceNotice struct {
 // offline, last seen at lastSeen. The caller has chosen the watchers:
 // contacts of uid who may see it (models.Store.PresenceWatchers).
 func TellPresence(n Notices, watchers []int64, uid int64, online bool, lastSeen int64) {
-	for _, w := range watchers {
-		notice(n, w, "presence", presenceNotice{UID: uid, Online: online, LastSeen: lastSeen})
-	}
+	noticeAll(n, watchers, "presence", presenceNotice{UID: uid, Online: online, LastSeen: lastSeen})
 }

@@ -76,9 +76,7 @@ func Typing(cfg TypingConfig) fiber.Handler {
 			// best-effort, and relaying every keystroke is not.
 			return c.JSON(success)
 		}
-		for _, uid := range to {
-			notice(cfg.Notices, uid, "typing", typingNotice{UID: me, GID: int64(req.GID)})
-		}
+		noticeAll(cfg.Notices, to, "typing", typingNotice{UID: me, GID: int64(req.GID)})
 		return c.JSON(success)
 	}
 }

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/fiberchat/fiberchat/client"
 	"github.com/fiberchat/fiberchat/internal/chattest"
 	"github.com/fiberchat/fiberchat/module"
+	"github.com/redis/go-redis/v9"
 )
 
 // Typing and presence (API.md §13) through real HTTP: the notices reach
@@ -379,5 +381,81 @@ func TestTypingStrangers(t *testing.T) {
 		gcall(t, l.Server, bob, "/Contacts/IO/block", map[string]any{"data": members(alice)}, 200, 0)
 		typing(t, l.Server, alice, map[string]any{"uid_to": bob.UID}, 403, 1008)
 		typing(t, l.Server, bob, map[string]any{"uid_to": alice.UID}, 403, 1008)
+	})
+}
+
+// noteRecorder keeps the notes a client PUBLISHes.
+type noteRecorder struct {
+	mu    sync.Mutex
+	notes []string
+}
+
+func (*noteRecorder) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (r *noteRecorder) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if args := cmd.Args(); cmd.Name() == "publish" && len(args) == 3 {
+			if payload, ok := args[2].(string); ok {
+				_, notes, _ := strings.Cut(payload, "\n") // after the sender's id
+				r.mu.Lock()
+				r.notes = append(r.notes, strings.Split(notes, "\n")...)
+				r.mu.Unlock()
+			}
+		}
+		return next(ctx, cmd)
+	}
+}
+func (*noteRecorder) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// notices returns, and forgets, the "notice:" notes published so far.
+func (r *noteRecorder) notices() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, n := range r.notes {
+		if strings.HasPrefix(n, "notice:") {
+			out = append(out, n)
+		}
+	}
+	r.notes = nil
+	return out
+}
+
+// TestGroupTypingOneNote: typing in a group reaches the members' streams
+// on the other instance through one note naming them all, the frame
+// carried once, not a note per member.
+func TestGroupTypingOneNote(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		rec := &noteRecorder{}
+		// Both instances' clients record; only b publishes notices below.
+		a, b := livePair(t, db, func(c *module.Config) { c.Redis.(*redis.Client).AddHook(rec) })
+		alice := a.NewUser(t, "alice")
+		var others []chattest.User
+		for i := range 4 {
+			u := a.NewUser(t, fmt.Sprint("m", i))
+			a.Befriend(t, alice, u)
+			others = append(others, u)
+		}
+		gid := into[groupCreated](t, gcall(t, a.Server, alice, "/Group/create", map[string]any{"name": "g", "data": members(others...)}, 200, 0)).GID
+		st0 := openSSE(t, streamPOST(t, a, others[0], nil))
+		st3 := openSSE(t, streamPOST(t, a, others[3], nil))
+		sentinel(t, b.Server, st0, alice, others[0], true)
+		sentinel(t, b.Server, st3, alice, others[3], true)
+		_ = rec.notices()
+
+		typing(t, b.Server, alice, map[string]any{"gid": gid}, 200, 0)
+		want := fmt.Sprintf(`{"uid":%d,"gid":%d}`, alice.UID, gid)
+		expectEvent(t, st0, "typing", want)
+		expectEvent(t, st3, "typing", want)
+		notes := rec.notices()
+		if len(notes) != 1 {
+			t.Fatalf("%d notice notes for one group typing, want 1: %q", len(notes), notes)
+		}
+		for _, u := range others {
+			if !strings.Contains(notes[0], fmt.Sprint(u.UID)) {
+				t.Fatalf("the note %q does not name member %d", notes[0], u.UID)
+			}
+		}
 	})
 }

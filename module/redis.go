@@ -151,32 +151,53 @@ func (c *cluster) apply(note string) {
 }
 
 // noteNotice starts the note that carries a stream notice to the other
-// processes: "notice:<uid>:<frame, base64>". A frame holds newlines,
-// which separate the notes of one PUBLISH; base64 holds none.
+// processes: "notice:<uid>[,<uid>…]:<frame, base64>", the frame once for
+// all its users (a group's members). A frame holds newlines, which
+// separate the notes of one PUBLISH; base64 holds none.
 const noteNotice = "notice"
 
-// publishNotice hands frame, a notice for uid's streams, to the other
-// processes.
-func (c *cluster) publishNotice(uid int64, frame []byte) {
-	c.bus.Publish(noteNotice + ":" + strconv.FormatInt(uid, 10) + ":" + base64.StdEncoding.EncodeToString(frame))
+// maxNoticeUIDs bounds the users of one note, so that a note stays a few
+// KiB however large the group.
+const maxNoticeUIDs = 256
+
+// publishNotice hands frame, a notice for the streams of uids, to the
+// other processes.
+func (c *cluster) publishNotice(frame []byte, uids []int64) {
+	enc := base64.StdEncoding.EncodeToString(frame)
+	for len(uids) > 0 {
+		n := min(len(uids), maxNoticeUIDs)
+		var b strings.Builder
+		b.WriteString(noteNotice + ":")
+		for i, uid := range uids[:n] {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(strconv.FormatInt(uid, 10))
+		}
+		b.WriteByte(':')
+		b.WriteString(enc)
+		c.bus.Publish(b.String())
+		uids = uids[n:]
+	}
 }
 
-// applyNotice queues a notice another process published on uid's streams
-// here. A malformed note is dropped: notices are best-effort news.
+// applyNotice queues a notice another process published on its users'
+// streams here. A malformed note is dropped: notices are best-effort
+// news.
 func (c *cluster) applyNotice(key string) {
-	id, enc, ok := strings.Cut(key, ":")
+	ids, enc, ok := strings.Cut(key, ":")
 	if !ok {
-		return
-	}
-	uid, err := strconv.ParseInt(id, 10, 64)
-	if err != nil {
 		return
 	}
 	frame, err := base64.StdEncoding.DecodeString(enc)
 	if err != nil {
 		return
 	}
-	c.waiters.Notice(uid, frame)
+	for id := range strings.SplitSeq(ids, ",") {
+		if uid, err := strconv.ParseInt(id, 10, 64); err == nil {
+			c.waiters.Notice(uid, frame)
+		}
+	}
 }
 
 // applyUser applies a note "user:<key>", key being "<uid>:<what>" or,

@@ -43,9 +43,11 @@ func (e sessionEnds) SessionsEnded(uid int64, reason string) { e.m.sessionsEnded
 // wherever it is open.
 type notices struct{ m *Module }
 
-func (n notices) Notice(uid int64, frame []byte) {
-	n.m.waiters.Notice(uid, frame)
+func (n notices) Notice(frame []byte, uids ...int64) {
+	for _, uid := range uids {
+		n.m.waiters.Notice(uid, frame)
+	}
 	if n.m.cluster != nil {
-		n.m.cluster.publishNotice(uid, frame)
+		n.m.cluster.publishNotice(frame, uids)
 	}
 }
