@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/fiberchat/fiberchat/apierr"
 
@@ -212,6 +214,37 @@ func (s *Store) AdvanceRecvCursor(ctx context.Context, tokenID, to int64) error 
 	return nil
 }
 
+// purgeGroupUncount takes the group messages among msgs, about to be
+// purged, off their members' unread counts (a group's seq less a
+// member's read_seq) by moving each read_seq still below them to the
+// newest one purged: a message gone is not waiting to be read. It locks
+// the groups, in gid order as the group writer does, so that no Send
+// moves a group meanwhile.
+func purgeGroupUncount(tx *gorm.DB, msgs []Message) error {
+	newest := map[int64]int64{} // gid: the highest gseq purged
+	for _, m := range msgs {
+		if m.GID != 0 && m.GSeq > newest[m.GID] {
+			newest[m.GID] = m.GSeq
+		}
+	}
+	if len(newest) == 0 {
+		return nil
+	}
+	gids := slices.Sorted(maps.Keys(newest))
+	var locked []Group
+	if err := tx.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).
+		Select("gid").Where("gid IN ?", gids).Order("gid").Find(&locked).Error; err != nil {
+		return fmt.Errorf("lock groups: %w", err)
+	}
+	for _, gid := range gids {
+		if err := tx.Model(&GroupMember{}).Where("gid = ? AND read_seq < ?", gid, newest[gid]).
+			Update("read_seq", newest[gid]).Error; err != nil {
+			return fmt.Errorf("uncount purged group messages: %w", err)
+		}
+	}
+	return nil
+}
+
 // DeleteMessagesBefore removes up to limit messages created before cutoff
 // (unix seconds) and reports how many went, taking the unread ones off
 // their conversations' counters in the same transaction. The transaction
@@ -223,12 +256,16 @@ func (s *Store) DeleteMessagesBefore(ctx context.Context, cutoff int64, limit in
 	err := s.contactTx(ctx, func(tx *gorm.DB) error {
 		deleted = 0
 		var msgs []Message
-		if err := tx.Select("id", "from_uid", "COALESCE(to_uid, 0) AS to_uid", "gid").Where("created_at < ?", cutoff).
+		if err := tx.Select("id", "from_uid", "COALESCE(to_uid, 0) AS to_uid", "gid", "gseq").Where("created_at < ?", cutoff).
 			Order("created_at").Limit(limit).Find(&msgs).Error; err != nil {
 			return fmt.Errorf("read old messages: %w", err)
 		}
 		if len(msgs) == 0 {
 			return nil
+		}
+		// Groups first, as the group writer locks them before users.
+		if err := purgeGroupUncount(tx, msgs); err != nil {
+			return err
 		}
 		// Group messages have no recipient and no conversation counter:
 		// a group's unread count is its seq against a member's mark.

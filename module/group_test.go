@@ -485,3 +485,33 @@ func TestGroupSweepForgetsEndedMemberships(t *testing.T) {
 		}
 	})
 }
+
+// TestGroupPurgeUncounts: messages retention purged are not counted
+// unread any more, in a group as in a 1:1 conversation; a member who had
+// read past them keeps their mark.
+func TestGroupPurgeUncounts(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		s := chattest.NewServer(t, db, chattest.Options{Config: func(c *module.Config) { c.MessageRetention = time.Hour }})
+		a, b, c := s.NewUser(t, "ann"), s.NewUser(t, "bob"), s.NewUser(t, "cat")
+		s.Befriend(t, a, b)
+		s.Befriend(t, a, c)
+		gid := into[groupCreated](t, gcall(t, s, a, "/Group/create", map[string]any{"name": "g", "data": members(b, c)}, 200, 0)).GID
+		for i := range 3 {
+			groupSend(t, s, a, gid, fmt.Sprint("old ", i))
+		}
+		read := groupSend(t, s, a, gid, "old, read by cat")
+		gcall(t, s, c, "/Message/Read", map[string]any{"gid": gid, "last_id": read}, 200, 0)
+		s.Clock.Advance(2 * time.Hour)
+		fresh := groupSend(t, s, a, gid, "new")
+		s.Module.SweepNow(context.Background())
+		if n := s.Count(t, "messages", "gid = ?", gid); n != 1 {
+			t.Fatalf("%d of the group's messages left after the purge, want 1", n)
+		}
+		for _, u := range []chattest.User{b, c} {
+			un := gcall(t, s, u, "/Message/Unread", nil, 200, 0)
+			if want := fmt.Sprintf(`{"num":1,"msg":"success","error":0,"data":[{"gid":%d,"count":1,"last_id":%d}]}`, gid, fresh); string(un.Raw) != want {
+				t.Fatalf("%s's unread %s, want %s", u.Name, un.Raw, want)
+			}
+		}
+	})
+}
