@@ -174,6 +174,11 @@ type Outgoing struct {
 	// is then its enc JSON, not text: a hook can refuse it, not read it.
 	Encrypted   bool
 	ClientMsgID string
+	// EditOf is, for an edit (/Message/Edit, API.md §13), the message
+	// whose text Body replaces; 0 for a new message. An edit's new text
+	// passes the same hook as a message's, so it cannot carry what a
+	// Send could not.
+	EditOf int64
 }
 
 // Handler receives after-commit events, with the request's context. Its

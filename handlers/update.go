@@ -22,6 +22,7 @@ type UpdateStore interface {
 	DeleteMessage(ctx context.Context, u models.Update) (models.Updated, error)
 	ReactMessage(ctx context.Context, u models.Update, emoji string, on bool) (models.Updated, error)
 	CheckReplyTo(ctx context.Context, from, to, gid, id int64) error
+	MessageHead(ctx context.Context, id int64) (*models.Message, error)
 }
 
 // richFields are what API.md §13 adds to every record of Recv, Stream
@@ -85,9 +86,28 @@ func (h *Messages) Edit() fiber.Handler {
 			return err
 		}
 		u := h.update(c, int64(req.ID))
+		if err := h.beforeEdit(c.UserContext(), u, body, enc); err != nil {
+			return err
+		}
 		done, err := h.cfg.Updates.EditMessage(c.UserContext(), u, body, enc, h.cfg.EditWindow)
 		return h.updated(c, done, err)
 	}
+}
+
+// beforeEdit asks the host's BeforeSend about an edit's new text, as a
+// Send's, when the message is the caller's (any other edit the store
+// refuses anyway). Its deadline is a query's, as a Send's is.
+func (h *Messages) beforeEdit(ctx context.Context, u models.Update, body string, enc bool) error {
+	if h.cfg.BeforeSend == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.Store.QueryTimeout())
+	defer cancel()
+	m, err := h.cfg.Updates.MessageHead(ctx, u.ID)
+	if err != nil || m.FromUID != u.Actor || m.Kind.IsUpdate() {
+		return nil // the edit's own transaction says what is wrong
+	}
+	return h.cfg.BeforeSend(ctx, events.Outgoing{From: u.Actor, To: m.ToUID, GID: m.GID, Body: body, Encrypted: enc, EditOf: u.ID})
 }
 
 type deleteRequest struct {

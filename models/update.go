@@ -398,6 +398,24 @@ func toggleReaction(stored *string, uid int64, emoji string, on bool) (*string, 
 	return &out, true, nil
 }
 
+// MessageHead returns who sent the message id and to whom (ToUID or
+// GID), and its kind; ErrNoMessage if there is none. It reads no more:
+// an edit's BeforeSend needs the conversation before the edit's
+// transaction, which checks everything again.
+func (s *Store) MessageHead(ctx context.Context, id int64) (*Message, error) {
+	db, done := s.with(ctx)
+	defer done()
+	var m Message
+	err := db.Select("id", "from_uid", "COALESCE(to_uid, 0) AS to_uid", "gid", "kind").Where("id = ?", id).Take(&m).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrNoMessage
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read message: %w", err)
+	}
+	return &m, nil
+}
+
 // CheckReplyTo checks that id, a Send's reply_to, is a message of the
 // conversation the Send goes to: between from and to, or of the group
 // gid and sent since from joined it. ErrBadReplyTo if not. A sender who

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fiberchat/fiberchat/apierr"
 	"github.com/fiberchat/fiberchat/events"
 	"github.com/fiberchat/fiberchat/internal/chattest"
 	"github.com/fiberchat/fiberchat/module"
@@ -409,6 +410,40 @@ func TestRetentionPurgesUpdates(t *testing.T) {
 		b = login(t, s, b)
 		if u := unreadRaw(t, s, b); u[a.UID][0] != 1 {
 			t.Errorf("unread after the purge: %v", u)
+		}
+	})
+}
+
+// TestEditPassesBeforeSend: an edit's new text passes the host's
+// BeforeSend as a message's does, so an edit cannot carry what a Send
+// could not.
+func TestEditPassesBeforeSend(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		var mu sync.Mutex
+		var seen []events.Outgoing
+		s := chattest.NewServer(t, db, chattest.Options{Config: func(c *module.Config) {
+			c.BeforeSend = func(_ context.Context, o events.Outgoing) error {
+				mu.Lock()
+				defer mu.Unlock()
+				seen = append(seen, o)
+				if strings.Contains(o.Body, "spam") {
+					return apierr.Forbidden("not allowed: spam")
+				}
+				return nil
+			}
+		}})
+		a, b := s.NewUser(t, "a"), s.NewUser(t, "b")
+		s.Befriend(t, a, b)
+		id := mustSend(t, s, a, b, "fine words")
+		gcall(t, s, a, "/Message/Edit", map[string]any{"id": id, "data": "now spam"}, 403, 1008)
+		update(t, s, a, "/Message/Edit", map[string]any{"id": id, "data": "fine words, edited"})
+		if h := historyWith(t, s, b, "uid_with", a.UID); text(h.Data[0]) != "fine words, edited" {
+			t.Fatalf("history: %+v", h)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(seen) != 3 || seen[1].EditOf != id || seen[1].To != b.UID || seen[1].From != a.UID || seen[0].EditOf != 0 {
+			t.Fatalf("BeforeSend saw %+v", seen)
 		}
 	})
 }
