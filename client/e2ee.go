@@ -177,26 +177,31 @@ func (c *Client) SendEncrypted(ctx context.Context, to int64, text string, opts 
 	if c.e2ee == nil {
 		return Sent{}, errNoDevice
 	}
-	s, err := c.session()
-	if err != nil {
-		return Sent{}, err
-	}
-	ks, err := c.Keys(ctx, to, s.UID)
-	if err != nil {
-		return Sent{}, err
-	}
-	if !hasKeyOf(ks, to) {
-		return Sent{}, fmt.Errorf("fiberchat: user %d has published no device key", to)
-	}
-	env, err := seal(rand.Reader, c.e2ee.dev, ks, text)
-	if err != nil {
-		return Sent{}, err
-	}
-	enc, err := json.Marshal(env)
+	enc, err := c.sealFor(ctx, to, text)
 	if err != nil {
 		return Sent{}, err
 	}
 	return c.sendMessage(ctx, sendBody{UIDTo: to, Enc: enc}, opts)
+}
+
+// sealFor returns text as an enc for the devices of to and my own.
+func (c *Client) sealFor(ctx context.Context, to int64, text string) (json.RawMessage, error) {
+	s, err := c.session()
+	if err != nil {
+		return nil, err
+	}
+	ks, err := c.Keys(ctx, to, s.UID)
+	if err != nil {
+		return nil, err
+	}
+	if !hasKeyOf(ks, to) {
+		return nil, fmt.Errorf("fiberchat: user %d has published no device key", to)
+	}
+	env, err := seal(rand.Reader, c.e2ee.dev, ks, text)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(env)
 }
 
 func hasKeyOf(ks []DeviceKey, uid int64) bool {

@@ -25,6 +25,7 @@ type Message struct {
 	// (it wraps ErrUndecryptable, or tells that keys could not be
 	// fetched); Message is then empty, never ciphertext.
 	DecryptErr error `json:"-"`
+	Rich
 }
 
 // Sent is what Send stored.
@@ -48,6 +49,7 @@ type sendBody struct {
 	Data        string          `json:"data,omitempty"`
 	Enc         json.RawMessage `json:"enc,omitempty"`
 	ClientMsgID string          `json:"client_msg_id,omitempty"`
+	ReplyTo     int64           `json:"reply_to,omitempty"`
 }
 
 // Send sends text to the user to (/Message/Send). Messaging a user who is
@@ -171,6 +173,12 @@ type HistoryMessage struct {
 	// ReadBy is, in a group, how many members other than the sender have
 	// read it.
 	ReadBy int `json:"read_by"`
+	// Reactions are the message's emoji and who put each there (API.md
+	// §13), as they stand. (Recv and the stream carry them too, on a
+	// message that had some before it was received; Message leaves them
+	// out, to stay comparable, and a client follows them by the reaction
+	// updates.)
+	Reactions []Reaction `json:"reactions,omitempty"`
 }
 
 // HistoryPage is one page of a conversation, newest first.

@@ -74,6 +74,23 @@ type MessageStored struct {
 	Time      int64
 }
 
+// MessageUpdated: a message was edited, deleted, or reacted to (API.md
+// §13), and the update entry ID was committed for the message RefID.
+// What is edit, delete or reaction; By is who did it; To is the other
+// user of a 1:1 conversation, GID the group of a group's. Body is an
+// edit's new text (its enc JSON when Encrypted), or a reaction's emoji
+// (On says whether it was put on or taken off); a delete has none.
+type MessageUpdated struct {
+	ID, RefID int64
+	What      string
+	By, To    int64
+	GID       int64
+	Body      string
+	Encrypted bool
+	On        bool
+	Time      int64
+}
+
 // GroupChanged: a group's membership or settings changed (API.md §12).
 // What is one of created, added, removed, left, updated, role; UID is the
 // member the change is about (the creator for created, the one who
@@ -132,6 +149,9 @@ func (ContactRemoved) Kind() string { return "contact.removed" }
 func (MessageStored) Kind() string { return "message.stored" }
 
 // Kind implements Event.
+func (MessageUpdated) Kind() string { return "message.updated" }
+
+// Kind implements Event.
 func (MessagesRead) Kind() string { return "message.read" }
 
 // Kind implements Event.
@@ -154,6 +174,11 @@ type Outgoing struct {
 	// is then its enc JSON, not text: a hook can refuse it, not read it.
 	Encrypted   bool
 	ClientMsgID string
+	// EditOf is, for an edit (/Message/Edit, API.md §13), the message
+	// whose text Body replaces; 0 for a new message. An edit's new text
+	// passes the same hook as a message's, so it cannot carry what a
+	// Send could not.
+	EditOf int64
 }
 
 // Handler receives after-commit events, with the request's context. Its

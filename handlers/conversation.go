@@ -68,6 +68,7 @@ type historyMessage struct {
 	Enc     json.RawMessage `json:"enc,omitempty"` // see recordBody
 	Time    int64           `json:"time"`
 	Read    bool            `json:"read"`
+	richFields
 }
 
 type historyResponse struct {
@@ -120,7 +121,7 @@ func (h *Conversations) History() fiber.Handler {
 		resp := historyResponse{Num: len(ms), Msg: "success", Data: make([]historyMessage, len(ms)), More: more}
 		for i, m := range ms {
 			text, enc := recordBody(&ms[i])
-			resp.Data[i] = historyMessage{ID: m.ID, UIDFrom: m.FromUID, UIDTo: m.ToUID, Message: text, Enc: enc, Time: m.CreatedAt, Read: page.Read(me, m)}
+			resp.Data[i] = historyMessage{ID: m.ID, UIDFrom: m.FromUID, UIDTo: m.ToUID, Message: text, Enc: enc, Time: m.CreatedAt, Read: page.Read(me, m), richFields: richOf(&ms[i])}
 		}
 		return c.JSON(resp)
 	}
@@ -215,6 +216,7 @@ type groupHistoryMessage struct {
 	Message string `json:"message"`
 	Time    int64  `json:"time"`
 	ReadBy  int    `json:"read_by"`
+	richFields
 }
 
 type groupHistoryResponse struct {
@@ -239,7 +241,7 @@ func (h *Conversations) groupHistory(c *fiber.Ctx, gid, me, beforeID int64, limi
 	}
 	resp := groupHistoryResponse{Num: len(ms), Msg: "success", Data: make([]groupHistoryMessage, len(ms)), More: more}
 	for i, m := range ms {
-		resp.Data[i] = groupHistoryMessage{ID: m.ID, UIDFrom: m.FromUID, GID: m.GID, Message: m.Body, Time: m.CreatedAt, ReadBy: page.ReadBy[i]}
+		resp.Data[i] = groupHistoryMessage{ID: m.ID, UIDFrom: m.FromUID, GID: m.GID, Message: m.Body, Time: m.CreatedAt, ReadBy: page.ReadBy[i], richFields: richOf(&ms[i])}
 	}
 	return c.JSON(resp)
 }

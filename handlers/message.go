@@ -56,10 +56,16 @@ type MessagesConfig struct {
 	Writer MessageWriter
 	// GroupWriter stores new group messages.
 	GroupWriter GroupMessageWriter
-	Decoder     *wire.Decoder
-	Notifier    notify.Notifier
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// Updates edits, deletes and reacts to messages, and checks a Send's
+	// reply_to (API.md §13).
+	Updates UpdateStore
+	// EditWindow is how long after sending a message its sender may edit
+	// it; zero or less is no limit.
+	EditWindow time.Duration
+	Decoder    *wire.Decoder
+	Notifier   notify.Notifier
+	Now        func() time.Time
+	Logger     *slog.Logger
 	// MaxChars is the longest message in characters.
 	MaxChars int
 	// AllowStrangers lets users who are not contacts message each other.
@@ -102,6 +108,8 @@ type sendRequest struct {
 	Data        string          `json:"data"`
 	Enc         json.RawMessage `json:"enc"`
 	ClientMsgID string          `json:"client_msg_id" validate:"omitempty,max=64,nocontrol"`
+	// ReplyTo is a message of the same conversation (API.md §13).
+	ReplyTo wire.Int `json:"reply_to"`
 }
 
 type sendResponse struct {
@@ -147,6 +155,11 @@ func (h *Messages) Send() fiber.Handler {
 				return err
 			}
 			msg.ClientMsgID = &req.ClientMsgID
+		}
+		if msg.ReplyTo != 0 {
+			if err := h.cfg.Updates.CheckReplyTo(ctx, msg.FromUID, msg.ToUID, msg.GID, msg.ReplyTo); err != nil {
+				return err
+			}
 		}
 		if h.cfg.BeforeSend != nil {
 			out := events.Outgoing{From: msg.FromUID, To: msg.ToUID, GID: msg.GID, Body: msg.Body, Encrypted: msg.Enc, ClientMsgID: req.ClientMsgID}
@@ -196,7 +209,7 @@ func (h *Messages) newMessage(c *fiber.Ctx, req *sendRequest) (*models.Message, 
 	if to == s.UID {
 		return nil, apierr.Invalid("invalid uid_to: cannot message yourself")
 	}
-	return &models.Message{FromUID: s.UID, ToUID: to, GID: int64(req.GID), Body: body, Enc: enc, CreatedAt: h.cfg.Now().Unix()}, nil
+	return &models.Message{FromUID: s.UID, ToUID: to, GID: int64(req.GID), Body: body, Enc: enc, ReplyTo: int64(req.ReplyTo), CreatedAt: h.cfg.Now().Unix()}, nil
 }
 
 // sendBody returns what a Send stores: its data, or its checked enc
@@ -250,6 +263,7 @@ type recvMessage struct {
 	Message string          `json:"message,omitempty"`
 	Enc     json.RawMessage `json:"enc,omitempty"`
 	Time    int64           `json:"time"`
+	richFields
 }
 
 // recordBody splits a stored message into what a record carries: its
@@ -257,7 +271,10 @@ type recvMessage struct {
 // message: a client that does not know enc shows nothing rather than
 // ciphertext as text).
 func recordBody(m *models.Message) (string, json.RawMessage) {
-	if m.Enc {
+	switch {
+	case m.Kind == models.KindReaction:
+		return "", nil // its body is the emoji: see richOf
+	case m.Enc:
 		return "", json.RawMessage(m.Body)
 	}
 	return m.Body, nil
@@ -410,7 +427,7 @@ func recvReply(ms []models.Message, cursor int64, limit int) recvResponse {
 	out := recvResponse{Num: len(ms), Msg: "success", Data: make([]recvMessage, len(ms)), LastID: cursor, More: more}
 	for i, m := range ms {
 		text, enc := recordBody(&ms[i])
-		out.Data[i] = recvMessage{ID: m.ID, UIDFrom: m.FromUID, GID: m.GID, Message: text, Enc: enc, Time: m.CreatedAt}
+		out.Data[i] = recvMessage{ID: m.ID, UIDFrom: m.FromUID, GID: m.GID, Message: text, Enc: enc, Time: m.CreatedAt, richFields: richOf(&ms[i])}
 	}
 	if len(ms) > 0 {
 		out.LastID = ms[len(ms)-1].ID

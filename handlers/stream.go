@@ -70,6 +70,7 @@ type streamMessage struct {
 	Message string          `json:"message,omitempty"`
 	Enc     json.RawMessage `json:"enc,omitempty"` // see recordBody
 	Time    int64           `json:"time"`
+	richFields
 }
 
 // next is the stream's step: what to write, and whether it ends after.
@@ -124,7 +125,7 @@ func (s *openStream) readMessages(ctx context.Context, out []byte, room int) []b
 		}
 		for i, m := range ms {
 			text, enc := recordBody(&ms[i])
-			b, err := json.Marshal(streamMessage{ID: m.ID, UIDFrom: m.FromUID, UIDTo: m.ToUID, GID: m.GID, Message: text, Enc: enc, Time: m.CreatedAt})
+			b, err := json.Marshal(streamMessage{ID: m.ID, UIDFrom: m.FromUID, UIDTo: m.ToUID, GID: m.GID, Message: text, Enc: enc, Time: m.CreatedAt, richFields: richOf(&ms[i])})
 			if err != nil {
 				continue // a struct of strings and ints: cannot happen
 			}

@@ -1008,7 +1008,7 @@ func (s *Store) insertSQL(q []byte, args []any, rows []*Message, hexTexts bool) 
 	q = slices.Grow(q, 128+64*len(rows))
 	q = append(q, "INSERT INTO "...)
 	q = append(q, table...)
-	q = append(q, " (from_uid, to_uid, body, created_at, client_msg_id, pair_lo, pair_hi, enc) VALUES "...)
+	q = append(q, " (from_uid, to_uid, body, created_at, client_msg_id, pair_lo, pair_hi, enc, kind, reply_to) VALUES "...)
 	for i, m := range rows {
 		if i > 0 {
 			q = append(q, ", "...)
@@ -1018,8 +1018,10 @@ func (s *Store) insertSQL(q []byte, args []any, rows []*Message, hexTexts bool) 
 		q = strconv.AppendInt(append(q, ", "...), m.CreatedAt, 10)
 		q, args = appendText(append(q, ", "...), args, m.ClientMsgID, hexTexts)
 		q = appendInts(append(q, ", "...), m.PairLo, m.PairHi)
-		// enc is a literal, as the ids are: no argument, no escaping.
-		q = append(append(q, ", "...), encLiteral(m.Enc), ')')
+		// enc, kind and reply_to are literals, as the ids are: no
+		// argument, no escaping.
+		q = append(append(q, ", "...), encLiteral(m.Enc), ',', ' ')
+		q = append(appendInts(q, int64(m.Kind), m.ReplyTo), ')')
 	}
 	return q, args, nil
 }

@@ -167,13 +167,15 @@ func (s *Store) History(ctx context.Context, me, with, beforeID int64, limit int
 	watermarks := "COALESCE((SELECT read_id FROM " + convs + " WHERE uid = ? AND peer_uid = ?), 0), " +
 		"COALESCE((SELECT read_id FROM " + convs + " WHERE uid = ? AND peer_uid = ?), 0)"
 	joined := s.mysql()
-	q := "SELECT id, from_uid, to_uid, body, created_at, enc"
+	q := "SELECT id, from_uid, to_uid, body, created_at, enc, " + richColumns("")
 	var args []any
 	if joined {
 		q += ", " + watermarks
 		args = append(args, me, with, with, me)
 	}
-	q += " FROM " + messages + " WHERE pair_lo = ? AND pair_hi = ?"
+	// Update entries are left out: each message's row holds its current
+	// state (see update.go).
+	q += " FROM " + messages + " WHERE pair_lo = ? AND pair_hi = ? AND kind < " + strconv.Itoa(int(KindEdit))
 	args = append(args, min(me, with), max(me, with))
 	if beforeID > 0 {
 		q += " AND id < ?"
@@ -208,7 +210,7 @@ func scanHistory(db *gorm.DB, q string, args []any, limit int, joined bool, page
 	defer rows.Close()
 	page.Messages = make([]Message, 0, limit)
 	var m Message // scanned into, then copied onto the page
-	dest := []any{&m.ID, &m.FromUID, &m.ToUID, &m.Body, &m.CreatedAt, &m.Enc}
+	dest := append([]any{&m.ID, &m.FromUID, &m.ToUID, &m.Body, &m.CreatedAt, &m.Enc}, m.richDest()...)
 	if joined {
 		dest = append(dest, &page.MyReadID, &page.TheirReadID)
 	}
@@ -252,7 +254,7 @@ func (s *Store) MarkRead(ctx context.Context, me, from, lastID int64) (newlyRead
 		if upto < c.LastID {
 			lo, hi := min(me, from), max(me, from)
 			if err := tx.Model(&Message{}).
-				Where("pair_lo = ? AND pair_hi = ? AND id > ? AND id <= ? AND to_uid = ?", lo, hi, c.ReadID, upto, me).
+				Where("pair_lo = ? AND pair_hi = ? AND id > ? AND id <= ? AND to_uid = ? AND kind < ?", lo, hi, c.ReadID, upto, me, KindEdit).
 				Count(&n).Error; err != nil {
 				return fmt.Errorf("count read messages: %w", err)
 			}

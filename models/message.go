@@ -42,6 +42,21 @@ type Message struct {
 	// then the sender's `enc` JSON, which the server cannot read, and is
 	// handed back as JSON, never as text.
 	Enc bool `gorm:"column:enc;not null;default:false"`
+	// Kind is what the row is (API.md §13): KindText, KindFile, or an
+	// update entry (KindEdit, KindDelete, KindReaction) of the message
+	// RefID, which reaches the message's readers through their cursor.
+	Kind  Kind  `gorm:"column:kind;not null;default:0"`
+	RefID int64 `gorm:"column:ref_id;not null;default:0"`
+	// ReplyTo is the message of the same conversation this one answers,
+	// 0 for none.
+	ReplyTo int64 `gorm:"column:reply_to;not null;default:0"`
+	// EditedAt (unix seconds, 0 = never), Deleted and Reactions are a
+	// message's current state, kept in its own row so that History reads
+	// it with the message (see update.go). A deleted message's Body is
+	// erased. Reactions is API.md's JSON, nil when there are none.
+	EditedAt  int64   `gorm:"column:edited_at;not null;default:0"`
+	Deleted   bool    `gorm:"column:deleted;not null;default:false"`
+	Reactions *string `gorm:"column:reactions"`
 }
 
 // sendAttempts bounds how often a send is run again after InnoDB chose it
@@ -256,7 +271,7 @@ func (s *Store) DeleteMessagesBefore(ctx context.Context, cutoff int64, limit in
 	err := s.contactTx(ctx, func(tx *gorm.DB) error {
 		deleted = 0
 		var msgs []Message
-		if err := tx.Select("id", "from_uid", "COALESCE(to_uid, 0) AS to_uid", "gid", "gseq").Where("created_at < ?", cutoff).
+		if err := tx.Select("id", "from_uid", "COALESCE(to_uid, 0) AS to_uid", "gid", "gseq", "kind").Where("created_at < ?", cutoff).
 			Order("created_at").Limit(limit).Find(&msgs).Error; err != nil {
 			return fmt.Errorf("read old messages: %w", err)
 		}
@@ -269,11 +284,12 @@ func (s *Store) DeleteMessagesBefore(ctx context.Context, cutoff int64, limit in
 		}
 		// Group messages have no recipient and no conversation counter:
 		// a group's unread count is its seq against a member's mark.
+		// Update entries were never counted.
 		direct := make([]Message, 0, len(msgs))
 		recipients := make([]int64, 0, len(msgs))
 		ids := make([]int64, len(msgs))
 		for i, m := range msgs {
-			if m.GID == 0 {
+			if m.GID == 0 && !m.Kind.IsUpdate() {
 				direct = append(direct, m)
 				recipients = append(recipients, m.ToUID)
 			}
@@ -288,8 +304,14 @@ func (s *Store) DeleteMessagesBefore(ctx context.Context, cutoff int64, limit in
 			}
 		}
 		res := tx.Where("id IN ?", ids).Delete(&Message{})
-		deleted = res.RowsAffected
-		return res.Error
+		if res.Error != nil {
+			return res.Error
+		}
+		// The update entries of the messages purged go with them, however
+		// new they are (API.md §13).
+		entries := tx.Where("ref_id IN ? AND ref_id <> 0", ids).Delete(&Message{})
+		deleted = res.RowsAffected + entries.RowsAffected
+		return entries.Error
 	})
 	return deleted, err
 }

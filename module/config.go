@@ -172,6 +172,11 @@ type Config struct {
 	// purges older ones. A negative value keeps them forever (zero, as for
 	// every field here, means the default). Default: 30 days.
 	MessageRetention time.Duration
+	// EditWindow is how long after sending a message its sender may edit
+	// it (/Message/Edit, API.md §13); past it an edit is 403/1008.
+	// Deleting has no window. A negative value allows edits at any time.
+	// Default: 48 hours.
+	EditWindow time.Duration
 	// MaxWait caps how long a Recv long poll is held: clients may ask for
 	// up to 30 seconds, and a longer wait is cut to MaxWait. Keep it below
 	// the server's write timeout and any proxy's idle timeout. A negative
@@ -375,6 +380,7 @@ var ConfigDefault = Config{
 	MaxGroupMembers:       500,
 	MaxGroupsPerUser:      500,
 	MessageRetention:      30 * 24 * time.Hour,
+	EditWindow:            48 * time.Hour,
 	MaxWait:               maxWait,
 	SweepInterval:         time.Minute,
 	SendBatchSize:         128,
@@ -431,6 +437,7 @@ func configDefault(config ...Config) (Config, error) {
 	setZero(&cfg.MaxGroupMembers, def.MaxGroupMembers)
 	setZero(&cfg.MaxGroupsPerUser, def.MaxGroupsPerUser)
 	setZero(&cfg.MessageRetention, def.MessageRetention)
+	setZero(&cfg.EditWindow, def.EditWindow)
 	setZero(&cfg.MaxWait, def.MaxWait)
 	setZero(&cfg.SweepInterval, def.SweepInterval)
 	setZero(&cfg.SendBatchSize, def.SendBatchSize)

@@ -320,6 +320,8 @@ func (m *Module) newMessages() *handlers.Messages {
 		Store:          m.store,
 		Writer:         writer,
 		GroupWriter:    m.groupWriter,
+		Updates:        m.store,
+		EditWindow:     cfg.EditWindow,
 		Decoder:        m.decoder,
 		Notifier:       m.notifier,
 		Now:            cfg.Now,

@@ -57,6 +57,9 @@ func (m *Module) Mount(r fiber.Router) {
 	rt.post("/Message/Send", ms.Send())
 	rt.post("/Message/Recv", ms.Recv())
 	rt.post("/Message/Typing", handlers.Typing(m.typing()))
+	rt.post("/Message/Edit", ms.Edit()) // replies, edits, deletes, reactions (API.md §13)
+	rt.post("/Message/Delete", ms.Delete())
+	rt.post("/Message/React", ms.React())
 	// GET too, with everything in the query, for a browser's EventSource.
 	rt.post("/Message/Stream", ms.Stream())
 	rt.get("/Message/Stream", ms.Stream())

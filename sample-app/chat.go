@@ -36,6 +36,10 @@ const chatHelp = `commands:
   /group open GID              open group GID's conversation, as /open does
   /group info GID              group GID's members and their roles
   /group leave GID             leave group GID
+  /reply ID TEXT   answer message #ID in the open conversation
+  /edit ID TEXT    replace the text of your message #ID
+  /delete ID       delete message #ID for everyone (yours, or any as a group's owner or admin)
+  /react ID EMOJI  put EMOJI on message #ID   /unreact ID EMOJI  take it off
   /verify UID    the safety number of you and UID (with --e2ee): compare it with UID's
   /quit          log out and leave (so does end of input)
 any other line is sent to the open conversation
@@ -354,12 +358,16 @@ func (s *chatSession) event(ctx context.Context, ev client.Event) {
 // conversation is open. A failed mark is only printed: the message stays
 // unread, for /contacts or /groups to count.
 func (s *chatSession) incoming(ctx context.Context, m client.Message) {
+	if m.IsUpdate() {
+		s.updated(ctx, m)
+		return
+	}
 	conv := conversation{uid: m.UIDFrom}
 	if m.GID != 0 {
 		conv = conversation{gid: m.GID}
-		s.out.printf("[%s @ %s] %s\n", s.memberName(ctx, m.GID, m.UIDFrom), s.groupName(ctx, m.GID), m.Message)
+		s.out.printf("#%d [%s @ %s] %s%s\n", m.ID, s.memberName(ctx, m.GID, m.UIDFrom), s.groupName(ctx, m.GID), replyMark(m), m.Message)
 	} else {
-		s.out.printf("[%s] %s\n", s.name(ctx, m.UIDFrom), text(m))
+		s.out.printf("#%d [%s] %s%s\n", m.ID, s.name(ctx, m.UIDFrom), replyMark(m), text(m))
 	}
 	s.mu.Lock()
 	open := s.open == conv
@@ -414,6 +422,8 @@ func (s *chatSession) command(ctx context.Context, line string) (quit bool) {
 		s.report(s.group(ctx, arg))
 	case "/search":
 		s.report(s.search(ctx, arg))
+	case "/reply", "/edit", "/delete", "/react", "/unreact":
+		s.report(s.updateCommand(ctx, name, arg))
 	case "/add":
 		if handle, ok := strings.CutPrefix(arg, "@"); ok {
 			s.report(s.addHandle(ctx, handle))
@@ -693,7 +703,7 @@ func (s *chatSession) about(ctx context.Context, conv conversation) string {
 // printPage prints a History page oldest first, as a conversation reads.
 func (s *chatSession) printPage(ctx context.Context, page client.HistoryPage) {
 	for _, m := range slices.Backward(page.Messages) {
-		s.out.printf("[%s] %s\n", s.name(ctx, m.UIDFrom), text(m.Message))
+		s.out.printf("#%d [%s] %s%s%s\n", m.ID, s.name(ctx, m.UIDFrom), replyMark(m.Message), shownText(m.Message), reactionsMark(m))
 	}
 }
 

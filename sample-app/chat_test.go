@@ -192,7 +192,7 @@ func TestChat(t *testing.T) {
 	opened := alice.seen
 	alice.expect("[bob] m07") // the 20 newest of 27, oldest first: m07…m25, then the last
 	alice.expect("[bob] while you were away")
-	if page := alice.stdout.String()[opened:alice.seen]; strings.Contains(page, "m06") || strings.Count(page, "\n[") != 20 {
+	if page := alice.stdout.String()[opened:alice.seen]; strings.Contains(page, "m06") || strings.Count(page, "\n#") != 20 {
 		t.Errorf("/open printed %q, want the 20 newest messages", page)
 	}
 	alice.say("/history")

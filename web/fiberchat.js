@@ -384,6 +384,58 @@ export class Client {
     return openMessage(device, this.session.uid, sender.key, m.enc);
   }
 
+  // Replies, edits, deletes and reactions (API.md §13). Every record has
+  // kind: "text" for a message; "edit", "delete" or "reaction" for an
+  // update of the message ref_id, which arrives through Recv and the
+  // stream like a message (see isUpdate).
+
+  /** sendReply sends data to {uid} or {gid} as an answer to the message
+   * replyTo; resolves to {id, time}. */
+  sendReply({ uid, gid }, data, replyTo, clientMsgId) {
+    const body = gid ? { gid: Number(gid), data } : { uid_to: Number(uid), data };
+    body.reply_to = Number(replyTo);
+    if (clientMsgId) body.client_msg_id = clientMsgId;
+    return this.call("/Message/Send", body);
+  }
+
+  /** sendEncryptedReply is sendEncrypted answering the message replyTo. */
+  async sendEncryptedReply(uidTo, text, device, replyTo, clientMsgId) {
+    const body = { uid_to: Number(uidTo), enc: await this.sealFor(uidTo, text, device), reply_to: Number(replyTo) };
+    if (clientMsgId) body.client_msg_id = clientMsgId;
+    return this.call("/Message/Send", body);
+  }
+
+  /** editMessage replaces the text of my message id; resolves to {id}
+   * (the update's). */
+  editMessage(id, data) {
+    return this.call("/Message/Edit", { id: Number(id), data });
+  }
+
+  /** editEncrypted replaces the text of my encrypted message id to uidTo. */
+  async editEncrypted(uidTo, id, text, device) {
+    return this.call("/Message/Edit", { id: Number(id), enc: await this.sealFor(uidTo, text, device) });
+  }
+
+  /** deleteMessage deletes the message id for everyone; resolves to {id},
+   * 0 when it was deleted already. */
+  deleteMessage(id) {
+    return this.call("/Message/Delete", { id: Number(id) });
+  }
+
+  /** react puts emoji on the message id (on true) or takes it off;
+   * resolves to {id}, 0 when nothing changed. */
+  react(id, emoji, on) {
+    return this.call("/Message/React", { id: Number(id), emoji, on: on ? 1 : 0 });
+  }
+
+  /** sealFor encrypts text for every device of uidTo's and of mine. */
+  async sealFor(uidTo, text, device) {
+    const me = this.session && this.session.uid;
+    const keys = (await this.deviceKeys([uidTo, me])).data;
+    if (!keys.some((k) => k.uid === Number(uidTo))) throw new E2EEError("the recipient has published no device key");
+    return sealMessage(device, keys, text);
+  }
+
   /** recv is one Recv: {last_id, wait, limit} all optional. */
   recv(options = {}, signal) {
     return this.call("/Message/Recv", options, { signal });
@@ -731,6 +783,35 @@ const PKCS8_X25519 = [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b
 
 /** E2EEError is a message that cannot be decrypted on this device: not
  * for it, its sender's key unknown, or tampered with. */
+/** isUpdate tells whether a record is an update (edit, delete,
+ * reaction) of the message m.ref_id rather than a message. */
+export function isUpdate(m) {
+  return m.kind === "edit" || m.kind === "delete" || m.kind === "reaction";
+}
+
+/** applyUpdate returns message m as update u (of m) leaves it: an edit's
+ * text and time, deleted, or a reaction put on or taken off. */
+export function applyUpdate(m, u) {
+  const out = { ...m, reactions: (m.reactions || []).map((r) => ({ emoji: r.emoji, uids: [...r.uids] })) };
+  if (u.kind === "edit") {
+    out.message = u.message;
+    out.enc = u.enc;
+    out.edited_time = u.time;
+  } else if (u.kind === "delete") {
+    out.deleted = true;
+    out.message = "";
+    delete out.enc;
+    out.reactions = [];
+  } else if (u.kind === "reaction") {
+    let r = out.reactions.find((x) => x.emoji === u.emoji);
+    if (u.on && !r) out.reactions.push((r = { emoji: u.emoji, uids: [] }));
+    if (r && u.on && !r.uids.includes(u.uid_from)) r.uids.push(u.uid_from);
+    if (r && !u.on) r.uids = r.uids.filter((x) => x !== u.uid_from);
+    out.reactions = out.reactions.filter((x) => x.uids.length > 0);
+  }
+  return out;
+}
+
 export class E2EEError extends Error {
   constructor(msg) {
     super(msg);

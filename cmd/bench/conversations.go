@@ -42,7 +42,29 @@ const (
 
 // historySQL is the reference of the history workload: the keyset page
 // History reads, with nothing around it.
-const historySQL = "SELECT id, from_uid, to_uid, body, created_at, enc FROM chat_messages WHERE pair_lo = ? AND pair_hi = ? AND id < ? ORDER BY id DESC LIMIT 50"
+// It selects what the store's History selects, and leaves out update
+// entries (API.md §13) as it does.
+const historySQL = "SELECT id, from_uid, to_uid, body, created_at, enc, kind, ref_id, reply_to, edited_at, deleted, reactions FROM chat_messages" +
+	" WHERE pair_lo = ? AND pair_hi = ? AND kind < 2 AND id < ? ORDER BY id DESC LIMIT 50"
+
+// seedIDStride is how far apart seeded messages' ids are: the ids
+// between are the update entries of the messages seedUpdates edits and
+// reacts to, so that entries lie among the messages of a conversation,
+// in its History's range, as they do in real traffic.
+const seedIDStride = 3
+
+// seedUpdates gives every fourth seeded message an edit and a reaction
+// (API.md §13): its row's current state (text, edited_at, reactions),
+// and the two update entries in the ids after it, as /Message/Edit and
+// /Message/React would leave them.
+var seedUpdates = []string{
+	`INSERT INTO chat_messages (id, from_uid, to_uid, body, created_at, pair_lo, pair_hi, kind, ref_id)
+		SELECT id + 1, from_uid, to_uid, body || ' (edited)', created_at, pair_lo, pair_hi, 2, id FROM chat_messages WHERE kind = 0 AND id % 12 = 0`,
+	`INSERT INTO chat_messages (id, from_uid, to_uid, body, created_at, pair_lo, pair_hi, kind, ref_id)
+		SELECT id + 2, to_uid, from_uid, '+👍', created_at, pair_lo, pair_hi, 4, id FROM chat_messages WHERE kind = 0 AND id % 12 = 0`,
+	`UPDATE chat_messages SET body = body || ' (edited)', edited_at = created_at,
+		reactions = '[{"emoji":"👍","uids":[' || to_uid || ']}]' WHERE kind = 0 AND id % 12 = 0`,
+}
 
 // convFixture is a database seeded for the conversation workloads.
 type convFixture struct {
@@ -122,7 +144,7 @@ func seedConversations(ctx context.Context, dsn string, messages int, log *slog.
 				}
 			}
 			from := senderOf(to, r, n)
-			id++
+			id += seedIDStride
 			if from == to^1 {
 				k := to / 2
 				cf.partnerIDs[k*partnerConv+filled[k]] = id
@@ -161,13 +183,18 @@ func seedConversations(ctx context.Context, dsn string, messages int, log *slog.
 			return nil, fmt.Errorf("seed messages: %w", err)
 		}
 	}
+	for _, q := range seedUpdates {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return nil, fmt.Errorf("seed updates: %w", err)
+		}
+	}
 	for _, def := range indexes {
 		if _, err := db.ExecContext(ctx, def); err != nil {
 			return nil, fmt.Errorf("rebuild index: %w", err)
 		}
 	}
 	if _, err := db.ExecContext(ctx, `INSERT INTO chat_conversations (uid, peer_uid, last_id, read_id, unread)
-		SELECT to_uid, from_uid, MAX(id), 0, COUNT(*) FROM chat_messages GROUP BY to_uid, from_uid`); err != nil {
+		SELECT to_uid, from_uid, MAX(id), 0, COUNT(*) FROM chat_messages WHERE kind < 2 GROUP BY to_uid, from_uid`); err != nil {
 		return nil, fmt.Errorf("seed conversations: %w", err)
 	}
 	// The write-ahead log now holds the whole seed; folding it into the
@@ -368,10 +395,13 @@ func (rep *report) conversations(ctx context.Context, path, dir string, log *slo
 		me, with, before := cf.historyPick(i, seq)
 		return []any{min(me.UID, with.UID), max(me.UID, with.UID), before}
 	}, func() func(*sql.Rows) error {
-		var id, from, to, at int64
+		var id, from, to, at, kind, ref, reply, edited int64
 		var body string
-		var enc bool
-		return func(rows *sql.Rows) error { return rows.Scan(&id, &from, &to, &body, &at, &enc) }
+		var enc, deleted bool
+		var reactions *string
+		return func(rows *sql.Rows) error {
+			return rows.Scan(&id, &from, &to, &body, &at, &enc, &kind, &ref, &reply, &edited, &deleted, &reactions)
+		}
 	})
 	if err != nil {
 		return err

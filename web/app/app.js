@@ -26,6 +26,8 @@ let ChatError = class PageError extends Error {
 let configure;
 // The end-to-end encryption functions of fiberchat.js (API.md §15).
 let e2ee = {};
+// isUpdate and applyUpdate of fiberchat.js (API.md §13).
+let rich = {};
 
 const $ = (id) => document.getElementById(id);
 
@@ -152,6 +154,7 @@ async function start() {
     const lib = await import(`${cfg.base || ""}/static/fiberchat.js`);
     ({ configure, ChatError } = lib);
     e2ee = lib;
+    rich = lib;
   } catch (e) {
     $("loading").textContent = "This chat cannot start: its client script did not load (" + e.message + ").";
     return;
@@ -618,8 +621,14 @@ async function checkKeys(c, changed) {
 
 const talk = {
   history: (c, o) => (c.gid ? chat.groupHistory(c.gid, o) : chat.history(c.uid, o)),
-  send: (c, text, id) =>
-    c.gid ? chat.sendToGroup(c.gid, text, id) : c.encrypted ? chat.sendEncrypted(c.uid, text, device, id) : chat.send(c.uid, text, id),
+  send: (c, text, id, replyTo) =>
+    replyTo
+      ? sendReplyTo(c, text, id, replyTo)
+      : c.gid
+        ? chat.sendToGroup(c.gid, text, id)
+        : c.encrypted
+          ? chat.sendEncrypted(c.uid, text, device, id)
+          : chat.send(c.uid, text, id),
   read: (c, last) => (c.gid ? chat.markGroupRead(c.gid, last) : chat.markRead(c.uid, last)),
 };
 
@@ -656,6 +665,7 @@ function messageItem(m) {
     meta.append(tick);
   }
   li.append(text, meta);
+  decorateRich(li, m, text, meta);
   return li;
 }
 
@@ -824,6 +834,7 @@ async function loadPage() {
     if (!oldestId || m.id < oldestId) oldestId = m.id;
   }
   list.prepend(frag);
+  fillQuotes();
   s.scrollTop = s.scrollHeight - fromBottom;
   $("older").hidden = !r.more;
   if (c.gid) learnPeople();
@@ -902,7 +913,10 @@ async function send(e) {
   const text = box.value;
   if (!text.trim() || !conv) return;
   box.value = "";
+  if (composing.edit) return saveEdit(composing.edit, text);
   const m = { uid_from: me.uid, message: text, time: 0, read: false, read_by: 0, locked: !conv.gid && !!conv.encrypted };
+  if (composing.reply) m.reply_to = composing.reply.id;
+  endCompose();
   if (conv.gid) m.gid = conv.gid;
   else m.uid_to = conv.uid;
   const li = messageItem(m);
@@ -918,7 +932,7 @@ async function send(e) {
 async function deliver(li, m, c, clientMsgId) {
   show($("conv-error"), "");
   try {
-    const r = await talk.send(c, m.message, clientMsgId);
+    const r = await talk.send(c, m.message, clientMsgId, m.reply_to);
     m.id = r.id;
     m.time = r.time;
     const done = messageItem(m);
@@ -1173,6 +1187,7 @@ function bindGroups() {
 
 async function onMessage(m) {
   if (!me) return;
+  if (rich.isUpdate(m)) return onUpdate(m);
   await readable(m);
   // A group's message belongs to the group, whoever wrote it.
   const here = conv && (m.gid ? conv.gid === m.gid : !conv.gid && m.uid_from === conv.uid);
@@ -1384,6 +1399,7 @@ function bind() {
     });
   });
   $("composer").addEventListener("submit", send);
+  $("compose-cancel").addEventListener("click", endCompose);
   $("text").addEventListener("input", sendTyping);
   $("text").addEventListener("keydown", (e) => {
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
@@ -1406,3 +1422,159 @@ function tab(which) {
 }
 
 start();
+
+// Replies, edits, deletes and reactions (API.md §13). Each message shown
+// keeps its record (li.record), which an update arriving live changes
+// (onUpdate); the page applies its own updates at once, as the server
+// sends an update to everyone but its maker.
+
+const quickEmoji = ["👍", "❤️", "😂"];
+// composing is what the composer's next submit does besides sending:
+// answer a message (reply) or replace my message's text (edit).
+const composing = { reply: null, edit: null };
+
+// decorateRich adds to a message item its reply quote, edited mark,
+// deleted state, reactions and actions.
+function decorateRich(li, m, text, meta) {
+  li.record = m;
+  if (m.reply_to) li.insertBefore(replyQuote(m.reply_to), text);
+  if (m.deleted) {
+    text.textContent = "This message was deleted.";
+    text.classList.add("deleted");
+    return;
+  }
+  if (m.edited_time) {
+    const ed = document.createElement("span");
+    ed.className = "edited";
+    ed.textContent = "edited";
+    meta.prepend(ed);
+  }
+  if (m.reactions && m.reactions.length) li.append(reactionsRow(m));
+  if (m.id && m.time) li.append(messageActions(m));
+}
+
+// replyQuote is the snippet of the message answered, as shown here
+// (fillQuote).
+function replyQuote(id) {
+  const q = document.createElement("blockquote");
+  q.className = "quote";
+  q.dataset.ref = id;
+  fillQuote(q);
+  return q;
+}
+
+function fillQuote(q) {
+  const li = $("messages").querySelector(`[data-id="${q.dataset.ref}"]`);
+  const m = li && li.record;
+  q.textContent = !m ? "An earlier message" : m.deleted ? "A deleted message" : snippet(m.message);
+}
+
+// fillQuotes redraws every quote shown: after a page of history came in
+// above them, or a message they quote changed.
+function fillQuotes() {
+  for (const q of $("messages").querySelectorAll(".quote[data-ref]")) fillQuote(q);
+}
+
+function snippet(text) {
+  return text.length > 80 ? text.slice(0, 79) + "…" : text;
+}
+
+function reactionsRow(m) {
+  const row = document.createElement("span");
+  row.className = "reactions";
+  for (const r of m.reactions) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "reaction" + (r.uids.includes(me.uid) ? " mine" : "");
+    b.dataset.emoji = r.emoji;
+    b.textContent = `${r.emoji} ${r.uids.length}`;
+    b.addEventListener("click", () => toggleReaction(m.id, r.emoji));
+    row.append(b);
+  }
+  return row;
+}
+
+// messageActions are a message's menu: reply, react, and, where I may,
+// edit and delete.
+function messageActions(m) {
+  const box = document.createElement("span");
+  box.className = "actions";
+  const mine = m.uid_from === me.uid;
+  const admin = conv && conv.gid && (conv.role === "owner" || conv.role === "admin");
+  const act = (cls, label, title, fn) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = cls;
+    b.textContent = label;
+    b.title = title;
+    b.addEventListener("click", fn);
+    box.append(b);
+  };
+  act("act-reply", "↩", "Reply", () => startCompose("reply", m));
+  for (const e of quickEmoji) act("act-react", e, `React ${e}`, () => toggleReaction(m.id, e));
+  if (mine && !m.undecryptable) act("act-edit", "✎", "Edit", () => startCompose("edit", m));
+  if (mine || admin) act("act-delete", "🗑", "Delete for everyone", () => deleteMessage(m.id));
+  return box;
+}
+
+// startCompose makes the composer answer m, or edit it.
+function startCompose(what, m) {
+  composing.reply = what === "reply" ? m : null;
+  composing.edit = what === "edit" ? m : null;
+  $("compose-what").textContent = what === "reply" ? `Replying to: ${snippet(m.message || "")}` : "Editing your message";
+  $("compose-note").hidden = false;
+  if (what === "edit") $("text").value = m.message;
+  $("text").focus();
+}
+
+function endCompose() {
+  composing.reply = composing.edit = null;
+  $("compose-note").hidden = true;
+}
+
+// sendReplyTo sends text to conversation c as an answer to replyTo.
+function sendReplyTo(c, text, id, replyTo) {
+  if (!c.gid && c.encrypted) return chat.sendEncryptedReply(c.uid, text, device, replyTo, id);
+  return chat.sendReply(c.gid ? { gid: c.gid } : { uid: c.uid }, text, replyTo, id);
+}
+
+async function saveEdit(m, text) {
+  endCompose();
+  const c = conv;
+  const r = await guard($("conv-error"), () =>
+    m.locked ? chat.editEncrypted(c.uid, m.id, text, device) : chat.editMessage(m.id, text),
+  );
+  if (r) applyShown({ kind: "edit", ref_id: m.id, message: text, time: Math.floor(Date.now() / 1000), uid_from: me.uid });
+}
+
+async function deleteMessage(id) {
+  const r = await guard($("conv-error"), () => chat.deleteMessage(id));
+  if (r) applyShown({ kind: "delete", ref_id: id, uid_from: me.uid });
+}
+
+async function toggleReaction(id, emoji) {
+  const li = $("messages").querySelector(`[data-id="${id}"]`);
+  const r0 = li && (li.record.reactions || []).find((r) => r.emoji === emoji);
+  const on = !(r0 && r0.uids.includes(me.uid));
+  const r = await guard($("conv-error"), () => chat.react(id, emoji, on));
+  if (r) applyShown({ kind: "reaction", ref_id: id, emoji, on, uid_from: me.uid });
+}
+
+// onUpdate applies an update that arrived to the message it changes, if
+// the open conversation shows it; History shows the rest as they stand.
+async function onUpdate(u) {
+  if (u.kind === "edit" && u.enc) await readable(u);
+  applyShown(u);
+}
+
+// applyShown redraws the message u changes with u applied.
+function applyShown(u) {
+  const li = $("messages").querySelector(`[data-id="${u.ref_id}"]`);
+  if (!li || !li.record) return;
+  const m = rich.applyUpdate(li.record, u);
+  if (u.kind === "edit" && u.enc) m.locked = true;
+  const next = messageItem(m);
+  if (li.classList.contains("read")) next.classList.add("read");
+  li.replaceWith(next);
+  fillQuotes();
+}

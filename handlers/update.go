@@ -1,0 +1,256 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/fiberchat/fiberchat/apierr"
+	"github.com/fiberchat/fiberchat/events"
+	"github.com/fiberchat/fiberchat/internal/wire"
+	"github.com/fiberchat/fiberchat/middleware"
+	"github.com/fiberchat/fiberchat/models"
+	"github.com/gofiber/fiber/v2"
+)
+
+// UpdateStore is what replies, edits, deletes and reactions (API.md §13)
+// need from the database: see models/update.go.
+type UpdateStore interface {
+	EditMessage(ctx context.Context, u models.Update, body string, enc bool, window time.Duration) (models.Updated, error)
+	DeleteMessage(ctx context.Context, u models.Update) (models.Updated, error)
+	ReactMessage(ctx context.Context, u models.Update, emoji string, on bool) (models.Updated, error)
+	CheckReplyTo(ctx context.Context, from, to, gid, id int64) error
+	MessageHead(ctx context.Context, id int64) (*models.Message, error)
+}
+
+// richFields are what API.md §13 adds to every record of Recv, Stream
+// and History: the kind, and what the kind carries. A message shows its
+// current state (reply_to, edited_time, deleted, reactions); an update
+// entry the message it changes (ref_id), and a reaction's emoji and
+// whether it was put on or taken off.
+type richFields struct {
+	Kind       string          `json:"kind"`
+	RefID      int64           `json:"ref_id,omitempty"`
+	ReplyTo    int64           `json:"reply_to,omitempty"`
+	Emoji      string          `json:"emoji,omitempty"`
+	On         *bool           `json:"on,omitempty"`
+	EditedTime int64           `json:"edited_time,omitempty"`
+	Deleted    bool            `json:"deleted,omitempty"`
+	Reactions  json.RawMessage `json:"reactions,omitempty"`
+}
+
+// richOf returns m's richFields.
+func richOf(m *models.Message) richFields {
+	r := richFields{Kind: m.Kind.String(), RefID: m.RefID, ReplyTo: m.ReplyTo, EditedTime: m.EditedAt, Deleted: m.Deleted}
+	if m.Reactions != nil {
+		r.Reactions = json.RawMessage(*m.Reactions)
+	}
+	if m.Kind == models.KindReaction && m.Body != "" {
+		on := m.Body[0] == '+'
+		r.Emoji, r.On = m.Body[1:], &on
+	}
+	return r
+}
+
+// updateResponse answers Edit, Delete and React: id is the update entry
+// stored, 0 when nothing changed.
+type updateResponse struct {
+	ID    int64  `json:"id"`
+	Msg   string `json:"msg"`
+	Error int    `json:"error"`
+}
+
+type editRequest struct {
+	ID wire.Int `json:"id" validate:"required"`
+	// Exactly one of Data and Enc, as the message was sent (see
+	// models.Store.EditMessage).
+	Data string          `json:"data"`
+	Enc  json.RawMessage `json:"enc"`
+}
+
+// Edit serves /Message/Edit: the sender replaces a message's text,
+// within EditWindow of sending it.
+func (h *Messages) Edit() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		var req editRequest
+		if err := h.cfg.Decoder.Decode(c, &req); err != nil {
+			return err
+		}
+		if utf8.RuneCountInString(req.Data) > h.cfg.MaxChars {
+			return apierr.Invalid("invalid data: max length %d characters", h.cfg.MaxChars)
+		}
+		body, enc, err := h.sendBody(&sendRequest{Data: req.Data, Enc: req.Enc})
+		if err != nil {
+			return err
+		}
+		u := h.update(c, int64(req.ID))
+		if err := h.beforeEdit(c.UserContext(), u, body, enc); err != nil {
+			return err
+		}
+		done, err := h.cfg.Updates.EditMessage(c.UserContext(), u, body, enc, h.cfg.EditWindow)
+		return h.updated(c, done, err)
+	}
+}
+
+// beforeEdit asks the host's BeforeSend about an edit's new text, as a
+// Send's, when the message is the caller's (any other edit the store
+// refuses anyway). Its deadline is a query's, as a Send's is.
+func (h *Messages) beforeEdit(ctx context.Context, u models.Update, body string, enc bool) error {
+	if h.cfg.BeforeSend == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.Store.QueryTimeout())
+	defer cancel()
+	m, err := h.cfg.Updates.MessageHead(ctx, u.ID)
+	if err != nil || m.FromUID != u.Actor || m.Kind.IsUpdate() {
+		return nil // the edit's own transaction says what is wrong
+	}
+	return h.cfg.BeforeSend(ctx, events.Outgoing{From: u.Actor, To: m.ToUID, GID: m.GID, Body: body, Encrypted: enc, EditOf: u.ID})
+}
+
+type deleteRequest struct {
+	ID wire.Int `json:"id" validate:"required"`
+}
+
+// Delete serves /Message/Delete: a message is deleted for everyone, its
+// text erased.
+func (h *Messages) Delete() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		var req deleteRequest
+		if err := h.cfg.Decoder.Decode(c, &req); err != nil {
+			return err
+		}
+		done, err := h.cfg.Updates.DeleteMessage(c.UserContext(), h.update(c, int64(req.ID)))
+		return h.updated(c, done, err)
+	}
+}
+
+type reactRequest struct {
+	ID    wire.Int  `json:"id" validate:"required"`
+	Emoji string    `json:"emoji" validate:"required"`
+	On    *wire.Int `json:"on" validate:"required,max=1"`
+}
+
+// React serves /Message/React: an emoji put on a message, or taken off.
+func (h *Messages) React() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		var req reactRequest
+		if err := h.cfg.Decoder.Decode(c, &req); err != nil {
+			return err
+		}
+		if !oneEmoji(req.Emoji) {
+			return apierr.Invalid("invalid emoji: one emoji of at most %d bytes", maxEmojiBytes)
+		}
+		u := h.update(c, int64(req.ID))
+		done, err := h.cfg.Updates.ReactMessage(c.UserContext(), u, req.Emoji, *req.On == 1)
+		return h.updated(c, done, err)
+	}
+}
+
+// update names the caller's change to message id.
+func (h *Messages) update(c *fiber.Ctx, id int64) models.Update {
+	return models.Update{Actor: middleware.SessionFrom(c).UID, ID: id, Now: h.cfg.Now().Unix(), ContactsOnly: !h.cfg.AllowStrangers}
+}
+
+// updated answers an update once it committed, after waking the users
+// its entry goes to and telling the host, as Send does for a message.
+func (h *Messages) updated(c *fiber.Ctx, done models.Updated, err error) error {
+	if err != nil {
+		return err
+	}
+	e := done.Entry
+	if e == nil {
+		return c.JSON(updateResponse{Msg: "success"})
+	}
+	ctx := c.UserContext()
+	for _, uid := range done.Wake {
+		if err := h.cfg.Notifier.Publish(ctx, uid); err != nil {
+			h.cfg.Logger.WarnContext(ctx, "wake long polls", "uid", uid, "error", err.Error())
+		}
+	}
+	ev := events.MessageUpdated{ID: e.ID, RefID: e.RefID, What: e.Kind.String(), By: e.FromUID, To: e.ToUID, GID: e.GID, Body: e.Body, Encrypted: e.Enc, Time: e.CreatedAt}
+	if e.Kind == models.KindReaction {
+		r := richOf(e)
+		ev.Body, ev.On = r.Emoji, *r.On
+	}
+	h.cfg.Events.Emit(ctx, ev)
+	return c.JSON(updateResponse{ID: e.ID, Msg: "success"})
+}
+
+// maxEmojiBytes bounds a reaction's emoji (API.md §13).
+const maxEmojiBytes = 32
+
+// oneEmoji reports whether s is one emoji of at most maxEmojiBytes: a
+// pictograph, or a sequence of them joined by ZWJ, each with its
+// variation selectors, skin tones or tags; a flag (two regional
+// indicators); or a keycap (0-9, # or * with U+20E3). It is a check of
+// shape, not of Unicode's emoji list: it keeps text (letters, digits,
+// spaces, controls) and several emoji in one out of reactions.
+func oneEmoji(s string) bool {
+	if s == "" || len(s) > maxEmojiBytes || !utf8.ValidString(s) {
+		return false
+	}
+	if first, _ := utf8.DecodeRuneInString(s); first < utf8.RuneSelf {
+		return keycap(s)
+	}
+	bases, flags := 0, 0
+	joined := false
+	for _, r := range s {
+		switch {
+		case r == 0x200D: // ZWJ: the next pictograph joins this one
+			if bases == 0 || joined {
+				return false
+			}
+			joined = true
+			continue
+		case emojiModifier(r):
+			if bases == 0 {
+				return false
+			}
+		case r >= 0x1F1E6 && r <= 0x1F1FF: // regional indicators
+			if flags++; flags > 2 || bases > 0 && flags == 1 {
+				return false
+			}
+			bases = 1
+		case pictograph(r):
+			if (bases > 0 && !joined) || flags > 0 {
+				return false
+			}
+			bases++
+		default:
+			return false
+		}
+		joined = false
+	}
+	return bases > 0 && !joined && flags != 1
+}
+
+// keycap reports whether s is a keycap emoji: 0-9, # or *, an optional
+// U+FE0F, and U+20E3.
+func keycap(s string) bool {
+	c := s[0]
+	if !(c >= '0' && c <= '9' || c == '#' || c == '*') {
+		return false
+	}
+	rest := s[1:]
+	return rest == "\u20e3" || rest == "\ufe0f\u20e3"
+}
+
+// emojiModifier reports whether r modifies the pictograph before it:
+// variation selectors, skin tones, the keycap mark, tags.
+func emojiModifier(r rune) bool {
+	return r == 0xFE0E || r == 0xFE0F || r == 0x20E3 || (r >= 0x1F3FB && r <= 0x1F3FF) || (r >= 0xE0020 && r <= 0xE007F)
+}
+
+// pictograph reports whether r can stand as an emoji: a symbol outside
+// ASCII (most emoji are So, a few arrows Sm), or one of the punctuation
+// marks Unicode lists as emoji (‼ ⁉ 〰 〽).
+func pictograph(r rune) bool {
+	switch r {
+	case 0x203C, 0x2049, 0x3030, 0x303D:
+		return true
+	}
+	return r >= utf8.RuneSelf && (unicode.Is(unicode.So, r) || unicode.Is(unicode.Sm, r))
+}
