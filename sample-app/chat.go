@@ -48,11 +48,11 @@ const pageSize = 20
 // that arrives, however many calls it takes.
 const callTimeout = 30 * time.Second
 
-// chatCmd is `sample chat`: it logs in (registering first with
+// chatCmd is `sample-app chat`: it logs in (registering first with
 // --register), then runs commands read from stdin, one a line, and prints
 // incoming messages as they arrive, until /quit, the end of stdin or ctx.
 func chatCmd(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("sample chat", flag.ContinueOnError)
+	fs := flag.NewFlagSet(command+" chat", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	base := fs.String("url", "http://127.0.0.1:8080", "base URL the chat module is mounted at")
 	clientID := fs.String("client-id", "demo", "API client_id")
@@ -76,7 +76,7 @@ func chatCmd(ctx context.Context, args []string, getenv func(string) string, std
 		bad = "give either --uid, --handle or --register"
 	}
 	if bad != "" {
-		fmt.Fprintf(stderr, "sample chat: %s\n", bad)
+		fmt.Fprintf(stderr, "%s chat: %s\n", command, bad)
 		fs.Usage()
 		return exitUsage
 	}
