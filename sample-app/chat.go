@@ -38,7 +38,9 @@ const chatHelp = `commands:
   /group leave GID             leave group GID
   /verify UID    the safety number of you and UID (with --e2ee): compare it with UID's
   /quit          log out and leave (so does end of input)
-any other line is sent to the open conversation
+any other line is sent to the open conversation; a message to another
+conversation is announced with a * line (open it to read it), and so are
+contact requests and answers as they happen
 `
 
 // pageSize is how many messages /open and /history show at a time.
@@ -335,6 +337,10 @@ func (s *chatSession) newest(ctx context.Context) (from int64, mine func(client.
 // changed. (The chat reads whole lines, so it cannot tell when its own
 // user is typing, and sends no typing.)
 func (s *chatSession) event(ctx context.Context, ev client.Event) {
+	if c, ok := ev.(client.ContactEvent); ok {
+		s.contactEvent(ctx, c)
+		return
+	}
 	if k, ok := ev.(client.KeysEvent); ok && s.e2ee {
 		s.out.printf("⚠ %s's device keys changed: your safety number with them is new. /verify %d and compare it with them again\n", s.name(ctx, k.UID), k.UID)
 		return
@@ -350,20 +356,23 @@ func (s *chatSession) event(ctx context.Context, ev client.Event) {
 	s.out.printf("%s is typing…\n", s.name(ctx, t.UID))
 }
 
-// incoming prints a message that arrived, and marks it read when its
-// conversation is open. A failed mark is only printed: the message stays
-// unread, for /contacts or /groups to count.
+// incoming prints a message that arrived, or only announces it when
+// another conversation is open, and marks it read when its conversation
+// is open. A failed mark is only printed: the message stays unread, for
+// /contacts or /groups to count.
 func (s *chatSession) incoming(ctx context.Context, m client.Message) {
 	conv := conversation{uid: m.UIDFrom}
 	if m.GID != 0 {
 		conv = conversation{gid: m.GID}
-		s.out.printf("[%s @ %s] %s\n", s.memberName(ctx, m.GID, m.UIDFrom), s.groupName(ctx, m.GID), m.Message)
-	} else {
-		s.out.printf("[%s] %s\n", s.name(ctx, m.UIDFrom), text(m))
 	}
 	s.mu.Lock()
-	open := s.open == conv
+	open, none := s.open == conv, s.open == conversation{}
 	s.mu.Unlock()
+	if open || none {
+		s.printMessage(ctx, m, true)
+	} else {
+		s.announce(ctx, m)
+	}
 	if open {
 		cctx, cancel := context.WithTimeout(ctx, callTimeout)
 		defer cancel()
@@ -693,7 +702,7 @@ func (s *chatSession) about(ctx context.Context, conv conversation) string {
 // printPage prints a History page oldest first, as a conversation reads.
 func (s *chatSession) printPage(ctx context.Context, page client.HistoryPage) {
 	for _, m := range slices.Backward(page.Messages) {
-		s.out.printf("[%s] %s\n", s.name(ctx, m.UIDFrom), text(m.Message))
+		s.printMessage(ctx, m.Message, false)
 	}
 }
 
@@ -754,10 +763,7 @@ func describe(err error) string {
 		case client.CodeBadToken:
 			return "the session ended (" + e.Msg + "): log in again"
 		}
-		if e.Msg == "" {
-			return fmt.Sprintf("the server answered HTTP %d", e.Status)
-		}
-		return e.Msg
+		return inWords(e)
 	case errors.Is(err, client.ErrSessionEnded):
 		return "the session ended (logged out or password changed): log in again"
 	}
