@@ -50,7 +50,7 @@ const pageSize = 20
 // that arrives, however many calls it takes.
 const callTimeout = 30 * time.Second
 
-// chatCmd is `sample-app chat`: it logs in (registering first with
+// chatCmd is `sample chat`: it logs in (registering first with
 // --register), then runs commands read from stdin, one a line, and prints
 // incoming messages as they arrive, until /quit, the end of stdin or ctx.
 func chatCmd(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {

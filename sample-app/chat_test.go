@@ -19,7 +19,7 @@ import (
 // seconds, and only a failing test waits it out.
 const expectWait = 30 * time.Second
 
-// chatRun is one `sample-app chat` running in the test, fed through a pipe.
+// chatRun is one `sample chat` running in the test, fed through a pipe.
 type chatRun struct {
 	t      *testing.T
 	name   string
@@ -31,7 +31,7 @@ type chatRun struct {
 	code   int           // run's exit status, once done is closed
 }
 
-// startChat runs `sample-app chat args...` with env as its environment.
+// startChat runs `sample chat args...` with env as its environment.
 func startChat(t *testing.T, name string, env map[string]string, args ...string) *chatRun {
 	t.Helper()
 	pr, pw := io.Pipe()
@@ -293,7 +293,7 @@ func TestChatUsage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := runSample(t, tt.env, append([]string{"chat"}, tt.args...)...)
-			if r.code != exitUsage || !strings.Contains(r.stderr, "sample-app chat") {
+			if r.code != exitUsage || !strings.Contains(r.stderr, "sample chat") {
 				t.Errorf("exit status %d, stderr %q; want %d and the usage", r.code, r.stderr, exitUsage)
 			}
 		})

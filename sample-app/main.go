@@ -1,21 +1,21 @@
-// Command sample-app is fiberchat's sample host: a Fiber app that serves the
+// Command sample is fiberchat's sample host: a Fiber app that serves the
 // module mounted at "/", the commands to prepare its database, and a
 // terminal chat to try it with. It is what README's set-up runs, and a
 // server to point a client at.
 //
 // Usage:
 //
-//	sample-app serve [--dsn DSN] [--addr HOST:PORT] [--upload-dir DIR] [--redis URL] [--metrics] [--access-log]
-//	sample-app migrate [--dsn DSN]
-//	sample-app client create [--dsn DSN] --id ID [--secret S] [--name N]
-//	sample-app client list [--dsn DSN]
-//	sample-app client show-secret [--dsn DSN] --id ID
-//	sample-app client reset-secret [--dsn DSN] --id ID [--secret S] [--redis URL]
-//	sample-app client disable [--dsn DSN] --id ID [--redis URL]
-//	sample-app chat [--url URL] [--client-id ID] --secret S (--uid UID | --register NAME) --password P
+//	sample serve [--dsn DSN] [--addr HOST:PORT] [--upload-dir DIR] [--redis URL] [--metrics] [--access-log]
+//	sample migrate [--dsn DSN]
+//	sample client create [--dsn DSN] --id ID [--secret S] [--name N]
+//	sample client list [--dsn DSN]
+//	sample client show-secret [--dsn DSN] --id ID
+//	sample client reset-secret [--dsn DSN] --id ID [--secret S] [--redis URL]
+//	sample client disable [--dsn DSN] --id ID [--redis URL]
+//	sample chat [--url URL] [--client-id ID] --secret S (--uid UID | --register NAME) --password P
 //
-// (`go run ./sample-app …` runs it from the repository; `go build
-// ./sample-app` makes the sample-app binary.)
+// Build it with `go build -o sample ./sample-app` (API.md §6 names it
+// sample), or run it from the repository with `go run ./sample-app …`.
 //
 // serve migrates the database and serves the chat API, plus GET /healthz
 // and the web chat page at /app/ (see webapp.go), whose URL it prints,
@@ -77,14 +77,14 @@ func main() {
 }
 
 const usage = `usage:
-  sample-app serve [--dsn DSN] [--addr HOST:PORT] [--upload-dir DIR] [--redis URL] [--metrics] [--access-log]
-  sample-app migrate [--dsn DSN]
-  sample-app client create [--dsn DSN] --id ID [--secret S] [--name N]
-  sample-app client list [--dsn DSN]
-  sample-app client show-secret [--dsn DSN] --id ID
-  sample-app client reset-secret [--dsn DSN] --id ID [--secret S] [--redis URL]
-  sample-app client disable [--dsn DSN] --id ID [--redis URL]
-  sample-app chat [--url URL] [--client-id ID] --secret S (--uid UID | --register NAME) --password P
+  sample serve [--dsn DSN] [--addr HOST:PORT] [--upload-dir DIR] [--redis URL] [--metrics] [--access-log]
+  sample migrate [--dsn DSN]
+  sample client create [--dsn DSN] --id ID [--secret S] [--name N]
+  sample client list [--dsn DSN]
+  sample client show-secret [--dsn DSN] --id ID
+  sample client reset-secret [--dsn DSN] --id ID [--secret S] [--redis URL]
+  sample client disable [--dsn DSN] --id ID [--redis URL]
+  sample chat [--url URL] [--client-id ID] --secret S (--uid UID | --register NAME) --password P
 
 DSN is sqlite:<path> or mysql:<go-sql-driver DSN> (default sqlite:fiberchat.db).
 --redis redis://HOST:PORT/DB joins the instances serving one database.
@@ -190,11 +190,11 @@ func envName(flagName string) string {
 	return "FIBERCHAT_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// command is the program's name in what it prints: the name of its
-// directory, which `go run ./sample-app` and `go build ./sample-app` use.
-const command = "sample-app"
+// command is the program's name in everything it prints, one name
+// throughout: API.md §6 builds it as sample.
+const command = "sample"
 
-// fail prints err as the one line `sample-app: <message>` and returns exit
+// fail prints err as the one line `sample: <message>` and returns exit
 // status 1.
 func fail(stderr io.Writer, err error) int {
 	msg := strings.Join(strings.Fields(err.Error()), " ")

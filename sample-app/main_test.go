@@ -42,15 +42,15 @@ func tempDSN(t *testing.T) string {
 	return "sqlite:" + filepath.Join(t.TempDir(), "x.db")
 }
 
-// wantOneLineError checks a failure: status 1 and a single `sample-app: …`
+// wantOneLineError checks a failure: status 1 and a single `sample: …`
 // line on stderr.
 func wantOneLineError(t *testing.T, r result) {
 	t.Helper()
 	if r.code != exitError {
 		t.Fatalf("exit status = %d, want %d (stderr %q)", r.code, exitError, r.stderr)
 	}
-	if !strings.HasPrefix(r.stderr, "sample-app: ") || strings.Count(r.stderr, "\n") != 1 || !strings.HasSuffix(r.stderr, "\n") {
-		t.Fatalf("stderr = %q, want one line `sample-app: <message>`", r.stderr)
+	if !strings.HasPrefix(r.stderr, "sample: ") || strings.Count(r.stderr, "\n") != 1 || !strings.HasSuffix(r.stderr, "\n") {
+		t.Fatalf("stderr = %q, want one line `sample: <message>`", r.stderr)
 	}
 }
 
@@ -255,7 +255,7 @@ func TestFailures(t *testing.T) {
 			if r.code != tt.want {
 				t.Fatalf("exit status = %d, want %d (stderr %q)", r.code, tt.want, r.stderr)
 			}
-			if !strings.Contains(r.stderr, "sample-app ") {
+			if !strings.Contains(r.stderr, "sample ") {
 				t.Errorf("stderr = %q, want the usage", r.stderr)
 			}
 		})
@@ -288,7 +288,7 @@ func TestClientCreateMySQL(t *testing.T) {
 	}
 }
 
-// server is one `sample-app serve` running in the test.
+// server is one `sample serve` running in the test.
 type server struct {
 	base   string // http://host:port
 	stdout *chattest.SyncBuffer
@@ -300,7 +300,7 @@ type server struct {
 
 var listeningRE = regexp.MustCompile(`listening on (http://\S+)`)
 
-// startServe runs `sample-app serve` on dsn, with extra flags, and waits
+// startServe runs `sample serve` on dsn, with extra flags, and waits
 // until it listens.
 func startServe(t *testing.T, dsn string, extra ...string) *server {
 	t.Helper()
@@ -444,7 +444,7 @@ func TestServe(t *testing.T) {
 	if want := "chat page: " + s.base + "/app/ (open it in a browser)\n"; !strings.Contains(s.stdout.String(), want) {
 		t.Errorf("serve printed %q, want the line %q", s.stdout.String(), want)
 	}
-	if want := "print this secret again with: sample-app client show-secret --id demo"; !strings.Contains(s.stdout.String(), want) {
+	if want := "print this secret again with: sample client show-secret --id demo"; !strings.Contains(s.stdout.String(), want) {
 		t.Errorf("serve printed %q, want %q", s.stdout.String(), want)
 	}
 
@@ -488,7 +488,7 @@ func TestServe(t *testing.T) {
 		if out := s.stdout.String(); strings.Contains(out, "client_secret") || strings.Contains(out, secret) {
 			t.Errorf("second serve printed a demo secret: %q", out)
 		}
-		if out := s.stdout.String(); !strings.Contains(out, "the demo API client's secret: sample-app client show-secret --id demo\n") ||
+		if out := s.stdout.String(); !strings.Contains(out, "the demo API client's secret: sample client show-secret --id demo\n") ||
 			!strings.Contains(out, "chat page: "+s.base+"/app/") {
 			t.Errorf("second serve printed %q, want the page's URL and where the secret is", out)
 		}
