@@ -58,7 +58,14 @@ func TestChatLive(t *testing.T) {
 		t.Errorf("/open showed %q, want it stamped like %q", line, stamped)
 	}
 
-	// carol writes while alice has bob open: announced, not mixed in.
+	chatAnnounced(t, alice, bob, carol, aliceUID, bobUID, carolUID)
+}
+
+// chatAnnounced: carol writes while alice has bob open: announced, not
+// mixed in; bob's block is told too, and no field name of the wire is
+// ever shown.
+func chatAnnounced(t *testing.T, alice, bob, carol *chatRun, aliceUID, bobUID, carolUID string) {
+	t.Helper()
 	carol.say("/open " + aliceUID)
 	carol.expect("conversation with alice")
 	carol.say("psst, alice")
