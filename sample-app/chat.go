@@ -192,6 +192,7 @@ func (s *chatSession) run(ctx context.Context, stdin io.Reader, stderr io.Writer
 		return fail(stderr, fmt.Errorf("start: %s", describe(err)))
 	}
 	s.out.printf("logged in as %s (uid %d); /help lists the commands\n", s.name(ctx, s.me), s.me)
+	s.waitingRequests(ctx)
 	for _, m := range fresh {
 		s.incoming(ctx, m)
 	}

@@ -45,6 +45,22 @@ func (s *chatSession) contactEvent(ctx context.Context, ev client.ContactEvent) 
 	}
 }
 
+// waitingRequests says, at login, how many contact requests came while I
+// was away (those that come later are told as they happen). Not being
+// able to ask is no reason to stop: /requests asks again.
+func (s *chatSession) waitingRequests(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	reqs, err := s.c.ContactRequests(cctx)
+	switch {
+	case err != nil || len(reqs) == 0:
+	case len(reqs) == 1:
+		s.out.printf("* 1 contact request is waiting: /requests shows it\n")
+	default:
+		s.out.printf("* %d contact requests are waiting: /requests shows them\n", len(reqs))
+	}
+}
+
 // announce tells of a message to a conversation other than the open one
 // ("* new message from bob (10000002): /open 10000002"), without its
 // text, which /open shows in its place.
