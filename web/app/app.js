@@ -384,7 +384,7 @@ async function loadRequests() {
       const name = document.createElement("strong");
       name.textContent = q.name;
       const id = document.createElement("small");
-      id.textContent = `id ${q.uid} wants to chat`;
+      id.textContent = `wants to chat · id ${q.uid}`;
       who.append(name, id);
       const yes = document.createElement("button");
       yes.className = "primary accept";
