@@ -167,6 +167,24 @@ func (s *Store) SetClientDisabled(ctx context.Context, clientID string, disabled
 	return nil
 }
 
+// SetClientSecret replaces a client's secret; ErrNotFound if none.
+func (s *Store) SetClientSecret(ctx context.Context, clientID, secret string, now int64) error {
+	db, done := s.with(ctx)
+	defer done()
+	res := db.Model(&APIClient{}).Where("client_id = ?", clientID).
+		Updates(map[string]any{"client_secret": secret, "updated_at": now})
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		// MySQL counts only changed rows: the same secret again is no error.
+		if _, err := s.ClientByID(db.Statement.Context, clientID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // ---- users ----
 
 // CreateUser stores u and fills in its uid; ErrHandleTaken if its

@@ -112,3 +112,45 @@ func TestAppConfig(t *testing.T) {
 		t.Fatalf("AppConfig %+v", cfg)
 	}
 }
+
+// TestResetClientSecret: a reset secret signs from then on, the old one
+// no longer (the cached client row is dropped at once), on both
+// databases.
+func TestResetClientSecret(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		s := chattest.NewServer(t, db, chattest.Options{})
+		ctx := context.Background()
+		path := "/user/reg/ajax_reg"
+		reg := func(secret string) *chattest.Response {
+			tok := module.APIToken(path, secret, s.Clock.Now().UTC())
+			return s.Do(t, chattest.Req{Path: path + "?client_id=test&api_token=" + tok, Unsigned: true,
+				JSON: map[string]any{"name": "n", "passwd": "secret1"}})
+		}
+		chattest.Expect(t, reg(s.Secret), 200, 0) // the row is cached now
+
+		fresh, err := s.Module.ResetClientSecret(ctx, s.ClientID, "")
+		if err != nil || len(fresh) < 16 || fresh == s.Secret {
+			t.Fatalf("ResetClientSecret = %q, %v; want a new random secret", fresh, err)
+		}
+		chattest.Expect(t, reg(s.Secret), 403, 1002)
+		chattest.Expect(t, reg(fresh), 200, 0)
+		if got, err := s.Module.ClientSecret(ctx, s.ClientID); err != nil || got != fresh {
+			t.Fatalf("ClientSecret after the reset = %q, %v; want %q", got, err, fresh)
+		}
+
+		// A given secret, twice (MySQL reports no row changed the second time).
+		for range 2 {
+			if got, err := s.Module.ResetClientSecret(ctx, s.ClientID, "chosen-secret"); err != nil || got != "chosen-secret" {
+				t.Fatalf("ResetClientSecret with a secret = %q, %v", got, err)
+			}
+		}
+		chattest.Expect(t, reg("chosen-secret"), 200, 0)
+
+		if _, err := s.Module.ResetClientSecret(ctx, "nosuch", ""); !errors.Is(err, module.ErrNoSuchClient) {
+			t.Fatalf("ResetClientSecret of no client: %v", err)
+		}
+		if _, err := s.Module.ResetClientSecret(ctx, s.ClientID, "short"); err == nil {
+			t.Fatal("ResetClientSecret took a 5-character secret")
+		}
+	})
+}

@@ -412,18 +412,12 @@ func (m *Module) CreateClient(ctx context.Context, clientID, secret, name string
 	if clientID == "" || len(clientID) > 20 || !wire.NoControl(clientID) {
 		return "", errors.New("fiberchat: client id must be 1 to 20 characters")
 	}
-	if secret == "" {
-		var b [16]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return "", err
-		}
-		secret = hex.EncodeToString(b[:])
-	}
-	if len(secret) < 8 || len(secret) > 128 || !wire.NoControl(secret) {
-		return "", errors.New("fiberchat: client secret must be 8 to 128 characters")
+	secret, err := clientSecret(secret)
+	if err != nil {
+		return "", err
 	}
 	now := m.cfg.Now().Unix()
-	err := m.store.CreateClient(ctx, &models.APIClient{ClientID: clientID, Secret: secret, Name: name, CreatedAt: now, UpdatedAt: now})
+	err = m.store.CreateClient(ctx, &models.APIClient{ClientID: clientID, Secret: secret, Name: name, CreatedAt: now, UpdatedAt: now})
 	if errors.Is(err, models.ErrDuplicate) {
 		return "", ErrClientExists
 	}
@@ -471,6 +465,43 @@ func (m *Module) SetClientDisabled(ctx context.Context, clientID string, disable
 	}
 	m.forgetClient(clientID)
 	return nil
+}
+
+// ResetClientSecret gives an API client a new secret (a random one when
+// secret is empty) and returns it. Tokens signed with the old secret are
+// refused from then on: by this process at once, by the others with
+// Config.Redis at once too, else within Config.ClientCacheTTL.
+// ErrNoSuchClient if there is no such client.
+func (m *Module) ResetClientSecret(ctx context.Context, clientID, secret string) (string, error) {
+	secret, err := clientSecret(secret)
+	if err != nil {
+		return "", err
+	}
+	err = m.store.SetClientSecret(ctx, clientID, secret, m.cfg.Now().Unix())
+	if errors.Is(err, models.ErrNotFound) {
+		return "", ErrNoSuchClient
+	}
+	if err != nil {
+		return "", err
+	}
+	m.forgetClient(clientID)
+	return secret, nil
+}
+
+// clientSecret is the secret a client is given: secret, checked, or a
+// random one when it is empty.
+func clientSecret(secret string) (string, error) {
+	if secret == "" {
+		var b [16]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", err
+		}
+		secret = hex.EncodeToString(b[:])
+	}
+	if len(secret) < 8 || len(secret) > 128 || !wire.NoControl(secret) {
+		return "", errors.New("fiberchat: client secret must be 8 to 128 characters")
+	}
+	return secret, nil
 }
 
 // CountClients reports how many API clients exist.

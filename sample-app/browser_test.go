@@ -18,9 +18,7 @@ import (
 // in two separate browsers register, become contacts and talk, each seeing
 // the other's messages arrive without a reload. Skipped, saying so, when
 // no Chromium is installed (.ci/run installs Debian's).
-//
-// FIBERCHAT_UPDATE_SCREENSHOT=1 writes the conversation's screenshot to
-// docs/screenshot.png, which README shows.
+// (TestBrowserScreenshot takes README's screenshot.)
 
 // findChromium returns the browser to drive: $CHROMIUM, /usr/bin/chromium,
 // or chromium in PATH.
@@ -242,16 +240,4 @@ func TestBrowserChat(t *testing.T) {
 	// And it still receives live after the reload.
 	send(bob, "On my way.")
 	alice.waitFor(t, "a live message after reload", hasMessage("theirs", "On my way."))
-
-	alice.eval(t, `document.activeElement.blur(); true`)
-	alice.do(t, "size the screenshot", chromedp.EmulateViewport(960, 600))
-	shot, err := chromedp.Run(alice.ctx, chromedp.CaptureScreenshot())
-	if err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
-	if os.Getenv("FIBERCHAT_UPDATE_SCREENSHOT") == "1" {
-		if err := os.WriteFile(filepath.Join("..", "docs", "screenshot.png"), shot, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 }

@@ -42,7 +42,9 @@ const chatHelp = `commands:
   /react ID EMOJI  put EMOJI on message #ID   /unreact ID EMOJI  take it off
   /verify UID    the safety number of you and UID (with --e2ee): compare it with UID's
   /quit          log out and leave (so does end of input)
-any other line is sent to the open conversation
+any other line is sent to the open conversation; a message to another
+conversation is announced with a * line (open it to read it), and so are
+contact requests and answers as they happen
 `
 
 // pageSize is how many messages /open and /history show at a time.
@@ -56,7 +58,7 @@ const callTimeout = 30 * time.Second
 // --register), then runs commands read from stdin, one a line, and prints
 // incoming messages as they arrive, until /quit, the end of stdin or ctx.
 func chatCmd(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("sample chat", flag.ContinueOnError)
+	fs := flag.NewFlagSet(command+" chat", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	base := fs.String("url", "http://127.0.0.1:8080", "base URL the chat module is mounted at")
 	clientID := fs.String("client-id", "demo", "API client_id")
@@ -80,7 +82,7 @@ func chatCmd(ctx context.Context, args []string, getenv func(string) string, std
 		bad = "give either --uid, --handle or --register"
 	}
 	if bad != "" {
-		fmt.Fprintf(stderr, "sample chat: %s\n", bad)
+		fmt.Fprintf(stderr, "%s chat: %s\n", command, bad)
 		fs.Usage()
 		return exitUsage
 	}
@@ -194,6 +196,7 @@ func (s *chatSession) run(ctx context.Context, stdin io.Reader, stderr io.Writer
 		return fail(stderr, fmt.Errorf("start: %s", describe(err)))
 	}
 	s.out.printf("logged in as %s (uid %d); /help lists the commands\n", s.name(ctx, s.me), s.me)
+	s.waitingRequests(ctx)
 	for _, m := range fresh {
 		s.incoming(ctx, m)
 	}
@@ -339,6 +342,10 @@ func (s *chatSession) newest(ctx context.Context) (from int64, mine func(client.
 // changed. (The chat reads whole lines, so it cannot tell when its own
 // user is typing, and sends no typing.)
 func (s *chatSession) event(ctx context.Context, ev client.Event) {
+	if c, ok := ev.(client.ContactEvent); ok {
+		s.contactEvent(ctx, c)
+		return
+	}
 	if k, ok := ev.(client.KeysEvent); ok && s.e2ee {
 		s.out.printf("⚠ %s's device keys changed: your safety number with them is new. /verify %d and compare it with them again\n", s.name(ctx, k.UID), k.UID)
 		return
@@ -354,9 +361,10 @@ func (s *chatSession) event(ctx context.Context, ev client.Event) {
 	s.out.printf("%s is typing…\n", s.name(ctx, t.UID))
 }
 
-// incoming prints a message that arrived, and marks it read when its
-// conversation is open. A failed mark is only printed: the message stays
-// unread, for /contacts or /groups to count.
+// incoming prints a message that arrived, or only announces it when
+// another conversation is open, and marks it read when its conversation
+// is open. A failed mark is only printed: the message stays unread, for
+// /contacts or /groups to count.
 func (s *chatSession) incoming(ctx context.Context, m client.Message) {
 	if m.IsUpdate() {
 		s.updated(ctx, m)
@@ -365,13 +373,15 @@ func (s *chatSession) incoming(ctx context.Context, m client.Message) {
 	conv := conversation{uid: m.UIDFrom}
 	if m.GID != 0 {
 		conv = conversation{gid: m.GID}
-		s.out.printf("#%d [%s @ %s] %s%s\n", m.ID, s.memberName(ctx, m.GID, m.UIDFrom), s.groupName(ctx, m.GID), replyMark(m), m.Message)
-	} else {
-		s.out.printf("#%d [%s] %s%s\n", m.ID, s.name(ctx, m.UIDFrom), replyMark(m), text(m))
 	}
 	s.mu.Lock()
-	open := s.open == conv
+	open, none := s.open == conv, s.open == conversation{}
 	s.mu.Unlock()
+	if open || none {
+		s.printMessage(ctx, m, true, replyMark(m)+text(m))
+	} else {
+		s.announce(ctx, m)
+	}
 	if open {
 		cctx, cancel := context.WithTimeout(ctx, callTimeout)
 		defer cancel()
@@ -703,7 +713,7 @@ func (s *chatSession) about(ctx context.Context, conv conversation) string {
 // printPage prints a History page oldest first, as a conversation reads.
 func (s *chatSession) printPage(ctx context.Context, page client.HistoryPage) {
 	for _, m := range slices.Backward(page.Messages) {
-		s.out.printf("#%d [%s] %s%s%s\n", m.ID, s.name(ctx, m.UIDFrom), replyMark(m.Message), shownText(m.Message), reactionsMark(m))
+		s.printMessage(ctx, m.Message, false, replyMark(m.Message)+shownText(m.Message)+reactionsMark(m))
 	}
 }
 
@@ -764,10 +774,7 @@ func describe(err error) string {
 		case client.CodeBadToken:
 			return "the session ended (" + e.Msg + "): log in again"
 		}
-		if e.Msg == "" {
-			return fmt.Sprintf("the server answered HTTP %d", e.Status)
-		}
-		return e.Msg
+		return inWords(e)
 	case errors.Is(err, client.ErrSessionEnded):
 		return "the session ended (logged out or password changed): log in again"
 	}

@@ -137,7 +137,7 @@ func TestChat(t *testing.T) {
 	alice.expect("conversation with bob (" + bobUID + ")")
 	alice.expect("no messages yet")
 	alice.say("hi bob")
-	alice.expect("not sent: not allowed: uid_to is not a contact")
+	alice.expect("not sent: they are not your contact (yet): /add UID asks them")
 
 	alice.say("/add " + bobUID)
 	alice.expect("request sent to bob")
@@ -192,7 +192,7 @@ func TestChat(t *testing.T) {
 	opened := alice.seen
 	alice.expect("[bob] m07") // the 20 newest of 27, oldest first: m07…m25, then the last
 	alice.expect("[bob] while you were away")
-	if page := alice.stdout.String()[opened:alice.seen]; strings.Contains(page, "m06") || strings.Count(page, "\n#") != 20 {
+	if page := alice.stdout.String()[opened:alice.seen]; strings.Contains(page, "m06") || strings.Count(page, "] ") != 20 {
 		t.Errorf("/open printed %q, want the 20 newest messages", page)
 	}
 	alice.say("/history")
@@ -211,7 +211,7 @@ func TestChat(t *testing.T) {
 	bob.say("/block " + aliceUID)
 	bob.expect("blocked alice")
 	alice.say("still there?")
-	alice.expect("not sent: not allowed: ") // blocking ended the contact too
+	alice.expect("not sent: they are not your contact (yet)") // blocking ended the contact too
 
 	alice.in.Close() // the end of input ends the chat like /quit
 	if code := alice.exit(); code != exitOK {

@@ -38,6 +38,7 @@ func TestChatSearchAndAddByHandle(t *testing.T) {
 	}
 	carol = startChat(t, "carol again", env, "--handle", "CAROL.x", "--password", "carol-pw")
 	carol.expect("logged in as carol")
+	carol.expect("* 1 contact request is waiting: /requests shows it")
 	carol.say("/requests")
 	carol.expect("dave asks to be your contact")
 	wrong := startChat(t, "wrong handle", env, "--handle", "carol.y", "--password", "carol-pw")

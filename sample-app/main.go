@@ -9,17 +9,25 @@
 //	sample migrate [--dsn DSN]
 //	sample client create [--dsn DSN] --id ID [--secret S] [--name N]
 //	sample client list [--dsn DSN]
+//	sample client show-secret [--dsn DSN] --id ID
+//	sample client reset-secret [--dsn DSN] --id ID [--secret S] [--redis URL]
 //	sample client disable [--dsn DSN] --id ID [--redis URL]
 //	sample chat [--url URL] [--client-id ID] --secret S (--uid UID | --register NAME) --password P
 //
+// Build it with `go build -o sample ./sample-app` (API.md §6 names it
+// sample), or run it from the repository with `go run ./sample-app …`.
+//
 // serve migrates the database and serves the chat API, plus GET /healthz
-// and the web chat page at /app/ (see webapp.go),
+// and the web chat page at /app/ (see webapp.go), whose URL it prints,
 // until SIGINT or SIGTERM; on a database with no API client it first
-// creates one named "demo" and prints its secret once. migrate applies
+// creates one named "demo" and prints its secret. migrate applies
 // pending migrations and exits. client create adds an API client (migrating
 // first, and generating a secret when none is given) and prints
 // {"client_id":"…","client_secret":"…"}; client list prints one JSON object
-// per client, never its secret; client disable disables one.
+// per client, never its secret; client show-secret prints one client's id
+// and secret as create does, and client reset-secret gives it a new one
+// (random unless --secret is given) and prints that; client disable
+// disables one.
 //
 // chat is a chat session at the terminal, through package client: it logs
 // in as --uid (or registers --register NAME first and prints the new uid),
@@ -73,6 +81,8 @@ const usage = `usage:
   sample migrate [--dsn DSN]
   sample client create [--dsn DSN] --id ID [--secret S] [--name N]
   sample client list [--dsn DSN]
+  sample client show-secret [--dsn DSN] --id ID
+  sample client reset-secret [--dsn DSN] --id ID [--secret S] [--redis URL]
   sample client disable [--dsn DSN] --id ID [--redis URL]
   sample chat [--url URL] [--client-id ID] --secret S (--uid UID | --register NAME) --password P
 
@@ -120,6 +130,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return clientList(ctx, args[2:], getenv, stdout, stderr)
 		case "disable":
 			return clientDisable(ctx, args[2:], getenv, stdout, stderr)
+		case "show-secret":
+			return clientShowSecret(ctx, args[2:], getenv, stdout, stderr)
+		case "reset-secret":
+			return clientResetSecret(ctx, args[2:], getenv, stdout, stderr)
 		}
 	}
 	fmt.Fprint(stderr, usage)
@@ -128,7 +142,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 
 // newFlags starts the flag set of one command; every command takes --dsn.
 func newFlags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
-	fs := flag.NewFlagSet("sample "+name, flag.ContinueOnError)
+	fs := flag.NewFlagSet(command+" "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dsn := fs.String("dsn", "sqlite:fiberchat.db", "database: sqlite:<path> or mysql:<go-sql-driver DSN>")
 	return fs, dsn
@@ -176,11 +190,15 @@ func envName(flagName string) string {
 	return "FIBERCHAT_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
+// command is the program's name in everything it prints, one name
+// throughout: API.md §6 builds it as sample.
+const command = "sample"
+
 // fail prints err as the one line `sample: <message>` and returns exit
 // status 1.
 func fail(stderr io.Writer, err error) int {
 	msg := strings.Join(strings.Fields(err.Error()), " ")
-	fmt.Fprintf(stderr, "sample: %s\n", msg)
+	fmt.Fprintf(stderr, "%s: %s\n", command, msg)
 	return exitError
 }
 
@@ -230,33 +248,26 @@ func clientCreate(ctx context.Context, args []string, getenv func(string) string
 		return code
 	}
 	if *id == "" {
-		fmt.Fprintln(stderr, "sample client create: --id is required")
+		fmt.Fprintln(stderr, command+" client create: --id is required")
 		fs.Usage()
 		return exitUsage
 	}
-	var out []byte
+	var used string
 	err := withModule(ctx, *dsn, module.Config{Logger: cliLogger(stderr)}, func(chat *module.Module, _ *gorm.DB) error {
 		if err := chat.Migrate(ctx); err != nil {
 			return err
 		}
-		used, err := chat.CreateClient(ctx, *id, *secret, *name)
+		var err error
+		used, err = chat.CreateClient(ctx, *id, *secret, *name)
 		if errors.Is(err, module.ErrClientExists) {
 			return fmt.Errorf("client %q already exists", *id)
 		}
-		if err != nil {
-			return err
-		}
-		out, err = json.Marshal(struct {
-			ClientID     string `json:"client_id"`
-			ClientSecret string `json:"client_secret"`
-		}{*id, used})
 		return err
 	})
 	if err != nil {
 		return fail(stderr, err)
 	}
-	fmt.Fprintf(stdout, "%s\n", out)
-	return exitOK
+	return printClient(stdout, stderr, *id, used)
 }
 
 func clientList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
@@ -291,7 +302,7 @@ func clientDisable(ctx context.Context, args []string, getenv func(string) strin
 		return code
 	}
 	if *id == "" {
-		fmt.Fprintln(stderr, "sample client disable: --id is required")
+		fmt.Fprintln(stderr, command+" client disable: --id is required")
 		fs.Usage()
 		return exitUsage
 	}
@@ -364,6 +375,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fail(stderr, err)
 	}
 	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
+	fmt.Fprintf(stdout, "chat page: %s (open it in a browser)\n", pageURL(ln.Addr()))
 	// Until SIGINT/SIGTERM; then the module first, so held and parked long
 	// polls are answered before the server waits for open requests.
 	if err := chat.Serve(ctx, app, ln, shutdownTimeout); err != nil {
@@ -413,8 +425,11 @@ func appConfig(chat *module.Module, proxyHeader, trustedProxies string) fiber.Co
 // print nothing.
 func createDemoClient(ctx context.Context, chat *module.Module, stdout io.Writer) error {
 	n, err := chat.CountClients(ctx)
-	if err != nil || n > 0 {
+	if err != nil {
 		return err
+	}
+	if n > 0 {
+		return remindDemoSecret(ctx, chat, stdout)
 	}
 	secret, err := chat.CreateClient(ctx, "demo", "", "Demo client")
 	if errors.Is(err, module.ErrClientExists) {
@@ -425,5 +440,21 @@ func createDemoClient(ctx context.Context, chat *module.Module, stdout io.Writer
 	}
 	fmt.Fprintf(stdout, "demo API client created: client_id=demo client_secret=%s\n", secret)
 	fmt.Fprintln(stdout, `sign requests with ?client_id=demo&api_token=md5hex(module+controller+action+YYYY-MM-DD(UTC)+client_secret), e.g. md5("user"+"reg"+"ajax_reg"+date+secret) for /user/reg/ajax_reg`)
+	fmt.Fprintf(stdout, "print this secret again with: %s client show-secret --id demo (a new one: %s client reset-secret --id demo)\n", command, command)
+	return nil
+}
+
+// remindDemoSecret says, on a later start, where the demo client's
+// secret is to be found, without printing it: the log of a long-running
+// server is read by more people than its first start's.
+func remindDemoSecret(ctx context.Context, chat *module.Module, stdout io.Writer) error {
+	_, err := chat.ClientSecret(ctx, "demo")
+	if errors.Is(err, module.ErrNoSuchClient) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "the demo API client's secret: %s client show-secret --id demo\n", command)
 	return nil
 }

@@ -157,6 +157,45 @@ func TestClientCommands(t *testing.T) {
 	})
 }
 
+// TestClientSecretCommands: show-secret prints a client's secret again,
+// reset-secret replaces it (random or given), and both say so in words
+// for a client that does not exist.
+func TestClientSecretCommands(t *testing.T) {
+	t.Parallel()
+	dsn := tempDSN(t)
+	c := createClient(t, nil, "--dsn", dsn, "--id", "demo")
+	secretOf := func(args ...string) created {
+		t.Helper()
+		r := runSample(t, nil, append([]string{"client"}, args...)...)
+		var got created
+		if r.code != exitOK || json.Unmarshal([]byte(r.stdout), &got) != nil || !strings.HasSuffix(r.stdout, "}\n") {
+			t.Fatalf("client %v: exit status %d, stdout %q, stderr %q", args, r.code, r.stdout, r.stderr)
+		}
+		return got
+	}
+	if got := secretOf("show-secret", "--dsn", dsn, "--id", "demo"); got != c {
+		t.Errorf("show-secret printed %+v, want %+v", got, c)
+	}
+	reset := secretOf("reset-secret", "--dsn", dsn, "--id", "demo")
+	if reset.ClientID != "demo" || len(reset.ClientSecret) < 16 || reset.ClientSecret == c.ClientSecret {
+		t.Errorf("reset-secret printed %+v, want a new random secret for demo", reset)
+	}
+	if got := secretOf("show-secret", "--dsn", dsn, "--id", "demo"); got != reset {
+		t.Errorf("show-secret after the reset printed %+v, want %+v", got, reset)
+	}
+	if got := secretOf("reset-secret", "--dsn", dsn, "--id", "demo", "--secret", "my-own-secret"); got.ClientSecret != "my-own-secret" {
+		t.Errorf("reset-secret --secret printed %+v", got)
+	}
+	for _, sub := range []string{"show-secret", "reset-secret"} {
+		r := runSample(t, nil, "client", sub, "--dsn", dsn, "--id", "nosuch")
+		wantOneLineError(t, r)
+		if !strings.Contains(r.stderr, `no client "nosuch"`) {
+			t.Errorf("%s of no client: stderr %q, want it to say there is no such client", sub, r.stderr)
+		}
+	}
+	wantOneLineError(t, runSample(t, nil, "client", "reset-secret", "--dsn", dsn, "--id", "demo", "--secret", "short"))
+}
+
 func TestEnvironment(t *testing.T) {
 	t.Parallel()
 	fromEnv, fromFlag := tempDSN(t), tempDSN(t)
@@ -198,6 +237,8 @@ func TestFailures(t *testing.T) {
 		{"unknown flag", []string{"migrate", "--nosuch"}, exitUsage},
 		{"stray argument", []string{"client", "list", "extra"}, exitUsage},
 		{"create without id", []string{"client", "create", "--dsn", "nosuch:x"}, exitUsage},
+		{"show-secret without id", []string{"client", "show-secret", "--dsn", "nosuch:x"}, exitUsage},
+		{"reset-secret without id", []string{"client", "reset-secret", "--dsn", "nosuch:x"}, exitUsage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -415,6 +456,13 @@ func TestServe(t *testing.T) {
 	if status, env := do(t, "GET", s.base+"/healthz", ""); status != 200 || env.Error != 0 || env.Msg != "ok" {
 		t.Errorf("GET /healthz = %d %+v, want 200 {error:0 msg:ok}", status, env)
 	}
+	// It says where the chat page is, and how to find the secret again.
+	if want := "chat page: " + s.base + "/app/ (open it in a browser)\n"; !strings.Contains(s.stdout.String(), want) {
+		t.Errorf("serve printed %q, want the line %q", s.stdout.String(), want)
+	}
+	if want := "print this secret again with: sample client show-secret --id demo"; !strings.Contains(s.stdout.String(), want) {
+		t.Errorf("serve printed %q, want %q", s.stdout.String(), want)
+	}
 
 	// A client of the demo API client registers, logs in and reads its
 	// profile through the Go SDK.
@@ -453,8 +501,12 @@ func TestServe(t *testing.T) {
 
 	t.Run("second run prints no new secret", func(t *testing.T) {
 		s := startServe(t, dsn)
-		if out := s.stdout.String(); strings.Contains(out, "client_secret") {
+		if out := s.stdout.String(); strings.Contains(out, "client_secret") || strings.Contains(out, secret) {
 			t.Errorf("second serve printed a demo secret: %q", out)
+		}
+		if out := s.stdout.String(); !strings.Contains(out, "the demo API client's secret: sample client show-secret --id demo\n") ||
+			!strings.Contains(out, "chat page: "+s.base+"/app/") {
+			t.Errorf("second serve printed %q, want the page's URL and where the secret is", out)
 		}
 		if status, _ := do(t, "GET", s.base+"/healthz", ""); status != 200 {
 			t.Errorf("GET /healthz = %d, want 200", status)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"time"
 
@@ -62,10 +63,24 @@ func pageConfig(chat *module.Module, base, clientID string) fiber.Handler {
 		switch {
 		case errors.Is(err, module.ErrNoSuchClient), errors.Is(err, module.ErrClientDisabled):
 			return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"error": 1503,
-				"msg": fmt.Sprintf("this server has no usable API client %q for the page (sample client create --id %s)", clientID, clientID)})
+				"msg": fmt.Sprintf("this server has no usable API client %q for the page (%s client create --id %s)", clientID, command, clientID)})
 		case err != nil:
 			return err // the envelope's error handler logs it and answers 500/503
 		}
 		return c.JSON(pageSettings{Msg: "success", Base: base, ClientID: clientID, Tokens: tokens})
 	}
+}
+
+// pageURL is the chat page's address on a server listening at addr, as a
+// browser on the same machine opens it: an address that listens on every
+// interface (0.0.0.0, [::]) is reached at 127.0.0.1.
+func pageURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String() + "/app/"
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/app/"
 }

@@ -174,6 +174,7 @@ async function start() {
   }
   bind();
   bindGroups();
+  bindFinish();
   await enter();
 }
 
@@ -271,6 +272,7 @@ async function loadContacts() {
     const r = await chat.contacts();
     contacts = new Map((r.data || []).map((c) => [c.uid, c]));
     renderContacts();
+    contactsLoaded();
   });
 }
 
@@ -295,6 +297,7 @@ function renderContacts() {
     dot.className = "presence" + (c.online ? " online" : "");
     dot.title = c.online ? "online" : "offline";
     li.append(dot, av, who);
+    addPreview(li, who, "u" + c.uid);
     addBadge(li, unread.get(c.uid) || 0);
     li.addEventListener("click", () => openConversation(c.uid));
     ul.append(li);
@@ -384,7 +387,7 @@ async function loadRequests() {
       const name = document.createElement("strong");
       name.textContent = q.name;
       const id = document.createElement("small");
-      id.textContent = `id ${q.uid} wants to chat`;
+      id.textContent = `wants to chat · id ${q.uid}`;
       who.append(name, id);
       const yes = document.createElement("button");
       yes.className = "primary accept";
@@ -414,22 +417,7 @@ async function loadBlocked() {
     const r = await chat.blocked();
     const ul = $("blocked");
     ul.textContent = "";
-    for (const b of r.data || []) {
-      const li = document.createElement("li");
-      const who = document.createElement("div");
-      who.className = "who";
-      who.textContent = `${b.name} (id ${b.uid})`;
-      const un = document.createElement("button");
-      un.textContent = "Unblock";
-      un.addEventListener("click", () =>
-        guard($("side-error"), async () => {
-          await chat.unblock([b.uid]);
-          await loadBlocked();
-        }),
-      );
-      li.append(who, un);
-      ul.append(li);
-    }
+    for (const b of r.data || []) ul.append(blockedRow(b));
     $("blocked-box").hidden = !(r.data && r.data.length);
   });
 }
@@ -642,6 +630,7 @@ function messageItem(m) {
   const li = document.createElement("li");
   li.className = "msg " + (mine ? "mine" : "theirs") + (read ? " read" : "");
   if (m.id) li.dataset.id = m.id;
+  if (m.time) li.dataset.time = m.time;
   if (m.gid && !mine) li.append(senderLine(m.uid_from));
   const text = document.createElement("span");
   text.className = "text" + (m.undecryptable ? " undecryptable" : "");
@@ -657,7 +646,7 @@ function messageItem(m) {
     lock.textContent = "🔒";
     meta.prepend(lock);
   }
-  if (mine) {
+  if (mine && m.time) {
     const tick = document.createElement("span");
     tick.className = "tick";
     tick.textContent = read ? "✓✓" : "✓";
@@ -788,10 +777,12 @@ async function showConversation(c, stored) {
   $("older").hidden = true;
   show($("conv-error"), "");
   oldestId = 0;
+  c.unreadAtOpen = c.gid ? groupUnread.get(c.gid) || 0 : unread.get(c.uid) || 0;
   forgetUnread(c);
   renderContacts();
   renderGroups();
   await loadPage();
+  placeUnreadDivider(c);
   toBottom();
   markRead();
   $("text").focus();
@@ -911,8 +902,9 @@ async function send(e) {
   e.preventDefault();
   const box = $("text");
   const text = box.value;
-  if (!text.trim() || !conv) return;
+  if (!text.trim() || !conv || overLimit(text)) return;
   box.value = "";
+  countChars();
   if (composing.edit) return saveEdit(composing.edit, text);
   const m = { uid_from: me.uid, message: text, time: 0, read: false, read_by: 0, locked: !conv.gid && !!conv.encrypted };
   if (composing.reply) m.reply_to = composing.reply.id;
@@ -938,23 +930,13 @@ async function deliver(li, m, c, clientMsgId) {
     const done = messageItem(m);
     if ($("messages").querySelector(`[data-id="${r.id}"]`)) li.remove();
     else li.replaceWith(done);
-    if (!oldestId) oldestId = r.id;
+    if (!oldestId && conv === c) oldestId = r.id;
+    notePreview(m);
+    return true;
   } catch (err) {
     if (err && err.code === 1004) return sessionEnded(err);
-    li.classList.remove("pending");
-    li.classList.add("failed");
-    const why = document.createElement("span");
-    why.className = "why";
-    why.textContent = `Not sent: ${describe(err)} Click to try again.`;
-    li.querySelector(".why")?.remove();
-    li.append(why);
-    li.onclick = () => {
-      li.onclick = null;
-      li.classList.remove("failed");
-      li.classList.add("pending");
-      li.querySelector(".why")?.remove();
-      deliver(li, m, c, clientMsgId);
-    };
+    sendFailed(li, m, c, clientMsgId, err);
+    return false;
   }
 }
 
@@ -970,6 +952,7 @@ async function loadGroups() {
     if (seq !== groupsSeq) return;
     groups = new Map((r.data || []).map((g) => [g.gid, g]));
     renderGroups();
+    loadPreviews([...groups.keys()].map((gid) => ({ uid: 0, gid })));
   });
 }
 
@@ -991,6 +974,7 @@ function renderGroups() {
     sub.textContent = `${g.members_num} member${g.members_num === 1 ? "" : "s"}` + (g.role !== "member" ? ` · ${g.role}` : "");
     who.append(name, sub);
     li.append(av, who);
+    addPreview(li, who, "g" + g.gid);
     addBadge(li, groupUnread.get(g.gid) || 0);
     li.addEventListener("click", () => openGroup(g.gid));
     ul.append(li);
@@ -1189,6 +1173,7 @@ async function onMessage(m) {
   if (!me) return;
   if (rich.isUpdate(m)) return onUpdate(m);
   await readable(m);
+  notePreview(m);
   // A group's message belongs to the group, whoever wrote it.
   const here = conv && (m.gid ? conv.gid === m.gid : !conv.gid && m.uid_from === conv.uid);
   if (here) {
@@ -1263,6 +1248,7 @@ function onState(state, info) {
 }
 
 function resync() {
+  resendUnsent();
   loadContacts();
   loadGroups();
   loadRequests();
@@ -1290,6 +1276,335 @@ function stopListening() {
   clearInterval(syncTimer);
   lostAt = 0;
   banner("");
+}
+
+// Finishing touches: previews in the lists, profiles kept fresh, the
+// "new messages" divider and the days of the conversation, notices that
+// fade, the message length, and messages re-sent by themselves once the
+// server can be reached again.
+
+function bindFinish() {
+  // Day separators follow whatever adds messages (a page of history, a
+  // live one, a send), so they are placed after every change to the list.
+  dayObserver = new MutationObserver(renderDays);
+  dayObserver.observe($("messages"), { childList: true });
+  new MutationObserver(() => fadeNote($("side-note"))).observe($("side-note"), { childList: true, characterData: true, subtree: true });
+  $("text").addEventListener("input", countChars);
+  window.addEventListener("online", resendUnsent);
+  // Nothing on the stream tells of a contact's new name or picture: look
+  // again when the page is looked at again.
+  let lookedAt = 0;
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState !== "visible" || !me || Date.now() - lookedAt < 5000) return;
+    lookedAt = Date.now();
+    loadContacts();
+  });
+}
+
+// Previews: the last message and its time under each contact and group,
+// one History of a single message per conversation, then kept by what
+// arrives and what I send. Keys are "u<uid>" and "g<gid>".
+const previews = new Map(); // key → {id, time, text}
+const previewsBusy = new Set();
+const previewKey = (c) => (c.gid ? "g" + c.gid : "u" + c.uid);
+
+function contactsLoaded() {
+  applyProfiles();
+  loadPreviews([...contacts.keys()].map((uid) => ({ uid, gid: 0 })));
+}
+
+// loadPreviews asks for the previews not known yet, and those of groups
+// whose newest message is newer than the one shown, four at a time.
+async function loadPreviews(convs) {
+  const stale = (c) => {
+    const p = previews.get(previewKey(c));
+    if (previewsBusy.has(previewKey(c))) return false;
+    if (!p) return true;
+    const g = c.gid && groups.get(c.gid);
+    return !!g && g.last_id > p.id;
+  };
+  const todo = convs.filter(stale);
+  for (let i = 0; i < todo.length; i += 4) {
+    await Promise.all(todo.slice(i, i + 4).map(loadPreview));
+  }
+}
+
+async function loadPreview(c) {
+  const key = previewKey(c);
+  previewsBusy.add(key);
+  try {
+    const r = await talk.history(c, { limit: 1 });
+    const m = r.data && r.data[0];
+    if (m) setPreview(key, await readable(m));
+    else if (!previews.has(key)) previews.set(key, { id: 0, time: 0, text: "" });
+  } catch {
+    // The line shows no preview; the next load asks again.
+  } finally {
+    previewsBusy.delete(key);
+  }
+}
+
+// notePreview keeps the preview of m's conversation (m arrived, or I sent it).
+function notePreview(m) {
+  if (!me || !m.id) return;
+  const other = m.uid_from === me.uid ? m.uid_to : m.uid_from;
+  setPreview(m.gid ? "g" + m.gid : "u" + other, m);
+}
+
+function setPreview(key, m) {
+  const known = previews.get(key);
+  if (known && known.id >= m.id) return;
+  let text = m.undecryptable ? "🔒 Encrypted message" : (m.locked ? "🔒 " : "") + m.message.split("\n")[0];
+  if (m.uid_from === me.uid) text = "You: " + text;
+  else if (m.gid) text = ((people.get(m.uid_from) || contacts.get(m.uid_from) || {}).name || `id ${m.uid_from}`) + ": " + text;
+  previews.set(key, { id: m.id, time: m.time, text: text.slice(0, 120) });
+  const sel = key[0] === "g" ? `#groups li[data-gid="${key.slice(1)}"]` : `#contacts li[data-uid="${key.slice(1)}"]`;
+  const li = document.querySelector(sel);
+  if (!li) return;
+  li.querySelector(".preview")?.remove();
+  li.querySelector(".when")?.remove();
+  addPreview(li, li.querySelector(".who"), key);
+}
+
+// addPreview adds a list item's last message and its time.
+function addPreview(li, who, key) {
+  const p = previews.get(key);
+  if (!p || !p.id) return;
+  const line = document.createElement("small");
+  line.className = "preview";
+  line.textContent = p.text;
+  who.append(line);
+  const at = document.createElement("time");
+  at.className = "when";
+  at.dateTime = new Date(p.time * 1000).toISOString();
+  at.textContent = shortWhen(p.time);
+  li.insertBefore(at, li.querySelector(".badge"));
+}
+
+// shortWhen is a list's time: today's hour, yesterday, or the date.
+function shortWhen(unix) {
+  const d = new Date(unix * 1000);
+  const days = dayNumber(Date.now() / 1000) - dayNumber(unix);
+  if (days === 0) return timeFmt.format(d);
+  if (days === 1) return "Yesterday";
+  return dayFmt.format(d);
+}
+
+// dayNumber counts local calendar days, for telling two times' days apart.
+function dayNumber(unix) {
+  const d = new Date(unix * 1000);
+  return Math.round(new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime() / 86400000);
+}
+
+// applyProfiles shows the contacts' names and pictures as just loaded
+// everywhere they appear: the open conversation's header and the
+// senders in the open group.
+function applyProfiles() {
+  const c = conv;
+  const p = c && !c.gid ? contacts.get(c.uid) : null;
+  if (p && (p.name !== c.name || p.head_img !== c.head_img)) {
+    c.name = p.name;
+    c.head_img = p.head_img;
+    renderHeader();
+  }
+  for (const q of contacts.values()) {
+    if (people.has(q.uid)) people.set(q.uid, { ...people.get(q.uid), name: q.name, head_img: q.head_img });
+  }
+  for (const el of $("messages").querySelectorAll(".from[data-sender]")) fillSender(el);
+}
+
+// profileChanged shows my own new name or picture where else it appears.
+function profileChanged() {
+  if (people.has(me.uid)) people.set(me.uid, { ...people.get(me.uid), name: me.name, head_img: me.head_img });
+  if (conv && conv.gid) refreshGroupInfo();
+}
+
+// blockedRow is a blocked user's line, laid out as a contact's.
+function blockedRow(b) {
+  const li = document.createElement("li");
+  li.dataset.uid = b.uid;
+  const av = document.createElement("span");
+  av.className = "avatar";
+  avatar(av, b.name, b.head_img, b.uid);
+  const who = document.createElement("div");
+  who.className = "who";
+  const name = document.createElement("strong");
+  name.textContent = b.name;
+  const id = document.createElement("small");
+  id.textContent = (b.handle ? `@${b.handle} · ` : "") + `id ${b.uid}`;
+  who.append(name, id);
+  const un = document.createElement("button");
+  un.className = "unblock";
+  un.textContent = "Unblock";
+  un.addEventListener("click", () =>
+    guard($("side-error"), async () => {
+      await chat.unblock([b.uid]);
+      await loadBlocked();
+    }),
+  );
+  li.append(av, who, un);
+  return li;
+}
+
+// placeUnreadDivider marks where the unread messages of c begin, as
+// counted when it was opened: above the last that many of theirs.
+function placeUnreadDivider(c) {
+  const list = $("messages");
+  list.querySelector(".unread-divider")?.remove();
+  const n = c.unreadAtOpen || 0;
+  const theirs = [...list.querySelectorAll(".theirs[data-id]")];
+  if (conv !== c || n <= 0 || !theirs.length) return;
+  const d = document.createElement("li");
+  d.className = "unread-divider";
+  d.textContent = n === 1 ? "1 new message" : `${n > 99 ? "99+" : n} new messages`;
+  list.insertBefore(d, theirs[Math.max(0, theirs.length - n)]);
+  // After showConversation scrolled to the bottom: the divider in view.
+  requestAnimationFrame(() => d.scrollIntoView({ block: "nearest" }));
+}
+
+// Day separators: "Today", "Yesterday" or the date, above each day's
+// first message (and above the unread divider that may precede it).
+let dayObserver = null;
+const longDayFmt = new Intl.DateTimeFormat(undefined, { weekday: "short", month: "short", day: "numeric" });
+const yearDayFmt = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric" });
+
+function dayLabel(unix) {
+  const days = dayNumber(Date.now() / 1000) - dayNumber(unix);
+  if (days === 0) return "Today";
+  if (days === 1) return "Yesterday";
+  const d = new Date(unix * 1000);
+  return d.getFullYear() === new Date().getFullYear() ? longDayFmt.format(d) : yearDayFmt.format(d);
+}
+
+function renderDays() {
+  const list = $("messages");
+  dayObserver.disconnect();
+  for (const d of list.querySelectorAll(":scope > .day")) d.remove();
+  let last = null;
+  for (const li of [...list.children]) {
+    if (!li.classList.contains("msg")) continue;
+    // A message not stored yet is today's.
+    const t = Number(li.dataset.time) || Date.now() / 1000;
+    const day = dayNumber(t);
+    if (day === last) continue;
+    last = day;
+    const sep = document.createElement("li");
+    sep.className = "day";
+    sep.textContent = dayLabel(t);
+    const prev = li.previousElementSibling;
+    list.insertBefore(sep, prev && prev.classList.contains("unread-divider") ? prev : li);
+  }
+  dayObserver.observe(list, { childList: true });
+}
+
+// fadeNote lets a notice ("Request accepted…") go after a few seconds.
+let noteTimer = 0;
+function fadeNote(el) {
+  clearTimeout(noteTimer);
+  el.classList.remove("fading");
+  if (el.hidden || !el.textContent) return;
+  noteTimer = setTimeout(() => {
+    el.classList.add("fading");
+    noteTimer = setTimeout(() => {
+      el.hidden = true;
+      el.classList.remove("fading");
+    }, 600);
+  }, 5000);
+}
+
+// The length of a message: the server takes up to MAX_CHARS characters
+// (code points; Config.MessageMaxChars' default). The box takes more,
+// counting near the end, and Send says how much is too much.
+const MAX_CHARS = 4000;
+
+function countChars() {
+  const n = [...$("text").value].length;
+  const el = $("text-count");
+  el.hidden = n <= MAX_CHARS - 500;
+  el.textContent = `${n} / ${MAX_CHARS}`;
+  el.classList.toggle("over", n > MAX_CHARS);
+  el.title = n > MAX_CHARS ? `${n - MAX_CHARS} characters too many` : `${MAX_CHARS - n} characters left`;
+}
+
+function overLimit(text) {
+  const n = [...text].length;
+  if (n <= MAX_CHARS) return false;
+  show($("conv-error"), `This message is ${n - MAX_CHARS} characters too long: a message holds at most ${MAX_CHARS}. Shorten it, or send it in parts.`);
+  return true;
+}
+
+// Unsent messages. A send that failed because the server could not be
+// reached (or could not answer for now) waits here, and is sent again,
+// with its client_msg_id (so never twice), when the connection comes
+// back, after a growing delay, or when clicked.
+const unsent = []; // {li, m, c, clientMsgId}, oldest first
+let resendTimer = 0;
+let resendDelay = 0;
+let resending = false;
+
+const retryable = (err) => err && (err.code === 0 || err.status >= 500 || err.code === 1503 || err.code === 1010);
+
+// sendFailed shows only the failure on li (no "sending…", no tick).
+function sendFailed(li, m, c, clientMsgId, err) {
+  li.classList.remove("pending");
+  li.classList.add("failed");
+  li.querySelector(".meta").hidden = true;
+  li.querySelector(".why")?.remove();
+  const why = document.createElement("span");
+  why.className = "why";
+  if (retryable(err)) {
+    const cause = err.code === 0 && !err.status ? "the chat server cannot be reached" : describe(err);
+    why.textContent = `Not sent yet: ${cause}. It will be sent by itself once the connection is back; click to send it now.`;
+    if (!unsent.some((u) => u.li === li)) unsent.push({ li, m, c, clientMsgId });
+    scheduleResend(err);
+  } else {
+    why.textContent = `Not sent: ${describe(err)} Click to try again.`;
+  }
+  li.append(why);
+  li.onclick = () => {
+    const i = unsent.findIndex((u) => u.li === li);
+    if (i >= 0) unsent.splice(i, 1);
+    retrying(li);
+    deliver(li, m, c, clientMsgId);
+  };
+}
+
+// retrying shows li as being sent again.
+function retrying(li) {
+  li.onclick = null;
+  li.classList.remove("failed");
+  li.classList.add("pending");
+  li.querySelector(".why")?.remove();
+  li.querySelector(".meta").hidden = false;
+}
+
+function scheduleResend(err) {
+  clearTimeout(resendTimer);
+  resendDelay = Math.min(30000, resendDelay ? resendDelay * 2 : 2000);
+  resendTimer = setTimeout(resendUnsent, Math.max(resendDelay, (err.retryAfter || 0) * 1000));
+}
+
+// resendUnsent sends the waiting messages again in order, stopping at
+// the first that fails again (it is queued again, with the timer).
+async function resendUnsent() {
+  if (resending || !unsent.length) return;
+  resending = true;
+  clearTimeout(resendTimer);
+  try {
+    while (unsent.length) {
+      const u = unsent.shift();
+      retrying(u.li);
+      if (!(await deliver(u.li, u.m, u.c, u.clientMsgId))) {
+        // Queued again at the end: back to the front, to keep the order.
+        const i = unsent.findIndex((x) => x.li === u.li);
+        if (i > 0) unsent.unshift(...unsent.splice(i, 1));
+        return;
+      }
+    }
+    resendDelay = 0;
+  } finally {
+    resending = false;
+  }
 }
 
 // Wiring.
@@ -1364,6 +1679,7 @@ function bind() {
       const info = await chat.info();
       me = { uid: info.uid, name: info.name, head_img: info.head_img, handle: info.handle || "", discoverable: info.discoverable !== 0 };
       renderMe();
+      profileChanged();
       $("profile-file").value = "";
       $("profile").hidden = true;
     });
