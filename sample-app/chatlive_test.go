@@ -49,7 +49,7 @@ func TestChatLive(t *testing.T) {
 	bob.say("/open " + aliceUID)
 	bob.expect("conversation with alice")
 	bob.say("hi alice")
-	stamped := regexp.MustCompile(`^\d\d:\d\d \[bob\] hi alice$`)
+	stamped := regexp.MustCompile(`^\d\d:\d\d #\d+ \[bob\] hi alice$`)
 	if line := alice.expect("[bob] hi alice"); !stamped.MatchString(line) {
 		t.Errorf("alice was shown %q, want it stamped like %q", line, stamped)
 	}
