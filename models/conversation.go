@@ -167,7 +167,7 @@ func (s *Store) History(ctx context.Context, me, with, beforeID int64, limit int
 	watermarks := "COALESCE((SELECT read_id FROM " + convs + " WHERE uid = ? AND peer_uid = ?), 0), " +
 		"COALESCE((SELECT read_id FROM " + convs + " WHERE uid = ? AND peer_uid = ?), 0)"
 	joined := s.mysql()
-	q := "SELECT id, from_uid, to_uid, body, created_at, enc"
+	q := "SELECT id, from_uid, to_uid, body, created_at, enc, file_id"
 	var args []any
 	if joined {
 		q += ", " + watermarks
@@ -208,7 +208,7 @@ func scanHistory(db *gorm.DB, q string, args []any, limit int, joined bool, page
 	defer rows.Close()
 	page.Messages = make([]Message, 0, limit)
 	var m Message // scanned into, then copied onto the page
-	dest := []any{&m.ID, &m.FromUID, &m.ToUID, &m.Body, &m.CreatedAt, &m.Enc}
+	dest := []any{&m.ID, &m.FromUID, &m.ToUID, &m.Body, &m.CreatedAt, &m.Enc, &m.FileID}
 	if joined {
 		dest = append(dest, &page.MyReadID, &page.TheirReadID)
 	}

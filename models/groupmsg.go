@@ -276,7 +276,7 @@ func insertGroupMessages(tx *gorm.DB, rows []*groupReq, groups map[int64]*groupS
 		g := groups[r.m.GID]
 		g.seq++
 		r.m.GSeq = g.seq
-		ins[i] = groupMessageRow{FromUID: r.m.FromUID, Body: r.m.Body, CreatedAt: r.m.CreatedAt, ClientMsgID: r.m.ClientMsgID, GID: r.m.GID, GSeq: g.seq}
+		ins[i] = groupMessageRow{FromUID: r.m.FromUID, Body: r.m.Body, CreatedAt: r.m.CreatedAt, ClientMsgID: r.m.ClientMsgID, GID: r.m.GID, GSeq: g.seq, FileID: r.m.FileID}
 	}
 	table, err := tableOf(tx, &Message{})
 	if err != nil {
@@ -304,6 +304,7 @@ type groupMessageRow struct {
 	ClientMsgID *string
 	GID         int64 `gorm:"column:gid"`
 	GSeq        int64 `gorm:"column:gseq"`
+	FileID      int64 `gorm:"column:file_id"`
 }
 
 // moveGroupMarks writes the groups' new counters and moves each sender's

@@ -27,7 +27,7 @@ func (s *Store) recvSQL() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return "SELECT m.id, m.from_uid, COALESCE(m.to_uid, 0), m.gid, m.body, m.created_at, m.enc FROM (" +
+	return "SELECT m.id, m.from_uid, COALESCE(m.to_uid, 0), m.gid, m.body, m.created_at, m.enc, m.file_id FROM (" +
 		"SELECT id FROM (SELECT id FROM " + messages + " WHERE to_uid = ? AND id > ? ORDER BY id LIMIT {limit}) AS d" +
 		" UNION ALL SELECT id FROM (SELECT m.id FROM " + members + " AS gm" +
 		" JOIN " + messages + " AS m ON m.gid = gm.gid AND m.gid <> 0" +
@@ -65,7 +65,7 @@ func (s *Store) MessagesFor(ctx context.Context, uid, afterID int64, limit int) 
 	defer rows.Close()
 	ms := make([]Message, 0, min(limit, 64))
 	var m Message
-	dest := []any{&m.ID, &m.FromUID, &m.ToUID, &m.GID, &m.Body, &m.CreatedAt, &m.Enc}
+	dest := []any{&m.ID, &m.FromUID, &m.ToUID, &m.GID, &m.Body, &m.CreatedAt, &m.Enc, &m.FileID}
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("read messages: %w", err)
@@ -125,7 +125,7 @@ func (s *Store) GroupHistory(ctx context.Context, gid, me, beforeID int64, limit
 		Scan(&from).Error; err != nil {
 		return page, fmt.Errorf("read membership: %w", err)
 	}
-	q := db.Select("id", "from_uid", "gid", "body", "created_at").
+	q := db.Select("id", "from_uid", "gid", "body", "created_at", "file_id").
 		Where("gid = ? AND gid <> 0 AND id > ?", gid, from)
 	if beforeID > 0 {
 		q = q.Where("id < ?", beforeID)

@@ -40,6 +40,9 @@ type Message struct {
 	// then the sender's `enc` JSON, which the server cannot read, and is
 	// handed back as JSON, never as text.
 	Enc bool `gorm:"column:enc;not null;default:false"`
+	// FileID is the upload (File) the message carries, 0 for none; Body
+	// is then its caption, which may be empty (API.md §13).
+	FileID int64 `gorm:"column:file_id;not null;default:0"`
 }
 
 // sendAttempts bounds how often a send is run again after InnoDB chose it
@@ -223,7 +226,7 @@ func (s *Store) DeleteMessagesBefore(ctx context.Context, cutoff int64, limit in
 	err := s.contactTx(ctx, func(tx *gorm.DB) error {
 		deleted = 0
 		var msgs []Message
-		if err := tx.Select("id", "from_uid", "COALESCE(to_uid, 0) AS to_uid", "gid").Where("created_at < ?", cutoff).
+		if err := tx.Select("id", "from_uid", "COALESCE(to_uid, 0) AS to_uid", "gid", "file_id").Where("created_at < ?", cutoff).
 			Order("created_at").Limit(limit).Find(&msgs).Error; err != nil {
 			return fmt.Errorf("read old messages: %w", err)
 		}
@@ -235,7 +238,11 @@ func (s *Store) DeleteMessagesBefore(ctx context.Context, cutoff int64, limit in
 		direct := make([]Message, 0, len(msgs))
 		recipients := make([]int64, 0, len(msgs))
 		ids := make([]int64, len(msgs))
+		var files []int64
 		for i, m := range msgs {
+			if m.FileID != 0 {
+				files = append(files, m.FileID)
+			}
 			if m.GID == 0 {
 				direct = append(direct, m)
 				recipients = append(recipients, m.ToUID)
@@ -249,6 +256,11 @@ func (s *Store) DeleteMessagesBefore(ctx context.Context, cutoff int64, limit in
 			if err := s.purgeUncount(tx, direct); err != nil {
 				return err
 			}
+		}
+		// A purged message's file goes with it: doomed here, in the
+		// same transaction, and deleted by the file sweep.
+		if err := doomFiles(tx, files); err != nil {
+			return err
 		}
 		res := tx.Where("id IN ?", ids).Delete(&Message{})
 		deleted = res.RowsAffected

@@ -42,7 +42,7 @@ const (
 
 // historySQL is the reference of the history workload: the keyset page
 // History reads, with nothing around it.
-const historySQL = "SELECT id, from_uid, to_uid, body, created_at, enc FROM chat_messages WHERE pair_lo = ? AND pair_hi = ? AND id < ? ORDER BY id DESC LIMIT 50"
+const historySQL = "SELECT id, from_uid, to_uid, body, created_at, enc, file_id FROM chat_messages WHERE pair_lo = ? AND pair_hi = ? AND id < ? ORDER BY id DESC LIMIT 50"
 
 // convFixture is a database seeded for the conversation workloads.
 type convFixture struct {
@@ -368,10 +368,10 @@ func (rep *report) conversations(ctx context.Context, path, dir string, log *slo
 		me, with, before := cf.historyPick(i, seq)
 		return []any{min(me.UID, with.UID), max(me.UID, with.UID), before}
 	}, func() func(*sql.Rows) error {
-		var id, from, to, at int64
+		var id, from, to, at, file int64
 		var body string
 		var enc bool
-		return func(rows *sql.Rows) error { return rows.Scan(&id, &from, &to, &body, &at, &enc) }
+		return func(rows *sql.Rows) error { return rows.Scan(&id, &from, &to, &body, &at, &enc, &file) }
 	})
 	if err != nil {
 		return err

@@ -675,10 +675,10 @@ func (rep *report) recvGroups(ctx context.Context, path, dir string, log *slog.L
 		u, last := rf.recvPick(i, seq)
 		return recvArgs(u.UID, last)
 	}, func() func(*sql.Rows) error {
-		var id, from, to, gid, at int64
+		var id, from, to, gid, at, file int64
 		var body string
 		var enc bool
-		return func(rows *sql.Rows) error { return rows.Scan(&id, &from, &to, &gid, &body, &at, &enc) }
+		return func(rows *sql.Rows) error { return rows.Scan(&id, &from, &to, &gid, &body, &at, &enc, &file) }
 	})
 	if err != nil {
 		return err
@@ -708,10 +708,10 @@ func sameAsRecv(ctx context.Context, db *sql.DB, query string, readers []*client
 		}
 		var ids []int64
 		for rows.Next() {
-			var id, from, to, gid, at int64
+			var id, from, to, gid, at, file int64
 			var body string
 			var enc bool
-			if err := rows.Scan(&id, &from, &to, &gid, &body, &at, &enc); err != nil {
+			if err := rows.Scan(&id, &from, &to, &gid, &body, &at, &enc, &file); err != nil {
 				_ = rows.Close()
 				return err
 			}
