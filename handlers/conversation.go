@@ -31,7 +31,9 @@ type Conversations struct {
 
 // ConversationsConfig carries the conversation routes' dependencies.
 type ConversationsConfig struct {
-	Store   ConversationStore
+	Store ConversationStore
+	// Files links the files of History's records; nil links none.
+	Files   *Files
 	Decoder *wire.Decoder
 	Now     func() time.Time
 	// Events receives MessagesRead after commit.
@@ -68,6 +70,8 @@ type historyMessage struct {
 	Enc     json.RawMessage `json:"enc,omitempty"` // see recordBody
 	Time    int64           `json:"time"`
 	Read    bool            `json:"read"`
+	Kind    string          `json:"kind"`
+	File    *FileRecord     `json:"file,omitempty"`
 }
 
 type historyResponse struct {
@@ -117,10 +121,15 @@ func (h *Conversations) History() fiber.Handler {
 		if more {
 			ms = ms[:limit]
 		}
+		links, err := h.cfg.Files.Links(c.UserContext(), ms)
+		if err != nil {
+			return err
+		}
 		resp := historyResponse{Num: len(ms), Msg: "success", Data: make([]historyMessage, len(ms)), More: more}
 		for i, m := range ms {
 			text, enc := recordBody(&ms[i])
-			resp.Data[i] = historyMessage{ID: m.ID, UIDFrom: m.FromUID, UIDTo: m.ToUID, Message: text, Enc: enc, Time: m.CreatedAt, Read: page.Read(me, m)}
+			kind, file := recordKind(&ms[i], links)
+			resp.Data[i] = historyMessage{ID: m.ID, UIDFrom: m.FromUID, UIDTo: m.ToUID, Message: text, Enc: enc, Time: m.CreatedAt, Read: page.Read(me, m), Kind: kind, File: file}
 		}
 		return c.JSON(resp)
 	}
@@ -209,12 +218,14 @@ func (h *Conversations) Unread() fiber.Handler {
 }
 
 type groupHistoryMessage struct {
-	ID      int64  `json:"id"`
-	UIDFrom int64  `json:"uid_from"`
-	GID     int64  `json:"gid"`
-	Message string `json:"message"`
-	Time    int64  `json:"time"`
-	ReadBy  int    `json:"read_by"`
+	ID      int64       `json:"id"`
+	UIDFrom int64       `json:"uid_from"`
+	GID     int64       `json:"gid"`
+	Message string      `json:"message"`
+	Time    int64       `json:"time"`
+	ReadBy  int         `json:"read_by"`
+	Kind    string      `json:"kind"`
+	File    *FileRecord `json:"file,omitempty"`
 }
 
 type groupHistoryResponse struct {
@@ -237,9 +248,14 @@ func (h *Conversations) groupHistory(c *fiber.Ctx, gid, me, beforeID int64, limi
 	if more {
 		ms = ms[:limit]
 	}
+	links, err := h.cfg.Files.Links(c.UserContext(), ms)
+	if err != nil {
+		return err
+	}
 	resp := groupHistoryResponse{Num: len(ms), Msg: "success", Data: make([]groupHistoryMessage, len(ms)), More: more}
 	for i, m := range ms {
-		resp.Data[i] = groupHistoryMessage{ID: m.ID, UIDFrom: m.FromUID, GID: m.GID, Message: m.Body, Time: m.CreatedAt, ReadBy: page.ReadBy[i]}
+		kind, file := recordKind(&ms[i], links)
+		resp.Data[i] = groupHistoryMessage{ID: m.ID, UIDFrom: m.FromUID, GID: m.GID, Message: m.Body, Time: m.CreatedAt, ReadBy: page.ReadBy[i], Kind: kind, File: file}
 	}
 	return c.JSON(resp)
 }

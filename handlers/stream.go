@@ -70,6 +70,8 @@ type streamMessage struct {
 	Message string          `json:"message,omitempty"`
 	Enc     json.RawMessage `json:"enc,omitempty"` // see recordBody
 	Time    int64           `json:"time"`
+	Kind    string          `json:"kind"`
+	File    *FileRecord     `json:"file,omitempty"`
 }
 
 // next is the stream's step: what to write, and whether it ends after.
@@ -122,9 +124,16 @@ func (s *openStream) readMessages(ctx context.Context, out []byte, room int) []b
 			s.w.More()
 			return out
 		}
+		links, err := s.h.cfg.Files.Links(ctx, ms)
+		if err != nil {
+			s.h.cfg.Logger.Warn("stream: read files", "uid", s.uid, "error", err.Error())
+			s.w.More()
+			return out
+		}
 		for i, m := range ms {
 			text, enc := recordBody(&ms[i])
-			b, err := json.Marshal(streamMessage{ID: m.ID, UIDFrom: m.FromUID, UIDTo: m.ToUID, GID: m.GID, Message: text, Enc: enc, Time: m.CreatedAt})
+			kind, file := recordKind(&ms[i], links)
+			b, err := json.Marshal(streamMessage{ID: m.ID, UIDFrom: m.FromUID, UIDTo: m.ToUID, GID: m.GID, Message: text, Enc: enc, Time: m.CreatedAt, Kind: kind, File: file})
 			if err != nil {
 				continue // a struct of strings and ints: cannot happen
 			}

@@ -675,7 +675,7 @@ func TestStreamOnAppTest(t *testing.T) {
 	}
 	select {
 	case body := <-done:
-		want := fmt.Sprintf("id: %d\nevent: message\ndata: {\"id\":%d,\"uid_from\":%d,\"uid_to\":%d,\"message\":\"in memory\",\"time\":%d}\n\nevent: bye\ndata: {\"reason\":\"shutdown\"}\n\n",
+		want := fmt.Sprintf("id: %d\nevent: message\ndata: {\"id\":%d,\"uid_from\":%d,\"uid_to\":%d,\"message\":\"in memory\",\"time\":%d,\"kind\":\"text\"}\n\nevent: bye\ndata: {\"reason\":\"shutdown\"}\n\n",
 			id, id, a.UID, b.UID, s.Clock.Now().Unix())
 		if string(body) != want {
 			t.Fatalf("body %q, want %q", body, want)
