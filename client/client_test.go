@@ -147,7 +147,7 @@ func TestRoundTrip(t *testing.T) {
 		zero := int64(0)
 		got := must(bob.Recv(ctx, client.RecvRequest{LastID: &zero, Limit: 1}))(t)
 		if len(got.Messages) != 1 || !got.More || got.LastID != sent.ID ||
-			got.Messages[0] != (client.Message{ID: sent.ID, UIDFrom: a, UIDTo: b, Message: "hello", Time: sent.Time}) {
+			got.Messages[0] != (client.Message{ID: sent.ID, UIDFrom: a, UIDTo: b, Message: "hello", Time: sent.Time, Kind: "text"}) {
 			t.Errorf("Recv(limit 1) = %+v", got)
 		}
 		got = must(bob.Recv(ctx, client.RecvRequest{}))(t) // the session's cursor

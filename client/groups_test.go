@@ -109,7 +109,7 @@ func testGroupMessages(t *testing.T, alice, bob, carol *client.Client, gid int64
 	if again := must(alice.SendToGroup(ctx, gid, "hi all", client.ClientMsgID("g1")))(t); again != sent || sent.ID == 0 {
 		t.Errorf("SendToGroup = %+v, retried = %+v", sent, again)
 	}
-	want := client.Message{ID: sent.ID, UIDFrom: a, GID: gid, Message: "hi all", Time: sent.Time}
+	want := client.Message{ID: sent.ID, UIDFrom: a, GID: gid, Message: "hi all", Time: sent.Time, Kind: "text"}
 	zero := int64(0)
 	for _, to := range []*client.Client{bob, carol} {
 		got := must(to.Recv(ctx, client.RecvRequest{LastID: &zero}))(t)
@@ -135,7 +135,7 @@ func testGroupMessages(t *testing.T, alice, bob, carol *client.Client, gid int64
 
 	second := must(carol.SendToGroup(ctx, gid, "second"))(t)
 	page := must(alice.History(ctx, client.HistoryRequest{GID: gid, Limit: 1}))(t)
-	if len(page.Messages) != 1 || !page.More || page.Messages[0].Message != (client.Message{ID: second.ID, UIDFrom: carol.Session().UID, GID: gid, Message: "second", Time: second.Time}) {
+	if len(page.Messages) != 1 || !page.More || page.Messages[0].Message != (client.Message{ID: second.ID, UIDFrom: carol.Session().UID, GID: gid, Message: "second", Time: second.Time, Kind: "text"}) {
 		t.Errorf("History(gid, limit 1) = %+v", page)
 	}
 	page = must(alice.History(ctx, client.HistoryRequest{GID: gid, BeforeID: second.ID}))(t)
@@ -223,7 +223,7 @@ func TestGroupStream(t *testing.T) {
 			client.GroupEvent{GID: gid, What: client.GroupAdded, UID: c},
 			client.GroupEvent{GID: gid, What: client.GroupRole, UID: b},
 		}
-		want := []client.Event{client.Message{ID: sent.ID, UIDFrom: a, GID: gid, Message: "hi", Time: sent.Time}}
+		want := []client.Event{client.Message{ID: sent.ID, UIDFrom: a, GID: gid, Message: "hi", Time: sent.Time, Kind: "text"}}
 		if !reflect.DeepEqual(notices, wantNotices) || !reflect.DeepEqual(messages, want) {
 			t.Errorf("bob's stream: %+v and %+v\nwant %+v and %+v", notices, messages, wantNotices, want)
 		}
@@ -233,7 +233,7 @@ func TestGroupStream(t *testing.T) {
 		go func() { listened <- bob.Listen(ctx, 0, col.handle) }()
 		one := must(alice.Send(ctx, b, "one to one"))(t)
 		got := col.wait(t, time.Minute)
-		if len(got) != 2 || got[0] != want[0] || got[1] != (client.Message{ID: one.ID, UIDFrom: a, UIDTo: b, Message: "one to one", Time: one.Time}) {
+		if len(got) != 2 || got[0] != want[0] || got[1] != (client.Message{ID: one.ID, UIDFrom: a, UIDTo: b, Message: "one to one", Time: one.Time, Kind: "text"}) {
 			t.Errorf("Listen handed out %+v", got)
 		}
 		cancel()

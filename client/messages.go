@@ -25,6 +25,10 @@ type Message struct {
 	// (it wraps ErrUndecryptable, or tells that keys could not be
 	// fetched); Message is then empty, never ciphertext.
 	DecryptErr error `json:"-"`
+	// Kind is "text", or "file" for a message that carries File (its
+	// Message is then an optional caption); API.md §13.
+	Kind string `json:"kind,omitempty"`
+	File *File  `json:"file,omitempty"`
 }
 
 // Sent is what Send stored.
@@ -48,6 +52,7 @@ type sendBody struct {
 	Data        string          `json:"data,omitempty"`
 	Enc         json.RawMessage `json:"enc,omitempty"`
 	ClientMsgID string          `json:"client_msg_id,omitempty"`
+	FileID      int64           `json:"file_id,omitempty"`
 }
 
 // Send sends text to the user to (/Message/Send). Messaging a user who is

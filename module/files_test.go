@@ -310,3 +310,29 @@ func (pattern) Read(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// TestFilePurgedWithItsMessage: the retention purge takes a message's
+// file with it, contents and row.
+func TestFilePurgedWithItsMessage(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		l := chattest.NewLive(t, db, chattest.Options{App: streaming})
+		alice, bob := l.NewUser(t, "alice"), l.NewUser(t, "bob")
+		l.Befriend(t, alice, bob)
+		up := uploadFile(t, l, alice, "a.bin", bytes.Repeat([]byte("x"), 300<<10))
+		chattest.Expect(t, up, 200, 0)
+		chattest.Expect(t, l.Post(t, "/Message/Send", alice.Creds(map[string]any{"uid_to": bob.UID, "file_id": up.Int("file_id")})), 200, 0)
+		l.Clock.Advance(2 * 24 * time.Hour)
+		l.Module.SweepNow(t.Context())
+		if n := l.Count(t, "file_chunks", ""); n != 2 {
+			t.Fatalf("%d chunks of a sent file after a sweep, want 2", n)
+		}
+		l.Clock.Advance(31 * 24 * time.Hour)
+		l.Module.SweepNow(t.Context())
+		if n := l.Count(t, "messages", ""); n != 0 {
+			t.Fatalf("%d messages past retention", n)
+		}
+		if n, c := l.Count(t, "files", ""), l.Count(t, "file_chunks", ""); n != 0 || c != 0 {
+			t.Fatalf("%d file rows and %d chunks of a purged message", n, c)
+		}
+	})
+}
