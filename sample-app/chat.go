@@ -36,6 +36,7 @@ const chatHelp = `commands:
   /group open GID              open group GID's conversation, as /open does
   /group info GID              group GID's members and their roles
   /group leave GID             leave group GID
+  /send-file PATH  send a file (an image is shown as one) to the open conversation
   /verify UID    the safety number of you and UID (with --e2ee): compare it with UID's
   /quit          log out and leave (so does end of input)
 any other line is sent to the open conversation
@@ -140,6 +141,8 @@ func encrypting(ctx context.Context, c *client.Client, base, clientID, secret, p
 // lock, one that cannot be decrypted says so rather than show anything.
 func text(m client.Message) string {
 	switch {
+	case m.Kind == "file":
+		return fileText(m)
 	case m.DecryptErr != nil:
 		return "🔒 (cannot be decrypted on this device)"
 	case m.Encrypted:
@@ -357,7 +360,7 @@ func (s *chatSession) incoming(ctx context.Context, m client.Message) {
 	conv := conversation{uid: m.UIDFrom}
 	if m.GID != 0 {
 		conv = conversation{gid: m.GID}
-		s.out.printf("[%s @ %s] %s\n", s.memberName(ctx, m.GID, m.UIDFrom), s.groupName(ctx, m.GID), m.Message)
+		s.out.printf("[%s @ %s] %s\n", s.memberName(ctx, m.GID, m.UIDFrom), s.groupName(ctx, m.GID), text(m))
 	} else {
 		s.out.printf("[%s] %s\n", s.name(ctx, m.UIDFrom), text(m))
 	}
@@ -414,6 +417,8 @@ func (s *chatSession) command(ctx context.Context, line string) (quit bool) {
 		s.report(s.group(ctx, arg))
 	case "/search":
 		s.report(s.search(ctx, arg))
+	case "/send-file":
+		s.report(s.sendFile(ctx, arg))
 	case "/add":
 		if handle, ok := strings.CutPrefix(arg, "@"); ok {
 			s.report(s.addHandle(ctx, handle))
