@@ -1,6 +1,7 @@
 package module_test
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"image"
@@ -8,6 +9,7 @@ import (
 	"image/png"
 	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"runtime"
 	"runtime/debug"
@@ -335,4 +337,54 @@ func TestFilePurgedWithItsMessage(t *testing.T) {
 			t.Fatalf("%d file rows and %d chunks of a purged message", n, c)
 		}
 	})
+}
+
+// TestStreamedBodyLeftNothingBehind: on a streaming server, what an
+// upload leaves after its file part (the closing boundary, a chunked
+// body's last chunk) is read before the connection's next request, and
+// a body refused unread closes the connection: fasthttp would otherwise
+// read the rest as a request of its own.
+func TestStreamedBodyLeftNothingBehind(t *testing.T) {
+	l := chattest.NewLive(t, chattest.OpenSQLite(t), chattest.Options{App: streaming})
+	alice := l.NewUser(t, "alice")
+	conn, err := net.Dial("tcp", l.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+	body := "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\nhello\r\n--b--\r\n"
+	url := strings.TrimPrefix(l.URL("/Message/Upload"), "http://"+l.Addr)
+	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nX-Uid: %d\r\nX-Access-Token: %s\r\nContent-Type: multipart/form-data; boundary=b\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n",
+		url, alice.UID, alice.Token, len(body), body)
+	fmt.Fprintf(conn, "GET /file/1/f?exp=1&sig=00 HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(conn)
+	for i, want := range []int{200, 403} {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("answer %d: %v", i+1, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != want || !bytes.HasPrefix(b, []byte("{")) {
+			t.Fatalf("answer %d: %d %s, want %d in the envelope", i+1, resp.StatusCode, b, want)
+		}
+	}
+
+	// A JSON body past its limit, refused before it is read: the answer
+	// closes the connection.
+	conn2, err := net.Dial("tcp", l.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn2.Close()
+	_ = conn2.SetDeadline(time.Now().Add(20 * time.Second))
+	url = strings.TrimPrefix(l.URL("/Message/Send"), "http://"+l.Addr)
+	fmt.Fprintf(conn2, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", url, 2<<20, strings.Repeat(" ", 16<<10))
+	resp, err := http.ReadResponse(bufio.NewReader(conn2), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 413 || !resp.Close {
+		t.Fatalf("a body past the limit: %d, close %v; want 413 closing the connection", resp.StatusCode, resp.Close)
+	}
 }
