@@ -44,9 +44,11 @@ var errNoFilePart = apierr.Invalid("invalid file: required (multipart field \"fi
 // to its file part: the fields before it become the request's body
 // fields, so the session gate finds credentials sent there, and the part
 // is left for Upload to stream. On a host that buffers bodies it does
-// nothing: Upload then reads the parsed form. After the route, a body
-// not read to its end closes the connection: fasthttp 1.51 would read
-// its rest as the next request.
+// nothing: Upload then reads the parsed form. After the route it reads
+// what is left past the file part and, when that is all, marks the body
+// read to its end (BodyRead); a route that finds it unmarked must close
+// the connection, as fasthttp 1.51 would read the rest of the body as
+// the next request.
 func UploadForm() fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		if !c.Request().IsBodyStream() {
@@ -54,7 +56,6 @@ func UploadForm() fiber.Handler {
 		}
 		_, params, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
 		if err != nil || params["boundary"] == "" {
-			c.Context().SetConnectionClose()
 			return apierr.Invalid("malformed body: not a multipart form")
 		}
 		mr := multipart.NewReader(c.Context().RequestBodyStream(), params["boundary"])
@@ -62,18 +63,25 @@ func UploadForm() fiber.Handler {
 		part, err := formUntilFile(mr, fields)
 		wire.SetFields(c, fields)
 		if err != nil {
-			c.Context().SetConnectionClose()
 			return err
 		}
 		if part != nil {
 			c.Locals(uploadPartKey{}, &uploadPart{r: part, name: part.FileName(), ctype: part.Header.Get(fiber.HeaderContentType)})
 		}
 		err = c.Next()
-		if err != nil || part == nil || !drained(c, mr) {
-			c.Context().SetConnectionClose()
+		if err == nil && part != nil && drained(c, mr) {
+			c.Locals(bodyReadKey{}, true)
 		}
 		return err
 	}
+}
+
+type bodyReadKey struct{}
+
+// BodyRead reports whether UploadForm read a streamed body to its end.
+func BodyRead(c *fiber.Ctx) bool {
+	done, _ := c.Locals(bodyReadKey{}).(bool)
+	return done
 }
 
 // drained reads what is left of a streamed upload after its file part:

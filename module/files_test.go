@@ -387,4 +387,27 @@ func TestStreamedBodyLeftNothingBehind(t *testing.T) {
 	if resp.StatusCode != 413 || !resp.Close {
 		t.Fatalf("a body past the limit: %d, close %v; want 413 closing the connection", resp.StatusCode, resp.Close)
 	}
+
+	// An upload refused before its body is read (not signed, no file
+	// part), and a body sent to a route that reads none: the same.
+	for _, req := range []string{
+		fmt.Sprintf("POST /Message/Upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: %d\r\n\r\n%s", len(body), body),
+		fmt.Sprintf("POST %s HTTP/1.1\r\nHost: x\r\nX-Uid: %d\r\nX-Access-Token: %s\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 7\r\n\r\n--b--\r\n", strings.TrimPrefix(l.URL("/Message/Upload"), "http://"+l.Addr), alice.UID, alice.Token),
+		fmt.Sprintf("POST /no/such/route HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", len(body), body),
+	} {
+		c, err := net.Dial("tcp", l.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+		fmt.Fprint(c, req)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		_ = c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode < 400 || resp.StatusCode >= 500 || !resp.Close {
+			t.Errorf("%.40q: %d, close %v; want a 4xx closing the connection", req, resp.StatusCode, resp.Close)
+		}
+	}
 }

@@ -203,7 +203,7 @@ func (rt *router) add(method, path string, h fiber.Handler, opts ...routeOpts) {
 // only the request id, metrics and access log come before hs. An empty
 // method mounts it for every method.
 func (rt *router) raw(method, path string, hs ...fiber.Handler) {
-	chain := append(rt.first(), hs...)
+	chain := append(append(rt.first(), unreadCloses), hs...)
 	if method == "" {
 		rt.r.All(path, chain...)
 		return
@@ -257,7 +257,9 @@ func bodyLimit(limit int) fiber.Handler {
 // streamLimit is /Message/Upload's bodyLimit: it refuses a declared
 // length past limit and compressed bodies, and leaves a streamed body
 // unread, for UploadForm and Upload to stream (Upload counts what it
-// reads against MaxFileBytes itself).
+// reads against MaxFileBytes itself). Whatever answers the request (the
+// signature or session gate, a limit, the handler), a streamed body not
+// read to its end closes the connection.
 func streamLimit(limit int) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		if enc := c.Get(fiber.HeaderContentEncoding); enc != "" && !strings.EqualFold(enc, "identity") {
@@ -266,8 +268,23 @@ func streamLimit(limit int) fiber.Handler {
 		if c.Request().Header.ContentLength() > limit {
 			return closing(c, apierr.TooLarge("body too large"))
 		}
-		return c.Next()
+		err := c.Next()
+		if !handlers.BodyRead(c) {
+			_ = closing(c, nil)
+		}
+		return err
 	}
+}
+
+// unreadCloses is the first handler of the routes that read no body
+// (GETs, the 404): a streamed body sent to them is left unread, so the
+// connection closes after the answer.
+func unreadCloses(c *fiber.Ctx) error {
+	err := c.Next()
+	if c.Request().Header.ContentLength() != 0 {
+		_ = closing(c, nil)
+	}
+	return err
 }
 
 // closing answers err and closes the connection when the body streams
