@@ -324,7 +324,9 @@ func (m *Module) uploadLimit() int { return int(m.cfg.AvatarMaxBytes) + 64<<10 }
 // past it before reading any, whereas the module's per-route limits run
 // once the body has been buffered. With Fiber's default (4 MiB), or
 // anything larger, a client can make the server buffer that much before
-// the module refuses it.
+// the module refuses it. (An app with StreamRequestBody, as AppConfig's,
+// streams bodies past the limit instead: the module's routes then read
+// at most their own limit of a body.)
 func (m *Module) MaxBodySize() int { return max(m.cfg.BodyLimit, m.uploadLimit(), m.fileLimit()) }
 
 // fileLimit is /Message/Upload's body limit: the file plus room for the
@@ -334,7 +336,9 @@ func (m *Module) fileLimit() int { return int(m.cfg.MaxFileBytes) + 64<<10 }
 // AppConfig is a fiber.Config for an app that serves the chat alone, as
 // the sample app does: the envelope's error handler for failures before
 // any route runs, the module's largest body limit as the server's (see
-// MaxBodySize), so that no larger body is ever read, read and write timeouts that
+// MaxBodySize), streamed request bodies (StreamRequestBody and
+// DisablePreParseMultipartForm: uploads are never held whole, and every
+// route bounds what it reads itself), read and write timeouts that
 // outlast the longest long poll by 10 s, and keep-alive connections that
 // may idle longer than a poll. name is the app's name.
 func (m *Module) AppConfig(name string) fiber.Config {
