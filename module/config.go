@@ -171,7 +171,7 @@ type Config struct {
 
 	// BodyLimit is the largest request body of a JSON or form route; past
 	// it the answer is 413/1009. The avatar route allows AvatarMaxBytes
-	// plus room for the form. Default: 1 MiB.
+	// plus room for the form, /Message/Upload MaxFileBytes. Default: 1 MiB.
 	BodyLimit int
 
 	// MessageMaxChars is the longest message, counted in characters

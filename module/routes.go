@@ -14,7 +14,8 @@ import (
 )
 
 // Mount puts the module's routes on r: the seeds' URLs relative to r's
-// prefix, GET /avatar/:name for uploaded avatars, GET /static/fiberchat.js
+// prefix, GET /avatar/:name for uploaded avatars, GET /file/:id/:variant
+// for message files (signed URLs), GET /static/fiberchat.js
 // (the browser client, web.ClientJS), and a JSON 404 for every
 // other path under the prefix (so register a host's own routes under the
 // same prefix before Mount). Each route carries its own error boundary and
