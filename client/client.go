@@ -315,12 +315,18 @@ func mergeObjects(a, b []byte) []byte {
 // post sends one signed POST. hold is how long the server may hold it
 // (a long poll's wait) on top of requestTimeout.
 func (c *Client) post(ctx context.Context, path, ctype string, body []byte, hold time.Duration, out any) error {
+	return c.postReader(ctx, path, ctype, bytes.NewReader(body), hold, out)
+}
+
+// postReader is post with the body read from body as it is sent (an
+// upload's, streamed).
+func (c *Client) postReader(ctx context.Context, path, ctype string, body io.Reader, hold time.Duration, out any) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, requestTimeout+hold)
 		defer cancel()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url(path, nil), bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url(path, nil), body)
 	if err != nil {
 		return fmt.Errorf("fiberchat %s: %w", path, err)
 	}

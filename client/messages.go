@@ -26,6 +26,9 @@ type Message struct {
 	// fetched); Message is then empty, never ciphertext.
 	DecryptErr error `json:"-"`
 	Rich
+	// File is a file record's upload ("file" Kind; Message is then an
+	// optional caption), with URLs fresh when it arrived; API.md §13.
+	File *File `json:"file,omitempty"`
 }
 
 // Sent is what Send stored.
@@ -50,6 +53,7 @@ type sendBody struct {
 	Enc         json.RawMessage `json:"enc,omitempty"`
 	ClientMsgID string          `json:"client_msg_id,omitempty"`
 	ReplyTo     int64           `json:"reply_to,omitempty"`
+	FileID      int64           `json:"file_id,omitempty"`
 }
 
 // Send sends text to the user to (/Message/Send). Messaging a user who is

@@ -31,7 +31,9 @@ type Conversations struct {
 
 // ConversationsConfig carries the conversation routes' dependencies.
 type ConversationsConfig struct {
-	Store   ConversationStore
+	Store ConversationStore
+	// Files links the files of History's records; nil links none.
+	Files   *Files
 	Decoder *wire.Decoder
 	Now     func() time.Time
 	// Events receives MessagesRead after commit.
@@ -118,10 +120,14 @@ func (h *Conversations) History() fiber.Handler {
 		if more {
 			ms = ms[:limit]
 		}
+		links, err := h.cfg.Files.Links(c.UserContext(), ms)
+		if err != nil {
+			return err
+		}
 		resp := historyResponse{Num: len(ms), Msg: "success", Data: make([]historyMessage, len(ms)), More: more}
 		for i, m := range ms {
 			text, enc := recordBody(&ms[i])
-			resp.Data[i] = historyMessage{ID: m.ID, UIDFrom: m.FromUID, UIDTo: m.ToUID, Message: text, Enc: enc, Time: m.CreatedAt, Read: page.Read(me, m), richFields: richOf(&ms[i])}
+			resp.Data[i] = historyMessage{ID: m.ID, UIDFrom: m.FromUID, UIDTo: m.ToUID, Message: text, Enc: enc, Time: m.CreatedAt, Read: page.Read(me, m), richFields: richOf(&ms[i], links)}
 		}
 		return c.JSON(resp)
 	}
@@ -239,9 +245,13 @@ func (h *Conversations) groupHistory(c *fiber.Ctx, gid, me, beforeID int64, limi
 	if more {
 		ms = ms[:limit]
 	}
+	links, err := h.cfg.Files.Links(c.UserContext(), ms)
+	if err != nil {
+		return err
+	}
 	resp := groupHistoryResponse{Num: len(ms), Msg: "success", Data: make([]groupHistoryMessage, len(ms)), More: more}
 	for i, m := range ms {
-		resp.Data[i] = groupHistoryMessage{ID: m.ID, UIDFrom: m.FromUID, GID: m.GID, Message: m.Body, Time: m.CreatedAt, ReadBy: page.ReadBy[i], richFields: richOf(&ms[i])}
+		resp.Data[i] = groupHistoryMessage{ID: m.ID, UIDFrom: m.FromUID, GID: m.GID, Message: m.Body, Time: m.CreatedAt, ReadBy: page.ReadBy[i], richFields: richOf(&ms[i], links)}
 	}
 	return c.JSON(resp)
 }

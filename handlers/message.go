@@ -92,6 +92,9 @@ type MessagesConfig struct {
 	// PingInterval is how often an open stream sends a comment line to
 	// keep proxies from closing it, and checks its session.
 	PingInterval time.Duration
+	// Files takes the uploads Sends name and links the files of the
+	// records Recv and Stream hand out; nil refuses every file_id.
+	Files *Files
 }
 
 // NewMessages prepares the message group's handlers.
@@ -110,6 +113,9 @@ type sendRequest struct {
 	ClientMsgID string          `json:"client_msg_id" validate:"omitempty,max=64,nocontrol"`
 	// ReplyTo is a message of the same conversation (API.md §13).
 	ReplyTo wire.Int `json:"reply_to"`
+	// FileID is an upload of the sender's (API.md §13); Data is then an
+	// optional caption.
+	FileID wire.Int `json:"file_id"`
 }
 
 type sendResponse struct {
@@ -170,16 +176,7 @@ func (h *Messages) Send() fiber.Handler {
 		// The recipient (or the membership) and the contact are checked in
 		// the write's transaction, under the recipient's (the group's)
 		// lock: no extra query, and no window for a change in between.
-		var (
-			replayed bool
-			wake     []int64
-		)
-		if msg.GID != 0 {
-			replayed, wake, err = h.cfg.GroupWriter.CreateGroupMessage(ctx, msg)
-		} else {
-			replayed, err = h.cfg.Writer.CreateMessage(ctx, msg, !h.cfg.AllowStrangers)
-			wake = []int64{msg.ToUID}
-		}
+		replayed, wake, err := h.write(ctx, msg)
 		if err != nil {
 			return err
 		}
@@ -188,6 +185,27 @@ func (h *Messages) Send() fiber.Handler {
 		}
 		return c.JSON(sendResponse{Num: 1, Msg: "success", ID: msg.ID, Time: msg.CreatedAt})
 	}
+}
+
+// write stores msg, taking its file first (models.ErrFileNotMine when it
+// is not the sender's to send), and giving the file back when the
+// message is not stored after all. It returns whom to wake.
+func (h *Messages) write(ctx context.Context, msg *models.Message) (replayed bool, wake []int64, err error) {
+	if msg.FileID != 0 {
+		if err := h.cfg.Files.Claim(ctx, msg.FileID, msg.FromUID); err != nil {
+			return false, nil, err
+		}
+		defer func() {
+			if err != nil || replayed {
+				h.cfg.Files.Release(context.Background(), msg.FileID, msg.FromUID)
+			}
+		}()
+	}
+	if msg.GID != 0 {
+		return h.cfg.GroupWriter.CreateGroupMessage(ctx, msg)
+	}
+	replayed, err = h.cfg.Writer.CreateMessage(ctx, msg, !h.cfg.AllowStrangers)
+	return replayed, []int64{msg.ToUID}, err
 }
 
 // newMessage checks a Send's target and body and makes its message.
@@ -209,7 +227,11 @@ func (h *Messages) newMessage(c *fiber.Ctx, req *sendRequest) (*models.Message, 
 	if to == s.UID {
 		return nil, apierr.Invalid("invalid uid_to: cannot message yourself")
 	}
-	return &models.Message{FromUID: s.UID, ToUID: to, GID: int64(req.GID), Body: body, Enc: enc, ReplyTo: int64(req.ReplyTo), CreatedAt: h.cfg.Now().Unix()}, nil
+	m := &models.Message{FromUID: s.UID, ToUID: to, GID: int64(req.GID), Body: body, Enc: enc, ReplyTo: int64(req.ReplyTo), FileID: int64(req.FileID), CreatedAt: h.cfg.Now().Unix()}
+	if m.FileID != 0 {
+		m.Kind = models.KindFile
+	}
+	return m, nil
 }
 
 // sendBody returns what a Send stores: its data, or its checked enc
@@ -217,7 +239,9 @@ func (h *Messages) newMessage(c *fiber.Ctx, req *sendRequest) (*models.Message, 
 // user: a group's members have no shared key (API.md §15 is 1:1 only).
 func (h *Messages) sendBody(req *sendRequest) (body string, enc bool, err error) {
 	switch {
-	case len(req.Enc) == 0 && req.Data == "":
+	case req.FileID != 0 && len(req.Enc) > 0:
+		return "", false, apierr.Invalid("invalid file_id: not with enc")
+	case len(req.Enc) == 0 && req.Data == "" && req.FileID == 0:
 		return "", false, apierr.Invalid("invalid data: data or enc is required")
 	case len(req.Enc) == 0:
 		return req.Data, false, nil
@@ -377,11 +401,24 @@ func (h *Messages) recvCheck(s middleware.Session, lastID *wire.Int, limit int) 
 	}
 }
 
+// linked is recvReply with the records' files linked: one read when the
+// page has files.
+func (h *Messages) linked(ctx context.Context, ms []models.Message, cursor int64, limit int) (recvResponse, error) {
+	links, err := h.cfg.Files.Links(ctx, ms)
+	if err != nil {
+		return recvResponse{}, err
+	}
+	return recvReply(ms, links, cursor, limit), nil
+}
+
 // answer makes Recv's answer from what next read, and, for the session's
 // cursor, what moves the cursor past it once it is written (park.Check's
 // written): a Recv whose client is gone consumes nothing (API.md §5).
 func (h *Messages) answer(s middleware.Session, lastID *wire.Int, ms []models.Message, cursor int64, limit int) (fiber.Handler, func()) {
-	reply := recvReply(ms, cursor, limit)
+	reply, err := h.linked(context.Background(), ms, cursor, limit)
+	if err != nil {
+		return func(out *fiber.Ctx) error { return WriteError(out, h.cfg.Logger, err, nil) }, nil
+	}
 	write := func(out *fiber.Ctx) error { return out.JSON(reply) }
 	if lastID != nil || reply.Num == 0 {
 		return write, nil
@@ -419,7 +456,7 @@ func (h *Messages) next(ctx context.Context, s middleware.Session, lastID *wire.
 
 // recvReply builds the answer from up to limit+1 messages: last_id is the
 // last one handed out, or the cursor they followed when there are none.
-func recvReply(ms []models.Message, cursor int64, limit int) recvResponse {
+func recvReply(ms []models.Message, links map[int64]*FileRecord, cursor int64, limit int) recvResponse {
 	more := len(ms) > limit
 	if more {
 		ms = ms[:limit]
@@ -427,7 +464,7 @@ func recvReply(ms []models.Message, cursor int64, limit int) recvResponse {
 	out := recvResponse{Num: len(ms), Msg: "success", Data: make([]recvMessage, len(ms)), LastID: cursor, More: more}
 	for i, m := range ms {
 		text, enc := recordBody(&ms[i])
-		out.Data[i] = recvMessage{ID: m.ID, UIDFrom: m.FromUID, GID: m.GID, Message: text, Enc: enc, Time: m.CreatedAt, richFields: richOf(&ms[i])}
+		out.Data[i] = recvMessage{ID: m.ID, UIDFrom: m.FromUID, GID: m.GID, Message: text, Enc: enc, Time: m.CreatedAt, richFields: richOf(&ms[i], links)}
 	}
 	if len(ms) > 0 {
 		out.LastID = ms[len(ms)-1].ID

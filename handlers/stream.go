@@ -123,9 +123,15 @@ func (s *openStream) readMessages(ctx context.Context, out []byte, room int) []b
 			s.w.More()
 			return out
 		}
+		links, err := s.h.cfg.Files.Links(ctx, ms)
+		if err != nil {
+			s.h.cfg.Logger.Warn("stream: read files", "uid", s.uid, "error", err.Error())
+			s.w.More()
+			return out
+		}
 		for i, m := range ms {
 			text, enc := recordBody(&ms[i])
-			b, err := json.Marshal(streamMessage{ID: m.ID, UIDFrom: m.FromUID, UIDTo: m.ToUID, GID: m.GID, Message: text, Enc: enc, Time: m.CreatedAt, richFields: richOf(&ms[i])})
+			b, err := json.Marshal(streamMessage{ID: m.ID, UIDFrom: m.FromUID, UIDTo: m.ToUID, GID: m.GID, Message: text, Enc: enc, Time: m.CreatedAt, richFields: richOf(&ms[i], links)})
 			if err != nil {
 				continue // a struct of strings and ints: cannot happen
 			}

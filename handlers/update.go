@@ -39,11 +39,18 @@ type richFields struct {
 	EditedTime int64           `json:"edited_time,omitempty"`
 	Deleted    bool            `json:"deleted,omitempty"`
 	Reactions  json.RawMessage `json:"reactions,omitempty"`
+	// File is a file record's upload, with fresh URLs; nil for another
+	// kind, or once the file is gone (the message deleted meanwhile).
+	File *FileRecord `json:"file,omitempty"`
 }
 
-// richOf returns m's richFields.
-func richOf(m *models.Message) richFields {
+// richOf returns m's richFields, its file's record taken from links
+// (Files.Links).
+func richOf(m *models.Message, links map[int64]*FileRecord) richFields {
 	r := richFields{Kind: m.Kind.String(), RefID: m.RefID, ReplyTo: m.ReplyTo, EditedTime: m.EditedAt, Deleted: m.Deleted}
+	if m.FileID != 0 {
+		r.File = links[m.FileID]
+	}
 	if m.Reactions != nil {
 		r.Reactions = json.RawMessage(*m.Reactions)
 	}
@@ -123,9 +130,20 @@ func (h *Messages) Delete() fiber.Handler {
 			return err
 		}
 		done, err := h.cfg.Updates.DeleteMessage(c.UserContext(), h.update(c, int64(req.ID)))
+		if err == nil && done.Doomed != 0 && h.cfg.Files != nil {
+			// The file is erased now, not at the next sweep; one that
+			// fails here stays doomed for the sweep to erase.
+			if _, err := h.cfg.Files.Sweep(c.UserContext(), deleteSweep); err != nil {
+				h.cfg.Logger.WarnContext(c.UserContext(), "erase a deleted message's file", "file_id", done.Doomed, "error", err.Error())
+			}
+		}
 		return h.updated(c, done, err)
 	}
 }
+
+// deleteSweep bounds the doomed files a Delete erases at once: its own,
+// and the few doomed before it.
+const deleteSweep = 16
 
 type reactRequest struct {
 	ID    wire.Int  `json:"id" validate:"required"`
@@ -172,7 +190,7 @@ func (h *Messages) updated(c *fiber.Ctx, done models.Updated, err error) error {
 	}
 	ev := events.MessageUpdated{ID: e.ID, RefID: e.RefID, What: e.Kind.String(), By: e.FromUID, To: e.ToUID, GID: e.GID, Body: e.Body, Encrypted: e.Enc, Time: e.CreatedAt}
 	if e.Kind == models.KindReaction {
-		r := richOf(e)
+		r := richOf(e, nil)
 		ev.Body, ev.On = r.Emoji, *r.On
 	}
 	h.cfg.Events.Emit(ctx, ev)

@@ -405,8 +405,8 @@ func (s *Store) storedAs(ctx context.Context, m *Message, id int64) (bool, error
 	db, done := s.with(ctx)
 	defer done()
 	var n int64
-	err := db.Model(&Message{}).Where("id = ? AND from_uid = ? AND to_uid = ? AND created_at = ? AND body = ? AND enc = ? AND client_msg_id IS NULL",
-		id, m.FromUID, m.ToUID, m.CreatedAt, m.Body, m.Enc).Count(&n).Error
+	err := db.Model(&Message{}).Where("id = ? AND from_uid = ? AND to_uid = ? AND created_at = ? AND body = ? AND enc = ? AND file_id = ? AND client_msg_id IS NULL",
+		id, m.FromUID, m.ToUID, m.CreatedAt, m.Body, m.Enc, m.FileID).Count(&n).Error
 	if err != nil {
 		return false, fmt.Errorf("look for a message of a failed batch: %w", err)
 	}
@@ -1008,7 +1008,7 @@ func (s *Store) insertSQL(q []byte, args []any, rows []*Message, hexTexts bool) 
 	q = slices.Grow(q, 128+64*len(rows))
 	q = append(q, "INSERT INTO "...)
 	q = append(q, table...)
-	q = append(q, " (from_uid, to_uid, body, created_at, client_msg_id, pair_lo, pair_hi, enc, kind, reply_to) VALUES "...)
+	q = append(q, " (from_uid, to_uid, body, created_at, client_msg_id, pair_lo, pair_hi, enc, kind, reply_to, file_id) VALUES "...)
 	for i, m := range rows {
 		if i > 0 {
 			q = append(q, ", "...)
@@ -1018,10 +1018,10 @@ func (s *Store) insertSQL(q []byte, args []any, rows []*Message, hexTexts bool) 
 		q = strconv.AppendInt(append(q, ", "...), m.CreatedAt, 10)
 		q, args = appendText(append(q, ", "...), args, m.ClientMsgID, hexTexts)
 		q = appendInts(append(q, ", "...), m.PairLo, m.PairHi)
-		// enc, kind and reply_to are literals, as the ids are: no
-		// argument, no escaping.
+		// enc, kind, reply_to and file_id are literals, as the ids are:
+		// no argument, no escaping.
 		q = append(append(q, ", "...), encLiteral(m.Enc), ',', ' ')
-		q = append(appendInts(q, int64(m.Kind), m.ReplyTo), ')')
+		q = append(appendInts(q, int64(m.Kind), m.ReplyTo, m.FileID), ')')
 	}
 	return q, args, nil
 }

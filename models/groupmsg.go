@@ -276,7 +276,7 @@ func insertGroupMessages(tx *gorm.DB, rows []*groupReq, groups map[int64]*groupS
 		g := groups[r.m.GID]
 		g.seq++
 		r.m.GSeq = g.seq
-		ins[i] = groupMessageRow{FromUID: r.m.FromUID, Body: r.m.Body, CreatedAt: r.m.CreatedAt, ClientMsgID: r.m.ClientMsgID, GID: r.m.GID, GSeq: g.seq, Kind: r.m.Kind, ReplyTo: r.m.ReplyTo}
+		ins[i] = groupMessageRow{FromUID: r.m.FromUID, Body: r.m.Body, CreatedAt: r.m.CreatedAt, ClientMsgID: r.m.ClientMsgID, GID: r.m.GID, GSeq: g.seq, Kind: r.m.Kind, ReplyTo: r.m.ReplyTo, FileID: r.m.FileID}
 	}
 	table, err := tableOf(tx, &Message{})
 	if err != nil {
@@ -306,6 +306,7 @@ type groupMessageRow struct {
 	GSeq        int64 `gorm:"column:gseq"`
 	Kind        Kind
 	ReplyTo     int64
+	FileID      int64 `gorm:"column:file_id"`
 }
 
 // moveGroupMarks writes the groups' new counters and moves each sender's

@@ -125,7 +125,7 @@ func (s *Store) GroupHistory(ctx context.Context, gid, me, beforeID int64, limit
 		Scan(&from).Error; err != nil {
 		return page, fmt.Errorf("read membership: %w", err)
 	}
-	q := db.Select("id", "from_uid", "gid", "body", "created_at", "enc", "kind", "reply_to", "edited_at", "deleted", "reactions").
+	q := db.Select("id", "from_uid", "gid", "body", "created_at", "enc", "kind", "reply_to", "edited_at", "deleted", "reactions", "file_id").
 		Where("gid = ? AND gid <> 0 AND id > ? AND kind < ?", gid, from, KindEdit)
 	if beforeID > 0 {
 		q = q.Where("id < ?", beforeID)

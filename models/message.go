@@ -57,6 +57,9 @@ type Message struct {
 	EditedAt  int64   `gorm:"column:edited_at;not null;default:0"`
 	Deleted   bool    `gorm:"column:deleted;not null;default:false"`
 	Reactions *string `gorm:"column:reactions"`
+	// FileID is the upload (File) the message carries, 0 for none; Body
+	// is then its caption, which may be empty (API.md §13).
+	FileID int64 `gorm:"column:file_id;not null;default:0"`
 }
 
 // sendAttempts bounds how often a send is run again after InnoDB chose it
@@ -271,7 +274,7 @@ func (s *Store) DeleteMessagesBefore(ctx context.Context, cutoff int64, limit in
 	err := s.contactTx(ctx, func(tx *gorm.DB) error {
 		deleted = 0
 		var msgs []Message
-		if err := tx.Select("id", "from_uid", "COALESCE(to_uid, 0) AS to_uid", "gid", "gseq", "kind").Where("created_at < ?", cutoff).
+		if err := tx.Select("id", "from_uid", "COALESCE(to_uid, 0) AS to_uid", "gid", "gseq", "kind", "file_id").Where("created_at < ?", cutoff).
 			Order("created_at").Limit(limit).Find(&msgs).Error; err != nil {
 			return fmt.Errorf("read old messages: %w", err)
 		}
@@ -288,7 +291,11 @@ func (s *Store) DeleteMessagesBefore(ctx context.Context, cutoff int64, limit in
 		direct := make([]Message, 0, len(msgs))
 		recipients := make([]int64, 0, len(msgs))
 		ids := make([]int64, len(msgs))
+		var files []int64
 		for i, m := range msgs {
+			if m.FileID != 0 {
+				files = append(files, m.FileID)
+			}
 			if m.GID == 0 && !m.Kind.IsUpdate() {
 				direct = append(direct, m)
 				recipients = append(recipients, m.ToUID)
@@ -302,6 +309,11 @@ func (s *Store) DeleteMessagesBefore(ctx context.Context, cutoff int64, limit in
 			if err := s.purgeUncount(tx, direct); err != nil {
 				return err
 			}
+		}
+		// A purged message's file goes with it: doomed here, in the
+		// same transaction, and deleted by the file sweep.
+		if err := doomFiles(tx, files); err != nil {
+			return err
 		}
 		res := tx.Where("id IN ?", ids).Delete(&Message{})
 		if res.Error != nil {

@@ -88,6 +88,9 @@ type Update struct {
 type Updated struct {
 	Entry *Message
 	Wake  []int64
+	// Doomed is the file a Delete doomed (0: none), for the caller to
+	// erase at once rather than at the next sweep.
+	Doomed int64
 }
 
 // conversationOf is the conversation of a message under update, as the
@@ -99,7 +102,7 @@ type conversationOf struct {
 }
 
 // msgState are the columns an update reads of the message it changes.
-var msgState = []string{"id", "from_uid", "COALESCE(to_uid, 0) AS to_uid", "gid", "created_at", "enc", "kind", "deleted", "reactions"}
+var msgState = []string{"id", "from_uid", "COALESCE(to_uid, 0) AS to_uid", "gid", "created_at", "enc", "kind", "deleted", "reactions", "file_id"}
 
 // updateMessage runs apply on the message u.ID in a transaction that
 // holds the locks a Send to the message's readers takes (the other
@@ -302,7 +305,9 @@ func (s *Store) EditMessage(ctx context.Context, u Update, body string, enc bool
 // and no reactions, and every update entry of it goes, an edit's text
 // with it. A message deleted already changes nothing.
 func (s *Store) DeleteMessage(ctx context.Context, u Update) (Updated, error) {
-	return s.updateMessage(ctx, u, func(tx *gorm.DB, m *Message, c *conversationOf) (*Message, error) {
+	var doomed int64
+	done, err := s.updateMessage(ctx, u, func(tx *gorm.DB, m *Message, c *conversationOf) (*Message, error) {
+		doomed = 0
 		if m.FromUID != u.Actor && c.role != RoleOwner && c.role != RoleAdmin {
 			return nil, ErrMayNotDelete
 		}
@@ -310,14 +315,26 @@ func (s *Store) DeleteMessage(ctx context.Context, u Update) (Updated, error) {
 			return nil, nil
 		}
 		if err := tx.Model(&Message{}).Where("id = ?", m.ID).
-			Updates(map[string]any{"body": "", "deleted": true, "edited_at": 0, "reactions": nil}).Error; err != nil {
+			Updates(map[string]any{"body": "", "deleted": true, "edited_at": 0, "reactions": nil, "file_id": 0}).Error; err != nil {
 			return nil, fmt.Errorf("delete message: %w", err)
+		}
+		// Its file goes too: doomed here, erased by the caller or the
+		// sweep.
+		if m.FileID != 0 {
+			if err := doomFiles(tx, []int64{m.FileID}); err != nil {
+				return nil, err
+			}
+			doomed = m.FileID
 		}
 		if err := tx.Where("ref_id = ? AND ref_id <> 0", m.ID).Delete(&Message{}).Error; err != nil {
 			return nil, fmt.Errorf("drop the update entries: %w", err)
 		}
 		return &Message{Kind: KindDelete}, nil
 	})
+	if err == nil {
+		done.Doomed = doomed
+	}
+	return done, err
 }
 
 // ReactMessage puts emoji on u.ID for its actor (on), or takes it off.
@@ -458,10 +475,10 @@ func (s *Store) CheckReplyTo(ctx context.Context, from, to, gid, id int64) error
 // after its own (with prefix, a table alias and its dot, or ""), in
 // richDest's order.
 func richColumns(prefix string) string {
-	return prefix + "kind, " + prefix + "ref_id, " + prefix + "reply_to, " + prefix + "edited_at, " + prefix + "deleted, " + prefix + "reactions"
+	return prefix + "kind, " + prefix + "ref_id, " + prefix + "reply_to, " + prefix + "edited_at, " + prefix + "deleted, " + prefix + "reactions, " + prefix + "file_id"
 }
 
 // richDest are the scan destinations of richColumns in m.
 func (m *Message) richDest() []any {
-	return []any{&m.Kind, &m.RefID, &m.ReplyTo, &m.EditedAt, &m.Deleted, &m.Reactions}
+	return []any{&m.Kind, &m.RefID, &m.ReplyTo, &m.EditedAt, &m.Deleted, &m.Reactions, &m.FileID}
 }

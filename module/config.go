@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fiberchat/fiberchat/events"
+	"github.com/fiberchat/fiberchat/filestore"
 	"github.com/fiberchat/fiberchat/handlers"
 	"github.com/fiberchat/fiberchat/internal/presence"
 	"github.com/fiberchat/fiberchat/migrations"
@@ -108,9 +109,29 @@ type Config struct {
 	// 503/1503. Default: 2.
 	AvatarDecodes int
 	// PublicURL, when set (e.g. "https://chat.example.com/chat"), is the
-	// base of avatar URLs. Default: derived from each upload request's
-	// scheme and host, plus the mount prefix.
+	// base of avatar and file URLs. Default: avatar URLs are derived from
+	// each upload request's scheme and host, plus the mount prefix; file
+	// URLs are paths from the mount prefix, on the server the client
+	// called.
 	PublicURL string
+
+	// Files stores the contents of the files users send (API.md §13):
+	// filestore.DB, the module's database, or filestore.S3, a bucket, or
+	// the host's own. Default: the module's database, in chunks
+	// (filestore.NewDB), so every instance serves every file.
+	Files filestore.Store
+	// MaxFileBytes is the largest file /Message/Upload takes; past it
+	// 413/1009. To stream uploads rather than buffer them, the host's
+	// fiber.Config needs StreamRequestBody and DisablePreParseMultipartForm
+	// (AppConfig sets both). Default: 25 MiB.
+	MaxFileBytes int64
+	// FileQuota is what one user's files (and thumbnails) may take in
+	// all; past it 413/1009. Default: 1 GiB.
+	FileQuota int64
+	// FileURLLifetime is how long a file URL handed out stays good, at
+	// least (expiries are rounded up to 10 minutes, so a URL repeats and
+	// browsers cache it). Default: 1 hour.
+	FileURLLifetime time.Duration
 
 	// LoginRateLimit and RegisterRateLimit are how many login and register
 	// requests one client IP may make per RateLimitWindow; -1 disables.
@@ -150,7 +171,7 @@ type Config struct {
 
 	// BodyLimit is the largest request body of a JSON or form route; past
 	// it the answer is 413/1009. The avatar route allows AvatarMaxBytes
-	// plus room for the form. Default: 1 MiB.
+	// plus room for the form, /Message/Upload MaxFileBytes. Default: 1 MiB.
 	BodyLimit int
 
 	// MessageMaxChars is the longest message, counted in characters
@@ -367,6 +388,9 @@ var ConfigDefault = Config{
 	// 4096 × 4096 at 4 bytes a pixel (8-bit RGBA).
 	AvatarMaxDecodedBytes: 64 << 20,
 	AvatarDecodes:         2,
+	MaxFileBytes:          25 << 20,
+	FileQuota:             1 << 30,
+	FileURLLifetime:       time.Hour,
 	LoginRateLimit:        100,
 	RegisterRateLimit:     100,
 	RateLimitWindow:       time.Minute,
@@ -424,6 +448,9 @@ func configDefault(config ...Config) (Config, error) {
 	setZero(&cfg.AvatarMaxHeight, def.AvatarMaxHeight)
 	setZero(&cfg.AvatarMaxDecodedBytes, def.AvatarMaxDecodedBytes)
 	setZero(&cfg.AvatarDecodes, def.AvatarDecodes)
+	setZero(&cfg.MaxFileBytes, def.MaxFileBytes)
+	setZero(&cfg.FileQuota, def.FileQuota)
+	setZero(&cfg.FileURLLifetime, def.FileURLLifetime)
 	setZero(&cfg.LoginRateLimit, def.LoginRateLimit)
 	setZero(&cfg.RegisterRateLimit, def.RegisterRateLimit)
 	setZero(&cfg.RateLimitWindow, def.RateLimitWindow)
@@ -477,7 +504,7 @@ func (cfg Config) validate() error {
 		return errors.New("fiberchat: MaxWaiters must not be negative")
 	case cfg.BcryptCost < 4 || cfg.BcryptCost > 31:
 		return errors.New("fiberchat: BcryptCost must be between 4 and 31")
-	case cfg.AvatarMaxBytes < 0 || cfg.AvatarMaxWidth < 0 || cfg.AvatarMaxHeight < 0 || cfg.AvatarMaxDecodedBytes < 0 || cfg.AvatarDecodes < 0 || cfg.BodyLimit < 0 || cfg.ClientCacheSize < 0 || cfg.TokenCacheSize < 0:
+	case cfg.AvatarMaxBytes < 0 || cfg.AvatarMaxWidth < 0 || cfg.AvatarMaxHeight < 0 || cfg.AvatarMaxDecodedBytes < 0 || cfg.AvatarDecodes < 0 || cfg.MaxFileBytes < 0 || cfg.FileQuota < 0 || cfg.FileURLLifetime < 0 || cfg.BodyLimit < 0 || cfg.ClientCacheSize < 0 || cfg.TokenCacheSize < 0:
 		return errors.New("fiberchat: size limits must not be negative")
 	case cfg.MessageMaxChars < 0 || cfg.MessageMaxChars > maxMessageChars:
 		return fmt.Errorf("fiberchat: MessageMaxChars must be between 1 and %d", maxMessageChars)

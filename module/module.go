@@ -17,12 +17,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/fiberchat/fiberchat/apierr"
 	"github.com/fiberchat/fiberchat/events"
+	"github.com/fiberchat/fiberchat/filestore"
 	"github.com/fiberchat/fiberchat/handlers"
 	"github.com/fiberchat/fiberchat/internal/avatar"
 	"github.com/fiberchat/fiberchat/internal/deliver"
@@ -54,6 +56,10 @@ type Module struct {
 	contacts  *handlers.Contacts
 	messages  *handlers.Messages
 	keys      *handlers.Keys
+	// files serves uploads and downloads of message files; decodes is
+	// the one semaphore avatar and image uploads decode under.
+	files   *handlers.Files
+	decodes *semaphore.Weighted
 	// conversations serves history, read receipts and unread counts.
 	conversations *handlers.Conversations
 	groups        *handlers.Groups
@@ -240,6 +246,8 @@ func (m *Module) stopMessaging() {
 // what New has built so far.
 func (m *Module) newHandlers(profiles handlers.ProfileSource) error {
 	var err error
+	m.decodes = semaphore.NewWeighted(int64(m.cfg.AvatarDecodes))
+	m.files = m.newFiles()
 	if m.users, err = m.newUsers(profiles); err != nil {
 		return err
 	}
@@ -254,6 +262,7 @@ func (m *Module) newHandlers(profiles handlers.ProfileSource) error {
 	m.typingThrottle = m.loginRuns()
 	m.conversations = handlers.NewConversations(handlers.ConversationsConfig{
 		Store:   m.store,
+		Files:   m.files,
 		Decoder: m.decoder,
 		Now:     m.cfg.Now,
 		Events:  m.events,
@@ -293,7 +302,7 @@ func (m *Module) newUsers(profiles handlers.ProfileSource) (*handlers.Users, err
 		Avatars:      m.avatarStore(),
 		Avatar: avatar.Limits{MaxBytes: cfg.AvatarMaxBytes, MaxWidth: cfg.AvatarMaxWidth, MaxHeight: cfg.AvatarMaxHeight,
 			MaxDecodedBytes: cfg.AvatarMaxDecodedBytes},
-		Decodes: semaphore.NewWeighted(int64(cfg.AvatarDecodes)),
+		Decodes: m.decodes,
 		// An upload waits for a decode no longer than for the database:
 		// either way it is answered 503/1503, to retry later.
 		DecodeWait: cfg.QueryTimeout,
@@ -336,7 +345,60 @@ func (m *Module) newMessages() *handlers.Messages {
 		Waiters:        m.waiters,
 		Tokens:         m.tokens,
 		PingInterval:   cfg.StreamPingInterval,
+		Files:          m.files,
 	})
+}
+
+// newFiles makes the files' handlers (API.md §13): contents in
+// Config.Files or the database, images decoded within the avatars'
+// dimension limits and under their semaphore, URLs signed with a key
+// kept in the database, so that every instance signs alike.
+func (m *Module) newFiles() *handlers.Files {
+	cfg := m.cfg
+	blobs := cfg.Files
+	if blobs == nil {
+		blobs = filestore.NewDB(m.db, cfg.TablePrefix+"file_chunks", cfg.QueryTimeout)
+	}
+	return handlers.NewFiles(handlers.FilesConfig{
+		Rows:        m.store,
+		Blobs:       blobs,
+		Key:         m.fileURLKey,
+		URLLifetime: cfg.FileURLLifetime,
+		Base:        m.fileBase,
+		MaxBytes:    cfg.MaxFileBytes,
+		Quota:       cfg.FileQuota,
+		Image: avatar.Limits{MaxBytes: cfg.MaxFileBytes, MaxWidth: cfg.AvatarMaxWidth, MaxHeight: cfg.AvatarMaxHeight,
+			MaxDecodedBytes: cfg.AvatarMaxDecodedBytes},
+		Decodes:    m.decodes,
+		DecodeWait: cfg.QueryTimeout,
+		Now:        cfg.Now,
+		Logger:     cfg.Logger,
+	})
+}
+
+// fileURLKey is the key file URLs are signed with: 32 random bytes the
+// first instance stores, which every other reads.
+func (m *Module) fileURLKey(ctx context.Context) ([]byte, error) {
+	v, err := m.store.Secret(ctx, "file_url_key", func() (string, error) {
+		var b [32]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", err
+		}
+		return hex.EncodeToString(b[:]), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return hex.DecodeString(v)
+}
+
+// fileBase is what file URLs start with: PublicURL, else the mount
+// prefix (a path on whichever server the client called).
+func (m *Module) fileBase() string {
+	if m.cfg.PublicURL != "" {
+		return strings.TrimSuffix(m.cfg.PublicURL, "/")
+	}
+	return *m.mountPrefix.Load()
 }
 
 // startBackground starts the sweep, which runs until Close.
@@ -594,6 +656,11 @@ func (m *Module) sweepOnce(ctx context.Context) {
 			return m.store.DeleteEndedMemberships(ctx, sweepBatch)
 		})
 	}
+	// After the purge, so that the files of messages it purged go in
+	// the same sweep; with uploads never sent for a day.
+	m.sweepBatches(ctx, "delete files", func() (int64, error) {
+		return m.files.Sweep(ctx, sweepBatch)
+	})
 }
 
 // sweepBatches runs one batched delete until a batch comes back short.

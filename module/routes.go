@@ -3,6 +3,7 @@ package module
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -13,7 +14,8 @@ import (
 )
 
 // Mount puts the module's routes on r: the seeds' URLs relative to r's
-// prefix, GET /avatar/:name for uploaded avatars, GET /static/fiberchat.js
+// prefix, GET /avatar/:name for uploaded avatars, GET /file/:id/:variant
+// for message files (signed URLs), GET /static/fiberchat.js
 // (the browser client, web.ClientJS), and a JSON 404 for every
 // other path under the prefix (so register a host's own routes under the
 // same prefix before Mount). Each route carries its own error boundary and
@@ -60,6 +62,12 @@ func (m *Module) Mount(r fiber.Router) {
 	rt.post("/Message/Edit", ms.Edit()) // replies, edits, deletes, reactions (API.md §13)
 	rt.post("/Message/Delete", ms.Delete())
 	rt.post("/Message/React", ms.React())
+	// Streamed where the host lets fasthttp stream bodies: UploadForm
+	// reads the fields before the file part (credentials) before the
+	// session gate, and leaves the file for Upload.
+	rt.post("/Message/Upload", m.files.Upload(), routeOpts{
+		file: true, beforeSession: []fiber.Handler{handlers.UploadForm()},
+	})
 	// GET too, with everything in the query, for a browser's EventSource.
 	rt.post("/Message/Stream", ms.Stream())
 	rt.get("/Message/Stream", ms.Stream())
@@ -74,7 +82,8 @@ func (m *Module) Mount(r fiber.Router) {
 	rt.post("/user/keys/get", ks.Get())
 
 	rt.raw(fiber.MethodGet, "/avatar/:name", handlers.Boundary(m.cfg.Logger, nil), m.users.ServeAvatar())
-	rt.raw(fiber.MethodGet, "/static/fiberchat.js", serveClientScript) // web.ClientJS, for host pages
+	rt.raw(fiber.MethodGet, "/file/:id/:variant", handlers.Boundary(m.cfg.Logger, nil), m.files.Serve()) // signed URLs
+	rt.raw(fiber.MethodGet, "/static/fiberchat.js", serveClientScript)                                   // web.ClientJS, for host pages
 	rt.raw("", "/*", handlers.Boundary(m.cfg.Logger, nil), func(*fiber.Ctx) error { return errNoRoute })
 }
 
@@ -123,6 +132,9 @@ type routeOpts struct {
 	failure map[string]any
 	// upload takes the upload body limit instead of the JSON one.
 	upload bool
+	// file is /Message/Upload's: a body up to MaxFileBytes, not read
+	// into memory when it streams.
+	file bool
 	// beforeSession gates run before the session check (limits keyed by
 	// IP); afterSession gates after it (limits keyed by user).
 	beforeSession, afterSession []fiber.Handler
@@ -130,9 +142,9 @@ type routeOpts struct {
 
 // router mounts API routes on r, each with the module's chain.
 type router struct {
-	m                                 *Module
-	r                                 fiber.Router
-	rid, auth, jsonLimit, uploadLimit fiber.Handler
+	m                                            *Module
+	r                                            fiber.Router
+	rid, auth, jsonLimit, uploadLimit, fileLimit fiber.Handler
 }
 
 func (m *Module) newRouter(r fiber.Router) *router {
@@ -148,6 +160,7 @@ func (m *Module) newRouter(r fiber.Router) *router {
 		}),
 		jsonLimit:   bodyLimit(m.cfg.BodyLimit),
 		uploadLimit: bodyLimit(m.uploadLimit()),
+		fileLimit:   streamLimit(m.fileLimit()),
 	}
 }
 
@@ -175,8 +188,11 @@ func (rt *router) add(method, path string, h fiber.Handler, opts ...routeOpts) {
 		o = opts[0]
 	}
 	limit := rt.jsonLimit
-	if o.upload {
+	switch {
+	case o.upload:
 		limit = rt.uploadLimit
+	case o.file:
+		limit = rt.fileLimit
 	}
 	chain := append(rt.first(), handlers.Boundary(rt.m.cfg.Logger, o.failure), limit, rt.m.signature.Require(middleware.RouteName(path)))
 	chain = append(chain, o.beforeSession...)
@@ -191,7 +207,7 @@ func (rt *router) add(method, path string, h fiber.Handler, opts ...routeOpts) {
 // only the request id, metrics and access log come before hs. An empty
 // method mounts it for every method.
 func (rt *router) raw(method, path string, hs ...fiber.Handler) {
-	chain := append(rt.first(), hs...)
+	chain := append(append(rt.first(), unreadCloses), hs...)
 	if method == "" {
 		rt.r.All(path, chain...)
 		return
@@ -214,17 +230,75 @@ func (m *Module) rateLimit(name string, max int, key func(*fiber.Ctx) string) fi
 
 // bodyLimit refuses bodies past limit bytes with 413/1009, and compressed
 // bodies outright: decompressing them is how a small request becomes a
-// memory bomb.
+// memory bomb. A body fasthttp streams (StreamRequestBody) is read here,
+// at most limit bytes of it: fasthttp does not bound a streamed body by
+// its BodyLimit, and Request.Body would read all of it.
 func bodyLimit(limit int) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		if enc := c.Get(fiber.HeaderContentEncoding); enc != "" && !strings.EqualFold(enc, "identity") {
-			return apierr.Invalid("malformed body: Content-Encoding is not supported")
+			return closing(c, apierr.Invalid("malformed body: Content-Encoding is not supported"))
 		}
-		if c.Request().Header.ContentLength() > limit || len(c.Request().Body()) > limit {
+		if c.Request().Header.ContentLength() > limit {
+			return closing(c, apierr.TooLarge("body too large"))
+		}
+		if c.Request().IsBodyStream() {
+			body, err := io.ReadAll(io.LimitReader(c.Context().RequestBodyStream(), int64(limit)+1))
+			if err != nil {
+				return closing(c, apierr.Invalid("malformed body: %s", "could not be read"))
+			}
+			if len(body) > limit {
+				return closing(c, apierr.TooLarge("body too large"))
+			}
+			c.Request().SetBodyRaw(body)
+		}
+		if len(c.Request().Body()) > limit {
 			return apierr.TooLarge("body too large")
 		}
 		return c.Next()
 	}
+}
+
+// streamLimit is /Message/Upload's bodyLimit: it refuses a declared
+// length past limit and compressed bodies, and leaves a streamed body
+// unread, for UploadForm and Upload to stream (Upload counts what it
+// reads against MaxFileBytes itself). Whatever answers the request (the
+// signature or session gate, a limit, the handler), a streamed body not
+// read to its end closes the connection.
+func streamLimit(limit int) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if enc := c.Get(fiber.HeaderContentEncoding); enc != "" && !strings.EqualFold(enc, "identity") {
+			return closing(c, apierr.Invalid("malformed body: Content-Encoding is not supported"))
+		}
+		if c.Request().Header.ContentLength() > limit {
+			return closing(c, apierr.TooLarge("body too large"))
+		}
+		err := c.Next()
+		if !handlers.BodyRead(c) {
+			_ = closing(c, nil)
+		}
+		return err
+	}
+}
+
+// unreadCloses is the first handler of the routes that read no body
+// (GETs, the 404): a streamed body sent to them is left unread, so the
+// connection closes after the answer.
+func unreadCloses(c *fiber.Ctx) error {
+	err := c.Next()
+	if c.Request().Header.ContentLength() != 0 {
+		_ = closing(c, nil)
+	}
+	return err
+}
+
+// closing answers err and closes the connection when the body streams
+// and is left unread: fasthttp (1.51) would read the rest of it as the
+// client's next request.
+func closing(c *fiber.Ctx, err error) error {
+	if c.Request().IsBodyStream() {
+		c.Context().SetConnectionClose()
+	}
+	return err
 }
 
 // avatarURL is where a stored avatar is served: PublicURL when set, else
@@ -254,25 +328,40 @@ func (m *Module) uploadLimit() int { return int(m.cfg.AvatarMaxBytes) + 64<<10 }
 // past it before reading any, whereas the module's per-route limits run
 // once the body has been buffered. With Fiber's default (4 MiB), or
 // anything larger, a client can make the server buffer that much before
-// the module refuses it.
-func (m *Module) MaxBodySize() int { return max(m.cfg.BodyLimit, m.uploadLimit()) }
+// the module refuses it. (An app with StreamRequestBody, as AppConfig's,
+// streams bodies past the limit instead: the module's routes then read
+// at most their own limit of a body.)
+func (m *Module) MaxBodySize() int { return max(m.cfg.BodyLimit, m.uploadLimit(), m.fileLimit()) }
+
+// fileLimit is /Message/Upload's body limit: the file plus room for the
+// credentials and the multipart framing.
+func (m *Module) fileLimit() int { return int(m.cfg.MaxFileBytes) + 64<<10 }
 
 // AppConfig is a fiber.Config for an app that serves the chat alone, as
 // the sample app does: the envelope's error handler for failures before
 // any route runs, the module's largest body limit as the server's (see
-// MaxBodySize), so that no larger body is ever read, read and write timeouts that
+// MaxBodySize), streamed request bodies (StreamRequestBody and
+// DisablePreParseMultipartForm: uploads are never held whole, and every
+// route bounds what it reads itself), read and write timeouts that
 // outlast the longest long poll by 10 s, and keep-alive connections that
 // may idle longer than a poll. name is the app's name.
 func (m *Module) AppConfig(name string) fiber.Config {
 	hold := max(m.cfg.MaxWait, 30*time.Second) + 10*time.Second
 	return fiber.Config{
-		AppName:               name,
-		ErrorHandler:          m.ErrorHandler(),
-		BodyLimit:             m.MaxBodySize(),
-		ReadTimeout:           hold,
-		WriteTimeout:          hold,
-		IdleTimeout:           75 * time.Second,
-		DisableStartupMessage: true,
+		AppName:      name,
+		ErrorHandler: m.ErrorHandler(),
+		BodyLimit:    m.MaxBodySize(),
+		// Uploads stream (API.md §13): fasthttp hands the handler a
+		// body stream instead of reading the body whole, and multipart
+		// bodies are not parsed ahead into memory or temporary files,
+		// which StreamRequestBody would do with no limit at all. The
+		// module bounds every body it reads itself (bodyLimit).
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
+		ReadTimeout:                  hold,
+		WriteTimeout:                 hold,
+		IdleTimeout:                  75 * time.Second,
+		DisableStartupMessage:        true,
 	}
 }
 

@@ -40,6 +40,7 @@ const chatHelp = `commands:
   /edit ID TEXT    replace the text of your message #ID
   /delete ID       delete message #ID for everyone (yours, or any as a group's owner or admin)
   /react ID EMOJI  put EMOJI on message #ID   /unreact ID EMOJI  take it off
+  /send-file PATH  send a file (an image is shown as one) to the open conversation
   /verify UID    the safety number of you and UID (with --e2ee): compare it with UID's
   /quit          log out and leave (so does end of input)
 any other line is sent to the open conversation; a message to another
@@ -146,6 +147,8 @@ func encrypting(ctx context.Context, c *client.Client, base, clientID, secret, p
 // lock, one that cannot be decrypted says so rather than show anything.
 func text(m client.Message) string {
 	switch {
+	case m.Kind == "file":
+		return fileText(m)
 	case m.DecryptErr != nil:
 		return "🔒 (cannot be decrypted on this device)"
 	case m.Encrypted:
@@ -434,6 +437,8 @@ func (s *chatSession) command(ctx context.Context, line string) (quit bool) {
 		s.report(s.search(ctx, arg))
 	case "/reply", "/edit", "/delete", "/react", "/unreact":
 		s.report(s.updateCommand(ctx, name, arg))
+	case "/send-file":
+		s.report(s.sendFile(ctx, arg))
 	case "/add":
 		if handle, ok := strings.CutPrefix(arg, "@"); ok {
 			s.report(s.addHandle(ctx, handle))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -337,4 +338,36 @@ func TestChatTyping(t *testing.T) {
 	if line := bob.expect("  " + aliceUID + "  alice"); !strings.Contains(line, "(online)") {
 		t.Errorf("bob's /contacts shows %q, want alice online", line)
 	}
+}
+
+// TestChatSendFile: /send-file uploads a file and sends it to the open
+// conversation; the other side is shown it live and in /open's history.
+func TestChatSendFile(t *testing.T) {
+	t.Parallel()
+	srv := startServe(t, tempDSN(t))
+	m := demoSecretRE.FindStringSubmatch(srv.stdout.String())
+	if m == nil {
+		t.Fatalf("serve printed no demo client: %q", srv.stdout.String())
+	}
+	env := map[string]string{"FIBERCHAT_URL": srv.base, "FIBERCHAT_SECRET": m[1]}
+	alice, aliceUID := registerChat(t, env, "alice")
+	bob, bobUID := registerChat(t, env, "bob")
+	alice.say("/add " + bobUID)
+	alice.expect("request sent to bob")
+	bob.say("/accept " + aliceUID)
+	bob.expect("are contacts now")
+
+	path := t.TempDir() + "/notes.txt"
+	if err := os.WriteFile(path, []byte(strings.Repeat("notes ", 1000)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	alice.say("/send-file " + path)
+	alice.expect("no conversation open")
+	alice.say("/open " + bobUID)
+	alice.expect("conversation with bob")
+	alice.say("/send-file " + path)
+	alice.expect("sent 📎 notes.txt (file, 5.9 KiB)")
+	bob.expect("[alice] 📎 notes.txt (file, 5.9 KiB)")
+	bob.say("/open " + aliceUID)
+	bob.expect("[alice] 📎 notes.txt")
 }

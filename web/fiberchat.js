@@ -516,6 +516,47 @@ export class Client {
     return this.call("/Message/Send", body);
   }
 
+  // Files (API.md §13).
+
+  /**
+   * uploadFile sends a File or Blob to /Message/Upload and resolves to
+   * {file_id, name, size, mime, url, thumb_url}. The credentials go
+   * before the file part: a server that streams uploads reads them first.
+   */
+  uploadFile(file, name) {
+    const form = new FormData();
+    // Placeholders that call() fills in place, ahead of the file.
+    form.set("uid", "");
+    form.set("access_token", "");
+    form.set("file", file, name || file.name || "file");
+    return this.call("/Message/Upload", form);
+  }
+
+  /** sendFile sends an uploaded file to uidTo, caption its (optional) text. */
+  sendFile(uidTo, fileId, caption = "", clientMsgId) {
+    const body = { uid_to: Number(uidTo), file_id: Number(fileId), data: caption };
+    if (clientMsgId) body.client_msg_id = clientMsgId;
+    return this.call("/Message/Send", body);
+  }
+
+  /** sendFileToGroup is sendFile to the group gid. */
+  sendFileToGroup(gid, fileId, caption = "", clientMsgId) {
+    const body = { gid: Number(gid), file_id: Number(fileId), data: caption };
+    if (clientMsgId) body.client_msg_id = clientMsgId;
+    return this.call("/Message/Send", body);
+  }
+
+  /**
+   * fileURL makes a record's file url (or thumb_url) one a page can load:
+   * the server hands out paths unless it has a public URL, and those are
+   * on the server the client calls.
+   */
+  fileURL(u) {
+    if (!u) return "";
+    const origin = typeof location !== "undefined" ? location.href : "http://localhost/";
+    return new URL(u, new URL(this.#base || "/", origin)).href;
+  }
+
   /** groupHistory pages back through gid's messages, newest first; each
    * carries read_by, how many other members have read it. */
   groupHistory(gid, { before_id, limit } = {}) {

@@ -44,7 +44,7 @@ const (
 // History reads, with nothing around it.
 // It selects what the store's History selects, and leaves out update
 // entries (API.md §13) as it does.
-const historySQL = "SELECT id, from_uid, to_uid, body, created_at, enc, kind, ref_id, reply_to, edited_at, deleted, reactions FROM chat_messages" +
+const historySQL = "SELECT id, from_uid, to_uid, body, created_at, enc, kind, ref_id, reply_to, edited_at, deleted, reactions, file_id FROM chat_messages" +
 	" WHERE pair_lo = ? AND pair_hi = ? AND kind < 2 AND id < ? ORDER BY id DESC LIMIT 50"
 
 // seedIDStride is how far apart seeded messages' ids are: the ids
@@ -395,12 +395,12 @@ func (rep *report) conversations(ctx context.Context, path, dir string, log *slo
 		me, with, before := cf.historyPick(i, seq)
 		return []any{min(me.UID, with.UID), max(me.UID, with.UID), before}
 	}, func() func(*sql.Rows) error {
-		var id, from, to, at, kind, ref, reply, edited int64
+		var id, from, to, at, kind, ref, reply, edited, file int64
 		var body string
 		var enc, deleted bool
 		var reactions *string
 		return func(rows *sql.Rows) error {
-			return rows.Scan(&id, &from, &to, &body, &at, &enc, &kind, &ref, &reply, &edited, &deleted, &reactions)
+			return rows.Scan(&id, &from, &to, &body, &at, &enc, &kind, &ref, &reply, &edited, &deleted, &reactions, &file)
 		}
 	})
 	if err != nil {

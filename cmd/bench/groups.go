@@ -675,12 +675,12 @@ func (rep *report) recvGroups(ctx context.Context, path, dir string, log *slog.L
 		u, last := rf.recvPick(i, seq)
 		return recvArgs(u.UID, last)
 	}, func() func(*sql.Rows) error {
-		var id, from, to, gid, at, kind, ref, reply, edited int64
+		var id, from, to, gid, at, kind, ref, reply, edited, file int64
 		var body string
 		var enc, deleted bool
 		var reactions *string
 		return func(rows *sql.Rows) error {
-			return rows.Scan(&id, &from, &to, &gid, &body, &at, &enc, &kind, &ref, &reply, &edited, &deleted, &reactions)
+			return rows.Scan(&id, &from, &to, &gid, &body, &at, &enc, &kind, &ref, &reply, &edited, &deleted, &reactions, &file)
 		}
 	})
 	if err != nil {
@@ -711,11 +711,11 @@ func sameAsRecv(ctx context.Context, db *sql.DB, query string, readers []*client
 		}
 		var ids []int64
 		for rows.Next() {
-			var id, from, to, gid, at, kind, ref, reply, edited int64
+			var id, from, to, gid, at, kind, ref, reply, edited, file int64
 			var body string
 			var enc, deleted bool
 			var reactions *string
-			if err := rows.Scan(&id, &from, &to, &gid, &body, &at, &enc, &kind, &ref, &reply, &edited, &deleted, &reactions); err != nil {
+			if err := rows.Scan(&id, &from, &to, &gid, &body, &at, &enc, &kind, &ref, &reply, &edited, &deleted, &reactions, &file); err != nil {
 				_ = rows.Close()
 				return err
 			}

@@ -204,7 +204,56 @@ func sanitize(ctx context.Context, r io.Reader, lim Limits, decodes *semaphore.W
 	if err != nil {
 		return nil, err
 	}
-	return encodeImage(shrink(m), f, lim.MaxBytes)
+	return encodeImage(shrink(m, MaxSide), f, lim.MaxBytes)
+}
+
+// Reencode is Sanitize for an image sent in a message (API.md §13): data
+// is the whole upload, already read within the caller's limit, and the
+// result is the image re-encoded at its own size (without metadata, as
+// Sanitize's) and a thumbnail of at most thumbSide on its longer side,
+// both from one decode under one unit of decodes. The errors are
+// Sanitize's.
+func Reencode(ctx context.Context, data []byte, lim Limits, decodes *semaphore.Weighted, thumbSide int) (full, thumb *Image, err error) {
+	if !lim.valid() || decodes == nil || thumbSide < 1 {
+		return nil, nil, errLimits
+	}
+	f := Sniff(data)
+	if f == "" {
+		return nil, nil, apierr.Unsupported("unsupported image type")
+	}
+	format := sniff(data, formats)
+	defer func() {
+		if p := recover(); p != nil {
+			full, thumb, err = nil, nil, apierr.Unsupported("invalid image")
+		}
+	}()
+	if err := checkHeader(format, data, lim); err != nil {
+		return nil, nil, err
+	}
+	if decodes.Acquire(ctx, 1) != nil {
+		return nil, nil, errBusy
+	}
+	defer decodes.Release(1)
+	m, err := decodeChecked(format, data, lim)
+	if err != nil {
+		return nil, nil, err
+	}
+	if full, err = encodeImage(m, format, lim.MaxBytes); err != nil {
+		return nil, nil, err
+	}
+	if thumb, err = encodeImage(shrink(m, thumbSide), format, lim.MaxBytes); err != nil {
+		return nil, nil, err
+	}
+	return full, thumb, nil
+}
+
+// Sniff names the image type of data's first bytes ("png", "jpeg",
+// "gif", "webp"), or "" when it is none of them: from the bytes alone.
+func Sniff(data []byte) string {
+	if f := sniff(data, formats); f != nil {
+		return f.name
+	}
+	return ""
 }
 
 // readUpload reads the whole upload, refusing one over maxBytes with 413
@@ -281,18 +330,18 @@ func encodeImage(m image.Image, f *format, maxBytes int64) (*Image, error) {
 	}, nil
 }
 
-// shrink scales m down to at most MaxSide on its longer side, keeping its
+// shrink scales m down to at most side on its longer side, keeping its
 // aspect ratio; a smaller image is returned as it is.
-func shrink(m image.Image) image.Image {
+func shrink(m image.Image, side int) image.Image {
 	b := m.Bounds()
 	w, h := b.Dx(), b.Dy()
-	if w <= MaxSide && h <= MaxSide {
+	if w <= side && h <= side {
 		return m
 	}
 	if w >= h {
-		w, h = MaxSide, max(1, h*MaxSide/w)
+		w, h = side, max(1, h*side/w)
 	} else {
-		w, h = max(1, w*MaxSide/h), MaxSide
+		w, h = max(1, w*side/h), side
 	}
 	dst := image.NewNRGBA(image.Rect(0, 0, w, h))
 	// ApproxBiLinear: its cost is per output pixel, so a 4096-pixel

@@ -352,15 +352,7 @@ func endOfValue(b []byte, i int) int {
 
 func formFields(c *fiber.Ctx, multipart bool) (map[string]json.RawMessage, error) {
 	fields := map[string]json.RawMessage{}
-	add := func(k, v string) {
-		t := strings.TrimSpace(v)
-		if len(t) > 0 && (t[0] == '[' || t[0] == '{') && json.Valid([]byte(t)) {
-			fields[k] = json.RawMessage(t)
-			return
-		}
-		q, _ := json.Marshal(v) // marshalling a string cannot fail
-		fields[k] = q
-	}
+	add := func(k, v string) { FormValue(fields, k, v) }
 	if multipart {
 		form, err := c.MultipartForm()
 		if err != nil {
@@ -473,4 +465,24 @@ func expected(t reflect.Type) string {
 		return "must be a string"
 	}
 	return ""
+}
+
+// SetFields makes fields the request's body fields, for a route that
+// reads its body itself (a streamed multipart upload reads the fields
+// before its file part): the credential middleware and the handler then
+// see them as they would a body's.
+func SetFields(c *fiber.Ctx, fields map[string]json.RawMessage) {
+	c.Locals(fieldsKey{}, fields)
+}
+
+// FormValue adds a form field's value to fields as formFields does: a
+// JSON string, or raw JSON when it looks like a list or object.
+func FormValue(fields map[string]json.RawMessage, k, v string) {
+	t := strings.TrimSpace(v)
+	if len(t) > 0 && (t[0] == '[' || t[0] == '{') && json.Valid([]byte(t)) {
+		fields[k] = json.RawMessage(t)
+		return
+	}
+	q, _ := json.Marshal(v) // marshalling a string cannot fail
+	fields[k] = q
 }

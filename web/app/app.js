@@ -653,9 +653,118 @@ function messageItem(m) {
     tick.title = read ? (m.gid ? `Read by ${m.read_by}` : "Read") : "Sent";
     meta.append(tick);
   }
+  // A file's card, then its caption; deleted, the text says so alone.
+  if (m.kind === "file" && !m.deleted) li.append(fileView(m));
+  text.hidden = m.kind === "file" && !m.message && !m.deleted;
   li.append(text, meta);
   decorateRich(li, m, text, meta);
   return li;
+}
+
+// Files (API.md §13): images shown as their thumbnail, linking to the
+// whole image; other files as a card that downloads them. A message's
+// URLs are the ones its record carried, fresh in every answer.
+
+function fileView(m) {
+  const f = m.file;
+  if (!f) {
+    const gone = document.createElement("span");
+    gone.className = "file-card gone";
+    gone.textContent = m.upload ? `📎 ${m.upload.name} — uploading…` : "📎 File deleted";
+    return gone;
+  }
+  const link = document.createElement("a");
+  link.href = chat.fileURL(f.url);
+  link.rel = "noopener";
+  if (f.thumb_url) {
+    link.target = "_blank";
+    link.className = "file-image";
+    const img = document.createElement("img");
+    img.className = "thumb";
+    img.alt = f.name;
+    img.src = chat.fileURL(f.thumb_url);
+    link.append(img);
+    return link;
+  }
+  link.className = "file-card";
+  link.download = f.name;
+  link.textContent = `📎 ${f.name} · ${fileSize(f.size)}`;
+  return link;
+}
+
+function fileSize(n) {
+  if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(1)} MiB`;
+  if (n >= 1 << 10) return `${(n / (1 << 10)).toFixed(1)} KiB`;
+  return `${n} B`;
+}
+
+// sendFiles uploads each file and sends it to the open conversation, as
+// send does text: a pending item first, replaced once sent.
+async function sendFiles(files) {
+  const c = conv;
+  if (!c) return;
+  for (const file of files) {
+    const m = { uid_from: me.uid, kind: "file", message: "", upload: { name: file.name || "file" }, time: 0, read: false, read_by: 0 };
+    if (c.gid) m.gid = c.gid;
+    else m.uid_to = c.uid;
+    const li = messageItem(m);
+    li.classList.add("pending");
+    $("messages").append(li);
+    toBottom();
+    await deliverFile(li, m, c, file);
+  }
+}
+
+async function deliverFile(li, m, c, file) {
+  show($("conv-error"), "");
+  try {
+    m.file = await chat.uploadFile(file);
+    const r = c.gid ? await chat.sendFileToGroup(c.gid, m.file.file_id) : await chat.sendFile(c.uid, m.file.file_id);
+    m.id = r.id;
+    m.time = r.time;
+    if ($("messages").querySelector(`[data-id="${r.id}"]`)) li.remove();
+    else li.replaceWith(messageItem(m));
+    if (!oldestId) oldestId = r.id;
+  } catch (err) {
+    if (err && err.code === 1004) return sessionEnded(err);
+    li.classList.remove("pending");
+    li.classList.add("failed");
+    const why = document.createElement("span");
+    why.className = "why";
+    why.textContent = `Not sent: ${describe(err)}`;
+    li.append(why);
+  }
+}
+
+// bindFiles sends what is dropped on the conversation, pasted into the
+// message box, or picked with the 📎 button.
+function bindFiles() {
+  const area = $("conv-open");
+  area.addEventListener("dragover", (e) => {
+    if (e.dataTransfer && [...e.dataTransfer.types].includes("Files")) {
+      e.preventDefault();
+      area.classList.add("dropping");
+    }
+  });
+  area.addEventListener("dragleave", () => area.classList.remove("dropping"));
+  area.addEventListener("drop", (e) => {
+    area.classList.remove("dropping");
+    if (!e.dataTransfer || !e.dataTransfer.files.length) return;
+    e.preventDefault();
+    sendFiles([...e.dataTransfer.files]);
+  });
+  $("text").addEventListener("paste", (e) => {
+    const files = e.clipboardData ? [...e.clipboardData.files] : [];
+    if (!files.length) return;
+    e.preventDefault();
+    sendFiles(files);
+  });
+  $("attach").addEventListener("click", () => $("file-input").click());
+  $("file-input").addEventListener("change", () => {
+    const files = [...$("file-input").files];
+    $("file-input").value = "";
+    sendFiles(files);
+  });
 }
 
 // senderLine is who wrote a group's message: avatar and name, from people
@@ -1716,6 +1825,7 @@ function bind() {
   });
   $("composer").addEventListener("submit", send);
   $("compose-cancel").addEventListener("click", endCompose);
+  bindFiles();
   $("text").addEventListener("input", sendTyping);
   $("text").addEventListener("keydown", (e) => {
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {

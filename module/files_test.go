@@ -1,0 +1,443 @@
+package module_test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fiberchat/fiberchat/internal/chattest"
+	"github.com/fiberchat/fiberchat/module"
+	"github.com/gofiber/fiber/v2"
+)
+
+// streaming makes a Live server's app stream bodies, as AppConfig does.
+func streaming(app *fiber.App) {
+	app.Server().StreamRequestBody = true
+	app.Server().DisablePreParseMultipartForm = true
+}
+
+// uploadReq is a signed multipart upload of body as the part "file",
+// with the user's credentials in headers.
+func uploadReq(t testing.TB, l *chattest.Live, u chattest.User, name string, body io.Reader) *http.Request {
+	t.Helper()
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		part, err := mw.CreateFormFile("file", name)
+		if err == nil {
+			_, err = io.Copy(part, body)
+		}
+		if err == nil {
+			err = mw.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	req, err := http.NewRequest(http.MethodPost, l.URL("/Message/Upload"), pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("X-Uid", fmt.Sprint(u.UID))
+	req.Header.Set("X-Access-Token", u.Token)
+	return req
+}
+
+func uploadFile(t testing.TB, l *chattest.Live, u chattest.User, name string, data []byte) *chattest.Response {
+	t.Helper()
+	r, err := l.Send(uploadReq(t, l, u, name, bytes.NewReader(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// fetch GETs a file URL from the record on l.
+func fetch(t testing.TB, l *chattest.Live, url string) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := l.Client.Get("http://" + l.Addr + url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+func testPNG(t testing.TB, w, h int) []byte {
+	t.Helper()
+	m := image.NewNRGBA(image.Rect(0, 0, w, h))
+	for i := range m.Pix {
+		m.Pix[i] = byte(i * 7)
+	}
+	m.Set(0, 0, color.NRGBA{255, 0, 0, 255})
+	var b bytes.Buffer
+	if err := png.Encode(&b, m); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func recordFile(t testing.TB, rec map[string]any) map[string]any {
+	t.Helper()
+	if rec["kind"] != "file" {
+		t.Fatalf("record kind %v, want file: %v", rec["kind"], rec)
+	}
+	f, ok := rec["file"].(map[string]any)
+	if !ok {
+		t.Fatalf("file record without file: %v", rec)
+	}
+	return f
+}
+
+// TestFiles: a file and an image uploaded, sent and fetched by the
+// recipient on the other instance, through real HTTP, with the headers
+// that keep a file from running on the site; with bodies streamed and
+// buffered alike.
+func TestFiles(t *testing.T) {
+	for _, mode := range []struct {
+		name string
+		app  func(*fiber.App)
+	}{{"streamed", streaming}, {"buffered", nil}} {
+		t.Run(mode.name, func(t *testing.T) {
+			chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+				a := chattest.NewLive(t, db, chattest.Options{App: mode.app})
+				b := a.LiveTwin(t, chattest.Options{App: mode.app})
+				alice, bob := a.NewUser(t, "alice"), a.NewUser(t, "bob")
+				a.Befriend(t, alice, bob)
+
+				doc := []byte("<html><script>alert(1)</script></html>")
+				up := uploadFile(t, a, alice, "../../evil.html", doc)
+				chattest.Expect(t, up, 200, 0)
+				if up.Str("name") != "evil.html" || up.Int("size") != int64(len(doc)) || up.Str("thumb_url") != "" {
+					t.Fatalf("upload answer %s", up.Raw)
+				}
+				img := uploadFile(t, a, alice, "photo.webp", testPNG(t, 1000, 500))
+				chattest.Expect(t, img, 200, 0)
+				if img.Str("mime") != "image/png" || img.Str("thumb_url") == "" || img.Str("name") != "photo.png" {
+					t.Fatalf("image answer %s", img.Raw)
+				}
+
+				for _, id := range []int64{up.Int("file_id"), img.Int("file_id")} {
+					r := a.Post(t, "/Message/Send", alice.Creds(map[string]any{"uid_to": bob.UID, "file_id": id, "data": "look"}))
+					chattest.Expect(t, r, 200, 0)
+				}
+				// Not twice, and not bob's to send.
+				r := a.Post(t, "/Message/Send", alice.Creds(map[string]any{"uid_to": bob.UID, "file_id": up.Int("file_id")}))
+				chattest.Expect(t, r, 400, 1001)
+				if !strings.Contains(r.Str("msg"), "file_id") {
+					t.Fatalf("msg does not name file_id: %s", r.Raw)
+				}
+				other := uploadFile(t, a, alice, "x.txt", []byte("mine"))
+				r = a.Post(t, "/Message/Send", bob.Creds(map[string]any{"uid_to": alice.UID, "file_id": other.Int("file_id")}))
+				chattest.Expect(t, r, 400, 1001)
+
+				recv := b.Post(t, "/Message/Recv", bob.Creds(map[string]any{"last_id": 0}))
+				chattest.Expect(t, recv, 200, 0)
+				data := recv.Body["data"].([]any)
+				if len(data) != 2 {
+					t.Fatalf("recv %s", recv.Raw)
+				}
+				f := recordFile(t, data[0].(map[string]any))
+				resp, got := fetch(t, b, f["url"].(string))
+				if resp.StatusCode != 200 || !bytes.Equal(got, doc) {
+					t.Fatalf("fetch on the other instance: %d %q", resp.StatusCode, got)
+				}
+				for h, want := range map[string]string{
+					"Content-Type": "application/octet-stream", "X-Content-Type-Options": "nosniff",
+					"Content-Security-Policy": "default-src 'none'; sandbox", "Content-Disposition": `attachment; filename=evil.html`,
+				} {
+					if got := resp.Header.Get(h); got != want {
+						t.Errorf("%s: %q, want %q", h, got, want)
+					}
+				}
+				fi := recordFile(t, data[1].(map[string]any))
+				resp, thumb := fetch(t, b, fi["thumb_url"].(string))
+				cfg, err := png.DecodeConfig(bytes.NewReader(thumb))
+				if resp.StatusCode != 200 || err != nil || cfg.Width != 320 || cfg.Height != 160 {
+					t.Fatalf("thumbnail: %d %v %dx%d", resp.StatusCode, err, cfg.Width, cfg.Height)
+				}
+				resp, full := fetch(t, b, fi["url"].(string))
+				cfg, err = png.DecodeConfig(bytes.NewReader(full))
+				if resp.StatusCode != 200 || err != nil || cfg.Width != 1000 || resp.Header.Get("Content-Type") != "image/png" {
+					t.Fatalf("image: %d %v %dx%d %s", resp.StatusCode, err, cfg.Width, cfg.Height, resp.Header.Get("Content-Type"))
+				}
+
+				hist := a.Post(t, "/Message/History", alice.Creds(map[string]any{"uid_with": bob.UID}))
+				chattest.Expect(t, hist, 200, 0)
+				if hf := recordFile(t, hist.Body["data"].([]any)[0].(map[string]any)); hf["thumb_url"] == "" {
+					t.Fatalf("history record %v", hf)
+				}
+			})
+		})
+	}
+}
+
+// TestFileBadInput: every bad upload or URL is the contract's error,
+// never a 500.
+func TestFileBadInput(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		l := chattest.NewLive(t, db, chattest.Options{App: streaming, Config: func(c *module.Config) {
+			c.MaxFileBytes = 1000
+			c.FileQuota = 1500
+		}})
+		alice := l.NewUser(t, "alice")
+
+		r := l.Post(t, "/Message/Upload", alice.Creds(nil))
+		chattest.Expect(t, r, 400, 1001)
+		chattest.Expect(t, uploadFile(t, l, alice, "big", make([]byte, 1001)), 413, 1009)
+		chattest.Expect(t, uploadFile(t, l, alice, "empty", nil), 400, 1001)
+		ok := uploadFile(t, l, alice, "a", bytes.Repeat([]byte("a"), 1000))
+		chattest.Expect(t, ok, 200, 0)
+		chattest.Expect(t, uploadFile(t, l, alice, "b", bytes.Repeat([]byte("b"), 600)), 413, 1009) // quota
+		req := uploadReq(t, l, alice, "c", strings.NewReader("c"))
+		req.Header.Set("X-Access-Token", strings.Repeat("0", 32))
+		r, err := l.Send(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chattest.Expect(t, r, 401, 1004)
+
+		url := ok.Str("url")
+		for _, bad := range []string{
+			strings.Replace(url, "sig=", "sig=0", 1),
+			strings.Replace(url, "/f?", "/t?", 1),
+			strings.Replace(url, "/file/", "/file/9", 1),
+			"/file/x/f?exp=1&sig=00",
+		} {
+			resp, body := fetch(t, l, bad)
+			if resp.StatusCode != 403 || !bytes.Contains(body, []byte(`"error":1008`)) {
+				t.Errorf("%s: %d %s", bad, resp.StatusCode, body)
+			}
+		}
+		if resp, _ := fetch(t, l, url); resp.StatusCode != 200 {
+			t.Fatalf("good URL: %d", resp.StatusCode)
+		}
+		l.Clock.Advance(2 * time.Hour)
+		if resp, _ := fetch(t, l, url); resp.StatusCode != 403 {
+			t.Fatalf("expired URL: %d", resp.StatusCode)
+		}
+
+		// An upload never sent is gone a day later, contents and all.
+		l.Clock.Advance(24 * time.Hour)
+		l.Module.SweepNow(t.Context())
+		if n := l.Count(t, "files", ""); n != 0 {
+			t.Fatalf("%d file rows after the sweep", n)
+		}
+		if n := l.Count(t, "file_chunks", ""); n != 0 {
+			t.Fatalf("%d chunks after the sweep", n)
+		}
+	})
+}
+
+// TestFileStreamsWithinBoundedHeap: a 25 MiB upload and its download
+// never take the heap anywhere near 25 MiB.
+func TestFileStreamsWithinBoundedHeap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("moves 50 MiB")
+	}
+	l := chattest.NewLive(t, chattest.OpenSQLite(t), chattest.Options{App: streaming})
+	alice := l.NewUser(t, "alice")
+	const size = 25 << 20
+	defer debug.SetGCPercent(debug.SetGCPercent(10))
+	runtime.GC()
+	peak := watchHeap(t)
+
+	r, err := l.Send(uploadReq(t, l, alice, "big.bin", io.LimitReader(pattern{}, size)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chattest.Expect(t, r, 200, 0)
+	resp, err := l.Client.Get("http://" + l.Addr + r.Str("url"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	if err != nil || n != size {
+		t.Fatalf("downloaded %d bytes (%v), want %d", n, err, size)
+	}
+	if grew := peak(); grew > 10<<20 {
+		t.Fatalf("the heap grew by %d MiB while 25 MiB went up and down", grew>>20)
+	}
+}
+
+// watchHeap samples the live heap until the returned func is called,
+// which reports how far it rose above where it started.
+func watchHeap(t *testing.T) func() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base, top := ms.HeapAlloc, ms.HeapAlloc
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		var ms runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			runtime.ReadMemStats(&ms)
+			top = max(top, ms.HeapAlloc)
+		}
+	}()
+	return func() uint64 {
+		close(stop)
+		<-done
+		return top - base
+	}
+}
+
+// pattern is an endless reader of bytes that do not compress to nothing.
+type pattern struct{}
+
+func (pattern) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(i*31 + i>>8)
+	}
+	return len(p), nil
+}
+
+// TestFilePurgedWithItsMessage: the retention purge takes a message's
+// file with it, contents and row.
+func TestFilePurgedWithItsMessage(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		l := chattest.NewLive(t, db, chattest.Options{App: streaming})
+		alice, bob := l.NewUser(t, "alice"), l.NewUser(t, "bob")
+		l.Befriend(t, alice, bob)
+		up := uploadFile(t, l, alice, "a.bin", bytes.Repeat([]byte("x"), 300<<10))
+		chattest.Expect(t, up, 200, 0)
+		chattest.Expect(t, l.Post(t, "/Message/Send", alice.Creds(map[string]any{"uid_to": bob.UID, "file_id": up.Int("file_id")})), 200, 0)
+		l.Clock.Advance(2 * 24 * time.Hour)
+		l.Module.SweepNow(t.Context())
+		if n := l.Count(t, "file_chunks", ""); n != 2 {
+			t.Fatalf("%d chunks of a sent file after a sweep, want 2", n)
+		}
+		l.Clock.Advance(31 * 24 * time.Hour)
+		l.Module.SweepNow(t.Context())
+		if n := l.Count(t, "messages", ""); n != 0 {
+			t.Fatalf("%d messages past retention", n)
+		}
+		if n, c := l.Count(t, "files", ""), l.Count(t, "file_chunks", ""); n != 0 || c != 0 {
+			t.Fatalf("%d file rows and %d chunks of a purged message", n, c)
+		}
+	})
+}
+
+// TestStreamedBodyLeftNothingBehind: on a streaming server, what an
+// upload leaves after its file part (the closing boundary, a chunked
+// body's last chunk) is read before the connection's next request, and
+// a body refused unread closes the connection: fasthttp would otherwise
+// read the rest as a request of its own.
+func TestStreamedBodyLeftNothingBehind(t *testing.T) {
+	l := chattest.NewLive(t, chattest.OpenSQLite(t), chattest.Options{App: streaming})
+	alice := l.NewUser(t, "alice")
+	conn, err := net.Dial("tcp", l.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+	body := "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\nhello\r\n--b--\r\n"
+	url := strings.TrimPrefix(l.URL("/Message/Upload"), "http://"+l.Addr)
+	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nX-Uid: %d\r\nX-Access-Token: %s\r\nContent-Type: multipart/form-data; boundary=b\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n",
+		url, alice.UID, alice.Token, len(body), body)
+	fmt.Fprintf(conn, "GET /file/1/f?exp=1&sig=00 HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(conn)
+	for i, want := range []int{200, 403} {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("answer %d: %v", i+1, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != want || !bytes.HasPrefix(b, []byte("{")) {
+			t.Fatalf("answer %d: %d %s, want %d in the envelope", i+1, resp.StatusCode, b, want)
+		}
+	}
+
+	// A JSON body past its limit, refused before it is read: the answer
+	// closes the connection.
+	conn2, err := net.Dial("tcp", l.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn2.Close()
+	_ = conn2.SetDeadline(time.Now().Add(20 * time.Second))
+	url = strings.TrimPrefix(l.URL("/Message/Send"), "http://"+l.Addr)
+	fmt.Fprintf(conn2, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", url, 2<<20, strings.Repeat(" ", 16<<10))
+	resp, err := http.ReadResponse(bufio.NewReader(conn2), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 413 || !resp.Close {
+		t.Fatalf("a body past the limit: %d, close %v; want 413 closing the connection", resp.StatusCode, resp.Close)
+	}
+
+	// An upload refused before its body is read (not signed, no file
+	// part), and a body sent to a route that reads none: the same.
+	for _, req := range []string{
+		fmt.Sprintf("POST /Message/Upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: %d\r\n\r\n%s", len(body), body),
+		fmt.Sprintf("POST %s HTTP/1.1\r\nHost: x\r\nX-Uid: %d\r\nX-Access-Token: %s\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 7\r\n\r\n--b--\r\n", strings.TrimPrefix(l.URL("/Message/Upload"), "http://"+l.Addr), alice.UID, alice.Token),
+		fmt.Sprintf("POST /no/such/route HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", len(body), body),
+	} {
+		c, err := net.Dial("tcp", l.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+		fmt.Fprint(c, req)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		_ = c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode < 400 || resp.StatusCode >= 500 || !resp.Close {
+			t.Errorf("%.40q: %d, close %v; want a 4xx closing the connection", req, resp.StatusCode, resp.Close)
+		}
+	}
+}
+
+// TestFileDeletedWithItsMessage: deleting a file message for everyone
+// erases its file at once, contents and row, and its URL stops working;
+// the record stays a deleted file record, without file or caption.
+func TestFileDeletedWithItsMessage(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		l := chattest.NewLive(t, db, chattest.Options{App: streaming})
+		alice, bob := l.NewUser(t, "alice"), l.NewUser(t, "bob")
+		l.Befriend(t, alice, bob)
+		up := uploadFile(t, l, alice, "a.bin", bytes.Repeat([]byte("secret file "), 30<<10))
+		chattest.Expect(t, up, 200, 0)
+		sent := l.Post(t, "/Message/Send", alice.Creds(map[string]any{"uid_to": bob.UID, "file_id": up.Int("file_id"), "data": "a caption"}))
+		chattest.Expect(t, sent, 200, 0)
+		hist := l.Post(t, "/Message/History", bob.Creds(map[string]any{"uid_with": alice.UID}))
+		url := recordFile(t, hist.Body["data"].([]any)[0].(map[string]any))["url"].(string)
+
+		chattest.Expect(t, l.Post(t, "/Message/Delete", alice.Creds(map[string]any{"id": sent.Int("id")})), 200, 0)
+		if n, c := l.Count(t, "files", ""), l.Count(t, "file_chunks", ""); n != 0 || c != 0 {
+			t.Fatalf("%d file rows and %d chunks left of a deleted message", n, c)
+		}
+		if resp, _ := fetch(t, l, url); resp.StatusCode != 404 {
+			t.Fatalf("the deleted file's URL answered %d, want 404", resp.StatusCode)
+		}
+		hist = l.Post(t, "/Message/History", bob.Creds(map[string]any{"uid_with": alice.UID}))
+		rec := hist.Body["data"].([]any)[0].(map[string]any)
+		if rec["kind"] != "file" || rec["deleted"] != true || rec["file"] != nil || rec["message"] != nil {
+			t.Fatalf("the deleted file message reads %v", rec)
+		}
+	})
+}
