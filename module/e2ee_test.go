@@ -127,7 +127,7 @@ func TestEncryptedSend(t *testing.T) {
 		chattest.Expect(t, r, 200, 0)
 		id := r.Int("id")
 
-		want := fmt.Sprintf(`{"id":%d,"uid_from":%d,"uid_to":%d,"enc":%s,"time":%d}`, id, a.UID, b.UID, enc, s.Clock.Now().Unix())
+		want := fmt.Sprintf(`{"id":%d,"uid_from":%d,"uid_to":%d,"enc":%s,"time":%d,"kind":"text"}`, id, a.UID, b.UID, enc, s.Clock.Now().Unix())
 		if ev := st.next(t); ev.event != "message" || ev.data != want {
 			t.Fatalf("stream: got %+v, want %s", ev, want)
 		}
