@@ -441,3 +441,27 @@ func TestFileDeletedWithItsMessage(t *testing.T) {
 		}
 	})
 }
+
+// TestFilesOnS3: the module with Config.Files an S3 bucket (a SeaweedFS
+// the test starts; skipped without one): upload, send, fetch on another
+// instance, and a file past the limit refused, nothing left stored.
+func TestFilesOnS3(t *testing.T) {
+	st := chattest.StartS3(t)
+	opts := chattest.Options{App: streaming, Config: func(c *module.Config) { c.Files = st; c.MaxFileBytes = 8 << 20 }}
+	a := chattest.NewLive(t, chattest.OpenSQLite(t), opts)
+	b := a.LiveTwin(t, opts)
+	alice, bob := a.NewUser(t, "alice"), a.NewUser(t, "bob")
+	a.Befriend(t, alice, bob)
+	data := bytes.Repeat([]byte("s3 "), 3<<20) // 9 MiB: two parts
+	chattest.Expect(t, uploadFile(t, a, alice, "big", data), 413, 1009)
+	data = data[:7<<20]
+	up := uploadFile(t, a, alice, "doc.bin", data)
+	chattest.Expect(t, up, 200, 0)
+	chattest.Expect(t, a.Post(t, "/Message/Send", alice.Creds(map[string]any{"uid_to": bob.UID, "file_id": up.Int("file_id")})), 200, 0)
+	recv := b.Post(t, "/Message/Recv", bob.Creds(map[string]any{"last_id": 0}))
+	f := recordFile(t, recv.Body["data"].([]any)[0].(map[string]any))
+	resp, got := fetch(t, b, f["url"].(string))
+	if resp.StatusCode != 200 || !bytes.Equal(got, data) {
+		t.Fatalf("fetch from S3 on the other instance: %d, %d bytes", resp.StatusCode, len(got))
+	}
+}

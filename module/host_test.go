@@ -102,13 +102,15 @@ func TestHostSigningHelpers(t *testing.T) {
 func TestAppConfig(t *testing.T) {
 	s := chattest.NewServer(t, chattest.OpenSQLite(t), chattest.Options{})
 	cfg := s.Module.AppConfig("x")
-	// A 30-second long poll must fit in the server's timeouts, and the
-	// server's body limit must be the module's largest, so that no larger
-	// body is read (TestMaxBodySize: it is still the envelope's 413).
+	// A 30-second long poll must fit in the server's timeouts, the
+	// server's body limit must be the module's largest (the file upload's,
+	// MaxFileBytes plus framing), and bodies stream, multipart ones
+	// unparsed, so that uploads are never held whole (TestMaxBodySize: a
+	// larger body is still the envelope's 413).
 	if cfg.ReadTimeout < 35*time.Second || cfg.WriteTimeout < 35*time.Second || cfg.IdleTimeout <= 30*time.Second {
 		t.Fatalf("timeouts %v/%v/%v do not outlast a 30 s poll", cfg.ReadTimeout, cfg.WriteTimeout, cfg.IdleTimeout)
 	}
-	if cfg.BodyLimit != 2<<20+64<<10 || cfg.ErrorHandler == nil || cfg.AppName != "x" {
+	if cfg.BodyLimit != 25<<20+64<<10 || !cfg.StreamRequestBody || !cfg.DisablePreParseMultipartForm || cfg.ErrorHandler == nil || cfg.AppName != "x" {
 		t.Fatalf("AppConfig %+v", cfg)
 	}
 }

@@ -421,6 +421,12 @@ func declareBody(t *testing.T, base, path string, size int) (int, envelope) {
 	if _, err := fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", path, u.Host, size); err != nil {
 		t.Fatal(err)
 	}
+	// The server streams bodies (AppConfig): fasthttp reads up to 8 KiB
+	// of one before the route runs, which then answers from the declared
+	// length. So a little more than that is sent, not the whole body.
+	if _, err := conn.Write(make([]byte, min(size, 16<<10))); err != nil {
+		t.Fatal(err)
+	}
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
 		t.Fatalf("POST %s with a %d-byte body declared: %v", path, size, err)
@@ -486,8 +492,7 @@ func TestServe(t *testing.T) {
 	if status, env := do(t, "GET", s.base+"/nosuch", ""); status != 404 || env.Error != 1006 {
 		t.Errorf("GET /nosuch = %d %+v, want 404 error 1006", status, env)
 	}
-	// Past the route's own limit (1 MiB) but within the server's (the
-	// module's largest, the avatar route's), and past the server's: both
+	// Past the route's own limit (1 MiB), sent and only declared: both
 	// are the envelope's 413, not fasthttp's plain text.
 	big := `{"name":"` + strings.Repeat("x", 3<<19) + `"}`
 	if status, env := do(t, "POST", s.base+"/user/reg/ajax_reg?"+q.Encode(), big); status != 413 || env.Error != 1009 {

@@ -1,0 +1,112 @@
+package chattest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/fiberchat/fiberchat/filestore"
+	"github.com/minio/minio-go/v7"
+)
+
+// WeedEnv names the SeaweedFS binary when it is not on PATH.
+const WeedEnv = "FIBERCHAT_WEED"
+
+// StartS3 runs a SeaweedFS (master, volume, filer and S3 gateway) on
+// free ports in a temporary directory until the test ends, and returns
+// an S3 store on a new bucket of it. Without a weed binary (on PATH or
+// in FIBERCHAT_WEED) the test is skipped, saying so.
+func StartS3(t *testing.T) *filestore.S3 {
+	t.Helper()
+	bin := os.Getenv(WeedEnv)
+	if bin == "" {
+		var err error
+		if bin, err = exec.LookPath("weed"); err != nil {
+			t.Skipf("SKIPPED: no SeaweedFS: set %s or put weed on PATH (README says how to build it) to run the S3 file store against a real server", WeedEnv)
+		}
+	}
+	addr := startWeed(t, bin)
+	st, err := filestore.NewS3(filestore.S3Config{Endpoint: addr, AccessKey: "any", SecretKey: "anysecret", Bucket: "fiberchat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		err := st.Client().MakeBucket(context.Background(), "fiberchat", minio.MakeBucketOptions{})
+		if err == nil {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("make bucket: %v", err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// startWeed starts weed server -s3 and returns the S3 address once it
+// listens.
+func startWeed(t *testing.T, bin string) string {
+	t.Helper()
+	ports := freePorts(t, 4)
+	cmd := exec.Command(bin, "server", "-dir="+t.TempDir(), "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+		fmt.Sprintf("-master.port=%d", ports[0]), fmt.Sprintf("-volume.port=%d", ports[1]),
+		"-filer", fmt.Sprintf("-filer.port=%d", ports[2]), "-s3", fmt.Sprintf("-s3.port=%d", ports[3]))
+	logs, err := os.Create(t.TempDir() + "/weed.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start weed: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			b, _ := os.ReadFile(logs.Name())
+			t.Logf("weed's log:\n%s", b)
+		}
+	})
+	addr := fmt.Sprintf("127.0.0.1:%d", ports[3])
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			_ = c.Close()
+			return addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("weed's S3 gateway never listened on %s", addr)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// freePorts returns n ports free now whose +10000 (SeaweedFS's gRPC
+// ports) are free too.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var out []int
+	for len(out) < n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		_ = l.Close()
+		if p+10000 > 65535 {
+			continue
+		}
+		g, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+10000))
+		if err != nil {
+			continue
+		}
+		_ = g.Close()
+		out = append(out, p)
+	}
+	return out
+}
