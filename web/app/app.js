@@ -1453,6 +1453,16 @@ async function loadPreview(c) {
   }
 }
 
+// previewText is a message's first line as a list shows it: a file by
+// its name, and what has no text (deleted, undecryptable) in words.
+function previewText(m) {
+  if (m.deleted) return "Message deleted";
+  if (m.undecryptable) return "🔒 Encrypted message";
+  const line = (m.message || "").split("\n")[0];
+  if (m.kind === "file") return "📎 " + (m.file ? m.file.name : "File") + (line ? " " + line : "");
+  return (m.locked ? "🔒 " : "") + line;
+}
+
 // notePreview keeps the preview of m's conversation (m arrived, or I sent it).
 function notePreview(m) {
   if (!me || !m.id) return;
@@ -1463,7 +1473,7 @@ function notePreview(m) {
 function setPreview(key, m) {
   const known = previews.get(key);
   if (known && known.id >= m.id) return;
-  let text = m.undecryptable ? "🔒 Encrypted message" : (m.locked ? "🔒 " : "") + m.message.split("\n")[0];
+  let text = previewText(m);
   if (m.uid_from === me.uid) text = "You: " + text;
   else if (m.gid) text = ((people.get(m.uid_from) || contacts.get(m.uid_from) || {}).name || `id ${m.uid_from}`) + ": " + text;
   previews.set(key, { id: m.id, time: m.time, text: text.slice(0, 120) });
