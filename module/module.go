@@ -28,6 +28,7 @@ import (
 	"github.com/fiberchat/fiberchat/internal/deliver"
 	"github.com/fiberchat/fiberchat/internal/park"
 	"github.com/fiberchat/fiberchat/internal/presence"
+	"github.com/fiberchat/fiberchat/internal/push"
 	"github.com/fiberchat/fiberchat/internal/redisstore"
 	"github.com/fiberchat/fiberchat/internal/wire"
 	"github.com/fiberchat/fiberchat/middleware"
@@ -76,7 +77,11 @@ type Module struct {
 	waiters *deliver.Hub
 	// presence follows who is online from the waiters' comings and
 	// goings; typingThrottle keeps typing notices to one per interval.
-	presence       *presence.Tracker
+	presence *presence.Tracker
+	// pusher sends Web Push to the recipients who stay away; push serves
+	// its routes.
+	pusher         *push.Pusher
+	push           *handlers.Push
 	typingThrottle handlers.Throttle
 	// sessions forgets cached sessions when they end; nil without a cache.
 	sessions handlers.SessionCache
@@ -208,6 +213,7 @@ func (m *Module) newMessaging() {
 	m.waiters = deliver.New(deliver.Config{Notifier: m.notifier, MaxWaiters: cfg.MaxWaiters,
 		Changed: func(uid int64) { m.presence.Changed(uid) }})
 	m.presence = m.newPresence()
+	m.pusher = m.newPusher()
 	if cfg.ParkLongPolls {
 		m.parker = park.New(cfg.Logger)
 	}
@@ -229,6 +235,7 @@ func (m *Module) stopMessaging() {
 		m.writer.Stop()
 	}
 	m.groupWriter.Stop()
+	m.pusher.Close()
 	m.presence.Close()
 	if m.ownNotifier {
 		_ = m.notifier.Close()
@@ -276,6 +283,7 @@ func (m *Module) newHandlers(profiles handlers.ProfileSource) error {
 		Notices: notices{m},
 		Logger:  m.cfg.Logger,
 	})
+	m.push = m.pushRoutes()
 	return nil
 }
 
@@ -334,6 +342,7 @@ func (m *Module) newMessages() *handlers.Messages {
 		Waiters:        m.waiters,
 		Tokens:         m.tokens,
 		PingInterval:   cfg.StreamPingInterval,
+		Push:           m.pusher,
 	})
 }
 
@@ -391,7 +400,10 @@ func (m *Module) Migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return migrations.Up(ctx, pool, m.dialect, m.cfg.TablePrefix, m.cfg.Logger)
+	if err := migrations.Up(ctx, pool, m.dialect, m.cfg.TablePrefix, m.cfg.Logger); err != nil {
+		return err
+	}
+	return m.makePushKey(ctx)
 }
 
 // DB returns the module's *gorm.DB (the host's pool, the module's table
@@ -522,6 +534,7 @@ func (m *Module) shutdown() error {
 	}
 	m.groupWriter.Stop()
 	m.wg.Wait()
+	m.pusher.Close()
 	m.presence.Close()
 	if m.ownNotifier {
 		return m.notifier.Close()
