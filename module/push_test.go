@@ -3,12 +3,14 @@ package module_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/fiberchat/fiberchat/client"
 	"github.com/fiberchat/fiberchat/internal/chattest"
 	"github.com/fiberchat/fiberchat/models"
 	"github.com/fiberchat/fiberchat/module"
@@ -344,6 +346,51 @@ func TestPushPresentElsewhere(t *testing.T) {
 
 		sent := time.Now()
 		gcall(t, a.Server, alice, "/Message/Send", map[string]any{"uid_to": bob.UID, "data": "here?"}, 200, 0)
+		noPush(t, ps, sent.Add(testPushDelay+time.Second))
+	})
+}
+
+// TestPushSDK: the Go SDK's PushKey, PushSubscribe and PushUnsubscribe.
+func TestPushSDK(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		ps := chattest.NewPushService(t)
+		l := pushLive(t, db, ps)
+		alice, bob := l.NewUser(t, "alice"), l.NewUser(t, "bob")
+		l.Befriend(t, alice, bob)
+		ctx := context.Background()
+		c := l.SDKFor(t, bob)
+		key, err := c.PushKey(ctx)
+		if err != nil || key != ps.Key {
+			t.Fatalf("PushKey = %q, %v; want %q", key, err, ps.Key)
+		}
+		sub := ps.Subscribe(t)
+		in := client.PushSubscription{Endpoint: sub.Endpoint, Keys: client.PushKeys{P256dh: sub.P256dh, Auth: sub.Auth}}
+		if err := c.PushSubscribe(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		bad := in
+		bad.Keys.P256dh = sub.Auth
+		chattest.ExpectErr(t, c.PushSubscribe(ctx, bad), 400, 1001)
+
+		sent := time.Now()
+		if _, err := l.SDKFor(t, alice).Send(ctx, bob.UID, "ping"); err != nil {
+			t.Fatal(err)
+		}
+		var got client.PushPayload
+		if err := json.Unmarshal(nextPush(t, ps, sent.Add(testPushDelay+time.Second)).Payload, &got); err != nil {
+			t.Fatal(err)
+		}
+		if want := (client.PushPayload{UIDFrom: alice.UID, Name: "alice", Preview: "ping"}); got != want {
+			t.Fatalf("payload %+v, want %+v", got, want)
+		}
+
+		if err := c.PushUnsubscribe(ctx, sub.Endpoint); err != nil {
+			t.Fatal(err)
+		}
+		sent = time.Now()
+		if _, err := l.SDKFor(t, alice).Send(ctx, bob.UID, "pong"); err != nil {
+			t.Fatal(err)
+		}
 		noPush(t, ps, sent.Add(testPushDelay+time.Second))
 	})
 }
