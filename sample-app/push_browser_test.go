@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/serviceworker"
 	"github.com/chromedp/chromedp"
 )
 
@@ -22,6 +26,27 @@ const notesSpy = `(() => {
       window.__notes.push({ title, body: (options && options.body) || "", tag: (options && options.tag) || "" });
     }
   };
+  return true;
+})()`
+
+// notificationsSpy records, in __shown, every notification the service
+// worker shows, by looking often: a headless browser closes them soon
+// after.
+const notificationsSpy = `(() => {
+  window.__shown = [];
+  const seen = new Set();
+  const look = async () => {
+    const reg = await navigator.serviceWorker.getRegistration();
+    for (const n of await reg.getNotifications()) {
+      const key = n.tag + "|" + n.body;
+      if (!seen.has(key)) {
+        seen.add(key);
+        __shown.push({ title: n.title, body: n.body, tag: n.tag, uid: n.data && n.data.uid });
+      }
+    }
+    setTimeout(look, 5);
+  };
+  look();
   return true;
 })()`
 
@@ -45,7 +70,8 @@ const showPage = `(() => {
 // (the button does); it registers its service worker (sw.js, scoped to
 // the page); with notifications granted (through the DevTools protocol)
 // and the tab hidden, a message makes a Notification from its sender and
-// counts in the title, and the count goes once the tab is seen again.
+// counts in the title, and the count goes once the tab is seen again; a
+// push makes the service worker show a notification.
 func TestBrowserNotifications(t *testing.T) {
 	chromium := findChromium(t)
 	s := startServe(t, "sqlite:"+filepath.Join(t.TempDir(), "chat.db"))
@@ -92,4 +118,48 @@ func TestBrowserNotifications(t *testing.T) {
 	apiPost(t, s.base, m[1], "/Message/Send", map[string]any{"uid": aUID, "access_token": aTok, "uid_to": bUID, "data": "seen now"})
 	b.waitFor(t, "the message shown", hasMessage("theirs", "seen now"))
 	b.eval(t, `window.__notes.length === 1`)
+
+	// A push, as the server sends when no page is open, reaches the
+	// service worker, which shows it; an encrypted message's says only
+	// that there is one.
+	b.eval(t, notificationsSpy)
+	deliverPush(t, b, s.base, fmt.Sprintf(`{"uid_from":%d,"name":"Ann","preview":"lunch?"}`, aUID))
+	b.waitFor(t, "the pushed notification", fmt.Sprintf(
+		`__shown.some((n) => n.title === "Ann" && n.body === "lunch?" && n.tag === "u%d" && n.uid === %d)`, aUID, aUID))
+	deliverPush(t, b, s.base, fmt.Sprintf(`{"uid_from":%d,"gid":20000001,"name":"Ann","preview":""}`, aUID))
+	b.waitFor(t, "the encrypted message's notification",
+		`__shown.some((n) => n.title === "Ann" && n.body === "New message in a group" && n.tag === "g20000001")`)
+}
+
+// deliverPush hands data to the page's service worker as a push message
+// (the DevTools protocol's ServiceWorker.deliverPushMessage).
+func deliverPush(t *testing.T, b *browser, origin, data string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	_, err := chromedp.Run(ctx, func(ctx context.Context, tg *chromedp.Target) (struct{}, error) {
+		updates := cdp.Events(ctx, tg, serviceworker.WorkerRegistrationUpdated)
+		// Enabling lists the registrations; disabled again after, so that
+		// the next call lists them again.
+		if _, err := cdp.Call(ctx, tg, serviceworker.Enable, cdp.Empty{}); err != nil {
+			return struct{}{}, err
+		}
+		defer func() { _, _ = cdp.Call(ctx, tg, serviceworker.Disable, cdp.Empty{}) }()
+		for ev, err := range updates {
+			if err != nil {
+				return struct{}{}, err
+			}
+			for _, r := range ev.Registrations {
+				if !r.IsDeleted && strings.HasSuffix(r.ScopeURL, "/app/") {
+					_, err := cdp.Call(ctx, tg, serviceworker.DeliverPushMessage, serviceworker.DeliverPushMessageParams{
+						Origin: origin, RegistrationID: r.RegistrationID, Data: data})
+					return struct{}{}, err
+				}
+			}
+		}
+		return struct{}{}, errors.New("no registration of the page's service worker")
+	})
+	if err != nil {
+		t.Fatalf("deliver a push: %v", err)
+	}
 }
