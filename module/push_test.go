@@ -168,7 +168,17 @@ func TestPushSubscribe(t *testing.T) {
 		if n := s.Count(t, "push_subscriptions", "uid = ?", bob.UID); n != 1 {
 			t.Fatalf("bob has %d subscriptions after unsubscribing one of 2", n)
 		}
+	})
+}
 
+// TestPushSubscribeRefuses: a subscription that is not a browser's is
+// 400/1001 naming the field, and nothing is stored.
+func TestPushSubscribeRefuses(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		ps := chattest.NewPushService(t)
+		s := chattest.NewServer(t, db, chattest.Options{Config: func(c *module.Config) { pushConfig(c, ps) }})
+		alice := s.NewUser(t, "alice")
+		sub := ps.Subscribe(t)
 		notPoint := base64.RawURLEncoding.EncodeToString(append([]byte{4}, make([]byte, 64)...))
 		for _, c := range []struct {
 			name   string
