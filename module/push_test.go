@@ -325,6 +325,30 @@ func TestPushGoneDropped(t *testing.T) {
 	})
 }
 
+// TestPushRetried: a push the push service answers 503 twice is
+// tried again (after 1 s, then 2 s) and arrives.
+func TestPushRetried(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		ps := chattest.NewPushService(t)
+		l := pushLive(t, db, ps)
+		alice, bob := l.NewUser(t, "alice"), l.NewUser(t, "bob")
+		l.Befriend(t, alice, bob)
+		sub := ps.Subscribe(t)
+		subscribe(t, l.Server, bob, sub)
+		ps.FailNext(sub, 2, 503)
+		sent := time.Now()
+		gcall(t, l.Server, alice, "/Message/Send", map[string]any{"uid_to": bob.UID, "data": "retry me"}, 200, 0)
+		p := nextPush(t, ps, sent.Add(testPushDelay+10*time.Second))
+		if !strings.Contains(string(p.Payload), `"preview":"retry me"`) || p.At.Sub(sent) < testPushDelay+3*time.Second {
+			t.Fatalf("push %s after %v, want it after two retries (1 s + 2 s)", p.Payload, p.At.Sub(sent))
+		}
+		waitFor(t, "1 push counted sent", func() bool { return l.Module.PushStats().Sent == 1 })
+		if st := l.Module.PushStats(); st.Failed+st.Gone+st.Dropped != 0 {
+			t.Fatalf("stats %+v, want 1 sent only", st)
+		}
+	})
+}
+
 // waitFor polls cond for up to 5 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()

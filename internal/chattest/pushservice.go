@@ -39,6 +39,9 @@ type PushService struct {
 	mu     sync.Mutex
 	subs   map[string]*PushSub
 	status map[string]int
+	// fails counts the pushes an endpoint still answers with failStatus.
+	fails      map[string]int
+	failStatus map[string]int
 	// Pushes receives every push that passed the checks.
 	Pushes chan Push
 	// Errors receives what failed a push's checks.
@@ -71,7 +74,7 @@ type Push struct {
 // NewPushService starts a push service until the test ends.
 func NewPushService(t testing.TB) *PushService {
 	t.Helper()
-	ps := &PushService{subs: map[string]*PushSub{}, status: map[string]int{},
+	ps := &PushService{subs: map[string]*PushSub{}, status: map[string]int{}, fails: map[string]int{}, failStatus: map[string]int{},
 		Pushes: make(chan Push, 100), Errors: make(chan error, 100)}
 	ps.Server = httptest.NewTLSServer(http.HandlerFunc(ps.serve))
 	t.Cleanup(ps.Close)
@@ -104,10 +107,22 @@ func (ps *PushService) Answer(s *PushSub, status int) {
 	ps.status[s.Endpoint] = status
 }
 
+// FailNext makes the service answer status to the next n pushes for s,
+// as a push service in trouble does, before answering as Answer says.
+func (ps *PushService) FailNext(s *PushSub, n, status int) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.fails[s.Endpoint], ps.failStatus[s.Endpoint] = n, status
+}
+
 func (ps *PushService) serve(w http.ResponseWriter, r *http.Request) {
 	endpoint := ps.URL + r.URL.Path
 	ps.mu.Lock()
 	sub, status := ps.subs[endpoint], ps.status[endpoint]
+	if ps.fails[endpoint] > 0 {
+		ps.fails[endpoint]--
+		status = ps.failStatus[endpoint]
+	}
 	ps.mu.Unlock()
 	if sub == nil {
 		http.NotFound(w, r)
