@@ -69,18 +69,7 @@ func TestBrowserNotifications(t *testing.T) {
 		`navigator.serviceWorker.getRegistration().then((r) => !!r && r.scope.endsWith("/app/") && !!r.active && r.active.scriptURL.endsWith("/app/sw.js"))`)
 	b.eval(t, `Notification.permission === "default" && !document.getElementById("notify-enable").hidden`)
 
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
-	defer cancel()
-	_, err := chromedp.Run(ctx, func(ctx context.Context, _ *chromedp.Target) (struct{}, error) {
-		return struct{}{}, chromedp.FromContext(ctx).Browser.Call(ctx, cdpbrowser.CommandSetPermission, cdpbrowser.SetPermissionParams{
-			Permission: &cdpbrowser.PermissionDescriptor{Name: "notifications"},
-			Setting:    cdpbrowser.PermissionSettingGranted,
-			Origin:     s.base,
-		}, nil)
-	})
-	if err != nil {
-		t.Fatalf("grant notifications: %v", err)
-	}
+	grantNotifications(t, b, s.base)
 	b.do(t, "reload with notifications granted", chromedp.Reload(), chromedp.WaitVisible("#chat"))
 	b.waitFor(t, "the stream open", `document.body.dataset.connection === "live"`)
 	b.eval(t, `Notification.permission === "granted" && document.getElementById("notify-enable").hidden`)
@@ -99,26 +88,49 @@ func TestBrowserNotifications(t *testing.T) {
 	b.waitFor(t, "the message shown", hasMessage("theirs", "seen now"))
 	b.eval(t, `window.__notes.length === 1`)
 
-	// A push, as the server sends when no page is open, makes the
-	// service worker show a notification (without text for an encrypted
-	// message), and a click on it opens the conversation: in the page
-	// when one is open, else in a new window.
-	src := serviceWorker(t, s.base)
+	checkServiceWorker(t, b, s.base, aUID)
+}
+
+// grantNotifications allows origin's notifications, as a person's "Allow"
+// would (the DevTools protocol's Browser.setPermission).
+func grantNotifications(t *testing.T, b *browser, origin string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	_, err := chromedp.Run(ctx, func(ctx context.Context, _ *chromedp.Target) (struct{}, error) {
+		return struct{}{}, chromedp.FromContext(ctx).Browser.Call(ctx, cdpbrowser.CommandSetPermission, cdpbrowser.SetPermissionParams{
+			Permission: &cdpbrowser.PermissionDescriptor{Name: "notifications"},
+			Setting:    cdpbrowser.PermissionSettingGranted,
+			Origin:     origin,
+		}, nil)
+	})
+	if err != nil {
+		t.Fatalf("grant notifications: %v", err)
+	}
+}
+
+// checkServiceWorker: a push, as the server sends when no page is open,
+// makes the service worker show a notification from aUID (without text
+// for an encrypted message), and a click on it opens the conversation:
+// in the page when one is open, else in a new window.
+func checkServiceWorker(t *testing.T, b *browser, base string, aUID int64) {
+	t.Helper()
+	src := serviceWorker(t, base)
 	b.do(t, "leave the page (its CSP forbids running the worker's source)", chromedp.Navigate("about:blank"))
 	var got struct {
 		Shown  []map[string]any
 		Posted []map[string]any
 		Opened []string
 	}
-	swRun(t, b, src, s.base+"/app/", fmt.Sprintf(`{"uid_from":%d,"name":"Ann","preview":"lunch?"}`, aUID), true, &got)
+	swRun(t, b, src, base+"/app/", fmt.Sprintf(`{"uid_from":%d,"name":"Ann","preview":"lunch?"}`, aUID), true, &got)
 	if len(got.Shown) != 1 || got.Shown[0]["title"] != "Ann" || got.Shown[0]["body"] != "lunch?" || got.Shown[0]["tag"] != fmt.Sprintf("u%d", aUID) ||
 		len(got.Posted) != 1 || got.Posted[0]["type"] != "fiberchat:open" || got.Posted[0]["uid"] != float64(aUID) || len(got.Opened) != 0 {
 		t.Fatalf("push to the worker with the page open: %+v", got)
 	}
 	got.Shown, got.Posted, got.Opened = nil, nil, nil
-	swRun(t, b, src, s.base+"/app/", fmt.Sprintf(`{"uid_from":%d,"gid":20000001,"name":"Ann","preview":""}`, aUID), false, &got)
+	swRun(t, b, src, base+"/app/", fmt.Sprintf(`{"uid_from":%d,"gid":20000001,"name":"Ann","preview":""}`, aUID), false, &got)
 	if len(got.Shown) != 1 || got.Shown[0]["body"] != "New message in a group" || got.Shown[0]["tag"] != "g20000001" ||
-		len(got.Posted) != 0 || len(got.Opened) != 1 || got.Opened[0] != s.base+"/app/#g20000001" {
+		len(got.Posted) != 0 || len(got.Opened) != 1 || got.Opened[0] != base+"/app/#g20000001" {
 		t.Fatalf("encrypted group push with no page open: %+v", got)
 	}
 }
