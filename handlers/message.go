@@ -95,6 +95,15 @@ type MessagesConfig struct {
 	// Files takes the uploads Sends name and links the files of the
 	// records Recv and Stream hand out; nil refuses every file_id.
 	Files *Files
+	// Push, when set, is handed every new message's recipients for Web
+	// Push (API.md §14). It never blocks.
+	Push MessagePusher
+}
+
+// MessagePusher schedules Web Push for the recipients of a message who
+// stay away: internal/push.Pusher.
+type MessagePusher interface {
+	Queue(m *models.Message, to []int64)
 }
 
 // NewMessages prepares the message group's handlers.
@@ -266,6 +275,9 @@ func (h *Messages) stored(ctx context.Context, msg *models.Message, wake []int64
 		if err := h.cfg.Notifier.Publish(ctx, uid); err != nil {
 			h.cfg.Logger.WarnContext(ctx, "wake long polls", "uid", uid, "error", err.Error())
 		}
+	}
+	if h.cfg.Push != nil {
+		h.cfg.Push.Queue(msg, wake)
 	}
 	h.cfg.Events.Emit(ctx, events.MessageStored{ID: msg.ID, From: msg.FromUID, To: msg.ToUID, GID: msg.GID, Body: msg.Body, Encrypted: msg.Enc, Time: msg.CreatedAt})
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"strings"
 	"time"
 
 	"github.com/fiberchat/fiberchat/events"
@@ -249,6 +251,52 @@ type Config struct {
 	// Optional. Default: 10 seconds.
 	PresenceGrace time.Duration
 
+	// PushDelay is how long a new message waits for its recipient
+	// before Web Push tells them of it (API.md §14): a user with a
+	// stream or long poll open on any instance then, or within
+	// PresenceGrace before, is not pushed to. Keep it at least
+	// PresenceGrace, or a user who left just before the message may be
+	// taken for present.
+	//
+	// Optional. Default: 10 seconds.
+	PushDelay time.Duration
+	// PushWorkers is how many pushes are posted at once.
+	//
+	// Optional. Default: 4.
+	PushWorkers int
+	// PushQueue bounds the messages waiting out PushDelay, and apart the
+	// pushes waiting for a worker: past it a push is dropped and counted
+	// (fiberchat_push_total{result="dropped"}), never waited for by a
+	// Send.
+	//
+	// Optional. Default: 10000.
+	PushQueue int
+	// PushRetries is how often a push that failed for a reason that may
+	// pass (no answer, 429, 5xx) is tried again, after 1 s, 2 s, 4 s…;
+	// -1 for never.
+	//
+	// Optional. Default: 3.
+	PushRetries int
+	// PushMaxSubscriptions is how many browsers one user may subscribe
+	// for pushes; the oldest subscription goes past it.
+	//
+	// Optional. Default: 10.
+	PushMaxSubscriptions int
+	// PushSubscriber is the contact the VAPID JWT gives push services
+	// (its sub claim, RFC 8292): a mailto: or https: URL.
+	//
+	// Optional. Default: PublicURL when it is https, else
+	// "mailto:webpush@localhost" (set it: some push services refuse
+	// that).
+	PushSubscriber string
+	// PushClient posts the pushes. The default connects to public
+	// addresses only, since endpoints come from users (docs/security.md);
+	// tests give one that trusts their push service.
+	//
+	// Optional. Default: a client with a 10 s timeout that refuses
+	// loopback, private and link-local addresses, redirects and proxies.
+	PushClient *http.Client
+
 	// Redis, when set, makes this process one of several serving the same
 	// database as one site (API.md §11, docs/scaling.md): wake-ups (unless
 	// Notifier is set), cache invalidations and rate-limit counters go
@@ -415,6 +463,12 @@ var ConfigDefault = Config{
 	// Below the 30 s many proxies allow an idle connection.
 	StreamPingInterval: 25 * time.Second,
 	PresenceGrace:      presence.DefaultGrace,
+	PushDelay:          10 * time.Second,
+	PushWorkers:        4,
+	PushQueue:          10000,
+	PushRetries:        3,
+	// As MaxSessions: a browser a device.
+	PushMaxSubscriptions: 10,
 }
 
 // configDefault fills the zero fields of config (the first, if any) from
@@ -470,6 +524,14 @@ func configDefault(config ...Config) (Config, error) {
 	setZero(&cfg.SendBatchSize, def.SendBatchSize)
 	setZero(&cfg.StreamPingInterval, def.StreamPingInterval)
 	setZero(&cfg.PresenceGrace, def.PresenceGrace)
+	setZero(&cfg.PushDelay, def.PushDelay)
+	setZero(&cfg.PushWorkers, def.PushWorkers)
+	setZero(&cfg.PushQueue, def.PushQueue)
+	setZero(&cfg.PushRetries, def.PushRetries)
+	setZero(&cfg.PushMaxSubscriptions, def.PushMaxSubscriptions)
+	if cfg.PushSubscriber == "" {
+		cfg.PushSubscriber = pushSubscriber(cfg.PublicURL)
+	}
 	setZero(&cfg.QueryTimeout, def.QueryTimeout)
 	setZero(&cfg.ShutdownTimeout, def.ShutdownTimeout)
 	setZero(&cfg.RedisPrefix, def.RedisPrefix)
@@ -512,6 +574,10 @@ func (cfg Config) validate() error {
 		return errors.New("fiberchat: MaxWait must be at most 30s (API.md's longest wait)")
 	case cfg.PresenceGrace < 0:
 		return errors.New("fiberchat: PresenceGrace must not be negative")
+	case cfg.PushDelay < 0, cfg.PushWorkers < 0, cfg.PushQueue < 0, cfg.PushRetries < -1, cfg.PushMaxSubscriptions < 0:
+		return errors.New("fiberchat: PushDelay, PushWorkers, PushQueue and PushMaxSubscriptions must be positive, PushRetries -1 or more")
+	case !strings.HasPrefix(cfg.PushSubscriber, "mailto:") && !strings.HasPrefix(cfg.PushSubscriber, "https://"):
+		return errors.New("fiberchat: PushSubscriber must be a mailto: or https: URL")
 	case cfg.StreamPingInterval < 0:
 		return errors.New("fiberchat: StreamPingInterval must be positive")
 	case cfg.QueryTimeout < 0, cfg.ShutdownTimeout < 0:
@@ -527,6 +593,15 @@ const (
 	// maxWait is the longest wait API.md lets a client ask for.
 	maxWait = 30 * time.Second
 )
+
+// pushSubscriber is PushSubscriber's default: the site, when it is
+// https, else a placeholder.
+func pushSubscriber(publicURL string) string {
+	if strings.HasPrefix(publicURL, "https://") {
+		return publicURL
+	}
+	return "mailto:webpush@localhost"
+}
 
 // setZero sets *v to def when it is the zero value.
 func setZero[T comparable](v *T, def T) {

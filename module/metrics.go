@@ -9,6 +9,7 @@ import (
 
 	"github.com/fiberchat/fiberchat/apierr"
 	"github.com/fiberchat/fiberchat/handlers"
+	"github.com/fiberchat/fiberchat/internal/push"
 	"github.com/fiberchat/fiberchat/middleware"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
@@ -101,6 +102,7 @@ func (m *Module) registerMetrics() error {
 		}, func() float64 { return float64(m.messages.Streams()) }),
 		m.cacheCollector(),
 	}
+	collectors = append(collectors, m.pushCollectors()...)
 	if m.cfg.Redis != nil {
 		collectors = append(collectors, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "fiberchat_redis_up",
@@ -238,3 +240,26 @@ func (m *Module) MetricsHandler() fiber.Handler {
 type slogPrinter struct{ log *slog.Logger }
 
 func (p slogPrinter) Println(v ...any) { p.log.Warn("metrics", "error", fmt.Sprint(v...)) }
+
+// pushCollectors count Web Push's pushes by what became of them:
+// fiberchat_push_total{result="sent|gone|failed|dropped"}.
+func (m *Module) pushCollectors() []prometheus.Collector {
+	results := []struct {
+		name string
+		read func(push.Stats) uint64
+	}{
+		{"sent", func(s push.Stats) uint64 { return s.Sent }},
+		{"gone", func(s push.Stats) uint64 { return s.Gone }},
+		{"failed", func(s push.Stats) uint64 { return s.Failed }},
+		{"dropped", func(s push.Stats) uint64 { return s.Dropped }},
+	}
+	out := make([]prometheus.Collector, len(results))
+	for i, r := range results {
+		out[i] = prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "fiberchat_push_total",
+			Help:        "Web Push pushes: sent (accepted by the push service), gone (404/410, subscription dropped), failed (refused, or every retry failed), dropped (a queue was full, or subscriptions unreadable).",
+			ConstLabels: prometheus.Labels{"result": r.name},
+		}, func() float64 { return float64(r.read(m.pusher.Stats())) })
+	}
+	return out
+}

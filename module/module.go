@@ -30,6 +30,7 @@ import (
 	"github.com/fiberchat/fiberchat/internal/deliver"
 	"github.com/fiberchat/fiberchat/internal/park"
 	"github.com/fiberchat/fiberchat/internal/presence"
+	"github.com/fiberchat/fiberchat/internal/push"
 	"github.com/fiberchat/fiberchat/internal/redisstore"
 	"github.com/fiberchat/fiberchat/internal/wire"
 	"github.com/fiberchat/fiberchat/middleware"
@@ -82,7 +83,11 @@ type Module struct {
 	waiters *deliver.Hub
 	// presence follows who is online from the waiters' comings and
 	// goings; typingThrottle keeps typing notices to one per interval.
-	presence       *presence.Tracker
+	presence *presence.Tracker
+	// pusher sends Web Push to the recipients who stay away; push serves
+	// its routes.
+	pusher         *push.Pusher
+	push           *handlers.Push
 	typingThrottle handlers.Throttle
 	// sessions forgets cached sessions when they end; nil without a cache.
 	sessions handlers.SessionCache
@@ -214,6 +219,7 @@ func (m *Module) newMessaging() {
 	m.waiters = deliver.New(deliver.Config{Notifier: m.notifier, MaxWaiters: cfg.MaxWaiters,
 		Changed: func(uid int64) { m.presence.Changed(uid) }})
 	m.presence = m.newPresence()
+	m.pusher = m.newPusher()
 	if cfg.ParkLongPolls {
 		m.parker = park.New(cfg.Logger)
 	}
@@ -235,6 +241,7 @@ func (m *Module) stopMessaging() {
 		m.writer.Stop()
 	}
 	m.groupWriter.Stop()
+	m.pusher.Close()
 	m.presence.Close()
 	if m.ownNotifier {
 		_ = m.notifier.Close()
@@ -285,6 +292,7 @@ func (m *Module) newHandlers(profiles handlers.ProfileSource) error {
 		Notices: notices{m},
 		Logger:  m.cfg.Logger,
 	})
+	m.push = m.pushRoutes()
 	return nil
 }
 
@@ -346,6 +354,7 @@ func (m *Module) newMessages() *handlers.Messages {
 		Tokens:         m.tokens,
 		PingInterval:   cfg.StreamPingInterval,
 		Files:          m.files,
+		Push:           m.pusher,
 	})
 }
 
@@ -455,7 +464,10 @@ func (m *Module) Migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return migrations.Up(ctx, pool, m.dialect, m.cfg.TablePrefix, m.cfg.Logger)
+	if err := migrations.Up(ctx, pool, m.dialect, m.cfg.TablePrefix, m.cfg.Logger); err != nil {
+		return err
+	}
+	return m.makePushKey(ctx)
 }
 
 // DB returns the module's *gorm.DB (the host's pool, the module's table
@@ -617,6 +629,7 @@ func (m *Module) shutdown() error {
 	}
 	m.groupWriter.Stop()
 	m.wg.Wait()
+	m.pusher.Close()
 	m.presence.Close()
 	if m.ownNotifier {
 		return m.notifier.Close()

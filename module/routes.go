@@ -81,6 +81,13 @@ func (m *Module) Mount(r fiber.Router) {
 	rt.post("/user/keys/publish", ks.Publish())
 	rt.post("/user/keys/get", ks.Get())
 
+	ps := m.push // Web Push (API.md §14)
+	rt.post("/user/push/subscribe", ps.Subscribe(), routeOpts{
+		afterSession: []fiber.Handler{m.rateLimit("push", m.cfg.AccountRateLimit, middleware.KeyUser)},
+	})
+	rt.post("/user/push/unsubscribe", ps.Unsubscribe())
+	rt.raw(fiber.MethodGet, "/push/key", handlers.Boundary(m.cfg.Logger, nil), ps.Key())
+
 	rt.raw(fiber.MethodGet, "/avatar/:name", handlers.Boundary(m.cfg.Logger, nil), m.users.ServeAvatar())
 	rt.raw(fiber.MethodGet, "/file/:id/:variant", handlers.Boundary(m.cfg.Logger, nil), m.files.Serve()) // signed URLs
 	rt.raw(fiber.MethodGet, "/static/fiberchat.js", serveClientScript)                                   // web.ClientJS, for host pages

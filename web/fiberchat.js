@@ -434,6 +434,34 @@ export class Client {
     const keys = (await this.deviceKeys([uidTo, me])).data;
     if (!keys.some((k) => k.uid === Number(uidTo))) throw new E2EEError("the recipient has published no device key");
     return sealMessage(device, keys, text);
+  // Web Push (API.md §14).
+
+  /** pushKey resolves to the server's VAPID public key (base64url), the
+   * applicationServerKey of pushManager.subscribe. GET, not signed. */
+  async pushKey() {
+    let res;
+    try {
+      res = await this.#fetch(this.url("/push/key"), { credentials: "same-origin" });
+    } catch (e) {
+      throw new ChatError(0, 0, "network error: " + (e && e.message ? e.message : e));
+    }
+    const body = await res.json().catch(() => null);
+    if (!res.ok || !body || body.error !== 0 || !body.key) {
+      throw new ChatError(res.status, body && body.error ? body.error : 0, body && body.msg ? body.msg : res.statusText, body);
+    }
+    return body.key;
+  }
+
+  /** pushSubscribe asks the server to push to subscription (a
+   * PushSubscription, or its toJSON()) for me. */
+  pushSubscribe(subscription) {
+    const s = typeof subscription.toJSON === "function" ? subscription.toJSON() : subscription;
+    return this.call("/user/push/subscribe", { endpoint: s.endpoint, keys: s.keys });
+  }
+
+  /** pushUnsubscribe stops the pushes to endpoint for me. */
+  pushUnsubscribe(endpoint) {
+    return this.call("/user/push/unsubscribe", { endpoint });
   }
 
   /** recv is one Recv: {last_id, wait, limit} all optional. */

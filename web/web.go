@@ -12,7 +12,13 @@
 //     (mount prefix, client_id, the day's api_tokens, and for a host an
 //     URL that hands out a chat session) from ./config.json, which the
 //     serving program writes with module.BrowserTokens: the client secret
-//     stays on the server.
+//     stays on the server. Beside them, notify.js (notifications while
+//     the tab is hidden, the button that asks for permission, the push
+//     subscription) and sw.js, the service worker that shows Web Pushes
+//     (API.md §14). sw.js is served from the page's own directory, so
+//     its scope is the page's (no Service-Worker-Allowed header), and a
+//     server should send it, as the page, with Cache-Control: no-cache,
+//     so that browsers pick up a new version at once.
 //
 // The files are plain HTML, CSS and JavaScript: no build step, no Node
 // toolchain.

@@ -13,6 +13,8 @@
 // fiberchat.js is loaded from the module itself (GET <base>/static/fiberchat.js),
 // so the page always speaks the server's own version of the client.
 
+import { setupNotifications, subscribePush, unsubscribePush, noticeMessage, missedCount, conversationFromURL } from "./notify.js";
+
 // ChatError and configure come from fiberchat.js once config.json named
 // the mount; until then a failure is a PageError.
 let ChatError = class PageError extends Error {
@@ -175,6 +177,7 @@ async function start() {
   bind();
   bindGroups();
   bindFinish();
+  bindNotifications();
   await enter();
 }
 
@@ -212,10 +215,12 @@ async function enter(note) {
   $("chat").hidden = false;
   renderMe();
   await Promise.all([loadContacts(), loadGroups(), loadRequests(), loadUnread(), loadBlocked()]);
-  const open = store.get("open");
+  const clicked = conversationFromURL();
+  const open = clicked ? clicked.gid ? clicked : clicked.uid : store.get("open");
   if (open && open.gid) await openGroup(open.gid);
   else if (open) await openConversation(open);
   listen();
+  subscribePush();
 }
 
 function showAuth(note) {
@@ -367,7 +372,7 @@ function renderTitle() {
   const sum = (m, keep) => [...m].reduce((a, [k, n]) => a + (keep(k) ? n : 0), 0);
   // A group I was taken out of may linger in groupUnread until the next
   // Unread: it no longer counts.
-  const total = sum(unread, () => true) + sum(groupUnread, (gid) => groups.has(gid));
+  const total = sum(unread, () => true) + sum(groupUnread, (gid) => groups.has(gid)) + missedCount();
   if (me) document.title = (total ? `(${total}) ` : "") + `${me.name} · fiberchat`;
 }
 
@@ -1302,6 +1307,7 @@ async function onMessage(m) {
     refreshUnreadSoon();
     if (!contacts.has(m.uid_from)) loadContacts();
   }
+  if (m.uid_from !== me.uid) noticeMessage(m, senderName(m), here);
 }
 
 function onEvent(type, data) {
@@ -1724,6 +1730,26 @@ async function resendUnsent() {
   } finally {
     resending = false;
   }
+// Notifications (API.md §14): notify.js shows them while the tab is
+// hidden, sw.js when no tab is open; here is only what ties them to the
+// page's state.
+
+function bindNotifications() {
+  setupNotifications({
+    chat,
+    button: $("notify-enable"),
+    note: $("notify-note"),
+    onOpen: (c) => (c.gid ? openGroup(c.gid) : openConversation(c.uid)),
+    renderTitle,
+  });
+}
+
+// senderName is who a notification says m is from: the contact, or the
+// group's member, by name; the group's name when the sender is unknown.
+function senderName(m) {
+  const p = contacts.get(m.uid_from) || people.get(m.uid_from);
+  if (p && p.name) return m.gid && groups.has(m.gid) ? `${p.name} · ${groups.get(m.gid).name}` : p.name;
+  return m.gid && groups.has(m.gid) ? groups.get(m.gid).name : "fiberchat";
 }
 
 // Wiring.
@@ -1767,6 +1793,7 @@ function bind() {
   });
   $("logout").addEventListener("click", async () => {
     stopListening();
+    await unsubscribePush();
     try {
       await chat.logout();
     } catch {
