@@ -4,9 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"math/rand/v2"
 	"slices"
-	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -399,10 +397,6 @@ func lockUIDs(tx *gorm.DB, uids []int64) ([]int64, error) {
 	return locked, err
 }
 
-// contactTxAttempts bounds the retries of a contacts transaction that the
-// database chose as a deadlock victim.
-const contactTxAttempts = 4
-
 // contactTx runs fn in a transaction, retrying it when MySQL/MariaDB
 // breaks a deadlock by rolling it back (nothing of it was written, so
 // running it again is safe; fn must not keep state from a failed attempt).
@@ -419,18 +413,15 @@ func (s *Store) contactTx(ctx context.Context, fn func(tx *gorm.DB) error) error
 	if s.db.Dialector.Name() == "mysql" {
 		opts = append(opts, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	}
+	// A deadlock victim, or a transaction Galera's certification rolled
+	// back, wrote nothing: it runs again until the deadline.
 	for attempt := 1; ; attempt++ {
 		err := db.Transaction(fn, opts...)
-		if err == nil || !isDeadlock(err) || attempt == contactTxAttempts {
+		if err == nil || !isDeadlock(err) {
 			return err
 		}
-		// A short random pause keeps the two victims of one deadlock from
-		// meeting again at once.
-		pause := time.Duration(attempt)*5*time.Millisecond + rand.N(10*time.Millisecond)
-		select {
-		case <-db.Statement.Context.Done():
-			return db.Statement.Context.Err()
-		case <-time.After(pause):
+		if !retryPause(db.Statement.Context, attempt) {
+			return err
 		}
 	}
 }

@@ -86,7 +86,7 @@ func (s *Store) countSQL(q []byte, msgs []*Message, step int64) ([]byte, error) 
 		if step == 0 {
 			c.last = max(c.last, m.ID)
 		} else {
-			c.last = int64(i) * step // ids rise with the rows
+			c.last = int64(i) // ids rise with the rows
 		}
 	}
 	// Rows in key order, so that two batches upserting the same rows take
@@ -107,7 +107,11 @@ func (s *Store) countSQL(q []byte, msgs []*Message, step int64) ([]byte, error) 
 		c := per[k]
 		q = append(appendInts(append(q, '('), k.to, k.from), ", "...)
 		if step != 0 {
-			q = append(q, "LAST_INSERT_ID() + "...)
+			// The step as the INSERT used it: Galera changes it as
+			// nodes come and go (see Store.idStep).
+			q = append(strconv.AppendInt(append(q, "LAST_INSERT_ID() + @@auto_increment_increment * "...), c.last, 10), ", "...)
+			q = append(appendInts(q, 0, c.n), ')')
+			continue
 		}
 		q = append(appendInts(q, c.last, 0, c.n), ')')
 	}

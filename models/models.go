@@ -48,6 +48,11 @@ type User struct {
 	// never), and ShowPresence whether they show it (API.md §13).
 	LastSeen     int64 `gorm:"not null"`
 	ShowPresence bool  `gorm:"not null;default:true"`
+	// MailboxSeq is bumped by every batch that stores a message for the
+	// user, on a Galera cluster only: the write that makes certification
+	// order Sends to one user made on different nodes (see
+	// Store.bumpMailboxes). Nothing reads it.
+	MailboxSeq int64 `gorm:"column:mailbox_seq;not null;default:0"`
 }
 
 // UserToken is one login session. Only the SHA-256 of the access token is

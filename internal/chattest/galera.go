@@ -204,12 +204,11 @@ func (g *Galera) setUp(t testing.TB) {
 // (0-based) as user fiberchat. Reads wait for the node to have applied
 // what the cluster committed before them (wsrep_sync_wait=1), so a
 // message stored through another node is seen once its Send answered.
-func (g *Galera) DSN(i int) string {
-	return g.DSNOf(i)
-}
+func (g *Galera) DSN(i int) string { return g.DSNOf(i) }
 
-// DSNOf is the DSN listing the given nodes' addresses, in that order,
-// comma-separated (internal/database fails over between them).
+// DSNOf is DSN listing the given nodes' addresses, in that order,
+// comma-separated: internal/database connects to the first that is up
+// and ready (see internal/database/failover).
 func (g *Galera) DSNOf(nodes ...int) string {
 	addrs := make([]string, len(nodes))
 	for i, n := range nodes {
@@ -249,7 +248,8 @@ func (g *Galera) Status(i int, name string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	var k, v string
-	if err := db.QueryRowContext(ctx, "SHOW GLOBAL STATUS LIKE ?", name).Scan(&k, &v); err != nil {
+	// A literal: SHOW takes no placeholder, and the names are the test's.
+	if err := db.QueryRowContext(ctx, "SHOW GLOBAL STATUS LIKE '"+strings.ReplaceAll(name, "'", "")+"'").Scan(&k, &v); err != nil {
 		return ""
 	}
 	return v
@@ -417,4 +417,12 @@ func (n *GaleraNode) kill() {
 	case <-exited:
 	case <-time.After(10 * time.Second):
 	}
+}
+
+// Open opens the fiberchat database through the given nodes, the first
+// preferred and the others in failover order (see DSNOf), as an
+// instance of a site on the cluster opens it.
+func (g *Galera) Open(t testing.TB, nodes ...int) *DB {
+	t.Helper()
+	return open(t, "mysql", "mysql:"+g.DSNOf(nodes...))
 }
