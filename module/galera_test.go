@@ -2,6 +2,7 @@ package module_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -191,4 +192,133 @@ func sendOnce(t *testing.T, c *client.Client, to int64, text string) int64 {
 	}
 	t.Errorf("send %s: %v", text, err)
 	return 0
+}
+
+// TestGaleraNodeKilled kills node 1 with SIGKILL while four senders send
+// to one recipient, two through instance A (on node 1, failing over to
+// nodes 2 and 3) and two through B (on node 2), and starts it again:
+// every Send is answered 200 or 503/1503, never 500, and none later than
+// QueryTimeout and a margin; A goes on sending through another node
+// while node 1 is down; and every acknowledged Send is stored exactly
+// once, under the id it was answered with, on every node, node 1 too
+// once it has caught up.
+func TestGaleraNodeKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Galera cluster")
+	}
+	const queryTimeout = 3 * time.Second
+	g, a, b := galeraPair(t, func(c *module.Config) { c.QueryTimeout = queryTimeout })
+	rcpt := a.NewUser(t, "rcpt")
+	var (
+		mu      sync.Mutex
+		acked   = map[string]int64{} // client_msg_id → id
+		ackedOn = map[string]time.Time{}
+		viaA    = map[string]bool{}
+		bad     []string
+	)
+	stop := make(chan struct{})
+	var done sync.WaitGroup
+	for i := range 4 {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		u := a.NewUser(t, fmt.Sprint("sender", i))
+		a.Befriend(t, u, rcpt)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			c := s.SDKFor(t, u)
+			for n := 0; ; n++ {
+				key := fmt.Sprintf("k%d-%d", i, n)
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					start := time.Now()
+					ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+					sent, err := c.Send(ctx, rcpt.UID, key, client.ClientMsgID(key))
+					cancel()
+					took := time.Since(start)
+					mu.Lock()
+					if took > queryTimeout+time.Second {
+						bad = append(bad, fmt.Sprintf("%s took %v (%v)", key, took, err))
+					}
+					var e *client.Error
+					if err == nil {
+						acked[key], ackedOn[key], viaA[key] = sent.ID, time.Now(), s == a
+					} else if !errors.As(err, &e) || e.Status != 503 {
+						bad = append(bad, fmt.Sprintf("%s answered %v", key, err))
+					}
+					mu.Unlock()
+					if err == nil {
+						break
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	time.Sleep(1500 * time.Millisecond)
+	down := time.Now()
+	g.Kill(0)
+	time.Sleep(4 * time.Second)
+	up := time.Now()
+	g.Start(0)
+	g.AwaitSynced(t, nil)
+	time.Sleep(time.Second)
+	close(stop)
+	done.Wait()
+
+	mu.Lock()
+	defer mu.Unlock()
+	for _, s := range bad {
+		t.Error(s)
+	}
+	movedOn := 0
+	for key, at := range ackedOn {
+		if viaA[key] && at.After(down.Add(queryTimeout+time.Second)) && at.Before(up) {
+			movedOn++
+		}
+	}
+	if movedOn == 0 {
+		t.Error("no Send through A was acknowledged while its node was down")
+	}
+	for i := range g.Nodes {
+		checkStoredOnce(t, g, i, rcpt.UID, acked)
+	}
+	t.Logf("%d Sends acknowledged, %d through A while node 1 was down", len(acked), movedOn)
+}
+
+// checkStoredOnce checks, on node i, that every acknowledged Send is
+// stored exactly once under its id.
+func checkStoredOnce(t *testing.T, g *chattest.Galera, i int, to int64, acked map[string]int64) {
+	t.Helper()
+	db := g.Root(i)
+	defer db.Close()
+	// Wait for this node to have applied what the cluster committed.
+	if _, err := db.Exec("SET SESSION wsrep_sync_wait = 1"); err != nil {
+		t.Fatalf("node %d: %v", i+1, err)
+	}
+	rows, err := db.Query("SELECT client_msg_id, id FROM fiberchat.chat_messages WHERE to_uid = ?", to)
+	if err != nil {
+		t.Fatalf("node %d: %v", i+1, err)
+	}
+	defer rows.Close()
+	stored := map[string][]int64{}
+	for rows.Next() {
+		var key string
+		var id int64
+		if err := rows.Scan(&key, &id); err != nil {
+			t.Fatal(err)
+		}
+		stored[key] = append(stored[key], id)
+	}
+	for key, id := range acked {
+		if got := stored[key]; len(got) != 1 || got[0] != id {
+			t.Errorf("node %d: %s acknowledged as %d, stored as %v", i+1, key, id, got)
+		}
+	}
 }
