@@ -322,3 +322,27 @@ func checkStoredOnce(t *testing.T, g *chattest.Galera, i int, to int64, acked ma
 		}
 	}
 }
+
+// TestGaleraWakeSeesMessage: a Send through the instance on node 1 wakes
+// a long poll held by the instance on node 2, whose read finds the
+// message at once although node 2 may not have applied it when the
+// wake-up arrives: the poll is answered with it, not at its timeout.
+func TestGaleraWakeSeesMessage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Galera cluster")
+	}
+	_, a, b := galeraPair(t, nil)
+	alice, bob := a.NewUser(t, "alice"), a.NewUser(t, "bob")
+	a.Befriend(t, alice, bob)
+	var lastID int64
+	for i := range 30 {
+		polls := startCross(t, b, bob, lastID, 20*time.Second)
+		settleCross()
+		id := mustSend(t, a, alice, bob, fmt.Sprintf("hello %d", i))
+		got := awaitCross(t, polls, 5*time.Second)
+		if len(got.Messages) != 1 || got.Messages[0].ID != id {
+			t.Fatalf("round %d: poll on B got %+v, want message %d sent through A", i, got, id)
+		}
+		lastID = id
+	}
+}
