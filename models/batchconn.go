@@ -229,6 +229,11 @@ func (b *batchConn) end(ctx context.Context, err error) error {
 		// As Tx.Commit: no COMMIT once the deadline has passed.
 		err = ctx.Err()
 	}
+	if nodeNotReady(err) {
+		// Its node takes no writes: the next batch connects anew.
+		b.discard()
+		return err
+	}
 	if err != nil {
 		b.rollback(ctx)
 		return err
