@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -345,4 +348,84 @@ func TestGaleraWakeSeesMessage(t *testing.T) {
 		}
 		lastID = id
 	}
+}
+
+// TestGaleraMeasure measures what docs/scaling.md reports: the Send rate
+// of eight senders (four through each of two instances, each to a
+// recipient of their own) and the wake-up latency across instances (a
+// long poll held on B, a Send through A; from the Send's answer to the
+// poll's), on a Galera cluster with the instances on two nodes and on
+// one MariaDB (FIBERCHAT_TEST_MYSQL_DSN's). It runs only when
+// FIBERCHAT_GALERA_MEASURE is set: its figures are for the docs, not a
+// pass or fail.
+func TestGaleraMeasure(t *testing.T) {
+	if os.Getenv("FIBERCHAT_GALERA_MEASURE") == "" {
+		t.Skip("FIBERCHAT_GALERA_MEASURE is not set: the measurement for docs/scaling.md is not run")
+	}
+	t.Run("galera", func(t *testing.T) {
+		_, a, b := galeraPair(t, nil)
+		measurePair(t, a, b)
+	})
+	t.Run("mariadb", func(t *testing.T) {
+		base := os.Getenv(chattest.MySQLEnv)
+		if base == "" {
+			t.Skip(chattest.MySQLEnv + " is not set")
+		}
+		r := chattest.StartRedis(t)
+		opts := func() chattest.Options {
+			rc := r.Client(t)
+			return chattest.Options{Config: func(c *module.Config) { c.Redis = rc }}
+		}
+		a := chattest.NewServer(t, chattest.OpenMySQL(t, base), opts())
+		b := a.Twin(t, opts())
+		chattest.AwaitRedis(t, a, b)
+		measurePair(t, a, b)
+	})
+}
+
+// measurePair logs the Send rate and the wake-up latency of a and b.
+func measurePair(t *testing.T, a, b *chattest.Server) {
+	t.Helper()
+	const senders, load = 8, 3 * time.Second
+	var clients []*client.Client
+	var to []int64
+	for i := range senders {
+		u, r := a.NewUser(t, fmt.Sprint("s", i)), a.NewUser(t, fmt.Sprint("r", i))
+		a.Befriend(t, u, r)
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		clients, to = append(clients, s.SDKFor(t, u)), append(to, r.UID)
+	}
+	var sent atomic.Int64
+	end := time.Now().Add(load)
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; time.Now().Before(end); n++ {
+				if _, err := c.Send(context.Background(), to[i], fmt.Sprint("m", n)); err == nil {
+					sent.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	alice, bob := a.NewUser(t, "alice"), a.NewUser(t, "bob")
+	a.Befriend(t, alice, bob)
+	var lastID int64
+	var lat []time.Duration
+	for i := range 100 {
+		polls := startCross(t, b, bob, lastID, 20*time.Second)
+		settleCross()
+		lastID = mustSend(t, a, alice, bob, fmt.Sprint("w", i))
+		answered := time.Now()
+		awaitCross(t, polls, 5*time.Second)
+		lat = append(lat, time.Since(answered))
+	}
+	slices.Sort(lat)
+	t.Logf("send: %d in %v, %.0f/s; wake across instances: p50 %v, p99 %v",
+		sent.Load(), load, float64(sent.Load())/load.Seconds(), lat[len(lat)/2].Round(10*time.Microsecond), lat[len(lat)*99/100].Round(10*time.Microsecond))
 }
