@@ -7,10 +7,11 @@
 //
 // It is made for the nodes of a MariaDB Galera cluster, where any node
 // takes writes (docs/scaling.md): a node that is up but not ready to
-// take queries (wsrep_ready OFF: not yet joined, or cut off from the
-// primary component, where every statement would fail with 1047) is
-// passed over like one that does not answer. A server without wsrep is
-// always ready.
+// take queries (wsrep_on, and wsrep_ready OFF: not yet joined, or cut
+// off from the primary component, where every statement would fail with
+// 1047) is passed over like one that does not answer. A server without
+// wsrep is always ready. A new connection costs these two questions, a
+// round trip each, once.
 //
 // Connections already open stay where they are: one whose server dies
 // fails, and database/sql replaces it by a new one, which goes to the
@@ -122,27 +123,46 @@ func (c *connector) Driver() driver.Driver { return c.servers[0].conn.Driver() }
 // queries (wsrep_ready OFF).
 var ErrNotReady = errors.New("failover: server not ready (wsrep_ready is OFF)")
 
-// ready asks conn's server whether it takes queries.
+// ready asks conn's server whether it takes queries: a server with
+// wsrep on must say wsrep_ready ON. A MariaDB without a cluster has the
+// status too, always OFF, so wsrep_on is asked first; a MySQL without
+// wsrep has neither.
 func ready(ctx context.Context, conn driver.Conn) error {
 	q, ok := conn.(driver.QueryerContext)
 	if !ok {
 		return nil
 	}
-	rows, err := q.QueryContext(ctx, "SHOW STATUS LIKE 'wsrep_ready'", nil)
-	if err != nil {
+	on, err := show(ctx, q, "SHOW VARIABLES LIKE 'wsrep_on'")
+	if err != nil || !strings.EqualFold(on, "ON") {
 		return err
+	}
+	switch state, err := show(ctx, q, "SHOW STATUS LIKE 'wsrep_ready'"); {
+	case err != nil:
+		return err
+	case !strings.EqualFold(state, "ON"):
+		return ErrNotReady
+	}
+	return nil
+}
+
+// show runs a SHOW … LIKE of one name and returns its value, "" for no
+// row.
+func show(ctx context.Context, q driver.QueryerContext, stmt string) (string, error) {
+	rows, err := q.QueryContext(ctx, stmt, nil)
+	if err != nil {
+		return "", err
 	}
 	defer rows.Close()
 	vals := make([]driver.Value, len(rows.Columns()))
 	switch err := rows.Next(vals); {
 	case errors.Is(err, io.EOF):
-		return nil // no wsrep: a server of its own
+		return "", nil
 	case err != nil:
-		return err
-	case len(vals) == 2 && !strings.EqualFold(text(vals[1]), "ON"):
-		return ErrNotReady
+		return "", err
+	case len(vals) != 2:
+		return "", fmt.Errorf("failover: %s: %d columns", stmt, len(vals))
 	}
-	return nil
+	return text(vals[1]), nil
 }
 
 func text(v driver.Value) string {
