@@ -149,7 +149,7 @@ func (s *Store) IncomingRequests(ctx context.Context, uid int64) ([]IncomingRequ
 func (s *Store) AddContacts(ctx context.Context, me int64, peers []int64, now int64) ([]AddResult, error) {
 	var results []AddResult
 	err := s.contactTx(ctx, func(tx *gorm.DB) error {
-		locked, err := lockUsers(tx, me, peers)
+		locked, err := s.lockUsers(tx, me, peers)
 		if err != nil {
 			return err
 		}
@@ -297,7 +297,7 @@ var errNoPendingRequest = ErrNotFound.WithMsg("no pending request from uid_from"
 // if me no longer exists.
 func (s *Store) AnswerRequest(ctx context.Context, me, from int64, accept bool, now int64) error {
 	return s.contactTx(ctx, func(tx *gorm.DB) error {
-		if _, err := lockUsers(tx, me, []int64{from}); err != nil {
+		if _, err := s.lockUsers(tx, me, []int64{from}); err != nil {
 			return err
 		}
 		res := tx.Where("from_uid = ? AND to_uid = ?", from, me).Delete(&ContactRequest{})
@@ -322,7 +322,7 @@ func (s *Store) AnswerRequest(ctx context.Context, me, from int64, accept bool, 
 func (s *Store) DeleteContacts(ctx context.Context, me int64, peers []int64) ([]int64, error) {
 	var removed []int64
 	err := s.contactTx(ctx, func(tx *gorm.DB) error {
-		if _, err := lockUsers(tx, me, peers); err != nil {
+		if _, err := s.lockUsers(tx, me, peers); err != nil {
 			return err
 		}
 		removed = removed[:0]
@@ -372,11 +372,18 @@ func connect(tx *gorm.DB, me int64, peers []int64, now int64) error {
 // if me itself is gone (the host deleted the user mid-session).
 //
 // SQLite ignores FOR UPDATE; it needs no row locks, as it admits one
-// writer at a time.
-func lockUsers(tx *gorm.DB, me int64, peers []int64) ([]int64, error) {
+// writer at a time. On a Galera cluster, where a lock taken on one node
+// orders nothing on another, the rows are written too (bumpMailboxes),
+// so that such a transaction and a Send to the same users on another
+// node are ordered by certification, as the locks order them on one
+// server.
+func (s *Store) lockUsers(tx *gorm.DB, me int64, peers []int64) ([]int64, error) {
 	locked, err := lockUIDs(tx, append([]int64{me}, peers...))
 	if err != nil {
 		return nil, fmt.Errorf("lock users: %w", err)
+	}
+	if err := s.bumpMailboxes(tx, locked); err != nil {
+		return nil, err
 	}
 	if _, ok := slices.BinarySearch(locked, me); !ok {
 		return nil, ErrUserGone

@@ -236,7 +236,7 @@ func scanHistory(db *gorm.DB, q string, args []any, limit int, joined bool, page
 func (s *Store) MarkRead(ctx context.Context, me, from, lastID int64) (newlyRead, readID int64, err error) {
 	err = s.contactTx(ctx, func(tx *gorm.DB) error {
 		newlyRead, readID = 0, 0
-		if _, err := lockUsers(tx, me, nil); err != nil {
+		if _, err := s.lockUsers(tx, me, nil); err != nil {
 			return err
 		}
 		var c Conversation
@@ -341,7 +341,7 @@ func (s *Store) Unread(ctx context.Context, uid int64) ([]UnreadFrom, error) {
 func (s *Store) BlockUsers(ctx context.Context, me int64, peers []int64, now int64) (blocked, unfriended []int64, err error) {
 	err = s.contactTx(ctx, func(tx *gorm.DB) error {
 		blocked, unfriended = nil, nil
-		locked, err := lockUsers(tx, me, peers)
+		locked, err := s.lockUsers(tx, me, peers)
 		if err != nil {
 			return err
 		}
@@ -392,7 +392,7 @@ func (s *Store) UnblockUsers(ctx context.Context, me int64, peers []int64) ([]in
 	var unblocked []int64
 	err := s.contactTx(ctx, func(tx *gorm.DB) error {
 		unblocked = nil
-		if _, err := lockUsers(tx, me, peers); err != nil {
+		if _, err := s.lockUsers(tx, me, peers); err != nil {
 			return err
 		}
 		if err := tx.Model(&Block{}).Where("uid = ? AND blocked_uid IN ?", me, peers).

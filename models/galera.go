@@ -24,7 +24,10 @@ import (
 // and two Sends to one user then either run one after the other on one
 // node, or the later one to certify is rolled back and takes a new id,
 // above every id the other could have handed out: a user's messages
-// commit in id order on every node, and a cursor never skips one.
+// commit in id order on every node, and a cursor never skips one. The
+// contact, block and read transactions, which take the same user locks
+// (lockUsers), write the rows too, so a block made on one node and a
+// Send made on another are ordered as on one server.
 // docs/scaling.md says why this rather than one writing node.
 
 // galeraUnknown, galeraNo and galeraYes are the states of Store.wsrep.
@@ -52,10 +55,18 @@ func (s *Store) onGalera(ctx context.Context) bool {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	// SHOW VARIABLES finds no row on a MySQL without wsrep, where
-	// SELECT @@wsrep_on would fail.
+	// Asked on the pool itself, past GORM: it is the store's set-up,
+	// once, not one of its queries (the host's callbacks and logger do
+	// not see it). SHOW VARIABLES finds no row on a MySQL without wsrep,
+	// where SELECT @@wsrep_on would fail.
+	const q = "SHOW VARIABLES LIKE 'wsrep_on'"
 	var name, value string
-	err := s.db.WithContext(ctx).Raw("SHOW VARIABLES LIKE 'wsrep_on'").Row().Scan(&name, &value)
+	var err error
+	if pool, perr := s.db.DB(); perr == nil {
+		err = pool.QueryRowContext(ctx, q).Scan(&name, &value)
+	} else { // a host's pool that is not database/sql's
+		err = s.db.WithContext(ctx).Raw(q).Row().Scan(&name, &value)
+	}
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		s.wsrep.Store(galeraNo)

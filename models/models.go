@@ -48,9 +48,10 @@ type User struct {
 	// never), and ShowPresence whether they show it (API.md §13).
 	LastSeen     int64 `gorm:"not null"`
 	ShowPresence bool  `gorm:"not null;default:true"`
-	// MailboxSeq is bumped by every batch that stores a message for the
-	// user, on a Galera cluster only: the write that makes certification
-	// order Sends to one user made on different nodes (see
+	// MailboxSeq is bumped, on a Galera cluster only, by every
+	// transaction that takes the user's row lock (a Send to them, a
+	// contact, block or read change): the write that makes certification
+	// order such transactions made on different nodes (see
 	// Store.bumpMailboxes). Nothing reads it.
 	MailboxSeq int64 `gorm:"column:mailbox_seq;not null;default:0"`
 }

@@ -1,7 +1,6 @@
 -- +goose Up
--- A count of the batches that stored something for the user, bumped on
--- a Galera cluster only (see the MySQL migration); SQLite keeps the
--- column so that both schemas match the model.
+-- Bumped on a Galera cluster only (see the MySQL migration); SQLite
+-- keeps the column so that both schemas match the model.
 ALTER TABLE {{prefix}}users ADD COLUMN mailbox_seq INTEGER NOT NULL DEFAULT 0;
 
 -- +goose Down
