@@ -341,8 +341,11 @@ func (w *MessageWriter) commit(batch []*writeReq, conn *batchConn) {
 	defer cancel()
 	var err error
 	start := time.Now()
-	for attempt := 1; attempt <= sendAttempts; attempt++ {
-		if err = w.store.createBatch(ctx, batch, conn); err == nil || !isDeadlock(err) {
+	// A deadlock victim, or a batch Galera's certification rolled back,
+	// stored nothing: it runs again until the deadline (see
+	// replayAttempts).
+	for attempt := 1; ; attempt++ {
+		if err = w.store.createBatch(ctx, batch, conn); err == nil || !isDeadlock(err) || !retryPause(ctx, attempt) {
 			break
 		}
 	}
@@ -596,6 +599,12 @@ func (s *Store) optimisticBatch(ctx context.Context, c *sql.Conn, batch []*write
 		return nil, false, err
 	}
 	q = append(q, "; "...)
+	if s.onGalera(ctx) {
+		if q, err = s.bumpSQL(q, recipientsOf(rows)); err != nil {
+			return nil, false, err
+		}
+		q = append(q, "; "...)
+	}
 	q, args, err := s.insertSQL(q, nil, rows, !conn.escapes)
 	if err != nil {
 		return nil, false, err
@@ -604,7 +613,9 @@ func (s *Store) optimisticBatch(ctx context.Context, c *sql.Conn, batch []*write
 	if q, err = s.countSQL(q, rows, conn.idStep); err != nil {
 		return nil, false, err
 	}
-	q = append(q, "; SELECT LAST_INSERT_ID()"...)
+	// The step is read with the id: Galera changes it as nodes come
+	// and go (see Store.idStep).
+	q = append(q, "; SELECT LAST_INSERT_ID(), @@auto_increment_increment"...)
 
 	res, err := c.QueryContext(ctx, string(q), args...)
 	if err != nil {
@@ -615,7 +626,7 @@ func (s *Store) optimisticBatch(ctx context.Context, c *sql.Conn, batch []*write
 	if err != nil {
 		return nil, false, err
 	}
-	var first int64
+	var first, step int64
 	if !res.NextResultSet() || !res.Next() {
 		err := res.Err()
 		if err == nil {
@@ -626,7 +637,7 @@ func (s *Store) optimisticBatch(ctx context.Context, c *sql.Conn, batch []*write
 		}
 		return nil, false, fmt.Errorf("create messages: %w", err)
 	}
-	if err := res.Scan(&first); err != nil {
+	if err := res.Scan(&first, &step); err != nil {
 		return nil, false, fmt.Errorf("create messages: %w", err)
 	}
 	if err := res.Close(); err != nil {
@@ -635,9 +646,18 @@ func (s *Store) optimisticBatch(ctx context.Context, c *sql.Conn, batch []*write
 	if refused(batch, outcome, checks(present, contacts, blocked)) {
 		return nil, false, nil
 	}
-	setIDs(rows, first, conn.idStep)
+	setIDs(rows, first, max(step, 1))
 	noteTried(batch, outcome)
 	return outcome, true, nil
+}
+
+// recipientsOf returns the recipients of rows (repeats included).
+func recipientsOf(rows []*Message) []int64 {
+	uids := make([]int64, len(rows))
+	for i, m := range rows {
+		uids[i] = m.ToUID
+	}
+	return uids
 }
 
 // noteTried records, in each request whose message the attempt inserted,
@@ -690,6 +710,9 @@ func (s *Store) batchBody(tx *gorm.DB, batch []*writeReq, step int64, hexTexts b
 	}
 	present, contacts, blocked, err := s.lockAndCheck(tx, batch)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.bumpMailboxes(tx, present); err != nil {
 		return nil, err
 	}
 	earlier, err := readEarlierKeys(tx, batch, hexTexts)
@@ -971,6 +994,9 @@ func (s *Store) insertMessages(tx *gorm.DB, rows []*Message, step int64, hexText
 	id, err := res.LastInsertId()
 	if err != nil {
 		return fmt.Errorf("create messages: %w", err)
+	}
+	if step, err = s.idStep(tx, step); err != nil {
+		return err
 	}
 	if !s.mysql() {
 		id -= int64(len(rows)-1) * step

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fiberchat/fiberchat/internal/database/clientcharset"
+	"github.com/fiberchat/fiberchat/internal/database/failover"
 	gomysql "github.com/go-sql-driver/mysql"
 	"gorm.io/driver/mysql"
 	"gorm.io/gorm"
@@ -96,27 +97,25 @@ func openBatchPool(db *gorm.DB, n int, timeout time.Duration, wrap func(driver.C
 	if sqlDB, err := db.DB(); err != nil || !isMySQLDriver(sqlDB.Driver()) {
 		return nil, nil
 	}
-	var cfg *gomysql.Config
-	var err error
-	switch {
-	case d.DSNConfig != nil:
-		cfg = d.DSNConfig.Clone()
-	case d.DSN != "":
-		if cfg, err = gomysql.ParseDSN(d.DSN); err != nil {
-			return nil, err
-		}
-	default:
-		return nil, nil
-	}
-	cfg.MultiStatements = true
-	// The texts must travel inside the statement: a prepared statement
-	// holds one statement only.
-	cfg.InterpolateParams = true
-	var connector driver.Connector
-	if connector, err = gomysql.NewConnector(cfg); err != nil {
+	cfgs, err := batchConfigs(d)
+	if cfgs == nil || err != nil {
 		return nil, err
 	}
-	connector = clientcharset.Guard(connector)
+	for _, cfg := range cfgs {
+		cfg.MultiStatements = true
+		// The texts must travel inside the statement: a prepared
+		// statement holds one statement only.
+		cfg.InterpolateParams = true
+	}
+	var connector driver.Connector
+	if len(cfgs) > 1 {
+		connector, err = failover.New(cfgs, clientcharset.Guard)
+	} else if connector, err = gomysql.NewConnector(cfgs[0]); err == nil {
+		connector = clientcharset.Guard(connector)
+	}
+	if err != nil {
+		return nil, err
+	}
 	if wrap != nil {
 		connector = wrap(connector)
 	}
@@ -130,6 +129,34 @@ func openBatchPool(db *gorm.DB, n int, timeout time.Duration, wrap func(driver.C
 		return nil, err
 	}
 	return pool, nil
+}
+
+// batchConfigs returns the driver configuration of each server GORM's
+// DSN names: one, or several in failover order (see failover), or none
+// when GORM has no DSN.
+func batchConfigs(d *mysql.Dialector) ([]*gomysql.Config, error) {
+	if dsns := failover.Split(d.DSN); len(dsns) > 1 {
+		cfgs := make([]*gomysql.Config, len(dsns))
+		for i, one := range dsns {
+			cfg, err := gomysql.ParseDSN(one)
+			if err != nil {
+				return nil, err
+			}
+			cfgs[i] = cfg
+		}
+		return cfgs, nil
+	}
+	switch {
+	case d.DSNConfig != nil:
+		return []*gomysql.Config{d.DSNConfig.Clone()}, nil
+	case d.DSN != "":
+		cfg, err := gomysql.ParseDSN(d.DSN)
+		if err != nil {
+			return nil, err
+		}
+		return []*gomysql.Config{cfg}, nil
+	}
+	return nil, nil
 }
 
 // roomToHold reports whether the module's pool can spare a connection for
@@ -201,6 +228,11 @@ func (b *batchConn) end(ctx context.Context, err error) error {
 	if err == nil {
 		// As Tx.Commit: no COMMIT once the deadline has passed.
 		err = ctx.Err()
+	}
+	if nodeNotReady(err) {
+		// Its node takes no writes: the next batch connects anew.
+		b.discard()
+		return err
 	}
 	if err != nil {
 		b.rollback(ctx)

@@ -4,9 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"math/rand/v2"
 	"slices"
-	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -151,7 +149,7 @@ func (s *Store) IncomingRequests(ctx context.Context, uid int64) ([]IncomingRequ
 func (s *Store) AddContacts(ctx context.Context, me int64, peers []int64, now int64) ([]AddResult, error) {
 	var results []AddResult
 	err := s.contactTx(ctx, func(tx *gorm.DB) error {
-		locked, err := lockUsers(tx, me, peers)
+		locked, err := s.lockUsers(tx, me, peers)
 		if err != nil {
 			return err
 		}
@@ -299,7 +297,7 @@ var errNoPendingRequest = ErrNotFound.WithMsg("no pending request from uid_from"
 // if me no longer exists.
 func (s *Store) AnswerRequest(ctx context.Context, me, from int64, accept bool, now int64) error {
 	return s.contactTx(ctx, func(tx *gorm.DB) error {
-		if _, err := lockUsers(tx, me, []int64{from}); err != nil {
+		if _, err := s.lockUsers(tx, me, []int64{from}); err != nil {
 			return err
 		}
 		res := tx.Where("from_uid = ? AND to_uid = ?", from, me).Delete(&ContactRequest{})
@@ -324,7 +322,7 @@ func (s *Store) AnswerRequest(ctx context.Context, me, from int64, accept bool, 
 func (s *Store) DeleteContacts(ctx context.Context, me int64, peers []int64) ([]int64, error) {
 	var removed []int64
 	err := s.contactTx(ctx, func(tx *gorm.DB) error {
-		if _, err := lockUsers(tx, me, peers); err != nil {
+		if _, err := s.lockUsers(tx, me, peers); err != nil {
 			return err
 		}
 		removed = removed[:0]
@@ -374,11 +372,18 @@ func connect(tx *gorm.DB, me int64, peers []int64, now int64) error {
 // if me itself is gone (the host deleted the user mid-session).
 //
 // SQLite ignores FOR UPDATE; it needs no row locks, as it admits one
-// writer at a time.
-func lockUsers(tx *gorm.DB, me int64, peers []int64) ([]int64, error) {
+// writer at a time. On a Galera cluster, where a lock taken on one node
+// orders nothing on another, the rows are written too (bumpMailboxes),
+// so that such a transaction and a Send to the same users on another
+// node are ordered by certification, as the locks order them on one
+// server.
+func (s *Store) lockUsers(tx *gorm.DB, me int64, peers []int64) ([]int64, error) {
 	locked, err := lockUIDs(tx, append([]int64{me}, peers...))
 	if err != nil {
 		return nil, fmt.Errorf("lock users: %w", err)
+	}
+	if err := s.bumpMailboxes(tx, locked); err != nil {
+		return nil, err
 	}
 	if _, ok := slices.BinarySearch(locked, me); !ok {
 		return nil, ErrUserGone
@@ -399,10 +404,6 @@ func lockUIDs(tx *gorm.DB, uids []int64) ([]int64, error) {
 	return locked, err
 }
 
-// contactTxAttempts bounds the retries of a contacts transaction that the
-// database chose as a deadlock victim.
-const contactTxAttempts = 4
-
 // contactTx runs fn in a transaction, retrying it when MySQL/MariaDB
 // breaks a deadlock by rolling it back (nothing of it was written, so
 // running it again is safe; fn must not keep state from a failed attempt).
@@ -419,18 +420,15 @@ func (s *Store) contactTx(ctx context.Context, fn func(tx *gorm.DB) error) error
 	if s.db.Dialector.Name() == "mysql" {
 		opts = append(opts, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	}
+	// A deadlock victim, or a transaction Galera's certification rolled
+	// back, wrote nothing: it runs again until the deadline.
 	for attempt := 1; ; attempt++ {
 		err := db.Transaction(fn, opts...)
-		if err == nil || !isDeadlock(err) || attempt == contactTxAttempts {
+		if err == nil || !isDeadlock(err) {
 			return err
 		}
-		// A short random pause keeps the two victims of one deadlock from
-		// meeting again at once.
-		pause := time.Duration(attempt)*5*time.Millisecond + rand.N(10*time.Millisecond)
-		select {
-		case <-db.Statement.Context.Done():
-			return db.Statement.Context.Err()
-		case <-time.After(pause):
+		if !retryPause(db.Statement.Context, attempt) {
+			return err
 		}
 	}
 }

@@ -86,7 +86,7 @@ func (s *Store) countSQL(q []byte, msgs []*Message, step int64) ([]byte, error) 
 		if step == 0 {
 			c.last = max(c.last, m.ID)
 		} else {
-			c.last = int64(i) * step // ids rise with the rows
+			c.last = int64(i) // ids rise with the rows
 		}
 	}
 	// Rows in key order, so that two batches upserting the same rows take
@@ -107,7 +107,11 @@ func (s *Store) countSQL(q []byte, msgs []*Message, step int64) ([]byte, error) 
 		c := per[k]
 		q = append(appendInts(append(q, '('), k.to, k.from), ", "...)
 		if step != 0 {
-			q = append(q, "LAST_INSERT_ID() + "...)
+			// The step as the INSERT used it: Galera changes it as
+			// nodes come and go (see Store.idStep).
+			q = append(strconv.AppendInt(append(q, "LAST_INSERT_ID() + @@auto_increment_increment * "...), c.last, 10), ", "...)
+			q = append(appendInts(q, 0, c.n), ')')
+			continue
 		}
 		q = append(appendInts(q, c.last, 0, c.n), ')')
 	}
@@ -234,7 +238,7 @@ func scanHistory(db *gorm.DB, q string, args []any, limit int, joined bool, page
 func (s *Store) MarkRead(ctx context.Context, me, from, lastID int64) (newlyRead, readID int64, err error) {
 	err = s.contactTx(ctx, func(tx *gorm.DB) error {
 		newlyRead, readID = 0, 0
-		if _, err := lockUsers(tx, me, nil); err != nil {
+		if _, err := s.lockUsers(tx, me, nil); err != nil {
 			return err
 		}
 		var c Conversation
@@ -339,7 +343,7 @@ func (s *Store) Unread(ctx context.Context, uid int64) ([]UnreadFrom, error) {
 func (s *Store) BlockUsers(ctx context.Context, me int64, peers []int64, now int64) (blocked, unfriended []int64, err error) {
 	err = s.contactTx(ctx, func(tx *gorm.DB) error {
 		blocked, unfriended = nil, nil
-		locked, err := lockUsers(tx, me, peers)
+		locked, err := s.lockUsers(tx, me, peers)
 		if err != nil {
 			return err
 		}
@@ -390,7 +394,7 @@ func (s *Store) UnblockUsers(ctx context.Context, me int64, peers []int64) ([]in
 	var unblocked []int64
 	err := s.contactTx(ctx, func(tx *gorm.DB) error {
 		unblocked = nil
-		if _, err := lockUsers(tx, me, peers); err != nil {
+		if _, err := s.lockUsers(tx, me, peers); err != nil {
 			return err
 		}
 		if err := tx.Model(&Block{}).Where("uid = ? AND blocked_uid IN ?", me, peers).

@@ -119,6 +119,16 @@ func isDeadlock(err error) bool {
 	return ok && n == mysqlDeadlock
 }
 
+// nodeNotReady reports whether err is a server that cannot take the
+// request now (see mysqlWsrepNotReady): a Galera node out of the primary
+// component, or one switched to read-only. A connection to it is worth
+// giving up for a new one, which a DSN listing several servers sends to
+// one that is ready (internal/database/failover).
+func nodeNotReady(err error) bool {
+	n, ok := mysqlNumber(err)
+	return ok && (n == mysqlWsrepNotReady || n == mysqlReadOnlyOpt || n == mysqlReadOnlyMode)
+}
+
 // isMissingParent reports whether err is MySQL/MariaDB refusing a row
 // whose foreign key names a row that is not there (a recipient gone).
 func isMissingParent(err error) bool {

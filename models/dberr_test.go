@@ -18,10 +18,10 @@ import (
 )
 
 // kind is what the classification says of one error.
-type kind struct{ duplicate, deadlock, unavailable bool }
+type kind struct{ duplicate, deadlock, unavailable, notReady bool }
 
 func classify(err error) kind {
-	return kind{models.IsDuplicate(err), models.IsDeadlock(err), models.Unavailable(err)}
+	return kind{models.IsDuplicate(err), models.IsDeadlock(err), models.Unavailable(err), models.NodeNotReady(err)}
 }
 
 func wantKind(t *testing.T, err error, want kind) {
@@ -167,9 +167,9 @@ func TestClassifyConstructed(t *testing.T) {
 		{"mysql deadlock", &gomysql.MySQLError{Number: 1213, Message: "Deadlock found when trying to get lock"}, kind{deadlock: true, unavailable: true}},
 		{"mysql lock wait timeout", &gomysql.MySQLError{Number: 1205, Message: "Lock wait timeout exceeded"}, kind{unavailable: true}},
 		{"mysql too many connections", &gomysql.MySQLError{Number: 1040, Message: "Too many connections"}, kind{unavailable: true}},
-		{"galera node not ready", &gomysql.MySQLError{Number: 1047, Message: "WSREP has not yet prepared node for application use"}, kind{unavailable: true}},
-		{"mysql read-only option", &gomysql.MySQLError{Number: 1290, Message: "The MariaDB server is running with the --read-only option so it cannot execute this statement"}, kind{unavailable: true}},
-		{"mysql read-only mode", &gomysql.MySQLError{Number: 1836, Message: "Running in read-only mode"}, kind{unavailable: true}},
+		{"galera node not ready", &gomysql.MySQLError{Number: 1047, Message: "WSREP has not yet prepared node for application use"}, kind{unavailable: true, notReady: true}},
+		{"mysql read-only option", &gomysql.MySQLError{Number: 1290, Message: "The MariaDB server is running with the --read-only option so it cannot execute this statement"}, kind{unavailable: true, notReady: true}},
+		{"mysql read-only mode", &gomysql.MySQLError{Number: 1836, Message: "Running in read-only mode"}, kind{unavailable: true, notReady: true}},
 		{"mysql syntax", &gomysql.MySQLError{Number: 1064, Message: "You have an error"}, kind{}},
 		{"mysql invalid connection", gomysql.ErrInvalidConn, kind{unavailable: true}},
 		{"bad connection", driver.ErrBadConn, kind{unavailable: true}},

@@ -4,8 +4,9 @@ import "database/sql/driver"
 
 // The store's private classifications, for the tests in models_test.
 var (
-	IsDuplicate = isDuplicate
-	IsDeadlock  = isDeadlock
+	IsDuplicate  = isDuplicate
+	IsDeadlock   = isDeadlock
+	NodeNotReady = nodeNotReady
 )
 
 // OwnPool reports whether the writer's connections come from a pool of

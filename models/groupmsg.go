@@ -179,7 +179,7 @@ func (s *Store) createGroupBatch(ctx context.Context, batch []*groupReq) error {
 				rows = append(rows, r)
 			}
 		}
-		if err := insertGroupMessages(tx, rows, groups); err != nil {
+		if err := s.insertGroupMessages(tx, rows, groups); err != nil {
 			return err
 		}
 		for _, r := range batch {
@@ -226,6 +226,9 @@ func (s *Store) lockGroups(tx *gorm.DB, batch []*groupReq) (map[int64]*groupStat
 		if _, err := lockUIDs(tx, all); err != nil {
 			return nil, fmt.Errorf("lock members: %w", err)
 		}
+		if err := s.bumpMailboxes(tx, all); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
@@ -267,7 +270,10 @@ func (s *Store) decideGroupSend(tx *gorm.DB, r *groupReq, groups map[int64]*grou
 
 // insertGroupMessages inserts the batch's stored messages, in order,
 // each with its place in its group, and moves the groups' counters.
-func insertGroupMessages(tx *gorm.DB, rows []*groupReq, groups map[int64]*groupState) error {
+// GORM numbers a multi-row INSERT's rows one apart from the first id; on
+// Galera they are the cluster's auto_increment_increment apart (see
+// Store.idStep), so there the ids are numbered again.
+func (s *Store) insertGroupMessages(tx *gorm.DB, rows []*groupReq, groups map[int64]*groupState) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -284,6 +290,13 @@ func insertGroupMessages(tx *gorm.DB, rows []*groupReq, groups map[int64]*groupS
 	}
 	if err := tx.Table(table).Create(&ins).Error; err != nil {
 		return fmt.Errorf("create group messages: %w", err)
+	}
+	step, err := s.idStep(tx, 1)
+	if err != nil {
+		return err
+	}
+	for i := range ins {
+		ins[i].ID = ins[0].ID + int64(i)*step
 	}
 	for i, r := range rows {
 		r.m.ID = ins[i].ID

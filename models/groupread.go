@@ -56,6 +56,13 @@ func (s *Store) MessagesFor(ctx context.Context, uid, afterID int64, limit int) 
 	if err != nil {
 		return nil, err
 	}
+	if s.onGalera(ctx) {
+		// A wake-up may come from an instance on another node, whose
+		// Send committed there: the read waits until this node has
+		// applied it (a causal read), or a poll woken for a message
+		// would find nothing and wait on.
+		q = "SET STATEMENT wsrep_sync_wait = 1 FOR " + q
+	}
 	db, done := s.with(ctx)
 	defer done()
 	rows, err := db.Raw(q, args...).Rows()

@@ -62,11 +62,16 @@ type Message struct {
 	FileID int64 `gorm:"column:file_id;not null;default:0"`
 }
 
-// sendAttempts bounds how often a send is run again after InnoDB chose it
-// as a deadlock victim. Sends lock one user row each, so that is rare; it
-// can happen between racing retries of one client_msg_id, whose
-// duplicate-key checks take gap locks.
-const sendAttempts = 3
+// replayAttempts bounds how often a send whose client_msg_id was taken
+// looks for the message that took it and, finding it gone (purged),
+// stores its own again.
+//
+// A send chosen as a deadlock victim, or rolled back by Galera's
+// certification for a Send to the same recipient on another node (the
+// same 1213), runs again until its deadline: nothing of it was stored,
+// and on a cluster with writers on several nodes that is the price of
+// their order (see galera.go), not a fault.
+const replayAttempts = 3
 
 // ErrNotContact is returned for a message between users who are not
 // contacts when only contacts may message each other: 403/1008.
@@ -118,12 +123,12 @@ func (s *Store) CreateMessage(ctx context.Context, m *Message, contactsOnly bool
 				m.ID, m.CreatedAt = first.ID, first.CreatedAt
 				return true, nil
 			}
-			if !errors.Is(ferr, ErrNotFound) || attempt >= sendAttempts {
+			if !errors.Is(ferr, ErrNotFound) || attempt >= replayAttempts {
 				return false, fmt.Errorf("read replayed message: %w", ferr)
 			}
 			// The first try's row went between our INSERT and this
 			// read (purged); storing ours is then right.
-		case isDeadlock(err) && attempt < sendAttempts:
+		case isDeadlock(err) && retryPause(db.Statement.Context, attempt):
 		default:
 			return false, fmt.Errorf("create message: %w", err)
 		}
@@ -135,6 +140,9 @@ func (s *Store) CreateMessage(ctx context.Context, m *Message, contactsOnly bool
 // locks the recipient, checks the sender may write to them, and inserts m.
 func (s *Store) insertMessage(tx *gorm.DB, m *Message, contactsOnly bool) error {
 	if err := lockRecipient(tx, m.ToUID); err != nil {
+		return err
+	}
+	if err := s.bumpMailboxes(tx, []int64{m.ToUID}); err != nil {
 		return err
 	}
 	if err := mayMessage(tx, m.FromUID, m.ToUID, contactsOnly); err != nil {

@@ -48,6 +48,12 @@ type User struct {
 	// never), and ShowPresence whether they show it (API.md §13).
 	LastSeen     int64 `gorm:"not null"`
 	ShowPresence bool  `gorm:"not null;default:true"`
+	// MailboxSeq is bumped, on a Galera cluster only, by every
+	// transaction that takes the user's row lock (a Send to them, a
+	// contact, block or read change): the write that makes certification
+	// order such transactions made on different nodes (see
+	// Store.bumpMailboxes). Nothing reads it.
+	MailboxSeq int64 `gorm:"column:mailbox_seq;not null;default:0"`
 }
 
 // UserToken is one login session. Only the SHA-256 of the access token is

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fiberchat/fiberchat/apierr"
@@ -60,6 +61,9 @@ type Store struct {
 	// on this processor, takes it at once instead of after this
 	// request's response is encoded and written.
 	handOff bool
+	// wsrep is whether the database is a Galera node, once known (see
+	// onGalera).
+	wsrep atomic.Int32
 }
 
 // NewStore returns a Store on db whose every call ends within

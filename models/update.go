@@ -149,6 +149,11 @@ func (s *Store) lockMessage(tx *gorm.DB, u Update) (*Message, *conversationOf, e
 		if _, err := lockUIDs(tx, []int64{c.peer}); err != nil {
 			return nil, nil, fmt.Errorf("lock recipient: %w", err)
 		}
+		// On Galera the lock orders nothing on other nodes: the row is
+		// written too, as a Send's (galera.go).
+		if err := s.bumpMailboxes(tx, []int64{c.peer}); err != nil {
+			return nil, nil, err
+		}
 		c.wake = []int64{c.peer}
 	} else if err := s.lockGroupReaders(tx, &m, u.Actor, c); err != nil {
 		return nil, nil, err
@@ -213,6 +218,9 @@ func (s *Store) lockGroupReaders(tx *gorm.DB, m *Message, actor int64, c *conver
 	if s.mysql() {
 		if _, err := lockUIDs(tx, slices.Clone(all)); err != nil {
 			return fmt.Errorf("lock members: %w", err)
+		}
+		if err := s.bumpMailboxes(tx, all); err != nil {
+			return err
 		}
 	}
 	c.wake = othersThan(all, actor)

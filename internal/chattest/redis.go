@@ -150,3 +150,12 @@ func AwaitRedis(t testing.TB, servers ...*Server) {
 		}
 	}
 }
+
+// TwinOn is Twin on another database handle: the same database reached
+// another way, as an instance of the site pointed at another node of a
+// database cluster reaches it.
+func (s *Server) TwinOn(t testing.TB, db *DB, opts Options) *Server {
+	t.Helper()
+	m, app, logs := mountModule(t, db, s.Clock, s.Prefix, opts)
+	return &Server{App: app, Module: m, DB: db, Clock: s.Clock, Prefix: s.Prefix, ClientID: s.ClientID, Secret: s.Secret, Logs: logs}
+}

@@ -8,6 +8,7 @@ package database
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fiberchat/fiberchat/internal/database/clientcharset"
+	"github.com/fiberchat/fiberchat/internal/database/failover"
 	"github.com/glebarez/sqlite"
 	gomysql "github.com/go-sql-driver/mysql"
 	"gorm.io/driver/mysql"
@@ -85,20 +87,35 @@ func Open(ctx context.Context, dsn string) (*gorm.DB, error) {
 // statements' arguments as a prepared statement's instead. GORM keeps the
 // DSN beside the pool, for the message writers' own (see
 // models.MessageWriter).
+//
+// A DSN may list several servers, tcp(host1:port,host2:port): the nodes
+// of a Galera cluster, say. Each new connection then goes to the first
+// that answers and is ready (see failover).
 func openMySQL(dsn string, cfg *gorm.Config) (*gorm.DB, error) {
-	dsn, err := withInterpolation(dsn)
-	if err != nil {
+	var cfgs []*gomysql.Config
+	for _, one := range failover.Split(dsn) {
+		one, err := withInterpolation(one)
+		if err != nil {
+			return nil, err
+		}
+		c, err := gomysql.ParseDSN(one)
+		if err != nil {
+			return nil, fmt.Errorf("invalid MySQL DSN: %w", err)
+		}
+		cfgs = append(cfgs, c)
+	}
+	var connector driver.Connector
+	var err error
+	if len(cfgs) == 1 {
+		if connector, err = gomysql.NewConnector(cfgs[0]); err != nil {
+			return nil, err
+		}
+		connector = clientcharset.Guard(connector)
+		dsn = cfgs[0].FormatDSN()
+	} else if connector, err = failover.New(cfgs, clientcharset.Guard); err != nil {
 		return nil, err
 	}
-	dsnCfg, err := gomysql.ParseDSN(dsn)
-	if err != nil {
-		return nil, fmt.Errorf("invalid MySQL DSN: %w", err)
-	}
-	connector, err := gomysql.NewConnector(dsnCfg)
-	if err != nil {
-		return nil, err
-	}
-	pool := sql.OpenDB(clientcharset.Guard(connector))
+	pool := sql.OpenDB(connector)
 	pool.SetMaxOpenConns(64)
 	pool.SetMaxIdleConns(64)
 	pool.SetConnMaxLifetime(5 * time.Minute)

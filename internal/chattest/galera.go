@@ -1,0 +1,427 @@
+package chattest
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	gomysql "github.com/go-sql-driver/mysql"
+)
+
+// serverUser is who the nodes run as when the test runs as root: not
+// root itself, for rsync's daemon, which receives a joiner's state,
+// would then write as nobody. Debian's mariadb-server makes the user.
+const serverUser = "mysql"
+
+// galeraProvider is where Debian's galera-4 puts the wsrep provider.
+const galeraProvider = "/usr/lib/galera/libgalera_smm.so"
+
+// Galera is a MariaDB Galera cluster of three nodes, each a mariadbd child
+// process of the test with its own datadir, ports and socket (never the
+// shared server on 3306), as a site that outgrows one MariaDB runs it.
+// Node 1 bootstraps the cluster; the others start from copies of its
+// datadir (see seed), and a node restarted catches up by an incremental
+// state transfer, or rsync's full one.
+type Galera struct {
+	Nodes []*GaleraNode
+	t     testing.TB
+}
+
+// GaleraNode is one node of a Galera cluster.
+type GaleraNode struct {
+	// Port is the node's MySQL port on 127.0.0.1; it stays the same
+	// across Kill and Start.
+	Port int
+	// Name is the node's wsrep_node_name, "node1" to "node3".
+	Name string
+
+	dir, cluster string
+	// gport, istPort and sstPort are Galera's own ports: group
+	// communication, incremental and full state transfer.
+	gport, istPort, sstPort int
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// The timeouts Galera decides a node is gone by, shortened from their
+// defaults (a suspect timeout of 5 s, an inactive timeout of 15 s): a
+// node killed stalls every commit in the cluster until the others have
+// evicted it, and a test's Sends have a QueryTimeout of a few seconds.
+// docs/scaling.md says what they cost a site.
+const galeraEVS = "evs.suspect_timeout=PT1S;evs.inactive_timeout=PT2S;evs.keepalive_period=PT0.2S;" +
+	"evs.inactive_check_period=PT0.2S;evs.install_timeout=PT2S;evs.join_retrans_period=PT0.2S"
+
+// StartGalera starts a three-node Galera cluster for the test, with a
+// "fiberchat" database and user fiberchat/fiberchat on every node, and
+// kills it when the test ends. It skips the test when galera-4, mariadbd,
+// mariadb-install-db or rsync is not installed (.ci/run installs them).
+func StartGalera(t testing.TB) *Galera {
+	t.Helper()
+	if _, err := os.Stat(galeraProvider); err != nil {
+		t.Skip("galera-4 is not installed: skipping the Galera cluster (apt-get install galera-4; .ci/run does)")
+	}
+	for _, bin := range []string{"mariadbd", "mariadb-install-db", "rsync"} {
+		if _, err := lookBinary(bin); err != nil {
+			t.Skipf("%s is not installed: skipping the Galera cluster (.ci/run installs it)", bin)
+		}
+	}
+	// A short path: a Unix socket's is limited to about 100 bytes.
+	dir, err := os.MkdirTemp("", "fcgalera")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	// Passable by the nodes' user (see serverUser), who owns what is inside.
+	if err := os.Chmod(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	g := &Galera{t: t}
+	for i := 1; i <= 3; i++ {
+		n := &GaleraNode{Name: fmt.Sprintf("node%d", i), dir: filepath.Join(dir, strconv.Itoa(i)),
+			Port: freePort(t), gport: freePort(t), istPort: freePort(t), sstPort: freePort(t)}
+		if err := os.Mkdir(n.dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if os.Geteuid() == 0 {
+			if out, err := exec.Command("chown", serverUser+":", n.dir).CombinedOutput(); err != nil {
+				t.Skipf("the nodes run as %s, who cannot have their directory: %v: %s", serverUser, err, out)
+			}
+		}
+		g.Nodes = append(g.Nodes, n)
+	}
+	addrs := make([]string, len(g.Nodes))
+	for i, n := range g.Nodes {
+		addrs[i] = "127.0.0.1:" + strconv.Itoa(n.gport)
+	}
+	for _, n := range g.Nodes {
+		n.cluster = "gcomm://" + strings.Join(addrs, ",")
+		t.Cleanup(n.kill)
+	}
+	g.seed(t)
+	g.Nodes[0].start(t, true)
+	for _, n := range g.Nodes[1:] {
+		n.start(t, false)
+	}
+	g.AwaitSynced(t, nil)
+	return g
+}
+
+// lookBinary finds a server binary on PATH or in /usr/sbin, where Debian
+// puts them.
+func lookBinary(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	p := filepath.Join("/usr/sbin", name)
+	if _, err := os.Stat(p); err != nil {
+		return "", err
+	}
+	return p, nil
+}
+
+// freePort finds a loopback TCP port nobody listens on.
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// installDatadir makes the bootstrap node's datadir; the others are
+// copies of it.
+func installDatadir(t testing.TB, datadir string) {
+	t.Helper()
+	bin, _ := lookBinary("mariadb-install-db")
+	args := []string{"--no-defaults", "--datadir=" + datadir,
+		"--auth-root-authentication-method=normal", "--skip-test-db",
+		"--innodb-log-file-size=8M"}
+	if os.Geteuid() == 0 {
+		args = append(args, "--user="+serverUser)
+	}
+	if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+		t.Fatalf("mariadb-install-db: %v\n%s", err, out)
+	}
+}
+
+// seed makes the nodes' datadirs: node 1's is installed, bootstrapped
+// as a cluster of one, given the database and the user, and stopped
+// cleanly; the others are copies of it, which share its history and
+// position, so that they join with no state transfer at all (rsync's,
+// the other way, is slower and must run as a user who may write the
+// datadir).
+func (g *Galera) seed(t testing.TB) {
+	t.Helper()
+	first := g.Nodes[0]
+	installDatadir(t, filepath.Join(first.dir, "data"))
+	first.start(t, true)
+	first.awaitSynced(t, 1)
+	g.setUp(t)
+	first.stop(t)
+	for _, n := range g.Nodes[1:] {
+		data := filepath.Join(n.dir, "data")
+		if out, err := exec.Command("cp", "-a", filepath.Join(first.dir, "data"), data).CombinedOutput(); err != nil {
+			t.Fatalf("copy datadir: %v\n%s", err, out)
+		}
+		// The view node 1 last saw is its own; each node finds its own.
+		_ = os.Remove(filepath.Join(data, "gvwstate.dat"))
+	}
+}
+
+// setUp creates the database and the user on the bootstrap node, which
+// replicates both to the nodes that join.
+func (g *Galera) setUp(t testing.TB) {
+	t.Helper()
+	db := g.Nodes[0].root(t)
+	defer db.Close()
+	for _, q := range []string{
+		"CREATE DATABASE fiberchat CHARACTER SET utf8mb4",
+		"CREATE USER 'fiberchat'@'127.0.0.1' IDENTIFIED BY 'fiberchat'",
+		"GRANT ALL PRIVILEGES ON `fiberchat%`.* TO 'fiberchat'@'127.0.0.1'",
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+// DSN is the go-sql-driver DSN of the fiberchat database on node i
+// (0-based) as user fiberchat, as a host would write it: the module
+// makes its Recv reads causal itself (see models.Store.MessagesFor).
+func (g *Galera) DSN(i int) string { return g.DSNOf(i) }
+
+// DSNOf is DSN listing the given nodes' addresses, in that order,
+// comma-separated: internal/database connects to the first that is up
+// and ready (see internal/database/failover).
+func (g *Galera) DSNOf(nodes ...int) string {
+	addrs := make([]string, len(nodes))
+	for i, n := range nodes {
+		addrs[i] = "127.0.0.1:" + strconv.Itoa(g.Nodes[n].Port)
+	}
+	return "fiberchat:fiberchat@tcp(" + strings.Join(addrs, ",") + ")/fiberchat?parseTime=true&charset=utf8mb4&loc=UTC"
+}
+
+// Kill stops node i with SIGKILL, as a crash would, and waits for it.
+func (g *Galera) Kill(i int) { g.Nodes[i].kill() }
+
+// Start starts node i again; it rejoins the cluster (by an incremental
+// state transfer when the others still hold what it missed). It returns
+// once the node answers; AwaitSynced waits until it has caught up.
+func (g *Galera) Start(i int) { g.Nodes[i].start(g.t, false) }
+
+// AwaitSynced waits until every node but skip is running, Synced and in
+// a primary component of as many nodes.
+func (g *Galera) AwaitSynced(t testing.TB, skip *GaleraNode) {
+	t.Helper()
+	want := len(g.Nodes)
+	if skip != nil {
+		want--
+	}
+	for _, n := range g.Nodes {
+		if n != skip {
+			n.awaitSynced(t, want)
+		}
+	}
+}
+
+// Status returns a wsrep status variable of node i (wsrep_local_bf_aborts,
+// say), or "" if the node does not answer.
+func (g *Galera) Status(i int, name string) string {
+	db := g.Nodes[i].root(g.t)
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var k, v string
+	// A literal: SHOW takes no placeholder, and the names are the test's.
+	if err := db.QueryRowContext(ctx, "SHOW GLOBAL STATUS LIKE '"+strings.ReplaceAll(name, "'", "")+"'").Scan(&k, &v); err != nil {
+		return ""
+	}
+	return v
+}
+
+// Root opens node i as root, over its socket, for a test's own checks.
+func (g *Galera) Root(i int) *sql.DB { return g.Nodes[i].root(g.t) }
+
+func (n *GaleraNode) root(t testing.TB) *sql.DB {
+	t.Helper()
+	cfg := gomysql.NewConfig()
+	cfg.User, cfg.Net, cfg.Addr = "root", "unix", filepath.Join(n.dir, "sock")
+	cfg.Timeout = 2 * time.Second
+	db, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// args are the node's mariadbd arguments: a small server (16 MiB of
+// buffer pool, no performance schema) with wsrep on.
+func (n *GaleraNode) args(bootstrap bool) []string {
+	args := []string{"--no-defaults",
+		"--datadir=" + filepath.Join(n.dir, "data"),
+		"--port=" + strconv.Itoa(n.Port),
+		"--bind-address=127.0.0.1",
+		"--socket=" + filepath.Join(n.dir, "sock"),
+		"--pid-file=" + filepath.Join(n.dir, "pid"),
+		"--log-error=" + filepath.Join(n.dir, "error.log"),
+		"--innodb-buffer-pool-size=16M",
+		"--innodb-log-file-size=8M",
+		"--innodb-flush-log-at-trx-commit=1",
+		"--performance-schema=OFF",
+		"--max-connections=300",
+		"--skip-name-resolve",
+		"--binlog-format=ROW",
+		"--innodb-autoinc-lock-mode=2",
+		"--wsrep-on=ON",
+		"--wsrep-provider=" + galeraProvider,
+		"--wsrep-cluster-name=fiberchat",
+		"--wsrep-cluster-address=" + n.cluster,
+		"--wsrep-node-name=" + n.Name,
+		"--wsrep-node-address=127.0.0.1:" + strconv.Itoa(n.gport),
+		"--wsrep-provider-options=gcache.size=32M;gcache.recover=yes;ist.recv_addr=127.0.0.1:" + strconv.Itoa(n.istPort) + ";" + galeraEVS,
+		"--wsrep-sst-method=rsync",
+		"--wsrep-sst-receive-address=127.0.0.1:" + strconv.Itoa(n.sstPort),
+		"--wsrep-slave-threads=2",
+	}
+	if bootstrap {
+		args = append(args, "--wsrep-new-cluster")
+	}
+	if os.Geteuid() == 0 {
+		args = append(args, "--user="+serverUser)
+	}
+	return args
+}
+
+// start starts mariadbd in a process group of its own (an rsync state
+// transfer runs children) and waits until it answers.
+func (n *GaleraNode) start(t testing.TB, bootstrap bool) {
+	t.Helper()
+	bin, _ := lookBinary("mariadbd")
+	cmd := exec.Command(bin, n.args(bootstrap)...)
+	// The SST scripts live beside mariadbd's tools in /usr/bin.
+	cmd.Env = append(os.Environ(), "PATH=/usr/sbin:/usr/bin:/sbin:/bin")
+	// Killed with the test binary too, should it die before its
+	// cleanups run: no node is left behind.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start mariadbd: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	n.mu.Lock()
+	n.cmd, n.exited = cmd, exited
+	n.mu.Unlock()
+	db := n.root(t)
+	defer db.Close()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := db.PingContext(ctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		select {
+		case <-exited:
+			t.Fatalf("%s exited at start: %v\n%s", n.Name, cmd.ProcessState, n.log())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s does not answer after 90 s: %v\n%s", n.Name, err, n.log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// awaitSynced waits until the node is Synced in a primary component of
+// size nodes.
+func (n *GaleraNode) awaitSynced(t testing.TB, size int) {
+	t.Helper()
+	db := n.root(t)
+	defer db.Close()
+	deadline := time.Now().Add(90 * time.Second)
+	var err error
+	for time.Now().Before(deadline) {
+		var state, status, got string
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err = db.QueryRowContext(ctx, "SELECT (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'wsrep_local_state_comment'),"+
+			" (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'wsrep_cluster_status'),"+
+			" (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'wsrep_cluster_size')").Scan(&state, &status, &got)
+		cancel()
+		if err == nil && state == "Synced" && status == "Primary" && got == strconv.Itoa(size) {
+			return
+		}
+		if err == nil {
+			err = fmt.Errorf("%s, %s, size %s", state, status, got)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s not synced in a cluster of %d after 90 s: %v\n%s", n.Name, size, err, n.log())
+}
+
+// log is the end of the node's error log, for a failure message.
+func (n *GaleraNode) log() string {
+	b, _ := os.ReadFile(filepath.Join(n.dir, "error.log"))
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
+}
+
+// stop stops the node cleanly (SIGTERM) and waits for it: its datadir
+// then records its position, safe to start from.
+func (n *GaleraNode) stop(t testing.TB) {
+	t.Helper()
+	n.mu.Lock()
+	cmd, exited := n.cmd, n.exited
+	n.cmd = nil
+	n.mu.Unlock()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("%s did not stop within 60 s", n.Name)
+	}
+}
+
+// kill ends the node's process group with SIGKILL and waits for it; it
+// does nothing if the node is not running.
+func (n *GaleraNode) kill() {
+	n.mu.Lock()
+	cmd, exited := n.cmd, n.exited
+	n.cmd = nil
+	n.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return
+	}
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+	}
+}
+
+// Open opens the fiberchat database through the given nodes, the first
+// preferred and the others in failover order (see DSNOf), as an
+// instance of a site on the cluster opens it.
+func (g *Galera) Open(t testing.TB, nodes ...int) *DB {
+	t.Helper()
+	return open(t, "mysql", "mysql:"+g.DSNOf(nodes...))
+}

@@ -1,0 +1,176 @@
+// Package failover opens MySQL/MariaDB connections on a DSN that lists
+// several servers, tcp(host1:port,host2:port,…): each new connection goes
+// to the first of them that answers and is ready, so an instance whose
+// database node dies moves on to the next by itself. go-sql-driver takes
+// one address only; this package splits the list and hands each
+// connection to the driver's own connector for one address.
+//
+// It is made for the nodes of a MariaDB Galera cluster, where any node
+// takes writes (docs/scaling.md): a node that is up but not ready to
+// take queries (wsrep_on, and wsrep_ready OFF: not yet joined, or cut
+// off from the primary component, where every statement would fail with
+// 1047) is passed over like one that does not answer. A server without
+// wsrep is always ready. A new connection costs these two questions, a
+// round trip each, once.
+//
+// Connections already open stay where they are: one whose server dies
+// fails, and database/sql replaces it by a new one, which goes to the
+// first server ready then.
+//
+// Nothing here needs the database's other drivers, so the models
+// package (the message writers' own pool) can use it without importing
+// internal/database.
+package failover
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	gomysql "github.com/go-sql-driver/mysql"
+)
+
+// DialTimeout bounds one server's connect, when the DSN sets no timeout:
+// a server that does not answer (its host down, packets dropped) costs a
+// new connection that long before the next is tried.
+const DialTimeout = time.Second
+
+// Split returns one DSN per address of dsn's tcp(…) list, in order, each
+// otherwise as dsn wrote it; a DSN of one address is returned alone.
+// The list is the first "tcp(" … ")" in dsn.
+func Split(dsn string) []string {
+	start := strings.Index(dsn, "tcp(")
+	if start < 0 {
+		return []string{dsn}
+	}
+	start += len("tcp(")
+	end := strings.IndexByte(dsn[start:], ')')
+	if end < 0 || !strings.Contains(dsn[start:start+end], ",") {
+		return []string{dsn}
+	}
+	var out []string
+	for addr := range strings.SplitSeq(dsn[start:start+end], ",") {
+		out = append(out, dsn[:start]+strings.TrimSpace(addr)+dsn[start+end:])
+	}
+	return out
+}
+
+// New returns a connector over cfgs' servers, in order (see the package
+// doc); wrap, if not nil, wraps each server's connector (clientcharset's
+// guard, say).
+func New(cfgs []*gomysql.Config, wrap func(driver.Connector) driver.Connector) (driver.Connector, error) {
+	if len(cfgs) == 0 {
+		return nil, errors.New("failover: no server")
+	}
+	c := &connector{}
+	for _, cfg := range cfgs {
+		cfg = cfg.Clone()
+		if cfg.Timeout == 0 {
+			cfg.Timeout = DialTimeout
+		}
+		one, err := gomysql.NewConnector(cfg)
+		if err != nil {
+			return nil, err
+		}
+		if wrap != nil {
+			one = wrap(one)
+		}
+		c.servers = append(c.servers, server{addr: cfg.Addr, conn: one})
+	}
+	return c, nil
+}
+
+type server struct {
+	addr string
+	conn driver.Connector
+}
+
+type connector struct{ servers []server }
+
+// Connect returns a connection to the first server that answers and is
+// ready, or why none was.
+func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
+	var errs []error
+	for _, s := range c.servers {
+		conn, err := s.conn.Connect(ctx)
+		if err == nil {
+			if err = ready(ctx, conn); err != nil {
+				_ = conn.Close()
+			}
+		}
+		if err == nil {
+			return conn, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", s.addr, err))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	// The last server's error first: errors.As finds it, and the
+	// module's classification (Unavailable) reads the driver's own.
+	slices.Reverse(errs)
+	return nil, errors.Join(errs...)
+}
+
+func (c *connector) Driver() driver.Driver { return c.servers[0].conn.Driver() }
+
+// ErrNotReady is a server that answers but says it is not ready for
+// queries (wsrep_ready OFF).
+var ErrNotReady = errors.New("failover: server not ready (wsrep_ready is OFF)")
+
+// ready asks conn's server whether it takes queries: a server with
+// wsrep on must say wsrep_ready ON. A MariaDB without a cluster has the
+// status too, always OFF, so wsrep_on is asked first; a MySQL without
+// wsrep has neither.
+func ready(ctx context.Context, conn driver.Conn) error {
+	q, ok := conn.(driver.QueryerContext)
+	if !ok {
+		return nil
+	}
+	on, err := show(ctx, q, "SHOW VARIABLES LIKE 'wsrep_on'")
+	if err != nil || !strings.EqualFold(on, "ON") {
+		return err
+	}
+	switch state, err := show(ctx, q, "SHOW STATUS LIKE 'wsrep_ready'"); {
+	case err != nil:
+		return err
+	case !strings.EqualFold(state, "ON"):
+		return ErrNotReady
+	}
+	return nil
+}
+
+// show runs a SHOW … LIKE of one name and returns its value, "" for no
+// row.
+func show(ctx context.Context, q driver.QueryerContext, stmt string) (string, error) {
+	rows, err := q.QueryContext(ctx, stmt, nil)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	vals := make([]driver.Value, len(rows.Columns()))
+	switch err := rows.Next(vals); {
+	case errors.Is(err, io.EOF):
+		return "", nil
+	case err != nil:
+		return "", err
+	case len(vals) != 2:
+		return "", fmt.Errorf("failover: %s: %d columns", stmt, len(vals))
+	}
+	return text(vals[1]), nil
+}
+
+func text(v driver.Value) string {
+	switch v := v.(type) {
+	case []byte:
+		return string(v)
+	case string:
+		return v
+	}
+	return fmt.Sprint(v)
+}
