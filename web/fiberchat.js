@@ -434,6 +434,8 @@ export class Client {
     const keys = (await this.deviceKeys([uidTo, me])).data;
     if (!keys.some((k) => k.uid === Number(uidTo))) throw new E2EEError("the recipient has published no device key");
     return sealMessage(device, keys, text);
+  }
+
   // Web Push (API.md §14).
 
   /** pushKey resolves to the server's VAPID public key (base64url), the

@@ -1730,6 +1730,8 @@ async function resendUnsent() {
   } finally {
     resending = false;
   }
+}
+
 // Notifications (API.md §14): notify.js shows them while the tab is
 // hidden, sw.js when no tab is open; here is only what ties them to the
 // page's state.
