@@ -33,7 +33,7 @@ type SessionEnds interface {
 // to tell.
 type noStreams struct{}
 
-func (noStreams) Notice([]byte, ...int64)        {}
+func (noStreams) Notice([]byte, ...int64)     {}
 func (noStreams) SessionsEnded(int64, string) {}
 
 // What a contact notice says was done (API.md §10).
