@@ -91,6 +91,21 @@ const e2eePageRead = `(async () => {
   return text === "from go" ? [] : ["decrypted " + JSON.stringify(text)];
 })()`
 
+// serveAnnAndBen runs serve on dsn with two users, Ann and Ben, who are
+// contacts; m[1] is the demo client's secret.
+func serveAnnAndBen(t *testing.T, dsn string) (s *server, m []string, aUID int64, aTok string, bUID int64, bTok string) {
+	t.Helper()
+	s = startServe(t, dsn)
+	m = demoSecretRE.FindStringSubmatch(s.stdout.String())
+	if m == nil {
+		t.Fatalf("serve printed no demo client: %q", s.stdout.String())
+	}
+	aUID, aTok = apiUser(t, s.base, m[1], "Ann")
+	bUID, bTok = apiUser(t, s.base, m[1], "Ben")
+	befriend(t, s.base, m[1], aUID, aTok, bUID, bTok)
+	return s, m, aUID, aTok, bUID, bTok
+}
+
 // TestBrowserE2EEInterop: a message the page encrypts with Web Crypto is
 // read by the Go SDK, and one the Go SDK encrypts is read in the page.
 func TestBrowserE2EEInterop(t *testing.T) {
@@ -99,14 +114,7 @@ func TestBrowserE2EEInterop(t *testing.T) {
 }
 
 func runBrowserE2EEInterop(t *testing.T, chromium, dsn string) {
-	s := startServe(t, dsn)
-	m := demoSecretRE.FindStringSubmatch(s.stdout.String())
-	if m == nil {
-		t.Fatalf("serve printed no demo client: %q", s.stdout.String())
-	}
-	aUID, aTok := apiUser(t, s.base, m[1], "Ann")
-	bUID, bTok := apiUser(t, s.base, m[1], "Ben")
-	befriend(t, s.base, m[1], aUID, aTok, bUID, bTok)
+	s, m, aUID, aTok, bUID, bTok := serveAnnAndBen(t, dsn)
 	dev, err := client.NewDevice("go")
 	if err != nil {
 		t.Fatal(err)
@@ -158,14 +166,7 @@ func TestBrowserE2EEPage(t *testing.T) {
 }
 
 func runBrowserE2EEPage(t *testing.T, chromium, dsn string) {
-	s := startServe(t, dsn)
-	m := demoSecretRE.FindStringSubmatch(s.stdout.String())
-	if m == nil {
-		t.Fatalf("serve printed no demo client: %q", s.stdout.String())
-	}
-	aUID, aTok := apiUser(t, s.base, m[1], "Ann")
-	bUID, bTok := apiUser(t, s.base, m[1], "Ben")
-	befriend(t, s.base, m[1], aUID, aTok, bUID, bTok)
+	s, m, aUID, aTok, bUID, bTok := serveAnnAndBen(t, dsn)
 	newAnn := func() *client.Client {
 		dev, err := client.NewDevice("go")
 		if err != nil {
@@ -224,14 +225,7 @@ func TestBrowserE2EEPageToPage(t *testing.T) {
 }
 
 func runBrowserE2EEPageToPage(t *testing.T, chromium, dsn string) {
-	s := startServe(t, dsn)
-	m := demoSecretRE.FindStringSubmatch(s.stdout.String())
-	if m == nil {
-		t.Fatalf("serve printed no demo client: %q", s.stdout.String())
-	}
-	aUID, aTok := apiUser(t, s.base, m[1], "Ann")
-	bUID, bTok := apiUser(t, s.base, m[1], "Ben")
-	befriend(t, s.base, m[1], aUID, aTok, bUID, bTok)
+	s, m, aUID, aTok, bUID, bTok := serveAnnAndBen(t, dsn)
 	ann, ben := newBrowser(t, chromium, "ann"), newBrowser(t, chromium, "ben")
 	ben.openAs(t, s.base, bUID, bTok)
 	ann.openAs(t, s.base, aUID, aTok)
