@@ -56,7 +56,7 @@
 //
 //	go run ./cmd/bench [--mysql-dsn DSN] [--duration 5s] [--rounds 5] [--clients 64]
 //	               [--hold 10000] [--wake 1000] [--stream-hold 10000] [--stream-wake 1000] [--wake2 1000]
-//	               [--messages 1000000] [--quick] [--profile DIR]
+//	               [--messages 1000000] [--quick] [--send-only] [--profile DIR]
 //
 // The module runs with its defaults (durability included) on a fresh
 // SQLite file in a temporary directory and, when --mysql-dsn (or
@@ -131,6 +131,9 @@ type options struct {
 	timeout  time.Duration
 	profile  string
 	messages int
+	// sendOnly runs only the throughput workloads Send is measured by
+	// (ceiling, info, insert and send on each database).
+	sendOnly bool
 }
 
 // holdSlack is how many descriptors besides the held sockets each
@@ -160,6 +163,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "abort the whole run after this long")
 	fs.IntVar(&o.messages, "messages", 1_000_000, "messages seeded for the history and unread workloads (100 per user); recv groups seeds a tenth as many group messages")
 	fs.StringVar(&o.profile, "profile", "", "directory for CPU profiles (the first measured round of each throughput workload) and the hold and stream servers' heap profiles")
+	fs.BoolVar(&o.sendOnly, "send-only", false, "run only ceiling, info, insert and send (on SQLite and, with --mysql-dsn, MariaDB/MySQL): a quick check of send_*_vs_ceiling; the other keys read 0")
 	quick := fs.Bool("quick", false, "a short smoke run: 300ms warm-up, 1s per workload in 2 rounds, 500 held polls and streams, 100 of each woken (and by wake2), 50 000 messages seeded (flags given explicitly win)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -291,6 +295,9 @@ func benchmark(ctx context.Context, o options, stderr io.Writer) (_ *report, err
 		}
 	}
 	rep := &report{opts: o}
+	if o.sendOnly {
+		return rep, rep.sendOnly(ctx, dir, log, logf)
+	}
 	rep.redis, err = startRedis(ctx)
 	switch {
 	case errors.Is(err, errNoRedis):
@@ -310,11 +317,7 @@ func benchmark(ctx context.Context, o options, stderr io.Writer) (_ *report, err
 		defer rep.cluster.stop()
 	}
 
-	// Client i is user i; in send, user i messages user clients+i.
-	pairs := make([][2]int, o.clients)
-	for i := range pairs {
-		pairs[i] = [2]int{i, o.clients + i}
-	}
+	pairs := sendPairs(o.clients)
 
 	logf("SQLite: preparing %s", dir)
 	sqliteDSN := "sqlite:" + filepath.Join(dir, "chat.db")
@@ -386,6 +389,41 @@ func benchmark(ctx context.Context, o options, stderr io.Writer) (_ *report, err
 		}
 	}
 	return rep, nil
+}
+
+// sendOnly runs the throughput workloads alone, as --send-only asks.
+func (rep *report) sendOnly(ctx context.Context, dir string, log *slog.Logger, logf func(string, ...any)) error {
+	pairs := sendPairs(rep.opts.clients)
+	if err := rep.throughput(ctx, "sqlite", "sqlite:"+filepath.Join(dir, "chat.db"), "sqlite:"+filepath.Join(dir, "insert.db"), pairs, dir, log, logf); err != nil {
+		return err
+	}
+	if rep.opts.mysqlDSN == "" {
+		return nil
+	}
+	ms, err := newMySQLServer(ctx, rep.opts.mysqlDSN)
+	if err != nil {
+		return err
+	}
+	defer ms.close()
+	sendDSN, err := ms.fresh(ctx, "send")
+	if err != nil {
+		return err
+	}
+	insertDSN, err := ms.fresh(ctx, "insert")
+	if err != nil {
+		return err
+	}
+	return rep.throughput(ctx, "mysql", sendDSN, insertDSN, pairs, dir, log, logf)
+}
+
+// sendPairs is send's (sender, recipient) users: client i is user i,
+// and messages user clients+i.
+func sendPairs(clients int) [][2]int {
+	pairs := make([][2]int, clients)
+	for i := range pairs {
+		pairs[i] = [2]int{i, clients + i}
+	}
+	return pairs
 }
 
 // throughput runs, on one kind of database, info against the ceiling (on
