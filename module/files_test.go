@@ -3,6 +3,8 @@ package module_test
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -14,9 +16,11 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/fiberchat/fiberchat/filestore"
 	"github.com/fiberchat/fiberchat/internal/chattest"
 	"github.com/fiberchat/fiberchat/module"
 	"github.com/gofiber/fiber/v2"
@@ -438,6 +442,73 @@ func TestFileDeletedWithItsMessage(t *testing.T) {
 		rec := hist.Body["data"].([]any)[0].(map[string]any)
 		if rec["kind"] != "file" || rec["deleted"] != true || rec["file"] != nil || rec["message"] != nil {
 			t.Fatalf("the deleted file message reads %v", rec)
+		}
+	})
+}
+
+// TestFileDeleteErasesOnlyItsOwn: a Delete erases its message's file and
+// no other file the sweep has to erase (here an upload never sent, a day
+// old): that one waits for the sweep.
+func TestFileDeleteErasesOnlyItsOwn(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		l := chattest.NewLive(t, db, chattest.Options{App: streaming})
+		alice, bob := l.NewUser(t, "alice"), l.NewUser(t, "bob")
+		l.Befriend(t, alice, bob)
+		unsent := uploadFile(t, l, bob, "unsent.bin", bytes.Repeat([]byte("u"), 300<<10))
+		chattest.Expect(t, unsent, 200, 0)
+		l.Clock.Advance(2 * 24 * time.Hour)
+		up := uploadFile(t, l, alice, "a.bin", []byte("to be deleted"))
+		chattest.Expect(t, up, 200, 0)
+		sent := l.Post(t, "/Message/Send", alice.Creds(map[string]any{"uid_to": bob.UID, "file_id": up.Int("file_id")}))
+		chattest.Expect(t, sent, 200, 0)
+
+		chattest.Expect(t, l.Post(t, "/Message/Delete", alice.Creds(map[string]any{"id": sent.Int("id")})), 200, 0)
+		if n, all, c := l.Count(t, "files", "id = ?", unsent.Int("file_id")), l.Count(t, "files", ""), l.Count(t, "file_chunks", ""); n != 1 || all != 1 || c != 2 {
+			t.Fatalf("after the Delete: the unsent upload's row %d (want 1), %d rows (want 1), %d chunks (want its 2)", n, all, c)
+		}
+		l.Module.SweepNow(t.Context())
+		if n, c := l.Count(t, "files", ""), l.Count(t, "file_chunks", ""); n != 0 || c != 0 {
+			t.Fatalf("after the sweep: %d file rows and %d chunks, want none", n, c)
+		}
+	})
+}
+
+// failingDeletes is a file store whose Delete fails while fail is set.
+type failingDeletes struct {
+	filestore.Store
+	fail atomic.Bool
+}
+
+func (f *failingDeletes) Delete(ctx context.Context, key string) error {
+	if f.fail.Load() {
+		return errors.New("file store down")
+	}
+	return f.Store.Delete(ctx, key)
+}
+
+// TestFileDeleteEraseFails: a Delete whose file cannot be erased at once
+// still succeeds; the file stays doomed, out of every answer, and the
+// sweep erases it once the store works again.
+func TestFileDeleteEraseFails(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		blobs := &failingDeletes{Store: filestore.NewDB(db.Gorm, "chat_file_chunks", 5*time.Second)}
+		l := chattest.NewLive(t, db, chattest.Options{App: streaming, Config: func(c *module.Config) { c.Files = blobs }})
+		alice, bob := l.NewUser(t, "alice"), l.NewUser(t, "bob")
+		l.Befriend(t, alice, bob)
+		up := uploadFile(t, l, alice, "a.bin", []byte("to be deleted"))
+		chattest.Expect(t, up, 200, 0)
+		sent := l.Post(t, "/Message/Send", alice.Creds(map[string]any{"uid_to": bob.UID, "file_id": up.Int("file_id")}))
+		chattest.Expect(t, sent, 200, 0)
+
+		blobs.fail.Store(true)
+		chattest.Expect(t, l.Post(t, "/Message/Delete", alice.Creds(map[string]any{"id": sent.Int("id")})), 200, 0)
+		if n := l.Count(t, "files", "state = 2"); n != 1 {
+			t.Fatalf("%d doomed file rows after a failed erase, want 1", n)
+		}
+		blobs.fail.Store(false)
+		l.Module.SweepNow(t.Context())
+		if n, c := l.Count(t, "files", ""), l.Count(t, "file_chunks", ""); n != 0 || c != 0 {
+			t.Fatalf("after the sweep: %d file rows and %d chunks, want none", n, c)
 		}
 	})
 }
