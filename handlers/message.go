@@ -137,9 +137,10 @@ type sendResponse struct {
 
 // Send serves /Message/Send. A client_msg_id the sender has used before
 // answers with the first message's id and time and stores nothing, even if
-// uid_to or data differ this time: the key names the message, and a client
-// reusing it for another has a bug that storing a second copy would hide
-// no better.
+// uid_to, data or file_id differ this time: the key names the message, and
+// a client reusing it for another has a bug that storing a second copy
+// would hide no better. A file_id named again by such a retry is not
+// taken (see claimRefused).
 //
 // The whole Send has one deadline, QueryTimeout from its start: the
 // retry's lookup, BeforeSend and the write (its wait for a group commit
@@ -202,7 +203,7 @@ func (h *Messages) Send() fiber.Handler {
 func (h *Messages) write(ctx context.Context, msg *models.Message) (replayed bool, wake []int64, err error) {
 	if msg.FileID != 0 {
 		if err := h.cfg.Files.Claim(ctx, msg.FileID, msg.FromUID); err != nil {
-			return false, nil, err
+			return h.claimRefused(ctx, msg, err)
 		}
 		defer func() {
 			if err != nil || replayed {
@@ -215,6 +216,29 @@ func (h *Messages) write(ctx context.Context, msg *models.Message) (replayed boo
 	}
 	replayed, err = h.cfg.Writer.CreateMessage(ctx, msg, !h.cfg.AllowStrangers)
 	return replayed, []int64{msg.ToUID}, err
+}
+
+// claimRefused settles a Send whose file could not be taken (claimErr).
+// A retry whose first try was still on its way at Send's lookup finds the
+// file taken by that very try: when the key's message is stored by now,
+// the retry is a replay and is answered as one (msg takes the first
+// message's id and time), whatever file_id it names, as a retry found by
+// the lookup is. Otherwise the refusal stands: a retry that comes while
+// its first try is still uncommitted, past both lookups, is not waited
+// for and is refused (400/1001), as a second Send of the file would be.
+func (h *Messages) claimRefused(ctx context.Context, msg *models.Message, claimErr error) (bool, []int64, error) {
+	if msg.ClientMsgID == nil || !errors.Is(claimErr, models.ErrFileNotMine) {
+		return false, nil, claimErr
+	}
+	first, err := h.cfg.Store.MessageByClientID(ctx, msg.FromUID, *msg.ClientMsgID)
+	switch {
+	case errors.Is(err, models.ErrNotFound):
+		return false, nil, claimErr
+	case err != nil:
+		return false, nil, err
+	}
+	msg.ID, msg.CreatedAt = first.ID, first.CreatedAt
+	return true, nil, nil
 }
 
 // newMessage checks a Send's target and body and makes its message.

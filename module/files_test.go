@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fiberchat/fiberchat/events"
 	"github.com/fiberchat/fiberchat/filestore"
 	"github.com/fiberchat/fiberchat/internal/chattest"
 	"github.com/fiberchat/fiberchat/module"
@@ -535,4 +536,122 @@ func TestFilesOnS3(t *testing.T) {
 	if resp.StatusCode != 200 || !bytes.Equal(got, data) {
 		t.Fatalf("fetch from S3 on the other instance: %d, %d bytes", resp.StatusCode, len(got))
 	}
+}
+
+// retryGate holds a Send's first try in BeforeSend until its retry has
+// passed its client_msg_id lookup, then holds the retry until the first
+// try has answered: the retry then finds the file taken by a message it
+// did not see, as one sent after a lost answer can.
+type retryGate struct {
+	calls                     atomic.Int32
+	firstIn, release, settled chan struct{}
+}
+
+func newRetryGate() *retryGate {
+	return &retryGate{firstIn: make(chan struct{}), release: make(chan struct{}), settled: make(chan struct{})}
+}
+
+func (g *retryGate) beforeSend(ctx context.Context, _ events.Outgoing) error {
+	wait := g.release
+	switch g.calls.Add(1) {
+	case 1:
+		close(g.firstIn)
+	case 2:
+		close(g.release)
+		wait = g.settled
+	default:
+		return nil
+	}
+	select {
+	case <-wait:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// TestFileSendRetried: a Send with a file_id retried with the same
+// client_msg_id is answered as any retry, with the first message's id and
+// time, even when it finds the file already taken by that first try;
+// one with another file_id too, and the stored message keeps its file.
+func TestFileSendRetried(t *testing.T) {
+	for _, group := range []bool{false, true} {
+		t.Run(fmt.Sprint("group=", group), func(t *testing.T) {
+			chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+				gate := newRetryGate()
+				l := chattest.NewLive(t, db, chattest.Options{App: streaming, Config: func(c *module.Config) { c.BeforeSend = gate.beforeSend }})
+				alice, bob := l.NewUser(t, "alice"), l.NewUser(t, "bob")
+				l.Befriend(t, alice, bob)
+				to := map[string]any{"uid_to": bob.UID}
+				if group {
+					cr := l.Post(t, "/Group/create", alice.Creds(map[string]any{"name": "g", "data": []map[string]any{{"uid": bob.UID}}}))
+					chattest.Expect(t, cr, 200, 0)
+					to = map[string]any{"gid": cr.Int("gid")}
+				}
+				up := uploadFile(t, l, alice, "first.txt", []byte("first"))
+				send := func(fileID int64) map[string]any {
+					b := alice.Creds(map[string]any{"file_id": fileID, "client_msg_id": "k1"})
+					for k, v := range to {
+						b[k] = v
+					}
+					return b
+				}
+				first, retry := racedRetry(t, l, gate, send(up.Int("file_id")))
+				chattest.Expect(t, first, 200, 0)
+				chattest.Expect(t, retry, 200, 0)
+				if retry.Int("id") != first.Int("id") || retry.Int("time") != first.Int("time") {
+					t.Fatalf("retry answered %s, first %s", retry.Raw, first.Raw)
+				}
+
+				other := uploadFile(t, l, alice, "other.txt", []byte("other"))
+				again := l.Post(t, "/Message/Send", send(other.Int("file_id")))
+				chattest.Expect(t, again, 200, 0)
+				if again.Int("id") != first.Int("id") {
+					t.Fatalf("retry with another file_id answered %s, first %s", again.Raw, first.Raw)
+				}
+				if n := l.Count(t, "messages", "client_msg_id = ?", "k1"); n != 1 {
+					t.Fatalf("%d messages stored under the key, want 1", n)
+				}
+				recv := l.Post(t, "/Message/Recv", bob.Creds(map[string]any{"last_id": 0}))
+				data := recv.Body["data"].([]any)
+				if f := recordFile(t, data[len(data)-1].(map[string]any)); f["name"] != "first.txt" {
+					t.Fatalf("the stored message carries %v, want first.txt", f)
+				}
+				// The other upload was not taken: it can still be sent.
+				chattest.Expect(t, l.Post(t, "/Message/Send", alice.Creds(map[string]any{"uid_to": bob.UID, "file_id": other.Int("file_id")})), 200, 0)
+			})
+		})
+	}
+}
+
+// racedRetry posts body as a Send twice through gate: the first try, and
+// its retry arriving while the first is still on its way.
+func racedRetry(t *testing.T, l *chattest.Live, gate *retryGate, body map[string]any) (first, retry *chattest.Response) {
+	t.Helper()
+	type answer struct {
+		r   *chattest.Response
+		err error
+	}
+	firstc := make(chan answer, 1)
+	go func() {
+		r, err := l.TryPost("/Message/Send", body)
+		firstc <- answer{r, err}
+	}()
+	select {
+	case <-gate.firstIn:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first try never reached BeforeSend")
+	}
+	retryc := make(chan answer, 1)
+	go func() {
+		r, err := l.TryPost("/Message/Send", body)
+		retryc <- answer{r, err}
+	}()
+	a := <-firstc
+	close(gate.settled)
+	b := <-retryc
+	if a.err != nil || b.err != nil {
+		t.Fatalf("first: %v; retry: %v", a.err, b.err)
+	}
+	return a.r, b.r
 }
