@@ -655,3 +655,67 @@ func racedRetry(t *testing.T, l *chattest.Live, gate *retryGate, body map[string
 	}
 	return a.r, b.r
 }
+
+// TestFileSendRetriedInFlight (MariaDB): a retry that comes while its
+// first try has taken the file and is still being written (held here by
+// a lock on the recipient's row, as a slow batch would be) waits for that
+// try and is answered as its replay.
+func TestFileSendRetriedInFlight(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		if db.Name != "mysql" {
+			t.Skip("holds a row lock: MariaDB only")
+		}
+		passed := make(chan struct{}, 2)
+		l := chattest.NewLive(t, db, chattest.Options{App: streaming, Config: func(c *module.Config) {
+			c.BeforeSend = func(context.Context, events.Outgoing) error { passed <- struct{}{}; return nil }
+		}})
+		alice, bob := l.NewUser(t, "alice"), l.NewUser(t, "bob")
+		l.Befriend(t, alice, bob)
+		up := uploadFile(t, l, alice, "first.txt", []byte("first"))
+		body := alice.Creds(map[string]any{"uid_to": bob.UID, "file_id": up.Int("file_id"), "client_msg_id": "k1"})
+
+		hold := db.Gorm.Begin()
+		t.Cleanup(func() { hold.Rollback() })
+		var uid int64
+		if err := hold.Raw("SELECT uid FROM chat_users WHERE uid = ? FOR UPDATE", bob.UID).Scan(&uid).Error; err != nil {
+			t.Fatal(err)
+		}
+		firstc := trySend(l, body, passed)
+		// The first try has taken the file, and its batch waits for the lock.
+		for deadline := time.Now().Add(4 * time.Second); l.Count(t, "files", "state = 1") == 0; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the first try never took its file")
+			}
+		}
+		retryc := trySend(l, body, passed)
+		// The retry is past its lookup and BeforeSend; give it the time it
+		// needs to reach its claim before the first try may commit.
+		time.Sleep(300 * time.Millisecond)
+		hold.Rollback()
+		first, retry := <-firstc, <-retryc
+		chattest.Expect(t, first, 200, 0)
+		chattest.Expect(t, retry, 200, 0)
+		if retry.Int("id") != first.Int("id") || retry.Int("time") != first.Int("time") {
+			t.Fatalf("retry answered %s, first %s", retry.Raw, first.Raw)
+		}
+		if n := l.Count(t, "messages", ""); n != 1 {
+			t.Fatalf("%d messages stored, want 1", n)
+		}
+	})
+}
+
+// trySend posts body as a Send on a goroutine of its own and returns
+// where its answer comes (a 599 when the request itself failed), once the
+// Send is past BeforeSend (which sends on passed).
+func trySend(l *chattest.Live, body map[string]any, passed <-chan struct{}) chan *chattest.Response {
+	c := make(chan *chattest.Response, 1)
+	go func() {
+		r, err := l.TryPost("/Message/Send", body)
+		if err != nil {
+			r = &chattest.Response{Status: 599, Raw: []byte(err.Error())}
+		}
+		c <- r
+	}()
+	<-passed
+	return c
+}
