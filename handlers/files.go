@@ -33,6 +33,7 @@ type FileRows interface {
 	FileBytes(ctx context.Context, uid int64) (int64, error)
 	DoomFilesOf(ctx context.Context, messageIDs []int64) ([]models.File, error)
 	FilesToSweep(ctx context.Context, cutoff int64, limit int) ([]models.File, error)
+	DoomedFile(ctx context.Context, id int64) (*models.File, error)
 	DeleteFileRow(ctx context.Context, f *models.File) error
 }
 

@@ -131,19 +131,23 @@ func (h *Messages) Delete() fiber.Handler {
 		}
 		done, err := h.cfg.Updates.DeleteMessage(c.UserContext(), h.update(c, int64(req.ID)))
 		if err == nil && done.Doomed != 0 && h.cfg.Files != nil {
-			// The file is erased now, not at the next sweep; one that
-			// fails here stays doomed for the sweep to erase.
-			if _, err := h.cfg.Files.Sweep(c.UserContext(), deleteSweep); err != nil {
-				h.cfg.Logger.WarnContext(c.UserContext(), "erase a deleted message's file", "file_id", done.Doomed, "error", err.Error())
-			}
+			h.eraseDoomed(c.UserContext(), done.Doomed)
 		}
 		return h.updated(c, done, err)
 	}
 }
 
-// deleteSweep bounds the doomed files a Delete erases at once: its own,
-// and the few doomed before it.
-const deleteSweep = 16
+// eraseDoomed erases the file a Delete doomed now, not at the next
+// sweep, and only that file: a Delete does not pay for, nor touch, any
+// other doomed file. One that fails here stays doomed for the sweep to
+// erase, and the Delete, committed, still succeeds.
+func (h *Messages) eraseDoomed(ctx context.Context, id int64) {
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.Store.QueryTimeout())
+	defer cancel()
+	if err := h.cfg.Files.EraseFile(ctx, id); err != nil {
+		h.cfg.Logger.WarnContext(ctx, "erase a deleted message's file", "file_id", id, "error", err.Error())
+	}
+}
 
 type reactRequest struct {
 	ID    wire.Int  `json:"id" validate:"required"`

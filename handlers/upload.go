@@ -370,6 +370,21 @@ func (h *Files) Sweep(ctx context.Context, limit int) (int64, error) {
 	return int64(len(fs)), nil
 }
 
+// EraseFile erases the doomed file id, contents and row: what deleting
+// its message does at once (API.md §13). It touches no other file; a
+// file that is no longer there (erased meanwhile, by the sweep say) is
+// not an error, and one it fails to erase stays doomed for the sweep.
+func (h *Files) EraseFile(ctx context.Context, id int64) error {
+	f, err := h.cfg.Rows.DoomedFile(ctx, id)
+	if errors.Is(err, models.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return h.erase(ctx, f)
+}
+
 // erase deletes a file's contents, then its row: a failure in between
 // leaves the row, for the next sweep to try again.
 func (h *Files) erase(ctx context.Context, f *models.File) error {

@@ -193,6 +193,19 @@ func (s *Store) FilesToSweep(ctx context.Context, cutoff int64, limit int) ([]Fi
 	return fs, nil
 }
 
+// DoomedFile returns the doomed file with that id (FileByID hides
+// those), for the caller to erase; ErrNotFound when there is none (not
+// doomed, or erased already).
+func (s *Store) DoomedFile(ctx context.Context, id int64) (*File, error) {
+	db, done := s.with(ctx)
+	defer done()
+	var f File
+	if err := db.Where("id = ? AND state = ?", id, FileDoomed).Take(&f).Error; err != nil {
+		return nil, notFound(err)
+	}
+	return &f, nil
+}
+
 // DeleteFileRow removes a file's row once its contents are gone; only
 // in the state it was found in, so an upload sent meanwhile stays.
 func (s *Store) DeleteFileRow(ctx context.Context, f *File) error {

@@ -3,6 +3,8 @@ package module_test
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -14,9 +16,12 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/fiberchat/fiberchat/events"
+	"github.com/fiberchat/fiberchat/filestore"
 	"github.com/fiberchat/fiberchat/internal/chattest"
 	"github.com/fiberchat/fiberchat/module"
 	"github.com/gofiber/fiber/v2"
@@ -442,6 +447,73 @@ func TestFileDeletedWithItsMessage(t *testing.T) {
 	})
 }
 
+// TestFileDeleteErasesOnlyItsOwn: a Delete erases its message's file and
+// no other file the sweep has to erase (here an upload never sent, a day
+// old): that one waits for the sweep.
+func TestFileDeleteErasesOnlyItsOwn(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		l := chattest.NewLive(t, db, chattest.Options{App: streaming})
+		alice, bob := l.NewUser(t, "alice"), l.NewUser(t, "bob")
+		l.Befriend(t, alice, bob)
+		unsent := uploadFile(t, l, bob, "unsent.bin", bytes.Repeat([]byte("u"), 300<<10))
+		chattest.Expect(t, unsent, 200, 0)
+		l.Clock.Advance(2 * 24 * time.Hour)
+		up := uploadFile(t, l, alice, "a.bin", []byte("to be deleted"))
+		chattest.Expect(t, up, 200, 0)
+		sent := l.Post(t, "/Message/Send", alice.Creds(map[string]any{"uid_to": bob.UID, "file_id": up.Int("file_id")}))
+		chattest.Expect(t, sent, 200, 0)
+
+		chattest.Expect(t, l.Post(t, "/Message/Delete", alice.Creds(map[string]any{"id": sent.Int("id")})), 200, 0)
+		if n, all, c := l.Count(t, "files", "id = ?", unsent.Int("file_id")), l.Count(t, "files", ""), l.Count(t, "file_chunks", ""); n != 1 || all != 1 || c != 2 {
+			t.Fatalf("after the Delete: the unsent upload's row %d (want 1), %d rows (want 1), %d chunks (want its 2)", n, all, c)
+		}
+		l.Module.SweepNow(t.Context())
+		if n, c := l.Count(t, "files", ""), l.Count(t, "file_chunks", ""); n != 0 || c != 0 {
+			t.Fatalf("after the sweep: %d file rows and %d chunks, want none", n, c)
+		}
+	})
+}
+
+// failingDeletes is a file store whose Delete fails while fail is set.
+type failingDeletes struct {
+	filestore.Store
+	fail atomic.Bool
+}
+
+func (f *failingDeletes) Delete(ctx context.Context, key string) error {
+	if f.fail.Load() {
+		return errors.New("file store down")
+	}
+	return f.Store.Delete(ctx, key)
+}
+
+// TestFileDeleteEraseFails: a Delete whose file cannot be erased at once
+// still succeeds; the file stays doomed, out of every answer, and the
+// sweep erases it once the store works again.
+func TestFileDeleteEraseFails(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		blobs := &failingDeletes{Store: filestore.NewDB(db.Gorm, "chat_file_chunks", 5*time.Second)}
+		l := chattest.NewLive(t, db, chattest.Options{App: streaming, Config: func(c *module.Config) { c.Files = blobs }})
+		alice, bob := l.NewUser(t, "alice"), l.NewUser(t, "bob")
+		l.Befriend(t, alice, bob)
+		up := uploadFile(t, l, alice, "a.bin", []byte("to be deleted"))
+		chattest.Expect(t, up, 200, 0)
+		sent := l.Post(t, "/Message/Send", alice.Creds(map[string]any{"uid_to": bob.UID, "file_id": up.Int("file_id")}))
+		chattest.Expect(t, sent, 200, 0)
+
+		blobs.fail.Store(true)
+		chattest.Expect(t, l.Post(t, "/Message/Delete", alice.Creds(map[string]any{"id": sent.Int("id")})), 200, 0)
+		if n := l.Count(t, "files", "state = 2"); n != 1 {
+			t.Fatalf("%d doomed file rows after a failed erase, want 1", n)
+		}
+		blobs.fail.Store(false)
+		l.Module.SweepNow(t.Context())
+		if n, c := l.Count(t, "files", ""), l.Count(t, "file_chunks", ""); n != 0 || c != 0 {
+			t.Fatalf("after the sweep: %d file rows and %d chunks, want none", n, c)
+		}
+	})
+}
+
 // TestFilesOnS3: the module with Config.Files an S3 bucket (a SeaweedFS
 // the test starts; skipped without one): upload, send, fetch on another
 // instance, and a file past the limit refused, nothing left stored.
@@ -464,4 +536,186 @@ func TestFilesOnS3(t *testing.T) {
 	if resp.StatusCode != 200 || !bytes.Equal(got, data) {
 		t.Fatalf("fetch from S3 on the other instance: %d, %d bytes", resp.StatusCode, len(got))
 	}
+}
+
+// retryGate holds a Send's first try in BeforeSend until its retry has
+// passed its client_msg_id lookup, then holds the retry until the first
+// try has answered: the retry then finds the file taken by a message it
+// did not see, as one sent after a lost answer can.
+type retryGate struct {
+	calls                     atomic.Int32
+	firstIn, release, settled chan struct{}
+}
+
+func newRetryGate() *retryGate {
+	return &retryGate{firstIn: make(chan struct{}), release: make(chan struct{}), settled: make(chan struct{})}
+}
+
+func (g *retryGate) beforeSend(ctx context.Context, _ events.Outgoing) error {
+	wait := g.release
+	switch g.calls.Add(1) {
+	case 1:
+		close(g.firstIn)
+	case 2:
+		close(g.release)
+		wait = g.settled
+	default:
+		return nil
+	}
+	select {
+	case <-wait:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// TestFileSendRetried: a Send with a file_id retried with the same
+// client_msg_id is answered as any retry, with the first message's id and
+// time, even when it finds the file already taken by that first try;
+// one with another file_id too, and the stored message keeps its file.
+func TestFileSendRetried(t *testing.T) {
+	for _, group := range []bool{false, true} {
+		t.Run(fmt.Sprint("group=", group), func(t *testing.T) {
+			chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+				gate := newRetryGate()
+				l := chattest.NewLive(t, db, chattest.Options{App: streaming, Config: func(c *module.Config) { c.BeforeSend = gate.beforeSend }})
+				alice, bob := l.NewUser(t, "alice"), l.NewUser(t, "bob")
+				l.Befriend(t, alice, bob)
+				to := map[string]any{"uid_to": bob.UID}
+				if group {
+					cr := l.Post(t, "/Group/create", alice.Creds(map[string]any{"name": "g", "data": []map[string]any{{"uid": bob.UID}}}))
+					chattest.Expect(t, cr, 200, 0)
+					to = map[string]any{"gid": cr.Int("gid")}
+				}
+				up := uploadFile(t, l, alice, "first.txt", []byte("first"))
+				send := func(fileID int64) map[string]any {
+					b := alice.Creds(map[string]any{"file_id": fileID, "client_msg_id": "k1"})
+					for k, v := range to {
+						b[k] = v
+					}
+					return b
+				}
+				first, retry := racedRetry(t, l, gate, send(up.Int("file_id")))
+				chattest.Expect(t, first, 200, 0)
+				chattest.Expect(t, retry, 200, 0)
+				if retry.Int("id") != first.Int("id") || retry.Int("time") != first.Int("time") {
+					t.Fatalf("retry answered %s, first %s", retry.Raw, first.Raw)
+				}
+
+				other := uploadFile(t, l, alice, "other.txt", []byte("other"))
+				again := l.Post(t, "/Message/Send", send(other.Int("file_id")))
+				chattest.Expect(t, again, 200, 0)
+				if again.Int("id") != first.Int("id") {
+					t.Fatalf("retry with another file_id answered %s, first %s", again.Raw, first.Raw)
+				}
+				if n := l.Count(t, "messages", "client_msg_id = ?", "k1"); n != 1 {
+					t.Fatalf("%d messages stored under the key, want 1", n)
+				}
+				recv := l.Post(t, "/Message/Recv", bob.Creds(map[string]any{"last_id": 0}))
+				data := recv.Body["data"].([]any)
+				if f := recordFile(t, data[len(data)-1].(map[string]any)); f["name"] != "first.txt" {
+					t.Fatalf("the stored message carries %v, want first.txt", f)
+				}
+				// The other upload was not taken: it can still be sent.
+				chattest.Expect(t, l.Post(t, "/Message/Send", alice.Creds(map[string]any{"uid_to": bob.UID, "file_id": other.Int("file_id")})), 200, 0)
+			})
+		})
+	}
+}
+
+// racedRetry posts body as a Send twice through gate: the first try, and
+// its retry arriving while the first is still on its way.
+func racedRetry(t *testing.T, l *chattest.Live, gate *retryGate, body map[string]any) (first, retry *chattest.Response) {
+	t.Helper()
+	type answer struct {
+		r   *chattest.Response
+		err error
+	}
+	firstc := make(chan answer, 1)
+	go func() {
+		r, err := l.TryPost("/Message/Send", body)
+		firstc <- answer{r, err}
+	}()
+	select {
+	case <-gate.firstIn:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first try never reached BeforeSend")
+	}
+	retryc := make(chan answer, 1)
+	go func() {
+		r, err := l.TryPost("/Message/Send", body)
+		retryc <- answer{r, err}
+	}()
+	a := <-firstc
+	close(gate.settled)
+	b := <-retryc
+	if a.err != nil || b.err != nil {
+		t.Fatalf("first: %v; retry: %v", a.err, b.err)
+	}
+	return a.r, b.r
+}
+
+// TestFileSendRetriedInFlight (MariaDB): a retry that comes while its
+// first try has taken the file and is still being written (held here by
+// a lock on the recipient's row, as a slow batch would be) waits for that
+// try and is answered as its replay.
+func TestFileSendRetriedInFlight(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		if db.Name != "mysql" {
+			t.Skip("holds a row lock: MariaDB only")
+		}
+		passed := make(chan struct{}, 2)
+		l := chattest.NewLive(t, db, chattest.Options{App: streaming, Config: func(c *module.Config) {
+			c.BeforeSend = func(context.Context, events.Outgoing) error { passed <- struct{}{}; return nil }
+		}})
+		alice, bob := l.NewUser(t, "alice"), l.NewUser(t, "bob")
+		l.Befriend(t, alice, bob)
+		up := uploadFile(t, l, alice, "first.txt", []byte("first"))
+		body := alice.Creds(map[string]any{"uid_to": bob.UID, "file_id": up.Int("file_id"), "client_msg_id": "k1"})
+
+		hold := db.Gorm.Begin()
+		t.Cleanup(func() { hold.Rollback() })
+		var uid int64
+		if err := hold.Raw("SELECT uid FROM chat_users WHERE uid = ? FOR UPDATE", bob.UID).Scan(&uid).Error; err != nil {
+			t.Fatal(err)
+		}
+		firstc := trySend(l, body, passed)
+		// The first try has taken the file, and its batch waits for the lock.
+		for deadline := time.Now().Add(4 * time.Second); l.Count(t, "files", "state = 1") == 0; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the first try never took its file")
+			}
+		}
+		retryc := trySend(l, body, passed)
+		// The retry is past its lookup and BeforeSend; give it the time it
+		// needs to reach its claim before the first try may commit.
+		time.Sleep(300 * time.Millisecond)
+		hold.Rollback()
+		first, retry := <-firstc, <-retryc
+		chattest.Expect(t, first, 200, 0)
+		chattest.Expect(t, retry, 200, 0)
+		if retry.Int("id") != first.Int("id") || retry.Int("time") != first.Int("time") {
+			t.Fatalf("retry answered %s, first %s", retry.Raw, first.Raw)
+		}
+		if n := l.Count(t, "messages", ""); n != 1 {
+			t.Fatalf("%d messages stored, want 1", n)
+		}
+	})
+}
+
+// trySend posts body as a Send on a goroutine of its own and returns
+// where its answer comes (a 599 when the request itself failed), once the
+// Send is past BeforeSend (which sends on passed).
+func trySend(l *chattest.Live, body map[string]any, passed <-chan struct{}) chan *chattest.Response {
+	c := make(chan *chattest.Response, 1)
+	go func() {
+		r, err := l.TryPost("/Message/Send", body)
+		if err != nil {
+			r = &chattest.Response{Status: 599, Raw: []byte(err.Error())}
+		}
+		c <- r
+	}()
+	<-passed
+	return c
 }
