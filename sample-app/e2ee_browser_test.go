@@ -53,7 +53,7 @@ func TestBrowserE2EEVectors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := startServe(t, "sqlite:"+filepath.Join(t.TempDir(), "chat.db"))
+	s := startServe(t, tempDSN(t))
 	b := newBrowser(t, chromium, "page")
 	b.do(t, "open the page", chromedp.Navigate(s.base+"/app/"))
 	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
@@ -91,21 +91,6 @@ const e2eePageRead = `(async () => {
   return text === "from go" ? [] : ["decrypted " + JSON.stringify(text)];
 })()`
 
-// serveAnnAndBen runs serve on dsn with two users, Ann and Ben, who are
-// contacts; m[1] is the demo client's secret.
-func serveAnnAndBen(t *testing.T, dsn string) (s *server, m []string, aUID int64, aTok string, bUID int64, bTok string) {
-	t.Helper()
-	s = startServe(t, dsn)
-	m = demoSecretRE.FindStringSubmatch(s.stdout.String())
-	if m == nil {
-		t.Fatalf("serve printed no demo client: %q", s.stdout.String())
-	}
-	aUID, aTok = apiUser(t, s.base, m[1], "Ann")
-	bUID, bTok = apiUser(t, s.base, m[1], "Ben")
-	befriend(t, s.base, m[1], aUID, aTok, bUID, bTok)
-	return s, m, aUID, aTok, bUID, bTok
-}
-
 // TestBrowserE2EEInterop: a message the page encrypts with Web Crypto is
 // read by the Go SDK, and one the Go SDK encrypts is read in the page.
 func TestBrowserE2EEInterop(t *testing.T) {
@@ -114,12 +99,12 @@ func TestBrowserE2EEInterop(t *testing.T) {
 }
 
 func runBrowserE2EEInterop(t *testing.T, chromium, dsn string) {
-	s, m, aUID, aTok, bUID, bTok := serveAnnAndBen(t, dsn)
+	s, secret, a, b := serveContacts(t, dsn, "Ann", "Ben")
 	dev, err := client.NewDevice("go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ann, err := client.New(s.base, "demo", m[1], client.WithDevice(dev), client.WithSession(client.Session{UID: aUID, AccessToken: aTok}))
+	ann, err := client.New(s.base, "demo", secret, client.WithDevice(dev), client.WithSession(client.Session{UID: a.uid, AccessToken: a.tok}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,11 +114,11 @@ func runBrowserE2EEInterop(t *testing.T, chromium, dsn string) {
 		t.Fatal(err)
 	}
 
-	b := newBrowser(t, chromium, "page")
-	b.do(t, "open the page", chromedp.Navigate(s.base+"/app/"))
+	tab := newBrowser(t, chromium, "page")
+	tab.do(t, "open the page", chromedp.Navigate(s.base+"/app/"))
 	run := func(script string) {
 		t.Helper()
-		bctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
+		bctx, cancel := context.WithTimeout(tab.ctx, 60*time.Second)
 		defer cancel()
 		failed, err := chromedp.Run(bctx, chromedp.Evaluate[[]string](script, chromedp.EvalAwaitPromise))
 		if err != nil {
@@ -143,15 +128,15 @@ func runBrowserE2EEInterop(t *testing.T, chromium, dsn string) {
 			t.Error(f)
 		}
 	}
-	run(fmt.Sprintf(e2eePageSetup, aUID, bUID, bTok))
-	page, err := ann.History(ctx, client.HistoryRequest{With: bUID, Limit: 1})
+	run(fmt.Sprintf(e2eePageSetup, a.uid, b.uid, b.tok))
+	page, err := ann.History(ctx, client.HistoryRequest{With: b.uid, Limit: 1})
 	if err != nil || len(page.Messages) != 1 || !page.Messages[0].Encrypted || page.Messages[0].Message.Message != "from the page" {
 		t.Fatalf("Go reads the page's message: %+v, %v", page, err)
 	}
-	if _, err := ann.SendEncrypted(ctx, bUID, "from go"); err != nil {
+	if _, err := ann.SendEncrypted(ctx, b.uid, "from go"); err != nil {
 		t.Fatal(err)
 	}
-	run(fmt.Sprintf(e2eePageRead, aUID))
+	run(fmt.Sprintf(e2eePageRead, a.uid))
 }
 
 // TestBrowserE2EEPage: the page makes its device (the private key not
@@ -166,13 +151,13 @@ func TestBrowserE2EEPage(t *testing.T) {
 }
 
 func runBrowserE2EEPage(t *testing.T, chromium, dsn string) {
-	s, m, aUID, aTok, bUID, bTok := serveAnnAndBen(t, dsn)
+	s, secret, a, b := serveContacts(t, dsn, "Ann", "Ben")
 	newAnn := func() *client.Client {
 		dev, err := client.NewDevice("go")
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := client.New(s.base, "demo", m[1], client.WithDevice(dev), client.WithSession(client.Session{UID: aUID, AccessToken: aTok}))
+		c, err := client.New(s.base, "demo", secret, client.WithDevice(dev), client.WithSession(client.Session{UID: a.uid, AccessToken: a.tok}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -185,11 +170,10 @@ func runBrowserE2EEPage(t *testing.T, chromium, dsn string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	ben := newBrowser(t, chromium, "ben")
-	ben.openAs(t, s.base, bUID, bTok)
-	ben.do(t, "open Ann", chromedp.Click(fmt.Sprintf(`#contacts li[data-uid="%d"]`, aUID)), chromedp.WaitVisible("#composer"))
+	ben := openPage(t, chromium, s.base, b)
+	ben.openContact(t, a.uid)
 	ben.waitFor(t, "the lock", `!document.getElementById("peer-lock").hidden`)
-	safety, err := ann.SafetyNumber(ctx, bUID)
+	safety, err := ann.SafetyNumber(ctx, b.uid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,14 +181,14 @@ func runBrowserE2EEPage(t *testing.T, chromium, dsn string) {
 		t.Fatalf("the page's safety number %q, the Go SDK's %q", got, safety)
 	}
 
-	if _, err := ann.SendEncrypted(ctx, bUID, "sealed from go"); err != nil {
+	if _, err := ann.SendEncrypted(ctx, b.uid, "sealed from go"); err != nil {
 		t.Fatal(err)
 	}
 	ben.waitFor(t, "the message decrypted, behind a lock", `[...document.querySelectorAll("#messages .theirs")].some((e) =>
 		e.querySelector(".text").textContent === "sealed from go" && !!e.querySelector(".lock"))`)
 	ben.do(t, "send", chromedp.SendKeys("#text", "sealed from the page"), chromedp.Click("#composer button[type=submit]"))
 	ben.waitFor(t, "sent", `[...document.querySelectorAll("#messages .mine")].some((e) => e.dataset.id && !!e.querySelector(".lock"))`)
-	page, err := ann.History(ctx, client.HistoryRequest{With: bUID, Limit: 1})
+	page, err := ann.History(ctx, client.HistoryRequest{With: b.uid, Limit: 1})
 	if err != nil || len(page.Messages) != 1 || !page.Messages[0].Encrypted || page.Messages[0].Message.Message != "sealed from the page" {
 		t.Fatalf("Go reads the page's message: %+v, %v", page, err)
 	}
@@ -225,24 +209,22 @@ func TestBrowserE2EEPageToPage(t *testing.T) {
 }
 
 func runBrowserE2EEPageToPage(t *testing.T, chromium, dsn string) {
-	s, m, aUID, aTok, bUID, bTok := serveAnnAndBen(t, dsn)
-	ann, ben := newBrowser(t, chromium, "ann"), newBrowser(t, chromium, "ben")
-	ben.openAs(t, s.base, bUID, bTok)
-	ann.openAs(t, s.base, aUID, aTok)
-	ann.do(t, "open Ben", chromedp.Click(fmt.Sprintf(`#contacts li[data-uid="%d"]`, bUID)), chromedp.WaitVisible("#composer"))
+	s, secret, a, b := serveContacts(t, dsn, "Ann", "Ben")
+	ben, ann := openPage(t, chromium, s.base, b), openPage(t, chromium, s.base, a)
+	ann.openContact(t, b.uid)
 	ann.waitFor(t, "the lock", `!document.getElementById("peer-lock").hidden`)
 	ann.do(t, "send", chromedp.SendKeys("#text", "page to page"), chromedp.Click("#composer button[type=submit]"))
-	ben.do(t, "open Ann", chromedp.Click(fmt.Sprintf(`#contacts li[data-uid="%d"]`, aUID)), chromedp.WaitVisible("#composer"))
+	ben.openContact(t, a.uid)
 	ben.waitFor(t, "the message decrypted, behind a lock", `[...document.querySelectorAll("#messages .theirs")].some((e) =>
 		e.querySelector(".text").textContent === "page to page" && !!e.querySelector(".lock"))`)
-	if a, b := ann.text(t, "#peer-safety"), ben.text(t, "#peer-safety"); a == "" || a != b {
-		t.Fatalf("safety numbers %q and %q", a, b)
+	if sa, sb := ann.text(t, "#peer-safety"), ben.text(t, "#peer-safety"); sa == "" || sa != sb {
+		t.Fatalf("safety numbers %q and %q", sa, sb)
 	}
-	plain, err := client.New(s.base, "demo", m[1], client.WithSession(client.Session{UID: bUID, AccessToken: bTok}))
+	plain, err := client.New(s.base, "demo", secret, client.WithSession(client.Session{UID: b.uid, AccessToken: b.tok}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	page, err := plain.History(context.Background(), client.HistoryRequest{With: aUID, Limit: 1})
+	page, err := plain.History(context.Background(), client.HistoryRequest{With: a.uid, Limit: 1})
 	if err != nil || len(page.Messages) != 1 || !page.Messages[0].Encrypted || page.Messages[0].Message.Message != "" {
 		t.Fatalf("History without a device: %+v, %v", page, err)
 	}

@@ -479,18 +479,10 @@ func apiToken(path, secret string) string {
 	return module.APIToken(path, secret, time.Now().UTC())
 }
 
-var demoSecretRE = regexp.MustCompile(`client_id=demo client_secret=(\S+)`)
-
 func TestServe(t *testing.T) {
 	t.Parallel()
 	dsn := tempDSN(t)
-	s := startServe(t, dsn)
-
-	m := demoSecretRE.FindStringSubmatch(s.stdout.String())
-	if m == nil {
-		t.Fatalf("serve on an empty database printed no demo client: %q", s.stdout.String())
-	}
-	secret := m[1]
+	s, secret := serveDemo(t, dsn)
 
 	if status, env := do(t, "GET", s.base+"/healthz", ""); status != 200 || env.Error != 0 || env.Msg != "ok" {
 		t.Errorf("GET /healthz = %d %+v, want 200 {error:0 msg:ok}", status, env)
