@@ -135,6 +135,15 @@ func (b *browser) text(t *testing.T, sel string) string {
 	return s
 }
 
+// registerPage opens the page in a browser of its own and registers name
+// there (password name-pass, in lower case); it returns the browser and
+// the uid the page shows.
+func registerPage(t *testing.T, chromium, base, name string) (*browser, int64) {
+	t.Helper()
+	b := newBrowser(t, chromium, strings.ToLower(name))
+	return b, b.register(t, base, name, strings.ToLower(name)+"-pass")
+}
+
 // register signs up on the page and returns the uid it shows.
 func (b *browser) register(t *testing.T, base, name, passwd string) int64 {
 	t.Helper()
@@ -205,6 +214,30 @@ func befriendOnPages(t *testing.T, asker, asked *browser, askerUID, askedUID int
 	asked.do(t, "accept it", chromedp.Click(reqSel))
 }
 
+// openBlank opens the chat page, logged in as no one, for a script
+// that imports fiberchat.js from it.
+func openBlank(t *testing.T, chromium, base string) *browser {
+	t.Helper()
+	b := newBrowser(t, chromium, "page")
+	b.do(t, "open the page", chromedp.Navigate(base+"/app/"))
+	return b
+}
+
+// check runs script, a promise that resolves to the checks that failed,
+// and reports each as an error of the test.
+func (b *browser) check(t *testing.T, script string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
+	defer cancel()
+	failed, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](script, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("the script: %v", err)
+	}
+	for _, f := range failed {
+		t.Error(f)
+	}
+}
+
 // hasMessage is a predicate: a message with exactly text, on side
 // ("mine" or "theirs"), is in the open conversation.
 func hasMessage(side, text string) string {
@@ -214,11 +247,8 @@ func hasMessage(side, text string) string {
 func TestBrowserChat(t *testing.T) {
 	chromium := findChromium(t)
 	s := startServe(t, tempDSN(t))
-	alice := newBrowser(t, chromium, "alice")
-	bob := newBrowser(t, chromium, "bob")
-
-	aliceUID := alice.register(t, s.base, "Alice", "alice-pass")
-	bobUID := bob.register(t, s.base, "Bob", "bob-pass")
+	alice, aliceUID := registerPage(t, chromium, s.base, "Alice")
+	bob, bobUID := registerPage(t, chromium, s.base, "Bob")
 	if aliceUID == bobUID {
 		t.Fatalf("both registered as %d", aliceUID)
 	}

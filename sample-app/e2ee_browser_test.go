@@ -54,17 +54,7 @@ func TestBrowserE2EEVectors(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := startServe(t, tempDSN(t))
-	b := newBrowser(t, chromium, "page")
-	b.do(t, "open the page", chromedp.Navigate(s.base+"/app/"))
-	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
-	defer cancel()
-	failed, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](fmt.Sprintf(e2eeVectorsScript, vectors), chromedp.EvalAwaitPromise))
-	if err != nil {
-		t.Fatalf("the script: %v", err)
-	}
-	for _, f := range failed {
-		t.Error(f)
-	}
+	openBlank(t, chromium, s.base).check(t, fmt.Sprintf(e2eeVectorsScript, vectors))
 }
 
 // e2eePageSetup, as B in the page: a fresh device, its key published,
@@ -91,6 +81,26 @@ const e2eePageRead = `(async () => {
   return text === "from go" ? [] : ["decrypted " + JSON.stringify(text)];
 })()`
 
+// goDevice is p's session in the Go SDK on a new device whose key it
+// has published.
+func goDevice(t *testing.T, base, secret string, p person) *client.Client {
+	t.Helper()
+	dev, err := client.NewDevice("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(base, "demo", secret, client.WithDevice(dev), client.WithSession(client.Session{UID: p.uid, AccessToken: p.tok}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := c.PublishKey(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // TestBrowserE2EEInterop: a message the page encrypts with Web Crypto is
 // read by the Go SDK, and one the Go SDK encrypts is read in the page.
 func TestBrowserE2EEInterop(t *testing.T) {
@@ -100,35 +110,12 @@ func TestBrowserE2EEInterop(t *testing.T) {
 
 func runBrowserE2EEInterop(t *testing.T, chromium, dsn string) {
 	s, secret, a, b := serveContacts(t, dsn, "Ann", "Ben")
-	dev, err := client.NewDevice("go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ann, err := client.New(s.base, "demo", secret, client.WithDevice(dev), client.WithSession(client.Session{UID: a.uid, AccessToken: a.tok}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ann := goDevice(t, s.base, secret, a)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := ann.PublishKey(ctx); err != nil {
-		t.Fatal(err)
-	}
 
-	tab := newBrowser(t, chromium, "page")
-	tab.do(t, "open the page", chromedp.Navigate(s.base+"/app/"))
-	run := func(script string) {
-		t.Helper()
-		bctx, cancel := context.WithTimeout(tab.ctx, 60*time.Second)
-		defer cancel()
-		failed, err := chromedp.Run(bctx, chromedp.Evaluate[[]string](script, chromedp.EvalAwaitPromise))
-		if err != nil {
-			t.Fatalf("the script: %v", err)
-		}
-		for _, f := range failed {
-			t.Error(f)
-		}
-	}
-	run(fmt.Sprintf(e2eePageSetup, a.uid, b.uid, b.tok))
+	tab := openBlank(t, chromium, s.base)
+	tab.check(t, fmt.Sprintf(e2eePageSetup, a.uid, b.uid, b.tok))
 	page, err := ann.History(ctx, client.HistoryRequest{With: b.uid, Limit: 1})
 	if err != nil || len(page.Messages) != 1 || !page.Messages[0].Encrypted || page.Messages[0].Message.Message != "from the page" {
 		t.Fatalf("Go reads the page's message: %+v, %v", page, err)
@@ -136,7 +123,7 @@ func runBrowserE2EEInterop(t *testing.T, chromium, dsn string) {
 	if _, err := ann.SendEncrypted(ctx, b.uid, "from go"); err != nil {
 		t.Fatal(err)
 	}
-	run(fmt.Sprintf(e2eePageRead, a.uid))
+	tab.check(t, fmt.Sprintf(e2eePageRead, a.uid))
 }
 
 // TestBrowserE2EEPage: the page makes its device (the private key not
@@ -152,21 +139,7 @@ func TestBrowserE2EEPage(t *testing.T) {
 
 func runBrowserE2EEPage(t *testing.T, chromium, dsn string) {
 	s, secret, a, b := serveContacts(t, dsn, "Ann", "Ben")
-	newAnn := func() *client.Client {
-		dev, err := client.NewDevice("go")
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := client.New(s.base, "demo", secret, client.WithDevice(dev), client.WithSession(client.Session{UID: a.uid, AccessToken: a.tok}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.PublishKey(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	ann := newAnn()
+	ann := goDevice(t, s.base, secret, a)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
@@ -193,7 +166,7 @@ func runBrowserE2EEPage(t *testing.T, chromium, dsn string) {
 		t.Fatalf("Go reads the page's message: %+v, %v", page, err)
 	}
 
-	newAnn() // a new device of Ann's
+	goDevice(t, s.base, secret, a) // a new device of Ann's
 	ben.waitFor(t, "the key-change warning", `!document.getElementById("peer-keys-changed").hidden`)
 	if got := ben.text(t, "#peer-safety"); got == safety {
 		t.Fatal("the safety number did not change with Ann's keys")

@@ -1,12 +1,8 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"testing"
-	"time"
-
-	"github.com/chromedp/chromedp"
 )
 
 // groupClientScript drives every group function of fiberchat.js in the
@@ -78,15 +74,5 @@ func TestBrowserGroupClient(t *testing.T) {
 	chromium := findChromium(t)
 	s, _, a, b := serveContacts(t, tempDSN(t), "Ann", "Ben")
 
-	page := newBrowser(t, chromium, "page")
-	page.do(t, "open the page", chromedp.Navigate(s.base+"/app/"))
-	ctx, cancel := context.WithTimeout(page.ctx, 60*time.Second)
-	defer cancel()
-	failed, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](fmt.Sprintf(groupClientScript, a.uid, b.uid, a.tok, b.tok), chromedp.EvalAwaitPromise))
-	if err != nil {
-		t.Fatalf("the script: %v", err)
-	}
-	for _, f := range failed {
-		t.Error(f)
-	}
+	openBlank(t, chromium, s.base).check(t, fmt.Sprintf(groupClientScript, a.uid, b.uid, a.tok, b.tok))
 }

@@ -16,10 +16,8 @@ import (
 func TestBrowserTypingPresence(t *testing.T) {
 	chromium := findChromium(t)
 	s := startServe(t, tempDSN(t))
-	alice := newBrowser(t, chromium, "alice")
-	bob := newBrowser(t, chromium, "bob")
-	aliceUID := alice.register(t, s.base, "Alice", "alice-pass")
-	bobUID := bob.register(t, s.base, "Bob", "bob-pass")
+	alice, aliceUID := registerPage(t, chromium, s.base, "Alice")
+	bob, bobUID := registerPage(t, chromium, s.base, "Bob")
 
 	befriendOnPages(t, alice, bob, aliceUID, bobUID)
 	aliceItem, bobItem := contactItem(aliceUID), contactItem(bobUID)
