@@ -2,11 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,6 +135,15 @@ func (b *browser) text(t *testing.T, sel string) string {
 	return s
 }
 
+// registerPage opens the page in a browser of its own and registers name
+// there (password name-pass, in lower case); it returns the browser and
+// the uid the page shows.
+func registerPage(t *testing.T, chromium, base, name string) (*browser, int64) {
+	t.Helper()
+	b := newBrowser(t, chromium, strings.ToLower(name))
+	return b, b.register(t, base, name, strings.ToLower(name)+"-pass")
+}
+
 // register signs up on the page and returns the uid it shows.
 func (b *browser) register(t *testing.T, base, name, passwd string) int64 {
 	t.Helper()
@@ -154,6 +164,80 @@ func (b *browser) register(t *testing.T, base, name, passwd string) int64 {
 	return uid
 }
 
+// openPage opens the chat page for p in a browser of its own, logged in
+// with p's session, and waits for its stream.
+func openPage(t *testing.T, chromium, base string, p person) *browser {
+	t.Helper()
+	b := newBrowser(t, chromium, strings.ToLower(p.name))
+	b.openAs(t, base, p)
+	return b
+}
+
+// openAs opens the chat page logged in with p's session (made through
+// the API), and waits for its stream.
+func (b *browser) openAs(t *testing.T, base string, p person) {
+	t.Helper()
+	session, _ := json.Marshal(map[string]any{"uid": p.uid, "access_token": p.tok})
+	b.do(t, "open the page", chromedp.Navigate(base+"/app/"))
+	b.eval(t, fmt.Sprintf(`localStorage.setItem("fiberchat:demo::session", %q); true`, session))
+	b.do(t, "reload logged in", chromedp.Reload(), chromedp.WaitVisible("#chat"))
+	b.waitFor(t, "the stream open", `document.body.dataset.connection === "live"`)
+}
+
+// contactItem is the selector of uid's row in the contact list.
+func contactItem(uid int64) string {
+	return fmt.Sprintf(`#contacts li[data-uid="%d"]`, uid)
+}
+
+// openContact opens the conversation with the contact uid.
+func (b *browser) openContact(t *testing.T, uid int64) {
+	t.Helper()
+	b.do(t, fmt.Sprintf("open the conversation with %d", uid), chromedp.Click(contactItem(uid)), chromedp.WaitVisible("#composer"))
+}
+
+// send writes text in the open conversation and waits until the server
+// has stored it (the message has its id).
+func (b *browser) send(t *testing.T, text string) {
+	t.Helper()
+	b.do(t, "send "+text, chromedp.SendKeys("#text", text), chromedp.Click("#composer button[type=submit]"))
+	b.waitFor(t, "sent "+text, fmt.Sprintf(`[...document.querySelectorAll("#messages .mine[data-id] .text")].some((e) => e.textContent === %q)`, text))
+}
+
+// befriendOnPages makes two people registered on their pages contacts
+// there: asker asks with the add box, asked accepts the request.
+func befriendOnPages(t *testing.T, asker, asked *browser, askerUID, askedUID int64) {
+	t.Helper()
+	asker.do(t, "ask "+asked.name, chromedp.SendKeys("#add-uid", strconv.FormatInt(askedUID, 10)), chromedp.Click("#add-form button"))
+	asker.waitFor(t, "the request sent", `document.getElementById("side-note").textContent.startsWith("Request sent")`)
+	reqSel := fmt.Sprintf(`#requests li[data-uid="%d"] button.accept`, askerUID)
+	asked.do(t, "see "+asker.name+"'s request", chromedp.Click("#refresh"), chromedp.WaitVisible(reqSel))
+	asked.do(t, "accept it", chromedp.Click(reqSel))
+}
+
+// openBlank opens the chat page, logged in as no one, for a script
+// that imports fiberchat.js from it.
+func openBlank(t *testing.T, chromium, base string) *browser {
+	t.Helper()
+	b := newBrowser(t, chromium, "page")
+	b.do(t, "open the page", chromedp.Navigate(base+"/app/"))
+	return b
+}
+
+// check runs script, a promise that resolves to the checks that failed,
+// and reports each as an error of the test.
+func (b *browser) check(t *testing.T, script string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
+	defer cancel()
+	failed, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](script, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("the script: %v", err)
+	}
+	for _, f := range failed {
+		t.Error(f)
+	}
+}
+
 // hasMessage is a predicate: a message with exactly text, on side
 // ("mine" or "theirs"), is in the open conversation.
 func hasMessage(side, text string) string {
@@ -162,12 +246,9 @@ func hasMessage(side, text string) string {
 
 func TestBrowserChat(t *testing.T) {
 	chromium := findChromium(t)
-	s := startServe(t, "sqlite:"+filepath.Join(t.TempDir(), "chat.db"))
-	alice := newBrowser(t, chromium, "alice")
-	bob := newBrowser(t, chromium, "bob")
-
-	aliceUID := alice.register(t, s.base, "Alice", "alice-pass")
-	bobUID := bob.register(t, s.base, "Bob", "bob-pass")
+	s := startServe(t, tempDSN(t))
+	alice, aliceUID := registerPage(t, chromium, s.base, "Alice")
+	bob, bobUID := registerPage(t, chromium, s.base, "Bob")
 	if aliceUID == bobUID {
 		t.Fatalf("both registered as %d", aliceUID)
 	}
@@ -189,33 +270,23 @@ func TestBrowserChat(t *testing.T) {
 		chromedp.Click("#login-form button[type=submit]"), chromedp.WaitVisible("#chat"))
 
 	// Alice asks, Bob accepts.
-	alice.do(t, "add Bob", chromedp.SendKeys("#add-uid", strconv.FormatInt(bobUID, 10)), chromedp.Click("#add-form button"))
-	alice.waitFor(t, "the request sent", `document.getElementById("side-note").textContent.startsWith("Request sent")`)
-	reqSel := fmt.Sprintf(`#requests li[data-uid="%d"] button.accept`, aliceUID)
-	bob.do(t, "see Alice's request", chromedp.Click("#refresh"), chromedp.WaitVisible(reqSel))
-	bob.do(t, "accept it", chromedp.Click(reqSel))
-	bob.waitFor(t, "Alice among the contacts", fmt.Sprintf(`!!document.querySelector('#contacts li[data-uid="%d"]')`, aliceUID))
+	befriendOnPages(t, alice, bob, aliceUID, bobUID)
+	aliceItem, bobItem := contactItem(aliceUID), contactItem(bobUID)
+	bob.waitFor(t, "Alice among the contacts", fmt.Sprintf(`!!document.querySelector('%s')`, aliceItem))
 
 	// Alice opens the conversation and writes; Bob's page shows it live.
-	bobItem := fmt.Sprintf(`#contacts li[data-uid="%d"]`, bobUID)
 	alice.do(t, "open Bob", chromedp.Click("#refresh"), chromedp.WaitVisible(bobItem), chromedp.Click(bobItem), chromedp.WaitVisible("#composer"))
-	send := func(b *browser, text string) {
-		t.Helper()
-		b.do(t, "send "+text, chromedp.SendKeys("#text", text), chromedp.Click("#composer button[type=submit]"))
-		b.waitFor(t, "sent "+text, fmt.Sprintf(`[...document.querySelectorAll("#messages .mine[data-id] .text")].some((e) => e.textContent === %q)`, text))
-	}
-	send(alice, "Hi Bob! Are you coming to the climbing gym tonight?")
-	aliceItem := fmt.Sprintf(`#contacts li[data-uid="%d"]`, aliceUID)
+	alice.send(t, "Hi Bob! Are you coming to the climbing gym tonight?")
 	bob.waitFor(t, "an unread badge from Alice", fmt.Sprintf(`!!document.querySelector('%s .badge')`, aliceItem))
 	bob.do(t, "open Alice", chromedp.Click(aliceItem), chromedp.WaitVisible("#composer"))
 	bob.waitFor(t, "Alice's message", hasMessage("theirs", "Hi Bob! Are you coming to the climbing gym tonight?"))
 
 	// Both ways, live, in open conversations.
-	send(bob, "Yes! 7 pm at the usual place?")
+	bob.send(t, "Yes! 7 pm at the usual place?")
 	alice.waitFor(t, "Bob's reply, live", hasMessage("theirs", "Yes! 7 pm at the usual place?"))
-	send(alice, "Perfect, see you there!")
+	alice.send(t, "Perfect, see you there!")
 	bob.waitFor(t, "Alice's answer, live", hasMessage("theirs", "Perfect, see you there!"))
-	send(bob, "I'll bring the rope.")
+	bob.send(t, "I'll bring the rope.")
 	alice.waitFor(t, "Bob's last message, live", hasMessage("theirs", "I'll bring the rope."))
 
 	// At 360 px the page shows one pane at a time, without sideways
@@ -238,6 +309,6 @@ func TestBrowserChat(t *testing.T) {
 	}
 	alice.waitFor(t, "read ticks", `[...document.querySelectorAll("#messages .mine")].every((e) => e.classList.contains("read"))`)
 	// And it still receives live after the reload.
-	send(bob, "On my way.")
+	bob.send(t, "On my way.")
 	alice.waitFor(t, "a live message after reload", hasMessage("theirs", "On my way."))
 }

@@ -729,32 +729,54 @@ func (s *chatSession) remember(p client.Profile) {
 	s.mu.Unlock()
 }
 
-// name is uid's profile name, asked once and then cached; the uid itself
-// when the server cannot say.
-func (s *chatSession) name(ctx context.Context, uid int64) string {
+// cached is the name m (names or groups) holds for id.
+func (s *chatSession) cached(m map[int64]string, id int64) (string, bool) {
 	s.mu.Lock()
-	n, ok := s.names[uid]
-	s.mu.Unlock()
-	if ok {
+	defer s.mu.Unlock()
+	n, ok := m[id]
+	return n, ok
+}
+
+// lookUp is the name m (names or groups) holds for id, else the one load
+// asks the server for (and caches), within callTimeout; id itself when
+// the server cannot say, not cached: the next message asks again.
+func (s *chatSession) lookUp(ctx context.Context, m map[int64]string, id int64, load func(context.Context) (string, bool)) string {
+	if n, ok := s.cached(m, id); ok {
 		return n
 	}
 	cctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
-	profiles, err := s.c.ContactsInfo(cctx, uid)
-	if err != nil || len(profiles) == 0 {
-		return strconv.FormatInt(uid, 10) // not cached: the next message asks again
+	if n, ok := load(cctx); ok {
+		return n
 	}
-	s.remember(profiles[0])
-	return profiles[0].Name
+	return strconv.FormatInt(id, 10)
+}
+
+// labelOf is a name as a sentence gives it, with its id: "bob
+// (10000002)"; the bare id when the name is only that.
+func labelOf(name string, id int64) string {
+	if name == strconv.FormatInt(id, 10) {
+		return name
+	}
+	return fmt.Sprintf("%s (%d)", name, id)
+}
+
+// name is uid's profile name, asked once and then cached; the uid itself
+// when the server cannot say.
+func (s *chatSession) name(ctx context.Context, uid int64) string {
+	return s.lookUp(ctx, s.names, uid, func(ctx context.Context) (string, bool) {
+		profiles, err := s.c.ContactsInfo(ctx, uid)
+		if err != nil || len(profiles) == 0 {
+			return "", false
+		}
+		s.remember(profiles[0])
+		return profiles[0].Name, true
+	})
 }
 
 // label is a user as a sentence names them: "bob (10000002)".
 func (s *chatSession) label(ctx context.Context, uid int64) string {
-	n := s.name(ctx, uid)
-	if n == strconv.FormatInt(uid, 10) {
-		return n
-	}
-	return fmt.Sprintf("%s (%d)", n, uid)
+	return labelOf(s.name(ctx, uid), uid)
 }
 
 // logout ends the session on the server, so that its token does not

@@ -109,10 +109,11 @@ func (c *chatRun) exit() int {
 
 var uidRE = regexp.MustCompile(`your uid is (\d+)`)
 
-// registerChat starts a chat that registers name and returns its uid.
-func registerChat(t *testing.T, env map[string]string, name string) (*chatRun, string) {
+// registerChat starts a chat, with extra flags, that registers name
+// (password name-pw) and returns its uid.
+func registerChat(t *testing.T, env map[string]string, name string, extra ...string) (*chatRun, string) {
 	t.Helper()
-	c := startChat(t, name, env, "--register", name, "--password", name+"-pw")
+	c := startChat(t, name, env, append([]string{"--register", name, "--password", name + "-pw"}, extra...)...)
 	m := uidRE.FindStringSubmatch(c.expect("your uid is"))
 	if m == nil {
 		t.Fatalf("%s: no uid in %q", name, c.stdout.String())
@@ -123,13 +124,7 @@ func registerChat(t *testing.T, env map[string]string, name string) (*chatRun, s
 
 func TestChat(t *testing.T) {
 	t.Parallel()
-	srv := startServe(t, tempDSN(t))
-	m := demoSecretRE.FindStringSubmatch(srv.stdout.String())
-	if m == nil {
-		t.Fatalf("serve printed no demo client: %q", srv.stdout.String())
-	}
-	// From the environment, as the other commands take their flags.
-	env := map[string]string{"FIBERCHAT_URL": srv.base, "FIBERCHAT_SECRET": m[1]}
+	srv, secret, env := serveChat(t, tempDSN(t))
 
 	alice, aliceUID := registerChat(t, env, "alice")
 	bob, bobUID := registerChat(t, env, "bob")
@@ -167,7 +162,7 @@ func TestChat(t *testing.T) {
 	}
 	alice.expect("[bob] m01")
 	alice.expect("[bob] m25")
-	aliceAPI := apiClient(t, srv.base, m[1], aliceUID, "alice-pw")
+	aliceAPI := apiClient(t, srv.base, secret, aliceUID, "alice-pw")
 	waitUnread(t, aliceAPI, 0)
 
 	alice.say("/quit")
@@ -311,24 +306,16 @@ func TestChatUsage(t *testing.T) {
 // TestChatTyping shows a contact typing, and who is online in /contacts.
 func TestChatTyping(t *testing.T) {
 	t.Parallel()
-	srv := startServe(t, tempDSN(t))
-	m := demoSecretRE.FindStringSubmatch(srv.stdout.String())
-	if m == nil {
-		t.Fatalf("serve printed no demo client: %q", srv.stdout.String())
-	}
-	env := map[string]string{"FIBERCHAT_URL": srv.base, "FIBERCHAT_SECRET": m[1]}
+	srv, secret, env := serveChat(t, tempDSN(t))
 	alice, aliceUID := registerChat(t, env, "alice")
 	bob, bobUID := registerChat(t, env, "bob")
-	alice.say("/add " + bobUID)
-	alice.expect("request sent to bob")
-	bob.say("/accept " + aliceUID)
-	bob.expect("are contacts now")
+	befriendChats(alice, bob, aliceUID, bobUID)
 	alice.say("/open " + bobUID)
 	alice.expect("conversation with bob")
 	alice.say("hello")
 	bob.expect("[alice] hello") // bob's stream is open
 
-	aliceAPI := apiClient(t, srv.base, m[1], aliceUID, "alice-pw")
+	aliceAPI := apiClient(t, srv.base, secret, aliceUID, "alice-pw")
 	uid, _ := strconv.ParseInt(bobUID, 10, 64)
 	if err := aliceAPI.Typing(context.Background(), uid); err != nil {
 		t.Fatal(err)
@@ -344,18 +331,10 @@ func TestChatTyping(t *testing.T) {
 // conversation; the other side is shown it live and in /open's history.
 func TestChatSendFile(t *testing.T) {
 	t.Parallel()
-	srv := startServe(t, tempDSN(t))
-	m := demoSecretRE.FindStringSubmatch(srv.stdout.String())
-	if m == nil {
-		t.Fatalf("serve printed no demo client: %q", srv.stdout.String())
-	}
-	env := map[string]string{"FIBERCHAT_URL": srv.base, "FIBERCHAT_SECRET": m[1]}
+	_, _, env := serveChat(t, tempDSN(t))
 	alice, aliceUID := registerChat(t, env, "alice")
 	bob, bobUID := registerChat(t, env, "bob")
-	alice.say("/add " + bobUID)
-	alice.expect("request sent to bob")
-	bob.say("/accept " + aliceUID)
-	bob.expect("are contacts now")
+	befriendChats(alice, bob, aliceUID, bobUID)
 
 	path := t.TempDir() + "/notes.txt"
 	if err := os.WriteFile(path, []byte(strings.Repeat("notes ", 1000)), 0o600); err != nil {

@@ -17,28 +17,14 @@ func TestChatE2EE(t *testing.T) {
 }
 
 func runChatE2EE(t *testing.T, dsn string) {
-	srv := startServe(t, dsn)
-	m := demoSecretRE.FindStringSubmatch(srv.stdout.String())
-	if m == nil {
-		t.Fatalf("serve printed no demo client: %q", srv.stdout.String())
-	}
-	env := map[string]string{"FIBERCHAT_URL": srv.base, "FIBERCHAT_SECRET": m[1]}
+	_, _, env := serveChat(t, dsn)
 	dir := t.TempDir()
 	start := func(name string) (*chatRun, string) {
-		c := startChat(t, name, env, "--register", name, "--password", name+"-pw", "--e2ee", "--device", filepath.Join(dir, name+".json"))
-		u := uidRE.FindStringSubmatch(c.expect("your uid is"))
-		if u == nil {
-			t.Fatalf("%s: no uid in %q", name, c.stdout.String())
-		}
-		c.expect("logged in as " + name)
-		return c, u[1]
+		return registerChat(t, env, name, "--e2ee", "--device", filepath.Join(dir, name+".json"))
 	}
 	alice, aliceUID := start("alice")
 	bob, bobUID := start("bob")
-	alice.say("/add " + bobUID)
-	alice.expect("request sent to bob")
-	bob.say("/accept " + aliceUID)
-	bob.expect("are contacts now")
+	befriendChats(alice, bob, aliceUID, bobUID)
 
 	alice.say("/open " + bobUID)
 	alice.expect("conversation with bob")

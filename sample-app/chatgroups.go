@@ -219,47 +219,28 @@ func (s *chatSession) rememberGroup(gid int64, name string) {
 // groupName is gid's name, asked once and then cached; the gid itself
 // when the server cannot say.
 func (s *chatSession) groupName(ctx context.Context, gid int64) string {
-	s.mu.Lock()
-	n, ok := s.groups[gid]
-	s.mu.Unlock()
-	if ok {
-		return n
-	}
-	cctx, cancel := context.WithTimeout(ctx, callTimeout)
-	defer cancel()
-	g, err := s.loadGroup(cctx, gid)
-	if err != nil {
-		return strconv.FormatInt(gid, 10) // not cached: the next message asks again
-	}
-	return g.Name
+	return s.lookUp(ctx, s.groups, gid, func(ctx context.Context) (string, bool) {
+		g, err := s.loadGroup(ctx, gid)
+		return g.Name, err == nil
+	})
 }
 
 // groupLabel is a group as a sentence names it: "team (20000001)".
 func (s *chatSession) groupLabel(ctx context.Context, gid int64) string {
-	n := s.groupName(ctx, gid)
-	if n == strconv.FormatInt(gid, 10) {
-		return n
-	}
-	return fmt.Sprintf("%s (%d)", n, gid)
+	return labelOf(s.groupName(ctx, gid), gid)
 }
 
 // memberName is the name of uid, a member of gid: a member who is a
 // stranger to me is named by the group's member list, asked again (and
 // cached) when a name is missing; a former member, by their profile.
 func (s *chatSession) memberName(ctx context.Context, gid, uid int64) string {
-	s.mu.Lock()
-	n, ok := s.names[uid]
-	s.mu.Unlock()
-	if ok {
+	if n, ok := s.cached(s.names, uid); ok {
 		return n
 	}
 	cctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	if _, err := s.loadGroup(cctx, gid); err == nil {
-		s.mu.Lock()
-		n, ok = s.names[uid]
-		s.mu.Unlock()
-		if ok {
+		if n, ok := s.cached(s.names, uid); ok {
 			return n
 		}
 	}

@@ -13,25 +13,13 @@ var gidRE = regexp.MustCompile(`created group team \((\d+)\)`)
 // other), they talk in it, and alice removes and adds members.
 func TestChatGroups(t *testing.T) {
 	t.Parallel()
-	srv := startServe(t, tempDSN(t))
-	m := demoSecretRE.FindStringSubmatch(srv.stdout.String())
-	if m == nil {
-		t.Fatalf("serve printed no demo client: %q", srv.stdout.String())
-	}
-	env := map[string]string{"FIBERCHAT_URL": srv.base, "FIBERCHAT_SECRET": m[1]}
+	srv, secret, env := serveChat(t, tempDSN(t))
 
 	alice, aliceUID := registerChat(t, env, "alice")
 	bob, bobUID := registerChat(t, env, "bob")
 	carol, carolUID := registerChat(t, env, "carol")
-	for _, c := range []struct {
-		run *chatRun
-		uid string
-	}{{bob, bobUID}, {carol, carolUID}} {
-		alice.say("/add " + c.uid)
-		alice.expect("request sent to")
-		c.run.say("/accept " + aliceUID)
-		c.run.expect("are contacts now")
-	}
+	befriendChats(alice, bob, aliceUID, bobUID)
+	befriendChats(alice, carol, aliceUID, carolUID)
 
 	alice.say("/help")
 	alice.expect("/group open GID")
@@ -101,7 +89,7 @@ func TestChatGroups(t *testing.T) {
 	bob.expect("conversation in group team")
 	bob.say("while you were away")
 	carol.expect("[bob @ team] while you were away")
-	waitUnread(t, apiClient(t, srv.base, m[1], aliceUID, "alice-pw"), 1)
+	waitUnread(t, apiClient(t, srv.base, secret, aliceUID, "alice-pw"), 1)
 	alice = startChat(t, "alice again", env, "--uid", aliceUID, "--password", "alice-pw")
 	alice.expect("logged in as alice")
 	alice.say("/groups")

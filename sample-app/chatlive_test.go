@@ -13,12 +13,7 @@ import (
 // one, and says the server's refusals in words.
 func TestChatLive(t *testing.T) {
 	t.Parallel()
-	srv := startServe(t, tempDSN(t))
-	m := demoSecretRE.FindStringSubmatch(srv.stdout.String())
-	if m == nil {
-		t.Fatalf("serve printed no demo client: %q", srv.stdout.String())
-	}
-	env := map[string]string{"FIBERCHAT_URL": srv.base, "FIBERCHAT_SECRET": m[1]}
+	_, _, env := serveChat(t, tempDSN(t))
 	alice, aliceUID := registerChat(t, env, "alice")
 	bob, bobUID := registerChat(t, env, "bob")
 	carol, carolUID := registerChat(t, env, "carol")

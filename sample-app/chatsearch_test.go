@@ -9,16 +9,9 @@ import (
 // /search and asks them with /add @handle.
 func TestChatSearchAndAddByHandle(t *testing.T) {
 	t.Parallel()
-	srv := startServe(t, tempDSN(t))
-	m := demoSecretRE.FindStringSubmatch(srv.stdout.String())
-	if m == nil {
-		t.Fatalf("serve printed no demo client: %q", srv.stdout.String())
-	}
-	env := map[string]string{"FIBERCHAT_URL": srv.base, "FIBERCHAT_SECRET": m[1]}
+	_, _, env := serveChat(t, tempDSN(t))
 
-	carol := startChat(t, "carol", env, "--register", "carol", "--handle", "Carol.X", "--password", "carol-pw")
-	carolUID := uidRE.FindStringSubmatch(carol.expect("your uid is"))[1]
-	carol.expect("logged in as carol")
+	carol, carolUID := registerChat(t, env, "carol", "--handle", "Carol.X")
 	dave, _ := registerChat(t, env, "dave")
 
 	dave.say("/search CAR")

@@ -12,18 +12,10 @@ var idRE = regexp.MustCompile(`#(\d+) \[`)
 // each shown on the other side as it arrives, and in /open's history.
 func TestChatUpdates(t *testing.T) {
 	t.Parallel()
-	srv := startServe(t, tempDSN(t))
-	m := demoSecretRE.FindStringSubmatch(srv.stdout.String())
-	if m == nil {
-		t.Fatalf("serve printed no demo client: %q", srv.stdout.String())
-	}
-	env := map[string]string{"FIBERCHAT_URL": srv.base, "FIBERCHAT_SECRET": m[1]}
+	_, _, env := serveChat(t, tempDSN(t))
 	alice, aliceUID := registerChat(t, env, "alice")
 	bob, bobUID := registerChat(t, env, "bob")
-	alice.say("/add " + bobUID)
-	alice.expect("request sent to bob")
-	bob.say("/accept " + aliceUID)
-	bob.expect("are contacts now")
+	befriendChats(alice, bob, aliceUID, bobUID)
 
 	alice.say("/open " + bobUID)
 	alice.expect("no messages yet")

@@ -8,7 +8,6 @@ import (
 	"io"
 
 	"github.com/fiberchat/fiberchat/module"
-	"gorm.io/gorm"
 )
 
 // clientShowSecret is `client show-secret --id ID`: the client's id and
@@ -22,19 +21,14 @@ func clientShowSecret(ctx context.Context, args []string, getenv func(string) st
 	if code, ok := parseFlags(fs, args, getenv); !ok {
 		return code
 	}
-	if *id == "" {
-		fmt.Fprintln(stderr, command+" client show-secret: --id is required")
-		fs.Usage()
-		return exitUsage
-	}
 	var secret string
-	err := withModule(ctx, *dsn, module.Config{Logger: cliLogger(stderr)}, func(chat *module.Module, _ *gorm.DB) error {
+	code := oneClient(ctx, fs, stderr, *dsn, *id, "", func(chat *module.Module) error {
 		var err error
 		secret, err = chat.ClientSecret(ctx, *id)
 		return noSuchClient(err, *id)
 	})
-	if err != nil {
-		return fail(stderr, err)
+	if code != exitOK {
+		return code
 	}
 	return printClient(stdout, stderr, *id, secret)
 }
@@ -52,24 +46,14 @@ func clientResetSecret(ctx context.Context, args []string, getenv func(string) s
 	if code, ok := parseFlags(fs, args, getenv); !ok {
 		return code
 	}
-	if *id == "" {
-		fmt.Fprintln(stderr, command+" client reset-secret: --id is required")
-		fs.Usage()
-		return exitUsage
-	}
-	rdb, closeRedis, err := openRedis(*redisURL)
-	if err != nil {
-		return fail(stderr, err)
-	}
-	defer closeRedis()
 	var used string
-	err = withModule(ctx, *dsn, module.Config{Logger: cliLogger(stderr), Redis: rdb}, func(chat *module.Module, _ *gorm.DB) error {
+	code := oneClient(ctx, fs, stderr, *dsn, *id, *redisURL, func(chat *module.Module) error {
 		var err error
 		used, err = chat.ResetClientSecret(ctx, *id, *secret)
 		return noSuchClient(err, *id)
 	})
-	if err != nil {
-		return fail(stderr, err)
+	if code != exitOK {
+		return code
 	}
 	return printClient(stdout, stderr, *id, used)
 }

@@ -53,18 +53,8 @@ func TestBrowserE2EEVectors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := startServe(t, "sqlite:"+filepath.Join(t.TempDir(), "chat.db"))
-	b := newBrowser(t, chromium, "page")
-	b.do(t, "open the page", chromedp.Navigate(s.base+"/app/"))
-	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
-	defer cancel()
-	failed, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](fmt.Sprintf(e2eeVectorsScript, vectors), chromedp.EvalAwaitPromise))
-	if err != nil {
-		t.Fatalf("the script: %v", err)
-	}
-	for _, f := range failed {
-		t.Error(f)
-	}
+	s := startServe(t, tempDSN(t))
+	openBlank(t, chromium, s.base).check(t, fmt.Sprintf(e2eeVectorsScript, vectors))
 }
 
 // e2eePageSetup, as B in the page: a fresh device, its key published,
@@ -91,19 +81,24 @@ const e2eePageRead = `(async () => {
   return text === "from go" ? [] : ["decrypted " + JSON.stringify(text)];
 })()`
 
-// serveAnnAndBen runs serve on dsn with two users, Ann and Ben, who are
-// contacts; m[1] is the demo client's secret.
-func serveAnnAndBen(t *testing.T, dsn string) (s *server, m []string, aUID int64, aTok string, bUID int64, bTok string) {
+// goDevice is p's session in the Go SDK on a new device whose key it
+// has published.
+func goDevice(t *testing.T, base, secret string, p person) *client.Client {
 	t.Helper()
-	s = startServe(t, dsn)
-	m = demoSecretRE.FindStringSubmatch(s.stdout.String())
-	if m == nil {
-		t.Fatalf("serve printed no demo client: %q", s.stdout.String())
+	dev, err := client.NewDevice("go")
+	if err != nil {
+		t.Fatal(err)
 	}
-	aUID, aTok = apiUser(t, s.base, m[1], "Ann")
-	bUID, bTok = apiUser(t, s.base, m[1], "Ben")
-	befriend(t, s.base, m[1], aUID, aTok, bUID, bTok)
-	return s, m, aUID, aTok, bUID, bTok
+	c, err := client.New(base, "demo", secret, client.WithDevice(dev), client.WithSession(client.Session{UID: p.uid, AccessToken: p.tok}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := c.PublishKey(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // TestBrowserE2EEInterop: a message the page encrypts with Web Crypto is
@@ -114,44 +109,21 @@ func TestBrowserE2EEInterop(t *testing.T) {
 }
 
 func runBrowserE2EEInterop(t *testing.T, chromium, dsn string) {
-	s, m, aUID, aTok, bUID, bTok := serveAnnAndBen(t, dsn)
-	dev, err := client.NewDevice("go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ann, err := client.New(s.base, "demo", m[1], client.WithDevice(dev), client.WithSession(client.Session{UID: aUID, AccessToken: aTok}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, secret, a, b := serveContacts(t, dsn, "Ann", "Ben")
+	ann := goDevice(t, s.base, secret, a)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := ann.PublishKey(ctx); err != nil {
-		t.Fatal(err)
-	}
 
-	b := newBrowser(t, chromium, "page")
-	b.do(t, "open the page", chromedp.Navigate(s.base+"/app/"))
-	run := func(script string) {
-		t.Helper()
-		bctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
-		defer cancel()
-		failed, err := chromedp.Run(bctx, chromedp.Evaluate[[]string](script, chromedp.EvalAwaitPromise))
-		if err != nil {
-			t.Fatalf("the script: %v", err)
-		}
-		for _, f := range failed {
-			t.Error(f)
-		}
-	}
-	run(fmt.Sprintf(e2eePageSetup, aUID, bUID, bTok))
-	page, err := ann.History(ctx, client.HistoryRequest{With: bUID, Limit: 1})
+	tab := openBlank(t, chromium, s.base)
+	tab.check(t, fmt.Sprintf(e2eePageSetup, a.uid, b.uid, b.tok))
+	page, err := ann.History(ctx, client.HistoryRequest{With: b.uid, Limit: 1})
 	if err != nil || len(page.Messages) != 1 || !page.Messages[0].Encrypted || page.Messages[0].Message.Message != "from the page" {
 		t.Fatalf("Go reads the page's message: %+v, %v", page, err)
 	}
-	if _, err := ann.SendEncrypted(ctx, bUID, "from go"); err != nil {
+	if _, err := ann.SendEncrypted(ctx, b.uid, "from go"); err != nil {
 		t.Fatal(err)
 	}
-	run(fmt.Sprintf(e2eePageRead, aUID))
+	tab.check(t, fmt.Sprintf(e2eePageRead, a.uid))
 }
 
 // TestBrowserE2EEPage: the page makes its device (the private key not
@@ -166,30 +138,15 @@ func TestBrowserE2EEPage(t *testing.T) {
 }
 
 func runBrowserE2EEPage(t *testing.T, chromium, dsn string) {
-	s, m, aUID, aTok, bUID, bTok := serveAnnAndBen(t, dsn)
-	newAnn := func() *client.Client {
-		dev, err := client.NewDevice("go")
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := client.New(s.base, "demo", m[1], client.WithDevice(dev), client.WithSession(client.Session{UID: aUID, AccessToken: aTok}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.PublishKey(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	ann := newAnn()
+	s, secret, a, b := serveContacts(t, dsn, "Ann", "Ben")
+	ann := goDevice(t, s.base, secret, a)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	ben := newBrowser(t, chromium, "ben")
-	ben.openAs(t, s.base, bUID, bTok)
-	ben.do(t, "open Ann", chromedp.Click(fmt.Sprintf(`#contacts li[data-uid="%d"]`, aUID)), chromedp.WaitVisible("#composer"))
+	ben := openPage(t, chromium, s.base, b)
+	ben.openContact(t, a.uid)
 	ben.waitFor(t, "the lock", `!document.getElementById("peer-lock").hidden`)
-	safety, err := ann.SafetyNumber(ctx, bUID)
+	safety, err := ann.SafetyNumber(ctx, b.uid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,19 +154,19 @@ func runBrowserE2EEPage(t *testing.T, chromium, dsn string) {
 		t.Fatalf("the page's safety number %q, the Go SDK's %q", got, safety)
 	}
 
-	if _, err := ann.SendEncrypted(ctx, bUID, "sealed from go"); err != nil {
+	if _, err := ann.SendEncrypted(ctx, b.uid, "sealed from go"); err != nil {
 		t.Fatal(err)
 	}
 	ben.waitFor(t, "the message decrypted, behind a lock", `[...document.querySelectorAll("#messages .theirs")].some((e) =>
 		e.querySelector(".text").textContent === "sealed from go" && !!e.querySelector(".lock"))`)
 	ben.do(t, "send", chromedp.SendKeys("#text", "sealed from the page"), chromedp.Click("#composer button[type=submit]"))
 	ben.waitFor(t, "sent", `[...document.querySelectorAll("#messages .mine")].some((e) => e.dataset.id && !!e.querySelector(".lock"))`)
-	page, err := ann.History(ctx, client.HistoryRequest{With: bUID, Limit: 1})
+	page, err := ann.History(ctx, client.HistoryRequest{With: b.uid, Limit: 1})
 	if err != nil || len(page.Messages) != 1 || !page.Messages[0].Encrypted || page.Messages[0].Message.Message != "sealed from the page" {
 		t.Fatalf("Go reads the page's message: %+v, %v", page, err)
 	}
 
-	newAnn() // a new device of Ann's
+	goDevice(t, s.base, secret, a) // a new device of Ann's
 	ben.waitFor(t, "the key-change warning", `!document.getElementById("peer-keys-changed").hidden`)
 	if got := ben.text(t, "#peer-safety"); got == safety {
 		t.Fatal("the safety number did not change with Ann's keys")
@@ -225,24 +182,22 @@ func TestBrowserE2EEPageToPage(t *testing.T) {
 }
 
 func runBrowserE2EEPageToPage(t *testing.T, chromium, dsn string) {
-	s, m, aUID, aTok, bUID, bTok := serveAnnAndBen(t, dsn)
-	ann, ben := newBrowser(t, chromium, "ann"), newBrowser(t, chromium, "ben")
-	ben.openAs(t, s.base, bUID, bTok)
-	ann.openAs(t, s.base, aUID, aTok)
-	ann.do(t, "open Ben", chromedp.Click(fmt.Sprintf(`#contacts li[data-uid="%d"]`, bUID)), chromedp.WaitVisible("#composer"))
+	s, secret, a, b := serveContacts(t, dsn, "Ann", "Ben")
+	ben, ann := openPage(t, chromium, s.base, b), openPage(t, chromium, s.base, a)
+	ann.openContact(t, b.uid)
 	ann.waitFor(t, "the lock", `!document.getElementById("peer-lock").hidden`)
 	ann.do(t, "send", chromedp.SendKeys("#text", "page to page"), chromedp.Click("#composer button[type=submit]"))
-	ben.do(t, "open Ann", chromedp.Click(fmt.Sprintf(`#contacts li[data-uid="%d"]`, aUID)), chromedp.WaitVisible("#composer"))
+	ben.openContact(t, a.uid)
 	ben.waitFor(t, "the message decrypted, behind a lock", `[...document.querySelectorAll("#messages .theirs")].some((e) =>
 		e.querySelector(".text").textContent === "page to page" && !!e.querySelector(".lock"))`)
-	if a, b := ann.text(t, "#peer-safety"), ben.text(t, "#peer-safety"); a == "" || a != b {
-		t.Fatalf("safety numbers %q and %q", a, b)
+	if sa, sb := ann.text(t, "#peer-safety"), ben.text(t, "#peer-safety"); sa == "" || sa != sb {
+		t.Fatalf("safety numbers %q and %q", sa, sb)
 	}
-	plain, err := client.New(s.base, "demo", m[1], client.WithSession(client.Session{UID: bUID, AccessToken: bTok}))
+	plain, err := client.New(s.base, "demo", secret, client.WithSession(client.Session{UID: b.uid, AccessToken: b.tok}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	page, err := plain.History(context.Background(), client.HistoryRequest{With: aUID, Limit: 1})
+	page, err := plain.History(context.Background(), client.HistoryRequest{With: a.uid, Limit: 1})
 	if err != nil || len(page.Messages) != 1 || !page.Messages[0].Encrypted || page.Messages[0].Message.Message != "" {
 		t.Fatalf("History without a device: %+v, %v", page, err)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -18,19 +17,12 @@ import (
 // 📎 arrive as cards that link to their signed URLs.
 func TestBrowserFiles(t *testing.T) {
 	chromium := findChromium(t)
-	s := startServe(t, "sqlite:"+filepath.Join(t.TempDir(), "chat.db"))
-	alice := newBrowser(t, chromium, "alice")
-	bob := newBrowser(t, chromium, "bob")
-	aliceUID := alice.register(t, s.base, "Alice", "alice-pass")
-	bobUID := bob.register(t, s.base, "Bob", "bob-pass")
+	s := startServe(t, tempDSN(t))
+	alice, aliceUID := registerPage(t, chromium, s.base, "Alice")
+	bob, bobUID := registerPage(t, chromium, s.base, "Bob")
 
-	alice.do(t, "add Bob", chromedp.SendKeys("#add-uid", strconv.FormatInt(bobUID, 10)), chromedp.Click("#add-form button"))
-	alice.waitFor(t, "the request sent", `document.getElementById("side-note").textContent.startsWith("Request sent")`)
-	reqSel := fmt.Sprintf(`#requests li[data-uid="%d"] button.accept`, aliceUID)
-	bob.do(t, "see Alice's request", chromedp.Click("#refresh"), chromedp.WaitVisible(reqSel))
-	bob.do(t, "accept it", chromedp.Click(reqSel))
-	aliceItem := fmt.Sprintf(`#contacts li[data-uid="%d"]`, aliceUID)
-	bobItem := fmt.Sprintf(`#contacts li[data-uid="%d"]`, bobUID)
+	befriendOnPages(t, alice, bob, aliceUID, bobUID)
+	aliceItem, bobItem := contactItem(aliceUID), contactItem(bobUID)
 	alice.do(t, "open Bob", chromedp.Click("#refresh"), chromedp.WaitVisible(bobItem), chromedp.Click(bobItem), chromedp.WaitVisible("#composer"))
 	bob.waitFor(t, "Alice among the contacts", fmt.Sprintf(`!!document.querySelector('%s')`, aliceItem))
 	bob.do(t, "open Alice", chromedp.Click(aliceItem), chromedp.WaitVisible("#composer"))

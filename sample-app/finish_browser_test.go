@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -58,40 +57,26 @@ type finishScene struct {
 // as not sent (and only that), then sent by itself, once, when it is back.
 func TestBrowserFinish(t *testing.T) {
 	chromium := findChromium(t)
-	f := &finishScene{dsn: "sqlite:" + filepath.Join(t.TempDir(), "chat.db")}
-	f.s = startServe(t, f.dsn)
-	f.secret = demoSecretRE.FindStringSubmatch(f.s.stdout.String())[1]
-	var bobTok, carolTok string
-	f.aliceUID, f.aliceTok = apiUser(t, f.s.base, f.secret, "Alice")
-	f.bobUID, bobTok = apiUser(t, f.s.base, f.secret, "Bob")
-	f.carolUID, carolTok = apiUser(t, f.s.base, f.secret, "Carol")
-	f.daveUID, _ = apiUser(t, f.s.base, f.secret, "Dave")
-	apiPost(t, f.s.base, f.secret, "/Contacts/IO/block", map[string]any{"uid": f.bobUID, "access_token": bobTok, "data": []map[string]any{{"uid": f.daveUID}}})
-	for _, asker := range []struct {
-		uid int64
-		tok string
-	}{{f.aliceUID, f.aliceTok}, {f.carolUID, carolTok}} {
-		apiPost(t, f.s.base, f.secret, "/Contacts/IO/addContacts", map[string]any{"uid": asker.uid, "access_token": asker.tok, "data": []map[string]any{{"uid": f.bobUID}}})
+	f := &finishScene{dsn: tempDSN(t)}
+	f.s, f.secret = serveDemo(t, f.dsn)
+	alice := apiUser(t, f.s.base, f.secret, "Alice")
+	bob := apiUser(t, f.s.base, f.secret, "Bob")
+	carol := apiUser(t, f.s.base, f.secret, "Carol")
+	dave := apiUser(t, f.s.base, f.secret, "Dave")
+	f.aliceUID, f.aliceTok, f.bobUID, f.carolUID, f.daveUID = alice.uid, alice.tok, bob.uid, carol.uid, dave.uid
+	apiPost(t, f.s.base, f.secret, "/Contacts/IO/block", map[string]any{"uid": bob.uid, "access_token": bob.tok, "data": []map[string]any{{"uid": dave.uid}}})
+	for _, asker := range []person{alice, carol} {
+		apiPost(t, f.s.base, f.secret, "/Contacts/IO/addContacts", map[string]any{"uid": asker.uid, "access_token": asker.tok, "data": []map[string]any{{"uid": bob.uid}}})
 	}
-	f.aliceItem = fmt.Sprintf(`#contacts li[data-uid="%d"]`, f.aliceUID)
-	f.bobItem = fmt.Sprintf(`#contacts li[data-uid="%d"]`, f.bobUID)
-	f.bob = newBrowser(t, chromium, "bob")
-	f.bob.openAs(t, f.s.base, f.bobUID, bobTok)
+	f.aliceItem, f.bobItem = contactItem(alice.uid), contactItem(bob.uid)
+	f.bob = openPage(t, chromium, f.s.base, bob)
 	f.noticeAndRows(t)
-	f.alice = newBrowser(t, chromium, "alice")
-	f.alice.openAs(t, f.s.base, f.aliceUID, f.aliceTok)
+	f.alice = openPage(t, chromium, f.s.base, alice)
 	f.previewsAndDivider(t)
 	f.days(t)
 	f.rename(t)
 	f.counter(t)
 	f.resend(t)
-}
-
-// send sends text from b's open conversation and waits until it is stored.
-func (f *finishScene) send(t *testing.T, b *browser, text string) {
-	t.Helper()
-	b.do(t, "send "+text, chromedp.SendKeys("#text", text), chromedp.Click("#composer button[type=submit]"))
-	b.waitFor(t, "sent "+text, fmt.Sprintf(`[...document.querySelectorAll("#messages .mine[data-id] .text")].some((e) => e.textContent === %q)`, text))
 }
 
 // noticeAndRows: Bob accepts Alice; the notice fades; Carol's request,
@@ -121,14 +106,14 @@ func (f *finishScene) noticeAndRows(t *testing.T) {
 func (f *finishScene) previewsAndDivider(t *testing.T) {
 	alice, bob := f.alice, f.bob
 	alice.do(t, "open Bob", chromedp.Click(f.bobItem), chromedp.WaitVisible("#composer"))
-	f.send(t, alice, "Are you free on Saturday?")
+	alice.send(t, "Are you free on Saturday?")
 	bob.waitFor(t, "a first preview", fmt.Sprintf(`document.querySelector('%s .preview')?.textContent === "🔒 Are you free on Saturday?"`, f.aliceItem))
 	bob.do(t, "open Alice", chromedp.Click(f.aliceItem), chromedp.WaitVisible("#composer"))
-	f.send(t, bob, "I think so, why?")
+	bob.send(t, "I think so, why?")
 	alice.waitFor(t, "Bob has read her question", `document.querySelector("#messages .mine").classList.contains("read")`)
 	bob.eval(t, `document.getElementById("back").click(); true`) // close the conversation
 	for _, text := range []string{"There is a concert in the park.", "Starts at 6.", "Tickets are free!"} {
-		f.send(t, alice, text)
+		alice.send(t, text)
 	}
 	bob.waitFor(t, "the preview and its time", fmt.Sprintf(`document.querySelector('%s .preview')?.textContent === "🔒 Tickets are free!" &&
 		/\d/.test(document.querySelector('%s .when')?.textContent || "")`, f.aliceItem, f.aliceItem))

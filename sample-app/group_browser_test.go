@@ -1,60 +1,11 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"path/filepath"
 	"testing"
 
 	"github.com/chromedp/chromedp"
 )
-
-// apiPost posts body to path on base, signed as the demo client, and
-// returns the answer, failing the test unless it is a success.
-func apiPost(t *testing.T, base, secret, path string, body map[string]any) map[string]any {
-	t.Helper()
-	raw, _ := json.Marshal(body)
-	res, err := http.Post(base+path+"?client_id=demo&api_token="+apiToken(path, secret), "application/json", bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	out := map[string]any{}
-	if err := json.Unmarshal(b, &out); err != nil || out["error"] != float64(0) {
-		t.Fatalf("%s: %d %s", path, res.StatusCode, b)
-	}
-	return out
-}
-
-// apiUser registers name and logs in; it returns the uid and the token.
-func apiUser(t *testing.T, base, secret, name string) (int64, string) {
-	t.Helper()
-	uid := int64(apiPost(t, base, secret, "/user/reg/ajax_reg", map[string]any{"name": name, "passwd": "secret1"})["uid"].(float64))
-	tok := apiPost(t, base, secret, "/user/login", map[string]any{"uid": uid, "passwd": "secret1"})["access_token"].(string)
-	return uid, tok
-}
-
-// befriend makes a and b contacts: a asks, b accepts.
-func befriend(t *testing.T, base, secret string, a int64, aTok string, b int64, bTok string) {
-	t.Helper()
-	apiPost(t, base, secret, "/Contacts/IO/addContacts", map[string]any{"uid": a, "access_token": aTok, "data": []map[string]any{{"uid": b}}})
-	apiPost(t, base, secret, "/Contacts/IO/acceptContacts", map[string]any{"uid": b, "access_token": bTok, "uid_from": a, "type": 1})
-}
-
-// openAs opens the chat page logged in with a session made through the
-// API, and waits for its stream.
-func (b *browser) openAs(t *testing.T, base string, uid int64, token string) {
-	t.Helper()
-	session, _ := json.Marshal(map[string]any{"uid": uid, "access_token": token})
-	b.do(t, "open the page", chromedp.Navigate(base+"/app/"))
-	b.eval(t, fmt.Sprintf(`localStorage.setItem("fiberchat:demo::session", %q); true`, session))
-	b.do(t, "reload logged in", chromedp.Reload(), chromedp.WaitVisible("#chat"))
-	b.waitFor(t, "the stream open", `document.body.dataset.connection === "live"`)
-}
 
 // hasGroupMessage is a predicate: the open group shows a message with
 // exactly text from a sender named from, with the sender's avatar.
@@ -72,12 +23,8 @@ func hasGroupMessage(text, from string) string {
 // group go.
 func TestBrowserGroup(t *testing.T) {
 	chromium := findChromium(t)
-	s := startServe(t, "sqlite:"+filepath.Join(t.TempDir(), "chat.db"))
-	m := demoSecretRE.FindStringSubmatch(s.stdout.String())
-	if m == nil {
-		t.Fatalf("serve printed no demo client: %q", s.stdout.String())
-	}
-	g := newGroupTest(t, chromium, s.base, m[1])
+	s, secret := serveDemo(t, tempDSN(t))
+	g := newGroupTest(t, chromium, s.base, secret)
 	g.create()
 	g.talk()
 	g.notInOneToOne()
@@ -99,18 +46,15 @@ type groupTest struct {
 // Bob and of Carol (who are not each other's), and opens their pages.
 func newGroupTest(t *testing.T, chromium, base, secret string) *groupTest {
 	t.Helper()
-	aliceUID, aliceTok := apiUser(t, base, secret, "Alice")
-	bobUID, bobTok := apiUser(t, base, secret, "Bob")
-	carolUID, carolTok := apiUser(t, base, secret, "Carol")
-	befriend(t, base, secret, aliceUID, aliceTok, bobUID, bobTok)
-	befriend(t, base, secret, aliceUID, aliceTok, carolUID, carolTok)
-	g := &groupTest{t: t, aliceUID: aliceUID, bobUID: bobUID, carolUID: carolUID}
-	g.alice = newBrowser(t, chromium, "alice")
-	g.bob = newBrowser(t, chromium, "bob")
-	g.carol = newBrowser(t, chromium, "carol")
-	g.alice.openAs(t, base, aliceUID, aliceTok)
-	g.bob.openAs(t, base, bobUID, bobTok)
-	g.carol.openAs(t, base, carolUID, carolTok)
+	alice := apiUser(t, base, secret, "Alice")
+	bob := apiUser(t, base, secret, "Bob")
+	carol := apiUser(t, base, secret, "Carol")
+	befriend(t, base, secret, alice, bob)
+	befriend(t, base, secret, alice, carol)
+	g := &groupTest{t: t, aliceUID: alice.uid, bobUID: bob.uid, carolUID: carol.uid}
+	g.alice = openPage(t, chromium, base, alice)
+	g.bob = openPage(t, chromium, base, bob)
+	g.carol = openPage(t, chromium, base, carol)
 	return g
 }
 
@@ -144,13 +88,6 @@ func (g *groupTest) create() {
 	}
 }
 
-// send writes text in b's open conversation and waits for its id.
-func (g *groupTest) send(b *browser, text string) {
-	g.t.Helper()
-	b.do(g.t, "send "+text, chromedp.SendKeys("#text", text), chromedp.Click("#composer button[type=submit]"))
-	b.waitFor(g.t, "sent "+text, fmt.Sprintf(`[...document.querySelectorAll("#messages .mine[data-id] .text")].some((e) => e.textContent === %q)`, text))
-}
-
 // badge is a predicate: the group's unread badge says n.
 func (g *groupTest) badge(n int) string {
 	return fmt.Sprintf(`document.querySelector('%s .badge')?.textContent === "%d"`, g.item, n)
@@ -161,11 +98,11 @@ func (g *groupTest) badge(n int) string {
 func (g *groupTest) talk() {
 	t := g.t
 	t.Helper()
-	g.send(g.alice, "Hi both! Climbing on Saturday?")
+	g.alice.send(t, "Hi both! Climbing on Saturday?")
 	g.bob.waitFor(t, "an unread badge on the group", g.badge(1))
 	g.bob.do(t, "open the group", chromedp.Click(g.item), chromedp.WaitVisible("#composer"))
 	g.bob.waitFor(t, "Alice's message with her name", hasGroupMessage("Hi both! Climbing on Saturday?", "Alice"))
-	g.send(g.bob, "I'm in.")
+	g.bob.send(t, "I'm in.")
 	g.alice.waitFor(t, "Bob's message with his name, live", hasGroupMessage("I'm in.", "Bob"))
 
 	// Carol has not opened it: two unread. She then sees both, Bob's
@@ -173,7 +110,7 @@ func (g *groupTest) talk() {
 	g.carol.waitFor(t, "two unread on the group", g.badge(2))
 	g.carol.do(t, "open the group", chromedp.Click(g.item), chromedp.WaitVisible("#composer"))
 	g.carol.waitFor(t, "both messages with their senders", hasGroupMessage("Hi both! Climbing on Saturday?", "Alice")+" && "+hasGroupMessage("I'm in.", "Bob"))
-	g.send(g.carol, "Me too!")
+	g.carol.send(t, "Me too!")
 	g.alice.waitFor(t, "Carol's message, live", hasGroupMessage("Me too!", "Carol"))
 	g.bob.waitFor(t, "Carol's message, live", hasGroupMessage("Me too!", "Carol"))
 }
@@ -183,8 +120,8 @@ func (g *groupTest) talk() {
 func (g *groupTest) notInOneToOne() {
 	t := g.t
 	t.Helper()
-	g.alice.do(t, "open Bob", chromedp.Click(fmt.Sprintf(`#contacts li[data-uid="%d"]`, g.bobUID)), chromedp.WaitVisible("#peer-sub"))
-	g.send(g.bob, "See you at 10.")
+	g.alice.do(t, "open Bob", chromedp.Click(contactItem(g.bobUID)), chromedp.WaitVisible("#peer-sub"))
+	g.bob.send(t, "See you at 10.")
 	g.alice.waitFor(t, "the group's badge while Bob's conversation is open", g.badge(1))
 	g.alice.eval(t, `document.querySelectorAll("#messages li").length === 0`)
 }

@@ -1,13 +1,8 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
-	"time"
-
-	"github.com/chromedp/chromedp"
 )
 
 // groupClientScript drives every group function of fiberchat.js in the
@@ -77,24 +72,7 @@ const groupClientScript = `(async () => {
 // the real server, in a browser.
 func TestBrowserGroupClient(t *testing.T) {
 	chromium := findChromium(t)
-	s := startServe(t, "sqlite:"+filepath.Join(t.TempDir(), "chat.db"))
-	m := demoSecretRE.FindStringSubmatch(s.stdout.String())
-	if m == nil {
-		t.Fatalf("serve printed no demo client: %q", s.stdout.String())
-	}
-	aUID, aTok := apiUser(t, s.base, m[1], "Ann")
-	bUID, bTok := apiUser(t, s.base, m[1], "Ben")
-	befriend(t, s.base, m[1], aUID, aTok, bUID, bTok)
+	s, _, a, b := serveContacts(t, tempDSN(t), "Ann", "Ben")
 
-	b := newBrowser(t, chromium, "page")
-	b.do(t, "open the page", chromedp.Navigate(s.base+"/app/"))
-	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
-	defer cancel()
-	failed, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](fmt.Sprintf(groupClientScript, aUID, bUID, aTok, bTok), chromedp.EvalAwaitPromise))
-	if err != nil {
-		t.Fatalf("the script: %v", err)
-	}
-	for _, f := range failed {
-		t.Error(f)
-	}
+	openBlank(t, chromium, s.base).check(t, fmt.Sprintf(groupClientScript, a.uid, b.uid, a.tok, b.tok))
 }

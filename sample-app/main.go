@@ -219,6 +219,33 @@ func withModule(ctx context.Context, dsn string, cfg module.Config, fn func(*mod
 	return fn(chat, gdb)
 }
 
+// oneClient is what every client subcommand that names one client does
+// around its own step fn: it wants --id (without one it prints the usage
+// and returns exitUsage), opens the Redis redisURL names, if any (with
+// one, running instances hear of the change at once), and runs fn on
+// the module built on the database dsn names. It returns the exit
+// status: exitOK once fn succeeded, else exitError with fn's error said
+// in one line.
+func oneClient(ctx context.Context, fs *flag.FlagSet, stderr io.Writer, dsn, id, redisURL string, fn func(*module.Module) error) int {
+	if id == "" {
+		fmt.Fprintln(stderr, fs.Name()+": --id is required")
+		fs.Usage()
+		return exitUsage
+	}
+	rdb, closeRedis, err := openRedis(redisURL)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer closeRedis()
+	err = withModule(ctx, dsn, module.Config{Logger: cliLogger(stderr), Redis: rdb}, func(chat *module.Module, _ *gorm.DB) error {
+		return fn(chat)
+	})
+	if err != nil {
+		return fail(stderr, err)
+	}
+	return exitOK
+}
+
 // cliLogger keeps the one-shot commands quiet but for warnings.
 func cliLogger(stderr io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -247,13 +274,8 @@ func clientCreate(ctx context.Context, args []string, getenv func(string) string
 	if code, ok := parseFlags(fs, args, getenv); !ok {
 		return code
 	}
-	if *id == "" {
-		fmt.Fprintln(stderr, command+" client create: --id is required")
-		fs.Usage()
-		return exitUsage
-	}
 	var used string
-	err := withModule(ctx, *dsn, module.Config{Logger: cliLogger(stderr)}, func(chat *module.Module, _ *gorm.DB) error {
+	code := oneClient(ctx, fs, stderr, *dsn, *id, "", func(chat *module.Module) error {
 		if err := chat.Migrate(ctx); err != nil {
 			return err
 		}
@@ -264,8 +286,8 @@ func clientCreate(ctx context.Context, args []string, getenv func(string) string
 		}
 		return err
 	})
-	if err != nil {
-		return fail(stderr, err)
+	if code != exitOK {
+		return code
 	}
 	return printClient(stdout, stderr, *id, used)
 }
@@ -301,26 +323,15 @@ func clientDisable(ctx context.Context, args []string, getenv func(string) strin
 	if code, ok := parseFlags(fs, args, getenv); !ok {
 		return code
 	}
-	if *id == "" {
-		fmt.Fprintln(stderr, command+" client disable: --id is required")
-		fs.Usage()
-		return exitUsage
-	}
-	// With --redis the running instances drop the client at once.
-	rdb, closeRedis, err := openRedis(*redisURL)
-	if err != nil {
-		return fail(stderr, err)
-	}
-	defer closeRedis()
-	err = withModule(ctx, *dsn, module.Config{Logger: cliLogger(stderr), Redis: rdb}, func(chat *module.Module, _ *gorm.DB) error {
+	code := oneClient(ctx, fs, stderr, *dsn, *id, *redisURL, func(chat *module.Module) error {
 		err := chat.SetClientDisabled(ctx, *id, true)
 		if errors.Is(err, module.ErrNoSuchClient) {
 			return fmt.Errorf("no client %q", *id)
 		}
 		return err
 	})
-	if err != nil {
-		return fail(stderr, err)
+	if code != exitOK {
+		return code
 	}
 	fmt.Fprintf(stdout, "client %s disabled\n", *id)
 	return exitOK

@@ -401,11 +401,6 @@ func do(t *testing.T, method, url, body string) (int, envelope) {
 	return resp.StatusCode, env
 }
 
-// declareBody sends the head of a POST whose Content-Length is size and
-// reads the answer without sending the body. The server refuses a body
-// past its own limit from that header alone and closes the connection: a
-// client still sending the body would then be reset, and lose the answer
-// with it, about half the time.
 // sendWhole POSTs body on a connection of its own, reading the answer
 // while the body is still being written, as a browser does: a server
 // refusing the body answers from its declared length and closes the
@@ -413,45 +408,25 @@ func do(t *testing.T, method, url, body string) (int, envelope) {
 // find the connection reset.
 func sendWhole(t *testing.T, base, path, body string) (int, envelope) {
 	t.Helper()
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := net.Dial("tcp", u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, host := dialBase(t, base)
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
 	go func() {
 		// A write cut short by the server's close is expected.
-		_, _ = fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", path, u.Host, len(body), body)
+		_, _ = fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", path, host, len(body), body)
 	}()
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("POST %s with a %d-byte body: %v", path, len(body), err)
-	}
-	defer resp.Body.Close()
-	var env envelope
-	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
-		t.Fatalf("POST %s: body is not JSON: %v", path, err)
-	}
-	return resp.StatusCode, env
+	return readEnvelope(t, conn, path, len(body))
 }
 
+// declareBody sends the head of a POST whose Content-Length is size and
+// reads the answer without sending the body. The server refuses a body
+// past its own limit from that header alone and closes the connection: a
+// client still sending the body would then be reset, and lose the answer
+// with it, about half the time.
 func declareBody(t *testing.T, base, path string, size int) (int, envelope) {
 	t.Helper()
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := net.Dial("tcp", u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, host := dialBase(t, base)
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", path, u.Host, size); err != nil {
+	if _, err := fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", path, host, size); err != nil {
 		t.Fatal(err)
 	}
 	// The server streams bodies (AppConfig): fasthttp reads up to 8 KiB
@@ -460,9 +435,32 @@ func declareBody(t *testing.T, base, path string, size int) (int, envelope) {
 	if _, err := conn.Write(make([]byte, min(size, 16<<10))); err != nil {
 		t.Fatal(err)
 	}
+	return readEnvelope(t, conn, path, size)
+}
+
+// dialBase opens a connection of its own to the server at base, for a
+// request written by hand, and returns it with the Host to name.
+func dialBase(t *testing.T, base string) (net.Conn, string) {
+	t.Helper()
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	return conn, u.Host
+}
+
+// readEnvelope reads the answer to the POST of a size-byte body to path
+// from conn.
+func readEnvelope(t *testing.T, conn net.Conn, path string, size int) (int, envelope) {
+	t.Helper()
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
-		t.Fatalf("POST %s with a %d-byte body declared: %v", path, size, err)
+		t.Fatalf("POST %s with a %d-byte body: %v", path, size, err)
 	}
 	defer resp.Body.Close()
 	var env envelope
@@ -479,18 +477,10 @@ func apiToken(path, secret string) string {
 	return module.APIToken(path, secret, time.Now().UTC())
 }
 
-var demoSecretRE = regexp.MustCompile(`client_id=demo client_secret=(\S+)`)
-
 func TestServe(t *testing.T) {
 	t.Parallel()
 	dsn := tempDSN(t)
-	s := startServe(t, dsn)
-
-	m := demoSecretRE.FindStringSubmatch(s.stdout.String())
-	if m == nil {
-		t.Fatalf("serve on an empty database printed no demo client: %q", s.stdout.String())
-	}
-	secret := m[1]
+	s, secret := serveDemo(t, dsn)
 
 	if status, env := do(t, "GET", s.base+"/healthz", ""); status != 200 || env.Error != 0 || env.Msg != "ok" {
 		t.Errorf("GET /healthz = %d %+v, want 200 {error:0 msg:ok}", status, env)

@@ -16,12 +16,7 @@ import (
 // are answered at once when the server shuts down.
 func TestServeLongPolls(t *testing.T) {
 	t.Parallel()
-	s := startServe(t, tempDSN(t))
-	m := demoSecretRE.FindStringSubmatch(s.stdout.String())
-	if m == nil {
-		t.Fatalf("no demo client: %q", s.stdout.String())
-	}
-	secret := m[1]
+	s, secret := serveDemo(t, tempDSN(t))
 	hc := &http.Client{Transport: &http.Transport{}}
 	t.Cleanup(hc.CloseIdleConnections)
 	c, err := client.New(s.base, "demo", secret, client.WithHTTPClient(hc))

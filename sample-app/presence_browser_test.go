@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"path/filepath"
 	"strconv"
 	"testing"
 
@@ -16,19 +15,12 @@ import (
 // list says when they were last seen.
 func TestBrowserTypingPresence(t *testing.T) {
 	chromium := findChromium(t)
-	s := startServe(t, "sqlite:"+filepath.Join(t.TempDir(), "chat.db"))
-	alice := newBrowser(t, chromium, "alice")
-	bob := newBrowser(t, chromium, "bob")
-	aliceUID := alice.register(t, s.base, "Alice", "alice-pass")
-	bobUID := bob.register(t, s.base, "Bob", "bob-pass")
+	s := startServe(t, tempDSN(t))
+	alice, aliceUID := registerPage(t, chromium, s.base, "Alice")
+	bob, bobUID := registerPage(t, chromium, s.base, "Bob")
 
-	alice.do(t, "add Bob", chromedp.SendKeys("#add-uid", strconv.FormatInt(bobUID, 10)), chromedp.Click("#add-form button"))
-	alice.waitFor(t, "the request sent", `document.getElementById("side-note").textContent.startsWith("Request sent")`)
-	reqSel := fmt.Sprintf(`#requests li[data-uid="%d"] button.accept`, aliceUID)
-	bob.do(t, "see Alice's request", chromedp.Click("#refresh"), chromedp.WaitVisible(reqSel))
-	bob.do(t, "accept it", chromedp.Click(reqSel))
-	aliceItem := fmt.Sprintf(`#contacts li[data-uid="%d"]`, aliceUID)
-	bobItem := fmt.Sprintf(`#contacts li[data-uid="%d"]`, bobUID)
+	befriendOnPages(t, alice, bob, aliceUID, bobUID)
+	aliceItem, bobItem := contactItem(aliceUID), contactItem(bobUID)
 	bob.waitFor(t, "Alice online", fmt.Sprintf(`!!document.querySelector('%s .presence.online')`, aliceItem))
 
 	// Alice leaves: after the grace her dot goes grey, and she was seen.

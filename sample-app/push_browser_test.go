@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -54,17 +53,8 @@ const showPage = `(() => {
 // the conversation.
 func TestBrowserNotifications(t *testing.T) {
 	chromium := findChromium(t)
-	s := startServe(t, "sqlite:"+filepath.Join(t.TempDir(), "chat.db"))
-	m := demoSecretRE.FindStringSubmatch(s.stdout.String())
-	if m == nil {
-		t.Fatalf("serve printed no demo client: %q", s.stdout.String())
-	}
-	aUID, aTok := apiUser(t, s.base, m[1], "Ann")
-	bUID, bTok := apiUser(t, s.base, m[1], "Ben")
-	befriend(t, s.base, m[1], aUID, aTok, bUID, bTok)
-
-	b := newBrowser(t, chromium, "ben")
-	b.openAs(t, s.base, bUID, bTok)
+	s, secret, ann, ben := serveContacts(t, tempDSN(t), "Ann", "Ben")
+	b := openPage(t, chromium, s.base, ben)
 	b.waitFor(t, "the service worker registered for the page",
 		`navigator.serviceWorker.getRegistration().then((r) => !!r && r.scope.endsWith("/app/") && !!r.active && r.active.scriptURL.endsWith("/app/sw.js"))`)
 	b.eval(t, `Notification.permission === "default" && !document.getElementById("notify-enable").hidden`)
@@ -75,20 +65,19 @@ func TestBrowserNotifications(t *testing.T) {
 	b.eval(t, `Notification.permission === "granted" && document.getElementById("notify-enable").hidden`)
 	b.eval(t, notesSpy)
 
-	annItem := fmt.Sprintf(`#contacts li[data-uid="%d"]`, aUID)
-	b.do(t, "open Ann", chromedp.Click(annItem), chromedp.WaitVisible("#composer"))
+	b.openContact(t, ann.uid)
 	b.eval(t, hidePage)
-	apiPost(t, s.base, m[1], "/Message/Send", map[string]any{"uid": aUID, "access_token": aTok, "uid_to": bUID, "data": "are you there?"})
+	apiPost(t, s.base, secret, "/Message/Send", map[string]any{"uid": ann.uid, "access_token": ann.tok, "uid_to": ben.uid, "data": "are you there?"})
 	b.waitFor(t, "a notification from Ann", fmt.Sprintf(
-		`window.__notes.length === 1 && __notes[0].title === "Ann" && __notes[0].body === "are you there?" && __notes[0].tag === "u%d"`, aUID))
+		`window.__notes.length === 1 && __notes[0].title === "Ann" && __notes[0].body === "are you there?" && __notes[0].tag === "u%d"`, ann.uid))
 	b.waitFor(t, "the title's count", `document.title.startsWith("(1) ")`)
 	b.eval(t, showPage)
 	b.waitFor(t, "the count gone once seen", `!document.title.startsWith("(")`)
-	apiPost(t, s.base, m[1], "/Message/Send", map[string]any{"uid": aUID, "access_token": aTok, "uid_to": bUID, "data": "seen now"})
+	apiPost(t, s.base, secret, "/Message/Send", map[string]any{"uid": ann.uid, "access_token": ann.tok, "uid_to": ben.uid, "data": "seen now"})
 	b.waitFor(t, "the message shown", hasMessage("theirs", "seen now"))
 	b.eval(t, `window.__notes.length === 1`)
 
-	checkServiceWorker(t, b, s.base, aUID)
+	checkServiceWorker(t, b, s.base, ann.uid)
 }
 
 // grantNotifications allows origin's notifications, as a person's "Allow"

@@ -15,22 +15,14 @@ import (
 // writes it to docs/screenshot.png.
 func TestBrowserScreenshot(t *testing.T) {
 	chromium := findChromium(t)
-	dsn := "sqlite:" + filepath.Join(t.TempDir(), "chat.db")
-	s := startServe(t, dsn)
-	secret := demoSecretRE.FindStringSubmatch(s.stdout.String())[1]
-	type user struct {
-		uid int64
-		tok string
-	}
-	reg := func(name string) user {
-		uid, tok := apiUser(t, s.base, secret, name)
-		return user{uid, tok}
-	}
+	dsn := tempDSN(t)
+	s, secret := serveDemo(t, dsn)
+	reg := func(name string) person { return apiUser(t, s.base, secret, name) }
 	alice, bob, carol, dan := reg("Alice"), reg("Bob"), reg("Carol"), reg("Dan")
-	for _, u := range []user{bob, carol, dan} {
-		befriend(t, s.base, secret, u.uid, u.tok, alice.uid, alice.tok)
+	for _, u := range []person{bob, carol, dan} {
+		befriend(t, s.base, secret, u, alice)
 	}
-	send := func(from, to user, text string, daysAgo int) {
+	send := func(from, to person, text string, daysAgo int) {
 		t.Helper()
 		r := apiPost(t, s.base, secret, "/Message/Send", map[string]any{"uid": from.uid, "access_token": from.tok, "uid_to": to.uid, "data": text})
 		if daysAgo > 0 {
@@ -50,9 +42,8 @@ func TestBrowserScreenshot(t *testing.T) {
 	send(bob, alice, "Don't forget your shoes this time 😄", 0)
 	send(carol, alice, "The photos from Saturday are up!", 0)
 
-	b := newBrowser(t, chromium, "alice")
-	b.openAs(t, s.base, alice.uid, alice.tok)
-	b.do(t, "open Bob", chromedp.Click(fmt.Sprintf(`#contacts li[data-uid="%d"]`, bob.uid)), chromedp.WaitVisible("#composer"))
+	b := openPage(t, chromium, s.base, alice)
+	b.openContact(t, bob.uid)
 	b.waitFor(t, "the scene", fmt.Sprintf(`[...document.querySelectorAll("#messages .day")].map((e) => e.textContent).join() === "Yesterday,Today" &&
 		document.querySelectorAll("#contacts .preview").length === 3 && !!document.querySelector('#contacts li[data-uid="%d"] .badge') &&
 		!!document.querySelector("#groups .preview")`, carol.uid))

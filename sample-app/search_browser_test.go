@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"path/filepath"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -15,12 +14,7 @@ import (
 // has his request, handle and all.
 func TestBrowserSearchAndAdd(t *testing.T) {
 	chromium := findChromium(t)
-	s := startServe(t, "sqlite:"+filepath.Join(t.TempDir(), "chat.db"))
-	m := demoSecretRE.FindStringSubmatch(s.stdout.String())
-	if m == nil {
-		t.Fatalf("serve printed no demo client: %q", s.stdout.String())
-	}
-	secret := m[1]
+	s, secret := serveDemo(t, tempDSN(t))
 	carol := int64(apiPost(t, s.base, secret, "/user/reg/ajax_reg", map[string]any{"name": "Carol", "passwd": "secret1", "handle": "carol.k"})["uid"].(float64))
 	carla := int64(apiPost(t, s.base, secret, "/user/reg/ajax_reg", map[string]any{"name": "Carla Jones", "passwd": "secret1"})["uid"].(float64))
 	carolTok := apiPost(t, s.base, secret, "/user/login", map[string]any{"handle": "carol.k", "passwd": "secret1"})["access_token"].(string)

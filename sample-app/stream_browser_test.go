@@ -2,13 +2,10 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -114,35 +111,14 @@ func TestBrowserStream(t *testing.T) {
 	t.Cleanup(func() { _ = app.ShutdownWithTimeout(time.Second) })
 	base := "http://" + ln.Addr().String()
 
-	post := func(path string, body map[string]any) map[string]any {
-		t.Helper()
-		raw, _ := json.Marshal(body)
-		res, err := http.Post(base+path+"?client_id=demo&api_token="+apiToken(path, secret), "application/json", bytes.NewReader(raw))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		out := map[string]any{}
-		b, _ := io.ReadAll(res.Body)
-		if err := json.Unmarshal(b, &out); err != nil || out["error"] != float64(0) {
-			t.Fatalf("%s: %d %s", path, res.StatusCode, b)
-		}
-		return out
-	}
-	user := func(name string) (int64, string) {
-		uid := int64(post("/user/reg/ajax_reg", map[string]any{"name": name, "passwd": "secret1"})["uid"].(float64))
-		tok := post("/user/login", map[string]any{"uid": uid, "passwd": "secret1"})["access_token"].(string)
-		return uid, tok
-	}
-	alice, aliceTok := user("Alice")
-	bob, bobTok := user("Bob")
-	post("/Contacts/IO/addContacts", map[string]any{"uid": alice, "access_token": aliceTok, "data": []map[string]any{{"uid": bob}}})
-	post("/Contacts/IO/acceptContacts", map[string]any{"uid": bob, "access_token": bobTok, "uid_from": alice, "type": 1})
+	alice := apiUser(t, base, secret, "Alice")
+	bob := apiUser(t, base, secret, "Bob")
+	befriend(t, base, secret, alice, bob)
 
 	b := newBrowser(t, chromium, "alice")
-	session, _ := json.Marshal(map[string]any{"uid": alice, "access_token": aliceTok})
+	session, _ := json.Marshal(map[string]any{"uid": alice.uid, "access_token": alice.tok})
 	b.do(t, "open the page logged in, on Bob", chromedp.Navigate(base+"/app/"))
-	b.eval(t, fmt.Sprintf(`localStorage.setItem("fiberchat:demo::session", %q); localStorage.setItem("fiberchat:demo::open", "%d"); true`, session, bob))
+	b.eval(t, fmt.Sprintf(`localStorage.setItem("fiberchat:demo::session", %q); localStorage.setItem("fiberchat:demo::open", "%d"); true`, session, bob.uid))
 	b.do(t, "reload", chromedp.Reload(), chromedp.WaitVisible("#composer"))
 	b.waitFor(t, "the stream open", `document.body.dataset.mode === "stream" && document.body.dataset.connection === "live"`)
 
@@ -154,7 +130,7 @@ func TestBrowserStream(t *testing.T) {
 			t.Fatalf("no stream connection took the event %q", ev)
 		}
 	}
-	push(event(1000, "message", map[string]any{"id": 1000, "uid_from": bob, "uid_to": alice, "message": "pushed over the stream", "time": time.Now().Unix()}))
+	push(event(1000, "message", map[string]any{"id": 1000, "uid_from": bob.uid, "uid_to": alice.uid, "message": "pushed over the stream", "time": time.Now().Unix()}))
 	b.waitFor(t, "the pushed message", hasMessage("theirs", "pushed over the stream"))
 
 	// A dropped connection: the notice, the browser's reconnect with
@@ -172,7 +148,7 @@ func TestBrowserStream(t *testing.T) {
 	if err != nil || sentID == 0 {
 		t.Fatalf("sent message id %d: %v", sentID, err)
 	}
-	push(event(0, "read", map[string]any{"uid": bob, "last_id": sentID}))
+	push(event(0, "read", map[string]any{"uid": bob.uid, "last_id": sentID}))
 	b.waitFor(t, "the read tick", `document.querySelector("#messages .mine[data-id]").classList.contains("read")`)
 
 	// bye: the client opens a new stream itself, from its last id.
@@ -184,7 +160,7 @@ func TestBrowserStream(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	opens := fake.opened()
-	if len(opens) == n || opens[len(opens)-1].lastID != "1000" || opens[len(opens)-1].clientID != "demo" || !strings.EqualFold(opens[len(opens)-1].userID, fmt.Sprint(alice)) {
+	if len(opens) == n || opens[len(opens)-1].lastID != "1000" || opens[len(opens)-1].clientID != "demo" || !strings.EqualFold(opens[len(opens)-1].userID, fmt.Sprint(alice.uid)) {
 		t.Fatalf("reopen after bye: %+v, want last_id 1000", opens)
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"path/filepath"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -13,25 +12,11 @@ import (
 // shows live on the other page (API.md §13).
 func TestBrowserUpdates(t *testing.T) {
 	chromium := findChromium(t)
-	s := startServe(t, "sqlite:"+filepath.Join(t.TempDir(), "chat.db"))
-	m := demoSecretRE.FindStringSubmatch(s.stdout.String())
-	if m == nil {
-		t.Fatalf("serve printed no demo client: %q", s.stdout.String())
-	}
-	aliceUID, aliceTok := apiUser(t, s.base, m[1], "Alice")
-	bobUID, bobTok := apiUser(t, s.base, m[1], "Bob")
-	befriend(t, s.base, m[1], aliceUID, aliceTok, bobUID, bobTok)
-	alice, bob := newBrowser(t, chromium, "alice"), newBrowser(t, chromium, "bob")
-	alice.openAs(t, s.base, aliceUID, aliceTok)
-	bob.openAs(t, s.base, bobUID, bobTok)
-	alice.do(t, "open Bob", chromedp.Click(fmt.Sprintf(`#contacts li[data-uid="%d"]`, bobUID)), chromedp.WaitVisible("#composer"))
-	bob.do(t, "open Alice", chromedp.Click(fmt.Sprintf(`#contacts li[data-uid="%d"]`, aliceUID)), chromedp.WaitVisible("#composer"))
+	s, _, a, b := serveContacts(t, tempDSN(t), "Alice", "Bob")
+	alice, bob := openPage(t, chromium, s.base, a), openPage(t, chromium, s.base, b)
+	alice.openContact(t, b.uid)
+	bob.openContact(t, a.uid)
 
-	send := func(b *browser, text string) {
-		t.Helper()
-		b.do(t, "send "+text, chromedp.SendKeys("#text", text), chromedp.Click("#composer button[type=submit]"))
-		b.waitFor(t, "sent "+text, fmt.Sprintf(`[...document.querySelectorAll("#messages .mine[data-id] .text")].some((e) => e.textContent === %q)`, text))
-	}
 	// item is the message whose text is text, on side, in JavaScript.
 	item := func(side, text string) string {
 		return fmt.Sprintf(`[...document.querySelectorAll("#messages .%s[data-id]")].find((li) => li.querySelector(".text").textContent === %q)`, side, text)
@@ -41,13 +26,13 @@ func TestBrowserUpdates(t *testing.T) {
 		b.eval(t, fmt.Sprintf(`(() => { const li = %s; li.querySelector(%q).click(); return true; })()`, li, button))
 	}
 
-	send(alice, "Lunch at noon?")
+	alice.send(t, "Lunch at noon?")
 	bob.waitFor(t, "Alice's message", hasMessage("theirs", "Lunch at noon?"))
 
 	// Bob answers it: Alice sees his reply quoting her message.
 	click(bob, "reply", item("theirs", "Lunch at noon?"), ".act-reply")
 	bob.waitFor(t, "the reply note", `!document.getElementById("compose-note").hidden && document.getElementById("compose-what").textContent.includes("Lunch at noon?")`)
-	send(bob, "Sure, where?")
+	bob.send(t, "Sure, where?")
 	alice.waitFor(t, "Bob's reply with its quote", fmt.Sprintf(`(() => { const li = %s; return !!li && li.querySelector(".quote")?.textContent === "Lunch at noon?"; })()`, item("theirs", "Sure, where?")))
 
 	// Alice edits her message: Bob's page shows the new text, edited.

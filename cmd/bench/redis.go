@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fiberchat/fiberchat/internal/redisurl"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -72,26 +72,7 @@ func startRedis(ctx context.Context) (*redisServer, error) {
 
 // client returns a new client of the server, as a process of its own
 // would make from the URL.
-func (r *redisServer) client() (redis.UniversalClient, error) { return openRedisURL(r.url) }
-
-// openRedisURL makes a client from a --redis URL, as the sample app does:
-// one naming several nodes (addr parameters) is a Redis Cluster's.
-func openRedisURL(rawURL string) (redis.UniversalClient, error) {
-	if u, err := url.Parse(rawURL); err == nil && u.Query().Has("addr") {
-		opt, err := redis.ParseClusterURL(rawURL)
-		if err != nil {
-			return nil, err
-		}
-		opt.ContextTimeoutEnabled = true // bound each call by its context, as a host should
-		return redis.NewClusterClient(opt), nil
-	}
-	opt, err := redis.ParseURL(rawURL)
-	if err != nil {
-		return nil, err
-	}
-	opt.ContextTimeoutEnabled = true
-	return redis.NewClient(opt), nil
-}
+func (r *redisServer) client() (redis.UniversalClient, error) { return redisurl.Open(r.url) }
 
 // stop kills the servers and waits for them; they keep nothing worth a
 // clean shutdown.

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/fiberchat/fiberchat/internal/database"
+	"github.com/fiberchat/fiberchat/internal/redisurl"
 	"github.com/fiberchat/fiberchat/module"
 	"github.com/gofiber/fiber/v2"
 	"github.com/redis/go-redis/v9"
@@ -186,7 +187,7 @@ func serveMain(args []string, stdout, stderr io.Writer) int {
 	}()
 	var rdb redis.UniversalClient
 	if *redisURL != "" {
-		c, err := openRedisURL(*redisURL)
+		c, err := redisurl.Open(*redisURL)
 		if err != nil {
 			fmt.Fprintf(stderr, "bench serve: --redis: %v\n", err)
 			return 2

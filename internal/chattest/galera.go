@@ -3,20 +3,14 @@ package chattest
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
-
-	gomysql "github.com/go-sql-driver/mysql"
 )
 
 // serverUser is who the nodes run as when the test runs as root: not
@@ -38,22 +32,15 @@ type Galera struct {
 	t     testing.TB
 }
 
-// GaleraNode is one node of a Galera cluster.
+// GaleraNode is one node of a Galera cluster: its Name is the node's
+// wsrep_node_name, "node1" to "node3".
 type GaleraNode struct {
-	// Port is the node's MySQL port on 127.0.0.1; it stays the same
-	// across Kill and Start.
-	Port int
-	// Name is the node's wsrep_node_name, "node1" to "node3".
-	Name string
+	Mariadbd
 
-	dir, cluster string
+	cluster string
 	// gport, istPort and sstPort are Galera's own ports: group
 	// communication, incremental and full state transfer.
 	gport, istPort, sstPort int
-
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
 }
 
 // The timeouts Galera decides a node is gone by, shortened from their
@@ -74,7 +61,7 @@ func StartGalera(t testing.TB) *Galera {
 		t.Skip("galera-4 is not installed: skipping the Galera cluster (apt-get install galera-4; .ci/run does)")
 	}
 	for _, bin := range []string{"mariadbd", "mariadb-install-db", "rsync"} {
-		if _, err := lookBinary(bin); err != nil {
+		if _, err := LookBinary(bin); err != nil {
 			t.Skipf("%s is not installed: skipping the Galera cluster (.ci/run installs it)", bin)
 		}
 	}
@@ -90,13 +77,13 @@ func StartGalera(t testing.TB) *Galera {
 	}
 	g := &Galera{t: t}
 	for i := 1; i <= 3; i++ {
-		n := &GaleraNode{Name: fmt.Sprintf("node%d", i), dir: filepath.Join(dir, strconv.Itoa(i)),
-			Port: freePort(t), gport: freePort(t), istPort: freePort(t), sstPort: freePort(t)}
-		if err := os.Mkdir(n.dir, 0o700); err != nil {
+		n := &GaleraNode{Mariadbd: Mariadbd{Name: fmt.Sprintf("node%d", i), Dir: filepath.Join(dir, strconv.Itoa(i)), Port: FreePort(t)},
+			gport: FreePort(t), istPort: FreePort(t), sstPort: FreePort(t)}
+		if err := os.Mkdir(n.Dir, 0o700); err != nil {
 			t.Fatal(err)
 		}
 		if os.Geteuid() == 0 {
-			if out, err := exec.Command("chown", serverUser+":", n.dir).CombinedOutput(); err != nil {
+			if out, err := exec.Command("chown", serverUser+":", n.Dir).CombinedOutput(); err != nil {
 				t.Skipf("the nodes run as %s, who cannot have their directory: %v: %s", serverUser, err, out)
 			}
 		}
@@ -108,7 +95,7 @@ func StartGalera(t testing.TB) *Galera {
 	}
 	for _, n := range g.Nodes {
 		n.cluster = "gcomm://" + strings.Join(addrs, ",")
-		t.Cleanup(n.kill)
+		t.Cleanup(n.Kill)
 	}
 	g.seed(t)
 	g.Nodes[0].start(t, true)
@@ -117,46 +104,6 @@ func StartGalera(t testing.TB) *Galera {
 	}
 	g.AwaitSynced(t, nil)
 	return g
-}
-
-// lookBinary finds a server binary on PATH or in /usr/sbin, where Debian
-// puts them.
-func lookBinary(name string) (string, error) {
-	if p, err := exec.LookPath(name); err == nil {
-		return p, nil
-	}
-	p := filepath.Join("/usr/sbin", name)
-	if _, err := os.Stat(p); err != nil {
-		return "", err
-	}
-	return p, nil
-}
-
-// freePort finds a loopback TCP port nobody listens on.
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// installDatadir makes the bootstrap node's datadir; the others are
-// copies of it.
-func installDatadir(t testing.TB, datadir string) {
-	t.Helper()
-	bin, _ := lookBinary("mariadb-install-db")
-	args := []string{"--no-defaults", "--datadir=" + datadir,
-		"--auth-root-authentication-method=normal", "--skip-test-db",
-		"--innodb-log-file-size=8M"}
-	if os.Geteuid() == 0 {
-		args = append(args, "--user="+serverUser)
-	}
-	if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
-		t.Fatalf("mariadb-install-db: %v\n%s", err, out)
-	}
 }
 
 // seed makes the nodes' datadirs: node 1's is installed, bootstrapped
@@ -168,14 +115,16 @@ func installDatadir(t testing.TB, datadir string) {
 func (g *Galera) seed(t testing.TB) {
 	t.Helper()
 	first := g.Nodes[0]
-	installDatadir(t, filepath.Join(first.dir, "data"))
+	if err := InstallDatadir(first.Datadir(), serverUser); err != nil {
+		t.Fatal(err)
+	}
 	first.start(t, true)
 	first.awaitSynced(t, 1)
 	g.setUp(t)
-	first.stop(t)
+	first.Stop(t, 60*time.Second)
 	for _, n := range g.Nodes[1:] {
-		data := filepath.Join(n.dir, "data")
-		if out, err := exec.Command("cp", "-a", filepath.Join(first.dir, "data"), data).CombinedOutput(); err != nil {
+		data := n.Datadir()
+		if out, err := exec.Command("cp", "-a", first.Datadir(), data).CombinedOutput(); err != nil {
 			t.Fatalf("copy datadir: %v\n%s", err, out)
 		}
 		// The view node 1 last saw is its own; each node finds its own.
@@ -187,7 +136,7 @@ func (g *Galera) seed(t testing.TB) {
 // replicates both to the nodes that join.
 func (g *Galera) setUp(t testing.TB) {
 	t.Helper()
-	db := g.Nodes[0].root(t)
+	db := g.Nodes[0].Root(t)
 	defer db.Close()
 	for _, q := range []string{
 		"CREATE DATABASE fiberchat CHARACTER SET utf8mb4",
@@ -217,7 +166,7 @@ func (g *Galera) DSNOf(nodes ...int) string {
 }
 
 // Kill stops node i with SIGKILL, as a crash would, and waits for it.
-func (g *Galera) Kill(i int) { g.Nodes[i].kill() }
+func (g *Galera) Kill(i int) { g.Nodes[i].Kill() }
 
 // Start starts node i again; it rejoins the cluster (by an incremental
 // state transfer when the others still hold what it missed). It returns
@@ -242,7 +191,7 @@ func (g *Galera) AwaitSynced(t testing.TB, skip *GaleraNode) {
 // Status returns a wsrep status variable of node i (wsrep_local_bf_aborts,
 // say), or "" if the node does not answer.
 func (g *Galera) Status(i int, name string) string {
-	db := g.Nodes[i].root(g.t)
+	db := g.Nodes[i].Root(g.t)
 	defer db.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -255,49 +204,27 @@ func (g *Galera) Status(i int, name string) string {
 }
 
 // Root opens node i as root, over its socket, for a test's own checks.
-func (g *Galera) Root(i int) *sql.DB { return g.Nodes[i].root(g.t) }
+func (g *Galera) Root(i int) *sql.DB { return g.Nodes[i].Root(g.t) }
 
-func (n *GaleraNode) root(t testing.TB) *sql.DB {
-	t.Helper()
-	cfg := gomysql.NewConfig()
-	cfg.User, cfg.Net, cfg.Addr = "root", "unix", filepath.Join(n.dir, "sock")
-	cfg.Timeout = 2 * time.Second
-	db, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return db
-}
-
-// args are the node's mariadbd arguments: a small server (16 MiB of
-// buffer pool, no performance schema) with wsrep on.
+// args are the node's mariadbd arguments: Mariadbd's small server, with
+// no performance schema and wsrep on.
 func (n *GaleraNode) args(bootstrap bool) []string {
-	args := []string{"--no-defaults",
-		"--datadir=" + filepath.Join(n.dir, "data"),
-		"--port=" + strconv.Itoa(n.Port),
-		"--bind-address=127.0.0.1",
-		"--socket=" + filepath.Join(n.dir, "sock"),
-		"--pid-file=" + filepath.Join(n.dir, "pid"),
-		"--log-error=" + filepath.Join(n.dir, "error.log"),
-		"--innodb-buffer-pool-size=16M",
-		"--innodb-log-file-size=8M",
-		"--innodb-flush-log-at-trx-commit=1",
+	args := append(n.Args(),
 		"--performance-schema=OFF",
-		"--max-connections=300",
 		"--skip-name-resolve",
 		"--binlog-format=ROW",
 		"--innodb-autoinc-lock-mode=2",
 		"--wsrep-on=ON",
-		"--wsrep-provider=" + galeraProvider,
+		"--wsrep-provider="+galeraProvider,
 		"--wsrep-cluster-name=fiberchat",
-		"--wsrep-cluster-address=" + n.cluster,
-		"--wsrep-node-name=" + n.Name,
-		"--wsrep-node-address=127.0.0.1:" + strconv.Itoa(n.gport),
-		"--wsrep-provider-options=gcache.size=32M;gcache.recover=yes;ist.recv_addr=127.0.0.1:" + strconv.Itoa(n.istPort) + ";" + galeraEVS,
+		"--wsrep-cluster-address="+n.cluster,
+		"--wsrep-node-name="+n.Name,
+		"--wsrep-node-address=127.0.0.1:"+strconv.Itoa(n.gport),
+		"--wsrep-provider-options=gcache.size=32M;gcache.recover=yes;ist.recv_addr=127.0.0.1:"+strconv.Itoa(n.istPort)+";"+galeraEVS,
 		"--wsrep-sst-method=rsync",
-		"--wsrep-sst-receive-address=127.0.0.1:" + strconv.Itoa(n.sstPort),
+		"--wsrep-sst-receive-address=127.0.0.1:"+strconv.Itoa(n.sstPort),
 		"--wsrep-slave-threads=2",
-	}
+	)
 	if bootstrap {
 		args = append(args, "--wsrep-new-cluster")
 	}
@@ -307,52 +234,18 @@ func (n *GaleraNode) args(bootstrap bool) []string {
 	return args
 }
 
-// start starts mariadbd in a process group of its own (an rsync state
-// transfer runs children) and waits until it answers.
+// start starts the node's mariadbd and waits until it answers.
 func (n *GaleraNode) start(t testing.TB, bootstrap bool) {
 	t.Helper()
-	bin, _ := lookBinary("mariadbd")
-	cmd := exec.Command(bin, n.args(bootstrap)...)
 	// The SST scripts live beside mariadbd's tools in /usr/bin.
-	cmd.Env = append(os.Environ(), "PATH=/usr/sbin:/usr/bin:/sbin:/bin")
-	// Killed with the test binary too, should it die before its
-	// cleanups run: no node is left behind.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start mariadbd: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	n.mu.Lock()
-	n.cmd, n.exited = cmd, exited
-	n.mu.Unlock()
-	db := n.root(t)
-	defer db.Close()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := db.PingContext(ctx)
-		cancel()
-		if err == nil {
-			return
-		}
-		select {
-		case <-exited:
-			t.Fatalf("%s exited at start: %v\n%s", n.Name, cmd.ProcessState, n.log())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s does not answer after 90 s: %v\n%s", n.Name, err, n.log())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	n.Start(t, n.args(bootstrap), []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, 90*time.Second)
 }
 
 // awaitSynced waits until the node is Synced in a primary component of
 // size nodes.
 func (n *GaleraNode) awaitSynced(t testing.TB, size int) {
 	t.Helper()
-	db := n.root(t)
+	db := n.Root(t)
 	defer db.Close()
 	deadline := time.Now().Add(90 * time.Second)
 	var err error
@@ -371,51 +264,7 @@ func (n *GaleraNode) awaitSynced(t testing.TB, size int) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("%s not synced in a cluster of %d after 90 s: %v\n%s", n.Name, size, err, n.log())
-}
-
-// log is the end of the node's error log, for a failure message.
-func (n *GaleraNode) log() string {
-	b, _ := os.ReadFile(filepath.Join(n.dir, "error.log"))
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return string(b)
-}
-
-// stop stops the node cleanly (SIGTERM) and waits for it: its datadir
-// then records its position, safe to start from.
-func (n *GaleraNode) stop(t testing.TB) {
-	t.Helper()
-	n.mu.Lock()
-	cmd, exited := n.cmd, n.exited
-	n.cmd = nil
-	n.mu.Unlock()
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("%s did not stop within 60 s", n.Name)
-	}
-}
-
-// kill ends the node's process group with SIGKILL and waits for it; it
-// does nothing if the node is not running.
-func (n *GaleraNode) kill() {
-	n.mu.Lock()
-	cmd, exited := n.cmd, n.exited
-	n.cmd = nil
-	n.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return
-	}
-	select {
-	case <-exited:
-	case <-time.After(10 * time.Second):
-	}
+	t.Fatalf("%s not synced in a cluster of %d after 90 s: %v\n%s", n.Name, size, err, n.Log())
 }
 
 // Open opens the fiberchat database through the given nodes, the first

@@ -146,29 +146,12 @@ func checkOutage(t *testing.T, attempts []attempt, down, up time.Time) {
 // with nothing half written.
 func TestDatabasePaused(t *testing.T) {
 	db := startMariaDB(t)
-	baseURL, clientID, secret := startInProcess(t, db)
-	to, senders := newSenders(t, baseURL, clientID, secret, 4)
-
-	l := startLoad(senders, to.Session().UID, loadOptions{})
-	l.waitAcked(t, len(senders), time.Now(), 30*time.Second)
-	time.Sleep(300 * time.Millisecond)
-
-	down := time.Now()
-	db.pause()
-	// Long enough for Sends to start and time out wholly inside it, and
-	// for Sends to queue behind batches stuck on it.
-	time.Sleep(4 * queryTimeout)
-	up := time.Now()
-	db.resume()
-	l.waitAcked(t, len(senders), up, 30*time.Second)
-	time.Sleep(300 * time.Millisecond)
-	messages, attempts := l.stop()
-
-	checkOutage(t, attempts, down, up)
-	check := db.open("fiberchat")
-	defer check.Close()
-	got := checkStored(t, check, messages)
-	t.Logf("%d messages sent, %d answered 200, %d rows", len(messages), got.acked, got.rows)
+	throughOutage(t, db, func() {
+		db.pause()
+		// Long enough for Sends to start and time out wholly inside it,
+		// and for Sends to queue behind batches stuck on it.
+		time.Sleep(4 * queryTimeout)
+	}, db.resume)
 }
 
 // TestDatabaseRestarted stops the database while four senders send, by
@@ -180,28 +163,39 @@ func TestDatabaseRestarted(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
 		t.Run(sig.String(), func(t *testing.T) {
 			db := startMariaDB(t)
-			baseURL, clientID, secret := startInProcess(t, db)
-			to, senders := newSenders(t, baseURL, clientID, secret, 4)
-
-			l := startLoad(senders, to.Session().UID, loadOptions{})
-			l.waitAcked(t, len(senders), time.Now(), 30*time.Second)
-			time.Sleep(300 * time.Millisecond)
-
-			down := time.Now()
-			db.signal(sig)
-			db.wait(30 * time.Second)
-			time.Sleep(2 * time.Second)
-			up := time.Now()
-			db.start() // recovery on the same datadir, then answering
-			l.waitAcked(t, len(senders), up, 30*time.Second)
-			time.Sleep(300 * time.Millisecond)
-			messages, attempts := l.stop()
-
-			checkOutage(t, attempts, down, up)
-			check := db.open("fiberchat")
-			defer check.Close()
-			got := checkStored(t, check, messages)
-			t.Logf("%d messages sent, %d answered 200, %d rows", len(messages), got.acked, got.rows)
+			throughOutage(t, db, func() {
+				db.signal(sig)
+				db.wait(30 * time.Second)
+				time.Sleep(2 * time.Second)
+			}, db.start) // recovery on the same datadir, then answering
 		})
 	}
+}
+
+// throughOutage runs four senders against an in-process server on db,
+// takes the database down with outage and brings it back with restore,
+// and checks what the senders were answered meanwhile and that every
+// Send answered 200 is stored exactly once, whole.
+func throughOutage(t *testing.T, db *mariaDB, outage, restore func()) {
+	t.Helper()
+	baseURL, clientID, secret := startInProcess(t, db)
+	to, senders := newSenders(t, baseURL, clientID, secret, 4)
+
+	l := startLoad(senders, to.Session().UID, loadOptions{})
+	l.waitAcked(t, len(senders), time.Now(), 30*time.Second)
+	time.Sleep(300 * time.Millisecond)
+
+	down := time.Now()
+	outage()
+	up := time.Now()
+	restore()
+	l.waitAcked(t, len(senders), up, 30*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	messages, attempts := l.stop()
+
+	checkOutage(t, attempts, down, up)
+	check := db.open("fiberchat")
+	defer check.Close()
+	got := checkStored(t, check, messages)
+	t.Logf("%d messages sent, %d answered 200, %d rows", len(messages), got.acked, got.rows)
 }

@@ -75,7 +75,7 @@ func startSample(t testing.TB, db *mariaDB) *sampleServer {
 		t:         t,
 		bin:       buildSample(t),
 		dsn:       "mysql:" + db.dsn("fiberchat"),
-		addr:      net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t))),
+		addr:      net.JoinHostPort("127.0.0.1", strconv.Itoa(chattest.FreePort(t))),
 		uploadDir: filepath.Join(t.TempDir(), "uploads"),
 	}
 	t.Cleanup(func() {
