@@ -117,15 +117,20 @@ func NewMessages(cfg MessagesConfig) *Messages {
 	return &Messages{cfg: cfg}
 }
 
+// maxClientMsgID is the longest client_msg_id, in characters (API.md §5).
+const maxClientMsgID = 64
+
 type sendRequest struct {
 	// Exactly one of UIDTo and GID (API.md §12).
 	UIDTo wire.UID `json:"uid_to"`
 	GID   wire.UID `json:"gid"`
 	// Exactly one of Data and Enc (API.md §15): Enc is an end-to-end
 	// encrypted message's envelope, checked by checkEnc.
-	Data        string          `json:"data"`
-	Enc         json.RawMessage `json:"enc"`
-	ClientMsgID string          `json:"client_msg_id" validate:"omitempty,max=64,nocontrol"`
+	Data string          `json:"data"`
+	Enc  json.RawMessage `json:"enc"`
+	// ClientMsgID is checked in newMessage (max 64, no control
+	// characters): a tag would cost every Send the validator's walk.
+	ClientMsgID string `json:"client_msg_id"`
 	// ReplyTo is a message of the same conversation (API.md §13).
 	ReplyTo wire.Int `json:"reply_to"`
 	// FileID is an upload of the sender's (API.md §13); Data is then an
@@ -279,6 +284,9 @@ func (h *Messages) claimRefused(ctx context.Context, msg *models.Message, claimE
 
 // newMessage checks a Send's target and body and makes its message.
 func (h *Messages) newMessage(c *fiber.Ctx, req *sendRequest) (*models.Message, error) {
+	if err := wire.TextRule("client_msg_id", req.ClientMsgID, maxClientMsgID); err != nil {
+		return nil, err
+	}
 	switch {
 	case req.UIDTo == 0 && req.GID == 0:
 		return nil, apierr.Invalid("invalid uid_to: uid_to or gid is required")

@@ -147,6 +147,12 @@ func validTokenShape(t string) bool {
 	return true
 }
 
+// jsonString decodes raw, a JSON string; a token is plain ASCII, which
+// needs no decoder (wire.PlainString).
 func jsonString(raw []byte, dst *string) error {
+	if s, ok := wire.PlainString(raw); ok {
+		*dst = s
+		return nil
+	}
 	return json.Unmarshal(raw, dst)
 }

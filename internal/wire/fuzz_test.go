@@ -62,3 +62,25 @@ func FuzzDigits(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPlainString checks the decoder's fast path for strings: whatever
+// PlainString takes, encoding/json decodes to the same text, and it takes
+// every quoted run of printable ASCII without quotes or backslashes.
+func FuzzPlainString(f *testing.F) {
+	for _, s := range []string{`"abc"`, `""`, `"a\"b"`, `"a\\b"`, `"é"`, "\"a\tb\"", `"\u0041"`, `abc`, `"`, `"abc`, `"a~ b!"`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := wire.PlainString([]byte(s))
+		if !ok {
+			if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' && !strings.ContainsFunc(s[1:len(s)-1], func(r rune) bool { return r < 0x20 || r > 0x7e || r == '"' || r == '\\' }) {
+				t.Fatalf("%q: refused a plain string", s)
+			}
+			return
+		}
+		var want string
+		if err := json.Unmarshal([]byte(s), &want); err != nil || got != want {
+			t.Fatalf("%q: PlainString gives %q, encoding/json %q %v", s, got, want, err)
+		}
+	})
+}

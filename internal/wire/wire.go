@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -89,6 +90,10 @@ func ParseUID(s string) (int64, bool) {
 // the project's own: nocontrol, passwd, handle).
 type Decoder struct {
 	validate *validator.Validate
+	// ruled caches, by request type, whether any field of it has a
+	// validate tag: a type with none skips the validator, whose walk
+	// boxes every field (see Validate).
+	ruled sync.Map
 }
 
 // NewDecoder prepares the validator once; decoding is then safe for
@@ -166,7 +171,20 @@ func (d *Decoder) Decode(c *fiber.Ctx, dst any) error {
 
 // Validate runs the struct's `validate` tags and turns the first failure
 // into a 400 naming the field.
+//
+// A type without a single validate tag is not walked: the validator
+// boxes each field it visits (to look for a driver.Valuer), a few
+// allocations a request on the hottest routes, which check their fields
+// in code (Send's client_msg_id: see TextRule).
 func (d *Decoder) Validate(dst any) error {
+	t := reflect.TypeOf(dst)
+	ruled, ok := d.ruled.Load(t)
+	if !ok {
+		ruled, _ = d.ruled.LoadOrStore(t, hasRules(t, map[reflect.Type]bool{}))
+	}
+	if !ruled.(bool) {
+		return nil
+	}
 	err := d.validate.Struct(dst)
 	if err == nil {
 		return nil
@@ -179,6 +197,37 @@ func (d *Decoder) Validate(dst any) error {
 		return apierr.Invalid("invalid %s: %s", path, describe(fe))
 	}
 	return apierr.Invalid("invalid body")
+}
+
+// hasRules reports whether t, or a struct it holds, has a field with a
+// validate tag; seen stops a type that holds itself.
+func hasRules(t reflect.Type, seen map[reflect.Type]bool) bool {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array || t.Kind() == reflect.Map {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || seen[t] {
+		return false
+	}
+	seen[t] = true
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Tag.Get("validate") != "" || hasRules(f.Type, seen) {
+			return true
+		}
+	}
+	return false
+}
+
+// TextRule checks s as the tags "max=max,nocontrol" would, with the same
+// message, for a request that checks its fields in code (see Validate).
+func TextRule(path, s string, max int) error {
+	switch {
+	case utf8.RuneCountInString(s) > max:
+		return apierr.Invalid("invalid %s: max length %d characters", path, max)
+	case !NoControl(s):
+		return apierr.Invalid("invalid %s: must be text without control characters", path)
+	}
+	return nil
 }
 
 func describe(fe validator.FieldError) string {
@@ -405,6 +454,54 @@ func assignStruct(path string, fields map[string]json.RawMessage, v reflect.Valu
 
 var unmarshaler = reflect.TypeFor[json.Unmarshaler]()
 
+// assignPlain decodes, without encoding/json's reflection, the values
+// every request carries: a type of its own decoding (the uids, wire.Int)
+// by its UnmarshalJSON, as encoding/json would call it, and a string of
+// printable ASCII without escapes, which encoding/json would copy as it
+// is. done is false for anything else, which assignValue hands to
+// encoding/json.
+func assignPlain(raw json.RawMessage, v reflect.Value, custom bool) (done bool, err error) {
+	switch {
+	case custom:
+		return true, v.Addr().Interface().(json.Unmarshaler).UnmarshalJSON(raw)
+	case v.Kind() == reflect.String:
+		s, ok := PlainString(raw)
+		if ok {
+			v.SetString(s)
+		}
+		return ok, nil
+	}
+	return false, nil
+}
+
+// PlainString returns the text of raw, a JSON string, when it is
+// printable ASCII without escapes: then it is the bytes between the
+// quotes, and no decoder is needed. ok is false for any other raw.
+func PlainString(raw []byte) (s string, ok bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	body := raw[1 : len(raw)-1]
+	for _, c := range body {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return "", false
+		}
+	}
+	return string(body), true
+}
+
+// invalidAs is assignValue's error for a value of type t at path that
+// did not decode (nil for err nil).
+func invalidAs(path string, t reflect.Type, err error) error {
+	if err == nil {
+		return nil
+	}
+	if want := expected(t); want != "" {
+		return apierr.Invalid("invalid %s: %s", path, want)
+	}
+	return apierr.Invalid("invalid %s", path)
+}
+
 // assignValue decodes raw (valid JSON, not null) into v: a struct member
 // by member and a list entry by entry, so that the failure names the
 // innermost field; anything else by encoding/json.
@@ -441,13 +538,10 @@ func assignValue(path string, raw json.RawMessage, v reflect.Value) error {
 		v.Set(list)
 		return nil
 	}
-	if err := json.Unmarshal(raw, v.Addr().Interface()); err != nil {
-		if want := expected(t); want != "" {
-			return apierr.Invalid("invalid %s: %s", path, want)
-		}
-		return apierr.Invalid("invalid %s", path)
+	if done, err := assignPlain(raw, v, custom); done {
+		return invalidAs(path, t, err)
 	}
-	return nil
+	return invalidAs(path, t, json.Unmarshal(raw, v.Addr().Interface()))
 }
 
 // expected says what a field of type t must be, for the message of a

@@ -149,3 +149,38 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestValidateSkipsOnlyRulelessTypes: the validator is skipped for a type
+// with no rule at all, never for one whose only rule is in a struct it
+// holds; TextRule says what the tags it stands for say.
+func TestValidateSkipsOnlyRulelessTypes(t *testing.T) {
+	type entry struct {
+		UID wire.UID `json:"uid" validate:"required"`
+	}
+	type nested struct {
+		Inner entry `json:"inner"`
+	}
+	type ruleless struct {
+		Name string `json:"name"`
+	}
+	d := wire.NewDecoder()
+	for range 2 { // the second time from the cache
+		if err := d.Validate(&nested{}); err == nil || !strings.Contains(err.Error(), "inner.uid: required") {
+			t.Fatalf("nested rule: got %v", err)
+		}
+		if err := d.Validate(&ruleless{Name: "a\x00"}); err != nil {
+			t.Fatalf("ruleless: got %v", err)
+		}
+	}
+	for _, tc := range []struct{ s, want string }{
+		{strings.Repeat("é", 64), ""},
+		{strings.Repeat("é", 65), "invalid k: max length 64 characters"},
+		{"a\nb", "invalid k: must be text without control characters"},
+		{"\xff", "invalid k: must be text without control characters"},
+	} {
+		err := wire.TextRule("k", tc.s, 64)
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Fatalf("TextRule(%q) = %v, want %q", tc.s, err, tc.want)
+		}
+	}
+}
