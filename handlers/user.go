@@ -31,7 +31,7 @@ type UserStore interface {
 	UserProfile(ctx context.Context, uid int64) (models.UserProfile, error)
 	UpdateProfile(ctx context.Context, uid int64, fields map[string]any, now int64) error
 	ChangePassword(ctx context.Context, uid int64, hash string, keepToken int64, now int64) error
-	OpenSession(ctx context.Context, uid int64, now time.Time, idle time.Duration, maxSessions int) (string, int64, error)
+	OpenSession(ctx context.Context, uid int64, now time.Time, idle time.Duration, maxSessions int) (models.NewSession, error)
 	DeleteToken(ctx context.Context, id int64) error
 	// SetAvatar makes name the user's head_img (as url) and its recorded
 	// avatar, and returns the avatar recorded before, if any.
@@ -233,16 +233,21 @@ func (u *Users) Login() fiber.Handler {
 			return apierr.ErrBadLogin
 		}
 		now := u.cfg.Now()
-		token, expire, err := u.cfg.Store.OpenSession(ctx, user.UID, now, u.cfg.IdleLifetime, u.cfg.MaxSessions)
+		sess, err := u.cfg.Store.OpenSession(ctx, user.UID, now, u.cfg.IdleLifetime, u.cfg.MaxSessions)
 		if err != nil {
 			return err
 		}
-		// The session cap may have ended the oldest session: the
-		// evicted one's streams say bye "logout".
-		u.cfg.Sessions.ForgetUser(user.UID)
-		u.cfg.Streams.SessionsEnded(user.UID, ByeLogout)
+		if sess.Evicted {
+			// The session cap ended the oldest sessions: their streams
+			// say bye "logout". A login that ended none tells no one: a
+			// note would only make every instance recheck the user's
+			// streams, and one that comes late, after a password change,
+			// would give them the wrong reason.
+			u.cfg.Sessions.ForgetUser(user.UID)
+			u.cfg.Streams.SessionsEnded(user.UID, ByeLogout)
+		}
 		u.cfg.Events.Emit(ctx, events.LoggedIn{UID: user.UID, Time: now.Unix()})
-		return c.JSON(loginResponse{Login: 1, UID: user.UID, AccessToken: token, ExpireTime: expire, Msg: "Login successfully"})
+		return c.JSON(loginResponse{Login: 1, UID: user.UID, AccessToken: sess.Token, ExpireTime: sess.ExpireTime, Msg: "Login successfully"})
 	}
 }
 

@@ -313,9 +313,15 @@ func HashToken(token string) string {
 // CreateToken stores a new session and, past maxSessions for the user,
 // drops the oldest ones, in one transaction.
 func (s *Store) CreateToken(ctx context.Context, t *UserToken, maxSessions int) error {
+	_, err := s.createToken(ctx, t, maxSessions)
+	return err
+}
+
+// createToken is CreateToken, also saying whether the cap ended a session.
+func (s *Store) createToken(ctx context.Context, t *UserToken, maxSessions int) (evicted bool, err error) {
 	db, done := s.with(ctx)
 	defer done()
-	return db.Transaction(func(tx *gorm.DB) error {
+	err = db.Transaction(func(tx *gorm.DB) error {
 		if err := tx.Create(t).Error; err != nil {
 			return fmt.Errorf("create token: %w", err)
 		}
@@ -330,23 +336,35 @@ func (s *Store) CreateToken(ctx context.Context, t *UserToken, maxSessions int) 
 		if len(ids) == 0 {
 			return nil
 		}
+		evicted = true
 		return tx.Where("id IN ?", ids).Delete(&UserToken{}).Error
 	})
+	return evicted && err == nil, err
 }
 
-// OpenSession starts a session for uid: a fresh access token, of which
-// only the hash is stored, living idle past now. It returns the token and
-// its expiry.
-func (s *Store) OpenSession(ctx context.Context, uid int64, now time.Time, idle time.Duration, maxSessions int) (string, int64, error) {
+// NewSession is a session OpenSession started.
+type NewSession struct {
+	// Token is the access token; only its hash is stored.
+	Token      string
+	ExpireTime int64
+	// Evicted says that the session cap ended older sessions of the user
+	// to make room: their streams and cached copies must go.
+	Evicted bool
+}
+
+// OpenSession starts a session for uid: a fresh access token living idle
+// past now, within the cap of maxSessions a user (0: none).
+func (s *Store) OpenSession(ctx context.Context, uid int64, now time.Time, idle time.Duration, maxSessions int) (NewSession, error) {
 	token, err := NewToken()
 	if err != nil {
-		return "", 0, fmt.Errorf("new token: %w", err)
+		return NewSession{}, fmt.Errorf("new token: %w", err)
 	}
 	t := &UserToken{UID: uid, TokenHash: HashToken(token), ExpireTime: now.Add(idle).Unix(), CreatedAt: now.Unix()}
-	if err := s.CreateToken(ctx, t, maxSessions); err != nil {
-		return "", 0, err
+	evicted, err := s.createToken(ctx, t, maxSessions)
+	if err != nil {
+		return NewSession{}, err
 	}
-	return token, t.ExpireTime, nil
+	return NewSession{Token: token, ExpireTime: t.ExpireTime, Evicted: evicted}, nil
 }
 
 // TokenByHash returns the session with that token hash.

@@ -66,18 +66,20 @@ func (m *Module) IssueToken(ctx context.Context, uid int64) (Session, error) {
 		return Session{}, err
 	}
 	now := m.cfg.Now()
-	token, expire, err := m.store.OpenSession(ctx, uid, now, m.cfg.TokenIdleLifetime, m.cfg.MaxSessions)
+	sess, err := m.store.OpenSession(ctx, uid, now, m.cfg.TokenIdleLifetime, m.cfg.MaxSessions)
 	if err != nil {
 		return Session{}, err
 	}
-	// The session cap may have ended the oldest session: the evicted
-	// one's streams say bye "logout".
-	if m.sessions != nil {
-		m.sessions.ForgetUser(uid)
+	if sess.Evicted {
+		// The session cap ended the oldest sessions: their streams say
+		// bye "logout" (see /user/login).
+		if m.sessions != nil {
+			m.sessions.ForgetUser(uid)
+		}
+		m.sessionsEnded(uid, handlers.ByeLogout)
 	}
-	m.sessionsEnded(uid, handlers.ByeLogout)
 	m.events.Emit(ctx, events.LoggedIn{UID: uid, ByHost: true, Time: now.Unix()})
-	return Session{UID: uid, AccessToken: token, ExpireTime: expire}, nil
+	return Session{UID: uid, AccessToken: sess.Token, ExpireTime: sess.ExpireTime}, nil
 }
 
 // ClientSecret returns the secret of an API client, for a host that signs

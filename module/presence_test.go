@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -409,17 +410,36 @@ func (*noteRecorder) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 }
 
 // notices returns, and forgets, the "notice:" notes published so far.
-func (r *noteRecorder) notices() []string {
+func (r *noteRecorder) notices() []string { return r.take("notice:") }
+
+// take returns the notes published so far that start with prefix, and
+// forgets every note.
+func (r *noteRecorder) take(prefix string) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []string
 	for _, n := range r.notes {
-		if strings.HasPrefix(n, "notice:") {
+		if strings.HasPrefix(n, prefix) {
 			out = append(out, n)
 		}
 	}
 	r.notes = nil
 	return out
+}
+
+// awaitNote waits until the note want is published, and returns every
+// "user:" note published until then.
+func (r *noteRecorder) awaitNote(t *testing.T, want string) []string {
+	t.Helper()
+	var seen []string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		seen = append(seen, r.take("user:")...)
+		if slices.Contains(seen, want) {
+			return seen
+		}
+	}
+	t.Fatalf("note %q never published; saw %q", want, seen)
+	return nil
 }
 
 // TestGroupTypingOneNote: typing in a group reaches the members' streams
@@ -457,5 +477,34 @@ func TestGroupTypingOneNote(t *testing.T) {
 				t.Fatalf("the note %q does not name member %d", notes[0], u.UID)
 			}
 		}
+	})
+}
+
+// TestLoginTellsOthersOnlyOfEndedSessions: a login within the session cap
+// publishes no note (one that came late, after a password change, gave
+// the other instance's streams the reason "logout" instead of
+// "password"); one whose cap ended the oldest session publishes the
+// user's "logout", so that its streams elsewhere end.
+func TestLoginTellsOthersOnlyOfEndedSessions(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		rec := &noteRecorder{}
+		a, _ := livePair(t, db, func(c *module.Config) {
+			c.Redis.(*redis.Client).AddHook(rec)
+			c.MaxSessions = 2
+		})
+		u, sam := a.NewUser(t, "uma"), a.NewUser(t, "sam") // a session each
+		ended := fmt.Sprintf("user:%d:logout", u.UID)
+
+		login(t, a.Server, u) // the second: within the cap
+		if err := a.SDKFor(t, sam).Logout(context.Background()); err != nil {
+			t.Fatalf("logout: %v", err)
+		}
+		// Notes go out in order: sam's comes after any of the login's.
+		if seen := rec.awaitNote(t, fmt.Sprintf("user:%d:logout", sam.UID)); slices.Contains(seen, ended) {
+			t.Fatalf("a login within the cap published %q", ended)
+		}
+
+		login(t, a.Server, u) // the third: ends the first
+		rec.awaitNote(t, ended)
 	})
 }
