@@ -9,15 +9,15 @@ import (
 	"gorm.io/gorm"
 )
 
-// walAutocheckpoint is the WAL's size, in 4 KiB pages, past which the
+// walAutocheckpoint is the WAL's size, in pages (40 MiB), past which the
 // connection that commits runs a checkpoint itself (SQLite's default is
-// 1000). It is a backstop: the checkpointer keeps the WAL well below it, so
-// the message writer, SQLite's one writing connection, does not copy pages
-// into the database file and sync it between two batches. Checkpointing
-// rarely also pays by itself: a page written by many commits (an index's
-// hot leaf) is copied to the database once per checkpoint, not once per
-// commit.
-const walAutocheckpoint = 10000
+// 1000 pages). It is a backstop: the checkpointer keeps the WAL well below
+// it, so the message writer, SQLite's one writing connection, does not
+// copy pages into the database file and sync it between two batches.
+// Checkpointing rarely also pays by itself: a page written by many
+// commits (an index's hot leaf) is copied to the database once per
+// checkpoint, not once per commit.
+const walAutocheckpoint = 40 << 20 / pageSize
 
 // checkpointEvery is how often the checkpointer copies the WAL into the
 // database file. Often enough that the WAL stays far below

@@ -2,6 +2,7 @@ package database_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
@@ -45,10 +46,45 @@ func TestOpen(t *testing.T) {
 	var tempStore, autocheckpoint int64
 	db.Raw("PRAGMA temp_store").Scan(&tempStore)
 	db.Raw("PRAGMA wal_autocheckpoint").Scan(&autocheckpoint)
-	if tempStore != 2 || autocheckpoint != 10000 {
-		t.Errorf("temp_store %d wal_autocheckpoint %d, want 2 (MEMORY) and 10000", tempStore, autocheckpoint)
+	if tempStore != 2 || autocheckpoint != 20480 {
+		t.Errorf("temp_store %d wal_autocheckpoint %d, want 2 (MEMORY) and 20480 (40 MiB)", tempStore, autocheckpoint)
+	}
+	var pageSize int64
+	db.Raw("PRAGMA page_size").Scan(&pageSize)
+	if pageSize != 2048 {
+		t.Errorf("page_size %d, want 2048", pageSize)
 	}
 	_ = database.Close(db)
+}
+
+// TestOpenKeepsPageSize: a database made with SQLite's default page size
+// opens as it is, keeping its pages, its rows and WAL mode.
+func TestOpenKeepsPageSize(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"PRAGMA journal_mode=WAL", "CREATE TABLE t (x INTEGER)", "INSERT INTO t VALUES (42)"} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatal(q, err)
+		}
+	}
+	_ = raw.Close()
+	db, err := database.Open(ctx, "sqlite:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer database.Close(db)
+	var pageSize, x int64
+	var mode string
+	db.Raw("PRAGMA page_size").Scan(&pageSize)
+	db.Raw("PRAGMA journal_mode").Scan(&mode)
+	db.Raw("SELECT x FROM t").Scan(&x)
+	if pageSize != 4096 || mode != "wal" || x != 42 {
+		t.Errorf("page_size %d journal_mode %q x %d, want 4096, wal and 42", pageSize, mode, x)
+	}
 }
 
 // TestCheckpointer writes to a SQLite file that database.Open opened and
