@@ -190,6 +190,11 @@ func runBrowserE2EEPageToPage(t *testing.T, chromium, dsn string) {
 	ben.openContact(t, a.uid)
 	ben.waitFor(t, "the message decrypted, behind a lock", `[...document.querySelectorAll("#messages .theirs")].some((e) =>
 		e.querySelector(".text").textContent === "page to page" && !!e.querySelector(".lock"))`)
+	for _, p := range []*browser{ann, ben} {
+		// Shown once the peer's key is fetched, which may come after the
+		// message itself.
+		p.waitFor(t, "the safety number", `document.getElementById("peer-safety").textContent !== ""`)
+	}
 	if sa, sb := ann.text(t, "#peer-safety"), ben.text(t, "#peer-safety"); sa == "" || sa != sb {
 		t.Fatalf("safety numbers %q and %q", sa, sb)
 	}
