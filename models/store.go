@@ -155,33 +155,25 @@ func (s *Store) CountClients(ctx context.Context) (int64, error) {
 
 // SetClientDisabled disables or enables a client; ErrNotFound if none.
 func (s *Store) SetClientDisabled(ctx context.Context, clientID string, disabled bool, now int64) error {
-	db, done := s.with(ctx)
-	defer done()
-	res := db.Model(&APIClient{}).Where("client_id = ?", clientID).
-		Updates(map[string]any{"disabled": disabled, "updated_at": now})
-	if res.Error != nil {
-		return res.Error
-	}
-	if res.RowsAffected == 0 {
-		// MySQL counts only changed rows; tell "already so" from "absent".
-		if _, err := s.ClientByID(db.Statement.Context, clientID); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.updateClient(ctx, clientID, map[string]any{"disabled": disabled, "updated_at": now})
 }
 
 // SetClientSecret replaces a client's secret; ErrNotFound if none.
 func (s *Store) SetClientSecret(ctx context.Context, clientID, secret string, now int64) error {
+	return s.updateClient(ctx, clientID, map[string]any{"client_secret": secret, "updated_at": now})
+}
+
+// updateClient sets fields of a client; ErrNotFound if none.
+func (s *Store) updateClient(ctx context.Context, clientID string, fields map[string]any) error {
 	db, done := s.with(ctx)
 	defer done()
-	res := db.Model(&APIClient{}).Where("client_id = ?", clientID).
-		Updates(map[string]any{"client_secret": secret, "updated_at": now})
+	res := db.Model(&APIClient{}).Where("client_id = ?", clientID).Updates(fields)
 	if res.Error != nil {
 		return res.Error
 	}
 	if res.RowsAffected == 0 {
-		// MySQL counts only changed rows: the same secret again is no error.
+		// MySQL counts only changed rows: tell "already so" (the same
+		// value again) from "absent".
 		if _, err := s.ClientByID(db.Statement.Context, clientID); err != nil {
 			return err
 		}
