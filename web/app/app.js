@@ -288,16 +288,7 @@ function renderContacts() {
     const li = document.createElement("li");
     li.dataset.uid = c.uid;
     if (conv && conv.uid === c.uid) li.className = "active";
-    const av = document.createElement("span");
-    av.className = "avatar";
-    avatar(av, c.name, c.head_img, c.uid);
-    const who = document.createElement("div");
-    who.className = "who";
-    const name = document.createElement("strong");
-    name.textContent = c.name;
-    const id = document.createElement("small");
-    id.textContent = `id ${c.uid}` + seenText(c);
-    who.append(name, id);
+    const { av, who } = rowParts(c, c.name, `id ${c.uid}` + seenText(c));
     const dot = document.createElement("span");
     dot.className = "presence" + (c.online ? " online" : "");
     dot.title = c.online ? "online" : "offline";
@@ -384,16 +375,7 @@ async function loadRequests() {
     for (const q of r.data || []) {
       const li = document.createElement("li");
       li.dataset.uid = q.uid;
-      const av = document.createElement("span");
-      av.className = "avatar";
-      avatar(av, q.name, q.head_img, q.uid);
-      const who = document.createElement("div");
-      who.className = "who";
-      const name = document.createElement("strong");
-      name.textContent = q.name;
-      const id = document.createElement("small");
-      id.textContent = `wants to chat · id ${q.uid}`;
-      who.append(name, id);
+      const { av, who } = rowParts(q, q.name, `wants to chat · id ${q.uid}`);
       const yes = document.createElement("button");
       yes.className = "primary accept";
       yes.textContent = "Accept";
@@ -513,16 +495,7 @@ function renderSearch(found, q) {
   for (const p of found) {
     const li = document.createElement("li");
     li.dataset.uid = p.uid;
-    const av = document.createElement("span");
-    av.className = "avatar";
-    avatar(av, p.name, p.head_img, p.uid);
-    const who = document.createElement("div");
-    who.className = "who";
-    const name = document.createElement("strong");
-    name.textContent = p.name;
-    const id = document.createElement("small");
-    id.textContent = p.handle ? `@${p.handle} · id ${p.uid}` : `id ${p.uid}`;
-    who.append(name, id);
+    const { av, who } = rowParts(p, p.name, p.handle ? `@${p.handle} · id ${p.uid}` : `id ${p.uid}`);
     const add = document.createElement("button");
     add.className = "primary add";
     add.textContent = contacts.has(p.uid) ? "Contact" : "Add";
@@ -1077,16 +1050,11 @@ function renderGroups() {
     const li = document.createElement("li");
     li.dataset.gid = g.gid;
     if (conv && conv.gid === g.gid) li.className = "active";
-    const av = document.createElement("span");
-    av.className = "avatar group";
-    avatar(av, g.name, g.head_img, g.gid);
-    const who = document.createElement("div");
-    who.className = "who";
-    const name = document.createElement("strong");
-    name.textContent = g.name;
-    const sub = document.createElement("small");
-    sub.textContent = `${g.members_num} member${g.members_num === 1 ? "" : "s"}` + (g.role !== "member" ? ` · ${g.role}` : "");
-    who.append(name, sub);
+    const { av, who } = rowParts(
+      { name: g.name, head_img: g.head_img, uid: g.gid, group: true },
+      g.name,
+      `${g.members_num} member${g.members_num === 1 ? "" : "s"}` + (g.role !== "member" ? ` · ${g.role}` : ""),
+    );
     li.append(av, who);
     addPreview(li, who, "g" + g.gid);
     addBadge(li, groupUnread.get(g.gid) || 0);
@@ -1161,20 +1129,10 @@ function renderMembers() {
     const li = document.createElement("li");
     li.dataset.uid = m.uid;
     li.dataset.role = m.role;
-    const av = document.createElement("span");
-    av.className = "avatar";
-    avatar(av, m.name, m.head_img, m.uid);
-    const who = document.createElement("div");
-    who.className = "who";
-    const name = document.createElement("strong");
-    name.textContent = m.uid === me.uid ? `${m.name} (you)` : m.name;
-    const sub = document.createElement("small");
-    sub.textContent = `id ${m.uid} · `;
     const role = document.createElement("span");
     role.className = "role";
     role.textContent = m.role;
-    sub.append(role);
-    who.append(name, sub);
+    const { av, who } = rowParts(m, m.uid === me.uid ? `${m.name} (you)` : m.name, `id ${m.uid} · `, role);
     li.append(av, who);
     if (m.uid !== me.uid && (conv.role === "owner" || (conv.role === "admin" && m.role === "member"))) {
       const rm = document.createElement("button");
@@ -1544,20 +1502,28 @@ function profileChanged() {
   if (conv && conv.gid) refreshGroupInfo();
 }
 
+// rowParts makes what every list row of people and groups begins with:
+// p's avatar (a group's if p.group, its id p.uid) and, beside it, title
+// in bold over a line of sub (text and nodes).
+function rowParts(p, title, ...sub) {
+  const av = document.createElement("span");
+  av.className = p.group ? "avatar group" : "avatar";
+  avatar(av, p.name, p.head_img, p.uid);
+  const who = document.createElement("div");
+  who.className = "who";
+  const name = document.createElement("strong");
+  name.textContent = title;
+  const line = document.createElement("small");
+  line.append(...sub);
+  who.append(name, line);
+  return { av, who };
+}
+
 // blockedRow is a blocked user's line, laid out as a contact's.
 function blockedRow(b) {
   const li = document.createElement("li");
   li.dataset.uid = b.uid;
-  const av = document.createElement("span");
-  av.className = "avatar";
-  avatar(av, b.name, b.head_img, b.uid);
-  const who = document.createElement("div");
-  who.className = "who";
-  const name = document.createElement("strong");
-  name.textContent = b.name;
-  const id = document.createElement("small");
-  id.textContent = (b.handle ? `@${b.handle} · ` : "") + `id ${b.uid}`;
-  who.append(name, id);
+  const { av, who } = rowParts(b, b.name, (b.handle ? `@${b.handle} · ` : "") + `id ${b.uid}`);
   const un = document.createElement("button");
   un.className = "unblock";
   un.textContent = "Unblock";
