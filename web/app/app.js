@@ -409,9 +409,19 @@ async function loadBlocked() {
   });
 }
 
+// countedLocally goes up with each message counted as it arrives: an
+// Unread answer asked for before one of them may not count it, and would
+// lower the badge (and the divider of the next open) under the truth.
+let countedLocally = 0;
+
 async function loadUnread() {
   await guard($("side-error"), async () => {
+    const asked = countedLocally;
     const r = await chat.unread();
+    if (asked !== countedLocally) {
+      refreshUnreadSoon(); // a message came meanwhile: ask again
+      return;
+    }
     // Unread lists senders ({uid_from, …}) and groups ({gid, …}).
     unread = new Map();
     groupUnread = new Map();
@@ -1257,10 +1267,12 @@ async function onMessage(m) {
     if (m.gid && !people.has(m.uid_from)) learnPeople();
   } else if (m.uid_from !== me.uid && m.gid) {
     groupUnread.set(m.gid, (groupUnread.get(m.gid) || 0) + 1);
+    countedLocally++;
     renderGroups();
     refreshUnreadSoon();
   } else if (m.uid_from !== me.uid) {
     unread.set(m.uid_from, (unread.get(m.uid_from) || 0) + 1);
+    countedLocally++;
     renderContacts();
     refreshUnreadSoon();
     if (!contacts.has(m.uid_from)) loadContacts();
