@@ -9,9 +9,9 @@ import (
 	"strings"
 	"syscall"
 
-	sqlite "github.com/glebarez/go-sqlite"
 	gomysql "github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
+	sqlite "modernc.org/sqlite"
 )
 
 // This file is the one place that classifies database errors: every other
@@ -19,8 +19,8 @@ import (
 // It is also the one place that knows which of their texts may be logged:
 // every other package passes a database error through Redact first.
 // It reads the drivers' own error codes. GORM's TranslateError is not used:
-// glebarez/sqlite (the module's SQLite dialector) translates nothing, so
-// the SQLite codes would be needed anyway, and on MySQL translating would
+// the SQLite dialector translates constraint failures only, so the SQLite
+// codes for busy and locked would be needed anyway, and on MySQL translating would
 // replace the driver's error, with the key it names, by a bare sentinel.
 
 // MySQL/MariaDB server error numbers (the Number of *mysql.MySQLError).

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	sqlite "github.com/glebarez/go-sqlite"
 	gomysql "github.com/go-sql-driver/mysql"
+	sqlite "modernc.org/sqlite"
 
 	"github.com/fiberchat/fiberchat/internal/chattest"
 	"github.com/fiberchat/fiberchat/models"

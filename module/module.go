@@ -37,7 +37,7 @@ import (
 	"github.com/fiberchat/fiberchat/migrations"
 	"github.com/fiberchat/fiberchat/models"
 	"github.com/fiberchat/fiberchat/notify"
-	"github.com/glebarez/sqlite"
+	"github.com/libtnb/sqlite"
 	"golang.org/x/sync/semaphore"
 	"gorm.io/driver/mysql"
 	"gorm.io/gorm"

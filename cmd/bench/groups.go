@@ -17,7 +17,7 @@ import (
 	"github.com/fiberchat/fiberchat/client"
 	"github.com/fiberchat/fiberchat/internal/database"
 	"github.com/fiberchat/fiberchat/models"
-	"github.com/glebarez/sqlite"
+	"github.com/libtnb/sqlite"
 	"github.com/valyala/fasthttp"
 	"golang.org/x/sync/errgroup"
 	"gorm.io/gorm"

@@ -19,8 +19,8 @@ import (
 
 	"github.com/fiberchat/fiberchat/internal/database/clientcharset"
 	"github.com/fiberchat/fiberchat/internal/database/failover"
-	"github.com/glebarez/sqlite"
 	gomysql "github.com/go-sql-driver/mysql"
+	"github.com/libtnb/sqlite"
 	"gorm.io/driver/mysql"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -130,6 +130,14 @@ func openMySQL(dsn string, cfg *gorm.Config) (*gorm.DB, error) {
 // openSQLite opens the file at path (or an in-memory database) with one
 // connection and, for a file, its checkpointer (see checkpointer), kept
 // among db's plugins for Close.
+//
+// The dialector, libtnb/sqlite, runs on modernc.org/sqlite's own driver,
+// which keeps a prepared statement compiled between executions (the
+// message writer's statements rely on it; see models.liteStmts). Loading
+// it turns on, for the whole process, that driver's commits by
+// fdatasync(2), as SQLite built for Linux makes them, and Linux's
+// open-file-description locks, which conflict with other processes'
+// POSIX locks as those do with each other.
 func openSQLite(path string, cfg *gorm.Config) (*gorm.DB, error) {
 	dsn := sqliteDSN(path)
 	db, err := gorm.Open(sqlite.Open(dsn), cfg)
@@ -195,13 +203,15 @@ func sqliteDSN(path string) string {
 	// page read half its rows from the file again, one system call each.
 	//
 	// page_size applies to a database this creates (see pageSize); it
-	// must come before journal_mode, after which it is fixed.
+	// must come before journal_mode, after which it is fixed. The driver
+	// runs the _pragma values in their names' order, whatever their order
+	// here, and the _journal_mode key after all of them.
 	//
 	// temp_store=MEMORY keeps the statement journal (which a multi-row
 	// INSERT under a unique index needs, to undo itself alone) in memory
 	// rather than in a temporary file written and read back for every
 	// batch. wal_autocheckpoint is raised: see walAutocheckpoint.
-	pragmas := "_pragma=page_size(" + strconv.Itoa(pageSize) + ")&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_pragma=cache_size(-65536)" +
+	pragmas := "_pragma=page_size(" + strconv.Itoa(pageSize) + ")&_pragma=busy_timeout(10000)&_journal_mode=WAL&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_pragma=cache_size(-65536)" +
 		"&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(" + strconv.Itoa(walAutocheckpoint) + ")"
 	if path == ":memory:" {
 		return "file::memory:?" + pragmas
