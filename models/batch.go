@@ -509,6 +509,13 @@ func (s *Store) createBatch(ctx context.Context, batch []*writeReq, conn *batchC
 		return s.createBatchOn(ctx, conn, batch)
 	}
 	var outcome []batchOutcome
+	var lite *liteStmts
+	if !s.mysql() {
+		var err error
+		if lite, err = s.liteStatements(); err != nil {
+			return err
+		}
+	}
 	db, done := s.with(ctx)
 	defer done()
 	var opts []*sql.TxOptions
@@ -521,6 +528,10 @@ func (s *Store) createBatch(ctx context.Context, batch []*writeReq, conn *batchC
 	err := db.Transaction(func(tx *gorm.DB) (err error) {
 		// The pool's connections are the host's, their charset unknown:
 		// on MySQL the texts go as literals no charset can misread.
+		if lite != nil {
+			outcome, err = s.liteBody(tx, lite, batch)
+			return err
+		}
 		if outcome, err = s.batchBody(tx, batch, 1, s.mysql()); err != nil || !s.mysql() {
 			return err
 		}

@@ -193,3 +193,42 @@ func TestMessageWriterWaitBound(t *testing.T) {
 		t.Errorf("%d messages stored by writers that never ran", n)
 	}
 }
+
+// TestMessageWriterKeepsTexts stores, in one batch, texts that a
+// statement's encoding of them could change (quotes, backslashes, control
+// characters, characters outside the BMP, a line separator) and checks
+// every row holds them byte for byte, keys included, and the
+// conversation's counters.
+func TestMessageWriterKeepsTexts(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		s := chattest.NewServer(t, db, chattest.Options{})
+		a, b := s.NewUser(t, "a"), s.NewUser(t, "b")
+		store := models.NewStore(s.Module.DB(), 0)
+		w := models.NewMessageWriter(store, 64)
+		texts := []string{`say "hi"`, `C:\dir\`, "tab\tnew\nline\rcr\x01\x1f", "emoji 😀 and 漢字", "sep\u2028\u2029", `\u0041 stays`, "'; DROP TABLE x; --", `[1,"a"]`}
+		msgs := make([]*models.Message, len(texts))
+		for i, text := range texts {
+			key := "key " + text
+			msgs[i] = &models.Message{FromUID: a.UID, ToUID: b.UID, Body: text, CreatedAt: int64(i + 1), ClientMsgID: &key}
+		}
+		_, errs, _ := sendQueued(w, msgs, nil, 0)
+		var newest int64
+		for i, m := range msgs {
+			newest = max(newest, m.ID)
+			var row models.Message
+			if errs[i] != nil || s.Module.DB().First(&row, m.ID).Error != nil {
+				t.Fatalf("message %d: id %d %v", i, m.ID, errs[i])
+			}
+			if row.Body != texts[i] || row.ClientMsgID == nil || *row.ClientMsgID != "key "+texts[i] || row.CreatedAt != int64(i+1) || row.FromUID != a.UID || row.ToUID != b.UID {
+				t.Fatalf("row %d: body %q key %v created %d, want %q", m.ID, row.Body, row.ClientMsgID, row.CreatedAt, texts[i])
+			}
+		}
+		var unread, last int64
+		if err := s.Module.DB().Raw("SELECT unread, last_id FROM chat_conversations WHERE uid = ? AND peer_uid = ?", b.UID, a.UID).Row().Scan(&unread, &last); err != nil {
+			t.Fatal(err)
+		}
+		if unread != int64(len(texts)) || last != newest {
+			t.Fatalf("conversation: unread %d last %d, want %d and %d", unread, last, len(texts), newest)
+		}
+	})
+}

@@ -71,27 +71,11 @@ func (s *Store) countStored(tx *gorm.DB, msgs []*Message) error {
 // times step. All its values are integers, written into the statement:
 // nothing to escape, and nothing for the driver to interpolate.
 func (s *Store) countSQL(q []byte, msgs []*Message, step int64) ([]byte, error) {
-	type counts struct{ n, last int64 }
-	per := make(map[fromTo]*counts, len(msgs))
-	order := make([]fromTo, 0, len(msgs))
-	for i, m := range msgs {
-		k := fromTo{m.FromUID, m.ToUID}
-		c := per[k]
-		if c == nil {
-			c = &counts{}
-			per[k] = c
-			order = append(order, k)
-		}
-		c.n++
-		if step == 0 {
-			c.last = max(c.last, m.ID)
-		} else {
-			c.last = int64(i) // ids rise with the rows
-		}
+	last := func(_ int, m *Message) int64 { return m.ID }
+	if step != 0 {
+		last = func(i int, _ *Message) int64 { return int64(i) } // ids rise with the rows
 	}
-	// Rows in key order, so that two batches upserting the same rows take
-	// their locks in the same order.
-	slices.SortFunc(order, byRecipient)
+	order, per := countPairs(msgs, last)
 	table, err := s.table(&Conversation{})
 	if err != nil {
 		return nil, err
@@ -121,6 +105,32 @@ func (s *Store) countSQL(q []byte, msgs []*Message, step int64) ([]byte, error) 
 		q = append(q, " ON CONFLICT (uid, peer_uid) DO UPDATE SET unread = unread + excluded.unread, last_id = max(last_id, excluded.last_id)"...)
 	}
 	return q, nil
+}
+
+// pairCount is what a batch stored for one (sender, recipient) pair: how
+// many messages, and the highest of their last values (see countPairs).
+type pairCount struct{ n, last int64 }
+
+// countPairs counts msgs by pair, each pair's last the highest value last
+// gives its messages (msgs[i] is given i). The pairs are in key order, so
+// that two batches upserting the same rows take their locks in the same
+// order.
+func countPairs(msgs []*Message, last func(i int, m *Message) int64) ([]fromTo, map[fromTo]*pairCount) {
+	per := make(map[fromTo]*pairCount, len(msgs))
+	order := make([]fromTo, 0, len(msgs))
+	for i, m := range msgs {
+		k := fromTo{m.FromUID, m.ToUID}
+		c := per[k]
+		if c == nil {
+			c = &pairCount{}
+			per[k] = c
+			order = append(order, k)
+		}
+		c.n++
+		c.last = max(c.last, last(i, m))
+	}
+	slices.SortFunc(order, byRecipient)
+	return order, per
 }
 
 // byRecipient orders pairs as the conversations' primary key does:

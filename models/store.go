@@ -55,6 +55,12 @@ type Store struct {
 	// recvQuery and unreadQuery are MessagesFor's and Unread's statement
 	// texts, made once (see recvSQL, unreadSQL).
 	recvQuery, unreadQuery func() (string, error)
+	// lite holds the batch's statements on SQLite once prepared (see
+	// liteStmts); mu guards it.
+	lite struct {
+		mu    sync.Mutex
+		stmts *liteStmts
+	}
 	// handOff makes each call yield its processor once it is done, so
 	// that the goroutine waiting for SQLite's one connection, which
 	// database/sql has just handed it to and Go has queued to run next
