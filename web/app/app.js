@@ -99,6 +99,10 @@ let contacts = new Map(); // uid → {uid, name, head_img}
 let groups = new Map(); // gid → {gid, name, head_img, role, members_num, last_id}
 let unread = new Map(); // uid → count
 let groupUnread = new Map(); // gid → count
+// The newest message id counted in unread and groupUnread, by uid and by
+// gid: an Unread answer may count a message whose stream event comes
+// after it, which must not count it again.
+const countedUpTo = { uid: new Map(), gid: new Map() };
 let people = new Map(); // uid → {uid, name, head_img}: who wrote in a group
 // conv is the open conversation: a contact's {uid, gid: 0, name,
 // head_img} or a group's {uid: 0, gid, name, head_img, role, members}.
@@ -428,11 +432,20 @@ async function loadUnread() {
     for (const u of r.data || []) {
       if (u.gid) groupUnread.set(u.gid, u.count);
       else unread.set(u.uid_from, u.count);
+      countUpTo(u.gid ? countedUpTo.gid : countedUpTo.uid, u.gid || u.uid_from, u.last_id);
     }
     forgetUnread(conv);
     renderContacts();
     renderGroups();
   });
+}
+
+// countUpTo records that the counts of key in seen include message id,
+// and reports whether they did not before.
+function countUpTo(seen, key, id) {
+  if (!id || id <= (seen.get(key) || 0)) return false;
+  seen.set(key, id);
+  return true;
 }
 
 // forgetUnread drops the badge of conversation c (the open one).
@@ -1266,12 +1279,12 @@ async function onMessage(m) {
     markRead();
     if (m.gid && !people.has(m.uid_from)) learnPeople();
   } else if (m.uid_from !== me.uid && m.gid) {
-    groupUnread.set(m.gid, (groupUnread.get(m.gid) || 0) + 1);
+    if (countUpTo(countedUpTo.gid, m.gid, m.id)) groupUnread.set(m.gid, (groupUnread.get(m.gid) || 0) + 1);
     countedLocally++;
     renderGroups();
     refreshUnreadSoon();
   } else if (m.uid_from !== me.uid) {
-    unread.set(m.uid_from, (unread.get(m.uid_from) || 0) + 1);
+    if (countUpTo(countedUpTo.uid, m.uid_from, m.id)) unread.set(m.uid_from, (unread.get(m.uid_from) || 0) + 1);
     countedLocally++;
     renderContacts();
     refreshUnreadSoon();
