@@ -572,10 +572,16 @@ func testLongPoll(t *testing.T, s *chattest.Server, polls sdker) {
 				t.Fatalf("c's poll answered by a message to b: %+v", res)
 			case <-time.After(200 * time.Millisecond):
 			}
-			mustSend(t, s, a, c, "for c")
+			forC := mustSend(t, s, a, c, "for c")
 			if res := awaitPoll(t, other); len(res.ans.Messages) != 1 || res.ans.Messages[0].Message != "for c" {
 				t.Fatalf("c's poll: %+v", res.ans)
 			}
+			// The answer consumes the message once it is written, after
+			// the client may have read it (API.md §5): until then c's
+			// next poll, without a cursor, would get it again.
+			waitFor(t, "c's cursor past its message", func() bool {
+				return s.Count(t, "user_tokens", "uid = ? AND recv_cursor >= ?", c.UID, forC) > 0
+			})
 		}
 	})
 
