@@ -197,9 +197,16 @@ func TestMessageWriterWaitBound(t *testing.T) {
 // TestMessageWriterKeepsTexts stores, in one batch, texts that a
 // statement's encoding of them could change (quotes, backslashes, control
 // characters, characters outside the BMP, a line separator) and checks
-// every row holds them byte for byte, keys included, and the
-// conversation's counters.
+// every row holds them byte for byte, keys included, with its pair, and
+// the conversation's counters: once with keys of the client's, once
+// without.
 func TestMessageWriterKeepsTexts(t *testing.T) {
+	for _, keyed := range []bool{true, false} {
+		t.Run(fmt.Sprint("keyed=", keyed), func(t *testing.T) { testMessageWriterKeepsTexts(t, keyed) })
+	}
+}
+
+func testMessageWriterKeepsTexts(t *testing.T, keyed bool) {
 	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
 		s := chattest.NewServer(t, db, chattest.Options{})
 		a, b := s.NewUser(t, "a"), s.NewUser(t, "b")
@@ -208,8 +215,11 @@ func TestMessageWriterKeepsTexts(t *testing.T) {
 		texts := []string{`say "hi"`, `C:\dir\`, "tab\tnew\nline\rcr\x01\x1f", "emoji 😀 and 漢字", "sep\u2028\u2029", `\u0041 stays`, "'; DROP TABLE x; --", `[1,"a"]`}
 		msgs := make([]*models.Message, len(texts))
 		for i, text := range texts {
-			key := "key " + text
-			msgs[i] = &models.Message{FromUID: a.UID, ToUID: b.UID, Body: text, CreatedAt: int64(i + 1), ClientMsgID: &key}
+			msgs[i] = &models.Message{FromUID: a.UID, ToUID: b.UID, Body: text, CreatedAt: int64(i + 1)}
+			if keyed {
+				key := "key " + text
+				msgs[i].ClientMsgID = &key
+			}
 		}
 		_, errs, _ := sendQueued(w, msgs, nil, 0)
 		var newest int64
@@ -219,8 +229,15 @@ func TestMessageWriterKeepsTexts(t *testing.T) {
 			if errs[i] != nil || s.Module.DB().First(&row, m.ID).Error != nil {
 				t.Fatalf("message %d: id %d %v", i, m.ID, errs[i])
 			}
-			if row.Body != texts[i] || row.ClientMsgID == nil || *row.ClientMsgID != "key "+texts[i] || row.CreatedAt != int64(i+1) || row.FromUID != a.UID || row.ToUID != b.UID {
-				t.Fatalf("row %d: body %q key %v created %d, want %q", m.ID, row.Body, row.ClientMsgID, row.CreatedAt, texts[i])
+			// Without a key of the client's, MySQL's rows hold one of the
+			// server's (a control character first); SQLite's hold none.
+			keyOK := row.ClientMsgID == nil || strings.HasPrefix(*row.ClientMsgID, "\x01")
+			if keyed {
+				keyOK = row.ClientMsgID != nil && *row.ClientMsgID == "key "+texts[i]
+			}
+			if row.Body != texts[i] || !keyOK || row.CreatedAt != int64(i+1) || row.FromUID != a.UID || row.ToUID != b.UID ||
+				row.PairLo != min(a.UID, b.UID) || row.PairHi != max(a.UID, b.UID) {
+				t.Fatalf("row %d: body %q key %v created %d pair %d-%d, want %q", m.ID, row.Body, row.ClientMsgID, row.CreatedAt, row.PairLo, row.PairHi, texts[i])
 			}
 		}
 		var unread, last int64
