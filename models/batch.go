@@ -494,9 +494,10 @@ type batchOutcome struct {
 
 // createBatch is the batch transaction: on the writer's own connection
 // (see createBatchOn), or, where conn is nil (SQLite, or a MySQL pool with
-// no room to spare), in a transaction of the module's pool. On success every request
-// holds its outcome; on error nothing was stored and the requests are
-// untouched but for fields the caller resets.
+// no room to spare), in a transaction of the module's pool, where SQLite
+// runs its statements prepared once (see liteStmts). On success every
+// request holds its outcome; on error nothing was stored and the requests
+// are untouched but for fields the caller resets.
 //
 // database/sql's Tx.Commit takes no deadline, so on MySQL, where a
 // database that stops answering mid-COMMIT would hold the writer as long
@@ -526,12 +527,12 @@ func (s *Store) createBatch(ctx context.Context, batch []*writeReq, conn *batchC
 		opts = append(opts, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	}
 	err := db.Transaction(func(tx *gorm.DB) (err error) {
-		// The pool's connections are the host's, their charset unknown:
-		// on MySQL the texts go as literals no charset can misread.
 		if lite != nil {
 			outcome, err = s.liteBody(tx, lite, batch)
 			return err
 		}
+		// The pool's connections are the host's, their charset unknown:
+		// on MySQL the texts go as literals no charset can misread.
 		if outcome, err = s.batchBody(tx, batch, 1, s.mysql()); err != nil || !s.mysql() {
 			return err
 		}
