@@ -533,7 +533,7 @@ func (s *Store) createBatch(ctx context.Context, batch []*writeReq, conn *batchC
 		}
 		// The pool's connections are the host's, their charset unknown:
 		// on MySQL the texts go as literals no charset can misread.
-		if outcome, err = s.batchBody(tx, batch, 1, s.mysql()); err != nil || !s.mysql() {
+		if outcome, err = s.batchBody(tx, batch, 1, true); err != nil {
 			return err
 		}
 		return tx.Exec("COMMIT").Error
@@ -712,8 +712,9 @@ func refused(batch []*writeReq, outcome []batchOutcome, refusal func(*writeReq) 
 	return false
 }
 
-// batchBody is what the batch transaction runs, in tx; hexTexts says how
-// its statements carry texts (see appendText).
+// batchBody is what the batch transaction runs on MySQL/MariaDB (SQLite's
+// is liteBody), in tx; hexTexts says how its statements carry texts (see
+// appendText).
 func (s *Store) batchBody(tx *gorm.DB, batch []*writeReq, step int64, hexTexts bool) ([]batchOutcome, error) {
 	// Decided afresh on every attempt: a retried transaction must not
 	// keep what a rolled-back one decided.
@@ -793,11 +794,7 @@ func (s *Store) lockAndCheckSQL(q []byte, batch []*writeReq) ([]byte, error) {
 	pairs := batchPairs(batch)
 
 	q = slices.Grow(q, 512+48*len(pairs))
-	if s.mysql() {
-		q = appendPairsUnion(q, users, pairs)
-	} else {
-		q = appendPairsValues(q, users, pairs)
-	}
+	q = appendPairsUnion(q, users, pairs)
 	q = append(q, " ON p.t = u.uid LEFT JOIN "...)
 	q = append(q, contactsTable...)
 	q = append(q, " c ON c.uid = p.f AND c.peer_uid = u.uid LEFT JOIN "...)
@@ -806,10 +803,7 @@ func (s *Store) lockAndCheckSQL(q []byte, batch []*writeReq) ([]byte, error) {
 	q = append(q, blocksTable...)
 	q = append(q, " b2 ON b2.uid = p.f AND b2.blocked_uid = u.uid WHERE u.uid IN ("...)
 	q = append(appendRecipients(q, pairs), ')')
-	if s.mysql() {
-		q = append(q, " FOR UPDATE"...)
-	}
-	return q, nil
+	return append(q, " FOR UPDATE"...), nil
 }
 
 // batchPairs returns the batch's distinct (sender, recipient) pairs sorted
@@ -850,23 +844,6 @@ func appendPairsUnion(q []byte, users string, pairs []fromTo) []byte {
 		}
 	}
 	return append(q, ") p"...)
-}
-
-// appendPairsValues appends the SQLite head of lockAndCheck's statement,
-// up to the join of users u with the pairs p. The pairs are a VALUES
-// table because SQLite caps a UNION at 500 terms; a VALUES table has no
-// cap.
-func appendPairsValues(q []byte, users string, pairs []fromTo) []byte {
-	q = append(q, "WITH p(f, t) AS (VALUES "...)
-	for i, p := range pairs {
-		if i > 0 {
-			q = append(q, ", "...)
-		}
-		q = append(appendInts(append(q, '('), p.from, p.to), ')')
-	}
-	q = append(q, ") SELECT "+lockAndCheckColumns...)
-	q = append(q, users...)
-	return append(q, " u JOIN p"...)
 }
 
 // appendRecipients appends the pairs' recipients as a comma-separated
@@ -988,8 +965,7 @@ func decideBatch(batch []*writeReq, earlier map[msgKey]Message, refusal func(*wr
 // insertMessages stores rows in one multi-row INSERT and sets their ids.
 // A multi-row INSERT of known length takes its ids in one go, in row
 // order, step apart (MySQL's auto_increment_increment, 1 unless a cluster
-// sets it): MySQL reports the first row's id, SQLite the last's. The
-// uids are written into the statement (integers: nothing to escape); the
+// sets it), and MySQL reports the first row's id. The uids are written into the statement (integers: nothing to escape); the
 // texts are placeholders or hex literals (see appendText).
 func (s *Store) insertMessages(tx *gorm.DB, rows []*Message, step int64, hexTexts bool) error {
 	if len(rows) == 0 {
@@ -1009,9 +985,6 @@ func (s *Store) insertMessages(tx *gorm.DB, rows []*Message, step int64, hexText
 	}
 	if step, err = s.idStep(tx, step); err != nil {
 		return err
-	}
-	if !s.mysql() {
-		id -= int64(len(rows)-1) * step
 	}
 	setIDs(rows, id, step)
 	return nil
