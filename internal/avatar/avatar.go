@@ -42,6 +42,13 @@ const MaxSide = 512
 // yet still drops the original encoder's tables and metadata.
 const jpegQuality = 90
 
+// fallbackQualities are what an image is re-encoded as JPEG at, in turn,
+// when it does not fit its limit at jpegQuality: decoding and re-encoding
+// a JPEG does not keep its size (its coefficients move), so a file that
+// fits as uploaded can come out a few bytes larger at the same quality,
+// and must not be refused for that.
+var fallbackQualities = [...]int{75, 60}
+
 // Limits bounds what Sanitize accepts. Every field must be positive: the
 // module fills them from its Config (module.ConfigDefault), and this
 // package keeps no defaults of its own, so that a limit has one home.
@@ -95,6 +102,12 @@ func encodePNG(w io.Writer, m image.Image) error { return png.Encode(w, m) }
 
 func encodeJPEG(w io.Writer, m image.Image) error {
 	return jpeg.Encode(w, m, &jpeg.Options{Quality: jpegQuality})
+}
+
+func encodeJPEGAt(quality int) func(io.Writer, image.Image) error {
+	return func(w io.Writer, m image.Image) error {
+		return jpeg.Encode(w, m, &jpeg.Options{Quality: quality})
+	}
 }
 
 // encodeGIF writes a single frame: animations are not needed for an avatar,
@@ -158,8 +171,8 @@ func sniff(data []byte, fs []format) *format {
 // while every slot of decodes is taken. Any other error comes from
 // reading r and is internal. WebP input is returned as PNG. The output is
 // never larger than lim.MaxBytes: one that would be is re-encoded as JPEG
-// (which drops transparency), and refused with 413 if even that is too
-// large.
+// (which drops transparency), at lower qualities as needed, and refused
+// with 413 if even that is too large.
 //
 // Each decode holds one unit of decodes from the decode to the encode, so
 // the memory all uploads take at once is bounded by its size times
@@ -356,8 +369,9 @@ type encoded struct {
 	ext, contentType string
 }
 
-// encodeWithin encodes m in f's output format, or as JPEG when that is
-// larger than limit, and refuses it with 413 when both are.
+// encodeWithin encodes m in f's output format or, when that is larger
+// than limit, as JPEG at jpegQuality and then at each of
+// fallbackQualities, and refuses it with 413 when none fits.
 func encodeWithin(m image.Image, f *format, limit int64) (encoded, error) {
 	var out bytes.Buffer
 	if err := f.encode(&out, m); err != nil {
@@ -368,9 +382,16 @@ func encodeWithin(m image.Image, f *format, limit int64) (encoded, error) {
 	if int64(out.Len()) <= limit {
 		return encoded{out.Bytes(), f.ext, f.contentType}, nil
 	}
+	tries := make([]func(io.Writer, image.Image) error, 0, 1+len(fallbackQualities))
 	if f.ext != "jpg" {
+		tries = append(tries, encodeJPEG)
+	}
+	for _, q := range fallbackQualities {
+		tries = append(tries, encodeJPEGAt(q))
+	}
+	for _, encode := range tries {
 		out.Reset()
-		if err := encodeJPEG(&out, m); err != nil {
+		if err := encode(&out, m); err != nil {
 			return encoded{}, fmt.Errorf("avatar: encoding %s as jpg: %w", f.name, err)
 		}
 		if int64(out.Len()) <= limit {

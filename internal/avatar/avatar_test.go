@@ -450,6 +450,61 @@ func TestEncodeWithinBound(t *testing.T) {
 	if err != nil || got.ext != "jpg" || got.contentType != "image/jpeg" || len(got.data) > j.Len() {
 		t.Fatalf("png past the limit: %s, %d bytes, %v; want a jpeg of at most %d", got.ext, len(got.data), err, j.Len())
 	}
-	_, err = encodeWithin(m, pngFormat, int64(j.Len()-1))
+	// Past the JPEG at jpegQuality, the lower qualities in turn, and then
+	// nothing.
+	got, err = encodeWithin(m, pngFormat, int64(j.Len()-1))
+	if err != nil || got.ext != "jpg" || len(got.data) >= j.Len() {
+		t.Fatalf("jpeg past the limit: %s, %d bytes, %v; want a jpeg of fewer than %d", got.ext, len(got.data), err, j.Len())
+	}
+	var lowest bytes.Buffer
+	if err := encodeJPEGAt(fallbackQualities[len(fallbackQualities)-1])(&lowest, m); err != nil {
+		t.Fatal(err)
+	}
+	got, err = encodeWithin(m, pngFormat, int64(lowest.Len()))
+	if err != nil || !bytes.Equal(got.data, lowest.Bytes()) {
+		t.Fatalf("at the lowest quality's size: %d bytes, %v; want that jpeg", len(got.data), err)
+	}
+	_, err = encodeWithin(m, pngFormat, int64(lowest.Len()-1))
 	assertAPIErr(t, err, apierr.CodeTooLarge, http.StatusRequestEntityTooLarge)
+}
+
+// A JPEG that fits its limit as uploaded is not refused because decoding
+// and re-encoding it at the same quality came out larger, as small noisy
+// ones do by a few bytes (the fuzz input d1322da7fee0550c too).
+func TestSanitizeJPEGGrowingOnReencode(t *testing.T) {
+	lim := Limits{MaxBytes: 64 << 10, MaxWidth: 256, MaxHeight: 256, MaxDecodedBytes: 8 * 256 * 256}
+	grew := 0
+	for side := 2; side <= 16; side++ {
+		for q := 50; q <= 100; q += 10 {
+			var in bytes.Buffer
+			if err := jpeg.Encode(&in, noise(side, side), &jpeg.Options{Quality: q}); err != nil {
+				t.Fatal(err)
+			}
+			first, err := Sanitize(context.Background(), bytes.NewReader(in.Bytes()), lim, testDecodes())
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := jpeg.Decode(bytes.NewReader(first.Data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var same bytes.Buffer
+			if err := encodeJPEG(&same, m); err != nil {
+				t.Fatal(err)
+			}
+			if same.Len() <= len(first.Data) {
+				continue
+			}
+			grew++
+			tight := lim
+			tight.MaxBytes = int64(len(first.Data))
+			again, err := Sanitize(context.Background(), bytes.NewReader(first.Data), tight, testDecodes())
+			if err != nil || again.Ext != "jpg" || len(again.Data) > len(first.Data) {
+				t.Fatalf("%dx%d at quality %d: %d bytes, %d once re-encoded, sanitized under their own size: %v", side, side, q, len(first.Data), same.Len(), err)
+			}
+		}
+	}
+	if grew == 0 {
+		t.Fatal("no image grew on re-encoding; the test needs one that does")
+	}
 }
