@@ -76,3 +76,22 @@ func TestWithInterpolationRefusesBadDSN(t *testing.T) {
 		}
 	}
 }
+
+// A SQLite file is opened through walvfs's VFS unless its path names a
+// VFS itself; an in-memory database has no WAL and keeps SQLite's.
+func TestSQLiteDSNChoosesVFS(t *testing.T) {
+	for _, tc := range []struct {
+		path, want string
+	}{
+		{"/tmp/chat.db", "vfs=fiberchat-wal"},
+		{"/tmp/chat.db?mode=rwc", "vfs=fiberchat-wal"},
+		{"/tmp/chat.db?vfs=unix-excl", "vfs=unix-excl"},
+		{":memory:", ""},
+		{"file::memory:?cache=shared", ""},
+	} {
+		dsn := sqliteDSN(tc.path)
+		if n := strings.Count(dsn, "vfs="); tc.want == "" && n != 0 || tc.want != "" && (n != 1 || !strings.Contains(dsn, tc.want)) {
+			t.Errorf("sqliteDSN(%q) = %q, want one %q", tc.path, dsn, tc.want)
+		}
+	}
+}
