@@ -965,8 +965,9 @@ func decideBatch(batch []*writeReq, earlier map[msgKey]Message, refusal func(*wr
 // insertMessages stores rows in one multi-row INSERT and sets their ids.
 // A multi-row INSERT of known length takes its ids in one go, in row
 // order, step apart (MySQL's auto_increment_increment, 1 unless a cluster
-// sets it), and MySQL reports the first row's id. The uids are written into the statement (integers: nothing to escape); the
-// texts are placeholders or hex literals (see appendText).
+// sets it), and MySQL reports the first row's id. The uids are written
+// into the statement (integers: nothing to escape); the texts are
+// placeholders or hex literals (see appendText).
 func (s *Store) insertMessages(tx *gorm.DB, rows []*Message, step int64, hexTexts bool) error {
 	if len(rows) == 0 {
 		return nil

@@ -38,6 +38,18 @@ func open(t testing.TB, path string, gather bool, extra string) *sql.DB {
 	return db
 }
 
+// openChecked opens path through SQLite's unix VFS and fails the test
+// unless SQLite finds the database whole.
+func openChecked(t testing.TB, path string) *sql.DB {
+	t.Helper()
+	db := open(t, path, false, "")
+	var check string
+	if err := db.QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
+		t.Fatalf("integrity_check: %q %v", check, err)
+	}
+	return db
+}
+
 func exec1(t testing.TB, db *sql.DB, q string, args ...any) {
 	t.Helper()
 	if _, err := db.Exec(q, args...); err != nil {
@@ -84,11 +96,7 @@ func TestSameDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	plain := open(t, path, false, "")
-	var check string
-	if err := plain.QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
-		t.Fatalf("integrity_check: %q %v", check, err)
-	}
+	plain := openChecked(t, path)
 	var rows, sum int
 	if err := plain.QueryRow("SELECT count(*), sum(id) FROM t").Scan(&rows, &sum); err != nil {
 		t.Fatal(err)
@@ -201,11 +209,7 @@ func TestKilledWriterLosesNothing(t *testing.T) {
 		t.Fatalf("the child committed up to %d before it ended: %s", committed, stderr.String())
 	}
 
-	plain := open(t, path, false, "")
-	var check string
-	if err := plain.QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
-		t.Fatalf("integrity_check: %q %v", check, err)
-	}
+	plain := openChecked(t, path)
 	var rows, top int
 	if err := plain.QueryRow("SELECT count(*), max(id) FROM t").Scan(&rows, &top); err != nil {
 		t.Fatal(err)
