@@ -332,8 +332,11 @@ type Config struct {
 	// Send a transaction of its own. Default: 128.
 	SendBatchSize int
 	// SendWriters is how many batches may commit at once. Default: 1 on
-	// SQLite (one connection writes anyway), 2 on MySQL/MariaDB, where
-	// batches overlap their round trips and fsyncs.
+	// SQLite (one connection writes anyway) and on a MySQL/MariaDB server
+	// that DB's DSN puts on this host (a unix socket or a loopback
+	// address), whose processors the module shares, so that larger
+	// batches cost it less; 2 on one elsewhere, or when DB has no DSN,
+	// where batches overlap their round trips and fsyncs.
 	//
 	// On MySQL/MariaDB each writer keeps a connection of its own. When DB
 	// was opened on a DSN with go-sql-driver (gorm.io/driver/mysql's Open

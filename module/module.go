@@ -128,7 +128,7 @@ func New(cfg Config) (*Module, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg.SendWriters = sendWriters(cfg.SendWriters, dialect)
+	cfg.SendWriters = sendWriters(cfg.SendWriters, dialect, db)
 	if dialect == migrations.SQLite {
 		pool, _ := db.DB() // ownDB has checked it
 		checkSQLite(context.Background(), pool, cfg.QueryTimeout, cfg.Logger)
@@ -171,21 +171,6 @@ func New(cfg Config) (*Module, error) {
 	}
 	m.startBackground()
 	return m, nil
-}
-
-// sendWriters applies SendWriters' default, a rule rather than a value
-// (see Config.SendWriters): one writer on SQLite, where one connection
-// writes anyway, two on MySQL/MariaDB, where batches overlap their round
-// trips and fsyncs.
-func sendWriters(n int, dialect migrations.Dialect) int {
-	switch {
-	case n != 0:
-		return n
-	case dialect == migrations.MySQL:
-		return 2
-	default:
-		return 1
-	}
 }
 
 // newCaches puts the session cache in front of the store for the auth

@@ -2,6 +2,7 @@ package module_test
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -26,7 +27,12 @@ const benchSenders = 64
 // benchPairs serves the module on SQLite with benchSenders pairs of users
 // who are contacts.
 func benchPairs(b *testing.B) (*chattest.Server, [][2]chattest.User) {
-	s := chattest.NewServer(b, chattest.OpenSQLite(b), chattest.Options{Config: func(c *module.Config) {
+	return benchPairsOn(b, chattest.OpenSQLite(b))
+}
+
+// benchPairsOn is benchPairs on db.
+func benchPairsOn(b *testing.B, db *chattest.DB) (*chattest.Server, [][2]chattest.User) {
+	s := chattest.NewServer(b, db, chattest.Options{Config: func(c *module.Config) {
 		c.LoginRateLimit, c.RegisterRateLimit = -1, -1
 	}})
 	pairs := make([][2]chattest.User, benchSenders)
@@ -70,6 +76,20 @@ func runParallel(b *testing.B, s *chattest.Server, pairs [][2]chattest.User, pat
 // BenchmarkSend is /Message/Send, each worker messaging its own contact.
 func BenchmarkSend(b *testing.B) {
 	s, pairs := benchPairs(b)
+	runParallel(b, s, pairs, "/Message/Send", func(p [2]chattest.User, seq int) string {
+		return fmt.Sprintf(`{"uid":%d,"access_token":"%s","uid_to":%d,"data":"benchmark message number %d"}`, p[0].UID, p[0].Token, p[1].UID, seq)
+	})
+}
+
+// BenchmarkSendMySQL is BenchmarkSend on a fresh MariaDB/MySQL database
+// (FIBERCHAT_TEST_MYSQL_DSN), whose server shares the machine's CPUs as
+// in the bench: what it costs there is mostly mariadbd's.
+func BenchmarkSendMySQL(b *testing.B) {
+	base := os.Getenv(chattest.MySQLEnv)
+	if base == "" {
+		b.Skip(chattest.MySQLEnv + " is not set")
+	}
+	s, pairs := benchPairsOn(b, chattest.OpenMySQL(b, base))
 	runParallel(b, s, pairs, "/Message/Send", func(p [2]chattest.User, seq int) string {
 		return fmt.Sprintf(`{"uid":%d,"access_token":"%s","uid_to":%d,"data":"benchmark message number %d"}`, p[0].UID, p[0].Token, p[1].UID, seq)
 	})
