@@ -18,12 +18,12 @@ import (
 //
 // A second writer overlaps one batch's round trips and fsync with the
 // next batch, which pays when the network is what a batch waits on. It
-// also halves the batches, and a batch costs the server about as much
-// again as its messages do (docs/performance.md: about 360 µs of
-// mariadbd's CPU a batch, 43 µs a message). A server on this host shares
-// its processors with the module, so there what bounds Send is the
-// processor time a message costs in all, and one writer's larger
-// batches store more Sends a second.
+// also halves the batches, and each batch costs the server a fixed
+// share besides its messages' (docs/performance.md: about 360 µs of
+// mariadbd's CPU a batch, as much as eight of its messages). A server on
+// this host shares its processors with the module, so there what bounds
+// Send is the processor time a message costs in all, and one writer's
+// larger batches store more Sends a second.
 func sendWriters(n int, dialect migrations.Dialect, db *gorm.DB) int {
 	switch {
 	case n != 0:
