@@ -327,7 +327,7 @@ func (s *Store) Unread(ctx context.Context, uid int64) ([]UnreadFrom, error) {
 	}
 	db, done := s.with(ctx)
 	defer done()
-	rows, err := db.Raw(q, uid, uid).Rows()
+	rows, err := s.rows(db, q, uid, uid)
 	if err != nil {
 		return nil, fmt.Errorf("read unread counts: %w", err)
 	}

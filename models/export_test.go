@@ -21,3 +21,10 @@ func (w *MessageWriter) TwoTripBatches() int64 { return w.twoTrips.Load() }
 func (w *MessageWriter) WrapConnector(wrap func(driver.Connector) driver.Connector) {
 	w.wrapConnector = wrap
 }
+
+// PreparedReads is how many read statements s keeps prepared.
+func PreparedReads(s *Store) int {
+	s.reads.mu.Lock()
+	defer s.reads.mu.Unlock()
+	return len(s.reads.stmts)
+}

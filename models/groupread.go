@@ -65,7 +65,7 @@ func (s *Store) MessagesFor(ctx context.Context, uid, afterID int64, limit int) 
 	}
 	db, done := s.with(ctx)
 	defer done()
-	rows, err := db.Raw(q, args...).Rows()
+	rows, err := s.rows(db, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read messages: %w", err)
 	}

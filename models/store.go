@@ -61,6 +61,8 @@ type Store struct {
 		mu    sync.Mutex
 		stmts *liteStmts
 	}
+	// reads holds the hot reads prepared on SQLite (see rows).
+	reads preparedReads
 	// handOff makes each call yield its processor once it is done, so
 	// that the goroutine waiting for SQLite's one connection, which
 	// database/sql has just handed it to and Go has queued to run next

@@ -102,3 +102,15 @@ func BenchmarkInfo(b *testing.B) {
 		return fmt.Sprintf(`{"uid":%d,"access_token":"%s"}`, p[0].UID, p[0].Token)
 	})
 }
+
+// BenchmarkUnread is /Message/Unread on a conversation with unread
+// messages: the cheapest request with a query.
+func BenchmarkUnread(b *testing.B) {
+	s, pairs := benchPairs(b)
+	for _, p := range pairs {
+		chattest.Expect(b, s.Post(b, "/Message/Send", p[1].Creds(map[string]any{"uid_to": p[0].UID, "data": "unread"})), 200, 0)
+	}
+	runParallel(b, s, pairs, "/Message/Unread", func(p [2]chattest.User, _ int) string {
+		return fmt.Sprintf(`{"uid":%d,"access_token":"%s"}`, p[0].UID, p[0].Token)
+	})
+}

@@ -1,0 +1,56 @@
+package models_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/fiberchat/fiberchat/internal/chattest"
+	"github.com/fiberchat/fiberchat/models"
+)
+
+// TestPreparedReads runs Recv's and Unread's reads more times, and with
+// more distinct limits, than the store keeps statements prepared for:
+// every answer is right, each sees the rows committed before it, and on
+// SQLite at most 64 statements stay prepared (on MySQL none).
+func TestPreparedReads(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		s := chattest.NewServer(t, db, chattest.Options{})
+		a, b := s.NewUser(t, "a"), s.NewUser(t, "b")
+		s.Befriend(t, a, b)
+		store := models.NewStore(s.Module.DB(), 0)
+		ctx := context.Background()
+		const sent = 80
+		for i := range sent {
+			chattest.Expect(t, s.Post(t, "/Message/Send", a.Creds(map[string]any{"uid_to": b.UID, "data": fmt.Sprint("message ", i)})), 200, 0)
+			unread, err := store.Unread(ctx, b.UID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(unread) != 1 || unread[0].PeerUID != a.UID || unread[0].Count != int64(i+1) {
+				t.Fatalf("after %d Sends, Unread = %+v", i+1, unread)
+			}
+		}
+		for limit := 1; limit <= sent; limit++ {
+			msgs, err := store.MessagesFor(ctx, b.UID, 0, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(msgs) != limit {
+				t.Fatalf("limit %d: %d messages", limit, len(msgs))
+			}
+			for i := 1; i < len(msgs); i++ {
+				if msgs[i].ID <= msgs[i-1].ID || msgs[i].FromUID != a.UID {
+					t.Fatalf("limit %d: messages %+v", limit, msgs)
+				}
+			}
+		}
+		n := models.PreparedReads(store)
+		switch {
+		case db.Name == "mysql" && n != 0:
+			t.Errorf("MySQL: %d statements prepared, want none", n)
+		case db.Name == "sqlite" && (n == 0 || n > 64):
+			t.Errorf("SQLite: %d statements prepared, want 1 to 64", n)
+		}
+	})
+}
