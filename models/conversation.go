@@ -203,11 +203,11 @@ func (s *Store) History(ctx context.Context, me, with, beforeID int64, limit int
 	db, done := s.with(ctx)
 	defer done()
 	if !joined {
-		if err := db.Raw("SELECT "+watermarks, me, with, with, me).Row().Scan(&page.MyReadID, &page.TheirReadID); err != nil {
+		if err := s.scanRow(db, "SELECT "+watermarks, []any{me, with, with, me}, &page.MyReadID, &page.TheirReadID); err != nil {
 			return page, fmt.Errorf("read history: %w", err)
 		}
 	}
-	if err := scanHistory(db, q, args, limit, joined, &page); err != nil {
+	if err := s.scanHistory(db, q, args, limit, joined, &page); err != nil {
 		return page, fmt.Errorf("read history: %w", err)
 	}
 	return page, nil
@@ -216,8 +216,8 @@ func (s *Store) History(ctx context.Context, me, with, beforeID int64, limit int
 // scanHistory runs History's query q and fills page's messages, and its
 // watermarks too when they ride along (joined). The rows are scanned by
 // hand, as this is the one read a scrolling client repeats.
-func scanHistory(db *gorm.DB, q string, args []any, limit int, joined bool, page *HistoryPage) error {
-	rows, err := db.Raw(q, args...).Rows()
+func (s *Store) scanHistory(db *gorm.DB, q string, args []any, limit int, joined bool, page *HistoryPage) error {
+	rows, err := s.rows(db, q, args...)
 	if err != nil {
 		return err
 	}

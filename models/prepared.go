@@ -8,12 +8,12 @@ import (
 )
 
 // maxPrepared bounds how many statement texts a Store keeps prepared:
-// the reads that run on every poll (Unread's, and Recv's for each limit
-// a client asks for), with room to spare.
+// the reads that clients repeat (Unread's, and Recv's and History's for
+// each limit a client asks for), with room to spare.
 const maxPrepared = 64
 
 // preparedReads keeps the hot reads' statements prepared on SQLite, once
-// per text (see Store.rows).
+// per text (see Store.rows): Recv's, Unread's and History's.
 type preparedReads struct {
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt
@@ -34,6 +34,26 @@ func (s *Store) rows(db *gorm.DB, q string, args ...any) (*sql.Rows, error) {
 		return st.QueryContext(db.Statement.Context, args...)
 	}
 	return db.Raw(q, args...).Rows()
+}
+
+// scanRow runs the one-row read q as rows does and scans its row into
+// dest; no row is sql.ErrNoRows.
+func (s *Store) scanRow(db *gorm.DB, q string, args []any, dest ...any) error {
+	rows, err := s.rows(db, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return sql.ErrNoRows
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return err
+	}
+	return rows.Close()
 }
 
 // prepare returns q prepared on the pool, on SQLite, or nil.

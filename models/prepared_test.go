@@ -9,10 +9,11 @@ import (
 	"github.com/fiberchat/fiberchat/models"
 )
 
-// TestPreparedReads runs Recv's and Unread's reads more times, and with
-// more distinct limits, than the store keeps statements prepared for:
-// every answer is right, each sees the rows committed before it, and on
-// SQLite at most 64 statements stay prepared (on MySQL none).
+// TestPreparedReads runs Recv's, Unread's and History's reads more
+// times, and with more distinct limits, than the store keeps statements
+// prepared for: every answer is right, each sees the rows committed
+// before it, and on SQLite at most 64 statements stay prepared (on MySQL
+// none).
 func TestPreparedReads(t *testing.T) {
 	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
 		s := chattest.NewServer(t, db, chattest.Options{})
@@ -43,6 +44,23 @@ func TestPreparedReads(t *testing.T) {
 				if msgs[i].ID <= msgs[i-1].ID || msgs[i].FromUID != a.UID {
 					t.Fatalf("limit %d: messages %+v", limit, msgs)
 				}
+			}
+		}
+		for _, limit := range []int{1, 20, 50} {
+			page, err := store.History(ctx, a.UID, b.UID, 0, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page.Messages) != limit {
+				t.Fatalf("History, limit %d: %d messages", limit, len(page.Messages))
+			}
+			before := page.Messages[len(page.Messages)-1].ID
+			older, err := store.History(ctx, b.UID, a.UID, before, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := min(limit, sent-limit); len(older.Messages) != want || older.Messages[0].ID >= before {
+				t.Fatalf("History before %d, limit %d: %d messages, want %d", before, limit, len(older.Messages), want)
 			}
 		}
 		n := models.PreparedReads(store)
