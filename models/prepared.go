@@ -56,25 +56,37 @@ func (s *Store) scanRow(db *gorm.DB, q string, args []any, dest ...any) error {
 	return rows.Close()
 }
 
-// prepare returns q prepared on the pool, on SQLite, or nil.
+// prepare returns q prepared on the pool, on SQLite, or nil. The lock is
+// not held while SQLite compiles q, which waits for the pool's one
+// connection: two first calls of a text may both prepare it, and the
+// second closes its own.
 func (s *Store) prepare(db *gorm.DB, q string) *sql.Stmt {
 	if s.mysql() {
 		return nil
 	}
 	s.reads.mu.Lock()
-	defer s.reads.mu.Unlock()
-	if st, ok := s.reads.stmts[q]; ok {
+	st, ok := s.reads.stmts[q]
+	full := len(s.reads.stmts) >= maxPrepared
+	s.reads.mu.Unlock()
+	if ok || full {
 		return st
-	}
-	if len(s.reads.stmts) >= maxPrepared {
-		return nil
 	}
 	pool, err := s.db.DB()
 	if err != nil {
 		return nil
 	}
-	st, err := pool.PrepareContext(db.Statement.Context, q)
+	st, err = pool.PrepareContext(db.Statement.Context, q)
 	if err != nil {
+		return nil
+	}
+	s.reads.mu.Lock()
+	defer s.reads.mu.Unlock()
+	if first, ok := s.reads.stmts[q]; ok {
+		_ = st.Close()
+		return first
+	}
+	if len(s.reads.stmts) >= maxPrepared {
+		_ = st.Close()
 		return nil
 	}
 	if s.reads.stmts == nil {

@@ -3,6 +3,7 @@ package models_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/fiberchat/fiberchat/internal/chattest"
@@ -62,6 +63,26 @@ func TestPreparedReads(t *testing.T) {
 			if want := min(limit, sent-limit); len(older.Messages) != want || older.Messages[0].ID >= before {
 				t.Fatalf("History before %d, limit %d: %d messages, want %d", before, limit, len(older.Messages), want)
 			}
+		}
+		// Fresh store, many first calls at once: each text ends up
+		// prepared once, and every call is answered.
+		fresh := models.NewStore(s.Module.DB(), 0)
+		var wg sync.WaitGroup
+		errs := make(chan error, 16)
+		for range 16 {
+			wg.Go(func() {
+				if unread, err := fresh.Unread(ctx, b.UID); err != nil || len(unread) != 1 || unread[0].Count != sent {
+					errs <- fmt.Errorf("Unread = %+v, %v", unread, err)
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		if n := models.PreparedReads(fresh); db.Name == "sqlite" && n != 1 {
+			t.Errorf("SQLite: %d statements prepared for Unread, want 1", n)
 		}
 		n := models.PreparedReads(store)
 		switch {
