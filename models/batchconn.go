@@ -97,7 +97,7 @@ func openBatchPool(db *gorm.DB, n int, timeout time.Duration, wrap func(driver.C
 	if sqlDB, err := db.DB(); err != nil || !isMySQLDriver(sqlDB.Driver()) {
 		return nil, nil
 	}
-	cfgs, err := batchConfigs(d)
+	cfgs, err := failover.Configs(d.DSN, d.DSNConfig)
 	if cfgs == nil || err != nil {
 		return nil, err
 	}
@@ -129,34 +129,6 @@ func openBatchPool(db *gorm.DB, n int, timeout time.Duration, wrap func(driver.C
 		return nil, err
 	}
 	return pool, nil
-}
-
-// batchConfigs returns the driver configuration of each server GORM's
-// DSN names: one, or several in failover order (see failover), or none
-// when GORM has no DSN.
-func batchConfigs(d *mysql.Dialector) ([]*gomysql.Config, error) {
-	if dsns := failover.Split(d.DSN); len(dsns) > 1 {
-		cfgs := make([]*gomysql.Config, len(dsns))
-		for i, one := range dsns {
-			cfg, err := gomysql.ParseDSN(one)
-			if err != nil {
-				return nil, err
-			}
-			cfgs[i] = cfg
-		}
-		return cfgs, nil
-	}
-	switch {
-	case d.DSNConfig != nil:
-		return []*gomysql.Config{d.DSNConfig.Clone()}, nil
-	case d.DSN != "":
-		cfg, err := gomysql.ParseDSN(d.DSN)
-		if err != nil {
-			return nil, err
-		}
-		return []*gomysql.Config{cfg}, nil
-	}
-	return nil, nil
 }
 
 // roomToHold reports whether the module's pool can spare a connection for

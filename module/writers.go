@@ -6,7 +6,6 @@ import (
 
 	"github.com/fiberchat/fiberchat/internal/database/failover"
 	"github.com/fiberchat/fiberchat/migrations"
-	gomysql "github.com/go-sql-driver/mysql"
 	"gorm.io/driver/mysql"
 	"gorm.io/gorm"
 )
@@ -35,7 +34,8 @@ func sendWriters(n int, dialect migrations.Dialect, db *gorm.DB) int {
 	}
 }
 
-// serverOnThisHost reports whether every server db's DSN names is reached
+// serverOnThisHost reports whether every server db's DSN names (as the
+// message writers' own pool reads it: failover.Configs) is reached
 // through a unix socket or a loopback address; false when db has no DSN
 // (a host handed GORM an open pool), as its servers are then unknown.
 func serverOnThisHost(db *gorm.DB) bool {
@@ -43,19 +43,8 @@ func serverOnThisHost(db *gorm.DB) bool {
 	if !ok || d.Config == nil {
 		return false
 	}
-	var cfgs []*gomysql.Config
-	switch {
-	case d.DSN != "":
-		for _, dsn := range failover.Split(d.DSN) {
-			cfg, err := gomysql.ParseDSN(dsn)
-			if err != nil {
-				return false
-			}
-			cfgs = append(cfgs, cfg)
-		}
-	case d.DSNConfig != nil:
-		cfgs = append(cfgs, d.DSNConfig)
-	default:
+	cfgs, err := failover.Configs(d.DSN, d.DSNConfig)
+	if err != nil || len(cfgs) == 0 {
 		return false
 	}
 	for _, cfg := range cfgs {

@@ -60,6 +60,36 @@ func Split(dsn string) []string {
 	return out
 }
 
+// Configs returns the driver configuration of each server that a DSN
+// (as GORM's MySQL dialector keeps it: its text, or a parsed config, or
+// both) names: one, or several in failover order, or none when there is
+// neither. A list of several addresses in dsn wins over cfg; otherwise
+// cfg, a copy, wins over dsn.
+func Configs(dsn string, cfg *gomysql.Config) ([]*gomysql.Config, error) {
+	if dsns := Split(dsn); len(dsns) > 1 {
+		cfgs := make([]*gomysql.Config, len(dsns))
+		for i, one := range dsns {
+			c, err := gomysql.ParseDSN(one)
+			if err != nil {
+				return nil, err
+			}
+			cfgs[i] = c
+		}
+		return cfgs, nil
+	}
+	switch {
+	case cfg != nil:
+		return []*gomysql.Config{cfg.Clone()}, nil
+	case dsn != "":
+		c, err := gomysql.ParseDSN(dsn)
+		if err != nil {
+			return nil, err
+		}
+		return []*gomysql.Config{c}, nil
+	}
+	return nil, nil
+}
+
 // New returns a connector over cfgs' servers, in order (see the package
 // doc); wrap, if not nil, wraps each server's connector (clientcharset's
 // guard, say).

@@ -60,3 +60,43 @@ func TestConnectPassesOverADeadServer(t *testing.T) {
 		t.Fatalf("ping with no server alive: %v", err)
 	}
 }
+
+// TestConfigs checks which servers Configs reads from a DSN's text and
+// its parsed config: a list in the text wins, then the parsed config,
+// then the text.
+func TestConfigs(t *testing.T) {
+	parsed := gomysql.NewConfig()
+	parsed.Net, parsed.Addr = "tcp", "10.0.0.9:3306"
+	addrs := func(cfgs []*gomysql.Config) []string {
+		var out []string
+		for _, c := range cfgs {
+			out = append(out, c.Addr)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name string
+		dsn  string
+		cfg  *gomysql.Config
+		want []string
+	}{
+		{"list beats config", "u:p@tcp(10.0.0.1:3306,10.0.0.2:3306)/chat", parsed, []string{"10.0.0.1:3306", "10.0.0.2:3306"}},
+		{"config beats one address", "u:p@tcp(10.0.0.1:3306)/chat", parsed, []string{"10.0.0.9:3306"}},
+		{"one address", "u:p@tcp(10.0.0.1:3306)/chat", nil, []string{"10.0.0.1:3306"}},
+		{"neither", "", nil, nil},
+	} {
+		cfgs, err := Configs(c.dsn, c.cfg)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if got := addrs(cfgs); !slices.Equal(got, c.want) {
+			t.Errorf("%s: servers %v, want %v", c.name, got, c.want)
+		}
+	}
+	if cfgs, _ := Configs("", parsed); cfgs[0] == parsed {
+		t.Error("Configs returned the parsed config itself, not a copy")
+	}
+	if _, err := Configs("u:p@tcp(10.0.0.1:3306,10.0.0.2:3306)/chat?badparam=%zz", nil); err == nil {
+		t.Error("a malformed DSN in a list parsed")
+	}
+}
