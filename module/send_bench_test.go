@@ -73,12 +73,15 @@ func runParallel(b *testing.B, s *chattest.Server, pairs [][2]chattest.User, pat
 	}
 }
 
+// sendBody is a Send from p's first user to its second, numbered seq.
+func sendBody(p [2]chattest.User, seq int) string {
+	return fmt.Sprintf(`{"uid":%d,"access_token":"%s","uid_to":%d,"data":"benchmark message number %d"}`, p[0].UID, p[0].Token, p[1].UID, seq)
+}
+
 // BenchmarkSend is /Message/Send, each worker messaging its own contact.
 func BenchmarkSend(b *testing.B) {
 	s, pairs := benchPairs(b)
-	runParallel(b, s, pairs, "/Message/Send", func(p [2]chattest.User, seq int) string {
-		return fmt.Sprintf(`{"uid":%d,"access_token":"%s","uid_to":%d,"data":"benchmark message number %d"}`, p[0].UID, p[0].Token, p[1].UID, seq)
-	})
+	runParallel(b, s, pairs, "/Message/Send", sendBody)
 }
 
 // BenchmarkSendMySQL is BenchmarkSend on a fresh MariaDB/MySQL database
@@ -90,9 +93,7 @@ func BenchmarkSendMySQL(b *testing.B) {
 		b.Skip(chattest.MySQLEnv + " is not set")
 	}
 	s, pairs := benchPairsOn(b, chattest.OpenMySQL(b, base))
-	runParallel(b, s, pairs, "/Message/Send", func(p [2]chattest.User, seq int) string {
-		return fmt.Sprintf(`{"uid":%d,"access_token":"%s","uid_to":%d,"data":"benchmark message number %d"}`, p[0].UID, p[0].Token, p[1].UID, seq)
-	})
+	runParallel(b, s, pairs, "/Message/Send", sendBody)
 }
 
 // BenchmarkInfo is /user/info, Send's reference.
