@@ -198,32 +198,38 @@ type workload interface {
 // their connections being open already. Which runs first alternates.
 // The CPU profiles, when asked for, cover the first measured round.
 func compare(ctx context.Context, rounds int, p phase, a, ref workload, aProfile, refProfile string) (ra, rref rate, err error) {
+	r, err := compareAll(ctx, rounds, p, []workload{a, ref}, []string{aProfile, refProfile})
+	if err != nil {
+		return ra, rref, err
+	}
+	return r[0], r[1], nil
+}
+
+// compareAll is compare for any number of workloads, each round running
+// each once: round k starts with workload k (modulo their number) and
+// goes on in turn, so that each takes each place in the order as often
+// as the rounds allow. profiles[i], when not empty, is where workload
+// i's first measured round is profiled.
+func compareAll(ctx context.Context, rounds int, p phase, ws []workload, profiles []string) ([]rate, error) {
+	out := make([]rate, len(ws))
 	for k := range rounds {
-		pa := phase{warmup: 100 * time.Millisecond, duration: p.duration / time.Duration(rounds)}
-		pref := pa
-		if k == 0 {
-			pa.warmup, pref.warmup = p.warmup, p.warmup
-			pa.profile, pref.profile = aProfile, refProfile
-		}
-		order := []struct {
-			w   workload
-			p   phase
-			out *rate
-		}{{a, pa, &ra}, {ref, pref, &rref}}
-		if k%2 == 1 {
-			order[0], order[1] = order[1], order[0]
-		}
-		for _, o := range order {
-			r, err := o.w.round(ctx, o.p)
-			if err != nil {
-				return ra, rref, err
+		for j := range ws {
+			i := (k + j) % len(ws)
+			pi := phase{warmup: 100 * time.Millisecond, duration: p.duration / time.Duration(rounds)}
+			if k == 0 {
+				pi.warmup, pi.profile = p.warmup, profiles[i]
 			}
-			o.out.add(r)
+			r, err := ws[i].round(ctx, pi)
+			if err != nil {
+				return nil, err
+			}
+			out[i].add(r)
 		}
 	}
-	ra.done()
-	rref.done()
-	return ra, rref, nil
+	for i := range out {
+		out[i].done()
+	}
+	return out, nil
 }
 
 // sdkLoad is a throughput workload through the Go SDK: clients workers,
