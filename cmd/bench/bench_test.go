@@ -62,7 +62,7 @@ func TestQuickRun(t *testing.T) {
 		"wake2_p50_ms", "wake2_p99_ms", "send_two_instances_mysql", "send_two_instances_mysql_rps",
 		"wake2_cluster_p50_ms", "wake2_cluster_p99_ms", "send_two_instances_cluster_mysql", "send_two_instances_cluster_mysql_rps",
 		"group_send_vs_send", "group_send_vs_send_mysql", "recv_groups_vs_select", "group_send_rps", "group_send_ref_rps", "group_delivered",
-		"recv_groups_rps", "select_recv_groups_rps", "group_seed_messages"} {
+		"recv_groups_rps", "select_recv_groups_rps", "group_seed_messages", "ceiling_send_sqlite_rps", "ceiling_send_mysql_rps"} {
 		v, ok := got[key]
 		if !ok {
 			t.Errorf("summary has no %s", key)
@@ -73,7 +73,7 @@ func TestQuickRun(t *testing.T) {
 		switch {
 		case (strings.HasPrefix(key, "wake2_") || strings.Contains(key, "_cluster_")) && !haveRedis:
 			skipped = "without redis-server"
-		case (key == "send_vs_insert_mysql" || key == "group_send_vs_send_mysql" || key == "send_mysql_vs_ceiling") && !haveMySQL:
+		case (key == "send_vs_insert_mysql" || key == "group_send_vs_send_mysql" || key == "send_mysql_vs_ceiling" || key == "ceiling_send_mysql_rps") && !haveMySQL:
 			skipped = "without a MySQL DSN"
 		case strings.HasPrefix(key, "send_two_instances_") && (!haveMySQL || !haveRedis):
 			skipped = "without a MySQL DSN and redis-server"
