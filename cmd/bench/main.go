@@ -494,11 +494,9 @@ func (rep *report) throughput(ctx context.Context, kind, dsn, insertDSN string, 
 	}
 	defer send.close()
 	// The ceiling runs again, in turn with Send and insert, as the
-	// reference of send_*_vs_ceiling: measured minutes apart, the two
-	// rates would carry the machine's drift between them (the ceiling
-	// alone moved from 30k to 54k req/s between runs), and the insert
-	// rounds leave the database writing in the background, which the
-	// Send rounds after them share the processors with.
+	// reference of send_*_vs_ceiling: measured minutes apart, as the one
+	// with info is from the MariaDB Send, the two rates would carry the
+	// machine's drift between them, as any other ratio here would.
 	logf("send (%s): /Message/Send against raw INSERTs and the ceiling, %d clients, %d rounds", kind, clients, o.rounds)
 	rates, err := compareAll(ctx, o.rounds, p, []workload{send, ins, ceiling},
 		[]string{rep.profile("send-" + kind), rep.profile("insert-" + kind), rep.profile("ceiling-send-" + kind)})
