@@ -368,12 +368,46 @@ func (s *Store) OpenSession(ctx context.Context, uid int64, now time.Time, idle 
 }
 
 // TokenByHash returns the session with that token hash.
+//
+// On a Galera cluster a hash not found is looked for again by a causal
+// read, which waits until this node has applied what the cluster had
+// committed: a session made through another node a moment ago (a login
+// answered there, its token used here at once) is found, not refused as
+// unknown. Only a miss pays the wait; made-up tokens are few once the
+// token cache remembers them (see middleware.TokenCache).
 func (s *Store) TokenByHash(ctx context.Context, hash string) (*UserToken, error) {
+	t, err := s.tokenByHash(ctx, hash)
+	if errors.Is(err, ErrNotFound) && s.onGalera(ctx) {
+		return s.tokenByHashCausal(ctx, hash)
+	}
+	return t, err
+}
+
+func (s *Store) tokenByHash(ctx context.Context, hash string) (*UserToken, error) {
 	db, done := s.with(ctx)
 	defer done()
 	var t UserToken
 	if err := db.Where("token_hash = ?", hash).Take(&t).Error; err != nil {
 		return nil, notFound(err)
+	}
+	return &t, nil
+}
+
+// tokenByHashCausal is tokenByHash as a causal read of a Galera node.
+func (s *Store) tokenByHashCausal(ctx context.Context, hash string) (*UserToken, error) {
+	table, err := s.table(&UserToken{})
+	if err != nil {
+		return nil, err
+	}
+	db, done := s.with(ctx)
+	defer done()
+	var t UserToken
+	res := db.Raw("SET STATEMENT wsrep_sync_wait = 1 FOR SELECT * FROM "+table+" WHERE token_hash = ? LIMIT 1", hash).Scan(&t)
+	if res.Error != nil {
+		return nil, res.Error
+	}
+	if res.RowsAffected == 0 {
+		return nil, ErrNotFound
 	}
 	return &t, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fiberchat/fiberchat/client"
 	"github.com/fiberchat/fiberchat/internal/chattest"
+	"github.com/fiberchat/fiberchat/models"
 	"github.com/fiberchat/fiberchat/module"
 )
 
@@ -325,6 +326,59 @@ func checkStoredOnce(t *testing.T, g *chattest.Galera, i int, to int64, acked ma
 		if got := stored[key]; len(got) != 1 || got[0] != id {
 			t.Errorf("node %d: %s acknowledged as %d, stored as %v", i+1, key, id, got)
 		}
+	}
+}
+
+// TestGaleraSessionFromOtherNode: a session made through the instance on
+// node 1 is good at once through the instance on node 2, although node 2
+// may not have applied the login yet. Node 2's applier is held (FLUSH
+// TABLES WITH READ LOCK pauses it) from before the login to a moment
+// after the first request through B: the request waits for node 2 to
+// catch up and is answered 200, not 401.
+func TestGaleraSessionFromOtherNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Galera cluster")
+	}
+	g, a, b := galeraPair(t, nil)
+	u := a.NewUser(t, "alice")
+	ctx := context.Background()
+
+	node2 := g.Root(1)
+	defer node2.Close()
+	hold, err := node2.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Close()
+	if _, err := hold.ExecContext(ctx, "FLUSH TABLES WITH READ LOCK"); err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan error, 1)
+	session, err := a.SDK(t).Login(ctx, u.UID, u.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The login has not reached node 2's tables: the hold works.
+	var seen int
+	if err := node2.QueryRowContext(ctx, "SELECT COUNT(*) FROM fiberchat.chat_user_tokens WHERE token_hash = ?",
+		models.HashToken(session.AccessToken)).Scan(&seen); err != nil || seen != 0 {
+		t.Fatalf("node 2 holds the new session before its applier is released: %d rows (%v)", seen, err)
+	}
+	go func() {
+		time.Sleep(700 * time.Millisecond)
+		_, err := hold.ExecContext(ctx, "UNLOCK TABLES")
+		released <- err
+	}()
+	u.Token = session.AccessToken
+	info, err := b.SDKFor(t, u).Info(ctx)
+	if err := <-released; err != nil {
+		t.Fatal(err)
+	}
+	if err != nil {
+		t.Fatalf("Info through B with a session made through A: %v", err)
+	}
+	if info.UID != u.UID {
+		t.Fatalf("Info through B answered uid %d, want %d", info.UID, u.UID)
 	}
 }
 
