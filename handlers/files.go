@@ -28,8 +28,6 @@ type FileRows interface {
 	CreateFile(ctx context.Context, f *models.File) error
 	FileByID(ctx context.Context, id int64) (*models.File, error)
 	FilesByID(ctx context.Context, ids []int64) (map[int64]models.File, error)
-	ClaimFile(ctx context.Context, id, uid int64) error
-	ReleaseFile(ctx context.Context, id, uid int64) error
 	FileBytes(ctx context.Context, uid int64) (int64, error)
 	DoomFilesOf(ctx context.Context, messageIDs []int64) ([]models.File, error)
 	FilesToSweep(ctx context.Context, cutoff int64, limit int) ([]models.File, error)

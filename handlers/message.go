@@ -5,11 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"strconv"
 	"time"
 	"unicode/utf8"
-
-	"golang.org/x/sync/singleflight"
 
 	"github.com/fiberchat/fiberchat/apierr"
 	"github.com/fiberchat/fiberchat/events"
@@ -49,9 +46,6 @@ type GroupMessageWriter interface {
 // Messages serves the message group of API.md §5.
 type Messages struct {
 	cfg MessagesConfig
-	// inFlight holds the file Sends with a client_msg_id being written,
-	// by sender and key (see write).
-	inFlight singleflight.Group
 }
 
 // MessagesConfig carries the message group's dependencies and settings.
@@ -151,7 +145,7 @@ type sendResponse struct {
 // uid_to, data or file_id differ this time: the key names the message, and
 // a client reusing it for another has a bug that storing a second copy
 // would hide no better. A file_id named again by such a retry is not
-// taken (see claimRefused).
+// taken (see write).
 //
 // The whole Send has one deadline, QueryTimeout from its start: the
 // retry's lookup, BeforeSend and the write (its wait for a group commit
@@ -208,78 +202,19 @@ func (h *Messages) Send() fiber.Handler {
 	}
 }
 
-// write stores msg, taking its file first (models.ErrFileNotMine when it
-// is not the sender's to send), and giving the file back when the
-// message is not stored after all. It returns whom to wake.
-//
-// A file message with a client_msg_id is written once at a time per key
-// in this process: a retry that comes while its first try holds the file
-// and is still being written waits for that try (singleflight) and is
-// answered as its replay, as the unique key makes a plain Send's retry
-// wait for its first try's commit. The wait ends by the first try's
-// deadline, which comes before the retry's own. A retry on another
-// instance does not wait (see claimRefused).
-func (h *Messages) write(ctx context.Context, msg *models.Message) (bool, []int64, error) {
-	if msg.FileID == 0 || msg.ClientMsgID == nil {
-		return h.writeOnce(ctx, msg)
-	}
-	var replayed, led bool
-	var wake []int64
-	v, err, _ := h.inFlight.Do(strconv.FormatInt(msg.FromUID, 10)+":"+*msg.ClientMsgID, func() (any, error) {
-		var err error
-		led = true
-		replayed, wake, err = h.writeOnce(ctx, msg)
-		return *msg, err
-	})
-	if led || err != nil {
-		return replayed, wake, err
-	}
-	first := v.(models.Message)
-	msg.ID, msg.CreatedAt = first.ID, first.CreatedAt
-	return true, nil, nil
-}
-
-// writeOnce is write without the wait for a try of the same key.
-func (h *Messages) writeOnce(ctx context.Context, msg *models.Message) (replayed bool, wake []int64, err error) {
-	if msg.FileID != 0 {
-		if err := h.cfg.Files.Claim(ctx, msg.FileID, msg.FromUID); err != nil {
-			return h.claimRefused(ctx, msg, err)
-		}
-		defer func() {
-			if err != nil || replayed {
-				h.cfg.Files.Release(context.Background(), msg.FileID, msg.FromUID)
-			}
-		}()
+// write stores msg and returns whom to wake. A file msg names is taken
+// in the transaction that stores msg (see models.MessageWriter): it is
+// sent exactly when msg is stored, and a retry of a Send already stored
+// is a replay whatever its file_id, on any instance.
+func (h *Messages) write(ctx context.Context, msg *models.Message) (replayed bool, wake []int64, err error) {
+	if msg.FileID != 0 && h.cfg.Files == nil {
+		return false, nil, models.ErrFileNotMine
 	}
 	if msg.GID != 0 {
 		return h.cfg.GroupWriter.CreateGroupMessage(ctx, msg)
 	}
 	replayed, err = h.cfg.Writer.CreateMessage(ctx, msg, !h.cfg.AllowStrangers)
 	return replayed, []int64{msg.ToUID}, err
-}
-
-// claimRefused settles a Send whose file could not be taken (claimErr).
-// A retry whose first try was still on its way at Send's lookup finds the
-// file taken by that very try: when the key's message is stored by now,
-// the retry is a replay and is answered as one (msg takes the first
-// message's id and time), whatever file_id it names, as a retry found by
-// the lookup is. Otherwise the refusal stands: a retry on another
-// instance than its first try, while that try is still uncommitted, is
-// not waited for (write waits only for a try of its own process) and is
-// refused (400/1001), as a second Send of the file would be.
-func (h *Messages) claimRefused(ctx context.Context, msg *models.Message, claimErr error) (bool, []int64, error) {
-	if msg.ClientMsgID == nil || !errors.Is(claimErr, models.ErrFileNotMine) {
-		return false, nil, claimErr
-	}
-	first, err := h.cfg.Store.MessageByClientID(ctx, msg.FromUID, *msg.ClientMsgID)
-	switch {
-	case errors.Is(err, models.ErrNotFound):
-		return false, nil, claimErr
-	case err != nil:
-		return false, nil, err
-	}
-	msg.ID, msg.CreatedAt = first.ID, first.CreatedAt
-	return true, nil, nil
 }
 
 // newMessage checks a Send's target and body and makes its message.

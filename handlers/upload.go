@@ -398,20 +398,3 @@ func (h *Files) erase(ctx context.Context, f *models.File) error {
 	}
 	return h.cfg.Rows.DeleteFileRow(ctx, f)
 }
-
-// Claim takes uid's upload id for a message about to be stored;
-// models.ErrFileNotMine (400 naming file_id) when it is not theirs to
-// send. Release gives it back when the message is not stored after all.
-func (h *Files) Claim(ctx context.Context, id, uid int64) error {
-	if h == nil {
-		return models.ErrFileNotMine
-	}
-	return h.cfg.Rows.ClaimFile(ctx, id, uid)
-}
-
-// Release undoes Claim.
-func (h *Files) Release(ctx context.Context, id, uid int64) {
-	if err := h.cfg.Rows.ReleaseFile(ctx, id, uid); err != nil {
-		h.cfg.Logger.Warn("release file of a failed send", "file_id", id, "error", err.Error())
-	}
-}

@@ -152,6 +152,11 @@ func NewMessageWriter(store *Store, maxBatch int) *MessageWriter {
 // one for the queue and another for the batch. The batch keeps the same
 // deadline (see commit). A message whose COMMIT the deadline cut off may
 // still have committed, once; its sender was told to retry.
+//
+// A message with a file is stored in a transaction of its own, which
+// takes the file (see Store.CreateMessage): the file is then sent
+// exactly when its message is stored, and a refused file refuses no
+// other message of a batch.
 func (w *MessageWriter) CreateMessage(ctx context.Context, m *Message, contactsOnly bool) (bool, error) {
 	deadline := time.Now().Add(w.store.timeout)
 	d, ok := ctx.Deadline()
@@ -164,6 +169,9 @@ func (w *MessageWriter) CreateMessage(ctx context.Context, m *Message, contactsO
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, deadline)
 		defer cancel()
+	}
+	if m.FileID != 0 {
+		return w.createAlone(ctx, m, contactsOnly, deadline)
 	}
 	r := w.request(m, contactsOnly, deadline)
 	select {
@@ -187,6 +195,24 @@ func (w *MessageWriter) CreateMessage(ctx context.Context, m *Message, contactsO
 	m.ClientMsgID = key
 	w.spare.Put(r)
 	return replayed, err
+}
+
+// createAlone is CreateMessage in a transaction of its own, for a
+// message with a file. A try that failed other than by a refusal may
+// have committed (its COMMIT's answer lost): it is settled as a failed
+// batch's message is (see storeAlone), by the same idempotency keys.
+func (w *MessageWriter) createAlone(ctx context.Context, m *Message, contactsOnly bool, deadline time.Time) (bool, error) {
+	r := w.request(m, contactsOnly, deadline)
+	defer w.spare.Put(r)
+	r.replayed, r.err = w.store.CreateMessage(ctx, r.m, contactsOnly)
+	if r.err != nil && !isRefusal(r.err) {
+		r.triedID = r.m.ID
+		w.storeAlone(ctx, r, r.err)
+	}
+	key := m.ClientMsgID
+	*m = r.msg
+	m.ClientMsgID = key
+	return r.replayed, r.err
 }
 
 // request returns a request for m, from the spare ones if it can. The

@@ -103,24 +103,14 @@ func (s *Store) FilesByID(ctx context.Context, ids []int64) (map[int64]File, err
 	return out, nil
 }
 
-// ClaimFile marks the upload id of uid as sent, for the message about to
-// be stored; ErrFileNotMine when it is not uid's, or is sent already.
-// One conditional UPDATE, so two Sends racing for one upload cannot both
-// take it.
-func (s *Store) ClaimFile(ctx context.Context, id, uid int64) error {
-	return s.moveFile(ctx, id, uid, FileUploaded, FileSent)
-}
-
-// ReleaseFile undoes ClaimFile for a Send that then failed, so the upload
-// can be sent again.
-func (s *Store) ReleaseFile(ctx context.Context, id, uid int64) error {
-	return s.moveFile(ctx, id, uid, FileSent, FileUploaded)
-}
-
-func (s *Store) moveFile(ctx context.Context, id, uid int64, from, to int) error {
-	db, done := s.with(ctx)
-	defer done()
-	res := db.Model(&File{}).Where("id = ? AND uid = ? AND state = ?", id, uid, from).Update("state", to)
+// claimFile marks the upload m names as sent, in the transaction that
+// stores m; ErrFileNotMine when it is not m's sender's, or is sent
+// already. One conditional UPDATE, so two Sends racing for one upload
+// cannot both take it; in m's own transaction, so the file is taken
+// exactly when the message is stored, whatever becomes of an answer that
+// comes too late or not at all.
+func claimFile(tx *gorm.DB, m *Message) error {
+	res := tx.Model(&File{}).Where("id = ? AND uid = ? AND state = ?", m.FileID, m.FromUID, FileUploaded).Update("state", FileSent)
 	if res.Error != nil {
 		return fmt.Errorf("claim file: %w", res.Error)
 	}

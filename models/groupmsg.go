@@ -85,12 +85,20 @@ func (w *GroupWriter) CreateGroupMessage(ctx context.Context, m *Message) (repla
 	}
 	mc := *m
 	r := &groupReq{m: &mc, ready: make(chan struct{}), deadline: deadline}
-	select {
-	case w.reqs <- r:
-	case <-w.done:
+	if m.FileID != 0 {
+		// Stored alone, so that a file refused (see claimFile) refuses
+		// no other message of a batch.
+		ctx, cancel := context.WithDeadline(ctx, deadline)
+		defer cancel()
 		w.store.storeGroupAlone(ctx, r)
-	case <-ctx.Done():
-		return false, nil, fmt.Errorf("wait for the group writer: %w", ctx.Err())
+	} else {
+		select {
+		case w.reqs <- r:
+		case <-w.done:
+			w.store.storeGroupAlone(ctx, r)
+		case <-ctx.Done():
+			return false, nil, fmt.Errorf("wait for the group writer: %w", ctx.Err())
+		}
 	}
 	// Once handed over, the message may commit whatever the caller does:
 	// the answer is awaited (the batch keeps the caller's deadline).
@@ -303,6 +311,16 @@ func (s *Store) insertGroupMessages(tx *gorm.DB, rows []*groupReq, groups map[in
 		g := groups[r.m.GID]
 		g.lastID = max(g.lastID, r.m.ID)
 		g.readTo[r.m.FromUID] = [2]int64{r.m.ID, r.m.GSeq}
+	}
+	// Each file is taken with its message (see claimFile); a message
+	// with a file comes in a batch of its own (see CreateGroupMessage),
+	// so a refused file refuses no other message.
+	for _, r := range rows {
+		if r.m.FileID != 0 {
+			if err := claimFile(tx, r.m); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -110,12 +110,20 @@ func (s *Store) CreateMessage(ctx context.Context, m *Message, contactsOnly bool
 	defer done()
 	for attempt := 1; ; attempt++ {
 		err := db.Transaction(func(tx *gorm.DB) error {
-			return s.insertMessage(tx, m, contactsOnly)
+			if err := s.insertMessage(tx, m, contactsOnly); err != nil {
+				return err
+			}
+			if s.mysql() {
+				// Bounded by the deadline, as a batch's COMMIT is (see
+				// createBatch); Tx.Commit then finds nothing to end.
+				return tx.Exec("COMMIT").Error
+			}
+			return nil
 		})
 		switch {
 		case err == nil:
 			return false, nil
-		case errors.Is(err, ErrNotFound), errors.Is(err, ErrNotContact), errors.Is(err, ErrBlocked):
+		case isRefusal(err):
 			return false, err
 		case isDuplicate(err) && m.ClientMsgID != nil:
 			first, ferr := s.MessageByClientID(db.Statement.Context, m.FromUID, *m.ClientMsgID)
@@ -136,8 +144,17 @@ func (s *Store) CreateMessage(ctx context.Context, m *Message, contactsOnly bool
 	}
 }
 
+// isRefusal reports whether err is CreateMessage refusing its message:
+// its transaction rolled back, and trying again changes nothing.
+func isRefusal(err error) bool {
+	return errors.Is(err, ErrNotFound) || errors.Is(err, ErrNotContact) || errors.Is(err, ErrBlocked) || errors.Is(err, ErrFileNotMine)
+}
+
 // insertMessage is one try of CreateMessage, inside its transaction: it
-// locks the recipient, checks the sender may write to them, and inserts m.
+// locks the recipient, checks the sender may write to them, inserts m,
+// and takes the file m names. The file comes last: a retry of a Send
+// already stored fails its INSERT as a duplicate first, and is a replay
+// whatever its file_id.
 func (s *Store) insertMessage(tx *gorm.DB, m *Message, contactsOnly bool) error {
 	if err := lockRecipient(tx, m.ToUID); err != nil {
 		return err
@@ -152,7 +169,13 @@ func (s *Store) insertMessage(tx *gorm.DB, m *Message, contactsOnly bool) error 
 	if err := tx.Create(m).Error; err != nil {
 		return err
 	}
-	return s.countStored(tx, []*Message{m})
+	if err := s.countStored(tx, []*Message{m}); err != nil {
+		return err
+	}
+	if m.FileID != 0 {
+		return claimFile(tx, m)
+	}
+	return nil
 }
 
 // lockRecipient locks the recipient's user row until the transaction ends

@@ -34,6 +34,10 @@ type lossyConnector struct {
 	// it is sent, as on a database that stopped answering; or until the
 	// COMMIT's context ends, when the driver would close the connection.
 	stall chan struct{}
+	// late makes the armed COMMIT commit and then hold its answer until
+	// the COMMIT's context ends, and fail as the driver would then: the
+	// answer of a database that committed too slowly.
+	late bool
 	// pause, while above zero, makes every statement on chat_messages
 	// wait that long before it is sent, as on a database that pauses; or
 	// until its context ends, as the driver would.
@@ -139,6 +143,11 @@ func (l *lossyConn) commit(ctx context.Context, do func() error) error {
 	if err := do(); err != nil {
 		return err
 	}
+	if l.c.late && inserted && l.c.armed.CompareAndSwap(true, false) {
+		l.c.lost.Add(1)
+		<-ctx.Done()
+		return driver.ErrBadConn
+	}
 	if inserted && l.c.armed.CompareAndSwap(true, false) {
 		l.c.lost.Add(1)
 		return driver.ErrBadConn
@@ -179,6 +188,13 @@ func (t *lossyTx) Commit() error { return t.l.commit(context.Background(), t.Tx.
 // limit).
 func lossyServer(t *testing.T, lossy *lossyConnector, poolLimit int, cfg func(*module.Config)) *chattest.Server {
 	t.Helper()
+	return chattest.NewServer(t, lossyDB(t, lossy, poolLimit), chattest.Options{Config: cfg})
+}
+
+// lossyDB is a fresh MariaDB database on a pool whose connections are
+// wrapped by lossy, of at most poolLimit connections (0: no limit).
+func lossyDB(t *testing.T, lossy *lossyConnector, poolLimit int) *chattest.DB {
+	t.Helper()
 	base := os.Getenv(chattest.MySQLEnv)
 	if base == "" {
 		t.Skip(chattest.MySQLEnv + " is not set: faults in COMMIT need MariaDB (.ci/run sets it)")
@@ -199,7 +215,7 @@ func lossyServer(t *testing.T, lossy *lossyConnector, poolLimit int, cfg func(*m
 	if err != nil {
 		t.Fatal(err)
 	}
-	return chattest.NewServer(t, &chattest.DB{Name: "mysql", DSN: plain.DSN, Gorm: gdb}, chattest.Options{Config: cfg})
+	return &chattest.DB{Name: "mysql", DSN: plain.DSN, Gorm: gdb}
 }
 
 // TestStuckCommitAnswers503 holds a group commit's COMMIT, as a database

@@ -23,6 +23,7 @@ import (
 	"github.com/fiberchat/fiberchat/events"
 	"github.com/fiberchat/fiberchat/filestore"
 	"github.com/fiberchat/fiberchat/internal/chattest"
+	"github.com/fiberchat/fiberchat/models"
 	"github.com/fiberchat/fiberchat/module"
 	"github.com/gofiber/fiber/v2"
 )
@@ -657,9 +658,9 @@ func racedRetry(t *testing.T, l *chattest.Live, gate *retryGate, body map[string
 }
 
 // TestFileSendRetriedInFlight (MariaDB): a retry that comes while its
-// first try has taken the file and is still being written (held here by
-// a lock on the recipient's row, as a slow batch would be) waits for that
-// try and is answered as its replay.
+// first try is still being written (held here by a lock on the
+// recipient's row, as a slow transaction would be) waits for that try and
+// is answered as its replay, and the file is taken once, by the first.
 func TestFileSendRetriedInFlight(t *testing.T) {
 	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
 		if db.Name != "mysql" {
@@ -680,17 +681,11 @@ func TestFileSendRetriedInFlight(t *testing.T) {
 		if err := hold.Raw("SELECT uid FROM chat_users WHERE uid = ? FOR UPDATE", bob.UID).Scan(&uid).Error; err != nil {
 			t.Fatal(err)
 		}
+		// Both tries wait for the lock in turn, the retry past its lookup.
 		firstc := trySend(l, body, passed)
-		// The first try has taken the file, and its batch waits for the lock.
-		for deadline := time.Now().Add(4 * time.Second); l.Count(t, "files", "state = 1") == 0; time.Sleep(5 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatal("the first try never took its file")
-			}
-		}
+		awaitLockWaits(t, db, 1)
 		retryc := trySend(l, body, passed)
-		// The retry is past its lookup and BeforeSend; give it the time it
-		// needs to reach its claim before the first try may commit.
-		time.Sleep(300 * time.Millisecond)
+		awaitLockWaits(t, db, 2)
 		hold.Rollback()
 		first, retry := <-firstc, <-retryc
 		chattest.Expect(t, first, 200, 0)
@@ -701,7 +696,29 @@ func TestFileSendRetriedInFlight(t *testing.T) {
 		if n := l.Count(t, "messages", ""); n != 1 {
 			t.Fatalf("%d messages stored, want 1", n)
 		}
+		if n := l.Count(t, "files", "state = 1"); n != 1 {
+			t.Fatalf("%d files sent, want 1", n)
+		}
 	})
+}
+
+// awaitLockWaits waits until n statements of db's user are locking a
+// user's row: the hold's is done, so they wait for its lock. (The
+// processes of one's own user need no privilege to be seen.)
+func awaitLockWaits(t *testing.T, db *chattest.DB, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		var waits int
+		if err := db.Gorm.Raw("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '%chat_users%FOR UPDATE%' AND ID <> CONNECTION_ID()").Scan(&waits).Error; err != nil {
+			t.Fatal(err)
+		}
+		if waits >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d transactions wait for a lock, want %d", waits, n)
+		}
+	}
 }
 
 // trySend posts body as a Send on a goroutine of its own and returns
@@ -718,4 +735,51 @@ func trySend(l *chattest.Live, body map[string]any, passed <-chan struct{}) chan
 	}()
 	<-passed
 	return c
+}
+
+// TestFileSendAmbiguousCommitKeepsFile (MariaDB): a Send of a file whose
+// COMMIT committed but whose answer came too late (1:1: after the Send's
+// deadline) or not at all (a group's) is answered 503, and its file
+// stays taken: the stored message names it, so it must not go back to
+// the uploads, to be swept or sent again.
+func TestFileSendAmbiguousCommitKeepsFile(t *testing.T) {
+	for _, group := range []bool{false, true} {
+		t.Run(fmt.Sprint("group=", group), func(t *testing.T) {
+			lossy := &lossyConnector{late: !group}
+			const queryTimeout = time.Second
+			l := chattest.NewLive(t, lossyDB(t, lossy, 0), chattest.Options{App: streaming, Config: func(c *module.Config) {
+				c.AllowStrangers = true
+				c.QueryTimeout = queryTimeout
+			}})
+			alice, bob := l.NewUser(t, "alice"), l.NewUser(t, "bob")
+			up := uploadFile(t, l, alice, "a.txt", []byte("a"))
+			chattest.Expect(t, up, 200, 0)
+			fileID := up.Int("file_id")
+			body := alice.Creds(map[string]any{"file_id": fileID, "uid_to": bob.UID})
+			if group {
+				cr := l.Post(t, "/Group/create", alice.Creds(map[string]any{"name": "g", "data": []map[string]any{{"uid": bob.UID}}}))
+				chattest.Expect(t, cr, 200, 0)
+				body = alice.Creds(map[string]any{"file_id": fileID, "gid": cr.Int("gid")})
+			}
+
+			lossy.armed.Store(true)
+			start := time.Now()
+			r := l.Post(t, "/Message/Send", body)
+			chattest.Expect(t, r, 503, 1503)
+			if took := time.Since(start); took > queryTimeout+time.Second {
+				t.Fatalf("the Send answered after %v", took)
+			}
+			if lossy.lost.Load() != 1 {
+				t.Fatalf("%d COMMITs lost their answer, want 1", lossy.lost.Load())
+			}
+			if n := l.Count(t, "messages", "file_id = ?", fileID); n != 1 {
+				t.Fatalf("%d messages name the file, want 1 (its COMMIT committed)", n)
+			}
+			if n := l.Count(t, "files", "id = ? AND state = ?", fileID, models.FileSent); n != 1 {
+				t.Fatal("the file of the stored message went back to the uploads")
+			}
+			// It is sent: naming it again is refused.
+			chattest.Expect(t, l.Post(t, "/Message/Send", body), 400, 1001)
+		})
+	}
 }
