@@ -105,10 +105,10 @@ func (f *finishScene) noticeAndRows(t *testing.T) {
 // §15): the previews show the lock.
 func (f *finishScene) previewsAndDivider(t *testing.T) {
 	alice, bob := f.alice, f.bob
-	alice.do(t, "open Bob", chromedp.Click(f.bobItem), chromedp.WaitVisible("#composer"))
+	alice.openContact(t, f.bobUID)
 	alice.send(t, "Are you free on Saturday?")
 	bob.waitFor(t, "a first preview", fmt.Sprintf(`document.querySelector('%s .preview')?.textContent === "🔒 Are you free on Saturday?"`, f.aliceItem))
-	bob.do(t, "open Alice", chromedp.Click(f.aliceItem), chromedp.WaitVisible("#composer"))
+	bob.openContact(t, f.aliceUID)
 	bob.send(t, "I think so, why?")
 	alice.waitFor(t, "Bob has read her question", `document.querySelector("#messages .mine").classList.contains("read")`)
 	bob.eval(t, `document.getElementById("back").click(); true`) // close the conversation
@@ -120,7 +120,7 @@ func (f *finishScene) previewsAndDivider(t *testing.T) {
 	if got := alice.text(t, f.bobItem+" .preview"); got != "You: 🔒 Tickets are free!" {
 		t.Errorf("Alice's preview of her own message: %q", got)
 	}
-	bob.do(t, "open Alice again", chromedp.Click(f.aliceItem), chromedp.WaitVisible("#composer"))
+	bob.openContact(t, f.aliceUID)
 	bob.waitFor(t, "the divider above the first unread", `(() => {
 		const d = document.querySelector("#messages .unread-divider");
 		return !!d && d.textContent === "3 new messages" &&

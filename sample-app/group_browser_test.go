@@ -120,7 +120,8 @@ func (g *groupTest) talk() {
 func (g *groupTest) notInOneToOne() {
 	t := g.t
 	t.Helper()
-	g.alice.do(t, "open Bob", chromedp.Click(contactItem(g.bobUID)), chromedp.WaitVisible("#peer-sub"))
+	g.alice.clickContact(t, g.bobUID)
+	g.alice.do(t, "open Bob", chromedp.WaitVisible("#peer-sub"))
 	g.bob.send(t, "See you at 10.")
 	g.alice.waitFor(t, "the group's badge while Bob's conversation is open", g.badge(1))
 	g.alice.eval(t, `document.querySelectorAll("#messages li").length === 0`)

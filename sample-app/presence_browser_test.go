@@ -35,8 +35,9 @@ func TestBrowserTypingPresence(t *testing.T) {
 	bob.waitFor(t, "Alice online again", fmt.Sprintf(`!!document.querySelector('%s .presence.online')`, aliceItem))
 
 	// Bob has Alice's conversation open; Alice types in hers.
-	bob.do(t, "open Alice", chromedp.Click(aliceItem), chromedp.WaitVisible("#composer"))
-	alice.do(t, "open Bob", chromedp.Click("#refresh"), chromedp.WaitVisible(bobItem), chromedp.Click(bobItem), chromedp.WaitVisible("#composer"))
+	bob.openContact(t, aliceUID)
+	alice.do(t, "refresh", chromedp.Click("#refresh"), chromedp.WaitVisible(bobItem))
+	alice.openContact(t, bobUID)
 	alice.do(t, "type", chromedp.SendKeys("#text", "On my w"))
 	bob.waitFor(t, "typing… in the header", `!document.getElementById("typing").hidden && document.getElementById("typing").textContent === "typing…"`)
 	// Her message ends it.
