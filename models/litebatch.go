@@ -14,21 +14,71 @@ import (
 // once on the module's pool and run in each batch's transaction, so
 // SQLite parses and plans each once instead of once per batch (parsing a
 // batch's statements cost about as much as running them). The checks
-// and the counters take their rows as one JSON array, read by
-// jsonb_each, whose text does not change with the batch. The INSERT,
-// whose rows have eleven columns each, takes them as parameters, in
-// statements prepared for 1, 2, 4, … 64 rows: reading eleven columns out
-// of each row's JSON cost more than binding them (BenchmarkSend 30-32 µs
-// a Send against 33).
+// take their pairs as one JSON array, read by jsonb_each, whose text
+// does not change with the batch. The INSERT and the counters' upsert
+// take their rows as parameters, in statements prepared for 1, 2, 4, …
+// 64 rows (see sizedStmts): reading a message's eleven columns out of its
+// JSON cost more than binding them (BenchmarkSend 30-32 µs a Send
+// against 33).
 type liteStmts struct {
-	check, count *sql.Stmt
-	// inserts[i] inserts 1<<i rows given as parameters.
-	inserts [liteInsertClasses]*sql.Stmt
+	check *sql.Stmt
+	// insert and count are the messages' INSERT and the counters' upsert.
+	insert, count sizedStmts
 }
 
-// liteInsertClasses is how many sizes of the INSERT are prepared: 1, 2,
-// 4, … 64 rows; a batch is inserted in as few of them as its size's bits.
-const liteInsertClasses = 7
+// sizedStmts is a statement of rows given as parameters, prepared for
+// 1, 2, 4, … 64 rows: stmts[i] takes 1<<i rows of cols parameters each.
+type sizedStmts struct {
+	stmts [sizedClasses]*sql.Stmt
+	cols  int
+}
+
+// sizedClasses is how many sizes of a sizedStmts are prepared.
+const sizedClasses = 7
+
+// prepareSized prepares head followed by 1, 2, 4, … 64 rows of cols
+// placeholders, then tail.
+func prepareSized(ctx context.Context, pool *sql.DB, head string, cols int, tail string) (sizedStmts, error) {
+	st := sizedStmts{cols: cols}
+	row := "(?" + strings.Repeat(", ?", cols-1) + ")"
+	for i := range st.stmts {
+		var err error
+		if st.stmts[i], err = pool.PrepareContext(ctx, head+row+strings.Repeat(", "+row, 1<<i-1)+tail); err != nil {
+			st.close()
+			return sizedStmts{}, fmt.Errorf("prepare the batch statements: %w", err)
+		}
+	}
+	return st, nil
+}
+
+func (st sizedStmts) close() {
+	for _, p := range st.stmts {
+		if p != nil {
+			_ = p.Close()
+		}
+	}
+}
+
+// exec runs st in tx for n rows, in as few statements as n's bits (64
+// rows at most each), the parameters of row i appended by fill, and
+// returns the last statement's result.
+func (st sizedStmts) exec(ctx context.Context, tx txStmts, n int, fill func(args []any, i int) []any) (sql.Result, error) {
+	args := make([]any, 0, st.cols*min(n, 1<<(sizedClasses-1)))
+	var res sql.Result
+	for done := 0; done < n; {
+		class := min(bits.Len(uint(n-done))-1, sizedClasses-1)
+		args = args[:0]
+		for i := done; i < done+1<<class; i++ {
+			args = fill(args, i)
+		}
+		var err error
+		if res, err = tx.StmtContext(ctx, st.stmts[class]).ExecContext(ctx, args...); err != nil {
+			return nil, err
+		}
+		done += 1 << class
+	}
+	return res, nil
+}
 
 // liteStatements returns the batch's statements, prepared on the first
 // call that succeeds: one that fails (the database unreachable) leaves
@@ -69,36 +119,28 @@ func (s *Store) prepareLite() (*liteStmts, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
-	texts := []string{
-		// lockAndCheck's reading (see there), pairs as [[from, to], …].
-		"WITH p(f, t) AS (SELECT value->>0, value->>1 FROM jsonb_each(?)) SELECT " + lockAndCheckColumns +
-			"p JOIN " + users + " u ON u.uid = p.t LEFT JOIN " + contacts + " c ON c.uid = p.f AND c.peer_uid = u.uid LEFT JOIN " +
-			blocks + " b1 ON b1.uid = u.uid AND b1.blocked_uid = p.f LEFT JOIN " + blocks + " b2 ON b2.uid = p.f AND b2.blocked_uid = u.uid",
-		// countStored's upsert, rows as [[uid, peer_uid, last_id, n], …]. The
-		// WHERE tells SQLite's parser that ON CONFLICT is the upsert's.
-		"INSERT INTO " + conversations + " (uid, peer_uid, last_id, read_id, unread) SELECT value->>0, value->>1, value->>2, 0, value->>3 FROM jsonb_each(?) WHERE true" +
-			" ON CONFLICT (uid, peer_uid) DO UPDATE SET unread = unread + excluded.unread, last_id = max(last_id, excluded.last_id)",
+	// lockAndCheck's reading (see there), pairs as [[from, to], …].
+	check, err := pool.PrepareContext(ctx, "WITH p(f, t) AS (SELECT value->>0, value->>1 FROM jsonb_each(?)) SELECT "+lockAndCheckColumns+
+		"p JOIN "+users+" u ON u.uid = p.t LEFT JOIN "+contacts+" c ON c.uid = p.f AND c.peer_uid = u.uid LEFT JOIN "+
+		blocks+" b1 ON b1.uid = u.uid AND b1.blocked_uid = p.f LEFT JOIN "+blocks+" b2 ON b2.uid = p.f AND b2.blocked_uid = u.uid")
+	if err != nil {
+		return nil, fmt.Errorf("prepare the batch statements: %w", err)
 	}
-	stmts := make([]*sql.Stmt, len(texts))
-	for i, q := range texts {
-		if stmts[i], err = pool.PrepareContext(ctx, q); err != nil {
-			for _, st := range stmts[:i] {
-				_ = st.Close()
-			}
-			return nil, fmt.Errorf("prepare the batch statements: %w", err)
-		}
+	st := &liteStmts{check: check}
+	// insertMessages' rows, in order (ids rise with them).
+	st.insert, err = prepareSized(ctx, pool, "INSERT INTO "+messages+
+		" (from_uid, to_uid, body, created_at, client_msg_id, pair_lo, pair_hi, enc, kind, reply_to, file_id) VALUES ", 11, "")
+	if err != nil {
+		_ = check.Close()
+		return nil, err
 	}
-	st := &liteStmts{check: stmts[0], count: stmts[1]}
-	row := "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-	for i := range st.inserts {
-		q := "INSERT INTO " + messages + " (from_uid, to_uid, body, created_at, client_msg_id, pair_lo, pair_hi, enc, kind, reply_to, file_id) VALUES " +
-			row + strings.Repeat(", "+row, 1<<i-1)
-		if st.inserts[i], err = pool.PrepareContext(ctx, q); err != nil {
-			for _, p := range append(stmts, st.inserts[:i]...) {
-				_ = p.Close()
-			}
-			return nil, fmt.Errorf("prepare the batch statements: %w", err)
-		}
+	// countStored's upsert, rows as (uid, peer_uid, last_id, n).
+	st.count, err = prepareSized(ctx, pool, "INSERT INTO "+conversations+" (uid, peer_uid, last_id, unread) VALUES ", 4,
+		" ON CONFLICT (uid, peer_uid) DO UPDATE SET unread = unread + excluded.unread, last_id = max(last_id, excluded.last_id)")
+	if err != nil {
+		_ = check.Close()
+		st.insert.close()
+		return nil, err
 	}
 	return st, nil
 }
@@ -147,42 +189,31 @@ func (s *Store) liteBody(tx *gorm.DB, st *liteStmts, batch []*writeReq) ([]batch
 		return outcome, nil
 	}
 
-	args := make([]any, 0, 11*min(len(msgs), 1<<(liteInsertClasses-1)))
-	var last int64
-	for rest := msgs; len(rest) > 0; {
-		class := min(bits.Len(uint(len(rest)))-1, liteInsertClasses-1)
-		chunk := rest[:1<<class]
-		rest = rest[len(chunk):]
-		args = args[:0]
-		for _, m := range chunk {
-			var key any
-			if m.ClientMsgID != nil {
-				key = *m.ClientMsgID
-			}
-			args = append(args, m.FromUID, m.ToUID, m.Body, m.CreatedAt, key, m.PairLo, m.PairHi, m.Enc, int64(m.Kind), m.ReplyTo, m.FileID)
+	res, err := st.insert.exec(ctx, sqlTx, len(msgs), func(args []any, i int) []any {
+		m := msgs[i]
+		var key any
+		if m.ClientMsgID != nil {
+			key = *m.ClientMsgID
 		}
-		res, err := sqlTx.StmtContext(ctx, st.inserts[class]).ExecContext(ctx, args...)
-		if err != nil {
-			return nil, fmt.Errorf("create messages: %w", err)
-		}
-		if last, err = res.LastInsertId(); err != nil {
-			return nil, fmt.Errorf("create messages: %w", err)
-		}
+		return append(args, m.FromUID, m.ToUID, m.Body, m.CreatedAt, key, m.PairLo, m.PairHi, m.Enc, int64(m.Kind), m.ReplyTo, m.FileID)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create messages: %w", err)
+	}
+	last, err := res.LastInsertId()
+	if err != nil {
+		return nil, fmt.Errorf("create messages: %w", err)
 	}
 	setIDs(msgs, last-int64(len(msgs)-1), 1)
 	noteTried(batch, outcome)
 
 	order, per := countPairs(msgs, func(_ int, m *Message) int64 { return m.ID })
-	arg = append(arg[:0], '[')
-	for i, k := range order {
-		if i > 0 {
-			arg = append(arg, ',')
-		}
+	_, err = st.count.exec(ctx, sqlTx, len(order), func(args []any, i int) []any {
+		k := order[i]
 		c := per[k]
-		arg = append(appendInts(append(arg, '['), k.to, k.from, c.last, c.n), ']')
-	}
-	arg = append(arg, ']')
-	if _, err := sqlTx.StmtContext(ctx, st.count).ExecContext(ctx, string(arg)); err != nil {
+		return append(args, k.to, k.from, c.last, c.n)
+	})
+	if err != nil {
 		return nil, fmt.Errorf("count stored messages: %w", err)
 	}
 	return outcome, nil
