@@ -189,10 +189,7 @@ func (w *MessageWriter) CreateMessage(ctx context.Context, m *Message, contactsO
 	if err := awaitAnswer(ctx, r, deadline); err != nil {
 		return false, err
 	}
-	replayed, err := r.replayed, r.err
-	key := m.ClientMsgID
-	*m = r.msg
-	m.ClientMsgID = key
+	replayed, err := r.answer(m)
 	w.spare.Put(r)
 	return replayed, err
 }
@@ -209,6 +206,12 @@ func (w *MessageWriter) createAlone(ctx context.Context, m *Message, contactsOnl
 		r.triedID = r.m.ID
 		w.storeAlone(ctx, r, r.err)
 	}
+	return r.answer(m)
+}
+
+// answer copies the writer's copy of the message back into the caller's
+// m, but for the idempotency key (see request), and returns r's outcome.
+func (r *writeReq) answer(m *Message) (replayed bool, err error) {
 	key := m.ClientMsgID
 	*m = r.msg
 	m.ClientMsgID = key

@@ -162,7 +162,7 @@ func (s *Store) liteBody(tx *gorm.DB, st *liteStmts, batch []*writeReq) ([]batch
 	ctx := tx.Statement.Context
 
 	pairs := batchPairs(batch)
-	arg := make([]byte, 0, 64+24*len(pairs)+96*len(batch))
+	arg := make([]byte, 0, 2+24*len(pairs))
 	arg = append(arg, '[')
 	for i, p := range pairs {
 		if i > 0 {
