@@ -625,6 +625,13 @@ func (s *Store) createBatchOn(ctx context.Context, conn *batchConn, batch []*wri
 // commit; if not, it must be rolled back. A duplicate client_msg_id or a
 // recipient gone fails the INSERT itself, which is a false ok, not an
 // error.
+//
+// When the store's relationsCache has every pair of the batch, the
+// checks are only a locking read of the senders' and recipients' rows
+// with their relations_seq (lockUsersSQL): a pair whose recipient's
+// relations_seq is still the one its entry was read under is as it was.
+// A pair whose entry is out of date, or whose sender is gone, is a false
+// ok too: its entry is dropped, and the slow path checks it afresh.
 func (s *Store) optimisticBatch(ctx context.Context, c *sql.Conn, batch []*writeReq, conn *batchConn) (outcome []batchOutcome, ok bool, err error) {
 	for _, r := range batch {
 		r.triedID = 0
@@ -635,7 +642,14 @@ func (s *Store) optimisticBatch(ctx context.Context, c *sql.Conn, batch []*write
 		return nil, false, nil
 	}
 
-	q, err := s.lockAndCheckSQL(nil, batch)
+	pairs := batchPairs(batch)
+	known := s.relations.lookup(pairs)
+	var q []byte
+	if known != nil {
+		q, err = s.lockUsersSQL(nil, pairs)
+	} else {
+		q, err = s.lockAndCheckSQL(nil, batch)
+	}
 	if err != nil {
 		return nil, false, err
 	}
@@ -663,7 +677,13 @@ func (s *Store) optimisticBatch(ctx context.Context, c *sql.Conn, batch []*write
 		return nil, false, fmt.Errorf("lock recipients: %w", err)
 	}
 	defer res.Close()
-	present, contacts, blocked, err := readChecks(res)
+	var read checked
+	var stale []fromTo
+	if known != nil {
+		read, stale, err = readKnownChecks(res, pairs, known)
+	} else if read, err = readChecks(res); err == nil {
+		s.relations.store(pairs, read.seqs, read.contacts, read.blocked)
+	}
 	if err != nil {
 		return nil, false, err
 	}
@@ -684,12 +704,75 @@ func (s *Store) optimisticBatch(ctx context.Context, c *sql.Conn, batch []*write
 	if err := res.Close(); err != nil {
 		return nil, false, fmt.Errorf("create messages: %w", err)
 	}
-	if refused(batch, outcome, checks(present, contacts, blocked)) {
+	if len(stale) > 0 {
+		s.relations.forget(stale)
+		return nil, false, nil
+	}
+	if refused(batch, outcome, read.refusal()) {
 		return nil, false, nil
 	}
 	setIDs(rows, first, max(step, 1))
 	noteTried(batch, outcome)
 	return outcome, true, nil
+}
+
+// lockUsersSQL appends to q the checks of a batch whose pairs are all in
+// the relationsCache: a locking read of the rows of their senders and
+// recipients, in uid order, as every transaction that takes user locks
+// takes them (see lockUIDs), with their relations_seq. The senders' rows
+// say whether they still exist, which a host deleting one (and its
+// contacts by cascade) does not tell relations_seq.
+func (s *Store) lockUsersSQL(q []byte, pairs []fromTo) ([]byte, error) {
+	users, err := s.table(&User{})
+	if err != nil {
+		return nil, err
+	}
+	uids := make([]int64, 0, 2*len(pairs))
+	for _, p := range pairs {
+		uids = append(uids, p.from, p.to)
+	}
+	slices.Sort(uids)
+	q = append(q, "SELECT uid, relations_seq FROM "...)
+	q = append(q, users...)
+	q = append(q, " WHERE uid IN ("...)
+	q = appendInts(q, slices.Compact(uids)...)
+	return append(q, ") ORDER BY uid FOR UPDATE"...), nil
+}
+
+// readKnownChecks reads lockUsersSQL's rows and returns the checks they
+// and the cache's entries (known, in the order of pairs) make, and the
+// pairs whose entries are out of date or whose sender is gone.
+func readKnownChecks(rows *sql.Rows, pairs []fromTo, known []relation) (checked, []fromTo, error) {
+	seqs := make(map[int64]int64, 2*len(pairs))
+	for rows.Next() {
+		var uid, seq int64
+		if err := rows.Scan(&uid, &seq); err != nil {
+			return checked{}, nil, fmt.Errorf("lock users: %w", err)
+		}
+		seqs[uid] = seq
+	}
+	if err := rows.Err(); err != nil {
+		return checked{}, nil, fmt.Errorf("lock users: %w", err)
+	}
+	c := checked{contacts: map[fromTo]bool{}, blocked: map[fromTo]bool{}, seqs: seqs}
+	var stale []fromTo
+	for i, p := range pairs {
+		seq, present := seqs[p.to]
+		if !present {
+			// Refused as a recipient gone, and checked afresh.
+			stale = append(stale, p)
+			continue
+		}
+		c.present = append(c.present, p.to)
+		if _, ok := seqs[p.from]; !ok || seq != known[i].seq {
+			stale = append(stale, p)
+			continue
+		}
+		c.contacts[p], c.blocked[p] = known[i].contact, known[i].blocked
+	}
+	// pairs are sorted by recipient.
+	c.present = slices.Compact(c.present)
+	return c, stale, nil
 }
 
 // recipientsOf returns the recipients of rows (repeats included).
@@ -750,18 +833,18 @@ func (s *Store) batchBody(tx *gorm.DB, batch []*writeReq, step int64, hexTexts b
 	for _, r := range batch {
 		r.triedID = 0
 	}
-	present, contacts, blocked, err := s.lockAndCheck(tx, batch)
+	c, err := s.lockAndCheck(tx, batch)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.bumpMailboxes(tx, present); err != nil {
+	if err := s.bumpMailboxes(tx, c.present); err != nil {
 		return nil, err
 	}
 	earlier, err := readEarlierKeys(tx, batch, hexTexts)
 	if err != nil {
 		return nil, err
 	}
-	outcome, rows := decideBatch(batch, earlier, checks(present, contacts, blocked))
+	outcome, rows := decideBatch(batch, earlier, c.refusal())
 	if err := s.insertMessages(tx, rows, step, hexTexts); err != nil {
 		return nil, err
 	}
@@ -774,9 +857,8 @@ func (s *Store) batchBody(tx *gorm.DB, batch []*writeReq, step int64, hexTexts b
 
 // lockAndCheck locks every recipient of the batch and reads, for each
 // (sender, recipient) pair, whether the two are contacts and whether
-// either blocks the other, in one statement: it returns the sorted uids
-// of the recipients that exist and the pairs that are contacts and
-// blocked.
+// either blocks the other, in one statement, and keeps what it read in
+// the store's relationsCache.
 //
 // On MySQL/MariaDB it is a locking read (FOR UPDATE) whose join order is
 // fixed (STRAIGHT_JOIN): recipients first, in uid order, so that batches
@@ -792,23 +874,27 @@ func (s *Store) batchBody(tx *gorm.DB, batch []*writeReq, step int64, hexTexts b
 // batch, and InnoDB's victim is run again. The pairs themselves are a
 // derived table written into the statement, their uids as literals
 // (integers: nothing to escape), so the statement needs no placeholders.
-func (s *Store) lockAndCheck(tx *gorm.DB, batch []*writeReq) ([]int64, map[fromTo]bool, map[fromTo]bool, error) {
+func (s *Store) lockAndCheck(tx *gorm.DB, batch []*writeReq) (checked, error) {
 	q, err := s.lockAndCheckSQL(nil, batch)
 	if err != nil {
-		return nil, nil, nil, err
+		return checked{}, err
 	}
 	rows, err := tx.Statement.ConnPool.QueryContext(tx.Statement.Context, string(q))
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("lock recipients: %w", err)
+		return checked{}, fmt.Errorf("lock recipients: %w", err)
 	}
 	defer rows.Close()
-	return readChecks(rows)
+	c, err := readChecks(rows)
+	if err == nil {
+		s.relations.store(batchPairs(batch), c.seqs, c.contacts, c.blocked)
+	}
+	return c, err
 }
 
 // lockAndCheckColumns are lockAndCheck's result columns: recipient, sender,
 // whether the sender is the recipient's contact, whether either blocks the
-// other.
-const lockAndCheckColumns = "u.uid, p.f, c.uid IS NOT NULL, b1.uid IS NOT NULL OR b2.uid IS NOT NULL FROM "
+// other, and the recipient's relations_seq (see relationsCache).
+const lockAndCheckColumns = "u.uid, p.f, c.uid IS NOT NULL, b1.uid IS NOT NULL OR b2.uid IS NOT NULL, u.relations_seq FROM "
 
 // lockAndCheckSQL appends lockAndCheck's statement to q.
 func (s *Store) lockAndCheckSQL(q []byte, batch []*writeReq) ([]byte, error) {
@@ -890,30 +976,44 @@ func appendRecipients(q []byte, pairs []fromTo) []byte {
 	return q
 }
 
-// readChecks reads lockAndCheck's rows: the sorted uids of the recipients
-// that exist, and the pairs that are contacts and that are blocked.
-func readChecks(rows *sql.Rows) ([]int64, map[fromTo]bool, map[fromTo]bool, error) {
-	var present []int64
-	contacts, blocked := map[fromTo]bool{}, map[fromTo]bool{}
+// checked is what a batch's checks read: the sorted uids of the
+// recipients that exist, the pairs that are contacts and that are
+// blocked, and the recipients' relations_seq.
+type checked struct {
+	present           []int64
+	contacts, blocked map[fromTo]bool
+	seqs              map[int64]int64
+}
+
+// refusal is checks for what c read.
+func (c checked) refusal() func(*writeReq) error {
+	return checks(c.present, c.contacts, c.blocked)
+}
+
+// readChecks reads lockAndCheck's rows.
+func readChecks(rows *sql.Rows) (checked, error) {
+	c := checked{contacts: map[fromTo]bool{}, blocked: map[fromTo]bool{}, seqs: map[int64]int64{}}
 	for rows.Next() {
-		var to, from int64
+		var to, from, seq int64
 		var isContact, isBlocked bool
-		if err := rows.Scan(&to, &from, &isContact, &isBlocked); err != nil {
-			return nil, nil, nil, fmt.Errorf("lock recipients: %w", err)
+		if err := rows.Scan(&to, &from, &isContact, &isBlocked, &seq); err != nil {
+			return checked{}, fmt.Errorf("lock recipients: %w", err)
 		}
-		present = append(present, to)
+		c.present = append(c.present, to)
+		c.seqs[to] = seq
 		if isContact {
-			contacts[fromTo{from, to}] = true
+			c.contacts[fromTo{from, to}] = true
 		}
 		if isBlocked {
-			blocked[fromTo{from, to}] = true
+			c.blocked[fromTo{from, to}] = true
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, nil, fmt.Errorf("lock recipients: %w", err)
+		return checked{}, fmt.Errorf("lock recipients: %w", err)
 	}
-	slices.Sort(present)
-	return slices.Compact(present), contacts, blocked, nil
+	slices.Sort(c.present)
+	c.present = slices.Compact(c.present)
+	return c, nil
 }
 
 // readEarlierKeys returns the stored messages whose client_msg_ids the

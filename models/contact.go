@@ -149,7 +149,7 @@ func (s *Store) IncomingRequests(ctx context.Context, uid int64) ([]IncomingRequ
 func (s *Store) AddContacts(ctx context.Context, me int64, peers []int64, now int64) ([]AddResult, error) {
 	var results []AddResult
 	err := s.contactTx(ctx, func(tx *gorm.DB) error {
-		locked, err := s.lockUsers(tx, me, peers)
+		locked, err := s.lockRelations(tx, me, peers)
 		if err != nil {
 			return err
 		}
@@ -297,7 +297,7 @@ var errNoPendingRequest = ErrNotFound.WithMsg("no pending request from uid_from"
 // if me no longer exists.
 func (s *Store) AnswerRequest(ctx context.Context, me, from int64, accept bool, now int64) error {
 	return s.contactTx(ctx, func(tx *gorm.DB) error {
-		if _, err := s.lockUsers(tx, me, []int64{from}); err != nil {
+		if _, err := s.lockRelations(tx, me, []int64{from}); err != nil {
 			return err
 		}
 		res := tx.Where("from_uid = ? AND to_uid = ?", from, me).Delete(&ContactRequest{})
@@ -322,7 +322,7 @@ func (s *Store) AnswerRequest(ctx context.Context, me, from int64, accept bool, 
 func (s *Store) DeleteContacts(ctx context.Context, me int64, peers []int64) ([]int64, error) {
 	var removed []int64
 	err := s.contactTx(ctx, func(tx *gorm.DB) error {
-		if _, err := s.lockUsers(tx, me, peers); err != nil {
+		if _, err := s.lockRelations(tx, me, peers); err != nil {
 			return err
 		}
 		removed = removed[:0]
@@ -387,6 +387,28 @@ func (s *Store) lockUsers(tx *gorm.DB, me int64, peers []int64) ([]int64, error)
 	}
 	if _, ok := slices.BinarySearch(locked, me); !ok {
 		return nil, ErrUserGone
+	}
+	return locked, nil
+}
+
+// lockRelations is lockUsers for a transaction that may make or end
+// contacts or blocks between me and peers: it also bumps the
+// relations_seq of every user it locked, so that no message batch takes
+// what it checked of their pairs before as still true (see
+// relationsCache). Bumping those that end up unchanged costs a batch only
+// a fresh check.
+func (s *Store) lockRelations(tx *gorm.DB, me int64, peers []int64) ([]int64, error) {
+	locked, err := s.lockUsers(tx, me, peers)
+	if err != nil {
+		return nil, err
+	}
+	users, err := s.table(&User{})
+	if err != nil {
+		return nil, err
+	}
+	q := append(appendInts([]byte("UPDATE "+users+" SET relations_seq = relations_seq + 1 WHERE uid IN ("), locked...), ')')
+	if err := tx.Exec(string(q)).Error; err != nil {
+		return nil, fmt.Errorf("bump relations: %w", err)
 	}
 	return locked, nil
 }

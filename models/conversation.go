@@ -353,7 +353,7 @@ func (s *Store) Unread(ctx context.Context, uid int64) ([]UnreadFrom, error) {
 func (s *Store) BlockUsers(ctx context.Context, me int64, peers []int64, now int64) (blocked, unfriended []int64, err error) {
 	err = s.contactTx(ctx, func(tx *gorm.DB) error {
 		blocked, unfriended = nil, nil
-		locked, err := s.lockUsers(tx, me, peers)
+		locked, err := s.lockRelations(tx, me, peers)
 		if err != nil {
 			return err
 		}
@@ -404,7 +404,7 @@ func (s *Store) UnblockUsers(ctx context.Context, me int64, peers []int64) ([]in
 	var unblocked []int64
 	err := s.contactTx(ctx, func(tx *gorm.DB) error {
 		unblocked = nil
-		if _, err := s.lockUsers(tx, me, peers); err != nil {
+		if _, err := s.lockRelations(tx, me, peers); err != nil {
 			return err
 		}
 		if err := tx.Model(&Block{}).Where("uid = ? AND blocked_uid IN ?", me, peers).

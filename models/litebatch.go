@@ -175,7 +175,7 @@ func (s *Store) liteBody(tx *gorm.DB, st *liteStmts, batch []*writeReq) ([]batch
 	if err != nil {
 		return nil, fmt.Errorf("lock recipients: %w", err)
 	}
-	present, contacts, blocked, err := readChecks(rows)
+	c, err := readChecks(rows)
 	_ = rows.Close()
 	if err != nil {
 		return nil, err
@@ -184,7 +184,7 @@ func (s *Store) liteBody(tx *gorm.DB, st *liteStmts, batch []*writeReq) ([]batch
 	if err != nil {
 		return nil, err
 	}
-	outcome, msgs := decideBatch(batch, earlier, checks(present, contacts, blocked))
+	outcome, msgs := decideBatch(batch, earlier, c.refusal())
 	if len(msgs) == 0 {
 		return outcome, nil
 	}

@@ -54,6 +54,11 @@ type User struct {
 	// order such transactions made on different nodes (see
 	// Store.bumpMailboxes). Nothing reads it.
 	MailboxSeq int64 `gorm:"column:mailbox_seq;not null;default:0"`
+	// RelationsSeq is bumped by every transaction that makes or ends one
+	// of the user's contacts or blocks: a message batch that reads it
+	// unchanged knows the pairs it checked before are as they were (see
+	// relationsCache).
+	RelationsSeq int64 `gorm:"column:relations_seq;not null;default:0"`
 }
 
 // UserToken is one login session. Only the SHA-256 of the access token is

@@ -72,6 +72,9 @@ type Store struct {
 	// wsrep is whether the database is a Galera node, once known (see
 	// onGalera).
 	wsrep atomic.Int32
+	// relations is what MySQL batches read of their pairs, kept while
+	// the recipients' relations_seq stays as it was.
+	relations relationsCache
 }
 
 // NewStore returns a Store on db whose every call ends within
