@@ -12,6 +12,12 @@ import (
 
 // Contact is one direction of a mutual contact: both (a,b) and (b,a) are
 // stored, so each user's list is one primary-key range.
+//
+// A host that writes contacts or blocks itself, rather than through the
+// API, bumps both users' relations_seq in the same transaction (UPDATE
+// users SET relations_seq = relations_seq + 1 WHERE uid IN (a, b)):
+// message batches on MySQL/MariaDB go on using what they read of a pair
+// until it moves (see relationsCache).
 type Contact struct {
 	UID       int64 `gorm:"column:uid;primaryKey;autoIncrement:false"`
 	PeerUID   int64 `gorm:"column:peer_uid;primaryKey;autoIncrement:false;index"`

@@ -14,12 +14,13 @@ import "sync"
 // mariadbd about a fifth less of each message than the join of contacts
 // and blocks (docs/performance.md, BenchmarkBatchParts).
 //
-// A host that writes contacts or blocks itself, past the module, does not
-// bump relations_seq. Where its write allows what the entry refused, the
-// batch refused it anyway and the slow path reads the pair again; where it
-// refuses what the entry allowed, messages may pass until the entry goes
-// (relationsCacheSize). A host that deletes a user is covered: the batch
-// reads the sender's row too, and a sender gone is checked afresh.
+// A host that writes contacts or blocks itself, past the module, bumps
+// relations_seq as Contact's doc asks. If it does not, a write that
+// allows what an entry refused costs nothing (the batch is refused, and
+// the slow path reads the pair again), but one that refuses what an
+// entry allowed lets messages pass until the entry goes. A host that
+// deletes a user needs nothing: the batch reads the sender's row too,
+// and a sender gone is checked afresh (a recipient gone is refused).
 type relationsCache struct {
 	mu    sync.Mutex
 	pairs map[fromTo]relation
