@@ -10,9 +10,9 @@ import "sync"
 // Store.lockRelations), so a later batch that locks the recipient and
 // reads the same relations_seq knows the pair is as it was, and need not
 // read the contacts and blocks again: its checks are then one locking
-// read of users by primary key (see optimisticBatch). That read costs
-// mariadbd about a fifth less of each message than the join of contacts
-// and blocks (docs/performance.md, BenchmarkBatchParts).
+// read of users by primary key (see optimisticBatch), and the whole batch
+// costs mariadbd about a fifth less a message (docs/performance.md,
+// BenchmarkBatchParts).
 //
 // A host that writes contacts or blocks itself, past the module, bumps
 // relations_seq as Contact's doc asks. If it does not, a write that
