@@ -626,6 +626,12 @@ func testLongPoll(t *testing.T, s *chattest.Server, polls sdker) {
 				t.Fatalf("device poll: %+v", res.ans)
 			}
 		}
+		// Each session's cursor moves once its answer is written (API.md
+		// §5), maybe after the client has read it: the next poll of b's,
+		// below, must not find the message again.
+		waitFor(t, "both of b's cursors past its message", func() bool {
+			return s.Count(t, "user_tokens", "uid = ? AND recv_cursor >= ?", b.UID, id) >= 2
+		})
 	})
 
 	t.Run("Close answers held polls", func(t *testing.T) {
