@@ -648,14 +648,14 @@ func (s *Store) optimisticBatch(ctx context.Context, c *sql.Conn, batch []*write
 	if known != nil {
 		q, err = s.lockUsersSQL(nil, pairs)
 	} else {
-		q, err = s.lockAndCheckSQL(nil, batch)
+		q, err = s.lockAndCheckSQL(nil, pairs)
 	}
 	if err != nil {
 		return nil, false, err
 	}
 	q = append(q, "; "...)
 	if s.onGalera(ctx) {
-		if q, err = s.bumpSQL(q, recipientsOf(rows)); err != nil {
+		if q, err = s.bumpSQL(q, "mailbox_seq", recipientsOf(rows)); err != nil {
 			return nil, false, err
 		}
 		q = append(q, "; "...)
@@ -682,7 +682,7 @@ func (s *Store) optimisticBatch(ctx context.Context, c *sql.Conn, batch []*write
 	if known != nil {
 		read, stale, err = readKnownChecks(res, pairs, known)
 	} else if read, err = readChecks(res); err == nil {
-		s.relations.store(pairs, read.seqs, read.contacts, read.blocked)
+		s.relations.store(pairs, read)
 	}
 	if err != nil {
 		return nil, false, err
@@ -754,7 +754,7 @@ func readKnownChecks(rows *sql.Rows, pairs []fromTo, known []relation) (checked,
 	if err := rows.Err(); err != nil {
 		return checked{}, nil, fmt.Errorf("lock users: %w", err)
 	}
-	c := checked{contacts: map[fromTo]bool{}, blocked: map[fromTo]bool{}, seqs: seqs}
+	c := checked{contacts: map[fromTo]bool{}, blocked: map[fromTo]bool{}}
 	var stale []fromTo
 	for i, p := range pairs {
 		seq, present := seqs[p.to]
@@ -875,7 +875,8 @@ func (s *Store) batchBody(tx *gorm.DB, batch []*writeReq, step int64, hexTexts b
 // derived table written into the statement, their uids as literals
 // (integers: nothing to escape), so the statement needs no placeholders.
 func (s *Store) lockAndCheck(tx *gorm.DB, batch []*writeReq) (checked, error) {
-	q, err := s.lockAndCheckSQL(nil, batch)
+	pairs := batchPairs(batch)
+	q, err := s.lockAndCheckSQL(nil, pairs)
 	if err != nil {
 		return checked{}, err
 	}
@@ -886,7 +887,7 @@ func (s *Store) lockAndCheck(tx *gorm.DB, batch []*writeReq) (checked, error) {
 	defer rows.Close()
 	c, err := readChecks(rows)
 	if err == nil {
-		s.relations.store(batchPairs(batch), c.seqs, c.contacts, c.blocked)
+		s.relations.store(pairs, c)
 	}
 	return c, err
 }
@@ -896,8 +897,9 @@ func (s *Store) lockAndCheck(tx *gorm.DB, batch []*writeReq) (checked, error) {
 // other, and the recipient's relations_seq (see relationsCache).
 const lockAndCheckColumns = "u.uid, p.f, c.uid IS NOT NULL, b1.uid IS NOT NULL OR b2.uid IS NOT NULL, u.relations_seq FROM "
 
-// lockAndCheckSQL appends lockAndCheck's statement to q.
-func (s *Store) lockAndCheckSQL(q []byte, batch []*writeReq) ([]byte, error) {
+// lockAndCheckSQL appends lockAndCheck's statement for a batch's pairs
+// (batchPairs) to q.
+func (s *Store) lockAndCheckSQL(q []byte, pairs []fromTo) ([]byte, error) {
 	users, err := s.table(&User{})
 	if err != nil {
 		return nil, err
@@ -906,8 +908,6 @@ func (s *Store) lockAndCheckSQL(q []byte, batch []*writeReq) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	pairs := batchPairs(batch)
-
 	q = slices.Grow(q, 512+48*len(pairs))
 	q = appendPairsUnion(q, users, pairs)
 	q = append(q, " ON p.t = u.uid LEFT JOIN "...)

@@ -408,11 +408,10 @@ func (s *Store) lockRelations(tx *gorm.DB, me int64, peers []int64) ([]int64, er
 	if err != nil {
 		return nil, err
 	}
-	users, err := s.table(&User{})
+	q, err := s.bumpSQL(nil, "relations_seq", locked)
 	if err != nil {
 		return nil, err
 	}
-	q := append(appendInts([]byte("UPDATE "+users+" SET relations_seq = relations_seq + 1 WHERE uid IN ("), locked...), ')')
 	if err := tx.Exec(string(q)).Error; err != nil {
 		return nil, fmt.Errorf("bump relations: %w", err)
 	}

@@ -87,7 +87,7 @@ func (s *Store) bumpMailboxes(tx *gorm.DB, uids []int64) error {
 	if len(uids) == 0 || !s.onGalera(tx.Statement.Context) {
 		return nil
 	}
-	q, err := s.bumpSQL(nil, uids)
+	q, err := s.bumpSQL(nil, "mailbox_seq", uids)
 	if err != nil {
 		return err
 	}
@@ -97,9 +97,12 @@ func (s *Store) bumpMailboxes(tx *gorm.DB, uids []int64) error {
 	return nil
 }
 
-// bumpSQL appends bumpMailboxes' statement to q; the uids are integer
-// literals (nothing to escape).
-func (s *Store) bumpSQL(q []byte, uids []int64) ([]byte, error) {
+// bumpSQL appends to q the statement that adds one to column (one of
+// users' counters: mailbox_seq, relations_seq) of each of uids, in uid
+// order on MySQL/MariaDB (SQLite's UPDATE takes no ORDER BY, and needs
+// none, with one writer); the uids are integer literals (nothing to
+// escape).
+func (s *Store) bumpSQL(q []byte, column string, uids []int64) ([]byte, error) {
 	users, err := s.table(&User{})
 	if err != nil {
 		return nil, err
@@ -109,9 +112,12 @@ func (s *Store) bumpSQL(q []byte, uids []int64) ([]byte, error) {
 	uids = slices.Compact(uids)
 	q = append(q, "UPDATE "...)
 	q = append(q, users...)
-	q = append(q, " SET mailbox_seq = mailbox_seq + 1 WHERE uid IN ("...)
-	q = appendInts(q, uids...)
-	return append(q, ") ORDER BY uid"...), nil
+	q = append(q, " SET "+column+" = "+column+" + 1 WHERE uid IN ("...)
+	q = append(appendInts(q, uids...), ')')
+	if s.mysql() {
+		q = append(q, " ORDER BY uid"...)
+	}
+	return q, nil
 }
 
 // idStep returns how far apart the ids of one multi-row INSERT just run

@@ -54,18 +54,17 @@ func (c *relationsCache) lookup(pairs []fromTo) []relation {
 	return found
 }
 
-// store records what a full check read: for each pair whose recipient is
-// present, its relations_seq in seqs and whether it is in contacts and
-// blocked.
-func (c *relationsCache) store(pairs []fromTo, seqs map[int64]int64, contacts, blocked map[fromTo]bool) {
+// store records what a full check read of pairs: each pair whose
+// recipient is present, under its relations_seq.
+func (c *relationsCache) store(pairs []fromTo, read checked) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.pairs == nil || len(c.pairs)+len(pairs) > relationsCacheSize {
 		c.pairs = make(map[fromTo]relation, len(pairs))
 	}
 	for _, p := range pairs {
-		if seq, ok := seqs[p.to]; ok {
-			c.pairs[p] = relation{seq: seq, contact: contacts[p], blocked: blocked[p]}
+		if seq, ok := read.seqs[p.to]; ok {
+			c.pairs[p] = relation{seq: seq, contact: read.contacts[p], blocked: read.blocked[p]}
 		}
 	}
 }
