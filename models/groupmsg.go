@@ -2,11 +2,13 @@ package models
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
@@ -30,6 +32,10 @@ import (
 // its members at once, in uid order, so that whatever reaches a user,
 // 1:1 or through any of their groups, becomes visible in id order.
 // SQLite runs one transaction at a time and needs none.
+//
+// On MySQL/MariaDB the writer keeps a connection of its own, set up once
+// as MessageWriter's are (see batchConn): READ COMMITTED and autocommit
+// off, so that a batch opens no transaction with round trips of its own.
 type GroupWriter struct {
 	store    *Store
 	maxBatch int
@@ -37,6 +43,10 @@ type GroupWriter struct {
 	done     chan struct{}
 	running  sync.WaitGroup
 	stopOnce sync.Once
+	// conn is the writer's own connection (see Start); nil on SQLite,
+	// and where there is none to keep.
+	conn    *batchConn
+	ownPool *sql.DB
 }
 
 type groupReq struct {
@@ -56,7 +66,21 @@ func NewGroupWriter(store *Store, maxBatch int) *GroupWriter {
 
 // Start runs the writer until Stop. One goroutine: a group's Sends
 // queue on its row lock anyway, and SQLite has one connection.
+//
+// On MySQL/MariaDB its connection comes from a pool of its own when
+// GORM was opened on a DSN (see openBatchPool), else from the module's
+// pool if it has room to spare it (see roomToHold); otherwise each batch
+// runs in a transaction of the module's pool, as Sends after Stop do.
 func (w *GroupWriter) Start() {
+	if w.store.mysql() {
+		if pool, err := openBatchPool(w.store.db, 1, w.store.timeout, nil); err == nil && pool != nil {
+			w.ownPool = pool
+			w.conn = &batchConn{pool: pool, twoTrips: new(atomic.Int64)}
+		} else if sqlDB, err := w.store.db.DB(); err == nil && roomToHold(sqlDB, 2) {
+			// Room for this writer's connection and a message writer's.
+			w.conn = &batchConn{pool: sqlDB, twoTrips: new(atomic.Int64)}
+		}
+	}
 	w.running.Add(1)
 	go w.run()
 }
@@ -66,10 +90,16 @@ func (w *GroupWriter) Start() {
 func (w *GroupWriter) Stop() {
 	w.stopOnce.Do(func() { close(w.done) })
 	w.running.Wait()
+	if w.ownPool != nil {
+		_ = w.ownPool.Close()
+	}
 }
 
 func (w *GroupWriter) run() {
 	defer w.running.Done()
+	if w.conn != nil {
+		defer w.conn.discard()
+	}
 	collectBatches(w.reqs, w.done, w.maxBatch, w.commit)
 }
 
@@ -126,7 +156,7 @@ func (w *GroupWriter) commit(batch []*groupReq) {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), first)
 	defer cancel()
-	err := w.store.createGroupBatch(ctx, batch)
+	err := w.store.createGroupBatchOn(ctx, w.conn, batch)
 	if err != nil && isDuplicate(err) {
 		for _, r := range batch {
 			w.store.storeGroupAlone(ctx, r)
@@ -172,31 +202,62 @@ type groupState struct {
 // holds its outcome (an error of its own, or its stored or replayed id);
 // on error nothing was stored.
 func (s *Store) createGroupBatch(ctx context.Context, batch []*groupReq) error {
-	return s.contactTx(ctx, func(tx *gorm.DB) error {
-		groups, err := s.lockGroups(tx, batch)
-		if err != nil {
+	return s.contactTx(ctx, func(tx *gorm.DB) error { return s.groupBatchBody(tx, batch) })
+}
+
+// createGroupBatchOn is createGroupBatch on the writer's own connection
+// when it has one (conn not nil), deadlocks retried as contactTx retries
+// them.
+func (s *Store) createGroupBatchOn(ctx context.Context, conn *batchConn, batch []*groupReq) error {
+	if conn == nil {
+		return s.createGroupBatch(ctx, batch)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	for attempt := 1; ; attempt++ {
+		err := s.groupBatchOn(ctx, conn, batch)
+		if err == nil || !isDeadlock(err) || !retryPause(ctx, attempt) {
 			return err
 		}
-		seen := make(map[msgKey]*groupReq)
-		var rows []*groupReq
-		for _, r := range batch {
-			r.err, r.replayed, r.members = nil, false, nil
-			if store, err := s.decideGroupSend(tx, r, groups, seen); err != nil {
-				return err
-			} else if store {
-				rows = append(rows, r)
-			}
-		}
-		if err := s.insertGroupMessages(tx, rows, groups); err != nil {
+	}
+}
+
+// groupBatchOn runs the batch's transaction once on conn.
+func (s *Store) groupBatchOn(ctx context.Context, conn *batchConn, batch []*groupReq) error {
+	c, err := conn.get(ctx)
+	if err != nil {
+		return err
+	}
+	tx := s.db.Session(&gorm.Session{NewDB: true, Context: ctx})
+	tx.Statement.ConnPool = c
+	return conn.end(ctx, s.groupBatchBody(tx, batch))
+}
+
+// groupBatchBody is the batch transaction's statements, in tx.
+func (s *Store) groupBatchBody(tx *gorm.DB, batch []*groupReq) error {
+	groups, err := s.lockGroups(tx, batch)
+	if err != nil {
+		return err
+	}
+	seen := make(map[msgKey]*groupReq)
+	var rows []*groupReq
+	for _, r := range batch {
+		r.err, r.replayed, r.members = nil, false, nil
+		if store, err := s.decideGroupSend(tx, r, groups, seen); err != nil {
 			return err
+		} else if store {
+			rows = append(rows, r)
 		}
-		for _, r := range batch {
-			if r.err == nil && r.members == nil {
-				r.members = othersThan(groups[r.m.GID].members, r.m.FromUID)
-			}
+	}
+	if err := s.insertGroupMessages(tx, rows, groups); err != nil {
+		return err
+	}
+	for _, r := range batch {
+		if r.err == nil && r.members == nil {
+			r.members = othersThan(groups[r.m.GID].members, r.m.FromUID)
 		}
-		return s.moveGroupMarks(tx, groups)
-	})
+	}
+	return s.moveGroupMarks(tx, groups)
 }
 
 // lockGroups locks the batch's groups (in gid order) and, on

@@ -115,3 +115,42 @@ func BenchmarkUnread(b *testing.B) {
 		return fmt.Sprintf(`{"uid":%d,"access_token":"%s"}`, p[0].UID, p[0].Token)
 	})
 }
+
+// groupBenchSize is the group of BenchmarkGroupSendMySQL: the bench's.
+const groupBenchSize = 100
+
+// BenchmarkGroupSendMySQL is /Message/Send into one group of
+// groupBenchSize members by benchSenders of them, as the bench's group
+// send workload, on a fresh MariaDB/MySQL database
+// (FIBERCHAT_TEST_MYSQL_DSN): a group Send locks every member's row.
+func BenchmarkGroupSendMySQL(b *testing.B) {
+	base := os.Getenv(chattest.MySQLEnv)
+	if base == "" {
+		b.Skip(chattest.MySQLEnv + " is not set")
+	}
+	s := chattest.NewServer(b, chattest.OpenMySQL(b, base), chattest.Options{Config: func(c *module.Config) {
+		c.LoginRateLimit, c.RegisterRateLimit = -1, -1
+	}})
+	members := make([]chattest.User, groupBenchSize)
+	invite := make([]map[string]any, 0, groupBenchSize-1)
+	for i := range members {
+		members[i] = s.NewUser(b, fmt.Sprint("member", i))
+		if i > 0 {
+			s.Befriend(b, members[0], members[i])
+			invite = append(invite, map[string]any{"uid": members[i].UID})
+		}
+	}
+	made := s.Post(b, "/Group/create", members[0].Creds(map[string]any{"name": "bench", "data": invite}))
+	chattest.Expect(b, made, 200, 0)
+	if n := made.Int("num"); n != groupBenchSize-1 {
+		b.Fatalf("group made with %d members added: %s", n, made)
+	}
+	gid := made.Int("gid")
+	pairs := make([][2]chattest.User, benchSenders)
+	for i := range pairs {
+		pairs[i] = [2]chattest.User{members[i], members[i]}
+	}
+	runParallel(b, s, pairs, "/Message/Send", func(p [2]chattest.User, seq int) string {
+		return fmt.Sprintf(`{"uid":%d,"access_token":"%s","gid":%d,"data":"benchmark message number %d"}`, p[0].UID, p[0].Token, gid, seq)
+	})
+}
