@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -75,7 +76,7 @@ func (w *GroupWriter) Start() {
 	if w.store.mysql() {
 		if pool, err := openBatchPool(w.store.db, 1, w.store.timeout, nil); err == nil && pool != nil {
 			w.ownPool = pool
-			w.conn = &batchConn{pool: pool, twoTrips: new(atomic.Int64)}
+			w.conn = &batchConn{pool: pool, multi: true, twoTrips: new(atomic.Int64)}
 		} else if sqlDB, err := w.store.db.DB(); err == nil && roomToHold(sqlDB, 2) {
 			// Room for this writer's connection and a message writer's.
 			w.conn = &batchConn{pool: sqlDB, twoTrips: new(atomic.Int64)}
@@ -202,7 +203,7 @@ type groupState struct {
 // holds its outcome (an error of its own, or its stored or replayed id);
 // on error nothing was stored.
 func (s *Store) createGroupBatch(ctx context.Context, batch []*groupReq) error {
-	return s.contactTx(ctx, func(tx *gorm.DB) error { return s.groupBatchBody(tx, batch) })
+	return s.contactTx(ctx, func(tx *gorm.DB) error { return s.groupBatchBody(tx, batch, nil) })
 }
 
 // createGroupBatchOn is createGroupBatch on the writer's own connection
@@ -230,12 +231,14 @@ func (s *Store) groupBatchOn(ctx context.Context, conn *batchConn, batch []*grou
 	}
 	tx := s.db.Session(&gorm.Session{NewDB: true, Context: ctx})
 	tx.Statement.ConnPool = c
-	return conn.end(ctx, s.groupBatchBody(tx, batch))
+	return conn.end(ctx, s.groupBatchBody(tx, batch, conn))
 }
 
-// groupBatchBody is the batch transaction's statements, in tx.
-func (s *Store) groupBatchBody(tx *gorm.DB, batch []*groupReq) error {
-	groups, err := s.lockGroups(tx, batch)
+// groupBatchBody is the batch transaction's statements, in tx; on the
+// writer's connection conn when it is not nil.
+func (s *Store) groupBatchBody(tx *gorm.DB, batch []*groupReq, conn *batchConn) error {
+	multi := conn != nil && conn.multi
+	groups, err := s.lockGroups(tx, batch, multi)
 	if err != nil {
 		return err
 	}
@@ -249,21 +252,153 @@ func (s *Store) groupBatchBody(tx *gorm.DB, batch []*groupReq) error {
 			rows = append(rows, r)
 		}
 	}
-	if err := s.insertGroupMessages(tx, rows, groups); err != nil {
-		return err
+	if multi && !slices.ContainsFunc(rows, func(r *groupReq) bool { return r.m.FileID != 0 }) {
+		if err := s.storeGroupRows(tx, rows, groups, !conn.escapes); err != nil {
+			return err
+		}
+	} else {
+		if err := s.insertGroupMessages(tx, rows, groups); err != nil {
+			return err
+		}
+		if err := s.moveGroupMarks(tx, groups); err != nil {
+			return err
+		}
 	}
 	for _, r := range batch {
 		if r.err == nil && r.members == nil {
 			r.members = othersThan(groups[r.m.GID].members, r.m.FromUID)
 		}
 	}
-	return s.moveGroupMarks(tx, groups)
+	return nil
+}
+
+// storeGroupRows is insertGroupMessages and moveGroupMarks in one round
+// trip, on a writer's connection that takes several statements at once:
+// the INSERT, then each group's counters and its senders' read marks,
+// whose ids are the INSERT's as the server numbered them (LAST_INSERT_ID()
+// plus the row's place times auto_increment_increment, which Galera
+// changes as nodes come and go), then the first id and the step read
+// back. Uids, seqs and places are integer literals; the texts go as
+// appendText writes them. A message with a file takes the other path
+// (see claimFile).
+func (s *Store) storeGroupRows(tx *gorm.DB, rows []*groupReq, groups map[int64]*groupState, hexTexts bool) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	messages, err := s.table(&Message{})
+	if err != nil {
+		return err
+	}
+	groupTable, memberTable, err := s.tables(&Group{}, &GroupMember{})
+	if err != nil {
+		return err
+	}
+	// Per group: the place of its last row, and each sender's newest
+	// row's place and seq.
+	type mark struct{ place, seq int64 }
+	last := make(map[int64]int64, len(groups))
+	marks := make(map[int64]map[int64]mark, len(groups))
+	var args []any
+	q := make([]byte, 0, 256+96*len(rows))
+	q = append(q, "INSERT INTO "...)
+	q = append(q, messages...)
+	q = append(q, " (from_uid, to_uid, body, created_at, client_msg_id, gid, gseq, kind, reply_to, file_id) VALUES "...)
+	for i, r := range rows {
+		g := groups[r.m.GID]
+		g.seq++
+		r.m.GSeq = g.seq
+		if i > 0 {
+			q = append(q, ", "...)
+		}
+		q = append(strconv.AppendInt(append(q, '('), r.m.FromUID, 10), ", NULL, "...)
+		q, args = appendText(q, args, &r.m.Body, hexTexts)
+		q = strconv.AppendInt(append(q, ", "...), r.m.CreatedAt, 10)
+		q, args = appendText(append(q, ", "...), args, r.m.ClientMsgID, hexTexts)
+		q = append(appendInts(append(q, ", "...), r.m.GID, r.m.GSeq, int64(r.m.Kind), r.m.ReplyTo, 0), ')')
+		last[r.m.GID] = int64(i)
+		if marks[r.m.GID] == nil {
+			marks[r.m.GID] = map[int64]mark{}
+		}
+		marks[r.m.GID][r.m.FromUID] = mark{int64(i), r.m.GSeq}
+	}
+	idAt := func(q []byte, place int64) []byte {
+		return strconv.AppendInt(append(q, "LAST_INSERT_ID() + @@auto_increment_increment * "...), place, 10)
+	}
+	gids := make([]int64, 0, len(last))
+	for gid := range last {
+		gids = append(gids, gid)
+	}
+	slices.Sort(gids)
+	for _, gid := range gids {
+		q = append(q, "; UPDATE "...)
+		q = append(q, groupTable...)
+		q = strconv.AppendInt(append(q, " SET seq = "...), groups[gid].seq, 10)
+		q = append(idAt(append(q, ", last_id = GREATEST(last_id, "...), last[gid]), ") WHERE gid = "...)
+		q = strconv.AppendInt(q, gid, 10)
+
+		uids := make([]int64, 0, len(marks[gid]))
+		for uid := range marks[gid] {
+			uids = append(uids, uid)
+		}
+		slices.Sort(uids)
+		// As marksSQL: read_id first, from the old read_seq.
+		cases := func(q []byte, value func(q []byte, m mark) []byte) []byte {
+			q = append(q, "CASE uid"...)
+			for _, uid := range uids {
+				q = strconv.AppendInt(append(q, " WHEN "...), uid, 10)
+				q = value(append(q, " THEN "...), marks[gid][uid])
+			}
+			return append(q, " END"...)
+		}
+		seqOf := func(q []byte, m mark) []byte { return strconv.AppendInt(q, m.seq, 10) }
+		idOf := func(q []byte, m mark) []byte { return idAt(q, m.place) }
+		q = append(q, "; UPDATE "...)
+		q = append(q, memberTable...)
+		q = cases(append(q, " SET read_id = CASE WHEN read_seq < ("...), seqOf)
+		q = cases(append(q, ") THEN ("...), idOf)
+		q = cases(append(q, ") ELSE read_id END, read_seq = GREATEST(read_seq, "...), seqOf)
+		q = strconv.AppendInt(append(q, ") WHERE gid = "...), gid, 10)
+		q = append(appendInts(append(q, " AND uid IN ("...), uids...), ')')
+	}
+	q = append(q, "; SELECT LAST_INSERT_ID(), @@auto_increment_increment"...)
+
+	ctx := tx.Statement.Context
+	res, err := tx.Statement.ConnPool.QueryContext(ctx, string(q), args...)
+	if err != nil {
+		return fmt.Errorf("create group messages: %w", err)
+	}
+	defer res.Close()
+	var first, step int64
+	for !res.Next() {
+		if !res.NextResultSet() {
+			if err := res.Err(); err != nil {
+				return fmt.Errorf("create group messages: %w", err)
+			}
+			return errors.New("create group messages: no id read back")
+		}
+	}
+	if err := res.Scan(&first, &step); err != nil {
+		return fmt.Errorf("create group messages: %w", err)
+	}
+	if err := res.Close(); err != nil {
+		return fmt.Errorf("create group messages: %w", err)
+	}
+	step = max(step, 1)
+	for i, r := range rows {
+		r.m.ID = first + int64(i)*step
+		g := groups[r.m.GID]
+		g.lastID = max(g.lastID, r.m.ID)
+		g.readTo[r.m.FromUID] = [2]int64{r.m.ID, r.m.GSeq}
+	}
+	return nil
 }
 
 // lockGroups locks the batch's groups (in gid order) and, on
 // MySQL/MariaDB, their members' user rows (see GroupWriter), and reads
-// each group's counters and members.
-func (s *Store) lockGroups(tx *gorm.DB, batch []*groupReq) (map[int64]*groupState, error) {
+// each group's counters and members: on a connection that takes several
+// statements at once (multi), the groups and their members in one round
+// trip.
+func (s *Store) lockGroups(tx *gorm.DB, batch []*groupReq, multi bool) (map[int64]*groupState, error) {
 	gids := make([]int64, 0, len(batch))
 	for _, r := range batch {
 		gids = append(gids, r.m.GID)
@@ -271,18 +406,19 @@ func (s *Store) lockGroups(tx *gorm.DB, batch []*groupReq) (map[int64]*groupStat
 	slices.Sort(gids)
 	gids = slices.Compact(gids)
 	var gs []Group
-	if err := tx.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).
-		Select("gid", "seq", "last_id").Where("gid IN ?", gids).Order("gid").Find(&gs).Error; err != nil {
-		return nil, fmt.Errorf("lock groups: %w", err)
+	var ms []GroupMember
+	var err error
+	if multi {
+		gs, ms, err = s.readGroupsAtOnce(tx, gids)
+	} else {
+		gs, ms, err = readGroups(tx, gids)
+	}
+	if err != nil {
+		return nil, err
 	}
 	out := make(map[int64]*groupState, len(gs))
 	for _, g := range gs {
 		out[g.GID] = &groupState{seq: g.Seq, lastID: g.LastID, readTo: map[int64][2]int64{}}
-	}
-	var ms []GroupMember
-	if err := tx.Select("gid", "uid").Where("gid IN ? AND until_id = 0", gids).
-		Order("gid, uid").Find(&ms).Error; err != nil {
-		return nil, fmt.Errorf("read members: %w", err)
 	}
 	all := make([]int64, 0, len(ms))
 	for _, m := range ms {
@@ -300,6 +436,69 @@ func (s *Store) lockGroups(tx *gorm.DB, batch []*groupReq) (map[int64]*groupStat
 		}
 	}
 	return out, nil
+}
+
+// readGroups locks the groups gids (sorted) and reads their counters,
+// then reads their members.
+func readGroups(tx *gorm.DB, gids []int64) ([]Group, []GroupMember, error) {
+	var gs []Group
+	if err := tx.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).
+		Select("gid", "seq", "last_id").Where("gid IN ?", gids).Order("gid").Find(&gs).Error; err != nil {
+		return nil, nil, fmt.Errorf("lock groups: %w", err)
+	}
+	var ms []GroupMember
+	if err := tx.Select("gid", "uid").Where("gid IN ? AND until_id = 0", gids).
+		Order("gid, uid").Find(&ms).Error; err != nil {
+		return nil, nil, fmt.Errorf("read members: %w", err)
+	}
+	return gs, ms, nil
+}
+
+// readGroupsAtOnce is readGroups in one round trip, on a connection that
+// takes several statements at once; the gids are integer literals.
+func (s *Store) readGroupsAtOnce(tx *gorm.DB, gids []int64) ([]Group, []GroupMember, error) {
+	groupTable, memberTable, err := s.tables(&Group{}, &GroupMember{})
+	if err != nil {
+		return nil, nil, err
+	}
+	in := appendInts(nil, gids...)
+	q := make([]byte, 0, 160+2*len(in))
+	q = append(q, "SELECT gid, seq, last_id FROM "...)
+	q = append(q, groupTable...)
+	q = append(append(append(q, " WHERE gid IN ("...), in...), ") ORDER BY gid FOR UPDATE; SELECT gid, uid FROM "...)
+	q = append(q, memberTable...)
+	q = append(append(append(q, " WHERE gid IN ("...), in...), ") AND until_id = 0 ORDER BY gid, uid"...)
+	rows, err := tx.Statement.ConnPool.QueryContext(tx.Statement.Context, string(q))
+	if err != nil {
+		return nil, nil, fmt.Errorf("lock groups: %w", err)
+	}
+	defer rows.Close()
+	var gs []Group
+	for rows.Next() {
+		var g Group
+		if err := rows.Scan(&g.GID, &g.Seq, &g.LastID); err != nil {
+			return nil, nil, fmt.Errorf("lock groups: %w", err)
+		}
+		gs = append(gs, g)
+	}
+	if !rows.NextResultSet() {
+		if err := rows.Err(); err != nil {
+			return nil, nil, fmt.Errorf("read members: %w", err)
+		}
+		return nil, nil, errors.New("read members: no result")
+	}
+	var ms []GroupMember
+	for rows.Next() {
+		var m GroupMember
+		if err := rows.Scan(&m.GID, &m.UID); err != nil {
+			return nil, nil, fmt.Errorf("read members: %w", err)
+		}
+		ms = append(ms, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("read members: %w", err)
+	}
+	return gs, ms, rows.Close()
 }
 
 // decideGroupSend decides r's fate: refused (r.err), a replay of a stored
