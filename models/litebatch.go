@@ -22,6 +22,9 @@ import (
 // against 33).
 type liteStmts struct {
 	check *sql.Stmt
+	// known is the checks of a batch whose pairs the relationsCache has
+	// (see liteChecks): the users' relations_seq, uids as a JSON array.
+	known *sql.Stmt
 	// insert and count are the messages' INSERT and the counters' upsert.
 	insert, count sizedStmts
 }
@@ -126,12 +129,18 @@ func (s *Store) prepareLite() (*liteStmts, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prepare the batch statements: %w", err)
 	}
-	st := &liteStmts{check: check}
+	known, err := pool.PrepareContext(ctx, "SELECT uid, relations_seq FROM "+users+" WHERE uid IN (SELECT value FROM jsonb_each(?))")
+	if err != nil {
+		_ = check.Close()
+		return nil, fmt.Errorf("prepare the batch statements: %w", err)
+	}
+	st := &liteStmts{check: check, known: known}
 	// insertMessages' rows, in order (ids rise with them).
 	st.insert, err = prepareSized(ctx, pool, "INSERT INTO "+messages+
 		" (from_uid, to_uid, body, created_at, client_msg_id, pair_lo, pair_hi, enc, kind, reply_to, file_id) VALUES ", 11, "")
 	if err != nil {
 		_ = check.Close()
+		_ = known.Close()
 		return nil, err
 	}
 	// countStored's upsert, rows as (uid, peer_uid, last_id, n).
@@ -139,6 +148,7 @@ func (s *Store) prepareLite() (*liteStmts, error) {
 		" ON CONFLICT (uid, peer_uid) DO UPDATE SET unread = unread + excluded.unread, last_id = max(last_id, excluded.last_id)")
 	if err != nil {
 		_ = check.Close()
+		_ = known.Close()
 		st.insert.close()
 		return nil, err
 	}
@@ -161,22 +171,7 @@ func (s *Store) liteBody(tx *gorm.DB, st *liteStmts, batch []*writeReq) ([]batch
 	}
 	ctx := tx.Statement.Context
 
-	pairs := batchPairs(batch)
-	arg := make([]byte, 0, 2+24*len(pairs))
-	arg = append(arg, '[')
-	for i, p := range pairs {
-		if i > 0 {
-			arg = append(arg, ',')
-		}
-		arg = append(appendInts(append(arg, '['), p.from, p.to), ']')
-	}
-	arg = append(arg, ']')
-	rows, err := sqlTx.StmtContext(ctx, st.check).QueryContext(ctx, string(arg))
-	if err != nil {
-		return nil, fmt.Errorf("lock recipients: %w", err)
-	}
-	c, err := readChecks(rows)
-	_ = rows.Close()
+	c, err := s.liteChecks(ctx, sqlTx, st, batchPairs(batch))
 	if err != nil {
 		return nil, err
 	}
@@ -217,4 +212,57 @@ func (s *Store) liteBody(tx *gorm.DB, st *liteStmts, batch []*writeReq) ([]batch
 		return nil, fmt.Errorf("count stored messages: %w", err)
 	}
 	return outcome, nil
+}
+
+// liteChecks reads the checks of a batch's pairs (batchPairs) in tx. When
+// the relationsCache has every pair, that is only the senders' and
+// recipients' relations_seq by primary key: a pair whose recipient's
+// relations_seq is unchanged is as it was (see relationsCache). Otherwise,
+// or when an entry is out of date or a user gone, it is the pairs' full
+// check, whose reading the cache then keeps. SQLite runs one write
+// transaction at a time, so what the batch reads stays true until it
+// commits.
+func (s *Store) liteChecks(ctx context.Context, tx txStmts, st *liteStmts, pairs []fromTo) (checked, error) {
+	if known := s.relations.lookup(pairs); known != nil {
+		arg := make([]byte, 0, 2+24*len(pairs))
+		arg = append(arg, '[')
+		for i, p := range pairs {
+			if i > 0 {
+				arg = append(arg, ',')
+			}
+			arg = appendInts(arg, p.from, p.to)
+		}
+		rows, err := tx.StmtContext(ctx, st.known).QueryContext(ctx, string(append(arg, ']')))
+		if err != nil {
+			return checked{}, fmt.Errorf("lock recipients: %w", err)
+		}
+		c, stale, err := readKnownChecks(rows, pairs, known)
+		_ = rows.Close()
+		if err != nil {
+			return checked{}, err
+		}
+		if len(stale) == 0 {
+			return c, nil
+		}
+		s.relations.forget(stale)
+	}
+	arg := make([]byte, 0, 2+24*len(pairs))
+	arg = append(arg, '[')
+	for i, p := range pairs {
+		if i > 0 {
+			arg = append(arg, ',')
+		}
+		arg = append(appendInts(append(arg, '['), p.from, p.to), ']')
+	}
+	rows, err := tx.StmtContext(ctx, st.check).QueryContext(ctx, string(append(arg, ']')))
+	if err != nil {
+		return checked{}, fmt.Errorf("lock recipients: %w", err)
+	}
+	c, err := readChecks(rows)
+	_ = rows.Close()
+	if err != nil {
+		return checked{}, err
+	}
+	s.relations.store(pairs, c)
+	return c, nil
 }

@@ -2,16 +2,17 @@ package models
 
 import "sync"
 
-// relationsCache remembers what a MySQL/MariaDB message batch read of a
-// (sender, recipient) pair: whether the sender is the recipient's contact
-// and whether either blocks the other, with the recipient's relations_seq
+// relationsCache remembers what a message batch read of a (sender,
+// recipient) pair: whether the sender is the recipient's contact and
+// whether either blocks the other, with the recipient's relations_seq
 // read under the same lock. Every transaction that makes or ends a
 // contact or a block bumps the relations_seq of both users (see
 // Store.lockRelations), so a later batch that locks the recipient and
 // reads the same relations_seq knows the pair is as it was, and need not
-// read the contacts and blocks again: its checks are then one locking
-// read of users by primary key (see optimisticBatch), and the whole batch
-// costs mariadbd about a fifth less a message (docs/performance.md,
+// read the contacts and blocks again: its checks are then one read of
+// users by primary key (a locking one on MySQL/MariaDB: see
+// optimisticBatch and liteChecks). On MariaDB the whole batch costs
+// mariadbd about a fifth less a message (docs/performance.md,
 // BenchmarkBatchParts).
 //
 // A host that writes contacts or blocks itself, past the module, bumps

@@ -72,7 +72,7 @@ type Store struct {
 	// wsrep is whether the database is a Galera node, once known (see
 	// onGalera).
 	wsrep atomic.Int32
-	// relations is what MySQL batches read of their pairs, kept while
+	// relations is what message batches read of their pairs, kept while
 	// the recipients' relations_seq stays as it was.
 	relations relationsCache
 }
