@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
@@ -76,10 +74,10 @@ func (w *GroupWriter) Start() {
 	if w.store.mysql() {
 		if pool, err := openBatchPool(w.store.db, 1, w.store.timeout, nil); err == nil && pool != nil {
 			w.ownPool = pool
-			w.conn = &batchConn{pool: pool, multi: true, twoTrips: new(atomic.Int64)}
+			w.conn = &batchConn{pool: pool, multi: true}
 		} else if sqlDB, err := w.store.db.DB(); err == nil && roomToHold(sqlDB, 2) {
 			// Room for this writer's connection and a message writer's.
-			w.conn = &batchConn{pool: sqlDB, twoTrips: new(atomic.Int64)}
+			w.conn = &batchConn{pool: sqlDB}
 		}
 	}
 	w.running.Add(1)
@@ -341,24 +339,9 @@ func (s *Store) storeGroupRows(tx *gorm.DB, rows []*groupReq, groups map[int64]*
 			uids = append(uids, uid)
 		}
 		slices.Sort(uids)
-		// As marksSQL: read_id first, from the old read_seq.
-		cases := func(q []byte, value func(q []byte, m mark) []byte) []byte {
-			q = append(q, "CASE uid"...)
-			for _, uid := range uids {
-				q = strconv.AppendInt(append(q, " WHEN "...), uid, 10)
-				q = value(append(q, " THEN "...), marks[gid][uid])
-			}
-			return append(q, " END"...)
-		}
-		seqOf := func(q []byte, m mark) []byte { return strconv.AppendInt(q, m.seq, 10) }
-		idOf := func(q []byte, m mark) []byte { return idAt(q, m.place) }
-		q = append(q, "; UPDATE "...)
-		q = append(q, memberTable...)
-		q = cases(append(q, " SET read_id = CASE WHEN read_seq < ("...), seqOf)
-		q = cases(append(q, ") THEN ("...), idOf)
-		q = cases(append(q, ") ELSE read_id END, read_seq = GREATEST(read_seq, "...), seqOf)
-		q = strconv.AppendInt(append(q, ") WHERE gid = "...), gid, 10)
-		q = append(appendInts(append(q, " AND uid IN ("...), uids...), ')')
+		q = s.appendMarksSQL(append(q, "; "...), memberTable, gid, uids,
+			func(q []byte, uid int64) []byte { return strconv.AppendInt(q, marks[gid][uid].seq, 10) },
+			func(q []byte, uid int64) []byte { return idAt(q, marks[gid][uid].place) })
 	}
 	q = append(q, "; SELECT LAST_INSERT_ID(), @@auto_increment_increment"...)
 
@@ -623,38 +606,47 @@ func (s *Store) moveGroupMarks(tx *gorm.DB, groups map[int64]*groupState) error 
 			Updates(map[string]any{"seq": g.seq, "last_id": g.lastID}).Error; err != nil {
 			return fmt.Errorf("count group messages: %w", err)
 		}
-		q, args := s.marksSQL(table, gid, g.readTo)
-		if err := tx.Exec(q, args...).Error; err != nil {
+		uids := make([]int64, 0, len(g.readTo))
+		for uid := range g.readTo {
+			uids = append(uids, uid)
+		}
+		slices.Sort(uids)
+		q := s.appendMarksSQL(nil, table, gid, uids,
+			func(q []byte, uid int64) []byte { return strconv.AppendInt(q, g.readTo[uid][1], 10) },
+			func(q []byte, uid int64) []byte { return strconv.AppendInt(q, g.readTo[uid][0], 10) })
+		if err := tx.Exec(string(q)).Error; err != nil {
 			return fmt.Errorf("move read marks: %w", err)
 		}
 	}
 	return nil
 }
 
-// marksSQL is one UPDATE moving each sender's mark in gid to readTo's
-// id and seq, never backwards. read_id is assigned first, from the old
-// read_seq: MySQL assigns left to right with the new values, SQLite with
-// the old ones, and this order reads the same on both.
-func (s *Store) marksSQL(table string, gid int64, readTo map[int64][2]int64) (string, []any) {
-	uids := make([]int64, 0, len(readTo))
-	for uid := range readTo {
-		uids = append(uids, uid)
-	}
-	slices.Sort(uids)
-	whens := " CASE uid" + strings.Repeat(" WHEN ? THEN ?", len(uids)) + " END"
-	args := make([]any, 0, 6*len(uids)+2)
-	for _, part := range []int{1, 0, 1} { // seq, id, seq: the three CASEs' values
+// appendMarksSQL appends to q one UPDATE moving the read mark in gid of
+// each of uids (sorted) to the seq and id its functions append (integer
+// literals or expressions: nothing to escape), never backwards. read_id
+// is assigned first, from the old read_seq: MySQL assigns left to right
+// with the new values, SQLite with the old ones, and this order reads
+// the same on both.
+func (s *Store) appendMarksSQL(q []byte, table string, gid int64, uids []int64, seqOf, idOf func(q []byte, uid int64) []byte) []byte {
+	cases := func(q []byte, value func(q []byte, uid int64) []byte) []byte {
+		q = append(q, "CASE uid"...)
 		for _, uid := range uids {
-			args = append(args, uid, readTo[uid][part])
+			q = strconv.AppendInt(append(q, " WHEN "...), uid, 10)
+			q = value(append(q, " THEN "...), uid)
 		}
+		return append(q, " END"...)
 	}
 	greatest := "max"
 	if s.mysql() {
 		greatest = "GREATEST"
 	}
-	q := "UPDATE " + table + " SET read_id = CASE WHEN read_seq < (" + whens + ") THEN (" + whens + ") ELSE read_id END," +
-		" read_seq = " + greatest + "(read_seq," + whens + ") WHERE gid = ? AND uid IN ?"
-	return q, append(args, gid, uids)
+	q = append(q, "UPDATE "...)
+	q = append(q, table...)
+	q = cases(append(q, " SET read_id = CASE WHEN read_seq < ("...), seqOf)
+	q = cases(append(q, ") THEN ("...), idOf)
+	q = cases(append(q, ") ELSE read_id END, read_seq = "+greatest+"(read_seq, "...), seqOf)
+	q = strconv.AppendInt(append(q, ") WHERE gid = "...), gid, 10)
+	return append(appendInts(append(q, " AND uid IN ("...), uids...), ')')
 }
 
 // othersThan returns members without uid.
