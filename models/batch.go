@@ -1149,7 +1149,15 @@ func (s *Store) insertSQL(q []byte, args []any, rows []*Message, hexTexts bool) 
 	q = slices.Grow(q, 128+64*len(rows))
 	q = append(q, "INSERT INTO "...)
 	q = append(q, table...)
-	q = append(q, " (from_uid, to_uid, body, created_at, client_msg_id, pair_lo, pair_hi, enc, kind, reply_to, file_id) VALUES "...)
+	// A batch of plain messages, as nearly every one is, leaves enc,
+	// kind, reply_to and file_id to their defaults: the server parses
+	// and fills four values a row fewer.
+	plain := !slices.ContainsFunc(rows, notPlain)
+	if plain {
+		q = append(q, " (from_uid, to_uid, body, created_at, client_msg_id, pair_lo, pair_hi) VALUES "...)
+	} else {
+		q = append(q, " (from_uid, to_uid, body, created_at, client_msg_id, pair_lo, pair_hi, enc, kind, reply_to, file_id) VALUES "...)
+	}
 	for i, m := range rows {
 		if i > 0 {
 			q = append(q, ", "...)
@@ -1159,12 +1167,21 @@ func (s *Store) insertSQL(q []byte, args []any, rows []*Message, hexTexts bool) 
 		q = strconv.AppendInt(append(q, ", "...), m.CreatedAt, 10)
 		q, args = appendText(append(q, ", "...), args, m.ClientMsgID, hexTexts)
 		q = appendInts(append(q, ", "...), m.PairLo, m.PairHi)
-		// enc, kind, reply_to and file_id are literals, as the ids are:
-		// no argument, no escaping.
-		q = append(append(q, ", "...), encLiteral(m.Enc), ',', ' ')
-		q = append(appendInts(q, int64(m.Kind), m.ReplyTo, m.FileID), ')')
+		if !plain {
+			// enc, kind, reply_to and file_id are literals, as the ids
+			// are: no argument, no escaping.
+			q = append(append(q, ", "...), encLiteral(m.Enc), ',', ' ')
+			q = appendInts(q, int64(m.Kind), m.ReplyTo, m.FileID)
+		}
+		q = append(q, ')')
 	}
 	return q, args, nil
+}
+
+// notPlain reports whether m sets any of enc, kind, reply_to and file_id,
+// whose defaults (0) a plain message takes.
+func notPlain(m *Message) bool {
+	return m.Enc || m.Kind != 0 || m.ReplyTo != 0 || m.FileID != 0
 }
 
 // encLiteral is the SQL literal of a message's enc column.

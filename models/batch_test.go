@@ -112,6 +112,50 @@ func testMessageWriterBatch(t *testing.T, db *chattest.DB) {
 	}
 }
 
+// TestMessageWriterBatchColumns stores a batch of plain messages, whose
+// INSERT leaves enc, kind, reply_to and file_id to their defaults, and one
+// where a reply, an encrypted message and a reaction share the batch with
+// plain ones: each row must keep its own values, and the plain ones the
+// defaults.
+func TestMessageWriterBatchColumns(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		s := chattest.NewServer(t, db, chattest.Options{})
+		a, b := s.NewUser(t, "a"), s.NewUser(t, "b")
+		s.Befriend(t, a, b)
+		store := models.NewStore(s.Module.DB(), 0)
+		plain := []*models.Message{
+			{FromUID: a.UID, ToUID: b.UID, Body: "p1", CreatedAt: 1},
+			{FromUID: b.UID, ToUID: a.UID, Body: "p2", CreatedAt: 1},
+		}
+		if _, errs, _ := sendQueued(models.NewMessageWriter(store, 64), plain, nil, 0); errs[0] != nil || errs[1] != nil {
+			t.Fatalf("plain batch: %v", errs)
+		}
+		mixed := []*models.Message{
+			{FromUID: a.UID, ToUID: b.UID, Body: "p3", CreatedAt: 2},
+			{FromUID: b.UID, ToUID: a.UID, Body: "a reply", CreatedAt: 2, ReplyTo: plain[0].ID},
+			{FromUID: a.UID, ToUID: b.UID, Body: "c2VjcmV0", CreatedAt: 2, Enc: true},
+			{FromUID: b.UID, ToUID: a.UID, Body: "+1", CreatedAt: 2, Kind: models.KindReaction, ReplyTo: plain[0].ID},
+		}
+		w := models.NewMessageWriter(store, 64)
+		if _, errs, _ := sendQueued(w, mixed, nil, 0); errs[0] != nil || errs[1] != nil || errs[2] != nil || errs[3] != nil {
+			t.Fatalf("mixed batch: %v", errs)
+		}
+		if batches, _ := w.Stats(); batches != 1 {
+			t.Fatalf("%d batches, want the mixed messages in one", batches)
+		}
+		for _, m := range append(plain, mixed...) {
+			var row models.Message
+			if err := s.Module.DB().First(&row, m.ID).Error; err != nil {
+				t.Fatal(err)
+			}
+			if row.Body != m.Body || row.Enc != m.Enc || row.Kind != m.Kind || row.ReplyTo != m.ReplyTo || row.FileID != 0 {
+				t.Fatalf("row %d: body %q enc %v kind %d reply_to %d file_id %d, want %q %v %d %d 0",
+					m.ID, row.Body, row.Enc, row.Kind, row.ReplyTo, row.FileID, m.Body, m.Enc, m.Kind, m.ReplyTo)
+			}
+		}
+	})
+}
+
 // TestMessageWriterBigBatch stores one batch of 1 000 messages, the
 // largest SendBatchSize allows, to 1 000 recipients: as many pairs, which
 // SQLite cannot take as a UNION of 1 000 terms (its limit is 500).
