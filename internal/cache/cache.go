@@ -6,6 +6,10 @@
 //
 //   - bounded: at most Size entries; past it a random eighth is dropped,
 //     which costs nothing on a hit, unlike LRU bookkeeping;
+//   - swept: an entry no longer fresh is dropped within a quarter of a
+//     TTL of going stale (see Sweep), so that a burst of keys never seen
+//     again (the sessions of streams opened at once, say) does not hold
+//     memory until eviction reaches it;
 //   - fresh: an entry is served for TTL after it was read, and not at all
 //     once the clock has gone back past its read time;
 //   - invalidation: Forget drops one key, ForgetGroup every key of a group
@@ -57,6 +61,20 @@ type Cache[K, G comparable, V any] struct {
 	epoch   uint64
 	entries map[K]entry[G, V]
 	groups  map[G]map[K]struct{}
+	// gens holds, oldest first, the keys stored in each quarter of a TTL,
+	// so that Sweep finds the stale entries without reading the fresh
+	// ones. A key stored again is in several; one forgotten or evicted
+	// stays in its generation until swept, and is then skipped.
+	gens []generation[K]
+	// sweeper runs Sweep every quarter of a TTL while gens holds keys;
+	// nil when it is not armed.
+	sweeper *time.Timer
+}
+
+// generation is the keys stored from start to last.
+type generation[K comparable] struct {
+	start, last time.Time
+	keys        []K
 }
 
 type entry[G comparable, V any] struct {
@@ -135,6 +153,7 @@ func (c *Cache[K, G, V]) CapTTL(d time.Duration) {
 	if c.groups != nil {
 		clear(c.groups)
 	}
+	c.gens = nil
 	c.mu.Unlock()
 }
 
@@ -188,7 +207,76 @@ func (c *Cache[K, G, V]) Put(s Stamp, key K, v V) bool {
 		}
 		set[key] = struct{}{}
 	}
+	c.noteLocked(key)
 	return true
+}
+
+// noteLocked records key in the current generation, begun anew every
+// quarter of a TTL, and arms the sweeper.
+func (c *Cache[K, G, V]) noteLocked(key K) {
+	now := c.cfg.Now()
+	span := c.span()
+	if n := len(c.gens); n == 0 || now.Sub(c.gens[n-1].start) >= span || now.Before(c.gens[n-1].start) {
+		c.gens = append(c.gens, generation[K]{start: now})
+	}
+	g := &c.gens[len(c.gens)-1]
+	g.keys = append(g.keys, key)
+	g.last = now
+	if c.sweeper == nil {
+		c.sweeper = time.AfterFunc(span, c.sweepTick)
+	}
+}
+
+// span is how long a generation lasts, and how often the sweeper runs.
+func (c *Cache[K, G, V]) span() time.Duration {
+	return max(c.cfg.TTL/4, time.Millisecond)
+}
+
+// sweepTick is the sweeper: it sweeps, and runs again while any key is
+// left to sweep. A cache nobody uses any more is thus swept empty, and
+// then holds no timer.
+func (c *Cache[K, G, V]) sweepTick() {
+	c.Sweep()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.gens) == 0 {
+		c.sweeper = nil
+		return
+	}
+	c.sweeper.Reset(c.span())
+}
+
+// Sweep drops the entries of every generation whose keys were all stored
+// at least a TTL ago (a capped one, under CapTTL) and are no longer
+// fresh. A key stored again since is fresh, and stays. It runs by itself
+// every quarter of a TTL while the cache holds entries; it is exported
+// for tests and for a host that wants memory back at once.
+func (c *Cache[K, G, V]) Sweep() {
+	if !c.enabled() {
+		return
+	}
+	now := c.cfg.Now()
+	ttl := c.ttl()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	done := 0
+	for _, g := range c.gens {
+		// A generation stored in the future (the clock went back) waits
+		// until the clock passes it again.
+		if now.Before(g.last) || now.Sub(g.last) < ttl {
+			break
+		}
+		for _, key := range g.keys {
+			if e, ok := c.entries[key]; ok && (now.Before(e.fetched) || now.Sub(e.fetched) >= ttl) {
+				c.removeLocked(key, e)
+			}
+		}
+		done++
+	}
+	if done > 0 {
+		clear(c.gens[:done])
+		c.gens = c.gens[done:]
+	}
 }
 
 // Load returns key's cached value, or reads it with load and caches it.

@@ -305,3 +305,98 @@ func TestStats(t *testing.T) {
 		t.Fatalf("disabled cache: Stats() = %d, %d; want 0, 0", hits, misses)
 	}
 }
+
+// TestSweep drops what is no longer fresh, generation by generation, and
+// keeps a key stored again since its first generation.
+func TestSweep(t *testing.T) {
+	clk := newClock()
+	c := cache.NewGrouped[int](clk.config(4*time.Second, 100), func(v string) string { return v })
+	src := &source{rows: map[int]string{}}
+	for i := 1; i <= 11; i++ {
+		src.rows[i] = "g" + strconv.Itoa(i%2)
+	}
+	ctx := context.Background()
+	load := func(keys ...int) {
+		t.Helper()
+		for _, k := range keys {
+			if _, err := c.Load(ctx, k, src.load(k)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	load(1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
+	clk.Advance(2 * time.Second)
+	load(11)
+	clk.Advance(2 * time.Second)
+	load(1) // stale: read and stored again
+	if n := c.Len(); n != 11 {
+		t.Fatalf("%d entries before the sweep, want 11", n)
+	}
+	c.Sweep()
+	if n := c.Len(); n != 2 {
+		t.Fatalf("%d entries after the first generation's sweep, want 2 (1 stored again, and 11)", n)
+	}
+	clk.Advance(2 * time.Second)
+	c.Sweep()
+	if n := c.Len(); n != 1 {
+		t.Fatalf("%d entries after the second generation's sweep, want 1", n)
+	}
+	reads := src.reads
+	load(1)
+	if src.reads != reads {
+		t.Fatal("the sweep dropped a fresh entry")
+	}
+	clk.Advance(2 * time.Second)
+	c.Sweep()
+	if n := c.Len(); n != 0 {
+		t.Fatalf("%d entries once all are stale, want 0", n)
+	}
+	// The cache works on after a full sweep: a group forgotten drops
+	// nothing stored after it.
+	c.ForgetGroup("g1")
+	load(3)
+	if n := c.Len(); n != 1 {
+		t.Fatalf("%d entries after storing one, want 1", n)
+	}
+}
+
+// TestSweepClockBack keeps entries stored in what became the future
+// until the clock passes them again, and never serves them meanwhile.
+func TestSweepClockBack(t *testing.T) {
+	clk := newClock()
+	c := cache.New[int, string](clk.config(4*time.Second, 10))
+	if _, err := c.Load(context.Background(), 1, func(context.Context) (string, error) { return "a", nil }); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(-10 * time.Second)
+	c.Sweep()
+	if _, ok := c.Get(1); ok || c.Len() != 1 {
+		t.Fatalf("after the clock went back: served %v, %d entries, want a miss and the entry kept", ok, c.Len())
+	}
+	clk.Advance(14 * time.Second)
+	c.Sweep()
+	if n := c.Len(); n != 0 {
+		t.Fatalf("%d entries once the clock passed them by a TTL, want 0", n)
+	}
+}
+
+// TestSweeperRuns leaves a cache alone after storing in it: its entries
+// go by themselves, a little after their TTL.
+func TestSweeperRuns(t *testing.T) {
+	c := cache.New[int, string](cache.Config{TTL: 40 * time.Millisecond, Size: 10, Now: time.Now})
+	for k := range 3 {
+		if _, err := c.Load(context.Background(), k, func(context.Context) (string, error) { return "v", nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := c.Len(); n != 3 {
+		t.Fatalf("%d entries, want 3", n)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for c.Len() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d entries still held 5 s after a TTL of 40 ms", c.Len())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
