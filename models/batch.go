@@ -654,7 +654,11 @@ func (s *Store) optimisticBatch(ctx context.Context, c *sql.Conn, batch []*write
 		return nil, false, err
 	}
 	q = append(q, "; "...)
+	// The connection's step holds for its life but on Galera (see
+	// Store.idStep), where the upsert reads the server's.
+	countStep := conn.idStep
 	if s.onGalera(ctx) {
+		countStep = -1
 		if q, err = s.bumpSQL(q, "mailbox_seq", recipientsOf(rows)); err != nil {
 			return nil, false, err
 		}
@@ -665,7 +669,7 @@ func (s *Store) optimisticBatch(ctx context.Context, c *sql.Conn, batch []*write
 		return nil, false, err
 	}
 	q = append(q, "; "...)
-	if q, err = s.countSQL(q, rows, conn.idStep); err != nil {
+	if q, err = s.countSQL(q, rows, countStep); err != nil {
 		return nil, false, err
 	}
 	// The step is read with the id: Galera changes it as nodes come
@@ -700,6 +704,13 @@ func (s *Store) optimisticBatch(ctx context.Context, c *sql.Conn, batch []*write
 	}
 	if err := res.Scan(&first, &step); err != nil {
 		return nil, false, fmt.Errorf("create messages: %w", err)
+	}
+	if countStep > 0 && step != countStep {
+		// Nothing but a SET on this connection changes its step; the
+		// counters took the one it was opened with. The batch rolls
+		// back, and the next takes the new one.
+		conn.idStep = step
+		return nil, false, fmt.Errorf("create messages: auto_increment_increment went from %d to %d", countStep, step)
 	}
 	if err := res.Close(); err != nil {
 		return nil, false, fmt.Errorf("create messages: %w", err)

@@ -2,9 +2,11 @@ package models_test
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -352,4 +354,86 @@ func TestWriterOwnPoolUnreachable(t *testing.T) {
 	if n := s.Count(t, "messages", "body = ?", "on the module's pool"); n != 1 {
 		t.Fatalf("stored %d times, want once", n)
 	}
+}
+
+// stepping wraps a connector so that each connection it opens hands out
+// ids step apart, as a server set up for several masters does.
+type stepping struct {
+	driver.Connector
+	step int
+}
+
+func (s stepping) Connect(ctx context.Context) (driver.Conn, error) {
+	c, err := s.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	set := fmt.Sprintf("SET SESSION auto_increment_increment = %d", s.step)
+	if _, err := c.(driver.ExecerContext).ExecContext(ctx, set, nil); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// TestWriterIDStep runs batches on connections that hand out ids three
+// apart: each message gets its own row's id, and the counters' last_id,
+// written as the first id plus the row's offset, is each pair's newest,
+// in a batch whose pairs are checked afresh and in one whose pairs are
+// kept.
+func TestWriterIDStep(t *testing.T) {
+	mysqlOnly(t, func(t *testing.T, db *chattest.DB) {
+		s := chattest.NewServer(t, db, chattest.Options{})
+		a, b, c := s.NewUser(t, "a"), s.NewUser(t, "b"), s.NewUser(t, "c")
+		s.Befriend(t, a, b)
+		s.Befriend(t, b, c)
+		store := models.NewStore(s.Module.DB(), 0)
+		for round := range 2 {
+			w := models.NewMessageWriter(store, 64)
+			w.WrapConnector(func(c driver.Connector) driver.Connector { return stepping{Connector: c, step: 3} })
+			var msgs []*models.Message
+			for i, p := range [][2]chattest.User{{a, b}, {b, c}, {a, b}, {c, b}, {b, a}, {a, b}} {
+				msgs = append(msgs, &models.Message{FromUID: p[0].UID, ToUID: p[1].UID, Body: fmt.Sprint("round ", round, " message ", i), CreatedAt: 1})
+			}
+			_, errs, own := sendQueued(w, msgs, []bool{true, true, true, true, true, true}, 0)
+			if !own {
+				t.Fatal("the writer has no pool of its own on a DSN-opened database")
+			}
+			if batches, _ := w.Stats(); batches != 1 {
+				t.Fatalf("round %d: %d batches, want one", round, batches)
+			}
+			// The Sends queued at once, in any order; one INSERT gave
+			// their ids, three apart.
+			ids := make([]int64, len(msgs))
+			for i, m := range msgs {
+				ids[i] = m.ID
+			}
+			slices.Sort(ids)
+			for i := 1; i < len(ids); i++ {
+				if ids[i] != ids[i-1]+3 {
+					t.Fatalf("round %d: ids %v, want three apart", round, ids)
+				}
+			}
+			for i, m := range msgs {
+				if errs[i] != nil {
+					t.Fatalf("round %d, message %d: %v", round, i, errs[i])
+				}
+				var row models.Message
+				if err := s.Module.DB().First(&row, m.ID).Error; err != nil || row.Body != m.Body {
+					t.Fatalf("round %d: message %q got id %d, whose row is %q (%v)", round, m.Body, m.ID, row.Body, err)
+				}
+			}
+			type counter struct{ UID, PeerUID, LastID, Unread int64 }
+			var got, want []counter
+			if err := s.Module.DB().Raw("SELECT uid, peer_uid, last_id, unread FROM chat_conversations ORDER BY uid, peer_uid").Scan(&got).Error; err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Module.DB().Raw("SELECT to_uid AS uid, from_uid AS peer_uid, MAX(id) AS last_id, COUNT(*) AS unread FROM chat_messages GROUP BY to_uid, from_uid ORDER BY to_uid, from_uid").Scan(&want).Error; err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("round %d: counters %v, want %v", round, got, want)
+			}
+		}
+	})
 }
