@@ -299,21 +299,25 @@ func TestWriterOneRoundTrip(t *testing.T) {
 			}
 		}
 
-		// Every counter matches the messages stored: unread is their
-		// number, last_id the newest.
-		type counter struct{ UID, PeerUID, LastID, Unread int64 }
-		var got []counter
-		if err := s.Module.DB().Raw("SELECT uid, peer_uid, last_id, unread FROM chat_conversations ORDER BY uid, peer_uid").Scan(&got).Error; err != nil {
-			t.Fatal(err)
-		}
-		var want []counter
-		if err := s.Module.DB().Raw("SELECT to_uid AS uid, from_uid AS peer_uid, MAX(id) AS last_id, COUNT(*) AS unread FROM chat_messages GROUP BY to_uid, from_uid ORDER BY to_uid, from_uid").Scan(&want).Error; err != nil {
-			t.Fatal(err)
-		}
-		if fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Fatalf("counters %v, want %v", got, want)
-		}
+		checkCounters(t, s, "")
 	})
+}
+
+// checkCounters fails t unless every counter matches the messages
+// stored: unread is their number, last_id the newest.
+func checkCounters(t *testing.T, s *chattest.Server, what string) {
+	t.Helper()
+	type counter struct{ UID, PeerUID, LastID, Unread int64 }
+	var got, want []counter
+	if err := s.Module.DB().Raw("SELECT uid, peer_uid, last_id, unread FROM chat_conversations ORDER BY uid, peer_uid").Scan(&got).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Module.DB().Raw("SELECT to_uid AS uid, from_uid AS peer_uid, MAX(id) AS last_id, COUNT(*) AS unread FROM chat_messages GROUP BY to_uid, from_uid ORDER BY to_uid, from_uid").Scan(&want).Error; err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("%scounters %v, want %v", what, got, want)
+	}
 }
 
 // TestWriterOwnPoolUnreachable gives the writers a DSN on which nothing
@@ -423,17 +427,7 @@ func TestWriterIDStep(t *testing.T) {
 					t.Fatalf("round %d: message %q got id %d, whose row is %q (%v)", round, m.Body, m.ID, row.Body, err)
 				}
 			}
-			type counter struct{ UID, PeerUID, LastID, Unread int64 }
-			var got, want []counter
-			if err := s.Module.DB().Raw("SELECT uid, peer_uid, last_id, unread FROM chat_conversations ORDER BY uid, peer_uid").Scan(&got).Error; err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Module.DB().Raw("SELECT to_uid AS uid, from_uid AS peer_uid, MAX(id) AS last_id, COUNT(*) AS unread FROM chat_messages GROUP BY to_uid, from_uid ORDER BY to_uid, from_uid").Scan(&want).Error; err != nil {
-				t.Fatal(err)
-			}
-			if fmt.Sprint(got) != fmt.Sprint(want) {
-				t.Fatalf("round %d: counters %v, want %v", round, got, want)
-			}
+			checkCounters(t, s, fmt.Sprintf("round %d: ", round))
 		}
 	})
 }
