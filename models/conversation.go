@@ -67,10 +67,7 @@ func (s *Store) countStored(tx *gorm.DB, msgs []*Message) error {
 // countSQL appends countStored's upsert to q. With step 0 it takes each
 // message's id from the message; otherwise the messages are not stored
 // yet, and it writes the id the INSERT just before it on the connection
-// gives the message: LAST_INSERT_ID() (the first row's) plus its place
-// times the step, which is step itself when positive, and the server's
-// @@auto_increment_increment when negative (on Galera, which changes it
-// as nodes come and go: see Store.idStep). All its values are integers,
+// gives the message (see appendInsertedID). All its values are integers,
 // written into the statement: nothing to escape, and nothing for the
 // driver to interpolate.
 func (s *Store) countSQL(q []byte, msgs []*Message, step int64) ([]byte, error) {
@@ -93,16 +90,8 @@ func (s *Store) countSQL(q []byte, msgs []*Message, step int64) ([]byte, error) 
 		}
 		c := per[k]
 		q = append(appendInts(append(q, '('), k.to, k.from), ", "...)
-		switch {
-		case step > 0:
-			// A constant per row, which the server adds once; a step
-			// read per row cost it a variable's lookup and a product.
-			q = append(strconv.AppendInt(append(q, "LAST_INSERT_ID() + "...), c.last*step, 10), ", "...)
-			q = append(appendInts(q, 0, c.n), ')')
-			continue
-		case step < 0:
-			// The step as the INSERT used it.
-			q = append(strconv.AppendInt(append(q, "LAST_INSERT_ID() + @@auto_increment_increment * "...), c.last, 10), ", "...)
+		if step != 0 {
+			q = append(appendInsertedID(q, c.last, step), ", "...)
 			q = append(appendInts(q, 0, c.n), ')')
 			continue
 		}

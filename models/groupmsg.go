@@ -273,12 +273,11 @@ func (s *Store) groupBatchBody(tx *gorm.DB, batch []*groupReq, conn *batchConn) 
 // storeGroupRows is insertGroupMessages and moveGroupMarks in one round
 // trip, on a writer's connection that takes several statements at once:
 // the INSERT, then each group's counters and its senders' read marks,
-// whose ids are the INSERT's as the server numbered them (LAST_INSERT_ID()
-// plus the row's place times auto_increment_increment, which Galera
-// changes as nodes come and go), then the first id and the step read
-// back. Uids, seqs and places are integer literals; the texts go as
-// appendText writes them. A message with a file takes the other path
-// (see claimFile).
+// whose ids are the INSERT's as the server numbered them (see
+// appendInsertedID: here always with the server's step), then the first
+// id and the step read back. Uids, seqs and places are integer literals;
+// the texts go as appendText writes them. A message with a file takes
+// the other path (see claimFile).
 func (s *Store) storeGroupRows(tx *gorm.DB, rows []*groupReq, groups map[int64]*groupState, hexTexts bool) error {
 	if len(rows) == 0 {
 		return nil
@@ -319,9 +318,7 @@ func (s *Store) storeGroupRows(tx *gorm.DB, rows []*groupReq, groups map[int64]*
 		}
 		marks[r.m.GID][r.m.FromUID] = mark{int64(i), r.m.GSeq}
 	}
-	idAt := func(q []byte, place int64) []byte {
-		return strconv.AppendInt(append(q, "LAST_INSERT_ID() + @@auto_increment_increment * "...), place, 10)
-	}
+	idAt := func(q []byte, place int64) []byte { return appendInsertedID(q, place, -1) }
 	gids := make([]int64, 0, len(last))
 	for gid := range last {
 		gids = append(gids, gid)
