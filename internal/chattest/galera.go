@@ -76,9 +76,12 @@ func StartGalera(t testing.TB) *Galera {
 		t.Fatal(err)
 	}
 	g := &Galera{t: t}
+	// Four ports a node, all distinct.
+	ports := FreePorts(t, 3*4)
 	for i := 1; i <= 3; i++ {
-		n := &GaleraNode{Mariadbd: Mariadbd{Name: fmt.Sprintf("node%d", i), Dir: filepath.Join(dir, strconv.Itoa(i)), Port: FreePort(t)},
-			gport: FreePort(t), istPort: FreePort(t), sstPort: FreePort(t)}
+		p := ports[4*(i-1):]
+		n := &GaleraNode{Mariadbd: Mariadbd{Name: fmt.Sprintf("node%d", i), Dir: filepath.Join(dir, strconv.Itoa(i)), Port: p[0]},
+			gport: p[1], istPort: p[2], sstPort: p[3]}
 		if err := os.Mkdir(n.Dir, 0o700); err != nil {
 			t.Fatal(err)
 		}

@@ -54,12 +54,26 @@ func LookBinary(name string) (string, error) {
 // FreePort finds a loopback TCP port nobody listens on.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return FreePorts(t, 1)[0]
+}
+
+// FreePorts finds n distinct loopback TCP ports nobody listens on. It
+// holds each port open until it has them all: a port closed at once may
+// come back from the very next pick, and two servers of one test given
+// the same port fail at start (a Galera joiner whose SST port is another
+// node's group port aborts).
+func FreePorts(t testing.TB, n int) []int {
+	t.Helper()
+	ports := make([]int, 0, n)
+	for len(ports) < n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return ports
 }
 
 // InstallDatadir runs mariadb-install-db into datadir, with a root who

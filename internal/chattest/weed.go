@@ -86,8 +86,9 @@ func startWeed(t *testing.T, bin string) string {
 	}
 }
 
-// freePorts returns n ports free now whose +10000 (SeaweedFS's gRPC
-// ports) are free too.
+// freePorts returns n distinct ports free now whose +10000 (SeaweedFS's
+// gRPC ports) are free too. Like FreePorts, it holds every port it has
+// picked until it has them all, so that no pick comes back twice.
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
 	var out []int
@@ -96,8 +97,8 @@ func freePorts(t *testing.T, n int) []int {
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer l.Close()
 		p := l.Addr().(*net.TCPAddr).Port
-		_ = l.Close()
 		if p+10000 > 65535 {
 			continue
 		}
@@ -105,7 +106,7 @@ func freePorts(t *testing.T, n int) []int {
 		if err != nil {
 			continue
 		}
-		_ = g.Close()
+		defer g.Close()
 		out = append(out, p)
 	}
 	return out
