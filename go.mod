@@ -21,7 +21,16 @@ require (
 	gorm.io/gorm v1.31.2
 )
 
-require github.com/libtnb/sqlite v1.3.0
+require (
+	github.com/johannesboyne/gofakes3 v1.2.0
+	github.com/libtnb/sqlite v1.3.0
+)
+
+require (
+	github.com/ryszard/goskiplist v0.0.0-20150312221310-2dfbae5fcf46 // indirect
+	go.shabbyrobe.org/gocovmerge v0.0.0-20230507111327-fa4f82cfbf4d // indirect
+	golang.org/x/tools v0.52.0 // indirect
+)
 
 require (
 	filippo.io/edwards25519 v1.2.0 // indirect

@@ -6,9 +6,8 @@ import (
 	"github.com/fiberchat/fiberchat/internal/chattest"
 )
 
-// TestS3 runs the store checks against a real S3-compatible server: a
-// SeaweedFS the test starts (chattest.StartS3), skipped, saying so,
-// without a weed binary.
+// TestS3 runs the store checks against an S3 server the test starts
+// (chattest.StartS3): a SeaweedFS given a weed binary, gofakes3 without.
 func TestS3(t *testing.T) {
 	testStore(t, chattest.StartS3(t))
 }

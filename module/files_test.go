@@ -515,9 +515,10 @@ func TestFileDeleteEraseFails(t *testing.T) {
 	})
 }
 
-// TestFilesOnS3: the module with Config.Files an S3 bucket (a SeaweedFS
-// the test starts; skipped without one): upload, send, fetch on another
-// instance, and a file past the limit refused, nothing left stored.
+// TestFilesOnS3: the module with Config.Files an S3 bucket (on a server
+// the test starts: SeaweedFS given a weed binary, gofakes3 without):
+// upload, send, fetch on another instance, and a file past the limit
+// refused, nothing left stored.
 func TestFilesOnS3(t *testing.T) {
 	st := chattest.StartS3(t)
 	opts := chattest.Options{App: streaming, Config: func(c *module.Config) { c.Files = st; c.MaxFileBytes = 8 << 20 }}
