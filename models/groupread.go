@@ -15,7 +15,9 @@ import (
 // caller's 1:1 messages (one range of the (to_uid, id) index) beside
 // those of their groups' (one range of their memberships, and per group
 // one range of (gid, id) from where their span and the cursor start),
-// merged in id order, then the page's rows by primary key. Each side is
+// merged in id order, then the page's rows by primary key. An update
+// entry goes, as its message went, only to the members who were in when
+// the message was sent (its ref_id past their from_id). Each side is
 // cut to the limit first, so neither reads further than the answer
 // needs. The union carries ids only: MariaDB materializes a UNION under
 // ORDER BY in a temporary table, which for a TEXT column would be an
@@ -33,6 +35,7 @@ func (s *Store) recvSQL() (string, error) {
 		" JOIN " + messages + " AS m ON m.gid = gm.gid AND m.gid <> 0" +
 		" WHERE gm.uid = ? AND (gm.until_id = 0 OR gm.until_id > ?)" +
 		" AND m.id > ? AND m.id > gm.from_id AND (gm.until_id = 0 OR m.id <= gm.until_id) AND m.from_uid <> ?" +
+		" AND (m.kind < " + strconv.Itoa(int(KindEdit)) + " OR m.ref_id > gm.from_id)" +
 		" ORDER BY m.id LIMIT {limit}) AS g ORDER BY id LIMIT {limit}) AS ids" +
 		" JOIN " + messages + " AS m ON m.id = ids.id ORDER BY m.id", nil
 }

@@ -311,6 +311,56 @@ func TestGroupUpdates(t *testing.T) {
 	})
 }
 
+// TestGroupUpdatesOfUnseenMessages: an update goes to the users its
+// message went to (API.md §13), so a member who joined after a message
+// gets none of its edits, reactions or its delete, and gets those of the
+// messages sent since.
+func TestGroupUpdatesOfUnseenMessages(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		s := chattest.NewServer(t, db, chattest.Options{})
+		owner, m1, late := s.NewUser(t, "owner"), s.NewUser(t, "m1"), s.NewUser(t, "late")
+		s.Befriend(t, owner, m1)
+		s.Befriend(t, owner, late)
+		gid := into[groupCreated](t, gcall(t, s, owner, "/Group/create", map[string]any{"name": "g", "data": members(m1)}, 200, 0)).GID
+		before := groupSend(t, s, m1, gid, "before late joined")
+		gcall(t, s, owner, "/Group/IO/addMembers", map[string]any{"gid": gid, "data": members(late)}, 200, 0)
+		after := groupSend(t, s, m1, gid, "after late joined")
+		update(t, s, m1, "/Message/Edit", map[string]any{"id": before, "data": "before, edited"})
+		update(t, s, owner, "/Message/React", map[string]any{"id": before, "emoji": "🎉", "on": 1})
+		update(t, s, m1, "/Message/Edit", map[string]any{"id": after, "data": "after, edited"})
+		react := update(t, s, owner, "/Message/React", map[string]any{"id": after, "emoji": "🎉", "on": 1})
+
+		entries := func(u chattest.User, past int64) []string {
+			var got []string
+			for _, r := range recvPast(t, s, u, past).Data {
+				got = append(got, fmt.Sprintf("%s:%d", r.Kind, r.RefID))
+			}
+			return got
+		}
+		want := fmt.Sprint([]string{"text:0", fmt.Sprintf("edit:%d", after), fmt.Sprintf("reaction:%d", after)})
+		if got := entries(late, 0); fmt.Sprint(got) != want {
+			t.Errorf("late's recv: %v, want %v", got, want)
+		}
+		// The others get every update but their own.
+		want = fmt.Sprint([]string{fmt.Sprintf("reaction:%d", before), fmt.Sprintf("reaction:%d", after)})
+		if got := entries(m1, after); fmt.Sprint(got) != want {
+			t.Errorf("m1's recv past %d: %v, want %v", after, got, want)
+		}
+		want = fmt.Sprint([]string{fmt.Sprintf("edit:%d", before), fmt.Sprintf("edit:%d", after)})
+		if got := entries(owner, after); fmt.Sprint(got) != want {
+			t.Errorf("owner's recv past %d: %v, want %v", after, got, want)
+		}
+
+		update(t, s, m1, "/Message/Delete", map[string]any{"id": before})
+		if got := entries(late, react); len(got) != 0 {
+			t.Errorf("late's recv past %d: %v, want nothing (the delete of a message sent before they joined)", react, got)
+		}
+		if got, want := entries(owner, react), fmt.Sprintf("[delete:%d]", before); fmt.Sprint(got) != want {
+			t.Errorf("owner's recv past %d: %v, want %s", react, got, want)
+		}
+	})
+}
+
 // TestEncryptedEdit: an encrypted message is edited with enc (and a
 // delete erases it like any other); a plain edit of it is refused.
 func TestEncryptedEdit(t *testing.T) {
