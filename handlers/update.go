@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/fiberchat/fiberchat/apierr"
@@ -205,48 +204,84 @@ func (h *Messages) updated(c *fiber.Ctx, done models.Updated, err error) error {
 const maxEmojiBytes = 32
 
 // oneEmoji reports whether s is one emoji of at most maxEmojiBytes: a
-// pictograph, or a sequence of them joined by ZWJ, each with its
-// variation selectors, skin tones or tags; a flag (two regional
-// indicators); or a keycap (0-9, # or * with U+20E3). It is a check of
-// shape, not of Unicode's emoji list: it keeps text (letters, digits,
-// spaces, controls) and several emoji in one out of reactions.
+// flag (two regional indicators), a keycap (0-9, # or * with U+20E3), or
+// pictographs (Unicode's Extended_Pictographic) joined by ZWJ, each with
+// at most one variation selector and one skin tone, or a subdivision
+// flag's tags. It keeps text (letters, digits, spaces, controls, math
+// and other symbols that are no emoji) and several emoji in one out of
+// reactions.
 func oneEmoji(s string) bool {
 	if s == "" || len(s) > maxEmojiBytes || !utf8.ValidString(s) {
 		return false
 	}
-	if first, _ := utf8.DecodeRuneInString(s); first < utf8.RuneSelf {
+	if s[0] < utf8.RuneSelf {
 		return keycap(s)
 	}
-	bases, flags := 0, 0
-	joined := false
-	for _, r := range s {
-		switch {
-		case r == 0x200D: // ZWJ: the next pictograph joins this one
-			if bases == 0 || joined {
-				return false
-			}
-			joined = true
-			continue
-		case emojiModifier(r):
-			if bases == 0 {
-				return false
-			}
-		case r >= 0x1F1E6 && r <= 0x1F1FF: // regional indicators
-			if flags++; flags > 2 || bases > 0 && flags == 1 {
-				return false
-			}
-			bases = 1
-		case pictograph(r):
-			if (bases > 0 && !joined) || flags > 0 {
-				return false
-			}
-			bases++
-		default:
+	rs := []rune(s)
+	if regionalIndicator(rs[0]) {
+		return len(rs) == 2 && regionalIndicator(rs[1])
+	}
+	for i := 0; ; {
+		n := emojiElement(rs[i:])
+		if n == 0 {
 			return false
 		}
-		joined = false
+		if i += n; i == len(rs) {
+			return true
+		}
+		// Only a ZWJ and another pictograph may follow.
+		if rs[i] != 0x200D || i+1 == len(rs) {
+			return false
+		}
+		i++
 	}
-	return bases > 0 && !joined && flags != 1
+}
+
+// emojiElement returns how many runes of rs make one pictograph with
+// what may modify it, 0 if rs does not start with a pictograph.
+func emojiElement(rs []rune) int {
+	if !pictograph(rs[0]) {
+		return 0
+	}
+	i := 1
+	if rs[0] == 0x1F3F4 && i < len(rs) && rs[i] >= 0xE0020 && rs[i] <= 0xE007E {
+		// A subdivision flag: the black flag, tags, and CANCEL TAG.
+		for i < len(rs) && rs[i] >= 0xE0020 && rs[i] <= 0xE007E {
+			i++
+		}
+		if i < len(rs) && rs[i] == 0xE007F {
+			return i + 1
+		}
+		return 0
+	}
+	if i < len(rs) && (rs[i] == 0xFE0E || rs[i] == 0xFE0F) {
+		i++
+	}
+	if i < len(rs) && rs[i] >= 0x1F3FB && rs[i] <= 0x1F3FF { // skin tones
+		i++
+	}
+	return i
+}
+
+// regionalIndicator reports whether r is one of the letters two of
+// which make a flag.
+func regionalIndicator(r rune) bool { return r >= 0x1F1E6 && r <= 0x1F1FF }
+
+// pictograph reports whether r is Extended_Pictographic.
+func pictograph(r rune) bool {
+	lo, hi := 0, len(extendedPictographic)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		switch rg := extendedPictographic[m]; {
+		case r < rg[0]:
+			hi = m
+		case r > rg[1]:
+			lo = m + 1
+		default:
+			return true
+		}
+	}
+	return false
 }
 
 // keycap reports whether s is a keycap emoji: 0-9, # or *, an optional
@@ -258,21 +293,4 @@ func keycap(s string) bool {
 	}
 	rest := s[1:]
 	return rest == "\u20e3" || rest == "\ufe0f\u20e3"
-}
-
-// emojiModifier reports whether r modifies the pictograph before it:
-// variation selectors, skin tones, the keycap mark, tags.
-func emojiModifier(r rune) bool {
-	return r == 0xFE0E || r == 0xFE0F || r == 0x20E3 || (r >= 0x1F3FB && r <= 0x1F3FF) || (r >= 0xE0020 && r <= 0xE007F)
-}
-
-// pictograph reports whether r can stand as an emoji: a symbol outside
-// ASCII (most emoji are So, a few arrows Sm), or one of the punctuation
-// marks Unicode lists as emoji (‼ ⁉ 〰 〽).
-func pictograph(r rune) bool {
-	switch r {
-	case 0x203C, 0x2049, 0x3030, 0x303D:
-		return true
-	}
-	return r >= utf8.RuneSelf && (unicode.Is(unicode.So, r) || unicode.Is(unicode.Sm, r))
 }

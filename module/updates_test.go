@@ -166,7 +166,7 @@ func TestDirectUpdates(t *testing.T) {
 		expectField(t, s, a, "/Message/Edit", map[string]any{"data": "x"}, "id")
 		expectField(t, s, a, "/Message/Edit", map[string]any{"id": first, "enc": json.RawMessage(testEnc(b.UID))}, "enc")
 		expectField(t, s, a, "/Message/Edit", map[string]any{"id": first, "data": strings.Repeat("x", 4001)}, "data")
-		for _, bad := range []string{"", "ab", "👍👍", "😀 ", "1", strings.Repeat("👍", 9), "\u200d"} {
+		for _, bad := range []string{"", "ab", "👍👍", "😀 ", "1", strings.Repeat("👍", 9), "\u200d", "∑", "°", "👍🏽🏽"} {
 			expectField(t, s, b, "/Message/React", map[string]any{"id": first, "emoji": bad, "on": 1}, "emoji")
 		}
 		for _, good := range []string{"👍🏽", "👨‍👩‍👧", "🇫🇷", "1️⃣", "❤️"} {
