@@ -231,6 +231,9 @@ func (h *Groups) Update() fiber.Handler {
 		if err := h.cfg.Decoder.Decode(c, &req); err != nil {
 			return err
 		}
+		if req.HeadImg != "" && !safeImageURL(req.HeadImg) {
+			return apierr.Invalid("invalid head_img: must be an http(s) URL or an absolute path")
+		}
 		me := middleware.SessionFrom(c).UID
 		ctx := c.UserContext()
 		gid := int64(req.GID)

@@ -219,6 +219,11 @@ func TestGroupRoles(t *testing.T) {
 		if n := s.Count(t, "groups", "gid = ? AND name = ?", gid, "renamed"); n != 1 {
 			t.Fatal("update did not rename")
 		}
+		gcall(t, s, b, "/Group/IO/update", map[string]any{"gid": gid, "head_img": "https://example.com/g.png"}, 200, 0)
+		gcall(t, s, b, "/Group/IO/update", map[string]any{"gid": gid, "head_img": "javascript:alert(1)"}, 400, 1001)
+		if n := s.Count(t, "groups", "gid = ? AND name = ? AND head_img = ?", gid, "renamed", "https://example.com/g.png"); n != 1 {
+			t.Fatal("update did not set head_img, or a refused one replaced it")
+		}
 		// An admin removes a member, not the owner (and nothing then).
 		gcall(t, s, b, "/Group/IO/removeMembers", map[string]any{"gid": gid, "data": members(c, a)}, 403, 1008)
 		if r := gcall(t, s, b, "/Group/IO/removeMembers", map[string]any{"gid": gid, "data": members(c)}, 200, 0); r.Int("num") != 1 {
@@ -358,6 +363,8 @@ func TestGroupLimitsAndBadInput(t *testing.T) {
 			{"/Group/IO/addMembers", "data", map[string]any{"gid": cr.GID}},
 			{"/Group/IO/removeMembers", "gid", map[string]any{"gid": -3, "data": members(b)}},
 			{"/Group/IO/update", "head_img", map[string]any{"gid": cr.GID, "head_img": "x\ny"}},
+			{"/Group/IO/update", "head_img", map[string]any{"gid": cr.GID, "head_img": "javascript:alert(1)"}},
+			{"/Group/IO/update", "head_img", map[string]any{"gid": cr.GID, "head_img": "data:image/png;base64,AAAA"}},
 			{"/Group/IO/role", "role", map[string]any{"gid": cr.GID, "member": b.UID, "role": "king"}},
 			{"/Group/IO/role", "member", map[string]any{"gid": cr.GID, "role": "admin"}},
 			{"/Group/IO/leave", "gid", map[string]any{"gid": 1.5}},
