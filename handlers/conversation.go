@@ -215,11 +215,14 @@ func (h *Conversations) Unread() fiber.Handler {
 	}
 }
 
+// groupHistoryMessage is one record of a group's History. Like a 1:1
+// record (recvMessage), a deleted one, or a file sent without a caption,
+// has no message.
 type groupHistoryMessage struct {
 	ID      int64  `json:"id"`
 	UIDFrom int64  `json:"uid_from"`
 	GID     int64  `json:"gid"`
-	Message string `json:"message"`
+	Message string `json:"message,omitempty"`
 	Time    int64  `json:"time"`
 	ReadBy  int    `json:"read_by"`
 	richFields

@@ -1932,6 +1932,7 @@ function fillQuotes() {
 }
 
 function snippet(text) {
+  text = text || ""; // a file sent without a caption has no message
   return text.length > 80 ? text.slice(0, 79) + "…" : text;
 }
 
@@ -1979,7 +1980,7 @@ function startCompose(what, m) {
   composing.edit = what === "edit" ? m : null;
   $("compose-what").textContent = what === "reply" ? `Replying to: ${snippet(m.message || "")}` : "Editing your message";
   $("compose-note").hidden = false;
-  if (what === "edit") $("text").value = m.message;
+  if (what === "edit") $("text").value = m.message || "";
   $("text").focus();
 }
 
