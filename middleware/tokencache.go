@@ -38,7 +38,8 @@ type cachedSession struct {
 }
 
 // NewTokenCache caches up to max sessions of src for ttl each, on the
-// clock now. A ttl or max that is not positive, or a nil now, caches
+// clock now, which must be safe to call concurrently (its sweeper calls
+// it too). A ttl or max that is not positive, or a nil now, caches
 // nothing.
 func NewTokenCache(src TokenSource, ttl time.Duration, max int, now func() time.Time) *TokenCache {
 	cfg := cache.Config{TTL: ttl, Size: max, Now: now}

@@ -45,9 +45,28 @@ func (f *fakeTokens) ExtendToken(_ context.Context, id, expire int64) error {
 	return nil
 }
 
+// testClock is a clock a test moves on. The caches' sweepers read it
+// from goroutines of their own, so it holds a lock.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
 func TestTokenCache(t *testing.T) {
-	now := time.Unix(1000, 0)
-	clock := func() time.Time { return now }
+	clk := &testClock{now: time.Unix(1000, 0)}
+	clock := clk.Now
 	src := &fakeTokens{rows: map[string]models.UserToken{"h1": {ID: 1, UID: 7, TokenHash: "h1", ExpireTime: 5000}}}
 	c := middleware.NewTokenCache(src, 5*time.Second, 100, clock)
 	ctx := context.Background()
@@ -70,7 +89,7 @@ func TestTokenCache(t *testing.T) {
 	if src.reads != 2 {
 		t.Fatalf("%d reads, want one for the repeated miss", src.reads)
 	}
-	now = now.Add(time.Second)
+	clk.Advance(time.Second)
 	if _, err := c.TokenByHash(ctx, "nope"); err != models.ErrNotFound {
 		t.Fatal(err)
 	}
@@ -82,7 +101,7 @@ func TestTokenCache(t *testing.T) {
 	if _, err := c.TokenByHash(ctx, "h1"); err != nil {
 		t.Fatal("within the TTL the cached session still answers")
 	}
-	now = now.Add(6 * time.Second)
+	clk.Advance(6 * time.Second)
 	if _, err := c.TokenByHash(ctx, "h1"); err != models.ErrNotFound {
 		t.Fatalf("after the TTL: %v", err)
 	}

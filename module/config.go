@@ -403,7 +403,9 @@ type Config struct {
 	// Logger receives the module's logs; it never receives secrets.
 	// Default: slog.Default().
 	Logger *slog.Logger
-	// Now is the module's clock, settable by tests. Default: time.Now.
+	// Now is the module's clock, settable by tests. It is called from
+	// many goroutines (requests, the caches' sweepers), so it must be
+	// safe to call concurrently. Default: time.Now.
 	Now func() time.Time
 }
 

@@ -40,7 +40,8 @@ type Config struct {
 	TTL time.Duration
 	// Size bounds how many entries are held.
 	Size int
-	// Now is the clock.
+	// Now is the clock. The sweeper calls it on a goroutine of its own,
+	// so it must be safe to call concurrently (time.Now is).
 	Now func() time.Time
 }
 
