@@ -206,8 +206,14 @@ func (h *Files) store(ctx context.Context, f *models.File, r *bufio.Reader, room
 		}
 		r = bufio.NewReader(bytes.NewReader(data))
 		lim = &limited{r: r, left: room}
+		// It starts as an image and is none: kept as a plain file, it
+		// must not be labelled as what a client would show as one.
+		head = nil
 	}
-	f.Mime = http.DetectContentType(head)
+	f.Mime = "application/octet-stream"
+	if head != nil {
+		f.Mime = http.DetectContentType(head)
+	}
 	key, err := blobKey()
 	if err != nil {
 		return err

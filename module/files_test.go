@@ -137,6 +137,12 @@ func TestFiles(t *testing.T) {
 				if img.Str("mime") != "image/png" || img.Str("thumb_url") == "" || img.Str("name") != "photo.png" {
 					t.Fatalf("image answer %s", img.Raw)
 				}
+				// An image cut short is kept as a plain file, and labelled one.
+				cut := uploadFile(t, a, alice, "cut.png", testPNG(t, 100, 100)[:100])
+				chattest.Expect(t, cut, 200, 0)
+				if cut.Str("mime") != "application/octet-stream" || cut.Str("thumb_url") != "" || cut.Int("size") != 100 {
+					t.Fatalf("answer for an image cut short %s", cut.Raw)
+				}
 
 				for _, id := range []int64{up.Int("file_id"), img.Int("file_id")} {
 					r := a.Post(t, "/Message/Send", alice.Creds(map[string]any{"uid_to": bob.UID, "file_id": id, "data": "look"}))
