@@ -234,6 +234,26 @@ func TestPresence(t *testing.T) {
 	})
 }
 
+// TestPresenceStreamClosedBetweenPings: with pings 25 s apart (the
+// default), a client that closes its only stream is offline within a few
+// seconds and the grace, not at the next ping's failed write (API.md
+// §13's 10 s grace is the point of it).
+func TestPresenceStreamClosedBetweenPings(t *testing.T) {
+	l := chattest.NewLive(t, chattest.OpenSQLite(t), chattest.Options{Config: func(c *module.Config) {
+		c.PresenceGrace = testGrace
+		c.StreamPingInterval = 25 * time.Second
+	}})
+	alice, bob := l.NewUser(t, "alice"), l.NewUser(t, "bob")
+	l.Befriend(t, alice, bob)
+	stB := openSSE(t, streamPOST(t, l, bob, nil))
+	stA := openSSE(t, streamPOST(t, l, alice, nil))
+	expectPresence(t, stB, alice.UID, true)
+	closed := time.Now()
+	_ = stA.resp.Body.Close()
+	expectPresence(t, stB, alice.UID, false) // within st.next's 10 s
+	t.Logf("offline %v after the stream closed", time.Since(closed).Round(time.Millisecond))
+}
+
 func TestPresenceHidden(t *testing.T) {
 	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
 		l := chattest.NewLive(t, db, chattest.Options{Config: presenceConfig})

@@ -79,6 +79,10 @@ type Parker struct {
 	// drained is signalled when the last poll or stream leaves polls and
 	// streams after Close.
 	drained *sync.Cond
+	// liveness is how often sweepGone runs while there are streams, and
+	// sweeper its timer, nil while there are none.
+	liveness time.Duration
+	sweeper  *time.Timer
 
 	qmu sync.Mutex
 	// queue holds the polls and streams due a check, oldest first;
@@ -97,9 +101,14 @@ type task interface{ step() }
 // apart under any load.
 const hijackGrace = 5 * time.Second
 
+// livenessEvery is Parker.liveness: a client that closed its stream is
+// noticed within it, and its presence ends a grace later.
+const livenessEvery = 5 * time.Second
+
 // New returns an empty Parker that logs to logger.
 func New(logger *slog.Logger) *Parker {
-	p := &Parker{logger: logger, hijackGrace: hijackGrace, polls: make(map[*Poll]struct{}), streams: make(map[*Stream]struct{}), idle: make(map[net.Conn]struct{})}
+	p := &Parker{logger: logger, hijackGrace: hijackGrace, liveness: livenessEvery,
+		polls: make(map[*Poll]struct{}), streams: make(map[*Stream]struct{}), idle: make(map[net.Conn]struct{})}
 	p.drained = sync.NewCond(&p.mu)
 	return p
 }

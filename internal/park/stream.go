@@ -21,7 +21,9 @@ import (
 // output. The body has no length and is not chunked: it ends when the
 // connection closes ("Connection: close"), so the connection is never
 // handed back, and nothing reads from it; a client that has gone is found
-// by a write failing.
+// by a write failing, or, every few seconds, by the Parker's look at the
+// socket (see Parker.sweepGone): a stream nothing is written to learns
+// its client closed it without waiting for its next ping.
 //
 // A checker never writes to the socket: a client that stops reading would
 // hold it, and with it every other user's polls and streams, for as long
@@ -389,7 +391,37 @@ func (p *Parker) addStream(s *Stream) bool {
 		return false
 	}
 	p.streams[s] = struct{}{}
+	if p.sweeper == nil {
+		p.sweeper = time.AfterFunc(p.liveness, p.sweepGone)
+	}
 	return true
+}
+
+// sweepGone ends the streams whose clients have closed their connections,
+// as far as can be told without reading from them (ConnGone): each such
+// stream is marked dead and steps, which ends it. Until then only a
+// failed write would tell, and a quiet stream writes only its pings. It
+// runs every Parker.liveness while there are streams.
+func (p *Parker) sweepGone() {
+	p.mu.Lock()
+	streams := make([]*Stream, 0, len(p.streams))
+	for s := range p.streams {
+		streams = append(streams, s)
+	}
+	p.mu.Unlock()
+	for _, s := range streams {
+		if !s.dead.Load() && ConnGone(s.conn) {
+			s.dead.Store(true)
+			s.kick()
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.streams) == 0 {
+		p.sweeper = nil
+		return
+	}
+	p.sweeper.Reset(p.liveness)
 }
 
 func (p *Parker) removeStream(s *Stream) {
