@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fiberchat/fiberchat/internal/chattest"
 	"github.com/fiberchat/fiberchat/middleware"
 	"github.com/fiberchat/fiberchat/models"
 )
@@ -45,27 +46,9 @@ func (f *fakeTokens) ExtendToken(_ context.Context, id, expire int64) error {
 	return nil
 }
 
-// testClock is a clock a test moves on. The caches' sweepers read it
-// from goroutines of their own, so it holds a lock.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 func TestTokenCache(t *testing.T) {
-	clk := &testClock{now: time.Unix(1000, 0)}
+	// Safe to read concurrently, as the caches' sweepers do.
+	clk := chattest.NewClock(time.Unix(1000, 0))
 	clock := clk.Now
 	src := &fakeTokens{rows: map[string]models.UserToken{"h1": {ID: 1, UID: 7, TokenHash: "h1", ExpireTime: 5000}}}
 	c := middleware.NewTokenCache(src, 5*time.Second, 100, clock)
