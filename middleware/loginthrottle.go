@@ -236,7 +236,10 @@ func loginAccount(c *fiber.Ctx) (string, bool) {
 	if err != nil {
 		return "", false
 	}
-	if raw, ok := fields["uid"]; ok {
+	// A null is no uid, as the handler's decoder has it: counted as one
+	// (invalid, so unthrottled), it would let a login by handle past the
+	// throttle.
+	if raw, ok := fields["uid"]; ok && string(raw) != "null" {
 		var u wire.UID
 		if u.UnmarshalJSON(raw) != nil {
 			return "", false

@@ -163,6 +163,20 @@ func TestLoginThrottleByHandle(t *testing.T) {
 	chattest.Expect(t, s.Post(t, "/user/login", map[string]any{"handle": "alice", "passwd": "secret-Alice"}), 429, 1010)
 }
 
+// A null uid is no uid, to the throttle as to the login: with it, guesses
+// by handle were not counted at all.
+func TestLoginThrottleNullUID(t *testing.T) {
+	s := chattest.NewServer(t, chattest.OpenSQLite(t), chattest.Options{Config: func(c *module.Config) {
+		c.LoginFailures = 2
+	}})
+	register(t, s, "Alice", "alice", 200, 0)
+	for i := 0; i < 3; i++ {
+		chattest.Expect(t, s.Post(t, "/user/login", map[string]any{"uid": nil, "handle": "alice", "passwd": "guess-" + fmt.Sprint(i)}), 401, 1005)
+	}
+	chattest.Expect(t, s.Post(t, "/user/login", map[string]any{"uid": nil, "handle": "alice", "passwd": "secret-Alice"}), 429, 1010)
+	chattest.Expect(t, s.Post(t, "/user/login", map[string]any{"handle": "alice", "passwd": "secret-Alice"}), 429, 1010)
+}
+
 // search posts q as u and returns the uids answered, in order.
 func search(t *testing.T, s *chattest.Server, u chattest.User, q string) []int64 {
 	t.Helper()
