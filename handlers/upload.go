@@ -35,8 +35,45 @@ type uploadPart struct {
 type uploadPartKey struct{}
 
 // maxFormFields bounds the fields (credentials) a streamed upload may
-// send before its file part.
-const maxFormFields = 16 << 10
+// send before its file part, and maxFormBytes everything it sends before
+// the file's contents: the fields, their names and headers, the file
+// part's own head. Both are read before the session is checked.
+const (
+	maxFormFields = 16 << 10
+	maxFormBytes  = 64 << 10
+)
+
+// errFormPastLimit is formLimit's: more than maxFormBytes came before
+// the file part's contents.
+var errFormPastLimit = errors.New("form before the file past its limit")
+
+// formLimit reads the body, at most maxFormBytes of it until lift: the
+// multipart reader would otherwise take up to 10 MiB of headers a part,
+// any number of parts, before anyone is known to be logged in. What it
+// reads ahead of the file part's head (its buffer) counts too, which the
+// limit leaves room for.
+type formLimit struct {
+	r      io.Reader
+	left   int64
+	lifted bool
+}
+
+func (l *formLimit) Read(p []byte) (int, error) {
+	if l.lifted {
+		return l.r.Read(p)
+	}
+	if l.left <= 0 {
+		return 0, errFormPastLimit
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
+}
+
+var errFormTooLarge = apierr.TooLarge("form fields too large")
 
 var errNoFilePart = apierr.Invalid("invalid file: required (multipart field \"file\")")
 
@@ -58,13 +95,15 @@ func UploadForm() fiber.Handler {
 		if err != nil || params["boundary"] == "" {
 			return apierr.Invalid("malformed body: not a multipart form")
 		}
-		mr := multipart.NewReader(c.Context().RequestBodyStream(), params["boundary"])
+		body := &formLimit{r: c.Context().RequestBodyStream(), left: maxFormBytes}
+		mr := multipart.NewReader(body, params["boundary"])
 		fields := map[string]json.RawMessage{}
 		part, err := formUntilFile(mr, fields)
 		wire.SetFields(c, fields)
 		if err != nil {
 			return err
 		}
+		body.lifted = true
 		if part != nil {
 			c.Locals(uploadPartKey{}, &uploadPart{r: part, name: part.FileName(), ctype: part.Header.Get(fiber.HeaderContentType)})
 		}
@@ -104,6 +143,9 @@ func formUntilFile(mr *multipart.Reader, fields map[string]json.RawMessage) (*mu
 		if errors.Is(err, io.EOF) {
 			return nil, nil
 		}
+		if errors.Is(err, errFormPastLimit) {
+			return nil, errFormTooLarge
+		}
 		if err != nil {
 			return nil, apierr.Invalid("malformed body: invalid multipart form")
 		}
@@ -111,11 +153,14 @@ func formUntilFile(mr *multipart.Reader, fields map[string]json.RawMessage) (*mu
 			return p, nil
 		}
 		v, err := io.ReadAll(io.LimitReader(p, left+1))
+		if errors.Is(err, errFormPastLimit) {
+			return nil, errFormTooLarge
+		}
 		if err != nil {
 			return nil, apierr.Invalid("malformed body: invalid multipart form")
 		}
 		if left -= int64(len(v)); left < 0 {
-			return nil, apierr.TooLarge("form fields too large")
+			return nil, errFormTooLarge
 		}
 		wire.FormValue(fields, p.FormName(), string(v))
 	}

@@ -216,9 +216,32 @@ func TestFileBadInput(t *testing.T) {
 		ok := uploadFile(t, l, alice, "a", bytes.Repeat([]byte("a"), 1000))
 		chattest.Expect(t, ok, 200, 0)
 		chattest.Expect(t, uploadFile(t, l, alice, "b", bytes.Repeat([]byte("b"), 600)), 413, 1009) // quota
-		req := uploadReq(t, l, alice, "c", strings.NewReader("c"))
+		// Fields before the file part are read before the session is
+		// checked: past a bound (names and headers too), 413 at once.
+		pr, pw := io.Pipe()
+		mw := multipart.NewWriter(pw)
+		go func() {
+			var err error
+			for i := 0; i < 40 && err == nil; i++ {
+				_, err = mw.CreateFormField(strings.Repeat("n", 64<<10) + fmt.Sprint(i))
+			}
+			pw.CloseWithError(err)
+		}()
+		req, err := http.NewRequest(http.MethodPost, l.URL("/Message/Upload"), pr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		r, err = l.Send(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chattest.Expect(t, r, 413, 1009)
+		_ = pr.Close()
+
+		req = uploadReq(t, l, alice, "c", strings.NewReader("c"))
 		req.Header.Set("X-Access-Token", strings.Repeat("0", 32))
-		r, err := l.Send(req)
+		r, err = l.Send(req)
 		if err != nil {
 			t.Fatal(err)
 		}
