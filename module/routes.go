@@ -214,7 +214,7 @@ func (rt *router) add(method, path string, h fiber.Handler, opts ...routeOpts) {
 // only the request id, metrics and access log come before hs. An empty
 // method mounts it for every method.
 func (rt *router) raw(method, path string, hs ...fiber.Handler) {
-	chain := append(append(rt.first(), unreadCloses), hs...)
+	chain := append(append(rt.first(), CloseUnreadBody), hs...)
 	if method == "" {
 		rt.r.All(path, chain...)
 		return
@@ -287,10 +287,15 @@ func streamLimit(limit int) fiber.Handler {
 	}
 }
 
-// unreadCloses is the first handler of the routes that read no body
-// (GETs, the 404): a streamed body sent to them is left unread, so the
-// connection closes after the answer.
-func unreadCloses(c *fiber.Ctx) error {
+// CloseUnreadBody is the first handler of the routes that read no body
+// (the module's GETs and its 404): on an app that streams bodies
+// (StreamRequestBody, as AppConfig's), fasthttp 1.51 reads what a
+// handler leaves unread of a body as the connection's next request,
+// which lets one request carry others past a proxy in front. After a
+// request that came with a body, it closes the connection. Put it first
+// on a host's own routes that read no body (a health check, static
+// files) when the host uses AppConfig.
+func CloseUnreadBody(c *fiber.Ctx) error {
 	err := c.Next()
 	if c.Request().Header.ContentLength() != 0 {
 		_ = closing(c, nil)

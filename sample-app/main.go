@@ -404,6 +404,9 @@ func newApp(chat *module.Module, ops opsFlags, proxyHeader, trustedProxies strin
 	// A parked long poll takes its connection from fasthttp and gives it
 	// back once answered, so fasthttp must not close it meanwhile.
 	app.Server().KeepHijackedConns = true
+	// The site's own routes read no body: one sent with them closes the
+	// connection (the app streams bodies; see module.CloseUnreadBody).
+	app.Use([]string{"/healthz", "/metrics", "/app"}, module.CloseUnreadBody)
 	// Before Mount: Mount ends with a catch-all 404 under its prefix.
 	app.Get("/healthz", chat.HealthHandler())
 	ops.mount(app, chat)                // GET /metrics with --metrics

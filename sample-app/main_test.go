@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -541,4 +543,29 @@ func TestServe(t *testing.T) {
 		}
 		s.stop(t)
 	})
+}
+
+// TestSiteRoutesCloseOnUnreadBody: a body sent with a request to the
+// site's own routes (which read none) is never read as the connection's
+// next request: one request cannot carry others past a proxy.
+func TestSiteRoutesCloseOnUnreadBody(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, tempDSN(t))
+	for _, path := range []string{"/healthz", "/app/", "/app/config.json"} {
+		// Past fasthttp's read buffer, so that the body streams.
+		hidden := strings.Repeat("GET /healthz HTTP/1.1\r\nHost: chat\r\n\r\n", 2000)
+		conn, err := net.Dial("tcp", strings.TrimPrefix(s.base, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: chat\r\nContent-Length: %d\r\n\r\n%s", path, len(hidden), hidden)
+		all, err := io.ReadAll(conn)
+		_ = conn.Close()
+		// Closed with the body unread, the socket may answer a reset.
+		closed := err == nil || errors.Is(err, syscall.ECONNRESET)
+		if n := bytes.Count(all, []byte("HTTP/1.1 ")); n != 1 || !closed {
+			t.Errorf("GET %s with requests as its body: %d answers and %v, want 1 and the connection closed", path, n, err)
+		}
+	}
 }
