@@ -575,3 +575,38 @@ func TestListenResumesAfterRestart(t *testing.T) {
 		}
 	})
 }
+
+// TestListenReplaced: past a session's four streams the server ends the
+// oldest (bye "replaced"); its Listen returns ErrStreamReplaced rather
+// than coming back for another's stream, and the four newer ones listen
+// on.
+func TestListenReplaced(t *testing.T) {
+	l, newClient := live(t, chattest.OpenSQLite(t), chattest.Options{})
+	bob := newClient()
+	user(t, bob, "bob")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 5)
+	for i := 0; i < 5; i++ {
+		c := newClient(client.WithSession(bob.Session()))
+		go func() { done <- c.Listen(ctx, 1<<40, func(client.Message) error { return nil }) }()
+		// One at a time, so that the first is the oldest.
+		deadline := time.Now().Add(10 * time.Second)
+		for l.Hijacked.Load() < int64(i+1) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, client.ErrStreamReplaced) {
+			t.Fatalf("the replaced Listen = %v, want ErrStreamReplaced", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no Listen returned for its stream being replaced")
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("a second Listen returned: %v (the replaced one came back for another's stream)", err)
+	case <-time.After(2 * time.Second):
+	}
+}

@@ -50,6 +50,12 @@ func IsCode(err error, code int) bool {
 // Login.
 var ErrSessionEnded = errors.New("fiberchat: session ended")
 
+// ErrStreamReplaced is what Listen returns when the server ended its
+// stream for a newer one of the same session or user, past the caps
+// (API.md §10, bye reason "replaced"): listening again would end another
+// listener's stream in turn, and that one would come back for this one's.
+var ErrStreamReplaced = errors.New("fiberchat: stream replaced by a newer one")
+
 // ErrNoSession is returned by a method that needs a logged-in user when
 // the Client holds no session.
 var ErrNoSession = errors.New("fiberchat: no session: Login or SetSession first")

@@ -39,8 +39,9 @@ func (e handlerError) Error() string { return e.err.Error() }
 // Listen hands my messages (1:1 ones, and my groups' with GID set) with
 // an id above fromID to handle, each once, in id order, until ctx ends (it
 // returns ctx's error), handle returns an error (it returns that error,
-// and the message handle failed on counts as not delivered), or the
-// session ends (an error wrapping ErrSessionEnded).
+// and the message handle failed on counts as not delivered), the
+// session ends (an error wrapping ErrSessionEnded), or the server ends
+// the stream for a newer one past its caps (ErrStreamReplaced).
 //
 // It listens on the push stream and falls back to long polls (Recv with a
 // last_id, waiting 30 s) when the server has no stream (404) or the
@@ -102,7 +103,7 @@ func (c *Client) Listen(ctx context.Context, fromID int64, handle func(Message) 
 		if IsCode(err, CodeBadToken) {
 			return fmt.Errorf("%w: %w", ErrSessionEnded, err)
 		}
-		if errors.Is(err, ErrSessionEnded) || errors.Is(err, ErrNoSession) || errors.Is(err, ErrRedirectElsewhere) || permanent(err) {
+		if errors.Is(err, ErrSessionEnded) || errors.Is(err, ErrStreamReplaced) || errors.Is(err, ErrNoSession) || errors.Is(err, ErrRedirectElsewhere) || permanent(err) {
 			return err
 		}
 		wait, _ := backoff.Next() // it never stops
@@ -191,6 +192,8 @@ func (l *listener) stream(ctx context.Context) (progressed bool, err error) {
 			switch ev.Reason {
 			case "logout", "password":
 				return true, fmt.Errorf("%w: %s", ErrSessionEnded, ev.Reason)
+			case "replaced":
+				return true, ErrStreamReplaced
 			}
 			// A shutdown or the like: come back after a pause, which the
 			// caller's backoff gives.

@@ -804,6 +804,8 @@ func describe(err error) string {
 		return inWords(e)
 	case errors.Is(err, client.ErrSessionEnded):
 		return "the session ended (logged out or password changed): log in again"
+	case errors.Is(err, client.ErrStreamReplaced):
+		return "this session opened more streams elsewhere, which replaced this one's: start the chat again to take it back"
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
