@@ -163,4 +163,26 @@ func TestBrowserStream(t *testing.T) {
 	if len(opens) == n || opens[len(opens)-1].lastID != "1000" || opens[len(opens)-1].clientID != "demo" || !strings.EqualFold(opens[len(opens)-1].userID, fmt.Sprint(alice.uid)) {
 		t.Fatalf("reopen after bye: %+v, want last_id 1000", opens)
 	}
+
+	// bye "replaced": the page says so and opens no stream again, which
+	// would replace another of the session's in turn.
+	// The connection the first bye ended serves on until its next ping
+	// fails, and may take an event meant for the live one: pushed until
+	// the live one has it.
+	n = len(fake.opened())
+	replaced := `document.body.dataset.connection === "replaced" && document.getElementById("banner").textContent.includes("Reload")`
+	for i := 0; ; i++ {
+		push(event(0, "bye", map[string]any{"reason": "replaced"}))
+		time.Sleep(500 * time.Millisecond)
+		if ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](replaced)); err == nil && ok {
+			break
+		}
+		if i == 20 {
+			b.waitFor(t, "the replaced notice", replaced)
+		}
+	}
+	time.Sleep(2 * time.Second)
+	if opens := fake.opened(); len(opens) != n {
+		t.Fatalf("streams opened after bye replaced: %+v", opens[n:])
+	}
 }

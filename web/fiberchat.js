@@ -606,8 +606,10 @@ export class Client {
    * the server has no stream (404) it falls back to long polls.
    *
    * opts.onState(state, info) is told "connecting", "live",
-   * "reconnecting" (info.error says why) and "ended" (the session is
-   * over: log in again); info.mode is "stream" or "poll".
+   * "reconnecting" (info.error says why), "ended" (the session is
+   * over: log in again) and "replaced" (the server ended the stream for
+   * a newer one of the session or user, past its caps: listening again
+   * would end another's in turn); info.mode is "stream" or "poll".
    * A group's message carries gid (and no uid_to).
    * opts.onEvent(type, data) receives the stream's other events: "read",
    * "contact", "group" ({gid, what, uid}: created, added, removed, left,
@@ -727,8 +729,16 @@ export class Client {
       source.addEventListener("bye", (e) => {
         source.close();
         if (es === source) es = null;
-        onEvent("bye", json(e));
+        const bye = json(e);
+        onEvent("bye", bye);
         if (closed) return;
+        if (bye && bye.reason === "replaced") {
+          // Coming back would end another stream of the session, which
+          // would come back for this one's.
+          closed = true;
+          setState("replaced", { error: new ChatError(0, 0, "the stream was replaced by a newer one") });
+          return;
+        }
         // Logout, a password change or expiry end the session (the
         // reconnect below then finds 401); shutdown comes back.
         failures++;

@@ -1340,6 +1340,8 @@ function onState(state, info) {
   } else if (state === "ended") {
     banner("");
     sessionEnded(info.error || new ChatError(401, 1004, ""));
+  } else if (state === "replaced") {
+    banner("This chat is open in too many other tabs or windows, which took over its updates. Reload the page to use it here.");
   }
   document.body.dataset.connection = state;
   document.body.dataset.mode = mode;
