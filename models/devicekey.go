@@ -18,10 +18,18 @@ type DeviceKey struct {
 	UpdatedAt int64  `gorm:"column:updated_at;not null;autoUpdateTime:false"`
 }
 
+// MaxDeviceKeys bounds the devices a user has keys for: a new device past
+// it takes the place of the one that published least recently. Every
+// encrypted message wraps its key for each device of both users, and
+// every contact is told of each new one, so neither may grow without
+// bound.
+const MaxDeviceKeys = 32
+
 // PublishDeviceKey stores k, replacing the key its device published
 // before, and says whether anything changed: republishing the same key
 // changes nothing (its time included), so a client may publish at every
-// start without telling anyone.
+// start without telling anyone. A new device past MaxDeviceKeys drops
+// the key of the device that published least recently.
 func (s *Store) PublishDeviceKey(ctx context.Context, k DeviceKey) (changed bool, err error) {
 	db, done := s.with(ctx)
 	defer done()
@@ -36,15 +44,39 @@ func (s *Store) PublishDeviceKey(ctx context.Context, k DeviceKey) (changed bool
 			return nil
 		}
 		changed = true
-		return tx.Clauses(clause.OnConflict{
+		if err := tx.Clauses(clause.OnConflict{
 			Columns:   []clause.Column{{Name: "uid"}, {Name: "device_id"}},
 			DoUpdates: clause.AssignmentColumns([]string{"pub_key", "updated_at"}),
-		}).Create(&k).Error
+		}).Create(&k).Error; err != nil {
+			return err
+		}
+		if res.RowsAffected > 0 {
+			return nil // a device it had: no more of them
+		}
+		return dropOldDevices(tx, k)
 	})
 	if err != nil {
 		return false, fmt.Errorf("publish device key: %w", err)
 	}
 	return changed, nil
+}
+
+// dropOldDevices deletes the keys of k.UID's devices past MaxDeviceKeys,
+// least recently published first, never k's own.
+func dropOldDevices(tx *gorm.DB, k DeviceKey) error {
+	var all []DeviceKey
+	if err := tx.Select("device_id").Where("uid = ? AND device_id <> ?", k.UID, k.DeviceID).
+		Order("updated_at DESC, device_id DESC").Find(&all).Error; err != nil {
+		return err
+	}
+	if len(all) < MaxDeviceKeys {
+		return nil
+	}
+	stale := make([]string, 0, len(all)-MaxDeviceKeys+1)
+	for _, d := range all[MaxDeviceKeys-1:] {
+		stale = append(stale, d.DeviceID)
+	}
+	return tx.Where("uid = ? AND device_id IN ?", k.UID, stale).Delete(&DeviceKey{}).Error
 }
 
 // DeviceKeys returns every device key of uids, by uid and device id.

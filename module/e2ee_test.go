@@ -5,12 +5,15 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/fiberchat/fiberchat/events"
 	"github.com/fiberchat/fiberchat/internal/chattest"
+	"github.com/fiberchat/fiberchat/models"
 	"github.com/fiberchat/fiberchat/module"
 )
 
@@ -80,6 +83,37 @@ func TestDeviceKeys(t *testing.T) {
 		}
 		chattest.Expect(t, s.Post(t, "/user/keys/get", c.Creds(map[string]any{"data": many})), 400, 1001)
 		chattest.Expect(t, s.Post(t, "/user/keys/get", c.Creds(map[string]any{"data": []any{}})), 400, 1001)
+	})
+}
+
+// TestDeviceKeysCapped: a user keeps keys for models.MaxDeviceKeys
+// devices; a new one past them takes the place of the one that published
+// least recently, and republishing keeps a device's place.
+func TestDeviceKeysCapped(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		s := chattest.NewServer(t, db, chattest.Options{})
+		a, c := s.NewUser(t, "a"), s.NewUser(t, "c")
+		publish := func(device string, key byte) {
+			t.Helper()
+			s.Clock.Advance(time.Second)
+			chattest.Expect(t, s.Post(t, "/user/keys/publish", a.Creds(map[string]any{"device_id": device, "key": b64(32, key)})), 200, 0)
+		}
+		for i := range models.MaxDeviceKeys {
+			publish(fmt.Sprintf("d%02d", i), byte(i+1))
+		}
+		publish("d00", 100) // d00 changes its key: now the newest
+		publish("new1", 101)
+		publish("new2", 102)
+		r := s.Post(t, "/user/keys/get", c.Creds(map[string]any{"data": []map[string]any{{"uid": a.UID}}}))
+		chattest.Expect(t, r, 200, 0)
+		var got []string
+		for _, d := range r.Body["data"].([]any) {
+			got = append(got, d.(map[string]any)["device_id"].(string))
+		}
+		if len(got) != models.MaxDeviceKeys || slices.Contains(got, "d01") || slices.Contains(got, "d02") ||
+			!slices.Contains(got, "d00") || !slices.Contains(got, "new1") || !slices.Contains(got, "new2") {
+			t.Fatalf("devices kept: %v, want %d without d01 and d02", got, models.MaxDeviceKeys)
+		}
 	})
 }
 
