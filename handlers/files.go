@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -66,10 +67,15 @@ type FilesConfig struct {
 type Files struct {
 	cfg FilesConfig
 	key atomic.Pointer[[]byte]
+
+	// uploading counts each user's uploads under way in this process
+	// (see Upload).
+	mu        sync.Mutex
+	uploading map[int64]int
 }
 
 // NewFiles prepares the files' handlers.
-func NewFiles(cfg FilesConfig) *Files { return &Files{cfg: cfg} }
+func NewFiles(cfg FilesConfig) *Files { return &Files{cfg: cfg, uploading: map[int64]int{}} }
 
 // signingKey returns the URL key, asking Key until it once answered.
 func (h *Files) signingKey(ctx context.Context) ([]byte, error) {

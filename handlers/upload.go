@@ -200,6 +200,11 @@ func (h *Files) Upload() fiber.Handler {
 		defer done()
 		ctx := c.UserContext()
 		uid := middleware.SessionFrom(c).UID
+		if !h.startUpload(uid) {
+			c.Set(fiber.HeaderRetryAfter, "1")
+			return errUploadsAtOnce
+		}
+		defer h.endUpload(uid)
 		used, err := h.cfg.Rows.FileBytes(ctx, uid)
 		if err != nil {
 			return err
@@ -225,6 +230,34 @@ func (h *Files) Upload() fiber.Handler {
 }
 
 var errQuota = apierr.TooLarge("file quota exceeded")
+
+// maxUploadsAtOnce bounds a user's uploads under way in one process: the
+// quota is checked against the files stored when each starts, so
+// uploads racing pass it by one file each but the first, and each holds
+// up to MaxFileBytes in memory while an image is decoded.
+const maxUploadsAtOnce = 2
+
+var errUploadsAtOnce = apierr.ErrRateLimited.WithMsg("too many uploads at once: wait for one to end")
+
+// startUpload counts an upload of uid's, false when it has
+// maxUploadsAtOnce under way already.
+func (h *Files) startUpload(uid int64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.uploading[uid] >= maxUploadsAtOnce {
+		return false
+	}
+	h.uploading[uid]++
+	return true
+}
+
+func (h *Files) endUpload(uid int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.uploading[uid]--; h.uploading[uid] <= 0 {
+		delete(h.uploading, uid)
+	}
+}
 
 type uploadResponse struct {
 	*FileRecord

@@ -279,6 +279,55 @@ func TestFileBadInput(t *testing.T) {
 	})
 }
 
+// TestUploadsAtOnce: a user's third upload while two are under way is
+// 429/1010 with Retry-After (each holds memory, and the quota is checked
+// as each starts); once one ends, the next goes through.
+func TestUploadsAtOnce(t *testing.T) {
+	l := chattest.NewLive(t, chattest.OpenSQLite(t), chattest.Options{App: streaming})
+	alice := l.NewUser(t, "alice")
+	type held struct {
+		w    *io.PipeWriter
+		done chan *chattest.Response
+	}
+	var open []held
+	for i := range 2 {
+		pr, pw := io.Pipe()
+		h := held{w: pw, done: make(chan *chattest.Response, 1)}
+		req := uploadReq(t, l, alice, fmt.Sprintf("slow%d", i), pr)
+		go func() {
+			r, err := l.Send(req)
+			if err != nil {
+				t.Error(err)
+			}
+			h.done <- r
+		}()
+		if _, err := pw.Write([]byte("started")); err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, h)
+	}
+	// Both are in Upload once their first bytes were taken; give the
+	// handlers a moment past that.
+	deadline := time.Now().Add(10 * time.Second)
+	var r *chattest.Response
+	for {
+		r = uploadFile(t, l, alice, "third", []byte("third"))
+		if r.Status == 429 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // one of the two was not counted yet
+	}
+	chattest.Expect(t, r, 429, 1010)
+	if r.Header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+	_ = open[0].w.Close()
+	chattest.Expect(t, <-open[0].done, 200, 0)
+	chattest.Expect(t, uploadFile(t, l, alice, "fourth", []byte("fourth")), 200, 0)
+	_ = open[1].w.Close()
+	chattest.Expect(t, <-open[1].done, 200, 0)
+}
+
 // TestFileStreamsWithinBoundedHeap: a 25 MiB upload and its download
 // never take the heap anywhere near 25 MiB.
 func TestFileStreamsWithinBoundedHeap(t *testing.T) {
