@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdh"
 	"crypto/rand"
@@ -10,6 +11,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"time"
 )
 
 // Device is this client's end-to-end encryption identity (API.md §15):
@@ -77,7 +79,17 @@ type e2eeState struct {
 	dev  *Device
 	mu   sync.Mutex
 	keys map[int64][]DeviceKey
+	// fetched is when each user's keys were last read from the server, on
+	// the Client's clock.
+	fetched map[int64]time.Time
 }
+
+// keyRefetchEvery is how often a message that does not open with a
+// remembered key makes the client read its sender's keys again: the key
+// may have changed (a reinstalled device) with no stream to say so, but
+// a stream of messages that never open (tampered, or from before a
+// change) must not make a read each.
+const keyRefetchEvery = 10 * time.Second
 
 // DeviceKey is one device key a user published.
 type DeviceKey struct {
@@ -116,20 +128,22 @@ func (c *Client) Keys(ctx context.Context, uids ...int64) ([]DeviceKey, error) {
 		return nil, err
 	}
 	if c.e2ee != nil {
-		c.e2ee.remember(uids, out.Data)
+		c.e2ee.remember(uids, out.Data, c.now())
 	}
 	return out.Data, nil
 }
 
 // remember keeps ks as the keys of uids.
-func (s *e2eeState) remember(uids []int64, ks []DeviceKey) {
+func (s *e2eeState) remember(uids []int64, ks []DeviceKey, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.keys == nil {
 		s.keys = make(map[int64][]DeviceKey)
+		s.fetched = make(map[int64]time.Time)
 	}
 	for _, uid := range uids {
 		s.keys[uid] = nil
+		s.fetched[uid] = now
 	}
 	for _, k := range ks {
 		s.keys[k.UID] = append(s.keys[k.UID], k)
@@ -141,6 +155,14 @@ func (s *e2eeState) forget(uid int64) {
 	s.mu.Lock()
 	delete(s.keys, uid)
 	s.mu.Unlock()
+}
+
+// stale reports whether uid's keys were read from the server longer than
+// keyRefetchEvery before now.
+func (s *e2eeState) stale(uid int64, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return now.Sub(s.fetched[uid]) >= keyRefetchEvery
 }
 
 // known returns uid's remembered keys, and whether there are any.
@@ -285,6 +307,14 @@ func (c *Client) decrypt(ctx context.Context, me int64, m *Message) {
 		return
 	}
 	text, err := open(c.e2ee.dev, me, key, env)
+	if err != nil && c.e2ee.stale(m.UIDFrom, c.now()) {
+		// The sender's device may have a new key that no stream told of:
+		// read them again, and try once more if it changed.
+		c.e2ee.forget(m.UIDFrom)
+		if fresh, ferr := c.senderKey(ctx, m.UIDFrom, env.From); ferr == nil && !bytes.Equal(fresh, key) {
+			text, err = open(c.e2ee.dev, me, fresh, env)
+		}
+	}
 	if err != nil {
 		m.DecryptErr = err
 		return

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fiberchat/fiberchat/client"
 	"github.com/fiberchat/fiberchat/internal/chattest"
@@ -158,4 +159,38 @@ func searchEverywhere(t *testing.T, s *chattest.Server, text string) []string {
 		where = append(where, "logs")
 	}
 	return where
+}
+
+// TestEncryptedAfterKeyChangeWithoutStream: alice's phone comes back with
+// a new key (reinstalled) and sends; bob, who remembered the old key and
+// has no stream to hear of the change, reads the keys again (no more
+// than every few seconds) and decrypts; an older message that no key of
+// now opens stays undecryptable.
+func TestEncryptedAfterKeyChangeWithoutStream(t *testing.T) {
+	ctx := context.Background()
+	l := chattest.NewLive(t, chattest.OpenSQLite(t), chattest.Options{})
+	a, b := l.NewUser(t, "alice"), l.NewUser(t, "bob")
+	l.Befriend(t, a, b)
+	phone, bob := deviceSDK(t, l, a, "phone"), deviceSDK(t, l, b, "b1")
+	first, err := phone.SendEncrypted(ctx, b.UID, "before")
+	if err != nil {
+		t.Fatal(err)
+	}
+	zero := int64(0)
+	if got, err := bob.Recv(ctx, client.RecvRequest{LastID: &zero}); err != nil || len(got.Messages) != 1 || got.Messages[0].Message != "before" {
+		t.Fatalf("recv before: %+v, %v", got, err)
+	}
+	l.Clock.Advance(time.Minute)
+	phone = deviceSDK(t, l, a, "phone") // a new key pair, same device id
+	if _, err := phone.SendEncrypted(ctx, b.UID, "after"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := bob.Recv(ctx, client.RecvRequest{LastID: &first.ID})
+	if err != nil || len(got.Messages) != 1 || got.Messages[0].Message != "after" || got.Messages[0].DecryptErr != nil {
+		t.Fatalf("recv after the key changed: %+v, %v", got, err)
+	}
+	got, err = bob.Recv(ctx, client.RecvRequest{LastID: &zero})
+	if err != nil || len(got.Messages) != 2 || !errors.Is(got.Messages[0].DecryptErr, client.ErrUndecryptable) || got.Messages[1].Message != "after" {
+		t.Fatalf("recv of both: %+v, %v", got, err)
+	}
 }
