@@ -47,7 +47,7 @@ const (
 // the file part's contents.
 var errFormPastLimit = errors.New("form before the file past its limit")
 
-// formLimit reads the body, at most maxFormBytes of it until lift: the
+// formLimit reads the body, at most maxFormBytes of it until lifted: the
 // multipart reader would otherwise take up to 10 MiB of headers a part,
 // any number of parts, before anyone is known to be logged in. What it
 // reads ahead of the file part's head (its buffer) counts too, which the
