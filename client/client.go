@@ -352,11 +352,15 @@ func (c *Client) postReader(ctx context.Context, path, ctype string, body io.Rea
 			}
 			// A failed call returns no data, whatever the answer held.
 			reflect.ValueOf(out).Elem().SetZero()
-			return fmt.Errorf("fiberchat %s: %w", path, &Error{Status: resp.StatusCode, Code: code, Msg: msg})
+			return fmt.Errorf("fiberchat %s: %w", path, &Error{Status: resp.StatusCode, Code: code, Msg: msg, RetryAfter: retryAfter(resp.Header)})
 		}
 		reflect.ValueOf(out).Elem().SetZero()
 	}
 	if err := envelopeError(resp.StatusCode, raw); err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			e.RetryAfter = retryAfter(resp.Header)
+		}
 		return fmt.Errorf("fiberchat %s: %w", path, err)
 	}
 	if out != nil {

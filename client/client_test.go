@@ -610,3 +610,22 @@ func TestListenReplaced(t *testing.T) {
 	case <-time.After(2 * time.Second):
 	}
 }
+
+// TestRetryAfter: a 429's Retry-After reaches the caller as
+// Error.RetryAfter.
+func TestRetryAfter(t *testing.T) {
+	_, newClient := live(t, chattest.OpenSQLite(t), chattest.Options{Config: func(c *module.Config) { c.LoginFailures = 1 }})
+	c := newClient()
+	uid := user(t, c, "ann")
+	ctx := context.Background()
+	var err error
+	for range 3 {
+		if _, err = c.Login(ctx, uid, "not ann's"); client.IsCode(err, client.CodeRateLimited) {
+			break
+		}
+	}
+	var e *client.Error
+	if !errors.As(err, &e) || e.Code != client.CodeRateLimited || e.RetryAfter < time.Second {
+		t.Fatalf("login past the throttle: %v (%+v), want 429/1010 with a Retry-After", err, e)
+	}
+}

@@ -3,6 +3,9 @@ package client
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"strconv"
+	"time"
 )
 
 // Codes of the envelope's "error" field, as API.md §2 lists them.
@@ -31,6 +34,19 @@ type Error struct {
 	Code int
 	// Msg is the envelope's "msg", or the start of a body that was not one.
 	Msg string
+	// RetryAfter is how long the server asked to wait before asking again
+	// (its Retry-After header, as on a 429), 0 when it asked nothing.
+	RetryAfter time.Duration
+}
+
+// retryAfter reads a Retry-After header given in seconds (the server
+// gives no dates), 0 when there is none.
+func retryAfter(h http.Header) time.Duration {
+	n, err := strconv.Atoi(h.Get("Retry-After"))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return time.Duration(n) * time.Second
 }
 
 // Error reports status, code and message.

@@ -107,6 +107,9 @@ func (c *Client) Listen(ctx context.Context, fromID int64, handle func(Message) 
 			return err
 		}
 		wait, _ := backoff.Next() // it never stops
+		if e := (*Error)(nil); errors.As(err, &e) {
+			wait = max(wait, e.RetryAfter) // a 429's, say
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
