@@ -332,7 +332,11 @@ func decodeEvent[E Event](data string) (Event, error) {
 }
 
 // LastID is the id of the newest message the stream handed out (or the
-// id it was opened after): what to reopen it with.
+// id it was opened after): what to reopen it with. A stream opened with
+// no id (after the newest message there was) knows none until its first
+// message, and LastID is then 0: reopening with 0 would hand out every
+// message kept, so reopen it with nil, or with an id of your own (the
+// newest of a History page, say).
 func (s *Stream) LastID() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
