@@ -102,6 +102,11 @@ func TestBrowserStream(t *testing.T) {
 	app := fiber.New(chat.AppConfig("stream test"))
 	mountWebApp(app, chat, webClientID)
 	app.Get("/Message/Stream", fake.handler) // before Mount, so it wins over the module's
+	// A proxy's page where an envelope should be, 200 and all.
+	app.Post("/Contacts/blocked", func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+		return c.SendString("<html>a proxy's page</html>")
+	})
 	chat.Mount(app)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -121,6 +126,17 @@ func TestBrowserStream(t *testing.T) {
 	b.eval(t, fmt.Sprintf(`localStorage.setItem("fiberchat:demo::session", %q); localStorage.setItem("fiberchat:demo::open", "%d"); true`, session, bob.uid))
 	b.do(t, "reload", chromedp.Reload(), chromedp.WaitVisible("#composer"))
 	b.waitFor(t, "the stream open", `document.body.dataset.mode === "stream" && document.body.dataset.connection === "live"`)
+
+	// An answer that is no envelope rejects, 200 or not.
+	rejected, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](fmt.Sprintf(`(async () => {
+  const { configure, ChatError } = await import("/static/fiberchat.js");
+  const cfg = await (await fetch("/app/config.json")).json();
+  const c = configure({ clientId: cfg.client_id, tokens: cfg.tokens, session: { uid: %d, access_token: %q } });
+  return c.call("/Contacts/blocked").then(() => false, (e) => e instanceof ChatError && e.status === 200 && e.code === 0 && e.message.includes("not the chat's JSON"));
+})()`, alice.uid, alice.tok), chromedp.EvalAwaitPromise))
+	if err != nil || !rejected {
+		t.Fatalf("a 200 that is no envelope: rejected %v, %v; want a ChatError", rejected, err)
+	}
 
 	push := func(ev string) {
 		t.Helper()

@@ -194,9 +194,12 @@ export class Client {
       } catch {
         parsed = null;
       }
-      const code = parsed && typeof parsed.error === "number" ? parsed.error : res.ok ? 0 : -1;
+      // Every answer of the chat's is an envelope (API.md §2): one that is
+      // not (a proxy's page, say) is an error, whatever its status.
+      const code = parsed && typeof parsed.error === "number" ? parsed.error : -1;
       if (!res.ok || code !== 0) {
-        const err = new ChatError(res.status, code < 0 ? 0 : code, parsed && parsed.msg ? parsed.msg : res.statusText, parsed);
+        const why = parsed && parsed.msg ? parsed.msg : code < 0 && res.ok ? "unexpected answer: not the chat's JSON" : res.statusText;
+        const err = new ChatError(res.status, code < 0 ? 0 : code, why, parsed);
         err.retryAfter = Number(res.headers.get("Retry-After")) || 0;
         if (err.code === 1004 && auth && this.#session === s) {
           this.#session = null;
