@@ -30,7 +30,10 @@ type Group struct {
 // GroupMember is a user's membership of a group, kept after they leave
 // (UntilID > 0) so that what was sent while they were in still reaches
 // their Recv cursor. A member sees the group's messages with ids above
-// FromID (and, once gone, up to UntilID). ReadID/ReadSeq are their read
+// FromID (and, once gone, up to UntilID). FromID is the newest message
+// id of all when they joined, at least the group's newest: it is also
+// when they joined on the scale of message ids, which orders their
+// groups by activity, joining counting as some. ReadID/ReadSeq are their read
 // watermark: the id and the group Seq they have read up to. Since orders
 // members by how long they have been in.
 type GroupMember struct {
@@ -143,11 +146,14 @@ func (s *Store) CreateGroup(ctx context.Context, owner int64, name string, uids 
 		if err := tx.Create(&g).Error; err != nil {
 			return fmt.Errorf("create group: %w", err)
 		}
-		m := GroupMember{GID: g.GID, UID: owner, Role: RoleOwner, Since: time.Now().UnixNano()}
+		from, err := newestMessageID(tx)
+		if err != nil {
+			return err
+		}
+		m := GroupMember{GID: g.GID, UID: owner, Role: RoleOwner, Since: time.Now().UnixNano(), FromID: from}
 		if err := tx.Create(&m).Error; err != nil {
 			return fmt.Errorf("add owner: %w", err)
 		}
-		var err error
 		gid = g.GID
 		results, err = addMembers(tx, &g, owner, uids, lim)
 		return err
@@ -202,11 +208,15 @@ func addMembers(tx *gorm.DB, g *Group, actor int64, uids []int64, lim GroupLimit
 	if err != nil {
 		return nil, err
 	}
+	newest, err := newestMessageID(tx)
+	if err != nil {
+		return nil, err
+	}
 	results := make([]AddResult, len(uids))
 	added := 0
 	since := time.Now().UnixNano()
 	for i, uid := range uids {
-		st, err := addOne(tx, g, uid, existing, eligible, counts, lim, since+int64(i))
+		st, err := addOne(tx, g, uid, existing, eligible, counts, lim, since+int64(i), max(newest, g.LastID))
 		if err != nil {
 			return nil, err
 		}
@@ -226,7 +236,7 @@ func addMembers(tx *gorm.DB, g *Group, actor int64, uids []int64, lim GroupLimit
 
 // addOne decides about one uid of addMembers and, when it is added,
 // writes its membership.
-func addOne(tx *gorm.DB, g *Group, uid int64, existing map[int64]GroupMember, eligible map[int64]bool, counts map[int64]int, lim GroupLimits, since int64) (AddStatus, error) {
+func addOne(tx *gorm.DB, g *Group, uid int64, existing map[int64]GroupMember, eligible map[int64]bool, counts map[int64]int, lim GroupLimits, since, from int64) (AddStatus, error) {
 	if m, ok := existing[uid]; ok && m.UntilID == 0 {
 		return GroupAlreadyMember, nil
 	}
@@ -237,7 +247,7 @@ func addOne(tx *gorm.DB, g *Group, uid int64, existing map[int64]GroupMember, el
 		(lim.MaxGroupsPerUser > 0 && counts[uid] >= lim.MaxGroupsPerUser) {
 		return GroupFull, nil
 	}
-	m := GroupMember{GID: g.GID, UID: uid, Role: RoleMember, Since: since, FromID: g.LastID, ReadID: g.LastID, ReadSeq: g.Seq}
+	m := GroupMember{GID: g.GID, UID: uid, Role: RoleMember, Since: since, FromID: from, ReadID: g.LastID, ReadSeq: g.Seq}
 	var err error
 	if _, was := existing[uid]; was {
 		// Back after leaving: a new span, from now on.
@@ -251,6 +261,30 @@ func addOne(tx *gorm.DB, g *Group, uid int64, existing map[int64]GroupMember, el
 	}
 	counts[uid]++
 	return GroupAdded, nil
+}
+
+// greatestFunc is the name of SQL's two-argument maximum: GREATEST on
+// MySQL/MariaDB, max on SQLite.
+func (s *Store) greatestFunc() string {
+	if s.mysql() {
+		return "GREATEST"
+	}
+	return "max"
+}
+
+// greatest is SQL for the larger of a and b.
+func (s *Store) greatest(a, b string) string { return s.greatestFunc() + "(" + a + ", " + b + ")" }
+
+// newestMessageID is the newest message id committed, of all
+// conversations: under the group's lock no message of the group can be
+// on its way, so a member who joins at it sees exactly what is sent
+// after (see GroupMember).
+func newestMessageID(tx *gorm.DB) (int64, error) {
+	var id int64
+	if err := tx.Model(&Message{}).Select("COALESCE(MAX(id), 0)").Scan(&id).Error; err != nil {
+		return 0, fmt.Errorf("read the newest message id: %w", err)
+	}
+	return id, nil
 }
 
 // contactsOf returns which of uids are actor's contacts and do not block
@@ -477,7 +511,10 @@ func (s *Store) SetGroupRole(ctx context.Context, gid, actor, member int64, role
 	})
 }
 
-// Groups returns the groups uid is in, the most recently active first.
+// Groups returns the groups uid is in, the most recently active first:
+// by their newest message, or by when uid joined (its FromID, on the same
+// scale) if that came after, so that a group just made or joined comes
+// first.
 func (s *Store) Groups(ctx context.Context, uid int64) ([]GroupSummary, error) {
 	db, done := s.with(ctx)
 	defer done()
@@ -490,7 +527,7 @@ func (s *Store) Groups(ctx context.Context, uid int64) ([]GroupSummary, error) {
 		Select("g.gid, g.name, g.head_img, gm.role, g.members_num, g.last_id").
 		Joins("JOIN "+groups+" AS g ON g.gid = gm.gid").
 		Where("gm.uid = ? AND gm.until_id = 0", uid).
-		Order("g.last_id DESC, g.gid DESC").Find(&out).Error
+		Order(s.greatest("g.last_id", "gm.from_id") + " DESC, g.gid DESC").Find(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("list groups: %w", err)
 	}

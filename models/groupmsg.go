@@ -633,10 +633,7 @@ func (s *Store) appendMarksSQL(q []byte, table string, gid int64, uids []int64, 
 		}
 		return append(q, " END"...)
 	}
-	greatest := "max"
-	if s.mysql() {
-		greatest = "GREATEST"
-	}
+	greatest := s.greatestFunc()
 	q = append(q, "UPDATE "...)
 	q = append(q, table...)
 	q = cases(append(q, " SET read_id = CASE WHEN read_seq < ("...), seqOf)

@@ -522,3 +522,47 @@ func TestGroupPurgeUncounts(t *testing.T) {
 		}
 	})
 }
+
+// TestGroupListOrder: /Group/list puts the newest activity first, and a
+// group just made or joined counts as active: made after the other's last
+// message, it comes first, and the other again once it has a newer one;
+// a member added to an old group finds it first too.
+func TestGroupListOrder(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		s := chattest.NewServer(t, db, chattest.Options{})
+		a, b, c := s.NewUser(t, "ann"), s.NewUser(t, "bob"), s.NewUser(t, "cid")
+		s.Befriend(t, a, b)
+		s.Befriend(t, a, c)
+		order := func(u chattest.User) []int64 {
+			var out []int64
+			for _, e := range gcall(t, s, u, "/Group/list", nil, 200, 0).Body["data"].([]any) {
+				out = append(out, int64(e.(map[string]any)["gid"].(float64)))
+			}
+			return out
+		}
+		team := into[groupCreated](t, gcall(t, s, a, "/Group/create", map[string]any{"name": "team", "data": members(b)}, 200, 0)).GID
+		groupSend(t, s, a, team, "hello team")
+		other := into[groupCreated](t, gcall(t, s, a, "/Group/create", map[string]any{"name": "other", "data": members(b, c)}, 200, 0)).GID
+		if got := order(b); fmt.Sprint(got) != fmt.Sprint([]int64{other, team}) {
+			t.Fatalf("list order %v, want the new group %d first", got, other)
+		}
+		groupSend(t, s, a, team, "team is active again")
+		if got := order(b); fmt.Sprint(got) != fmt.Sprint([]int64{team, other}) {
+			t.Fatalf("list order %v, want %d, with the newest message, first", got, team)
+		}
+		// cid joins team, older than other for the others: first for cid.
+		gcall(t, s, a, "/Group/IO/addMembers", map[string]any{"gid": team, "data": members(c)}, 200, 0)
+		groupSend(t, s, b, other, "other is newer for ann and bob")
+		if got := order(c); fmt.Sprint(got) != fmt.Sprint([]int64{other, team}) {
+			t.Fatalf("cid's list order %v, want other (its message after cid joined team) first", got)
+		}
+		// What cid sees of team starts at the join all the same.
+		if h := into[groupMsgs](t, gcall(t, s, c, "/Message/History", map[string]any{"gid": team}, 200, 0)); h.Num != 0 {
+			t.Fatalf("cid's team history %+v, want nothing from before the join", h)
+		}
+		id := groupSend(t, s, a, team, "for cid too")
+		if h := into[groupMsgs](t, gcall(t, s, c, "/Message/History", map[string]any{"gid": team}, 200, 0)); h.Num != 1 || h.Data[0].ID != id {
+			t.Fatalf("cid's team history %+v, want message %d", h, id)
+		}
+	})
+}
