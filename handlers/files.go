@@ -71,11 +71,11 @@ type Files struct {
 	// uploading counts each user's uploads under way in this process
 	// (see Upload).
 	mu        sync.Mutex
-	uploading map[int64]int
+	uploading map[int64]*uploadTurns
 }
 
 // NewFiles prepares the files' handlers.
-func NewFiles(cfg FilesConfig) *Files { return &Files{cfg: cfg, uploading: map[int64]int{}} }
+func NewFiles(cfg FilesConfig) *Files { return &Files{cfg: cfg, uploading: map[int64]*uploadTurns{}} }
 
 // signingKey returns the URL key, asking Key until it once answered.
 func (h *Files) signingKey(ctx context.Context) ([]byte, error) {

@@ -200,9 +200,8 @@ func (h *Files) Upload() fiber.Handler {
 		defer done()
 		ctx := c.UserContext()
 		uid := middleware.SessionFrom(c).UID
-		if !h.startUpload(uid) {
-			c.Set(fiber.HeaderRetryAfter, "1")
-			return errUploadsAtOnce
+		if err := h.startUpload(ctx, uid); err != nil {
+			return err
 		}
 		defer h.endUpload(uid)
 		used, err := h.cfg.Rows.FileBytes(ctx, uid)
@@ -231,30 +230,53 @@ func (h *Files) Upload() fiber.Handler {
 
 var errQuota = apierr.TooLarge("file quota exceeded")
 
-// maxUploadsAtOnce bounds a user's uploads under way in one process: the
-// quota is checked against the files stored when each starts, so
-// uploads racing pass it by one file each but the first, and each holds
-// up to MaxFileBytes in memory while an image is decoded.
+// maxUploadsAtOnce bounds a user's uploads under way in one process; more
+// wait for their turn, their file not yet read. The quota is checked
+// against the files stored when each starts, so uploads racing pass it
+// by one file each but the first, and each holds up to MaxFileBytes in
+// memory while an image is decoded.
 const maxUploadsAtOnce = 2
 
-var errUploadsAtOnce = apierr.ErrRateLimited.WithMsg("too many uploads at once: wait for one to end")
-
-// startUpload counts an upload of uid's, false when it has
-// maxUploadsAtOnce under way already.
-func (h *Files) startUpload(uid int64) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.uploading[uid] >= maxUploadsAtOnce {
-		return false
-	}
-	h.uploading[uid]++
-	return true
+// uploadTurns is one user's turns to upload (a slot of the channel each)
+// and how many uploads hold or wait for one.
+type uploadTurns struct {
+	turns chan struct{}
+	users int
 }
 
+// startUpload waits for one of uid's turns to upload, or for ctx to end.
+func (h *Files) startUpload(ctx context.Context, uid int64) error {
+	h.mu.Lock()
+	u := h.uploading[uid]
+	if u == nil {
+		u = &uploadTurns{turns: make(chan struct{}, maxUploadsAtOnce)}
+		h.uploading[uid] = u
+	}
+	u.users++
+	h.mu.Unlock()
+	select {
+	case u.turns <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		h.leave(uid, u)
+		return ctx.Err()
+	}
+}
+
+// endUpload gives back the turn startUpload took.
 func (h *Files) endUpload(uid int64) {
 	h.mu.Lock()
+	u := h.uploading[uid]
+	h.mu.Unlock()
+	<-u.turns
+	h.leave(uid, u)
+}
+
+// leave drops an upload from u's count, and u once none is left.
+func (h *Files) leave(uid int64, u *uploadTurns) {
+	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.uploading[uid]--; h.uploading[uid] <= 0 {
+	if u.users--; u.users == 0 {
 		delete(h.uploading, uid)
 	}
 }
