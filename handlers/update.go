@@ -161,7 +161,9 @@ func (h *Messages) React() fiber.Handler {
 		if err := h.cfg.Decoder.Decode(c, &req); err != nil {
 			return err
 		}
-		if !oneEmoji(req.Emoji) {
+		// Taking one off takes any a reaction may hold: one put on under
+		// an earlier, looser rule must not stay for good.
+		if on := *req.On == 1; on && !oneEmoji(req.Emoji) || !on && !storedEmoji(req.Emoji) {
 			return apierr.Invalid("invalid emoji: one emoji of at most %d bytes", maxEmojiBytes)
 		}
 		u := h.update(c, int64(req.ID))
@@ -282,6 +284,12 @@ func pictograph(r rune) bool {
 		}
 	}
 	return false
+}
+
+// storedEmoji reports whether s may be a reaction already stored: text of
+// at most maxEmojiBytes, whatever it is.
+func storedEmoji(s string) bool {
+	return s != "" && len(s) <= maxEmojiBytes && utf8.ValidString(s)
 }
 
 // keycap reports whether s is a keycap emoji: 0-9, # or *, an optional

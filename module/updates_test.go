@@ -169,6 +169,9 @@ func TestDirectUpdates(t *testing.T) {
 		for _, bad := range []string{"", "ab", "👍👍", "😀 ", "1", strings.Repeat("👍", 9), "\u200d", "∑", "°", "👍🏽🏽"} {
 			expectField(t, s, b, "/Message/React", map[string]any{"id": first, "emoji": bad, "on": 1}, "emoji")
 		}
+		// Taken off, any reaction an earlier, looser check let on goes.
+		gcall(t, s, b, "/Message/React", map[string]any{"id": first, "emoji": "∑", "on": 0}, 200, 0)
+		expectField(t, s, b, "/Message/React", map[string]any{"id": first, "emoji": strings.Repeat("x", 33), "on": 0}, "emoji")
 		for _, good := range []string{"👍🏽", "👨‍👩‍👧", "🇫🇷", "1️⃣", "❤️"} {
 			update(t, s, c, "/Message/React", map[string]any{"id": elsewhere, "emoji": good, "on": 1})
 		}
