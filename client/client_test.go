@@ -592,7 +592,10 @@ func TestListenReplaced(t *testing.T) {
 		go func() { done <- c.Listen(ctx, 1<<40, func(client.Message) error { return nil }) }()
 		// One at a time, so that the first is the oldest.
 		deadline := time.Now().Add(10 * time.Second)
-		for l.Hijacked.Load() < int64(i+1) && time.Now().Before(deadline) {
+		for l.Hijacked.Load() < int64(i+1) {
+			if time.Now().After(deadline) {
+				t.Fatalf("stream %d not open after 10 s", i+1)
+			}
 			time.Sleep(10 * time.Millisecond)
 		}
 	}

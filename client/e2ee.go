@@ -79,8 +79,8 @@ type e2eeState struct {
 	dev  *Device
 	mu   sync.Mutex
 	keys map[int64][]DeviceKey
-	// fetched is when each user's keys were last read from the server, on
-	// the Client's clock.
+	// fetched is when each user's keys were last read from the server (or
+	// a read of them tried), on the Client's clock.
 	fetched map[int64]time.Time
 }
 
@@ -158,11 +158,19 @@ func (s *e2eeState) forget(uid int64) {
 }
 
 // stale reports whether uid's keys were read from the server longer than
-// keyRefetchEvery before now.
+// keyRefetchEvery before now; when they were, it counts now as a read,
+// the caller's, so that a read that fails is not tried again at once.
 func (s *e2eeState) stale(uid int64, now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return now.Sub(s.fetched[uid]) >= keyRefetchEvery
+	if now.Sub(s.fetched[uid]) < keyRefetchEvery {
+		return false
+	}
+	if s.fetched == nil {
+		s.fetched = make(map[int64]time.Time)
+	}
+	s.fetched[uid] = now
+	return true
 }
 
 // known returns uid's remembered keys, and whether there are any.
@@ -309,10 +317,14 @@ func (c *Client) decrypt(ctx context.Context, me int64, m *Message) {
 	text, err := open(c.e2ee.dev, me, key, env)
 	if err != nil && c.e2ee.stale(m.UIDFrom, c.now()) {
 		// The sender's device may have a new key that no stream told of:
-		// read them again, and try once more if it changed.
-		c.e2ee.forget(m.UIDFrom)
-		if fresh, ferr := c.senderKey(ctx, m.UIDFrom, env.From); ferr == nil && !bytes.Equal(fresh, key) {
-			text, err = open(c.e2ee.dev, me, fresh, env)
+		// read them again (kept only if the read succeeds), and try once
+		// more if it changed.
+		if ks, ferr := c.Keys(ctx, m.UIDFrom); ferr == nil {
+			for _, k := range ks {
+				if k.DeviceID == env.From && !bytes.Equal(k.Key, key) {
+					text, err = open(c.e2ee.dev, me, k.Key, env)
+				}
+			}
 		}
 	}
 	if err != nil {

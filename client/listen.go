@@ -108,7 +108,8 @@ func (c *Client) Listen(ctx context.Context, fromID int64, handle func(Message) 
 		}
 		wait, _ := backoff.Next() // it never stops
 		if e := (*Error)(nil); errors.As(err, &e) {
-			wait = max(wait, e.RetryAfter) // a 429's, say
+			// A 429's, say; no longer than the backoff's longest.
+			wait = max(wait, min(e.RetryAfter, backoffMax))
 		}
 		select {
 		case <-ctx.Done():
