@@ -161,6 +161,11 @@ func (p *Parker) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed.Store(true)
+	if p.sweeper != nil {
+		// No stream is added after this; those left end below.
+		p.sweeper.Stop()
+		p.sweeper = nil
+	}
 	for q := range p.polls {
 		q.kick()
 	}

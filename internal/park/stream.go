@@ -400,8 +400,10 @@ func (p *Parker) addStream(s *Stream) bool {
 // sweepGone ends the streams whose clients have closed their connections,
 // as far as can be told without reading from them (ConnGone): each such
 // stream is marked dead and steps, which ends it. Until then only a
-// failed write would tell, and a quiet stream writes only its pings. It
-// runs every Parker.liveness while there are streams.
+// failed write would tell, and a quiet stream writes only its pings. A
+// TLS client that says close_notify before its FIN leaves that alert to
+// read, which counts as open: its stream still ends at its next ping's
+// failed write. It runs every Parker.liveness while there are streams.
 func (p *Parker) sweepGone() {
 	p.mu.Lock()
 	streams := make([]*Stream, 0, len(p.streams))
@@ -417,7 +419,7 @@ func (p *Parker) sweepGone() {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.streams) == 0 {
+	if len(p.streams) == 0 || p.sweeper == nil { // none left, or Close stopped it
 		p.sweeper = nil
 		return
 	}
