@@ -211,9 +211,13 @@ func (s *Store) lockGroupReaders(tx *gorm.DB, m *Message, actor int64, c *conver
 		return ErrNoMessage
 	}
 	c.role = ms[i].Role
+	// The entry reaches those the message reached (see recvSQL): only
+	// they are locked, bumped and woken.
 	all := make([]int64, 0, len(ms))
 	for _, gm := range ms {
-		all = append(all, gm.UID)
+		if gm.FromID < m.ID {
+			all = append(all, gm.UID)
+		}
 	}
 	if s.mysql() {
 		if _, err := lockUIDs(tx, slices.Clone(all)); err != nil {
