@@ -306,8 +306,9 @@ func (h *Files) store(ctx context.Context, f *models.File, r *bufio.Reader, room
 		}
 		r = bufio.NewReader(bytes.NewReader(data))
 		lim = &limited{r: r, left: room}
-		// It starts as an image and is none: kept as a plain file, it
-		// must not be labelled as what a client would show as one.
+		// It starts as an image but was not decoded (it does not decode,
+		// or is past the decode bounds): kept and served as a plain file,
+		// it must not be labelled as what a client would show as one.
 		head = nil
 	}
 	f.Mime = "application/octet-stream"

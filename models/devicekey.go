@@ -19,7 +19,8 @@ type DeviceKey struct {
 }
 
 // MaxDeviceKeys bounds the devices a user has keys for: a new device past
-// it takes the place of the one that published least recently. Every
+// it takes the place of the one whose key is oldest (published or last
+// changed longest ago: republishing the same key changes nothing). Every
 // encrypted message wraps its key for each device of both users, and
 // every contact is told of each new one, so neither may grow without
 // bound.
@@ -29,7 +30,7 @@ const MaxDeviceKeys = 32
 // before, and says whether anything changed: republishing the same key
 // changes nothing (its time included), so a client may publish at every
 // start without telling anyone. A new device past MaxDeviceKeys drops
-// the key of the device that published least recently.
+// the oldest key.
 func (s *Store) PublishDeviceKey(ctx context.Context, k DeviceKey) (changed bool, err error) {
 	db, done := s.with(ctx)
 	defer done()
@@ -62,7 +63,7 @@ func (s *Store) PublishDeviceKey(ctx context.Context, k DeviceKey) (changed bool
 }
 
 // dropOldDevices deletes the keys of k.UID's devices past MaxDeviceKeys,
-// least recently published first, never k's own.
+// the oldest first, never k's own.
 func dropOldDevices(tx *gorm.DB, k DeviceKey) error {
 	var all []DeviceKey
 	if err := tx.Select("device_id").Where("uid = ? AND device_id <> ?", k.UID, k.DeviceID).

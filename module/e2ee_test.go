@@ -87,8 +87,8 @@ func TestDeviceKeys(t *testing.T) {
 }
 
 // TestDeviceKeysCapped: a user keeps keys for models.MaxDeviceKeys
-// devices; a new one past them takes the place of the one that published
-// least recently, and republishing keeps a device's place.
+// devices; a new one past them takes the place of the one whose key is
+// oldest, and a changed key counts as new.
 func TestDeviceKeysCapped(t *testing.T) {
 	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
 		s := chattest.NewServer(t, db, chattest.Options{})
@@ -106,7 +106,7 @@ func TestDeviceKeysCapped(t *testing.T) {
 		publish("new2", 102)
 		r := s.Post(t, "/user/keys/get", c.Creds(map[string]any{"data": []map[string]any{{"uid": a.UID}}}))
 		chattest.Expect(t, r, 200, 0)
-		var got []string
+		var got []string // d00 changed its key: d01 and d02 are the oldest
 		for _, d := range r.Body["data"].([]any) {
 			got = append(got, d.(map[string]any)["device_id"].(string))
 		}
