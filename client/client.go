@@ -356,11 +356,7 @@ func (c *Client) postReader(ctx context.Context, path, ctype string, body io.Rea
 		}
 		reflect.ValueOf(out).Elem().SetZero()
 	}
-	if err := envelopeError(resp.StatusCode, raw); err != nil {
-		var e *Error
-		if errors.As(err, &e) {
-			e.RetryAfter = retryAfter(resp.Header)
-		}
+	if err := envelopeError(resp, raw); err != nil {
 		return fmt.Errorf("fiberchat %s: %w", path, err)
 	}
 	if out != nil {
@@ -399,22 +395,25 @@ type enveloped interface{ env() *envelope }
 
 func (e *envelope) env() *envelope { return e }
 
-// envelopeError returns the *Error an answer carries, or nil for success.
-func envelopeError(status int, raw []byte) error {
+// envelopeError returns the *Error resp's answer raw carries, with the
+// Retry-After it asked for, or nil for success.
+func envelopeError(resp *http.Response, raw []byte) error {
 	var env envelope
 	jsonErr := json.Unmarshal(raw, &env)
-	ok2xx := status >= 200 && status < 300
+	e := &Error{Status: resp.StatusCode, RetryAfter: retryAfter(resp.Header)}
+	ok2xx := e.Status >= 200 && e.Status < 300
 	switch {
 	case jsonErr == nil && env.Error != nil:
 		if ok2xx && *env.Error == 0 {
 			return nil
 		}
-		return &Error{Status: status, Code: *env.Error, Msg: env.Msg}
+		e.Code, e.Msg = *env.Error, env.Msg
 	case ok2xx:
-		return &Error{Status: status, Msg: "answer is not an envelope: " + snippet(raw)}
+		e.Msg = "answer is not an envelope: " + snippet(raw)
 	default:
-		return &Error{Status: status, Msg: snippet(raw)}
+		e.Msg = snippet(raw)
 	}
+	return e
 }
 
 // snippet is the start of a body that was not an envelope, for an error.

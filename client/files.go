@@ -104,7 +104,7 @@ func (c *Client) OpenFile(ctx context.Context, fileURL string) (io.ReadCloser, e
 	if resp.StatusCode != http.StatusOK {
 		defer resp.Body.Close()
 		raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
-		return nil, fmt.Errorf("fiberchat file: %w", envelopeError(resp.StatusCode, raw))
+		return nil, fmt.Errorf("fiberchat file: %w", envelopeError(resp, raw))
 	}
 	return resp.Body, nil
 }

@@ -61,7 +61,7 @@ func (c *Client) PushKey(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", transportError(path, err)
 	}
-	if err := envelopeError(resp.StatusCode, raw); err != nil {
+	if err := envelopeError(resp, raw); err != nil {
 		return "", fmt.Errorf("fiberchat %s: %w", path, err)
 	}
 	var out struct {

@@ -198,12 +198,9 @@ func notAStream(path string, resp *http.Response) error {
 	if err != nil {
 		return transportError(path, err)
 	}
-	err = envelopeError(resp.StatusCode, raw)
+	err = envelopeError(resp, raw)
 	if err == nil {
 		err = &Error{Status: resp.StatusCode, Msg: "answer is not an event stream: " + snippet(raw)}
-	}
-	if e := (*Error)(nil); errors.As(err, &e) {
-		e.RetryAfter = retryAfter(resp.Header)
 	}
 	return fmt.Errorf("fiberchat %s: %w", path, err)
 }
