@@ -13,7 +13,6 @@ import (
 	"mime/multipart"
 	"net"
 	"net/http"
-	"net/url"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -230,28 +229,20 @@ func TestFileBadInput(t *testing.T) {
 			}
 		}
 		_ = mw.Close()
-		target, err := url.Parse(l.URL("/Message/Upload"))
+		req, err := http.NewRequest(http.MethodPost, l.URL("/Message/Upload"), io.NopCloser(&form)) // no length: chunked
 		if err != nil {
 			t.Fatal(err)
 		}
-		conn, err := net.Dial("tcp", target.Host)
-		if err != nil {
-			t.Fatal(err)
-		}
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		conn := dialRaw(t, l).conn
 		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-		go func() {
-			fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: chat\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n",
-				target.RequestURI(), mw.FormDataContentType(), form.Len())
-			_, _ = conn.Write(form.Bytes()) // cut short by the answer
-			_, _ = io.WriteString(conn, "\r\n0\r\n\r\n")
-		}()
-		head, _ := io.ReadAll(conn) // up to the close, or the reset after it
-		_ = conn.Close()
+		go func() { _ = req.Write(conn) }() // cut short by the answer
+		head, _ := io.ReadAll(conn)         // up to the close, or the reset after it
 		if !bytes.HasPrefix(head, []byte("HTTP/1.1 413")) || !bytes.Contains(head, []byte(`"error":1009`)) {
 			t.Fatalf("form fields past the bound: %q, want 413/1009", head)
 		}
 
-		req := uploadReq(t, l, alice, "c", strings.NewReader("c"))
+		req = uploadReq(t, l, alice, "c", strings.NewReader("c"))
 		req.Header.Set("X-Access-Token", strings.Repeat("0", 32))
 		r, err = l.Send(req)
 		if err != nil {

@@ -554,12 +554,8 @@ func TestSiteRoutesCloseOnUnreadBody(t *testing.T) {
 	for _, path := range []string{"/healthz", "/app/", "/app/config.json"} {
 		// Past fasthttp's read buffer, so that the body streams.
 		hidden := strings.Repeat("GET /healthz HTTP/1.1\r\nHost: chat\r\n\r\n", 2000)
-		conn, err := net.Dial("tcp", strings.TrimPrefix(s.base, "http://"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: chat\r\nContent-Length: %d\r\n\r\n%s", path, len(hidden), hidden)
+		conn, host := dialBase(t, s.base)
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n%s", path, host, len(hidden), hidden)
 		all, err := io.ReadAll(conn)
 		_ = conn.Close()
 		// Closed with the body unread, the socket may answer a reset.
