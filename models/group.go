@@ -155,7 +155,7 @@ func (s *Store) CreateGroup(ctx context.Context, owner int64, name string, uids 
 			return fmt.Errorf("add owner: %w", err)
 		}
 		gid = g.GID
-		results, err = addMembers(tx, &g, owner, uids, lim)
+		results, err = addMembers(tx, &g, owner, uids, lim, from)
 		return err
 	})
 	if err != nil {
@@ -178,7 +178,11 @@ func (s *Store) AddGroupMembers(ctx context.Context, gid, actor int64, uids []in
 		if me.Role == RoleMember {
 			return ErrGroupRole
 		}
-		results, err = addMembers(tx, g, actor, uids, lim)
+		newest, err := newestMessageID(tx)
+		if err != nil {
+			return err
+		}
+		results, err = addMembers(tx, g, actor, uids, lim, newest)
 		return err
 	})
 	return results, err
@@ -186,8 +190,9 @@ func (s *Store) AddGroupMembers(ctx context.Context, gid, actor int64, uids []in
 
 // addMembers is AddGroupMembers' work in tx, under g's lock (or in the
 // transaction that created g). A new member starts after the group's
-// newest message, with nothing unread.
-func addMembers(tx *gorm.DB, g *Group, actor int64, uids []int64, lim GroupLimits) ([]AddResult, error) {
+// newest message, with nothing unread; newest is newestMessageID's,
+// read under the same lock.
+func addMembers(tx *gorm.DB, g *Group, actor int64, uids []int64, lim GroupLimits, newest int64) ([]AddResult, error) {
 	uids = dedupe(uids)
 	if len(uids) == 0 {
 		return []AddResult{}, nil
@@ -205,10 +210,6 @@ func addMembers(tx *gorm.DB, g *Group, actor int64, uids []int64, lim GroupLimit
 		existing[r.UID] = r
 	}
 	counts, err := groupsOf(tx, uids)
-	if err != nil {
-		return nil, err
-	}
-	newest, err := newestMessageID(tx)
 	if err != nil {
 		return nil, err
 	}
