@@ -111,11 +111,15 @@ var msgState = []string{"id", "from_uid", "COALESCE(to_uid, 0) AS to_uid", "gid"
 // does (see CreateMessage), and then the message's row, so concurrent
 // updates of one message run one after the other. apply changes the
 // message's row and returns the entry to store, nil for none.
-func (s *Store) updateMessage(ctx context.Context, u Update, apply func(tx *gorm.DB, m *Message, c *conversationOf) (*Message, error)) (Updated, error) {
+//
+// With senderAnyway, a group message's update is open to its sender
+// as well as its readers, member or not (a delete: API.md lets the
+// sender take a message back at any time).
+func (s *Store) updateMessage(ctx context.Context, u Update, senderAnyway bool, apply func(tx *gorm.DB, m *Message, c *conversationOf) (*Message, error)) (Updated, error) {
 	var out Updated
 	err := s.contactTx(ctx, func(tx *gorm.DB) error {
 		out = Updated{}
-		m, c, err := s.lockMessage(tx, u)
+		m, c, err := s.lockMessage(tx, u, senderAnyway)
 		if err != nil {
 			return err
 		}
@@ -134,8 +138,9 @@ func (s *Store) updateMessage(ctx context.Context, u Update, apply func(tx *gorm
 }
 
 // lockMessage reads the message u names, checks the actor reads its
-// conversation, and takes updateMessage's locks.
-func (s *Store) lockMessage(tx *gorm.DB, u Update) (*Message, *conversationOf, error) {
+// conversation (or, with senderAnyway, sent it), and takes
+// updateMessage's locks.
+func (s *Store) lockMessage(tx *gorm.DB, u Update, senderAnyway bool) (*Message, *conversationOf, error) {
 	var m Message
 	if err := takeMessage(tx, u.ID, &m, false); err != nil {
 		return nil, nil, err
@@ -155,7 +160,7 @@ func (s *Store) lockMessage(tx *gorm.DB, u Update) (*Message, *conversationOf, e
 			return nil, nil, err
 		}
 		c.wake = []int64{c.peer}
-	} else if err := s.lockGroupReaders(tx, &m, u.Actor, c); err != nil {
+	} else if err := s.lockGroupReaders(tx, &m, u.Actor, senderAnyway && m.FromUID == u.Actor, c); err != nil {
 		return nil, nil, err
 	}
 	// Again, locked: as the last update left it.
@@ -185,10 +190,10 @@ func takeMessage(tx *gorm.DB, id int64, m *Message, lock bool) error {
 }
 
 // lockGroupReaders locks the group of m and, on MySQL/MariaDB, its
-// members' rows (as GroupWriter does), and checks actor is a member who
-// sees m: ErrNotMember if not in the group now, ErrNoMessage if m was
-// sent before they joined.
-func (s *Store) lockGroupReaders(tx *gorm.DB, m *Message, actor int64, c *conversationOf) error {
+// members' rows (as GroupWriter does), and, unless anyway, checks actor
+// is a member who sees m: ErrNotMember if not in the group now,
+// ErrNoMessage if m was sent before they joined.
+func (s *Store) lockGroupReaders(tx *gorm.DB, m *Message, actor int64, anyway bool, c *conversationOf) error {
 	var g Group
 	err := tx.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).Select("gid").
 		Where("gid = ?", m.GID).Take(&g).Error
@@ -205,12 +210,15 @@ func (s *Store) lockGroupReaders(tx *gorm.DB, m *Message, actor int64, c *conver
 	}
 	i := slices.IndexFunc(ms, func(gm GroupMember) bool { return gm.UID == actor })
 	switch {
+	case anyway:
 	case i < 0:
 		return ErrNotMember
 	case ms[i].FromID >= m.ID:
 		return ErrNoMessage
 	}
-	c.role = ms[i].Role
+	if i >= 0 {
+		c.role = ms[i].Role
+	}
 	// The entry reaches those the message reached (see recvSQL): only
 	// they are locked, bumped and woken.
 	all := make([]int64, 0, len(ms))
@@ -284,7 +292,7 @@ func mayUpdate(tx *gorm.DB, u Update, c *conversationOf) error {
 // the entry of an earlier edit, which carried the text it replaces, is
 // deleted with it; the new entry carries body.
 func (s *Store) EditMessage(ctx context.Context, u Update, body string, enc bool, window time.Duration) (Updated, error) {
-	return s.updateMessage(ctx, u, func(tx *gorm.DB, m *Message, c *conversationOf) (*Message, error) {
+	return s.updateMessage(ctx, u, false, func(tx *gorm.DB, m *Message, c *conversationOf) (*Message, error) {
 		switch {
 		case m.FromUID != u.Actor:
 			return nil, ErrNotSender
@@ -318,7 +326,7 @@ func (s *Store) EditMessage(ctx context.Context, u Update, body string, enc bool
 // with it. A message deleted already changes nothing.
 func (s *Store) DeleteMessage(ctx context.Context, u Update) (Updated, error) {
 	var doomed int64
-	done, err := s.updateMessage(ctx, u, func(tx *gorm.DB, m *Message, c *conversationOf) (*Message, error) {
+	done, err := s.updateMessage(ctx, u, true, func(tx *gorm.DB, m *Message, c *conversationOf) (*Message, error) {
 		doomed = 0
 		if m.FromUID != u.Actor && c.role != RoleOwner && c.role != RoleAdmin {
 			return nil, ErrMayNotDelete
@@ -355,7 +363,7 @@ func (s *Store) DeleteMessage(ctx context.Context, u Update) (Updated, error) {
 // same user and emoji on the message is deleted, as the new one
 // supersedes it.
 func (s *Store) ReactMessage(ctx context.Context, u Update, emoji string, on bool) (Updated, error) {
-	return s.updateMessage(ctx, u, func(tx *gorm.DB, m *Message, c *conversationOf) (*Message, error) {
+	return s.updateMessage(ctx, u, false, func(tx *gorm.DB, m *Message, c *conversationOf) (*Message, error) {
 		if m.Deleted {
 			return nil, ErrMessageDeleted
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/fiberchat/fiberchat/apierr"
 	"github.com/fiberchat/fiberchat/events"
 	"github.com/fiberchat/fiberchat/internal/chattest"
+	"github.com/fiberchat/fiberchat/models"
 	"github.com/fiberchat/fiberchat/module"
 )
 
@@ -360,6 +361,45 @@ func TestGroupUpdatesOfUnseenMessages(t *testing.T) {
 		}
 		if got, want := entries(owner, react), fmt.Sprintf("[delete:%d]", before); fmt.Sprint(got) != want {
 			t.Errorf("owner's recv past %d: %v, want %s", react, got, want)
+		}
+	})
+}
+
+// TestGroupDeleteBySenderWhoLeft: the sender may delete their message
+// at any time (API.md §13), after leaving the group too, or after being
+// removed and added back; the members it reached get the delete. Edits
+// and reactions stay for members.
+func TestGroupDeleteBySenderWhoLeft(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		s := chattest.NewServer(t, db, chattest.Options{})
+		owner, m1, m2 := s.NewUser(t, "owner"), s.NewUser(t, "m1"), s.NewUser(t, "m2")
+		s.Befriend(t, owner, m1)
+		s.Befriend(t, owner, m2)
+		gid := into[groupCreated](t, gcall(t, s, owner, "/Group/create", map[string]any{"name": "g", "data": members(m1, m2)}, 200, 0)).GID
+		first := groupSend(t, s, m1, gid, "first")
+		second := groupSend(t, s, m2, gid, "second")
+		gcall(t, s, m1, "/Group/IO/leave", map[string]any{"gid": gid}, 200, 0)
+
+		gcall(t, s, m1, "/Message/Edit", map[string]any{"id": first, "data": "edited"}, 403, 1008)
+		gcall(t, s, m1, "/Message/React", map[string]any{"id": first, "emoji": "🎉", "on": 1}, 403, 1008)
+		gcall(t, s, m1, "/Message/Delete", map[string]any{"id": second}, 403, 1008)
+		del := update(t, s, m1, "/Message/Delete", map[string]any{"id": first})
+		if got := recvPast(t, s, owner, second).Data; len(got) != 1 || got[0].Kind != "delete" || got[0].RefID != first || got[0].ID != del {
+			t.Fatalf("owner's recv past %d: %+v, want the delete of %d", second, got, first)
+		}
+		var row models.Message
+		if err := db.Gorm.Table("chat_messages").Where("id = ?", first).Take(&row).Error; err != nil || !row.Deleted || row.Body != "" {
+			t.Fatalf("message %d after the delete: %+v, %v", first, row, err)
+		}
+
+		// Removed, then added back: their own message before that is
+		// still theirs to delete, though they no longer see it.
+		gcall(t, s, owner, "/Group/IO/removeMembers", map[string]any{"gid": gid, "data": members(m2)}, 200, 0)
+		gcall(t, s, owner, "/Group/IO/addMembers", map[string]any{"gid": gid, "data": members(m2)}, 200, 0)
+		update(t, s, m2, "/Message/Delete", map[string]any{"id": second})
+		row = models.Message{}
+		if err := db.Gorm.Table("chat_messages").Where("id = ?", second).Take(&row).Error; err != nil || !row.Deleted {
+			t.Fatalf("message %d after the delete: %+v, %v", second, row, err)
 		}
 	})
 }
