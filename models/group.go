@@ -47,6 +47,17 @@ type GroupMember struct {
 	ReadSeq int64  `gorm:"column:read_seq;not null;default:0"`
 }
 
+// GroupSpan is an earlier span of a user's membership of a group, kept
+// when they are added again after leaving (GroupMember then holds the new
+// span): they still see the messages sent in it, those with FromID < id
+// <= UntilID, as a member does (API.md §12).
+type GroupSpan struct {
+	GID     int64 `gorm:"column:gid;primaryKey;autoIncrement:false"`
+	UID     int64 `gorm:"column:uid;primaryKey;autoIncrement:false"`
+	FromID  int64 `gorm:"column:from_id;primaryKey;autoIncrement:false"`
+	UntilID int64 `gorm:"column:until_id;not null"`
+}
+
 // The roles of API.md §12.
 const (
 	RoleOwner  = "owner"
@@ -250,8 +261,14 @@ func addOne(tx *gorm.DB, g *Group, uid int64, existing map[int64]GroupMember, el
 	}
 	m := GroupMember{GID: g.GID, UID: uid, Role: RoleMember, Since: since, FromID: from, ReadID: g.LastID, ReadSeq: g.Seq}
 	var err error
-	if _, was := existing[uid]; was {
-		// Back after leaving: a new span, from now on.
+	if old, was := existing[uid]; was {
+		// Back after leaving: a new span, from now on; the one that ended
+		// is kept if it held any message.
+		if old.UntilID > old.FromID {
+			if err := tx.Create(&GroupSpan{GID: g.GID, UID: uid, FromID: old.FromID, UntilID: old.UntilID}).Error; err != nil {
+				return "", fmt.Errorf("keep the earlier span: %w", err)
+			}
+		}
 		err = tx.Model(&GroupMember{}).Where("gid = ? AND uid = ?", g.GID, uid).
 			Updates(map[string]any{"role": m.Role, "since": m.Since, "from_id": m.FromID, "until_id": 0, "read_id": m.ReadID, "read_seq": m.ReadSeq}).Error
 	} else {

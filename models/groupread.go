@@ -15,9 +15,11 @@ import (
 // caller's 1:1 messages (one range of the (to_uid, id) index) beside
 // those of their groups' (one range of their memberships, and per group
 // one range of (gid, id) from where their span and the cursor start),
-// merged in id order, then the page's rows by primary key. An update
-// entry goes, as its message went, only to the members who were in when
-// the message was sent (its ref_id past their from_id). Each side is
+// and those of the earlier spans of groups they came back to (one range
+// of their spans, few or none), merged in id order, then the page's rows
+// by primary key. An update entry goes, as its message went, only to the
+// members who were in when the message was sent (its ref_id past their
+// from_id, or in one of their earlier spans). Each side is
 // cut to the limit first, so neither reads further than the answer
 // needs. The union carries ids only: MariaDB materializes a UNION under
 // ORDER BY in a temporary table, which for a TEXT column would be an
@@ -29,14 +31,28 @@ func (s *Store) recvSQL() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	spans, err := s.table(&GroupSpan{})
+	if err != nil {
+		return "", err
+	}
+	edit := strconv.Itoa(int(KindEdit))
 	return "SELECT m.id, m.from_uid, COALESCE(m.to_uid, 0), m.gid, m.body, m.created_at, m.enc, " + richColumns("m.") + " FROM (" +
 		"SELECT id FROM (SELECT id FROM " + messages + " WHERE to_uid = ? AND id > ? ORDER BY id LIMIT {limit}) AS d" +
 		" UNION ALL SELECT id FROM (SELECT m.id FROM " + members + " AS gm" +
 		" JOIN " + messages + " AS m ON m.gid = gm.gid AND m.gid <> 0" +
 		" WHERE gm.uid = ? AND (gm.until_id = 0 OR gm.until_id > ?)" +
 		" AND m.id > ? AND m.id > gm.from_id AND (gm.until_id = 0 OR m.id <= gm.until_id) AND m.from_uid <> ?" +
-		" AND (m.kind < " + strconv.Itoa(int(KindEdit)) + " OR m.ref_id > gm.from_id)" +
-		" ORDER BY m.id LIMIT {limit}) AS g ORDER BY id LIMIT {limit}) AS ids" +
+		" AND (m.kind < " + edit + " OR m.ref_id > gm.from_id OR EXISTS (SELECT 1 FROM " + spans + " AS ps" +
+		" WHERE ps.gid = gm.gid AND ps.uid = gm.uid AND m.ref_id > ps.from_id AND m.ref_id <= ps.until_id))" +
+		" ORDER BY m.id LIMIT {limit}) AS g" +
+		// What an earlier span of a member who came back held past the
+		// cursor (see GroupSpan).
+		" UNION ALL SELECT id FROM (SELECT m.id FROM " + spans + " AS sp" +
+		" JOIN " + messages + " AS m ON m.gid = sp.gid AND m.gid <> 0" +
+		" WHERE sp.uid = ? AND sp.until_id > ?" +
+		" AND m.id > ? AND m.id > sp.from_id AND m.id <= sp.until_id AND m.from_uid <> ?" +
+		" AND (m.kind < " + edit + " OR m.ref_id > sp.from_id)" +
+		" ORDER BY m.id LIMIT {limit}) AS p ORDER BY id LIMIT {limit}) AS ids" +
 		" JOIN " + messages + " AS m ON m.id = ids.id ORDER BY m.id", nil
 }
 
@@ -48,7 +64,12 @@ func (s *Store) RecvStatement(uid, afterID int64, limit int) (string, []any, err
 	if err != nil {
 		return "", nil, err
 	}
-	return strings.ReplaceAll(q, "{limit}", strconv.Itoa(limit)), []any{uid, afterID, uid, afterID, afterID, uid}, nil
+	return strings.ReplaceAll(q, "{limit}", strconv.Itoa(limit)), RecvArgs(uid, afterID), nil
+}
+
+// RecvArgs are RecvStatement's arguments for uid past afterID.
+func RecvArgs(uid, afterID int64) []any {
+	return []any{uid, afterID, uid, afterID, afterID, uid, uid, afterID, afterID, uid}
 }
 
 // MessagesFor returns up to limit messages to uid with ids above afterID,
@@ -121,7 +142,8 @@ type GroupHistoryPage struct {
 }
 
 // GroupHistory returns the messages of gid below beforeID (all when 0)
-// that me may see: those sent since me joined. ErrNoGroup if there is no
+// that me may see: those sent since me joined, and in the spans of an
+// earlier membership if me came back (see GroupSpan). ErrNoGroup if there is no
 // such group, ErrNotMember if me is not in it.
 func (s *Store) GroupHistory(ctx context.Context, gid, me, beforeID int64, limit int) (GroupHistoryPage, error) {
 	var page GroupHistoryPage
@@ -135,13 +157,30 @@ func (s *Store) GroupHistory(ctx context.Context, gid, me, beforeID int64, limit
 		Scan(&from).Error; err != nil {
 		return page, fmt.Errorf("read membership: %w", err)
 	}
-	q := db.Select("id", "from_uid", "gid", "body", "created_at", "enc", "kind", "reply_to", "edited_at", "deleted", "reactions", "file_id").
-		Where("gid = ? AND gid <> 0 AND id > ? AND kind < ?", gid, from, KindEdit)
-	if beforeID > 0 {
-		q = q.Where("id < ?", beforeID)
+	var earlier []GroupSpan
+	if err := db.Where("gid = ? AND uid = ?", gid, me).Order("from_id DESC").Find(&earlier).Error; err != nil {
+		return page, fmt.Errorf("read membership: %w", err)
 	}
-	if err := q.Order("id DESC").Limit(limit).Find(&page.Messages).Error; err != nil {
-		return page, fmt.Errorf("read group history: %w", err)
+	// Span by span, newest first, each one range of (gid, id), until the
+	// page is full.
+	spans := append([]GroupSpan{{FromID: from}}, earlier...)
+	for _, sp := range spans {
+		q := db.Select("id", "from_uid", "gid", "body", "created_at", "enc", "kind", "reply_to", "edited_at", "deleted", "reactions", "file_id").
+			Where("gid = ? AND gid <> 0 AND id > ? AND kind < ?", gid, sp.FromID, KindEdit)
+		if sp.UntilID > 0 {
+			q = q.Where("id <= ?", sp.UntilID)
+		}
+		if beforeID > 0 {
+			q = q.Where("id < ?", beforeID)
+		}
+		var got []Message
+		if err := q.Order("id DESC").Limit(limit - len(page.Messages)).Find(&got).Error; err != nil {
+			return page, fmt.Errorf("read group history: %w", err)
+		}
+		page.Messages = append(page.Messages, got...)
+		if len(page.Messages) >= limit {
+			break
+		}
 	}
 	var marks []GroupMember
 	if err := db.Select("uid", "from_id", "read_id").Where("gid = ? AND until_id = 0", gid).

@@ -76,5 +76,5 @@ type UserToken struct {
 
 // All lists every model the migrations create, for schema checks.
 func All() []any {
-	return []any{&APIClient{}, &User{}, &UserToken{}, &Contact{}, &ContactRequest{}, &Message{}, &Conversation{}, &Block{}, &Avatar{}, &AvatarOwner{}, &Group{}, &GroupMember{}, &DeviceKey{}, &File{}, &FileChunk{}, &Secret{}, &VapidKey{}, &PushSubscription{}}
+	return []any{&APIClient{}, &User{}, &UserToken{}, &Contact{}, &ContactRequest{}, &Message{}, &Conversation{}, &Block{}, &Avatar{}, &AvatarOwner{}, &Group{}, &GroupMember{}, &GroupSpan{}, &DeviceKey{}, &File{}, &FileChunk{}, &Secret{}, &VapidKey{}, &PushSubscription{}}
 }

@@ -192,7 +192,8 @@ func takeMessage(tx *gorm.DB, id int64, m *Message, lock bool) error {
 // lockGroupReaders locks the group of m and, on MySQL/MariaDB, its
 // members' rows (as GroupWriter does), and, unless anyway, checks actor
 // is a member who sees m: ErrNotMember if not in the group now,
-// ErrNoMessage if m was sent before they joined.
+// ErrNoMessage if m was sent before they joined (and in none of their
+// earlier spans: see GroupSpan).
 func (s *Store) lockGroupReaders(tx *gorm.DB, m *Message, actor int64, anyway bool, c *conversationOf) error {
 	var g Group
 	err := tx.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).Select("gid").
@@ -208,12 +209,19 @@ func (s *Store) lockGroupReaders(tx *gorm.DB, m *Message, actor int64, anyway bo
 		Order("uid").Find(&ms).Error; err != nil {
 		return fmt.Errorf("read members: %w", err)
 	}
+	// Members who came back saw m if an earlier span of theirs held it.
+	var back []int64
+	if err := tx.Model(&GroupSpan{}).Where("gid = ? AND from_id < ? AND until_id >= ?", m.GID, m.ID, m.ID).
+		Pluck("uid", &back).Error; err != nil {
+		return fmt.Errorf("read members: %w", err)
+	}
+	saw := func(gm GroupMember) bool { return gm.FromID < m.ID || slices.Contains(back, gm.UID) }
 	i := slices.IndexFunc(ms, func(gm GroupMember) bool { return gm.UID == actor })
 	switch {
 	case anyway:
 	case i < 0:
 		return ErrNotMember
-	case ms[i].FromID >= m.ID:
+	case !saw(ms[i]):
 		return ErrNoMessage
 	}
 	if i >= 0 {
@@ -223,7 +231,7 @@ func (s *Store) lockGroupReaders(tx *gorm.DB, m *Message, actor int64, anyway bo
 	// they are locked, bumped and woken.
 	all := make([]int64, 0, len(ms))
 	for _, gm := range ms {
-		if gm.FromID < m.ID {
+		if saw(gm) {
 			all = append(all, gm.UID)
 		}
 	}
@@ -485,7 +493,17 @@ func (s *Store) CheckReplyTo(ctx context.Context, from, to, gid, id int64) error
 	if err != nil {
 		return fmt.Errorf("read membership: %w", err)
 	}
-	if gm.FromID >= id {
+	if gm.FromID < id {
+		return nil
+	}
+	// Sent before they joined: theirs to reply to only if an earlier
+	// span of theirs held it (see GroupSpan).
+	var n int64
+	if err := db.Model(&GroupSpan{}).Where("gid = ? AND uid = ? AND from_id < ? AND until_id >= ?", gid, from, id, id).
+		Count(&n).Error; err != nil {
+		return fmt.Errorf("read membership: %w", err)
+	}
+	if n == 0 {
 		return ErrBadReplyTo
 	}
 	return nil

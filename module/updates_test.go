@@ -404,6 +404,60 @@ func TestGroupDeleteBySenderWhoLeft(t *testing.T) {
 	})
 }
 
+// TestGroupRejoin: a member who left and was added again sees what was
+// sent while they were in, both times, and nothing of the time between
+// (API.md §12): in History, in Recv from a cursor before they left,
+// in the updates of those messages, and as messages to react and reply
+// to.
+func TestGroupRejoin(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		s := chattest.NewServer(t, db, chattest.Options{})
+		owner, m1, m2 := s.NewUser(t, "owner"), s.NewUser(t, "m1"), s.NewUser(t, "m2")
+		s.Befriend(t, owner, m1)
+		s.Befriend(t, owner, m2)
+		gid := into[groupCreated](t, gcall(t, s, owner, "/Group/create", map[string]any{"name": "g", "data": members(m1, m2)}, 200, 0)).GID
+		a := groupSend(t, s, m1, gid, "a")
+		gcall(t, s, m2, "/Group/IO/leave", map[string]any{"gid": gid}, 200, 0)
+		b := groupSend(t, s, m1, gid, "b")
+		gcall(t, s, owner, "/Group/IO/addMembers", map[string]any{"gid": gid, "data": members(m2)}, 200, 0)
+		c := groupSend(t, s, m1, gid, "c")
+
+		ids := func(p richPage) []int64 {
+			var out []int64
+			for _, r := range p.Data {
+				out = append(out, r.ID)
+			}
+			return out
+		}
+		if got, want := fmt.Sprint(ids(historyWith(t, s, m2, "gid", gid))), fmt.Sprint([]int64{c, a}); got != want {
+			t.Errorf("m2's history: %s, want %s (not %d, sent while they were out)", got, want, b)
+		}
+		page := into[richPage](t, gcall(t, s, m2, "/Message/History", map[string]any{"gid": gid, "limit": 1, "before_id": c}, 200, 0))
+		if got := ids(page); len(got) != 1 || got[0] != a {
+			t.Errorf("m2's history below %d: %v, want [%d]", c, got, a)
+		}
+		if got, want := fmt.Sprint(ids(recvPast(t, s, m2, 0))), fmt.Sprint([]int64{a, c}); got != want {
+			t.Errorf("m2's recv from 0: %s, want %s", got, want)
+		}
+
+		update(t, s, m2, "/Message/React", map[string]any{"id": a, "emoji": "🎉", "on": 1})
+		gcall(t, s, m2, "/Message/React", map[string]any{"id": b, "emoji": "🎉", "on": 1}, 404, 1006)
+		gcall(t, s, m2, "/Message/Send", map[string]any{"gid": gid, "data": "re a", "reply_to": a}, 200, 0)
+		expectField(t, s, m2, "/Message/Send", map[string]any{"gid": gid, "data": "re b", "reply_to": b}, "reply_to")
+		edit := update(t, s, m1, "/Message/Edit", map[string]any{"id": a, "data": "a, edited"})
+		update(t, s, m1, "/Message/Edit", map[string]any{"id": b, "data": "b, edited"})
+		var got []string
+		for _, r := range recvPast(t, s, m2, c).Data {
+			if r.Kind != "text" {
+				got = append(got, fmt.Sprintf("%s:%d", r.Kind, r.RefID))
+			}
+		}
+		if want := fmt.Sprintf("[edit:%d]", a); fmt.Sprint(got) != want {
+			t.Errorf("m2's updates past %d: %v, want %s (entry %d)", c, got, want, edit)
+		}
+	})
+}
+
 // TestEncryptedEdit: an encrypted message is edited with enc (and a
 // delete erases it like any other); a plain edit of it is refused.
 func TestEncryptedEdit(t *testing.T) {

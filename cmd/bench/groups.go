@@ -448,8 +448,8 @@ func moduleStore(gdb *gorm.DB) (*models.Store, error) {
 }
 
 // recvArgs are recvGroupsSQL's arguments for uid past lastID, as
-// RecvStatement gives them (sameAsRecv would see them differ).
-func recvArgs(uid, lastID int64) []any { return []any{uid, lastID, uid, lastID, lastID, uid} }
+// RecvStatement gives them.
+func recvArgs(uid, lastID int64) []any { return models.RecvArgs(uid, lastID) }
 
 // recvPick is worker i's seq-th Recv: its reader, and a last_id with at
 // least a page and one of group messages past it.
