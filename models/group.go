@@ -265,8 +265,8 @@ func addOne(tx *gorm.DB, g *Group, uid int64, existing map[int64]GroupMember, el
 		// Back after leaving: a new span, from now on; the one that ended
 		// is kept if it held any message.
 		if old.UntilID > old.FromID {
-			if err := tx.Create(&GroupSpan{GID: g.GID, UID: uid, FromID: old.FromID, UntilID: old.UntilID}).Error; err != nil {
-				return "", fmt.Errorf("keep the earlier span: %w", err)
+			if err := keepSpan(tx, GroupSpan{GID: g.GID, UID: uid, FromID: old.FromID, UntilID: old.UntilID}); err != nil {
+				return "", err
 			}
 		}
 		err = tx.Model(&GroupMember{}).Where("gid = ? AND uid = ?", g.GID, uid).
@@ -279,6 +279,34 @@ func addOne(tx *gorm.DB, g *Group, uid int64, existing map[int64]GroupMember, el
 	}
 	counts[uid]++
 	return GroupAdded, nil
+}
+
+// MaxGroupSpans is how many earlier spans of one user in one group are
+// kept (see GroupSpan); past it the oldest goes, and its messages with
+// it. Every History and Recv reads a member's spans, one index range
+// each, so an owner adding and removing a member again and again cannot
+// make them unbounded.
+const MaxGroupSpans = 16
+
+// keepSpan stores sp, an earlier span of a member added again, and drops
+// the oldest of theirs past MaxGroupSpans.
+func keepSpan(tx *gorm.DB, sp GroupSpan) error {
+	if err := tx.Create(&sp).Error; err != nil {
+		return fmt.Errorf("keep the earlier span: %w", err)
+	}
+	var froms []int64
+	if err := tx.Model(&GroupSpan{}).Where("gid = ? AND uid = ?", sp.GID, sp.UID).
+		Order("from_id DESC").Pluck("from_id", &froms).Error; err != nil {
+		return fmt.Errorf("read the earlier spans: %w", err)
+	}
+	if len(froms) <= MaxGroupSpans {
+		return nil
+	}
+	if err := tx.Where("gid = ? AND uid = ? AND from_id < ?", sp.GID, sp.UID, froms[MaxGroupSpans-1]).
+		Delete(&GroupSpan{}).Error; err != nil {
+		return fmt.Errorf("drop the oldest span: %w", err)
+	}
+	return nil
 }
 
 // greatestFunc is the name of SQL's two-argument maximum: GREATEST on

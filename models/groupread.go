@@ -143,8 +143,8 @@ type GroupHistoryPage struct {
 
 // GroupHistory returns the messages of gid below beforeID (all when 0)
 // that me may see: those sent since me joined, and in the spans of an
-// earlier membership if me came back (see GroupSpan). ErrNoGroup if there is no
-// such group, ErrNotMember if me is not in it.
+// earlier membership if me came back (see GroupSpan). ErrNoGroup if
+// there is no such group, ErrNotMember if me is not in it.
 func (s *Store) GroupHistory(ctx context.Context, gid, me, beforeID int64, limit int) (GroupHistoryPage, error) {
 	var page GroupHistoryPage
 	db, done := s.with(ctx)

@@ -458,6 +458,35 @@ func TestGroupRejoin(t *testing.T) {
 	})
 }
 
+// TestGroupSpansCapped: a member removed and added back again and again
+// keeps only the newest models.MaxGroupSpans earlier spans.
+func TestGroupSpansCapped(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		s := chattest.NewServer(t, db, chattest.Options{})
+		owner, m1, m2 := s.NewUser(t, "owner"), s.NewUser(t, "m1"), s.NewUser(t, "m2")
+		s.Befriend(t, owner, m1)
+		s.Befriend(t, owner, m2)
+		gid := into[groupCreated](t, gcall(t, s, owner, "/Group/create", map[string]any{"name": "g", "data": members(m1, m2)}, 200, 0)).GID
+		var sent []int64
+		for i := range models.MaxGroupSpans + 2 {
+			sent = append(sent, groupSend(t, s, m1, gid, fmt.Sprint(i)))
+			gcall(t, s, owner, "/Group/IO/removeMembers", map[string]any{"gid": gid, "data": members(m2)}, 200, 0)
+			gcall(t, s, owner, "/Group/IO/addMembers", map[string]any{"gid": gid, "data": members(m2)}, 200, 0)
+		}
+		var n int64
+		if err := db.Gorm.Table("chat_group_spans").Where("gid = ? AND uid = ?", gid, m2.UID).Count(&n).Error; err != nil || n != models.MaxGroupSpans {
+			t.Fatalf("%d spans kept (%v), want %d", n, err, models.MaxGroupSpans)
+		}
+		var got []int64
+		for _, r := range into[richPage](t, gcall(t, s, m2, "/Message/History", map[string]any{"gid": gid, "limit": 100}, 200, 0)).Data {
+			got = append([]int64{r.ID}, got...)
+		}
+		if want := sent[2:]; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("m2's history: %v, want %v", got, want)
+		}
+	})
+}
+
 // TestEncryptedEdit: an encrypted message is edited with enc (and a
 // delete erases it like any other); a plain edit of it is refused.
 func TestEncryptedEdit(t *testing.T) {
