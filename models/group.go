@@ -423,9 +423,16 @@ func endMemberships(tx *gorm.DB, g *Group, uids []int64) error {
 	if len(uids) == 0 {
 		return nil
 	}
-	// until_id 0 means "still in": in a group with no message yet the
-	// end is -1, which lets no message through.
-	until := g.LastID
+	// The span ends at the newest message id of all, as it starts (see
+	// newestMessageID): the group's edits, deletes and reactions stored
+	// after its last message are in it too. until_id 0 means "still in":
+	// with no message stored at all the end is -1, which lets no message
+	// through.
+	newest, err := newestMessageID(tx)
+	if err != nil {
+		return err
+	}
+	until := max(newest, g.LastID)
 	if until == 0 {
 		until = -1
 	}
@@ -482,6 +489,11 @@ func (s *Store) LeaveGroup(ctx context.Context, gid, uid int64) (LeaveResult, er
 
 // deleteGroup removes a group, its memberships and its messages.
 func deleteGroup(tx *gorm.DB, gid int64) error {
+	// Not left to the foreign key's cascade: a host may run SQLite
+	// without foreign keys.
+	if err := tx.Where("gid = ?", gid).Delete(&GroupSpan{}).Error; err != nil {
+		return fmt.Errorf("delete members' earlier spans: %w", err)
+	}
 	if err := tx.Where("gid = ?", gid).Delete(&GroupMember{}).Error; err != nil {
 		return fmt.Errorf("delete members: %w", err)
 	}
@@ -637,7 +649,9 @@ func (s *Store) GroupMembers(ctx context.Context, gid int64) ([]int64, error) {
 // DeleteEndedMemberships removes up to limit rows of memberships that
 // ended before the oldest message still stored: retention purged all a
 // former member could still receive of the group, so their row only
-// lengthens their Recv's read of memberships. It reports how many went.
+// lengthens their Recv's read of memberships. Earlier spans of members
+// who came back (see GroupSpan) that ended before it go too. It reports
+// how many memberships went.
 func (s *Store) DeleteEndedMemberships(ctx context.Context, limit int) (int64, error) {
 	db, done := s.with(ctx)
 	defer done()
@@ -652,6 +666,13 @@ func (s *Store) DeleteEndedMemberships(ctx context.Context, limit int) (int64, e
 	}
 	if err := q.Limit(limit).Find(&ended).Error; err != nil {
 		return 0, fmt.Errorf("read ended memberships: %w", err)
+	}
+	spans := db.Where("until_id < ?", oldest)
+	if oldest == 0 {
+		spans = db.Where("1 = 1")
+	}
+	if err := spans.Delete(&GroupSpan{}).Error; err != nil {
+		return 0, fmt.Errorf("delete ended spans: %w", err)
 	}
 	var n int64
 	for _, m := range ended {

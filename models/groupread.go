@@ -51,7 +51,8 @@ func (s *Store) recvSQL() (string, error) {
 		" JOIN " + messages + " AS m ON m.gid = sp.gid AND m.gid <> 0" +
 		" WHERE sp.uid = ? AND sp.until_id > ?" +
 		" AND m.id > ? AND m.id > sp.from_id AND m.id <= sp.until_id AND m.from_uid <> ?" +
-		" AND (m.kind < " + edit + " OR m.ref_id > sp.from_id)" +
+		" AND (m.kind < " + edit + " OR EXISTS (SELECT 1 FROM " + spans + " AS ps" +
+		" WHERE ps.gid = sp.gid AND ps.uid = sp.uid AND m.ref_id > ps.from_id AND m.ref_id <= ps.until_id))" +
 		" ORDER BY m.id LIMIT {limit}) AS p ORDER BY id LIMIT {limit}) AS ids" +
 		" JOIN " + messages + " AS m ON m.id = ids.id ORDER BY m.id", nil
 }

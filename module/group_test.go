@@ -467,7 +467,8 @@ func TestNoticesAcrossInstances(t *testing.T) {
 
 // TestGroupSweepForgetsEndedMemberships: once retention has purged every
 // message a former member could still receive, the sweep deletes their
-// row; a current member's stays.
+// row, and the earlier span of a member who came back; a current
+// member's row stays.
 func TestGroupSweepForgetsEndedMemberships(t *testing.T) {
 	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
 		s := chattest.NewServer(t, db, chattest.Options{Config: func(c *module.Config) { c.MessageRetention = time.Hour }})
@@ -477,9 +478,14 @@ func TestGroupSweepForgetsEndedMemberships(t *testing.T) {
 		gid := into[groupCreated](t, gcall(t, s, a, "/Group/create", map[string]any{"name": "g", "data": members(b, c)}, 200, 0)).GID
 		groupSend(t, s, a, gid, "old")
 		gcall(t, s, a, "/Group/IO/removeMembers", map[string]any{"gid": gid, "data": members(c)}, 200, 0)
+		gcall(t, s, a, "/Group/IO/removeMembers", map[string]any{"gid": gid, "data": members(b)}, 200, 0)
+		gcall(t, s, a, "/Group/IO/addMembers", map[string]any{"gid": gid, "data": members(b)}, 200, 0)
 		s.Module.SweepNow(context.Background())
 		if n := s.Count(t, "group_members", "gid = ?", gid); n != 3 {
 			t.Fatalf("%d membership rows before the purge, want 3 (c may still receive \"old\")", n)
+		}
+		if n := s.Count(t, "group_spans", "gid = ? AND uid = ?", gid, b.UID); n != 1 {
+			t.Fatalf("%d earlier spans of bob before the purge, want 1", n)
 		}
 		s.Clock.Advance(2 * time.Hour)
 		groupSend(t, s, a, gid, "new")
@@ -489,6 +495,9 @@ func TestGroupSweepForgetsEndedMemberships(t *testing.T) {
 		}
 		if n := s.Count(t, "group_members", "gid = ? AND uid = ?", gid, c.UID); n != 0 {
 			t.Fatal("the former member's row is still there")
+		}
+		if n := s.Count(t, "group_spans", "gid = ?", gid); n != 0 {
+			t.Fatalf("%d earlier spans after the purge, want 0", n)
 		}
 	})
 }

@@ -392,8 +392,8 @@ func TestGroupDeleteBySenderWhoLeft(t *testing.T) {
 			t.Fatalf("message %d after the delete: %+v, %v", first, row, err)
 		}
 
-		// Removed, then added back: their own message before that is
-		// still theirs to delete, though they no longer see it.
+		// Removed, then added back: their own message of the span before
+		// is still theirs to delete.
 		gcall(t, s, owner, "/Group/IO/removeMembers", map[string]any{"gid": gid, "data": members(m2)}, 200, 0)
 		gcall(t, s, owner, "/Group/IO/addMembers", map[string]any{"gid": gid, "data": members(m2)}, 200, 0)
 		update(t, s, m2, "/Message/Delete", map[string]any{"id": second})
@@ -454,6 +454,16 @@ func TestGroupRejoin(t *testing.T) {
 		}
 		if want := fmt.Sprintf("[edit:%d]", a); fmt.Sprint(got) != want {
 			t.Errorf("m2's updates past %d: %v, want %s (entry %d)", c, got, want, edit)
+		}
+
+		// An edit of a made in m2's second span, which m2 had not yet
+		// received when removed and added once more, still reaches them.
+		again := update(t, s, m1, "/Message/Edit", map[string]any{"id": a, "data": "a, edited again"})
+		gcall(t, s, owner, "/Group/IO/removeMembers", map[string]any{"gid": gid, "data": members(m2)}, 200, 0)
+		gcall(t, s, owner, "/Group/IO/addMembers", map[string]any{"gid": gid, "data": members(m2)}, 200, 0)
+		late := recvPast(t, s, m2, edit).Data
+		if len(late) != 1 || late[0].ID != again || late[0].Kind != "edit" || late[0].RefID != a {
+			t.Errorf("m2's recv past %d: %+v, want the edit %d of %d", edit, late, again, a)
 		}
 	})
 }
