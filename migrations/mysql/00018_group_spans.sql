@@ -6,8 +6,9 @@
 -- before: in Recv if their cursor had not reached it, in the group's
 -- History, and its edits, deletes and reactions (API.md §12: a member
 -- sees what was sent while they were a member). A span holds the
--- messages with from_id < id <= until_id; only spans that held some are
--- kept. The primary key serves every read: by group and user.
+-- messages with from_id < id <= until_id; an empty one (until_id <=
+-- from_id) is not kept. The primary key serves History and updates (by
+-- group and user), the uid index Recv (a user's spans past a cursor).
 CREATE TABLE {{prefix}}group_spans (
     gid      BIGINT NOT NULL,
     uid      BIGINT NOT NULL,
