@@ -36,14 +36,19 @@ func (s *Store) recvSQL() (string, error) {
 		return "", err
 	}
 	edit := strconv.Itoa(int(KindEdit))
+	// heldEarlier is SQL for: the message m.ref_id names was in an
+	// earlier span of the member the alias (gm or sp) stands for.
+	heldEarlier := func(alias string) string {
+		return "EXISTS (SELECT 1 FROM " + spans + " AS ps WHERE ps.gid = " + alias + ".gid AND ps.uid = " + alias + ".uid" +
+			" AND m.ref_id > ps.from_id AND m.ref_id <= ps.until_id)"
+	}
 	return "SELECT m.id, m.from_uid, COALESCE(m.to_uid, 0), m.gid, m.body, m.created_at, m.enc, " + richColumns("m.") + " FROM (" +
 		"SELECT id FROM (SELECT id FROM " + messages + " WHERE to_uid = ? AND id > ? ORDER BY id LIMIT {limit}) AS d" +
 		" UNION ALL SELECT id FROM (SELECT m.id FROM " + members + " AS gm" +
 		" JOIN " + messages + " AS m ON m.gid = gm.gid AND m.gid <> 0" +
 		" WHERE gm.uid = ? AND (gm.until_id = 0 OR gm.until_id > ?)" +
 		" AND m.id > ? AND m.id > gm.from_id AND (gm.until_id = 0 OR m.id <= gm.until_id) AND m.from_uid <> ?" +
-		" AND (m.kind < " + edit + " OR m.ref_id > gm.from_id OR EXISTS (SELECT 1 FROM " + spans + " AS ps" +
-		" WHERE ps.gid = gm.gid AND ps.uid = gm.uid AND m.ref_id > ps.from_id AND m.ref_id <= ps.until_id))" +
+		" AND (m.kind < " + edit + " OR m.ref_id > gm.from_id OR " + heldEarlier("gm") + ")" +
 		" ORDER BY m.id LIMIT {limit}) AS g" +
 		// What an earlier span of a member who came back held past the
 		// cursor (see GroupSpan).
@@ -51,8 +56,7 @@ func (s *Store) recvSQL() (string, error) {
 		" JOIN " + messages + " AS m ON m.gid = sp.gid AND m.gid <> 0" +
 		" WHERE sp.uid = ? AND sp.until_id > ?" +
 		" AND m.id > ? AND m.id > sp.from_id AND m.id <= sp.until_id AND m.from_uid <> ?" +
-		" AND (m.kind < " + edit + " OR EXISTS (SELECT 1 FROM " + spans + " AS ps" +
-		" WHERE ps.gid = sp.gid AND ps.uid = sp.uid AND m.ref_id > ps.from_id AND m.ref_id <= ps.until_id))" +
+		" AND (m.kind < " + edit + " OR " + heldEarlier("sp") + ")" +
 		" ORDER BY m.id LIMIT {limit}) AS p ORDER BY id LIMIT {limit}) AS ids" +
 		" JOIN " + messages + " AS m ON m.id = ids.id ORDER BY m.id", nil
 }

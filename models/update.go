@@ -211,8 +211,7 @@ func (s *Store) lockGroupReaders(tx *gorm.DB, m *Message, actor int64, anyway bo
 	}
 	// Members who came back saw m if an earlier span of theirs held it.
 	var back []int64
-	if err := tx.Model(&GroupSpan{}).Where("gid = ? AND from_id < ? AND until_id >= ?", m.GID, m.ID, m.ID).
-		Pluck("uid", &back).Error; err != nil {
+	if err := spansHolding(tx, m.GID, m.ID).Pluck("uid", &back).Error; err != nil {
 		return fmt.Errorf("read members: %w", err)
 	}
 	saw := func(gm GroupMember) bool { return gm.FromID < m.ID || slices.Contains(back, gm.UID) }
@@ -245,6 +244,12 @@ func (s *Store) lockGroupReaders(tx *gorm.DB, m *Message, actor int64, anyway bo
 	}
 	c.wake = othersThan(all, actor)
 	return nil
+}
+
+// spansHolding selects the earlier spans of members of gid (see
+// GroupSpan) that held message id.
+func spansHolding(tx *gorm.DB, gid, id int64) *gorm.DB {
+	return tx.Model(&GroupSpan{}).Where("gid = ? AND from_id < ? AND until_id >= ?", gid, id, id)
 }
 
 // entryRow is an update entry as inserted: a group's has no recipient
@@ -499,8 +504,7 @@ func (s *Store) CheckReplyTo(ctx context.Context, from, to, gid, id int64) error
 	// Sent before they joined: theirs to reply to only if an earlier
 	// span of theirs held it (see GroupSpan).
 	var n int64
-	if err := db.Model(&GroupSpan{}).Where("gid = ? AND uid = ? AND from_id < ? AND until_id >= ?", gid, from, id, id).
-		Count(&n).Error; err != nil {
+	if err := spansHolding(db, gid, id).Where("uid = ?", from).Count(&n).Error; err != nil {
 		return fmt.Errorf("read membership: %w", err)
 	}
 	if n == 0 {

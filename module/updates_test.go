@@ -365,6 +365,23 @@ func TestGroupUpdatesOfUnseenMessages(t *testing.T) {
 	})
 }
 
+// groupOfThree makes a group of owner with m1 and m2, owner's contacts.
+func groupOfThree(t *testing.T, s *chattest.Server) (owner, m1, m2 chattest.User, gid int64) {
+	t.Helper()
+	owner, m1, m2 = s.NewUser(t, "owner"), s.NewUser(t, "m1"), s.NewUser(t, "m2")
+	s.Befriend(t, owner, m1)
+	s.Befriend(t, owner, m2)
+	gid = into[groupCreated](t, gcall(t, s, owner, "/Group/create", map[string]any{"name": "g", "data": members(m1, m2)}, 200, 0)).GID
+	return owner, m1, m2, gid
+}
+
+// readd has owner remove u from gid and add them back.
+func readd(t *testing.T, s *chattest.Server, owner, u chattest.User, gid int64) {
+	t.Helper()
+	gcall(t, s, owner, "/Group/IO/removeMembers", map[string]any{"gid": gid, "data": members(u)}, 200, 0)
+	gcall(t, s, owner, "/Group/IO/addMembers", map[string]any{"gid": gid, "data": members(u)}, 200, 0)
+}
+
 // TestGroupDeleteBySenderWhoLeft: the sender may delete their message
 // at any time (API.md §13), after leaving the group too, or after being
 // removed and added back; the members it reached get the delete. Edits
@@ -372,10 +389,7 @@ func TestGroupUpdatesOfUnseenMessages(t *testing.T) {
 func TestGroupDeleteBySenderWhoLeft(t *testing.T) {
 	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
 		s := chattest.NewServer(t, db, chattest.Options{})
-		owner, m1, m2 := s.NewUser(t, "owner"), s.NewUser(t, "m1"), s.NewUser(t, "m2")
-		s.Befriend(t, owner, m1)
-		s.Befriend(t, owner, m2)
-		gid := into[groupCreated](t, gcall(t, s, owner, "/Group/create", map[string]any{"name": "g", "data": members(m1, m2)}, 200, 0)).GID
+		owner, m1, m2, gid := groupOfThree(t, s)
 		first := groupSend(t, s, m1, gid, "first")
 		second := groupSend(t, s, m2, gid, "second")
 		gcall(t, s, m1, "/Group/IO/leave", map[string]any{"gid": gid}, 200, 0)
@@ -387,19 +401,16 @@ func TestGroupDeleteBySenderWhoLeft(t *testing.T) {
 		if got := recvPast(t, s, owner, second).Data; len(got) != 1 || got[0].Kind != "delete" || got[0].RefID != first || got[0].ID != del {
 			t.Fatalf("owner's recv past %d: %+v, want the delete of %d", second, got, first)
 		}
-		var row models.Message
-		if err := db.Gorm.Table("chat_messages").Where("id = ?", first).Take(&row).Error; err != nil || !row.Deleted || row.Body != "" {
-			t.Fatalf("message %d after the delete: %+v, %v", first, row, err)
+		if s.Count(t, "messages", "id = ? AND deleted = ? AND body = ''", first, true) != 1 {
+			t.Fatalf("message %d is not deleted with its text erased", first)
 		}
 
 		// Removed, then added back: their own message of the span before
 		// is still theirs to delete.
-		gcall(t, s, owner, "/Group/IO/removeMembers", map[string]any{"gid": gid, "data": members(m2)}, 200, 0)
-		gcall(t, s, owner, "/Group/IO/addMembers", map[string]any{"gid": gid, "data": members(m2)}, 200, 0)
+		readd(t, s, owner, m2, gid)
 		update(t, s, m2, "/Message/Delete", map[string]any{"id": second})
-		row = models.Message{}
-		if err := db.Gorm.Table("chat_messages").Where("id = ?", second).Take(&row).Error; err != nil || !row.Deleted {
-			t.Fatalf("message %d after the delete: %+v, %v", second, row, err)
+		if s.Count(t, "messages", "id = ? AND deleted = ?", second, true) != 1 {
+			t.Fatalf("message %d is not deleted", second)
 		}
 	})
 }
@@ -412,10 +423,7 @@ func TestGroupDeleteBySenderWhoLeft(t *testing.T) {
 func TestGroupRejoin(t *testing.T) {
 	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
 		s := chattest.NewServer(t, db, chattest.Options{})
-		owner, m1, m2 := s.NewUser(t, "owner"), s.NewUser(t, "m1"), s.NewUser(t, "m2")
-		s.Befriend(t, owner, m1)
-		s.Befriend(t, owner, m2)
-		gid := into[groupCreated](t, gcall(t, s, owner, "/Group/create", map[string]any{"name": "g", "data": members(m1, m2)}, 200, 0)).GID
+		owner, m1, m2, gid := groupOfThree(t, s)
 		a := groupSend(t, s, m1, gid, "a")
 		gcall(t, s, m2, "/Group/IO/leave", map[string]any{"gid": gid}, 200, 0)
 		b := groupSend(t, s, m1, gid, "b")
@@ -459,8 +467,7 @@ func TestGroupRejoin(t *testing.T) {
 		// An edit of a made in m2's second span, which m2 had not yet
 		// received when removed and added once more, still reaches them.
 		again := update(t, s, m1, "/Message/Edit", map[string]any{"id": a, "data": "a, edited again"})
-		gcall(t, s, owner, "/Group/IO/removeMembers", map[string]any{"gid": gid, "data": members(m2)}, 200, 0)
-		gcall(t, s, owner, "/Group/IO/addMembers", map[string]any{"gid": gid, "data": members(m2)}, 200, 0)
+		readd(t, s, owner, m2, gid)
 		late := recvPast(t, s, m2, edit).Data
 		if len(late) != 1 || late[0].ID != again || late[0].Kind != "edit" || late[0].RefID != a {
 			t.Errorf("m2's recv past %d: %+v, want the edit %d of %d", edit, late, again, a)
@@ -473,19 +480,14 @@ func TestGroupRejoin(t *testing.T) {
 func TestGroupSpansCapped(t *testing.T) {
 	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
 		s := chattest.NewServer(t, db, chattest.Options{})
-		owner, m1, m2 := s.NewUser(t, "owner"), s.NewUser(t, "m1"), s.NewUser(t, "m2")
-		s.Befriend(t, owner, m1)
-		s.Befriend(t, owner, m2)
-		gid := into[groupCreated](t, gcall(t, s, owner, "/Group/create", map[string]any{"name": "g", "data": members(m1, m2)}, 200, 0)).GID
+		owner, m1, m2, gid := groupOfThree(t, s)
 		var sent []int64
 		for i := range models.MaxGroupSpans + 2 {
 			sent = append(sent, groupSend(t, s, m1, gid, fmt.Sprint(i)))
-			gcall(t, s, owner, "/Group/IO/removeMembers", map[string]any{"gid": gid, "data": members(m2)}, 200, 0)
-			gcall(t, s, owner, "/Group/IO/addMembers", map[string]any{"gid": gid, "data": members(m2)}, 200, 0)
+			readd(t, s, owner, m2, gid)
 		}
-		var n int64
-		if err := db.Gorm.Table("chat_group_spans").Where("gid = ? AND uid = ?", gid, m2.UID).Count(&n).Error; err != nil || n != models.MaxGroupSpans {
-			t.Fatalf("%d spans kept (%v), want %d", n, err, models.MaxGroupSpans)
+		if n := s.Count(t, "group_spans", "gid = ? AND uid = ?", gid, m2.UID); n != models.MaxGroupSpans {
+			t.Fatalf("%d spans kept, want %d", n, models.MaxGroupSpans)
 		}
 		var got []int64
 		for _, r := range into[richPage](t, gcall(t, s, m2, "/Message/History", map[string]any{"gid": gid, "limit": 100}, 200, 0)).Data {
