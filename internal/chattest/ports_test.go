@@ -1,6 +1,11 @@
 package chattest_test
 
 import (
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/fiberchat/fiberchat/internal/chattest"
@@ -19,6 +24,33 @@ func TestFreePortsDistinct(t *testing.T) {
 				t.Fatalf("round %d: port %d handed out twice or invalid in %v", round, p, ports)
 			}
 			seen[p] = true
+		}
+	}
+}
+
+// TestQuietPortBelowEphemeralRange: a quiet port, and its port + offset,
+// are below the kernel's ephemeral ports, where no outgoing connection
+// can take them before a child process binds them, and free.
+func TestQuietPortBelowEphemeralRange(t *testing.T) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		t.Skip("no /proc/sys/net/ipv4/ip_local_port_range here")
+	}
+	low, err := strconv.Atoi(strings.Fields(string(b))[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 200 {
+		p := chattest.QuietPort(t, 10000)
+		for _, q := range []int{p, p + 10000} {
+			if q >= low {
+				t.Fatalf("port %d (of %d) is in the ephemeral range from %d", q, p, low)
+			}
+			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", q))
+			if err != nil {
+				t.Fatalf("port %d (of %d) is not free: %v", q, p, err)
+			}
+			_ = ln.Close()
 		}
 	}
 }

@@ -2,8 +2,14 @@ package chattest
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
 	"net"
+	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -21,8 +27,10 @@ type RedisServer struct {
 	// args are more redis-server arguments (a cluster node's).
 	args []string
 
-	mu  sync.Mutex
-	cmd *exec.Cmd
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when cmd has exited
+	out    *SyncBuffer   // cmd's output, for a start that fails
 }
 
 // StartRedis starts a redis-server for the test and stops it when the
@@ -33,42 +41,131 @@ func StartRedis(t testing.TB) *RedisServer {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Skip("redis-server is not installed: skipping (apt-get install redis-server; .ci/run does)")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	r := &RedisServer{Addr: addr}
-	r.Start(t)
-	t.Cleanup(func() { r.Kill(t) })
+	r := &RedisServer{}
+	r.startOnFreePort(t, 0)
 	return r
 }
 
-// Start starts the server (again) and waits until it answers.
+// startOnFreePort starts r on a port that is free now, and, when bus is
+// not 0, whose port + bus is free too (a cluster node listens there as
+// well). Between the check and the server's bind another process may
+// take the port: a server that exits at once is started again on another.
+// The server is killed when the test ends.
+func (r *RedisServer) startOnFreePort(t testing.TB, bus int) {
+	t.Helper()
+	t.Cleanup(func() { r.Kill(t) })
+	var err error
+	for range 5 {
+		r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(QuietPort(t, bus)))
+		if err = r.start(); !errors.Is(err, errExitedAtStart) {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// QuietPort returns a loopback TCP port nobody listens on now, nor, when
+// offset is not 0, on port + offset. It picks below the kernel's range
+// of ephemeral ports (net.ipv4.ip_local_port_range) so that no outgoing
+// connection of a test — to the database, to an instance — can hold the
+// port, as one picked by listening on port 0 can be by the time a child
+// process binds it; ports picked this way by listening on port 0 are in
+// that range, so they never collide with these either.
+func QuietPort(t testing.TB, offset int) int {
+	t.Helper()
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
+	}
+	const first = 10000
+	span := low - offset - first
+	if span < 1000 {
+		t.Fatalf("no room for test ports below the ephemeral range (starting at %d)", low)
+	}
+	for range 1000 {
+		p := first + rand.IntN(span)
+		if free(p) && (offset == 0 || free(p+offset)) {
+			return p
+		}
+	}
+	t.Fatal("no free port below the ephemeral range")
+	return 0
+}
+
+// free says whether nobody listens on loopback port p.
+func free(p int) bool {
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+	if err != nil {
+		return false
+	}
+	_ = ln.Close()
+	return true
+}
+
+// errExitedAtStart is a server that exited before it answered: usually
+// one that could not bind its port.
+var errExitedAtStart = errors.New("exited before it answered")
+
+// Start starts the server (again), on the same port, and waits until it
+// answers.
 func (r *RedisServer) Start(t testing.TB) {
 	t.Helper()
+	if err := r.start(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (r *RedisServer) start() error {
 	_, port, _ := net.SplitHostPort(r.Addr)
 	cmd := exec.Command("redis-server", append([]string{"--port", port, "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--protected-mode", "no"}, r.args...)...)
+	out := &SyncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start redis-server: %v", err)
+		return fmt.Errorf("start redis-server: %w", err)
 	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
 	r.mu.Lock()
-	r.cmd = cmd
+	r.cmd, r.exited, r.out = cmd, exited, out
 	r.mu.Unlock()
-	c := redis.NewClient(&redis.Options{Addr: r.Addr, MaxRetries: -1})
+	// Short timeouts: whatever else holds the port may accept and never
+	// answer, and the server's exit is looked for between pings.
+	c := redis.NewClient(&redis.Options{Addr: r.Addr, MaxRetries: -1,
+		DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond})
 	defer c.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := c.Ping(ctx).Err()
+		select {
+		case <-exited:
+			r.mu.Lock()
+			r.cmd = nil
+			r.mu.Unlock()
+			return fmt.Errorf("redis-server on %s %w:\n%s", r.Addr, errExitedAtStart, out.String())
+		default:
+		}
+		// The server that answers must be this one, not another test's
+		// that took the port first.
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		info, err := c.Info(ctx, "server").Result()
 		cancel()
 		if err == nil {
-			return
+			if strings.Contains(info, fmt.Sprintf("process_id:%d\r\n", cmd.Process.Pid)) {
+				return nil
+			}
+			err = errors.New("another server answers there")
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("redis-server on %s did not answer: %v", r.Addr, err)
+			return fmt.Errorf("redis-server on %s did not answer: %v\n%s", r.Addr, err, out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -79,14 +176,14 @@ func (r *RedisServer) Start(t testing.TB) {
 func (r *RedisServer) Kill(t testing.TB) {
 	t.Helper()
 	r.mu.Lock()
-	cmd := r.cmd
+	cmd, exited := r.cmd, r.exited
 	r.cmd = nil
 	r.mu.Unlock()
 	if cmd == nil {
 		return
 	}
 	_ = cmd.Process.Kill()
-	_ = cmd.Wait()
+	<-exited
 }
 
 // Pause stops the server with SIGSTOP, as a hung Redis would be: its

@@ -3,7 +3,6 @@ package chattest
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,42 +35,25 @@ func StartRedisCluster(t testing.TB, replicas int) *RedisCluster {
 	}
 	dir := t.TempDir()
 	c := &RedisCluster{}
-	var addrs []string
-	want := 3 * (1 + replicas)
-	for i := 0; len(c.Nodes) < want && i < 40; i++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		_ = ln.Close()
-		// A cluster node also listens on its port + 10000 (the bus):
-		// a port above 55535 has none, so pick again.
-		var port int
-		_, _ = fmt.Sscanf(addr[strings.LastIndex(addr, ":")+1:], "%d", &port)
-		if port > 55535 {
-			continue
-		}
+	addrs := make([]string, 3*(1+replicas))
+	for i := range addrs {
 		// A directory each: a replica's first sync writes an RDB file
 		// there, which two nodes must not share.
 		own := filepath.Join(dir, fmt.Sprint(i))
 		if err := os.Mkdir(own, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		n := &RedisServer{Addr: addr, args: []string{"--cluster-enabled", "yes",
+		n := &RedisServer{args: []string{"--cluster-enabled", "yes",
 			"--cluster-config-file", filepath.Join(own, "nodes.conf"),
 			"--cluster-node-timeout", "2000", "--dir", own,
 			// A replica's first sync at once, not after the 5 s Redis 7
 			// waits for more replicas: until it is done, the replica would
 			// not take over from a master killed.
 			"--repl-diskless-sync-delay", "0"}}
-		n.Start(t)
-		t.Cleanup(func() { n.Kill(t) })
+		// A cluster node listens on its port + 10000 too (the bus).
+		n.startOnFreePort(t, 10000)
 		c.Nodes = append(c.Nodes, n)
-		addrs = append(addrs, addr)
-	}
-	if len(addrs) < want {
-		t.Skipf("no %d free ports below 55536 for the cluster's nodes", want)
+		addrs[i] = n.Addr
 	}
 	out, err := exec.Command("redis-cli", append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", fmt.Sprint(replicas), "--cluster-yes")...).CombinedOutput()
 	if err != nil {
