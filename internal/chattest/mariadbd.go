@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,23 +56,11 @@ func FreePort(t testing.TB) int {
 	return FreePorts(t, 1)[0]
 }
 
-// FreePorts finds n distinct loopback TCP ports nobody listens on. It
-// holds each port open until it has them all: a port closed at once may
-// come back from the very next pick, and two servers of one test given
-// the same port fail at start (a Galera joiner whose SST port is another
-// node's group port aborts).
+// FreePorts finds n distinct loopback TCP ports nobody listens on, below
+// the ephemeral range (QuietPorts).
 func FreePorts(t testing.TB, n int) []int {
 	t.Helper()
-	ports := make([]int, 0, n)
-	for len(ports) < n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	return ports
+	return QuietPorts(t, n, 0)
 }
 
 // InstallDatadir runs mariadb-install-db into datadir, with a root who

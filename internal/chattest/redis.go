@@ -67,13 +67,23 @@ func (r *RedisServer) startOnFreePort(t testing.TB, bus int) {
 }
 
 // QuietPort returns a loopback TCP port nobody listens on now, nor, when
-// offset is not 0, on port + offset. It picks below the kernel's range
-// of ephemeral ports (net.ipv4.ip_local_port_range) so that no outgoing
-// connection of a test — to the database, to an instance — can hold the
-// port, as one picked by listening on port 0 can be by the time a child
-// process binds it; ports picked this way by listening on port 0 are in
-// that range, so they never collide with these either.
+// offset is not 0, on port + offset (QuietPorts).
 func QuietPort(t testing.TB, offset int) int {
+	t.Helper()
+	return QuietPorts(t, 1, offset)[0]
+}
+
+// QuietPorts returns n distinct loopback TCP ports nobody listens on now,
+// nor, when offset is not 0, on each port + offset. It picks below the
+// kernel's range of ephemeral ports (net.ipv4.ip_local_port_range) so
+// that no outgoing connection of a test — to the database, to an
+// instance — can hold a port by the time a child process binds it, as it
+// can one picked by listening on port 0; ports picked that way are in the
+// ephemeral range, so they never collide with these either. It holds
+// every port it has picked until it has them all: two servers of one test
+// given the same port fail at start (a Galera joiner whose SST port is
+// another node's group port aborts).
+func QuietPorts(t testing.TB, n, offset int) []int {
 	t.Helper()
 	low := 32768
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
@@ -88,24 +98,33 @@ func QuietPort(t testing.TB, offset int) int {
 	if span < 1000 {
 		t.Fatalf("no room for test ports below the ephemeral range (starting at %d)", low)
 	}
-	for range 1000 {
-		p := first + rand.IntN(span)
-		if free(p) && (offset == 0 || free(p+offset)) {
-			return p
+	ports := make([]int, 0, n)
+	for tries := 0; len(ports) < n; tries++ {
+		if tries == 1000*n {
+			t.Fatal("no free ports below the ephemeral range")
 		}
+		p := first + rand.IntN(span)
+		ln, ok := hold(p)
+		if !ok {
+			continue
+		}
+		defer ln.Close()
+		if offset != 0 {
+			lo, ok := hold(p + offset)
+			if !ok {
+				continue
+			}
+			defer lo.Close()
+		}
+		ports = append(ports, p)
 	}
-	t.Fatal("no free port below the ephemeral range")
-	return 0
+	return ports
 }
 
-// free says whether nobody listens on loopback port p.
-func free(p int) bool {
+// hold listens on loopback port p, if nobody else does.
+func hold(p int) (net.Listener, bool) {
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-	if err != nil {
-		return false
-	}
-	_ = ln.Close()
-	return true
+	return ln, err == nil
 }
 
 // errExitedAtStart is a server that exited before it answered: usually

@@ -66,7 +66,7 @@ func weedBinary() string {
 // listens.
 func startWeed(t *testing.T, bin string) string {
 	t.Helper()
-	ports := freePorts(t, 4)
+	ports := QuietPorts(t, 4, 10000)
 	cmd := exec.Command(bin, "server", "-dir="+t.TempDir(), "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
 		fmt.Sprintf("-master.port=%d", ports[0]), fmt.Sprintf("-volume.port=%d", ports[1]),
 		"-filer", fmt.Sprintf("-filer.port=%d", ports[2]), "-s3", fmt.Sprintf("-s3.port=%d", ports[3]))
@@ -99,30 +99,4 @@ func startWeed(t *testing.T, bin string) string {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-}
-
-// freePorts returns n distinct ports free now whose +10000 (SeaweedFS's
-// gRPC ports) are free too. Like FreePorts, it holds every port it has
-// picked until it has them all, so that no pick comes back twice.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var out []int
-	for len(out) < n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		p := l.Addr().(*net.TCPAddr).Port
-		if p+10000 > 65535 {
-			continue
-		}
-		g, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+10000))
-		if err != nil {
-			continue
-		}
-		defer g.Close()
-		out = append(out, p)
-	}
-	return out
 }
