@@ -192,23 +192,50 @@ func (s *Store) GroupHistory(ctx context.Context, gid, me, beforeID int64, limit
 		Find(&marks).Error; err != nil {
 		return page, fmt.Errorf("read marks: %w", err)
 	}
-	page.ReadBy = readBy(page.Messages, marks)
+	// A member who came back was in when a message of an earlier span
+	// was sent, too; only spans that reach into the page can count.
+	var reaching []GroupSpan
+	if n := len(page.Messages); n > 0 {
+		if err := db.Select("uid", "from_id", "until_id").
+			Where("gid = ? AND until_id >= ? AND from_id < ?", gid, page.Messages[n-1].ID, page.Messages[0].ID).
+			Find(&reaching).Error; err != nil {
+			return page, fmt.Errorf("read earlier spans: %w", err)
+		}
+	}
+	page.ReadBy = readBy(page.Messages, marks, reaching)
 	return page, nil
 }
 
 // readBy counts, per message, the members other than its sender who
-// were in when it was sent and whose read mark is at or past it. A page
-// is at most 100 messages and a group 500 members at the default limits.
-func readBy(ms []Message, marks []GroupMember) []int {
+// were in when it was sent (since their mark's FromID, or in one of
+// their earlier spans) and whose read mark is at or past it. A page is
+// at most 100 messages and a group 500 members at the default limits;
+// spans are those that reach into the page, of members and of users who
+// left again (whose marks are not among marks).
+func readBy(ms []Message, marks []GroupMember, spans []GroupSpan) []int {
+	earlier := make(map[int64][]GroupSpan, len(spans))
+	for _, sp := range spans {
+		earlier[sp.UID] = append(earlier[sp.UID], sp)
+	}
 	out := make([]int, len(ms))
 	for i, m := range ms {
 		for _, k := range marks {
-			if k.UID != m.FromUID && k.FromID < m.ID && k.ReadID >= m.ID {
+			if k.UID != m.FromUID && k.ReadID >= m.ID && (k.FromID < m.ID || heldBy(earlier[k.UID], m.ID)) {
 				out[i]++
 			}
 		}
 	}
 	return out
+}
+
+// heldBy says whether one of spans held message id.
+func heldBy(spans []GroupSpan, id int64) bool {
+	for _, sp := range spans {
+		if sp.FromID < id && id <= sp.UntilID {
+			return true
+		}
+	}
+	return false
 }
 
 // MarkGroupRead moves me's read mark in gid to lastID (never backwards,

@@ -440,6 +440,16 @@ func TestGroupRejoin(t *testing.T) {
 		if got, want := fmt.Sprint(ids(historyWith(t, s, m2, "gid", gid))), fmt.Sprint([]int64{c, a}); got != want {
 			t.Errorf("m2's history: %s, want %s (not %d, sent while they were out)", got, want, b)
 		}
+		// Added back, m2's read mark moved to the group's newest (b): it
+		// counts for a, sent while they were in, not for b, sent while
+		// they were out, nor for c, sent after.
+		readBy := map[int64]int{}
+		for _, r := range into[groupMsgs](t, gcall(t, s, owner, "/Message/History", map[string]any{"gid": gid}, 200, 0)).Data {
+			readBy[r.ID] = *r.ReadBy
+		}
+		if want := map[int64]int{a: 1, b: 0, c: 0}; fmt.Sprint(readBy) != fmt.Sprint(want) {
+			t.Errorf("read_by by id: %v, want %v", readBy, want)
+		}
 		page := into[richPage](t, gcall(t, s, m2, "/Message/History", map[string]any{"gid": gid, "limit": 1, "before_id": c}, 200, 0))
 		if got := ids(page); len(got) != 1 || got[0] != a {
 			t.Errorf("m2's history below %d: %v, want [%d]", c, got, a)
