@@ -292,7 +292,7 @@ func TestGroupStream(t *testing.T) {
 }
 
 // TestGroupWakesAcrossInstances: a group Send through one instance
-// answers members' long polls held on both.
+// answers members' long polls held on both, a returning member's too.
 func TestGroupWakesAcrossInstances(t *testing.T) {
 	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
 		_, a, b := redisPair(t, db, nil)
@@ -309,6 +309,16 @@ func TestGroupWakesAcrossInstances(t *testing.T) {
 			if len(got.Messages) != 1 || got.Messages[0].ID != id {
 				t.Fatalf("poll got %+v, want group message %d", got, id)
 			}
+		}
+
+		// carol, removed and added back through A, is a member again on B
+		// too: a Send through A answers her poll there.
+		readd(t, a, alice, carol, gid)
+		onB = startCross(t, b, carol, id, 20*time.Second)
+		settleCross()
+		back := groupSend(t, a, alice, gid, "welcome back")
+		if got := awaitCross(t, onB, time.Second); len(got.Messages) != 1 || got.Messages[0].ID != back {
+			t.Fatalf("carol's poll on B got %+v, want group message %d", got, back)
 		}
 	})
 }
