@@ -148,6 +148,9 @@ func (s *Store) CreateGroup(ctx context.Context, owner int64, name string, uids 
 		results []AddResult
 	)
 	err := s.contactTx(ctx, func(tx *gorm.DB) error {
+		if err := lockMembersToBe(tx, owner, uids); err != nil {
+			return err
+		}
 		if n, err := groupsOf(tx, []int64{owner}); err != nil {
 			return err
 		} else if lim.MaxGroupsPerUser > 0 && n[owner] >= lim.MaxGroupsPerUser {
@@ -189,6 +192,9 @@ func (s *Store) AddGroupMembers(ctx context.Context, gid, actor int64, uids []in
 		if me.Role == RoleMember {
 			return ErrGroupRole
 		}
+		if err := lockMembersToBe(tx, actor, uids); err != nil {
+			return err
+		}
 		newest, err := newestMessageID(tx)
 		if err != nil {
 			return err
@@ -199,8 +205,21 @@ func (s *Store) AddGroupMembers(ctx context.Context, gid, actor int64, uids []in
 	return results, err
 }
 
+// lockMembersToBe locks the user rows of actor and of the uids they add,
+// in uid order (lockUIDs), before any membership is written: each
+// membership's foreign key takes a shared lock on its user's row, and
+// taken in the request's order, against a Send batch's locks in uid
+// order, they could deadlock. Under them, actor's contacts, which say who
+// may be added, cannot change either.
+func lockMembersToBe(tx *gorm.DB, actor int64, uids []int64) error {
+	if _, err := lockUIDs(tx, append([]int64{actor}, uids...)); err != nil {
+		return fmt.Errorf("lock users: %w", err)
+	}
+	return nil
+}
+
 // addMembers is AddGroupMembers' work in tx, under g's lock (or in the
-// transaction that created g). A new member starts after the group's
+// transaction that created g) and lockMembersToBe's. A new member starts after the group's
 // newest message, with nothing unread; newest is newestMessageID's,
 // read under the same lock.
 func addMembers(tx *gorm.DB, g *Group, actor int64, uids []int64, lim GroupLimits, newest int64) ([]AddResult, error) {

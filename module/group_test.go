@@ -585,3 +585,67 @@ func TestGroupListOrder(t *testing.T) {
 		}
 	})
 }
+
+// TestGroupAddLocksUsersInOrder: adding members takes their users' row
+// locks in uid order, as a Send batch does. A transaction holding the
+// lower uid's lock, as a batch to both would, can then take the higher
+// one's while an add of the two in the reverse order waits, where
+// memberships written in the request's order would have held the higher
+// one's (their foreign key's shared lock) and deadlocked with it.
+func TestGroupAddLocksUsersInOrder(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		if db.Name != "mysql" {
+			t.Skip("row locks are MariaDB's: SQLite runs one writer at a time")
+		}
+		s := chattest.NewServer(t, db, chattest.Options{})
+		owner, lo, hi := s.NewUser(t, "owner"), s.NewUser(t, "lo"), s.NewUser(t, "hi")
+		s.Befriend(t, owner, lo)
+		s.Befriend(t, owner, hi)
+		gid := into[groupCreated](t, gcall(t, s, owner, "/Group/create", map[string]any{"name": "g"}, 200, 0)).GID
+
+		other := s.Module.DB().Begin()
+		defer other.Rollback()
+		lock := func(uid int64) error {
+			var got []int64
+			return other.Raw("SELECT uid FROM chat_users WHERE uid = ? FOR UPDATE", uid).Scan(&got).Error
+		}
+		if err := lock(lo.UID); err != nil {
+			t.Fatal(err)
+		}
+		sdk := s.SDKFor(t, owner)
+		added := make(chan error, 1)
+		go func() {
+			_, err := sdk.AddGroupMembers(context.Background(), gid, hi.UID, lo.UID)
+			added <- err
+		}()
+		// Until the add waits on a lock in this database.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			var running int64
+			var waits struct {
+				Value int64 `gorm:"column:Value"`
+			}
+			s.Module.DB().Raw("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND COMMAND = 'Query' AND ID <> CONNECTION_ID()").Scan(&running)
+			s.Module.DB().Raw("SHOW GLOBAL STATUS LIKE 'Innodb_row_lock_current_waits'").Scan(&waits)
+			if running > 0 && waits.Value > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the add never waited for the lock held")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err := lock(hi.UID); err != nil {
+			t.Fatalf("locking %d after %d: %v (the add held %d's row out of uid order)", hi.UID, lo.UID, err, hi.UID)
+		}
+		if err := other.Commit().Error; err != nil {
+			t.Fatal(err)
+		}
+		if err := <-added; err != nil {
+			t.Fatalf("add: %v", err)
+		}
+		if n := s.Count(t, "group_members", "gid = ? AND until_id = 0", gid); n != 3 {
+			t.Fatalf("%d members, want 3", n)
+		}
+	})
+}
