@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/fiberchat/fiberchat/internal/database/failover"
 	gomysql "github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
 	sqlite "modernc.org/sqlite"
@@ -32,15 +33,6 @@ const (
 	mysqlLockWaitTimeout = 1205 // ER_LOCK_WAIT_TIMEOUT
 	mysqlDeadlock        = 1213 // ER_LOCK_DEADLOCK
 	mysqlConnKilled      = 1927 // MariaDB's ER_CONNECTION_KILLED
-	// A Galera node that is not (yet, or no longer) part of the primary
-	// component answers every statement with 1047 (ER_UNKNOWN_COM_ERROR,
-	// "WSREP has not yet prepared node for application use"); a server
-	// being switched to read-only during a failover answers 1290
-	// (ER_OPTION_PREVENTS_STATEMENT) or 1836 (ER_READ_ONLY_MODE). Each is
-	// a node that cannot take the request now, not a bug: retry later.
-	mysqlWsrepNotReady = 1047
-	mysqlReadOnlyOpt   = 1290
-	mysqlReadOnlyMode  = 1836
 )
 
 // SQLite result codes (https://sqlite.org/rescode.html). The driver turns
@@ -72,11 +64,13 @@ func Unavailable(err error) bool {
 	}
 	if n, ok := mysqlNumber(err); ok {
 		switch n {
-		case mysqlTooManyConns, mysqlServerShutdown, mysqlLockWaitTimeout, mysqlDeadlock, mysqlConnKilled,
-			mysqlWsrepNotReady, mysqlReadOnlyOpt, mysqlReadOnlyMode:
+		case mysqlTooManyConns, mysqlServerShutdown, mysqlLockWaitTimeout, mysqlDeadlock, mysqlConnKilled:
 			return true
 		}
-		return false
+		// A Galera node cut off from the primary component, or a server
+		// made read-only in a failover: a node that cannot take the
+		// request now, not a bug.
+		return failover.NotReady(err)
 	}
 	if code, ok := sqliteCode(err); ok {
 		primary := code & 0xff
@@ -120,14 +114,11 @@ func isDeadlock(err error) bool {
 }
 
 // nodeNotReady reports whether err is a server that cannot take the
-// request now (see mysqlWsrepNotReady): a Galera node out of the primary
+// request now (failover.NotReady): a Galera node out of the primary
 // component, or one switched to read-only. A connection to it is worth
 // giving up for a new one, which a DSN listing several servers sends to
 // one that is ready (internal/database/failover).
-func nodeNotReady(err error) bool {
-	n, ok := mysqlNumber(err)
-	return ok && (n == mysqlWsrepNotReady || n == mysqlReadOnlyOpt || n == mysqlReadOnlyMode)
-}
+func nodeNotReady(err error) bool { return failover.NotReady(err) }
 
 // isMissingParent reports whether err is MySQL/MariaDB refusing a row
 // whose foreign key names a row that is not there (a recipient gone).

@@ -382,6 +382,78 @@ func TestGaleraSessionFromOtherNode(t *testing.T) {
 	}
 }
 
+// TestGaleraNodeCutOff cuts node 1 off from the cluster while it stays
+// up (gmcast.isolate: it leaves the primary component and answers every
+// statement with 1047), with instance A's pooled connections on it: A
+// moves to another node after a failed request or so, as it does when
+// its node dies, instead of answering 503 on each connection it had
+// there until they reached their lifetime (5 minutes).
+func TestGaleraNodeCutOff(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Galera cluster")
+	}
+	g, a, _ := galeraPair(t, nil)
+	alice, bob := a.NewUser(t, "alice"), a.NewUser(t, "bob")
+	a.Befriend(t, alice, bob)
+	c := a.SDKFor(t, alice)
+	ctx := context.Background()
+	// Bob reads through A's pool (a Send goes through the writer's own,
+	// which gives up a connection to such a node by itself). Some of the
+	// pool's connections to node 1, busy at once:
+	r := a.SDKFor(t, bob)
+	var zero int64
+	recv := func() error {
+		_, err := r.Recv(ctx, client.RecvRequest{LastID: &zero})
+		return err
+	}
+	var warm sync.WaitGroup
+	for range 8 {
+		warm.Add(1)
+		go func() {
+			defer warm.Done()
+			_, _ = c.Send(ctx, bob.UID, "warm")
+			_ = recv()
+		}()
+	}
+	warm.Wait()
+
+	node1 := g.Root(0)
+	defer node1.Close()
+	if _, err := node1.Exec("SET GLOBAL wsrep_provider_options = 'gmcast.isolate=1'"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = node1.Exec("SET GLOBAL wsrep_provider_options = 'gmcast.isolate=0'")
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for g.Status(0, "wsrep_ready") != "OFF" {
+		if time.Now().After(deadline) {
+			t.Fatal("node 1 still ready 20 s after it was cut off")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	var failed []error
+	for ok := 0; ok < 20; {
+		err := recv()
+		if err == nil {
+			_, err = c.Send(ctx, bob.UID, "after the cut")
+		}
+		if err == nil {
+			ok++
+			continue
+		}
+		var e *client.Error
+		if !errors.As(err, &e) || e.Status != 503 {
+			t.Fatalf("through A after node 1 was cut off: %v, want 200 or 503", err)
+		}
+		if failed = append(failed, err); len(failed) > 3 {
+			t.Fatalf("%d requests through A failed after node 1 was cut off, and %d rounds succeeded: %v", len(failed), ok, failed)
+		}
+	}
+	t.Logf("%d requests failed before A moved on", len(failed))
+}
+
 // TestGaleraWakeSeesMessage: a Send through the instance on node 1 wakes
 // a long poll held by the instance on node 2, whose read finds the
 // message at once although node 2 may not have applied it when the

@@ -15,7 +15,12 @@
 //
 // Connections already open stay where they are: one whose server dies
 // fails, and database/sql replaces it by a new one, which goes to the
-// first server ready then.
+// first server ready then. A server that is up but answers that it takes
+// no queries now (NotReady: a Galera node cut off from the primary
+// component, or a server made read-only in a failover) would fail every
+// request on the connections to it instead, for as long as they lived:
+// its first such answer retires them all, and database/sql closes each
+// rather than hand it out again (see conn).
 //
 // Nothing here needs the database's other drivers, so the models
 // package (the message writers' own pool) can use it without importing
@@ -30,6 +35,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	gomysql "github.com/go-sql-driver/mysql"
@@ -110,7 +116,7 @@ func New(cfgs []*gomysql.Config, wrap func(driver.Connector) driver.Connector) (
 		if wrap != nil {
 			one = wrap(one)
 		}
-		c.servers = append(c.servers, server{addr: cfg.Addr, conn: one})
+		c.servers = append(c.servers, server{addr: cfg.Addr, conn: one, epoch: &atomic.Uint64{}})
 	}
 	return c, nil
 }
@@ -118,6 +124,9 @@ func New(cfgs []*gomysql.Config, wrap func(driver.Connector) driver.Connector) (
 type server struct {
 	addr string
 	conn driver.Connector
+	// epoch is the generation of the server's connections that are good:
+	// a NotReady answer on one of them moves it on (see conn).
+	epoch *atomic.Uint64
 }
 
 type connector struct{ servers []server }
@@ -127,14 +136,15 @@ type connector struct{ servers []server }
 func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	var errs []error
 	for _, s := range c.servers {
-		conn, err := s.conn.Connect(ctx)
+		epoch := s.epoch.Load()
+		inner, err := s.conn.Connect(ctx)
 		if err == nil {
-			if err = ready(ctx, conn); err != nil {
-				_ = conn.Close()
+			if err = ready(ctx, inner); err != nil {
+				_ = inner.Close()
 			}
 		}
 		if err == nil {
-			return conn, nil
+			return &conn{Conn: inner, epoch: epoch, server: s.epoch}, nil
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", s.addr, err))
 		if ctx.Err() != nil {
@@ -203,4 +213,96 @@ func text(v driver.Value) string {
 		return v
 	}
 	return fmt.Sprint(v)
+}
+
+// MySQL/MariaDB server errors that say a server takes no queries now.
+const (
+	// A Galera node not (yet, or no longer) in the primary component
+	// answers every statement with ER_UNKNOWN_COM_ERROR, "WSREP has not
+	// yet prepared node for application use".
+	wsrepNotReady = 1047
+	// A server being made read-only in a failover:
+	// ER_OPTION_PREVENTS_STATEMENT and ER_READ_ONLY_MODE.
+	readOnlyOption = 1290
+	readOnlyMode   = 1836
+)
+
+// NotReady reports whether err is a server's answer that it takes no
+// queries now (see the package doc): a node to move away from, not a bug.
+func NotReady(err error) bool {
+	var e *gomysql.MySQLError
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Number {
+	case wsrepNotReady, readOnlyOption, readOnlyMode:
+		return true
+	}
+	return false
+}
+
+// conn is a connection Connect handed out. A NotReady answer on it
+// retires it and every other connection to its server made before: each
+// then reports itself invalid (IsValid), and bad when database/sql would
+// reuse it (ResetSession), so that database/sql closes it and, past its
+// retries, opens a new connection, which goes to the first server ready.
+// One failed request, not one a pooled connection, moves an instance off
+// a node that stopped taking queries.
+//
+// The driver's connections (go-sql-driver's, or clientcharset's
+// wrapping of them) have every interface database/sql uses; conn passes
+// each on.
+type conn struct {
+	driver.Conn
+	// epoch is the server's epoch the connection was made in.
+	epoch  uint64
+	server *atomic.Uint64
+}
+
+func (c *conn) retired() bool { return c.server.Load() != c.epoch }
+
+// watch retires the server's connections when err says it takes no
+// queries now, and returns err as it is.
+func (c *conn) watch(err error) error {
+	if err != nil && NotReady(err) {
+		c.server.CompareAndSwap(c.epoch, c.epoch+1)
+	}
+	return err
+}
+
+func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	res, err := c.Conn.(driver.ExecerContext).ExecContext(ctx, query, args)
+	return res, c.watch(err)
+}
+
+func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	rows, err := c.Conn.(driver.QueryerContext).QueryContext(ctx, query, args)
+	return rows, c.watch(err)
+}
+
+func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	st, err := c.Conn.(driver.ConnPrepareContext).PrepareContext(ctx, query)
+	return st, c.watch(err)
+}
+
+func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	tx, err := c.Conn.(driver.ConnBeginTx).BeginTx(ctx, opts)
+	return tx, c.watch(err)
+}
+
+func (c *conn) Ping(ctx context.Context) error {
+	return c.watch(c.Conn.(driver.Pinger).Ping(ctx))
+}
+
+func (c *conn) ResetSession(ctx context.Context) error {
+	if c.retired() {
+		return driver.ErrBadConn
+	}
+	return c.Conn.(driver.SessionResetter).ResetSession(ctx)
+}
+
+func (c *conn) IsValid() bool { return !c.retired() && c.Conn.(driver.Validator).IsValid() }
+
+func (c *conn) CheckNamedValue(nv *driver.NamedValue) error {
+	return c.Conn.(driver.NamedValueChecker).CheckNamedValue(nv)
 }
