@@ -219,9 +219,9 @@ func lockMembersToBe(tx *gorm.DB, actor int64, uids []int64) error {
 }
 
 // addMembers is AddGroupMembers' work in tx, under g's lock (or in the
-// transaction that created g) and lockMembersToBe's. A new member starts after the group's
-// newest message, with nothing unread; newest is newestMessageID's,
-// read under the same lock.
+// transaction that created g) and lockMembersToBe's. A new member starts
+// after the group's newest message, with nothing unread; newest is
+// newestMessageID's, read under the same lock.
 func addMembers(tx *gorm.DB, g *Group, actor int64, uids []int64, lim GroupLimits, newest int64) ([]AddResult, error) {
 	uids = dedupe(uids)
 	if len(uids) == 0 {

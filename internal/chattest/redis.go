@@ -88,8 +88,8 @@ func QuietPorts(t testing.TB, n, offset int) []int {
 	low := 32768
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
 		if f := strings.Fields(string(b)); len(f) == 2 {
-			if n, err := strconv.Atoi(f[0]); err == nil {
-				low = n
+			if v, err := strconv.Atoi(f[0]); err == nil {
+				low = v
 			}
 		}
 	}

@@ -246,8 +246,8 @@ func NotReady(err error) bool {
 // then reports itself invalid (IsValid), and bad when database/sql would
 // reuse it (ResetSession), so that database/sql closes it and, past its
 // retries, opens a new connection, which goes to the first server ready.
-// One failed request, not one a pooled connection, moves an instance off
-// a node that stopped taking queries.
+// One failed request, not one for each pooled connection, moves an
+// instance off a node that stopped taking queries.
 //
 // The driver's connections (go-sql-driver's, or clientcharset's
 // wrapping of them) have every interface database/sql uses; conn passes
