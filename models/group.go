@@ -50,12 +50,15 @@ type GroupMember struct {
 // GroupSpan is an earlier span of a user's membership of a group, kept
 // when they are added again after leaving (GroupMember then holds the new
 // span): they still see the messages sent in it, those with FromID < id
-// <= UntilID, as a member does (API.md §12).
+// <= UntilID, as a member does (API.md §12). ReadID is their read mark
+// when it ended: History's read_by counts them for the span's messages
+// up to it.
 type GroupSpan struct {
 	GID     int64 `gorm:"column:gid;primaryKey;autoIncrement:false"`
 	UID     int64 `gorm:"column:uid;primaryKey;autoIncrement:false"`
 	FromID  int64 `gorm:"column:from_id;primaryKey;autoIncrement:false"`
 	UntilID int64 `gorm:"column:until_id;not null"`
+	ReadID  int64 `gorm:"column:read_id;not null;default:0"`
 }
 
 // The roles of API.md §12.
@@ -284,7 +287,7 @@ func addOne(tx *gorm.DB, g *Group, uid int64, existing map[int64]GroupMember, el
 		// Back after leaving: a new span, from now on; the one that ended
 		// is kept if it held any message.
 		if old.UntilID > old.FromID {
-			if err := keepSpan(tx, GroupSpan{GID: g.GID, UID: uid, FromID: old.FromID, UntilID: old.UntilID}); err != nil {
+			if err := keepSpan(tx, GroupSpan{GID: g.GID, UID: uid, FromID: old.FromID, UntilID: old.UntilID, ReadID: old.ReadID}); err != nil {
 				return "", err
 			}
 		}

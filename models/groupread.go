@@ -196,7 +196,7 @@ func (s *Store) GroupHistory(ctx context.Context, gid, me, beforeID int64, limit
 	// was sent, too; only spans that reach into the page can count.
 	var reaching []GroupSpan
 	if n := len(page.Messages); n > 0 {
-		if err := db.Select("uid", "from_id", "until_id").
+		if err := db.Select("uid", "from_id", "until_id", "read_id").
 			Where("gid = ? AND until_id >= ? AND from_id < ?", gid, page.Messages[n-1].ID, page.Messages[0].ID).
 			Find(&reaching).Error; err != nil {
 			return page, fmt.Errorf("read earlier spans: %w", err)
@@ -207,11 +207,12 @@ func (s *Store) GroupHistory(ctx context.Context, gid, me, beforeID int64, limit
 }
 
 // readBy counts, per message, the members other than its sender who
-// were in when it was sent (since their mark's FromID, or in one of
-// their earlier spans) and whose read mark is at or past it. A page is
-// at most 100 messages and a group 500 members at the default limits;
-// spans are those that reach into the page, of members and of users who
-// left again (whose marks are not among marks).
+// have read it: those in since before it (their mark's FromID) whose
+// read mark is at or past it, and those added back who had read it in an
+// earlier span by the time it ended (its ReadID). A page is at most 100
+// messages and a group 500 members at the default limits; spans are
+// those that reach into the page, of members and of users who left again
+// (whose marks are not among marks).
 func readBy(ms []Message, marks []GroupMember, spans []GroupSpan) []int {
 	earlier := make(map[int64][]GroupSpan, len(spans))
 	for _, sp := range spans {
@@ -220,7 +221,10 @@ func readBy(ms []Message, marks []GroupMember, spans []GroupSpan) []int {
 	out := make([]int, len(ms))
 	for i, m := range ms {
 		for _, k := range marks {
-			if k.UID != m.FromUID && k.ReadID >= m.ID && (k.FromID < m.ID || heldBy(earlier[k.UID], m.ID)) {
+			if k.UID == m.FromUID {
+				continue
+			}
+			if (k.FromID < m.ID && k.ReadID >= m.ID) || readInSpan(earlier[k.UID], m.ID) {
 				out[i]++
 			}
 		}
@@ -228,10 +232,11 @@ func readBy(ms []Message, marks []GroupMember, spans []GroupSpan) []int {
 	return out
 }
 
-// heldBy says whether one of spans held message id.
-func heldBy(spans []GroupSpan, id int64) bool {
+// readInSpan says whether one of spans held message id and its read mark
+// had reached it when the span ended.
+func readInSpan(spans []GroupSpan, id int64) bool {
 	for _, sp := range spans {
-		if sp.FromID < id && id <= sp.UntilID {
+		if sp.FromID < id && id <= sp.UntilID && id <= sp.ReadID {
 			return true
 		}
 	}
