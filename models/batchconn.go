@@ -155,7 +155,7 @@ func isMySQLDriver(d driver.Driver) bool {
 // there is none or the last one is too old or was idle too long.
 func (b *batchConn) get(ctx context.Context) (*sql.Conn, error) {
 	now := time.Now()
-	if b.conn != nil && (now.Sub(b.used) > batchConnIdle || now.Sub(b.opened) > batchConnAge) {
+	if b.conn != nil && (now.Sub(b.used) > batchConnIdle || now.Sub(b.opened) > batchConnAge || !valid(b.conn)) {
 		b.discard()
 	}
 	if b.conn == nil {
@@ -230,6 +230,21 @@ func (b *batchConn) rollback(ctx context.Context) {
 	if _, err := b.conn.ExecContext(rctx, "ROLLBACK"); err != nil {
 		b.discard()
 	}
+}
+
+// valid says whether the driver still holds conn good (driver.Validator,
+// which database/sql asks only of pooled connections, never of one held):
+// failover retires every connection to a node cut off from the cluster
+// at the first answer that says so on any of them.
+func valid(conn *sql.Conn) bool {
+	ok := true
+	_ = conn.Raw(func(dc any) error {
+		if v, is := dc.(driver.Validator); is {
+			ok = v.IsValid()
+		}
+		return nil
+	})
+	return ok
 }
 
 // discard closes the connection rather than returning it to the pool

@@ -15,12 +15,11 @@
 //
 // Connections already open stay where they are: one whose server dies
 // fails, and database/sql replaces it by a new one, which goes to the
-// first server ready then. A server that is up but answers that it takes
-// no queries now (NotReady: a Galera node cut off from the primary
-// component, or a server made read-only in a failover) would fail every
-// request on the connections to it instead, for as long as they lived:
-// its first such answer retires them all, and database/sql closes each
-// rather than hand it out again (see conn).
+// first server ready then. A Galera node that is up but cut off from the
+// primary component answers 1047 to every statement on the connections
+// to it instead, for as long as they lived: its first such answer
+// retires them all, and database/sql closes each rather than hand it out
+// again (see conn).
 //
 // Nothing here needs the database's other drivers, so the models
 // package (the message writers' own pool) can use it without importing
@@ -241,7 +240,8 @@ func NotReady(err error) bool {
 	return false
 }
 
-// conn is a connection Connect handed out. A NotReady answer on it
+// conn is a connection Connect handed out. A 1047 answer on it (the
+// node is not in the primary component, which ready would refuse too)
 // retires it and every other connection to its server made before: each
 // then reports itself invalid (IsValid), and bad when database/sql would
 // reuse it (ResetSession), so that database/sql closes it and, past its
@@ -261,10 +261,14 @@ type conn struct {
 
 func (c *conn) retired() bool { return c.server.Load() != c.epoch }
 
-// watch retires the server's connections when err says it takes no
-// queries now, and returns err as it is.
+// watch retires the server's connections when err says it is cut off
+// from the primary component, and returns err as it is. A read-only
+// answer does not: ready does not ask about read_only, so the new
+// connections would go back to the same server, and 1290 is not only
+// read_only's.
 func (c *conn) watch(err error) error {
-	if err != nil && NotReady(err) {
+	var e *gomysql.MySQLError
+	if err != nil && errors.As(err, &e) && e.Number == wsrepNotReady {
 		c.server.CompareAndSwap(c.epoch, c.epoch+1)
 	}
 	return err
