@@ -22,6 +22,7 @@ func TestRedisStartOnTakenPort(t *testing.T) {
 	}
 	defer ln.Close()
 	r := &RedisServer{Addr: ln.Addr().String()}
+	t.Cleanup(func() { r.Kill(t) })
 	began := time.Now()
 	err = r.start()
 	if !errors.Is(err, errExitedAtStart) || !strings.Contains(err.Error(), "bind") {
@@ -44,6 +45,7 @@ func TestRedisStartOnTakenPort(t *testing.T) {
 func TestRedisStartOnAnotherRedis(t *testing.T) {
 	other := StartRedis(t)
 	r := &RedisServer{Addr: other.Addr}
+	t.Cleanup(func() { r.Kill(t) })
 	if err := r.start(); !errors.Is(err, errExitedAtStart) {
 		t.Fatalf("start where another redis-server listens: %v, want %v", err, errExitedAtStart)
 	}
