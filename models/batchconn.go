@@ -234,8 +234,11 @@ func (b *batchConn) rollback(ctx context.Context) {
 
 // valid says whether the driver still holds conn good (driver.Validator,
 // which database/sql asks only of pooled connections, never of one held):
-// failover retires every connection to a node cut off from the cluster
-// at the first answer that says so on any of them.
+// failover retires every connection of a pool to a node cut off from the
+// cluster at the first answer that says so on any of them, so with
+// several writers the first to fail there moves the others off it too.
+// (The writers' pool is their own: a failure on the module's pool does
+// not retire theirs.)
 func valid(conn *sql.Conn) bool {
 	ok := true
 	_ = conn.Raw(func(dc any) error {
