@@ -418,13 +418,14 @@ func TestGaleraNodeCutOff(t *testing.T) {
 	warm.Wait()
 
 	node1 := g.Root(0)
-	defer node1.Close()
+	t.Cleanup(func() {
+		// Back into the cluster before it is stopped.
+		_, _ = node1.Exec("SET GLOBAL wsrep_provider_options = 'gmcast.isolate=0'")
+		_ = node1.Close()
+	})
 	if _, err := node1.Exec("SET GLOBAL wsrep_provider_options = 'gmcast.isolate=1'"); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_, _ = node1.Exec("SET GLOBAL wsrep_provider_options = 'gmcast.isolate=0'")
-	})
 	deadline := time.Now().Add(20 * time.Second)
 	for g.Status(0, "wsrep_ready") != "OFF" {
 		if time.Now().After(deadline) {
