@@ -124,7 +124,7 @@ type server struct {
 	addr string
 	conn driver.Connector
 	// epoch is the generation of the server's connections that are good:
-	// a NotReady answer on one of them moves it on (see conn).
+	// a 1047 answer on one of them moves it on (see conn).
 	epoch *atomic.Uint64
 }
 
