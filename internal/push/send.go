@@ -56,7 +56,7 @@ func (p *Pusher) send(j job) {
 	default:
 		p.failed.Add(1)
 		// The endpoint is a capability: only its host is logged.
-		p.cfg.Logger.Warn("push: not sent", "uid", j.sub.UID, "host", endpointHost(j.sub.Endpoint), "error", err.Error())
+		p.cfg.Logger.Warn("push: not sent", "uid", j.sub.UID, "host", endpointHost(j.sub.Endpoint), "error", withoutURL(err).Error())
 	}
 }
 
@@ -110,6 +110,17 @@ func (p *Pusher) post(ctx context.Context, j job) error {
 
 // generateKeys makes a VAPID key pair as the store keeps it.
 func generateKeys() (priv, pub string, err error) { return webpush.GenerateVAPIDKeys() }
+
+// withoutURL is err without the URL an HTTP client's error names (a
+// *url.Error's text carries the whole endpoint, which is a capability):
+// its operation and its cause.
+func withoutURL(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	return fmt.Errorf("%s to the push service: %w", ue.Op, ue.Err)
+}
 
 func endpointHost(endpoint string) string {
 	u, err := url.Parse(endpoint)
