@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"strings"
 
 	"github.com/fiberchat/fiberchat/apierr"
 )
@@ -78,6 +80,20 @@ func isBase64(s *string, n int) bool {
 	if s == nil || *s == "" {
 		return false
 	}
-	b, err := base64.StdEncoding.DecodeString(*s)
+	b, err := decodeBase64(base64.StdEncoding, *s)
 	return err == nil && (n < 0 || len(b) == n)
+}
+
+// errLineBreak is a base64 value with a line break in it.
+var errLineBreak = errors.New("base64 with a line break")
+
+// decodeBase64 decodes s with enc, strictly: Go's decoders skip \r and
+// \n, and a value that is stored and handed back as sent must have one
+// spelling (a key, say, which clients compare to warn of a change), and
+// no more length than its bytes need.
+func decodeBase64(enc *base64.Encoding, s string) ([]byte, error) {
+	if strings.ContainsAny(s, "\r\n") {
+		return nil, errLineBreak
+	}
+	return enc.Strict().DecodeString(s)
 }

@@ -68,7 +68,7 @@ func (h *Keys) Publish() fiber.Handler {
 		if err := h.cfg.Decoder.Decode(c, &req); err != nil {
 			return err
 		}
-		raw, err := base64.StdEncoding.DecodeString(req.Key)
+		raw, err := decodeBase64(base64.StdEncoding, req.Key)
 		if err != nil || len(raw) != x25519KeyLen {
 			return apierr.Invalid("invalid key: must be the base64 of a raw %d-byte X25519 public key", x25519KeyLen)
 		}

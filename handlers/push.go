@@ -147,5 +147,5 @@ func p256Point(s string) bool {
 }
 
 func decodeB64URL(s string) ([]byte, error) {
-	return base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+	return decodeBase64(base64.RawURLEncoding, strings.TrimRight(s, "="))
 }

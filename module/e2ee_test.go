@@ -23,7 +23,7 @@ func b64(n int, fill byte) string {
 }
 
 // TestDeviceKeys: /user/keys/publish checks the device id and the key's
-// length, /user/keys/get returns every device key of the users asked, and
+// length and spelling, /user/keys/get returns every device key of the users asked, and
 // a new or changed key (not a republished one) is event: keys on the
 // streams of the publisher's contacts.
 func TestDeviceKeys(t *testing.T) {
@@ -43,6 +43,10 @@ func TestDeviceKeys(t *testing.T) {
 			{"phone", b64(31, 1), "key"},
 			{"phone", b64(33, 1), "key"},
 			{"phone", "not base64!", "key"},
+			// The same 32 bytes, spelled otherwise: with line breaks, which
+			// Go's decoder skips, and with padding bits set.
+			{"phone", b64(32, 1)[:10] + "\r\n" + b64(32, 1)[10:] + strings.Repeat("\n", 100), "key"},
+			{"phone", b64(32, 1)[:42] + "F=", "key"},
 		} {
 			r := publish(a, bad.device, bad.key)
 			chattest.Expect(t, r, 400, 1001)
@@ -185,6 +189,7 @@ func TestEncryptedSend(t *testing.T) {
 			{`,"enc":` + strings.Replace(enc, `"v":1,`, ``, 1), "enc"},
 			{`,"enc":` + strings.Replace(enc, `"v":1`, `"v":2`, 1), "enc"},
 			{`,"enc":` + strings.Replace(enc, b64(12, 7), b64(11, 7), 1), "enc"},
+			{`,"enc":` + strings.Replace(enc, b64(12, 7), b64(12, 7)[:4]+`\n`+b64(12, 7)[4:], 1), "enc"},
 			{`,"enc":` + strings.Replace(enc, `"ct":`, `"ctx":`, 1), "enc"},
 			{`,"enc":` + strings.Replace(enc, `"wrapped":`, `"w":`, 1), "enc"},
 			{`,"enc":` + strings.Replace(enc, `"device_id":"tab",`, ``, 1), "enc"},

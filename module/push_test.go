@@ -192,6 +192,7 @@ func TestPushSubscribeRefuses(t *testing.T) {
 			}, "p256dh"},
 			{"no p256dh", func(m map[string]any) { delete(m["keys"].(map[string]any), "p256dh") }, "p256dh"},
 			{"auth too short", func(m map[string]any) { m["keys"].(map[string]any)["auth"] = "AAAA" }, "auth"},
+			{"auth with a line break", func(m map[string]any) { m["keys"].(map[string]any)["auth"] = sub.Auth[:4] + "\n" + sub.Auth[4:] }, "auth"},
 			{"no keys", func(m map[string]any) { delete(m, "keys") }, "p256dh"},
 			{"keys not an object", func(m map[string]any) { m["keys"] = "x" }, "keys"},
 			{"http endpoint", func(m map[string]any) { m["endpoint"] = strings.Replace(sub.Endpoint, "https:", "http:", 1) }, "endpoint"},
