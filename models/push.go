@@ -70,15 +70,32 @@ func EndpointHash(endpoint string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// SavePushSubscription stores sub (for sub.UID), replacing the keys and
-// owner of a subscription with the same endpoint, and keeps uid's newest
-// max subscriptions: a browser that subscribed anew left its old ones
-// behind, and no user makes the server push to more than max places.
+// SavePushSubscription stores sub (for sub.UID), replacing a
+// subscription with the same endpoint (whoever held it), and keeps
+// uid's newest max subscriptions: a browser that subscribed anew left its
+// old ones behind, and no user makes the server push to more than max
+// places. The newest is the latest subscribed: sub takes a new row, so
+// that an endpoint subscribed again, or moved over from another user,
+// is not the one the cap cuts.
 func (s *Store) SavePushSubscription(ctx context.Context, sub PushSubscription, max int) error {
 	db, done := s.with(ctx)
 	defer done()
+	sub.ID = 0
 	sub.EndpointHash = EndpointHash(sub.Endpoint)
 	err := db.Transaction(func(tx *gorm.DB) error {
+		// By its id: a DELETE by endpoint_hash that finds no row would
+		// take a gap lock on MySQL, on which two first subscriptions
+		// could deadlock.
+		var old []int64
+		if err := tx.Model(&PushSubscription{}).Where("endpoint_hash = ?", sub.EndpointHash).Pluck("id", &old).Error; err != nil {
+			return err
+		}
+		if len(old) > 0 {
+			if err := tx.Where("id IN ?", old).Delete(&PushSubscription{}).Error; err != nil {
+				return err
+			}
+		}
+		// One saved meanwhile by another request keeps its row.
 		err := tx.Clauses(clause.OnConflict{
 			Columns:   []clause.Column{{Name: "endpoint_hash"}},
 			DoUpdates: clause.AssignmentColumns([]string{"uid", "p256dh", "auth", "created_at"}),

@@ -168,6 +168,25 @@ func TestPushSubscribe(t *testing.T) {
 		if n := s.Count(t, "push_subscriptions", "uid = ?", bob.UID); n != 1 {
 			t.Fatalf("bob has %d subscriptions after unsubscribing one of 2", n)
 		}
+
+		// An endpoint that moves to a user at the cap is their newest: it
+		// stays and their oldest goes. So is one they subscribe again.
+		moved, fourth, fifth, sixth := ps.Subscribe(t), ps.Subscribe(t), ps.Subscribe(t), ps.Subscribe(t)
+		subscribe(t, s, alice, moved)
+		subscribe(t, s, bob, fourth)
+		subscribe(t, s, bob, fifth) // bob: fourth, fifth
+		subscribe(t, s, bob, moved)
+		holds := func(sub *chattest.PushSub) bool {
+			return s.Count(t, "push_subscriptions", "uid = ? AND endpoint = ?", bob.UID, sub.Endpoint) == 1
+		}
+		if !holds(moved) || !holds(fifth) || holds(fourth) {
+			t.Fatalf("bob holds moved %v, fifth %v, fourth %v; want the endpoint moved to him and his newest other", holds(moved), holds(fifth), holds(fourth))
+		}
+		subscribe(t, s, bob, fifth) // again: now his newest
+		subscribe(t, s, bob, sixth)
+		if !holds(fifth) || !holds(sixth) || holds(moved) {
+			t.Fatalf("bob holds fifth %v, sixth %v, moved %v; want the one subscribed again and the new one", holds(fifth), holds(sixth), holds(moved))
+		}
 	})
 }
 
