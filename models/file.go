@@ -170,13 +170,29 @@ func doomFiles(tx *gorm.DB, ids []int64) error {
 }
 
 // FilesToSweep returns up to limit files whose contents are to go: the
-// doomed ones, and uploads never sent that were made before cutoff.
+// doomed ones, and uploads never sent that were made before cutoff,
+// which it dooms first. A Send can take an upload until then (claimFile
+// takes only an upload), and none after: its contents are not erased
+// under a message that was sent with it.
 func (s *Store) FilesToSweep(ctx context.Context, cutoff int64, limit int) ([]File, error) {
 	db, done := s.with(ctx)
 	defer done()
 	var fs []File
-	err := db.Where("state = ? OR (state = ? AND created_at < ?)", FileDoomed, FileUploaded, cutoff).
-		Order("id").Limit(limit).Find(&fs).Error
+	err := db.Transaction(func(tx *gorm.DB) error {
+		var ids []int64
+		err := tx.Model(&File{}).Where("state = ? OR (state = ? AND created_at < ?)", FileDoomed, FileUploaded, cutoff).
+			Order("id").Limit(limit).Pluck("id", &ids).Error
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		err = tx.Model(&File{}).Where("id IN ? AND state = ? AND created_at < ?", ids, FileUploaded, cutoff).
+			Update("state", FileDoomed).Error
+		if err != nil {
+			return err
+		}
+		// What a Send took meanwhile is not doomed, and stays.
+		return tx.Where("id IN ? AND state = ?", ids, FileDoomed).Order("id").Find(&fs).Error
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read files to sweep: %w", err)
 	}

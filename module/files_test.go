@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -579,6 +580,62 @@ func TestFileDeleteEraseFails(t *testing.T) {
 		l.Module.SweepNow(t.Context())
 		if n, c := l.Count(t, "files", ""), l.Count(t, "file_chunks", ""); n != 0 || c != 0 {
 			t.Fatalf("after the sweep: %d file rows and %d chunks, want none", n, c)
+		}
+	})
+}
+
+// heldDeletes is a file store whose Delete waits, once hold is set,
+// until release is closed, having said so on held.
+type heldDeletes struct {
+	filestore.Store
+	hold          atomic.Bool
+	held, release chan struct{}
+	once          sync.Once
+}
+
+func (h *heldDeletes) Delete(ctx context.Context, key string) error {
+	if h.hold.Load() {
+		h.once.Do(func() { close(h.held) })
+		<-h.release
+	}
+	return h.Store.Delete(ctx, key)
+}
+
+// TestFileSweepTakesUploadFirst: an upload the sweep is erasing is no
+// longer one a Send can take. Once the sweep has read it, a Send naming
+// it is 400/1001 naming file_id and stores nothing: sent, its message
+// would carry a file whose contents the sweep then deletes.
+func TestFileSweepTakesUploadFirst(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		blobs := &heldDeletes{Store: filestore.NewDB(db.Gorm, "chat_file_chunks", 5*time.Second),
+			held: make(chan struct{}), release: make(chan struct{})}
+		l := chattest.NewLive(t, db, chattest.Options{App: streaming, Config: func(c *module.Config) { c.Files = blobs }})
+		alice, bob := l.NewUser(t, "alice"), l.NewUser(t, "bob")
+		l.Befriend(t, alice, bob)
+		up := uploadFile(t, l, alice, "late.bin", []byte("sent a day late"))
+		chattest.Expect(t, up, 200, 0)
+		l.Clock.Advance(2 * 24 * time.Hour)
+
+		blobs.hold.Store(true)
+		swept := make(chan struct{})
+		go func() {
+			defer close(swept)
+			l.Module.SweepNow(context.Background())
+		}()
+		select {
+		case <-blobs.held:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the sweep did not come to the upload")
+		}
+		r := l.Post(t, "/Message/Send", alice.Creds(map[string]any{"uid_to": bob.UID, "file_id": up.Int("file_id")}))
+		close(blobs.release)
+		<-swept
+		chattest.Expect(t, r, 400, 1001)
+		if !strings.Contains(r.Str("msg"), "file_id") {
+			t.Fatalf("msg does not name file_id: %s", r.Raw)
+		}
+		if n, f, c := l.Count(t, "messages", ""), l.Count(t, "files", ""), l.Count(t, "file_chunks", ""); n != 0 || f != 0 || c != 0 {
+			t.Fatalf("after the sweep: %d messages, %d file rows, %d chunks; want none", n, f, c)
 		}
 	})
 }
