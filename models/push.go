@@ -146,3 +146,25 @@ func (s *Store) PushSubscriptions(ctx context.Context, uids []int64) ([]PushSubs
 	}
 	return out, nil
 }
+
+// PushPreviews returns, by id, what a push shows of each of ids that
+// is still there and not deleted: its text (the latest edit's), and
+// whether it is encrypted. A push is sent some time after its message
+// (Config.PushDelay), and a message deleted or edited meanwhile must
+// not be pushed as it was.
+func (s *Store) PushPreviews(ctx context.Context, ids []int64) (map[int64]Message, error) {
+	out := make(map[int64]Message, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	db, done := s.with(ctx)
+	defer done()
+	var ms []Message
+	if err := db.Select("id", "body", "enc").Where("id IN ? AND deleted = ?", ids, false).Find(&ms).Error; err != nil {
+		return nil, fmt.Errorf("read messages to push: %w", err)
+	}
+	for _, m := range ms {
+		out[m.ID] = m
+	}
+	return out, nil
+}

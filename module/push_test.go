@@ -291,6 +291,31 @@ func TestPushAbsentNotPresent(t *testing.T) {
 	})
 }
 
+// TestPushShowsMessageAsDue: a push shows its message as it is when the
+// push goes, PushDelay after the Send: a message deleted meanwhile is
+// not pushed (its text is erased, API.md §13), and one edited meanwhile
+// is pushed with its new text.
+func TestPushShowsMessageAsDue(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		ps := chattest.NewPushService(t)
+		l := pushLive(t, db, ps)
+		alice, bob := l.NewUser(t, "alice"), l.NewUser(t, "bob")
+		l.Befriend(t, alice, bob)
+		subscribe(t, l.Server, bob, ps.Subscribe(t))
+		sent := time.Now()
+		regret := gcall(t, l.Server, alice, "/Message/Send", map[string]any{"uid_to": bob.UID, "data": "my password is hunter2"}, 200, 0)
+		draft := gcall(t, l.Server, alice, "/Message/Send", map[string]any{"uid_to": bob.UID, "data": "lunch at 1?"}, 200, 0)
+		gcall(t, l.Server, alice, "/Message/Delete", map[string]any{"id": regret.Int("id")}, 200, 0)
+		gcall(t, l.Server, alice, "/Message/Edit", map[string]any{"id": draft.Int("id"), "data": "lunch at 2?"}, 200, 0)
+		p := nextPush(t, ps, sent.Add(testPushDelay+time.Second))
+		want := fmt.Sprintf(`{"uid_from":%d,"name":"alice","preview":"lunch at 2?"}`, alice.UID)
+		if string(p.Payload) != want {
+			t.Fatalf("push %s, want %s", p.Payload, want)
+		}
+		noPush(t, ps, sent.Add(testPushDelay+time.Second))
+	})
+}
+
 // TestPushGroup: a group message is pushed to the absent members, with
 // its gid, never to the sender.
 func TestPushGroup(t *testing.T) {

@@ -5,9 +5,11 @@
 // A Send hands the message's recipients to Queue, which never blocks:
 // past Config.Queue waiting messages it drops and counts. One goroutine
 // waits out each message's Delay (every message waits the same Delay, so
-// the queue is in due order), asks Online which of its recipients had a
-// stream or poll meanwhile (the presence tracker, across instances), and
-// turns each subscription of the others into a job. Config.Workers
+// the queue is in due order), reads the message again (one deleted
+// meanwhile is not pushed, one edited is pushed with its new text), asks
+// Online which of its recipients had a stream or poll meanwhile (the
+// presence tracker, across instances), and turns each subscription of
+// the others into a job. Config.Workers
 // goroutines post the jobs, retrying with exponential backoff; a push
 // service that answers 404 or 410 has forgotten the subscription, which
 // is then deleted. Encryption and the VAPID JWT are
@@ -33,6 +35,7 @@ type Store interface {
 	PushSubscriptions(ctx context.Context, uids []int64) ([]models.PushSubscription, error)
 	DeletePushSubscription(ctx context.Context, uid int64, endpoint string) error
 	Profiles(ctx context.Context, uids []int64) ([]models.Profile, error)
+	PushPreviews(ctx context.Context, ids []int64) (map[int64]models.Message, error)
 }
 
 // Config is what a Pusher needs. module.Config documents the defaults
@@ -72,8 +75,8 @@ type Stats struct {
 	Gone uint64
 	// Failed were refused, or failed every retry.
 	Failed uint64
-	// Dropped never left: a queue was full, or the subscriptions could
-	// not be read.
+	// Dropped never left: a queue was full, or the messages or the
+	// subscriptions could not be read.
 	Dropped uint64
 }
 
@@ -91,13 +94,14 @@ type Pusher struct {
 	sent, gone, failed, dropped atomic.Uint64
 }
 
-// pending is a message waiting out its Delay.
+// pending is a message waiting out its Delay. Its text is read when it
+// is due (see dispatch): it may be edited or deleted meanwhile.
 type pending struct {
-	due     time.Time
-	from    int64
-	gid     int64
-	preview string
-	to      []int64
+	due  time.Time
+	id   int64
+	from int64
+	gid  int64
+	to   []int64
 }
 
 // job is one push to one subscription.
@@ -153,16 +157,14 @@ func (p *Pusher) PublicKey(ctx context.Context) (string, error) {
 
 // Queue schedules pushes of m to the recipients to who stay away for
 // Delay. It never blocks: past Queue waiting messages, m is dropped.
-// An encrypted message's push carries no preview.
+// The push shows m as it is when due: with its latest text (none for an
+// encrypted message), and not at all if it was deleted.
 func (p *Pusher) Queue(m *models.Message, to []int64) {
 	if len(to) == 0 {
 		return
 	}
-	it := pending{due: time.Now().Add(p.cfg.Delay), from: m.FromUID, gid: m.GID,
+	it := pending{due: time.Now().Add(p.cfg.Delay), id: m.ID, from: m.FromUID, gid: m.GID,
 		to: append([]int64(nil), to...)}
-	if !m.Enc {
-		it.preview = preview(m.Body)
-	}
 	select {
 	case p.pending <- it:
 	default:
@@ -222,8 +224,12 @@ func (c *keyCache) get(ctx context.Context) (models.VapidKey, error) {
 	return k, nil
 }
 
-// payload encodes what one push of it from name carries.
-func (it pending) payload(name string) []byte {
-	b, _ := json.Marshal(Payload{UIDFrom: it.from, GID: it.gid, Name: name, Preview: it.preview})
+// payload encodes what one push of it, from name and showing m, carries.
+func (it pending) payload(name string, m models.Message) []byte {
+	pl := Payload{UIDFrom: it.from, GID: it.gid, Name: name}
+	if !m.Enc {
+		pl.Preview = preview(m.Body)
+	}
+	b, _ := json.Marshal(pl)
 	return b
 }

@@ -87,6 +87,14 @@ func (f *fakeStore) DeletePushSubscription(context.Context, int64, string) error
 
 func (f *fakeStore) Profiles(context.Context, []int64) ([]models.Profile, error) { return nil, nil }
 
+func (f *fakeStore) PushPreviews(_ context.Context, ids []int64) (map[int64]models.Message, error) {
+	out := map[int64]models.Message{}
+	for _, id := range ids {
+		out[id] = models.Message{ID: id, Body: "hi"}
+	}
+	return out, nil
+}
+
 // syncBuffer is a log's output, written by the pusher's goroutines.
 type syncBuffer struct {
 	mu sync.Mutex

@@ -2,6 +2,7 @@ package push
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/fiberchat/fiberchat/models"
@@ -64,11 +65,29 @@ func (p *Pusher) sleepUntil(t time.Time) bool {
 	}
 }
 
-// dispatch turns the batch's messages into one job per subscription of
-// each recipient who is not online.
+// dispatch turns the batch's messages that are still there into one job
+// per subscription of each recipient who is not online.
 func (p *Pusher) dispatch(batch []pending) {
 	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.Timeout)
 	defer cancel()
+	ids := make([]int64, len(batch))
+	for i, it := range batch {
+		ids[i] = it.id
+	}
+	shown, err := p.cfg.Store.PushPreviews(ctx, ids)
+	if err != nil {
+		// Pushed unread, a deleted message's text would go out.
+		p.cfg.Logger.Warn("push: read messages", "error", models.Redact(err).Error())
+		p.dropped.Add(uint64(recipients(batch)))
+		return
+	}
+	batch = slices.DeleteFunc(batch, func(it pending) bool {
+		_, ok := shown[it.id]
+		return !ok
+	})
+	if len(batch) == 0 {
+		return
+	}
 	absent := p.absent(ctx, batch)
 	if len(absent) == 0 {
 		return
@@ -88,13 +107,23 @@ func (p *Pusher) dispatch(batch []pending) {
 	}
 	names := p.names(ctx, batch)
 	for _, it := range batch {
-		body := it.payload(names[it.from])
+		body := it.payload(names[it.from], shown[it.id])
 		for _, uid := range it.to {
 			for _, s := range byUID[uid] {
 				p.enqueue(job{sub: s, payload: body})
 			}
 		}
 	}
+}
+
+// recipients counts the pushes batch would make at most: one a
+// recipient of each message.
+func recipients(batch []pending) int {
+	n := 0
+	for _, it := range batch {
+		n += len(it.to)
+	}
+	return n
 }
 
 // absent returns the batch's recipients who are not online, each once.
