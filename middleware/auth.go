@@ -106,6 +106,11 @@ func Credentials(c *fiber.Ctx) (uid int64, token string, err error) {
 		if err := jsonString(raw, &token); err != nil {
 			return 0, "", apierr.ErrBadToken
 		}
+	}
+	// An empty one holds no token, as in the query and the headers: a
+	// client's blank form field does not hide the token it sent in
+	// another place.
+	if token != "" {
 		var u wire.UID
 		if rawUID, ok := fields["uid"]; ok {
 			if err := u.UnmarshalJSON(rawUID); err != nil {

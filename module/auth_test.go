@@ -185,6 +185,13 @@ func TestUserTokenTransports(t *testing.T) {
 			{"uid fraction", chattest.Req{Body: []byte(`{"uid":10000001.5,"access_token":"` + u.Token + `"}`), ContentType: "application/json"}, 400, 1001},
 			{"uid huge", chattest.Req{Body: []byte(`{"uid":123456789012345678901234567890,"access_token":"` + u.Token + `"}`), ContentType: "application/json"}, 400, 1001},
 			{"uid missing", chattest.Req{JSON: map[string]any{"access_token": u.Token}}, 401, 1004},
+			// An empty access_token holds no token: the next place that
+			// holds one is read (API.md §1b).
+			{"empty token", chattest.Req{JSON: map[string]any{"uid": u.UID, "access_token": ""}}, 401, 1004},
+			{"empty body token, headers", chattest.Req{JSON: map[string]any{"uid": u.UID, "access_token": ""},
+				Header: map[string]string{"X-Uid": uid, "X-Access-Token": u.Token}}, 200, 0},
+			{"blank form fields, query", chattest.Req{Path: "/user/info?user_id=" + uid + "&user_token=" + u.Token,
+				Body: []byte("uid=&access_token="), ContentType: "application/x-www-form-urlencoded"}, 200, 0},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
