@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -314,6 +315,16 @@ func TestSendRefusals(t *testing.T) {
 		r := s.Do(t, chattest.Req{Path: "/Message/Send", ContentType: "application/x-www-form-urlencoded",
 			Body: []byte(fmt.Sprintf("uid=%d&access_token=%s&uid_to=%d&data=hi+there", a.UID, a.Token, b.UID))})
 		chattest.Expect(t, r, 200, 0)
+		// A form's text is text, whatever it looks like: JSON only where
+		// the field is a list or an object.
+		for _, text := range []string{"[1, 2]", "{}", ` ["x"] `} {
+			form := url.Values{"uid": {fmt.Sprint(a.UID)}, "access_token": {a.Token}, "uid_to": {fmt.Sprint(b.UID)}, "data": {text}}
+			r := s.Do(t, chattest.Req{Path: "/Message/Send", ContentType: "application/x-www-form-urlencoded", Body: []byte(form.Encode())})
+			chattest.Expect(t, r, 200, 0)
+			if n := s.Count(t, "messages", "id = ? AND body = ?", r.Int("id"), text); n != 1 {
+				t.Fatalf("form data %q: not stored as sent", text)
+			}
+		}
 		// Without credentials: 401.
 		chattest.Expect(t, s.Post(t, "/Message/Send", map[string]any{"uid_to": b.UID, "data": "x"}), 401, 1004)
 	})

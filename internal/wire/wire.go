@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
 	"strconv"
 	"strings"
@@ -163,6 +164,9 @@ func (d *Decoder) Decode(c *fiber.Ctx, dst any) error {
 	if err != nil {
 		return err
 	}
+	if fromForm(c) {
+		fields = formLists(fields, reflect.TypeOf(dst).Elem())
+	}
 	if err := assign(fields, dst); err != nil {
 		return err
 	}
@@ -259,43 +263,105 @@ func describe(fe validator.FieldError) string {
 
 // Fields returns the body's top-level fields as raw JSON values, whatever
 // the body's encoding: a JSON object as it is, a form (urlencoded or
-// multipart) with each value as a JSON string, or as raw JSON when it looks
-// like a list or object (so `data` lists can be sent in forms too).
+// multipart) with each value as a JSON string. Decode reads a form's
+// value as JSON where its field is a list or an object (see formLists),
+// so that `data` lists can be sent in forms too, and as the text it is
+// where its field is a string, whatever that text looks like.
 // The result is cached on the request, so the middleware and the handler
 // parse a body once between them.
 func Fields(c *fiber.Ctx) (map[string]json.RawMessage, error) {
 	if cached, ok := c.Locals(fieldsKey{}).(map[string]json.RawMessage); ok {
 		return cached, nil
 	}
-	fields, err := parseFields(c)
+	fields, form, err := parseFields(c)
 	if err != nil {
 		return nil, err
 	}
 	c.Locals(fieldsKey{}, fields)
+	if form {
+		c.Locals(formKey{}, true)
+	}
 	return fields, nil
 }
 
 type fieldsKey struct{}
 
-func parseFields(c *fiber.Ctx) (map[string]json.RawMessage, error) {
+// formKey marks a request whose fields came from a form.
+type formKey struct{}
+
+func fromForm(c *fiber.Ctx) bool {
+	form, _ := c.Locals(formKey{}).(bool)
+	return form
+}
+
+// formLists returns fields with each value of a list or object field of
+// t (a request struct) that is a string holding a JSON list or object
+// replaced by that JSON: a form's values are all text. fields is not
+// changed; a copy is made when anything is replaced.
+func formLists(fields map[string]json.RawMessage, t reflect.Type) map[string]json.RawMessage {
+	if t.Kind() != reflect.Struct {
+		return fields
+	}
+	copied := false
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		raw, ok := fields[name]
+		if name == "" || name == "-" || !ok || len(raw) == 0 || raw[0] != '"' || !holdsJSON(t.Field(i).Type) {
+			continue
+		}
+		var text string
+		if json.Unmarshal(raw, &text) != nil {
+			continue
+		}
+		trimmed := strings.TrimSpace(text)
+		if len(trimmed) == 0 || (trimmed[0] != '[' && trimmed[0] != '{') || !json.Valid([]byte(trimmed)) {
+			continue
+		}
+		if !copied {
+			fields, copied = maps.Clone(fields), true
+		}
+		fields[name] = json.RawMessage(trimmed)
+	}
+	return fields
+}
+
+// holdsJSON reports whether a field of type t takes a list or an object.
+func holdsJSON(t reflect.Type) bool {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Slice, reflect.Array, reflect.Map, reflect.Struct, reflect.Interface:
+		return true
+	}
+	return false
+}
+
+// parseFields parses the body's fields, and says whether they came from
+// a form.
+func parseFields(c *fiber.Ctx) (map[string]json.RawMessage, bool, error) {
 	ctype := strings.ToLower(strings.TrimSpace(c.Get(fiber.HeaderContentType)))
 	body := c.Request().Body() // raw: never decompressed
 	trimmed := bytes.TrimSpace(body)
 	switch {
 	case strings.HasPrefix(ctype, fiber.MIMEMultipartForm):
-		return formFields(c, true)
+		fields, err := formFields(c, true)
+		return fields, true, err
 	case strings.HasPrefix(ctype, fiber.MIMEApplicationForm):
 		// curl -d and many HTTP libraries label any body a form; a form
 		// never starts with "{", so such a body is JSON sent mislabelled.
 		if len(trimmed) > 0 && trimmed[0] == '{' {
-			return jsonFields(trimmed)
+			fields, err := jsonFields(trimmed)
+			return fields, false, err
 		}
-		return formFields(c, false)
+		fields, err := formFields(c, false)
+		return fields, true, err
 	case ctype == "" || strings.HasPrefix(ctype, fiber.MIMEApplicationJSON) || strings.HasPrefix(ctype, "text/plain"):
 		// Seed-era clients often send JSON without a content type.
-		return jsonFields(trimmed)
+		fields, err := jsonFields(trimmed)
+		return fields, false, err
 	default:
-		return nil, apierr.Invalid("malformed body: unsupported content type")
+		return nil, false, apierr.Invalid("malformed body: unsupported content type")
 	}
 }
 
@@ -561,22 +627,18 @@ func expected(t reflect.Type) string {
 	return ""
 }
 
-// SetFields makes fields the request's body fields, for a route that
-// reads its body itself (a streamed multipart upload reads the fields
-// before its file part): the credential middleware and the handler then
-// see them as they would a body's.
+// SetFields makes fields, a form's (see FormValue), the request's body
+// fields, for a route that reads its body itself (a streamed multipart
+// upload reads the fields before its file part): the credential
+// middleware and the handler then see them as they would a body's.
 func SetFields(c *fiber.Ctx, fields map[string]json.RawMessage) {
 	c.Locals(fieldsKey{}, fields)
+	c.Locals(formKey{}, true)
 }
 
-// FormValue adds a form field's value to fields as formFields does: a
-// JSON string, or raw JSON when it looks like a list or object.
+// FormValue adds a form field's value to fields as formFields does: as
+// a JSON string.
 func FormValue(fields map[string]json.RawMessage, k, v string) {
-	t := strings.TrimSpace(v)
-	if len(t) > 0 && (t[0] == '[' || t[0] == '{') && json.Valid([]byte(t)) {
-		fields[k] = json.RawMessage(t)
-		return
-	}
 	q, _ := json.Marshal(v) // marshalling a string cannot fail
 	fields[k] = q
 }
