@@ -31,7 +31,7 @@ type UserStore interface {
 	UserProfile(ctx context.Context, uid int64) (models.UserProfile, error)
 	UpdateProfile(ctx context.Context, uid int64, fields map[string]any, now int64) error
 	ChangePassword(ctx context.Context, uid int64, hash string, keepToken int64, now int64) error
-	OpenSession(ctx context.Context, uid int64, now time.Time, idle time.Duration, maxSessions int) (models.NewSession, error)
+	OpenSession(ctx context.Context, uid int64, checked string, now time.Time, idle time.Duration, maxSessions int) (models.NewSession, error)
 	DeleteToken(ctx context.Context, id int64) error
 	// SetAvatar makes name the user's head_img (as url) and its recorded
 	// avatar, and returns the avatar recorded before, if any.
@@ -233,7 +233,7 @@ func (u *Users) Login() fiber.Handler {
 			return apierr.ErrBadLogin
 		}
 		now := u.cfg.Now()
-		sess, err := u.cfg.Store.OpenSession(ctx, user.UID, now, u.cfg.IdleLifetime, u.cfg.MaxSessions)
+		sess, err := u.cfg.Store.OpenSession(ctx, user.UID, user.PasswordHash, now, u.cfg.IdleLifetime, u.cfg.MaxSessions)
 		if err != nil {
 			return err
 		}

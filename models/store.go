@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/fiberchat/fiberchat/apierr"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // The store's failures are apierr values, declared here once with the
@@ -35,6 +37,11 @@ var (
 	// ErrSessionGone is returned when the caller's own session no longer
 	// exists (logged out, or expired and swept): 401/1004.
 	ErrSessionGone = apierr.ErrBadToken.WithMsg(apierr.ErrBadToken.Msg)
+
+	// ErrPasswordChanged is returned when a login would open a session
+	// with a password that was changed since it was checked: to the
+	// client, a wrong password, which it now is.
+	ErrPasswordChanged = apierr.ErrBadLogin.WithMsg(apierr.ErrBadLogin.Msg)
 
 	// ErrDuplicate is returned when a unique key is already taken: 409/1007.
 	ErrDuplicate = apierr.New(apierr.CodeConflict, http.StatusConflict, "already exists")
@@ -316,15 +323,30 @@ func HashToken(token string) string {
 // CreateToken stores a new session and, past maxSessions for the user,
 // drops the oldest ones, in one transaction.
 func (s *Store) CreateToken(ctx context.Context, t *UserToken, maxSessions int) error {
-	_, err := s.createToken(ctx, t, maxSessions)
+	_, err := s.createToken(ctx, t, "", maxSessions)
 	return err
 }
 
 // createToken is CreateToken, also saying whether the cap ended a session.
-func (s *Store) createToken(ctx context.Context, t *UserToken, maxSessions int) (evicted bool, err error) {
+// With a checked password hash, it first locks the user's row and makes
+// sure the hash is still that one (see OpenSession).
+func (s *Store) createToken(ctx context.Context, t *UserToken, checked string, maxSessions int) (evicted bool, err error) {
 	db, done := s.with(ctx)
 	defer done()
 	err = db.Transaction(func(tx *gorm.DB) error {
+		if checked != "" {
+			var hash []string
+			err := tx.Model(&User{}).Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).
+				Where("uid = ?", t.UID).Pluck("passwd_hash", &hash).Error
+			switch {
+			case err != nil:
+				return fmt.Errorf("lock user: %w", err)
+			case len(hash) == 0:
+				return ErrNotFound
+			case subtle.ConstantTimeCompare([]byte(hash[0]), []byte(checked)) != 1:
+				return ErrPasswordChanged
+			}
+		}
 		if err := tx.Create(t).Error; err != nil {
 			return fmt.Errorf("create token: %w", err)
 		}
@@ -357,13 +379,21 @@ type NewSession struct {
 
 // OpenSession starts a session for uid: a fresh access token living idle
 // past now, within the cap of maxSessions a user (0: none).
-func (s *Store) OpenSession(ctx context.Context, uid int64, now time.Time, idle time.Duration, maxSessions int) (NewSession, error) {
+//
+// checked is the password hash a login checked its password against ("":
+// none, for a host that vouches for the user). A password change that
+// commits between the check and the session would end every other
+// session, but not this one, made after it with the old password: the
+// session is made under the lock of the user's row that ChangePassword
+// takes, and only while the hash is still checked, else
+// ErrPasswordChanged.
+func (s *Store) OpenSession(ctx context.Context, uid int64, checked string, now time.Time, idle time.Duration, maxSessions int) (NewSession, error) {
 	token, err := NewToken()
 	if err != nil {
 		return NewSession{}, fmt.Errorf("new token: %w", err)
 	}
 	t := &UserToken{UID: uid, TokenHash: HashToken(token), ExpireTime: now.Add(idle).Unix(), CreatedAt: now.Unix()}
-	evicted, err := s.createToken(ctx, t, maxSessions)
+	evicted, err := s.createToken(ctx, t, checked, maxSessions)
 	if err != nil {
 		return NewSession{}, err
 	}

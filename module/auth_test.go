@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -248,6 +249,61 @@ func TestTokenSlidingExpiry(t *testing.T) {
 		s.Module.SweepNow(ctx)
 		if n := s.Count(t, "user_tokens", ""); n != 0 {
 			t.Fatalf("%d tokens after the sweep", n)
+		}
+	})
+}
+
+// TestLoginDuringPasswordChange: logins with the old password that race
+// a password change leave no session behind it. Each login checks the
+// password (a bcrypt's time) before it opens its session; one whose check
+// came before the change's commit and whose session came after it kept a
+// session the change had not ended.
+func TestLoginDuringPasswordChange(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		s := chattest.NewServer(t, db, chattest.Options{Config: func(c *module.Config) {
+			c.BcryptCost = 8
+			c.LoginFailures = -1
+			c.MaxSessions = 1000
+		}})
+		owner := s.NewUser(t, "owner")
+		var (
+			mu     sync.Mutex
+			tokens []string
+			wg     sync.WaitGroup
+		)
+		stop := make(chan struct{})
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					r := s.Post(t, "/user/login", map[string]any{"uid": owner.UID, "passwd": owner.Password})
+					if r.Status == 200 {
+						mu.Lock()
+						tokens = append(tokens, r.Str("access_token"))
+						mu.Unlock()
+					} else {
+						chattest.Expect(t, r, 401, 1005)
+					}
+				}
+			}()
+		}
+		time.Sleep(200 * time.Millisecond)
+		chattest.Expect(t, s.Post(t, "/user/info/passwd", owner.Creds(map[string]any{"old_passwd": owner.Password, "new_passwd": "brand-new-pw"})), 200, 0)
+		close(stop)
+		wg.Wait()
+		if len(tokens) == 0 {
+			t.Fatal("no login went through before the change")
+		}
+		for _, tok := range tokens {
+			if r := s.Post(t, "/user/info", map[string]any{"uid": owner.UID, "access_token": tok}); r.Status != 401 {
+				t.Fatalf("a session opened with the old password outlived the change: %d %s", r.Status, r.Raw)
+			}
 		}
 	})
 }

@@ -66,7 +66,7 @@ func (m *Module) IssueToken(ctx context.Context, uid int64) (Session, error) {
 		return Session{}, err
 	}
 	now := m.cfg.Now()
-	sess, err := m.store.OpenSession(ctx, uid, now, m.cfg.TokenIdleLifetime, m.cfg.MaxSessions)
+	sess, err := m.store.OpenSession(ctx, uid, "", now, m.cfg.TokenIdleLifetime, m.cfg.MaxSessions)
 	if err != nil {
 		return Session{}, err
 	}
