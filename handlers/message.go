@@ -362,10 +362,14 @@ func (h *Messages) Recv() fiber.Handler {
 		wait := min(time.Duration(req.Wait)*time.Second, h.cfg.MaxWait)
 		s := middleware.SessionFrom(c)
 		if wait > 0 {
+			_, token, err := middleware.Credentials(c)
+			if err != nil {
+				return err // the auth gate passed, so this does not happen
+			}
 			d := h.cfg.Parker.PollFor(c, h.cfg.Closing)
 			w := new(deliver.Waiter)
 			if h.cfg.Waiters.Add(w, deliver.Poll, s.UID, s.TokenID, d.Wake, d.Finish) {
-				return d.Park(c, wait, w.Remove, h.recvCheck(s, req.LastID, limit))
+				return d.Park(c, wait, w.Remove, h.recvCheck(s, models.HashToken(token), req.LastID, limit))
 			}
 			// The process holds as many waiters as it may: this poll is
 			// answered at once, as if it had not asked to wait.
@@ -393,13 +397,24 @@ func (h *Messages) Streams() int { return h.cfg.Waiters.Len(deliver.Stream) }
 // waits, or, final, answers empty. A final answer before the first read
 // still needs the cursor (last_id), and may as well carry what that read
 // finds.
-func (h *Messages) recvCheck(s middleware.Session, lastID *wire.Int, limit int) park.Check {
+//
+// Each read after the first, when the poll is woken, checks first that
+// the session (tokenHash's) still lives: a poll held across its
+// session's logout, or a password change, answers 401/1004 then, and
+// hands out nothing more (API.md §3: the token is dead from then on).
+// A logout wakes the user's polls for it (deliver.Hub.SessionsEnded).
+func (h *Messages) recvCheck(s middleware.Session, tokenHash string, lastID *wire.Int, limit int) park.Check {
 	var (
 		read   bool
 		cursor int64
 	)
 	return func(final bool) (fiber.Handler, func()) {
 		var ms []models.Message
+		if read && !final {
+			if err := h.sessionLives(context.Background(), tokenHash); err != nil {
+				return func(out *fiber.Ctx) error { return WriteError(out, h.cfg.Logger, err, nil) }, nil
+			}
+		}
 		if !final || !read {
 			var err error
 			// A parked poll's request is over as far as fasthttp knows, and
@@ -414,6 +429,24 @@ func (h *Messages) recvCheck(s middleware.Session, lastID *wire.Int, limit int) 
 		}
 		return h.answer(s, lastID, ms, cursor, limit)
 	}
+}
+
+// sessionLives returns ErrBadToken when tokenHash's session has ended
+// (logged out, replaced by a password change, or expired). It reads
+// through the module's session cache, which forgets a user's sessions
+// when one ends, on every instance. A database it cannot reach does not
+// end the session: that is for the read after it to say.
+func (h *Messages) sessionLives(ctx context.Context, tokenHash string) error {
+	t, err := h.cfg.Tokens.TokenByHash(ctx, tokenHash)
+	switch {
+	case errors.Is(err, models.ErrNotFound):
+		return apierr.ErrBadToken
+	case err != nil:
+		return nil
+	case t.ExpireTime <= h.cfg.Now().Unix():
+		return apierr.ErrBadToken
+	}
+	return nil
 }
 
 // linked is recvReply with the records' files linked: one read when the

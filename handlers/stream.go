@@ -49,9 +49,12 @@ type openStream struct {
 	// eventSize is the size of the last message event read, which sizes
 	// the next read to the room the step has.
 	eventSize int
-	w         deliver.Waiter
-	mu        sync.Mutex
-	bye       string
+	// checked says the session was checked since the waiter joined the
+	// hub: a logout between the auth gate and then told no one.
+	checked bool
+	w       deliver.Waiter
+	mu      sync.Mutex
+	bye     string
 }
 
 // replace ends s with bye "replaced": the hub's stop past a cap.
@@ -92,7 +95,8 @@ func (s *openStream) next(t park.Tick) (out []byte, end bool) {
 	// The request is over as far as fasthttp knows, and so is its
 	// context: these reads belong to the module.
 	ctx := context.Background()
-	if recheck != "" || t.Ping {
+	if recheck != "" || t.Ping || !s.checked {
+		s.checked = true
 		if reason := s.sessionEnded(ctx, recheck); reason != "" {
 			return appendBye(nil, reason), true
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -410,6 +411,50 @@ func TestRateLimit(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestPollOfEndedSession: a long poll held when its session ends (a
+// password change from another session, or its own logout) answers
+// 401/1004 then, and never hands out a message sent after (API.md §3:
+// the token is dead from then on). A poll with last_id read nothing of
+// its session before.
+func TestPollOfEndedSession(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		s := chattest.NewServer(t, db, chattest.Options{})
+		a, b := s.NewUser(t, "alice"), s.NewUser(t, "bob")
+		s.Befriend(t, a, b)
+		var last int64 // the newest message
+		for _, end := range []string{"password change", "logout"} {
+			held := login(t, s, b) // a second session of bob's
+			for _, withLastID := range []bool{true, false} {
+				fields := map[string]any{"wait": 10}
+				if withLastID {
+					fields["last_id"] = last
+				} else {
+					// The session's cursor past what is there.
+					chattest.Expect(t, s.Post(t, "/Message/Recv", held.Creds(nil)), 200, 0)
+				}
+				got := make(chan *chattest.Response, 1)
+				go func() { got <- s.Post(t, "/Message/Recv", held.Creds(fields)) }()
+				waitFor(t, "the poll held", func() bool { return module.LongPolls(s.Module) == 1 })
+				if end == "password change" {
+					chattest.Expect(t, s.Post(t, "/user/info/passwd", b.Creds(map[string]any{"old_passwd": b.Password, "new_passwd": b.Password + "x"})), 200, 0)
+					b.Password += "x"
+				} else {
+					chattest.Expect(t, s.Post(t, "/user/logout", held.Creds(nil)), 200, 0)
+				}
+				sent := s.Post(t, "/Message/Send", a.Creds(map[string]any{"uid_to": b.UID, "data": "after the " + end}))
+				chattest.Expect(t, sent, 200, 0)
+				last = sent.Int("id")
+				r := <-got
+				chattest.Expect(t, r, 401, 1004)
+				if strings.Contains(string(r.Raw), "after the") {
+					t.Fatalf("%s: the poll handed out %s", end, r.Raw)
+				}
+				held = login(t, s, b)
+			}
+		}
+	})
+}
 
 // A session ended by another process (a direct delete) is refused once
 // the cached copy is older than TokenCacheTTL; with the cache off, at once.

@@ -16,3 +16,6 @@ func WakeShards(m *Module) []int {
 	}
 	return nil
 }
+
+// LongPolls reports how many Recv long polls m holds.
+func LongPolls(m *Module) int { return m.messages.LongPolls() }

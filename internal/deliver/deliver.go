@@ -314,21 +314,22 @@ func (w *Waiter) Take() (notices []byte, ended string) {
 // streams open when it happens, in this process, and is not replayed to
 // a stream that opens (or reconnects) later.
 func (h *Hub) Notice(uid int64, frame []byte) {
-	h.each(uid, func(w *Waiter) {
+	h.each(uid, false, func(w *Waiter) {
 		if len(w.notices)+len(frame) <= maxPendingNotices {
 			w.notices = append(w.notices, frame...)
 		}
 	})
 }
 
-// SessionsEnded tells uid's streams that some of uid's sessions ended,
-// with reason: each checks its own session at its next check.
+// SessionsEnded tells uid's streams and long polls that some of uid's
+// sessions ended, with reason: each checks its own session at once.
 func (h *Hub) SessionsEnded(uid int64, reason string) {
-	h.each(uid, func(w *Waiter) { w.ended = reason })
+	h.each(uid, true, func(w *Waiter) { w.ended = reason })
 }
 
-// each runs f on each of uid's streams under its lock, then wakes it.
-func (h *Hub) each(uid int64, f func(w *Waiter)) {
+// each runs f on each of uid's streams (and long polls too, with polls)
+// under its lock, then wakes it.
+func (h *Hub) each(uid int64, polls bool, f func(w *Waiter)) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	u := h.byUID[uid]
@@ -336,7 +337,7 @@ func (h *Hub) each(uid int64, f func(w *Waiter)) {
 		return
 	}
 	for _, w := range u.waiters {
-		if w.kind != Stream {
+		if w.kind != Stream && !polls {
 			continue
 		}
 		w.mu.Lock()

@@ -84,8 +84,12 @@ func TestWakeNoticesAndSessionsEnded(t *testing.T) {
 	h.Notice(7, []byte("a"))
 	h.SessionsEnded(7, "logout")
 	h.Notice(7, []byte("b"))
-	if poll.woken != 1 || stream.woken != 4 {
-		t.Fatalf("notices woke the poll %d times, the stream %d, want 1 and 4", poll.woken, stream.woken)
+	// Notices are the streams'; the end of sessions is the polls' too.
+	if poll.woken != 2 || stream.woken != 4 {
+		t.Fatalf("notices and the end of sessions woke the poll %d times, the stream %d, want 2 and 4", poll.woken, stream.woken)
+	}
+	if notices, ended := poll.Take(); notices != nil || ended != "logout" {
+		t.Fatalf("the poll's Take: %q %q", notices, ended)
 	}
 	if notices, ended := stream.Take(); string(notices) != "ab" || ended != "logout" {
 		t.Fatalf("Take: %q %q", notices, ended)
