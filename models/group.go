@@ -509,7 +509,9 @@ func (s *Store) LeaveGroup(ctx context.Context, gid, uid int64) (LeaveResult, er
 	return res, err
 }
 
-// deleteGroup removes a group, its memberships and its messages.
+// deleteGroup removes a group, its memberships and its messages, whose
+// files it dooms for the file sweep (as deleting a message does): left
+// sent, they would stay for good, on their uploader's quota.
 func deleteGroup(tx *gorm.DB, gid int64) error {
 	// Not left to the foreign key's cascade: a host may run SQLite
 	// without foreign keys.
@@ -518,6 +520,13 @@ func deleteGroup(tx *gorm.DB, gid int64) error {
 	}
 	if err := tx.Where("gid = ?", gid).Delete(&GroupMember{}).Error; err != nil {
 		return fmt.Errorf("delete members: %w", err)
+	}
+	var files []int64
+	if err := tx.Model(&Message{}).Where("gid = ? AND gid <> 0 AND file_id <> 0", gid).Pluck("file_id", &files).Error; err != nil {
+		return fmt.Errorf("read group files: %w", err)
+	}
+	if err := doomFiles(tx, files); err != nil {
+		return err
 	}
 	if err := tx.Where("gid = ? AND gid <> 0", gid).Delete(&Message{}).Error; err != nil {
 		return fmt.Errorf("delete group messages: %w", err)

@@ -584,6 +584,31 @@ func TestFileDeleteEraseFails(t *testing.T) {
 	})
 }
 
+// TestFileOfDeletedGroup: the files of a group's messages go with the
+// group when its last member leaves (its messages go then), at the
+// sweep, as a deleted message's file does: sent files no message
+// carries would stay for good, on their uploader's quota.
+func TestFileOfDeletedGroup(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		l := chattest.NewLive(t, db, chattest.Options{App: streaming})
+		alice, bob := l.NewUser(t, "alice"), l.NewUser(t, "bob")
+		l.Befriend(t, alice, bob)
+		gid := into[groupCreated](t, gcall(t, l.Server, alice, "/Group/create", map[string]any{"name": "g", "data": members(bob)}, 200, 0)).GID
+		up := uploadFile(t, l, alice, "a.bin", bytes.Repeat([]byte("x"), 300<<10))
+		chattest.Expect(t, up, 200, 0)
+		chattest.Expect(t, l.Post(t, "/Message/Send", alice.Creds(map[string]any{"gid": gid, "file_id": up.Int("file_id")})), 200, 0)
+		gcall(t, l.Server, bob, "/Group/IO/leave", map[string]any{"gid": gid}, 200, 0)
+		gcall(t, l.Server, alice, "/Group/IO/leave", map[string]any{"gid": gid}, 200, 0)
+		if n := l.Count(t, "messages", ""); n != 0 {
+			t.Fatalf("%d messages after the group went", n)
+		}
+		l.Module.SweepNow(t.Context())
+		if n, c := l.Count(t, "files", ""), l.Count(t, "file_chunks", ""); n != 0 || c != 0 {
+			t.Fatalf("after the sweep: %d file rows and %d chunks, want none", n, c)
+		}
+	})
+}
+
 // heldDeletes is a file store whose Delete waits, once hold is set,
 // until release is closed, having said so on held.
 type heldDeletes struct {
