@@ -114,24 +114,25 @@ func (s *Store) MessagesFor(ctx context.Context, uid, afterID int64, limit int) 
 	return ms, nil
 }
 
-// LatestMessageID returns the id of the newest message uid may receive,
-// 0 when there is none: one lookup at the end of the (to_uid, id) index,
-// and one row per group uid is in.
+// LatestMessageID returns the id of the newest record uid may receive
+// (MessagesFor's), 0 when there is none: one lookup at the end of the
+// (to_uid, id) index, one at the end of the (gid, id) index for each
+// group uid is in (a group's update entries, a reaction say, come after
+// its last message), and the end of each membership uid had: Recv hands
+// an ex-member a group's records up to their leaving.
 func (s *Store) LatestMessageID(ctx context.Context, uid int64) (int64, error) {
 	messages, members, err := s.tables(&Message{}, &GroupMember{})
-	if err != nil {
-		return 0, err
-	}
-	groups, err := s.table(&Group{})
 	if err != nil {
 		return 0, err
 	}
 	db, done := s.with(ctx)
 	defer done()
 	var id int64
+	// gid <> 0 lets SQLite use its partial (gid, id) index.
 	err = db.Raw("SELECT COALESCE(MAX(id), 0) FROM (SELECT MAX(id) AS id FROM "+messages+" WHERE to_uid = ?"+
-		" UNION ALL SELECT MAX(g.last_id) FROM "+members+" AS gm JOIN "+groups+" AS g ON g.gid = gm.gid"+
-		" WHERE gm.uid = ? AND gm.until_id = 0) AS t", uid, uid).Row().Scan(&id)
+		" UNION ALL SELECT MAX((SELECT MAX(m.id) FROM "+messages+" AS m WHERE m.gid = gm.gid AND m.gid <> 0)) FROM "+members+" AS gm"+
+		" WHERE gm.uid = ? AND gm.until_id = 0"+
+		" UNION ALL SELECT MAX(until_id) FROM "+members+" WHERE uid = ? AND until_id > 0) AS t", uid, uid, uid).Row().Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("read latest message id: %w", err)
 	}

@@ -702,3 +702,29 @@ func appTestStream(s *chattest.Server, u chattest.User) <-chan []byte {
 	}()
 	return done
 }
+
+// TestStreamStartsAfterGroupRecords: a stream opened without last_id
+// starts after the newest record that exists then (API.md §10), group
+// records too: a group's entries (a reaction, an edit) newer than its
+// last message, and the messages of a group the user has left, which Recv
+// still hands them up to their leaving. Only what comes after is sent.
+func TestStreamStartsAfterGroupRecords(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		l := chattest.NewLive(t, db, chattest.Options{})
+		a, b, c := l.NewUser(t, "a"), l.NewUser(t, "b"), l.NewUser(t, "c")
+		l.Befriend(t, a, b)
+		l.Befriend(t, a, c)
+		left := into[groupCreated](t, gcall(t, l.Server, a, "/Group/create", map[string]any{"name": "left", "data": members(b)}, 200, 0)).GID
+		groupSend(t, l.Server, a, left, "before b was removed")
+		gcall(t, l.Server, a, "/Group/IO/removeMembers", map[string]any{"gid": left, "data": members(b)}, 200, 0)
+		st := openSSE(t, streamPOST(t, l, b, nil))
+		sentinel(t, l.Server, st, a, b, true)
+
+		gid := into[groupCreated](t, gcall(t, l.Server, a, "/Group/create", map[string]any{"name": "g", "data": members(b, c)}, 200, 0)).GID
+		id := groupSend(t, l.Server, a, gid, "hello")
+		gcall(t, l.Server, c, "/Message/React", map[string]any{"id": id, "emoji": "🎉", "on": 1}, 200, 0)
+		gcall(t, l.Server, a, "/Message/Edit", map[string]any{"id": id, "data": "hello all"}, 200, 0)
+		st = openSSE(t, streamPOST(t, l, b, nil))
+		sentinel(t, l.Server, st, a, b, true)
+	})
+}
