@@ -469,21 +469,37 @@ func (s *Store) MessageHead(ctx context.Context, id int64) (*Message, error) {
 // CheckReplyTo checks that id, a Send's reply_to, is a message of the
 // conversation the Send goes to: between from and to, or of the group
 // gid and sent since from joined it. ErrBadReplyTo if not. A sender who
-// is not in the group is left to the Send's own refusal.
+// is not in the group, or a group that does not exist, is left to the
+// Send's own refusal (403, 404): what is wrong is the gid, not the
+// reply_to.
 func (s *Store) CheckReplyTo(ctx context.Context, from, to, gid, id int64) error {
 	db, done := s.with(ctx)
 	defer done()
+	// badReplyTo is ErrBadReplyTo, or nil when gid names no group.
+	badReplyTo := func() error {
+		if gid == 0 {
+			return ErrBadReplyTo
+		}
+		var n int64
+		if err := db.Model(&Group{}).Where("gid = ?", gid).Count(&n).Error; err != nil {
+			return fmt.Errorf("read group: %w", err)
+		}
+		if n == 0 {
+			return nil
+		}
+		return ErrBadReplyTo
+	}
 	var m Message
 	err := db.Select("id", "from_uid", "COALESCE(to_uid, 0) AS to_uid", "gid", "kind").Where("id = ?", id).Take(&m).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return ErrBadReplyTo
+		return badReplyTo()
 	}
 	if err != nil {
 		return fmt.Errorf("read reply_to: %w", err)
 	}
 	switch {
 	case m.Kind.IsUpdate(), m.GID != gid:
-		return ErrBadReplyTo
+		return badReplyTo()
 	case gid == 0:
 		if min(m.FromUID, m.ToUID) != min(from, to) || max(m.FromUID, m.ToUID) != max(from, to) {
 			return ErrBadReplyTo

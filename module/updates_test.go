@@ -259,6 +259,10 @@ func TestGroupUpdates(t *testing.T) {
 		gcall(t, s, m2, "/Message/Send", map[string]any{"gid": gid, "data": "re", "reply_to": msg}, 200, 0)
 		expectField(t, s, m2, "/Message/Send", map[string]any{"gid": gid, "data": "re", "reply_to": direct}, "reply_to")
 		gcall(t, s, out, "/Message/Send", map[string]any{"gid": gid, "data": "re", "reply_to": msg}, 403, 1008)
+		// A gid that names no group is that, whatever the reply_to
+		// (API.md §12: 404/1006).
+		gcall(t, s, m2, "/Message/Send", map[string]any{"gid": gid + 1000, "data": "re", "reply_to": msg}, 404, 1006)
+		gcall(t, s, m2, "/Message/Send", map[string]any{"gid": gid + 1000, "data": "re", "reply_to": 99999999}, 404, 1006)
 
 		edit := update(t, s, m1, "/Message/Edit", map[string]any{"id": msg, "data": "group text, edited"})
 		react := update(t, s, m2, "/Message/React", map[string]any{"id": msg, "emoji": "🎉", "on": 1})
