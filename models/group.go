@@ -291,8 +291,14 @@ func addOne(tx *gorm.DB, g *Group, uid int64, existing map[int64]GroupMember, el
 				return "", err
 			}
 		}
-		err = tx.Model(&GroupMember{}).Where("gid = ? AND uid = ?", g.GID, uid).
-			Updates(map[string]any{"role": m.Role, "since": m.Since, "from_id": m.FromID, "until_id": 0, "read_id": m.ReadID, "read_seq": m.ReadSeq}).Error
+		res := tx.Model(&GroupMember{}).Where("gid = ? AND uid = ?", g.GID, uid).
+			Updates(map[string]any{"role": m.Role, "since": m.Since, "from_id": m.FromID, "until_id": 0, "read_id": m.ReadID, "read_seq": m.ReadSeq})
+		err = res.Error
+		if err == nil && res.RowsAffected == 0 {
+			// The ended membership went meanwhile (DeleteEndedMemberships
+			// takes no group lock): a new one, then.
+			err = tx.Create(&m).Error
+		}
 	} else {
 		err = tx.Create(&m).Error
 	}
