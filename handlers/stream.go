@@ -101,7 +101,11 @@ func (s *openStream) next(t park.Tick) (out []byte, end bool) {
 			return appendBye(nil, reason), true
 		}
 	}
-	if s.w.Messages() {
+	// A ping reads too: a wake-up can be lost (a note between instances
+	// that Redis dropped, a sender that died between its commit and its
+	// note), and the stream would wait for the next one. Long polls
+	// read again at their timeout; a stream, every PingInterval.
+	if s.w.Messages() || t.Ping {
 		out = s.readMessages(ctx, out, t.Room)
 	}
 	out = append(out, notices...)

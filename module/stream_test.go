@@ -12,12 +12,14 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/fiberchat/fiberchat/client"
 	"github.com/fiberchat/fiberchat/internal/chattest"
 	"github.com/fiberchat/fiberchat/module"
+	"github.com/fiberchat/fiberchat/notify"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -727,4 +729,39 @@ func TestStreamStartsAfterGroupRecords(t *testing.T) {
 		st = openSSE(t, streamPOST(t, l, b, nil))
 		sentinel(t, l.Server, st, a, b, true)
 	})
+}
+
+// lossyNotifier loses the next wake-up once armed, as a note between
+// instances can be lost (a PUBLISH that fails, a sender that dies
+// between its commit and its PUBLISH).
+type lossyNotifier struct {
+	*notify.Local
+	armed atomic.Bool
+}
+
+func (n *lossyNotifier) Publish(ctx context.Context, uid int64) error {
+	if n.armed.CompareAndSwap(true, false) {
+		return nil
+	}
+	return n.Local.Publish(ctx, uid)
+}
+
+// TestStreamLostWakeUp: a message whose wake-up was lost reaches an open
+// stream at its next ping, which reads past its cursor as a wake-up
+// would, not only with the next message that wakes it.
+func TestStreamLostWakeUp(t *testing.T) {
+	n := &lossyNotifier{Local: notify.NewLocal()}
+	l := chattest.NewLive(t, chattest.OpenSQLite(t), chattest.Options{Config: func(c *module.Config) {
+		c.Notifier = n
+		c.StreamPingInterval = 200 * time.Millisecond
+	}})
+	a, b := l.NewUser(t, "a"), l.NewUser(t, "b")
+	l.Befriend(t, a, b)
+	st := openSSE(t, streamPOST(t, l, b, nil))
+	sentinel(t, l.Server, st, a, b, true)
+	n.armed.Store(true)
+	chattest.Expect(t, l.Post(t, "/Message/Send", a.Creds(map[string]any{"uid_to": b.UID, "data": "woke no one"})), 200, 0)
+	if m := st.nextMessage(t); m.Message != "woke no one" {
+		t.Fatalf("got %+v, want the message whose wake-up was lost", m)
+	}
 }
