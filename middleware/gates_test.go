@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -172,6 +173,38 @@ func TestRateLimit(t *testing.T) {
 			}
 		}
 	})
+	t.Run("processes sharing a Storage pass Max together, never more", func(t *testing.T) {
+		// Four processes' limits on one store that increments in one step
+		// (the module's Redis store), each call a round trip away. A
+		// counter read and then written back would let requests that read
+		// it at once each count one more.
+		const max, requests = 20, 200
+		store := &slowCounters{memStorage: newMemStorage()}
+		var apps []*fiber.App
+		for range 4 {
+			app := newApp()
+			app.Post("/x", middleware.NewRateLimit(middleware.RateLimitConfig{Name: "x", Max: max, Window: time.Hour, Storage: store}), ok)
+			apps = append(apps, app)
+		}
+		var passed atomic.Int64
+		var wg sync.WaitGroup
+		for i := range requests {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if got, _ := status(t, apps[i%len(apps)], "/x"); got == 200 {
+					passed.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if n := passed.Load(); n != max {
+			t.Fatalf("%d of %d requests passed a limit of %d shared by 4 processes", n, requests, max)
+		}
+		if got, retry := status(t, apps[0], "/x"); got != 429 || retry == "" {
+			t.Fatalf("past Max: %d, Retry-After %q; want 429 with one", got, retry)
+		}
+	})
 	t.Run("limits sharing a Storage keep apart", func(t *testing.T) {
 		store := newMemStorage()
 		app := newApp()
@@ -224,3 +257,27 @@ func (s *memStorage) Reset() error {
 }
 
 func (s *memStorage) Close() error { return nil }
+
+// slowCounters is a memStorage that increments in one step, each call a
+// round trip away, standing in for the module's Redis store.
+type slowCounters struct{ *memStorage }
+
+func (s *slowCounters) Get(key string) ([]byte, error) {
+	time.Sleep(2 * time.Millisecond)
+	return s.memStorage.Get(key)
+}
+
+func (s *slowCounters) Set(key string, val []byte, exp time.Duration) error {
+	time.Sleep(2 * time.Millisecond)
+	return s.memStorage.Set(key, val, exp)
+}
+
+func (s *slowCounters) Incr(key string, delta int64, _ time.Duration) (int64, error) {
+	time.Sleep(2 * time.Millisecond)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, _ := strconv.ParseInt(string(s.m[key]), 10, 64)
+	n += delta
+	s.m[key] = strconv.AppendInt(nil, n, 10)
+	return n, nil
+}

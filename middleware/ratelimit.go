@@ -27,14 +27,26 @@ type RateLimitConfig struct {
 	Max int
 	// Window is the length of a window, counted in whole seconds (rounded
 	// up) on Fiber's own clock, which ticks once a second and cannot be
-	// set: it starts at an IP's first request. Required when Max is
-	// positive.
+	// set: it starts at an IP's first request; on an Incrementer (see
+	// Storage), windows are aligned on the clock instead. Required when
+	// Max is positive.
 	Window time.Duration
 	// Storage keeps the counters; give processes that serve one site a
 	// shared one (Redis, say) so the limit is theirs together. Optional:
 	// nil keeps them in this process, each for one window, so memory is
-	// bounded by the IPs seen in a window.
+	// bounded by the IPs seen in a window. A Storage that can increment a
+	// counter in one step (Incrementer: the module's Redis store) counts
+	// with that, so that processes sharing it cannot pass the limit
+	// together; with any other, Fiber's limiter reads the counter and
+	// writes it back, which is one step only within a process.
 	Storage fiber.Storage
+}
+
+// Incrementer is a Storage that increments a counter in one step.
+type Incrementer interface {
+	// Incr adds delta to the integer under key (none counts as 0), keeps
+	// it for exp from now, and returns the sum.
+	Incr(key string, delta int64, exp time.Duration) (int64, error)
 }
 
 // NewRateLimit returns a fixed-window per-IP limit, Fiber's limiter. Past
@@ -54,6 +66,9 @@ func NewRateLimit(cfg RateLimitConfig) fiber.Handler {
 	if key == nil {
 		key = new(clientIP).key
 	}
+	if counters, ok := cfg.Storage.(Incrementer); ok {
+		return countedLimit(cfg, counters, prefix, key, time.Now)
+	}
 	return limiter.New(limiter.Config{
 		Max:        cfg.Max,
 		Expiration: cfg.Window,
@@ -62,6 +77,26 @@ func NewRateLimit(cfg RateLimitConfig) fiber.Handler {
 		LimitReached: func(*fiber.Ctx) error { return apierr.ErrRateLimited },
 		Storage:      cfg.Storage,
 	})
+}
+
+// countedLimit is NewRateLimit on an Incrementer: fixed windows of
+// whole seconds, aligned on the clock (every process sharing the store
+// counts in the same window), each counted under a key of its own by one
+// increment a request. A store that fails lets the request through: the
+// module's Redis store counts in this process then, by itself.
+func countedLimit(cfg RateLimitConfig, counters Incrementer, prefix string, key func(*fiber.Ctx) string, now func() time.Time) fiber.Handler {
+	window := int64((cfg.Window + time.Second - 1) / time.Second)
+	return func(c *fiber.Ctx) error {
+		t := now().Unix()
+		n := t / window
+		k := prefix + key(c) + ":" + strconv.FormatInt(n, 10)
+		count, err := counters.Incr(k, 1, time.Duration(window)*time.Second)
+		if err != nil || count <= int64(cfg.Max) {
+			return c.Next()
+		}
+		c.Set(fiber.HeaderRetryAfter, strconv.FormatInt(max((n+1)*window-t, 1), 10))
+		return apierr.ErrRateLimited
+	}
 }
 
 // KeyUser keys a RateLimitConfig by the session's user, for routes behind
