@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/fiberchat/fiberchat/apierr"
@@ -21,6 +22,18 @@ type ConversationStore interface {
 	Unread(ctx context.Context, uid int64) ([]models.UnreadFrom, error)
 	GroupHistory(ctx context.Context, gid, me, beforeID int64, limit int) (models.GroupHistoryPage, error)
 	MarkGroupRead(ctx context.Context, gid, me, lastID int64) (newlyRead, readID int64, err error)
+	UserByID(ctx context.Context, uid int64) (*models.User, error)
+}
+
+// noSuchUser answers a History or Read that found nothing: 404/1006
+// naming field when uid is no user's (API.md §2), nil when it is.
+// Asked only then, it costs the routes' usual answers nothing.
+func (h *Conversations) noSuchUser(ctx context.Context, uid int64, field string) error {
+	_, err := h.cfg.Store.UserByID(ctx, uid)
+	if errors.Is(err, models.ErrNotFound) {
+		return models.ErrNotFound.WithMsg("no such user: " + field)
+	}
+	return err
 }
 
 // Conversations serves the conversation routes of API.md §9: history,
@@ -116,6 +129,11 @@ func (h *Conversations) History() fiber.Handler {
 			return err
 		}
 		ms := page.Messages
+		if len(ms) == 0 {
+			if err := h.noSuchUser(c.UserContext(), with, "uid_with"); err != nil {
+				return err
+			}
+		}
 		more := len(ms) > limit
 		if more {
 			ms = ms[:limit]
@@ -175,6 +193,11 @@ func (h *Conversations) Read() fiber.Handler {
 		n, readID, err := h.cfg.Store.MarkRead(ctx, me, from, int64(*req.LastID))
 		if err != nil {
 			return err
+		}
+		if n == 0 {
+			if err := h.noSuchUser(ctx, from, "uid_from"); err != nil {
+				return err
+			}
 		}
 		if n > 0 {
 			noticeRead(h.cfg.Notices, from, me, readID)

@@ -210,9 +210,7 @@ func TestHistory(t *testing.T) {
 		if h := history(t, s, b, client.HistoryRequest{With: c.UID}); len(h.Messages) != 0 {
 			t.Fatalf("b's history with c: %+v", h)
 		}
-		if h := history(t, s, a, client.HistoryRequest{With: noSuchUID}); len(h.Messages) != 0 {
-			t.Fatalf("history with nobody: %+v", h)
-		}
+		// No user at all: 404/1006 (see TestConversationBadInput).
 
 		// History survives a contact delete, on both sides.
 		if n, err := s.SDKFor(t, a).DeleteContacts(context.Background(), b.UID); err != nil || n != 1 {
@@ -254,6 +252,25 @@ func TestConversationBadInput(t *testing.T) {
 			t.Errorf("%s %v: msg %q does not name %s", tc.path, tc.fields, r.Str("msg"), tc.names)
 		}
 	}
+	// A uid that is no user's is 404/1006 naming it (API.md §2); one of
+	// a user never talked to is an empty answer.
+	b := s.NewUser(t, "b")
+	for _, tc := range []struct {
+		path   string
+		fields map[string]any
+		name   string
+	}{
+		{pathHistory, map[string]any{"uid_with": 99999999}, "uid_with"},
+		{pathRead, map[string]any{"uid_from": 99999999, "last_id": 5}, "uid_from"},
+	} {
+		r := call(t, s, a, tc.path, tc.fields)
+		chattest.Expect(t, r, 404, 1006)
+		if !strings.Contains(r.Str("msg"), tc.name) {
+			t.Errorf("%s %v: msg %q does not name %s", tc.path, tc.fields, r.Str("msg"), tc.name)
+		}
+	}
+	chattest.Expect(t, call(t, s, a, pathHistory, map[string]any{"uid_with": b.UID}), 200, 0)
+	chattest.Expect(t, call(t, s, a, pathRead, map[string]any{"uid_from": b.UID, "last_id": 5}), 200, 0)
 	// Without a session, each route is a 401.
 	for _, p := range []string{pathHistory, pathRead, pathUnread, pathBlock, pathUnblock, pathBlocked} {
 		chattest.Expect(t, s.Post(t, p, map[string]any{"uid": a.UID, "access_token": "nope"}), 401, 1004)
@@ -306,9 +323,10 @@ func TestReadAndUnread(t *testing.T) {
 		if u := unread(t, s, me); u[x.UID] != [2]int64{1, next} {
 			t.Fatalf("a later message is not unread: %v", u)
 		}
-		// Reading from someone who never wrote, or no one, is nothing.
-		if n := markRead(t, s, me, noSuchUID, 5); n != 0 {
-			t.Fatalf("read from nobody: %d", n)
+		// Reading from someone who never wrote is nothing (and from no
+		// user at all, 404/1006: see TestConversationBadInput).
+		if n := markRead(t, s, me, s.NewUser(t, "silent").UID, 5); n != 0 {
+			t.Fatalf("read from someone who never wrote: %d", n)
 		}
 		if n := s.Count(t, "conversations", "uid = ? AND unread < 0", me.UID); n != 0 {
 			t.Fatal("a negative unread count")
