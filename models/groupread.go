@@ -114,12 +114,21 @@ func (s *Store) MessagesFor(ctx context.Context, uid, afterID int64, limit int) 
 	return ms, nil
 }
 
-// LatestMessageID returns the id of the newest record uid may receive
+// LatestMessageID returns the id of the newest record uid receives
 // (MessagesFor's), 0 when there is none: one lookup at the end of the
-// (to_uid, id) index, one at the end of the (gid, id) index for each
-// group uid is in (a group's update entries, a reaction say, come after
-// its last message), and the end of each membership uid had: Recv hands
-// an ex-member a group's records up to their leaving.
+// (to_uid, id) index, and for each membership uid has or had, one from
+// the end of the group's range of (gid, id) back to the newest record
+// Recv hands them (a group's update entries of messages sent before they
+// joined, their own records, those past their leaving, are not theirs).
+//
+// Only those: a stream starts past this id, and of the records a user
+// receives, none commits below one already visible (each is written
+// under a lock the others take too: the recipient's row, or the
+// group's). A record they do not receive (a reaction in a group of
+// theirs to a message from before they joined) can commit while one to
+// them with a lower id is still in flight, which a start past it would
+// skip for good. An entry of a message in an earlier span of theirs is
+// left out too: a start below it replays it, never skips anything.
 func (s *Store) LatestMessageID(ctx context.Context, uid int64) (int64, error) {
 	messages, members, err := s.tables(&Message{}, &GroupMember{})
 	if err != nil {
@@ -130,9 +139,10 @@ func (s *Store) LatestMessageID(ctx context.Context, uid int64) (int64, error) {
 	var id int64
 	// gid <> 0 lets SQLite use its partial (gid, id) index.
 	err = db.Raw("SELECT COALESCE(MAX(id), 0) FROM (SELECT MAX(id) AS id FROM "+messages+" WHERE to_uid = ?"+
-		" UNION ALL SELECT MAX((SELECT MAX(m.id) FROM "+messages+" AS m WHERE m.gid = gm.gid AND m.gid <> 0)) FROM "+members+" AS gm"+
-		" WHERE gm.uid = ? AND gm.until_id = 0"+
-		" UNION ALL SELECT MAX(until_id) FROM "+members+" WHERE uid = ? AND until_id > 0) AS t", uid, uid, uid).Row().Scan(&id)
+		" UNION ALL SELECT MAX((SELECT MAX(m.id) FROM "+messages+" AS m WHERE m.gid = gm.gid AND m.gid <> 0"+
+		" AND m.id > gm.from_id AND (gm.until_id = 0 OR m.id <= gm.until_id) AND m.from_uid <> gm.uid"+
+		" AND (m.kind < "+strconv.Itoa(int(KindEdit))+" OR m.ref_id > gm.from_id)))"+
+		" FROM "+members+" AS gm WHERE gm.uid = ?) AS t", uid, uid).Row().Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("read latest message id: %w", err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/fiberchat/fiberchat/client"
 	"github.com/fiberchat/fiberchat/internal/chattest"
+	"github.com/fiberchat/fiberchat/models"
 	"github.com/fiberchat/fiberchat/module"
 	"github.com/fiberchat/fiberchat/notify"
 	"github.com/gofiber/fiber/v2"
@@ -764,4 +765,53 @@ func TestStreamLostWakeUp(t *testing.T) {
 	if m := st.nextMessage(t); m.Message != "woke no one" {
 		t.Fatalf("got %+v, want the message whose wake-up was lost", m)
 	}
+}
+
+// TestStreamStartSkipsNothingInFlight: a stream opened without last_id
+// starts past records the user receives only. A reaction in a group of
+// theirs to a message from before they joined is not theirs, and is
+// written under no lock of theirs: it can commit while a message to them
+// with a lower id is still in flight. A start past the reaction would
+// skip that message for good. MariaDB only: SQLite runs one writer at a
+// time, so nothing is ever in flight.
+func TestStreamStartSkipsNothingInFlight(t *testing.T) {
+	chattest.EachDB(t, func(t *testing.T, db *chattest.DB) {
+		if db.Name != "mysql" {
+			t.Skip("a transaction in flight beside others is MariaDB's")
+		}
+		l := chattest.NewLive(t, db, chattest.Options{})
+		a, b, c := l.NewUser(t, "a"), l.NewUser(t, "b"), l.NewUser(t, "c")
+		l.Befriend(t, a, b)
+		l.Befriend(t, a, c)
+		gid := into[groupCreated](t, gcall(t, l.Server, a, "/Group/create", map[string]any{"name": "g", "data": members(c)}, 200, 0)).GID
+		before := groupSend(t, l.Server, a, gid, "before b joined")
+		gcall(t, l.Server, a, "/Group/IO/addMembers", map[string]any{"gid": gid, "data": members(b)}, 200, 0)
+
+		// A message to b, its id taken, not committed: as a Send holds it
+		// between its INSERT and its COMMIT, under b's row lock.
+		inFlight := l.Module.DB().Begin()
+		defer inFlight.Rollback()
+		var locked []int64
+		if err := inFlight.Raw("SELECT uid FROM chat_users WHERE uid = ? FOR UPDATE", b.UID).Scan(&locked).Error; err != nil {
+			t.Fatal(err)
+		}
+		m := models.Message{FromUID: a.UID, ToUID: b.UID, Body: "in flight", CreatedAt: l.Clock.Now().Unix(),
+			PairLo: min(a.UID, b.UID), PairHi: max(a.UID, b.UID)}
+		if err := inFlight.Create(&m).Error; err != nil {
+			t.Fatal(err)
+		}
+		// c's reaction to a message b never had: a higher id, committed.
+		gcall(t, l.Server, c, "/Message/React", map[string]any{"id": before, "emoji": "🎉", "on": 1}, 200, 0)
+
+		st := openSSE(t, streamPOST(t, l, b, nil))
+		if err := inFlight.Commit().Error; err != nil {
+			t.Fatal(err)
+		}
+		gcall(t, l.Server, a, "/Message/Send", map[string]any{"uid_to": b.UID, "data": "after"}, 200, 0)
+		for _, want := range []string{"in flight", "after"} {
+			if got := st.nextMessage(t); got.Message != want {
+				t.Fatalf("stream: %+v, want %q", got, want)
+			}
+		}
+	})
 }
