@@ -468,21 +468,23 @@ func (s *Store) MessageHead(ctx context.Context, id int64) (*Message, error) {
 
 // CheckReplyTo checks that id, a Send's reply_to, is a message of the
 // conversation the Send goes to: between from and to, or of the group
-// gid and sent since from joined it. ErrBadReplyTo if not. A sender who
-// is not in the group, or a group that does not exist, is left to the
-// Send's own refusal (403, 404): what is wrong is the gid, not the
-// reply_to.
+// gid and sent since from joined it. ErrBadReplyTo if not. A recipient
+// or group that does not exist, or a sender who is not in the group, is
+// left to the Send's own refusal (404, 403): what is wrong then is the
+// uid_to or the gid, not the reply_to.
 func (s *Store) CheckReplyTo(ctx context.Context, from, to, gid, id int64) error {
 	db, done := s.with(ctx)
 	defer done()
-	// badReplyTo is ErrBadReplyTo, or nil when gid names no group.
+	// badReplyTo is ErrBadReplyTo, or nil when the Send goes nowhere it
+	// may: asked only when the reply_to is wrong.
 	badReplyTo := func() error {
-		if gid == 0 {
-			return ErrBadReplyTo
-		}
 		var n int64
-		if err := db.Model(&Group{}).Where("gid = ?", gid).Count(&n).Error; err != nil {
-			return fmt.Errorf("read group: %w", err)
+		q := db.Model(&User{}).Where("uid = ?", to)
+		if gid != 0 {
+			q = db.Model(&GroupMember{}).Where("gid = ? AND uid = ? AND until_id = 0", gid, from)
+		}
+		if err := q.Count(&n).Error; err != nil {
+			return fmt.Errorf("read reply_to's conversation: %w", err)
 		}
 		if n == 0 {
 			return nil

@@ -263,6 +263,11 @@ func TestGroupUpdates(t *testing.T) {
 		// (API.md §12: 404/1006).
 		gcall(t, s, m2, "/Message/Send", map[string]any{"gid": gid + 1000, "data": "re", "reply_to": msg}, 404, 1006)
 		gcall(t, s, m2, "/Message/Send", map[string]any{"gid": gid + 1000, "data": "re", "reply_to": 99999999}, 404, 1006)
+		// So is a non-member's Send (403/1008), and a uid_to that names no
+		// user (404/1006).
+		gcall(t, s, out, "/Message/Send", map[string]any{"gid": gid, "data": "re", "reply_to": direct}, 403, 1008)
+		gcall(t, s, out, "/Message/Send", map[string]any{"gid": gid, "data": "re", "reply_to": 99999999}, 403, 1008)
+		gcall(t, s, m2, "/Message/Send", map[string]any{"uid_to": 99999999, "data": "re", "reply_to": msg}, 404, 1006)
 
 		edit := update(t, s, m1, "/Message/Edit", map[string]any{"id": msg, "data": "group text, edited"})
 		react := update(t, s, m2, "/Message/React", map[string]any{"id": msg, "emoji": "🎉", "on": 1})
