@@ -194,7 +194,10 @@ func (h *Conversations) Read() fiber.Handler {
 		if err != nil {
 			return err
 		}
-		if n == 0 {
+		if n == 0 && readID == 0 {
+			// Nothing of from's was ever read: from may be no user. (A
+			// Read that marks again what was read, as clients do, has a
+			// readID, and asks nothing more.)
 			if err := h.noSuchUser(ctx, from, "uid_from"); err != nil {
 				return err
 			}
