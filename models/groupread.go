@@ -123,11 +123,12 @@ func (s *Store) MessagesFor(ctx context.Context, uid, afterID int64, limit int) 
 //
 // Only those: a stream starts past this id, and of the records a user
 // receives, none commits below one already visible (each is written
-// under a lock the others take too: the recipient's row, or the
-// group's). A record they do not receive (a reaction in a group of
-// theirs to a message from before they joined) can commit while one to
-// them with a lower id is still in flight, which a start past it would
-// skip for good. An entry of a message in an earlier span of theirs is
+// under the user's row lock: a 1:1 Send takes its recipient's, a group's
+// Send every member's, an update every reader's). A record they do not
+// receive (a reaction in a group of theirs to a message from before
+// they joined) takes no lock of theirs, and can commit while one to them
+// with a lower id is still in flight, which a start past it would skip
+// for good. An entry of a message in an earlier span of theirs is
 // left out too: a start below it replays it, never skips anything.
 func (s *Store) LatestMessageID(ctx context.Context, uid int64) (int64, error) {
 	messages, members, err := s.tables(&Message{}, &GroupMember{})
