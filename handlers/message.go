@@ -412,8 +412,10 @@ func (h *Messages) recvCheck(s middleware.Session, tokenHash string, lastID *wir
 	return func(final bool) (fiber.Handler, func()) {
 		var ms []models.Message
 		if read && !final {
-			if err := h.sessionLives(context.Background(), tokenHash); err != nil {
-				return func(out *fiber.Ctx) error { return WriteError(out, h.cfg.Logger, err, nil) }, nil
+			// A database that cannot say does not end the poll: that is
+			// for the read after to say.
+			if ended, _ := h.sessionEnd(context.Background(), tokenHash); ended != "" {
+				return func(out *fiber.Ctx) error { return WriteError(out, h.cfg.Logger, apierr.ErrBadToken, nil) }, nil
 			}
 		}
 		if !final || !read {
@@ -432,25 +434,26 @@ func (h *Messages) recvCheck(s middleware.Session, tokenHash string, lastID *wir
 	}
 }
 
-// sessionLives returns ErrBadToken when tokenHash's session has ended
-// (logged out, replaced by a password change, or expired). It reads
-// through the module's session cache, which forgets a user's sessions
-// when one ends, on every instance. A database it cannot reach does not
-// end the session: that is for the read after it to say.
-func (h *Messages) sessionLives(ctx context.Context, tokenHash string) error {
+// sessionEnd says why tokenHash's session ended: ByeLogout when it is
+// gone (logged out, or replaced by a password change), ByeExpired past
+// its expiry, "" while it lives, or when Tokens is not set or the
+// database cannot say (err). It reads through the module's session
+// cache, which forgets a user's sessions when one ends, on every
+// instance.
+func (h *Messages) sessionEnd(ctx context.Context, tokenHash string) (string, error) {
 	if h.cfg.Tokens == nil {
-		return nil
+		return "", nil
 	}
 	t, err := h.cfg.Tokens.TokenByHash(ctx, tokenHash)
 	switch {
 	case errors.Is(err, models.ErrNotFound):
-		return apierr.ErrBadToken
+		return ByeLogout, nil
 	case err != nil:
-		return nil
+		return "", err
 	case t.ExpireTime <= h.cfg.Now().Unix():
-		return apierr.ErrBadToken
+		return ByeExpired, nil
 	}
-	return nil
+	return "", nil
 }
 
 // linked is recvReply with the records' files linked: one read when the

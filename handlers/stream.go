@@ -3,7 +3,6 @@ package handlers
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strconv"
 	"sync"
 
@@ -163,25 +162,17 @@ func (s *openStream) readMessages(ctx context.Context, out []byte, room int) []b
 // sessionEnded checks the stream's session and returns why it ended, ""
 // while it lives. hint is the reason given with a wake-up (logout or
 // password change of the user's sessions), used if the session is gone.
-// It reads through the module's session cache, which forgets a user's
-// sessions when one ends in this process.
 func (s *openStream) sessionEnded(ctx context.Context, hint string) string {
-	t, err := s.h.cfg.Tokens.TokenByHash(ctx, s.tokenHash)
-	switch {
-	case errors.Is(err, models.ErrNotFound):
-		if hint != "" {
-			return hint
-		}
-		return ByeLogout
-	case err != nil:
+	reason, err := s.h.sessionEnd(ctx, s.tokenHash)
+	if err != nil {
 		// An unreachable database does not end the stream; the next ping
 		// checks again.
 		s.h.cfg.Logger.Warn("stream: check session", "uid", s.uid, "error", err.Error())
-		return ""
-	case t.ExpireTime <= s.h.cfg.Now().Unix():
-		return ByeExpired
 	}
-	return ""
+	if reason == ByeLogout && hint != "" {
+		return hint
+	}
+	return reason
 }
 
 // appendEvent appends one SSE event; data is one line (JSON, whose
