@@ -67,7 +67,7 @@ func NewRateLimit(cfg RateLimitConfig) fiber.Handler {
 		key = new(clientIP).key
 	}
 	if counters, ok := cfg.Storage.(Incrementer); ok {
-		return countedLimit(cfg, counters, prefix, key, time.Now)
+		return countedLimit(cfg, counters, prefix, key)
 	}
 	return limiter.New(limiter.Config{
 		Max:        cfg.Max,
@@ -84,10 +84,10 @@ func NewRateLimit(cfg RateLimitConfig) fiber.Handler {
 // counts in the same window), each counted under a key of its own by one
 // increment a request. A store that fails lets the request through: the
 // module's Redis store counts in this process then, by itself.
-func countedLimit(cfg RateLimitConfig, counters Incrementer, prefix string, key func(*fiber.Ctx) string, now func() time.Time) fiber.Handler {
+func countedLimit(cfg RateLimitConfig, counters Incrementer, prefix string, key func(*fiber.Ctx) string) fiber.Handler {
 	window := int64((cfg.Window + time.Second - 1) / time.Second)
 	return func(c *fiber.Ctx) error {
-		t := now().Unix()
+		t := time.Now().Unix()
 		n := t / window
 		k := prefix + key(c) + ":" + strconv.FormatInt(n, 10)
 		count, err := counters.Incr(k, 1, time.Duration(window)*time.Second)
